@@ -1,0 +1,156 @@
+/* bench_train.c - training and inference throughput of the C engine on the reference setup.
+ *
+ * Reference setup (issue #2): 16 categorical fields, embedding 16, ~250k embedding rows in all
+ * (16 fields x 15625 ids), towers 256(input)-128-64-1 per task, 2 tasks (ResFlow, links on every
+ * layer and the logit), batch 2048. Ids are drawn uniformly from a fixed seed; labels with
+ * 5% / 0.5% rates. The same data is written for the PyTorch reference (bench/torch_ref.py)
+ * when --dump DIR is given, so both sides train on identical batches.
+ *
+ * usage: bench_train [--model resflow|nse|esmm] [--rows N] [--steps N] [--threads N]
+ *                    [--hidden 128,64] [--dump DIR] [--json]
+ * Prints samples/s for training (forward+backward+Adam) and inference, GFLOP/s of the dense
+ * part, and the peak RSS.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "../tools/blas_env.h"
+#include "resflow/config.h"
+#include "resflow/optim.h"
+#include "resflow/train.h"
+#include "../src/rng.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    rf_blas_env_setup(argv);
+    const char *model = "resflow", *dump = NULL, *hidden = "128,64";
+    long rows = 262144, steps = 60;
+    int threads = 2, json = 0, F = 16, E = 16, B = 2048;
+    uint32_t vocab = 15625;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = argv[++i];
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else {
+            fprintf(stderr, "usage: bench_train [--model M] [--rows N] [--steps N] [--threads N] "
+                            "[--hidden LIST] [--dump DIR] [--json]\n");
+            return 1;
+        }
+    }
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+
+    rf_dataset *ds = rf_dataset_alloc((size_t)rows, F, 0, 2);
+    rf_rng r;
+    rf_rng_seed(&r, 12345);
+    for (int f = 0; f < F; f++) {
+        snprintf(ds->fields[f].name, RF_NAME_MAX, "c%d", f);
+        ds->fields[f].vocab = vocab;
+    }
+    snprintf(ds->label_names[0], RF_NAME_MAX, "click");
+    snprintf(ds->label_names[1], RF_NAME_MAX, "order");
+    for (long i = 0; i < rows; i++) {
+        for (int f = 0; f < F; f++) ds->cat[i * F + f] = (uint32_t)rf_rng_below(&r, vocab);
+        float c = rf_rng_uniform(&r) < 0.05, o = c && rf_rng_uniform(&r) < 0.1;
+        ds->labels[i * 2] = c;
+        ds->labels[i * 2 + 1] = o;
+    }
+    if (dump) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/bench_ids.bin", dump);
+        FILE *fp = fopen(p, "wb");
+        if (!fp || fwrite(ds->cat, sizeof(uint32_t), (size_t)rows * F, fp) != (size_t)rows * F) return 3;
+        fclose(fp);
+        snprintf(p, sizeof p, "%s/bench_labels.bin", dump);
+        fp = fopen(p, "wb");
+        if (!fp || fwrite(ds->labels, sizeof(float), (size_t)rows * 2, fp) != (size_t)rows * 2) return 3;
+        fclose(fp);
+    }
+
+    rf_config cfg;
+    rf_config_default(&cfg);
+    char set[256];
+    snprintf(set, sizeof set, "model.type=%s", model);
+    rf_error e;
+    if (rf_config_set(&cfg, set, &e)) return 1;
+    snprintf(set, sizeof set, "model.hidden=%s", hidden);
+    if (rf_config_set(&cfg, set, &e)) return 1;
+    cfg.model.emb_dim = E;
+    cfg.train.batch_size = B;
+    rf_model *m = NULL;
+    if (rf_model_create(&cfg, F, ds->fields, 0, &m, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    rf_workspace *ws = rf_workspace_create(m, B);
+    rf_adam *opt = rf_adam_create(m, &cfg.train);
+    size_t *perm = malloc(rows * sizeof *perm);
+    for (long i = 0; i < rows; i++) perm[i] = (size_t)i;
+    int lc[2] = {0, 1};
+    long nb = rows / B, warm = 5;
+    double t0 = 0, loss = 0;
+    for (long s = 0; s < steps + warm; s++) {
+        if (s == warm) t0 = now();
+        rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
+        if (rf_model_forward(m, ws, &bt, 1, &e)) return 1;
+        loss = rf_model_loss(m, ws, &bt, NULL, NULL);
+        rf_model_zero_grad(m);
+        rf_model_backward(m, ws, &bt);
+        rf_adam_step(opt, m, ws);
+        rf_ws_emb_grads_clear(ws);
+    }
+    double tt = now() - t0;
+    double train_sps = steps * B / tt;
+    /* dense MACs per sample: towers fwd, x3 for fwd + both backward GEMMs */
+    double macs = 0;
+    int in = F * E;
+    for (int l = 0; l < m->L; l++) {
+        macs += (double)in * m->H[l] * m->K;
+        in = m->H[l];
+    }
+    macs += (double)in * m->K;
+    double gflops = train_sps * macs * 2 * 3 / 1e9;
+    /* inference */
+    double ti = now();
+    long isteps = steps * 2;
+    for (long s = 0; s < isteps; s++) {
+        rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
+        if (rf_model_forward(m, ws, &bt, 0, &e)) return 1;
+    }
+    double infer_sps = isteps * B / (now() - ti);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (json)
+        printf("{\"engine\": \"resflow\", \"model\": \"%s\", \"train_samples_per_sec\": %.0f, "
+               "\"infer_samples_per_sec\": %.0f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
+               "\"threads\": %d, \"blas_core\": \"%s\", \"final_loss\": %.5f}\n",
+               model, train_sps, infer_sps, gflops, ru.ru_maxrss / 1024.0, threads, openblas_get_corename(),
+               loss);
+    else
+        printf("resflow %-8s train %9.0f samples/s (%5.1f GFLOP/s) | infer %9.0f samples/s | peak RSS "
+               "%.0f MB | %d threads, %s kernels\n",
+               model, train_sps, gflops, infer_sps, ru.ru_maxrss / 1024.0, threads, openblas_get_corename());
+    free(perm);
+    rf_adam_free(opt);
+    rf_workspace_free(ws);
+    rf_model_free(m);
+    rf_dataset_free(ds);
+    return 0;
+}

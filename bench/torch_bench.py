@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""PyTorch reference for bench/bench_train.c: the same model, data and batches.
+
+Reads the ids/labels that `bench_train --dump DIR` wrote, builds ResFlow/NSE/ESMM towers in
+PyTorch (one embedding table per field, stored as a single nn.Embedding with per-field
+offsets; towers Linear+PReLU; residual links as in the paper), trains with Adam on the dense
+parameters and Adam or SparseAdam on the embeddings, and prints one JSON line with training and
+inference samples/s. Tuned for this machine: torch.set_num_threads(threads) (torch sees one
+core otherwise); both embedding-gradient modes are tried and the faster one is reported
+(`--sparse auto`), so the reference is PyTorch at its best here, not a strawman.
+
+Run with Debian's interpreter: /usr/bin/python3 bench/torch_bench.py --data DIR
+"""
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+
+
+class Towers(nn.Module):
+    def __init__(self, model, n_fields, vocab, emb, hidden, tasks, sparse):
+        super().__init__()
+        self.model, self.F, self.E = model, n_fields, emb
+        self.emb = nn.Embedding(n_fields * vocab, emb, sparse=sparse)
+        nn.init.uniform_(self.emb.weight, -0.05, 0.05)
+        self.register_buffer("offsets", torch.arange(n_fields) * vocab)
+        self.layers = nn.ModuleList()
+        self.acts = nn.ModuleList()
+        for _ in range(tasks):
+            dims = [n_fields * emb] + hidden
+            self.layers.append(nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])))
+            self.acts.append(nn.ModuleList(nn.PReLU(b) for b in hidden))
+        self.out = nn.ModuleList(nn.Linear(hidden[-1], 1) for _ in range(tasks))
+        self.K = tasks
+
+    def forward(self, ids):
+        x = self.emb(ids + self.offsets).reshape(ids.shape[0], -1)
+        prev, logits = None, []
+        for k in range(self.K):
+            h, outs = x, []
+            for l, (lin, act) in enumerate(zip(self.layers[k], self.acts[k])):
+                h = act(lin(h))
+                if self.model == "resflow" and prev is not None:
+                    h = h + prev[l]
+                outs.append(h)
+            s = self.out[k](h).squeeze(1)
+            if self.model == "resflow" and prev is not None:
+                s = s + logits[-1]
+            logits.append(s)
+            prev = outs
+        return torch.stack(logits, 1)
+
+
+def loss_fn(model, s, y, pos_w):
+    if model == "esmm":
+        logp = torch.cumsum(Fn.logsigmoid(s), 1)
+        l1p = torch.log(-torch.expm1(logp)).clamp(min=-100)
+        return (-(pos_w * y * logp + (1 - y) * l1p)).mean(0).sum()
+    return Fn.binary_cross_entropy_with_logits(s, y, pos_weight=pos_w, reduction="none").mean(0).sum()
+
+
+def run(args, sparse, ids, labels):
+    torch.manual_seed(0)
+    hidden = [int(h) for h in args.hidden.split(",")]
+    net = Towers(args.model, args.fields, args.vocab, args.emb, hidden, 2, sparse)
+    dense = [p for n, p in net.named_parameters() if not n.startswith("emb.")]
+    opt = torch.optim.Adam(dense, lr=1e-3)
+    eopt = (torch.optim.SparseAdam if sparse else torch.optim.Adam)([net.emb.weight], lr=1e-3)
+    pos_w = torch.tensor([1.0, 1.0])
+    B = args.batch
+    nb = ids.shape[0] // B
+    warm = 5
+    t0 = time.perf_counter()
+    for s in range(args.steps + warm):
+        if s == warm:
+            t0 = time.perf_counter()
+        i = (s % nb) * B
+        out = net(ids[i:i + B])
+        loss = loss_fn(args.model, out, labels[i:i + B], pos_w)
+        opt.zero_grad(set_to_none=True)
+        eopt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        eopt.step()
+    train = args.steps * B / (time.perf_counter() - t0)
+    net.eval()
+    with torch.no_grad():
+        t1 = time.perf_counter()
+        for s in range(args.steps * 2):
+            i = (s % nb) * B
+            net(ids[i:i + B])
+        infer = args.steps * 2 * B / (time.perf_counter() - t1)
+    return train, infer, float(loss)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", default="resflow")
+    ap.add_argument("--rows", type=int, default=262144)
+    ap.add_argument("--fields", type=int, default=16)
+    ap.add_argument("--vocab", type=int, default=15625)
+    ap.add_argument("--emb", type=int, default=16)
+    ap.add_argument("--hidden", default="128,64")
+    ap.add_argument("--batch", type=int, default=2048)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sparse", default="auto", choices=["auto", "0", "1"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    ids = torch.from_numpy(np.fromfile(f"{args.data}/bench_ids.bin", dtype=np.uint32)
+                           .astype(np.int64).reshape(args.rows, args.fields))
+    labels = torch.from_numpy(np.fromfile(f"{args.data}/bench_labels.bin", dtype=np.float32)
+                              .reshape(args.rows, 2))
+    modes = [True, False] if args.sparse == "auto" else [args.sparse == "1"]
+    best = None
+    for sp in modes:
+        tr, inf, loss = run(args, sp, ids, labels)
+        if best is None or tr > best[1]:
+            best = (sp, tr, inf, loss)
+    print(json.dumps({
+        "engine": "pytorch", "version": torch.__version__, "model": args.model,
+        "train_samples_per_sec": round(best[1]), "infer_samples_per_sec": round(best[2]),
+        "sparse_embedding": best[0], "threads": args.threads, "final_loss": round(best[3], 5),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()

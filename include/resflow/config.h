@@ -1,0 +1,115 @@
+/* config.h - experiment configuration: YAML file (libyaml) + `--set key=value` overrides.
+ *
+ * The configuration is a tree of YAML mappings flattened to dotted keys, e.g.
+ *   model.type, model.hidden (a flow sequence [256, 128, 64] or "256,128,64"),
+ *   tasks.0.name, tasks.1.parent, train.lr, data.source ...
+ * Every key is declared in one table in src/config.c (name, type, default, help); an
+ * unknown key in a file or in --set is an error naming file:line:column (or the --set).
+ * Overrides are applied after the file, so the command line wins.
+ * rf_config_dump() writes the fully resolved configuration back as YAML that
+ * rf_config_load() reads again to the same values (it is stored inside model files).
+ */
+#ifndef RESFLOW_CONFIG_H
+#define RESFLOW_CONFIG_H
+
+#include "data.h"
+#include "resflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_MAX_TASKS 16
+#define RF_MAX_LAYERS 8
+
+typedef enum { RF_MODEL_RESFLOW = 0, RF_MODEL_NSE = 1, RF_MODEL_ESMM = 2 } rf_model_type;
+typedef enum { RF_ACT_RELU = 0, RF_ACT_PRELU = 1 } rf_act;
+typedef enum { RF_BN_NONE = 0, RF_BN_BATCH = 1 } rf_bn;
+typedef enum { RF_DENSE_CONCAT = 0, RF_DENSE_PROJECT = 1 } rf_dense_mode;
+
+typedef struct {
+    char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
+    char label[2 * RF_NAME_MAX + 2]; /* label column, or "a*b" for a product of two columns */
+    char parent[RF_NAME_MAX]; /* name of the parent task ("" = root) */
+    float weight;             /* loss weight w_k */
+    float pos_weight;         /* weight of positive rows in the BCE (negatives: 1) */
+} rf_task_cfg;
+
+typedef struct {
+    rf_model_type type;
+    int emb_dim;                 /* E */
+    int n_hidden;                /* number of hidden layers per tower */
+    int hidden[RF_MAX_LAYERS];   /* widths */
+    rf_act act;
+    float prelu_init;            /* initial PReLU slope */
+    rf_bn bn;                    /* BatchNorm after each hidden activation */
+    float bn_momentum;           /* running-stat momentum (PyTorch convention) */
+    float bn_eps;
+    rf_dense_mode dense_mode;    /* numeric features: concatenated or projected to one field */
+    uint32_t res_layers;         /* ResFlow: bit l set = residual link behind hidden layer l */
+    int res_logit;               /* ResFlow: residual link on the logit */
+    float emb_init;              /* embeddings ~ U(-emb_init, emb_init) */
+} rf_model_cfg;
+
+typedef struct {
+    int epochs;
+    int batch_size;
+    float lr;          /* dense parameters */
+    float emb_lr;      /* embeddings (0 = same as lr) */
+    float beta1, beta2, eps;
+    float weight_decay;     /* L2 on dense weights (added to the gradient, as torch Adam) */
+    float emb_weight_decay; /* L2 on embedding rows touched in a batch */
+    uint64_t seed;
+    int threads;            /* 0 = all cores */
+    int patience;           /* early stopping: epochs without improvement */
+    char monitor[RF_NAME_MAX]; /* "auc:<task>" or "mean_auc" or "loss" */
+    int eval_every;         /* evaluate validation every N steps (0 = once per epoch) */
+    int log_every;          /* progress line every N steps */
+    int skip_bad_rows;
+    int max_steps;          /* 0 = no limit (stops inside an epoch; tests and benches) */
+} rf_train_cfg;
+
+typedef struct {
+    char source[512];   /* "synth" or a path to a CSV/TSV file */
+    char valid[512];    /* optional separate validation file */
+    char test[512];     /* optional separate test file */
+    float valid_frac;   /* fraction of source rows used for validation when valid is "" */
+    float test_frac;    /* fraction of source rows used for test when test is "" */
+    uint64_t split_seed;
+    rf_schema schema;   /* columns (for CSV sources) */
+    rf_synth_opts synth;
+} rf_data_cfg;
+
+typedef struct {
+    rf_model_cfg model;
+    int K;
+    rf_task_cfg tasks[RF_MAX_TASKS];
+    rf_train_cfg train;
+    rf_data_cfg data;
+} rf_config;
+
+/* Built-in defaults: the simulator with 2 tasks (ctr: label click; ctcvr: label order, the
+ * entire-space click-and-order label), ResFlow. */
+RF_API void rf_config_default(rf_config *cfg);
+
+/* Load a YAML file on top of *cfg (which should hold defaults). */
+RF_API rf_status rf_config_load_file(rf_config *cfg, const char *path, rf_error *err);
+/* Load YAML text (name used in error messages). */
+RF_API rf_status rf_config_load_string(rf_config *cfg, const char *text, size_t len,
+                                       const char *name, rf_error *err);
+/* Apply one "key=value" override (value parsed as YAML scalar or flow sequence). */
+RF_API rf_status rf_config_set(rf_config *cfg, const char *assignment, rf_error *err);
+/* Check cross-field consistency (task tree acyclic, parents exist, sizes > 0 ...). */
+RF_API rf_status rf_config_validate(const rf_config *cfg, rf_error *err);
+/* The fully resolved configuration as YAML text (malloc'ed; caller frees). */
+RF_API char *rf_config_dump(const rf_config *cfg);
+/* One line per key: name, type, default, help (for `resflow config --keys`). */
+RF_API char *rf_config_describe(void);
+
+/* Index of task by name, -1 if absent. */
+RF_API int rf_config_task_index(const rf_config *cfg, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,63 @@
+/* train.h - training loop with validation-based early stopping, evaluation, prediction.
+ *
+ * rf_train: per epoch, rows are shuffled from (seed, epoch); each batch runs forward, loss,
+ * backward and one Adam step. The validation set (never the test set) is evaluated every
+ * epoch (or every eval_every steps); the best parameters by train.monitor are kept in
+ * memory and restored at the end. Training stops after `patience` evaluations without
+ * improvement. A non-finite loss stops training with RF_ENUMERIC and restores the last good
+ * (best validated, else initial) parameters, so what the caller saves is never garbage.
+ */
+#ifndef RESFLOW_TRAIN_H
+#define RESFLOW_TRAIN_H
+
+#include "metrics.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Progress lines go through this callback (NULL = silent). */
+typedef void (*rf_log_fn)(void *ud, const char *line);
+
+typedef struct {
+    rf_task_metrics task[RF_MAX_TASKS]; /* per task, on all rows */
+    rf_task_metrics cond[RF_MAX_TASKS]; /* child task k given parent positive (e.g. CVR on
+                                           clicked rows); n == 0 for roots */
+    double loss;                        /* mean training objective on this set */
+    size_t n;
+} rf_eval_result;
+
+typedef struct {
+    int epochs_run;
+    long steps;
+    double best_score;    /* monitored value of the kept model (higher is better) */
+    int best_epoch;
+    double seconds;
+    double samples_per_sec;
+    int stopped_early;
+    rf_eval_result best_valid;
+} rf_train_summary;
+
+/* Map each task's label spec to a dataset label column. */
+RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_col,
+                                   rf_error *err);
+
+RF_API rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid,
+                          rf_log_fn log, void *ud, rf_train_summary *out, rf_error *err);
+
+/* probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
+ * (ESMM: sigmoid(s_k); other models: p_k / p_parent, p_k for roots) - either may be NULL. */
+RF_API rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, float *cond,
+                            rf_error *err);
+
+RF_API rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out,
+                             rf_error *err);
+
+/* The monitored score (higher is better) of an evaluation for train.monitor. */
+RF_API double rf_monitor_value(const rf_model *m, const rf_eval_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

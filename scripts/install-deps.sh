@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs everything resflow needs from Debian 12 packages. Used by the README and .ci/run.
+# Usage: scripts/install-deps.sh [--with-torch]   (torch is only for fixtures and benchmarks)
+set -e
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libyaml-dev libjansson-dev libxxhash-dev
+      libzstd-dev zlib1g-dev libcmocka-dev"
+if [ "${1:-}" = "--with-torch" ]; then
+    PKGS="$PKGS python3-torch python3-numpy python3-pandas"
+fi
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi

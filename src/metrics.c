@@ -1,0 +1,183 @@
+/* metrics.c - whole-set evaluation metrics: exact tie-aware (weighted) ROC AUC, log loss,
+ * and the per-task summary rf_task_eval.
+ *
+ * AUC: each kept row's score becomes an order-preserving uint32 key; positive and negative
+ * keys (with their weights, if any) are LSD radix-sorted separately (3 passes of 11/11/10
+ * bits, a pass skipped when all keys share its digit), then one merge walk over groups of
+ * equal scores sums P_g * (N_below + N_tied / 2). O(N), scratch allocated once per call,
+ * no global state.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resflow/metrics.h"
+
+#define RBITS 11
+#define RSIZE (1u << RBITS)
+#define NPASS 3
+
+/* Order-preserving map of a non-NaN float to uint32 (-0.0 and +0.0 map to the same key). */
+static uint32_t score_key(float s)
+{
+    uint32_t u;
+    if (s == 0.0f) s = 0.0f; /* fold -0.0 into +0.0 */
+    memcpy(&u, &s, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* Sorts keys k[0..m) ascending, carrying w[0..m) along when w != NULL; kt/wt are scratch
+ * of the same size. h[p][d] counts digit d of pass p. On return *k and *w point at the sorted
+ * data (either the inputs or the scratch). */
+static void radix_sort(uint32_t **k, float **w, uint32_t *kt, float *wt, size_t m,
+                       size_t h[NPASS][RSIZE])
+{
+    uint32_t *a = *k;
+    float *aw = *w;
+    for (int p = 0; p < NPASS; p++) {
+        unsigned sh = (unsigned)p * RBITS;
+        if (m == 0 || h[p][(a[0] >> sh) & (RSIZE - 1)] == m) continue; /* constant digit */
+        size_t off[RSIZE], sum = 0;
+        for (size_t d = 0; d < RSIZE; d++) {
+            off[d] = sum;
+            sum += h[p][d];
+        }
+        if (aw) {
+            for (size_t i = 0; i < m; i++) {
+                size_t o = off[(a[i] >> sh) & (RSIZE - 1)]++;
+                kt[o] = a[i];
+                wt[o] = aw[i];
+            }
+        } else {
+            for (size_t i = 0; i < m; i++) kt[off[(a[i] >> sh) & (RSIZE - 1)]++] = a[i];
+        }
+        uint32_t *t = a;
+        a = kt;
+        kt = t;
+        float *tw = aw;
+        aw = wt;
+        wt = tw;
+    }
+    *k = a;
+    *w = aw;
+}
+
+/* Shared AUC core: score[i*ss], label[i*ls], weight[i] (NULL = 1), rows kept where
+ * mask[i*ms] > 0.5 (mask NULL = all). Weights must be finite and >= 0. Returns NaN with
+ * RF_ENUMERIC on a NaN score or bad weight, NaN with RF_ENOMEM if scratch allocation
+ * fails, NaN with RF_OK when a class is absent (zero total weight) or nothing is kept.
+ * Positives are gathered at the front of the key buffer, negatives at the back; each class
+ * is radix-sorted on its own and one merge walk sums P_g * (N_below + N_tied / 2). */
+static double auc_core(const float *score, size_t ss, const float *label, size_t ls,
+                       const float *weight, const float *mask, size_t ms, size_t n,
+                       rf_status *st)
+{
+    rf_status s = RF_OK;
+    double auc = NAN;
+    size_t m = n;
+    if (mask) {
+        m = 0;
+        for (size_t i = 0; i < n; i++) m += mask[i * ms] > 0.5f;
+    }
+    uint32_t *key = NULL;
+    float *wb = NULL;
+    size_t(*h)[NPASS][RSIZE] = NULL; /* h[0]: positives, h[1]: negatives */
+    if (m > 0 && (m > SIZE_MAX / (2 * sizeof *key) || !(key = malloc(2 * m * sizeof *key)) ||
+                  (weight && !(wb = malloc(2 * m * sizeof *wb))) ||
+                  !(h = calloc(2, sizeof *h))))
+        s = RF_ENOMEM;
+
+    double wpos = 0, wneg = 0;
+    size_t np = 0, nn = 0;
+    for (size_t i = 0; i < n && m > 0 && s == RF_OK; i++) {
+        if (mask && !(mask[i * ms] > 0.5f)) continue;
+        float sc = score[i * ss], w = weight ? weight[i] : 1.0f;
+        if (isnan(sc) || !(w >= 0.0f) || isinf(w)) { s = RF_ENUMERIC; break; }
+        uint32_t kk = score_key(sc);
+        int pos = label[i * ls] > 0.5f;
+        size_t o = pos ? np++ : m - 1 - nn++;
+        key[o] = kk;
+        if (wb) wb[o] = w;
+        if (pos) wpos += w; else wneg += w;
+        for (int p = 0; p < NPASS; p++) h[!pos][p][(kk >> (p * RBITS)) & (RSIZE - 1)]++;
+    }
+    if (s == RF_OK && wpos > 0 && wneg > 0) {
+        uint32_t *pk = key, *nk = key + np;
+        float *pw = wb, *nw = wb ? wb + np : NULL;
+        radix_sort(&pk, &pw, key + m, wb ? wb + m : NULL, np, h[0]);
+        radix_sort(&nk, &nw, key + m + np, wb ? wb + m + np : NULL, nn, h[1]);
+        double below = 0, acc = 0; /* below: negative weight with strictly lower score */
+        for (size_t i = 0, j = 0; i < np;) {
+            uint32_t kk = pk[i];
+            double gp = 0, tie = 0;
+            for (; i < np && pk[i] == kk; i++) gp += pw ? pw[i] : 1.0;
+            for (; j < nn && nk[j] < kk; j++) below += nw ? nw[j] : 1.0;
+            for (; j < nn && nk[j] == kk; j++) tie += nw ? nw[j] : 1.0;
+            acc += gp * (below + 0.5 * tie);
+            below += tie;
+        }
+        auc = acc / (wpos * wneg);
+    }
+    free(h);
+    free(wb);
+    free(key);
+    if (st) *st = s;
+    return auc;
+}
+
+/* Exact weighted AUC over all n rows (unit strides); see metrics.h. */
+double rf_auc(const float *score, const float *label, const float *weight, size_t n,
+              rf_status *st)
+{
+    return auc_core(score, 1, label, 1, weight, NULL, 0, n, st);
+}
+
+/* Exact unweighted AUC over strided rows kept by the optional mask; see metrics.h. */
+double rf_auc_strided(const float *score, size_t sstride, const float *label, size_t lstride,
+                      const float *mask, size_t mstride, size_t n, rf_status *st)
+{
+    return auc_core(score, sstride, label, lstride, NULL, mask, mstride, n, st);
+}
+
+/* One row's BCE with p clamped into [1e-7, 1-1e-7]; NaN p propagates. */
+static double bce(float pf, int y)
+{
+    double p = pf;
+    if (p < 1e-7) p = 1e-7;
+    else if (p > 1 - 1e-7) p = 1 - 1e-7;
+    return y ? -log(p) : -log1p(-p);
+}
+
+/* Mean BCE over n rows, labels binarized at 0.5; NaN when n == 0 or some p is NaN. */
+double rf_logloss(const float *p, size_t pstride, const float *label, size_t lstride, size_t n)
+{
+    if (n == 0) return NAN;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += bce(p[i * pstride], label[i * lstride] > 0.5f);
+    return sum / (double)n;
+}
+
+/* Per-task summary over masked rows; all means NaN when no row is kept. AUC is NaN when
+ * undefined or on a NaN score (its status is not reported here). */
+rf_task_metrics rf_task_eval(const float *score, size_t sstride, const float *label,
+                             size_t lstride, const float *mask, size_t mstride, size_t n)
+{
+    rf_task_metrics r = {NAN, NAN, NAN, NAN, NAN, 0, 0};
+    double ll = 0, sp = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (mask && !(mask[i * mstride] > 0.5f)) continue;
+        float p = score[i * sstride];
+        int y = label[i * lstride] > 0.5f;
+        r.n++;
+        r.positives += (size_t)y;
+        sp += p;
+        ll += bce(p, y);
+    }
+    if (r.n == 0) return r;
+    r.auc = auc_core(score, sstride, label, lstride, NULL, mask, mstride, n, NULL);
+    r.logloss = ll / (double)r.n;
+    r.mean_pred = sp / (double)r.n;
+    r.mean_label = (double)r.positives / (double)r.n;
+    r.calib = r.positives ? r.mean_pred / r.mean_label : NAN;
+    return r;
+}

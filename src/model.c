@@ -1,0 +1,649 @@
+/* model.c - multi-task tower models: ResFlow (residual links between corresponding layers of
+ * task towers, KDD'24 eq. 3-4), NSE (independent towers on a shared embedding) and ESMM
+ * (product of probabilities along the task chain, SIGIR'18).
+ *
+ * Layout and shapes are documented in include/resflow/model.h. The forward pass runs the
+ * towers of all tasks side by side: hidden layer l of every tower lives in one (B, K*H_l)
+ * matrix, so the first layer (shared input) is a single GEMM and a residual link is a
+ * column-block add. Tasks are visited in topological order (parents first) in the forward
+ * pass and in reverse in the backward pass, so a parent's gradient is complete before it is
+ * propagated.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bigalloc.h"
+#include "ops.h"
+#include "resflow/model.h"
+#include "rng.h"
+
+struct rf_workspace {
+    int maxB, B;
+    int last_train;
+    float *x, *dx;                                  /* (B, In) */
+    float *Z[RF_MAX_LAYERS], *A[RF_MAX_LAYERS];     /* (B, K*H_l); A aliases O without BN */
+    float *O[RF_MAX_LAYERS], *dO[RF_MAX_LAYERS];
+    float *dZ[RF_MAX_LAYERS];
+    float *mean[RF_MAX_LAYERS], *rstd[RF_MAX_LAYERS];
+    float *S, *P, *C, *dS;                          /* (B, K) logits, probs, conditionals */
+    double *logp;                                   /* (B, K) ESMM log-probabilities */
+    double scale[RF_MAX_TASKS];                     /* loss scale used by the last rf_model_loss */
+    /* row-sparse embedding gradient */
+    size_t emb_rows;
+    int32_t *slot;  /* (emb_rows) index into rows/g, or -1 */
+    uint32_t *rows;
+    float *g;
+    size_t n_rows, cap;
+    size_t seg_off[65];  /* field f's segment of rows/g during backward: [seg_off[f], +seg_n[f]) */
+    size_t seg_n[64];
+};
+
+/* ---------------------------------------------------------------------------------------- */
+
+static int link_on(const rf_model *m, int l) { return m->cfg.model.type == RF_MODEL_RESFLOW && (m->cfg.model.res_layers >> l & 1u); }
+
+static void xavier(rf_rng *r, float *W, size_t n, int fan_in, int fan_out)
+{
+    double lim = sqrt(6.0 / (fan_in + fan_out));
+    for (size_t i = 0; i < n; i++) W[i] = (float)((2 * rf_rng_uniform(r) - 1) * lim);
+}
+
+rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, int D,
+                          rf_model **out, rf_error *err)
+{
+    *out = NULL;
+    if (F < 0 || F > 64) return rf_errorf(err, RF_EUSAGE, "%d categorical fields (max 64)", F);
+    if (F == 0 && D == 0) return rf_errorf(err, RF_EUSAGE, "the model has no input features");
+    const rf_model_cfg *mc = &cfg->model;
+    if (cfg->K < 1 || cfg->K > RF_MAX_TASKS) return rf_errorf(err, RF_EUSAGE, "bad task count %d", cfg->K);
+    if (mc->n_hidden < 1 || mc->n_hidden > RF_MAX_LAYERS)
+        return rf_errorf(err, RF_EUSAGE, "model.hidden must have 1..%d layers", RF_MAX_LAYERS);
+    rf_model *m = calloc(1, sizeof *m);
+    if (!m) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    m->K = cfg->K;
+    m->F = F;
+    m->D = D;
+    m->E = mc->emb_dim;
+    m->L = mc->n_hidden;
+    for (int l = 0; l < m->L; l++) m->H[l] = mc->hidden[l];
+    m->In = F * m->E + (D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0);
+
+    /* task tree: parents and a topological order */
+    for (int k = 0; k < m->K; k++) {
+        m->parent[k] = -1;
+        if (cfg->tasks[k].parent[0]) {
+            m->parent[k] = rf_config_task_index(cfg, cfg->tasks[k].parent);
+            if (m->parent[k] < 0 || m->parent[k] == k) {
+                rf_model_free(m);
+                return rf_errorf(err, RF_EUSAGE, "task %s: unknown parent %s", cfg->tasks[k].name,
+                                 cfg->tasks[k].parent);
+            }
+        }
+    }
+    {
+        int done[RF_MAX_TASKS] = {0}, n = 0;
+        while (n < m->K) {
+            int progress = 0;
+            for (int k = 0; k < m->K; k++)
+                if (!done[k] && (m->parent[k] < 0 || done[m->parent[k]])) {
+                    done[k] = 1;
+                    m->order[n++] = k;
+                    progress = 1;
+                }
+            if (!progress) {
+                rf_model_free(m);
+                return rf_errorf(err, RF_EUSAGE, "the task tree has a cycle");
+            }
+        }
+    }
+
+    /* dense slab sizes */
+    int K = m->K, L = m->L;
+    size_t n = 0;
+    size_t off_W[RF_MAX_LAYERS], off_b[RF_MAX_LAYERS], off_a[RF_MAX_LAYERS], off_g[RF_MAX_LAYERS],
+        off_be[RF_MAX_LAYERS];
+    for (int l = 0; l < L; l++) {
+        int in = l == 0 ? m->In : m->H[l - 1];
+        size_t KH = (size_t)K * m->H[l];
+        off_W[l] = n; n += (size_t)in * KH;
+        off_b[l] = n; n += KH;
+        off_a[l] = n; if (mc->act == RF_ACT_PRELU) n += KH;
+        off_g[l] = n; if (mc->bn == RF_BN_BATCH) n += KH;
+        off_be[l] = n; if (mc->bn == RF_BN_BATCH) n += KH;
+    }
+    size_t off_Wout = n; n += (size_t)K * m->H[L - 1];
+    size_t off_bout = n; n += K;
+    size_t off_Wd = n, off_bd = n;
+    if (D > 0 && mc->dense_mode == RF_DENSE_PROJECT) {
+        off_Wd = n; n += (size_t)D * m->E;
+        off_bd = n; n += m->E;
+    }
+    m->n_params = n;
+    size_t nb = 0;
+    if (mc->bn == RF_BN_BATCH)
+        for (int l = 0; l < L; l++) nb += 2 * (size_t)K * m->H[l];
+    m->n_buffers = nb;
+    m->params = calloc(n, sizeof(float));
+    m->grads = calloc(n, sizeof(float));
+    m->buffers = calloc(nb ? nb : 1, sizeof(float));
+
+    /* embeddings */
+    m->emb_off[0] = 0;
+    for (int f = 0; f < F; f++) {
+        m->vocab[f] = fields[f].vocab ? fields[f].vocab : 1;
+        m->pooling[f] = fields[f].multi ? fields[f].pooling : -1;
+        m->emb_off[f + 1] = m->emb_off[f] + m->vocab[f];
+    }
+    m->emb = rf_big_alloc(m->emb_off[F] * (size_t)m->E * sizeof(float), 0);
+    if (!m->params || !m->grads || !m->buffers || !m->emb) {
+        rf_model_free(m);
+        return rf_errorf(err, RF_ENOMEM, "out of memory for %zu parameters", n);
+    }
+
+    /* views */
+    float *p = m->params;
+    size_t bo = 0;
+    for (int l = 0; l < L; l++) {
+        m->layer[l].W = p + off_W[l];
+        m->layer[l].b = p + off_b[l];
+        m->layer[l].alpha = mc->act == RF_ACT_PRELU ? p + off_a[l] : NULL;
+        m->layer[l].gamma = mc->bn == RF_BN_BATCH ? p + off_g[l] : NULL;
+        m->layer[l].beta = mc->bn == RF_BN_BATCH ? p + off_be[l] : NULL;
+        if (mc->bn == RF_BN_BATCH) {
+            size_t KH = (size_t)K * m->H[l];
+            m->run_mean[l] = m->buffers + bo; bo += KH;
+            m->run_var[l] = m->buffers + bo; bo += KH;
+        }
+    }
+    m->Wout = p + off_Wout;
+    m->bout = p + off_bout;
+    if (D > 0 && mc->dense_mode == RF_DENSE_PROJECT) {
+        m->Wd = p + off_Wd;
+        m->bd = p + off_bd;
+    }
+
+    /* initialisation (deterministic from train.seed): Xavier-uniform weights per tower,
+     * zero biases, PReLU slopes prelu_init, BN gamma 1 beta 0, embeddings U(-a, a) */
+    rf_rng r;
+    rf_rng_seed(&r, cfg->train.seed);
+    for (int l = 0; l < L; l++) {
+        int in = l == 0 ? m->In : m->H[l - 1], H = m->H[l];
+        size_t KH = (size_t)K * H;
+        if (l == 0) {
+            /* (In, K*H0): tower k owns columns [k*H0, (k+1)*H0) */
+            double lim = sqrt(6.0 / (in + H));
+            for (size_t i = 0; i < (size_t)in * KH; i++)
+                m->layer[0].W[i] = (float)((2 * rf_rng_uniform(&r) - 1) * lim);
+        } else {
+            xavier(&r, m->layer[l].W, (size_t)in * KH, in, H);
+        }
+        if (m->layer[l].alpha)
+            for (size_t j = 0; j < KH; j++) m->layer[l].alpha[j] = mc->prelu_init;
+        if (m->layer[l].gamma)
+            for (size_t j = 0; j < KH; j++) {
+                m->layer[l].gamma[j] = 1;
+                m->run_var[l][j] = 1;
+            }
+    }
+    xavier(&r, m->Wout, (size_t)K * m->H[L - 1], m->H[L - 1], 1);
+    if (m->Wd) xavier(&r, m->Wd, (size_t)D * m->E, D, m->E);
+    for (size_t i = 0; i < m->emb_off[F] * (size_t)m->E; i++)
+        m->emb[i] = (float)((2 * rf_rng_uniform(&r) - 1) * mc->emb_init);
+    *out = m;
+    return RF_OK;
+}
+
+void rf_model_free(rf_model *m)
+{
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->buffers);
+    free(m->emb);
+    free(m);
+}
+
+void rf_model_zero_grad(rf_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+/* ---------------------------------------------------------------------------------------- */
+
+rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
+{
+    rf_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return NULL;
+    int K = m->K, ok = 1;
+    size_t B = maxB > 0 ? (size_t)maxB : 1;
+    ws->maxB = (int)B;
+#define AL(p, n) do { (p) = malloc((n) * sizeof *(p)); ok &= (p) != NULL; } while (0)
+    AL(ws->x, B * m->In);
+    AL(ws->dx, B * m->In);
+    int bn = m->cfg.model.bn == RF_BN_BATCH;
+    for (int l = 0; l < m->L; l++) {
+        size_t KH = (size_t)K * m->H[l];
+        AL(ws->Z[l], B * KH);
+        AL(ws->O[l], B * KH);
+        AL(ws->dO[l], B * KH);
+        AL(ws->dZ[l], B * KH);
+        if (bn) {
+            AL(ws->A[l], B * KH);
+            AL(ws->mean[l], KH);
+            AL(ws->rstd[l], KH);
+        } else {
+            ws->A[l] = ws->O[l];
+        }
+    }
+    AL(ws->S, B * K);
+    AL(ws->P, B * K);
+    AL(ws->C, B * K);
+    AL(ws->dS, B * K);
+    AL(ws->logp, B * K);
+    ws->emb_rows = m->emb_off[m->F];
+    AL(ws->slot, ws->emb_rows ? ws->emb_rows : 1);
+    ws->cap = B * (size_t)(m->F ? m->F : 1);
+    AL(ws->rows, ws->cap);
+    AL(ws->g, ws->cap * m->E);
+#undef AL
+    if (!ok) {
+        rf_workspace_free(ws);
+        return NULL;
+    }
+    for (size_t i = 0; i < ws->emb_rows; i++) ws->slot[i] = -1;
+    return ws;
+}
+
+void rf_workspace_free(rf_workspace *ws)
+{
+    if (!ws) return;
+    free(ws->x);
+    free(ws->dx);
+    for (int l = 0; l < RF_MAX_LAYERS; l++) {
+        if (ws->A[l] != ws->O[l]) free(ws->A[l]);
+        free(ws->Z[l]);
+        free(ws->O[l]);
+        free(ws->dO[l]);
+        free(ws->dZ[l]);
+        free(ws->mean[l]);
+        free(ws->rstd[l]);
+    }
+    free(ws->S);
+    free(ws->P);
+    free(ws->C);
+    free(ws->dS);
+    free(ws->logp);
+    free(ws->slot);
+    free(ws->rows);
+    free(ws->g);
+    free(ws);
+}
+
+const float *rf_ws_logits(const rf_workspace *ws) { return ws->S; }
+const float *rf_ws_probs(const rf_workspace *ws) { return ws->P; }
+const float *rf_ws_cond(const rf_workspace *ws) { return ws->C; }
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* Embedding lookup + pooling + dense features into x (B, In). */
+static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_error *err)
+{
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In, D = m->D;
+    int bad = -1;
+    size_t bad_row = 0;
+    uint64_t bad_id = 0;
+#pragma omp parallel for schedule(static) if (bt->B * F * E > 32768)
+    for (int b = 0; b < bt->B; b++) {
+        size_t r = bt->rows[b];
+        float *x = ws->x + (size_t)b * In;
+        for (int f = 0; f < F; f++) {
+            float *xf = x + f * E;
+            if (m->pooling[f] < 0) {
+                uint32_t id = ds->cat[r * ds->F + f];
+                if (b + 4 < bt->B) { /* the row we will need 4 iterations from now */
+                    uint32_t pid = ds->cat[bt->rows[b + 4] * ds->F + f];
+                    if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
+                }
+                if (id >= m->vocab[f]) {
+#pragma omp critical
+                    { bad = f; bad_row = r; bad_id = id; }
+                    id = 0;
+                }
+                memcpy(xf, m->emb + (m->emb_off[f] + id) * E, E * sizeof(float));
+            } else {
+                memset(xf, 0, E * sizeof(float));
+                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                for (uint64_t i = a; i < z; i++) {
+                    uint32_t id = ds->mv_ids[f][i];
+                    if (id >= m->vocab[f]) {
+#pragma omp critical
+                        { bad = f; bad_row = r; bad_id = id; }
+                        id = 0;
+                    }
+                    const float *e = m->emb + (m->emb_off[f] + id) * E;
+                    for (int j = 0; j < E; j++) xf[j] += e[j];
+                }
+                if (m->pooling[f] == RF_POOL_MEAN && z - a > 1)
+                    for (int j = 0; j < E; j++) xf[j] /= (float)(z - a);
+            }
+        }
+        if (D > 0 && !m->Wd) memcpy(x + F * E, ds->dense + r * D, D * sizeof(float));
+    }
+    if (bad >= 0)
+        return rf_errorf(err, RF_EDATA, "row %zu: id %llu of field %d (%s) is outside its vocabulary of %u",
+                         bad_row, (unsigned long long)bad_id, bad, ds->fields[bad].name, m->vocab[bad]);
+    if (D > 0 && m->Wd) {
+        /* projected dense field: x[:, F*E:] = dense @ Wd + bd */
+        for (int b = 0; b < bt->B; b++) {
+            const float *dn = ds->dense + bt->rows[b] * D;
+            float *xo = ws->x + (size_t)b * In + F * E;
+            for (int j = 0; j < E; j++) xo[j] = m->bd[j];
+            for (int i = 0; i < D; i++) {
+                const float *w = m->Wd + (size_t)i * E;
+                for (int j = 0; j < E; j++) xo[j] += dn[i] * w[j];
+            }
+        }
+    }
+    return RF_OK;
+}
+
+rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, int train,
+                           rf_error *err)
+{
+    int B = bt->B, K = m->K, L = m->L;
+    if (B > ws->maxB) return rf_errorf(err, RF_EINTERNAL, "batch %d exceeds workspace %d", B, ws->maxB);
+    if (bt->ds->F != m->F || bt->ds->D != m->D)
+        return rf_errorf(err, RF_EDATA, "dataset has %d fields / %d dense features, model expects %d / %d",
+                         bt->ds->F, bt->ds->D, m->F, m->D);
+    ws->B = B;
+    ws->last_train = train;
+    if (train) {
+        /* lay out one segment of the sparse gradient buffer per field (a field's distinct rows
+         * are at most its occurrences in the batch, and at most its vocabulary) */
+        size_t need = 0;
+        for (int f = 0; f < m->F; f++) {
+            size_t occ = (size_t)B;
+            if (m->pooling[f] >= 0) {
+                occ = 0;
+                for (int b = 0; b < B; b++)
+                    occ += bt->ds->mv_off[f][bt->rows[b] + 1] - bt->ds->mv_off[f][bt->rows[b]];
+            }
+            if (occ > m->vocab[f]) occ = m->vocab[f];
+            ws->seg_off[f] = need;
+            need += occ;
+        }
+        ws->seg_off[m->F] = need;
+        if (need > ws->cap) {
+            uint32_t *nr = realloc(ws->rows, need * sizeof *nr);
+            if (nr) ws->rows = nr;
+            float *ng = nr ? realloc(ws->g, need * m->E * sizeof *ng) : NULL;
+            if (!nr || !ng) return rf_errorf(err, RF_ENOMEM, "out of memory for embedding gradients");
+            ws->g = ng;
+            ws->cap = need;
+        }
+    }
+    rf_status st = embed_fwd(m, ws, bt, err);
+    if (st) return st;
+    const rf_model_cfg *mc = &m->cfg.model;
+    for (int l = 0; l < L; l++) {
+        int H = m->H[l], KH = K * H;
+        const rf_layer_params *lp = &m->layer[l];
+        if (l == 0) {
+            rf_gemm(0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
+        } else {
+            int Hp = m->H[l - 1];
+            for (int k = 0; k < K; k++)
+                rf_gemm(0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                        lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
+        }
+        rf_bias_fwd(ws->Z[l], B, KH, KH, lp->b);
+        rf_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->alpha);
+        if (mc->bn == RF_BN_BATCH) {
+            if (train)
+                rf_bn_fwd_train(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
+                                ws->rstd[l], m->run_mean[l], m->run_var[l], mc->bn_momentum,
+                                mc->bn_eps);
+            else
+                rf_bn_fwd_eval(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, m->run_mean[l],
+                               m->run_var[l], mc->bn_eps);
+        }
+        if (link_on(m, l)) {
+            for (int i = 0; i < K; i++) {
+                int k = m->order[i], p = m->parent[k];
+                if (p < 0) continue;
+                for (int b = 0; b < B; b++) {
+                    float *o = ws->O[l] + (size_t)b * KH;
+                    for (int j = 0; j < H; j++) o[k * H + j] += o[p * H + j];
+                }
+            }
+        }
+    }
+    /* logits */
+    int HL = m->H[L - 1];
+    for (int b = 0; b < B; b++) {
+        const float *o = ws->O[L - 1] + (size_t)b * K * HL;
+        for (int k = 0; k < K; k++) {
+            const float *w = m->Wout + (size_t)k * HL, *ok = o + k * HL;
+            float s = m->bout[k];
+            for (int j = 0; j < HL; j++) s += ok[j] * w[j];
+            ws->S[(size_t)b * K + k] = s;
+        }
+    }
+    int esmm = mc->type == RF_MODEL_ESMM;
+    int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
+    for (int b = 0; b < B; b++) {
+        float *s = ws->S + (size_t)b * K, *pr = ws->P + (size_t)b * K, *c = ws->C + (size_t)b * K;
+        double *lp = ws->logp + (size_t)b * K;
+        for (int i = 0; i < K; i++) {
+            int k = m->order[i], p = m->parent[k];
+            if (logit_link && p >= 0) s[k] += s[p];
+            c[k] = rf_sigmoidf(s[k]);
+            if (esmm) {
+                /* log sigmoid(s) = -softplus(-s) */
+                double ls = -(log1p(exp(-fabs((double)s[k]))) + (s[k] < 0 ? -(double)s[k] : 0.0));
+                lp[k] = ls + (p >= 0 ? lp[p] : 0.0);
+                pr[k] = (float)exp(lp[k]);
+            } else {
+                pr[k] = c[k];
+            }
+        }
+    }
+    return RF_OK;
+}
+
+double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale,
+                     double *per_task)
+{
+    int B = ws->B, K = m->K;
+    const rf_dataset *ds = bt->ds;
+    double tot = 0, pt[RF_MAX_TASKS] = {0};
+    for (int k = 0; k < K; k++)
+        ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight / B;
+    memset(ws->dS, 0, (size_t)B * K * sizeof(float));
+    int esmm = m->cfg.model.type == RF_MODEL_ESMM;
+    for (int b = 0; b < B; b++) {
+        size_t r = bt->rows[b];
+        double rw = ds->weight ? ds->weight[r] : 1.0;
+        const float *s = ws->S + (size_t)b * K;
+        float *dS = ws->dS + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            float t = ds->labels[r * ds->K + bt->label_col[k]];
+            float w = m->cfg.tasks[k].pos_weight;
+            double l;
+            if (!esmm) {
+                float g;
+                l = rf_wbce_logit(s[k], t, w, &g);
+                dS[k] += (float)(g * rw * ws->scale[k]);
+            } else {
+                /* BCE on p = exp(logp): -[w t logp + (1-t) log(1-p)], log(1-p) clamped at -100
+                 * as torch.nn.BCELoss does; d/dlogp then flows to every logit on the chain */
+                double lp = ws->logp[(size_t)b * K + k];
+                double l1p = log(-expm1(lp)), dl;
+                if (!(l1p >= -100.0)) {
+                    l1p = -100.0;
+                    dl = -w * t;
+                } else {
+                    double pp = exp(lp);
+                    dl = -w * t + (1.0 - t) * pp / (1.0 - pp);
+                }
+                l = -(w * t * lp + (1.0 - t) * l1p);
+                double gs = dl * rw * ws->scale[k];
+                for (int j = k; j >= 0; j = m->parent[j])
+                    dS[j] += (float)(gs * (1.0 - ws->C[(size_t)b * K + j])); /* dlogsig(s)/ds */
+            }
+            pt[k] += l * rw;
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        pt[k] /= B;
+        tot += (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight * pt[k];
+        if (per_task) per_task[k] = pt[k];
+    }
+    return tot;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* Add scale*g to the gradient of embedding row `row` of field f (segment f of the buffer). */
+static void emb_accum(rf_workspace *ws, int f, size_t row, const float *g, float scale, int E)
+{
+    int32_t s = ws->slot[row];
+    if (s < 0) {
+        s = (int32_t)(ws->seg_off[f] + ws->seg_n[f]++);
+        ws->slot[row] = s;
+        ws->rows[s] = (uint32_t)row;
+        memset(ws->g + (size_t)s * E, 0, E * sizeof(float));
+    }
+    float *d = ws->g + (size_t)s * E;
+    for (int j = 0; j < E; j++) d[j] += scale * g[j];
+}
+
+void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+{
+    int B = ws->B, K = m->K, L = m->L;
+    const rf_model_cfg *mc = &m->cfg.model;
+    int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
+    float *gp = m->grads;
+#define GRAD(ptr) (gp + ((ptr) - m->params))
+    /* logit links: child's logit gradient flows into its parent's logit */
+    if (logit_link)
+        for (int i = K - 1; i >= 0; i--) {
+            int k = m->order[i], p = m->parent[k];
+            if (p < 0) continue;
+            for (int b = 0; b < B; b++) ws->dS[(size_t)b * K + p] += ws->dS[(size_t)b * K + k];
+        }
+    /* logit layer */
+    int HL = m->H[L - 1];
+    {
+        float *dWout = GRAD(m->Wout), *dbout = GRAD(m->bout);
+        float *dO = ws->dO[L - 1];
+        const float *O = ws->O[L - 1];
+        for (int b = 0; b < B; b++) {
+            const float *ob = O + (size_t)b * K * HL;
+            float *db = dO + (size_t)b * K * HL;
+            for (int k = 0; k < K; k++) {
+                float d = ws->dS[(size_t)b * K + k];
+                const float *w = m->Wout + (size_t)k * HL;
+                float *dw = dWout + (size_t)k * HL;
+                dbout[k] += d;
+                for (int j = 0; j < HL; j++) {
+                    dw[j] += d * ob[k * HL + j];
+                    db[k * HL + j] = d * w[j];
+                }
+            }
+        }
+    }
+    for (int l = L - 1; l >= 0; l--) {
+        int H = m->H[l], KH = K * H;
+        const rf_layer_params *lp = &m->layer[l];
+        float *dO = ws->dO[l];
+        if (link_on(m, l))
+            for (int i = K - 1; i >= 0; i--) {
+                int k = m->order[i], p = m->parent[k];
+                if (p < 0) continue;
+                for (int b = 0; b < B; b++) {
+                    float *d = dO + (size_t)b * KH;
+                    for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
+                }
+            }
+        float *dA = dO;
+        if (mc->bn == RF_BN_BATCH) {
+            rf_bn_bwd(ws->A[l], dO, ws->dZ[l], B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
+                      GRAD(lp->gamma), GRAD(lp->beta));
+            dA = ws->dZ[l];
+        }
+        rf_act_bwd(ws->Z[l], dA, ws->dZ[l], B, KH, KH, lp->alpha, lp->alpha ? GRAD(lp->alpha) : NULL);
+        rf_bias_bwd(ws->dZ[l], B, KH, KH, GRAD(lp->b));
+        if (l == 0) {
+            rf_gemm(1, 0, m->In, KH, B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, GRAD(lp->W), KH);
+            rf_gemm(0, 1, B, m->In, KH, 1.0f, ws->dZ[0], KH, lp->W, KH, 0.0f, ws->dx, m->In);
+        } else {
+            int Hp = m->H[l - 1];
+            for (int k = 0; k < K; k++) {
+                const float *W = lp->W + (size_t)k * Hp * H;
+                rf_gemm(1, 0, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp, ws->dZ[l] + k * H, KH,
+                        1.0f, GRAD(W), H);
+                rf_gemm(0, 1, B, Hp, H, 1.0f, ws->dZ[l] + k * H, KH, W, H, 0.0f,
+                        ws->dO[l - 1] + k * Hp, K * Hp);
+            }
+        }
+    }
+    /* embeddings (row-sparse): fields in parallel, each into its own segment, then the
+     * segments are compacted into one list */
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In;
+#pragma omp parallel for schedule(dynamic, 1) if (B * F * E > 65536)
+    for (int f = 0; f < F; f++) {
+        ws->seg_n[f] = 0;
+        for (int b = 0; b < B; b++) {
+            size_t r = bt->rows[b];
+            const float *dx = ws->dx + (size_t)b * In + f * E;
+            if (m->pooling[f] < 0) {
+                uint32_t id = ds->cat[r * ds->F + f];
+                emb_accum(ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+            } else {
+                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
+                for (uint64_t i = a; i < z; i++) {
+                    uint32_t id = ds->mv_ids[f][i];
+                    emb_accum(ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+                }
+            }
+        }
+    }
+    size_t w = 0;
+    for (int f = 0; f < F; f++) {
+        size_t o = ws->seg_off[f], n = ws->seg_n[f];
+        if (o != w && n) {
+            memmove(ws->rows + w, ws->rows + o, n * sizeof *ws->rows);
+            memmove(ws->g + w * E, ws->g + o * E, n * E * sizeof *ws->g);
+            for (size_t i = 0; i < n; i++) ws->slot[ws->rows[w + i]] = (int32_t)(w + i);
+        }
+        w += n;
+    }
+    ws->n_rows = w;
+    if (m->Wd) {
+        float *dWd = GRAD(m->Wd), *dbd = GRAD(m->bd);
+        int D = m->D;
+        for (int b = 0; b < B; b++) {
+            const float *dn = ds->dense + bt->rows[b] * D, *dx = ws->dx + (size_t)b * In + F * E;
+            for (int j = 0; j < E; j++) dbd[j] += dx[j];
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j < E; j++) dWd[(size_t)i * E + j] += dn[i] * dx[j];
+        }
+    }
+#undef GRAD
+}
+
+size_t rf_ws_emb_grads(const rf_workspace *ws, const uint32_t **rows, float **grads)
+{
+    *rows = ws->rows;
+    *grads = ws->g;
+    return ws->n_rows;
+}
+
+void rf_ws_emb_grads_clear(rf_workspace *ws)
+{
+    for (size_t i = 0; i < ws->n_rows; i++) ws->slot[ws->rows[i]] = -1;
+    ws->n_rows = 0;
+}

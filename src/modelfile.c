@@ -1,0 +1,837 @@
+/* modelfile.c - save/load self-contained model files (see include/resflow/modelfile.h and
+ * docs/formats.md, "Model file", for the exact layout).
+ *
+ * Saving streams the sections to "<path>.tmp.<pid>" (created with O_EXCL; ".<n>" is appended
+ * if that name is taken) while hashing them, then writes the header, fflush + fsync, closes and
+ * renames over path (then fsyncs the directory, best effort). On any failure the temporary
+ * file is removed and an existing file at path is left untouched.
+ *
+ * Loading reads the whole file into memory and validates it in this order: size >= header,
+ * magic, version, endian marker, header checksum, payload length vs file size, payload
+ * checksum, then every section's bounds and structure. Every read goes through a
+ * bounds-checked cursor, so no input can make it read outside the buffer.
+ *
+ * All integers and floats are little-endian in the file, whatever the host.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "resflow/modelfile.h"
+
+#define HDR_SIZE 64u
+#define HDR_SUM_OFF 56u
+#define SEC_HDR 12u
+#define ENDIAN_MARK 0x01020304u
+#define FIELD_REC (RF_NAME_MAX + 8u) /* name | u8 multi | u8 pooling | u8 sep | u8 0 | u32 vocab */
+#define MAX_F 64
+#define MAX_D 65536
+#define MAX_EMB_DIM 65536
+#define MAX_HIDDEN (1 << 24)
+
+/* ---- little-endian encoding ----------------------------------------------------------- */
+
+static int host_le(void)
+{
+    const uint32_t x = 1;
+    unsigned char c;
+    memcpy(&c, &x, 1);
+    return c == 1;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* n little-endian floats at src into dst (host order). */
+static void get_floats(float *dst, const unsigned char *src, size_t n)
+{
+    if (host_le()) {
+        if (n) memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(src + 4 * i);
+        memcpy(dst + i, &u, 4);
+    }
+}
+
+static const char *const section_tags[] = {"CONF", "FLDS", "DNAM", "LNAM",
+                                           "VOCB", "PARM", "BUFF", "EMBD"};
+enum { S_CONF, S_FLDS, S_DNAM, S_LNAM, S_VOCB, S_PARM, S_BUFF, S_EMBD, S_COUNT };
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+typedef struct {
+    FILE *fp;
+    XXH64_state_t *h;
+    uint64_t bytes; /* payload bytes written */
+    int err_no;     /* first write error, 0 if none */
+} writer;
+
+static void w_bytes(writer *w, const void *p, size_t n)
+{
+    if (w->err_no || !n) return;
+    XXH64_update(w->h, p, n);
+    w->bytes += n;
+    if (fwrite(p, 1, n, w->fp) != n) w->err_no = errno ? errno : EIO;
+}
+static void w_u8(writer *w, unsigned v)
+{
+    unsigned char b = (unsigned char)v;
+    w_bytes(w, &b, 1);
+}
+static void w_u32(writer *w, uint32_t v)
+{
+    unsigned char b[4];
+    put_u32(b, v);
+    w_bytes(w, b, 4);
+}
+static void w_u64(writer *w, uint64_t v)
+{
+    unsigned char b[8];
+    put_u64(b, v);
+    w_bytes(w, b, 8);
+}
+static void w_sec(writer *w, const char *tag, uint64_t len)
+{
+    w_bytes(w, tag, 4);
+    w_u64(w, len);
+}
+static void w_floats(writer *w, const float *x, size_t n)
+{
+    if (host_le()) {
+        w_bytes(w, x, n * sizeof(float));
+        return;
+    }
+    unsigned char buf[4096];
+    while (n) {
+        size_t c = n < sizeof buf / 4 ? n : sizeof buf / 4;
+        for (size_t i = 0; i < c; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, 4);
+            put_u32(buf + 4 * i, u);
+        }
+        w_bytes(w, buf, 4 * c);
+        x += c;
+        n -= c;
+    }
+}
+/* A name as a fixed RF_NAME_MAX record (NUL-padded; always NUL-terminated). */
+static void w_name(writer *w, const char *s)
+{
+    char rec[RF_NAME_MAX];
+    memset(rec, 0, sizeof rec);
+    if (s) {
+        size_t l = strnlen(s, RF_NAME_MAX - 1);
+        memcpy(rec, s, l);
+    }
+    w_bytes(w, rec, sizeof rec);
+}
+
+/* Directory part of path ("." if none) fsync'ed, best effort (makes the rename durable). */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) {
+        dir = strdup(".");
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = malloc(n + 1);
+        if (dir) {
+            memcpy(dir, path, n);
+            dir[n] = '\0';
+        }
+    }
+    if (!dir) return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+/* Field record f: name from the configured CSV schema when it describes these fields. */
+static void field_of(const rf_model *m, int f, rf_field *out)
+{
+    memset(out, 0, sizeof *out);
+    const rf_schema *sc = &m->cfg.data.schema;
+    if (sc->F == m->F) {
+        snprintf(out->name, sizeof out->name, "%s", sc->cat[f].name);
+        out->sep = sc->cat[f].sep;
+    }
+    out->multi = m->pooling[f] >= 0;
+    out->pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
+    out->vocab = m->vocab[f];
+}
+
+rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
+                        const char (*dense_names)[RF_NAME_MAX],
+                        const char (*label_names)[RF_NAME_MAX], const char *path, rf_error *err)
+{
+    if (!m || !path || !path[0])
+        return rf_errorf(err, RF_EINTERNAL, "rf_model_save: no model or no path");
+    if (m->F < 0 || m->F > MAX_F || m->D < 0 || m->D > MAX_D)
+        return rf_errorf(err, RF_EINTERNAL, "rf_model_save: bad model shape F=%d D=%d", m->F,
+                         m->D);
+    if (enc && enc->F != m->F)
+        return rf_error_at(err, RF_EUSAGE, path, 0, 0,
+                           "encoders have %d fields, the model has %d", enc->F, m->F);
+    int F = m->F, D = m->D, K = m->K;
+
+    /* section sizes */
+    uint64_t vocb_len = 4;
+    if (enc) {
+        for (int f = 0; f < F; f++) {
+            const rf_vocab *v = enc->vocab ? enc->vocab[f] : NULL;
+            vocb_len += 4;
+            if (!v) continue;
+            uint32_t n = rf_vocab_size(v);
+            if (n < 1) n = 1;
+            if (n > m->vocab[f])
+                return rf_error_at(err, RF_EUSAGE, path, 0, 0,
+                                   "field %d: vocabulary has %u ids but the model has %u embedding "
+                                   "rows", f, n, m->vocab[f]);
+            vocb_len += 4;
+            for (uint32_t id = 1; id < n; id++) {
+                const char *key = rf_vocab_key(v, id);
+                if (!key)
+                    return rf_errorf(err, RF_EINTERNAL, "field %d: vocabulary id %u has no key", f,
+                                     id);
+                size_t kl = strlen(key);
+                if (kl > UINT32_MAX)
+                    return rf_errorf(err, RF_EUSAGE, "field %d: vocabulary key too long", f);
+                vocb_len += 4 + (uint64_t)kl;
+            }
+        }
+    }
+    char *conf = rf_config_dump(&m->cfg);
+    if (!conf) return rf_errorf(err, RF_ENOMEM, "out of memory dumping the configuration");
+    uint64_t conf_len = strlen(conf);
+    uint64_t rows = m->emb_off[F];
+    uint64_t len[S_COUNT];
+    len[S_CONF] = conf_len;
+    len[S_FLDS] = 4 + (uint64_t)FIELD_REC * (uint64_t)F;
+    len[S_DNAM] = 4 + (uint64_t)RF_NAME_MAX * (uint64_t)D;
+    len[S_LNAM] = 4 + (label_names ? (uint64_t)RF_NAME_MAX * (uint64_t)K : 0);
+    len[S_VOCB] = vocb_len;
+    len[S_PARM] = 8 + 4 * (uint64_t)m->n_params;
+    len[S_BUFF] = 8 + 4 * (uint64_t)m->n_buffers;
+    len[S_EMBD] = 16 + 4 * rows * (uint64_t)m->E;
+    uint32_t nsec = 0;
+    uint64_t payload = 0;
+    for (int s = 0; s < S_COUNT; s++) {
+        if (s == S_VOCB && !enc) continue;
+        nsec++;
+        payload += SEC_HDR + len[s];
+    }
+
+    /* temporary file next to path */
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 64);
+    if (!tmp) {
+        free(conf);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    int fd = -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (attempt == 0)
+            snprintf(tmp, pl + 64, "%s.tmp.%ld", path, (long)getpid());
+        else
+            snprintf(tmp, pl + 64, "%s.tmp.%ld.%d", path, (long)getpid(), attempt);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        free(conf);
+        rf_status st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot create %s: %s", tmp,
+                                   strerror(e));
+        free(tmp);
+        return st;
+    }
+    writer w = {0};
+    w.fp = fdopen(fd, "wb");
+    w.h = XXH64_createState();
+    if (!w.fp || !w.h) {
+        int e = errno ? errno : ENOMEM;
+        if (w.fp) fclose(w.fp);
+        else close(fd);
+        XXH64_freeState(w.h);
+        unlink(tmp);
+        free(conf);
+        free(tmp);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write: %s", strerror(e));
+    }
+    XXH64_reset(w.h, 0);
+
+    /* header placeholder (rewritten at the end), then the payload */
+    unsigned char hdr[HDR_SIZE];
+    memset(hdr, 0, sizeof hdr);
+    if (fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) w.err_no = errno ? errno : EIO;
+
+    w_sec(&w, "CONF", len[S_CONF]);
+    w_bytes(&w, conf, (size_t)conf_len);
+    free(conf);
+    conf = NULL;
+
+    w_sec(&w, "FLDS", len[S_FLDS]);
+    w_u32(&w, (uint32_t)F);
+    for (int f = 0; f < F; f++) {
+        rf_field fd_;
+        field_of(m, f, &fd_);
+        w_name(&w, fd_.name);
+        w_u8(&w, (unsigned)fd_.multi);
+        w_u8(&w, (unsigned)fd_.pooling);
+        w_u8(&w, (unsigned char)fd_.sep);
+        w_u8(&w, 0);
+        w_u32(&w, fd_.vocab);
+    }
+
+    w_sec(&w, "DNAM", len[S_DNAM]);
+    w_u32(&w, (uint32_t)D);
+    for (int d = 0; d < D; d++) w_name(&w, dense_names ? dense_names[d] : NULL);
+
+    w_sec(&w, "LNAM", len[S_LNAM]);
+    w_u32(&w, label_names ? (uint32_t)K : 0);
+    if (label_names)
+        for (int k = 0; k < K; k++) w_name(&w, label_names[k]);
+
+    if (enc) {
+        w_sec(&w, "VOCB", len[S_VOCB]);
+        w_u32(&w, (uint32_t)F);
+        for (int f = 0; f < F; f++) {
+            const rf_vocab *v = enc->vocab ? enc->vocab[f] : NULL;
+            w_u32(&w, v ? 1 : 0);
+            if (!v) continue;
+            uint32_t n = rf_vocab_size(v);
+            if (n < 1) n = 1;
+            w_u32(&w, n - 1);
+            for (uint32_t id = 1; id < n; id++) {
+                const char *key = rf_vocab_key(v, id);
+                size_t kl = strlen(key);
+                w_u32(&w, (uint32_t)kl);
+                w_bytes(&w, key, kl);
+            }
+        }
+    }
+
+    w_sec(&w, "PARM", len[S_PARM]);
+    w_u64(&w, m->n_params);
+    w_floats(&w, m->params, m->n_params);
+
+    w_sec(&w, "BUFF", len[S_BUFF]);
+    w_u64(&w, m->n_buffers);
+    w_floats(&w, m->buffers, m->n_buffers);
+
+    w_sec(&w, "EMBD", len[S_EMBD]);
+    w_u64(&w, rows);
+    w_u32(&w, (uint32_t)m->E);
+    w_u32(&w, 0);
+    w_floats(&w, m->emb, (size_t)(rows * (uint64_t)m->E));
+
+    uint64_t psum = XXH64_digest(w.h);
+    XXH64_freeState(w.h);
+    int e = w.err_no;
+    if (!e && w.bytes != payload) e = EIO; /* cannot happen: the sizes above are the layout */
+
+    memcpy(hdr, RF_MODEL_MAGIC, 8);
+    put_u32(hdr + 8, RF_MODEL_VERSION);
+    put_u32(hdr + 12, 0);
+    put_u64(hdr + 16, payload);
+    put_u64(hdr + 24, psum);
+    put_u32(hdr + 32, nsec);
+    put_u32(hdr + 36, ENDIAN_MARK);
+    put_u64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
+    if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
+    if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
+    if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(w.fp)) != 0) e = errno ? errno : EIO;
+    if (fclose(w.fp) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;
+    if (e) {
+        unlink(tmp);
+        free(tmp);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write the model file: %s",
+                           strerror(e));
+    }
+    free(tmp);
+    sync_dir(path);
+    return RF_OK;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+static rf_status read_all(const char *path, unsigned char **out, size_t *out_n, rf_error *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot stat: %s", strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot read: %s", strerror(EISDIR));
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536, n = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return rf_error_at(err, RF_ENOMEM, path, 0, 0, "out of memory reading %zu bytes", cap);
+    }
+    for (;;) {
+        if (n == cap) {
+            size_t nc = cap * 2;
+            unsigned char *nb = nc > cap ? realloc(buf, nc) : NULL;
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return rf_error_at(err, RF_ENOMEM, path, 0, 0, "out of memory reading the file");
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return rf_error_at(err, RF_EIO, path, 0, 0, "cannot read: %s", strerror(e));
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        /* not a model file (e.g. a device or pipe of something else): stop reading */
+        if (memcmp(buf, RF_MODEL_MAGIC, n < 8 ? n : 8) != 0) break;
+    }
+    close(fd);
+    *out = buf;
+    *out_n = n;
+    return RF_OK;
+}
+
+/* Bounds-checked cursor over one section. */
+typedef struct {
+    const unsigned char *p;
+    size_t n, off;
+} cursor;
+
+static int c_take(cursor *c, size_t n, const unsigned char **out)
+{
+    if (c->n - c->off < n) return -1;
+    *out = c->p + c->off;
+    c->off += n;
+    return 0;
+}
+static int c_u8(cursor *c, unsigned *v)
+{
+    const unsigned char *p;
+    if (c_take(c, 1, &p)) return -1;
+    *v = p[0];
+    return 0;
+}
+static int c_u32(cursor *c, uint32_t *v)
+{
+    const unsigned char *p;
+    if (c_take(c, 4, &p)) return -1;
+    *v = get_u32(p);
+    return 0;
+}
+static int c_u64(cursor *c, uint64_t *v)
+{
+    const unsigned char *p;
+    if (c_take(c, 8, &p)) return -1;
+    *v = get_u64(p);
+    return 0;
+}
+static size_t c_left(const cursor *c) { return c->n - c->off; }
+
+/* A tag printable in a message. */
+static void tag_str(const unsigned char *t, char out[5])
+{
+    for (int i = 0; i < 4; i++) out[i] = (t[i] >= 0x20 && t[i] < 0x7f) ? (char)t[i] : '?';
+    out[4] = '\0';
+}
+
+/* Copy a fixed RF_NAME_MAX record, which must contain a NUL. */
+static int get_name(cursor *c, char out[RF_NAME_MAX])
+{
+    const unsigned char *p;
+    if (c_take(c, RF_NAME_MAX, &p)) return -1;
+    if (!memchr(p, 0, RF_NAME_MAX)) return -2;
+    memcpy(out, p, RF_NAME_MAX);
+    return 0;
+}
+
+#define FMTERR(...) rf_error_at(err, RF_EFORMAT, path, 0, 0, __VA_ARGS__)
+
+static rf_status check_header(const char *path, const unsigned char *buf, size_t size,
+                              uint64_t *payload, uint32_t *nsec, rf_error *err)
+{
+    size_t ml = size < 8 ? size : 8;
+    if (memcmp(buf, RF_MODEL_MAGIC, ml) != 0)
+        return FMTERR("not a resflow model file (bad magic)");
+    if (size < HDR_SIZE)
+        return FMTERR("truncated: expected at least %u bytes (the header), file has %zu%s",
+                      HDR_SIZE, size, size == 0 ? " (empty file)" : "");
+    int hdr_ok = get_u64(buf + HDR_SUM_OFF) == XXH64(buf, HDR_SUM_OFF, 0);
+    uint32_t version = get_u32(buf + 8);
+    if (version != RF_MODEL_VERSION)
+        return FMTERR("model format version %u, this build reads version %d (%s)%s", version,
+                      RF_MODEL_VERSION,
+                      version > RF_MODEL_VERSION ? "the file was written by a newer resflow"
+                                                 : "an older format that is no longer supported",
+                      hdr_ok ? "" : "; the header checksum does not match either: the file may "
+                                    "be corrupted");
+    uint32_t mark = get_u32(buf + 36);
+    if (mark != ENDIAN_MARK) {
+        if (mark == 0x04030201u && hdr_ok)
+            return FMTERR("the file was written with the opposite byte order");
+        return FMTERR("bad endian marker 0x%08x: the header is corrupted", mark);
+    }
+    if (!hdr_ok) return FMTERR("header checksum mismatch: file is corrupted");
+    *payload = get_u64(buf + 16);
+    *nsec = get_u32(buf + 32);
+    uint64_t have = size - HDR_SIZE;
+    if (*payload > have) {
+        if (*payload > UINT64_MAX - HDR_SIZE)
+            return FMTERR("truncated: the header claims %llu payload bytes, file has %zu",
+                          (unsigned long long)*payload, size);
+        return FMTERR("truncated: expected %llu bytes, file has %zu",
+                      (unsigned long long)*payload + HDR_SIZE, size);
+    }
+    if (*payload < have)
+        return FMTERR("%llu unexpected bytes after the payload: expected %llu bytes, file has "
+                      "%zu", (unsigned long long)(have - *payload),
+                      (unsigned long long)*payload + HDR_SIZE, size);
+    if (XXH64(buf + HDR_SIZE, (size_t)*payload, 0) != get_u64(buf + 24))
+        return FMTERR("checksum mismatch: file is corrupted");
+    return RF_OK;
+}
+
+/* The floats section PARM/BUFF: u64 count, count floats. */
+static rf_status float_section(const char *path, const char *tag, const cursor *sec,
+                               uint64_t *count, rf_error *err)
+{
+    cursor c = *sec;
+    if (c_u64(&c, count)) return FMTERR("section %s: too short (%zu bytes)", tag, sec->n);
+    if (*count > c_left(&c) / 4 || *count * 4 != c_left(&c))
+        return FMTERR("section %s: %llu floats do not match its length of %zu bytes", tag,
+                      (unsigned long long)*count, sec->n);
+    return RF_OK;
+}
+
+static void free_encoders(rf_encoders *enc)
+{
+    if (!enc) return;
+    if (enc->vocab)
+        for (int f = 0; f < enc->F; f++) rf_vocab_free(enc->vocab[f]);
+    free(enc->vocab);
+    free(enc);
+}
+
+void rf_loaded_model_free(rf_loaded_model *lm)
+{
+    if (!lm) return;
+    rf_model_free(lm->model);
+    free_encoders(lm->enc);
+    free(lm->fields);
+    free(lm->dense_names);
+    free(lm->label_names);
+    memset(lm, 0, sizeof *lm);
+}
+
+static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_model *out,
+                             rf_error *err)
+{
+    cursor c = *sec;
+    int F = out->F;
+    uint32_t nf;
+    if (c_u32(&c, &nf)) return FMTERR("section VOCB: too short");
+    if (nf != (uint32_t)F)
+        return FMTERR("section VOCB: %u fields, the field schema has %d", nf, F);
+    rf_encoders *enc = calloc(1, sizeof *enc);
+    if (!enc) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    enc->F = F;
+    enc->vocab = calloc(F > 0 ? (size_t)F : 1, sizeof *enc->vocab);
+    if (!enc->vocab) {
+        free(enc);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    out->enc = enc; /* freed with out on failure */
+    for (int f = 0; f < F; f++) {
+        uint32_t present, nkeys;
+        if (c_u32(&c, &present)) return FMTERR("section VOCB: field %d: truncated", f);
+        if (present > 1) return FMTERR("section VOCB: field %d: bad presence flag %u", f, present);
+        if (!present) continue;
+        if (c_u32(&c, &nkeys)) return FMTERR("section VOCB: field %d: truncated", f);
+        if (nkeys > c_left(&c) / 4)
+            return FMTERR("section VOCB: field %d: %u keys cannot fit in %zu bytes", f, nkeys,
+                          c_left(&c));
+        uint32_t emb_rows = out->fields[f].vocab ? out->fields[f].vocab : 1;
+        if ((uint64_t)nkeys + 1 > emb_rows)
+            return FMTERR("section VOCB: field %d (%s): %llu ids but only %u embedding rows", f,
+                          out->fields[f].name, (unsigned long long)nkeys + 1, emb_rows);
+        rf_vocab *v = rf_vocab_create();
+        if (!v) return rf_errorf(err, RF_ENOMEM, "out of memory");
+        enc->vocab[f] = v;
+        for (uint32_t i = 0; i < nkeys; i++) {
+            uint32_t kl;
+            const unsigned char *key;
+            if (c_u32(&c, &kl) || c_take(&c, kl, &key))
+                return FMTERR("section VOCB: field %d: key %u extends past the section", f, i + 1);
+            if (memchr(key, 0, kl))
+                return FMTERR("section VOCB: field %d: key %u contains a NUL byte", f, i + 1);
+            rf_status st = rf_vocab_add(v, (const char *)key, kl);
+            if (st == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "out of memory");
+            if (st) return FMTERR("section VOCB: field %d: duplicate key (id %u)", f, i + 1);
+        }
+        rf_vocab_freeze(v, 0);
+        if (rf_vocab_size(v) != nkeys + 1)
+            return rf_errorf(err, RF_EINTERNAL, "field %d: vocabulary of %u keys has size %u", f,
+                             nkeys, rf_vocab_size(v));
+    }
+    if (c_left(&c)) return FMTERR("section VOCB: %zu unexpected bytes at its end", c_left(&c));
+    return RF_OK;
+}
+
+static rf_status parse(const char *path, const unsigned char *buf, size_t size,
+                       rf_loaded_model *out, rf_error *err)
+{
+    uint64_t payload = 0;
+    uint32_t nsec = 0;
+    rf_status st = check_header(path, buf, size, &payload, &nsec, err);
+    if (st) return st;
+
+    /* section table */
+    cursor sec[S_COUNT];
+    int have[S_COUNT] = {0};
+    cursor pc = {buf + HDR_SIZE, (size_t)payload, 0};
+    for (uint32_t i = 0; i < nsec; i++) {
+        const unsigned char *tag;
+        uint64_t len;
+        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len))
+            return FMTERR("section %u of %u: header extends past the payload", i + 1, nsec);
+        char ts[5];
+        tag_str(tag, ts);
+        if (len > c_left(&pc))
+            return FMTERR("section %s: length %llu exceeds the remaining %zu payload bytes", ts,
+                          (unsigned long long)len, c_left(&pc));
+        const unsigned char *body;
+        c_take(&pc, (size_t)len, &body);
+        for (int s = 0; s < S_COUNT; s++) {
+            if (memcmp(tag, section_tags[s], 4) != 0) continue;
+            if (have[s]) return FMTERR("section %s appears twice", ts);
+            have[s] = 1;
+            sec[s].p = body;
+            sec[s].n = (size_t)len;
+            sec[s].off = 0;
+        }
+        /* unknown tags are skipped */
+    }
+    if (c_left(&pc))
+        return FMTERR("%zu unexpected bytes after the last of %u sections", c_left(&pc), nsec);
+    for (int s = 0; s < S_COUNT; s++)
+        if (!have[s] && s != S_VOCB && s != S_LNAM)
+            return FMTERR("section %s is missing", section_tags[s]);
+
+    /* FLDS */
+    cursor c = sec[S_FLDS];
+    uint32_t F;
+    if (c_u32(&c, &F)) return FMTERR("section FLDS: too short");
+    if (F > MAX_F) return FMTERR("section FLDS: %u fields (max %d)", F, MAX_F);
+    if (c_left(&c) != (size_t)F * FIELD_REC)
+        return FMTERR("section FLDS: length %zu does not match %u fields", sec[S_FLDS].n, F);
+    out->F = (int)F;
+    out->fields = calloc(F ? F : 1, sizeof *out->fields);
+    if (!out->fields) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    for (uint32_t f = 0; f < F; f++) {
+        rf_field *fd = &out->fields[f];
+        unsigned multi, pool, sep, pad;
+        uint32_t vocab;
+        if (get_name(&c, fd->name))
+            return FMTERR("section FLDS: field %u: name is not NUL-terminated", f);
+        if (c_u8(&c, &multi) || c_u8(&c, &pool) || c_u8(&c, &sep) || c_u8(&c, &pad) ||
+            c_u32(&c, &vocab))
+            return FMTERR("section FLDS: field %u: truncated", f);
+        if (multi > 1 || pool > RF_POOL_MEAN)
+            return FMTERR("section FLDS: field %u (%s): bad multi/pooling %u/%u", f, fd->name,
+                          multi, pool);
+        fd->multi = (int)multi;
+        fd->pooling = (int)pool;
+        fd->sep = (char)sep;
+        fd->vocab = vocab;
+    }
+
+    /* DNAM */
+    c = sec[S_DNAM];
+    uint32_t D;
+    if (c_u32(&c, &D)) return FMTERR("section DNAM: too short");
+    if (D > MAX_D) return FMTERR("section DNAM: %u dense features (max %d)", D, MAX_D);
+    if (c_left(&c) != (size_t)D * RF_NAME_MAX)
+        return FMTERR("section DNAM: length %zu does not match %u names", sec[S_DNAM].n, D);
+    out->D = (int)D;
+    out->dense_names = calloc(D ? D : 1, sizeof *out->dense_names);
+    if (!out->dense_names) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    for (uint32_t d = 0; d < D; d++)
+        if (get_name(&c, out->dense_names[d]))
+            return FMTERR("section DNAM: name %u is not NUL-terminated", d);
+
+    /* CONF */
+    if (memchr(sec[S_CONF].p, 0, sec[S_CONF].n))
+        return FMTERR("section CONF: the configuration text contains a NUL byte");
+    rf_config cfg;
+    rf_config_default(&cfg);
+    {
+        size_t pl = strlen(path);
+        char *name = malloc(pl + 8);
+        if (!name) return rf_errorf(err, RF_ENOMEM, "out of memory");
+        snprintf(name, pl + 8, "%s:CONF", path);
+        rf_error sub;
+        rf_error_clear(&sub);
+        st = rf_config_load_string(&cfg, (const char *)sec[S_CONF].p, sec[S_CONF].n, name, &sub);
+        free(name);
+        if (st) {
+            if (st == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "%s", sub.msg);
+            return rf_error_at(err, RF_EFORMAT, sub.file[0] ? sub.file : path, sub.line, sub.col,
+                               "stored configuration is invalid: %s", sub.msg);
+        }
+    }
+    const rf_model_cfg *mc = &cfg.model;
+    if (cfg.K < 1 || cfg.K > RF_MAX_TASKS)
+        return FMTERR("stored configuration: bad task count %d", cfg.K);
+    if (mc->n_hidden < 1 || mc->n_hidden > RF_MAX_LAYERS)
+        return FMTERR("stored configuration: bad hidden layer count %d", mc->n_hidden);
+    if (mc->emb_dim < 1 || mc->emb_dim > MAX_EMB_DIM)
+        return FMTERR("stored configuration: bad embedding dimension %d", mc->emb_dim);
+    for (int l = 0; l < mc->n_hidden; l++)
+        if (mc->hidden[l] < 1 || mc->hidden[l] > MAX_HIDDEN)
+            return FMTERR("stored configuration: bad width %d of hidden layer %d", mc->hidden[l],
+                          l);
+    if (F == 0 && D == 0) return FMTERR("the model has no input features");
+
+    /* LNAM */
+    if (have[S_LNAM]) {
+        c = sec[S_LNAM];
+        uint32_t K;
+        if (c_u32(&c, &K)) return FMTERR("section LNAM: too short");
+        if (K != 0 && K != (uint32_t)cfg.K)
+            return FMTERR("section LNAM: %u label names for %d tasks", K, cfg.K);
+        if (c_left(&c) != (size_t)K * RF_NAME_MAX)
+            return FMTERR("section LNAM: length %zu does not match %u names", sec[S_LNAM].n, K);
+        if (K) {
+            out->label_names = calloc(K, sizeof *out->label_names);
+            if (!out->label_names) return rf_errorf(err, RF_ENOMEM, "out of memory");
+            for (uint32_t k = 0; k < K; k++)
+                if (get_name(&c, out->label_names[k]))
+                    return FMTERR("section LNAM: name %u is not NUL-terminated", k);
+        }
+        out->K_labels = (int)K;
+    }
+
+    /* sizes of the weight sections, checked before building the model so that a bad file
+     * cannot make it allocate more than the file holds */
+    uint64_t n_params, n_buffers, rows;
+    uint32_t E, pad;
+    if ((st = float_section(path, "PARM", &sec[S_PARM], &n_params, err))) return st;
+    if ((st = float_section(path, "BUFF", &sec[S_BUFF], &n_buffers, err))) return st;
+    c = sec[S_EMBD];
+    if (c_u64(&c, &rows) || c_u32(&c, &E) || c_u32(&c, &pad))
+        return FMTERR("section EMBD: too short");
+    if (E != (uint32_t)mc->emb_dim)
+        return FMTERR("section EMBD: embedding dimension %u, the configuration says %d", E,
+                      mc->emb_dim);
+    if (rows > c_left(&c) / 4 / E || rows * E * 4 != c_left(&c))
+        return FMTERR("section EMBD: %llu rows of %u floats do not match its length of %zu bytes",
+                      (unsigned long long)rows, E, sec[S_EMBD].n);
+    uint64_t want_rows = 0;
+    for (uint32_t f = 0; f < F; f++) want_rows += out->fields[f].vocab ? out->fields[f].vocab : 1;
+    if (want_rows != rows)
+        return FMTERR("section EMBD: %llu rows, the field vocabularies need %llu",
+                      (unsigned long long)rows, (unsigned long long)want_rows);
+    {
+        /* the tower weights alone are a lower bound of the parameter count */
+        uint64_t in = (uint64_t)F * E + (D ? (mc->dense_mode == RF_DENSE_PROJECT ? E : D) : 0);
+        uint64_t lb = 0;
+        for (int l = 0; l < mc->n_hidden; l++) {
+            uint64_t h = (uint64_t)mc->hidden[l];
+            lb += (l == 0 ? in : (uint64_t)mc->hidden[l - 1]) * (uint64_t)cfg.K * h;
+        }
+        if (lb > n_params)
+            return FMTERR("section PARM: %llu parameters, the configuration needs at least %llu",
+                          (unsigned long long)n_params, (unsigned long long)lb);
+    }
+
+    /* rebuild and fill */
+    rf_error sub;
+    rf_error_clear(&sub);
+    st = rf_model_create(&cfg, (int)F, out->fields, (int)D, &out->model, &sub);
+    if (st) {
+        if (st == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "%s", sub.msg);
+        return FMTERR("the stored model cannot be built: %s", sub.msg);
+    }
+    rf_model *m = out->model;
+    if (m->n_params != n_params)
+        return FMTERR("section PARM: %llu parameters, the model has %zu",
+                      (unsigned long long)n_params, m->n_params);
+    if (m->n_buffers != n_buffers)
+        return FMTERR("section BUFF: %llu running statistics, the model has %zu",
+                      (unsigned long long)n_buffers, m->n_buffers);
+    if (m->emb_off[F] != rows || (uint32_t)m->E != E)
+        return FMTERR("section EMBD: %llu x %u embeddings, the model has %zu x %d",
+                      (unsigned long long)rows, E, m->emb_off[F], m->E);
+    get_floats(m->params, sec[S_PARM].p + 8, (size_t)n_params);
+    get_floats(m->buffers, sec[S_BUFF].p + 8, (size_t)n_buffers);
+    get_floats(m->emb, sec[S_EMBD].p + 16, (size_t)(rows * E));
+
+    if (have[S_VOCB] && (st = parse_vocab(path, &sec[S_VOCB], out, err))) return st;
+    return RF_OK;
+}
+
+rf_status rf_model_load(const char *path, rf_loaded_model *out, rf_error *err)
+{
+    if (!out || !path) return rf_errorf(err, RF_EINTERNAL, "rf_model_load: no path or output");
+    memset(out, 0, sizeof *out);
+    unsigned char *buf;
+    size_t size;
+    rf_status st = read_all(path, &buf, &size, err);
+    if (st) return st;
+    st = parse(path, buf, size, out, err);
+    free(buf);
+    if (st) rf_loaded_model_free(out);
+    return st;
+}

@@ -1,0 +1,182 @@
+/* ops.c - dense kernels (GEMM via OpenBLAS CBLAS, elementwise loops via OpenMP). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
+
+void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+void rf_bias_fwd(float *Y, int B, int N, int ld, const float *bias)
+{
+#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        float *restrict y = Y + (size_t)b * ld;
+        for (int j = 0; j < N; j++) y[j] += bias[j];
+    }
+}
+
+void rf_bias_bwd(const float *dY, int B, int N, int ld, float *dbias)
+{
+    for (int b = 0; b < B; b++) {
+        const float *restrict d = dY + (size_t)b * ld;
+        float *restrict db = dbias;
+        for (int j = 0; j < N; j++) db[j] += d[j];
+    }
+}
+
+void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alpha)
+{
+#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *restrict z = Z + (size_t)b * ld;
+        float *restrict a = A + (size_t)b * ld;
+        if (alpha) {
+            for (int j = 0; j < N; j++) {
+                float v = z[j];
+                a[j] = v > 0 ? v : alpha[j] * v;
+            }
+        } else {
+            for (int j = 0; j < N; j++) {
+                float v = z[j];
+                a[j] = v > 0 ? v : 0.0f;
+            }
+        }
+    }
+}
+
+void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
+                const float *alpha, float *dalpha)
+{
+    if (alpha && dalpha) {
+        for (int b = 0; b < B; b++) {
+            const float *restrict z = Z + (size_t)b * ld, *restrict da = dA + (size_t)b * ld;
+            float *restrict dal = dalpha;
+            for (int j = 0; j < N; j++) {
+                float v = z[j];
+                dal[j] += v > 0 ? 0.0f : da[j] * v;
+            }
+        }
+    }
+#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *z = Z + (size_t)b * ld, *da = dA + (size_t)b * ld;
+        float *dz = dZ + (size_t)b * ld; /* may alias da: element-wise, read before write */
+        if (alpha) {
+            for (int j = 0; j < N; j++) {
+                float v = z[j], g = da[j];
+                dz[j] = v > 0 ? g : alpha[j] * g;
+            }
+        } else {
+            for (int j = 0; j < N; j++) {
+                float v = z[j], g = da[j];
+                dz[j] = v > 0 ? g : 0.0f;
+            }
+        }
+    }
+}
+
+void rf_bn_fwd_train(const float *X, float *Y, int B, int N, int ld, const float *gamma,
+                     const float *beta, float *mean, float *rstd, float *run_mean,
+                     float *run_var, float momentum, float eps)
+{
+    /* two-pass mean/variance in double per column block, rows streamed for cache reuse */
+    double s[256], q[256];
+    for (int j0 = 0; j0 < N; j0 += 256) {
+        int nj = N - j0 < 256 ? N - j0 : 256;
+        memset(s, 0, sizeof s);
+        memset(q, 0, sizeof q);
+        for (int b = 0; b < B; b++) {
+            const float *x = X + (size_t)b * ld + j0;
+            for (int j = 0; j < nj; j++) s[j] += x[j];
+        }
+        for (int j = 0; j < nj; j++) s[j] /= B;
+        for (int b = 0; b < B; b++) {
+            const float *x = X + (size_t)b * ld + j0;
+            for (int j = 0; j < nj; j++) {
+                double d = x[j] - s[j];
+                q[j] += d * d;
+            }
+        }
+        for (int j = 0; j < nj; j++) {
+            double var = q[j] / B;
+            mean[j0 + j] = (float)s[j];
+            rstd[j0 + j] = (float)(1.0 / sqrt(var + eps));
+            double unb = B > 1 ? q[j] / (B - 1) : var;
+            run_mean[j0 + j] = (float)((1 - momentum) * run_mean[j0 + j] + momentum * s[j]);
+            run_var[j0 + j] = (float)((1 - momentum) * run_var[j0 + j] + momentum * unb);
+        }
+    }
+#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *x = X + (size_t)b * ld;
+        float *y = Y + (size_t)b * ld;
+        for (int j = 0; j < N; j++) y[j] = (x[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+    }
+}
+
+void rf_bn_fwd_eval(const float *X, float *Y, int B, int N, int ld, const float *gamma,
+                    const float *beta, const float *run_mean, const float *run_var, float eps)
+{
+#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *x = X + (size_t)b * ld;
+        float *y = Y + (size_t)b * ld;
+        for (int j = 0; j < N; j++)
+            y[j] = (x[j] - run_mean[j]) / sqrtf(run_var[j] + eps) * gamma[j] + beta[j];
+    }
+}
+
+void rf_bn_bwd(const float *X, const float *dY, float *dX, int B, int N, int ld,
+               const float *gamma, const float *mean, const float *rstd, float *dgamma,
+               float *dbeta)
+{
+    /* dxhat = dy*gamma; dx = rstd/B * (B*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)) */
+    double sd[256], sdx[256];
+    for (int j0 = 0; j0 < N; j0 += 256) {
+        int nj = N - j0 < 256 ? N - j0 : 256;
+        memset(sd, 0, sizeof sd);
+        memset(sdx, 0, sizeof sdx);
+        for (int b = 0; b < B; b++) {
+            const float *x = X + (size_t)b * ld + j0, *dy = dY + (size_t)b * ld + j0;
+            for (int j = 0; j < nj; j++) {
+                float xh = (x[j] - mean[j0 + j]) * rstd[j0 + j];
+                sd[j] += dy[j];
+                sdx[j] += (double)dy[j] * xh;
+            }
+        }
+        for (int j = 0; j < nj; j++) {
+            dgamma[j0 + j] += (float)sdx[j];
+            dbeta[j0 + j] += (float)sd[j];
+        }
+        for (int b = 0; b < B; b++) {
+            const float *x = X + (size_t)b * ld + j0, *dy = dY + (size_t)b * ld + j0;
+            float *dx = dX + (size_t)b * ld + j0;
+            for (int j = 0; j < nj; j++) {
+                float r = rstd[j0 + j];
+                float xh = (x[j] - mean[j0 + j]) * r;
+                float g = gamma[j0 + j];
+                dx[j] = g * r * (dy[j] - (float)(sd[j] / B) - xh * (float)(sdx[j] / B));
+            }
+        }
+    }
+}
+
+double rf_wbce_logit(float s, float t, float w, float *ds)
+{
+    /* loss = (1-t) s + (1 + (w-1) t) (log(1+e^{-|s|}) + max(-s, 0)) */
+    double sd = s;
+    double lw = 1.0 + (w - 1.0) * t;
+    double loss = (1.0 - t) * sd + lw * (log1p(exp(-fabs(sd))) + (sd < 0 ? -sd : 0.0));
+    double sig = sd >= 0 ? 1.0 / (1.0 + exp(-sd)) : exp(sd) / (1.0 + exp(sd));
+    *ds = (float)(sig * (w * t + 1.0 - t) - w * t);
+    return loss;
+}

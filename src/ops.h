@@ -1,0 +1,46 @@
+/* ops.h - private numerical kernels: forward/backward pairs over float* with explicit
+ * dimensions and leading dimensions (row-major). Backward kernels ACCUMULATE parameter
+ * gradients (+=) and SET input gradients unless stated otherwise.
+ * B rows, N columns, ld leading dimension (>= N).
+ */
+#ifndef RESFLOW_OPS_H
+#define RESFLOW_OPS_H
+#include <stddef.h>
+
+/* C(M,N) = alpha * op(A) op(B) + beta * C, row-major (wraps cblas_sgemm). */
+void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *Bm, int ldb, float beta, float *C, int ldc);
+
+/* Y[b, j] += bias[j] */
+void rf_bias_fwd(float *Y, int B, int N, int ld, const float *bias);
+/* dbias[j] += sum_b dY[b, j] */
+void rf_bias_bwd(const float *dY, int B, int N, int ld, float *dbias);
+
+/* A = relu(Z) / prelu(Z; alpha per column); alpha NULL means ReLU. A must not alias Z. */
+void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alpha);
+/* dZ = dA * act'(Z); dalpha[j] += sum_b dA * Z where Z <= 0 (if alpha). dZ may alias dA. */
+void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
+                const float *alpha, float *dalpha);
+
+/* BatchNorm over the B rows, per column. Training: batch mean and biased variance, saves
+ * mean/rstd, updates running stats (running var with the unbiased estimate, PyTorch
+ * semantics). Eval: uses running stats. Y may not alias X. */
+void rf_bn_fwd_train(const float *X, float *Y, int B, int N, int ld, const float *gamma,
+                     const float *beta, float *mean, float *rstd, float *run_mean,
+                     float *run_var, float momentum, float eps);
+void rf_bn_fwd_eval(const float *X, float *Y, int B, int N, int ld, const float *gamma,
+                    const float *beta, const float *run_mean, const float *run_var, float eps);
+/* dX = BN backward with batch statistics; dgamma, dbeta accumulated. dX may alias dY. */
+void rf_bn_bwd(const float *X, const float *dY, float *dX, int B, int N, int ld,
+               const float *gamma, const float *mean, const float *rstd, float *dgamma,
+               float *dbeta);
+
+/* Positive-weighted BCE on a logit s with target t:
+ * -[w t log sig(s) + (1-t) log(1-sig(s))], stable. Returns loss; *ds = dL/ds. */
+double rf_wbce_logit(float s, float t, float w, float *ds);
+
+static inline float rf_sigmoidf(float x)
+{
+    return x >= 0 ? 1.0f / (1.0f + __builtin_expf(-x)) : __builtin_expf(x) / (1.0f + __builtin_expf(x));
+}
+#endif

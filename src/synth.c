@@ -1,0 +1,972 @@
+/* synth.c - simulated e-commerce search log (the embedded default dataset).
+ *
+ * The generative model is described in docs/simulator.md. In short: users, queries and
+ * items are drawn with Zipf(-Mandelbrot) popularity; every request (user, query, hour,
+ * device) shows a list of list_len items, mostly from the query's category, ranked by a
+ * noisy engine score; click and purchase probabilities come from latent factors, with a
+ * relevance part shared by both tasks and a purchase-only part (price vs. purchase power,
+ * shop trust, an independent user x item interaction).
+ *
+ * Generation is deterministic for a seed: every random draw comes from an explicit-state
+ * xoshiro256** generator; the world (entities) has its own stream and every chunk of lists
+ * has two streams (features, labels) derived from (seed, chunk index), so the output does
+ * not depend on the number of threads. Intercepts are calibrated by safeguarded Newton
+ * iterations on a fixed-size leading sample of rows (single-threaded, deterministic).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "resflow/data.h"
+
+/* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
+#define LAT 8                 /* latent dimension */
+#define N_SEG 12              /* user segments: 2 genders x 6 age buckets */
+#define N_POWER 5             /* purchase-power levels */
+#define N_TIER 5              /* city tiers */
+#define N_PBUCKET 10          /* price buckets (global deciles of log price) */
+#define N_HOUR 24
+#define N_DEVICE 3            /* 1 ios, 2 android, 3 pc */
+#define MAX_CAT 64
+#define MAX_LIST_LEN 4096
+#define LISTS_PER_CHUNK 512
+#define CALIB_ROWS 262144
+
+/* popularity (Zipf-Mandelbrot: weight(rank) = (rank + offset)^-exponent, rank from 1) */
+#define ZIPF_USER 1.0
+#define ZIPF_USER_OFF 10.0
+#define ZIPF_ITEM 1.1
+#define ZIPF_ITEM_OFF 5.0
+#define ZIPF_QUERY 1.1
+#define ZIPF_QUERY_OFF 5.0
+#define ZIPF_CAT 0.9
+#define ZIPF_SUB 1.0          /* brands/shops inside a category */
+
+#define P_ON_CAT 0.85f        /* a listed item comes from the query's category */
+#define P_QUERY_FAV 0.5f      /* the query comes from the user's favourite category */
+#define P_MAIN_DEVICE 0.8f
+
+/* click logit weights */
+#define W_POS 0.3f            /* - W_POS * ln(position) */
+#define W_UI 1.2f             /* user . item */
+#define W_QI 1.5f             /* query . item */
+#define W_QUAL_C 0.7f         /* item quality */
+#define W_PRICE_C 0.15f       /* - W_PRICE_C * relative price */
+#define SD_NOISE_C 0.3f
+/* purchase (conditional on click) logit weights */
+#define RHO 0.6f              /* shared relevance */
+#define W_QUAL_O 0.2f
+#define W_SHOP_O 0.6f
+#define W_PRICE_O 0.3f        /* - W_PRICE_O * relative price */
+#define W_OVER_O 0.8f         /* - W_OVER_O * max(0, relative price - tolerance(power)) */
+#define TOL_PER_POWER 0.35f
+#define W_ZW 1.4f             /* independent user x item purchase interaction */
+#define SD_NOISE_O 0.3f
+/* engine ranking score */
+#define ENG_QI 1.2f
+#define ENG_QUAL 0.5f
+#define SD_ENG 1.0f
+
+/* ---- RNG: splitmix64 seeding, xoshiro256** ------------------------------------------- */
+typedef struct {
+    uint64_t s[4];
+    int has_spare;
+    float spare;
+} rng_t;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
+    x = splitmix64(&x) ^ stream;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    r->has_spare = 0;
+    r->spare = 0;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t rng_next(rng_t *r)
+{
+    uint64_t *s = r->s;
+    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return res;
+}
+
+/* uniform in [0, 1) with 24 bits */
+static inline float rng_uf(rng_t *r) { return (float)(rng_next(r) >> 40) * 0x1p-24f; }
+
+/* uniform integer in [0, n) (multiply-shift, bias < 2^-32) */
+static inline uint32_t rng_below(rng_t *r, uint32_t n)
+{
+    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* standard normal (Marsaglia polar method, pairs cached) */
+static float rng_normal(rng_t *r)
+{
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    float u, v, s;
+    do {
+        uint64_t x = rng_next(r);
+        u = (float)(x >> 40) * 0x1p-23f - 1.0f;
+        v = (float)((x >> 16) & 0xFFFFFF) * 0x1p-23f - 1.0f;
+        s = u * u + v * v;
+    } while (s >= 1.0f || s == 0.0f);
+    float m = sqrtf(-2.0f * logf(s) / s);
+    r->spare = v * m;
+    r->has_spare = 1;
+    return u * m;
+}
+
+/* ---- Walker/Vose alias tables ----------------------------------------------------------- */
+typedef struct {
+    uint32_t n;
+    float *prob;
+    uint32_t *alias;
+} alias_t;
+
+/* Build into caller-provided prob/alias (n entries). w: weights (> 0 sum). work: 2n uint32. */
+static void alias_build_into(float *prob, uint32_t *alias, const double *w, uint32_t n,
+                             uint32_t *work, double *scaled)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < n; i++) sum += w[i];
+    uint32_t *small = work, *large = work + n;
+    uint32_t ns = 0, nl = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        scaled[i] = sum > 0 ? w[i] * n / sum : 1.0;
+        if (scaled[i] < 1.0) small[ns++] = i;
+        else large[nl++] = i;
+    }
+    while (ns && nl) {
+        uint32_t s = small[--ns], l = large[nl - 1];
+        prob[s] = (float)scaled[s];
+        alias[s] = l;
+        scaled[l] = (scaled[l] + scaled[s]) - 1.0;
+        if (scaled[l] < 1.0) {
+            nl--;
+            small[ns++] = l;
+        }
+    }
+    while (nl) {
+        uint32_t l = large[--nl];
+        prob[l] = 1.0f;
+        alias[l] = l;
+    }
+    while (ns) {
+        uint32_t s = small[--ns];
+        prob[s] = 1.0f;
+        alias[s] = s;
+    }
+}
+
+static inline uint32_t alias_draw(const float *prob, const uint32_t *alias, uint32_t n, rng_t *r)
+{
+    uint64_t x = rng_next(r);
+    uint32_t i = (uint32_t)(((x >> 32) * (uint64_t)n) >> 32);
+    float u = (float)(x & 0xFFFFFF) * 0x1p-24f;
+    return u < prob[i] ? i : alias[i];
+}
+
+/* A set of alias tables over disjoint groups of a population (e.g. items by category):
+ * members[off[g] .. off[g+1]) are the indices of group g. */
+typedef struct {
+    uint32_t n_groups;
+    uint32_t *off;     /* (n_groups + 1) */
+    uint32_t *members; /* (n) */
+    float *prob;       /* (n) */
+    uint32_t *alias;   /* (n), local index within the group */
+} grouped_alias_t;
+
+static inline int grouped_nonempty(const grouped_alias_t *g, uint32_t grp)
+{
+    return g->off[grp + 1] > g->off[grp];
+}
+
+static inline uint32_t grouped_draw(const grouped_alias_t *g, uint32_t grp, rng_t *r)
+{
+    uint32_t o = g->off[grp], n = g->off[grp + 1] - o;
+    return g->members[o + alias_draw(g->prob + o, g->alias + o, n, r)];
+}
+
+static void grouped_free(grouped_alias_t *g)
+{
+    free(g->off);
+    free(g->members);
+    free(g->prob);
+    free(g->alias);
+}
+
+/* grp[i] in [0, n_groups) for i < n; w[i] weights. Returns 0 or -1 on OOM. */
+static int grouped_build(grouped_alias_t *g, const uint32_t *grp, const double *w, uint32_t n,
+                         uint32_t n_groups)
+{
+    memset(g, 0, sizeof *g);
+    g->n_groups = n_groups;
+    g->off = calloc((size_t)n_groups + 1, sizeof *g->off);
+    g->members = malloc((size_t)n * sizeof *g->members);
+    g->prob = malloc((size_t)n * sizeof *g->prob);
+    g->alias = malloc((size_t)n * sizeof *g->alias);
+    uint32_t *work = malloc(2 * (size_t)n * sizeof *work);
+    double *scaled = malloc((size_t)n * sizeof *scaled);
+    double *wl = malloc((size_t)n * sizeof *wl);
+    uint32_t *fill = calloc((size_t)n_groups, sizeof *fill);
+    int ok = g->off && g->members && g->prob && g->alias && work && scaled && wl && fill;
+    if (ok) {
+        for (uint32_t i = 0; i < n; i++) g->off[grp[i] + 1]++;
+        for (uint32_t c = 0; c < n_groups; c++) g->off[c + 1] += g->off[c];
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t c = grp[i], p = g->off[c] + fill[c]++;
+            g->members[p] = i;
+            wl[p] = w[i];
+        }
+        for (uint32_t c = 0; c < n_groups; c++) {
+            uint32_t o = g->off[c], m = g->off[c + 1] - o;
+            if (m) alias_build_into(g->prob + o, g->alias + o, wl + o, m, work, scaled);
+        }
+    }
+    free(work);
+    free(scaled);
+    free(wl);
+    free(fill);
+    if (!ok) {
+        grouped_free(g);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ask for transparent huge pages on a large, not yet touched buffer: first-touch page faults
+ * otherwise dominate the generation time on some (virtualised) hosts. Only a hint. */
+static void advise_huge(void *p, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t hp = (uintptr_t)1 << 21;
+    uintptr_t a = ((uintptr_t)p + hp - 1) & ~(hp - 1), e = ((uintptr_t)p + bytes) & ~(hp - 1);
+    if (p && e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/* ---- the simulated world ---------------------------------------------------------------- */
+typedef struct {
+    float v[LAT];      /* relevance latent */
+    float w[LAT];      /* purchase latent */
+    float quality;     /* item quality (click and purchase) */
+    float relprice;    /* log price minus its category's mean log price */
+    float price_std;   /* standardised log price (dense feature) */
+    float hist_ctr;    /* historical CTR estimate, log-odds scale, noisier for tail items */
+    uint32_t cat, brand, shop, pbucket; /* 1-based ids */
+} item_t;
+
+typedef struct {
+    float u[LAT];
+    float z[LAT];
+    uint32_t seg, power, tier, favcat, device; /* 1-based ids (favcat 0-based) */
+} user_t;
+
+typedef struct {
+    float q[LAT];
+    uint32_t cat; /* 0-based */
+} query_t;
+
+typedef struct {
+    uint32_t n_users, n_items, n_queries, n_cat, n_brand, n_shop;
+    item_t *items;
+    user_t *users;
+    query_t *queries;
+    float *shop_trust; /* (n_shop) */
+    /* popularity */
+    float *u_prob, *i_prob, *q_prob;
+    uint32_t *u_alias, *i_alias, *q_alias;
+    grouped_alias_t items_by_cat, queries_by_cat;
+    float hour_prob[N_HOUR];
+    uint32_t hour_alias[N_HOUR];
+    float hour_click[N_HOUR], hour_order[N_HOUR];
+    float dev_click[N_DEVICE + 1], dev_order[N_DEVICE + 1];
+} world_t;
+
+static void world_free(world_t *w)
+{
+    free(w->items);
+    free(w->users);
+    free(w->queries);
+    free(w->shop_trust);
+    free(w->u_prob);
+    free(w->i_prob);
+    free(w->q_prob);
+    free(w->u_alias);
+    free(w->i_alias);
+    free(w->q_alias);
+    grouped_free(&w->items_by_cat);
+    grouped_free(&w->queries_by_cat);
+}
+
+static void randvec(float *x, rng_t *r, float sd)
+{
+    for (int k = 0; k < LAT; k++) x[k] = sd * rng_normal(r);
+}
+
+static inline float dot(const float *a, const float *b)
+{
+    float s = 0;
+    for (int k = 0; k < LAT; k++) s += a[k] * b[k];
+    return s;
+}
+
+static void shuffle_u32(uint32_t *a, uint32_t n, rng_t *r)
+{
+    for (uint32_t i = n; i > 1; i--) {
+        uint32_t j = rng_below(r, i);
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Zipf-Mandelbrot weights for a random assignment of ranks to n entities. */
+static int zipf_weights(double *w, uint32_t n, double expo, double off, rng_t *r)
+{
+    uint32_t *perm = malloc((size_t)n * sizeof *perm);
+    if (!perm) return -1;
+    for (uint32_t i = 0; i < n; i++) perm[i] = i;
+    shuffle_u32(perm, n, r);
+    for (uint32_t i = 0; i < n; i++) w[i] = pow((double)perm[i] + 1.0 + off, -expo);
+    free(perm);
+    return 0;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Draw from a small discrete distribution given by cumulative weights (n entries). */
+static uint32_t draw_cdf(const double *cdf, uint32_t n, rng_t *r)
+{
+    double u = (double)(rng_next(r) >> 11) * 0x1p-53 * cdf[n - 1];
+    uint32_t i = 0;
+    while (i + 1 < n && u >= cdf[i]) i++;
+    return i;
+}
+
+static rf_status world_build(world_t *W, const rf_synth_opts *o, rf_error *err)
+{
+    memset(W, 0, sizeof *W);
+    rng_t r;
+    rng_seed(&r, o->seed, 0x5EEDull);
+    uint32_t NU = o->n_users, NI = o->n_items, NQ = o->n_queries;
+    W->n_users = NU;
+    W->n_items = NI;
+    W->n_queries = NQ;
+    uint32_t nc = NI / 16;
+    if (nc > MAX_CAT) nc = MAX_CAT;
+    if (nc < 1) nc = 1;
+    W->n_cat = nc;
+    uint32_t bpc = NI / (nc * 50), spc = NI / (nc * 20); /* brands / shops per category */
+    if (bpc < 1) bpc = 1;
+    if (spc < 1) spc = 1;
+    W->n_brand = nc * bpc;
+    W->n_shop = nc * spc;
+
+    uint32_t NMAX = NU > NI ? NU : NI;
+    if (NQ > NMAX) NMAX = NQ;
+    double *wts = malloc((size_t)NMAX * sizeof *wts);
+    double *scaled = malloc((size_t)NMAX * sizeof *scaled);
+    uint32_t *work = malloc(2 * (size_t)NMAX * sizeof *work);
+    uint32_t *grp = malloc((size_t)NMAX * sizeof *grp);
+    float *lp = malloc((size_t)NI * sizeof *lp);
+    float *cat_vec = malloc((size_t)nc * LAT * sizeof *cat_vec);
+    float *cat_mu = malloc((size_t)nc * sizeof *cat_mu);
+    float *brand_vec = malloc((size_t)W->n_brand * LAT * sizeof *brand_vec);
+    float *brand_wvec = malloc((size_t)W->n_brand * LAT * sizeof *brand_wvec);
+    float *brand_prem = malloc((size_t)W->n_brand * sizeof *brand_prem);
+    double *cat_cdf = malloc((size_t)nc * sizeof *cat_cdf);
+    double *bcdf = malloc((size_t)bpc * sizeof *bcdf);
+    double *scdf = malloc((size_t)spc * sizeof *scdf);
+    float seg_vec[N_SEG][LAT], seg_zvec[N_SEG][LAT];
+    W->items = malloc((size_t)NI * sizeof *W->items);
+    W->users = malloc((size_t)NU * sizeof *W->users);
+    W->queries = malloc((size_t)NQ * sizeof *W->queries);
+    W->shop_trust = malloc((size_t)W->n_shop * sizeof *W->shop_trust);
+    W->u_prob = malloc((size_t)NU * sizeof *W->u_prob);
+    W->u_alias = malloc((size_t)NU * sizeof *W->u_alias);
+    W->i_prob = malloc((size_t)NI * sizeof *W->i_prob);
+    W->i_alias = malloc((size_t)NI * sizeof *W->i_alias);
+    W->q_prob = malloc((size_t)NQ * sizeof *W->q_prob);
+    W->q_alias = malloc((size_t)NQ * sizeof *W->q_alias);
+    rf_status st = RF_OK;
+    advise_huge(W->items, (size_t)NI * sizeof *W->items);
+    advise_huge(W->users, (size_t)NU * sizeof *W->users);
+    if (!wts || !scaled || !work || !grp || !lp || !cat_vec || !cat_mu || !brand_vec ||
+        !brand_wvec || !brand_prem || !cat_cdf || !bcdf || !scdf || !W->items || !W->users ||
+        !W->queries || !W->shop_trust || !W->u_prob || !W->u_alias || !W->i_prob ||
+        !W->i_alias || !W->q_prob || !W->q_alias) {
+        st = rf_errorf(err, RF_ENOMEM, "synth: out of memory building the simulated world");
+        goto done;
+    }
+
+    /* categories: latent centre, mean log price, popularity by id (rank = id) */
+    {
+        double acc = 0;
+        for (uint32_t c = 0; c < nc; c++) {
+            float *cv = cat_vec + (size_t)c * LAT; /* unit norm: no category is "stronger" */
+            randvec(cv, &r, 1.0f);
+            float nrm = sqrtf(dot(cv, cv));
+            for (int k = 0; k < LAT; k++) cv[k] = nrm > 0 ? cv[k] / nrm : (k == 0);
+            cat_mu[c] = 2.0f + 4.0f * rng_uf(&r); /* e^2 .. e^6 */
+            acc += pow((double)c + 1.0, -ZIPF_CAT);
+            cat_cdf[c] = acc;
+        }
+        acc = 0;
+        for (uint32_t k = 0; k < bpc; k++) bcdf[k] = (acc += pow((double)k + 1.0, -ZIPF_SUB));
+        acc = 0;
+        for (uint32_t k = 0; k < spc; k++) scdf[k] = (acc += pow((double)k + 1.0, -ZIPF_SUB));
+    }
+    for (uint32_t b = 0; b < W->n_brand; b++) {
+        randvec(brand_vec + (size_t)b * LAT, &r, 1.0f / sqrtf((float)LAT));
+        randvec(brand_wvec + (size_t)b * LAT, &r, 1.0f / sqrtf((float)LAT));
+        brand_prem[b] = 0.4f * rng_normal(&r);
+    }
+    for (uint32_t s = 0; s < W->n_shop; s++) W->shop_trust[s] = 0.4f * rng_normal(&r);
+    for (int s = 0; s < N_SEG; s++) {
+        randvec(seg_vec[s], &r, 1.0f / sqrtf((float)LAT));
+        randvec(seg_zvec[s], &r, 1.0f / sqrtf((float)LAT));
+    }
+
+    /* items */
+    if (zipf_weights(wts, NI, ZIPF_ITEM, ZIPF_ITEM_OFF, &r)) goto oom;
+    {
+        double ml = 0, ml2 = 0;
+        for (uint32_t i = 0; i < NI; i++) {
+            double l = log(wts[i]);
+            ml += l;
+            ml2 += l * l;
+        }
+        ml /= NI;
+        double sl = sqrt(fmax(ml2 / NI - ml * ml, 1e-12));
+        for (uint32_t i = 0; i < NI; i++) {
+            item_t *it = &W->items[i];
+            uint32_t c = draw_cdf(cat_cdf, nc, &r);
+            /* make sure every category has at least one item when possible */
+            if (i < nc) c = i;
+            uint32_t b = c * bpc + draw_cdf(bcdf, bpc, &r);
+            uint32_t s = rng_uf(&r) < 0.85f ? c * spc + draw_cdf(scdf, spc, &r)
+                                            : rng_below(&r, W->n_shop);
+            it->cat = c + 1;
+            it->brand = b + 1;
+            it->shop = s + 1;
+            grp[i] = c;
+            const float *cv = cat_vec + (size_t)c * LAT, *bv = brand_vec + (size_t)b * LAT,
+                        *bw = brand_wvec + (size_t)b * LAT;
+            for (int k = 0; k < LAT; k++) {
+                it->v[k] =
+                    0.8f * cv[k] + 0.35f * bv[k] + 0.45f / sqrtf((float)LAT) * rng_normal(&r);
+                it->w[k] = 0.5f * bw[k] + 0.85f / sqrtf((float)LAT) * rng_normal(&r);
+            }
+            float popz = (float)((log(wts[i]) - ml) / sl);
+            it->quality = 0.3f * popz + 0.45f * rng_normal(&r);
+            float rel = brand_prem[b] + 0.5f * rng_normal(&r);
+            lp[i] = cat_mu[c] + rel;
+            it->relprice = rel;
+            /* historical CTR estimate: noise shrinks with popularity (more impressions) */
+            float tail = (float)(1.0 - (popz + 3.0) / 6.0);
+            if (tail < 0) tail = 0;
+            if (tail > 1) tail = 1;
+            it->hist_ctr = W_QUAL_C * it->quality + (0.1f + 0.9f * tail) * rng_normal(&r);
+        }
+        alias_build_into(W->i_prob, W->i_alias, wts, NI, work, scaled);
+        /* centre the historical CTR feature on its impression-weighted mean */
+        double hw = 0, hs = 0;
+        for (uint32_t i = 0; i < NI; i++) {
+            hw += wts[i];
+            hs += wts[i] * W->items[i].hist_ctr;
+        }
+        for (uint32_t i = 0; i < NI; i++) W->items[i].hist_ctr -= (float)(hs / hw);
+        /* price buckets: global deciles of log price; standardised log price */
+        double m = 0, m2 = 0;
+        for (uint32_t i = 0; i < NI; i++) {
+            m += lp[i];
+            m2 += (double)lp[i] * lp[i];
+        }
+        m /= NI;
+        double sd = sqrt(fmax(m2 / NI - m * m, 1e-12));
+        float *sorted = malloc((size_t)NI * sizeof *sorted);
+        if (!sorted) goto oom;
+        memcpy(sorted, lp, (size_t)NI * sizeof *sorted);
+        qsort(sorted, NI, sizeof *sorted, cmp_float);
+        float cut[N_PBUCKET - 1];
+        for (int k = 1; k < N_PBUCKET; k++) cut[k - 1] = sorted[(size_t)NI * (size_t)k / N_PBUCKET];
+        free(sorted);
+        for (uint32_t i = 0; i < NI; i++) {
+            uint32_t bkt = 0;
+            while (bkt < N_PBUCKET - 1 && lp[i] >= cut[bkt]) bkt++;
+            W->items[i].pbucket = bkt + 1;
+            W->items[i].price_std = (float)((lp[i] - m) / sd);
+        }
+        if (grouped_build(&W->items_by_cat, grp, wts, NI, nc)) goto oom;
+    }
+
+    /* queries */
+    if (zipf_weights(wts, NQ, ZIPF_QUERY, ZIPF_QUERY_OFF, &r)) goto oom;
+    for (uint32_t q = 0; q < NQ; q++) {
+        query_t *qu = &W->queries[q];
+        uint32_t c = draw_cdf(cat_cdf, nc, &r);
+        qu->cat = c;
+        grp[q] = c;
+        const float *cv = cat_vec + (size_t)c * LAT;
+        for (int k = 0; k < LAT; k++)
+            qu->q[k] = 0.9f * cv[k] + 0.45f / sqrtf((float)LAT) * rng_normal(&r);
+    }
+    alias_build_into(W->q_prob, W->q_alias, wts, NQ, work, scaled);
+    if (grouped_build(&W->queries_by_cat, grp, wts, NQ, nc)) goto oom;
+
+    /* users */
+    if (zipf_weights(wts, NU, ZIPF_USER, ZIPF_USER_OFF, &r)) goto oom;
+    {
+        static const double tier_cdf[N_TIER] = {0.12, 0.35, 0.62, 0.84, 1.0};
+        static const double dev_cdf[N_DEVICE] = {0.35, 0.85, 1.0};
+        for (uint32_t u = 0; u < NU; u++) {
+            user_t *us = &W->users[u];
+            uint32_t seg = rng_below(&r, N_SEG);
+            uint32_t tier = draw_cdf(tier_cdf, N_TIER, &r); /* 0 = tier 1 (richest) */
+            int age = (int)(seg % 6); /* 0 youngest .. 5 oldest */
+            float pw = 3.0f + 0.45f * (2.0f - (float)tier) + 0.25f * (float)(age >= 2 && age <= 4) -
+                       0.4f * (float)(age == 0) + 0.9f * rng_normal(&r);
+            int p = (int)lrintf(pw);
+            if (p < 1) p = 1;
+            if (p > N_POWER) p = N_POWER;
+            uint32_t dev = draw_cdf(dev_cdf, N_DEVICE, &r);
+            if (p >= 4 && rng_uf(&r) < 0.3f) dev = 0; /* affluent users lean ios */
+            us->seg = seg + 1;
+            us->power = (uint32_t)p;
+            us->tier = tier + 1;
+            us->device = dev + 1;
+            us->favcat = draw_cdf(cat_cdf, nc, &r);
+            const float *cv = cat_vec + (size_t)us->favcat * LAT;
+            for (int k = 0; k < LAT; k++) {
+                us->u[k] = 0.6f * cv[k] + 0.35f * seg_vec[seg][k] +
+                           0.55f / sqrtf((float)LAT) * rng_normal(&r);
+                us->z[k] = 0.5f * seg_zvec[seg][k] + 0.85f / sqrtf((float)LAT) * rng_normal(&r);
+            }
+        }
+        alias_build_into(W->u_prob, W->u_alias, wts, NU, work, scaled);
+    }
+
+    /* time of day and device */
+    {
+        double hw[N_HOUR];
+        uint32_t hwork[2 * N_HOUR];
+        double hs[N_HOUR];
+        for (int h = 0; h < N_HOUR; h++) {
+            double x = 0.15 + 0.6 * exp(-(h - 12.5) * (h - 12.5) / 8.0) +
+                       1.0 * exp(-(h - 21.0) * (h - 21.0) / 6.0) + 0.45 * (h >= 8 && h <= 23);
+            hw[h] = x;
+            W->hour_click[h] = (h >= 19 && h <= 23) ? 0.12f : (h <= 5 ? -0.1f : 0.0f);
+            W->hour_order[h] = (h >= 20 && h <= 23) ? 0.15f : (h <= 5 ? -0.2f : 0.0f);
+        }
+        alias_build_into(W->hour_prob, W->hour_alias, hw, N_HOUR, hwork, hs);
+        W->dev_click[0] = 0;
+        W->dev_click[1] = 0.05f;
+        W->dev_click[2] = 0.0f;
+        W->dev_click[3] = -0.2f;
+        W->dev_order[0] = 0;
+        W->dev_order[1] = 0.15f;
+        W->dev_order[2] = 0.0f;
+        W->dev_order[3] = 0.1f;
+    }
+    goto done;
+oom:
+    st = rf_errorf(err, RF_ENOMEM, "synth: out of memory building the simulated world");
+done:
+    free(wts);
+    free(scaled);
+    free(work);
+    free(grp);
+    free(lp);
+    free(cat_vec);
+    free(cat_mu);
+    free(brand_vec);
+    free(brand_wvec);
+    free(brand_prem);
+    free(cat_cdf);
+    free(bcdf);
+    free(scdf);
+    if (st != RF_OK) world_free(W);
+    return st;
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+enum {
+    F_USER, F_SEG, F_POWER, F_TIER, F_QUERY, F_QCAT, F_ITEM, F_ICAT, F_BRAND, F_SHOP,
+    F_PBUCKET, F_POS, F_HOUR, F_DEVICE, N_FIELDS
+};
+static const char *const field_names[N_FIELDS] = {
+    "user_id", "user_segment", "user_power", "city_tier", "query_id", "query_cat", "item_id",
+    "item_cat", "brand", "shop", "price_bucket", "position", "hour", "device"};
+enum { D_PRICE, D_HIST, N_DENSE };
+static const char *const dense_names[N_DENSE] = {"log_price", "item_hist_ctr"};
+
+typedef struct {
+    uint32_t item;
+    float score;
+} slot_t;
+
+/* Generate lists [l0, l1) into ds; truth columns receive the logit parts (no intercepts):
+ * col 0 click, then (2 tasks) order|click or (3 tasks) cart|click, order|cart. */
+static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
+                      size_t l1, rng_t *r, slot_t *slots)
+{
+    const int F = ds->F, D = ds->D, K = ds->K, LL = o->list_len;
+    for (size_t l = l0; l < l1; l++) {
+        size_t row0 = l * (size_t)LL;
+        int len = LL;
+        if (row0 + (size_t)len > ds->n) len = (int)(ds->n - row0);
+        uint32_t ui = alias_draw(W->u_prob, W->u_alias, W->n_users, r);
+        const user_t *us = &W->users[ui];
+        uint32_t qi;
+        if (rng_uf(r) < P_QUERY_FAV && grouped_nonempty(&W->queries_by_cat, us->favcat))
+            qi = grouped_draw(&W->queries_by_cat, us->favcat, r);
+        else
+            qi = alias_draw(W->q_prob, W->q_alias, W->n_queries, r);
+        const query_t *qu = &W->queries[qi];
+        uint32_t hour = alias_draw(W->hour_prob, W->hour_alias, N_HOUR, r);
+        uint32_t dev = rng_uf(r) < P_MAIN_DEVICE ? us->device : 1 + rng_below(r, N_DEVICE);
+        int on_ok = grouped_nonempty(&W->items_by_cat, qu->cat);
+        /* retrieve list_len items (no duplicates, bounded retries), score them by the engine */
+        for (int j = 0; j < LL; j++) {
+            uint32_t it = 0;
+            for (int tries = 0; tries < 32; tries++) {
+                /* after 16 duplicates (a small category) fall back to the whole catalogue */
+                if (on_ok && tries < 16 && rng_uf(r) < P_ON_CAT)
+                    it = grouped_draw(&W->items_by_cat, qu->cat, r);
+                else it = alias_draw(W->i_prob, W->i_alias, W->n_items, r);
+                int dup = 0;
+                for (int k = 0; k < j; k++)
+                    if (slots[k].item == it) {
+                        dup = 1;
+                        break;
+                    }
+                if (!dup) break;
+            }
+            const item_t *ti = &W->items[it];
+            slots[j].item = it;
+            slots[j].score =
+                ENG_QI * dot(qu->q, ti->v) + ENG_QUAL * ti->quality + SD_ENG * rng_normal(r);
+        }
+        /* rank by engine score, descending (insertion sort; ties keep draw order) */
+        for (int j = 1; j < LL; j++) {
+            slot_t s = slots[j];
+            int k = j - 1;
+            while (k >= 0 && slots[k].score < s.score) {
+                slots[k + 1] = slots[k];
+                k--;
+            }
+            slots[k + 1] = s;
+        }
+        for (int j = 0; j < len; j++) {
+            size_t i = row0 + (size_t)j;
+            const item_t *ti = &W->items[slots[j].item];
+            uint32_t *c = ds->cat + i * (size_t)F;
+            c[F_USER] = ui + 1;
+            c[F_SEG] = us->seg;
+            c[F_POWER] = us->power;
+            c[F_TIER] = us->tier;
+            c[F_QUERY] = qi + 1;
+            c[F_QCAT] = qu->cat + 1;
+            c[F_ITEM] = slots[j].item + 1;
+            c[F_ICAT] = ti->cat;
+            c[F_BRAND] = ti->brand;
+            c[F_SHOP] = ti->shop;
+            c[F_PBUCKET] = ti->pbucket;
+            c[F_POS] = (uint32_t)j + 1;
+            c[F_HOUR] = hour + 1;
+            c[F_DEVICE] = dev;
+            if (D) {
+                float *d = ds->dense + i * (size_t)D;
+                d[D_PRICE] = ti->price_std;
+                d[D_HIST] = ti->hist_ctr;
+            }
+            ds->group[i] = (uint64_t)l;
+
+            float rel = W_UI * dot(us->u, ti->v) + W_QI * dot(qu->q, ti->v);
+            float xc = rel - W_POS * logf((float)(j + 1)) + W_QUAL_C * ti->quality -
+                       W_PRICE_C * ti->relprice + W->hour_click[hour] +
+                       W->dev_click[dev] + SD_NOISE_C * rng_normal(r);
+            float tol = TOL_PER_POWER * ((float)us->power - 3.0f);
+            float over = ti->relprice - tol;
+            float buy = W_SHOP_O * W->shop_trust[ti->shop - 1] - W_PRICE_O * ti->relprice -
+                        W_OVER_O * (over > 0 ? over : 0) + W_ZW * dot(us->z, ti->w) +
+                        W->hour_order[hour] + W->dev_order[dev];
+            float *t = ds->truth + i * (size_t)K;
+            t[0] = xc;
+            if (K == 2) {
+                t[1] = RHO * rel + W_QUAL_O * ti->quality + buy + SD_NOISE_O * rng_normal(r);
+            } else {
+                /* cart|click: mostly relevance and price; order|cart: the purchase part */
+                t[1] = RHO * rel + W_QUAL_O * ti->quality + 0.5f * buy + SD_NOISE_O * rng_normal(r);
+                t[2] = 0.3f * RHO * rel + 0.5f * W_QUAL_O * ti->quality + buy +
+                       SD_NOISE_O * rng_normal(r);
+            }
+        }
+    }
+}
+
+static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Intercept b such that sum_i w_i sigm(b + x_i) / sum_i w_i = target (w NULL = 1), by a
+ * safeguarded Newton iteration. x strided. */
+static double calibrate(const float *x, size_t stride, const double *w, size_t m, double target)
+{
+    double lo = -40, hi = 40, b = log(target / (1 - target)), sw = 0;
+    for (size_t i = 0; i < m; i++) sw += w ? w[i] : 1.0;
+    if (!(sw > 0)) return b;
+    for (int it = 0; it < 100; it++) {
+        double f = 0, g = 0;
+        for (size_t i = 0; i < m; i++) {
+            double p = sigm(b + x[i * stride]), wi = w ? w[i] : 1.0;
+            f += wi * p;
+            g += wi * p * (1 - p);
+        }
+        f = f / sw - target;
+        g /= sw;
+        if (fabs(f) < 1e-9 * target) break;
+        if (f > 0) hi = b;
+        else lo = b;
+        double nb = g > 0 ? b - f / g : 0.5 * (lo + hi);
+        if (!(nb > lo && nb < hi)) nb = 0.5 * (lo + hi);
+        if (hi - lo < 1e-12) break;
+        b = nb;
+    }
+    return b;
+}
+
+rf_synth_opts rf_synth_default(void)
+{
+    rf_synth_opts o;
+    memset(&o, 0, sizeof o);
+    o.rows = 1000000;
+    o.seed = 1;
+    o.tasks = 2;
+    o.n_users = 50000;
+    o.n_items = 100000;
+    o.n_queries = 20000;
+    o.ctr = 0.05f;
+    o.cvr = 0.03f;
+    o.cart_rate = 0.15f;
+    o.list_len = 20;
+    return o;
+}
+
+static int rate_ok(float x) { return x > 0.0f && x < 1.0f; }
+
+static rf_status validate(const rf_synth_opts *o, rf_error *err)
+{
+    if (o->rows == 0) return rf_errorf(err, RF_EUSAGE, "synth: rows must be > 0");
+    if (o->rows > ((size_t)1 << 40))
+        return rf_errorf(err, RF_EUSAGE, "synth: rows %zu too large (max 2^40)", o->rows);
+    if (o->tasks != 2 && o->tasks != 3)
+        return rf_errorf(err, RF_EUSAGE, "synth: tasks must be 2 or 3 (got %d)", o->tasks);
+    if (o->n_users == 0 || o->n_items == 0 || o->n_queries == 0)
+        return rf_errorf(err, RF_EUSAGE,
+                         "synth: n_users, n_items and n_queries must be > 0 (got %u, %u, %u)",
+                         o->n_users, o->n_items, o->n_queries);
+    if (o->n_users > (1u << 30) || o->n_items > (1u << 30) || o->n_queries > (1u << 30))
+        return rf_errorf(err, RF_EUSAGE, "synth: n_users/n_items/n_queries must be <= 2^30");
+    if (o->list_len <= 0 || o->list_len > MAX_LIST_LEN)
+        return rf_errorf(err, RF_EUSAGE, "synth: list_len must be in [1, %d] (got %d)",
+                         MAX_LIST_LEN, o->list_len);
+    if (!rate_ok(o->ctr))
+        return rf_errorf(err, RF_EUSAGE, "synth: ctr must be in (0, 1) (got %g)", (double)o->ctr);
+    if (!rate_ok(o->cvr))
+        return rf_errorf(err, RF_EUSAGE, "synth: cvr must be in (0, 1) (got %g)", (double)o->cvr);
+    if (o->tasks == 3) {
+        if (!rate_ok(o->cart_rate))
+            return rf_errorf(err, RF_EUSAGE, "synth: cart_rate must be in (0, 1) (got %g)",
+                             (double)o->cart_rate);
+        if (!(o->cvr < o->cart_rate))
+            return rf_errorf(err, RF_EUSAGE,
+                             "synth: with 3 tasks cvr (%g) must be < cart_rate (%g), since "
+                             "order implies cart",
+                             (double)o->cvr, (double)o->cart_rate);
+    }
+    return RF_OK;
+}
+
+rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *err)
+{
+    if (!out) return rf_errorf(err, RF_EUSAGE, "synth: out is NULL");
+    *out = NULL;
+    if (!o) return rf_errorf(err, RF_EUSAGE, "synth: options are NULL");
+    rf_status st = validate(o, err);
+    if (st != RF_OK) return st;
+
+    const int K = o->tasks, F = N_FIELDS, D = N_DENSE;
+    const size_t n = o->rows, LL = (size_t)o->list_len;
+    world_t W;
+    st = world_build(&W, o, err);
+    if (st != RF_OK) return st;
+
+    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
+    if (ds) {
+        ds->group = malloc(n * sizeof *ds->group);
+        ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
+    }
+    if (!ds || !ds->group || !ds->truth) {
+        rf_dataset_free(ds);
+        world_free(&W);
+        return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
+    }
+    advise_huge(ds->cat, n * (size_t)F * sizeof *ds->cat);
+    advise_huge(ds->dense, n * (size_t)D * sizeof *ds->dense);
+    advise_huge(ds->labels, n * (size_t)K * sizeof *ds->labels);
+    advise_huge(ds->truth, n * (size_t)K * sizeof *ds->truth);
+    advise_huge(ds->group, n * sizeof *ds->group);
+    for (int f = 0; f < F; f++) {
+        snprintf(ds->fields[f].name, RF_NAME_MAX, "%s", field_names[f]);
+        ds->fields[f].multi = 0;
+        ds->fields[f].pooling = RF_POOL_SUM;
+        ds->fields[f].sep = 0;
+    }
+    ds->fields[F_USER].vocab = W.n_users + 1;
+    ds->fields[F_SEG].vocab = N_SEG + 1;
+    ds->fields[F_POWER].vocab = N_POWER + 1;
+    ds->fields[F_TIER].vocab = N_TIER + 1;
+    ds->fields[F_QUERY].vocab = W.n_queries + 1;
+    ds->fields[F_QCAT].vocab = W.n_cat + 1;
+    ds->fields[F_ITEM].vocab = W.n_items + 1;
+    ds->fields[F_ICAT].vocab = W.n_cat + 1;
+    ds->fields[F_BRAND].vocab = W.n_brand + 1;
+    ds->fields[F_SHOP].vocab = W.n_shop + 1;
+    ds->fields[F_PBUCKET].vocab = N_PBUCKET + 1;
+    ds->fields[F_POS].vocab = (uint32_t)LL + 1;
+    ds->fields[F_HOUR].vocab = N_HOUR + 1;
+    ds->fields[F_DEVICE].vocab = N_DEVICE + 1;
+    for (int d = 0; d < D; d++) snprintf(ds->dense_names[d], RF_NAME_MAX, "%s", dense_names[d]);
+    if (K == 2) {
+        snprintf(ds->label_names[0], RF_NAME_MAX, "click");
+        snprintf(ds->label_names[1], RF_NAME_MAX, "order");
+    } else {
+        snprintf(ds->label_names[0], RF_NAME_MAX, "click");
+        snprintf(ds->label_names[1], RF_NAME_MAX, "cart");
+        snprintf(ds->label_names[2], RF_NAME_MAX, "order");
+    }
+
+    const size_t n_lists = (n + LL - 1) / LL;
+    const size_t n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
+    int oom = 0;
+
+    /* pass 1: features and logit parts */
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        slot_t *slots = malloc(LL * sizeof *slots);
+        if (!slots) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            oom = 1;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t c = 0; c < n_chunks; c++) {
+            if (!slots) continue;
+            rng_t r;
+            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x100000ull);
+            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
+            if (l1 > n_lists) l1 = n_lists;
+            gen_lists(&W, o, ds, l0, l1, &r, slots);
+        }
+        free(slots);
+    }
+    world_free(&W);
+    if (oom) {
+        rf_dataset_free(ds);
+        return rf_errorf(err, RF_ENOMEM, "synth: out of memory");
+    }
+
+    /* calibrate intercepts on the leading rows (lists are i.i.d.) */
+    size_t m = n < CALIB_ROWS ? n : CALIB_ROWS;
+    double b[3] = {0, 0, 0};
+    double *wc = calloc(m, sizeof *wc);
+    if (!wc) {
+        rf_dataset_free(ds);
+        return rf_errorf(err, RF_ENOMEM, "synth: out of memory");
+    }
+    b[0] = calibrate(ds->truth, (size_t)K, NULL, m, (double)o->ctr);
+    for (size_t i = 0; i < m; i++) wc[i] = sigm(b[0] + ds->truth[i * (size_t)K]);
+    if (K == 2) {
+        b[1] = calibrate(ds->truth + 1, (size_t)K, wc, m, (double)o->cvr);
+    } else {
+        b[1] = calibrate(ds->truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
+        double s0 = 0, s1 = 0;
+        for (size_t i = 0; i < m; i++) {
+            s0 += wc[i];
+            wc[i] *= sigm(b[1] + ds->truth[i * (size_t)K + 1]);
+            s1 += wc[i];
+        }
+        double cart = s0 > 0 ? s1 / s0 : (double)o->cart_rate;
+        double tgt = (double)o->cvr / cart;
+        if (tgt > 0.999) tgt = 0.999;
+        b[2] = calibrate(ds->truth + 2, (size_t)K, wc, m, tgt);
+    }
+    free(wc);
+
+    /* pass 2: true entire-space probabilities and labels */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (size_t c = 0; c < n_chunks; c++) {
+        rng_t r;
+        rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x100001ull);
+        size_t i0 = c * LISTS_PER_CHUNK * LL, i1 = i0 + LISTS_PER_CHUNK * LL;
+        if (i1 > n) i1 = n;
+        for (size_t i = i0; i < i1; i++) {
+            float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
+            double p = sigm(b[0] + t[0]);
+            int alive = rng_uf(&r) < (float)p;
+            y[0] = (float)alive;
+            t[0] = (float)p;
+            for (int k = 1; k < K; k++) {
+                double pk = sigm(b[k] + t[k]);
+                p *= pk;
+                float u = rng_uf(&r);
+                alive = alive && u < (float)pk;
+                y[k] = (float)alive;
+                t[k] = (float)p;
+            }
+        }
+    }
+    *out = ds;
+    return RF_OK;
+}

@@ -1,0 +1,286 @@
+/* train.c - the training loop (shuffled mini-batches, Adam, validation early stopping,
+ * best-model restore, non-finite guard), batched prediction and evaluation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "resflow/optim.h"
+#include "resflow/train.h"
+#include "rng.h"
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_col, rf_error *err)
+{
+    for (int k = 0; k < m->K; k++) {
+        label_col[k] = rf_dataset_label_index(ds, m->cfg.tasks[k].label);
+        if (label_col[k] < 0) {
+            char have[512] = "";
+            for (int j = 0; j < ds->K; j++) {
+                size_t l = strlen(have);
+                snprintf(have + l, sizeof have - l, "%s%s", j ? ", " : "", ds->label_names[j]);
+            }
+            return rf_errorf(err, RF_EUSAGE, "task %s: label \"%s\" is not in the data (labels: %s)",
+                             m->cfg.tasks[k].name, m->cfg.tasks[k].label, have);
+        }
+    }
+    return RF_OK;
+}
+
+/* A copy of everything training changes, to restore the best model. */
+typedef struct {
+    float *params, *buffers, *emb;
+} snapshot;
+
+static int snap_alloc(snapshot *s, const rf_model *m)
+{
+    s->params = malloc(m->n_params * sizeof(float));
+    s->buffers = malloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
+    s->emb = malloc((m->emb_off[m->F] ? m->emb_off[m->F] : 1) * m->E * sizeof(float));
+    return s->params && s->buffers && s->emb;
+}
+static void snap_take(snapshot *s, const rf_model *m)
+{
+    memcpy(s->params, m->params, m->n_params * sizeof(float));
+    memcpy(s->buffers, m->buffers, m->n_buffers * sizeof(float));
+    memcpy(s->emb, m->emb, m->emb_off[m->F] * m->E * sizeof(float));
+}
+static void snap_restore(const snapshot *s, rf_model *m)
+{
+    memcpy(m->params, s->params, m->n_params * sizeof(float));
+    memcpy(m->buffers, s->buffers, m->n_buffers * sizeof(float));
+    memcpy(m->emb, s->emb, m->emb_off[m->F] * m->E * sizeof(float));
+}
+static void snap_free(snapshot *s)
+{
+    free(s->params);
+    free(s->buffers);
+    free(s->emb);
+}
+
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
+#include <stdarg.h>
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
+{
+    if (!log) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log(ud, buf);
+}
+
+double rf_monitor_value(const rf_model *m, const rf_eval_result *r)
+{
+    const char *mon = m->cfg.train.monitor;
+    if (strcmp(mon, "loss") == 0) return -r->loss;
+    if (strncmp(mon, "auc:", 4) == 0) {
+        int k = rf_config_task_index(&m->cfg, mon + 4);
+        return k >= 0 ? r->task[k].auc : NAN;
+    }
+    double s = 0;
+    for (int k = 0; k < m->K; k++) s += r->task[k].auc;
+    return s / m->K;
+}
+
+static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, size_t n)
+{
+    size_t o = 0;
+    for (int k = 0; k < m->K && o < n; k++)
+        o += snprintf(buf + o, n - o, "%s%s auc %.4f", k ? " | " : "", m->cfg.tasks[k].name, r->task[k].auc);
+    if (o < n) snprintf(buf + o, n - o, " | loss %.5f", r->loss);
+}
+
+rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid, rf_log_fn log,
+                   void *ud, rf_train_summary *out, rf_error *err)
+{
+    const rf_train_cfg *tc = &m->cfg.train;
+    rf_train_summary sum;
+    memset(&sum, 0, sizeof sum);
+    sum.best_score = -INFINITY;
+    sum.best_epoch = -1;
+    if (train->n == 0) return rf_errorf(err, RF_EDATA, "the training set is empty");
+    int lc[RF_MAX_TASKS];
+    rf_status st = rf_resolve_labels(m, train, lc, err);
+    if (st) return st;
+    int B = tc->batch_size;
+    double t0 = now_sec(), tlog = t0, run_loss = 0;
+    long run_n = 0, seen = 0, seen_log = 0;
+    rf_workspace *ws = rf_workspace_create(m, B);
+    rf_adam *opt = rf_adam_create(m, tc);
+    size_t *perm = malloc(train->n * sizeof *perm);
+    snapshot best = {0};
+    if (!ws || !opt || !perm || !snap_alloc(&best, m)) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory for training state");
+        goto done;
+    }
+    snap_take(&best, m);
+    for (size_t i = 0; i < train->n; i++) perm[i] = i;
+    rf_batch bt = {train, NULL, 0, lc};
+    int bad_evals = 0, stop = 0;
+    size_t n_batches = (train->n + B - 1) / B;
+    for (int ep = 0; ep < tc->epochs && !stop; ep++) {
+        rf_rng r;
+        rf_rng_seed(&r, tc->seed * 1000003ULL + (uint64_t)ep + 1);
+        for (size_t i = train->n - 1; i > 0; i--) {
+            size_t j = rf_rng_below(&r, i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (size_t bi = 0; bi < n_batches && !stop; bi++) {
+            bt.rows = perm + bi * B;
+            bt.B = (int)((bi + 1) * B <= train->n ? (size_t)B : train->n - bi * B);
+            if ((st = rf_model_forward(m, ws, &bt, 1, err))) goto done;
+            double loss = rf_model_loss(m, ws, &bt, NULL, NULL);
+            if (!isfinite(loss)) {
+                snap_restore(&best, m);
+                st = rf_errorf(err, RF_ENUMERIC,
+                               "non-finite training loss (%g) at epoch %d step %ld; training stopped, "
+                               "the last good model (%s) was restored. Try a lower train.lr.",
+                               loss, ep + 1, sum.steps + 1,
+                               sum.best_epoch >= 0 ? "best validated" : "initial");
+                goto done;
+            }
+            rf_model_zero_grad(m);
+            rf_model_backward(m, ws, &bt);
+            rf_adam_step(opt, m, ws);
+            rf_ws_emb_grads_clear(ws);
+            sum.steps++;
+            seen += bt.B;
+            run_loss += loss * bt.B;
+            run_n += bt.B;
+            if (tc->log_every > 0 && sum.steps % tc->log_every == 0) {
+                double t = now_sec();
+                logf_(log, ud, "epoch %d step %ld | loss %.5f | %.0f samples/s | %.1f s", ep + 1,
+                      sum.steps, run_loss / run_n, (seen - seen_log) / (t - tlog), t - t0);
+                tlog = t;
+                seen_log = seen;
+                run_loss = 0;
+                run_n = 0;
+            }
+            int last = bi + 1 == n_batches;
+            int do_eval = valid && valid->n > 0 &&
+                          (tc->eval_every > 0 ? sum.steps % tc->eval_every == 0 || last : last);
+            if (tc->max_steps > 0 && sum.steps >= tc->max_steps) stop = 1;
+            if (do_eval || (stop && valid && valid->n > 0)) {
+                double te = now_sec();
+                rf_eval_result ev;
+                if ((st = rf_evaluate(m, valid, &ev, err))) goto done;
+                double score = rf_monitor_value(m, &ev);
+                char line[512];
+                format_eval(m, &ev, line, sizeof line);
+                int improved = score > sum.best_score;
+                logf_(log, ud, "epoch %d valid | %s%s (%.1f s)", ep + 1, line, improved ? " *" : "",
+                      now_sec() - te);
+                if (improved) {
+                    sum.best_score = score;
+                    sum.best_epoch = ep + 1;
+                    sum.best_valid = ev;
+                    snap_take(&best, m);
+                    bad_evals = 0;
+                } else if (++bad_evals >= tc->patience && tc->patience > 0) {
+                    logf_(log, ud, "early stop: no improvement of %s for %d evaluations", tc->monitor,
+                          bad_evals);
+                    sum.stopped_early = 1;
+                    stop = 1;
+                }
+            }
+        }
+        sum.epochs_run = ep + 1;
+    }
+    if (valid && valid->n > 0 && sum.best_epoch >= 0) snap_restore(&best, m);
+    st = RF_OK;
+done:
+    sum.seconds = now_sec() - t0;
+    sum.samples_per_sec = sum.seconds > 0 ? seen / sum.seconds : 0;
+    if (out) *out = sum;
+    snap_free(&best);
+    free(perm);
+    rf_adam_free(opt);
+    rf_workspace_free(ws);
+    return st;
+}
+
+rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err)
+{
+    const int B = 4096;
+    int K = m->K;
+    rf_workspace *ws = rf_workspace_create(m, B);
+    size_t *rows = malloc(B * sizeof *rows);
+    rf_status st = RF_OK;
+    if (!ws || !rows) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t o = 0; o < ds->n; o += B) {
+        int nb = (int)(ds->n - o < (size_t)B ? ds->n - o : (size_t)B);
+        for (int i = 0; i < nb; i++) rows[i] = o + i;
+        rf_batch bt = {ds, rows, nb, NULL};
+        if ((st = rf_model_forward(m, ws, &bt, 0, err))) goto done;
+        const float *P = rf_ws_probs(ws), *C = rf_ws_cond(ws);
+        if (probs) memcpy(probs + o * K, P, (size_t)nb * K * sizeof(float));
+        if (cond)
+            for (int i = 0; i < nb; i++)
+                for (int k = 0; k < K; k++) {
+                    int p = m->parent[k];
+                    float v;
+                    if (m->cfg.model.type == RF_MODEL_ESMM || p < 0)
+                        v = C[(size_t)i * K + k];
+                    else
+                        v = P[(size_t)i * K + k] / fmaxf(P[(size_t)i * K + p], 1e-30f);
+                    cond[(o + i) * K + k] = v;
+                }
+    }
+done:
+    free(rows);
+    rf_workspace_free(ws);
+    return st;
+}
+
+rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
+{
+    int K = m->K;
+    memset(out, 0, sizeof *out);
+    int lc[RF_MAX_TASKS];
+    rf_status st = rf_resolve_labels(m, ds, lc, err);
+    if (st) return st;
+    size_t n = ds->n;
+    float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
+    if (!P || !C) {
+        free(P);
+        free(C);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    if ((st = rf_predict(m, ds, P, C, err))) goto done;
+    double loss = 0;
+    for (int k = 0; k < K; k++) {
+        const float *lab = ds->labels + lc[k];
+        out->task[k] = rf_task_eval(P + k, K, lab, ds->K, NULL, 0, n);
+        int p = m->parent[k];
+        if (p >= 0) {
+            out->cond[k] = rf_task_eval(C + k, K, lab, ds->K, ds->labels + lc[p], ds->K, n);
+            if (m->cfg.model.type != RF_MODEL_ESMM) out->cond[k].logloss = NAN; /* ratio, not a probability */
+        }
+        /* training objective: weighted BCE with the task's positive weight */
+        double lk = 0, w = m->cfg.tasks[k].pos_weight;
+        for (size_t i = 0; i < n; i++) {
+            double pi = fmin(fmax(P[i * K + k], 1e-7), 1 - 1e-7), t = lab[i * ds->K];
+            lk -= w * t * log(pi) + (1 - t) * log(1 - pi);
+        }
+        loss += m->cfg.tasks[k].weight * lk / (n ? n : 1);
+    }
+    out->loss = loss;
+    out->n = n;
+done:
+    free(P);
+    free(C);
+    return st;
+}

@@ -1,0 +1,488 @@
+/* test_synth.c - the e-commerce search-log simulator (src/synth.c). */
+#include "test_util.h"
+
+#include "resflow/data.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+static rf_dataset *gen(const rf_synth_opts *o)
+{
+    rf_dataset *ds = NULL;
+    rf_error err;
+    rf_error_clear(&err);
+    rf_status st = rf_synth_generate(o, &ds, &err);
+    if (st != RF_OK) fprintf(stderr, "  synth failed: %s\n", err.msg);
+    assert_int_equal(st, RF_OK);
+    assert_non_null(ds);
+    return ds;
+}
+
+typedef struct {
+    float s, y;
+} score_label;
+
+static int cmp_score(const void *a, const void *b)
+{
+    float x = ((const score_label *)a)->s, y = ((const score_label *)b)->s;
+    return (x > y) - (x < y);
+}
+
+/* Tie-aware ROC AUC (Mann-Whitney with mid-ranks) of score[i*ss] against label[i*ls]. */
+static double auc(const float *score, size_t ss, const float *label, size_t ls, size_t n)
+{
+    score_label *a = malloc(n * sizeof *a);
+    assert_non_null(a);
+    for (size_t i = 0; i < n; i++) {
+        a[i].s = score[i * ss];
+        a[i].y = label[i * ls];
+    }
+    qsort(a, n, sizeof *a, cmp_score);
+    double rank_sum = 0, npos = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && a[j].s == a[i].s) j++;
+        double r = (double)(i + j + 1) / 2.0; /* mid-rank, 1-based */
+        for (size_t k = i; k < j; k++)
+            if (a[k].y > 0.5f) {
+                rank_sum += r;
+                npos++;
+            }
+        i = j;
+    }
+    free(a);
+    double nneg = (double)n - npos;
+    if (npos == 0 || nneg == 0) return NAN;
+    return (rank_sum - npos * (npos + 1) / 2) / (npos * nneg);
+}
+
+static double col_mean(const float *x, size_t n, int stride, int k)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i * (size_t)stride + (size_t)k];
+    return s / (double)n;
+}
+
+/* A smaller world for the tests that do not check calibrated rates. */
+static rf_synth_opts small_opts(void)
+{
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 20000;
+    o.n_users = 2000;
+    o.n_items = 5000;
+    o.n_queries = 1000;
+    return o;
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+static void test_defaults(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    assert_int_equal(o.rows, 1000000);
+    assert_int_equal(o.seed, 1);
+    assert_int_equal(o.tasks, 2);
+    assert_int_equal(o.n_users, 50000);
+    assert_int_equal(o.n_items, 100000);
+    assert_int_equal(o.n_queries, 20000);
+    assert_float_equal(o.ctr, 0.05f, 1e-7);
+    assert_float_equal(o.cvr, 0.03f, 1e-7);
+    assert_float_equal(o.cart_rate, 0.15f, 1e-7);
+    assert_int_equal(o.list_len, 20);
+}
+
+static void expect_usage(const rf_synth_opts *o, const char *what)
+{
+    rf_dataset *ds = (rf_dataset *)(uintptr_t)1; /* must be reset to NULL */
+    rf_error err;
+    rf_error_clear(&err);
+    rf_status st = rf_synth_generate(o, &ds, &err);
+    if (st != RF_EUSAGE) fprintf(stderr, "  expected RF_EUSAGE for %s, got %d\n", what, (int)st);
+    assert_int_equal(st, RF_EUSAGE);
+    assert_int_equal(err.code, RF_EUSAGE);
+    assert_true(strlen(err.msg) > 0);
+    assert_null(ds);
+}
+
+static void test_invalid_options(void **state)
+{
+    (void)state;
+    rf_synth_opts o;
+#define BAD(stmt)                 \
+    do {                          \
+        o = small_opts();         \
+        stmt;                     \
+        expect_usage(&o, #stmt);  \
+    } while (0)
+    BAD(o.rows = 0);
+    BAD(o.tasks = 1);
+    BAD(o.tasks = 4);
+    BAD(o.tasks = 0);
+    BAD(o.n_users = 0);
+    BAD(o.n_items = 0);
+    BAD(o.n_queries = 0);
+    BAD(o.list_len = 0);
+    BAD(o.list_len = -3);
+    BAD(o.ctr = 0);
+    BAD(o.ctr = 1);
+    BAD(o.ctr = -0.1f);
+    BAD(o.ctr = NAN);
+    BAD(o.cvr = 0);
+    BAD(o.cvr = 1.5f);
+    BAD(o.tasks = 3; o.cart_rate = 0);
+    BAD(o.tasks = 3; o.cart_rate = 1);
+    BAD(o.tasks = 3; o.cart_rate = 0.02f; o.cvr = 0.03f); /* order implies cart */
+#undef BAD
+    /* NULL arguments */
+    o = small_opts();
+    rf_error err;
+    rf_error_clear(&err);
+    assert_int_equal(rf_synth_generate(&o, NULL, &err), RF_EUSAGE);
+    rf_dataset *ds = NULL;
+    assert_int_equal(rf_synth_generate(NULL, &ds, &err), RF_EUSAGE);
+    assert_null(ds);
+    /* err may be NULL */
+    o.rows = 0;
+    assert_int_equal(rf_synth_generate(&o, &ds, NULL), RF_EUSAGE);
+    /* cart_rate is not checked with 2 tasks */
+    o = small_opts();
+    o.rows = 100;
+    o.cart_rate = 0;
+    ds = gen(&o);
+    rf_dataset_free(ds);
+}
+
+static int same_dataset(const rf_dataset *a, const rf_dataset *b)
+{
+    if (a->n != b->n || a->F != b->F || a->D != b->D || a->K != b->K) return 0;
+    size_t n = a->n;
+    return memcmp(a->cat, b->cat, n * (size_t)a->F * sizeof *a->cat) == 0 &&
+           (a->D == 0 || memcmp(a->dense, b->dense, n * (size_t)a->D * sizeof *a->dense) == 0) &&
+           memcmp(a->labels, b->labels, n * (size_t)a->K * sizeof *a->labels) == 0 &&
+           memcmp(a->truth, b->truth, n * (size_t)a->K * sizeof *a->truth) == 0 &&
+           memcmp(a->group, b->group, n * sizeof *a->group) == 0;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    for (int tasks = 2; tasks <= 3; tasks++) {
+        rf_synth_opts o = small_opts();
+        o.tasks = tasks;
+        o.seed = 42;
+        rf_dataset *a = gen(&o), *b = gen(&o);
+        assert_true(same_dataset(a, b));
+        o.seed = 43;
+        rf_dataset *c = gen(&o);
+        assert_false(same_dataset(a, c));
+        /* the features (not only the labels) change with the seed */
+        assert_true(memcmp(a->cat, c->cat, a->n * (size_t)a->F * sizeof *a->cat) != 0);
+        rf_dataset_free(a);
+        rf_dataset_free(b);
+        rf_dataset_free(c);
+    }
+}
+
+static void test_schema_and_ids(void **state)
+{
+    (void)state;
+    rf_synth_opts o = small_opts();
+    o.rows = 20010; /* not a multiple of list_len: the last list is partial */
+    o.list_len = 20;
+    rf_dataset *ds = gen(&o);
+    assert_int_equal(ds->n, o.rows);
+    assert_true(ds->F >= 12 && ds->F <= 16);
+    assert_true(ds->D >= 0 && ds->D <= 4);
+    assert_int_equal(ds->K, 2);
+    assert_string_equal(ds->label_names[0], "click");
+    assert_string_equal(ds->label_names[1], "order");
+    assert_int_equal(rf_dataset_label_index(ds, "order"), 1);
+    assert_non_null(ds->group);
+    assert_non_null(ds->truth);
+    assert_null(ds->weight);
+    const int F = ds->F;
+    for (int f = 0; f < F; f++) {
+        assert_true(strlen(ds->fields[f].name) > 0);
+        assert_int_equal(ds->fields[f].multi, 0);
+        assert_true(ds->fields[f].vocab >= 2);
+        assert_null(ds->mv_off[f]);
+        for (int g = 0; g < f; g++) assert_string_not_equal(ds->fields[f].name, ds->fields[g].name);
+    }
+    for (int d = 0; d < ds->D; d++) assert_true(strlen(ds->dense_names[d]) > 0);
+    int fu = -1, fi = -1, fq = -1, fp = -1;
+    for (int f = 0; f < F; f++) {
+        if (!strcmp(ds->fields[f].name, "user_id")) fu = f;
+        if (!strcmp(ds->fields[f].name, "item_id")) fi = f;
+        if (!strcmp(ds->fields[f].name, "query_id")) fq = f;
+        if (!strcmp(ds->fields[f].name, "position")) fp = f;
+    }
+    assert_true(fu >= 0 && fi >= 0 && fq >= 0 && fp >= 0);
+    assert_int_equal(ds->fields[fu].vocab, o.n_users + 1);
+    assert_int_equal(ds->fields[fi].vocab, o.n_items + 1);
+    assert_int_equal(ds->fields[fq].vocab, o.n_queries + 1);
+    assert_int_equal(ds->fields[fp].vocab, (uint32_t)o.list_len + 1);
+    /* every id in [1, vocab): 0 (OOV) is never produced */
+    for (size_t i = 0; i < ds->n; i++)
+        for (int f = 0; f < F; f++) {
+            uint32_t v = ds->cat[i * (size_t)F + (size_t)f];
+            if (!(v >= 1 && v < ds->fields[f].vocab)) {
+                fprintf(stderr, "  row %zu field %s id %u vocab %u\n", i, ds->fields[f].name, v,
+                        ds->fields[f].vocab);
+                fail();
+            }
+        }
+    for (size_t i = 0; i < ds->n * (size_t)ds->D; i++) assert_true(isfinite(ds->dense[i]));
+    /* lists: consecutive rows, list_len rows each (last one partial), shared request */
+    size_t L = (size_t)o.list_len;
+    for (size_t i = 0; i < ds->n; i++) {
+        assert_int_equal(ds->group[i], i / L);
+        assert_int_equal(ds->cat[i * F + fp], i % L + 1);
+        size_t first = i - i % L;
+        assert_int_equal(ds->cat[i * F + fu], ds->cat[first * F + fu]);
+        assert_int_equal(ds->cat[i * F + fq], ds->cat[first * F + fq]);
+    }
+    /* no item twice in one list (the world has plenty of items) */
+    size_t dups = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        for (size_t j = i - i % L; j < i; j++) dups += ds->cat[i * F + fi] == ds->cat[j * F + fi];
+    assert_int_equal(dups, 0);
+    rf_dataset_free(ds);
+}
+
+/* labels in {0,1}, implications, truth a valid chain of probabilities */
+static void check_chain(const rf_dataset *ds)
+{
+    const int K = ds->K;
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *y = ds->labels + i * (size_t)K, *t = ds->truth + i * (size_t)K;
+        for (int k = 0; k < K; k++) {
+            assert_true(y[k] == 0.0f || y[k] == 1.0f);
+            assert_true(t[k] > 0.0f && t[k] < 1.0f);
+            if (k > 0) {
+                assert_true(y[k] <= y[k - 1]); /* order => cart => click */
+                assert_true(t[k] <= t[k - 1]);
+            }
+        }
+    }
+}
+
+/* |label mean - truth mean| within 5 binomial standard deviations (+ a little slack for the
+ * within-list correlation) */
+static void check_truth_vs_labels(const rf_dataset *ds, int k)
+{
+    double ml = col_mean(ds->labels, ds->n, ds->K, k), mt = col_mean(ds->truth, ds->n, ds->K, k);
+    double sd = sqrt(mt * (1 - mt) / (double)ds->n);
+    if (!(fabs(ml - mt) <= 5 * sd + 1e-5))
+        fprintf(stderr, "  %s: label mean %g truth mean %g (sd %g)\n", ds->label_names[k], ml,
+                mt, sd);
+    assert_true(fabs(ml - mt) <= 5 * sd + 1e-5);
+}
+
+/* P(label k | label 0) over the clicked rows */
+static double rate_given_click(const rf_dataset *ds, int k)
+{
+    double c = 0, p = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        c += ds->labels[i * ds->K];
+        p += ds->labels[i * ds->K + k];
+    }
+    return c > 0 ? p / c : 0;
+}
+
+static void test_rates_two_tasks(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 200000;
+    rf_dataset *ds = gen(&o);
+    check_chain(ds);
+    double ctr = col_mean(ds->labels, ds->n, 2, 0), ctcvr = col_mean(ds->labels, ds->n, 2, 1);
+    double tctr = col_mean(ds->truth, ds->n, 2, 0), tctcvr = col_mean(ds->truth, ds->n, 2, 1);
+    double cvr = rate_given_click(ds, 1);
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  ctr %.5f (truth %.5f) ctcvr %.5f (truth %.5f) cvr %.4f\n", ctr, tctr,
+                ctcvr, tctcvr, cvr);
+    /* calibration of the true probabilities (the calibration sample covers these rows) */
+    assert_true(fabs(tctr - 0.05) < 0.0005);
+    assert_true(fabs(tctcvr / tctr - 0.03) < 0.0006);
+    /* the drawn labels */
+    assert_true(fabs(ctr - 0.05) < 0.003);
+    assert_true(fabs(cvr - 0.03) < 0.0075);
+    assert_true(fabs(ctcvr - 0.0015) < 0.0004);
+    check_truth_vs_labels(ds, 0);
+    check_truth_vs_labels(ds, 1);
+    rf_dataset_free(ds);
+
+    /* other targets are met as well */
+    o.rows = 100000;
+    o.ctr = 0.2f;
+    o.cvr = 0.1f;
+    o.seed = 5;
+    ds = gen(&o);
+    assert_true(fabs(col_mean(ds->truth, ds->n, 2, 0) - 0.2) < 0.002);
+    assert_true(fabs(col_mean(ds->labels, ds->n, 2, 0) - 0.2) < 0.01);
+    assert_true(fabs(rate_given_click(ds, 1) - 0.1) < 0.01);
+    rf_dataset_free(ds);
+}
+
+static void test_rates_three_tasks(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 200000;
+    o.tasks = 3;
+    rf_dataset *ds = gen(&o);
+    assert_int_equal(ds->K, 3);
+    assert_string_equal(ds->label_names[0], "click");
+    assert_string_equal(ds->label_names[1], "cart");
+    assert_string_equal(ds->label_names[2], "order");
+    check_chain(ds);
+    double ctr = col_mean(ds->labels, ds->n, 3, 0);
+    double cart = rate_given_click(ds, 1), cvr = rate_given_click(ds, 2);
+    double t0 = col_mean(ds->truth, ds->n, 3, 0), t1 = col_mean(ds->truth, ds->n, 3, 1),
+           t2 = col_mean(ds->truth, ds->n, 3, 2);
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  ctr %.5f cart|click %.4f order|click %.4f (truth %.5f %.4f %.4f)\n",
+                ctr, cart, cvr, t0, t1 / t0, t2 / t0);
+    assert_true(fabs(t0 - 0.05) < 0.0005);
+    assert_true(fabs(t1 / t0 - 0.15) < 0.002);
+    assert_true(fabs(t2 / t0 - 0.03) < 0.0006);
+    assert_true(fabs(ctr - 0.05) < 0.003);
+    assert_true(fabs(cart - 0.15) < 0.015);
+    assert_true(fabs(cvr - 0.03) < 0.0075);
+    for (int k = 0; k < 3; k++) check_truth_vs_labels(ds, k);
+    rf_dataset_free(ds);
+}
+
+static void test_position_bias(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 200000;
+    rf_dataset *ds = gen(&o);
+    int fp = -1;
+    for (int f = 0; f < ds->F; f++)
+        if (!strcmp(ds->fields[f].name, "position")) fp = f;
+    assert_true(fp >= 0);
+    double n1 = 0, c1 = 0, t1 = 0, nl = 0, cl = 0, tl = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        uint32_t p = ds->cat[i * ds->F + fp];
+        if (p == 1) {
+            n1++;
+            c1 += ds->labels[i * 2];
+            t1 += ds->truth[i * 2];
+        } else if (p == (uint32_t)o.list_len) {
+            nl++;
+            cl += ds->labels[i * 2];
+            tl += ds->truth[i * 2];
+        }
+    }
+    assert_true(n1 > 0 && nl > 0);
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  ctr at position 1: %.4f, at position %d: %.4f\n", c1 / n1, o.list_len,
+                cl / nl);
+    assert_true(c1 / n1 > 2 * (cl / nl));
+    assert_true(t1 / n1 > 2 * (tl / nl));
+    rf_dataset_free(ds);
+}
+
+static void test_oracle_auc(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 200000;
+    rf_dataset *ds = gen(&o);
+    double a_ctr = auc(ds->truth, 2, ds->labels, 2, ds->n);
+    double a_ctcvr = auc(ds->truth + 1, 2, ds->labels + 1, 2, ds->n);
+    /* CVR on the clicked rows: P(order | click) = truth1 / truth0 */
+    size_t nc = 0;
+    float *s = malloc(ds->n * sizeof *s), *y = malloc(ds->n * sizeof *y);
+    assert_non_null(s);
+    assert_non_null(y);
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->labels[i * 2] > 0.5f) {
+            s[nc] = ds->truth[i * 2 + 1] / ds->truth[i * 2];
+            y[nc] = ds->labels[i * 2 + 1];
+            nc++;
+        }
+    double a_cvr = auc(s, 1, y, 1, nc);
+    /* a signal-free score gives 0.5 */
+    double a_pos = auc(ds->truth, 2, ds->labels + 1, 2, ds->n); /* click prob vs order */
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr,
+                "  oracle AUC ctr %.4f ctcvr %.4f cvr(clicked) %.4f; p_click vs order %.4f\n",
+                a_ctr, a_ctcvr, a_cvr, a_pos);
+    assert_true(a_ctr > 0.72 && a_ctr < 0.90);
+    assert_true(a_ctcvr > 0.82 && a_ctcvr < 0.97);
+    assert_true(a_cvr > 0.62);
+    /* the order task shares the click relevance (p_click alone ranks orders well) but has a
+     * part of its own (the true ctcvr ranks them better still) */
+    assert_true(a_pos > 0.7);
+    assert_true(a_ctcvr > a_pos + 0.01);
+    free(s);
+    free(y);
+    rf_dataset_free(ds);
+}
+
+static void test_tiny_worlds(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.n_users = 1;
+    o.n_items = 1;
+    o.n_queries = 1;
+    o.list_len = 1;
+    o.rows = 7;
+    rf_dataset *ds = gen(&o);
+    assert_int_equal(ds->n, 7);
+    for (size_t i = 0; i < ds->n; i++) {
+        assert_int_equal(ds->group[i], i);
+        for (int f = 0; f < ds->F; f++) {
+            uint32_t v = ds->cat[i * ds->F + f];
+            assert_true(v >= 1 && v < ds->fields[f].vocab);
+        }
+    }
+    check_chain(ds);
+    rf_dataset_free(ds);
+
+    /* fewer items than list slots: duplicates are unavoidable but ids stay valid */
+    o.n_items = 3;
+    o.n_users = 2;
+    o.n_queries = 2;
+    o.list_len = 5;
+    o.rows = 1;
+    o.tasks = 3;
+    ds = gen(&o);
+    assert_int_equal(ds->n, 1);
+    assert_int_equal(ds->group[0], 0);
+    check_chain(ds);
+    rf_dataset_free(ds);
+
+    o.rows = 333;
+    o.list_len = 50;
+    ds = gen(&o);
+    for (size_t i = 0; i < ds->n; i++) {
+        assert_int_equal(ds->group[i], i / 50);
+        for (int f = 0; f < ds->F; f++) {
+            uint32_t v = ds->cat[i * ds->F + f];
+            assert_true(v >= 1 && v < ds->fields[f].vocab);
+        }
+    }
+    check_chain(ds);
+    rf_dataset_free(ds);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_invalid_options),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_schema_and_ids),
+        cmocka_unit_test(test_rates_two_tasks),
+        cmocka_unit_test(test_rates_three_tasks),
+        cmocka_unit_test(test_position_bias),
+        cmocka_unit_test(test_oracle_auc),
+        cmocka_unit_test(test_tiny_worlds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

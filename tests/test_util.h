@@ -1,0 +1,49 @@
+/* test_util.h - shared helpers for the cmocka test programs. */
+#ifndef RESFLOW_TEST_UTIL_H
+#define RESFLOW_TEST_UTIL_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+/* Directory of the real data sets (../shared/data relative to the repo root), overridable
+ * with RESFLOW_DATA. Returns NULL (and prints why) when absent: tests then skip(). */
+static inline const char *test_data_dir(void)
+{
+    const char *d = getenv("RESFLOW_DATA");
+    static const char *cands[] = {"../shared/data", "../../shared/data", NULL};
+    struct stat st;
+    if (d && stat(d, &st) == 0) return d;
+    for (int i = 0; cands[i]; i++)
+        if (stat(cands[i], &st) == 0) return cands[i];
+    fprintf(stderr, "  [skip] ../shared/data not found (set RESFLOW_DATA); real-data test skipped\n");
+    return NULL;
+}
+
+/* |a-b| <= atol + rtol*|b| for every element; prints the worst element on failure. */
+static inline int close_enough(const float *a, const float *b, size_t n, double atol, double rtol,
+                               const char *label)
+{
+    double worst = 0;
+    size_t wi = 0;
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double lim = atol + rtol * fabs((double)b[i]);
+        if (!(d <= lim)) ok = 0;
+        if (!(d <= worst)) { worst = d; wi = i; }
+    }
+    if (!ok || getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  %-28s n=%zu maxdiff=%.3g at %zu (%g vs %g) %s\n", label, n, worst, wi,
+                n ? a[wi] : 0.0, n ? b[wi] : 0.0, ok ? "ok" : "FAIL");
+    return ok;
+}
+
+#endif
