@@ -132,6 +132,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     /* embeddings */
     m->emb_off[0] = 0;
     for (int f = 0; f < F; f++) {
+        m->fields[f] = fields[f];
         m->vocab[f] = fields[f].vocab ? fields[f].vocab : 1;
         m->pooling[f] = fields[f].multi ? fields[f].pooling : -1;
         m->emb_off[f + 1] = m->emb_off[f] + m->vocab[f];

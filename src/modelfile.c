@@ -177,15 +177,12 @@ static void sync_dir(const char *path)
     free(dir);
 }
 
-/* Field record f: name from the configured CSV schema when it describes these fields. */
+/* Field record f: the model's input schema (name, separator) with its embedding layout. */
 static void field_of(const rf_model *m, int f, rf_field *out)
 {
     memset(out, 0, sizeof *out);
-    const rf_schema *sc = &m->cfg.data.schema;
-    if (sc->F == m->F) {
-        snprintf(out->name, sizeof out->name, "%s", sc->cat[f].name);
-        out->sep = sc->cat[f].sep;
-    }
+    snprintf(out->name, sizeof out->name, "%s", m->fields[f].name);
+    out->sep = m->fields[f].sep;
     out->multi = m->pooling[f] >= 0;
     out->pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
     out->vocab = m->vocab[f];

@@ -11,7 +11,7 @@ for t in "$@"; do
     if [ $rc -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
     [ $rc -ne 0 ] && failed_names="$failed_names $(basename "$t")"
 done
-for s in tests/cli/*.sh; do
+for s in tests/cli/[!_]*.sh; do
     [ -f "$s" ] || continue
     if BUILD=${BUILD:-build} sh "$s"; then passed=$((passed + 1)); echo "[ cli ok ] $s"
     else failed=$((failed + 1)); failed_names="$failed_names $s"; echo "[ cli FAIL ] $s"; fi

@@ -360,7 +360,7 @@ static void test_roundtrip_full(void **state)
 }
 
 /* No encoders, no names, no schema in the config: loads with enc NULL, label_names NULL,
- * empty dense names and field names. */
+ * empty dense names; field names come from the model itself (they travel with it). */
 static void test_roundtrip_minimal(void **state)
 {
     (void)state;
@@ -379,7 +379,8 @@ static void test_roundtrip_minimal(void **state)
     assert_non_null(lm.dense_names);
     assert_string_equal(lm.dense_names[0], "");
     assert_string_equal(lm.dense_names[1], "");
-    assert_string_equal(lm.fields[0].name, "");
+    assert_string_equal(lm.fields[0].name, "user");
+    assert_string_equal(lm.fields[2].name, "tags");
     assert_int_equal(lm.fields[2].multi, 1);
     assert_int_equal(lm.fields[2].pooling, RF_POOL_MEAN);
     assert_int_equal(lm.fields[1].vocab, 7);

@@ -44,22 +44,22 @@ typedef struct {
 static const tol_t TOL[] = {
     /* name                 atol     rtol        measured max|diff|  max rel (|t| > 1e-3) */
     /* forward (one training-mode pass) */
-    {"fwd.logits",          1.5e-5,  4e-5},   /* 1.4e-6   3.8e-6 */
-    {"fwd.probs",           2e-6,    1.5e-5}, /* 1.8e-7   1.4e-6 */
-    {"fwd.cond",            2e-6,    1.5e-5}, /* 1.8e-7   1.4e-6  sigmoid(s_k) */
-    {"fwd.loss",            7e-6,    1e-6},   /* 6.4e-7   8.3e-8  double, total loss */
-    {"fwd.per_task",        3e-6,    1e-6},   /* 2.8e-7   8.4e-8  double, per-task losses */
-    {"fwd.buffers",         1.2e-6,  2.2e-5}, /* 1.2e-7   2.2e-6  BN running mean/var after it */
+    {"fwd.logits",          1.5e-5,  5e-5},   /* 1.4e-6   4.7e-6 */
+    {"fwd.probs",           2e-6,    1.5e-5}, /* 2.1e-7   1.3e-6 */
+    {"fwd.cond",            2e-6,    1.5e-5}, /* 2.1e-7   1.3e-6  sigmoid(s_k) */
+    {"fwd.loss",            2.5e-6,  6e-7},   /* 2.3e-7   5.5e-8  double, total loss */
+    {"fwd.per_task",        1e-6,    6e-7},   /* 1.0e-7   6.3e-8  double, per-task losses */
+    {"fwd.buffers",         1.2e-6,  7e-6},   /* 1.2e-7   7.1e-7  BN running mean/var after it */
     /* backward */
-    {"grad.params",         1.7e-5,  1.1e-3}, /* 1.7e-6   1.1e-4  each tensor of the dense slab */
-    {"grad.emb",            7.2e-6,  2.1e-4}, /* 7.2e-7   2.1e-5  (rows, E), untouched rows 0 */
+    {"grad.params",         8.5e-6,  5.5e-4}, /* 8.3e-7   5.3e-5  each tensor of the dense slab */
+    {"grad.emb",            3.6e-6,  1.8e-4}, /* 3.6e-7   1.8e-5  (rows, E), untouched rows 0 */
     /* 10 Adam steps from the initial state */
-    {"train.loss",          1.3e-5,  1.2e-6}, /* 1.3e-6   1.2e-7  double, loss before each step */
-    {"final.params",        2.9e-6,  2e-4},   /* 2.8e-7   2.0e-5 */
-    {"final.emb",           1.5e-6,  4e-4},   /* 1.5e-7   3.9e-5 */
-    {"final.buffers",       1.2e-6,  3.4e-5}, /* 1.2e-7   3.4e-6 */
-    {"final.eval_logits",   1e-5,    7e-5},   /* 9.5e-7   6.9e-6  eval-mode forward, final state */
-    {"final.eval_probs",    2.1e-6,  6.7e-6}, /* 2.1e-7   6.7e-7 */
+    {"train.loss",          3.2e-6,  9e-7},   /* 3.2e-7   8.6e-8  double, loss before each step */
+    {"final.params",        1.8e-6,  9e-5},   /* 1.8e-7   8.7e-6 */
+    {"final.emb",           1.2e-6,  1e-4},   /* 1.2e-7   9.5e-6 */
+    {"final.buffers",       2.4e-6,  2.7e-5}, /* 2.4e-7   2.7e-6 */
+    {"final.eval_logits",   6.6e-6,  3.2e-4}, /* 6.6e-7   3.2e-5  eval-mode forward, final state */
+    {"final.eval_probs",    1.5e-6,  5.6e-6}, /* 1.5e-7   5.6e-7 */
 };
 
 static const tol_t *tol_of(const char *what)

@@ -59,6 +59,7 @@ typedef struct rf_model {
     float *buffers;
 
     /* embeddings */
+    rf_field fields[64]; /* the input schema (names, multi-valued flags, vocabularies) */
     uint32_t vocab[64]; /* rows per field */
     size_t emb_off[65]; /* first row of field f; emb_off[F] = total rows */
     float *emb;         /* (emb_off[F], E) */
