@@ -45,7 +45,12 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB)
 test: all $(TESTS)
 	@BUILD=$(BUILD) sh tests/run_all.sh $(TESTS)
 
-bench: all
+$(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
+
+# Training/inference throughput vs the PyTorch reference on the same data (needs python3-torch:
+# scripts/install-deps.sh --with-torch).
+bench: all $(BUILD)/bench_train
 	@BUILD=$(BUILD) sh bench/run.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the tests.

@@ -1,0 +1,46 @@
+#!/bin/sh
+# bench/run.sh - resflow vs PyTorch on the reference setup, in one run, on the same data.
+# Each engine runs REPS times, alternating, and the median is reported (the machine is shared
+# and noisy). Both engines get the same OpenBLAS kernel choice (see tools/blas_env.c).
+# Env: MODELS (default "resflow nse esmm"), REPS (3), STEPS (60), THREADS (2).
+set -eu
+BUILD=${BUILD:-build}
+MODELS=${MODELS:-"resflow nse esmm"}
+REPS=${REPS:-3}
+STEPS=${STEPS:-60}
+THREADS=${THREADS:-2}
+PY=/usr/bin/python3
+D=$(mktemp -d /tmp/resflow-bench.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+if ! $PY -c "import torch" 2>/dev/null; then
+    echo "bench: Debian's python3-torch is not installed (scripts/install-deps.sh --with-torch)" >&2
+    exit 1
+fi
+# same kernels for PyTorch as resflow picks for itself
+TORCH_ENV=""
+if [ "${RESFLOW_BLAS_CORETYPE:-auto}" = auto ] && [ -n "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512f /proc/cpuinfo; then
+    case "$OPENBLAS_CORETYPE" in Haswell|Zen|Sandybridge) TORCH_ENV="-u OPENBLAS_CORETYPE" ;; esac
+fi
+"$BUILD/bench_train" --dump "$D" --steps 1 >/dev/null
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+field() { $PY -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+printf '%-8s %14s %14s %7s %9s %14s %14s %10s %10s\n' model "resflow tr/s" "torch tr/s" ratio "GFLOP/s" \
+    "resflow inf/s" "torch inf/s" "rf RSS MB" "pt RSS MB"
+for m in $MODELS; do
+    : > "$D/c.txt"; : > "$D/t.txt"
+    for r in $(seq "$REPS"); do
+        "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --json >> "$D/c.txt"
+        env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
+            --threads "$THREADS" >> "$D/t.txt"
+    done
+    ct=$(while read -r l; do echo "$l" | field train_samples_per_sec; done < "$D/c.txt" | median)
+    tt=$(while read -r l; do echo "$l" | field train_samples_per_sec; done < "$D/t.txt" | median)
+    ci=$(while read -r l; do echo "$l" | field infer_samples_per_sec; done < "$D/c.txt" | median)
+    ti=$(while read -r l; do echo "$l" | field infer_samples_per_sec; done < "$D/t.txt" | median)
+    gf=$(while read -r l; do echo "$l" | field gflops; done < "$D/c.txt" | median)
+    cm=$(while read -r l; do echo "$l" | field peak_rss_mb; done < "$D/c.txt" | median)
+    tm=$(while read -r l; do echo "$l" | field peak_rss_mb; done < "$D/t.txt" | median)
+    printf '%-8s %14.0f %14.0f %6.2fx %9.1f %14.0f %14.0f %10.0f %10.0f\n' "$m" "$ct" "$tt" \
+        "$(echo "$ct $tt" | awk '{print $1/$2}')" "$gf" "$ci" "$ti" "$cm" "$tm"
+done
+echo "setup: 16 fields x emb 16 (250k rows), towers 256-128-64-1 x 2 tasks, batch 2048, $THREADS threads, $STEPS steps, median of $REPS"
