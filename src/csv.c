@@ -68,11 +68,27 @@ rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **rem
 
 /* ---- encoders ------------------------------------------------------------------------- */
 
+rf_encoders *rf_encoders_ids(int F, const uint32_t *sizes)
+{
+    rf_encoders *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->F = F;
+    e->vocab = calloc(F > 0 ? (size_t)F : 1, sizeof *e->vocab);
+    e->id_size = malloc((F > 0 ? (size_t)F : 1) * sizeof *e->id_size);
+    if (!e->vocab || !e->id_size) {
+        rf_encoders_free(e);
+        return NULL;
+    }
+    for (int f = 0; f < F; f++) e->id_size[f] = sizes[f] ? sizes[f] : 1;
+    return e;
+}
+
 void rf_encoders_free(rf_encoders *enc)
 {
     if (!enc) return;
     for (int f = 0; f < enc->F && enc->vocab; f++) rf_vocab_free(enc->vocab[f]);
     free(enc->vocab);
+    free(enc->id_size);
     free(enc);
 }
 
@@ -627,6 +643,25 @@ static int push_mv(loader *L, int f, uint32_t id)
     return 0;
 }
 
+/* Integer-id field: the decimal value itself, 0 (OOV) when outside [0, size); *bad is set
+ * when the text is not a non-negative integer. */
+static uint32_t encode_id(const loader *L, int f, const char *s, size_t n, int *bad)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19) {
+        *bad = n > 0;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            *bad = 1;
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v < L->enc->id_size[f] ? (uint32_t)v : 0;
+}
+
 /* Id (provisional while fitting) of value s[0..n) of field f, h = rf_vocab_hash_ of it. */
 static inline uint32_t encode_h(loader *L, int f, const char *s, size_t n, uint64_t h, int *oom)
 {
@@ -642,6 +677,12 @@ static inline uint32_t encode_h(loader *L, int f, const char *s, size_t n, uint6
 static inline uint32_t encode(loader *L, int f, const char *s, size_t n, int *oom)
 {
     if (n == 0) return 0;
+    if (!L->enc->vocab[f]) {
+        int bad = 0;
+        uint32_t id = encode_id(L, f, s, n, &bad);
+        if (bad) *oom = 2;
+        return id;
+    }
     return encode_h(L, f, s, n, rf_vocab_hash_(L->enc->vocab[f], s, n), oom);
 }
 
@@ -674,6 +715,11 @@ static int process_row(loader *L)
         if (to_float(a * b, &L->labels[r * (size_t)L->K + (size_t)k]))
             return row_bad(L, t->f[L->lab_a[k]].start, "value out of float range in label column '%s'",
                            sc->label[k]);
+        if (sc->labels_binary && a * b != 0.0 && a * b != 1.0) {
+            const span *bs = &t->f[(a != 0.0 && a != 1.0) || L->lab_b[k] < 0 ? L->lab_a[k] : L->lab_b[k]];
+            return row_bad(L, bs->start, "label '%.*s' is not 0 or 1 in label column '%s'",
+                           (int)(bs->len > SHOW_MAX ? SHOW_MAX : bs->len), bs->p, sc->label[k]);
+        }
     }
     if (L->weight_col >= 0) {
         if ((rc = num_field(L, L->weight_col, "weight column", sc->weight, &x)) != ROW_OK) return rc;
@@ -700,13 +746,13 @@ static int process_row(loader *L)
     uint64_t hs[64];
     for (int f = 0; f < L->F; f++) {
         const span *sp = &t->f[L->cat_col[f]];
-        if (!sc->cat[f].multi && !sp->esc && sp->len)
+        if (!sc->cat[f].multi && !sp->esc && sp->len && L->enc->vocab[f])
             hs[f] = rf_vocab_hash_(L->enc->vocab[f], sp->p, sp->len);
     }
     uint32_t *crow = L->cat + r * (size_t)(L->F ? L->F : 1);
     for (int f = 0; f < L->F; f++) {
         const span *sp = &t->f[L->cat_col[f]];
-        if (!sc->cat[f].multi && !sp->esc) {
+        if (!sc->cat[f].multi && !sp->esc && L->enc->vocab[f]) {
             crow[f] = sp->len ? encode_h(L, f, sp->p, sp->len, hs[f], &oom) : 0;
             continue;
         }
@@ -727,6 +773,26 @@ static int process_row(loader *L)
             s = q + 1;
         }
         L->mv_off[f][r + 1] = L->mv_len[f];
+    }
+    if (oom == 2) {
+        for (int f = 0; f < L->F; f++)
+            if (!L->enc->vocab[f]) {
+                const span *sp = &t->f[L->cat_col[f]];
+                int bad = 0;
+                if (!sc->cat[f].multi) {
+                    encode_id(L, f, sp->p, sp->len, &bad);
+                } else {
+                    for (const char *a = sp->p, *e = sp->p + sp->len; a < e && !bad;) {
+                        const char *q = memchr(a, L->sep[f], (size_t)(e - a));
+                        if (!q) q = e;
+                        if (q > a) encode_id(L, f, a, (size_t)(q - a), &bad);
+                        a = q + 1;
+                    }
+                }
+                if (bad)
+                    return row_bad(L, sp->start, "expected integer ids in column '%s', found '%.*s'",
+                                   sc->cat[f].name, (int)(sp->len > SHOW_MAX ? SHOW_MAX : sp->len), sp->p);
+            }
     }
     if (oom) goto oom;
     L->n++;
@@ -901,6 +967,10 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     if (*enc && ((*enc)->F != schema->F || (schema->F && !(*enc)->vocab)))
         return rf_errorf(err, RF_EUSAGE, "encoders have %d fields, schema has %d", (*enc)->F,
                          schema->F);
+    for (int f = 0; *enc && f < schema->F; f++)
+        if (!(*enc)->vocab[f] && !((*enc)->id_size && (*enc)->id_size[f] > 0))
+            return rf_errorf(err, RF_EUSAGE, "field %d (%s) has neither a vocabulary nor an id range", f,
+                             schema->cat[f].name);
 
     loader *L = calloc(1, sizeof *L);
     if (!L) return rf_errorf(err, RF_ENOMEM, "out of memory");
@@ -1070,7 +1140,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         fd->multi = schema->cat[f].multi ? 1 : 0;
         fd->pooling = schema->cat[f].pooling;
         fd->sep = fd->multi ? L->sep[f] : schema->cat[f].sep;
-        fd->vocab = rf_vocab_size(L->enc->vocab[f]);
+        fd->vocab = L->enc->vocab[f] ? rf_vocab_size(L->enc->vocab[f]) : L->enc->id_size[f];
         if (fd->multi) {
             ds->mv_off[f] = shrink(L->mv_off[f], (n + 1) * sizeof *L->mv_off[f]);
             L->mv_off[f] = NULL;

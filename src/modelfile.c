@@ -552,20 +552,11 @@ static rf_status float_section(const char *path, const char *tag, const cursor *
     return RF_OK;
 }
 
-static void free_encoders(rf_encoders *enc)
-{
-    if (!enc) return;
-    if (enc->vocab)
-        for (int f = 0; f < enc->F; f++) rf_vocab_free(enc->vocab[f]);
-    free(enc->vocab);
-    free(enc);
-}
-
 void rf_loaded_model_free(rf_loaded_model *lm)
 {
     if (!lm) return;
     rf_model_free(lm->model);
-    free_encoders(lm->enc);
+    rf_encoders_free(lm->enc);
     free(lm->fields);
     free(lm->dense_names);
     free(lm->label_names);
@@ -585,11 +576,14 @@ static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_mode
     if (!enc) return rf_errorf(err, RF_ENOMEM, "out of memory");
     enc->F = F;
     enc->vocab = calloc(F > 0 ? (size_t)F : 1, sizeof *enc->vocab);
-    if (!enc->vocab) {
-        free(enc);
+    enc->id_size = calloc(F > 0 ? (size_t)F : 1, sizeof *enc->id_size);
+    if (!enc->vocab || !enc->id_size) {
+        rf_encoders_free(enc);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
     out->enc = enc; /* freed with out on failure */
+    /* fields without a vocabulary hold integer ids, as many as their embedding rows */
+    for (int f = 0; f < F; f++) enc->id_size[f] = out->fields[f].vocab ? out->fields[f].vocab : 1;
     for (int f = 0; f < F; f++) {
         uint32_t present, nkeys;
         if (c_u32(&c, &present)) return FMTERR("section VOCB: field %d: truncated", f);

@@ -9,6 +9,7 @@ void rf_schema_from_tasks(rf_config *cfg)
 {
     rf_schema *s = &cfg->data.schema;
     s->K = cfg->K;
+    s->labels_binary = 1;
     for (int k = 0; k < cfg->K; k++) snprintf(s->label[k], sizeof s->label[k], "%s", cfg->tasks[k].label);
 }
 
@@ -30,17 +31,42 @@ static size_t align_group(const rf_dataset *ds, size_t at)
     return at;
 }
 
-rf_status rf_data_load_file(const rf_config *cfg, const rf_encoders *enc, const char *path,
-                            int skip_bad_rows, int with_labels, rf_dataset **out, size_t *bad_rows,
-                            rf_error *err)
+/* A validation/test file of a CSV source, read with the encoders fitted on the training file. */
+static rf_status load_extra(const rf_config *cfg, const rf_encoders *enc, const char *path,
+                            rf_dataset **out, size_t *bad_rows, rf_error *err)
 {
     rf_config c = *cfg;
     rf_schema_from_tasks(&c);
-    if (!with_labels) c.data.schema.K = 0;
-    rf_load_opts lo = {skip_bad_rows, 0, 0};
+    rf_load_opts lo = {cfg->train.skip_bad_rows, 0, 0};
     rf_encoders *e = (rf_encoders *)enc;
     rf_status st = rf_load_csv(path, &c.data.schema, &e, &lo, out, err);
+    *bad_rows = lo.bad_rows;
+    return st;
+}
+
+rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
+                                 int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
+{
+    const rf_model *m = lm->model;
+    rf_config c = m->cfg;
+    rf_schema_from_tasks(&c);
+    rf_schema *s = &c.data.schema;
+    if (!with_labels) s->K = 0;
+    s->F = m->F;
+    for (int f = 0; f < m->F; f++) {
+        snprintf(s->cat[f].name, RF_NAME_MAX, "%s", m->fields[f].name);
+        s->cat[f].multi = m->pooling[f] >= 0;
+        s->cat[f].pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
+        s->cat[f].sep = m->fields[f].sep;
+    }
+    s->D = m->D;
+    for (int d = 0; d < m->D; d++) snprintf(s->dense[d], RF_NAME_MAX, "%s", lm->dense_names[d]);
+    rf_encoders *ids = NULL, *e = lm->enc;
+    if (!e && !(e = ids = rf_encoders_ids(m->F, m->vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    rf_load_opts lo = {skip_bad_rows, 0, 0};
+    rf_status st = rf_load_csv(path, s, &e, &lo, out, err);
     if (bad_rows) *bad_rows = lo.bad_rows;
+    rf_encoders_free(ids);
     return st;
 }
 
@@ -90,7 +116,7 @@ rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void
         if (!path[0]) continue;
         rf_dataset *d = NULL;
         size_t bad = 0;
-        if ((st = rf_data_load_file(cfg, out->enc, path, cfg->train.skip_bad_rows, 1, &d, &bad, err))) {
+        if ((st = load_extra(cfg, out->enc, path, &d, &bad, err))) {
             rf_splits_free(out);
             return st;
         }

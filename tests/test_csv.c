@@ -1096,6 +1096,48 @@ static void test_real_aliccp(void **state)
     rf_encoders_free(enc);
 }
 
+/* Integer-id fields (encoders without a vocabulary): ids are used as they are, ids outside
+ * [0, size) become the OOV id 0, a non-integer is a data error with its location; a
+ * multi-valued id field works the same; binary labels reject anything but 0/1. */
+static void test_id_encoders(void **state)
+{
+    (void)state;
+    const char *p = write_tmp("ids.csv", "u,tags,y\n3,1|4,1\n9,2,0\n0,,1\n");
+    rf_schema s;
+    schema_init(&s);
+    add_cat(&s, "u", 0, RF_POOL_SUM, 0);
+    add_cat(&s, "tags", 1, RF_POOL_SUM, '|');
+    add_label(&s, "y");
+    uint32_t sizes[2] = {5, 3};
+    rf_encoders *enc = rf_encoders_ids(2, sizes);
+    rf_dataset *ds = load_ok(p, &s, &enc, NULL);
+    assert_int_equal(ds->n, 3);
+    assert_int_equal(ds->cat[0 * 2], 3);
+    assert_int_equal(ds->cat[1 * 2], 0); /* 9 >= 5: OOV */
+    assert_int_equal(ds->cat[2 * 2], 0);
+    assert_int_equal(ds->fields[0].vocab, 5);
+    assert_int_equal(ds->mv_off[1][1], 2);
+    assert_int_equal(ds->mv_ids[1][0], 1);
+    assert_int_equal(ds->mv_ids[1][1], 0); /* 4 >= 3: OOV */
+    rf_dataset_free(ds);
+    rf_error e;
+    p = write_tmp("ids_bad.csv", "u,tags,y\n3,1,1\n4x,1,0\n");
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.col, 1);
+    assert_non_null(strstr(e.msg, "expected integer ids"));
+    p = write_tmp("ids_bad_mv.csv", "u,tags,y\n3,1|x,1\n");
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_int_equal(e.col, 3);
+    s.labels_binary = 1;
+    p = write_tmp("ids_lab.csv", "u,tags,y\n3,1,1\n3,1,0.5\n");
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.col, 5);
+    assert_non_null(strstr(e.msg, "not 0 or 1"));
+    rf_encoders_free(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1121,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_refill_boundaries),
         cmocka_unit_test(test_real_aliexpress),
         cmocka_unit_test(test_real_aliccp),
+        cmocka_unit_test(test_id_encoders),
     };
     return cmocka_run_group_tests_name("csv", tests, group_setup, group_teardown);
 }

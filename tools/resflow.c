@@ -347,7 +347,8 @@ static int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, i
     setup_threads(&cfg);
     if (o->data) {
         size_t bad = 0;
-        if (rf_data_load_file(&cfg, lm->enc, o->data, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad, &e))
+        if (rf_data_load_for_model(lm, o->data, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad,
+                                   &e))
             return die(&e);
         if (bad) note("skipped %zu bad rows", bad);
         note("data: %s, %zu rows", o->data, (*ds)->n);

@@ -90,13 +90,20 @@ typedef struct {
     char group[RF_NAME_MAX];  /* optional group/query key column, "" if none */
     char delim;               /* ',' or '\t' */
     uint32_t min_count;       /* vocabulary min-count */
+    int labels_binary;        /* 1: every label must be 0 or 1 (binary tasks) */
 } rf_schema;
 
-/* Fitted feature encoders: one vocabulary per categorical field. */
+/* Fitted feature encoders: one vocabulary per categorical field. A field whose vocab is NULL
+ * holds integer ids used as they are: id_size[f] > 0 is its number of ids, and an id outside
+ * [0, id_size[f]) maps to the OOV id 0 like an unknown string would. */
 typedef struct {
     int F;
-    rf_vocab **vocab; /* (F) */
+    rf_vocab **vocab;  /* (F) */
+    uint32_t *id_size; /* (F) or NULL when every field has a vocabulary */
 } rf_encoders;
+
+/* Encoders for F integer-id fields with the given sizes (no vocabularies). */
+RF_API rf_encoders *rf_encoders_ids(int F, const uint32_t *sizes);
 
 RF_API void rf_encoders_free(rf_encoders *enc);
 
