@@ -105,18 +105,20 @@ int main(int argc, char **argv)
     for (long i = 0; i < rows; i++) perm[i] = (size_t)i;
     int lc[2] = {0, 1};
     long nb = rows / B, warm = 5;
-    double t0 = 0, loss = 0;
+    double t0 = 0, loss = 0, ph[1] = {0};
     for (long s = 0; s < steps + warm; s++) {
-        if (s == warm) t0 = now();
+        if (s == warm) {
+            t0 = now();
+            memset(ph, 0, sizeof ph);
+        }
         rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
-        if (rf_model_forward(m, ws, &bt, 1, &e)) return 1;
-        loss = rf_model_loss(m, ws, &bt, NULL, NULL);
-        rf_model_zero_grad(m);
-        rf_model_backward(m, ws, &bt);
-        rf_adam_step(opt, m, ws);
-        rf_ws_emb_grads_clear(ws);
+        double a = now();
+        if (rf_train_step(m, ws, opt, &bt, &loss, &e)) return 1;
+        ph[0] += now() - a;
     }
     double tt = now() - t0;
+    if (getenv("RESFLOW_BENCH_PHASES"))
+        fprintf(stderr, "per step: %.2f ms\n", ph[0] / steps * 1e3);
     double train_sps = steps * B / tt;
     /* dense MACs per sample: towers fwd, x3 for fwd + both backward GEMMs */
     double macs = 0;

@@ -397,8 +397,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
                 rf_gemm(0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
                         lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
         }
-        rf_bias_fwd(ws->Z[l], B, KH, KH, lp->b);
-        rf_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->alpha);
+        rf_bias_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->b, lp->alpha);
         if (mc->bn == RF_BN_BATCH) {
             if (train)
                 rf_bn_fwd_train(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
@@ -521,6 +520,20 @@ static void emb_accum(rf_workspace *ws, int f, size_t row, const float *g, float
 
 void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
 {
+    rf_model_backward_dense(m, ws, bt);
+    rf_model_backward_w0(m, ws);
+    rf_model_backward_emb(m, ws, bt);
+}
+
+void rf_model_backward_w0(rf_model *m, rf_workspace *ws)
+{
+    int KH = m->K * m->H[0];
+    float *dW0 = m->grads + (m->layer[0].W - m->params);
+    rf_gemm(1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, dW0, KH);
+}
+
+void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+{
     int B = ws->B, K = m->K, L = m->L;
     const rf_model_cfg *mc = &m->cfg.model;
     int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
@@ -567,16 +580,13 @@ void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
                     for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
                 }
             }
-        float *dA = dO;
-        if (mc->bn == RF_BN_BATCH) {
-            rf_bn_bwd(ws->A[l], dO, ws->dZ[l], B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
+        if (mc->bn == RF_BN_BATCH) /* in place: dO becomes the gradient of the activation */
+            rf_bn_bwd(ws->A[l], dO, dO, B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
                       GRAD(lp->gamma), GRAD(lp->beta));
-            dA = ws->dZ[l];
-        }
-        rf_act_bwd(ws->Z[l], dA, ws->dZ[l], B, KH, KH, lp->alpha, lp->alpha ? GRAD(lp->alpha) : NULL);
-        rf_bias_bwd(ws->dZ[l], B, KH, KH, GRAD(lp->b));
-        if (l == 0) {
-            rf_gemm(1, 0, m->In, KH, B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, GRAD(lp->W), KH);
+        const float *dA = dO;
+        rf_act_bias_bwd(ws->Z[l], dA, ws->dZ[l], B, KH, KH, lp->alpha, GRAD(lp->b),
+                        lp->alpha ? GRAD(lp->alpha) : NULL);
+        if (l == 0) { /* the weight gradient of layer 0 is rf_model_backward_w0 */
             rf_gemm(0, 1, B, m->In, KH, 1.0f, ws->dZ[0], KH, lp->W, KH, 0.0f, ws->dx, m->In);
         } else {
             int Hp = m->H[l - 1];
@@ -589,6 +599,26 @@ void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
             }
         }
     }
+    /* dense projection of numeric features (reads dx; kept here so that everything after this
+     * function touches disjoint state: layer-0 weight gradient vs embedding gradients) */
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In;
+    if (m->Wd) {
+        float *dWd = GRAD(m->Wd), *dbd = GRAD(m->bd);
+        int D = m->D;
+        for (int b = 0; b < B; b++) {
+            const float *dn = ds->dense + bt->rows[b] * D, *dx = ws->dx + (size_t)b * In + F * E;
+            for (int j = 0; j < E; j++) dbd[j] += dx[j];
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j < E; j++) dWd[(size_t)i * E + j] += dn[i] * dx[j];
+        }
+    }
+#undef GRAD
+}
+
+void rf_model_backward_emb(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+{
+    int B = ws->B;
     /* embeddings (row-sparse): fields in parallel, each into its own segment, then the
      * segments are compacted into one list */
     const rf_dataset *ds = bt->ds;
@@ -623,17 +653,6 @@ void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
         w += n;
     }
     ws->n_rows = w;
-    if (m->Wd) {
-        float *dWd = GRAD(m->Wd), *dbd = GRAD(m->bd);
-        int D = m->D;
-        for (int b = 0; b < B; b++) {
-            const float *dn = ds->dense + bt->rows[b] * D, *dx = ws->dx + (size_t)b * In + F * E;
-            for (int j = 0; j < E; j++) dbd[j] += dx[j];
-            for (int i = 0; i < D; i++)
-                for (int j = 0; j < E; j++) dWd[(size_t)i * E + j] += dn[i] * dx[j];
-        }
-    }
-#undef GRAD
 }
 
 size_t rf_ws_emb_grads(const rf_workspace *ws, const uint32_t **rows, float **grads)

@@ -22,6 +22,14 @@ void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alp
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha);
 
+/* Fused: Z += bias (in place), then A = act(Z). One pass over the matrix. */
+void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
+                     const float *alpha);
+/* Fused: dZ = dA * act'(Z); dbias += sum_b dZ; dalpha += sum_b dA*Z over Z <= 0 (if alpha).
+ * dZ must not alias dA. Rows are split across threads, each with private column sums. */
+void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
+                     const float *alpha, float *dbias, float *dalpha);
+
 /* BatchNorm over the B rows, per column. Training: batch mean and biased variance, saves
  * mean/rstd, updates running stats (running var with the unbiased estimate, PyTorch
  * semantics). Eval: uses running stats. Y may not alias X. */

@@ -45,10 +45,11 @@ void rf_adam_free(rf_adam *a)
 
 long rf_adam_steps(const rf_adam *a) { return a->t; }
 
-void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
+void rf_adam_begin(rf_adam *a) { a->t++; }
+
+void rf_adam_update_dense(rf_adam *a, rf_model *mdl)
 {
     const rf_train_cfg *tc = &a->tc;
-    a->t++;
     double b1 = tc->beta1, b2 = tc->beta2;
     double bc1 = 1.0 - pow(b1, (double)a->t), bc2 = 1.0 - pow(b2, (double)a->t);
     float lr = tc->lr, eps = tc->eps, wd = tc->weight_decay;
@@ -56,14 +57,22 @@ void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
     float fb1 = (float)b1, fb2 = (float)b2;
     float *p = mdl->params, *g = mdl->grads, *m = a->m, *v = a->v;
     size_t n = a->n;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
         m[i] = fb1 * m[i] + (1 - fb1) * gi;
         v[i] = fb2 * v[i] + (1 - fb2) * gi * gi;
         p[i] -= step * m[i] / (sqrtf(v[i]) / sq2 + eps);
     }
+}
+
+void rf_adam_update_sparse(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
+{
     /* embeddings: only the rows of this batch */
+    const rf_train_cfg *tc = &a->tc;
+    double b1 = tc->beta1, b2 = tc->beta2;
+    double bc1 = 1.0 - pow(b1, (double)a->t), bc2 = 1.0 - pow(b2, (double)a->t);
+    float eps = tc->eps, fb1 = (float)b1, fb2 = (float)b2;
     const uint32_t *rows;
     float *eg;
     size_t nr = rf_ws_emb_grads(ws, &rows, &eg);
@@ -79,8 +88,9 @@ void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
             __builtin_prefetch(a->em + po, 1);
             __builtin_prefetch(a->ev + po, 1);
         }
-        float *pe = mdl->emb + o, *me = a->em + o, *ve = a->ev + o;
-        const float *ge = eg + i * E;
+        float *restrict pe = mdl->emb + o, *restrict me = a->em + o, *restrict ve = a->ev + o;
+        const float *restrict ge = eg + i * E;
+#pragma omp simd
         for (int j = 0; j < E; j++) {
             float gi = ge[j] + ewd * pe[j];
             me[j] = fb1 * me[j] + (1 - fb1) * gi;
@@ -88,4 +98,11 @@ void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
             pe[j] -= estep * me[j] / (sqrtf(ve[j]) + eps);
         }
     }
+}
+
+void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
+{
+    rf_adam_begin(a);
+    rf_adam_update_dense(a, mdl);
+    rf_adam_update_sparse(a, mdl, ws);
 }

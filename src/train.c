@@ -1,6 +1,7 @@
 /* train.c - the training loop (shuffled mini-batches, Adam, validation early stopping,
  * best-model restore, non-finite guard), batched prediction and evaluation. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,41 @@ rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_
                              m->cfg.tasks[k].name, m->cfg.tasks[k].label, have);
         }
     }
+    return RF_OK;
+}
+
+rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_adam *opt, const rf_batch *bt, double *loss,
+                        rf_error *err)
+{
+    rf_status st = rf_model_forward(m, ws, bt, 1, err);
+    if (st) return st;
+    double l = rf_model_loss(m, ws, bt, NULL, NULL);
+    if (loss) *loss = l;
+    if (!isfinite(l)) return rf_errorf(err, RF_ENUMERIC, "non-finite training loss (%g)", l);
+    rf_model_zero_grad(m);
+    rf_model_backward_dense(m, ws, bt);
+    rf_adam_begin(opt);
+    if (omp_get_max_threads() >= 2) {
+#pragma omp parallel sections num_threads(2)
+        {
+#pragma omp section
+            {
+                rf_model_backward_w0(m, ws);
+                rf_adam_update_dense(opt, m);
+            }
+#pragma omp section
+            {
+                rf_model_backward_emb(m, ws, bt);
+                rf_adam_update_sparse(opt, m, ws);
+            }
+        }
+    } else {
+        rf_model_backward_w0(m, ws);
+        rf_model_backward_emb(m, ws, bt);
+        rf_adam_update_dense(opt, m);
+        rf_adam_update_sparse(opt, m, ws);
+    }
+    rf_ws_emb_grads_clear(ws);
     return RF_OK;
 }
 
@@ -138,9 +174,9 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
         for (size_t bi = 0; bi < n_batches && !stop; bi++) {
             bt.rows = perm + bi * B;
             bt.B = (int)((bi + 1) * B <= train->n ? (size_t)B : train->n - bi * B);
-            if ((st = rf_model_forward(m, ws, &bt, 1, err))) goto done;
-            double loss = rf_model_loss(m, ws, &bt, NULL, NULL);
-            if (!isfinite(loss)) {
+            double loss = 0;
+            st = rf_train_step(m, ws, opt, &bt, &loss, err);
+            if (st == RF_ENUMERIC) {
                 snap_restore(&best, m);
                 st = rf_errorf(err, RF_ENUMERIC,
                                "non-finite training loss (%g) at epoch %d step %ld; training stopped, "
@@ -149,10 +185,7 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
                                sum.best_epoch >= 0 ? "best validated" : "initial");
                 goto done;
             }
-            rf_model_zero_grad(m);
-            rf_model_backward(m, ws, &bt);
-            rf_adam_step(opt, m, ws);
-            rf_ws_emb_grads_clear(ws);
+            if (st) goto done;
             sum.steps++;
             seen += bt.B;
             run_loss += loss * bt.B;

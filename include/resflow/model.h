@@ -106,6 +106,15 @@ RF_API double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch 
  * gradient of the shared parameters (what PUB needs). */
 RF_API void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *b);
 
+/* The same backward pass in three parts, for callers that overlap them:
+ * rf_model_backward = _dense (all dense gradients except layer 0's weights, and the input
+ * gradient) + _w0 (layer 0's weight gradient, the largest GEMM) + _emb (row-sparse embedding
+ * gradients from the input gradient). After _dense, _w0 and _emb touch disjoint state and may
+ * run concurrently. */
+RF_API void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *b);
+RF_API void rf_model_backward_w0(rf_model *m, rf_workspace *ws);
+RF_API void rf_model_backward_emb(rf_model *m, rf_workspace *ws, const rf_batch *b);
+
 /* Row-sparse embedding gradient of the last backward: n_rows distinct global rows
  * (indices into m->emb rows) and their (n_rows, E) gradients. */
 RF_API size_t rf_ws_emb_grads(const rf_workspace *ws, const uint32_t **rows, float **grads);

@@ -27,6 +27,11 @@ RF_API void rf_adam_free(rf_adam *a);
  * Does not clear gradients. */
 RF_API void rf_adam_step(rf_adam *a, rf_model *m, const rf_workspace *ws);
 RF_API long rf_adam_steps(const rf_adam *a);
+/* rf_adam_step in parts, for callers that overlap them: advance the step counter, then the
+ * dense update and the sparse embedding update (independent; may run concurrently). */
+RF_API void rf_adam_begin(rf_adam *a);
+RF_API void rf_adam_update_dense(rf_adam *a, rf_model *m);
+RF_API void rf_adam_update_sparse(rf_adam *a, rf_model *m, const rf_workspace *ws);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 
 #include "metrics.h"
 #include "model.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,14 @@ typedef struct {
     int stopped_early;
     rf_eval_result best_valid;
 } rf_train_summary;
+
+/* One training step on a batch: forward, loss, backward, Adam. With two or more threads the
+ * tail of the backward pass is overlapped: one thread computes the first layer's weight
+ * gradient (compute-bound GEMM) and the dense update while another scatters the embedding
+ * gradients and applies the sparse update (memory-bound). The loss goes to *loss; a
+ * non-finite loss returns RF_ENUMERIC without touching the parameters. */
+RF_API rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_adam *opt, const rf_batch *b,
+                               double *loss, rf_error *err);
 
 /* Map each task's label spec to a dataset label column. */
 RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_col,
