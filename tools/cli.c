@@ -1,0 +1,205 @@
+/* cli.c - option parsing, config loading, logging and printing shared by the commands. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "cli.h"
+
+int g_quiet; /* tool-level flag (tools may have state; the library has none) */
+
+void log_line(void *ud, const char *line)
+{
+    (void)ud;
+    if (!g_quiet) fprintf(stderr, "%s\n", line);
+}
+
+void note(const char *fmt, ...) RF_PRINTF(1, 2);
+void note(const char *fmt, ...)
+{
+    if (g_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int die(const rf_error *e)
+{
+    char buf[2048];
+    fprintf(stderr, "resflow: error: %s\n", rf_error_format(e, buf, sizeof buf));
+    return e->code ? (int)e->code : 1;
+}
+
+int usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "resflow %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'resflow %s --help'.\n", cmd);
+    return RF_EUSAGE;
+}
+
+/* ---- shared option handling ------------------------------------------------------------ */
+
+enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP };
+
+static const struct option long_opts[] = {
+    {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, O_SET},
+    {"model", required_argument, 0, 'm'},  {"data", required_argument, 0, 'd'},
+    {"out", required_argument, 0, 'o'},    {"json", optional_argument, 0, O_JSON},
+    {"quiet", no_argument, 0, 'q'},        {"skip-bad-rows", no_argument, 0, O_SKIP},
+    {"threads", required_argument, 0, O_THREADS}, {"models", required_argument, 0, O_MODELS},
+    {"keys", no_argument, 0, O_KEYS},      {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+
+int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
+{
+    memset(o, 0, sizeof *o);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:m:d:o:qh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case O_SET:
+            if (o->n_sets == 128) return usage_error(cmd, "too many --set options");
+            o->sets[o->n_sets++] = optarg;
+            break;
+        case 'm': o->model = optarg; break;
+        case 'd': o->data = optarg; break;
+        case 'o': o->out = optarg; break;
+        case O_JSON: o->json = 1; o->json_path = optarg; break;
+        case 'q': g_quiet = 1; break;
+        case O_SKIP: o->skip_bad = 1; break;
+        case O_THREADS: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 1024) return usage_error(cmd, "--threads wants a number, got '%s'", optarg);
+            o->threads = (int)v;
+            break;
+        }
+        case O_MODELS: o->models = optarg; break;
+        case O_KEYS: o->keys = 1; break;
+        case 'h': fputs(help, stdout); exit(0);
+        default: return usage_error(cmd, "unknown option");
+        }
+    }
+    if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* defaults <- file <- --set, then validate */
+int load_config(const opts *o, rf_config *cfg)
+{
+    rf_error e;
+    rf_error_clear(&e);
+    rf_config_default(cfg);
+    if (o->config && rf_config_load_file(cfg, o->config, &e)) return die(&e);
+    for (int i = 0; i < o->n_sets; i++)
+        if (rf_config_set(cfg, o->sets[i], &e)) return die(&e);
+    if (o->skip_bad) cfg->train.skip_bad_rows = 1;
+    if (o->threads) cfg->train.threads = o->threads;
+    if (rf_config_validate(cfg, &e)) return die(&e);
+    rf_schema_from_tasks(cfg);
+    return 0;
+}
+
+void setup_threads(const rf_config *cfg)
+{
+    int t = cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (t < 1) t = 1;
+    omp_set_num_threads(t);
+    openblas_set_num_threads(t);
+    const char *was = getenv("RESFLOW_BLAS_WAS");
+    note("resflow %s | threads %d | BLAS %s, %s kernels%s%s%s", rf_version(), t, "OpenBLAS",
+         openblas_get_corename(), was ? " (environment forced " : "", was ? was : "",
+         was ? "; dropped, see RESFLOW_BLAS_CORETYPE)" : "");
+}
+
+double dataset_mb(const rf_dataset *d)
+{
+    if (!d) return 0;
+    double b = (double)d->n * (d->F * 4 + d->D * 4 + d->K * 4 + (d->weight ? 4 : 0) + (d->group ? 8 : 0) +
+                               (d->truth ? d->K * 4 : 0));
+    for (int f = 0; f < d->F; f++)
+        if (d->mv_off[f]) b += 8.0 * (d->n + 1) + 4.0 * d->mv_off[f][d->n];
+    return b / 1e6;
+}
+
+const char *type_name(rf_model_type t)
+{
+    return t == RF_MODEL_RESFLOW ? "ResFlow" : t == RF_MODEL_NSE ? "NSE" : "ESMM";
+}
+
+void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
+{
+    fprintf(fp, "%-16s %8s %9s %10s %10s %8s %10s\n", "task", "AUC", "logloss", "mean pred", "observed",
+            "calib", "positives");
+    for (int k = 0; k < m->K; k++) {
+        const rf_task_metrics *t = &r->task[k];
+        fprintf(fp, "%-16s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", m->cfg.tasks[k].name, t->auc, t->logloss,
+                t->mean_pred, t->mean_label, t->calib, t->positives);
+    }
+    for (int k = 0; k < m->K; k++) {
+        if (m->parent[k] < 0) continue;
+        char name[160];
+        snprintf(name, sizeof name, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
+        fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive)\n", name, r->cond[k].auc,
+                r->cond[k].n, m->cfg.tasks[m->parent[k]].name);
+    }
+}
+
+json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
+{
+    json_t *o = json_object();
+    json_t *tasks = json_object();
+    for (int k = 0; k < m->K; k++) {
+        const rf_task_metrics *t = &r->task[k];
+        json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:I,s:I}", "auc", t->auc, "logloss", t->logloss,
+                              "mean_pred", t->mean_pred, "observed", t->mean_label, "n", (json_int_t)t->n,
+                              "positives", (json_int_t)t->positives);
+        json_object_set_new(j, "calibration", isfinite(t->calib) ? json_real(t->calib) : json_null());
+        if (!isfinite(t->auc)) json_object_set_new(j, "auc", json_null());
+        if (m->parent[k] >= 0) {
+            json_object_set_new(j, "parent", json_string(m->cfg.tasks[m->parent[k]].name));
+            json_object_set_new(j, "conditional_auc",
+                                isfinite(r->cond[k].auc) ? json_real(r->cond[k].auc) : json_null());
+            json_object_set_new(j, "conditional_n", json_integer((json_int_t)r->cond[k].n));
+        }
+        json_object_set_new(tasks, m->cfg.tasks[k].name, j);
+    }
+    json_object_set_new(o, "tasks", tasks);
+    json_object_set_new(o, "loss", json_real(r->loss));
+    json_object_set_new(o, "rows", json_integer((json_int_t)r->n));
+    return o;
+}
+
+int write_json(json_t *j, const char *path)
+{
+    int rc = 0;
+    if (path) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) || rename(tmp, path)) {
+            fprintf(stderr, "resflow: error: cannot write %s\n", path);
+            rc = RF_EIO;
+        }
+    } else {
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        fputc('\n', stdout);
+    }
+    json_decref(j);
+    return rc;
+}
+

@@ -1,0 +1,48 @@
+/* cli.h - shared pieces of the resflow command-line tool (tools/ only: may print and exit). */
+#ifndef RESFLOW_CLI_H
+#define RESFLOW_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "resflow/config.h"
+#include "resflow/metrics.h"
+#include "resflow/modelfile.h"
+#include "resflow/pipeline.h"
+#include "resflow/train.h"
+
+typedef struct {
+    const char *config;
+    const char *sets[128];
+    int n_sets;
+    const char *model, *data, *out, *json_path, *models;
+    int json, skip_bad, threads, keys;
+} opts;
+
+extern int g_quiet;
+
+void log_line(void *ud, const char *line);
+void note(const char *fmt, ...) RF_PRINTF(1, 2);
+/* Print the error and return its status as the exit code. */
+int die(const rf_error *e);
+int usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
+/* Parse the common options; prints help and exits 0 on --help. */
+int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help);
+/* defaults <- file <- --set, validated */
+int load_config(const opts *o, rf_config *cfg);
+void setup_threads(const rf_config *cfg);
+double dataset_mb(const rf_dataset *d);
+const char *type_name(rf_model_type t);
+void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r);
+json_t *metrics_json(const rf_model *m, const rf_eval_result *r);
+/* Write JSON to path (via path.tmp + rename) or stdout; consumes j. */
+int write_json(json_t *j, const char *path);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+#endif

@@ -1,0 +1,133 @@
+/* cmd_compare.c - resflow compare: several models on the same data, a Table-4 style table. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "cli.h"
+
+/* ---- compare: the paper's Table 4 on one dataset ---------------------------------------- */
+
+static const char *compare_help =
+    "usage: resflow compare [-c CONFIG.yaml] [--set KEY=VALUE]... [--models LIST] [--json[=FILE]]\n"
+    "\n"
+    "Train several models on the same data and splits (default: the built-in simulator and\n"
+    "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4. With the\n"
+    "simulator, an 'oracle' row scores the true probabilities (the best achievable AUC).\n"
+    "\n"
+    "  -c, --config FILE     YAML experiment config (the model.type key is set per model)\n"
+    "      --set KEY=VALUE   override one key (repeatable)\n"
+    "      --models LIST     comma-separated model types (nse, esmm, resflow)\n"
+    "      --json[=FILE]     also write the table as JSON\n"
+    "      --threads N       threads\n"
+    "  -q, --quiet           no progress output\n";
+
+int cmd_compare(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts("compare", argc, argv, &o, compare_help);
+    if (rc) return rc;
+    rf_config cfg;
+    if ((rc = load_config(&o, &cfg))) return rc;
+    setup_threads(&cfg);
+    rf_error e;
+    rf_error_clear(&e);
+    const char *list = o.models ? o.models : "nse,esmm,resflow";
+    rf_model_type types[8];
+    int nt = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (nt == 8) return usage_error("compare", "too many models");
+        if (!strcmp(tok, "nse")) types[nt++] = RF_MODEL_NSE;
+        else if (!strcmp(tok, "esmm")) types[nt++] = RF_MODEL_ESMM;
+        else if (!strcmp(tok, "resflow")) types[nt++] = RF_MODEL_RESFLOW;
+        else return usage_error("compare", "unknown model '%s' (known: nse, esmm, resflow)", tok);
+    }
+    rf_splits sp;
+    if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
+    note("split: train %zu | valid %zu | test %zu rows", sp.train->n, sp.valid->n, sp.test->n);
+    int K = cfg.K;
+    rf_eval_result res[8];
+    rf_train_summary sums[8];
+    for (int i = 0; i < nt; i++) {
+        rf_config c = cfg;
+        c.model.type = types[i];
+        note("\n== %s ==", type_name(types[i]));
+        rf_model *m = NULL;
+        if (rf_model_create(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
+            rf_train(m, sp.train, sp.valid, log_line, NULL, &sums[i], &e) ||
+            rf_evaluate(m, sp.test, &res[i], &e)) {
+            rf_model_free(m);
+            rf_splits_free(&sp);
+            return die(&e);
+        }
+        rf_model_free(m);
+    }
+    /* the table */
+    int lc[RF_MAX_TASKS];
+    for (int k = 0; k < K; k++) lc[k] = rf_dataset_label_index(sp.test, cfg.tasks[k].label);
+    printf("\nTest set: %zu rows", sp.test->n);
+    for (int k = 0; k < K; k++) {
+        double pos = 0;
+        for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
+        printf(", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
+    }
+    printf("\n\n%-9s", "model");
+    for (int k = 0; k < K; k++) printf(" %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
+    for (int k = 0; k < K; k++)
+        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
+            printf(" %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
+    printf(" %8s %7s %10s\n", "best ep", "train s", "samples/s");
+    for (int i = 0; i < nt; i++) {
+        printf("%-9s", type_name(types[i]));
+        for (int k = 0; k < K; k++) printf(" %10.4f", res[i].task[k].auc);
+        for (int k = 0; k < K; k++)
+            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) printf(" %14.4f", res[i].cond[k].auc);
+        printf(" %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
+    }
+    double oracle[RF_MAX_TASKS];
+    if (sp.test->truth) {
+        printf("%-9s", "oracle");
+        for (int k = 0; k < K; k++) {
+            oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
+                                       NULL, 0, sp.test->n, NULL);
+            printf(" %10.4f", oracle[k]);
+        }
+        printf("   (true probabilities of the simulator)\n");
+    }
+    if (o.json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "test_rows", json_integer((json_int_t)sp.test->n));
+        json_t *rows = json_array();
+        for (int i = 0; i < nt; i++) {
+            rf_model tmp;
+            memset(&tmp, 0, sizeof tmp);
+            tmp.cfg = cfg;
+            tmp.K = K;
+            for (int k = 0; k < K; k++) tmp.parent[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
+            json_t *r = metrics_json(&tmp, &res[i]);
+            json_object_set_new(r, "model", json_string(type_name(types[i])));
+            json_object_set_new(r, "train_seconds", json_real(sums[i].seconds));
+            json_object_set_new(r, "samples_per_sec", json_real(sums[i].samples_per_sec));
+            json_array_append_new(rows, r);
+        }
+        json_object_set_new(j, "models", rows);
+        if (sp.test->truth) {
+            json_t *or = json_object();
+            for (int k = 0; k < K; k++) json_object_set_new(or, cfg.tasks[k].name, json_real(oracle[k]));
+            json_object_set_new(j, "oracle_auc", or);
+        }
+        rc = write_json(j, o.json_path);
+    }
+    rf_splits_free(&sp);
+    return rc;
+}
+

@@ -1,0 +1,96 @@
+/* cmd_train.c - resflow train: train one model from a config and save it. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "cli.h"
+
+/* ---- train ------------------------------------------------------------------------------ */
+
+static const char *train_help =
+    "usage: resflow train [-c CONFIG.yaml] [--set KEY=VALUE]... [-o MODEL] [options]\n"
+    "\n"
+    "Train a model from a YAML experiment config (default: the built-in simulator config).\n"
+    "Validation metrics are printed every epoch; training early-stops on the validation split\n"
+    "(train.monitor, train.patience) and keeps the best model; test metrics are printed at the end.\n"
+    "\n"
+    "  -c, --config FILE     YAML experiment config (see docs/config.md, configs/)\n"
+    "      --set KEY=VALUE   override one key (repeatable; wins over the file), e.g.\n"
+    "                        --set model.type=nse --set train.lr=5e-4 --set model.hidden=[256,128]\n"
+    "  -o, --out FILE        model file to write (default resflow.model)\n"
+    "      --skip-bad-rows   skip malformed input rows and count them (default: stop at the first)\n"
+    "      --threads N       threads (default: all cores; same as --set train.threads=N)\n"
+    "      --json[=FILE]     also write the final metrics as JSON (stdout if no FILE)\n"
+    "  -q, --quiet           no progress output\n"
+    "  -h, --help            this help\n";
+
+int cmd_train(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_opts("train", argc, argv, &o, train_help);
+    if (rc) return rc;
+    rf_config cfg;
+    if ((rc = load_config(&o, &cfg))) return rc;
+    setup_threads(&cfg);
+    char *dump = rf_config_dump(&cfg);
+    if (!g_quiet && dump) fprintf(stderr, "%s", dump);
+    free(dump);
+    rf_error e;
+    rf_error_clear(&e);
+    rf_splits sp;
+    if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
+    note("split: train %zu | valid %zu | test %zu rows%s", sp.train->n, sp.valid->n, sp.test->n,
+         sp.bad_rows ? " (some bad rows skipped)" : "");
+    if (sp.bad_rows) note("skipped %zu bad rows", sp.bad_rows);
+    rf_model *m = NULL;
+    if (rf_model_create(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
+        rf_splits_free(&sp);
+        return die(&e);
+    }
+    double emb_mb = m->emb_off[m->F] * (double)m->E * 4 / 1e6;
+    double est = dataset_mb(sp.train) + dataset_mb(sp.valid) + dataset_mb(sp.test) + 3 * emb_mb * 2 +
+                 4.0 * m->n_params * 4 / 1e6 +
+                 cfg.train.batch_size * 4.0 * (m->In * 2 + 6.0 * m->K * m->H[0]) / 1e6;
+    note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
+         type_name(cfg.model.type), m->K, m->n_params, m->emb_off[m->F], m->E, est);
+    rf_train_summary ts;
+    rf_status st = rf_train(m, sp.train, sp.valid, log_line, NULL, &ts, &e);
+    const char *out = o.out ? o.out : "resflow.model";
+    if (st) {
+        die(&e);
+        if (st == RF_ENUMERIC && ts.best_epoch >= 0) {
+            rf_error e2;
+            if (rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e2) == RF_OK)
+                fprintf(stderr, "resflow: the last good model (epoch %d) was saved to %s\n", ts.best_epoch, out);
+        }
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return (int)st;
+    }
+    note("trained %ld steps in %.1f s (%.0f samples/s)%s; best epoch %d", ts.steps, ts.seconds,
+         ts.samples_per_sec, ts.stopped_early ? ", early-stopped" : "", ts.best_epoch);
+    rf_eval_result te;
+    if (sp.test->n > 0) {
+        if (rf_evaluate(m, sp.test, &te, &e)) return die(&e);
+        printf("test set: %zu rows\n", sp.test->n);
+        print_metrics(stdout, m, &te);
+    }
+    if (rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
+        rc = die(&e);
+    } else {
+        note("model saved to %s", out);
+    }
+    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(m, &te), o.json_path);
+    rf_model_free(m);
+    rf_splits_free(&sp);
+    return rc;
+}
+
