@@ -33,7 +33,7 @@ _Static_assert(sizeof(((rf_schema *)0)->label) / sizeof(((rf_schema *)0)->label[
 
 typedef enum {
     T_INT, T_U32, T_U64, T_SIZE, T_FLOAT, T_BOOL, T_STR, T_ENUM, /* scalars */
-    T_HIDDEN, T_RESLAYERS, T_CATS, T_DENSE, T_DELIM, T_TASKS     /* special */
+    T_HIDDEN, T_WIDTHS, T_RESLAYERS, T_CATS, T_DENSE, T_DELIM, T_TASKS /* special */
 } ktype;
 
 enum { LO_OPEN = 1, HI_OPEN = 2 }; /* range bounds excluded */
@@ -61,13 +61,15 @@ typedef struct {
 #define STR_(n, f, d, h) {n, T_STR, C_(f), d, NULL, 0, 0, 0, h}
 #define ENUM_(n, f, d, ch, h) {n, T_ENUM, C_(f), d, ch, 0, 0, 0, h}
 #define SPEC_(n, t, d, lo, hi, h) {n, t, 0, 0, d, NULL, lo, hi, 0, h}
+#define WID_(n, f, d, h) {n, T_WIDTHS, C_(f), d, NULL, 1, 1 << 20, 0, h} /* rf_widths, 0..8 widths */
 
 #define RES_ALL ((1u << RF_MAX_LAYERS) - 1u) /* model.res_layers: all */
 
 /* Every key, grouped by section (dump and describe follow this order). */
 static const key_def KEYS[] = {
-    ENUM_("model.type", model.type, "resflow", "resflow|nse|esmm",
-          "architecture: resflow (residual links between task towers), nse (independent towers), esmm (probabilities multiplied along the task tree)"),
+    ENUM_("model.type", model.type, "resflow",
+          "resflow|nse|esmm|single|shared_bottom|moe|mmoe|ple|aitm|escm2_ipw|escm2_dr|dcmt|stem",
+          "architecture: resflow (residual links between task towers), nse (independent towers), esmm (probabilities multiplied along the task tree), or a peer from the model zoo (docs/models.md)"),
     INT_("model.emb_dim", model.emb_dim, "16", 1, 65536, "embedding dimension E of every categorical field"),
     SPEC_("model.hidden", T_HIDDEN, "128,64", 1, 1 << 20, "hidden-layer widths of each task tower (1..8 layers)"),
     ENUM_("model.act", model.act, "prelu", "relu|prelu", "hidden activation"),
@@ -81,6 +83,16 @@ static const key_def KEYS[] = {
           "ResFlow: hidden layers (0-based) followed by a residual link from the parent task: all, none or a list"),
     BOOL_("model.res_logit", model.res_logit, "true", "ResFlow: residual link on the logit"),
     FLT_("model.emb_init", model.emb_init, "0.05", 0, INF, 0, "embeddings initialised ~ U(-emb_init, emb_init)"),
+    WID_("model.bottom", model.bottom, "256,128", "shared_bottom: widths of the shared bottom MLP"),
+    WID_("model.expert_hidden", model.expert_hidden, "256,128",
+         "moe/mmoe/stem: widths of each expert MLP; ple: the expert width of each level (one level per entry)"),
+    INT_("model.experts", model.experts, "4", 1, 256, "moe/mmoe: number of experts"),
+    INT_("model.shared_experts", model.shared_experts, "2", 0, 256, "ple/stem: shared experts per level"),
+    INT_("model.specific_experts", model.specific_experts, "1", 1, 256, "ple/stem: task-specific experts per task and level"),
+    FLT_("model.aitm_alpha", model.aitm_alpha, "0.6", 0, INF, 0, "aitm: weight of the calibrator mean(max(p_child - p_parent, 0))"),
+    FLT_("model.cf_weight", model.cf_weight, "0.5", 0, INF, 0, "escm2: weight of the counterfactual CVR risk (lambda_c)"),
+    FLT_("model.global_weight", model.global_weight, "0.5", 0, INF, 0, "escm2/dcmt: weight of the entire-space CTCVR loss (lambda_g)"),
+    FLT_("model.ips_clip", model.ips_clip, "15", 1, INF, 0, "escm2/dcmt: inverse propensities are clipped to at most this"),
     SPEC_("tasks", T_TASKS, "", 0, 0, "the tasks, a list of {name, label, parent, weight, pos_weight} (see tasks.N.*)"),
     INT_("train.epochs", train.epochs, "5", 0, INF, "training epochs"),
     INT_("train.batch_size", train.batch_size, "2048", 1, INF, "rows per mini-batch"),
@@ -370,6 +382,14 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
             sb_printf(b, "%s%d", l ? ", " : "", cfg->model.hidden[l]);
         sb_puts(b, "]");
         break;
+    case T_WIDTHS: {
+        rf_widths wd;
+        memcpy(&wd, field, sizeof wd);
+        sb_puts(b, "[");
+        for (int l = 0; l < wd.n && l < RF_MAX_LAYERS; l++) sb_printf(b, "%s%d", l ? ", " : "", wd.w[l]);
+        sb_puts(b, "]");
+        break;
+    }
     case T_RESLAYERS:
         if (cfg->model.res_layers == RES_ALL) sb_puts(b, "all");
         else if (cfg->model.res_layers == 0) sb_puts(b, "none");
@@ -438,6 +458,7 @@ static const char *type_name(const key_def *kd)
     case T_STR: return "string";
     case T_ENUM: return kd->choices;
     case T_HIDDEN: return "int-list";
+    case T_WIDTHS: return "int-list";
     case T_RESLAYERS: return "all|none|int-list";
     case T_CATS: case T_DENSE: return "string-list";
     case T_DELIM: return "char";
@@ -677,6 +698,20 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
             allowed[m] = 0;
             st = fail(c, v->at, "%s: unknown value \"%s\" (allowed: %s)", key, s, allowed);
         } else memcpy(field, &e, sizeof e);
+        break;
+    }
+    case T_WIDTHS: {
+        rf_widths wd;
+        memset(&wd, 0, sizeof wd);
+        if (n > RF_MAX_LAYERS) {
+            st = fail(c, v->at, "%s: expected at most %d widths, got %d", key, RF_MAX_LAYERS, n);
+            break;
+        }
+        for (int l = 0; l < n && !st; l++)
+            if (!parse_num(T_INT, kd, items[l], &wd.w[l], why, sizeof why)) st = fail(c, v->at, "%s: %s", key, why);
+        if (st) break;
+        wd.n = n;
+        memcpy(field, &wd, sizeof wd);
         break;
     }
     case T_HIDDEN: {

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "bigalloc.h"
+#include "graph.h"
 #include "ops.h"
+#include "zoo.h"
 #include "resflow/model.h"
 #include "rng.h"
 
@@ -37,6 +39,7 @@ struct rf_workspace {
     size_t n_rows, cap;
     size_t seg_off[65];  /* field f's segment of rows/g during backward: [seg_off[f], +seg_n[f]) */
     size_t seg_n[64];
+    rf_graph_ws *gws;    /* model zoo: the graph's tensors */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -68,6 +71,8 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     m->E = mc->emb_dim;
     m->L = mc->n_hidden;
     for (int l = 0; l < m->L; l++) m->H[l] = mc->hidden[l];
+    int zoo = !rf_zoo_is_tower(mc->type);
+    if (zoo) m->E = mc->emb_dim * rf_zoo_emb_mult(cfg); /* per-task embedding chunks */
     m->In = F * m->E + (D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0);
 
     /* task tree: parents and a topological order */
@@ -104,6 +109,17 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     size_t n = 0;
     size_t off_W[RF_MAX_LAYERS], off_b[RF_MAX_LAYERS], off_a[RF_MAX_LAYERS], off_g[RF_MAX_LAYERS],
         off_be[RF_MAX_LAYERS];
+    if (zoo) { /* the dense part is an op graph (src/zoo.c); its parameters come first */
+        char why[256];
+        m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
+                                m->parent, &m->graph_out, why, sizeof why);
+        if (!m->graph) {
+            rf_model_free(m);
+            return rf_errorf(err, RF_EUSAGE, "model.type: %s", why);
+        }
+        n = rf_graph_n_params(m->graph);
+        L = 0; /* no side-by-side towers */
+    }
     for (int l = 0; l < L; l++) {
         int in = l == 0 ? m->In : m->H[l - 1];
         size_t KH = (size_t)K * m->H[l];
@@ -113,15 +129,18 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
         off_g[l] = n; if (mc->bn == RF_BN_BATCH) n += KH;
         off_be[l] = n; if (mc->bn == RF_BN_BATCH) n += KH;
     }
-    size_t off_Wout = n; n += (size_t)K * m->H[L - 1];
-    size_t off_bout = n; n += K;
+    size_t off_Wout = n, off_bout = n;
+    if (!zoo) {
+        off_Wout = n; n += (size_t)K * m->H[L - 1];
+        off_bout = n; n += K;
+    }
     size_t off_Wd = n, off_bd = n;
     if (D > 0 && mc->dense_mode == RF_DENSE_PROJECT) {
         off_Wd = n; n += (size_t)D * m->E;
         off_bd = n; n += m->E;
     }
     m->n_params = n;
-    size_t nb = 0;
+    size_t nb = zoo ? rf_graph_n_buffers(m->graph) : 0;
     if (mc->bn == RF_BN_BATCH)
         for (int l = 0; l < L; l++) nb += 2 * (size_t)K * m->H[l];
     m->n_buffers = nb;
@@ -158,8 +177,10 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
             m->run_var[l] = m->buffers + bo; bo += KH;
         }
     }
-    m->Wout = p + off_Wout;
-    m->bout = p + off_bout;
+    if (!zoo) {
+        m->Wout = p + off_Wout;
+        m->bout = p + off_bout;
+    }
     if (D > 0 && mc->dense_mode == RF_DENSE_PROJECT) {
         m->Wd = p + off_Wd;
         m->bd = p + off_bd;
@@ -188,7 +209,8 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
                 m->run_var[l][j] = 1;
             }
     }
-    xavier(&r, m->Wout, (size_t)K * m->H[L - 1], m->H[L - 1], 1);
+    if (zoo) rf_graph_init(m->graph, m->params, m->buffers, cfg->train.seed * 0x9e3779b97f4a7c15ULL + 1);
+    else xavier(&r, m->Wout, (size_t)K * m->H[L - 1], m->H[L - 1], 1);
     if (m->Wd) xavier(&r, m->Wd, (size_t)D * m->E, D, m->E);
     for (size_t i = 0; i < m->emb_off[F] * (size_t)m->E; i++)
         m->emb[i] = (float)((2 * rf_rng_uniform(&r) - 1) * mc->emb_init);
@@ -199,12 +221,30 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
 void rf_model_free(rf_model *m)
 {
     if (!m) return;
+    rf_graph_free(m->graph);
     free(m->params);
     free(m->grads);
     free(m->buffers);
     free(m->emb);
     free(m);
 }
+
+static const char *const type_names[] = {"resflow", "nse", "esmm", "single", "shared_bottom", "moe", "mmoe",
+                                         "ple", "aitm", "escm2_ipw", "escm2_dr", "dcmt", "stem"};
+
+const char *rf_model_type_name(rf_model_type t)
+{
+    return (unsigned)t < sizeof type_names / sizeof *type_names ? type_names[t] : "?";
+}
+
+int rf_model_type_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++)
+        if (strcmp(name, type_names[i]) == 0) return (int)i;
+    return -1;
+}
+
+int rf_model_is_product(const rf_model *m) { return rf_zoo_is_product(m->cfg.model.type); }
 
 void rf_model_zero_grad(rf_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
@@ -221,7 +261,8 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     AL(ws->x, B * m->In);
     AL(ws->dx, B * m->In);
     int bn = m->cfg.model.bn == RF_BN_BATCH;
-    for (int l = 0; l < m->L; l++) {
+    if (m->graph && !(ws->gws = rf_graph_ws_create(m->graph, (int)B))) ok = 0;
+    for (int l = 0; l < (m->graph ? 0 : m->L); l++) {
         size_t KH = (size_t)K * m->H[l];
         AL(ws->Z[l], B * KH);
         AL(ws->O[l], B * KH);
@@ -257,6 +298,7 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
 void rf_workspace_free(rf_workspace *ws)
 {
     if (!ws) return;
+    rf_graph_ws_free(ws->gws);
     free(ws->x);
     free(ws->dx);
     for (int l = 0; l < RF_MAX_LAYERS; l++) {
@@ -386,6 +428,14 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
     rf_status st = embed_fwd(m, ws, bt, err);
     if (st) return st;
     const rf_model_cfg *mc = &m->cfg.model;
+    if (m->graph) { /* model zoo: the op graph computes the logits */
+        rf_graph_ws_input(ws->gws, ws->x, ws->dx);
+        rf_graph_forward(m->graph, ws->gws, m->params, m->buffers, B, train);
+        const float *o = rf_graph_val(ws->gws, m->graph_out);
+        int w = K + rf_zoo_n_extra(&m->cfg);
+        for (int b = 0; b < B; b++) memcpy(ws->S + (size_t)b * K, o + (size_t)b * w, K * sizeof(float));
+        L = 0;
+    }
     for (int l = 0; l < L; l++) {
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
@@ -419,8 +469,8 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
         }
     }
     /* logits */
-    int HL = m->H[L - 1];
-    for (int b = 0; b < B; b++) {
+    int HL = m->H[m->L - 1];
+    for (int b = 0; b < B && !m->graph; b++) {
         const float *o = ws->O[L - 1] + (size_t)b * K * HL;
         for (int k = 0; k < K; k++) {
             const float *w = m->Wout + (size_t)k * HL, *ok = o + k * HL;
@@ -429,7 +479,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
             ws->S[(size_t)b * K + k] = s;
         }
     }
-    int esmm = mc->type == RF_MODEL_ESMM;
+    int esmm = rf_zoo_is_product(mc->type);
     int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
     for (int b = 0; b < B; b++) {
         float *s = ws->S + (size_t)b * K, *pr = ws->P + (size_t)b * K, *c = ws->C + (size_t)b * K;
@@ -460,7 +510,7 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
     for (int k = 0; k < K; k++)
         ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight / B;
     memset(ws->dS, 0, (size_t)B * K * sizeof(float));
-    int esmm = m->cfg.model.type == RF_MODEL_ESMM;
+    int esmm = rf_zoo_is_product(m->cfg.model.type);
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
         double rw = ds->weight ? ds->weight[r] : 1.0;
@@ -527,6 +577,7 @@ void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
 
 void rf_model_backward_w0(rf_model *m, rf_workspace *ws)
 {
+    if (m->graph) return; /* the graph's backward did everything */
     int KH = m->K * m->H[0];
     float *dW0 = m->grads + (m->layer[0].W - m->params);
     rf_gemm(1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, dW0, KH);
@@ -539,6 +590,16 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
     int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
     float *gp = m->grads;
 #define GRAD(ptr) (gp + ((ptr) - m->params))
+    if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
+        int w = K + rf_zoo_n_extra(&m->cfg);
+        float *go = rf_graph_grad(ws->gws, m->graph_out);
+        for (int b = 0; b < B; b++) {
+            memcpy(go + (size_t)b * w, ws->dS + (size_t)b * K, K * sizeof(float));
+            memset(go + (size_t)b * w + K, 0, (size_t)(w - K) * sizeof(float));
+        }
+        rf_graph_backward(m->graph, ws->gws, m->params, m->grads, B);
+        L = 0;
+    }
     /* logit links: child's logit gradient flows into its parent's logit */
     if (logit_link)
         for (int i = K - 1; i >= 0; i--) {
@@ -547,8 +608,8 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
             for (int b = 0; b < B; b++) ws->dS[(size_t)b * K + p] += ws->dS[(size_t)b * K + k];
         }
     /* logit layer */
-    int HL = m->H[L - 1];
-    {
+    int HL = m->H[m->L - 1];
+    if (!m->graph) {
         float *dWout = GRAD(m->Wout), *dbout = GRAD(m->bout);
         float *dO = ws->dO[L - 1];
         const float *O = ws->O[L - 1];

@@ -265,7 +265,7 @@ rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, float *con
                 for (int k = 0; k < K; k++) {
                     int p = m->parent[k];
                     float v;
-                    if (m->cfg.model.type == RF_MODEL_ESMM || p < 0)
+                    if (rf_model_is_product(m) || p < 0)
                         v = C[(size_t)i * K + k];
                     else
                         v = P[(size_t)i * K + k] / fmaxf(P[(size_t)i * K + p], 1e-30f);
@@ -300,7 +300,7 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
         int p = m->parent[k];
         if (p >= 0) {
             out->cond[k] = rf_task_eval(C + k, K, lab, ds->K, ds->labels + lc[p], ds->K, n);
-            if (m->cfg.model.type != RF_MODEL_ESMM) out->cond[k].logloss = NAN; /* ratio, not a probability */
+            if (!rf_model_is_product(m)) out->cond[k].logloss = NAN; /* ratio, not a probability */
         }
         /* training objective: weighted BCE with the task's positive weight */
         double lk = 0, w = m->cfg.tasks[k].pos_weight;

@@ -74,6 +74,16 @@ static void make_cfg(rf_config *c, const gc_case *g)
     c->model.res_layers = g->res_layers;
     c->model.res_logit = g->res_logit;
     c->model.emb_init = 0.5f;
+    /* model zoo sizes (small) */
+    c->model.bottom = (rf_widths){2, {6, 5}};
+    c->model.expert_hidden = (rf_widths){2, {5, 4}};
+    c->model.experts = 3;
+    c->model.shared_experts = 2;
+    c->model.specific_experts = 2;
+    c->model.aitm_alpha = 0.6f;
+    c->model.cf_weight = 0.5f;
+    c->model.global_weight = 0.5f;
+    c->model.ips_clip = 15.0f;
     c->K = g->K;
     for (int k = 0; k < g->K; k++) {
         snprintf(c->tasks[k].name, RF_NAME_MAX, "t%d", k);
@@ -136,7 +146,8 @@ static int check_model(const gc_case *g, const float *task_scale)
         size_t n = pass ? ne : m->n_params;
         for (size_t i = 0; i < n; i++) {
             float save = P[i];
-            double num[2];
+            double num[2], side[2][2];
+            double l0 = loss_of(m, ws, &b, task_scale);
             for (int s = 0; s < 2; s++) {
                 double hh = s ? h / 2 : h;
                 P[i] = (float)(save + hh);
@@ -147,9 +158,16 @@ static int check_model(const gc_case *g, const float *task_scale)
                 double lm = loss_of(m, ws, &b, task_scale);
                 P[i] = save;
                 num[s] = (lp - lm) / (hp + hm);
+                side[s][0] = (lp - l0) / hp; /* one-sided slopes */
+                side[s][1] = (l0 - lm) / hm;
             }
             checked++;
-            if (!(fabs(num[0] - num[1]) <= 1e-3 + 1e-2 * fabs(num[1]))) {
+            /* smooth loss: the gap between the one-sided slopes is curvature, proportional to the
+             * step (gap(h) = 2 gap(h/2) + O(h^2)); a kink within a step breaks that. Central
+             * differences of the two steps must agree too. */
+            double gap0 = side[0][0] - side[0][1], gap1 = side[1][0] - side[1][1];
+            if (!(fabs(num[0] - num[1]) <= 1e-3 + 1e-2 * fabs(num[1])) ||
+                !(fabs(gap0 - 2 * gap1) <= 1e-3 + 2e-2 * fabs(num[1]))) {
                 skipped++;
                 continue;
             }
@@ -161,6 +179,7 @@ static int check_model(const gc_case *g, const float *task_scale)
             }
         }
     }
+    if (getenv("RESFLOW_TEST_VERBOSE")) fprintf(stderr, "  checked %d, non-smooth %d\n", checked, skipped);
     if (skipped * 100 > checked * 3) {
         fprintf(stderr, "  too many non-smooth points: %d of %d\n", skipped, checked);
         bad += skipped;
@@ -192,6 +211,30 @@ static const gc_case cases[] = {
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f},
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f},
 };
+
+/* The model zoo (op-graph models): every op's backward through whole models. */
+static const gc_case zoo_cases[] = {
+    {RF_MODEL_SINGLE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f},
+    {RF_MODEL_SINGLE, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 2.0f},
+    {RF_MODEL_SHARED_BOTTOM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f},
+    {RF_MODEL_MOE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f},
+    {RF_MODEL_MMOE, 3, CHAIN3, 2, {4, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 2.0f},
+    {RF_MODEL_MMOE, 2, P2, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 1.0f},
+    {RF_MODEL_PLE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f},
+    {RF_MODEL_PLE, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f},
+};
+
+static void test_zoo_models(void **state)
+{
+    (void)state;
+    int total = 0;
+    for (size_t c = 0; c < sizeof zoo_cases / sizeof zoo_cases[0]; c++) {
+        int bad = check_model(&zoo_cases[c], NULL);
+        if (bad) fprintf(stderr, "zoo case %zu (type %d): %d mismatches\n", c, zoo_cases[c].type, bad);
+        total += bad;
+    }
+    assert_int_equal(total, 0);
+}
 
 static void test_models(void **state)
 {
@@ -309,6 +352,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_zoo_models),
         cmocka_unit_test(test_per_task_gradients),
         cmocka_unit_test(test_links_matter),
         cmocka_unit_test(test_bad_id),

@@ -139,7 +139,9 @@ double dataset_mb(const rf_dataset *d)
 
 const char *type_name(rf_model_type t)
 {
-    return t == RF_MODEL_RESFLOW ? "ResFlow" : t == RF_MODEL_NSE ? "NSE" : "ESMM";
+    static const char *const pretty[] = {"ResFlow", "NSE", "ESMM", "Single", "SharedBot", "MoE", "MMoE",
+                                         "PLE", "AITM", "ESCM2-IPW", "ESCM2-DR", "DCMT", "STEM"};
+    return (unsigned)t < sizeof pretty / sizeof *pretty ? pretty[t] : rf_model_type_name(t);
 }
 
 void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)

@@ -24,7 +24,8 @@ static const char *compare_help =
     "\n"
     "  -c, --config FILE     YAML experiment config (the model.type key is set per model)\n"
     "      --set KEY=VALUE   override one key (repeatable)\n"
-    "      --models LIST     comma-separated model types (nse, esmm, resflow)\n"
+    "      --models LIST     comma-separated model types (default nse,esmm,resflow; any model.type:\n"
+    "                        single, shared_bottom, moe, mmoe, ple, ...; see docs/models.md)\n"
     "      --json[=FILE]     also write the table as JSON\n"
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n";
@@ -40,23 +41,22 @@ int cmd_compare(int argc, char **argv)
     rf_error e;
     rf_error_clear(&e);
     const char *list = o.models ? o.models : "nse,esmm,resflow";
-    rf_model_type types[8];
+    rf_model_type types[16];
     int nt = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (nt == 8) return usage_error("compare", "too many models");
-        if (!strcmp(tok, "nse")) types[nt++] = RF_MODEL_NSE;
-        else if (!strcmp(tok, "esmm")) types[nt++] = RF_MODEL_ESMM;
-        else if (!strcmp(tok, "resflow")) types[nt++] = RF_MODEL_RESFLOW;
-        else return usage_error("compare", "unknown model '%s' (known: nse, esmm, resflow)", tok);
+        if (nt == 16) return usage_error("compare", "too many models");
+        int t = rf_model_type_parse(tok);
+        if (t < 0) return usage_error("compare", "unknown model '%s' (see 'resflow config --keys', model.type)", tok);
+        types[nt++] = (rf_model_type)t;
     }
     rf_splits sp;
     if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
     note("split: train %zu | valid %zu | test %zu rows", sp.train->n, sp.valid->n, sp.test->n);
     int K = cfg.K;
-    rf_eval_result res[8];
-    rf_train_summary sums[8];
+    rf_eval_result res[16];
+    rf_train_summary sums[16];
     for (int i = 0; i < nt; i++) {
         rf_config c = cfg;
         c.model.type = types[i];
@@ -80,14 +80,14 @@ int cmd_compare(int argc, char **argv)
         for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
         printf(", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
     }
-    printf("\n\n%-9s", "model");
+    printf("\n\n%-10s", "model");
     for (int k = 0; k < K; k++) printf(" %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
     for (int k = 0; k < K; k++)
         if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
             printf(" %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
     printf(" %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
-        printf("%-9s", type_name(types[i]));
+        printf("%-10s", type_name(types[i]));
         for (int k = 0; k < K; k++) printf(" %10.4f", res[i].task[k].auc);
         for (int k = 0; k < K; k++)
             if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) printf(" %14.4f", res[i].cond[k].auc);
@@ -95,7 +95,7 @@ int cmd_compare(int argc, char **argv)
     }
     double oracle[RF_MAX_TASKS];
     if (sp.test->truth) {
-        printf("%-9s", "oracle");
+        printf("%-10s", "oracle");
         for (int k = 0; k < K; k++) {
             oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
                                        NULL, 0, sp.test->n, NULL);

@@ -22,7 +22,29 @@ extern "C" {
 #define RF_MAX_TASKS 16
 #define RF_MAX_LAYERS 8
 
-typedef enum { RF_MODEL_RESFLOW = 0, RF_MODEL_NSE = 1, RF_MODEL_ESMM = 2 } rf_model_type;
+/* Model families. The first three are "tower" models (model.c's side-by-side towers with
+ * optional residual links); the rest are built from the op graph of src/zoo.c. Append only. */
+typedef enum {
+    RF_MODEL_RESFLOW = 0,
+    RF_MODEL_NSE = 1,
+    RF_MODEL_ESMM = 2,
+    RF_MODEL_SINGLE = 3,        /* one model per task: own embeddings and tower */
+    RF_MODEL_SHARED_BOTTOM = 4, /* shared bottom MLP, towers on top */
+    RF_MODEL_MOE = 5,           /* experts + one gate shared by all tasks */
+    RF_MODEL_MMOE = 6,          /* experts + one gate per task */
+    RF_MODEL_PLE = 7,           /* stacked CGC levels: task-specific + shared experts */
+    RF_MODEL_AITM = 8,          /* adaptive information transfer + calibrator */
+    RF_MODEL_ESCM2_IPW = 9,     /* ESMM + inverse-propensity counterfactual risk */
+    RF_MODEL_ESCM2_DR = 10,     /* ESMM + doubly-robust counterfactual risk (imputation tower) */
+    RF_MODEL_DCMT = 11,         /* factual + counterfactual CVR towers */
+    RF_MODEL_STEM = 12          /* shared + task-specific embeddings, AFTB gates */
+} rf_model_type;
+
+/* A list of layer widths. */
+typedef struct {
+    int n;
+    int w[RF_MAX_LAYERS];
+} rf_widths;
 typedef enum { RF_ACT_RELU = 0, RF_ACT_PRELU = 1 } rf_act;
 typedef enum { RF_BN_NONE = 0, RF_BN_BATCH = 1 } rf_bn;
 typedef enum { RF_DENSE_CONCAT = 0, RF_DENSE_PROJECT = 1 } rf_dense_mode;
@@ -49,6 +71,16 @@ typedef struct {
     uint32_t res_layers;         /* ResFlow: bit l set = residual link behind hidden layer l */
     int res_logit;               /* ResFlow: residual link on the logit */
     float emb_init;              /* embeddings ~ U(-emb_init, emb_init) */
+    /* model zoo (see docs/models.md) */
+    rf_widths bottom;            /* shared_bottom: bottom MLP widths */
+    rf_widths expert_hidden;     /* moe/mmoe/stem: each expert's MLP widths; ple: per-level width */
+    int experts;                 /* moe/mmoe: number of experts */
+    int shared_experts;          /* ple/stem: shared experts per level */
+    int specific_experts;        /* ple/stem: task-specific experts per task and level */
+    float aitm_alpha;            /* aitm: weight of the behavioural-expectation calibrator */
+    float cf_weight;             /* escm2: weight of the counterfactual risk (lambda_c) */
+    float global_weight;         /* escm2/dcmt: weight of the CTCVR (global) loss */
+    float ips_clip;              /* escm2/dcmt: inverse propensities clipped to at most this */
 } rf_model_cfg;
 
 typedef struct {

@@ -58,6 +58,10 @@ typedef struct rf_model {
     size_t n_buffers;   /* floats of running statistics (stored after params in the file) */
     float *buffers;
 
+    /* model zoo: the dense part as an op graph (src/zoo.c), NULL for the tower models */
+    struct rf_graph *graph;
+    int graph_out; /* its output tensor: K logits, then model-specific extras */
+
     /* embeddings */
     rf_field fields[64]; /* the input schema (names, multi-valued flags, vocabularies) */
     uint32_t vocab[64]; /* rows per field */
@@ -70,6 +74,13 @@ typedef struct rf_model {
 RF_API rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, int D,
                                  rf_model **out, rf_error *err) RF_WUR;
 RF_API void rf_model_free(rf_model *m);
+
+/* Names of model.type values ("resflow", "mmoe", ...) and back (-1 if unknown). */
+RF_API const char *rf_model_type_name(rf_model_type t);
+RF_API int rf_model_type_parse(const char *name);
+/* 1 when probabilities multiply along the task tree (esmm, escm2_*, dcmt): then a child's
+ * conditional output (rf_ws_cond) is its own tower's sigmoid, e.g. pCVR. */
+RF_API int rf_model_is_product(const rf_model *m);
 
 /* Per-batch scratch (activations, gradients) for up to max_batch rows. */
 typedef struct rf_workspace rf_workspace;

@@ -1,0 +1,685 @@
+/* graph.c - the op graph executor of graph.h: building, the backward plan, forward, backward. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "ops.h"
+#include "resflow/config.h"
+#include "rng.h"
+
+#define NONE ((size_t)-1)
+#define MAX_IN 65 /* mix: gate + up to 64 experts */
+
+typedef enum { OP_COLS, OP_LINEAR, OP_GLINEAR, OP_ACT, OP_BN, OP_ADD, OP_MIX, OP_ATTN2 } opkind;
+typedef enum { INIT_XAVIER, INIT_ZERO, INIT_CONST, INIT_NORMAL } initkind;
+
+typedef struct {
+    size_t off, n;
+    initkind kind;
+    int fan_in, fan_out;
+    float value;
+    int buffer; /* 1: in the buffer slab */
+} initspec;
+
+typedef struct {
+    opkind k;
+    rf_view out;
+    rf_view in[MAX_IN];
+    int nin;
+    int nograd[MAX_IN]; /* stop-gradient into input i */
+    int acc[MAX_IN];    /* backward: accumulate into input i's gradient (else set it) */
+    int G, act;
+    size_t W, b, alpha, gamma, beta, Wk, Wv; /* parameter offsets */
+    size_t rmean, rvar;                     /* buffer offsets */
+    float mom, eps;
+    int *idx;      /* cols */
+    int scratch;   /* helper tensor (mix weights, bn mean|rstd, attn internals) */
+} op;
+
+struct rf_graph {
+    int *width; /* per tensor */
+    int nt, cap_t;
+    op *ops;
+    int nops, cap_ops;
+    initspec *init;
+    int ninit, cap_init;
+    size_t n_params, n_buffers;
+    int *zero_first; /* per tensor, set by finalize */
+    int out_t;
+    int err;
+};
+
+struct rf_graph_ws {
+    int maxB, nt;
+    float **val, **grad;
+};
+
+/* ---- building ------------------------------------------------------------------------------ */
+
+#define GROW(arr, n, cap)                                                              \
+    do {                                                                               \
+        if ((n) == (cap)) {                                                            \
+            int nc_ = (cap) ? 2 * (cap) : 16;                                          \
+            void *p_ = realloc((arr), (size_t)nc_ * sizeof *(arr));                    \
+            if (!p_) return -1;                                                        \
+            (arr) = p_;                                                                \
+            (cap) = nc_;                                                               \
+        }                                                                              \
+    } while (0)
+
+static int add_tensor(rf_graph *g, int w)
+{
+    GROW(g->width, g->nt, g->cap_t);
+    g->width[g->nt] = w;
+    return g->nt++;
+}
+
+rf_graph *rf_graph_new(int input_width)
+{
+    rf_graph *g = calloc(1, sizeof *g);
+    if (!g || add_tensor(g, input_width) != 0) {
+        free(g);
+        return NULL;
+    }
+    g->out_t = -1;
+    return g;
+}
+
+void rf_graph_free(rf_graph *g)
+{
+    if (!g) return;
+    for (int i = 0; i < g->nops; i++) free(g->ops[i].idx);
+    free(g->ops);
+    free(g->width);
+    free(g->init);
+    free(g->zero_first);
+    free(g);
+}
+
+int rf_graph_tensor(rf_graph *g, int width)
+{
+    int t = add_tensor(g, width);
+    if (t < 0) g->err = 1;
+    return t;
+}
+
+rf_view rf_graph_whole(const rf_graph *g, int t) { return (rf_view){t, 0, g->width[t]}; }
+
+static size_t reg(rf_graph *g, size_t n, initkind kind, int fi, int fo, float value, int buffer)
+{
+    if (g->ninit == g->cap_init) {
+        int nc = g->cap_init ? 2 * g->cap_init : 32;
+        initspec *p = realloc(g->init, (size_t)nc * sizeof *p);
+        if (!p) {
+            g->err = 1;
+            return NONE;
+        }
+        g->init = p;
+        g->cap_init = nc;
+    }
+    size_t off = buffer ? g->n_buffers : g->n_params;
+    g->init[g->ninit++] = (initspec){off, n, kind, fi, fo, value, buffer};
+    if (buffer) g->n_buffers += n;
+    else g->n_params += n;
+    return off;
+}
+
+static int valid(const rf_graph *g, rf_view v)
+{
+    return v.t >= 0 && v.t < g->nt && v.c >= 0 && v.w > 0 && v.c + v.w <= g->width[v.t];
+}
+
+static op *new_op(rf_graph *g, opkind k, rf_view out)
+{
+    if (g->nops == g->cap_ops) {
+        int nc = g->cap_ops ? 2 * g->cap_ops : 32;
+        op *p = realloc(g->ops, (size_t)nc * sizeof *p);
+        if (!p) {
+            g->err = 1;
+            return NULL;
+        }
+        g->ops = p;
+        g->cap_ops = nc;
+    }
+    op *o = &g->ops[g->nops++];
+    memset(o, 0, sizeof *o);
+    o->k = k;
+    o->out = out;
+    o->W = o->b = o->alpha = o->gamma = o->beta = o->Wk = o->Wv = o->rmean = o->rvar = NONE;
+    o->scratch = -1;
+    return o;
+}
+
+int rf_g_cols(rf_graph *g, rf_view in, const int *idx, rf_view out)
+{
+    if (!valid(g, in) || !valid(g, out)) return g->err = 1, -1;
+    for (int j = 0; j < out.w; j++)
+        if (idx[j] < 0 || idx[j] >= in.w) return g->err = 1, -1;
+    op *o = new_op(g, OP_COLS, out);
+    if (!o) return -1;
+    o->in[0] = in;
+    o->nin = 1;
+    o->idx = malloc((size_t)out.w * sizeof *o->idx);
+    if (!o->idx) return g->err = 1, -1;
+    memcpy(o->idx, idx, (size_t)out.w * sizeof *idx);
+    return 0;
+}
+
+int rf_g_linear(rf_graph *g, rf_view in, rf_view out, int bias)
+{
+    return rf_g_glinear(g, in, out, 1, bias);
+}
+
+int rf_g_glinear(rf_graph *g, rf_view in, rf_view out, int G, int bias)
+{
+    if (!valid(g, in) || !valid(g, out) || G < 1 || in.w % G || out.w % G) return g->err = 1, -1;
+    op *o = new_op(g, G == 1 ? OP_LINEAR : OP_GLINEAR, out);
+    if (!o) return -1;
+    o->in[0] = in;
+    o->nin = 1;
+    o->G = G;
+    int iw = in.w / G, ow = out.w / G;
+    o->W = reg(g, (size_t)in.w * ow, INIT_XAVIER, iw, ow, 0, 0);
+    if (bias) o->b = reg(g, (size_t)out.w, INIT_ZERO, 0, 0, 0, 0);
+    return g->err ? -1 : 0;
+}
+
+int rf_g_act(rf_graph *g, rf_view in, rf_view out, int act, float prelu_init)
+{
+    if (!valid(g, in) || !valid(g, out) || in.w != out.w) return g->err = 1, -1;
+    op *o = new_op(g, OP_ACT, out);
+    if (!o) return -1;
+    o->in[0] = in;
+    o->nin = 1;
+    o->act = act;
+    if (act == RF_ACT_PRELU) o->alpha = reg(g, (size_t)in.w, INIT_CONST, 0, 0, prelu_init, 0);
+    return g->err ? -1 : 0;
+}
+
+int rf_g_bn(rf_graph *g, rf_view in, rf_view out, float momentum, float eps)
+{
+    /* the kernels take one leading dimension: whole tensors of equal width */
+    if (!valid(g, in) || !valid(g, out) || in.c || out.c || in.w != g->width[in.t] ||
+        out.w != g->width[out.t] || in.w != out.w)
+        return g->err = 1, -1;
+    op *o = new_op(g, OP_BN, out);
+    if (!o) return -1;
+    o->in[0] = in;
+    o->nin = 1;
+    o->mom = momentum;
+    o->eps = eps;
+    o->gamma = reg(g, (size_t)in.w, INIT_CONST, 0, 0, 1.0f, 0);
+    o->beta = reg(g, (size_t)in.w, INIT_ZERO, 0, 0, 0, 0);
+    o->rmean = reg(g, (size_t)in.w, INIT_ZERO, 0, 0, 0, 1);
+    o->rvar = reg(g, (size_t)in.w, INIT_CONST, 0, 0, 1.0f, 1);
+    int sc = add_tensor(g, 2 * in.w); /* row 0: mean | rstd */
+    if (sc < 0) return g->err = 1, -1;
+    g->ops[g->nops - 1].scratch = sc;
+    return g->err ? -1 : 0;
+}
+
+int rf_g_add(rf_graph *g, rf_view a, rf_view b, rf_view out)
+{
+    if (!valid(g, a) || !valid(g, b) || !valid(g, out) || a.w != out.w || b.w != out.w)
+        return g->err = 1, -1;
+    op *o = new_op(g, OP_ADD, out);
+    if (!o) return -1;
+    o->in[0] = a;
+    o->in[1] = b;
+    o->nin = 2;
+    return 0;
+}
+
+int rf_g_mix(rf_graph *g, rf_view gate, const rf_view *experts, const int *stopgrad, int n, rf_view out)
+{
+    if (n < 1 || n > MAX_IN - 1 || !valid(g, gate) || gate.w != n || !valid(g, out)) return g->err = 1, -1;
+    for (int i = 0; i < n; i++)
+        if (!valid(g, experts[i]) || experts[i].w != out.w) return g->err = 1, -1;
+    op *o = new_op(g, OP_MIX, out);
+    if (!o) return -1;
+    o->in[0] = gate;
+    for (int i = 0; i < n; i++) {
+        o->in[1 + i] = experts[i];
+        o->nograd[1 + i] = stopgrad ? stopgrad[i] != 0 : 0;
+    }
+    o->nin = 1 + n;
+    int sc = add_tensor(g, n); /* softmax weights per row */
+    if (sc < 0) return g->err = 1, -1;
+    g->ops[g->nops - 1].scratch = sc;
+    return 0;
+}
+
+int rf_g_attn2(rf_graph *g, rf_view q, rf_view p, rf_view out)
+{
+    int H = out.w;
+    if (!valid(g, q) || !valid(g, p) || !valid(g, out) || q.w != H || p.w != H) return g->err = 1, -1;
+    op *o = new_op(g, OP_ATTN2, out);
+    if (!o) return -1;
+    o->in[0] = q;
+    o->in[1] = p;
+    o->nin = 2;
+    o->W = reg(g, (size_t)H * H, INIT_NORMAL, 0, 0, 0.01f, 0); /* Wq */
+    o->Wk = reg(g, (size_t)H * H, INIT_NORMAL, 0, 0, 0.01f, 0);
+    o->Wv = reg(g, (size_t)H * H, INIT_NORMAL, 0, 0, 0.01f, 0);
+    /* internals: Q_q K_q V_q Q_p K_p V_p (H each) then w_q w_p */
+    int sc = add_tensor(g, 6 * H + 2);
+    if (sc < 0) return g->err = 1, -1;
+    g->ops[g->nops - 1].scratch = sc;
+    return g->err ? -1 : 0;
+}
+
+int rf_g_mlp(rf_graph *g, rf_view in, const int *widths, int n, int act, float prelu_init, int bn,
+             float bn_momentum, float bn_eps, rf_view *out)
+{
+    rf_view cur = in;
+    for (int l = 0; l < n; l++) {
+        rf_view z = rf_graph_whole(g, rf_graph_tensor(g, widths[l]));
+        rf_view a = rf_graph_whole(g, rf_graph_tensor(g, widths[l]));
+        if (g->err || rf_g_linear(g, cur, z, 1) || rf_g_act(g, z, a, act, prelu_init)) return -1;
+        if (bn) {
+            rf_view y = rf_graph_whole(g, rf_graph_tensor(g, widths[l]));
+            if (g->err || rf_g_bn(g, a, y, bn_momentum, bn_eps)) return -1;
+            a = y;
+        }
+        cur = a;
+    }
+    *out = cur;
+    return 0;
+}
+
+/* ---- the backward plan ------------------------------------------------------------------- */
+
+typedef struct {
+    int c, w;
+} block;
+
+int rf_graph_finalize(rf_graph *g, int out_t)
+{
+    if (g->err) return -1;
+    g->out_t = out_t;
+    free(g->zero_first);
+    g->zero_first = calloc((size_t)g->nt, sizeof *g->zero_first);
+    block **bl = calloc((size_t)g->nt, sizeof *bl);
+    int *nbl = calloc((size_t)g->nt, sizeof *nbl);
+    if (!g->zero_first || !bl || !nbl) {
+        free(bl);
+        free(nbl);
+        return -1;
+    }
+    int rc = 0;
+    /* visit uses in backward order: the first use of a block sets its gradient */
+    for (int i = g->nops - 1; i >= 0 && !rc; i--) {
+        op *o = &g->ops[i];
+        for (int j = 0; j < o->nin; j++) {
+            if (o->nograd[j]) continue;
+            rf_view v = o->in[j];
+            if (v.t == out_t || o->k == OP_COLS) { /* caller-set output; scatter: zero first */
+                g->zero_first[v.t] = v.t != out_t;
+                o->acc[j] = 1;
+                continue;
+            }
+            int same = 0, overlap = 0;
+            for (int b = 0; b < nbl[v.t]; b++) {
+                block k = bl[v.t][b];
+                if (k.c == v.c && k.w == v.w) same = 1;
+                else if (v.c < k.c + k.w && k.c < v.c + v.w) overlap = 1;
+            }
+            if (overlap) g->zero_first[v.t] = 1;
+            if (same || overlap) {
+                o->acc[j] = 1;
+                continue;
+            }
+            block *nb = realloc(bl[v.t], (size_t)(nbl[v.t] + 1) * sizeof *nb);
+            if (!nb) {
+                rc = -1;
+                break;
+            }
+            bl[v.t] = nb;
+            bl[v.t][nbl[v.t]++] = (block){v.c, v.w};
+            o->acc[j] = 0;
+        }
+    }
+    /* tensors whose used blocks do not cover them (or tensor 0, whose gradient dx is read
+     * whole) get zeroed first; then every use accumulates */
+    for (int t = 0; t < g->nt && !rc; t++) {
+        int cover = 0;
+        for (int b = 0; b < nbl[t]; b++) cover += bl[t][b].w;
+        if (t != out_t && nbl[t] && cover != g->width[t]) g->zero_first[t] = 1;
+        if (t == 0 && cover != g->width[0]) g->zero_first[0] = 1;
+    }
+    for (int i = 0; i < g->nops; i++) {
+        op *o = &g->ops[i];
+        for (int j = 0; j < o->nin; j++)
+            if (g->zero_first[o->in[j].t]) o->acc[j] = 1;
+        /* act and bn kernels set their input gradient: they must be its only writer */
+        if ((o->k == OP_ACT || o->k == OP_BN) && o->acc[0]) rc = -1;
+    }
+    for (int t = 0; t < g->nt; t++) free(bl[t]);
+    free(bl);
+    free(nbl);
+    return rc;
+}
+
+size_t rf_graph_n_params(const rf_graph *g) { return g->n_params; }
+size_t rf_graph_n_buffers(const rf_graph *g) { return g->n_buffers; }
+
+void rf_graph_init(const rf_graph *g, float *params, float *buffers, uint64_t seed)
+{
+    rf_rng r;
+    rf_rng_seed(&r, seed);
+    for (int i = 0; i < g->ninit; i++) {
+        const initspec *s = &g->init[i];
+        float *p = (s->buffer ? buffers : params) + s->off;
+        switch (s->kind) {
+        case INIT_XAVIER: {
+            double lim = sqrt(6.0 / (s->fan_in + s->fan_out));
+            for (size_t j = 0; j < s->n; j++) p[j] = (float)((2 * rf_rng_uniform(&r) - 1) * lim);
+            break;
+        }
+        case INIT_ZERO: memset(p, 0, s->n * sizeof *p); break;
+        case INIT_CONST:
+            for (size_t j = 0; j < s->n; j++) p[j] = s->value;
+            break;
+        case INIT_NORMAL:
+            for (size_t j = 0; j < s->n; j++) {
+                double u1 = rf_rng_uniform(&r) + 1e-12, u2 = rf_rng_uniform(&r);
+                p[j] = (float)(s->value * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+            }
+            break;
+        }
+    }
+}
+
+/* ---- workspace ------------------------------------------------------------------------------ */
+
+rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int maxB)
+{
+    rf_graph_ws *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->maxB = maxB;
+    w->nt = g->nt;
+    w->val = calloc((size_t)g->nt, sizeof *w->val);
+    w->grad = calloc((size_t)g->nt, sizeof *w->grad);
+    if (!w->val || !w->grad) goto oom;
+    for (int t = 1; t < g->nt; t++) {
+        w->val[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
+        w->grad[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
+        if (!w->val[t] || !w->grad[t]) goto oom;
+    }
+    return w;
+oom:
+    rf_graph_ws_free(w);
+    return NULL;
+}
+
+void rf_graph_ws_free(rf_graph_ws *w)
+{
+    if (!w) return;
+    for (int t = 1; t < w->nt; t++) {
+        if (w->val) free(w->val[t]);
+        if (w->grad) free(w->grad[t]);
+    }
+    free(w->val);
+    free(w->grad);
+    free(w);
+}
+
+void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx)
+{
+    w->val[0] = x;
+    w->grad[0] = dx;
+}
+float *rf_graph_val(rf_graph_ws *w, int t) { return w->val[t]; }
+float *rf_graph_grad(rf_graph_ws *w, int t) { return w->grad[t]; }
+
+/* ---- forward --------------------------------------------------------------------------------- */
+
+#define V(v) (w->val[(v).t] + (v).c)
+#define GR(v) (w->grad[(v).t] + (v).c)
+#define LD(v) (g->width[(v).t])
+
+void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, int B, int train)
+{
+    for (int i = 0; i < g->nops; i++) {
+        const op *o = &g->ops[i];
+        rf_view in = o->in[0], out = o->out;
+        switch (o->k) {
+        case OP_COLS:
+#pragma omp parallel for schedule(static) if (B * out.w > 65536)
+            for (int b = 0; b < B; b++) {
+                const float *s = V(in) + (size_t)b * LD(in);
+                float *d = V(out) + (size_t)b * LD(out);
+                for (int j = 0; j < out.w; j++) d[j] = s[o->idx[j]];
+            }
+            break;
+        case OP_LINEAR:
+        case OP_GLINEAR: {
+            int G = o->G, iw = in.w / G, ow = out.w / G;
+            for (int j = 0; j < G; j++)
+                rf_gemm(0, 0, B, ow, iw, 1.0f, V(in) + j * iw, LD(in), P + o->W + (size_t)j * iw * ow, ow,
+                        0.0f, V(out) + j * ow, LD(out));
+            if (o->b != NONE) rf_bias_fwd(V(out), B, out.w, LD(out), P + o->b);
+            break;
+        }
+        case OP_ACT:
+            if (o->act < 0) {
+                for (int b = 0; b < B; b++)
+                    memcpy(V(out) + (size_t)b * LD(out), V(in) + (size_t)b * LD(in), out.w * sizeof(float));
+            } else {
+                rf_act_fwd(V(in), V(out), B, out.w, LD(in), o->alpha != NONE ? P + o->alpha : NULL);
+            }
+            break;
+        case OP_BN: {
+            float *mean = w->val[o->scratch], *rstd = mean + in.w;
+            if (train)
+                rf_bn_fwd_train(V(in), V(out), B, in.w, in.w, P + o->gamma, P + o->beta, mean, rstd,
+                                buf + o->rmean, buf + o->rvar, o->mom, o->eps);
+            else
+                rf_bn_fwd_eval(V(in), V(out), B, in.w, in.w, P + o->gamma, P + o->beta, buf + o->rmean,
+                               buf + o->rvar, o->eps);
+            break;
+        }
+        case OP_ADD: {
+            rf_view a = o->in[0], c = o->in[1];
+            for (int b = 0; b < B; b++) {
+                const float *x = V(a) + (size_t)b * LD(a), *y = V(c) + (size_t)b * LD(c);
+                float *d = V(out) + (size_t)b * LD(out);
+#pragma omp simd
+                for (int j = 0; j < out.w; j++) d[j] = x[j] + y[j];
+            }
+            break;
+        }
+        case OP_MIX: {
+            int n = o->nin - 1, H = out.w;
+            float *A = w->val[o->scratch];
+#pragma omp parallel for schedule(static) if (B * n * H > 65536)
+            for (int b = 0; b < B; b++) {
+                const float *gl = V(in) + (size_t)b * LD(in);
+                float *a = A + (size_t)b * n, mx = gl[0], s = 0;
+                for (int e = 1; e < n; e++) mx = gl[e] > mx ? gl[e] : mx;
+                for (int e = 0; e < n; e++) s += a[e] = expf(gl[e] - mx);
+                for (int e = 0; e < n; e++) a[e] /= s;
+                float *d = V(out) + (size_t)b * LD(out);
+                memset(d, 0, H * sizeof(float));
+                for (int e = 0; e < n; e++) {
+                    const float *x = V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+                    float ae = a[e];
+#pragma omp simd
+                    for (int j = 0; j < H; j++) d[j] += ae * x[j];
+                }
+            }
+            break;
+        }
+        case OP_ATTN2: {
+            int H = out.w, S = 6 * H + 2;
+            float *I = w->val[o->scratch];
+            rf_view u[2] = {o->in[0], o->in[1]};
+            size_t Wm[3] = {o->W, o->Wk, o->Wv};
+            for (int k = 0; k < 2; k++)
+                for (int m = 0; m < 3; m++)
+                    rf_gemm(0, 0, B, H, H, 1.0f, V(u[k]), LD(u[k]), P + Wm[m], H, 0.0f, I + (3 * k + m) * H, S);
+            float sc = 1.0f / sqrtf((float)H);
+            for (int b = 0; b < B; b++) {
+                float *r = I + (size_t)b * S, s[2];
+                for (int k = 0; k < 2; k++) {
+                    float d = 0;
+                    for (int j = 0; j < H; j++) d += r[3 * k * H + j] * r[(3 * k + 1) * H + j];
+                    s[k] = d * sc;
+                }
+                float mx = s[0] > s[1] ? s[0] : s[1];
+                float e0 = expf(s[0] - mx), e1 = expf(s[1] - mx);
+                r[6 * H] = e0 / (e0 + e1);
+                r[6 * H + 1] = e1 / (e0 + e1);
+                float *d = V(out) + (size_t)b * LD(out);
+                for (int j = 0; j < H; j++) d[j] = r[6 * H] * r[2 * H + j] + r[6 * H + 1] * r[5 * H + j];
+            }
+            break;
+        }
+        }
+    }
+}
+
+/* ---- backward --------------------------------------------------------------------------------- */
+
+void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int B)
+{
+    for (int t = 0; t < g->nt; t++)
+        if (g->zero_first[t] && t != g->out_t)
+            for (int b = 0; b < B; b++) memset(w->grad[t] + (size_t)b * g->width[t], 0, g->width[t] * sizeof(float));
+    for (int i = g->nops - 1; i >= 0; i--) {
+        const op *o = &g->ops[i];
+        rf_view in = o->in[0], out = o->out;
+        switch (o->k) {
+        case OP_COLS:
+            if (o->nograd[0]) break;
+            for (int b = 0; b < B; b++) {
+                float *d = GR(in) + (size_t)b * LD(in);
+                const float *s = GR(out) + (size_t)b * LD(out);
+                for (int j = 0; j < out.w; j++) d[o->idx[j]] += s[j];
+            }
+            break;
+        case OP_LINEAR:
+        case OP_GLINEAR: {
+            int G = o->G, iw = in.w / G, ow = out.w / G;
+            for (int j = 0; j < G; j++) {
+                rf_gemm(1, 0, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), GR(out) + j * ow, LD(out), 1.0f,
+                        Gp + o->W + (size_t)j * iw * ow, ow);
+                if (!o->nograd[0])
+                    rf_gemm(0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
+                            o->acc[0] ? 1.0f : 0.0f, GR(in) + j * iw, LD(in));
+            }
+            if (o->b != NONE) rf_bias_bwd(GR(out), B, out.w, LD(out), Gp + o->b);
+            break;
+        }
+        case OP_ACT: {
+            const float *al = o->alpha != NONE ? P + o->alpha : NULL;
+            float *dal = o->alpha != NONE ? Gp + o->alpha : NULL;
+            for (int b = 0; b < B; b++) {
+                const float *z = V(in) + (size_t)b * LD(in), *go = GR(out) + (size_t)b * LD(out);
+                float *gi = GR(in) + (size_t)b * LD(in);
+                if (o->act < 0) {
+                    memcpy(gi, go, out.w * sizeof(float));
+                    continue;
+                }
+                for (int j = 0; j < out.w; j++) {
+                    float v = z[j], gg = go[j];
+                    if (dal) dal[j] += v > 0 ? 0.0f : gg * v;
+                    gi[j] = v > 0 ? gg : (al ? al[j] * gg : 0.0f);
+                }
+            }
+            break;
+        }
+        case OP_BN: {
+            const float *mean = w->val[o->scratch], *rstd = mean + in.w;
+            rf_bn_bwd(V(in), GR(out), GR(in), B, in.w, in.w, P + o->gamma, mean, rstd, Gp + o->gamma,
+                      Gp + o->beta);
+            break;
+        }
+        case OP_ADD:
+            for (int k = 0; k < 2; k++) {
+                rf_view a = o->in[k];
+                if (o->nograd[k]) continue;
+                for (int b = 0; b < B; b++) {
+                    const float *s = GR(out) + (size_t)b * LD(out);
+                    float *d = GR(a) + (size_t)b * LD(a);
+                    if (o->acc[k])
+                        for (int j = 0; j < out.w; j++) d[j] += s[j];
+                    else
+                        memcpy(d, s, out.w * sizeof(float));
+                }
+            }
+            break;
+        case OP_MIX: {
+            int n = o->nin - 1, H = out.w;
+            const float *A = w->val[o->scratch];
+            for (int b = 0; b < B; b++) {
+                const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out);
+                float ga[MAX_IN], dot = 0;
+                for (int e = 0; e < n; e++) {
+                    const float *x = V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+                    float s = 0;
+                    for (int j = 0; j < H; j++) s += go[j] * x[j];
+                    ga[e] = s;
+                    dot += a[e] * s;
+                }
+                if (!o->nograd[0]) {
+                    float *gg = GR(in) + (size_t)b * LD(in);
+                    for (int e = 0; e < n; e++) {
+                        float v = a[e] * (ga[e] - dot);
+                        gg[e] = o->acc[0] ? gg[e] + v : v;
+                    }
+                }
+                for (int e = 0; e < n; e++) {
+                    if (o->nograd[1 + e]) continue;
+                    float *d = GR(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]), ae = a[e];
+                    if (o->acc[1 + e])
+                        for (int j = 0; j < H; j++) d[j] += ae * go[j];
+                    else
+                        for (int j = 0; j < H; j++) d[j] = ae * go[j];
+                }
+            }
+            break;
+        }
+        case OP_ATTN2: {
+            int H = out.w, S = 6 * H + 2;
+            const float *I = w->val[o->scratch];
+            float *gI = w->grad[o->scratch]; /* gradients of Q_q K_q V_q Q_p K_p V_p */
+            float sc = 1.0f / sqrtf((float)H);
+            for (int b = 0; b < B; b++) {
+                const float *r = I + (size_t)b * S, *go = GR(out) + (size_t)b * LD(out);
+                float *gr = gI + (size_t)b * S;
+                float wv[2] = {r[6 * H], r[6 * H + 1]}, gw[2];
+                for (int k = 0; k < 2; k++) {
+                    float s = 0;
+                    for (int j = 0; j < H; j++) {
+                        s += go[j] * r[(3 * k + 2) * H + j];
+                        gr[(3 * k + 2) * H + j] = wv[k] * go[j];
+                    }
+                    gw[k] = s;
+                }
+                float dot = wv[0] * gw[0] + wv[1] * gw[1];
+                for (int k = 0; k < 2; k++) {
+                    float gs = wv[k] * (gw[k] - dot) * sc;
+                    for (int j = 0; j < H; j++) {
+                        gr[3 * k * H + j] = gs * r[(3 * k + 1) * H + j];
+                        gr[(3 * k + 1) * H + j] = gs * r[3 * k * H + j];
+                    }
+                }
+            }
+            rf_view u[2] = {o->in[0], o->in[1]};
+            size_t Wm[3] = {o->W, o->Wk, o->Wv};
+            for (int k = 0; k < 2; k++) {
+                for (int m = 0; m < 3; m++) {
+                    rf_gemm(1, 0, H, H, B, 1.0f, V(u[k]), LD(u[k]), gI + (3 * k + m) * H, S, 1.0f, Gp + Wm[m], H);
+                    if (!o->nograd[k])
+                        rf_gemm(0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
+                                (m == 0 && !o->acc[k]) ? 0.0f : 1.0f, GR(u[k]), LD(u[k]));
+                }
+            }
+            break;
+        }
+        }
+    }
+}
