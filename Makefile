@@ -1,4 +1,4 @@
-# resflow - one Makefile. Targets: all (lib + tool), test, bench, asan, clean.
+# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, asan, clean.
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 OPT     ?= -O3 -march=native
@@ -18,7 +18,7 @@ TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 LIB  := $(BUILD)/libresflow.a
 
-.PHONY: all test bench asan clean fixtures
+.PHONY: all test bench bench-rank bench-prepare asan clean fixtures
 all: $(LIB) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/resflow/*.h) $(wildcard src/*.h)
@@ -48,10 +48,22 @@ test: all $(TESTS)
 $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
+
+# Ranking metrics on 10M rows (lists of ~20), 2 threads: rows/s of every step.
+bench-rank: $(BUILD)/bench_rank
+	$(BUILD)/bench_rank --rows 10000000 --threads 2
+
 # Training/inference throughput vs the PyTorch reference on the same data (needs python3-torch:
 # scripts/install-deps.sh --with-torch).
 bench: all $(BUILD)/bench_train
 	@BUILD=$(BUILD) sh bench/run.sh
+
+# resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
+# env ROWS, REPS, THREADS: see bench/prepare_bench.sh).
+bench-prepare: all
+	@BUILD=$(BUILD) sh bench/prepare_bench.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the tests.
 asan:

@@ -6,7 +6,10 @@
  * 5% / 0.5% rates. The same data is written for the PyTorch reference (bench/torch_ref.py)
  * when --dump DIR is given, so both sides train on identical batches.
  *
- * usage: bench_train [--model resflow|nse|esmm] [--rows N] [--steps N] [--threads N]
+ * Any model.type works (--model); the zoo models use resflow's default zoo sizes (experts and
+ * bottom 256-128, 4 experts; PLE 1 specific + 2 shared experts per level) with the same towers.
+ *
+ * usage: bench_train [--model TYPE] [--rows N] [--steps N] [--threads N]
  *                    [--hidden 128,64] [--dump DIR] [--json]
  * Prints samples/s for training (forward+backward+Adam) and inference, GFLOP/s of the dense
  * part, and the peak RSS.
@@ -120,14 +123,20 @@ int main(int argc, char **argv)
     if (getenv("RESFLOW_BENCH_PHASES"))
         fprintf(stderr, "per step: %.2f ms\n", ph[0] / steps * 1e3);
     double train_sps = steps * B / tt;
-    /* dense MACs per sample: towers fwd, x3 for fwd + both backward GEMMs */
+    /* dense MACs per sample (x3 for fwd + both backward GEMMs): the towers exactly; for the
+     * op-graph models every dense parameter counts as one multiply-add (biases and PReLU
+     * slopes, under 1% of them, included) */
     double macs = 0;
     int in = F * E;
-    for (int l = 0; l < m->L; l++) {
-        macs += (double)in * m->H[l] * m->K;
-        in = m->H[l];
+    if (m->graph) {
+        macs = (double)m->n_params;
+    } else {
+        for (int l = 0; l < m->L; l++) {
+            macs += (double)in * m->H[l] * m->K;
+            in = m->H[l];
+        }
+        macs += (double)in * m->K;
     }
-    macs += (double)in * m->K;
     double gflops = train_sps * macs * 2 * 3 / 1e9;
     /* inference */
     double ti = now();

@@ -1,13 +1,24 @@
 #!/usr/bin/python3
 """PyTorch reference for bench/bench_train.c: the same model, data and batches.
 
-Reads the ids/labels that `bench_train --dump DIR` wrote, builds ResFlow/NSE/ESMM towers in
-PyTorch (one embedding table per field, stored as a single nn.Embedding with per-field
-offsets; towers Linear+PReLU; residual links as in the paper), trains with Adam on the dense
-parameters and Adam or SparseAdam on the embeddings, and prints one JSON line with training and
-inference samples/s. Tuned for this machine: torch.set_num_threads(threads) (torch sees one
-core otherwise); both embedding-gradient modes are tried and the faster one is reported
-(`--sparse auto`), so the reference is PyTorch at its best here, not a strawman.
+Reads the ids/labels that `bench_train --dump DIR` wrote, builds the model in PyTorch (one
+embedding table per field, stored as a single nn.Embedding with per-field offsets), trains with
+Adam on the dense parameters and Adam or SparseAdam on the embeddings, and prints one JSON line
+with training and inference samples/s. Models:
+
+  resflow, nse, esmm   towers Linear+PReLU per task; ResFlow's residual links as in the paper
+  single               one embedding chunk and one tower per task (no sharing)
+  shared_bottom        bottom MLP, towers on it
+  moe, mmoe            experts (the first layer of all experts as one Linear, deeper layers one
+                       Linear per expert), softmax gate(s) Linear+softmax, towers on the mixtures
+  ple                  CGC levels of one-layer experts (one Linear per expert group), task gates
+                       over [own, shared], a shared gate between levels, towers
+
+with resflow's defaults for the zoo (bench_train passes no other model keys): PReLU, expert and
+bottom MLPs 256-128, 4 experts, PLE 1 specific + 2 shared experts per level. Tuned for this
+machine: torch.set_num_threads(threads) (torch sees one core otherwise); both embedding-gradient
+modes are tried and the faster one is reported (`--sparse auto`), so the reference is PyTorch at
+its best here, not a strawman.
 
 Run with Debian's interpreter: /usr/bin/python3 bench/torch_bench.py --data DIR
 """
@@ -56,6 +67,105 @@ class Towers(nn.Module):
         return torch.stack(logits, 1)
 
 
+def mlp(dims):
+    """Linear + PReLU per layer (resflow's default act), as an nn.Sequential."""
+    layers = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), nn.PReLU(b)]
+    return nn.Sequential(*layers)
+
+
+class Experts(nn.Module):
+    """n expert MLPs: the first layer of all of them is one Linear (one GEMM), deeper layers one
+    Linear per expert. Returns the list of expert outputs."""
+
+    def __init__(self, n, inp, widths):
+        super().__init__()
+        self.n = n
+        self.first = nn.Linear(inp, n * widths[0])
+        self.act0 = nn.PReLU(n * widths[0])
+        self.rest = nn.ModuleList(mlp(widths) for _ in range(n)) if len(widths) > 1 else None
+        self.w0 = widths[0]
+
+    def forward(self, x):
+        h = self.act0(self.first(x))
+        outs = list(h.split(self.w0, 1))
+        if self.rest is not None:
+            outs = [f(o) for f, o in zip(self.rest, outs)]
+        return outs
+
+
+def mix(gate_logits, experts):
+    g = torch.softmax(gate_logits, 1)
+    return (torch.stack(experts, 2) * g.unsqueeze(1)).sum(2)
+
+
+class Zoo(nn.Module):
+    """The model zoo (src/zoo.c) with resflow's default sizes."""
+
+    def __init__(self, model, n_fields, vocab, emb, hidden, tasks, sparse, bottom=(256, 128),
+                 expert_hidden=(256, 128), experts=4, shared=2, specific=1):
+        super().__init__()
+        self.model, self.F, self.E, self.K = model, n_fields, emb, tasks
+        mult = tasks if model == "single" else 1
+        self.emb = nn.Embedding(n_fields * vocab, mult * emb, sparse=sparse)
+        nn.init.uniform_(self.emb.weight, -0.05, 0.05)
+        self.register_buffer("offsets", torch.arange(n_fields) * vocab)
+        inp = n_fields * emb
+        bottom, expert_hidden = list(bottom), list(expert_hidden)
+        if model == "single":
+            top = inp
+        elif model == "shared_bottom":
+            self.bottom = mlp([inp] + bottom)
+            top = bottom[-1]
+        elif model in ("moe", "mmoe"):
+            self.experts = Experts(experts, inp, expert_hidden)
+            self.gates = nn.ModuleList(nn.Linear(inp, experts) for _ in range(tasks if model == "mmoe" else 1))
+            top = expert_hidden[-1]
+        elif model == "ple":
+            self.levels = nn.ModuleList()
+            w = inp
+            for l, H in enumerate(expert_hidden):
+                last = l == len(expert_hidden) - 1
+                lv = nn.Module()
+                lv.spec = nn.ModuleList(Experts(specific, w, [H]) for _ in range(tasks))
+                lv.shared = Experts(shared, w, [H])
+                lv.gates = nn.ModuleList(nn.Linear(w, specific + shared) for _ in range(tasks))
+                lv.gate_s = None if last else nn.Linear(w, tasks * specific + shared)
+                self.levels.append(lv)
+                w = H
+            top = w
+        else:
+            raise ValueError("no PyTorch reference for " + model)
+        self.towers = nn.ModuleList(nn.Sequential(mlp([top] + hidden), nn.Linear(hidden[-1], 1))
+                                    for _ in range(tasks))
+
+    def forward(self, ids):
+        B, K = ids.shape[0], self.K
+        e = self.emb(ids + self.offsets)  # (B, F, mult*E)
+        if self.model == "single":
+            ins = [e[:, :, k * self.E:(k + 1) * self.E].reshape(B, -1) for k in range(K)]
+        else:
+            x = e.reshape(B, -1)
+            if self.model == "shared_bottom":
+                ins = [self.bottom(x)] * K
+            elif self.model in ("moe", "mmoe"):
+                ex = self.experts(x)
+                h = [mix(g(x), ex) for g in self.gates]
+                ins = h if self.model == "mmoe" else h * K
+            else:
+                xt, xs = [x] * K, x
+                for lv in self.levels:
+                    sp = [lv.spec[k](xt[k]) for k in range(K)]
+                    sh = lv.shared(xs)
+                    nt = [mix(lv.gates[k](xt[k]), sp[k] + sh) for k in range(K)]
+                    if lv.gate_s is not None:
+                        xs = mix(lv.gate_s(xs), [o for k in range(K) for o in sp[k]] + sh)
+                    xt = nt
+                ins = xt
+        return torch.cat([t(i) for t, i in zip(self.towers, ins)], 1)
+
+
 def loss_fn(model, s, y, pos_w):
     if model == "esmm":
         logp = torch.cumsum(Fn.logsigmoid(s), 1)
@@ -67,7 +177,10 @@ def loss_fn(model, s, y, pos_w):
 def run(args, sparse, ids, labels):
     torch.manual_seed(0)
     hidden = [int(h) for h in args.hidden.split(",")]
-    net = Towers(args.model, args.fields, args.vocab, args.emb, hidden, 2, sparse)
+    if args.model in ("resflow", "nse", "esmm"):
+        net = Towers(args.model, args.fields, args.vocab, args.emb, hidden, 2, sparse)
+    else:
+        net = Zoo(args.model, args.fields, args.vocab, args.emb, hidden, 2, sparse)
     dense = [p for n, p in net.named_parameters() if not n.startswith("emb.")]
     opt = torch.optim.Adam(dense, lr=1e-3)
     eopt = (torch.optim.SparseAdam if sparse else torch.optim.Adam)([net.emb.weight], lr=1e-3)
@@ -112,6 +225,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sparse", default="auto", choices=["auto", "0", "1"])
     args = ap.parse_args()
+    if args.model not in ("resflow", "nse", "esmm", "single", "shared_bottom", "moe", "mmoe", "ple"):
+        print(json.dumps({"engine": "pytorch", "model": args.model, "error": "no PyTorch reference"}))
+        return
     torch.set_num_threads(args.threads)
     ids = torch.from_numpy(np.fromfile(f"{args.data}/bench_ids.bin", dtype=np.uint32)
                            .astype(np.int64).reshape(args.rows, args.fields))

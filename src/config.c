@@ -33,10 +33,18 @@ _Static_assert(sizeof(((rf_schema *)0)->label) / sizeof(((rf_schema *)0)->label[
 
 typedef enum {
     T_INT, T_U32, T_U64, T_SIZE, T_FLOAT, T_BOOL, T_STR, T_ENUM, /* scalars */
-    T_HIDDEN, T_WIDTHS, T_RESLAYERS, T_CATS, T_DENSE, T_DELIM, T_TASKS /* special */
+    T_HIDDEN, T_WIDTHS, T_RESLAYERS, T_CATS, T_DENSE, T_DELIM, T_TASKS, /* special */
+    T_STRLIST, T_FILL, T_JOINS, T_DSTR /* data pipeline: string list, fill-NA, side tables, delimiter string */
 } ktype;
 
-enum { LO_OPEN = 1, HI_OPEN = 2 }; /* range bounds excluded */
+enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4 }; /* range bounds excluded; NEG: bool stored inverted */
+
+/* T_STRLIST keys name an int count immediately followed by its char[max][lo] array. */
+#define STRLIST_FOLLOWS(s, n, a) (offsetof(s, a) == offsetof(s, n) + sizeof(int))
+_Static_assert(STRLIST_FOLLOWS(rf_schema, ncols, cols) && STRLIST_FOLLOWS(rf_schema, nfilter, filter) &&
+                   STRLIST_FOLLOWS(rf_schema, nna, na) && STRLIST_FOLLOWS(rf_schema, nnumeric, numeric) &&
+                   STRLIST_FOLLOWS(rf_join_spec, ncols, cols),
+               "string-list arrays follow their counts");
 
 typedef struct {
     const char *name;    /* dotted key (TASK_KEYS: the field after "tasks.N.") */
@@ -62,6 +70,8 @@ typedef struct {
 #define ENUM_(n, f, d, ch, h) {n, T_ENUM, C_(f), d, ch, 0, 0, 0, h}
 #define SPEC_(n, t, d, lo, hi, h) {n, t, 0, 0, d, NULL, lo, hi, 0, h}
 #define WID_(n, f, d, h) {n, T_WIDTHS, C_(f), d, NULL, 1, 1 << 20, 0, h} /* rf_widths, 0..8 widths */
+#define NBOOL_(n, f, d, h) {n, T_BOOL, C_(f), d, NULL, 0, 1, NEG, h}
+#define STRL_(n, f, es, mx, d, h) {n, T_STRLIST, C_(f), d, NULL, es, mx, 0, h} /* count f, then char[mx][es] */
 
 #define RES_ALL ((1u << RF_MAX_LAYERS) - 1u) /* model.res_layers: all */
 
@@ -111,18 +121,33 @@ static const key_def KEYS[] = {
     INT_("train.log_every", train.log_every, "200", 1, INF, "progress line every N steps"),
     BOOL_("train.skip_bad_rows", train.skip_bad_rows, "false", "skip malformed input rows instead of failing"),
     INT_("train.max_steps", train.max_steps, "0", 0, INF, "stop after N steps, even inside an epoch (0 = no limit)"),
-    STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a CSV/TSV file with a header row"),
+    STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a delimited text file (CSV/TSV/..., .gz/.zst; docs/data.md)"),
     STR_("data.valid", data.valid, "", "separate validation file (\"\" = split data.valid_frac off the source)"),
     STR_("data.test", data.test, "", "separate test file (\"\" = split data.test_frac off the source)"),
     FLT_("data.valid_frac", data.valid_frac, "0.1", 0, 1, HI_OPEN, "fraction of source rows for validation when data.valid is \"\""),
     FLT_("data.test_frac", data.test_frac, "0.2", 0, 1, HI_OPEN, "fraction of source rows for test when data.test is \"\""),
     U64_("data.split_seed", data.split_seed, "7", "seed of the train/valid/test split"),
-    SPEC_("data.categorical", T_CATS, "", 0, 0, "categorical columns: name, or name:SEP:POOL for a multi-valued field (POOL sum|mean)"),
-    SPEC_("data.dense", T_DENSE, "", 0, 0, "numeric columns"),
+    SPEC_("data.categorical", T_CATS, "", 0, 0, "categorical columns: name, or name:SEP:POOL for a multi-valued field (POOL sum|mean); append :hash:N to hash into N buckets or use name:bucket:N to cut a numeric column into N quantile buckets"),
+    SPEC_("data.dense", T_DENSE, "", 0, 0, "numeric columns: name, or name:NORM (none|standardize|minmax) to override data.normalize"),
     STR_("data.weight", data.schema.weight, "", "per-row sample-weight column (\"\" = none)"),
     STR_("data.group", data.schema.group, "", "group/query key column (\"\" = none)"),
-    SPEC_("data.delim", T_DELIM, ",", 0, 0, "field delimiter, one character (\"\\t\" or tab for TSV)"),
-    U32_("data.min_count", data.schema.min_count, "1", 1, "vocabulary: keep categorical values seen at least this often"),
+    SPEC_("data.delim", T_DELIM, ",", 0, 0, "field delimiter, 1..7 characters (\"\\t\" or tab for TSV, \"::\" for MovieLens .dat, \", \" for Census)"),
+    U32_("data.min_count", data.schema.min_count, "1", 1, "vocabulary: keep categorical values seen at least this often in the training rows"),
+    ENUM_("data.oov", data.schema.oov, "own", "zero|own", "values unknown to a vocabulary (unseen in training or below min_count): own = their own last id, zero = id 0 shared with missing values"),
+    U64_("data.hash_seed", data.schema.hash_seed, "0", "seed of the XXH3-64 hash of :hash:N fields (stored with the model)"),
+    ENUM_("data.normalize", data.schema.norm, "none", "none|standardize|minmax", "dense columns without their own :NORM: none, standardize ((x-mean)/sd) or minmax, fitted on the training rows"),
+    {"data.fill_na", T_FILL, C_(data.schema.fill), "error", NULL, 0, 0, 0, "missing numeric values (empty or in data.na_values): error, zero, mean (training mean) or a number"},
+    STRL_("data.na_values", data.schema.nna, RF_NA_LEN, RF_MAX_NA, ",NA,NaN,nan,NULL,null,?", "strings that mean a missing numeric value (with data.fill_na other than error)"),
+    STRL_("data.numeric_labels", data.schema.nnumeric, RF_SPEC_MAX, RF_MAX_LABELS, "", "labels read as numbers, not checked to be 0/1: name, or name:lo:hi to scale to (x-lo)/(hi-lo) clamped to [0,1]"),
+    STRL_("data.filter", data.schema.nfilter, RF_SPEC_MAX, RF_MAX_FILTERS, "", "keep only the rows where every expression holds: column OP value, OP one of >= > <= < == != (e.g. tab==1)"),
+    NBOOL_("data.header", data.schema.no_header, "true", "the first row holds the column names (false: they are in data.columns)"),
+    STRL_("data.columns", data.schema.ncols, RF_NAME_MAX, RF_MAX_COLS, "", "column names of a file without a header row"),
+    ENUM_("data.encoding", data.schema.latin1, "utf8", "utf8|latin1", "text encoding of the source (latin1 = ISO-8859-1, converted to UTF-8)"),
+    SPEC_("data.join", T_JOINS, "", 0, 0, "side tables joined to every row, a list of {file, on, key, delim, header, encoding, columns} (see data.join.N.*)"),
+    STR_("data.cache", data.schema.cache, "", "binary dataset cache file (built by resflow prepare, or on first use; \"\" = none)"),
+    ENUM_("data.shuffle", data.schema.shuffle, "auto", "auto|full|block", "training row order: full shuffle, or shuffled blocks of rows (auto: block for a cache, full otherwise)"),
+    U32_("data.shuffle_block", data.schema.shuffle_block, "65536", 1, "rows per block of the block shuffle"),
+    INT_("data.shuffle_window", data.schema.shuffle_window, "8", 1, 1 << 20, "blocks shuffled together (resident training data: about shuffle_block x shuffle_window rows)"),
     {"synth.rows", T_SIZE, C_(data.synth.rows), "1000000", NULL, 1, INF, 0, "simulator: impressions"},
     U64_("synth.seed", data.synth.seed, "1", "simulator: seed"),
     INT_("synth.tasks", data.synth.tasks, "2", 2, 3, "simulator: 2 (labels click, order) or 3 (click, cart, order)"),
@@ -133,6 +158,10 @@ static const key_def KEYS[] = {
     FLT_("synth.cvr", data.synth.cvr, "0.03", 0, 1, LO_OPEN | HI_OPEN, "simulator: mean P(order | click)"),
     FLT_("synth.cart_rate", data.synth.cart_rate, "0.15", 0, 1, LO_OPEN | HI_OPEN, "simulator (3 tasks): mean P(cart | click)"),
     INT_("synth.list_len", data.synth.list_len, "20", 1, INF, "simulator: items per query list (position bias)"),
+    BOOL_("synth.order_counts", data.synth.order_counts, "false",
+          "simulator (search): also write the label order_count, the units ordered on each row (0 if none), the weight of Weighted Recall@K"),
+    ENUM_("synth.preset", data.synth.preset, "search", "search|kuairand|rating",
+          "simulator: search (click/cart/order search log with order counts), kuairand (short-video feed: click, long_view, like, follow, comment, forward, play time) or rating (movie ratings 1..5)"),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -146,6 +175,19 @@ static const key_def TASK_KEYS[] = {
     {"pos_weight", T_FLOAT, T_(pos_weight), "1", NULL, 0, INF, LO_OPEN, "BCE weight of positive rows (negatives: 1)"},
 };
 #define N_TASK_KEYS (sizeof TASK_KEYS / sizeof TASK_KEYS[0])
+
+/* Fields of one side table: keys data.join.<index>.<field>. */
+#define J_(f) AT(rf_join_spec, f)
+static const key_def JOIN_KEYS[] = {
+    {"file", T_STR, J_(path), "", NULL, 0, 0, 0, "the side table (CSV/TSV/..., .gz/.zst)"},
+    {"on", T_STR, J_(on), "", NULL, 0, 0, 0, "column of the main file holding the key"},
+    {"key", T_STR, J_(key), "", NULL, 0, 0, 0, "key column of this file (\"\" = the same name as on)"},
+    {"delim", T_DSTR, J_(delim), ",", NULL, 0, 0, 0, "delimiter of this file, 1..7 characters"},
+    {"header", T_BOOL, J_(no_header), "true", NULL, 0, 1, NEG, "this file's first row holds its column names"},
+    {"encoding", T_ENUM, J_(latin1), "utf8", "utf8|latin1", 0, 0, 0, "text encoding of this file"},
+    {"columns", T_STRLIST, J_(ncols), "", NULL, RF_NAME_MAX, RF_MAX_COLS, 0, "column names when header is false"},
+};
+#define N_JOIN_KEYS (sizeof JOIN_KEYS / sizeof JOIN_KEYS[0])
 
 static const struct { const char *name, *label, *parent; } DEFAULT_TASKS[] = {
     {"ctr", "click", ""},
@@ -367,7 +409,13 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
     case T_U64: { uint64_t x; memcpy(&x, field, sizeof x); sb_printf(b, "%llu", (unsigned long long)x); break; }
     case T_SIZE: { size_t x; memcpy(&x, field, sizeof x); sb_printf(b, "%zu", x); break; }
     case T_FLOAT: { float x; memcpy(&x, field, sizeof x); fmt_float(tmp, sizeof tmp, x); sb_puts(b, tmp); break; }
-    case T_BOOL: { int x; memcpy(&x, field, sizeof x); sb_puts(b, x ? "true" : "false"); break; }
+    case T_BOOL: {
+        int x;
+        memcpy(&x, field, sizeof x);
+        if (kd->flags & NEG) x = !x;
+        sb_puts(b, x ? "true" : "false");
+        break;
+    }
     case T_STR: sb_scalar(b, field); break;
     case T_ENUM: {
         int x;
@@ -407,11 +455,15 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
         sb_puts(b, "[");
         for (int f = 0; f < cfg->data.schema.F && f < 64; f++) {
             const rf_cat_spec *c = &cfg->data.schema.cat[f];
-            char item[RF_NAME_MAX + 16];
+            char item[RF_NAME_MAX + 48];
+            int w;
             if (c->multi)
-                snprintf(item, sizeof item, "%s:%c:%s", c->name, c->sep, c->pooling == RF_POOL_MEAN ? "mean" : "sum");
+                w = snprintf(item, sizeof item, "%s:%c:%s", c->name, c->sep, c->pooling == RF_POOL_MEAN ? "mean" : "sum");
             else
-                snprintf(item, sizeof item, "%s", c->name);
+                w = snprintf(item, sizeof item, "%s", c->name);
+            if (w > 0 && (size_t)w < sizeof item && (c->hash || c->bucket))
+                snprintf(item + w, sizeof item - (size_t)w, ":%s:%lu", c->hash ? "hash" : "bucket",
+                         (unsigned long)(c->hash ? c->hash : c->bucket));
             if (f) sb_puts(b, ", ");
             sb_scalar(b, item);
         }
@@ -420,12 +472,56 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
     case T_DENSE:
         sb_puts(b, "[");
         for (int d = 0; d < cfg->data.schema.D && d < 128; d++) {
+            static const char *const norms[] = {"none", "standardize", "minmax"};
+            int dn = cfg->data.schema.dense_norm[d];
+            char item[RF_NAME_MAX + 16];
+            if (dn >= 1 && dn <= 3) snprintf(item, sizeof item, "%s:%s", cfg->data.schema.dense[d], norms[dn - 1]);
+            else snprintf(item, sizeof item, "%s", cfg->data.schema.dense[d]);
             if (d) sb_puts(b, ", ");
-            sb_scalar(b, cfg->data.schema.dense[d]);
+            sb_scalar(b, item);
         }
         sb_puts(b, "]");
         break;
-    case T_DELIM: { char s[2] = {cfg->data.schema.delim, 0}; sb_scalar(b, s); break; }
+    case T_DELIM: {
+        char s[RF_DELIM_MAX];
+        sb_scalar(b, rf_schema_delim(&cfg->data.schema, s));
+        break;
+    }
+    case T_DSTR: sb_scalar(b, field[0] ? field : ","); break;
+    case T_STRLIST: {
+        int cnt;
+        memcpy(&cnt, field, sizeof cnt);
+        sb_puts(b, "[");
+        for (int i = 0; i < cnt && i < (int)kd->hi; i++) {
+            if (i) sb_puts(b, ", ");
+            sb_scalar(b, field + sizeof(int) + (size_t)i * (size_t)kd->lo);
+        }
+        sb_puts(b, "]");
+        break;
+    }
+    case T_FILL: {
+        int fl;
+        memcpy(&fl, field, sizeof fl);
+        if (fl == RF_FILL_VALUE) {
+            fmt_float(tmp, sizeof tmp, cfg->data.schema.fill_value);
+            sb_puts(b, tmp);
+        } else {
+            sb_puts(b, fl == RF_FILL_ZERO ? "zero" : fl == RF_FILL_MEAN ? "mean" : "error");
+        }
+        break;
+    }
+    case T_JOINS:
+        sb_puts(b, "[");
+        for (int j = 0; j < cfg->data.schema.njoin && j < RF_MAX_JOINS; j++) {
+            sb_puts(b, j ? ", {" : "{");
+            for (size_t i = 0; i < N_JOIN_KEYS; i++) {
+                sb_printf(b, "%s%s: ", i ? ", " : "", JOIN_KEYS[i].name);
+                fmt_value(b, &cfg->data.schema.join[j], &JOIN_KEYS[i]);
+            }
+            sb_puts(b, "}");
+        }
+        sb_puts(b, "]");
+        break;
     case T_TASKS:
         sb_puts(b, "[");
         for (int k = 0; k < clamp_k(cfg->K); k++) {
@@ -461,7 +557,10 @@ static const char *type_name(const key_def *kd)
     case T_WIDTHS: return "int-list";
     case T_RESLAYERS: return "all|none|int-list";
     case T_CATS: case T_DENSE: return "string-list";
-    case T_DELIM: return "char";
+    case T_DELIM: case T_DSTR: return "string";
+    case T_STRLIST: return "string-list";
+    case T_FILL: return "error|zero|mean|float";
+    case T_JOINS: return "join-list";
     case T_TASKS: return "task-list";
     }
     return "?";
@@ -627,7 +726,9 @@ static int list_items(const val *v, const char **items, char **owned)
     }
 }
 
-/* "name" or "name:SEP:POOL" (POOL sum|mean, default sum). 1 ok, else 0 + why. */
+/* "name", "name:SEP" / "name:SEP:POOL" (a multi-valued field, POOL sum|mean, default sum),
+ * optionally followed by ":hash:N" (hash into N buckets); or "name:bucket:N" (a numeric column
+ * cut into N quantile buckets). 1 ok, else 0 + why. */
 static int parse_cat(const char *s, rf_cat_spec *c, char *why, size_t wn)
 {
     const char *colon = strchr(s, ':');
@@ -638,15 +739,58 @@ static int parse_cat(const char *s, rf_cat_spec *c, char *why, size_t wn)
         return 0;
     }
     memcpy(c->name, s, n);
-    if (!colon) return 1;
-    const char *pool = colon[1] && colon[2] == ':' ? colon + 3 : colon[1] && !colon[2] ? "sum" : NULL;
-    c->multi = 1;
-    c->sep = colon[1];
-    c->pooling = pool && !strcmp(pool, "mean") ? RF_POOL_MEAN : RF_POOL_SUM;
-    if (!pool || (strcmp(pool, "sum") && strcmp(pool, "mean"))) {
-        snprintf(why, wn, "\"%s\": expected name or name:SEP:POOL (one-character SEP, POOL sum|mean)", s);
+    const char *p = colon ? colon + 1 : NULL;
+    while (p) {
+        int is_hash = !strncmp(p, "hash:", 5), is_bucket = !strncmp(p, "bucket:", 7);
+        if (is_hash || is_bucket) {
+            const char *q = p + (is_hash ? 5 : 7);
+            char *end;
+            unsigned long v = (*q >= '0' && *q <= '9') ? strtoul(q, &end, 10) : 0;
+            if (!v || v > (is_hash ? (1ul << 31) - 2 : 1ul << 20) || (*end && *end != ':') || c->hash || c->bucket) {
+                snprintf(why, wn, "\"%s\": expected :%s:N with N in 1..%lu", s, is_hash ? "hash" : "bucket",
+                         is_hash ? (1ul << 31) - 2 : 1ul << 20);
+                return 0;
+            }
+            if (is_hash) c->hash = (uint32_t)v;
+            else c->bucket = (uint32_t)v;
+            p = *end ? end + 1 : NULL;
+            continue;
+        }
+        if (c->multi || c->hash || c->bucket || !p[0] || (p[1] && p[1] != ':')) goto bad;
+        c->multi = 1;
+        c->sep = p[0];
+        c->pooling = RF_POOL_SUM;
+        if (!p[1]) break;
+        const char *q = p + 2;
+        if (!strncmp(q, "sum", 3) && (!q[3] || q[3] == ':')) p = q[3] ? q + 4 : NULL;
+        else if (!strncmp(q, "mean", 4) && (!q[4] || q[4] == ':')) {
+            c->pooling = RF_POOL_MEAN;
+            p = q[4] ? q + 5 : NULL;
+        } else if (!strncmp(q, "hash:", 5)) p = q;
+        else goto bad;
+    }
+    if (c->bucket && c->multi) {
+        snprintf(why, wn, "\"%s\": a bucketized column is a single number, not multi-valued", s);
         return 0;
     }
+    return 1;
+bad:
+    snprintf(why, wn, "\"%s\": expected name or name:SEP:POOL (one-character SEP, POOL sum|mean), then optionally :hash:N; or name:bucket:N", s);
+    return 0;
+}
+
+/* A delimiter: "tab" or "\\t" for a tab, else 1..RF_DELIM_MAX-1 bytes without quotes or line
+ * breaks. 1 ok (d filled, NUL-terminated), else 0. */
+static int parse_delim(const char *s, char d[RF_DELIM_MAX])
+{
+    memset(d, 0, RF_DELIM_MAX);
+    if (ieq(s, "tab") || !strcmp(s, "\\t")) {
+        d[0] = '\t';
+        return 1;
+    }
+    size_t n = strlen(s);
+    if (n < 1 || n >= RF_DELIM_MAX || strpbrk(s, "\"\n\r")) return 0;
+    memcpy(d, s, n);
     return 1;
 }
 
@@ -663,10 +807,10 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
 
     if (v->seq && kd->type <= T_ENUM && kd->type != T_STR)
         return fail(c, v->at, "%s: expected %s, got a list", key, type_name(kd));
-    if (v->seq && (kd->type == T_STR || kd->type == T_DELIM))
+    if (v->seq && (kd->type == T_STR || kd->type == T_DELIM || kd->type == T_DSTR || kd->type == T_FILL))
         return fail(c, v->at, "%s: expected a string, got a list", key);
-    if (kd->type >= T_HIDDEN && kd->type <= T_DENSE && !(kd->type == T_RESLAYERS && !v->seq &&
-                                                          (ieq(s, "all") || ieq(s, "none")))) {
+    if (((kd->type >= T_HIDDEN && kd->type <= T_DENSE) || kd->type == T_STRLIST) &&
+        !(kd->type == T_RESLAYERS && !v->seq && (ieq(s, "all") || ieq(s, "none")))) {
         n = list_items(v, items, &owned);
         if (n < 0) return rf_errorf(c->err, RF_ENOMEM, "out of memory");
     }
@@ -677,7 +821,10 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
     case T_BOOL: {
         int b = parse_bool(s);
         if (b < 0) st = fail(c, v->at, "%s: expected true/false (or yes/no, on/off, 1/0), got \"%s\"", key, s);
-        else memcpy(field, &b, sizeof b);
+        else {
+            if (kd->flags & NEG) b = !b;
+            memcpy(field, &b, sizeof b);
+        }
         break;
     }
     case T_STR:
@@ -766,28 +913,109 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
             st = fail(c, v->at, "%s: at most %d dense columns", key, cap);
             break;
         }
-        for (int d = 0; d < n && !st; d++)
-            if (!*items[d] || strlen(items[d]) >= RF_NAME_MAX)
+        int dn[sizeof sc->dense / sizeof sc->dense[0]];
+        char nm[sizeof sc->dense / sizeof sc->dense[0]][RF_NAME_MAX];
+        for (int d = 0; d < n && !st; d++) {
+            static const char *const norms[] = {"none", "standardize", "minmax"};
+            const char *colon = strrchr(items[d], ':');
+            size_t len = strlen(items[d]);
+            dn[d] = 0;
+            for (int k = 0; colon && k < 3; k++)
+                if (!strcmp(colon + 1, norms[k])) {
+                    dn[d] = k + 1;
+                    len = (size_t)(colon - items[d]);
+                }
+            if (!len || len >= RF_NAME_MAX) {
                 st = fail(c, v->at, "%s: bad column name \"%s\" (1..%d bytes)", key, items[d], RF_NAME_MAX - 1);
+                break;
+            }
+            memset(nm[d], 0, RF_NAME_MAX);
+            memcpy(nm[d], items[d], len);
+        }
         if (st) break;
         memset(sc->dense, 0, sizeof sc->dense);
-        for (int d = 0; d < n; d++) put_str(sc->dense[d], RF_NAME_MAX, items[d]);
+        memset(sc->dense_norm, 0, sizeof sc->dense_norm);
+        for (int d = 0; d < n; d++) {
+            memcpy(sc->dense[d], nm[d], RF_NAME_MAX);
+            sc->dense_norm[d] = dn[d];
+        }
         sc->D = n;
         break;
     }
-    case T_DELIM: {
-        char d = ieq(s, "tab") || !strcmp(s, "\\t") ? '\t' : strlen(s) == 1 ? s[0] : 0;
-        if (!d || d == '\n' || d == '\r' || d == '"')
-            st = fail(c, v->at, "%s: expected one character (or \"\\t\" / tab), got \"%s\"", key, s);
-        else cfg->data.schema.delim = d;
+    case T_DELIM: case T_DSTR: {
+        char d[RF_DELIM_MAX];
+        if (!parse_delim(s, d)) {
+            st = fail(c, v->at, "%s: expected 1..%d characters without quotes or line breaks (\"\\t\" or tab for a tab), got \"%s\"",
+                      key, RF_DELIM_MAX - 1, s);
+        } else if (kd->type == T_DSTR) {
+            put_str(field, kd->size, d);
+        } else {
+            cfg->data.schema.delim = d[0];
+            memset(cfg->data.schema.delim_str, 0, sizeof cfg->data.schema.delim_str);
+            if (d[1]) memcpy(cfg->data.schema.delim_str, d, strlen(d));
+        }
         break;
     }
+    case T_STRLIST: {
+        int mx = (int)kd->hi;
+        size_t es = (size_t)kd->lo;
+        if (n > mx) {
+            st = fail(c, v->at, "%s: at most %d items", key, mx);
+            break;
+        }
+        for (int i = 0; i < n && !st; i++)
+            if (strlen(items[i]) >= es) st = fail(c, v->at, "%s: item \"%s\" too long (at most %zu bytes)", key, items[i], es - 1);
+        if (st) break;
+        memset(field, 0, sizeof(int) + (size_t)mx * es);
+        memcpy(field, &n, sizeof n);
+        for (int i = 0; i < n; i++) memcpy(field + sizeof(int) + (size_t)i * es, items[i], strlen(items[i]));
+        break;
+    }
+    case T_FILL: {
+        rf_schema *sc = &cfg->data.schema;
+        char *end;
+        double x = strtod(s, &end);
+        int fl = ieq(s, "error") ? RF_FILL_ERROR : ieq(s, "zero") ? RF_FILL_ZERO : ieq(s, "mean") ? RF_FILL_MEAN : -1;
+        if (fl < 0 && (end == s || !only_space(end) || !isfinite(x) || fabs(x) > FMAX)) {
+            st = fail(c, v->at, "%s: expected error, zero, mean or a number, got \"%s\"", key, s);
+            break;
+        }
+        sc->fill = fl < 0 ? RF_FILL_VALUE : fl;
+        sc->fill_value = fl < 0 ? (float)x : 0.0f;
+        break;
+    }
+    case T_JOINS:
+        st = fail(c, v->at, "%s: expected a list of mappings, e.g. [{file: users.csv, on: user_id}]", key);
+        break;
     case T_TASKS:
         st = fail(c, v->at, "%s: expected a list of mappings, e.g. [{name: ctr, label: click}]", key);
         break;
     }
     free(owned);
     return st;
+}
+
+static void join_init(rf_join_spec *j)
+{
+    ctx c = {NULL, "<default>", NULL, NULL, 0};
+    memset(j, 0, sizeof *j);
+    for (size_t i = 0; i < N_JOIN_KEYS; i++) {
+        val v = {0, 1, 1, {JOIN_KEYS[i].def}, {0, 0}};
+        (void)set_value(&c, j, &JOIN_KEYS[i], JOIN_KEYS[i].name, &v);
+    }
+}
+
+/* "data.join.<index>.<field>" -> index (any digits), field. */
+static int split_join_key(const char *key, long *idx, const char **field)
+{
+    if (strncmp(key, "data.join.", 10) != 0) return 0;
+    const char *s = key + 10, *dot = strchr(s, '.');
+    if (!dot || dot == s || !dot[1]) return 0;
+    for (const char *q = s; q < dot; q++)
+        if (*q < '0' || *q > '9') return 0;
+    *idx = dot - s > 6 ? LONG_MAX : strtol(s, NULL, 10);
+    *field = dot + 1;
+    return 1;
 }
 
 static void task_init(rf_task_cfg *t)
@@ -824,7 +1052,17 @@ static rf_status unknown_key(const ctx *c, const char *key, loc at)
     int best = INT_MAX;
     const char *field;
     char sel[KEY_MAX];
-    if (split_task_key(key, sel, sizeof sel, &field)) { /* tasks.N.<field>: compare the field */
+    long ji;
+    if (split_join_key(key, &ji, &field)) { /* data.join.N.<field> */
+        for (size_t i = 0; i < N_JOIN_KEYS; i++) {
+            int d = edit_distance(field, JOIN_KEYS[i].name);
+            if (d < best) {
+                best = d;
+                snprintf(sug, sizeof sug, "data.join.%ld.%s", ji, JOIN_KEYS[i].name);
+            }
+        }
+        if (!close_enough(best, strlen(field))) sug[0] = 0;
+    } else if (split_task_key(key, sel, sizeof sel, &field)) { /* tasks.N.<field>: compare the field */
         for (size_t i = 0; i < N_TASK_KEYS; i++) {
             int d = edit_distance(field, TASK_KEYS[i].name);
             if (d < best) {
@@ -873,6 +1111,17 @@ static rf_status assign(const ctx *c, const char *key, const val *v, loc at)
     rf_config *cfg = c->cfg;
     char sel[KEY_MAX];
     const char *field;
+    long ji;
+    if (split_join_key(key, &ji, &field)) {
+        rf_schema *sc = &cfg->data.schema;
+        const key_def *jk = find_in(JOIN_KEYS, N_JOIN_KEYS, field);
+        if (!jk) return unknown_key(c, key, at);
+        if (ji > sc->njoin || ji >= RF_MAX_JOINS)
+            return fail(c, at, "%s: join index out of range (%d side tables; index %d appends, at most %d)", key,
+                        sc->njoin, sc->njoin, RF_MAX_JOINS);
+        if (ji == sc->njoin) join_init(&sc->join[sc->njoin++]);
+        return set_value(c, &sc->join[ji], jk, key, v);
+    }
     if (split_task_key(key, sel, sizeof sel, &field)) {
         const key_def *tk = find_in(TASK_KEYS, N_TASK_KEYS, field);
         int k;
@@ -936,6 +1185,28 @@ static rf_status walk_map(const ctx *c, const char *prefix, yaml_node_t *map)
     return RF_OK;
 }
 
+/* `data.join:` as a sequence of mappings: replaces the side-table list. */
+static rf_status replace_joins(const ctx *c, yaml_node_t *seq)
+{
+    rf_schema *sc = &c->cfg->data.schema;
+    memset(sc->join, 0, sizeof sc->join);
+    sc->njoin = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        yaml_node_t *t = yaml_document_get_node(c->doc, *it);
+        char prefix[32];
+        if (!t || t->type != YAML_MAPPING_NODE)
+            return fail(c, mark_loc(t ? t->start_mark : seq->start_mark),
+                        "data.join: each entry must be a mapping like {file: users.csv, on: user_id}");
+        if (sc->njoin >= RF_MAX_JOINS)
+            return fail(c, mark_loc(t->start_mark), "data.join: at most %d side tables", RF_MAX_JOINS);
+        join_init(&sc->join[sc->njoin]);
+        snprintf(prefix, sizeof prefix, "data.join.%d", sc->njoin++);
+        rf_status st = walk_map(c, prefix, t);
+        if (st) return st;
+    }
+    return RF_OK;
+}
+
 /* `tasks:` as a sequence of mappings: replaces the task list. */
 static rf_status replace_tasks(const ctx *c, yaml_node_t *seq)
 {
@@ -970,6 +1241,7 @@ static rf_status apply_node(const ctx *c, const char *key, yaml_node_t *node, lo
         return walk_map(c, key, node);
     }
     if (node->type == YAML_SEQUENCE_NODE && !strcmp(key, "tasks")) return replace_tasks(c, node);
+    if (node->type == YAML_SEQUENCE_NODE && !strcmp(key, "data.join")) return replace_joins(c, node);
     val v;
     memset(&v, 0, sizeof v);
     v.at = mark_loc(node->start_mark);
@@ -1056,7 +1328,7 @@ void rf_config_default(rf_config *cfg)
     ctx c = {cfg, "<default>", NULL, NULL, 0};
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < N_KEYS; i++) {
-        if (KEYS[i].type == T_TASKS) continue;
+        if (KEYS[i].type == T_TASKS || KEYS[i].type == T_JOINS) continue;
         val v = {0, 1, 1, {KEYS[i].def}, {0, 0}};
         (void)set_value(&c, cfg, &KEYS[i], KEYS[i].name, &v); /* defaults are valid (tested) */
     }
@@ -1204,11 +1476,37 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
     for (int i = 0; i < sc->F + sc->D; i++) {
         const char *ni = i < sc->F ? sc->cat[i].name : sc->dense[i - sc->F];
         if (!ni[0]) BAD("data: empty column name");
-        for (int j = 0; j < i; j++)
-            if (!strcmp(ni, j < sc->F ? sc->cat[j].name : sc->dense[j - sc->F]))
+        for (int j = 0; j < i; j++) /* a bucketized column may also be a dense feature */
+            if (!strcmp(ni, j < sc->F ? sc->cat[j].name : sc->dense[j - sc->F]) &&
+                !(i >= sc->F && j < sc->F && sc->cat[j].bucket))
                 BAD("data: column \"%s\" is listed twice in data.categorical/data.dense", ni);
     }
     if (!sc->delim || sc->delim == '\n' || sc->delim == '\r' || sc->delim == '"') BAD("data.delim: invalid delimiter");
+    if (sc->F > 0 || sc->D > 0) { /* categorical options and numeric columns */
+        for (int f = 0; f < sc->F; f++)
+            if (sc->cat[f].bucket && (sc->cat[f].multi || sc->cat[f].hash))
+                BAD("data.categorical: \"%s\": a bucketized column cannot be multi-valued or hashed", sc->cat[f].name);
+    }
+    if (sc->no_header && sc->ncols < 1) BAD("data.header is false: list the column names in data.columns");
+    for (int j = 0; j < sc->njoin && j < RF_MAX_JOINS; j++) {
+        const rf_join_spec *js = &sc->join[j];
+        if (!js->path[0]) BAD("data.join.%d.file is empty", j);
+        if (!js->on[0]) BAD("data.join.%d.on is empty (the main file's key column)", j);
+        if (js->no_header && js->ncols < 1) BAD("data.join.%d.header is false: list its column names in data.join.%d.columns", j, j);
+    }
+    if (sc->njoin < 0 || sc->njoin > RF_MAX_JOINS) BAD("data.join: %d side tables (at most %d)", sc->njoin, RF_MAX_JOINS);
+    for (int i = 0; i < sc->nfilter && i < RF_MAX_FILTERS; i++)
+        if (!strpbrk(sc->filter[i], "<>=!"))
+            BAD("data.filter: \"%s\": expected column OP value (OP: >= > <= < == !=)", sc->filter[i]);
+    for (int i = 0; i < sc->nnumeric && i < RF_MAX_LABELS; i++) {
+        const char *colon = strchr(sc->numeric[i], ':');
+        if (colon) {
+            char *end;
+            double lo = strtod(colon + 1, &end), hi = *end == ':' ? strtod(end + 1, &end) : 0;
+            if (*end || !(hi > lo) || !isfinite(lo) || !isfinite(hi))
+                BAD("data.numeric_labels: \"%s\": expected name or name:lo:hi with lo < hi", sc->numeric[i]);
+        }
+    }
 
     /* tasks */
     if (cfg->K < 1 || cfg->K > RF_MAX_TASKS) BAD("tasks: %d tasks (must be 1..%d)", cfg->K, RF_MAX_TASKS);
@@ -1299,6 +1597,21 @@ char *rf_config_describe(void)
         sb_puts(&b, "\n");
         b.oom |= v.oom;
         free(v.p);
+        if (KEYS[i].type == T_JOINS) {
+            rf_join_spec js;
+            join_init(&js);
+            for (size_t j = 0; j < N_JOIN_KEYS; j++) {
+                char name[64];
+                sbuf jv = {NULL, 0, 0, 0};
+                fmt_value(&jv, &js, &JOIN_KEYS[j]);
+                snprintf(name, sizeof name, "data.join.N.%s", JOIN_KEYS[j].name);
+                sb_printf(&b, "%-22s %-18s %-14s ", name, type_name(&JOIN_KEYS[j]), jv.p ? jv.p : "");
+                sb_puts(&b, JOIN_KEYS[j].help);
+                sb_puts(&b, "\n");
+                b.oom |= jv.oom;
+                free(jv.p);
+            }
+        }
         if (KEYS[i].type != T_TASKS) continue;
         for (size_t j = 0; j < N_TASK_KEYS; j++) {
             char name[64];

@@ -1,17 +1,30 @@
-/* csv.c - CSV/TSV loading into an rf_dataset (rf_load_csv), fitted encoders, CSV writing.
+/* csv.c - the text loader (rf_load_csv): delimited text into an rf_dataset with fitted or
+ * given encoders; label expressions; CSV writing.
  *
- * Reading: zlib gzopen/gzread (transparent for plain and .gz files) into one growable buffer;
- * rows are tokenized in place (RFC 4180 quotes with "" escapes, LF or CRLF line ends) into an
- * array of field spans, then only the columns named by the schema are converted. Nothing is
- * allocated per field: numbers are parsed straight from the buffer, quoted fields with ""
- * escapes are unescaped into one reusable scratch buffer. Rows are appended to growable column
- * arrays that become the dataset's arrays at the end (no final copy).
+ * Input: plain, gzip (zlib) or zstd (libzstd) files, detected by their magic bytes. The text is
+ * read in rounds of `threads x block_bytes` bytes into one buffer. Each round is cut into one
+ * piece per thread at a guessed row start (the first '\n' after the target offset outside
+ * double quotes, by quote parity); the pieces are parsed in parallel (OpenMP), then checked
+ * in order: piece i is kept only if it starts exactly where piece i-1 ended, otherwise it is
+ * parsed again from there (so a wrong guess - a literal '"' in an unquoted field - costs time,
+ * never correctness). The unparsed tail (an incomplete last row) is carried into the next round.
  *
- * Vocabulary fitting (when *enc == NULL) is single-pass: each categorical value is counted and
- * stored as its provisional id (first-seen index in the vocabulary being fitted); after the last
- * row the vocabularies are frozen with min_count and the stored ids are remapped through the
- * provisional -> final id table (0 for values dropped by min_count). This gives exactly the
- * result of "fit on the file, then encode the file" without parsing the file twice.
+ * Rows: tokenized in place (RFC 4180 quotes with "" escapes unless quoting is off, LF or CRLF
+ * line ends, a delimiter of 1..7 bytes) into field spans; joined side tables append their
+ * columns to every row (looked up by the row's join-key text); only the columns the schema
+ * names are converted. Nothing is allocated per field: numbers are parsed straight from the
+ * buffer; quoted fields with "" escapes and ISO-8859-1 text are converted in a scratch buffer.
+ *
+ * Encoding. With given encoders (*enc != NULL) values are encoded while parsing: vocabulary
+ * lookup (unknown -> the field's OOV id), hashing, bucket boundaries, dense fill + normaliser.
+ * When fitting (*enc == NULL) categorical values get provisional ids (first-seen order;
+ * each thread fits a local vocabulary, merged in piece order, so the result does not depend on
+ * the thread count), bucket fields keep their raw float bits and dense values stay raw (NaN =
+ * missing); after the last row, the encoders are fitted on the training rows
+ * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there
+ * (keys seen only in held-out rows are unknown, as they would be to a deployed model),
+ * quantile boundaries and dense statistics come from those rows, and every row is then
+ * rewritten with the final ids and values.
  *
  * Numbers: a hand-written parser handles plain decimals ([+-]digits[.digits][e[+-]digits]);
  * it is exact: results equal (float)strtod(s). Up to 19 significant digits with |exp10| <= 22
@@ -25,24 +38,26 @@
  * Speed: unquoted fields are delimited with 16-byte SSE2 compares; each row's categorical values
  * are hashed first and their hash-table slots prefetched so the lookups' cache misses overlap;
  * the output arrays are pre-sized from the file size (plain files) and advised to use
- * transparent huge pages, since first-touch page faults are otherwise a large share of the load
- * time. Single-threaded.
+ * transparent huge pages.
  *
  * Conventions: completely empty lines are skipped (like pandas); a UTF-8 BOM at the start is
  * ignored; a '"' inside an unquoted field is literal; a lone CR inside a field is data.
- * A label spec "a*b" is the product of columns a and b, unless the header has a column literally
- * named "a*b" (as written by rf_dataset_write_csv), which is then used directly.
- * An empty multi-valued field is an empty bag (no ids); empty pieces ("x||y") are skipped;
- * a multi-valued field's separator defaults to '|' when the schema leaves it 0.
+ * A label spec that is literally the name of a column is that column (so "a*b" written by
+ * rf_dataset_write_csv reads back directly). An empty multi-valued field is an empty bag (no
+ * ids); empty pieces ("x||y") are skipped; a multi-valued field's separator defaults to '|'.
  * The group column's text is hashed with XXH3_64bits; the weight must be finite and >= 0.
+ * A joined row that is missing (no side-table row has the key) gives empty values: id 0 for
+ * categorical fields, "missing" for numeric ones. Side tables keep the first row of a key.
  *
  * Errors: data errors are RF_EDATA at file:line:col (1-based physical line, 1-based byte column
- * where the offending field starts; a wrong field count points at the row's first column).
- * With opts->skip_bad_rows, rows with a wrong field count, a bad number/weight or characters
- * after a closing quote are skipped and counted (they never reach the vocabularies); an
- * unterminated quote, I/O errors, a bad header and "no data rows" still fail.
+ * where the offending field starts; a wrong field count points at the row's first column;
+ * values taken from a side table point at the row's join key). With opts->skip_bad_rows, rows
+ * with a wrong field count, a bad number/weight/label or characters after a closing quote are
+ * skipped and counted (they never reach the vocabularies); an unterminated quote, I/O errors,
+ * a bad header and "no data rows" still fail.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -51,65 +66,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <omp.h>
 #include <xxhash.h>
 #include <zlib.h>
+#include <zstd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
-#include "resflow/data.h"
-
-/* Internal vocabulary API, defined and documented in vocab.c (keep these prototypes in sync). */
-uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len);
-uint32_t rf_vocab_fit_id_(rf_vocab *v, const char *key, size_t len, uint64_t h);
-uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h);
-rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap);
-
-/* ---- encoders ------------------------------------------------------------------------- */
-
-rf_encoders *rf_encoders_ids(int F, const uint32_t *sizes)
-{
-    rf_encoders *e = calloc(1, sizeof *e);
-    if (!e) return NULL;
-    e->F = F;
-    e->vocab = calloc(F > 0 ? (size_t)F : 1, sizeof *e->vocab);
-    e->id_size = malloc((F > 0 ? (size_t)F : 1) * sizeof *e->id_size);
-    if (!e->vocab || !e->id_size) {
-        rf_encoders_free(e);
-        return NULL;
-    }
-    for (int f = 0; f < F; f++) e->id_size[f] = sizes[f] ? sizes[f] : 1;
-    return e;
-}
-
-void rf_encoders_free(rf_encoders *enc)
-{
-    if (!enc) return;
-    for (int f = 0; f < enc->F && enc->vocab; f++) rf_vocab_free(enc->vocab[f]);
-    free(enc->vocab);
-    free(enc->id_size);
-    free(enc);
-}
-
-static rf_encoders *encoders_new(int F)
-{
-    rf_encoders *e = calloc(1, sizeof *e);
-    if (!e) return NULL;
-    e->vocab = calloc(F > 0 ? (size_t)F : 1, sizeof *e->vocab);
-    if (!e->vocab) {
-        free(e);
-        return NULL;
-    }
-    e->F = F;
-    for (int f = 0; f < F; f++) {
-        if (!(e->vocab[f] = rf_vocab_create())) {
-            rf_encoders_free(e);
-            return NULL;
-        }
-    }
-    return e;
-}
+#include "dataint.h"
 
 /* ---- number parsing ------------------------------------------------------------------- */
 
@@ -152,6 +119,9 @@ static int parse_slow(const char *s, size_t n, double *out)
     return rc;
 }
 
+/* Side-table and scratch texts keep this many readable bytes after their ends. */
+#define TEXT_PAD 16
+
 /* Parse s[0..n) as a double; exact (same result as strtod). */
 static int parse_double(const char *s, size_t n, double *out)
 {
@@ -167,20 +137,21 @@ static int parse_double(const char *s, size_t n, double *out)
     long ex = 0;
     unsigned inexact = 0;
     const char *ip = p;
-    while (p < e && (unsigned)(*p - '0') < 10u) p++;
+    /* accumulate while scanning (wraps harmlessly when there are more than 19 digits: then m
+     * is recomputed below) */
+    for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++) m = m * 10 + d;
     const char *ipe = p, *fp = p, *fpe = p;
     if (p < e && *p == '.') {
         fp = ++p;
-        while (p < e && (unsigned)(*p - '0') < 10u) p++;
+        for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++) m = m * 10 + d;
         fpe = p;
     }
     nd = (size_t)(ipe - ip) + (size_t)(fpe - fp);
     if (nd <= 19) { /* common case: every digit fits in the 64-bit mantissa */
-        for (const char *q = ip; q < ipe; q++) m = m * 10 + (unsigned)(*q - '0');
-        for (const char *q = fp; q < fpe; q++) m = m * 10 + (unsigned)(*q - '0');
         ex = -(long)(fpe - fp);
     } else { /* keep the first 19 significant digits, remember if a dropped one is nonzero */
         int sig = 0;
+        m = 0;
         for (const char *q = ip; q < ipe; q++) {
             unsigned d = (unsigned)(*q - '0');
             if (sig < 19) {
@@ -260,31 +231,161 @@ static int to_float(double d, float *out)
     return 0;
 }
 
-/* ---- reader --------------------------------------------------------------------------- */
+/* The dense transform, identical at fitting and at encoding time. */
+static inline float dense_apply(float raw, const rf_dense_enc *e)
+{
+    if (e->norm == RF_NORM_NONE) return raw;
+    return (float)(((double)raw - (double)e->shift) * (double)e->scale);
+}
+
+/* ---- input: plain, gzip, zstd ---------------------------------------------------------- */
+
+enum { IN_PLAIN, IN_GZ, IN_ZSTD };
+
+typedef struct {
+    int fd, kind;
+    gzFile gz;
+    ZSTD_DStream *zs;
+    unsigned char *zin;
+    ZSTD_inBuffer zib;
+    size_t zlast; /* last return of ZSTD_decompressStream (0 = at a frame end) */
+    int zeof;
+    off_t size;   /* file size (plain files), 0 if unknown */
+} input;
+
+static void in_close(input *in)
+{
+    if (in->gz) gzclose(in->gz);
+    else if (in->fd >= 0) close(in->fd);
+    if (in->zs) ZSTD_freeDStream(in->zs);
+    free(in->zin);
+    memset(in, 0, sizeof *in);
+    in->fd = -1;
+}
+
+#define ZIN_CAP ((size_t)1 << 17)
+
+static rf_status in_open(input *in, const char *path, rf_error *err)
+{
+    memset(in, 0, sizeof *in);
+    in->fd = open(path, O_RDONLY);
+    if (in->fd < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(in->fd);
+        in->fd = -1;
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(EISDIR));
+    }
+    unsigned char m[4] = {0};
+    ssize_t got = pread(in->fd, m, 4, 0);
+    if (got < 0) {
+        int e = errno;
+        close(in->fd);
+        in->fd = -1;
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot read: %s", strerror(e));
+    }
+    if (got >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
+        in->kind = IN_GZ;
+        in->gz = gzdopen(in->fd, "rb");
+        if (!in->gz) {
+            close(in->fd);
+            in->fd = -1;
+            return rf_errorf(err, RF_ENOMEM, "out of memory opening %s", path);
+        }
+        gzbuffer(in->gz, 1u << 17);
+    } else if (got == 4 && m[0] == 0x28 && m[1] == 0xB5 && m[2] == 0x2F && m[3] == 0xFD) {
+        in->kind = IN_ZSTD;
+        in->zs = ZSTD_createDStream();
+        in->zin = malloc(ZIN_CAP);
+        if (!in->zs || !in->zin) {
+            in_close(in);
+            return rf_errorf(err, RF_ENOMEM, "out of memory opening %s", path);
+        }
+        ZSTD_initDStream(in->zs);
+        in->zib.src = in->zin;
+    } else {
+        in->kind = IN_PLAIN;
+        if (S_ISREG(st.st_mode)) in->size = st.st_size;
+    }
+    return RF_OK;
+}
+
+/* Read up to n bytes; *got = 0 at the end. */
+static rf_status in_read(input *in, char *dst, size_t n, size_t *got, const char *path, rf_error *err)
+{
+    *got = 0;
+    if (n > ((size_t)1 << 30)) n = (size_t)1 << 30;
+    if (in->kind == IN_PLAIN) {
+        for (;;) {
+            ssize_t r = read(in->fd, dst, n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+            *got = (size_t)r;
+            return RF_OK;
+        }
+    }
+    if (in->kind == IN_GZ) {
+        int r = gzread(in->gz, dst, (unsigned)n);
+        int zerr = Z_OK;
+        const char *zmsg = NULL;
+        if (r <= 0) zmsg = gzerror(in->gz, &zerr);
+        if (r < 0 || (r == 0 && zerr != Z_OK && zerr != Z_STREAM_END)) {
+            if (zerr == Z_ERRNO)
+                return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+            return rf_error_at(err, RF_EDATA, path, 0, 0, "corrupt compressed data: %s",
+                               zmsg ? zmsg : "unknown zlib error");
+        }
+        *got = (size_t)r;
+        return RF_OK;
+    }
+    /* zstd */
+    ZSTD_outBuffer ob = {dst, n, 0};
+    while (ob.pos == 0) {
+        if (in->zib.pos == in->zib.size) {
+            if (in->zeof) {
+                if (in->zlast != 0)
+                    return rf_error_at(err, RF_EDATA, path, 0, 0,
+                                       "corrupt compressed data: truncated zstd frame");
+                return RF_OK;
+            }
+            ssize_t r;
+            do r = read(in->fd, in->zin, ZIN_CAP);
+            while (r < 0 && errno == EINTR);
+            if (r < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+            if (r == 0) {
+                in->zeof = 1;
+                continue;
+            }
+            in->zib.size = (size_t)r;
+            in->zib.pos = 0;
+        }
+        size_t rc = ZSTD_decompressStream(in->zs, &ob, &in->zib);
+        if (ZSTD_isError(rc))
+            return rf_error_at(err, RF_EDATA, path, 0, 0, "corrupt compressed data: %s",
+                               ZSTD_getErrorName(rc));
+        in->zlast = rc;
+    }
+    *got = ob.pos;
+    return RF_OK;
+}
+
+/* ---- tokenizer --------------------------------------------------------------------------- */
 
 /* The read buffer has BUF_PAD bytes after buf[cap]: buf[len] is a '\n' sentinel and 16-byte
  * loads starting at or before it stay inside the allocation. */
 #define BUF_PAD 32
-/* Initial read buffer size (grows for rows longer than this); tests/test_csv.c assumes 1 MiB. */
-#define READ_CHUNK ((size_t)1 << 20)
 /* Longest row accepted (keeps field lengths within uint32_t). */
 #define ROW_MAX ((size_t)1 << 31)
-
-typedef struct {
-    gzFile gz;
-    char *buf;     /* cap + BUF_PAD bytes; buf[len] is a '\n' sentinel */
-    size_t cap, len;
-    size_t pos;    /* start of the next row */
-    int eof;
-    long line;     /* physical line of buf[pos] */
-} reader;
 
 typedef struct {
     const char *p;     /* content start */
     const char *start; /* where the field starts (opening quote for quoted fields) */
     uint32_t len;
-    uint32_t esc;      /* contains "" escapes */
+    uint32_t esc;      /* 1: contains "" escapes; JOIN_MISSING, SIDE_VALUE: joined values */
 } span;
+
+#define JOIN_MISSING 2u /* esc: value of a side-table row that does not exist (empty) */
+#define SIDE_VALUE 3u   /* esc: value taken from a side table (already unescaped/converted) */
 
 typedef struct {
     span *f;
@@ -297,88 +398,81 @@ typedef struct {
 
 enum { TOK_ROW, TOK_MORE, TOK_EOF, TOK_UNTERM, TOK_NOMEM };
 
-static rf_status rd_fill(reader *r, const char *path, rf_error *err)
-{
-    if (r->pos) {
-        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-        r->len -= r->pos;
-        r->pos = 0;
-    }
-    if (r->len == r->cap) {
-        size_t nc = r->cap * 2;
-        if (nc > ROW_MAX)
-            return rf_error_at(err, RF_EDATA, path, r->line, 1,
-                               "row longer than %zu bytes (unterminated quote?)", ROW_MAX);
-        char *nb = realloc(r->buf, nc + BUF_PAD);
-        if (!nb) return rf_errorf(err, RF_ENOMEM, "out of memory reading %s", path);
-        r->buf = nb;
-        r->cap = nc;
-    }
-    size_t want = r->cap - r->len;
-    if (want > ((size_t)1 << 30)) want = (size_t)1 << 30;
-    int got = gzread(r->gz, r->buf + r->len, (unsigned)want);
-    int zerr = Z_OK;
-    const char *zmsg = NULL;
-    if (got <= 0) zmsg = gzerror(r->gz, &zerr);
-    if (got < 0 || (got == 0 && zerr != Z_OK && zerr != Z_STREAM_END)) {
-        if (zerr == Z_ERRNO)
-            return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
-        return rf_error_at(err, RF_EDATA, path, 0, 0, "corrupt compressed data: %s",
-                           zmsg ? zmsg : "unknown zlib error");
-    }
-    if (got == 0) r->eof = 1;
-    r->len += (size_t)got;
-    r->buf[r->len] = '\n';
-    memset(r->buf + r->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 16-byte loads */
-    return RF_OK;
-}
+/* What the tokenizer needs to know about the text and the format. */
+typedef struct {
+    const char *buf; /* text [buf, end), *end == '\n' (sentinel) */
+    const char *end;
+    int eof;
+    char d0;         /* first delimiter byte */
+    int dl;          /* delimiter length */
+    const char *dstr;
+    int quote;       /* 1: RFC 4180 quoting */
+    const unsigned char *cls; /* 1 for d0, '\n', '\r' */
+} tokctx;
 
-/* First byte at or after q that is the delimiter, '\n' or '\r' (the sentinel bounds it). */
-static inline const char *next_special(const unsigned char *cls, char delim, const char *q)
+/* First byte at or after q that is d0, '\n' or '\r' (the sentinel bounds it). */
+static inline const char *next_special(const tokctx *x, const char *q)
 {
 #if defined(__SSE2__)
-    (void)cls;
-    const __m128i vd = _mm_set1_epi8(delim), vn = _mm_set1_epi8('\n'), vr = _mm_set1_epi8('\r');
+    const __m128i vd = _mm_set1_epi8(x->d0), vn = _mm_set1_epi8('\n'), vr = _mm_set1_epi8('\r');
     for (;;) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vn)),
-                                 _mm_cmpeq_epi8(x, vr));
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)),
+                                 _mm_cmpeq_epi8(v, vr));
         unsigned bits = (unsigned)_mm_movemask_epi8(m);
         if (bits) return q + __builtin_ctz(bits);
         q += 16;
     }
 #else
-    (void)delim;
-    while (!cls[(unsigned char)*q]) q++;
+    while (!x->cls[(unsigned char)*q]) q++;
     return q;
 #endif
 }
 
-/* Scan an unquoted stretch from q: stops at delim, '\n', "\r\n" or the end of data.
- * Returns NULL if more data is needed to decide. */
-static const char *scan_plain(const reader *r, const unsigned char *cls, char delim, const char *q)
+/* Is there a whole delimiter at q (*q == d0)? -1: undecided (needs more data). */
+static inline int at_delim(const tokctx *x, const char *q)
 {
-    const char *end = r->buf + r->len;
+    if (x->dl == 1) return 1;
+    if (q + x->dl > x->end) {
+        if (!x->eof && memcmp(q, x->dstr, (size_t)(x->end - q)) == 0) return -1;
+        return 0;
+    }
+    return memcmp(q, x->dstr, (size_t)x->dl) == 0;
+}
+
+/* Scan an unquoted stretch from q: stops at a delimiter, '\n', "\r\n" or the end of data.
+ * Returns NULL if more data is needed to decide. */
+static const char *scan_plain(const tokctx *x, const char *q)
+{
+    const char *end = x->end;
     for (;;) {
-        q = next_special(cls, delim, q); /* the sentinel stops this */
+        q = next_special(x, q); /* the sentinel stops this */
         if (q < end && *q == '\r') {
             if (q + 1 == end) {
-                if (!r->eof) return NULL;
+                if (!x->eof) return NULL;
                 return q + 1; /* trailing lone CR at EOF: data */
             }
             if (q[1] == '\n') return q;
             q++; /* lone CR: part of the field */
             continue;
         }
+        if (q < end && *q == x->d0 && *q != '\n' && *q != '\r') {
+            int d = at_delim(x, q);
+            if (d < 0) return NULL;
+            if (!d) {
+                q++;
+                continue;
+            }
+        }
         return q;
     }
 }
 
-/* Tokenize the row at r->pos. */
-static int tokenize(const reader *r, const unsigned char *cls, char delim, tokens *t)
+/* Tokenize the row at p. */
+static int tokenize(const tokctx *x, const char *p, tokens *t)
 {
-    const char *p = r->buf + r->pos, *end = r->buf + r->len;
-    if (p == end) return r->eof ? TOK_EOF : TOK_MORE;
+    const char *end = x->end;
+    if (p == end) return x->eof ? TOK_EOF : TOK_MORE;
     t->n = 0;
     t->lines = 0;
     t->bad = NULL;
@@ -394,16 +488,16 @@ static int tokenize(const reader *r, const unsigned char *cls, char delim, token
         span *s = &t->f[t->n++];
         s->start = p;
         s->esc = 0;
-        if (p < end && *p == '"') {
+        if (x->quote && p < end && *p == '"') {
             const char *q = p + 1;
             for (;;) {
                 const char *c = memchr(q, '"', (size_t)(end - q));
                 if (!c) {
-                    if (!r->eof) return TOK_MORE;
+                    if (!x->eof) return TOK_MORE;
                     t->unterm = p;
                     return TOK_UNTERM;
                 }
-                if (c + 1 == end && !r->eof) return TOK_MORE;
+                if (c + 1 == end && !x->eof) return TOK_MORE;
                 if (c + 1 < end && c[1] == '"') {
                     s->esc = 1;
                     q = c + 2;
@@ -416,24 +510,24 @@ static int tokenize(const reader *r, const unsigned char *cls, char delim, token
                 p = c + 1;
                 break;
             }
-            const char *q2 = scan_plain(r, cls, delim, p);
+            const char *q2 = scan_plain(x, p);
             if (!q2) return TOK_MORE;
             if (q2 != p && !t->bad) t->bad = p;
             p = q2;
         } else {
-            const char *q = scan_plain(r, cls, delim, p);
+            const char *q = scan_plain(x, p);
             if (!q) return TOK_MORE;
             s->p = p;
             s->len = (uint32_t)(q - p);
             p = q;
         }
         if (p >= end) {
-            if (!r->eof) return TOK_MORE;
+            if (!x->eof) return TOK_MORE;
             t->next = end;
             return TOK_ROW;
         }
-        if (*p == delim) {
-            p++;
+        if (*p == x->d0 && *p != '\n' && *p != '\r') { /* scan_plain stopped at a delimiter */
+            p += x->dl;
             continue;
         }
         if (*p == '\r') p++; /* scan_plain guarantees "\r\n" here */
@@ -444,136 +538,215 @@ static int tokenize(const reader *r, const unsigned char *cls, char delim, token
     }
 }
 
-/* ---- loader --------------------------------------------------------------------------- */
+/* Number of '"' in [p, p + n). */
+static size_t count_quotes(const char *p, size_t n)
+{
+    size_t c = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i vq = _mm_set1_epi8('"');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        c += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)));
+    }
+#endif
+    for (; i < n; i++) c += p[i] == '"';
+    return c;
+}
+
+/* ---- expressions: labels and filters ------------------------------------------------------ */
+
+enum { X_COL, X_PROD, X_NUM, X_STR };
+enum { OP_GE, OP_GT, OP_LE, OP_LT, OP_EQ, OP_NE };
 
 typedef struct {
-    const rf_schema *sc;
-    const char *path;
-    rf_error *err;
-    int skip;
-    char delim;
-    reader rd;
-    tokens t;
-    unsigned char cls[256];
-    char *scratch;
-    size_t scratch_cap;
-    /* column map */
-    int ncols;
-    int cat_col[64], dense_col[128], lab_a[16], lab_b[16], weight_col, group_col;
-    char sep[64];
-    /* encoders */
-    rf_encoders *enc;
-    int fitting;
-    /* output columns */
-    int F, D, K;
-    size_t n, cap;
-    size_t est_rows; /* initial row capacity (estimated from the file size), 0 = default */
-    uint32_t *cat;
-    float *dense, *labels, *weight;
-    uint64_t *group;
-    uint64_t *mv_off[64];
-    uint32_t *mv_ids[64];
-    size_t mv_len[64], mv_cap[64];
-    size_t bad_rows;
-} loader;
+    int kind, op;
+    char a[RF_SPEC_MAX], b[RF_SPEC_MAX]; /* column names */
+    double v;                            /* X_NUM */
+    char text[RF_SPEC_MAX];              /* X_STR */
+    size_t tlen;
+} expr;
 
-enum { ROW_OK = 0, ROW_SKIP = 1, ROW_FAIL = 2 };
-
-/* Location of position at inside the current row (starting at the row's first line). */
-static void locate(const loader *L, const char *at, long *line, long *col)
+static void trim_copy(char *dst, size_t cap, const char *s, size_t n)
 {
-    const char *ls = L->rd.buf + L->rd.pos;
-    long ln = L->rd.line;
-    for (const char *q = ls; q < at; q++)
-        if (*q == '\n') {
-            ln++;
-            ls = q + 1;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Parse "col", "a*b", "col OP value" (OP: >= > <= < == = !=). Returns 0, or -1 with why. */
+static int parse_expr(const char *spec, expr *x, char *why, size_t wn)
+{
+    memset(x, 0, sizeof *x);
+    const char *o = strpbrk(spec, "<>=!");
+    if (!o) {
+        const char *star = strchr(spec, '*');
+        if (star) {
+            x->kind = X_PROD;
+            trim_copy(x->a, sizeof x->a, spec, (size_t)(star - spec));
+            trim_copy(x->b, sizeof x->b, star + 1, strlen(star + 1));
+            if (!x->a[0] || !x->b[0]) {
+                snprintf(why, wn, "\"%s\": expected a*b", spec);
+                return -1;
+            }
+            return 0;
         }
-    *line = ln;
-    *col = (long)(at - ls) + 1;
+        x->kind = X_COL;
+        trim_copy(x->a, sizeof x->a, spec, strlen(spec));
+        return 0;
+    }
+    const char *val;
+    if (*o == '>' || *o == '<') {
+        int eq = o[1] == '=';
+        x->op = *o == '>' ? (eq ? OP_GE : OP_GT) : (eq ? OP_LE : OP_LT);
+        val = o + 1 + eq;
+    } else if (*o == '=') {
+        x->op = OP_EQ;
+        val = o + 1 + (o[1] == '=');
+    } else {
+        if (o[1] != '=') {
+            snprintf(why, wn, "\"%s\": expected != ", spec);
+            return -1;
+        }
+        x->op = OP_NE;
+        val = o + 2;
+    }
+    trim_copy(x->a, sizeof x->a, spec, (size_t)(o - spec));
+    trim_copy(x->text, sizeof x->text, val, strlen(val));
+    x->tlen = strlen(x->text);
+    if (!x->a[0]) {
+        snprintf(why, wn, "\"%s\": no column name before the operator", spec);
+        return -1;
+    }
+    char *end;
+    double v = x->tlen ? strtod(x->text, &end) : 0;
+    if (x->tlen && *end == '\0' && isfinite(v)) {
+        x->kind = X_NUM;
+        x->v = v;
+    } else {
+        x->kind = X_STR;
+        if (x->op != OP_EQ && x->op != OP_NE) {
+            snprintf(why, wn, "\"%s\": %s needs a number", spec, x->op == OP_GE ? ">=" : x->op == OP_GT ? ">" : x->op == OP_LE ? "<=" : "<");
+            return -1;
+        }
+    }
+    return 0;
 }
 
-/* A data error in the current row at position at: skip the row or fail. */
-static int row_bad(loader *L, const char *at, const char *fmt, ...) RF_PRINTF(3, 4);
-static int row_bad(loader *L, const char *at, const char *fmt, ...)
+static inline int cmp_num(int op, double x, double v)
 {
-    if (L->skip) {
-        L->bad_rows++;
-        return ROW_SKIP;
+    switch (op) {
+    case OP_GE: return x >= v;
+    case OP_GT: return x > v;
+    case OP_LE: return x <= v;
+    case OP_LT: return x < v;
+    case OP_EQ: return x == v;
+    default: return x != v;
     }
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    long line, col;
-    locate(L, at, &line, &col);
-    rf_error_at(L->err, RF_EDATA, L->path, line, col, "%s", msg);
-    return ROW_FAIL;
 }
 
-/* Field text with "" escapes removed (into the scratch buffer if needed); NULL on OOM. */
-static const char *field_text(loader *L, const span *s, size_t *len)
+/* ---- side tables (joins) ---------------------------------------------------------------- */
+
+typedef struct {
+    char path[RF_PATH_MAX];
+    int ncols, key_col, on_col; /* on_col: column of the main row holding the key */
+    char (*names)[RF_NAME_MAX];
+    char *text;      /* every field's (converted, unescaped) text, back to back */
+    size_t text_len, text_cap;
+    size_t *off;     /* (rows * ncols + 1) start of each field in text */
+    size_t rows, rows_cap;
+    uint32_t *slots; /* open addressing: row + 1, 0 empty */
+    size_t mask;
+    int base;        /* first extended column of this table's columns */
+} side;
+
+static void side_free(side *s)
 {
-    if (!s->esc) {
-        *len = s->len;
-        return s->p;
-    }
-    if (L->scratch_cap < s->len + 1) {
-        size_t nc = s->len + 1 > 2 * L->scratch_cap ? s->len + 1 : 2 * L->scratch_cap;
-        char *nb = realloc(L->scratch, nc);
-        if (!nb) return NULL;
-        L->scratch = nb;
-        L->scratch_cap = nc;
-    }
-    size_t o = 0;
-    for (uint32_t i = 0; i < s->len; i++) {
-        L->scratch[o++] = s->p[i];
-        if (s->p[i] == '"') i++; /* inside a quoted field quotes come in pairs */
-    }
-    *len = o;
-    return L->scratch;
+    free(s->names);
+    free(s->text);
+    free(s->off);
+    free(s->slots);
 }
 
-#define SHOW_MAX 40
-
-/* Report a bad numeric field (role: "column", "label column", ...; name: schema name). */
-static int num_error(loader *L, const span *s, int rc, const char *role, const char *name)
+static inline const char *side_field(const side *s, size_t r, int c, uint32_t *len)
 {
-    size_t n;
-    const char *txt = field_text(L, s, &n);
-    if (!txt) {
-        rf_errorf(L->err, RF_ENOMEM, "out of memory");
-        return ROW_FAIL;
-    }
-    int show = n > SHOW_MAX ? SHOW_MAX : (int)n;
-    const char *ell = n > SHOW_MAX ? "..." : "";
-    if (rc == NUM_EMPTY) return row_bad(L, s->start, "empty numeric value in %s '%s'", role, name);
-    if (rc == NUM_NONFINITE)
-        return row_bad(L, s->start, "non-finite value '%.*s%s' in %s '%s'", show, txt, ell, role,
-                       name);
-    return row_bad(L, s->start, "invalid number '%.*s%s' in %s '%s'", show, txt, ell, role, name);
+    size_t i = r * (size_t)s->ncols + (size_t)c;
+    *len = (uint32_t)(s->off[i + 1] - s->off[i]);
+    return s->text + s->off[i];
 }
 
-/* Parse a numeric column into *out; returns ROW_*. */
-static inline int num_field(loader *L, int col, const char *role, const char *name, double *out)
+static long side_find(const side *s, const char *k, size_t n)
 {
-    const span *s = &L->t.f[col];
-    int rc = parse_double(s->p, s->len, out);
-    if (rc == NUM_OK && !s->esc) return ROW_OK;
-    if (s->esc) { /* only possible with "" escapes inside a quoted number: never valid */
-        size_t n;
-        const char *txt = field_text(L, s, &n);
-        if (!txt) return num_error(L, s, NUM_BAD, role, name);
-        if ((rc = parse_double(txt, n, out)) == NUM_OK) return ROW_OK;
+    uint64_t h = XXH3_64bits(k, n);
+    for (size_t i = (size_t)h & s->mask;; i = (i + 1) & s->mask) {
+        uint32_t r = s->slots[i];
+        if (!r) return -1;
+        uint32_t l;
+        const char *t = side_field(s, r - 1, s->key_col, &l);
+        if (l == n && memcmp(t, k, n) == 0) return (long)r - 1;
     }
-    return num_error(L, s, rc, role, name);
+}
+
+/* ISO-8859-1 -> UTF-8 of s[0..n) into *buf (grown); returns the length. -1 on OOM. */
+static long latin1_to_utf8(const char *s, size_t n, char **buf, size_t *cap)
+{
+    if (*cap < 2 * n + 1) {
+        size_t nc = 2 * n + 64;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = nc;
+    }
+    char *o = *buf;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) *o++ = (char)c;
+        else {
+            *o++ = (char)(0xC0 | (c >> 6));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    return (long)(o - *buf);
+}
+
+static int has_high(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) return 1;
+    return 0;
+}
+
+/* ---- output columns ---------------------------------------------------------------------- */
+
+typedef struct {
+    size_t n, cap;
+    uint32_t *cat;    /* (n, F) */
+    float *dense;     /* (n, D) */
+    float *labels;    /* (n, K) */
+    float *weight;    /* (n) or NULL */
+    uint64_t *group;  /* (n) or NULL */
+    uint64_t *mv_off[RF_MAX_FIELDS]; /* (n + 1) */
+    uint32_t *mv_ids[RF_MAX_FIELDS];
+    size_t mv_len[RF_MAX_FIELDS], mv_cap[RF_MAX_FIELDS];
+} cols;
+
+static void cols_free(cols *c)
+{
+    free(c->cat);
+    free(c->dense);
+    free(c->labels);
+    free(c->weight);
+    free(c->group);
+    for (int f = 0; f < RF_MAX_FIELDS; f++) {
+        free(c->mv_off[f]);
+        free(c->mv_ids[f]);
+    }
+    memset(c, 0, sizeof *c);
 }
 
 /* Ask for transparent huge pages on the 2 MiB-aligned interior of a large array (Linux,
- * best effort). First-touch page faults dominate filling fresh output arrays otherwise (each
- * 4 KiB fault is expensive, especially in VMs), and huge pages also cut TLB misses when the
- * training loop reads random rows later. */
+ * best effort): first-touch page faults otherwise dominate filling fresh output arrays. */
 static void advise_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
@@ -587,65 +760,275 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
-/* realloc + advise_huge */
 static void *grow(void *p, size_t bytes)
 {
-    void *q = realloc(p, bytes);
-    advise_huge(q, bytes);
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (q) advise_huge(q, bytes);
     return q;
 }
 
-static int grow_rows(loader *L)
+/* ---- the loader --------------------------------------------------------------------------- */
+
+enum { FK_VOCAB = RF_ENC_VOCAB, FK_IDS = RF_ENC_IDS, FK_HASH = RF_ENC_HASH, FK_BUCKET = RF_ENC_BUCKET };
+
+typedef struct {
+    int col;          /* extended column */
+    int kind;
+    int multi;
+    char sep;
+    uint32_t size;    /* FK_IDS: ids; FK_HASH: buckets + 1 */
+    uint32_t oov;     /* FK_VOCAB with given encoders */
+    uint64_t seed;
+    const float *bounds;
+    uint32_t nb;
+    rf_vocab *vocab;  /* FK_VOCAB: the global vocabulary (being fitted, or frozen) */
+} fplan;
+
+typedef struct {
+    int col;
+    int fill;         /* rf_fill (given: from the encoder) */
+    float fill_value; /* given encoders */
+    const rf_dense_enc *enc; /* given encoders; NULL = raw */
+} dplan;
+
+typedef struct {
+    expr x;
+    int ca, cb;       /* columns (cb: X_PROD) */
+    int numeric;      /* not checked to be 0/1 */
+    int scaled;
+    double lo, hi;
+} lplan;
+
+typedef struct {
+    expr x;
+    int col;
+} fltplan;
+
+typedef struct loader loader;
+
+typedef struct {
+    /* region */
+    const char *start, *hint, *end;
+    int more;         /* stopped at an incomplete row (needs more text) */
+    long lines;
+    cols c;
+    /* parallel fitting: local vocabularies, kept across rounds, and their local -> global
+     * provisional id maps (the first mapped ids are known; new keys are merged per round) */
+    rf_vocab *voc[RF_MAX_FIELDS];
+    uint32_t *map[RF_MAX_FIELDS];
+    uint32_t mapped[RF_MAX_FIELDS];
+    tokens t;
+    char *scratch, *conv;
+    size_t scratch_cap, conv_cap;
+    size_t bad, filtered;
+    int failed;       /* an error is in err (line relative to the piece start, 0-based) */
+    rf_error err;
+    const char *row;  /* current row */
+    long row_line;    /* lines before the current row within the piece */
+} piece;
+
+struct loader {
+    const rf_schema *sc;
+    const char *path;
+    rf_error *err;
+    int skip, fitting, direct;
+    int F, D, K;
+    tokctx tx;        /* buf/end/eof updated per round */
+    unsigned char cls[256];
+    char dstr[RF_DELIM_MAX];
+    int latin1;
+    int ncols, next;  /* main columns; extended columns (main + joined) */
+    fplan fp[RF_MAX_FIELDS];
+    dplan dp[RF_MAX_DENSE];
+    lplan lp[RF_MAX_LABELS];
+    fltplan flt[RF_MAX_FILTERS];
+    int nflt;
+    int weight_col, group_col;
+    int use_na;       /* NA strings apply to dense columns */
+    side sides[RF_MAX_JOINS];
+    int nside;
+    rf_encoders *enc;
+    cols out;
+    size_t est_rows;
+    size_t bad_rows, filtered;
+};
+
+enum { ROW_OK = 0, ROW_SKIP = 1, ROW_FAIL = 2, ROW_FILTERED = 3 };
+
+#define SHOW_MAX 40
+
+/* Location (piece-relative 0-based line, 1-based column) of position at in the current row. */
+static void locate(const piece *P, const char *at, long *line, long *col)
 {
-    size_t nc = L->cap ? 2 * L->cap : L->est_rows ? L->est_rows : 1024;
-    uint32_t *c = grow(L->cat, nc * (size_t)(L->F ? L->F : 1) * sizeof *c);
-    if (!c) return -1;
-    L->cat = c;
-    if (L->D) {
-        float *d = grow(L->dense, nc * (size_t)L->D * sizeof *d);
-        if (!d) return -1;
-        L->dense = d;
+    const char *ls = P->row;
+    long ln = P->row_line;
+    if (!(at >= P->row && at <= P->row + ROW_MAX)) at = P->row; /* outside the buffer */
+    for (const char *q = P->row; q < at; q++)
+        if (*q == '\n') {
+            ln++;
+            ls = q + 1;
+        }
+    *line = ln;
+    *col = (long)(at - ls) + 1;
+}
+
+static int row_bad(const loader *L, piece *P, const char *at, const char *fmt, ...) RF_PRINTF(4, 5);
+static int row_bad(const loader *L, piece *P, const char *at, const char *fmt, ...)
+{
+    if (L->skip) {
+        P->bad++;
+        return ROW_SKIP;
     }
-    float *lb = grow(L->labels, nc * (size_t)(L->K ? L->K : 1) * sizeof *lb);
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    long line, col;
+    locate(P, at, &line, &col);
+    rf_error_at(&P->err, RF_EDATA, L->path, line, col, "%s", msg);
+    P->failed = 1;
+    return ROW_FAIL;
+}
+
+static int row_oom(const loader *L, piece *P)
+{
+    rf_errorf(&P->err, RF_ENOMEM, "out of memory loading %s", L->path);
+    P->failed = 2;
+    return ROW_FAIL;
+}
+
+/* Field text with "" escapes removed (into the scratch buffer if needed); NULL on OOM. */
+static const char *field_text(piece *P, const span *s, size_t *len)
+{
+    if (s->esc != 1) {
+        *len = s->len;
+        return s->p;
+    }
+    if (P->scratch_cap < (size_t)s->len + 1) {
+        size_t nc = (size_t)s->len + 1 > 2 * P->scratch_cap ? (size_t)s->len + 1 : 2 * P->scratch_cap;
+        char *nb = realloc(P->scratch, nc + TEXT_PAD);
+        if (!nb) return NULL;
+        P->scratch = nb;
+        P->scratch_cap = nc;
+    }
+    size_t o = 0;
+    for (uint32_t i = 0; i < s->len; i++) {
+        P->scratch[o++] = s->p[i];
+        if (s->p[i] == '"') i++; /* inside a quoted field quotes come in pairs */
+    }
+    *len = o;
+    return P->scratch;
+}
+
+/* Text of a categorical/string value: unescaped and, for ISO-8859-1 input, UTF-8. Values of
+ * side tables are already converted. */
+static const char *value_text(const loader *L, piece *P, const span *s, size_t *len)
+{
+    const char *t = field_text(P, s, len);
+    if (!t || !L->latin1 || s->esc > 1 || !has_high(t, *len)) return t;
+    long n = latin1_to_utf8(t, *len, &P->conv, &P->conv_cap);
+    if (n < 0) return NULL;
+    *len = (size_t)n;
+    return P->conv;
+}
+
+/* Report a bad numeric field (role: "column", "label column", ...; name: schema name). */
+static int num_error(const loader *L, piece *P, const span *s, int rc, const char *role, const char *name)
+{
+    size_t n;
+    const char *txt = field_text(P, s, &n);
+    if (!txt) return row_oom(L, P);
+    int show = n > SHOW_MAX ? SHOW_MAX : (int)n;
+    const char *ell = n > SHOW_MAX ? "..." : "";
+    if (s->esc == JOIN_MISSING)
+        return row_bad(L, P, s->start, "no row for this key in the joined file (needed for %s '%s')", role, name);
+    if (rc == NUM_EMPTY) return row_bad(L, P, s->start, "empty numeric value in %s '%s'", role, name);
+    if (rc == NUM_NONFINITE)
+        return row_bad(L, P, s->start, "non-finite value '%.*s%s' in %s '%s'", show, txt, ell, role, name);
+    return row_bad(L, P, s->start, "invalid number '%.*s%s' in %s '%s'", show, txt, ell, role, name);
+}
+
+/* Parse a numeric field into *out; returns ROW_*. */
+static inline int num_span(const loader *L, piece *P, const span *s, const char *role, const char *name,
+                           double *out)
+{
+    if (s->esc == JOIN_MISSING) return num_error(L, P, s, NUM_EMPTY, role, name);
+    int rc = parse_double(s->p, s->len, out);
+    if (rc == NUM_OK && s->esc != 1) return ROW_OK;
+    if (s->esc == 1) { /* only possible with "" escapes inside a quoted number: never valid */
+        size_t n;
+        const char *txt = field_text(P, s, &n);
+        if (!txt) return row_oom(L, P);
+        if ((rc = parse_double(txt, n, out)) == NUM_OK) return ROW_OK;
+    }
+    return num_error(L, P, s, rc, role, name);
+}
+
+/* Is the span a missing value (empty, a missing joined row, or one of the NA strings)? */
+static int is_na(const loader *L, const span *s)
+{
+    if (s->esc == JOIN_MISSING || s->len == 0) return 1;
+    const rf_schema *sc = L->sc;
+    for (int i = 0; i < sc->nna; i++) {
+        size_t n = strlen(sc->na[i]);
+        if (n == s->len && memcmp(s->p, sc->na[i], n) == 0) return 1;
+    }
+    return 0;
+}
+
+static int grow_rows(const loader *L, cols *c, size_t want)
+{
+    size_t nc = c->cap ? 2 * c->cap : want ? want : 1024;
+    while (nc < want) nc *= 2;
+    uint32_t *ct = grow(c->cat, nc * (size_t)(L->F ? L->F : 1) * sizeof *ct);
+    if (!ct) return -1;
+    c->cat = ct;
+    if (L->D) {
+        float *d = grow(c->dense, nc * (size_t)L->D * sizeof *d);
+        if (!d) return -1;
+        c->dense = d;
+    }
+    float *lb = grow(c->labels, nc * (size_t)(L->K ? L->K : 1) * sizeof *lb);
     if (!lb) return -1;
-    L->labels = lb;
+    c->labels = lb;
     if (L->weight_col >= 0) {
-        float *w = grow(L->weight, nc * sizeof *w);
+        float *w = grow(c->weight, nc * sizeof *w);
         if (!w) return -1;
-        L->weight = w;
+        c->weight = w;
     }
     if (L->group_col >= 0) {
-        uint64_t *g = grow(L->group, nc * sizeof *g);
+        uint64_t *g = grow(c->group, nc * sizeof *g);
         if (!g) return -1;
-        L->group = g;
+        c->group = g;
     }
     for (int f = 0; f < L->F; f++) {
-        if (!L->sc->cat[f].multi) continue;
-        uint64_t *o = grow(L->mv_off[f], (nc + 1) * sizeof *o);
+        if (!L->fp[f].multi) continue;
+        uint64_t *o = grow(c->mv_off[f], (nc + 1) * sizeof *o);
         if (!o) return -1;
-        if (!L->mv_off[f]) o[0] = 0;
-        L->mv_off[f] = o;
+        if (!c->mv_off[f]) o[0] = 0;
+        c->mv_off[f] = o;
     }
-    L->cap = nc;
+    c->cap = nc;
     return 0;
 }
 
-static int push_mv(loader *L, int f, uint32_t id)
+static int push_mv(cols *c, int f, uint32_t id)
 {
-    if (L->mv_len[f] == L->mv_cap[f]) {
-        size_t nc = L->mv_cap[f] ? 2 * L->mv_cap[f] : 4096;
-        uint32_t *ni = grow(L->mv_ids[f], nc * sizeof *ni);
+    if (c->mv_len[f] == c->mv_cap[f]) {
+        size_t nc = c->mv_cap[f] ? 2 * c->mv_cap[f] : 4096;
+        uint32_t *ni = grow(c->mv_ids[f], nc * sizeof *ni);
         if (!ni) return -1;
-        L->mv_ids[f] = ni;
-        L->mv_cap[f] = nc;
+        c->mv_ids[f] = ni;
+        c->mv_cap[f] = nc;
     }
-    L->mv_ids[f][L->mv_len[f]++] = id;
+    c->mv_ids[f][c->mv_len[f]++] = id;
     return 0;
 }
 
-/* Integer-id field: the decimal value itself, 0 (OOV) when outside [0, size); *bad is set
+/* Integer-id value: the decimal value itself, 0 (OOV) when outside [0, size); *bad is set
  * when the text is not a non-negative integer. */
-static uint32_t encode_id(const loader *L, int f, const char *s, size_t n, int *bad)
+static uint32_t encode_id(uint32_t size, const char *s, size_t n, int *bad)
 {
     uint64_t v = 0;
     if (n == 0 || n > 19) {
@@ -659,288 +1042,950 @@ static uint32_t encode_id(const loader *L, int f, const char *s, size_t n, int *
         }
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
-    return v < L->enc->id_size[f] ? (uint32_t)v : 0;
+    return v < size ? (uint32_t)v : 0;
 }
 
-/* Id (provisional while fitting) of value s[0..n) of field f, h = rf_vocab_hash_ of it. */
-static inline uint32_t encode_h(loader *L, int f, const char *s, size_t n, uint64_t h, int *oom)
+/* Id of a non-empty value of field f with hash h (= rf_vocab_hash_ for vocabularies). While
+ * fitting: a provisional id (local vocabulary of the piece unless direct). *oom on failure. */
+static inline uint32_t encode_vocab(const loader *L, piece *P, int f, const char *s, size_t n, uint64_t h,
+                                    int *oom)
 {
-    if (n == 0) return 0;
+    const fplan *fp = &L->fp[f];
     if (L->fitting) {
-        uint32_t id = rf_vocab_fit_id_(L->enc->vocab[f], s, n, h);
+        rf_vocab *v = L->direct ? fp->vocab : P->voc[f];
+        uint32_t id = rf_vocab_fit_id_(v, s, n, h);
         if (!id) *oom = 1;
         return id;
     }
-    return rf_vocab_lookup_h_(L->enc->vocab[f], s, n, h);
+    uint32_t id = rf_vocab_lookup_h_(fp->vocab, s, n, h);
+    return id ? id : fp->oov;
 }
 
-static inline uint32_t encode(loader *L, int f, const char *s, size_t n, int *oom)
+/* Id of the value s[0..n) of a non-bucket field; *bad: 1 OOM, 2 not an integer id. */
+static inline uint32_t encode_value(const loader *L, piece *P, int f, const char *s, size_t n, int *bad)
 {
     if (n == 0) return 0;
-    if (!L->enc->vocab[f]) {
-        int bad = 0;
-        uint32_t id = encode_id(L, f, s, n, &bad);
-        if (bad) *oom = 2;
+    const fplan *fp = &L->fp[f];
+    switch (fp->kind) {
+    case FK_HASH: return 1 + (uint32_t)(XXH3_64bits_withSeed(s, n, fp->seed) % (fp->size - 1));
+    case FK_IDS: {
+        int b = 0;
+        uint32_t id = encode_id(fp->size, s, n, &b);
+        if (b) *bad = 2;
         return id;
     }
-    return encode_h(L, f, s, n, rf_vocab_hash_(L->enc->vocab[f], s, n), oom);
+    default: {
+        rf_vocab *v = L->fitting && !L->direct ? P->voc[f] : fp->vocab;
+        return encode_vocab(L, P, f, s, n, rf_vocab_hash_(v, s, n), bad);
+    }
+    }
 }
 
-/* Convert the tokenized current row into row L->n. */
-static int process_row(loader *L)
+/* Text of extended column c of the current row. */
+static inline const span *colspan(const piece *P, int c) { return &P->t.f[c]; }
+
+/* Evaluate a comparison expression on its column; *res 0/1; returns ROW_*. */
+static int eval_cmp(const loader *L, piece *P, const expr *x, const span *s, const char *role,
+                    const char *name, int *res)
 {
-    tokens *t = &L->t;
-    if (t->bad) return row_bad(L, t->bad, "unexpected character after closing quote");
-    if (t->n != L->ncols)
-        return row_bad(L, L->rd.buf + L->rd.pos, "expected %d fields, found %d", L->ncols, t->n);
-    if (L->n == L->cap && grow_rows(L)) goto oom;
-    size_t r = L->n;
+    if (x->kind == X_NUM) {
+        double v;
+        int rc = num_span(L, P, s, role, name, &v);
+        if (rc != ROW_OK) return rc;
+        *res = cmp_num(x->op, v, x->v);
+        return ROW_OK;
+    }
+    size_t n = 0;
+    const char *t = s->esc == JOIN_MISSING ? "" : value_text(L, P, s, &n);
+    if (!t) return row_oom(L, P);
+    if (s->esc == JOIN_MISSING) n = 0;
+    int eq = n == x->tlen && memcmp(t, x->text, n) == 0;
+    *res = x->op == OP_EQ ? eq : !eq;
+    return ROW_OK;
+}
+
+/* Fill the joined columns of the current row. */
+static int join_row(const loader *L, piece *P)
+{
+    tokens *t = &P->t;
+    for (int j = 0; j < L->nside; j++) {
+        const side *s = &L->sides[j];
+        int need = L->next;
+        if (t->cap < need) {
+            span *nf = realloc(t->f, (size_t)need * sizeof *nf);
+            if (!nf) return row_oom(L, P);
+            t->f = nf;
+            t->cap = need;
+        }
+        const span *ks = &t->f[s->on_col];
+        size_t kn;
+        const char *k = value_text(L, P, ks, &kn);
+        if (!k) return row_oom(L, P);
+        long r = side_find(s, k, kn);
+        for (int c = 0; c < s->ncols; c++) {
+            span *o = &t->f[s->base + c];
+            o->start = ks->start;
+            if (r < 0) {
+                o->p = "";
+                o->len = 0;
+                o->esc = JOIN_MISSING;
+            } else {
+                o->p = side_field(s, (size_t)r, c, &o->len);
+                o->esc = SIDE_VALUE;
+            }
+        }
+    }
+    t->n = L->next;
+    return ROW_OK;
+}
+
+/* Convert the tokenized current row of piece P into its next output row. */
+static int process_row(const loader *L, piece *P)
+{
+    tokens *t = &P->t;
+    if (t->bad) return row_bad(L, P, t->bad, "unexpected character after closing quote");
+    if (t->n != L->ncols) return row_bad(L, P, P->row, "expected %d fields, found %d", L->ncols, t->n);
+    if (L->nside && join_row(L, P) != ROW_OK) return ROW_FAIL;
     const rf_schema *sc = L->sc;
     int rc;
+    for (int i = 0; i < L->nflt; i++) {
+        int keep = 0;
+        if (L->flt[i].x.kind == X_NUM && is_na(L, colspan(P, L->flt[i].col))) {
+            P->filtered++; /* a missing value passes no numeric filter */
+            return ROW_FILTERED;
+        }
+        if ((rc = eval_cmp(L, P, &L->flt[i].x, colspan(P, L->flt[i].col), "filter column", L->flt[i].x.a,
+                           &keep)) != ROW_OK)
+            return rc;
+        if (!keep) {
+            P->filtered++;
+            return ROW_FILTERED;
+        }
+    }
+    cols *c = &P->c;
+    if (c->n == c->cap && grow_rows(L, c, 0)) return row_oom(L, P);
+    size_t r = c->n;
     double x;
     /* numeric columns first: a rejected row must not touch the vocabularies */
-    float *drow = L->D ? L->dense + r * (size_t)L->D : NULL;
+    float *drow = L->D ? c->dense + r * (size_t)L->D : NULL;
     for (int d = 0; d < L->D; d++) {
-        if ((rc = num_field(L, L->dense_col[d], "column", sc->dense[d], &x)) != ROW_OK) return rc;
+        const dplan *dp = &L->dp[d];
+        const span *s = colspan(P, dp->col);
+        if (dp->fill != RF_FILL_ERROR && is_na(L, s)) {
+            drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
+            continue;
+        }
+        if ((rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK) return rc;
         if (to_float(x, &drow[d]))
-            return row_bad(L, t->f[L->dense_col[d]].start, "value out of float range in column '%s'",
-                           sc->dense[d]);
+            return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
+        if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
     }
     for (int k = 0; k < L->K; k++) {
+        const lplan *lp = &L->lp[k];
+        float *y = &c->labels[r * (size_t)L->K + (size_t)k];
+        const span *sa = colspan(P, lp->ca);
+        if (lp->x.kind == X_NUM || lp->x.kind == X_STR) {
+            int v;
+            if ((rc = eval_cmp(L, P, &lp->x, sa, "label column", sc->label[k], &v)) != ROW_OK) return rc;
+            *y = (float)v;
+            continue;
+        }
         double a, b = 1.0;
-        if ((rc = num_field(L, L->lab_a[k], "label column", sc->label[k], &a)) != ROW_OK) return rc;
-        if (L->lab_b[k] >= 0 &&
-            (rc = num_field(L, L->lab_b[k], "label column", sc->label[k], &b)) != ROW_OK)
+        if ((rc = num_span(L, P, sa, "label column", sc->label[k], &a)) != ROW_OK) return rc;
+        if (lp->cb >= 0 && (rc = num_span(L, P, colspan(P, lp->cb), "label column", sc->label[k], &b)) != ROW_OK)
             return rc;
-        if (to_float(a * b, &L->labels[r * (size_t)L->K + (size_t)k]))
-            return row_bad(L, t->f[L->lab_a[k]].start, "value out of float range in label column '%s'",
-                           sc->label[k]);
-        if (sc->labels_binary && a * b != 0.0 && a * b != 1.0) {
-            const span *bs = &t->f[(a != 0.0 && a != 1.0) || L->lab_b[k] < 0 ? L->lab_a[k] : L->lab_b[k]];
-            return row_bad(L, bs->start, "label '%.*s' is not 0 or 1 in label column '%s'",
+        if (to_float(a * b, y))
+            return row_bad(L, P, sa->start, "value out of float range in label column '%s'", sc->label[k]);
+        if (lp->scaled) {
+            double z = (a * b - lp->lo) / (lp->hi - lp->lo);
+            *y = (float)(z < 0 ? 0 : z > 1 ? 1 : z);
+        } else if (sc->labels_binary && !lp->numeric && a * b != 0.0 && a * b != 1.0) {
+            const span *bs = (a != 0.0 && a != 1.0) || lp->cb < 0 ? sa : colspan(P, lp->cb);
+            return row_bad(L, P, bs->start, "label '%.*s' is not 0 or 1 in label column '%s'",
                            (int)(bs->len > SHOW_MAX ? SHOW_MAX : bs->len), bs->p, sc->label[k]);
         }
     }
     if (L->weight_col >= 0) {
-        if ((rc = num_field(L, L->weight_col, "weight column", sc->weight, &x)) != ROW_OK) return rc;
+        const span *s = colspan(P, L->weight_col);
+        if ((rc = num_span(L, P, s, "weight column", sc->weight, &x)) != ROW_OK) return rc;
         float v;
         if (to_float(x, &v))
-            return row_bad(L, t->f[L->weight_col].start,
-                           "value out of float range in weight column '%s'", sc->weight);
-        if (v < 0) {
-            const span *s = &t->f[L->weight_col];
-            return row_bad(L, s->start, "negative weight '%.*s' in weight column '%s'",
+            return row_bad(L, P, s->start, "value out of float range in weight column '%s'", sc->weight);
+        if (v < 0)
+            return row_bad(L, P, s->start, "negative weight '%.*s' in weight column '%s'",
                            (int)(s->len > SHOW_MAX ? SHOW_MAX : s->len), s->p, sc->weight);
-        }
-        L->weight[r] = v;
+        c->weight[r] = v;
     }
     if (L->group_col >= 0) {
         size_t n;
-        const char *s = field_text(L, &t->f[L->group_col], &n);
-        if (!s) goto oom;
-        L->group[r] = XXH3_64bits(s, n);
+        const char *s = field_text(P, colspan(P, L->group_col), &n);
+        if (!s) return row_oom(L, P);
+        c->group[r] = XXH3_64bits(s, n);
     }
-    /* categorical columns: hash the single-valued ones first and prefetch their table slots,
-     * so that the cache misses of the lookups overlap */
+    uint32_t *crow = c->cat + r * (size_t)(L->F ? L->F : 1);
+    /* bucket fields (numbers) before any vocabulary is touched */
+    for (int f = 0; f < L->F; f++) {
+        const fplan *fp = &L->fp[f];
+        if (fp->kind != FK_BUCKET) continue;
+        const span *s = colspan(P, fp->col);
+        float v = NAN;
+        if (!is_na(L, s)) {
+            if ((rc = num_span(L, P, s, "column", sc->cat[f].name, &x)) != ROW_OK) return rc;
+            if (to_float(x, &v))
+                return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->cat[f].name);
+        }
+        if (L->fitting) memcpy(&crow[f], &v, sizeof v);
+        else crow[f] = rf_bucket_id_(fp->bounds, fp->nb, v);
+    }
+    /* integer-id fields: validate before any vocabulary is touched */
+    for (int f = 0; f < L->F; f++) {
+        const fplan *fp = &L->fp[f];
+        if (fp->kind != FK_IDS) continue;
+        const span *sp = colspan(P, fp->col);
+        int bad = 0;
+        if (!fp->multi) {
+            crow[f] = encode_id(fp->size, sp->p, sp->esc == JOIN_MISSING ? 0 : sp->len, &bad);
+        } else {
+            for (const char *a = sp->p, *e = sp->p + sp->len; a < e && !bad;) {
+                const char *q = memchr(a, fp->sep, (size_t)(e - a));
+                if (!q) q = e;
+                if (q > a) encode_id(fp->size, a, (size_t)(q - a), &bad);
+                a = q + 1;
+            }
+        }
+        if (bad)
+            return row_bad(L, P, sp->start, "expected integer ids in column '%s', found '%.*s'", sc->cat[f].name,
+                           (int)(sp->len > SHOW_MAX ? SHOW_MAX : sp->len), sp->p);
+    }
+    /* categorical columns: hash the plain single-valued vocabulary ones first and prefetch their
+     * table slots, so that the cache misses of the lookups overlap */
     int oom = 0;
-    uint64_t hs[64];
+    uint64_t hs[RF_MAX_FIELDS];
     for (int f = 0; f < L->F; f++) {
-        const span *sp = &t->f[L->cat_col[f]];
-        if (!sc->cat[f].multi && !sp->esc && sp->len && L->enc->vocab[f])
-            hs[f] = rf_vocab_hash_(L->enc->vocab[f], sp->p, sp->len);
+        const fplan *fp = &L->fp[f];
+        const span *sp = colspan(P, fp->col);
+        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1)
+            hs[f] = rf_vocab_hash_(L->fitting && !L->direct ? P->voc[f] : fp->vocab, sp->p, sp->len);
     }
-    uint32_t *crow = L->cat + r * (size_t)(L->F ? L->F : 1);
     for (int f = 0; f < L->F; f++) {
-        const span *sp = &t->f[L->cat_col[f]];
-        if (!sc->cat[f].multi && !sp->esc && L->enc->vocab[f]) {
-            crow[f] = sp->len ? encode_h(L, f, sp->p, sp->len, hs[f], &oom) : 0;
+        const fplan *fp = &L->fp[f];
+        if (fp->kind == FK_BUCKET || (fp->kind == FK_IDS && !fp->multi)) continue;
+        const span *sp = colspan(P, fp->col);
+        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && !L->latin1) {
+            crow[f] = sp->len ? encode_vocab(L, P, f, sp->p, sp->len, hs[f], &oom) : 0;
             continue;
         }
         size_t n;
-        const char *s = field_text(L, sp, &n);
-        if (!s) goto oom;
-        if (!sc->cat[f].multi) {
-            crow[f] = encode(L, f, s, n, &oom);
+        const char *s = value_text(L, P, sp, &n);
+        if (!s) return row_oom(L, P);
+        if (!fp->multi) {
+            crow[f] = encode_value(L, P, f, s, n, &oom);
             continue;
         }
         crow[f] = 0;
         const char *e = s + n;
-        char sep = L->sep[f];
         while (s < e) {
-            const char *q = memchr(s, sep, (size_t)(e - s));
+            const char *q = memchr(s, fp->sep, (size_t)(e - s));
             if (!q) q = e;
-            if (q > s && push_mv(L, f, encode(L, f, s, (size_t)(q - s), &oom))) goto oom;
+            if (q > s && push_mv(c, f, encode_value(L, P, f, s, (size_t)(q - s), &oom))) return row_oom(L, P);
             s = q + 1;
         }
-        L->mv_off[f][r + 1] = L->mv_len[f];
+        c->mv_off[f][r + 1] = c->mv_len[f];
     }
-    if (oom == 2) {
-        for (int f = 0; f < L->F; f++)
-            if (!L->enc->vocab[f]) {
-                const span *sp = &t->f[L->cat_col[f]];
-                int bad = 0;
-                if (!sc->cat[f].multi) {
-                    encode_id(L, f, sp->p, sp->len, &bad);
-                } else {
-                    for (const char *a = sp->p, *e = sp->p + sp->len; a < e && !bad;) {
-                        const char *q = memchr(a, L->sep[f], (size_t)(e - a));
-                        if (!q) q = e;
-                        if (q > a) encode_id(L, f, a, (size_t)(q - a), &bad);
-                        a = q + 1;
-                    }
-                }
-                if (bad)
-                    return row_bad(L, sp->start, "expected integer ids in column '%s', found '%.*s'",
-                                   sc->cat[f].name, (int)(sp->len > SHOW_MAX ? SHOW_MAX : sp->len), sp->p);
-            }
-    }
-    if (oom) goto oom;
-    L->n++;
+    if (oom) return row_oom(L, P);
+    c->n++;
     return ROW_OK;
-oom:
-    rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
-    return ROW_FAIL;
 }
 
-/* Index of the header column named (name, len), -1 if absent. */
-static int header_find(const loader *L, const char *const *names, const size_t *lens, const char *name)
+/* Parse the rows of piece P starting at P->start, up to the first row starting at or after
+ * P->hint. */
+/* Forget a piece's local vocabularies (after a parse from a wrong start: its keys may not
+ * be the file's, nor in the file's order). */
+static void piece_reset_vocab(piece *P)
 {
-    size_t n = strlen(name);
+    for (int f = 0; f < RF_MAX_FIELDS; f++) {
+        rf_vocab_free(P->voc[f]);
+        P->voc[f] = NULL;
+        P->mapped[f] = 0;
+    }
+}
+
+static void parse_piece(const loader *L, piece *P)
+{
+    const char *p = P->start;
+    P->lines = 0;
+    P->more = 0;
+    P->failed = 0;
+    P->bad = P->filtered = 0;
+    P->c.n = 0;
+    for (int f = 0; f < L->F; f++) {
+        P->c.mv_len[f] = 0;
+        if (L->fitting && !L->direct && L->fp[f].kind == FK_VOCAB && !P->voc[f] &&
+            !(P->voc[f] = rf_vocab_create())) {
+            row_oom(L, P);
+            P->end = p;
+            return;
+        }
+    }
+    while (p < P->hint) {
+        P->row = p;
+        P->row_line = P->lines;
+        int tk = tokenize(&L->tx, p, &P->t);
+        if (tk == TOK_MORE) {
+            P->more = 1;
+            break;
+        }
+        if (tk == TOK_EOF) break;
+        if (tk == TOK_NOMEM) {
+            row_oom(L, P);
+            break;
+        }
+        if (tk == TOK_UNTERM) {
+            long line, col;
+            locate(P, P->t.unterm, &line, &col);
+            rf_error_at(&P->err, RF_EDATA, L->path, line, col, "unterminated quoted field");
+            P->failed = 1;
+            break;
+        }
+        const span *f0 = &P->t.f[0];
+        int blank = P->t.n == 1 && f0->len == 0 && f0->start == f0->p;
+        if (!blank && process_row(L, P) == ROW_FAIL) break;
+        p = P->t.next;
+        P->lines += P->t.lines;
+    }
+    P->end = p;
+}
+
+static void piece_free(piece *P)
+{
+    cols_free(&P->c);
+    for (int f = 0; f < RF_MAX_FIELDS; f++) {
+        rf_vocab_free(P->voc[f]);
+        free(P->map[f]);
+    }
+    free(P->t.f);
+    free(P->scratch);
+    free(P->conv);
+}
+
+/* Append piece P's rows to the output (remapping local vocabulary ids while fitting). */
+static rf_status append_piece(loader *L, piece *P)
+{
+    cols *o = &L->out, *c = &P->c;
+    size_t n = c->n;
+    if (!n) return RF_OK;
+    if (o->n + n > o->cap && grow_rows(L, o, o->n + n > L->est_rows ? o->n + n : L->est_rows))
+        return rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
+    int F = L->F ? L->F : 1;
+    /* merge local vocabularies: local id -> global provisional id */
+    if (L->fitting && !L->direct)
+        for (int f = 0; f < L->F; f++) {
+            if (L->fp[f].kind != FK_VOCAB) continue;
+            rf_vocab *lv = P->voc[f], *gv = L->fp[f].vocab;
+            uint32_t m = rf_vocab_entries_(lv);
+            if (m == P->mapped[f] && P->map[f]) continue; /* no new keys in this round */
+            uint32_t *map = realloc(P->map[f], ((size_t)m + 1) * sizeof *map);
+            if (!map) return rf_errorf(L->err, RF_ENOMEM, "out of memory");
+            P->map[f] = map;
+            map[0] = 0;
+            for (uint32_t i = P->mapped[f] + 1; i <= m; i++) {
+                size_t kl;
+                const char *k = rf_vocab_key_len_(lv, i, &kl);
+                uint32_t g = rf_vocab_fit_id_(gv, k, kl, rf_vocab_hash_(gv, k, kl));
+                if (!g) return rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                map[i] = g;
+            }
+            P->mapped[f] = m;
+        }
+    memcpy(o->cat + o->n * (size_t)F, c->cat, n * (size_t)F * sizeof *o->cat);
+    if (L->fitting && !L->direct)
+        for (int f = 0; f < L->F; f++) {
+            if (L->fp[f].kind != FK_VOCAB || L->fp[f].multi) continue;
+            uint32_t *col = o->cat + o->n * (size_t)F + f;
+            const uint32_t *map = P->map[f];
+            for (size_t i = 0; i < n; i++) col[i * (size_t)F] = map[col[i * (size_t)F]];
+        }
+    if (L->D) memcpy(o->dense + o->n * (size_t)L->D, c->dense, n * (size_t)L->D * sizeof *o->dense);
+    memcpy(o->labels + o->n * (size_t)(L->K ? L->K : 1), c->labels,
+           n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
+    if (o->weight) memcpy(o->weight + o->n, c->weight, n * sizeof *o->weight);
+    if (o->group) memcpy(o->group + o->n, c->group, n * sizeof *o->group);
+    for (int f = 0; f < L->F; f++) {
+        if (!L->fp[f].multi) continue;
+        size_t m = c->mv_len[f], base = o->mv_len[f];
+        if (base + m > o->mv_cap[f]) {
+            size_t nc = o->mv_cap[f] ? o->mv_cap[f] : 4096;
+            while (nc < base + m) nc *= 2;
+            uint32_t *ni = grow(o->mv_ids[f], nc * sizeof *ni);
+            if (!ni) return rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
+            o->mv_ids[f] = ni;
+            o->mv_cap[f] = nc;
+        }
+        if (L->fitting && !L->direct && L->fp[f].kind == FK_VOCAB) {
+            const uint32_t *map = P->map[f];
+            for (size_t j = 0; j < m; j++) o->mv_ids[f][base + j] = map[c->mv_ids[f][j]];
+        } else if (m) {
+            memcpy(o->mv_ids[f] + base, c->mv_ids[f], m * sizeof *o->mv_ids[f]);
+        }
+        for (size_t i = 1; i <= n; i++) o->mv_off[f][o->n + i] = base + c->mv_off[f][i];
+        o->mv_len[f] = base + m;
+    }
+    o->n += n;
+    return RF_OK;
+}
+
+/* ---- plan: columns of the header, encoders -------------------------------------------------- */
+
+/* Extended column named name (main file first, then the side tables), -1 if absent. */
+static int find_col(const loader *L, char (*names)[RF_NAME_MAX], const char *name)
+{
     for (int c = 0; c < L->ncols; c++)
-        if (lens[c] == n && memcmp(names[c], name, n) == 0) return c;
+        if (!strcmp(names[c], name)) return c;
+    for (int j = 0; j < L->nside; j++) {
+        const side *s = &L->sides[j];
+        for (int c = 0; c < s->ncols; c++)
+            if (c != s->key_col && !strcmp(s->names[c], name)) return s->base + c;
+    }
     return -1;
 }
 
-static rf_status missing_column(loader *L, const char *const *names, const size_t *lens,
-                                const char *name, const char *role)
+static rf_status missing_column(const loader *L, char (*names)[RF_NAME_MAX], const char *name,
+                                const char *role)
 {
     char list[320];
     size_t o = 0;
     list[0] = '\0';
     for (int c = 0; c < L->ncols; c++) {
-        int w = snprintf(list + o, sizeof list - o, "%s%.*s", c ? ", " : "",
-                         (int)(lens[c] > RF_NAME_MAX ? RF_NAME_MAX : lens[c]), names[c]);
+        int w = snprintf(list + o, sizeof list - o, "%s%s", c ? ", " : "", names[c]);
         if (w < 0 || (size_t)w >= sizeof list - o) {
             memcpy(list + sizeof list - 5, "...", 4);
             break;
         }
         o += (size_t)w;
     }
-    return rf_error_at(L->err, RF_EDATA, L->path, 1, 1,
-                       "%s column '%s' not found in header (columns: %s)", role, name, list);
+    char joined[64] = "";
+    if (L->nside) snprintf(joined, sizeof joined, " or the %d joined file%s", L->nside, L->nside > 1 ? "s" : "");
+    return rf_error_at(L->err, RF_EDATA, L->path, L->sc->no_header ? 0 : 1, L->sc->no_header ? 0 : 1,
+                       "%s column '%s' not found in %s%s (columns: %s)", role, name,
+                       L->sc->no_header ? "data.columns" : "header", joined, list);
 }
 
-/* Map schema columns to header positions (header tokenized in L->t). */
-static rf_status map_header(loader *L)
+/* Resolve every schema column to an extended column, and the encoders to use. */
+static rf_status make_plan(loader *L, char (*names)[RF_NAME_MAX])
 {
     const rf_schema *sc = L->sc;
-    int nc = L->t.n;
-    L->ncols = nc;
-    const char **names = malloc((size_t)nc * sizeof *names);
-    size_t *lens = malloc((size_t)nc * sizeof *lens);
-    char *copy = NULL;
-    size_t total = 0;
-    for (int c = 0; c < nc; c++) total += L->t.f[c].len + 1;
-    copy = malloc(total + 1);
-    rf_status st = RF_OK;
-    if (!names || !lens || !copy) {
-        st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
-        goto done;
+    rf_encoders *e = L->enc;
+    char why[256];
+    for (int f = 0; f < sc->F; f++) {
+        fplan *fp = &L->fp[f];
+        const rf_cat_spec *cs = &sc->cat[f];
+        if ((fp->col = find_col(L, names, cs->name)) < 0) return missing_column(L, names, cs->name, "categorical");
+        fp->multi = cs->multi && !cs->bucket;
+        fp->sep = cs->sep ? cs->sep : '|';
+        if (L->fitting) {
+            fp->kind = cs->bucket ? FK_BUCKET : cs->hash ? FK_HASH : FK_VOCAB;
+            fp->size = cs->hash + 1;
+            fp->seed = sc->hash_seed;
+            if (fp->kind == FK_VOCAB) fp->vocab = e->vocab[f];
+        } else if (e->field) {
+            const rf_field_enc *fe = &e->field[f];
+            fp->kind = fe->kind;
+            fp->size = fe->size;
+            fp->oov = fe->oov;
+            fp->seed = fe->seed;
+            fp->bounds = fe->bounds;
+            fp->nb = fe->nbounds;
+            fp->vocab = e->vocab[f];
+            if (fp->kind == FK_BUCKET) fp->multi = 0;
+        } else {
+            fp->kind = e->vocab[f] ? FK_VOCAB : FK_IDS;
+            fp->vocab = e->vocab[f];
+            fp->size = e->id_size ? e->id_size[f] : 1;
+        }
     }
-    size_t o = 0;
-    for (int c = 0; c < nc; c++) {
-        size_t n;
-        const char *s = field_text(L, &L->t.f[c], &n);
-        if (!s) {
-            st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
-            goto done;
+    for (int d = 0; d < sc->D; d++) {
+        dplan *dp = &L->dp[d];
+        if ((dp->col = find_col(L, names, sc->dense[d])) < 0) return missing_column(L, names, sc->dense[d], "dense");
+        if (!L->fitting && e->dense && d < e->D) {
+            dp->enc = &e->dense[d];
+            dp->fill = dp->enc->fill;
+            dp->fill_value = dp->enc->fill_value;
+        } else {
+            dp->enc = NULL;
+            dp->fill = sc->fill;
+            dp->fill_value = sc->fill == RF_FILL_VALUE ? sc->fill_value : 0.0f;
+            if (!L->fitting && sc->fill == RF_FILL_MEAN) dp->fill = RF_FILL_ERROR; /* nothing fitted */
         }
-        memcpy(copy + o, s, n);
-        copy[o + n] = '\0';
-        names[c] = copy + o;
-        lens[c] = n;
-        o += n + 1;
     }
-    for (int f = 0; f < sc->F; f++)
-        if ((L->cat_col[f] = header_find(L, names, lens, sc->cat[f].name)) < 0) {
-            st = missing_column(L, names, lens, sc->cat[f].name, "categorical");
-            goto done;
-        }
-    for (int d = 0; d < sc->D; d++)
-        if ((L->dense_col[d] = header_find(L, names, lens, sc->dense[d])) < 0) {
-            st = missing_column(L, names, lens, sc->dense[d], "dense");
-            goto done;
-        }
     for (int k = 0; k < sc->K; k++) {
+        lplan *lp = &L->lp[k];
         const char *spec = sc->label[k];
-        L->lab_b[k] = -1;
-        if ((L->lab_a[k] = header_find(L, names, lens, spec)) >= 0) continue;
-        const char *star = strchr(spec, '*');
-        if (!star) {
-            st = missing_column(L, names, lens, spec, "label");
-            goto done;
+        lp->cb = -1;
+        if ((lp->ca = find_col(L, names, spec)) >= 0) {
+            memset(&lp->x, 0, sizeof lp->x);
+            lp->x.kind = X_COL;
+        } else {
+            if (parse_expr(spec, &lp->x, why, sizeof why))
+                return rf_error_at(L->err, RF_EUSAGE, L->path, 0, 0, "label %s", why);
+            if ((lp->ca = find_col(L, names, lp->x.a)) < 0) return missing_column(L, names, lp->x.a, "label");
+            if (lp->x.kind == X_PROD && (lp->cb = find_col(L, names, lp->x.b)) < 0)
+                return missing_column(L, names, lp->x.b, "label");
         }
-        char a[sizeof sc->label[0]], b[sizeof sc->label[0]];
-        snprintf(a, sizeof a, "%.*s", (int)(star - spec), spec);
-        snprintf(b, sizeof b, "%s", star + 1);
-        if ((L->lab_a[k] = header_find(L, names, lens, a)) < 0) {
-            st = missing_column(L, names, lens, a, "label");
-            goto done;
+        for (int i = 0; i < sc->nnumeric; i++) {
+            const char *nm = sc->numeric[i], *colon = strchr(nm, ':');
+            size_t nl = colon ? (size_t)(colon - nm) : strlen(nm);
+            if (nl != strlen(spec) || strncmp(nm, spec, nl)) continue;
+            lp->numeric = 1;
+            if (colon) {
+                char *end;
+                lp->lo = strtod(colon + 1, &end);
+                if (*end != ':' || !(lp->hi = strtod(end + 1, &end), *end == '\0') || !(lp->hi > lp->lo))
+                    return rf_errorf(L->err, RF_EUSAGE, "data.numeric_labels: \"%s\": expected name or name:lo:hi with lo < hi", nm);
+                lp->scaled = 1;
+            }
         }
-        if ((L->lab_b[k] = header_find(L, names, lens, b)) < 0) {
-            st = missing_column(L, names, lens, b, "label");
-            goto done;
+    }
+    L->nflt = sc->nfilter;
+    for (int i = 0; i < sc->nfilter; i++) {
+        fltplan *fl = &L->flt[i];
+        if (parse_expr(sc->filter[i], &fl->x, why, sizeof why) || fl->x.kind == X_COL || fl->x.kind == X_PROD) {
+            if (fl->x.kind == X_COL || fl->x.kind == X_PROD)
+                snprintf(why, sizeof why, "\"%s\": expected column OP value (OP: >= > <= < == !=)", sc->filter[i]);
+            return rf_errorf(L->err, RF_EUSAGE, "data.filter: %s", why);
         }
+        if ((fl->col = find_col(L, names, fl->x.a)) < 0) return missing_column(L, names, fl->x.a, "filter");
     }
     L->weight_col = L->group_col = -1;
-    if (sc->weight[0] && (L->weight_col = header_find(L, names, lens, sc->weight)) < 0) {
-        st = missing_column(L, names, lens, sc->weight, "weight");
-        goto done;
-    }
-    if (sc->group[0] && (L->group_col = header_find(L, names, lens, sc->group)) < 0) {
-        st = missing_column(L, names, lens, sc->group, "group");
-        goto done;
-    }
-done:
-    free(names);
-    free(lens);
-    free(copy);
-    return st;
+    if (sc->weight[0] && (L->weight_col = find_col(L, names, sc->weight)) < 0)
+        return missing_column(L, names, sc->weight, "weight");
+    if (sc->group[0] && (L->group_col = find_col(L, names, sc->group)) < 0)
+        return missing_column(L, names, sc->group, "group");
+    return RF_OK;
 }
 
 static rf_status check_schema(const rf_schema *sc, rf_error *err)
 {
-    if (sc->F < 0 || sc->F > 64 || sc->D < 0 || sc->D > 128 || sc->K < 0 || sc->K > 16)
+    if (sc->F < 0 || sc->F > RF_MAX_FIELDS || sc->D < 0 || sc->D > RF_MAX_DENSE || sc->K < 0 ||
+        sc->K > RF_MAX_LABELS || sc->ncols < 0 || sc->ncols > RF_MAX_COLS || sc->njoin < 0 ||
+        sc->njoin > RF_MAX_JOINS || sc->nfilter < 0 || sc->nfilter > RF_MAX_FILTERS || sc->nna < 0 ||
+        sc->nna > RF_MAX_NA || sc->nnumeric < 0 || sc->nnumeric > RF_MAX_LABELS)
         return rf_errorf(err, RF_EUSAGE, "schema: bad sizes F=%d D=%d K=%d", sc->F, sc->D, sc->K);
     char d = sc->delim ? sc->delim : ',';
+    if (sc->delim_str[0]) d = sc->delim_str[0];
     if (d == '"' || d == '\n' || d == '\r')
         return rf_errorf(err, RF_EUSAGE, "schema: invalid delimiter");
     for (int k = 0; k < sc->K; k++)
-        if (strlen(sc->label[k]) >= RF_NAME_MAX)
-            return rf_errorf(err, RF_EUSAGE, "schema: label spec '%s' longer than %d characters",
-                             sc->label[k], RF_NAME_MAX - 1);
+        if (strlen(sc->label[k]) >= RF_SPEC_MAX - 1)
+            return rf_errorf(err, RF_EUSAGE, "schema: label spec '%s' too long", sc->label[k]);
     for (int f = 0; f < sc->F; f++)
         if (sc->cat[f].multi && (sc->cat[f].sep == '\n' || sc->cat[f].sep == '\r'))
-            return rf_errorf(err, RF_EUSAGE, "schema: invalid separator for field '%s'",
-                             sc->cat[f].name);
+            return rf_errorf(err, RF_EUSAGE, "schema: invalid separator for field '%s'", sc->cat[f].name);
+    if (sc->no_header && sc->ncols < 1)
+        return rf_errorf(err, RF_EUSAGE, "schema: a file without a header needs its column names (data.columns)");
     return RF_OK;
 }
 
+const char *rf_schema_delim(const rf_schema *s, char buf[RF_DELIM_MAX])
+{
+    if (s->delim_str[0]) {
+        snprintf(buf, RF_DELIM_MAX, "%s", s->delim_str);
+    } else {
+        buf[0] = s->delim ? s->delim : ',';
+        buf[1] = '\0';
+    }
+    return buf;
+}
+
+/* ---- reading rounds ------------------------------------------------------------------------ */
+
+typedef struct {
+    input in;
+    char *buf;
+    size_t cap, len, pos;
+    int eof;
+    long line; /* physical line of buf[pos] */
+} textbuf;
+
+/* Append text until the buffer is full (grows it when the unparsed part fills it) or EOF. */
+static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
+{
+    if (b->pos) {
+        memmove(b->buf, b->buf + b->pos, b->len - b->pos);
+        b->len -= b->pos;
+        b->pos = 0;
+    }
+    if (b->len == b->cap) {
+        size_t nc = b->cap * 2;
+        if (nc > ROW_MAX)
+            return rf_error_at(err, RF_EDATA, path, b->line, 1, "row longer than %zu bytes (unterminated quote?)",
+                               ROW_MAX);
+        char *nb = realloc(b->buf, nc + BUF_PAD);
+        if (!nb) return rf_errorf(err, RF_ENOMEM, "out of memory reading %s", path);
+        b->buf = nb;
+        b->cap = nc;
+    }
+    while (!b->eof && b->len < b->cap) {
+        size_t got;
+        rf_status st = in_read(&b->in, b->buf + b->len, b->cap - b->len, &got, path, err);
+        if (st) return st;
+        if (!got) b->eof = 1;
+        b->len += got;
+    }
+    b->buf[b->len] = '\n';
+    memset(b->buf + b->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 16-byte loads */
+    return RF_OK;
+}
+
+static void tokctx_init(tokctx *x, unsigned char *cls, const char *dstr, int quote)
+{
+    memset(cls, 0, 256);
+    x->dstr = dstr;
+    x->dl = (int)strlen(dstr);
+    x->d0 = dstr[0];
+    x->quote = quote;
+    cls[(unsigned char)x->d0] = 1;
+    cls['\n'] = 1;
+    cls['\r'] = 1;
+    x->cls = cls;
+}
+
+static void tokctx_set(tokctx *x, const textbuf *b)
+{
+    x->buf = b->buf;
+    x->end = b->buf + b->len;
+    x->eof = b->eof;
+}
+
+/* Read a side table completely. */
+static rf_status load_side(const rf_join_spec *js, side *s, rf_error *err)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", js->path);
+    const char *path = js->path;
+    textbuf b = {0};
+    tokens t = {0};
+    unsigned char cls[256];
+    tokctx x;
+    char dstr[RF_DELIM_MAX];
+    snprintf(dstr, sizeof dstr, "%s", js->delim[0] ? js->delim : ",");
+    tokctx_init(&x, cls, dstr, 1);
+    char *conv = NULL, *scr = NULL;
+    size_t conv_cap = 0, scr_cap = 0;
+    rf_status st = in_open(&b.in, path, err);
+    if (st) return st;
+    b.cap = (size_t)1 << 20;
+    b.buf = malloc(b.cap + BUF_PAD);
+    if (!b.buf) {
+        in_close(&b.in);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    b.line = 1;
+    int have_header = js->no_header;
+    if (js->no_header) {
+        s->ncols = js->ncols;
+        s->names = calloc((size_t)s->ncols, sizeof *s->names);
+        if (!s->names) {
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (int c = 0; c < s->ncols; c++) memcpy(s->names[c], js->cols[c], RF_NAME_MAX);
+    }
+    if ((st = tb_fill(&b, path, err))) goto done;
+    if (b.len >= 3 && memcmp(b.buf, "\xEF\xBB\xBF", 3) == 0) b.pos = 3;
+    for (;;) {
+        tokctx_set(&x, &b);
+        int tk = tokenize(&x, b.buf + b.pos, &t);
+        if (tk == TOK_MORE) {
+            if ((st = tb_fill(&b, path, err))) goto done;
+            continue;
+        }
+        if (tk == TOK_EOF) break;
+        if (tk == TOK_NOMEM) {
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (tk == TOK_UNTERM) {
+            st = rf_error_at(err, RF_EDATA, path, b.line, 0, "unterminated quoted field");
+            goto done;
+        }
+        const span *f0 = &t.f[0];
+        int blank = t.n == 1 && f0->len == 0 && f0->start == f0->p;
+        if (!blank) {
+            if (t.bad) {
+                st = rf_error_at(err, RF_EDATA, path, b.line, (long)(t.bad - (b.buf + b.pos)) + 1,
+                                 "unexpected character after closing quote");
+                goto done;
+            }
+            if (!have_header) {
+                s->ncols = t.n;
+                s->names = calloc((size_t)t.n, sizeof *s->names);
+                if (!s->names) {
+                    st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                    goto done;
+                }
+                for (int c = 0; c < t.n; c++) {
+                    size_t n = t.f[c].len < RF_NAME_MAX ? t.f[c].len : RF_NAME_MAX - 1;
+                    memcpy(s->names[c], t.f[c].p, n); /* header names: no "" escapes expected */
+                }
+                have_header = 1;
+            } else {
+                if (t.n != s->ncols) {
+                    st = rf_error_at(err, RF_EDATA, path, b.line, 1, "expected %d fields, found %d", s->ncols, t.n);
+                    goto done;
+                }
+                if (s->rows == s->rows_cap) {
+                    size_t nc = s->rows_cap ? 2 * s->rows_cap : 1024;
+                    size_t *no = realloc(s->off, (nc * (size_t)s->ncols + 1) * sizeof *no);
+                    if (!no) {
+                        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                        goto done;
+                    }
+                    s->off = no;
+                    s->rows_cap = nc;
+                }
+                for (int c = 0; c < t.n; c++) {
+                    const span *sp = &t.f[c];
+                    const char *v = sp->p;
+                    size_t n = sp->len;
+                    if (sp->esc) {
+                        if (scr_cap < n + 1) {
+                            char *ns = realloc(scr, n + 64);
+                            if (!ns) {
+                                st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                                goto done;
+                            }
+                            scr = ns;
+                            scr_cap = n + 64;
+                        }
+                        size_t o = 0;
+                        for (size_t i = 0; i < n; i++) {
+                            scr[o++] = v[i];
+                            if (v[i] == '"') i++;
+                        }
+                        v = scr;
+                        n = o;
+                    }
+                    if (js->latin1 && has_high(v, n)) {
+                        long m = latin1_to_utf8(v, n, &conv, &conv_cap);
+                        if (m < 0) {
+                            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                            goto done;
+                        }
+                        v = conv;
+                        n = (size_t)m;
+                    }
+                    if (s->text_len + n + 1 > s->text_cap) {
+                        size_t nc = s->text_cap ? 2 * s->text_cap : 65536;
+                        while (nc < s->text_len + n + 1) nc *= 2;
+                        char *nt = realloc(s->text, nc + TEXT_PAD);
+                        if (!nt) {
+                            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                            goto done;
+                        }
+                        memset(nt + s->text_len, 0, nc + TEXT_PAD - s->text_len);
+                        s->text = nt;
+                        s->text_cap = nc;
+                    }
+                    s->off[s->rows * (size_t)s->ncols + (size_t)c] = s->text_len;
+                    memcpy(s->text + s->text_len, v, n);
+                    s->text_len += n;
+                }
+                s->rows++;
+                s->off[s->rows * (size_t)s->ncols] = s->text_len;
+            }
+        }
+        b.pos = (size_t)(t.next - b.buf);
+        b.line += t.lines;
+    }
+    if (!have_header || !s->ncols) {
+        st = rf_error_at(err, RF_EDATA, path, 1, 1, "empty file");
+        goto done;
+    }
+    if (!s->text && !(s->text = calloc(1, 1 + TEXT_PAD))) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (!s->off && !(s->off = calloc(1, sizeof *s->off))) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    s->key_col = -1;
+    const char *key = js->key[0] ? js->key : js->on;
+    for (int c = 0; c < s->ncols; c++)
+        if (!strcmp(s->names[c], key)) s->key_col = c;
+    if (s->key_col < 0) {
+        st = rf_error_at(err, RF_EDATA, path, 1, 1, "join key column '%s' not found", key);
+        goto done;
+    }
+    if (s->rows >= UINT32_MAX / 2) {
+        st = rf_error_at(err, RF_EDATA, path, 0, 0, "too many rows for a joined table");
+        goto done;
+    }
+    size_t size = 64;
+    while (size < 2 * s->rows + 2) size *= 2;
+    s->slots = calloc(size, sizeof *s->slots);
+    if (!s->slots) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    s->mask = size - 1;
+    for (size_t r = 0; r < s->rows; r++) {
+        uint32_t l;
+        const char *k = side_field(s, r, s->key_col, &l);
+        if (side_find(s, k, l) >= 0) continue; /* the first row of a key wins */
+        uint64_t h = XXH3_64bits(k, l);
+        size_t i = (size_t)h & s->mask;
+        while (s->slots[i]) i = (i + 1) & s->mask;
+        s->slots[i] = (uint32_t)r + 1;
+    }
+done:
+    in_close(&b.in);
+    free(b.buf);
+    free(t.f);
+    free(conv);
+    free(scr);
+    if (st) side_free(s);
+    return st;
+}
+
+/* ---- fitting after the last row --------------------------------------------------------------- */
+
+static rf_status fit_all(loader *L, size_t a)
+{
+    cols *o = &L->out;
+    size_t n = o->n;
+    int F = L->F ? L->F : 1;
+    rf_encoders *e = L->enc;
+    uint32_t minc = L->sc->min_count ? L->sc->min_count : 1;
+    uint32_t *cnt[RF_MAX_FIELDS] = {0}, *map[RF_MAX_FIELDS] = {0};
+    rf_status st = RF_OK;
+    /* vocabulary counts on the training rows: one pass over the rows for all fields */
+    for (int f = 0; f < L->F; f++)
+        if (L->fp[f].kind == FK_VOCAB &&
+            !(cnt[f] = calloc((size_t)rf_vocab_entries_(L->fp[f].vocab) + 1, sizeof *cnt[f]))) {
+            st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+            goto done;
+        }
+    for (size_t i = 0; i < a; i++) {
+        const uint32_t *row = o->cat + i * (size_t)F;
+        for (int f = 0; f < L->F; f++)
+            if (cnt[f] && !L->fp[f].multi && cnt[f][row[f]] != UINT32_MAX) cnt[f][row[f]]++;
+    }
+    for (int f = 0; f < L->F; f++) {
+        fplan *fp = &L->fp[f];
+        rf_field_enc *fe = &e->field[f];
+        fe->kind = fp->kind;
+        if (fp->kind == FK_VOCAB) {
+            uint32_t m = rf_vocab_entries_(fp->vocab);
+            if (fp->multi) {
+                uint64_t end = o->mv_off[f][a];
+                for (uint64_t j = 0; j < end; j++)
+                    if (cnt[f][o->mv_ids[f][j]] != UINT32_MAX) cnt[f][o->mv_ids[f][j]]++;
+            }
+            if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], minc, &map[f])) {
+                st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                goto done;
+            }
+            uint32_t kept = rf_vocab_size(fp->vocab) - 1;
+            fe->oov = L->sc->oov == RF_OOV_OWN ? kept + 1 : 0;
+            fe->size = kept + 1 + (L->sc->oov == RF_OOV_OWN);
+            for (uint32_t i = 1; i <= m; i++)
+                if (!map[f][i]) map[f][i] = fe->oov;
+            if (fp->multi) {
+                for (uint64_t j = 0; j < o->mv_len[f]; j++) o->mv_ids[f][j] = map[f][o->mv_ids[f][j]];
+                free(map[f]);
+                map[f] = NULL;
+            }
+        } else if (fp->kind == FK_HASH) {
+            fe->size = fp->size;
+            fe->seed = fp->seed;
+        } else if (fp->kind == FK_BUCKET) {
+            /* the column holds float bits */
+            float *vals = malloc((a ? a : 1) * sizeof *vals);
+            if (!vals) {
+                st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (size_t i = 0; i < a; i++) memcpy(&vals[i], &o->cat[i * (size_t)F + f], sizeof(float));
+            rf_status s2 = rf_bucket_fit_(vals, 1, a, L->sc->cat[f].bucket, &fe->bounds, &fe->nbounds);
+            free(vals);
+            if (s2) {
+                st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                goto done;
+            }
+            fe->size = fe->nbounds + 2;
+        }
+        e->id_size[f] = fe->size;
+        if (fp->kind != FK_VOCAB) {
+            rf_vocab_free(e->vocab[f]);
+            e->vocab[f] = NULL;
+        }
+    }
+    /* final ids of single-valued vocabulary and bucket fields: one pass over the rows */
+    int any = 0;
+    for (int f = 0; f < L->F; f++) any |= map[f] != NULL || L->fp[f].kind == FK_BUCKET;
+    if (any) {
+        const fplan *fps = L->fp;
+        const rf_field_enc *fes = e->field;
+        int nF = L->F;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            uint32_t *row = o->cat + i * (size_t)F;
+            for (int f = 0; f < nF; f++) {
+                if (map[f]) {
+                    row[f] = map[f][row[f]];
+                } else if (fps[f].kind == FK_BUCKET) {
+                    float v;
+                    memcpy(&v, &row[f], sizeof v);
+                    row[f] = rf_bucket_id_(fes[f].bounds, fes[f].nbounds, v);
+                }
+            }
+        }
+    }
+    /* dense: statistics of the training rows, then fill + normalise every row */
+    if (L->D) {
+        const rf_schema *sc = L->sc;
+        int D = L->D, norm[RF_MAX_DENSE];
+        for (int d = 0; d < D; d++) norm[d] = sc->dense_norm[d] ? sc->dense_norm[d] - 1 : sc->norm;
+        int need = sc->fill != RF_FILL_ERROR;
+        for (int d = 0; d < D; d++) need |= norm[d] != RF_NORM_NONE;
+        if (!need) { /* raw values, nothing missing: no statistics needed */
+            for (int d = 0; d < D; d++) {
+                memset(&e->dense[d], 0, sizeof e->dense[d]);
+                e->dense[d].norm = RF_NORM_NONE;
+                e->dense[d].scale = 1;
+            }
+        } else if (rf_dense_fit_all_(o->dense, a, D, norm, sc->fill, sc->fill_value, e->dense)) {
+            st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+            goto done;
+        }
+        int apply = sc->fill != RF_FILL_ERROR;
+        for (int d = 0; d < D; d++) apply |= e->dense[d].norm != RF_NORM_NONE;
+        if (apply) {
+            const rf_dense_enc *de = e->dense;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                float *x = o->dense + i * (size_t)D;
+                for (int d = 0; d < D; d++) x[d] = dense_apply(isnan(x[d]) ? de[d].fill_value : x[d], &de[d]);
+            }
+        }
+    }
+done:
+    for (int f = 0; f < RF_MAX_FIELDS; f++) {
+        free(cnt[f]);
+        free(map[f]);
+    }
+    return st;
+}
+
+/* ---- rf_load_csv ------------------------------------------------------------------------------- */
+
+#define DEFAULT_BLOCK ((size_t)4 << 20)
+
 static void loader_free(loader *L)
 {
-    if (L->rd.gz) gzclose(L->rd.gz);
-    free(L->rd.buf);
-    free(L->t.f);
-    free(L->scratch);
-    free(L->cat);
-    free(L->dense);
-    free(L->labels);
-    free(L->weight);
-    free(L->group);
-    for (int f = 0; f < 64; f++) {
-        free(L->mv_off[f]);
-        free(L->mv_ids[f]);
-    }
+    cols_free(&L->out);
+    for (int j = 0; j < L->nside; j++) side_free(&L->sides[j]);
 }
 
 /* Shrink a buffer to its used size (best effort). */
@@ -950,12 +1995,35 @@ static void *shrink(void *p, size_t bytes)
     return q ? q : p;
 }
 
-/* Contract (see data.h): schema columns are picked by header name; *enc == NULL fits one
- * vocabulary per categorical field on this file (freeze with schema->min_count, 0 treated as 1)
- * and returns the encoders in *enc (the caller frees them with rf_encoders_free); otherwise the
- * given frozen encoders are used and unknown values map to 0. On failure *out is NULL and
- * *enc is unchanged (encoders fitted by this call are freed). opts may be NULL (strict, all
- * rows); opts->bad_rows is always written when opts is given. */
+/* Guess where row boundaries are: for each target offset the first '\n' at or after it with
+ * an even number of quotes since the region start (RFC 4180 quote parity). */
+static void guess_splits(const char *s, const char *e, int np, const char **st)
+{
+    size_t total = (size_t)(e - s);
+    st[0] = s;
+    const char *scan = s;
+    size_t quotes = 0;
+    for (int i = 1; i < np; i++) {
+        const char *target = s + total * (size_t)i / (size_t)np;
+        if (target < st[i - 1]) target = st[i - 1];
+        const char *p = target;
+        for (;;) {
+            const char *nl = memchr(p, '\n', (size_t)(e - p));
+            if (!nl) {
+                st[i] = e;
+                break;
+            }
+            quotes += count_quotes(scan, (size_t)(nl - scan));
+            scan = nl;
+            if (!(quotes & 1)) {
+                st[i] = nl + 1;
+                break;
+            }
+            p = nl + 1;
+        }
+    }
+}
+
 rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **enc,
                       rf_load_opts *opts, rf_dataset **out, rf_error *err)
 {
@@ -967,59 +2035,57 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     if (*enc && ((*enc)->F != schema->F || (schema->F && !(*enc)->vocab)))
         return rf_errorf(err, RF_EUSAGE, "encoders have %d fields, schema has %d", (*enc)->F,
                          schema->F);
-    for (int f = 0; *enc && f < schema->F; f++)
+    for (int f = 0; *enc && !(*enc)->field && f < schema->F; f++)
         if (!(*enc)->vocab[f] && !((*enc)->id_size && (*enc)->id_size[f] > 0))
             return rf_errorf(err, RF_EUSAGE, "field %d (%s) has neither a vocabulary nor an id range", f,
                              schema->cat[f].name);
 
     loader *L = calloc(1, sizeof *L);
+    piece *P = NULL;
+    int np_alloc = 0;
+    textbuf b = {0};
+    b.in.fd = -1;
     if (!L) return rf_errorf(err, RF_ENOMEM, "out of memory");
     L->sc = schema;
     L->path = path;
     L->err = err;
     L->skip = opts && opts->skip_bad_rows;
-    L->delim = schema->delim ? schema->delim : ',';
     L->F = schema->F;
     L->D = schema->D;
     L->K = schema->K;
+    L->latin1 = schema->latin1;
     L->weight_col = L->group_col = -1;
-    for (int f = 0; f < L->F; f++) L->sep[f] = schema->cat[f].sep ? schema->cat[f].sep : '|';
-    L->cls[(unsigned char)L->delim] = 1;
-    L->cls['\n'] = 1;
-    L->cls['\r'] = 1;
-    if (opts) opts->bad_rows = 0;
+    rf_schema_delim(schema, L->dstr);
+    tokctx_init(&L->tx, L->cls, L->dstr, 1);
+    if (opts) opts->bad_rows = opts->fit_rows = opts->filtered_rows = 0;
     size_t max_rows = opts ? opts->max_rows : 0;
+    int T = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
+    if (T < 1) T = 1;
+    if (T > 64) T = 64;
+    size_t block = opts && opts->block_bytes ? opts->block_bytes : DEFAULT_BLOCK;
     rf_dataset *ds = NULL;
-    uint32_t *maps[64] = {0};
 
-    errno = 0;
-    L->rd.gz = gzopen(path, "rb");
-    if (!L->rd.gz) {
-        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s",
-                         errno ? strerror(errno) : "out of memory");
-        goto fail;
+    for (int j = 0; j < schema->njoin; j++) {
+        if ((st = load_side(&schema->join[j], &L->sides[j], err))) goto fail;
+        L->nside = j + 1;
     }
-    gzbuffer(L->rd.gz, 1u << 16); /* reads of >= 2x this go straight into our buffer */
-    L->rd.cap = READ_CHUNK;
-    L->rd.buf = calloc(1, L->rd.cap + BUF_PAD);
-    if (!L->rd.buf) {
+    if ((st = in_open(&b.in, path, err))) goto fail;
+    b.cap = block * (size_t)T;
+    if (b.cap < 4096) b.cap = 4096;
+    b.buf = malloc(b.cap + BUF_PAD);
+    if (!b.buf) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory");
         goto fail;
     }
-    L->rd.buf[0] = '\n';
-    L->rd.line = 1;
-    if ((st = rd_fill(&L->rd, path, err)) != RF_OK) goto fail;
-    while (!L->rd.eof && L->rd.len < 3)
-        if ((st = rd_fill(&L->rd, path, err)) != RF_OK) goto fail;
-    if (L->rd.len >= 3 && memcmp(L->rd.buf, "\xEF\xBB\xBF", 3) == 0) L->rd.pos = 3;
-    /* plain file: estimate the row count from the size and the first chunk's line length */
-    struct stat fst;
-    if (gzdirect(L->rd.gz) && !L->rd.eof && stat(path, &fst) == 0 && fst.st_size > 0) {
+    b.line = 1;
+    if ((st = tb_fill(&b, path, err))) goto fail;
+    if (b.len >= 3 && memcmp(b.buf, "\xEF\xBB\xBF", 3) == 0) b.pos = 3;
+    /* plain file: estimate the row count from the size and the first block's line length */
+    if (b.in.kind == IN_PLAIN && !b.eof && b.in.size > 0) {
         size_t nl = 0;
-        for (const char *q = L->rd.buf; (q = memchr(q, '\n', (size_t)(L->rd.buf + L->rd.len - q))); q++)
-            nl++;
+        for (const char *q = b.buf; (q = memchr(q, '\n', (size_t)(b.buf + b.len - q))); q++) nl++;
         if (nl > 1) {
-            double est = (double)fst.st_size * (double)nl / (double)L->rd.len * 1.02 + 64;
+            double est = (double)b.in.size * (double)nl / (double)b.len * 1.02 + 64;
             if (est < 1e12) L->est_rows = (size_t)est;
         }
     }
@@ -1028,89 +2094,204 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     if (*enc) {
         L->enc = *enc;
     } else {
-        if (!(L->enc = encoders_new(schema->F))) {
+        if (!(L->enc = rf_encoders_new_(schema->F, schema->D))) {
             st = rf_errorf(err, RF_ENOMEM, "out of memory");
             goto fail;
         }
-        L->fitting = 1;
-    }
-
-    int have_header = 0;
-    long header_line = 1;
-    for (;;) {
-        if (max_rows && L->n >= max_rows) break;
-        int tk = tokenize(&L->rd, L->cls, L->delim, &L->t);
-        if (tk == TOK_MORE) {
-            if ((st = rd_fill(&L->rd, path, err)) != RF_OK) goto fail;
-            continue;
-        }
-        if (tk == TOK_EOF) break;
-        if (tk == TOK_NOMEM) {
-            st = rf_errorf(err, RF_ENOMEM, "out of memory");
-            goto fail;
-        }
-        if (tk == TOK_UNTERM) {
-            long line, col;
-            locate(L, L->t.unterm, &line, &col);
-            st = rf_error_at(err, RF_EDATA, path, line, col, "unterminated quoted field");
-            goto fail;
-        }
-        /* TOK_ROW */
-        const span *f0 = &L->t.f[0];
-        int blank = L->t.n == 1 && f0->len == 0 && f0->start == f0->p;
-        if (!blank) {
-            if (!have_header) {
-                if (L->t.bad) {
-                    long line, col;
-                    locate(L, L->t.bad, &line, &col);
-                    st = rf_error_at(err, RF_EDATA, path, line, col,
-                                     "unexpected character after closing quote");
-                    goto fail;
-                }
-                if ((st = map_header(L)) != RF_OK) goto fail;
-                header_line = L->rd.line;
-                have_header = 1;
-            } else {
-                int rc = process_row(L);
-                if (rc == ROW_FAIL) {
-                    st = err ? err->code : RF_EDATA;
-                    if (st == RF_OK) st = RF_EDATA;
-                    goto fail;
-                }
-            }
-        }
-        L->rd.pos = (size_t)(L->t.next - L->rd.buf);
-        L->rd.line += L->t.lines;
-    }
-    if (!have_header) {
-        st = rf_error_at(err, RF_EDATA, path, 1, 1, "empty file");
-        goto fail;
-    }
-    if (L->n == 0) {
-        if (L->bad_rows)
-            st = rf_error_at(err, RF_EDATA, path, header_line + 1, 1,
-                             "no data rows (%zu bad rows skipped)", L->bad_rows);
-        else
-            st = rf_error_at(err, RF_EDATA, path, header_line + 1, 1, "no data rows");
-        goto fail;
-    }
-
-    /* fitted vocabularies: freeze and remap provisional ids */
-    if (L->fitting) {
-        uint32_t minc = schema->min_count ? schema->min_count : 1;
-        for (int f = 0; f < L->F; f++)
-            if (rf_vocab_freeze_remap_(L->enc->vocab[f], minc, &maps[f]) != RF_OK) {
+        for (int f = 0; f < schema->F; f++)
+            if (!schema->cat[f].hash && !schema->cat[f].bucket && !(L->enc->vocab[f] = rf_vocab_create())) {
                 st = rf_errorf(err, RF_ENOMEM, "out of memory");
                 goto fail;
             }
-        for (size_t i = 0; i < L->n; i++) {
-            uint32_t *row = L->cat + i * (size_t)L->F;
-            for (int f = 0; f < L->F; f++) row[f] = maps[f][row[f]];
+        L->fitting = 1;
+    }
+    L->direct = T == 1;
+
+    /* header (or the configured column names) */
+    char (*names)[RF_NAME_MAX] = NULL;
+    long header_line = 0;
+    piece hp;
+    memset(&hp, 0, sizeof hp);
+    if (schema->no_header) {
+        L->ncols = schema->ncols;
+        names = calloc((size_t)L->ncols, sizeof *names);
+        if (!names) {
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto fail;
         }
-        for (int f = 0; f < L->F; f++) {
-            if (!schema->cat[f].multi) continue;
-            for (size_t j = 0; j < L->mv_len[f]; j++) L->mv_ids[f][j] = maps[f][L->mv_ids[f][j]];
+        for (int c = 0; c < L->ncols; c++) memcpy(names[c], schema->cols[c], RF_NAME_MAX);
+    } else {
+        for (;;) {
+            tokctx_set(&L->tx, &b);
+            hp.row = b.buf + b.pos;
+            int tk = tokenize(&L->tx, b.buf + b.pos, &hp.t);
+            if (tk == TOK_MORE) {
+                if ((st = tb_fill(&b, path, err))) break;
+                continue;
+            }
+            if (tk == TOK_EOF) break;
+            if (tk == TOK_NOMEM) {
+                st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                break;
+            }
+            if (tk == TOK_UNTERM) {
+                long line, col;
+                locate(&hp, hp.t.unterm, &line, &col);
+                st = rf_error_at(err, RF_EDATA, path, b.line + line, col, "unterminated quoted field");
+                break;
+            }
+            const span *f0 = &hp.t.f[0];
+            if (!(hp.t.n == 1 && f0->len == 0 && f0->start == f0->p)) {
+                if (hp.t.bad) {
+                    long line, col;
+                    locate(&hp, hp.t.bad, &line, &col);
+                    st = rf_error_at(err, RF_EDATA, path, b.line + line, col,
+                                     "unexpected character after closing quote");
+                    break;
+                }
+                L->ncols = hp.t.n;
+                names = calloc((size_t)L->ncols, sizeof *names);
+                if (!names) {
+                    st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                    break;
+                }
+                for (int c = 0; c < L->ncols; c++) {
+                    size_t n;
+                    const char *s = field_text(&hp, &hp.t.f[c], &n);
+                    if (!s) {
+                        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                        break;
+                    }
+                    if (n >= RF_NAME_MAX) n = RF_NAME_MAX - 1;
+                    memcpy(names[c], s, n);
+                }
+                header_line = b.line;
+                b.pos = (size_t)(hp.t.next - b.buf);
+                b.line += hp.t.lines;
+                break;
+            }
+            b.pos = (size_t)(hp.t.next - b.buf);
+            b.line += hp.t.lines;
         }
+        free(hp.t.f);
+        free(hp.scratch);
+        if (st) goto fail_names;
+        if (!names) {
+            st = rf_error_at(err, RF_EDATA, path, 1, 1, "empty file");
+            goto fail_names;
+        }
+    }
+    L->next = L->ncols;
+    for (int j = 0; j < L->nside; j++) {
+        side *s = &L->sides[j];
+        s->base = L->next;
+        L->next += s->ncols;
+        s->on_col = -1;
+        for (int c = 0; c < L->ncols; c++)
+            if (!strcmp(names[c], schema->join[j].on)) s->on_col = c;
+        if (s->on_col < 0) {
+            st = missing_column(L, names, schema->join[j].on, "join");
+            goto fail_names;
+        }
+    }
+    if ((st = make_plan(L, names))) goto fail_names;
+    free(names);
+    names = NULL;
+
+    P = calloc((size_t)T, sizeof *P);
+    if (!P) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    np_alloc = T;
+    int done = 0;
+    while (!done) {
+        if (b.pos == b.len && b.eof) break;
+        tokctx_set(&L->tx, &b);
+        const char *rs = b.buf + b.pos, *re = b.buf + b.len;
+        size_t region = (size_t)(re - rs);
+        int np = T;
+        if (region < (size_t)np * 65536) np = (int)(region / 65536) + 1;
+        if (np > T) np = T;
+        const char *starts[64];
+        guess_splits(rs, re, np, starts);
+        for (int i = 0; i < np; i++) {
+            P[i].start = starts[i];
+            P[i].hint = i + 1 < np ? starts[i + 1] : re;
+        }
+        if (np == 1) {
+            parse_piece(L, &P[0]);
+        } else {
+#pragma omp parallel for num_threads(np) schedule(static, 1)
+            for (int i = 0; i < np; i++) parse_piece(L, &P[i]);
+        }
+        /* check and merge in order */
+        const char *expect = rs;
+        long line = b.line;
+        int progressed = 0, merged = 0;
+        for (int i = 0; i < np && !done; i++) {
+            if (P[i].start != expect) {
+                piece_reset_vocab(&P[i]); /* its parse started in the wrong place */
+                if (expect >= P[i].hint && i + 1 < np) { /* swallowed by a long row: empty piece */
+                    P[i].start = P[i].end = expect;
+                    P[i].c.n = 0;
+                    P[i].lines = 0;
+                    P[i].more = 0;
+                    P[i].failed = 0;
+                    P[i].bad = P[i].filtered = 0;
+                    continue;
+                }
+                P[i].start = expect;
+                parse_piece(L, &P[i]);
+            }
+            if (P[i].failed) {
+                *err = P[i].err;
+                if (P[i].failed == 1) err->line += line;
+                st = err->code ? err->code : RF_EDATA;
+                goto fail;
+            }
+            if ((st = append_piece(L, &P[i]))) goto fail;
+            merged = i + 1;
+            L->bad_rows += P[i].bad;
+            L->filtered += P[i].filtered;
+            line += P[i].lines;
+            expect = P[i].end;
+            progressed |= P[i].end != P[i].start;
+            if (max_rows && L->out.n >= max_rows) done = 1;
+            if (P[i].more) break; /* everything after is inside an incomplete row */
+        }
+        /* pieces not merged this round parsed text that is parsed again next round: their
+         * vocabularies would hold keys out of the file's order */
+        for (int i = merged; i < np; i++) piece_reset_vocab(&P[i]);
+        b.pos = (size_t)(expect - b.buf);
+        b.line = line;
+        if (done) break;
+        if (b.eof && b.pos == b.len) break;
+        if (!progressed && b.eof) break; /* cannot happen: at EOF every row completes */
+        if ((st = tb_fill(&b, path, err))) goto fail;
+    }
+    if (max_rows && L->out.n > max_rows) {
+        L->out.n = max_rows;
+        for (int f = 0; f < L->F; f++)
+            if (L->fp[f].multi) L->out.mv_len[f] = L->out.mv_off[f][max_rows];
+    }
+    if (L->out.n == 0) {
+        long at = schema->no_header ? 1 : header_line + 1;
+        if (L->bad_rows)
+            st = rf_error_at(err, RF_EDATA, path, at, 1, "no data rows (%zu bad rows skipped)", L->bad_rows);
+        else if (schema->no_header && !L->filtered)
+            st = rf_error_at(err, RF_EDATA, path, 1, 1, "empty file");
+        else
+            st = rf_error_at(err, RF_EDATA, path, at, 1, "no data rows%s", L->filtered ? " (all filtered out)" : "");
+        goto fail;
+    }
+
+    size_t n = L->out.n, fit_n = n;
+    if (L->fitting) {
+        size_t a, bb;
+        rf_split_points(L->out.group, n, opts ? opts->valid_frac : 0, opts ? opts->test_frac : 0, &a, &bb);
+        fit_n = a;
+        if ((st = fit_all(L, a))) goto fail;
     }
 
     /* assemble the dataset: hand over the column arrays */
@@ -1119,62 +2300,141 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         st = rf_errorf(err, RF_ENOMEM, "out of memory");
         goto fail;
     }
-    size_t n = L->n;
+    cols *o = &L->out;
     ds->n = n;
     free(ds->cat);
-    ds->cat = shrink(L->cat, n * (size_t)(L->F ? L->F : 1) * sizeof *L->cat);
-    L->cat = NULL;
+    ds->cat = shrink(o->cat, n * (size_t)(L->F ? L->F : 1) * sizeof *o->cat);
+    o->cat = NULL;
     free(ds->dense);
-    ds->dense = L->D ? shrink(L->dense, n * (size_t)L->D * sizeof *L->dense) : NULL;
-    L->dense = NULL;
+    ds->dense = L->D ? shrink(o->dense, n * (size_t)L->D * sizeof *o->dense) : NULL;
+    o->dense = NULL;
     free(ds->labels);
-    ds->labels = shrink(L->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *L->labels);
-    L->labels = NULL;
-    if (L->weight) ds->weight = shrink(L->weight, n * sizeof *L->weight);
-    L->weight = NULL;
-    if (L->group) ds->group = shrink(L->group, n * sizeof *L->group);
-    L->group = NULL;
+    ds->labels = shrink(o->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
+    o->labels = NULL;
+    if (o->weight) ds->weight = shrink(o->weight, n * sizeof *o->weight);
+    o->weight = NULL;
+    if (o->group) ds->group = shrink(o->group, n * sizeof *o->group);
+    o->group = NULL;
     for (int f = 0; f < L->F; f++) {
         rf_field *fd = &ds->fields[f];
+        const fplan *fp = &L->fp[f];
         snprintf(fd->name, sizeof fd->name, "%s", schema->cat[f].name);
-        fd->multi = schema->cat[f].multi ? 1 : 0;
-        fd->pooling = schema->cat[f].pooling;
-        fd->sep = fd->multi ? L->sep[f] : schema->cat[f].sep;
-        fd->vocab = L->enc->vocab[f] ? rf_vocab_size(L->enc->vocab[f]) : L->enc->id_size[f];
+        fd->multi = fp->multi;
+        fd->pooling = fp->multi ? schema->cat[f].pooling : RF_POOL_SUM;
+        fd->sep = fp->multi ? fp->sep : schema->cat[f].sep;
+        if (L->enc->field) fd->vocab = L->enc->field[f].size;
+        else fd->vocab = L->enc->vocab[f] ? rf_vocab_size(L->enc->vocab[f]) : L->enc->id_size[f];
         if (fd->multi) {
-            ds->mv_off[f] = shrink(L->mv_off[f], (n + 1) * sizeof *L->mv_off[f]);
-            L->mv_off[f] = NULL;
-            if (!L->mv_ids[f]) L->mv_ids[f] = malloc(sizeof *L->mv_ids[f]);
-            ds->mv_ids[f] = L->mv_ids[f] ? shrink(L->mv_ids[f], L->mv_len[f] * sizeof *L->mv_ids[f])
-                                         : NULL;
-            L->mv_ids[f] = NULL;
+            ds->mv_off[f] = shrink(o->mv_off[f], (n + 1) * sizeof *o->mv_off[f]);
+            o->mv_off[f] = NULL;
+            if (!o->mv_ids[f]) o->mv_ids[f] = malloc(sizeof *o->mv_ids[f]);
+            ds->mv_ids[f] = o->mv_ids[f] ? shrink(o->mv_ids[f], o->mv_len[f] * sizeof *o->mv_ids[f]) : NULL;
+            o->mv_ids[f] = NULL;
             if (!ds->mv_ids[f]) {
                 st = rf_errorf(err, RF_ENOMEM, "out of memory");
                 goto fail;
             }
         }
     }
-    for (int d = 0; d < L->D; d++)
-        snprintf(ds->dense_names[d], RF_NAME_MAX, "%s", schema->dense[d]);
-    for (int k = 0; k < L->K; k++)
-        snprintf(ds->label_names[k], RF_NAME_MAX, "%s", schema->label[k]);
+    for (int d = 0; d < L->D; d++) snprintf(ds->dense_names[d], RF_NAME_MAX, "%s", schema->dense[d]);
+    for (int k = 0; k < L->K; k++) snprintf(ds->label_names[k], RF_NAME_MAX, "%s", schema->label[k]);
 
-    if (opts) opts->bad_rows = L->bad_rows;
+    if (opts) {
+        opts->bad_rows = L->bad_rows;
+        opts->fit_rows = fit_n;
+        opts->filtered_rows = L->filtered;
+    }
     if (L->fitting) *enc = L->enc;
-    for (int f = 0; f < 64; f++) free(maps[f]);
+    goto cleanup;
+
+fail_names:
+    free(names);
+fail:
+    if (opts) {
+        opts->bad_rows = L->bad_rows;
+        opts->filtered_rows = L->filtered;
+    }
+    rf_dataset_free(ds);
+    ds = NULL;
+    if (L->fitting) rf_encoders_free(L->enc);
+cleanup:
+    in_close(&b.in);
+    free(b.buf);
+    for (int i = 0; i < np_alloc; i++) piece_free(&P[i]);
+    free(P);
     loader_free(L);
     free(L);
     *out = ds;
-    return RF_OK;
+    if (!ds && st == RF_OK) st = RF_EINTERNAL;
+    return ds ? RF_OK : st;
+}
 
-fail:
-    if (opts) opts->bad_rows = L->bad_rows;
-    for (int f = 0; f < 64; f++) free(maps[f]);
-    rf_dataset_free(ds);
-    if (L->fitting) rf_encoders_free(L->enc);
-    loader_free(L);
-    free(L);
-    return st ? st : RF_EINTERNAL;
+/* ---- derived labels (simulator data) ------------------------------------------------------------ */
+
+rf_status rf_dataset_derive_labels(rf_dataset *ds, const char (*specs)[RF_SPEC_MAX], int n, rf_error *err)
+{
+    int add = 0;
+    expr xs[RF_MAX_LABELS];
+    int ca[RF_MAX_LABELS], cb[RF_MAX_LABELS], which[RF_MAX_LABELS];
+    char why[256];
+    for (int i = 0; i < n; i++) {
+        if (rf_dataset_label_index(ds, specs[i]) >= 0) continue;
+        int dup = 0;
+        for (int j = 0; j < add; j++)
+            if (!strcmp(specs[which[j]], specs[i])) dup = 1;
+        if (dup) continue;
+        if (strlen(specs[i]) >= RF_NAME_MAX)
+            return rf_errorf(err, RF_EUSAGE, "label \"%s\": longer than %d characters", specs[i], RF_NAME_MAX - 1);
+        expr *x = &xs[add];
+        if (parse_expr(specs[i], x, why, sizeof why)) return rf_errorf(err, RF_EUSAGE, "label %s", why);
+        if (x->kind == X_COL || x->kind == X_STR) {
+            char have[512] = "";
+            for (int k = 0; k < ds->K; k++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", k ? ", " : "", ds->label_names[k]);
+            return rf_errorf(err, RF_EUSAGE, "label \"%s\" is not in the data (labels: %s)", specs[i], have);
+        }
+        ca[add] = rf_dataset_label_index(ds, x->a);
+        cb[add] = x->kind == X_PROD ? rf_dataset_label_index(ds, x->b) : 0;
+        if (ca[add] < 0 || cb[add] < 0)
+            return rf_errorf(err, RF_EUSAGE, "label \"%s\": column \"%s\" is not a label of the data", specs[i],
+                             ca[add] < 0 ? x->a : x->b);
+        which[add++] = i;
+    }
+    if (!add) return RF_OK;
+    if (ds->map) return rf_errorf(err, RF_EUSAGE, "cannot derive labels of a mapped dataset");
+    int K = ds->K, K2 = K + add;
+    float *lab = malloc((ds->n ? ds->n : 1) * (size_t)K2 * sizeof *lab);
+    float *tr = ds->truth ? malloc((ds->n ? ds->n : 1) * (size_t)K2 * sizeof *tr) : NULL;
+    char (*names)[RF_NAME_MAX] = calloc((size_t)K2, RF_NAME_MAX);
+    if (!lab || (ds->truth && !tr) || !names) {
+        free(lab);
+        free(tr);
+        free(names);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    memcpy(names, ds->label_names, (size_t)K * RF_NAME_MAX);
+    for (int j = 0; j < add; j++) snprintf(names[K + j], RF_NAME_MAX, "%s", specs[which[j]]);
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *y = ds->labels + i * (size_t)K;
+        float *o = lab + i * (size_t)K2;
+        memcpy(o, y, (size_t)K * sizeof *o);
+        for (int j = 0; j < add; j++) {
+            const expr *x = &xs[j];
+            o[K + j] = x->kind == X_PROD ? y[ca[j]] * y[cb[j]] : (float)cmp_num(x->op, y[ca[j]], x->v);
+        }
+        if (tr) {
+            memcpy(tr + i * (size_t)K2, ds->truth + i * (size_t)K, (size_t)K * sizeof *tr);
+            for (int j = 0; j < add; j++) tr[i * (size_t)K2 + (size_t)K + (size_t)j] = NAN;
+        }
+    }
+    free(ds->labels);
+    free(ds->truth);
+    free(ds->label_names);
+    ds->labels = lab;
+    ds->truth = tr;
+    ds->label_names = names;
+    ds->K = K2;
+    return RF_OK;
 }
 
 /* ---- writer --------------------------------------------------------------------------- */
@@ -1253,12 +2513,13 @@ static void sb_float(strbuf *b, float f)
 }
 
 /* Writer contract: comma-delimited, header = field names, dense names, label names, then
- * "weight" and "group" when present. Categorical ids are written as decimal integers (a
+ * "weight" and "group" when present, then "p_<label>" for every label when truth is present
+ * (the true probability or expectation of that label, "nan" where unknown). Categorical ids are written as decimal integers (a
  * multi-valued field as its ids joined by the field's separator, quoted when that is ','), floats
  * with %.9g (exact float round trip), groups as decimal integers. Reloading with a schema built
  * from the dataset and encoders mapping the text "k" to id k reproduces cat/mv ids, dense,
  * labels and weight exactly; group keys are re-hashed on load, so only their partition of the
- * rows is preserved. truth is not written. The file is written to path + ".tmp" and renamed
+ * rows is preserved. truth is written with %.9g as well. The file is written to path + ".tmp" and renamed
  * into place, so readers never see a partial file. */
 rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err)
 {
@@ -1299,6 +2560,12 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
         if (col++) sb_char(&b, delim);
         sb_put(&b, "group", 5);
     }
+    for (int k = 0; ds->truth && k < ds->K; k++, col++) {
+        char name[RF_NAME_MAX + 2];
+        snprintf(name, sizeof name, "p_%s", ds->label_names[k]);
+        if (col) sb_char(&b, delim);
+        sb_field(&b, name, strlen(name), delim);
+    }
     sb_char(&b, '\n');
 
     strbuf mv = {0};
@@ -1334,6 +2601,10 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
         if (ds->group) {
             if (col++) sb_char(&b, delim);
             sb_u64(&b, ds->group[i]);
+        }
+        for (int k = 0; ds->truth && k < ds->K; k++, col++) {
+            if (col) sb_char(&b, delim);
+            sb_float(&b, ds->truth[i * (size_t)ds->K + (size_t)k]);
         }
         sb_char(&b, '\n');
         if (b.len >= ((size_t)1 << 20)) {

@@ -52,8 +52,10 @@ struct rf_graph {
 };
 
 struct rf_graph_ws {
-    int maxB, nt;
+    int maxB, nt, nops;
     float **val, **grad;
+    int freeze;     /* RF_FREEZE_* */
+    float **frozen; /* per op (mix with stop-gradient inputs): (maxB, n, H) recorded inputs */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -400,9 +402,11 @@ rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int maxB)
     if (!w) return NULL;
     w->maxB = maxB;
     w->nt = g->nt;
+    w->nops = g->nops;
     w->val = calloc((size_t)g->nt, sizeof *w->val);
     w->grad = calloc((size_t)g->nt, sizeof *w->grad);
-    if (!w->val || !w->grad) goto oom;
+    w->frozen = calloc((size_t)(g->nops ? g->nops : 1), sizeof *w->frozen);
+    if (!w->val || !w->grad || !w->frozen) goto oom;
     for (int t = 1; t < g->nt; t++) {
         w->val[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
         w->grad[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
@@ -421,6 +425,9 @@ void rf_graph_ws_free(rf_graph_ws *w)
         if (w->val) free(w->val[t]);
         if (w->grad) free(w->grad[t]);
     }
+    if (w->frozen)
+        for (int i = 0; i < w->nops; i++) free(w->frozen[i]);
+    free(w->frozen);
     free(w->val);
     free(w->grad);
     free(w);
@@ -431,6 +438,29 @@ void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx)
     w->val[0] = x;
     w->grad[0] = dx;
 }
+
+static int mix_has_stopgrad(const op *o)
+{
+    if (o->k != OP_MIX) return 0;
+    for (int j = 1; j < o->nin; j++)
+        if (o->nograd[j]) return 1;
+    return 0;
+}
+
+int rf_graph_ws_freeze(const rf_graph *g, rf_graph_ws *w, int mode)
+{
+    w->freeze = RF_FREEZE_OFF;
+    if (mode == RF_FREEZE_OFF) return 0;
+    for (int i = 0; i < g->nops; i++) {
+        const op *o = &g->ops[i];
+        if (!mix_has_stopgrad(o) || w->frozen[i]) continue;
+        w->frozen[i] = calloc((size_t)w->maxB * (o->nin - 1) * o->out.w, sizeof(float));
+        if (!w->frozen[i]) return -1;
+    }
+    w->freeze = mode;
+    return 0;
+}
+
 float *rf_graph_val(rf_graph_ws *w, int t) { return w->val[t]; }
 float *rf_graph_grad(rf_graph_ws *w, int t) { return w->grad[t]; }
 
@@ -494,6 +524,16 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
         case OP_MIX: {
             int n = o->nin - 1, H = out.w;
             float *A = w->val[o->scratch];
+            float *fz = w->freeze != RF_FREEZE_OFF ? w->frozen[i] : NULL; /* rf_graph_ws_freeze */
+            if (fz) {
+                if (w->freeze == RF_FREEZE_RECORD)
+                    for (int b = 0; b < B; b++)
+                        for (int e = 0; e < n; e++)
+                            if (o->nograd[1 + e])
+                                memcpy(fz + ((size_t)b * n + e) * H, V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]),
+                                       H * sizeof(float));
+                if (w->freeze != RF_FREEZE_USE) fz = NULL;
+            }
 #pragma omp parallel for schedule(static) if (B * n * H > 65536)
             for (int b = 0; b < B; b++) {
                 const float *gl = V(in) + (size_t)b * LD(in);
@@ -504,7 +544,8 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
                 float *d = V(out) + (size_t)b * LD(out);
                 memset(d, 0, H * sizeof(float));
                 for (int e = 0; e < n; e++) {
-                    const float *x = V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+                    const float *x = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
+                                                            : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
                     float ae = a[e];
 #pragma omp simd
                     for (int j = 0; j < H; j++) d[j] += ae * x[j];
@@ -614,11 +655,13 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         case OP_MIX: {
             int n = o->nin - 1, H = out.w;
             const float *A = w->val[o->scratch];
+            const float *fz = w->freeze == RF_FREEZE_USE ? w->frozen[i] : NULL;
             for (int b = 0; b < B; b++) {
                 const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out);
                 float ga[MAX_IN], dot = 0;
                 for (int e = 0; e < n; e++) {
-                    const float *x = V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+                    const float *x = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
+                                                            : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
                     float s = 0;
                     for (int j = 0; j < H; j++) s += go[j] * x[j];
                     ga[e] = s;

@@ -72,6 +72,14 @@ typedef struct rf_graph_ws rf_graph_ws;
 rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int max_batch);
 void rf_graph_ws_free(rf_graph_ws *w);
 void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx);
+
+/* Stop-gradient values held fixed, for finite-difference checks of models with stop-gradients
+ * (tests). RF_FREEZE_OFF: normal. RF_FREEZE_RECORD: every forward also stores the value of each
+ * stop-gradient input of a mix op. RF_FREEZE_USE: forwards (and backwards) read those stored
+ * values instead of the live ones, so a perturbed forward sees them as the constants that the
+ * backward pass assumes. Returns -1 when out of memory. */
+enum { RF_FREEZE_OFF = 0, RF_FREEZE_RECORD = 1, RF_FREEZE_USE = 2 };
+int rf_graph_ws_freeze(const rf_graph *g, rf_graph_ws *w, int mode);
 float *rf_graph_val(rf_graph_ws *w, int t);
 float *rf_graph_grad(rf_graph_ws *w, int t);
 

@@ -40,6 +40,10 @@ struct rf_workspace {
     size_t seg_off[65];  /* field f's segment of rows/g during backward: [seg_off[f], +seg_n[f]) */
     size_t seg_n[64];
     rf_graph_ws *gws;    /* model zoo: the graph's tensors */
+    int nx;              /* model zoo: extra output columns after the logits */
+    float *X, *dX;       /* (B, nx) extra outputs and their gradients */
+    float *Y, *RW;       /* (B, K) labels and (B) row weights of the last zoo loss */
+    rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -262,6 +266,13 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     AL(ws->dx, B * m->In);
     int bn = m->cfg.model.bn == RF_BN_BATCH;
     if (m->graph && !(ws->gws = rf_graph_ws_create(m->graph, (int)B))) ok = 0;
+    if (m->graph) {
+        ws->nx = rf_zoo_n_extra(&m->cfg);
+        AL(ws->X, B * (size_t)(ws->nx ? ws->nx : 1));
+        AL(ws->dX, B * (size_t)(ws->nx ? ws->nx : 1));
+        AL(ws->Y, B * K);
+        AL(ws->RW, B);
+    }
     for (int l = 0; l < (m->graph ? 0 : m->L); l++) {
         size_t KH = (size_t)K * m->H[l];
         AL(ws->Z[l], B * KH);
@@ -299,6 +310,11 @@ void rf_workspace_free(rf_workspace *ws)
 {
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
+    free(ws->X);
+    free(ws->dX);
+    free(ws->Y);
+    free(ws->RW);
+    free(ws->fz.w);
     free(ws->x);
     free(ws->dx);
     for (int l = 0; l < RF_MAX_LAYERS; l++) {
@@ -324,6 +340,18 @@ void rf_workspace_free(rf_workspace *ws)
 const float *rf_ws_logits(const rf_workspace *ws) { return ws->S; }
 const float *rf_ws_probs(const rf_workspace *ws) { return ws->P; }
 const float *rf_ws_cond(const rf_workspace *ws) { return ws->C; }
+const float *rf_ws_extras(const rf_workspace *ws) { return ws->nx ? ws->X : NULL; }
+
+int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
+{
+    if (!m->graph) return 0;
+    if (mode != RF_FREEZE_OFF && !ws->fz.w &&
+        !(ws->fz.w = calloc((size_t)ws->maxB * 2 * m->K, sizeof *ws->fz.w)))
+        return -1;
+    if (rf_graph_ws_freeze(m->graph, ws->gws, mode)) return -1;
+    ws->fz.mode = mode;
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -432,8 +460,11 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
         rf_graph_ws_input(ws->gws, ws->x, ws->dx);
         rf_graph_forward(m->graph, ws->gws, m->params, m->buffers, B, train);
         const float *o = rf_graph_val(ws->gws, m->graph_out);
-        int w = K + rf_zoo_n_extra(&m->cfg);
-        for (int b = 0; b < B; b++) memcpy(ws->S + (size_t)b * K, o + (size_t)b * w, K * sizeof(float));
+        int nx = ws->nx, w = K + nx;
+        for (int b = 0; b < B; b++) {
+            memcpy(ws->S + (size_t)b * K, o + (size_t)b * w, K * sizeof(float));
+            if (nx) memcpy(ws->X + (size_t)b * nx, o + (size_t)b * w + K, nx * sizeof(float));
+        }
         L = 0;
     }
     for (int l = 0; l < L; l++) {
@@ -509,6 +540,17 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
     double tot = 0, pt[RF_MAX_TASKS] = {0};
     for (int k = 0; k < K; k++)
         ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight / B;
+    if (m->graph && rf_zoo_has_loss(m->cfg.model.type)) { /* the model's own objective (zoo.c) */
+        double sc[RF_MAX_TASKS];
+        for (int k = 0; k < K; k++) sc[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight;
+        for (int b = 0; b < B; b++) {
+            size_t r = bt->rows[b];
+            for (int k = 0; k < K; k++) ws->Y[(size_t)b * K + k] = ds->labels[r * ds->K + bt->label_col[k]];
+            ws->RW[b] = ds->weight ? ds->weight[r] : 1.0f;
+        }
+        return rf_zoo_loss(&m->cfg, m->parent, B, ws->S, ws->X, ws->Y, ws->RW, sc, ws->dS, ws->dX, per_task,
+                           &ws->fz);
+    }
     memset(ws->dS, 0, (size_t)B * K * sizeof(float));
     int esmm = rf_zoo_is_product(m->cfg.model.type);
     for (int b = 0; b < B; b++) {
@@ -591,11 +633,12 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
     float *gp = m->grads;
 #define GRAD(ptr) (gp + ((ptr) - m->params))
     if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
-        int w = K + rf_zoo_n_extra(&m->cfg);
+        int nx = ws->nx, w = K + nx, own = rf_zoo_has_loss(mc->type);
         float *go = rf_graph_grad(ws->gws, m->graph_out);
         for (int b = 0; b < B; b++) {
             memcpy(go + (size_t)b * w, ws->dS + (size_t)b * K, K * sizeof(float));
-            memset(go + (size_t)b * w + K, 0, (size_t)(w - K) * sizeof(float));
+            if (own) memcpy(go + (size_t)b * w + K, ws->dX + (size_t)b * nx, (size_t)nx * sizeof(float));
+            else memset(go + (size_t)b * w + K, 0, (size_t)nx * sizeof(float));
         }
         rf_graph_backward(m->graph, ws->gws, m->params, m->grads, B);
         L = 0;

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "resflow/modelfile.h"
+#include "zoo.h"
 
 #define HDR_SIZE 64u
 #define HDR_SUM_OFF 56u
@@ -337,6 +338,20 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
                 w_bytes(&w, key, kl);
             }
         }
+        /* optional PREP: field encodings (hash/bucket/OOV) and dense normalisers */
+        if (enc->field || enc->dense) {
+            unsigned char *prep = NULL;
+            size_t prep_len = 0;
+            if (rf_encoders_prep_write(enc, &prep, &prep_len, NULL) != RF_OK) {
+                if (!w.err_no) w.err_no = ENOMEM;
+            } else {
+                w_sec(&w, "PREP", prep_len);
+                w_bytes(&w, prep, prep_len);
+                nsec++;
+                payload += SEC_HDR + prep_len;
+            }
+            free(prep);
+        }
     }
 
     w_sec(&w, "PARM", len[S_PARM]);
@@ -620,6 +635,55 @@ static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_mode
     return RF_OK;
 }
 
+/* ---- score-fusion section FUSN ------------------------------------------------------------
+ * Text lines "key: value": formula (required, rf_fusion_parse syntax), objective, value.
+ * Unknown keys are ignored (a later writer may add some). */
+static rf_status parse_fusion(const char *path, const cursor *sec, rf_fusion *f, rf_error *err)
+{
+    if (memchr(sec->p, 0, sec->n)) return FMTERR("section FUSN: contains a NUL byte");
+    char *text = malloc(sec->n + 1);
+    if (!text) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    memcpy(text, sec->p, sec->n);
+    text[sec->n] = '\0';
+    rf_status st = RF_OK;
+    char objective[32] = "";
+    double value = 0;
+    int have_formula = 0;
+    for (char *line = text, *next; line && !st; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        char *colon = strstr(line, ": ");
+        if (!*line) continue;
+        if (!colon) {
+            st = FMTERR("section FUSN: line '%.60s' is not 'key: value'", line);
+            break;
+        }
+        *colon = '\0';
+        const char *v = colon + 2;
+        if (!strcmp(line, "formula")) {
+            rf_error sub;
+            rf_error_clear(&sub);
+            if (rf_fusion_parse(v, f, &sub)) st = FMTERR("section FUSN: %s", sub.msg);
+            have_formula = 1;
+        } else if (!strcmp(line, "objective")) {
+            snprintf(objective, sizeof objective, "%s", v);
+        } else if (!strcmp(line, "value")) {
+            char *e;
+            value = strtod(v, &e);
+            if (*e) st = FMTERR("section FUSN: bad value '%.40s'", v);
+        }
+    }
+    free(text);
+    if (!st && !have_formula) st = FMTERR("section FUSN: no formula");
+    if (st) {
+        memset(f, 0, sizeof *f);
+        return st;
+    }
+    snprintf(f->objective, sizeof f->objective, "%s", objective);
+    f->value = value;
+    return RF_OK;
+}
+
 static rf_status parse(const char *path, const unsigned char *buf, size_t size,
                        rf_loaded_model *out, rf_error *err)
 {
@@ -631,6 +695,8 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     /* section table */
     cursor sec[S_COUNT];
     int have[S_COUNT] = {0};
+    cursor fusn = {NULL, 0, 0};
+    cursor prep = {NULL, 0, 0};
     cursor pc = {buf + HDR_SIZE, (size_t)payload, 0};
     for (uint32_t i = 0; i < nsec; i++) {
         const unsigned char *tag;
@@ -651,6 +717,16 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
             sec[s].p = body;
             sec[s].n = (size_t)len;
             sec[s].off = 0;
+        }
+        if (!memcmp(tag, "FUSN", 4)) { /* optional score-fusion formula */
+            if (fusn.p) return FMTERR("section FUSN appears twice");
+            fusn.p = body;
+            fusn.n = (size_t)len;
+        }
+        if (!memcmp(tag, "PREP", 4)) { /* optional feature encoders (encoders.c) */
+            if (prep.p) return FMTERR("section PREP appears twice");
+            prep.p = body;
+            prep.n = (size_t)len;
         }
         /* unknown tags are skipped */
     }
@@ -763,9 +839,10 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     c = sec[S_EMBD];
     if (c_u64(&c, &rows) || c_u32(&c, &E) || c_u32(&c, &pad))
         return FMTERR("section EMBD: too short");
-    if (E != (uint32_t)mc->emb_dim)
-        return FMTERR("section EMBD: embedding dimension %u, the configuration says %d", E,
-                      mc->emb_dim);
+    /* single-task and STEM models keep one embedding chunk per task (and a shared one) */
+    if (E != (uint32_t)mc->emb_dim * (uint32_t)rf_zoo_emb_mult(&cfg))
+        return FMTERR("section EMBD: embedding dimension %u, the configuration says %d x %d", E,
+                      mc->emb_dim, rf_zoo_emb_mult(&cfg));
     if (rows > c_left(&c) / 4 / E || rows * E * 4 != c_left(&c))
         return FMTERR("section EMBD: %llu rows of %u floats do not match its length of %zu bytes",
                       (unsigned long long)rows, E, sec[S_EMBD].n);
@@ -775,8 +852,10 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
         return FMTERR("section EMBD: %llu rows, the field vocabularies need %llu",
                       (unsigned long long)rows, (unsigned long long)want_rows);
     {
-        /* the tower weights alone are a lower bound of the parameter count */
+        /* the tower weights alone are a lower bound of the parameter count (zoo models' towers
+         * read a hidden layer of at least one column, not the whole input) */
         uint64_t in = (uint64_t)F * E + (D ? (mc->dense_mode == RF_DENSE_PROJECT ? E : D) : 0);
+        if (!rf_zoo_is_tower(mc->type)) in = 1;
         uint64_t lb = 0;
         for (int l = 0; l < mc->n_hidden; l++) {
             uint64_t h = (uint64_t)mc->hidden[l];
@@ -810,6 +889,20 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     get_floats(m->emb, sec[S_EMBD].p + 16, (size_t)(rows * E));
 
     if (have[S_VOCB] && (st = parse_vocab(path, &sec[S_VOCB], out, err))) return st;
+    if (prep.p) {
+        if (!out->enc) { /* no vocabularies: every field gets its encoding from PREP */
+            if (!(out->enc = calloc(1, sizeof *out->enc))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+            out->enc->F = (int)F;
+            if (!(out->enc->vocab = calloc(F ? F : 1, sizeof *out->enc->vocab)))
+                return rf_errorf(err, RF_ENOMEM, "out of memory");
+        }
+        if ((st = rf_encoders_prep_parse(out->enc, (int)F, (int)D, prep.p, prep.n, path, err))) return st;
+        for (uint32_t f = 0; f < F; f++)
+            if (out->enc->field[f].size != out->fields[f].vocab)
+                return FMTERR("section PREP: field %u (%s): %u ids, the field has %u embedding rows", f,
+                              out->fields[f].name, out->enc->field[f].size, out->fields[f].vocab);
+    }
+    if (fusn.p && (st = parse_fusion(path, &fusn, &out->fusion, err))) return st;
     return RF_OK;
 }
 
@@ -825,4 +918,133 @@ rf_status rf_model_load(const char *path, rf_loaded_model *out, rf_error *err)
     free(buf);
     if (st) rf_loaded_model_free(out);
     return st;
+}
+
+/* ---- setting the score-fusion section -------------------------------------------------- */
+
+rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const rf_fusion *f,
+                              rf_error *err)
+{
+    if (!in_path || !out_path || !out_path[0])
+        return rf_errorf(err, RF_EINTERNAL, "rf_model_set_fusion: no path");
+    unsigned char *buf;
+    size_t size;
+    rf_status st = read_all(in_path, &buf, &size, err);
+    if (st) return st;
+    {   /* the input must load as a model */
+        rf_loaded_model lm;
+        memset(&lm, 0, sizeof lm);
+        st = parse(in_path, buf, size, &lm, err);
+        rf_loaded_model_free(&lm);
+        if (st) {
+            free(buf);
+            return st;
+        }
+    }
+    char text[1024] = "";
+    if (f && f->kind != RF_FUSION_NONE) {
+        char spec[900];
+        rf_fusion_spec(f, spec, sizeof spec);
+        rf_fusion chk;
+        rf_error sub;
+        if (rf_fusion_parse(spec, &chk, &sub)) {
+            free(buf);
+            return rf_errorf(err, RF_EUSAGE, "cannot store the fusion formula: %s", sub.msg);
+        }
+        snprintf(text, sizeof text, "formula: %s\nobjective: %s\nvalue: %.17g\n", spec,
+                 f->objective, f->value);
+    }
+    uint32_t nsec = get_u32(buf + 32), out_nsec = 0;
+    uint64_t payload = 0;
+    cursor pc = {buf + HDR_SIZE, size - HDR_SIZE, 0};
+    for (uint32_t i = 0; i < nsec; i++) { /* structure already checked by parse() */
+        const unsigned char *tag = NULL, *body;
+        uint64_t len = 0;
+        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len) || c_take(&pc, (size_t)len, &body)) {
+            free(buf);
+            return rf_errorf(err, RF_EINTERNAL, "%s: section %u out of bounds", in_path, i);
+        }
+        if (!memcmp(tag, "FUSN", 4)) continue;
+        out_nsec++;
+        payload += SEC_HDR + len;
+    }
+    size_t tl = strlen(text);
+    if (tl) {
+        out_nsec++;
+        payload += SEC_HDR + tl;
+    }
+
+    size_t pl = strlen(out_path);
+    char *tmp = malloc(pl + 64);
+    if (!tmp) {
+        free(buf);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    int fd = -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (attempt == 0) snprintf(tmp, pl + 64, "%s.tmp.%ld", out_path, (long)getpid());
+        else snprintf(tmp, pl + 64, "%s.tmp.%ld.%d", out_path, (long)getpid(), attempt);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        st = rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot create %s: %s", tmp, strerror(e));
+        free(tmp);
+        free(buf);
+        return st;
+    }
+    writer w = {0};
+    w.fp = fdopen(fd, "wb");
+    w.h = XXH64_createState();
+    if (!w.fp || !w.h) {
+        int e = errno ? errno : ENOMEM;
+        if (w.fp) fclose(w.fp);
+        else close(fd);
+        XXH64_freeState(w.h);
+        unlink(tmp);
+        free(tmp);
+        free(buf);
+        return rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot write: %s", strerror(e));
+    }
+    XXH64_reset(w.h, 0);
+    unsigned char hdr[HDR_SIZE];
+    memcpy(hdr, buf, HDR_SIZE); /* magic, version, flags, endian marker, reserved kept */
+    if (fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) w.err_no = errno ? errno : EIO;
+    pc.off = 0;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const unsigned char *tag = NULL, *body;
+        uint64_t len = 0;
+        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len) || c_take(&pc, (size_t)len, &body)) break;
+        if (!memcmp(tag, "FUSN", 4)) continue;
+        w_bytes(&w, tag, SEC_HDR + (size_t)len); /* tag, length and body as they are */
+    }
+    if (tl) {
+        w_sec(&w, "FUSN", tl);
+        w_bytes(&w, text, tl);
+    }
+    free(buf);
+    uint64_t psum = XXH64_digest(w.h);
+    XXH64_freeState(w.h);
+    int e = w.err_no;
+    if (!e && w.bytes != payload) e = EIO;
+    put_u64(hdr + 16, payload);
+    put_u64(hdr + 24, psum);
+    put_u32(hdr + 32, out_nsec);
+    put_u64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
+    if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
+    if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
+    if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(w.fp)) != 0) e = errno ? errno : EIO;
+    if (fclose(w.fp) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, out_path) != 0) e = errno ? errno : EIO;
+    if (e) {
+        unlink(tmp);
+        free(tmp);
+        return rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot write the model file: %s",
+                           strerror(e));
+    }
+    free(tmp);
+    sync_dir(out_path);
+    return RF_OK;
 }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataint.h"
+#include "resflow/cache.h"
 #include "resflow/pipeline.h"
 
 void rf_schema_from_tasks(rf_config *cfg)
@@ -13,31 +15,16 @@ void rf_schema_from_tasks(rf_config *cfg)
     for (int k = 0; k < cfg->K; k++) snprintf(s->label[k], sizeof s->label[k], "%s", cfg->tasks[k].label);
 }
 
-static rf_dataset *range(const rf_dataset *ds, size_t lo, size_t hi)
-{
-    size_t *rows = malloc((hi > lo ? hi - lo : 1) * sizeof *rows);
-    if (!rows) return NULL;
-    for (size_t i = lo; i < hi; i++) rows[i - lo] = i;
-    rf_dataset *out = rf_dataset_slice(ds, rows, hi - lo);
-    free(rows);
-    return out;
-}
-
-/* Move the split point forward to the next group boundary so a query is not split. */
-static size_t align_group(const rf_dataset *ds, size_t at)
-{
-    if (!ds->group) return at;
-    while (at > 0 && at < ds->n && ds->group[at] == ds->group[at - 1]) at++;
-    return at;
-}
-
-/* A validation/test file of a CSV source, read with the encoders fitted on the training file. */
+/* A validation/test file of a text source, read with the encoders fitted on the training rows. */
 static rf_status load_extra(const rf_config *cfg, const rf_encoders *enc, const char *path,
                             rf_dataset **out, size_t *bad_rows, rf_error *err)
 {
     rf_config c = *cfg;
     rf_schema_from_tasks(&c);
-    rf_load_opts lo = {cfg->train.skip_bad_rows, 0, 0};
+    rf_load_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.skip_bad_rows = cfg->train.skip_bad_rows;
+    lo.threads = cfg->train.threads;
     rf_encoders *e = (rf_encoders *)enc;
     rf_status st = rf_load_csv(path, &c.data.schema, &e, &lo, out, err);
     *bad_rows = lo.bad_rows;
@@ -52,22 +39,84 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
     rf_schema_from_tasks(&c);
     rf_schema *s = &c.data.schema;
     if (!with_labels) s->K = 0;
-    s->F = m->F;
-    for (int f = 0; f < m->F; f++) {
-        snprintf(s->cat[f].name, RF_NAME_MAX, "%s", m->fields[f].name);
-        s->cat[f].multi = m->pooling[f] >= 0;
-        s->cat[f].pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
-        s->cat[f].sep = m->fields[f].sep;
+    int fitted = lm->enc && lm->enc->field && s->F == m->F && s->D == m->D;
+    if (!fitted) {
+        /* models without stored encoders (simulator models): the schema is the model's own
+         * fields and dense names, values are integer ids or vocabulary keys, the format the
+         * stored configuration's */
+        s->F = m->F;
+        for (int f = 0; f < m->F; f++) {
+            memset(&s->cat[f], 0, sizeof s->cat[f]);
+            snprintf(s->cat[f].name, RF_NAME_MAX, "%s", m->fields[f].name);
+            s->cat[f].multi = m->pooling[f] >= 0;
+            s->cat[f].pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
+            s->cat[f].sep = m->fields[f].sep;
+        }
+        s->D = m->D;
+        for (int d = 0; d < m->D; d++) snprintf(s->dense[d], RF_NAME_MAX, "%s", lm->dense_names[d]);
     }
-    s->D = m->D;
-    for (int d = 0; d < m->D; d++) snprintf(s->dense[d], RF_NAME_MAX, "%s", lm->dense_names[d]);
     rf_encoders *ids = NULL, *e = lm->enc;
     if (!e && !(e = ids = rf_encoders_ids(m->F, m->vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    rf_load_opts lo = {skip_bad_rows, 0, 0};
+    rf_load_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.skip_bad_rows = skip_bad_rows;
+    lo.threads = m->cfg.train.threads;
     rf_status st = rf_load_csv(path, s, &e, &lo, out, err);
     if (bad_rows) *bad_rows = lo.bad_rows;
     rf_encoders_free(ids);
     return st;
+}
+
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
+#include <stdarg.h>
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
+{
+    if (!log) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log(ud, buf);
+}
+
+/* Summary of fitted encoders: kinds and total ids. */
+static void log_encoders(const rf_encoders *enc, rf_log_fn log, void *ud)
+{
+    if (!log || !enc || !enc->field) return;
+    int nk[4] = {0};
+    uint64_t ids = 0;
+    for (int f = 0; f < enc->F; f++) {
+        if (enc->field[f].kind >= 0 && enc->field[f].kind < 4) nk[enc->field[f].kind]++;
+        ids += enc->field[f].size;
+    }
+    int nn = 0;
+    for (int d = 0; d < enc->D && enc->dense; d++) nn += enc->dense[d].norm != RF_NORM_NONE;
+    logf_(log, ud,
+          "encoders (fitted on the training rows): %d vocabulary, %d hashed, %d bucketized field%s, "
+          "%llu embedding rows; %d of %d dense features normalised",
+          nk[RF_ENC_VOCAB], nk[RF_ENC_HASH], nk[RF_ENC_BUCKET], enc->F == 1 ? "" : "s",
+          (unsigned long long)ids, nn, enc->D);
+}
+
+rf_status rf_data_split(const rf_config *cfg, rf_dataset *all, rf_splits *out, rf_error *err)
+{
+    const rf_data_cfg *dc = &cfg->data;
+    size_t a, b;
+    rf_split_points(all->group, all->n, dc->valid[0] ? 0 : dc->valid_frac, dc->test[0] ? 0 : dc->test_frac, &a,
+                    &b);
+    out->train = rf_dataset_range(all, 0, a);
+    out->valid = rf_dataset_range(all, a, b);
+    out->test = rf_dataset_range(all, b, all->n);
+    if (!out->train || !out->valid || !out->test) return rf_errorf(err, RF_ENOMEM, "out of memory splitting the data");
+    return RF_OK;
+}
+
+static void apply_stream(const rf_schema *s, rf_dataset *train, int mapped)
+{
+    int block = s->shuffle == RF_SHUFFLE_BLOCK || (s->shuffle == RF_SHUFFLE_AUTO && mapped);
+    train->shuffle_block = block ? (s->shuffle_block ? s->shuffle_block : 65536) : 0;
+    train->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
 }
 
 rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
@@ -76,44 +125,49 @@ rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void
     const rf_data_cfg *dc = &cfg->data;
     rf_dataset *all = NULL;
     rf_status st;
-    char line[1024];
+    rf_config c = *cfg;
+    rf_schema_from_tasks(&c);
     if (strcmp(dc->source, "synth") == 0) {
         rf_synth_opts so = dc->synth;
-        so.tasks = cfg->data.synth.tasks;
         if ((st = rf_synth_generate(&so, &all, err))) return st;
-        if (log) {
-            snprintf(line, sizeof line, "data: simulator, %zu rows, %d fields, seed %llu", all->n, all->F,
-                     (unsigned long long)so.seed);
-            log(ud, line);
+        if ((st = rf_dataset_derive_labels(all, c.data.schema.label, c.data.schema.K, err))) {
+            rf_dataset_free(all);
+            return st;
         }
+        logf_(log, ud, "data: simulator (%s), %zu rows, %d fields, seed %llu",
+              so.preset == RF_SYNTH_KUAIRAND ? "kuairand" : so.preset == RF_SYNTH_RATING ? "rating" : "search",
+              all->n, all->F, (unsigned long long)so.seed);
+    } else if (dc->schema.cache[0]) {
+        return rf_cache_load_splits(cfg, out, log, ud, err);
     } else {
-        rf_config c = *cfg;
-        rf_schema_from_tasks(&c);
-        rf_load_opts lo = {cfg->train.skip_bad_rows, 0, 0};
+        rf_load_opts lo;
+        memset(&lo, 0, sizeof lo);
+        lo.skip_bad_rows = cfg->train.skip_bad_rows;
+        lo.threads = cfg->train.threads;
+        lo.valid_frac = dc->valid[0] ? 0 : dc->valid_frac;
+        lo.test_frac = dc->test[0] ? 0 : dc->test_frac;
         if ((st = rf_load_csv(dc->source, &c.data.schema, &out->enc, &lo, &all, err))) return st;
         out->bad_rows += lo.bad_rows;
-        if (log) {
-            snprintf(line, sizeof line, "data: %s, %zu rows, %d categorical + %d dense features%s", dc->source,
-                     all->n, all->F, all->D, lo.bad_rows ? " (bad rows skipped, see summary)" : "");
-            log(ud, line);
-        }
+        logf_(log, ud, "data: %s, %zu rows, %d categorical + %d dense features%s%s", dc->source, all->n, all->F,
+              all->D, lo.bad_rows ? " (bad rows skipped, see summary)" : "",
+              lo.filtered_rows ? " (some rows removed by data.filter)" : "");
+        if (lo.filtered_rows) logf_(log, ud, "data.filter removed %zu rows", lo.filtered_rows);
+        log_encoders(out->enc, log, ud);
     }
-    size_t n = all->n;
-    size_t n_test = dc->test[0] ? 0 : (size_t)(dc->test_frac * n);
-    size_t n_valid = dc->valid[0] ? 0 : (size_t)(dc->valid_frac * n);
-    size_t a = align_group(all, n - n_test - n_valid), b = align_group(all, n - n_test);
-    if (a > b) a = b;
-    out->train = range(all, 0, a);
-    out->valid = range(all, a, b);
-    out->test = range(all, b, n);
+    st = rf_data_split(cfg, all, out, err);
     rf_dataset_free(all);
-    if (!out->train || !out->valid || !out->test) {
+    if (st) {
         rf_splits_free(out);
-        return rf_errorf(err, RF_ENOMEM, "out of memory splitting the data");
+        return st;
     }
     for (int which = 0; which < 2; which++) {
         const char *path = which ? dc->test : dc->valid;
         if (!path[0]) continue;
+        if (strcmp(dc->source, "synth") == 0) {
+            rf_splits_free(out);
+            return rf_errorf(err, RF_EUSAGE, "data.%s: a separate file needs a file source, not the simulator",
+                             which ? "test" : "valid");
+        }
         rf_dataset *d = NULL;
         size_t bad = 0;
         if ((st = load_extra(cfg, out->enc, path, &d, &bad, err))) {
@@ -129,6 +183,7 @@ rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void
         rf_splits_free(out);
         return rf_errorf(err, RF_EDATA, "no training rows left after the valid/test split");
     }
+    apply_stream(&dc->schema, out->train, 0);
     return RF_OK;
 }
 

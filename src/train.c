@@ -152,28 +152,23 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
     long run_n = 0, seen = 0, seen_log = 0;
     rf_workspace *ws = rf_workspace_create(m, B);
     rf_adam *opt = rf_adam_create(m, tc);
-    size_t *perm = malloc(train->n * sizeof *perm);
+    /* row order (rf_row_order, dataset.c): a full shuffle per epoch, or shuffled blocks for
+     * datasets streamed from a cache (bounded resident memory) */
+    rf_row_order *order = rf_row_order_create(train, tc->seed, B);
     snapshot best = {0};
-    if (!ws || !opt || !perm || !snap_alloc(&best, m)) {
+    if (!ws || !opt || !order || !snap_alloc(&best, m)) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory for training state");
         goto done;
     }
     snap_take(&best, m);
-    for (size_t i = 0; i < train->n; i++) perm[i] = i;
     rf_batch bt = {train, NULL, 0, lc};
     int bad_evals = 0, stop = 0;
     size_t n_batches = (train->n + B - 1) / B;
     for (int ep = 0; ep < tc->epochs && !stop; ep++) {
-        rf_rng r;
-        rf_rng_seed(&r, tc->seed * 1000003ULL + (uint64_t)ep + 1);
-        for (size_t i = train->n - 1; i > 0; i--) {
-            size_t j = rf_rng_below(&r, i + 1), t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+        rf_row_order_epoch(order, ep); /* seeded by (train.seed, epoch) */
         for (size_t bi = 0; bi < n_batches && !stop; bi++) {
-            bt.rows = perm + bi * B;
-            bt.B = (int)((bi + 1) * B <= train->n ? (size_t)B : train->n - bi * B);
+            bt.rows = rf_row_order_next(order, &bt.B);
+            if (bt.B <= 0) break;
             double loss = 0;
             st = rf_train_step(m, ws, opt, &bt, &loss, err);
             if (st == RF_ENUMERIC) {
@@ -236,7 +231,7 @@ done:
     sum.samples_per_sec = sum.seconds > 0 ? seen / sum.seconds : 0;
     if (out) *out = sum;
     snap_free(&best);
-    free(perm);
+    rf_row_order_free(order);
     rf_adam_free(opt);
     rf_workspace_free(ws);
     return st;

@@ -39,6 +39,15 @@ uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len);
 uint32_t rf_vocab_fit_id_(rf_vocab *v, const char *key, size_t len, uint64_t h);
 uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h);
 rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap);
+/* rf_vocab_freeze_counts_: like rf_vocab_freeze_remap_, but entry e (provisional id e + 1) is
+ *   kept iff counts[e + 1] >= min_count (counts has size + 1 entries; the stored counts are
+ *   ignored). min_count 0 keeps every key.
+ * rf_vocab_entries_: number of keys (frozen or not).
+ * rf_vocab_key_len_: key bytes and length of id (1..entries), frozen or not; NULL if none. */
+rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t min_count,
+                                  uint32_t **remap);
+uint32_t rf_vocab_entries_(const rf_vocab *v);
+const char *rf_vocab_key_len_(const rf_vocab *v, uint32_t id, size_t *len);
 
 typedef struct {
     uint32_t idx;  /* entry index + 1; 0 = empty slot */
@@ -235,7 +244,8 @@ rf_status rf_vocab_count(rf_vocab *v, const char *key, size_t len)
     return rf_vocab_fit_id_(v, key, len, hash_key(key, len)) ? RF_OK : RF_ENOMEM;
 }
 
-rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap)
+static rf_status freeze_impl(rf_vocab *v, const uint32_t *counts, uint32_t min_count,
+                             uint32_t **remap)
 {
     uint32_t *m = NULL;
     if (remap) {
@@ -248,7 +258,7 @@ rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **rem
     uint32_t kept = 0;
     size_t bytes = 0;
     for (uint32_t e = 0; e < v->n; e++) {
-        if (v->ent[e].count >= min_count) {
+        if ((counts ? counts[e + 1] : v->ent[e].count) >= min_count) {
             v->ent[kept] = v->ent[e];
             bytes += (size_t)v->ent[e].len + 1;
             kept++;
@@ -290,6 +300,26 @@ rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **rem
         for (uint32_t e = 0; e < v->n; e++) tab_insert(v->tab, v->mask, &v->ent[e], e);
     }
     return RF_OK;
+}
+
+rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap)
+{
+    return freeze_impl(v, NULL, min_count, remap);
+}
+
+rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t min_count,
+                                  uint32_t **remap)
+{
+    return freeze_impl(v, counts, min_count, remap);
+}
+
+uint32_t rf_vocab_entries_(const rf_vocab *v) { return v ? v->n : 0; }
+
+const char *rf_vocab_key_len_(const rf_vocab *v, uint32_t id, size_t *len)
+{
+    if (!v || id == 0 || id > v->n) return NULL;
+    *len = v->ent[id - 1].len;
+    return v->ent[id - 1].key;
 }
 
 void rf_vocab_freeze(rf_vocab *v, uint32_t min_count)

@@ -11,7 +11,9 @@
 
 #include <zlib.h>
 
+#include "resflow/config.h"
 #include "resflow/data.h"
+#include "resflow/pipeline.h"
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -815,13 +817,47 @@ static void test_golden_invalid(void **state)
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     assert_true(n >= 10);
-    rf_schema s;
-    golden_schema(&s);
-    int failures = 0;
+    rf_schema s0;
+    golden_schema(&s0);
+    int failures = 0, with_config = 0;
+    rf_config *cfg = malloc(sizeof *cfg);
+    assert_non_null(cfg);
     for (int i = 0; i < n; i++) {
-        char in[1024], ef[1024], want[1024] = "", got[2048];
+        char in[1024], ef[1024], cf[1024], want[1024] = "", got[2048];
         snprintf(in, sizeof in, "%s/%s/input.csv", dir, names[i]);
         snprintf(ef, sizeof ef, "%s/%s/error", dir, names[i]);
+        snprintf(cf, sizeof cf, "%s/%s/config.yaml", dir, names[i]);
+        /* a case may bring its own data configuration (config.yaml; "$CASE" = its directory) */
+        rf_schema s = s0;
+        FILE *cfp = fopen(cf, "rb");
+        if (cfp) {
+            char text[8192], sub[16384], casedir[1024];
+            size_t tl = fread(text, 1, sizeof text - 1, cfp);
+            fclose(cfp);
+            text[tl] = '\0';
+            snprintf(casedir, sizeof casedir, "%s/%s", dir, names[i]);
+            size_t o = 0;
+            for (const char *p = text; *p && o + strlen(casedir) + 2 < sizeof sub;) {
+                if (!strncmp(p, "$CASE", 5)) {
+                    o += (size_t)snprintf(sub + o, sizeof sub - o, "%s", casedir);
+                    p += 5;
+                } else {
+                    sub[o++] = *p++;
+                }
+            }
+            sub[o] = '\0';
+            rf_error ce;
+            rf_config_default(cfg);
+            if (rf_config_load_string(cfg, sub, o, cf, &ce) || rf_config_validate(cfg, &ce)) {
+                fprintf(stderr, "  case %s: bad config.yaml: %s\n", names[i], ce.msg);
+                failures++;
+                free(names[i]);
+                continue;
+            }
+            rf_schema_from_tasks(cfg);
+            s = cfg->data.schema;
+            with_config++;
+        }
         FILE *f = fopen(ef, "rb");
         assert_non_null(f);
         size_t m = fread(want, 1, sizeof want - 1, f);
@@ -833,8 +869,11 @@ static void test_golden_invalid(void **state)
         rf_error e;
         rf_error_clear(&e);
         rf_status st = rf_load_csv(in, &s, &enc, NULL, &ds, &e);
-        int ok = st == RF_EDATA && ds == NULL && enc == NULL && strcmp(e.file, in) == 0;
-        snprintf(e.file, sizeof e.file, "input.csv");
+        const char *base = strrchr(e.file, '/');
+        int ok = st == RF_EDATA && ds == NULL && enc == NULL && (cfp || strcmp(e.file, in) == 0);
+        char shown[sizeof e.file]; /* input.csv or side.csv */
+        snprintf(shown, sizeof shown, "%s", base ? base + 1 : e.file);
+        memcpy(e.file, shown, sizeof shown);
         rf_error_format(&e, got, sizeof got);
         if (!ok || strcmp(got, want) != 0) {
             fprintf(stderr, "  case %s: status %d\n    want: %s\n    got:  %s\n", names[i], st, want,
@@ -845,7 +884,9 @@ static void test_golden_invalid(void **state)
         rf_encoders_free(enc);
         free(names[i]);
     }
-    fprintf(stderr, "  %d invalid-input cases checked\n", n);
+    free(cfg);
+    fprintf(stderr, "  %d invalid-input cases checked (%d with their own config)\n", n, with_config);
+    assert_true(with_config >= 10);
     assert_int_equal(failures, 0);
 }
 

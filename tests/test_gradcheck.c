@@ -12,6 +12,7 @@
 #include "resflow/config.h"
 #include "resflow/model.h"
 #include "../src/rng.h"
+#include "../src/zoo.h"
 
 typedef struct {
     rf_model_type type;
@@ -25,6 +26,7 @@ typedef struct {
     uint32_t res_layers;
     int res_logit;
     float pos_w;
+    float ips_clip; /* escm2/dcmt: 0 = 15 */
 } gc_case;
 
 static rf_dataset *tiny_data(int K, uint64_t seed)
@@ -83,7 +85,7 @@ static void make_cfg(rf_config *c, const gc_case *g)
     c->model.aitm_alpha = 0.6f;
     c->model.cf_weight = 0.5f;
     c->model.global_weight = 0.5f;
-    c->model.ips_clip = 15.0f;
+    c->model.ips_clip = g->ips_clip > 0 ? g->ips_clip : 15.0f;
     c->K = g->K;
     for (int k = 0; k < g->K; k++) {
         snprintf(c->tasks[k].name, RF_NAME_MAX, "t%d", k);
@@ -122,9 +124,14 @@ static int check_model(const gc_case *g, const float *task_scale)
     for (int k = 0; k < g->K; k++) lc[k] = k;
     rf_batch b = {ds, rows, (int)ds->n, lc};
 
+    /* stop-gradient values (STEM's other-task experts, propensity weights) are recorded at
+     * this point and held fixed in the perturbed forwards below, so the finite differences
+     * differentiate the function the backward pass differentiates */
+    assert_int_equal(rf_ws_freeze(ws, m, RF_FREEZE_RECORD), 0);
     rf_model_zero_grad(m);
     loss_of(m, ws, &b, task_scale);
     rf_model_backward(m, ws, &b);
+    assert_int_equal(rf_ws_freeze(ws, m, RF_FREEZE_USE), 0);
     float *an = malloc(m->n_params * sizeof(float));
     memcpy(an, m->grads, m->n_params * sizeof(float));
     size_t ne = m->emb_off[m->F] * m->E;
@@ -198,30 +205,47 @@ static int check_model(const gc_case *g, const float *task_scale)
 
 static const gc_case cases[] = {
     /* type, K, parents, L, hidden, act, bn, dense, res_layers, res_logit, pos_w */
-    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 5.0f},
-    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 3, 1, 3.0f},
-    {RF_MODEL_RESFLOW, 3, CHAIN3, 3, {6, 5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 5, 1, 2.0f},
-    {RF_MODEL_RESFLOW, 4, TREE4, 2, {5, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_PROJECT, 1, 0, 4.0f},
-    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 1, 1.0f},
-    {RF_MODEL_NSE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f},
-    {RF_MODEL_ESMM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f},
-    {RF_MODEL_ESMM, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f},
+    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 5.0f, 0},
+    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 3, 1, 3.0f, 0},
+    {RF_MODEL_RESFLOW, 3, CHAIN3, 3, {6, 5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 5, 1, 2.0f, 0},
+    {RF_MODEL_RESFLOW, 4, TREE4, 2, {5, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_PROJECT, 1, 0, 4.0f, 0},
+    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 1, 1.0f, 0},
+    {RF_MODEL_NSE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_ESMM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0},
+    {RF_MODEL_ESMM, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
     /* single-layer cases isolate the kernels: linear+bias, PReLU, BN */
-    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f},
-    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f},
-    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f},
+    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
+    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
+    {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
 };
 
 /* The model zoo (op-graph models): every op's backward through whole models. */
 static const gc_case zoo_cases[] = {
-    {RF_MODEL_SINGLE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f},
-    {RF_MODEL_SINGLE, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 2.0f},
-    {RF_MODEL_SHARED_BOTTOM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f},
-    {RF_MODEL_MOE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f},
-    {RF_MODEL_MMOE, 3, CHAIN3, 2, {4, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 2.0f},
-    {RF_MODEL_MMOE, 2, P2, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 1.0f},
-    {RF_MODEL_PLE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f},
-    {RF_MODEL_PLE, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f},
+    {RF_MODEL_SINGLE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0},
+    {RF_MODEL_SINGLE, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 2.0f, 0},
+    {RF_MODEL_SHARED_BOTTOM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_MOE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_MMOE, 3, CHAIN3, 2, {4, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 2.0f, 0},
+    {RF_MODEL_MMOE, 2, P2, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
+    {RF_MODEL_PLE, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_PLE, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    /* AITM: info layer + 2-item attention + calibrator, chains and a tree */
+    {RF_MODEL_AITM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0},
+    {RF_MODEL_AITM, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    {RF_MODEL_AITM, 4, TREE4, 1, {3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    /* ESCM2: ESMM product + IPW / DR counterfactual risk (DR: imputation towers in the extras) */
+    {RF_MODEL_ESCM2_IPW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_ESCM2_IPW, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 2.5f},
+    {RF_MODEL_ESCM2_DR, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0},
+    {RF_MODEL_ESCM2_DR, 3, CHAIN3, 2, {4, 3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 2.5f},
+    {RF_MODEL_ESCM2_DR, 4, TREE4, 1, {3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
+    /* DCMT: factual + counterfactual CVR towers */
+    {RF_MODEL_DCMT, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_DCMT, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 1.8f},
+    /* STEM: (K+1) embedding chunks, specific + shared experts, AFTB gates */
+    {RF_MODEL_STEM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
+    {RF_MODEL_STEM, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    {RF_MODEL_STEM, 4, TREE4, 1, {3}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
 };
 
 static void test_zoo_models(void **state)
@@ -326,6 +350,184 @@ static void test_links_matter(void **state)
     rf_dataset_free(ds);
 }
 
+/* ---- stop-gradients really stop ------------------------------------------------------------
+ * The finite-difference checks above hold stop-gradient values fixed (rf_ws_freeze), so they
+ * would pass if a stop-gradient were missing. Here, without freezing: the analytic gradient
+ * through a stop-gradient path is exactly zero while the forward function does depend on that
+ * path (its numeric derivative is not zero), so each check fails if the stop-gradient leaks and
+ * also if the path was not there in the first place. */
+typedef struct {
+    rf_dataset *ds;
+    rf_model *m;
+    rf_workspace *ws;
+    size_t rows[7];
+    int lc[RF_MAX_TASKS];
+    rf_batch b;
+} fixture;
+
+static void fx_open(fixture *f, const rf_config *cfg)
+{
+    rf_error e;
+    f->ds = tiny_data(cfg->K, 11);
+    assert_int_equal(rf_model_create(cfg, f->ds->F, f->ds->fields, f->ds->D, &f->m, &e), RF_OK);
+    rf_rng r;
+    rf_rng_seed(&r, 99);
+    for (size_t i = 0; i < f->m->n_params; i++) f->m->params[i] += (float)(0.2 * (rf_rng_uniform(&r) - 0.5));
+    f->ws = rf_workspace_create(f->m, 7);
+    assert_non_null(f->ws);
+    for (int i = 0; i < 7; i++) f->rows[i] = (size_t)i;
+    for (int k = 0; k < cfg->K; k++) f->lc[k] = k;
+    f->b = (rf_batch){f->ds, f->rows, 7, f->lc};
+}
+
+static void fx_close(fixture *f)
+{
+    rf_workspace_free(f->ws);
+    rf_model_free(f->m);
+    rf_dataset_free(f->ds);
+}
+
+/* Analytic gradients of the (task-scaled) loss: dense into dp (n_params), embeddings into de
+ * (all rows x E, untouched rows 0). */
+static void fx_grads(fixture *f, const float *ts, float *dp, float *de)
+{
+    rf_model *m = f->m;
+    rf_model_zero_grad(m);
+    loss_of(m, f->ws, &f->b, ts);
+    rf_model_backward(m, f->ws, &f->b);
+    memcpy(dp, m->grads, m->n_params * sizeof(float));
+    memset(de, 0, m->emb_off[m->F] * m->E * sizeof(float));
+    const uint32_t *er;
+    float *eg;
+    size_t nr = rf_ws_emb_grads(f->ws, &er, &eg);
+    for (size_t i = 0; i < nr; i++) memcpy(de + (size_t)er[i] * m->E, eg + i * m->E, m->E * sizeof(float));
+    rf_ws_emb_grads_clear(f->ws);
+}
+
+/* Central difference of the loss in P[i] (live forward, nothing frozen). */
+static double fx_numeric(fixture *f, const float *ts, float *P, size_t i)
+{
+    const double h = 1e-3;
+    float save = P[i];
+    P[i] = (float)(save + h);
+    double hp = (double)P[i] - save, lp = loss_of(f->m, f->ws, &f->b, ts);
+    P[i] = (float)(save - h);
+    double hm = save - (double)P[i], lm = loss_of(f->m, f->ws, &f->b, ts);
+    P[i] = save;
+    return (lp - lm) / (hp + hm);
+}
+
+/* STEM (AFTB): task k's loss reaches its own embedding chunk and the shared chunk, never another
+ * task's chunk, although the forward pass mixes the other tasks' experts into task k's gate. */
+static void test_stem_stopgrad(void **state)
+{
+    (void)state;
+    for (int bn = 0; bn < 2; bn++) {
+        gc_case g = {RF_MODEL_STEM, 3, CHAIN3, 1, {4}, RF_ACT_PRELU, bn ? RF_BN_BATCH : RF_BN_NONE,
+                     RF_DENSE_PROJECT, 0, 0, 1.0f, 0};
+        rf_config cfg;
+        make_cfg(&cfg, &g);
+        fixture f;
+        fx_open(&f, &cfg);
+        rf_model *m = f.m;
+        int K = g.K, E = cfg.model.emb_dim;
+        assert_int_equal(m->E, (K + 1) * E);
+        size_t nrow = m->emb_off[m->F];
+        float *dp = malloc(m->n_params * sizeof(float)), *de = malloc(nrow * m->E * sizeof(float));
+        for (int k = 0; k < K; k++) {
+            float ts[3] = {0, 0, 0};
+            ts[k] = 1;
+            fx_grads(&f, ts, dp, de);
+            double own = 0, shared = 0, other = 0, num_other = 0;
+            for (size_t r = 0; r < nrow; r++)
+                for (int c = 0; c < (K + 1) * E; c++) {
+                    int chunk = c / E;
+                    double a = fabs(de[r * m->E + c]);
+                    if (chunk == k) own += a;
+                    else if (chunk == K) shared += a;
+                    else other += a;
+                }
+            /* the forward path exists: perturbing another task's chunk moves task k's loss */
+            for (size_t r = 0; r < nrow; r++)
+                for (int c = 0; c < (K + 1) * E; c++) {
+                    int chunk = c / E;
+                    if (chunk == k || chunk == K) continue;
+                    double nd = fabs(fx_numeric(&f, ts, m->emb, r * m->E + c));
+                    if (nd > num_other) num_other = nd;
+                }
+            if (getenv("RESFLOW_TEST_VERBOSE"))
+                fprintf(stderr, "  stem bn=%d task %d: |own| %.3g |shared| %.3g |other| %.3g, max numeric other %.3g\n",
+                        bn, k, own, shared, other, num_other);
+            assert_true(own > 0);
+            assert_true(shared > 0);
+            assert_true(other == 0.0);
+            assert_true(num_other > 1e-5);
+        }
+        free(dp);
+        free(de);
+        fx_close(&f);
+    }
+}
+
+/* ESCM2 and DCMT: the counterfactual / causal CVR terms of task k weight rows by the inverse of
+ * the parent's probability (the propensity), with a stop-gradient: with the global CTCVR loss off
+ * (global_weight 0), task k's loss gives no gradient to the towers that produce the propensity
+ * (the parameters that the parent's own entire-space loss trains), though it depends on them. */
+static void test_propensity_stopgrad(void **state)
+{
+    (void)state;
+    const rf_model_type types[3] = {RF_MODEL_ESCM2_IPW, RF_MODEL_ESCM2_DR, RF_MODEL_DCMT};
+    for (int ti = 0; ti < 3; ti++)
+        for (int K = 2; K <= 3; K++) {
+            gc_case g = {types[ti], K, CHAIN3, 1, {4}, RF_ACT_PRELU, K == 3 ? RF_BN_BATCH : RF_BN_NONE,
+                         RF_DENSE_CONCAT, 0, 0, 1.0f, 0};
+            rf_config cfg;
+            make_cfg(&cfg, &g);
+            int child = K - 1, par = K - 2;
+            /* the parameters behind the propensity p_par: what par's entire-space BCE trains */
+            cfg.model.global_weight = 1.0f;
+            cfg.model.cf_weight = 0.0f;
+            fixture f;
+            fx_open(&f, &cfg);
+            rf_model *m = f.m;
+            size_t np = m->n_params, ne = m->emb_off[m->F] * m->E;
+            float *dpar = malloc(np * sizeof(float)), *dch = malloc(np * sizeof(float)),
+                  *de = malloc(ne * sizeof(float));
+            float ts[3] = {0, 0, 0};
+            ts[par] = 1;
+            fx_grads(&f, ts, dpar, de);
+            /* task child's loss with only its counterfactual terms */
+            f.m->cfg.model.global_weight = 0.0f;
+            f.m->cfg.model.cf_weight = 1.0f;
+            ts[par] = 0;
+            ts[child] = 1;
+            fx_grads(&f, ts, dch, de);
+            size_t nprop = 0, leak = 0;
+            double own = 0, num = 0;
+            for (size_t i = 0; i < np; i++) {
+                if (dpar[i] == 0.0f) {
+                    own += fabs(dch[i]);
+                    continue;
+                }
+                nprop++;
+                if (dch[i] != 0.0f) leak++;
+                double nd = fabs(fx_numeric(&f, ts, m->params, i));
+                if (nd > num) num = nd;
+            }
+            if (getenv("RESFLOW_TEST_VERBOSE"))
+                fprintf(stderr, "  %s K=%d: %zu propensity params, %zu leaking, max numeric %.3g, |own| %.3g\n",
+                        rf_model_type_name(types[ti]), K, nprop, leak, num, own);
+            assert_true(nprop > 0);
+            assert_int_equal(leak, 0);
+            assert_true(num > 1e-5); /* the loss does depend on the propensity */
+            assert_true(own > 0);    /* and it trains the child's own towers */
+            free(dpar);
+            free(dch);
+            free(de);
+            fx_close(&f);
+        }
+}
+
 /* Out-of-range ids are a data error, not a crash. */
 static void test_bad_id(void **state)
 {
@@ -356,6 +558,8 @@ int main(void)
         cmocka_unit_test(test_per_task_gradients),
         cmocka_unit_test(test_links_matter),
         cmocka_unit_test(test_bad_id),
+        cmocka_unit_test(test_stem_stopgrad),
+        cmocka_unit_test(test_propensity_stopgrad),
     };
     return cmocka_run_group_tests_name("gradcheck", tests, NULL, NULL);
 }

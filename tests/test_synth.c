@@ -248,13 +248,19 @@ static void test_schema_and_ids(void **state)
     rf_dataset_free(ds);
 }
 
-/* labels in {0,1}, implications, truth a valid chain of probabilities */
+/* labels in {0,1}, implications, truth a valid chain of probabilities; the last column is the
+ * order count: a positive integer exactly on ordered rows, its expectation >= P(order) */
 static void check_chain(const rf_dataset *ds)
 {
-    const int K = ds->K;
+    const int K = ds->K, counts = !strcmp(ds->label_names[K - 1], "order_count"), T = K - counts;
     for (size_t i = 0; i < ds->n; i++) {
         const float *y = ds->labels + i * (size_t)K, *t = ds->truth + i * (size_t)K;
-        for (int k = 0; k < K; k++) {
+        if (counts) {
+            assert_true(y[T] == floorf(y[T]) && y[T] >= 0.0f);
+            assert_true((y[T] > 0.0f) == (y[T - 1] > 0.5f));
+            assert_true(t[T] >= t[T - 1] && t[T] <= 4.0f * t[T - 1]);
+        }
+        for (int k = 0; k < T; k++) {
             assert_true(y[k] == 0.0f || y[k] == 1.0f);
             assert_true(t[k] > 0.0f && t[k] < 1.0f);
             if (k > 0) {
@@ -295,8 +301,8 @@ static void test_rates_two_tasks(void **state)
     o.rows = 200000;
     rf_dataset *ds = gen(&o);
     check_chain(ds);
-    double ctr = col_mean(ds->labels, ds->n, 2, 0), ctcvr = col_mean(ds->labels, ds->n, 2, 1);
-    double tctr = col_mean(ds->truth, ds->n, 2, 0), tctcvr = col_mean(ds->truth, ds->n, 2, 1);
+    double ctr = col_mean(ds->labels, ds->n, ds->K, 0), ctcvr = col_mean(ds->labels, ds->n, ds->K, 1);
+    double tctr = col_mean(ds->truth, ds->n, ds->K, 0), tctcvr = col_mean(ds->truth, ds->n, ds->K, 1);
     double cvr = rate_given_click(ds, 1);
     if (getenv("RESFLOW_TEST_VERBOSE"))
         fprintf(stderr, "  ctr %.5f (truth %.5f) ctcvr %.5f (truth %.5f) cvr %.4f\n", ctr, tctr,
@@ -318,8 +324,8 @@ static void test_rates_two_tasks(void **state)
     o.cvr = 0.1f;
     o.seed = 5;
     ds = gen(&o);
-    assert_true(fabs(col_mean(ds->truth, ds->n, 2, 0) - 0.2) < 0.002);
-    assert_true(fabs(col_mean(ds->labels, ds->n, 2, 0) - 0.2) < 0.01);
+    assert_true(fabs(col_mean(ds->truth, ds->n, ds->K, 0) - 0.2) < 0.002);
+    assert_true(fabs(col_mean(ds->labels, ds->n, ds->K, 0) - 0.2) < 0.01);
     assert_true(fabs(rate_given_click(ds, 1) - 0.1) < 0.01);
     rf_dataset_free(ds);
 }
@@ -336,10 +342,10 @@ static void test_rates_three_tasks(void **state)
     assert_string_equal(ds->label_names[1], "cart");
     assert_string_equal(ds->label_names[2], "order");
     check_chain(ds);
-    double ctr = col_mean(ds->labels, ds->n, 3, 0);
+    double ctr = col_mean(ds->labels, ds->n, ds->K, 0);
     double cart = rate_given_click(ds, 1), cvr = rate_given_click(ds, 2);
-    double t0 = col_mean(ds->truth, ds->n, 3, 0), t1 = col_mean(ds->truth, ds->n, 3, 1),
-           t2 = col_mean(ds->truth, ds->n, 3, 2);
+    double t0 = col_mean(ds->truth, ds->n, ds->K, 0), t1 = col_mean(ds->truth, ds->n, ds->K, 1),
+           t2 = col_mean(ds->truth, ds->n, ds->K, 2);
     if (getenv("RESFLOW_TEST_VERBOSE"))
         fprintf(stderr, "  ctr %.5f cart|click %.4f order|click %.4f (truth %.5f %.4f %.4f)\n",
                 ctr, cart, cvr, t0, t1 / t0, t2 / t0);
@@ -368,12 +374,12 @@ static void test_position_bias(void **state)
         uint32_t p = ds->cat[i * ds->F + fp];
         if (p == 1) {
             n1++;
-            c1 += ds->labels[i * 2];
-            t1 += ds->truth[i * 2];
+            c1 += ds->labels[i * ds->K];
+            t1 += ds->truth[i * ds->K];
         } else if (p == (uint32_t)o.list_len) {
             nl++;
-            cl += ds->labels[i * 2];
-            tl += ds->truth[i * 2];
+            cl += ds->labels[i * ds->K];
+            tl += ds->truth[i * ds->K];
         }
     }
     assert_true(n1 > 0 && nl > 0);
@@ -391,22 +397,23 @@ static void test_oracle_auc(void **state)
     rf_synth_opts o = rf_synth_default();
     o.rows = 200000;
     rf_dataset *ds = gen(&o);
-    double a_ctr = auc(ds->truth, 2, ds->labels, 2, ds->n);
-    double a_ctcvr = auc(ds->truth + 1, 2, ds->labels + 1, 2, ds->n);
+    const size_t K = (size_t)ds->K;
+    double a_ctr = auc(ds->truth, K, ds->labels, K, ds->n);
+    double a_ctcvr = auc(ds->truth + 1, K, ds->labels + 1, K, ds->n);
     /* CVR on the clicked rows: P(order | click) = truth1 / truth0 */
     size_t nc = 0;
     float *s = malloc(ds->n * sizeof *s), *y = malloc(ds->n * sizeof *y);
     assert_non_null(s);
     assert_non_null(y);
     for (size_t i = 0; i < ds->n; i++)
-        if (ds->labels[i * 2] > 0.5f) {
-            s[nc] = ds->truth[i * 2 + 1] / ds->truth[i * 2];
-            y[nc] = ds->labels[i * 2 + 1];
+        if (ds->labels[i * ds->K] > 0.5f) {
+            s[nc] = ds->truth[i * ds->K + 1] / ds->truth[i * ds->K];
+            y[nc] = ds->labels[i * ds->K + 1];
             nc++;
         }
     double a_cvr = auc(s, 1, y, 1, nc);
     /* a signal-free score gives 0.5 */
-    double a_pos = auc(ds->truth, 2, ds->labels + 1, 2, ds->n); /* click prob vs order */
+    double a_pos = auc(ds->truth, K, ds->labels + 1, K, ds->n); /* click prob vs order */
     if (getenv("RESFLOW_TEST_VERBOSE"))
         fprintf(stderr,
                 "  oracle AUC ctr %.4f ctcvr %.4f cvr(clicked) %.4f; p_click vs order %.4f\n",
@@ -471,6 +478,158 @@ static void test_tiny_worlds(void **state)
     rf_dataset_free(ds);
 }
 
+/* Order counts: positive exactly on ordered rows, mean units per order near the expectation
+ * carried by truth, and the count stream does not disturb the other labels (the same world
+ * and labels as before order counts existed: the click/order columns only depend on their
+ * own streams, so two seeds' counts differ while the chains of one seed are identical). */
+static void test_order_counts(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.rows = 200000;
+    rf_dataset *plain = gen(&o);
+    o.order_counts = 1;
+    rf_dataset *ds = gen(&o);
+    check_chain(ds);
+    const int K = ds->K, T = K - 1;
+    assert_int_equal(K, 3);
+    assert_string_equal(ds->label_names[T], "order_count");
+    /* the counts have their own random stream: every other column is unchanged */
+    for (size_t i = 0; i < ds->n; i++)
+        for (int k = 0; k < T; k++) {
+            assert_true(ds->labels[i * (size_t)K + (size_t)k] == plain->labels[i * 2 + (size_t)k]);
+            assert_true(ds->truth[i * (size_t)K + (size_t)k] == plain->truth[i * 2 + (size_t)k]);
+        }
+    assert_memory_equal(ds->cat, plain->cat, ds->n * (size_t)ds->F * sizeof *ds->cat);
+    rf_dataset_free(plain);
+    double orders = 0, units = 0, exp_units = 0, exp_orders = 0;
+    size_t multi = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *y = ds->labels + i * (size_t)K, *t = ds->truth + i * (size_t)K;
+        orders += y[T - 1];
+        units += y[T];
+        multi += y[T] > 1.5f;
+        exp_orders += t[T - 1];
+        exp_units += t[T];
+    }
+    assert_true(orders > 100);
+    assert_true(multi > 0);              /* some orders are for several units */
+    double upo = units / orders, eupo = exp_units / exp_orders;
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  %g orders, %.3f units/order (truth %.3f), %zu multi-unit\n", orders, upo, eupo, multi);
+    assert_true(upo > 1.05 && upo < 3.0);
+    assert_true(fabs(upo - eupo) < 0.25);
+    /* per-query weights for Weighted Recall@K: rows of a group share the list id */
+    size_t groups_with_orders = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->labels[i * (size_t)K + T] > 0 && (i == 0 || ds->group[i] != ds->group[i - 1] ||
+                                                   ds->labels[(i - 1) * (size_t)K + T] == 0))
+            groups_with_orders++;
+    assert_true(groups_with_orders > 50);
+    rf_dataset_free(ds);
+}
+
+static int label_of(const rf_dataset *ds, const char *name)
+{
+    int k = rf_dataset_label_index(ds, name);
+    assert_true(k >= 0);
+    return k;
+}
+
+static void test_preset_kuairand(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.preset = RF_SYNTH_KUAIRAND;
+    o.rows = 150000;
+    o.n_users = 27285;
+    o.n_items = 7583;
+    o.ctr = 0.3f;
+    rf_dataset *ds = gen(&o);
+    assert_int_equal(ds->K, 7);
+    int kc = label_of(ds, "is_click"), kl = label_of(ds, "long_view"), kk = label_of(ds, "is_like");
+    int kf = label_of(ds, "is_follow"), km = label_of(ds, "is_comment"), kw = label_of(ds, "is_forward");
+    int kp = label_of(ds, "play_time_ms");
+    int fv = -1;
+    for (int f = 0; f < ds->F; f++)
+        if (!strcmp(ds->fields[f].name, "video_id")) fv = f;
+    assert_true(fv >= 0);
+    assert_int_equal(ds->fields[fv].vocab, o.n_items + 1);
+    const size_t K = (size_t)ds->K;
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *y = ds->labels + i * K, *t = ds->truth + i * K;
+        /* entire space: follow/comment/forward => like => long_view => click */
+        assert_true(y[kl] <= y[kc] && y[kk] <= y[kl]);
+        assert_true(y[kf] <= y[kk] && y[km] <= y[kk] && y[kw] <= y[kk]);
+        assert_true(t[kl] <= t[kc] && t[kk] <= t[kl] && t[kf] <= t[kk] && t[km] <= t[kk] && t[kw] <= t[kk]);
+        /* play time: 0 without a click, never negative */
+        assert_true(y[kp] >= 0 && (y[kc] > 0.5f || y[kp] == 0));
+        for (int f = 0; f < ds->F; f++) assert_true(ds->cat[i * ds->F + f] >= 1 && ds->cat[i * ds->F + f] < ds->fields[f].vocab);
+    }
+    /* calibrated rates (truth) and drawn labels agree */
+    double pc = col_mean(ds->truth, ds->n, ds->K, kc), pl = col_mean(ds->truth, ds->n, ds->K, kl),
+           pk = col_mean(ds->truth, ds->n, ds->K, kk), pf = col_mean(ds->truth, ds->n, ds->K, kf);
+    if (getenv("RESFLOW_TEST_VERBOSE"))
+        fprintf(stderr, "  click %.4f long %.4f like %.5f follow %.6f play %.0f ms\n", pc, pl, pk, pf,
+                col_mean(ds->labels, ds->n, ds->K, kp));
+    assert_true(fabs(pc - 0.3) < 0.003);
+    assert_true(fabs(pl / pc - 0.45) < 0.01);
+    assert_true(fabs(pk / pl - 0.06) < 0.003);
+    assert_true(fabs(pf / pk - 0.08) < 0.006);
+    for (int k = 0; k < 6; k++) check_truth_vs_labels(ds, k);
+    double mp = col_mean(ds->labels, ds->n, ds->K, kp), tp = col_mean(ds->truth, ds->n, ds->K, kp);
+    assert_true(fabs(mp - tp) < 0.03 * tp); /* E[play time] of the truth column */
+    /* the oracle beats a coin on the sparse tasks */
+    double af = auc(ds->truth + kf, K, ds->labels + kf, K, ds->n), al = auc(ds->truth + kk, K, ds->labels + kk, K, ds->n);
+    if (getenv("RESFLOW_TEST_VERBOSE")) fprintf(stderr, "  oracle AUC like %.4f follow %.4f\n", al, af);
+    assert_true(al > 0.7 && af > 0.7);
+    rf_dataset_free(ds);
+}
+
+static void test_preset_rating(void **state)
+{
+    (void)state;
+    rf_synth_opts o = rf_synth_default();
+    o.preset = RF_SYNTH_RATING;
+    o.rows = 120000;
+    o.n_users = 6040;
+    o.n_items = 3706;
+    rf_dataset *ds = gen(&o);
+    assert_int_equal(ds->K, 5);
+    int kr = label_of(ds, "rating");
+    const size_t K = (size_t)ds->K;
+    int fg = -1;
+    for (int f = 0; f < ds->F; f++)
+        if (ds->fields[f].multi) fg = f;
+    assert_true(fg >= 0);
+    assert_string_equal(ds->fields[fg].name, "genres");
+    double hist[6] = {0};
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *y = ds->labels + i * K, *t = ds->truth + i * K;
+        int r = (int)y[kr];
+        assert_true(y[kr] == (float)r && r >= 1 && r <= 5);
+        hist[r]++;
+        for (int k = 2; k <= 5; k++) assert_true(y[k - 1] == (float)(r >= k));
+        for (int k = 2; k < 5; k++) assert_true(t[k] <= t[k - 1]); /* P(r>=k) non-increasing */
+        assert_true(t[kr] >= 1.0f && t[kr] <= 5.0f);
+        uint64_t a = ds->mv_off[fg][i], b = ds->mv_off[fg][i + 1];
+        assert_true(b > a && b - a <= 3);
+        for (uint64_t j = a; j < b; j++) assert_true(ds->mv_ids[fg][j] >= 1 && ds->mv_ids[fg][j] < ds->fields[fg].vocab);
+    }
+    /* the MovieLens-100K rating distribution, within a percentage point */
+    static const double want[6] = {0, 0.061, 0.114, 0.271, 0.342, 0.212};
+    for (int r = 1; r <= 5; r++) assert_true(fabs(hist[r] / (double)ds->n - want[r]) < 0.01);
+    double mean = col_mean(ds->labels, ds->n, ds->K, kr), tmean = col_mean(ds->truth, ds->n, ds->K, kr);
+    assert_true(fabs(mean - tmean) < 0.02 && fabs(mean - 3.53) < 0.05);
+    /* thresholds are learnable: the oracle ranks rating >= 4 well */
+    assert_true(auc(ds->truth + 3, K, ds->labels + 3, K, ds->n) > 0.7);
+    rf_dataset *again = gen(&o);
+    assert_true(same_dataset(ds, again));
+    assert_memory_equal(ds->mv_ids[fg], again->mv_ids[fg], ds->mv_off[fg][ds->n] * sizeof(uint32_t));
+    rf_dataset_free(again);
+    rf_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +642,9 @@ int main(void)
         cmocka_unit_test(test_position_bias),
         cmocka_unit_test(test_oracle_auc),
         cmocka_unit_test(test_tiny_worlds),
+        cmocka_unit_test(test_order_counts),
+        cmocka_unit_test(test_preset_kuairand),
+        cmocka_unit_test(test_preset_rating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,27 +162,33 @@ void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
     }
 }
 
+/* A JSON number, or null when not finite (jansson rejects NaN/Inf, and json_pack would then
+ * drop the whole object). */
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
 json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
 {
     json_t *o = json_object();
     json_t *tasks = json_object();
     for (int k = 0; k < m->K; k++) {
         const rf_task_metrics *t = &r->task[k];
-        json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:I,s:I}", "auc", t->auc, "logloss", t->logloss,
-                              "mean_pred", t->mean_pred, "observed", t->mean_label, "n", (json_int_t)t->n,
-                              "positives", (json_int_t)t->positives);
-        json_object_set_new(j, "calibration", isfinite(t->calib) ? json_real(t->calib) : json_null());
-        if (!isfinite(t->auc)) json_object_set_new(j, "auc", json_null());
+        json_t *j = json_object();
+        json_object_set_new(j, "auc", num(t->auc));
+        json_object_set_new(j, "logloss", num(t->logloss));
+        json_object_set_new(j, "mean_pred", num(t->mean_pred));
+        json_object_set_new(j, "observed", num(t->mean_label));
+        json_object_set_new(j, "calibration", num(t->calib));
+        json_object_set_new(j, "n", json_integer((json_int_t)t->n));
+        json_object_set_new(j, "positives", json_integer((json_int_t)t->positives));
         if (m->parent[k] >= 0) {
             json_object_set_new(j, "parent", json_string(m->cfg.tasks[m->parent[k]].name));
-            json_object_set_new(j, "conditional_auc",
-                                isfinite(r->cond[k].auc) ? json_real(r->cond[k].auc) : json_null());
+            json_object_set_new(j, "conditional_auc", num(r->cond[k].auc));
             json_object_set_new(j, "conditional_n", json_integer((json_int_t)r->cond[k].n));
         }
         json_object_set_new(tasks, m->cfg.tasks[k].name, j);
     }
     json_object_set_new(o, "tasks", tasks);
-    json_object_set_new(o, "loss", json_real(r->loss));
+    json_object_set_new(o, "loss", num(r->loss));
     json_object_set_new(o, "rows", json_integer((json_int_t)r->n));
     return o;
 }

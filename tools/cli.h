@@ -44,5 +44,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
+int cmd_fusion(int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
-/* cmd_eval.c - resflow eval / predict: score a saved model on data. */
+/* cmd_eval.c - resflow eval / predict: score a saved model on data; ranking metrics per query
+ * (WR@K and variants, Recall@K, NDCG@K, List AUC, GAUC) on a model or on a predictions file. */
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -12,34 +13,58 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "rank_cli.h"
 
 /* ---- eval / predict ----------------------------------------------------------------------- */
 
 static const char *eval_help =
-    "usage: resflow eval -m MODEL [--data FILE] [--json[=FILE]] [--skip-bad-rows]\n"
+    "usage: resflow eval -m MODEL [--data FILE] [ranking options] [--json[=FILE]] [--skip-bad-rows]\n"
+    "       resflow eval --predictions FILE --label COL --scores LIST [ranking options] [--json[=FILE]]\n"
     "\n"
     "Evaluate a trained model: per task AUC (exact, over the whole set), logloss, mean\n"
     "prediction, observed rate, calibration; for child tasks also the conditional AUC on rows\n"
     "whose parent label is positive (e.g. CVR AUC on clicked rows).\n"
     "Without --data the test split of the model's own data source is used.\n"
+    "When the data have a group (query/list) key, also the ranking metrics per group: Weighted\n"
+    "Recall@K (W, log(1+W), sqrt(W), W^2), Recall@K, NDCG@K, List AUC and GAUC of every task score,\n"
+    "of the model's stored fusion formula and of --fusion formulas (and of the simulator's true\n"
+    "probabilities, the 'oracle' rows). With --predictions, the same metrics for the score columns\n"
+    "of an existing predictions file (scores from any tool; format in docs/ranking.md).\n"
     "\n"
     "  -m, --model FILE      model file written by 'resflow train'\n"
     "  -d, --data FILE       CSV/TSV file with the model's columns and labels\n"
+    "      --predictions F   CSV/TSV predictions file (header; plain or .gz) instead of a model\n"
+    "      --scores LIST     predictions: score columns to rank by ('a|b' = the ratio a/b)\n"
+    "      --group COL       predictions: group (query/list) column (default 'group')\n"
+    "      --label NAME      relevance label: positives are > 0.5 (default: the deepest task's\n"
+    "                        label, e.g. order; required with --predictions)\n"
+    "      --weight NAME     W for WR@K: a label/column (default: the relevance label itself)\n"
+    "      --weight-by LIST  W = sum of the label (or --weight) over the rows with the same values\n"
+    "                        of these categorical fields/columns, e.g. query_id,item_id: the item's\n"
+    "                        order count under the query in this set (the paper's W)\n"
+    "      --k LIST          cut-offs K (default 5,10)\n"
+    "      --fusion SPEC     also rank by a formula, e.g. add:ctr=1,ctcvr=20 or\n"
+    "                        mul:ctr=0.9,ctcvr|ctr=1.1 (repeatable)\n"
+    "      --no-oracle       no rows for the simulator's true probabilities\n"
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n";
 
 static const char *predict_help =
-    "usage: resflow predict -m MODEL [--data FILE] [-o OUT.tsv]\n"
+    "usage: resflow predict -m MODEL [--data FILE] [-o OUT.tsv] [--with-labels]\n"
     "\n"
     "Write per-row scores: a header line, then one line per input row with the row index and\n"
-    "one probability per task (tab-separated; ESMM/chain tasks are entire-space probabilities).\n"
+    "one probability per task (tab-separated, %.9g; ESMM/chain tasks are entire-space\n"
+    "probabilities). If the model has a stored fusion formula ('resflow fusion'), a last column\n"
+    "'score' holds the fused ranking score. With --with-labels, the group key (when the data have\n"
+    "one) and the label columns follow, so the file can be read by 'resflow eval --predictions'.\n"
     "Without --data the test split of the model's own data source is used; without -o, stdout.\n"
     "\n"
     "  -m, --model FILE      model file written by 'resflow train'\n"
     "  -d, --data FILE       CSV/TSV file with the model's feature columns (labels not needed)\n"
     "  -o, --out FILE        output file (written to FILE.tmp, then renamed)\n"
+    "      --with-labels     also write the group and label columns (the data must have labels)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n";
@@ -72,12 +97,77 @@ static int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, i
     return 0;
 }
 
+/* GAUC of each task's score against its own label (groups of ds); NaN when undefined. */
+static int task_gaucs(const rf_model *m, const rank_set *rs, double *gauc, size_t *used, size_t *skipped)
+{
+    rf_error e;
+    rf_error_clear(&e);
+    int lc[RF_MAX_TASKS];
+    if (rf_resolve_labels(m, rs->ds, lc, &e)) return die(&e);
+    rf_rank_opts one = {1, {1}};
+    for (int k = 0; k < m->K; k++) {
+        rf_rank_result r;
+        if (rf_rank_eval(rs->groups, rs->P + k, (size_t)m->K, rs->ds->labels + lc[k], (size_t)rs->ds->K, NULL, 0,
+                         &one, &r, &e))
+            return die(&e);
+        gauc[k] = r.gauc;
+        used[k] = r.auc_groups;
+        skipped[k] = r.single_class_groups;
+    }
+    return 0;
+}
+
+/* eval --predictions FILE */
+static int eval_predictions(const opts *o, const rank_opts *ro)
+{
+    rf_config cfg;
+    rf_config_default(&cfg);
+    if (o->threads) cfg.train.threads = o->threads;
+    setup_threads(&cfg);
+    rank_set rs;
+    int rc = rank_set_from_file(ro, ro->predictions, o->skip_bad, &rs);
+    if (rc) {
+        rank_set_free(&rs);
+        return rc;
+    }
+    rank_row *rows = calloc(RCLI_MAX_ROWS, sizeof *rows);
+    int nrows = 0;
+    if (!rows) {
+        rank_set_free(&rs);
+        fprintf(stderr, "resflow: error: out of memory\n");
+        return RF_ENOMEM;
+    }
+    rc = rank_default_rows(ro, &rs, rows, &nrows);
+    for (int i = 0; i < nrows && !rc; i++) rc = rank_eval_row(ro, &rs, &rows[i]);
+    if (!rc) {
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "predictions", json_string(ro->predictions));
+            json_object_set_new(j, "ranking", rank_json(ro, &rs, rows, nrows));
+            rc = write_json(j, o->json_path);
+        } else {
+            rank_print(stdout, ro, &rs, rows, nrows);
+        }
+    }
+    free(rows);
+    rank_set_free(&rs);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv)
 {
-    opts o;
-    int rc = parse_opts("eval", argc, argv, &o, eval_help);
+    rank_opts ro;
+    int rc = rank_extract_opts("eval", &argc, argv, &ro,
+                               "k label weight weight-by predictions group scores fusion no-oracle");
     if (rc) return rc;
-    if (!o.model) return usage_error("eval", "--model is required");
+    opts o;
+    if ((rc = parse_opts("eval", argc, argv, &o, eval_help))) return rc;
+    if (ro.predictions) {
+        if (o.model || o.data) return usage_error("eval", "--predictions replaces --model/--data");
+        return eval_predictions(&o, &ro);
+    }
+    if (!o.model) return usage_error("eval", "--model (or --predictions) is required");
+    if (ro.scores || ro.group) return usage_error("eval", "--scores and --group apply to --predictions files");
     rf_loaded_model lm;
     memset(&lm, 0, sizeof lm);
     rf_dataset *ds = NULL;
@@ -87,42 +177,113 @@ int cmd_eval(int argc, char **argv)
     }
     rf_error e;
     rf_eval_result r;
+    size_t n = ds->n;
     if (rf_evaluate(lm.model, ds, &r, &e)) {
         rc = die(&e);
-    } else if (o.json) {
-        rc = write_json(metrics_json(lm.model, &r), o.json_path);
-    } else {
-        printf("%zu rows\n", ds->n);
-        print_metrics(stdout, lm.model, &r);
+        rf_dataset_free(ds);
+        rf_loaded_model_free(&lm);
+        return rc;
     }
-    rf_dataset_free(ds);
+    /* ranking metrics (the set takes ownership of ds) */
+    rank_set rs;
+    int skip = 0;
+    rank_row *rows = calloc(RCLI_MAX_ROWS, sizeof *rows);
+    int nrows = 0;
+    double gauc[RF_MAX_TASKS];
+    size_t gused[RF_MAX_TASKS], gskip[RF_MAX_TASKS];
+    if (!rows) {
+        rf_dataset_free(ds);
+        rf_loaded_model_free(&lm);
+        fprintf(stderr, "resflow: error: out of memory\n");
+        return RF_ENOMEM;
+    }
+    rc = rank_set_from_model(&ro, &lm, ds, &rs, &skip);
+    if (!rc && !skip) {
+        rc = rank_default_rows(&ro, &rs, rows, &nrows);
+        for (int i = 0; i < nrows && !rc; i++) rc = rank_eval_row(&ro, &rs, &rows[i]);
+        if (!rc) rc = task_gaucs(lm.model, &rs, gauc, gused, gskip);
+    }
+    if (!rc && skip) note("no group key in the data: ranking metrics skipped (set data.group)");
+    if (!rc && o.json) {
+        json_t *j = metrics_json(lm.model, &r);
+        if (!skip) {
+            json_t *rk = rank_json(&ro, &rs, rows, nrows);
+            json_t *tg = json_object();
+            for (int k = 0; k < lm.model->K; k++)
+                json_object_set_new(tg, lm.model->cfg.tasks[k].name,
+                                    json_pack("{s:o,s:I,s:I}", "gauc", isnan(gauc[k]) ? json_null() : json_real(gauc[k]),
+                                              "groups_used", (json_int_t)gused[k], "single_class_skipped",
+                                              (json_int_t)gskip[k]));
+            json_object_set_new(rk, "task_gauc", tg);
+            json_object_set_new(j, "ranking", rk);
+        }
+        rc = write_json(j, o.json_path);
+    } else if (!rc) {
+        printf("%zu rows\n", n);
+        print_metrics(stdout, lm.model, &r);
+        if (!skip) {
+            printf("GAUC per task (its score vs its own label; groups with both classes):");
+            for (int k = 0; k < lm.model->K; k++)
+                printf("  %s %.4f (%zu of %zu groups)", lm.model->cfg.tasks[k].name, gauc[k], gused[k],
+                       gused[k] + gskip[k]);
+            printf("\n");
+            rank_print(stdout, &ro, &rs, rows, nrows);
+        }
+    }
+    free(rows);
+    rank_set_free(&rs);
     rf_loaded_model_free(&lm);
     return rc;
 }
 
 int cmd_predict(int argc, char **argv)
 {
-    opts o;
-    int rc = parse_opts("predict", argc, argv, &o, predict_help);
+    rank_opts ro;
+    int rc = rank_extract_opts("predict", &argc, argv, &ro, "with-labels");
     if (rc) return rc;
+    opts o;
+    if ((rc = parse_opts("predict", argc, argv, &o, predict_help))) return rc;
     if (!o.model) return usage_error("predict", "--model is required");
     rf_loaded_model lm;
     memset(&lm, 0, sizeof lm);
     rf_dataset *ds = NULL;
-    if ((rc = model_and_data(&o, &lm, &ds, 0))) {
+    if ((rc = model_and_data(&o, &lm, &ds, ro.with_labels))) {
         rf_loaded_model_free(&lm);
         return rc;
     }
     rf_model *m = lm.model;
     int K = m->K;
-    float *P = malloc((ds->n ? ds->n : 1) * K * sizeof *P);
+    size_t n = ds->n;
+    float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
+    int fused = lm.fusion.kind != RF_FUSION_NONE;
+    float *S = fused ? malloc((n ? n : 1) * sizeof *S) : NULL;
     rf_error e;
-    if (!P) {
+    rf_error_clear(&e);
+    if (!P || !C || (fused && !S)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict(m, ds, P, NULL, &e)) {
+    } else if (rf_predict(m, ds, P, C, &e)) {
         rc = die(&e);
-    } else {
+    } else if (fused) {
+        /* the formula's terms: task probabilities and child|parent conditionals */
+        rf_score_col cols[2 * RF_MAX_TASKS];
+        char names[2 * RF_MAX_TASKS][RF_NAME_MAX];
+        int nc = 0;
+        for (int k = 0; k < K; k++) cols[nc++] = (rf_score_col){m->cfg.tasks[k].name, P + k, (size_t)K};
+        for (int k = 0; k < K; k++) {
+            if (m->parent[k] < 0) continue;
+            char nm[2 * RF_NAME_MAX + 2];
+            snprintf(nm, sizeof nm, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
+            if (strlen(nm) >= RF_NAME_MAX) continue;
+            snprintf(names[nc], RF_NAME_MAX, "%.63s", nm);
+            cols[nc] = (rf_score_col){names[nc], C + k, (size_t)K};
+            nc++;
+        }
+        if (rf_fusion_apply(&lm.fusion, cols, nc, n, S, &e)) rc = die(&e);
+        char pretty[256];
+        if (!rc) note("score = %s", rf_fusion_pretty(&lm.fusion, pretty, sizeof pretty));
+    }
+    if (!rc) {
         char tmp[4096];
         FILE *fp = stdout;
         if (o.out) {
@@ -133,12 +294,25 @@ int cmd_predict(int argc, char **argv)
             fprintf(stderr, "resflow: error: cannot write %s\n", tmp);
             rc = RF_EIO;
         } else {
+            int with_group = ro.with_labels && ds->group;
+            int nl = ro.with_labels ? ds->K : 0;
             fprintf(fp, "row");
+            if (with_group) fprintf(fp, "\tgroup");
             for (int k = 0; k < K; k++) fprintf(fp, "\t%s", m->cfg.tasks[k].name);
+            if (fused) fprintf(fp, "\tscore");
+            for (int j = 0; j < nl; j++) {
+                int clash = !strcmp(ds->label_names[j], "score") || !strcmp(ds->label_names[j], "group") ||
+                            !strcmp(ds->label_names[j], "row");
+                for (int k = 0; k < K; k++) clash |= !strcmp(ds->label_names[j], m->cfg.tasks[k].name);
+                fprintf(fp, "\t%s%s", ds->label_names[j], clash ? "_label" : "");
+            }
             fputc('\n', fp);
-            for (size_t i = 0; i < ds->n; i++) {
+            for (size_t i = 0; i < n; i++) {
                 fprintf(fp, "%zu", i);
-                for (int k = 0; k < K; k++) fprintf(fp, "\t%.6g", P[i * K + k]);
+                if (with_group) fprintf(fp, "\t%llu", (unsigned long long)ds->group[i]);
+                for (int k = 0; k < K; k++) fprintf(fp, "\t%.9g", P[i * K + k]);
+                if (fused) fprintf(fp, "\t%.9g", (double)S[i]);
+                for (int j = 0; j < nl; j++) fprintf(fp, "\t%.9g", ds->labels[i * (size_t)ds->K + j]);
                 fputc('\n', fp);
             }
             if (o.out) {
@@ -146,14 +320,15 @@ int cmd_predict(int argc, char **argv)
                     fprintf(stderr, "resflow: error: cannot write %s\n", o.out);
                     rc = RF_EIO;
                 } else {
-                    note("wrote %zu rows x %d tasks to %s", ds->n, K, o.out);
+                    note("wrote %zu rows x %d tasks%s to %s", n, K, fused ? " + fused score" : "", o.out);
                 }
             }
         }
     }
     free(P);
+    free(C);
+    free(S);
     rf_dataset_free(ds);
     rf_loaded_model_free(&lm);
     return rc;
 }
-

@@ -18,9 +18,23 @@
 static const char *synth_help =
     "usage: resflow synth [-c CONFIG.yaml] [--set synth.KEY=VALUE]... -o OUT.csv\n"
     "\n"
-    "Write the simulated e-commerce search log (see docs/simulator.md) as CSV: categorical ids,\n"
-    "labels, the query-list id and the true probabilities. Keys: synth.rows, synth.seed,\n"
-    "synth.tasks (2 or 3), synth.ctr, synth.cvr, synth.users/items/queries, synth.list_len.\n";
+    "Write a simulated log (see docs/simulator.md) as CSV with a header: the categorical ids,\n"
+    "the numeric features, the labels, the request/list id (group) and, per label, its true\n"
+    "probability or expectation (p_<label>; the oracle of every metric). Presets (synth.preset):\n"
+    "  search    e-commerce search log: click -> order (synth.tasks 2) or click -> cart ->\n"
+    "            order (3), position bias, Zipf popularity; synth.order_counts adds the units\n"
+    "            ordered per row (order_count), the weight of Weighted Recall@K\n"
+    "  kuairand  short-video feed: is_click -> long_view -> is_like -> is_follow/is_comment/\n"
+    "            is_forward, play_time_ms (configs/synth_kuairand.yaml)\n"
+    "  rating    movie ratings 1..5 and rating_ge2..5 (configs/synth_rating.yaml)\n"
+    "Keys: synth.rows, synth.seed, synth.users/items/queries, synth.ctr, synth.cvr,\n"
+    "synth.cart_rate, synth.list_len (`resflow config --keys`). The same options and seed give\n"
+    "the same file.\n"
+    "\n"
+    "  -c, --config FILE     YAML config (its synth.* keys)\n"
+    "      --set KEY=VALUE   override one key (repeatable)\n"
+    "  -o, --out FILE        the CSV to write (required)\n"
+    "  -q, --quiet           no progress output\n";
 
 int cmd_synth(int argc, char **argv)
 {

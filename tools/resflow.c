@@ -1,4 +1,4 @@
-/* resflow.c - the command-line tool: train, eval, predict, compare, synth, config.
+/* resflow.c - the command-line tool: train, eval, predict, compare, synth, config, fusion.
  *
  * Thin layer over libresflow: parses options (getopt_long), loads the configuration, calls the
  * library and prints. The only place that exits. Exit codes are rf_status values:
@@ -23,10 +23,15 @@ static const char *main_help =
     "commands:\n"
     "  compare   train several models on the same data, print a Table-4 style AUC table\n"
     "            (with no options: the built-in simulator, NSE vs ESMM vs ResFlow)\n"
+    "  experiment  models x datasets x seeds: mean ± std AUC tables (Markdown, CSV, JSON);\n"
+    "            finished runs are reused when the command is repeated\n"
     "  train     train one model from a YAML config (+ --set overrides), save it\n"
-    "  eval      evaluate a saved model (per-task AUC, logloss, calibration; --json)\n"
-    "  predict   write per-task scores for every row\n"
-    "  synth     write the simulated e-commerce log as CSV\n"
+    "  eval      evaluate a saved model (per-task AUC, logloss, calibration; ranking metrics\n"
+    "            WR@K, Recall@K, NDCG@K, List AUC, GAUC per query) or a predictions file\n"
+    "  predict   write per-task scores (and the stored fused score) for every row\n"
+    "  fusion    search score-fusion weights maximising WR@K on validation, store them in the model\n"
+    "  synth     write a simulated log (search, short-video feed or ratings) as CSV\n"
+    "  prepare   parse, join and encode the data once into a binary cache (data.cache)\n"
     "  config    print the resolved config, all keys (--keys), or a model's config\n"
     "\n"
     "  --version  print the version\n"
@@ -56,8 +61,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
+    if (!strcmp(cmd, "experiment")) return cmd_experiment(argc, argv);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
     if (!strcmp(cmd, "config")) return cmd_config(argc, argv);
+    if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
+    if (!strcmp(cmd, "fusion")) return cmd_fusion(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
 }

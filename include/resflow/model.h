@@ -106,8 +106,10 @@ RF_API const float *rf_ws_logits(const rf_workspace *ws);
 RF_API const float *rf_ws_probs(const rf_workspace *ws);
 RF_API const float *rf_ws_cond(const rf_workspace *ws);
 
-/* Loss of the last forward: sum_k task_scale[k] * w_k * mean_B WBCE_k (task_scale NULL = 1).
- * Per-task losses (unscaled by w_k) go to per_task (K) if not NULL. Uses labels of b. */
+/* Loss of the last forward: sum_k task_scale[k] * w_k * L_k (task_scale NULL = 1), where L_k is
+ * mean_B WBCE_k, plus for the models with their own objective (aitm, escm2_*, dcmt) the extra
+ * terms attributed to task k (docs/models.md). Per-task losses L_k (unscaled by w_k) go to
+ * per_task (K) if not NULL. Uses labels of b. */
 RF_API double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *b,
                             const float *task_scale, double *per_task);
 

@@ -8,8 +8,9 @@ tests/test_reference.c replays against the C engine, so CI checks the C math wit
 
 Needs torch (Debian's python3-torch, 1.13) and numpy. Everything is float32 except the loss,
 which the C code accumulates in double (and the ESMM log-probability chain, also double in C).
-The math mirrors src/model.c, src/ops.c and src/optim.c; see tests/ref/README.md for the file
-format and what each fixture covers.
+The math mirrors src/model.c, src/ops.c and src/optim.c, and for the model zoo (MMoE, PLE,
+AITM) src/zoo.c and src/graph.c (class ZooNet); see tests/ref/README.md for the file format and what
+each fixture covers.
 """
 import os
 import struct
@@ -63,7 +64,36 @@ FIXTURES = [
          fields=[("single", 40, 38), ("sum", 7, 7), ("mean", 12, 11)],
          tasks=[("ctr", None, 1.0, 1.0), ("cvr", None, 0.5, 4.0)],
          lr="0.01", emb_lr="0", wd="0.01", emb_wd="0", seed=404),
+    # ---- model zoo (src/zoo.c, an op graph): towers on gated mixtures of experts ----
+    # MMoE: 3 two-layer experts (the first layer of all experts is one linear, the second
+    # block-diagonal), one softmax gate per task, PReLU + BN everywhere, dense concatenated
+    dict(name="mmoe_2task", type="mmoe", E=4, hidden=[6, 4], act="prelu", bn=True,
+         res_layers=None, res_logit=False, dense_mode="concat", D=3,
+         zoo=dict(experts=3, expert_hidden=[8, 6]),
+         fields=[("single", 40, 38), ("single", 7, 7), ("mean", 12, 11)],
+         tasks=[("ctr", None, 1.0, 1.0), ("ctcvr", "ctr", 2.0, 5.0)],
+         lr="0.01", emb_lr="0", wd="0", emb_wd="0", seed=505),
+    # PLE: 2 CGC levels (widths 8, 6), 2 specific experts per task + 2 shared, 3 tasks, a shared
+    # gate between the levels, ReLU, no BN, dense projected, weight decay
+    dict(name="ple_3task", type="ple", E=4, hidden=[5], act="relu", bn=False,
+         res_layers=None, res_logit=False, dense_mode="project", D=3,
+         zoo=dict(shared_experts=2, specific_experts=2, expert_hidden=[8, 6]),
+         fields=[("single", 40, 38), ("single", 7, 7), ("mean", 12, 11)],
+         tasks=[("click", None, 1.0, 1.0), ("cart", "click", 1.0, 3.0),
+                ("order", "cart", 2.0, 10.0)],
+         lr="0.01", emb_lr="0.02", wd="0.001", emb_wd="0", seed=606),
+    # AITM: a 3-task chain listed out of topological order (the graph is built parents first),
+    # ReLU + BN towers, info layers and 2-item attention, a strong calibrator (alpha 2)
+    dict(name="aitm_3task", type="aitm", E=4, hidden=[6, 4], act="relu", bn=True,
+         res_layers=None, res_logit=False, dense_mode="concat", D=2,
+         zoo=dict(aitm_alpha="2"),
+         fields=[("single", 40, 38), ("single", 7, 7), ("mean", 12, 11)],
+         tasks=[("click", None, 1.0, 1.0), ("order", "cart", 2.0, 6.0),
+                ("cart", "click", 1.0, 3.0)],
+         lr="0.01", emb_lr="0", wd="0", emb_wd="0", seed=707),
 ]
+
+ZOO_TYPES = ("mmoe", "ple", "aitm")  # the zoo models with a reference here (class ZooNet)
 
 BETA1, BETA2, EPS = "0.9", "0.999", "1e-8"
 BN_MOMENTUM, BN_EPS = "0.1", "1e-5"
@@ -85,6 +115,12 @@ def config_yaml(fx):
         "  dense_mode: %s" % fx["dense_mode"],
         "  res_layers: %s" % rl,
         "  res_logit: %s" % ("true" if fx["res_logit"] else "false"),
+    ]
+    for key, val in sorted(fx.get("zoo", {}).items()):
+        if isinstance(val, list):
+            val = "[" + ", ".join(str(v) for v in val) + "]"
+        lines.append("  %s: %s" % (key, val))
+    lines += [
         "tasks:",
     ]
     for k, (name, parent, w, pw) in enumerate(fx["tasks"]):
@@ -115,6 +151,7 @@ class Spec:
         self.L = len(self.H)
         self.F = len(fx["fields"])
         self.esmm = fx["type"] == "esmm"
+        self.aitm_alpha = f32(fx.get("zoo", {}).get("aitm_alpha", "0.6")) if fx["type"] == "aitm" else None
         self.resflow = fx["type"] == "resflow"
         self.prelu = fx["act"] == "prelu"
         self.bn = fx["bn"]
@@ -141,6 +178,9 @@ class Spec:
             self.emb_off.append(self.emb_off[-1] + v)
         # dense slab layout (must match rf_model_create exactly)
         self.slab = []  # (name, shape, offset)
+        self.zoo = fx["type"] in ZOO_TYPES
+        self.fans = {}      # zoo: Xavier (fan_in, fan_out) of every linear weight
+        self.bn_sizes = []  # width of every BN op, in buffer-slab order (running mean, var)
         n = 0
 
         def add(name, shape):
@@ -150,6 +190,29 @@ class Spec:
             n += size
 
         K = self.K
+        if self.zoo:
+            # the op graph's parameters come first, in the order src/zoo.c registers them
+            # (op-construction order); running the network once in registering mode records it
+            self.bn_index = {}
+
+            def reg(name, shape, fans):
+                add(name, shape)
+                if fans:
+                    self.fans[name] = fans
+
+            def reg_bn(name, w):
+                self.bn_index[name] = len(self.bn_sizes)
+                self.bn_sizes.append(w)
+
+            ZooNet(self, register=(reg, reg_bn)).logits(torch.zeros(2, self.In))
+            if self.project:
+                add("Wd", (self.D, self.E))
+                add("bd", (self.E,))
+            self.n_params = n
+            self.n_buffers = 2 * sum(self.bn_sizes)
+            return
+        if self.bn:
+            self.bn_sizes = [K * h for h in self.H]
         for l in range(self.L):
             inp = self.In if l == 0 else self.H[l - 1]
             KH = K * self.H[l]
@@ -174,6 +237,128 @@ class Spec:
     def views(self, P):
         """Named views into the flat parameter slab (gradients land in P.grad in slab order)."""
         return {name: P[o:o + int(np.prod(shape))].view(shape) for name, shape, o in self.slab}
+
+
+class ZooNet:
+    """The model zoo's networks (src/zoo.c; methods.md §4.5-§4.7), from named parameters.
+
+    Run in one of two modes. Registering (register=(reg, reg_bn)): every parameter is recorded,
+    with its shape and Xavier fans, in the order zoo.c's builders register them in the op graph,
+    which is the order the ops are constructed; BN ops record their running-statistics buffers.
+    That order is the C parameter slab's, so writing the network once in zoo.c's construction
+    order gives the layout. Computing (V = slab views, bufs = BN buffers): the forward pass.
+    Conventions (zoo.c): linear weights (in, out), Xavier over the whole linear (the first
+    layer of all experts is ONE linear of fan_out n*H; deeper expert layers are n independent
+    blocks); gates are linear + bias then softmax; every MLP layer is linear + bias, ReLU or
+    per-unit PReLU, then BN if on; a tower is an MLP on model.hidden and a linear to 1 logit."""
+
+    def __init__(self, spec, V=None, bufs=None, train=True, register=None):
+        self.spec, self.V, self.bufs, self.train, self.register = spec, V, bufs, train, register
+        self.cfg = spec.fx.get("zoo", {})
+
+    def param(self, name, shape, fans=None):
+        if self.register:
+            self.register[0](name, shape, fans)
+            return torch.zeros(shape)
+        return self.V[name]
+
+    def linear(self, name, x, out_w, G=1, bias=True):
+        in_w = x.shape[1]
+        iw, ow = in_w // G, out_w // G
+        if G == 1:
+            z = x @ self.param(name + ".W", (in_w, out_w), (in_w, out_w))
+        else:  # G independent maps side by side: block j of the slab is W_j (iw, ow)
+            W = self.param(name + ".W", (G, iw, ow), (iw, ow))
+            z = torch.cat([x[:, j * iw:(j + 1) * iw] @ W[j] for j in range(G)], 1)
+        return z + self.param(name + ".b", (out_w,)) if bias else z
+
+    def act(self, name, z):
+        if self.spec.prelu:
+            return Fn.prelu(z, self.param(name + ".alpha", (z.shape[1],)))
+        return Fn.relu(z)
+
+    def bn(self, name, a):
+        if not self.spec.bn:
+            return a
+        w = a.shape[1]
+        gamma = self.param(name + ".gamma", (w,))
+        beta = self.param(name + ".beta", (w,))
+        if self.register:
+            self.register[1](name, w)
+            rm, rv = torch.zeros(w), torch.ones(w)
+        else:
+            rm, rv = self.bufs[self.spec.bn_index[name]]
+        return Fn.batch_norm(a, rm, rv, gamma, beta, training=self.train, momentum=f32(BN_MOMENTUM),
+                             eps=f32(BN_EPS))
+
+    def layer(self, name, x, out_w, G=1):
+        return self.bn(name, self.act(name, self.linear(name, x, out_w, G)))
+
+    def mlp(self, name, x, widths):
+        for l, w in enumerate(widths):
+            x = self.layer("%s.L%d" % (name, l), x, w)
+        return x
+
+    def experts(self, name, x, n, widths):
+        """n expert MLPs side by side; returns the list of their (B, widths[-1]) outputs."""
+        for l, w in enumerate(widths):
+            x = self.layer("%s.L%d" % (name, l), x, n * w, 1 if l == 0 else n)
+        w = widths[-1]
+        return [x[:, e * w:(e + 1) * w] for e in range(n)]
+
+    def gate_mix(self, name, x, ex):
+        g = torch.softmax(self.linear(name, x, len(ex)), 1)
+        out = g[:, 0:1] * ex[0]
+        for e in range(1, len(ex)):
+            out = out + g[:, e:e + 1] * ex[e]
+        return out
+
+    def tower(self, k, x):
+        h = self.mlp("tower%d" % k, x, self.spec.H)
+        return self.linear("tower%d.out" % k, h, 1)[:, 0]
+
+    def logits(self, x):
+        t, K, c = self.spec.fx["type"], self.spec.K, self.cfg
+        if t == "mmoe":  # §4.5: shared experts, one gate per task
+            ex = self.experts("experts", x, c["experts"], c["expert_hidden"])
+            h = [self.gate_mix("gate%d" % k, x, ex) for k in range(K)]
+            s = [self.tower(k, h[k]) for k in range(K)]
+        elif t == "ple":  # §4.6: stacked CGC levels, one width per level, one-layer experts
+            xt, xs = [x] * K, x
+            L = len(c["expert_hidden"])
+            for l, H in enumerate(c["expert_hidden"]):
+                spec_ex = [self.experts("ple%d.task%d" % (l, k), xt[k], c["specific_experts"], [H])
+                           for k in range(K)]
+                sh = (self.experts("ple%d.shared" % l, xs, c["shared_experts"], [H])
+                      if c["shared_experts"] > 0 else [])
+                nt = [self.gate_mix("ple%d.gate%d" % (l, k), xt[k], spec_ex[k] + sh) for k in range(K)]
+                if l < L - 1:  # the shared gate mixes every expert of the level
+                    xs = self.gate_mix("ple%d.gate_shared" % l, xs, [e for k in range(K) for e in spec_ex[k]] + sh)
+                xt = nt
+            s = [self.tower(k, xt[k]) for k in range(K)]
+        elif t == "aitm":  # §4.7: per-task towers; a child attends over [its q, info of its parent]
+            H, z, s = self.spec.H[-1], [None] * K, [None] * K
+            for k in self.spec.order:  # parents first, as the graph is built
+                p = self.spec.parent[k]
+                q = self.mlp("tower%d" % k, x, self.spec.H)
+                if p < 0:
+                    z[k] = q
+                else:
+                    info = Fn.relu(self.linear("info%d" % k, z[p], H))
+                    z[k] = self.attn2("attn%d" % k, q, info)
+                s[k] = self.linear("out%d" % k, z[k], 1)[:, 0]
+        else:
+            raise ValueError("no reference for model type " + t)
+        return torch.stack(s, 1)
+
+    def attn2(self, name, q, p):
+        """AITM's attention over the two items u in {q, p}: Q, K, V = u Wq, u Wk, u Wv (no bias);
+        weights softmax_u(<Q_u, K_u> / sqrt(H)); output sum_u w_u V_u."""
+        H = q.shape[1]
+        Wq, Wk, Wv = (self.param("%s.%s" % (name, w), (H, H), (H, H)) for w in ("Wq", "Wk", "Wv"))
+        sc = torch.stack([((u @ Wq) * (u @ Wk)).sum(1) for u in (q, p)], 1) / np.sqrt(H)
+        w = torch.softmax(sc, 1)
+        return w[:, 0:1] * (q @ Wv) + w[:, 1:2] * (p @ Wv)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -210,7 +395,11 @@ def init_state(spec, rng):
     for name, shape, o in spec.slab:
         n = int(np.prod(shape))
         kind = name.split(".")[-1]
-        if kind == "W":
+        if name in spec.fans:  # zoo linear weights: Xavier-uniform over the whole linear
+            fan_in, fan_out = spec.fans[name]
+            lim = np.sqrt(6.0 / (fan_in + fan_out))
+            v = rng.uniform(-lim, lim, n)
+        elif kind == "W":
             fan_in, fan_out = (shape[0], spec.H[0]) if len(shape) == 2 else (shape[1], shape[2])
             lim = np.sqrt(6.0 / (fan_in + fan_out))
             v = rng.uniform(-lim, lim, n)
@@ -229,10 +418,9 @@ def init_state(spec, rng):
         P[o:o + n] = v
     emb = rng.uniform(-0.5, 0.5, (spec.emb_off[-1], spec.E)).astype(np.float32)
     bufs = []
-    for l in range(spec.L if spec.bn else 0):
-        KH = spec.K * spec.H[l]
-        bufs.append(rng.uniform(-0.1, 0.1, KH))   # running mean
-        bufs.append(rng.uniform(0.8, 1.5, KH))    # running var
+    for w in spec.bn_sizes:
+        bufs.append(rng.uniform(-0.1, 0.1, w))   # running mean
+        bufs.append(rng.uniform(0.8, 1.5, w))    # running var
     buf = np.concatenate(bufs).astype(np.float32) if bufs else np.zeros(0, np.float32)
     return P, emb, buf
 
@@ -264,6 +452,10 @@ def forward(spec, P, EMB, bufs, data, rows, train):
         parts.append(dense @ V["Wd"] + V["bd"] if spec.project else dense)
     x = torch.cat(parts, 1)
     K = spec.K
+    if spec.zoo:
+        S = ZooNet(spec, V, bufs, train).logits(x)
+        cond = torch.sigmoid(S)
+        return S, cond, cond, None
     towers = None
     for l in range(spec.L):
         H = spec.H[l]
@@ -321,6 +513,12 @@ def loss_fn(spec, S, logp, data, rows):
             lk = Fn.binary_cross_entropy_with_logits(
                 S[:, k].double(), t[:, k], pos_weight=torch.tensor(w, dtype=torch.float64),
                 reduction="none")
+        p = spec.parent[k]
+        if spec.aitm_alpha is not None and p >= 0:
+            # AITM's behavioural-expectation calibrator: the child's probability should not
+            # exceed its parent's; attributed to the child task (and its loss weight)
+            c = torch.sigmoid(S.double())
+            lk = lk + spec.aitm_alpha * torch.relu(c[:, k] - c[:, p])
         per.append((lk * rw).sum() / B)
     per = torch.stack(per)
     return (torch.tensor(spec.tw, dtype=torch.float64) * per).sum(), per
@@ -328,10 +526,9 @@ def loss_fn(spec, S, logp, data, rows):
 
 def to_bufs(spec, buf):
     out, o = [], 0
-    for l in range(spec.L if spec.bn else 0):
-        KH = spec.K * spec.H[l]
-        out.append((buf[o:o + KH].clone(), buf[o + KH:o + 2 * KH].clone()))
-        o += 2 * KH
+    for w in spec.bn_sizes:
+        out.append((buf[o:o + w].clone(), buf[o + w:o + 2 * w].clone()))
+        o += 2 * w
     return out
 
 
@@ -431,6 +628,12 @@ def build(fx, outdir):
     S, probs, cond, logp = forward(spec, P, EMB, bufs, data, rows, True)
     loss, per = loss_fn(spec, S, logp, data, rows)
     loss.backward()
+    if spec.aitm_alpha is not None:  # the calibrator must be active on some rows, not all
+        c = torch.sigmoid(S.detach())
+        for k, p in enumerate(spec.parent):
+            if p >= 0:
+                n = int((c[:, k] > c[:, p]).sum())
+                assert 0 < n < len(rows), "calibrator of task %d active on %d rows; change the seed" % (k, n)
     eg = EMB.grad.coalesce()
     touched = np.zeros(spec.emb_off[-1], np.int32)
     touched[eg.indices()[0].numpy()] = 1
@@ -474,6 +677,9 @@ def build(fx, outdir):
           ("final.buffers", DT_F32, B1),
           ("final.eval_logits", DT_F32, eval_logits),
           ("final.eval_probs", DT_F32, eval_probs)]
+    if spec.zoo:  # the op graph's slab has no named views in C: name its segments here
+        t += [("slab.names", DT_U8, np.frombuffer("\n".join(nm for nm, _, _ in spec.slab).encode(), np.uint8)),
+              ("slab.offsets", DT_I32, [o for _, _, o in spec.slab] + [spec.n_params])]
     path = os.path.join(outdir, fx["name"] + ".bin")
     write_fixture(path, t)
     print("%s: %d params, %d emb rows, %d buffers, loss %.6f -> %.6f, %d bytes"

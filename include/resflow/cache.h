@@ -1,0 +1,60 @@
+/* cache.h - the binary dataset cache: text data parsed, joined and encoded once, stored in a
+ * versioned, checksummed, memory-mappable file (`resflow prepare`, data.cache).
+ *
+ * A cache holds the configured source (and the separate valid/test files, if any) fully
+ * encoded with the encoders fitted on the training rows, the encoders themselves, and what it
+ * was built from: the size, modification time and XXH3 content hash of every input file (the
+ * source, joined files, valid/test files) and a hash of the data configuration (the `data:`
+ * keys except data.cache/shuffle*, the task labels, train.skip_bad_rows). It is stale when
+ * the configuration hash differs, or an input's size differs, or its modification time
+ * differs and its content hash differs too (a `touch` alone does not invalidate it).
+ *
+ * Training from a cache maps the file read-only: the datasets' arrays point into the mapping
+ * (no copy), the data checksum is verified with a sequential read first, and the training
+ * rows are shuffled in blocks (data.shuffle, data.shuffle_block, data.shuffle_window) with
+ * the blocks of a window prefetched and dropped after use, so resident memory stays bounded
+ * by the window, not the dataset. Layout: docs/formats.md ("Dataset cache").
+ */
+#ifndef RESFLOW_CACHE_H
+#define RESFLOW_CACHE_H
+
+#include "pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_CACHE_MAGIC "RESFLOWD"
+#define RF_CACHE_VERSION 1
+
+typedef struct {
+    size_t rows[3];       /* source, valid file, test file (0 if none) */
+    size_t bad_rows, filtered_rows, fit_rows;
+    uint64_t input_bytes; /* sum of the input files' sizes */
+    uint64_t file_bytes;  /* size of the cache file */
+    double seconds;       /* build time */
+} rf_cache_info;
+
+/* Build the cache for cfg at path (written to a temporary file and renamed). */
+RF_API rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
+                                rf_cache_info *info, rf_error *err);
+
+/* RF_OK if the cache at path is complete, intact (header and metadata checksums) and fresh
+ * for cfg. Otherwise: RF_EIO (missing/unreadable), RF_EFORMAT with the reason (not a cache,
+ * other version, truncated, corrupted, or stale: which input or the configuration changed). */
+RF_API rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err);
+
+/* The splits of cfg from the cache cfg->data.schema.cache: built first if missing or stale
+ * (logged), then mapped, verified and split (views, no copy). */
+RF_API rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud,
+                                      rf_error *err);
+
+/* Map and verify the cache at path without checking freshness: part 0 (the source) and the
+ * separate valid/test files (NULL if none), and the encoders. */
+RF_API rf_status rf_cache_open(const char *path, rf_dataset **source, rf_dataset **valid,
+                               rf_dataset **test, rf_encoders **enc, rf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1130 @@
+/* cache.c - the binary dataset cache (contract in include/resflow/cache.h, layout in
+ * docs/formats.md "Dataset cache").
+ *
+ * Writing: the datasets are loaded (rf_load_csv, encoders fitted on the training rows), then
+ * streamed to "<path>.tmp.<pid>" (O_EXCL): a zero header page, every array at a 4096-byte
+ * aligned offset (hashed with XXH3-64 as written, padding included), the metadata, then the
+ * real header; fsync, rename, fsync of the directory. Reading: the header (its own XXH64) and
+ * the metadata (XXH64) are checked first, then the data region is read sequentially once to
+ * verify its checksum and that every id is inside its field's range (so a damaged file can
+ * never index outside an embedding table), and only then mapped read-only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "dataint.h"
+#include "resflow/cache.h"
+
+#define HDR 4096u
+#define ALIGN 4096u
+#define ENDIAN_MARK 0x01020304u
+#define MAX_INPUTS (3 + RF_MAX_JOINS)
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int host_le(void)
+{
+    const uint32_t x = 1;
+    unsigned char c;
+    memcpy(&c, &x, 1);
+    return c == 1;
+}
+
+/* ---- byte buffer (metadata) ------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} bbuf;
+
+static void bb_put(bbuf *b, const void *s, size_t n)
+{
+    if (b->oom || !n) return;
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? 2 * b->cap : 4096;
+        while (nc < b->len + n) nc *= 2;
+        unsigned char *q = realloc(b->p, nc);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+static void bb_u8(bbuf *b, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    bb_put(b, &c, 1);
+}
+static void bb_u32(bbuf *b, uint32_t v)
+{
+    unsigned char c[4];
+    for (int i = 0; i < 4; i++) c[i] = (unsigned char)(v >> (8 * i));
+    bb_put(b, c, 4);
+}
+static void bb_u64(bbuf *b, uint64_t v)
+{
+    unsigned char c[8];
+    for (int i = 0; i < 8; i++) c[i] = (unsigned char)(v >> (8 * i));
+    bb_put(b, c, 8);
+}
+static void bb_name(bbuf *b, const char *s)
+{
+    char rec[RF_NAME_MAX];
+    memset(rec, 0, sizeof rec);
+    snprintf(rec, sizeof rec, "%s", s);
+    bb_put(b, rec, sizeof rec);
+}
+static void bb_bytes(bbuf *b, const void *p, uint32_t n)
+{
+    bb_u32(b, n);
+    bb_put(b, p, n);
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p + 4) << 32 | rd32(p); }
+static void wr64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void wr32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, off;
+} cur;
+
+static int c_take(cur *c, size_t n, const unsigned char **o)
+{
+    if (c->n - c->off < n) return -1;
+    *o = c->p + c->off;
+    c->off += n;
+    return 0;
+}
+static int c_u8(cur *c, unsigned *v)
+{
+    const unsigned char *q;
+    if (c_take(c, 1, &q)) return -1;
+    *v = q[0];
+    return 0;
+}
+static int c_u32(cur *c, uint32_t *v)
+{
+    const unsigned char *q;
+    if (c_take(c, 4, &q)) return -1;
+    *v = rd32(q);
+    return 0;
+}
+static int c_u64(cur *c, uint64_t *v)
+{
+    const unsigned char *q;
+    if (c_take(c, 8, &q)) return -1;
+    *v = rd64(q);
+    return 0;
+}
+static int c_name(cur *c, char out[RF_NAME_MAX])
+{
+    const unsigned char *q;
+    if (c_take(c, RF_NAME_MAX, &q) || !memchr(q, 0, RF_NAME_MAX)) return -1;
+    memcpy(out, q, RF_NAME_MAX);
+    return 0;
+}
+
+#define FMTERR(...) rf_error_at(err, RF_EFORMAT, path, 0, 0, __VA_ARGS__)
+
+/* ---- inputs and hashes ----------------------------------------------------------------------- */
+
+typedef struct {
+    char path[RF_PATH_MAX];
+    uint64_t size;
+    int64_t mtime_s, mtime_ns;
+    uint64_t hash;
+} fprint;
+
+static rf_status file_hash(const char *path, uint64_t *h, rf_error *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    XXH3_state_t *s = XXH3_createState();
+    size_t cap = (size_t)1 << 20;
+    char *buf = malloc(cap);
+    rf_status st = RF_OK;
+    if (!s || !buf) st = rf_errorf(err, RF_ENOMEM, "out of memory");
+    else XXH3_64bits_reset(s);
+    while (!st) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+        if (r <= 0) break;
+        XXH3_64bits_update(s, buf, (size_t)r);
+    }
+    if (!st) *h = XXH3_64bits_digest(s);
+    free(buf);
+    if (s) XXH3_freeState(s);
+    close(fd);
+    return st;
+}
+
+static rf_status fingerprint(const char *path, fprint *f, int with_hash, rf_error *err)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) != 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    f->size = (uint64_t)st.st_size;
+    f->mtime_s = (int64_t)st.st_mtim.tv_sec;
+    f->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
+    return with_hash ? file_hash(path, &f->hash, err) : RF_OK;
+}
+
+static int list_inputs(const rf_config *cfg, const char **paths)
+{
+    int n = 0;
+    paths[n++] = cfg->data.source;
+    for (int j = 0; j < cfg->data.schema.njoin && j < RF_MAX_JOINS; j++) paths[n++] = cfg->data.schema.join[j].path;
+    if (cfg->data.valid[0]) paths[n++] = cfg->data.valid;
+    if (cfg->data.test[0]) paths[n++] = cfg->data.test;
+    return n;
+}
+
+/* Hash of everything that decides the cache content: the `data:` section of the resolved
+ * configuration (without the cache and shuffle keys), the task labels and skip_bad_rows. */
+static uint64_t config_hash(const rf_config *cfg)
+{
+    rf_config *c = malloc(sizeof *c);
+    if (!c) return 0;
+    *c = *cfg;
+    memset(c->data.schema.cache, 0, sizeof c->data.schema.cache);
+    c->data.schema.shuffle = 0;
+    c->data.schema.shuffle_block = 0;
+    c->data.schema.shuffle_window = 0;
+    char *text = rf_config_dump(c);
+    free(c);
+    XXH3_state_t *s = XXH3_createState();
+    if (!text || !s) {
+        free(text);
+        if (s) XXH3_freeState(s);
+        return 0;
+    }
+    XXH3_64bits_reset(s);
+    const char *d = strstr(text, "\ndata:\n");
+    if (d) {
+        const char *e = d + 7;
+        while (*e && !(e[0] == '\n' && e[1] && e[1] != ' ' && e[1] != '#')) e++;
+        XXH3_64bits_update(s, d, (size_t)(e - d));
+    }
+    free(text);
+    char line[RF_SPEC_MAX + 64];
+    for (int k = 0; k < cfg->K; k++) {
+        int n = snprintf(line, sizeof line, "label %d %s\n", k, cfg->tasks[k].label);
+        XXH3_64bits_update(s, line, (size_t)n);
+    }
+    int n = snprintf(line, sizeof line, "skip_bad_rows %d version %d\n", cfg->train.skip_bad_rows, RF_CACHE_VERSION);
+    XXH3_64bits_update(s, line, (size_t)n);
+    uint64_t h = XXH3_64bits_digest(s);
+    XXH3_freeState(s);
+    return h;
+}
+
+/* ---- writing ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    uint64_t pos;          /* bytes written */
+    XXH3_state_t *h;       /* data region hash */
+    unsigned char *buf;
+    size_t blen, bcap;
+    int err_no;
+    const char *tmp;
+} wfile;
+
+static void w_flush(wfile *w)
+{
+    size_t o = 0;
+    while (!w->err_no && o < w->blen) {
+        ssize_t r = write(w->fd, w->buf + o, w->blen - o);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) w->err_no = errno;
+        else o += (size_t)r;
+    }
+    w->blen = 0;
+}
+
+static void w_put(wfile *w, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    if (w->h && n) XXH3_64bits_update(w->h, s, n);
+    w->pos += n;
+    while (n && !w->err_no) {
+        size_t k = w->bcap - w->blen < n ? w->bcap - w->blen : n;
+        memcpy(w->buf + w->blen, s, k);
+        w->blen += k;
+        s += k;
+        n -= k;
+        if (w->blen == w->bcap) w_flush(w);
+    }
+}
+
+static void w_pad(wfile *w)
+{
+    static const unsigned char zero[ALIGN];
+    size_t r = (size_t)(w->pos % ALIGN);
+    if (r) w_put(w, zero, ALIGN - r);
+}
+
+/* Write an array at the next aligned offset; record (offset, bytes) in meta. */
+static void w_array(wfile *w, bbuf *meta, const void *p, size_t bytes)
+{
+    if (!p) {
+        bb_u64(meta, 0);
+        bb_u64(meta, 0);
+        return;
+    }
+    w_pad(w);
+    bb_u64(meta, w->pos);
+    bb_u64(meta, bytes);
+    w_put(w, p, bytes);
+}
+
+static void write_part(wfile *w, bbuf *meta, const rf_dataset *ds)
+{
+    if (!ds) {
+        bb_u8(meta, 0);
+        return;
+    }
+    bb_u8(meta, 1);
+    size_t n = ds->n;
+    bb_u64(meta, n);
+    bb_u32(meta, (uint32_t)ds->F);
+    bb_u32(meta, (uint32_t)ds->D);
+    bb_u32(meta, (uint32_t)ds->K);
+    w_array(w, meta, ds->cat, n * (size_t)ds->F * sizeof *ds->cat);
+    w_array(w, meta, ds->D ? ds->dense : NULL, n * (size_t)ds->D * sizeof *ds->dense);
+    w_array(w, meta, ds->labels, n * (size_t)ds->K * sizeof *ds->labels);
+    w_array(w, meta, ds->weight, n * sizeof *ds->weight);
+    w_array(w, meta, ds->group, n * sizeof *ds->group);
+    for (int f = 0; f < ds->F; f++) {
+        const rf_field *fd = &ds->fields[f];
+        bb_u8(meta, (unsigned)fd->multi);
+        bb_u8(meta, (unsigned)fd->pooling);
+        bb_u8(meta, (unsigned char)fd->sep);
+        bb_u8(meta, 0);
+        bb_u32(meta, fd->vocab);
+        bb_name(meta, fd->name);
+        if (fd->multi) {
+            uint64_t base = ds->mv_off[f][0], total = ds->mv_off[f][n] - base;
+            /* offsets relative to this part (they start at 0 in a loaded dataset) */
+            w_array(w, meta, ds->mv_off[f], (n + 1) * sizeof *ds->mv_off[f]);
+            w_array(w, meta, ds->mv_ids[f] + base, total * sizeof *ds->mv_ids[f]);
+        }
+    }
+    for (int d = 0; d < ds->D; d++) bb_name(meta, ds->dense_names[d]);
+    for (int k = 0; k < ds->K; k++) bb_name(meta, ds->label_names[k]);
+}
+
+static void write_encoders(bbuf *meta, const rf_encoders *enc, rf_error *err, rf_status *st)
+{
+    unsigned char *prep = NULL;
+    size_t plen = 0;
+    if (!enc) {
+        bb_u8(meta, 0);
+        return;
+    }
+    bb_u8(meta, 1);
+    if ((*st = rf_encoders_prep_write(enc, &prep, &plen, err))) return;
+    bb_u32(meta, (uint32_t)enc->F);
+    bb_u32(meta, (uint32_t)(enc->dense ? enc->D : 0));
+    bb_u64(meta, plen);
+    bb_put(meta, prep, plen);
+    free(prep);
+    for (int f = 0; f < enc->F; f++) {
+        const rf_vocab *v = enc->vocab ? enc->vocab[f] : NULL;
+        bb_u32(meta, v ? 1 : 0);
+        if (!v) continue;
+        uint32_t nk = rf_vocab_size(v) - 1;
+        bb_u32(meta, nk);
+        for (uint32_t i = 1; i <= nk; i++) {
+            const char *k = rf_vocab_key(v, i);
+            bb_bytes(meta, k, (uint32_t)strlen(k));
+        }
+    }
+}
+
+static rf_status write_cache(const char *path, const rf_dataset *parts[3], const rf_encoders *enc,
+                             const fprint *in, int nin, uint64_t chash, const size_t info3[3],
+                             uint64_t *file_bytes, rf_error *err)
+{
+    if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 40);
+    if (!tmp) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    int fd = -1;
+    for (int i = 0; i < 1000 && fd < 0; i++) {
+        if (i) snprintf(tmp, pl + 40, "%s.tmp.%ld.%d", path, (long)getpid(), i);
+        else snprintf(tmp, pl + 40, "%s.tmp.%ld", path, (long)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        rf_status st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    wfile w = {fd, 0, XXH3_createState(), malloc((size_t)1 << 20), 0, (size_t)1 << 20, 0, tmp};
+    bbuf meta = {0};
+    rf_status st = RF_OK;
+    if (!w.h || !w.buf) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    {
+        unsigned char zero[HDR];
+        memset(zero, 0, sizeof zero);
+        XXH3_state_t *h = w.h;
+        w.h = NULL; /* the header page is not part of the data hash */
+        w_put(&w, zero, HDR);
+        w.h = h;
+        XXH3_64bits_reset(w.h);
+    }
+    bb_u32(&meta, 3);
+    for (int p = 0; p < 3; p++) write_part(&w, &meta, parts[p]);
+    write_encoders(&meta, enc, err, &st);
+    if (st) goto done;
+    bb_u32(&meta, (uint32_t)nin);
+    for (int i = 0; i < nin; i++) {
+        bb_bytes(&meta, in[i].path, (uint32_t)strlen(in[i].path));
+        bb_u64(&meta, in[i].size);
+        bb_u64(&meta, (uint64_t)in[i].mtime_s);
+        bb_u64(&meta, (uint64_t)in[i].mtime_ns);
+        bb_u64(&meta, in[i].hash);
+    }
+    for (int i = 0; i < 3; i++) bb_u64(&meta, info3[i]);
+    if (meta.oom) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    w_pad(&w);
+    uint64_t data_hash = XXH3_64bits_digest(w.h);
+    uint64_t meta_off = w.pos;
+    XXH3_state_t *h = w.h;
+    w.h = NULL;
+    w_put(&w, meta.p, meta.len);
+    w.h = h;
+    w_flush(&w);
+    if (w.err_no) {
+        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(w.err_no));
+        goto done;
+    }
+    unsigned char hdr[HDR];
+    memset(hdr, 0, sizeof hdr);
+    memcpy(hdr, RF_CACHE_MAGIC, 8);
+    wr32(hdr + 8, RF_CACHE_VERSION);
+    wr32(hdr + 12, ENDIAN_MARK);
+    wr64(hdr + 16, w.pos);
+    wr64(hdr + 24, meta_off);
+    wr64(hdr + 32, meta.len);
+    wr64(hdr + 40, XXH64(meta.p, meta.len, 0));
+    wr64(hdr + 48, data_hash);
+    wr64(hdr + 56, chash);
+    wr64(hdr + HDR - 8, XXH64(hdr, HDR - 8, 0));
+    if (pwrite(fd, hdr, HDR, 0) != (ssize_t)HDR || fsync(fd) != 0) {
+        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(errno));
+        goto done;
+    }
+    *file_bytes = w.pos;
+done:
+    if (close(fd) != 0 && !st) st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(errno));
+    if (!st && rename(tmp, path) != 0)
+        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot rename %s: %s", tmp, strerror(errno));
+    if (!st) { /* make the rename durable (best effort) */
+        char *dcopy = strdup(path);
+        if (dcopy) {
+            int dfd = open(dirname(dcopy), O_RDONLY);
+            if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+            }
+            free(dcopy);
+        }
+    }
+    if (st) unlink(tmp);
+    free(tmp);
+    free(meta.p);
+    free(w.buf);
+    if (w.h) XXH3_freeState(w.h);
+    return st;
+}
+
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
+static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
+{
+    if (!log) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log(ud, buf);
+}
+
+rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
+                         rf_cache_info *info, rf_error *err)
+{
+    double t0 = now_sec();
+    rf_cache_info inf;
+    memset(&inf, 0, sizeof inf);
+    if (!strcmp(cfg->data.source, "synth"))
+        return rf_errorf(err, RF_EUSAGE, "data.cache: the simulator (data.source: synth) is generated in memory, "
+                                         "there is nothing to cache; set data.source to a file");
+    const char *paths[MAX_INPUTS];
+    fprint in[MAX_INPUTS];
+    int nin = list_inputs(cfg, paths);
+    rf_status st;
+    for (int i = 0; i < nin; i++) {
+        if ((st = fingerprint(paths[i], &in[i], 1, err))) return st;
+        inf.input_bytes += in[i].size;
+    }
+    rf_config c = *cfg;
+    rf_schema_from_tasks(&c);
+    rf_load_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.skip_bad_rows = cfg->train.skip_bad_rows;
+    lo.threads = cfg->train.threads;
+    lo.valid_frac = cfg->data.valid[0] ? 0 : cfg->data.valid_frac;
+    lo.test_frac = cfg->data.test[0] ? 0 : cfg->data.test_frac;
+    rf_dataset *parts[3] = {NULL, NULL, NULL};
+    rf_encoders *enc = NULL;
+    if ((st = rf_load_csv(cfg->data.source, &c.data.schema, &enc, &lo, &parts[0], err))) return st;
+    inf.bad_rows = lo.bad_rows;
+    inf.filtered_rows = lo.filtered_rows;
+    inf.fit_rows = lo.fit_rows;
+    for (int p = 1; p < 3 && !st; p++) {
+        const char *f = p == 1 ? cfg->data.valid : cfg->data.test;
+        if (!f[0]) continue;
+        rf_load_opts l2;
+        memset(&l2, 0, sizeof l2);
+        l2.skip_bad_rows = cfg->train.skip_bad_rows;
+        l2.threads = cfg->train.threads;
+        st = rf_load_csv(f, &c.data.schema, &enc, &l2, &parts[p], err);
+        inf.bad_rows += l2.bad_rows;
+    }
+    if (!st) {
+        for (int p = 0; p < 3; p++) inf.rows[p] = parts[p] ? parts[p]->n : 0;
+        size_t info3[3] = {inf.bad_rows, inf.filtered_rows, inf.fit_rows};
+        const rf_dataset *cp[3] = {parts[0], parts[1], parts[2]};
+        st = write_cache(path, cp, enc, in, nin, config_hash(cfg), info3, &inf.file_bytes, err);
+    }
+    for (int p = 0; p < 3; p++) rf_dataset_free(parts[p]);
+    rf_encoders_free(enc);
+    inf.seconds = now_sec() - t0;
+    if (!st)
+        logf_(log, ud, "cache %s: %zu rows (+%zu valid, %zu test file rows), %.1f MB from %.1f MB of input in %.2f s",
+              path, inf.rows[0], inf.rows[1], inf.rows[2], inf.file_bytes / 1e6, inf.input_bytes / 1e6,
+              inf.seconds);
+    if (info) *info = inf;
+    return st;
+}
+
+/* ---- reading ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    uint64_t size, meta_off, meta_len, data_hash, chash;
+    unsigned char *meta;
+} chead;
+
+static void chead_free(chead *h)
+{
+    if (h->fd >= 0) close(h->fd);
+    free(h->meta);
+    h->fd = -1;
+    h->meta = NULL;
+}
+
+static rf_status read_exact(int fd, void *p, size_t n, uint64_t off, const char *path, rf_error *err)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+        if (r == 0) return FMTERR("truncated: unexpected end of file");
+        got += (size_t)r;
+    }
+    return RF_OK;
+}
+
+static rf_status read_head(const char *path, chead *h, rf_error *err)
+{
+    memset(h, 0, sizeof *h);
+    h->fd = open(path, O_RDONLY);
+    if (h->fd < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(h->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        chead_free(h);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: not a regular file");
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    unsigned char hdr[HDR];
+    size_t got = size < HDR ? (size_t)size : HDR;
+    rf_status s = read_exact(h->fd, hdr, got, 0, path, err);
+    if (s) goto fail;
+    if (memcmp(hdr, RF_CACHE_MAGIC, got < 8 ? got : 8) != 0) {
+        s = FMTERR("not a resflow dataset cache (bad magic)");
+        goto fail;
+    }
+    if (size < HDR) {
+        s = FMTERR("truncated: expected at least %u bytes (the header), file has %llu", HDR, (unsigned long long)size);
+        goto fail;
+    }
+    uint32_t ver = rd32(hdr + 8);
+    if (ver != RF_CACHE_VERSION) {
+        s = FMTERR("cache format version %u, this build reads version %d (%s): run resflow prepare again", ver,
+                   RF_CACHE_VERSION, ver > RF_CACHE_VERSION ? "written by a newer resflow" : "an older format");
+        goto fail;
+    }
+    if (rd32(hdr + 12) != ENDIAN_MARK) {
+        s = FMTERR("bad endian marker: the header is corrupted or from another byte order");
+        goto fail;
+    }
+    if (rd64(hdr + HDR - 8) != XXH64(hdr, HDR - 8, 0)) {
+        s = FMTERR("header checksum mismatch: the cache is corrupted");
+        goto fail;
+    }
+    h->size = rd64(hdr + 16);
+    h->meta_off = rd64(hdr + 24);
+    h->meta_len = rd64(hdr + 32);
+    h->data_hash = rd64(hdr + 48);
+    h->chash = rd64(hdr + 56);
+    if (h->size != size) {
+        s = size < h->size ? FMTERR("truncated: expected %llu bytes, file has %llu", (unsigned long long)h->size,
+                                    (unsigned long long)size)
+                           : FMTERR("%llu unexpected bytes after the end", (unsigned long long)(size - h->size));
+        goto fail;
+    }
+    if (h->meta_off < HDR || h->meta_off > size || h->meta_len != size - h->meta_off || h->meta_off % ALIGN) {
+        s = FMTERR("bad metadata location: the header is corrupted");
+        goto fail;
+    }
+    h->meta = malloc(h->meta_len ? h->meta_len : 1);
+    if (!h->meta) {
+        s = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((s = read_exact(h->fd, h->meta, h->meta_len, h->meta_off, path, err))) goto fail;
+    if (XXH64(h->meta, h->meta_len, 0) != rd64(hdr + 40)) {
+        s = FMTERR("metadata checksum mismatch: the cache is corrupted");
+        goto fail;
+    }
+    return RF_OK;
+fail:
+    chead_free(h);
+    return s;
+}
+
+typedef struct {
+    uint64_t off, len;
+} extent;
+
+typedef struct {
+    int present;
+    uint64_t n;
+    uint32_t F, D, K;
+    extent cat, dense, labels, weight, group;
+    rf_field fields[RF_MAX_FIELDS];
+    extent mv_off[RF_MAX_FIELDS], mv_ids[RF_MAX_FIELDS];
+    char (*dnames)[RF_NAME_MAX];
+    char (*lnames)[RF_NAME_MAX];
+} partmeta;
+
+static int c_ext(cur *c, extent *e) { return c_u64(c, &e->off) || c_u64(c, &e->len); }
+
+/* Parsed metadata. */
+typedef struct {
+    partmeta part[3];
+    rf_encoders *enc;
+    int nin;
+    fprint in[MAX_INPUTS];
+} cmeta;
+
+static void cmeta_free(cmeta *m)
+{
+    for (int p = 0; p < 3; p++) {
+        free(m->part[p].dnames);
+        free(m->part[p].lnames);
+    }
+    rf_encoders_free(m->enc);
+    memset(m, 0, sizeof *m);
+}
+
+static rf_status check_ext(const char *path, const chead *h, const extent *e, uint64_t want, int present,
+                           const char *what, rf_error *err)
+{
+    if (!present) {
+        if (e->off || e->len) return FMTERR("metadata: unexpected %s array", what);
+        return RF_OK;
+    }
+    if (e->len != want || e->off < HDR || e->off % 8 || e->off > h->meta_off || e->len > h->meta_off - e->off)
+        return FMTERR("metadata: %s array out of place (offset %llu, %llu bytes)", what,
+                      (unsigned long long)e->off, (unsigned long long)e->len);
+    return RF_OK;
+}
+
+static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error *err)
+{
+    memset(m, 0, sizeof *m);
+    cur c = {h->meta, (size_t)h->meta_len, 0};
+    uint32_t np;
+    rf_status st = RF_OK;
+    if (c_u32(&c, &np) || np != 3) return FMTERR("metadata: bad part count");
+    for (int p = 0; p < 3; p++) {
+        partmeta *pm = &m->part[p];
+        unsigned pres;
+        if (c_u8(&c, &pres) || pres > 1) return FMTERR("metadata: part %d: bad header", p);
+        pm->present = (int)pres;
+        if (!pres) continue;
+        if (c_u64(&c, &pm->n) || c_u32(&c, &pm->F) || c_u32(&c, &pm->D) || c_u32(&c, &pm->K))
+            return FMTERR("metadata: part %d: truncated", p);
+        if (pm->F > RF_MAX_FIELDS || pm->D > 65536 || pm->K > RF_MAX_LABELS || pm->n > ((uint64_t)1 << 40))
+            return FMTERR("metadata: part %d: bad sizes", p);
+        if (c_ext(&c, &pm->cat) || c_ext(&c, &pm->dense) || c_ext(&c, &pm->labels) || c_ext(&c, &pm->weight) ||
+            c_ext(&c, &pm->group))
+            return FMTERR("metadata: part %d: truncated", p);
+        uint64_t n = pm->n;
+        if ((st = check_ext(path, h, &pm->cat, n * pm->F * 4, 1, "categorical", err)) ||
+            (st = check_ext(path, h, &pm->dense, n * pm->D * 4, pm->D > 0, "dense", err)) ||
+            (st = check_ext(path, h, &pm->labels, n * pm->K * 4, 1, "label", err)) ||
+            (st = check_ext(path, h, &pm->weight, n * 4, pm->weight.len > 0, "weight", err)) ||
+            (st = check_ext(path, h, &pm->group, n * 8, pm->group.len > 0, "group", err)))
+            return st;
+        for (uint32_t f = 0; f < pm->F; f++) {
+            unsigned multi, pool, sep, pad;
+            rf_field *fd = &pm->fields[f];
+            if (c_u8(&c, &multi) || c_u8(&c, &pool) || c_u8(&c, &sep) || c_u8(&c, &pad) || c_u32(&c, &fd->vocab) ||
+                c_name(&c, fd->name))
+                return FMTERR("metadata: part %d field %u: truncated", p, f);
+            if (multi > 1 || pool > 1 || fd->vocab < 1) return FMTERR("metadata: part %d field %u: bad values", p, f);
+            fd->multi = (int)multi;
+            fd->pooling = (int)pool;
+            fd->sep = (char)sep;
+            if (multi) {
+                if (c_ext(&c, &pm->mv_off[f]) || c_ext(&c, &pm->mv_ids[f]))
+                    return FMTERR("metadata: part %d field %u: truncated", p, f);
+                if ((st = check_ext(path, h, &pm->mv_off[f], (n + 1) * 8, 1, "multi-value offset", err)) ||
+                    (st = check_ext(path, h, &pm->mv_ids[f], pm->mv_ids[f].len, pm->mv_ids[f].len > 0, "multi-value id", err)))
+                    return st;
+                if (pm->mv_ids[f].len % 4) return FMTERR("metadata: part %d field %u: bad id array", p, f);
+            }
+        }
+        pm->dnames = calloc(pm->D ? pm->D : 1, RF_NAME_MAX);
+        pm->lnames = calloc(pm->K ? pm->K : 1, RF_NAME_MAX);
+        if (!pm->dnames || !pm->lnames) return rf_errorf(err, RF_ENOMEM, "out of memory");
+        for (uint32_t d = 0; d < pm->D; d++)
+            if (c_name(&c, pm->dnames[d])) return FMTERR("metadata: part %d: bad dense name", p);
+        for (uint32_t k = 0; k < pm->K; k++)
+            if (c_name(&c, pm->lnames[k])) return FMTERR("metadata: part %d: bad label name", p);
+        if (p && (pm->F != m->part[0].F || pm->D != m->part[0].D || pm->K != m->part[0].K))
+            return FMTERR("metadata: part %d has another shape than the source", p);
+    }
+    if (!m->part[0].present) return FMTERR("metadata: no source part");
+    unsigned has_enc;
+    if (c_u8(&c, &has_enc) || has_enc > 1) return FMTERR("metadata: bad encoder flag");
+    if (has_enc) {
+        uint32_t F, D;
+        uint64_t plen;
+        const unsigned char *prep;
+        if (c_u32(&c, &F) || c_u32(&c, &D) || c_u64(&c, &plen) || plen > c.n - c.off || c_take(&c, (size_t)plen, &prep))
+            return FMTERR("metadata: encoders truncated");
+        if (F != m->part[0].F) return FMTERR("metadata: encoders for %u fields, the data has %u", F, m->part[0].F);
+        rf_encoders *e = rf_encoders_new_((int)F, (int)D);
+        if (!e) return rf_errorf(err, RF_ENOMEM, "out of memory");
+        m->enc = e;
+        free(e->field);
+        e->field = NULL;
+        free(e->dense);
+        e->dense = NULL;
+        e->D = 0;
+        for (uint32_t f = 0; f < F; f++) {
+            uint32_t present, nk;
+            if (c_u32(&c, &present) || present > 1) return FMTERR("metadata: vocabulary %u: bad flag", f);
+            if (!present) continue;
+            if (c_u32(&c, &nk) || nk > (c.n - c.off) / 4) return FMTERR("metadata: vocabulary %u: truncated", f);
+            if (!(e->vocab[f] = rf_vocab_create())) return rf_errorf(err, RF_ENOMEM, "out of memory");
+            for (uint32_t i = 0; i < nk; i++) {
+                uint32_t kl;
+                const unsigned char *k;
+                if (c_u32(&c, &kl) || c_take(&c, kl, &k)) return FMTERR("metadata: vocabulary %u: truncated", f);
+                rf_status s2 = rf_vocab_add(e->vocab[f], (const char *)k, kl);
+                if (s2 == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "out of memory");
+                if (s2) return FMTERR("metadata: vocabulary %u: duplicate key", f);
+            }
+            rf_vocab_freeze(e->vocab[f], 0);
+        }
+        if ((st = rf_encoders_prep_parse(e, (int)F, (int)D, prep, (size_t)plen, path, err))) return st;
+        for (uint32_t f = 0; f < F; f++)
+            if (e->field[f].size != m->part[0].fields[f].vocab)
+                return FMTERR("metadata: field %u: encoder and data disagree on its size", f);
+    }
+    uint32_t nin;
+    if (c_u32(&c, &nin) || nin > MAX_INPUTS) return FMTERR("metadata: bad input list");
+    m->nin = (int)nin;
+    for (uint32_t i = 0; i < nin; i++) {
+        uint32_t pl;
+        const unsigned char *pp;
+        fprint *f = &m->in[i];
+        uint64_t ms, mns;
+        if (c_u32(&c, &pl) || pl >= RF_PATH_MAX || c_take(&c, pl, &pp) || c_u64(&c, &f->size) || c_u64(&c, &ms) ||
+            c_u64(&c, &mns) || c_u64(&c, &f->hash))
+            return FMTERR("metadata: input %u: truncated", i);
+        memcpy(f->path, pp, pl);
+        f->path[pl] = '\0';
+        f->mtime_s = (int64_t)ms;
+        f->mtime_ns = (int64_t)mns;
+    }
+    uint64_t skip3[3];
+    for (int i = 0; i < 3; i++)
+        if (c_u64(&c, &skip3[i])) return FMTERR("metadata: truncated");
+    if (c.off != c.n) return FMTERR("metadata: %zu unexpected bytes at its end", c.n - c.off);
+    return RF_OK;
+}
+
+/* Stale? *why gets the reason. */
+static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m, char *why, size_t wn,
+                           rf_error *err)
+{
+    why[0] = '\0';
+    if (h->chash != config_hash(cfg)) {
+        snprintf(why, wn, "the data configuration changed");
+        return RF_OK;
+    }
+    const char *paths[MAX_INPUTS];
+    int n = list_inputs(cfg, paths);
+    if (n != m->nin) {
+        snprintf(why, wn, "the list of input files changed");
+        return RF_OK;
+    }
+    for (int i = 0; i < n; i++) {
+        const fprint *old = &m->in[i];
+        if (strcmp(old->path, paths[i])) {
+            snprintf(why, wn, "input %s was %s", paths[i], old->path);
+            return RF_OK;
+        }
+        fprint now;
+        rf_status st = fingerprint(paths[i], &now, 0, err);
+        if (st) return st;
+        if (now.size != old->size) {
+            snprintf(why, wn, "%s changed (size %llu, was %llu)", paths[i], (unsigned long long)now.size,
+                     (unsigned long long)old->size);
+            return RF_OK;
+        }
+        if (now.mtime_s != old->mtime_s || now.mtime_ns != old->mtime_ns) {
+            if ((st = file_hash(paths[i], &now.hash, err))) return st;
+            if (now.hash != old->hash) {
+                snprintf(why, wn, "%s changed (content)", paths[i]);
+                return RF_OK;
+            }
+        }
+    }
+    return RF_OK;
+}
+
+rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err)
+{
+    chead h;
+    cmeta m;
+    rf_status st = read_head(path, &h, err);
+    if (st) return st;
+    st = parse_meta(path, &h, &m, err);
+    char why[RF_PATH_MAX + 128];
+    if (!st) st = freshness(cfg, &h, &m, why, sizeof why, err);
+    if (!st && why[0]) st = FMTERR("stale: %s; run resflow prepare again", why);
+    cmeta_free(&m);
+    chead_free(&h);
+    return st;
+}
+
+/* Verify the data region: checksum (sequential reads) and id ranges. */
+static rf_status verify_data(const char *path, const chead *h, const cmeta *m, rf_error *err)
+{
+    /* every array, sorted by offset, with what to check */
+    typedef struct {
+        extent e;
+        int kind; /* 0 none, 1 cat ids (F per row), 2 ids < vocab, 3 offsets */
+        const partmeta *pm;
+        int f;
+    } arr;
+    arr list[3 * (5 + 2 * RF_MAX_FIELDS)];
+    int na = 0;
+    for (int p = 0; p < 3; p++) {
+        const partmeta *pm = &m->part[p];
+        if (!pm->present) continue;
+        arr a0 = {pm->cat, 1, pm, -1};
+        list[na++] = a0;
+        const extent *ex[4] = {&pm->dense, &pm->labels, &pm->weight, &pm->group};
+        for (int i = 0; i < 4; i++)
+            if (ex[i]->len) {
+                arr a = {*ex[i], 0, pm, -1};
+                list[na++] = a;
+            }
+        for (uint32_t f = 0; f < pm->F; f++)
+            if (pm->fields[f].multi) {
+                arr a = {pm->mv_off[f], 3, pm, (int)f}, b = {pm->mv_ids[f], 2, pm, (int)f};
+                list[na++] = a;
+                if (b.e.len) list[na++] = b;
+            }
+    }
+    for (int i = 1; i < na; i++) /* insertion sort by offset */
+        for (int j = i; j > 0 && list[j].e.off < list[j - 1].e.off; j--) {
+            arr t = list[j];
+            list[j] = list[j - 1];
+            list[j - 1] = t;
+        }
+    for (int i = 1; i < na; i++)
+        if (list[i].e.off < list[i - 1].e.off + list[i - 1].e.len) return FMTERR("metadata: overlapping arrays");
+    XXH3_state_t *hs = XXH3_createState();
+    size_t cap = (size_t)4 << 20;
+    unsigned char *buf = malloc(cap);
+    rf_status st = RF_OK;
+    if (!hs || !buf) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    XXH3_64bits_reset(hs);
+    uint64_t pos = HDR;
+    for (int i = 0; i <= na && !st; i++) {
+        uint64_t stop = i < na ? list[i].e.off : h->meta_off;
+        while (pos < stop && !st) { /* padding / unlisted bytes */
+            size_t k = stop - pos < cap ? (size_t)(stop - pos) : cap;
+            if ((st = read_exact(h->fd, buf, k, pos, path, err))) break;
+            XXH3_64bits_update(hs, buf, k);
+            pos += k;
+        }
+        if (st || i == na) break;
+        const arr *a = &list[i];
+        uint64_t end = a->e.off + a->e.len, elem = 0, prev_off = 0;
+        uint32_t F = a->pm->F;
+        while (pos < end && !st) {
+            size_t k = end - pos < cap ? (size_t)(end - pos) : cap;
+            k -= k % 8 == 0 || a->kind == 0 ? 0 : 0;
+            if ((st = read_exact(h->fd, buf, k, pos, path, err))) break;
+            XXH3_64bits_update(hs, buf, k);
+            if (a->kind == 1) {
+                for (size_t j = 0; j + 4 <= k; j += 4, elem++) {
+                    uint32_t id = rd32(buf + j), f = (uint32_t)(elem % F);
+                    if (!a->pm->fields[f].multi && id >= a->pm->fields[f].vocab) {
+                        st = FMTERR("data: id %u of field %s out of range (%u ids): the cache is corrupted", id,
+                                    a->pm->fields[f].name, a->pm->fields[f].vocab);
+                        break;
+                    }
+                }
+            } else if (a->kind == 2) {
+                uint32_t v = a->pm->fields[a->f].vocab;
+                for (size_t j = 0; j + 4 <= k; j += 4)
+                    if (rd32(buf + j) >= v) {
+                        st = FMTERR("data: id %u of field %s out of range: the cache is corrupted", rd32(buf + j),
+                                    a->pm->fields[a->f].name);
+                        break;
+                    }
+            } else if (a->kind == 3) {
+                uint64_t total = a->pm->mv_ids[a->f].len / 4;
+                for (size_t j = 0; j + 8 <= k; j += 8, elem++) {
+                    uint64_t o = rd64(buf + j);
+                    if ((elem == 0 && o != 0) || o < prev_off || o > total) {
+                        st = FMTERR("data: bad multi-value offsets of field %s: the cache is corrupted",
+                                    a->pm->fields[a->f].name);
+                        break;
+                    }
+                    prev_off = o;
+                }
+                if (!st && pos + k == end && prev_off != total)
+                    st = FMTERR("data: bad multi-value offsets of field %s: the cache is corrupted",
+                                a->pm->fields[a->f].name);
+            }
+            pos += k;
+        }
+    }
+    if (!st && XXH3_64bits_digest(hs) != h->data_hash) st = FMTERR("data checksum mismatch: the cache is corrupted");
+done:
+    free(buf);
+    if (hs) XXH3_freeState(hs);
+    return st;
+}
+
+static rf_dataset *part_dataset(const partmeta *pm, struct rf_mapping *map)
+{
+    rf_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) return NULL;
+    int F = (int)pm->F, D = (int)pm->D, K = (int)pm->K;
+    ds->n = pm->n;
+    ds->F = F;
+    ds->D = D;
+    ds->K = K;
+    ds->fields = calloc(F ? (size_t)F : 1, sizeof *ds->fields);
+    ds->dense_names = calloc(D ? (size_t)D : 1, RF_NAME_MAX);
+    ds->label_names = calloc(K ? (size_t)K : 1, RF_NAME_MAX);
+    ds->mv_off = calloc(F ? (size_t)F : 1, sizeof *ds->mv_off);
+    ds->mv_ids = calloc(F ? (size_t)F : 1, sizeof *ds->mv_ids);
+    ds->map = map;
+    rf_mapping_retain_(map);
+    if (!ds->fields || !ds->dense_names || !ds->label_names || !ds->mv_off || !ds->mv_ids) {
+        rf_dataset_free(ds);
+        return NULL;
+    }
+    char *b = map->base;
+    memcpy(ds->fields, pm->fields, (size_t)F * sizeof *ds->fields);
+    memcpy(ds->dense_names, pm->dnames, (size_t)D * RF_NAME_MAX);
+    memcpy(ds->label_names, pm->lnames, (size_t)K * RF_NAME_MAX);
+    static uint32_t zero_ids[1];
+    ds->cat = pm->cat.len ? (uint32_t *)(void *)(b + pm->cat.off) : zero_ids;
+    ds->dense = D ? (float *)(void *)(b + pm->dense.off) : NULL;
+    ds->labels = pm->labels.len ? (float *)(void *)(b + pm->labels.off) : (float *)(void *)zero_ids;
+    ds->weight = pm->weight.len ? (float *)(void *)(b + pm->weight.off) : NULL;
+    ds->group = pm->group.len ? (uint64_t *)(void *)(b + pm->group.off) : NULL;
+    for (int f = 0; f < F; f++) {
+        if (!pm->fields[f].multi) continue;
+        ds->mv_off[f] = (uint64_t *)(void *)(b + pm->mv_off[f].off);
+        ds->mv_ids[f] = pm->mv_ids[f].len ? (uint32_t *)(void *)(b + pm->mv_ids[f].off) : zero_ids;
+    }
+    return ds;
+}
+
+rf_status rf_cache_open(const char *path, rf_dataset **source, rf_dataset **valid, rf_dataset **test,
+                        rf_encoders **enc, rf_error *err)
+{
+    *source = *valid = *test = NULL;
+    *enc = NULL;
+    if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
+    chead h;
+    cmeta m;
+    rf_status st = read_head(path, &h, err);
+    if (st) return st;
+    if ((st = parse_meta(path, &h, &m, err)) || (st = verify_data(path, &h, &m, err))) goto done;
+    struct rf_mapping *map = calloc(1, sizeof *map);
+    if (!map) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto done;
+    }
+    map->len = (size_t)h.meta_off;
+    map->base = mmap(NULL, map->len, PROT_READ, MAP_PRIVATE, h.fd, 0);
+    if (map->base == MAP_FAILED) {
+        free(map);
+        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot map: %s", strerror(errno));
+        goto done;
+    }
+    map->refs = 1;
+    /* rows are read where the row order says (and prefetched with MADV_WILLNEED per block), so
+     * no speculative readahead */
+    (void)madvise(map->base, map->len, MADV_RANDOM);
+    rf_dataset **outs[3] = {source, valid, test};
+    for (int p = 0; p < 3 && !st; p++) {
+        if (!m.part[p].present) continue;
+        if (!(*outs[p] = part_dataset(&m.part[p], map))) st = rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    rf_mapping_release_(map); /* the datasets hold their references */
+    if (st) {
+        for (int p = 0; p < 3; p++) {
+            rf_dataset_free(*outs[p]);
+            *outs[p] = NULL;
+        }
+        goto done;
+    }
+    *enc = m.enc;
+    m.enc = NULL;
+done:
+    cmeta_free(&m);
+    chead_free(&h);
+    return st;
+}
+
+rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *path = cfg->data.schema.cache;
+    rf_error why;
+    rf_error_clear(&why);
+    rf_status st = rf_cache_check(cfg, path, &why);
+    if (st) {
+        char msg[1400];
+        logf_(log, ud, "cache %s: %s; building it", path,
+              st == RF_EIO ? "not found" : rf_error_format(&why, msg, sizeof msg));
+        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
+    }
+    double t0 = now_sec();
+    rf_dataset *all = NULL, *valid = NULL, *test = NULL;
+    rf_error bad;
+    rf_error_clear(&bad);
+    if ((st = rf_cache_open(path, &all, &valid, &test, &out->enc, &bad)) == RF_EFORMAT) {
+        /* fresh by its metadata but damaged data (checksum, ids): build it again */
+        char msg[1400];
+        logf_(log, ud, "cache %s: %s; building it", path, rf_error_format(&bad, msg, sizeof msg));
+        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
+        st = rf_cache_open(path, &all, &valid, &test, &out->enc, err);
+    } else if (st && err) {
+        *err = bad;
+    }
+    if (st) return st;
+    st = rf_data_split(cfg, all, out, err);
+    rf_dataset_free(all);
+    if (!st && valid) {
+        rf_dataset_free(out->valid);
+        out->valid = valid;
+        valid = NULL;
+    }
+    if (!st && test) {
+        rf_dataset_free(out->test);
+        out->test = test;
+        test = NULL;
+    }
+    rf_dataset_free(valid);
+    rf_dataset_free(test);
+    if (st) {
+        rf_splits_free(out);
+        return st;
+    }
+    if (out->train->n == 0) {
+        rf_splits_free(out);
+        return rf_errorf(err, RF_EDATA, "no training rows left after the valid/test split");
+    }
+    const rf_schema *s = &cfg->data.schema;
+    rf_dataset *tr = out->train;
+    int block = s->shuffle != RF_SHUFFLE_FULL;
+    tr->shuffle_block = block ? (s->shuffle_block ? s->shuffle_block : 65536) : 0;
+    tr->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
+    double row_bytes = tr->n ? rf_dataset_bytes(tr) / (double)tr->n : 0;
+    double mapped = rf_dataset_bytes(out->train) + rf_dataset_bytes(out->valid) + rf_dataset_bytes(out->test);
+    double window = block ? row_bytes * (double)tr->shuffle_block * tr->shuffle_window : rf_dataset_bytes(tr);
+    if (window > rf_dataset_bytes(tr)) window = rf_dataset_bytes(tr);
+    double order = block ? 8.0 * tr->shuffle_block * tr->shuffle_window : 8.0 * (double)tr->n;
+    logf_(log, ud,
+          "data: cache %s (verified in %.2f s), train %zu | valid %zu | test %zu rows, %.1f MB mapped; "
+          "training reads %s: resident data about %.1f MB + %.1f MB row order",
+          path, now_sec() - t0, out->train->n, out->valid->n, out->test->n, mapped / 1e6,
+          block ? "shuffled blocks" : "all rows shuffled", window / 1e6, order / 1e6);
+    return RF_OK;
+}

@@ -1,0 +1,46 @@
+/* dataint.h - internal interfaces shared by the data-pipeline sources (vocab.c, encoders.c,
+ * csv.c, dataset.c, pipeline.c, cache.c, synth.c). Not installed; not part of the API. */
+#ifndef RESFLOW_DATAINT_H
+#define RESFLOW_DATAINT_H
+
+#include "resflow/data.h"
+
+/* vocab.c (contracts next to their definitions) */
+uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len);
+uint32_t rf_vocab_fit_id_(rf_vocab *v, const char *key, size_t len, uint64_t h);
+uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h);
+rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap);
+rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t min_count,
+                                  uint32_t **remap);
+uint32_t rf_vocab_entries_(const rf_vocab *v);
+const char *rf_vocab_key_len_(const rf_vocab *v, uint32_t id, size_t *len);
+
+/* encoders.c */
+/* Encoders for F fields and D dense features with every array allocated (field kinds 0 =
+ * vocabulary without one yet, dense: no normalisation). */
+rf_encoders *rf_encoders_new_(int F, int D);
+/* Quantile boundaries of the non-NaN values x[i*stride], i < n, for at most nb buckets
+ * (duplicates dropped); *bounds malloc'ed (NULL if none). RF_ENOMEM on failure. */
+rf_status rf_bucket_fit_(const float *x, size_t stride, size_t n, uint32_t nb, float **bounds,
+                         uint32_t *nbounds);
+uint32_t rf_bucket_id_(const float *bounds, uint32_t nb, float x);
+/* Fill values and normalisers of the D dense columns of x (n rows, row-major) from their
+ * non-NaN values; norm[d] is each column's rf_norm. RF_ENOMEM on failure. */
+rf_status rf_dense_fit_all_(const float *x, size_t n, int D, const int *norm, int fill, float fill_value,
+                            rf_dense_enc *out);
+
+/* A read-only file mapping shared by the datasets that point into it (cache.c creates it). */
+struct rf_mapping {
+    void *base;
+    size_t len;
+    int refs; /* atomic */
+};
+
+/* dataset.c: reference counting of a mapping (the last release unmaps it). */
+void rf_mapping_release_(struct rf_mapping *m);
+void rf_mapping_retain_(struct rf_mapping *m);
+/* madvise the rows [r0, r1) of every array of a mapped dataset (no-op otherwise):
+ * advice 1 = will need, 0 = done (drop from memory). */
+void rf_dataset_advise_(const rf_dataset *ds, size_t r0, size_t r1, int advice);
+
+#endif
