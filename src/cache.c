@@ -1,8 +1,9 @@
 /* cache.c - the binary dataset cache (contract in include/resflow/cache.h, layout in
  * docs/formats.md "Dataset cache").
  *
- * Writing: the datasets are loaded (rf_load_csv, encoders fitted on the training rows), then
- * streamed to "<path>.tmp.<pid>" (O_EXCL): a zero header page, every array at a 4096-byte
+ * Writing: the datasets are loaded (rf_load_csv, encoders fitted on the training rows) into
+ * unlinked spill files next to the cache (so memory stays bounded for data larger than RAM),
+ * then streamed to "<path>.tmp.<pid>" (O_EXCL): a zero header page, every array at a 4096-byte
  * aligned offset (hashed with XXH3-64 as written, padding included), the metadata, then the
  * real header; fsync, rename, fsync of the directory. Reading: the header (its own XXH64) and
  * the metadata (XXH64) are checked first, then the data region is read sequentially once to
@@ -512,12 +513,21 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     }
     rf_config c = *cfg;
     rf_schema_from_tasks(&c);
+    /* the loaded arrays go to unlinked spill files next to the cache: memory stays bounded */
+    char spill[RF_PATH_MAX];
+    {
+        char *dcopy = strdup(path);
+        if (!dcopy) return rf_errorf(err, RF_ENOMEM, "out of memory");
+        snprintf(spill, sizeof spill, "%s", dirname(dcopy));
+        free(dcopy);
+    }
     rf_load_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.skip_bad_rows = cfg->train.skip_bad_rows;
     lo.threads = cfg->train.threads;
     lo.valid_frac = cfg->data.valid[0] ? 0 : cfg->data.valid_frac;
     lo.test_frac = cfg->data.test[0] ? 0 : cfg->data.test_frac;
+    lo.spill_dir = spill;
     rf_dataset *parts[3] = {NULL, NULL, NULL};
     rf_encoders *enc = NULL;
     if ((st = rf_load_csv(cfg->data.source, &c.data.schema, &enc, &lo, &parts[0], err))) return st;
@@ -531,6 +541,7 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
         memset(&l2, 0, sizeof l2);
         l2.skip_bad_rows = cfg->train.skip_bad_rows;
         l2.threads = cfg->train.threads;
+        l2.spill_dir = spill;
         st = rf_load_csv(f, &c.data.schema, &enc, &l2, &parts[p], err);
         inf.bad_rows += l2.bad_rows;
     }

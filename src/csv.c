@@ -56,6 +56,7 @@
  * skipped and counted (they never reach the vocabularies); an unterminated quote, I/O errors,
  * a bad header and "no data rows" still fail.
  */
+#define _GNU_SOURCE /* mremap */
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -719,8 +720,60 @@ static int has_high(const char *s, size_t n)
 
 /* ---- output columns ---------------------------------------------------------------------- */
 
+/* Spilled arrays: each in an unlinked temporary file, mapped shared and grown with ftruncate +
+ * mremap, so the kernel can write the loaded data back and evict it (bounded memory for
+ * rf_cache_build). Keyed by the address of the array pointer they back. */
+typedef struct {
+    void **slot;
+    int fd;
+    size_t bytes;
+} spill_ent;
+
+typedef struct {
+    char dir[RF_PATH_MAX];
+    int n;
+    spill_ent e[5 + 2 * RF_MAX_FIELDS];
+} spill_set;
+
+static void *spill_grow(spill_set *s, void **slot, size_t bytes)
+{
+    if (!bytes) bytes = 1;
+    spill_ent *x = NULL;
+    for (int i = 0; i < s->n; i++)
+        if (s->e[i].slot == slot) x = &s->e[i];
+    if (!x) {
+        if (s->n == (int)(sizeof s->e / sizeof s->e[0])) return NULL;
+        char path[RF_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/.resflow-spill-XXXXXX", s->dir);
+        int fd = mkstemp(path);
+        if (fd < 0) return NULL;
+        unlink(path);
+        if (ftruncate(fd, (off_t)bytes) != 0) {
+            close(fd);
+            return NULL;
+        }
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return NULL;
+        }
+        x = &s->e[s->n++];
+        x->slot = slot;
+        x->fd = fd;
+        x->bytes = bytes;
+        return p;
+    }
+    if (bytes <= x->bytes) return *slot;
+    if (ftruncate(x->fd, (off_t)bytes) != 0) return NULL;
+    void *p = mremap(*slot, x->bytes, bytes, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) return NULL;
+    x->bytes = bytes;
+    return p;
+}
+
 typedef struct {
     size_t n, cap;
+    spill_set *spill; /* NULL: malloc'ed arrays */
     uint32_t *cat;    /* (n, F) */
     float *dense;     /* (n, D) */
     float *labels;    /* (n, K) */
@@ -733,6 +786,15 @@ typedef struct {
 
 static void cols_free(cols *c)
 {
+    if (c->spill) { /* spilled arrays: unmap (every array lives in one entry) */
+        for (int i = 0; i < c->spill->n; i++) {
+            spill_ent *x = &c->spill->e[i];
+            if (*x->slot) munmap(*x->slot, x->bytes);
+            *x->slot = NULL;
+            close(x->fd);
+        }
+        c->spill->n = 0;
+    }
     free(c->cat);
     free(c->dense);
     free(c->labels);
@@ -765,6 +827,12 @@ static void *grow(void *p, size_t bytes)
     void *q = realloc(p, bytes ? bytes : 1);
     if (q) advise_huge(q, bytes);
     return q;
+}
+
+/* Grow the array *slot of c to bytes (spilled or malloc'ed); NULL on failure. */
+static void *cgrow(cols *c, void **slot, size_t bytes)
+{
+    return c->spill ? spill_grow(c->spill, slot, bytes) : grow(*slot, bytes);
 }
 
 /* ---- the loader --------------------------------------------------------------------------- */
@@ -981,30 +1049,30 @@ static int grow_rows(const loader *L, cols *c, size_t want)
 {
     size_t nc = c->cap ? 2 * c->cap : want ? want : 1024;
     while (nc < want) nc *= 2;
-    uint32_t *ct = grow(c->cat, nc * (size_t)(L->F ? L->F : 1) * sizeof *ct);
+    uint32_t *ct = cgrow(c, (void **)&c->cat, nc * (size_t)(L->F ? L->F : 1) * sizeof *ct);
     if (!ct) return -1;
     c->cat = ct;
     if (L->D) {
-        float *d = grow(c->dense, nc * (size_t)L->D * sizeof *d);
+        float *d = cgrow(c, (void **)&c->dense, nc * (size_t)L->D * sizeof *d);
         if (!d) return -1;
         c->dense = d;
     }
-    float *lb = grow(c->labels, nc * (size_t)(L->K ? L->K : 1) * sizeof *lb);
+    float *lb = cgrow(c, (void **)&c->labels, nc * (size_t)(L->K ? L->K : 1) * sizeof *lb);
     if (!lb) return -1;
     c->labels = lb;
     if (L->weight_col >= 0) {
-        float *w = grow(c->weight, nc * sizeof *w);
+        float *w = cgrow(c, (void **)&c->weight, nc * sizeof *w);
         if (!w) return -1;
         c->weight = w;
     }
     if (L->group_col >= 0) {
-        uint64_t *g = grow(c->group, nc * sizeof *g);
+        uint64_t *g = cgrow(c, (void **)&c->group, nc * sizeof *g);
         if (!g) return -1;
         c->group = g;
     }
     for (int f = 0; f < L->F; f++) {
         if (!L->fp[f].multi) continue;
-        uint64_t *o = grow(c->mv_off[f], (nc + 1) * sizeof *o);
+        uint64_t *o = cgrow(c, (void **)&c->mv_off[f], (nc + 1) * sizeof *o);
         if (!o) return -1;
         if (!c->mv_off[f]) o[0] = 0;
         c->mv_off[f] = o;
@@ -1374,8 +1442,11 @@ static rf_status append_piece(loader *L, piece *P)
     cols *o = &L->out, *c = &P->c;
     size_t n = c->n;
     if (!n) return RF_OK;
-    if (o->n + n > o->cap && grow_rows(L, o, o->n + n > L->est_rows ? o->n + n : L->est_rows))
+    if (o->n + n > o->cap && grow_rows(L, o, o->n + n > L->est_rows ? o->n + n : L->est_rows)) {
+        if (o->spill)
+            return rf_errorf(L->err, RF_EIO, "cannot grow the spill files in %s: %s", o->spill->dir, strerror(errno));
         return rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
+    }
     int F = L->F ? L->F : 1;
     /* merge local vocabularies: local id -> global provisional id */
     if (L->fitting && !L->direct)
@@ -1416,7 +1487,7 @@ static rf_status append_piece(loader *L, piece *P)
         if (base + m > o->mv_cap[f]) {
             size_t nc = o->mv_cap[f] ? o->mv_cap[f] : 4096;
             while (nc < base + m) nc *= 2;
-            uint32_t *ni = grow(o->mv_ids[f], nc * sizeof *ni);
+            uint32_t *ni = cgrow(o, (void **)&o->mv_ids[f], nc * sizeof *ni);
             if (!ni) return rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
             o->mv_ids[f] = ni;
             o->mv_cap[f] = nc;
@@ -2065,6 +2136,13 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     size_t block = opts && opts->block_bytes ? opts->block_bytes : DEFAULT_BLOCK;
     rf_dataset *ds = NULL;
 
+    if (opts && opts->spill_dir && opts->spill_dir[0]) {
+        if (!(L->out.spill = calloc(1, sizeof *L->out.spill))) {
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto fail;
+        }
+        snprintf(L->out.spill->dir, sizeof L->out.spill->dir, "%s", opts->spill_dir);
+    }
     for (int j = 0; j < schema->njoin; j++) {
         if ((st = load_side(&schema->join[j], &L->sides[j], err))) goto fail;
         L->nside = j + 1;
@@ -2302,19 +2380,45 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     }
     cols *o = &L->out;
     ds->n = n;
+    struct rf_mapping *sm = NULL;
+    if (o->spill) { /* the spilled arrays become the dataset's mapping (unmapped when freed) */
+        for (int f = 0; f < L->F; f++)
+            if (L->fp[f].multi && !o->mv_ids[f] && !(o->mv_ids[f] = cgrow(o, (void **)&o->mv_ids[f], 4))) {
+                st = rf_errorf(err, RF_ENOMEM, "out of memory (spill files in %s)", o->spill->dir);
+                goto fail;
+            }
+        sm = calloc(1, sizeof *sm);
+        if (sm) sm->extra = calloc((size_t)o->spill->n + 1, sizeof *sm->extra);
+        if (!sm || !sm->extra) {
+            if (sm) free(sm);
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < o->spill->n; i++) {
+            spill_ent *x = &o->spill->e[i];
+            sm->extra[i].p = *x->slot;
+            sm->extra[i].n = x->bytes;
+            close(x->fd);
+        }
+        sm->nextra = o->spill->n;
+        sm->refs = 1;
+        o->spill->n = 0; /* owned by the mapping now */
+    }
+#define TAKE(x, bytes) (sm ? (void *)(x) : shrink((x), (bytes)))
     free(ds->cat);
-    ds->cat = shrink(o->cat, n * (size_t)(L->F ? L->F : 1) * sizeof *o->cat);
+    ds->cat = TAKE(o->cat, n * (size_t)(L->F ? L->F : 1) * sizeof *o->cat);
     o->cat = NULL;
     free(ds->dense);
-    ds->dense = L->D ? shrink(o->dense, n * (size_t)L->D * sizeof *o->dense) : NULL;
+    ds->dense = L->D ? TAKE(o->dense, n * (size_t)L->D * sizeof *o->dense) : NULL;
     o->dense = NULL;
     free(ds->labels);
-    ds->labels = shrink(o->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
+    ds->labels = TAKE(o->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
     o->labels = NULL;
-    if (o->weight) ds->weight = shrink(o->weight, n * sizeof *o->weight);
+    if (o->weight) ds->weight = TAKE(o->weight, n * sizeof *o->weight);
     o->weight = NULL;
-    if (o->group) ds->group = shrink(o->group, n * sizeof *o->group);
+    if (o->group) ds->group = TAKE(o->group, n * sizeof *o->group);
     o->group = NULL;
+    ds->map = sm;
     for (int f = 0; f < L->F; f++) {
         rf_field *fd = &ds->fields[f];
         const fplan *fp = &L->fp[f];
@@ -2325,10 +2429,10 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         if (L->enc->field) fd->vocab = L->enc->field[f].size;
         else fd->vocab = L->enc->vocab[f] ? rf_vocab_size(L->enc->vocab[f]) : L->enc->id_size[f];
         if (fd->multi) {
-            ds->mv_off[f] = shrink(o->mv_off[f], (n + 1) * sizeof *o->mv_off[f]);
+            ds->mv_off[f] = TAKE(o->mv_off[f], (n + 1) * sizeof *o->mv_off[f]);
             o->mv_off[f] = NULL;
             if (!o->mv_ids[f]) o->mv_ids[f] = malloc(sizeof *o->mv_ids[f]);
-            ds->mv_ids[f] = o->mv_ids[f] ? shrink(o->mv_ids[f], o->mv_len[f] * sizeof *o->mv_ids[f]) : NULL;
+            ds->mv_ids[f] = o->mv_ids[f] ? TAKE(o->mv_ids[f], o->mv_len[f] * sizeof *o->mv_ids[f]) : NULL;
             o->mv_ids[f] = NULL;
             if (!ds->mv_ids[f]) {
                 st = rf_errorf(err, RF_ENOMEM, "out of memory");
@@ -2336,6 +2440,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
             }
         }
     }
+#undef TAKE
     for (int d = 0; d < L->D; d++) snprintf(ds->dense_names[d], RF_NAME_MAX, "%s", schema->dense[d]);
     for (int k = 0; k < L->K; k++) snprintf(ds->label_names[k], RF_NAME_MAX, "%s", schema->label[k]);
 
@@ -2362,7 +2467,9 @@ cleanup:
     free(b.buf);
     for (int i = 0; i < np_alloc; i++) piece_free(&P[i]);
     free(P);
+    spill_set *spill = L->out.spill;
     loader_free(L);
+    free(spill);
     free(L);
     *out = ds;
     if (!ds && st == RF_OK) st = RF_EINTERNAL;

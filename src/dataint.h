@@ -34,6 +34,11 @@ struct rf_mapping {
     void *base;
     size_t len;
     int refs; /* atomic */
+    int nextra; /* more regions unmapped with it (spilled loader arrays) */
+    struct rf_region {
+        void *p;
+        size_t n;
+    } *extra;
 };
 
 /* dataset.c: reference counting of a mapping (the last release unmaps it). */

@@ -43,6 +43,8 @@ void rf_mapping_release_(struct rf_mapping *m)
     if (!m) return;
     if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     if (m->base) munmap(m->base, m->len);
+    for (int i = 0; i < m->nextra; i++) munmap(m->extra[i].p, m->extra[i].n);
+    free(m->extra);
     free(m);
 }
 

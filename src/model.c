@@ -29,6 +29,7 @@ struct rf_workspace {
     float *dZ[RF_MAX_LAYERS];
     float *mean[RF_MAX_LAYERS], *rstd[RF_MAX_LAYERS];
     float *S, *P, *C, *dS;                          /* (B, K) logits, probs, conditionals */
+    float *own;                                     /* (B, K) each tower's own logit (before links) */
     double *logp;                                   /* (B, K) ESMM log-probabilities */
     double scale[RF_MAX_TASKS];                     /* loss scale used by the last rf_model_loss */
     /* row-sparse embedding gradient */
@@ -48,7 +49,24 @@ struct rf_workspace {
 
 /* ---------------------------------------------------------------------------------------- */
 
-static int link_on(const rf_model *m, int l) { return m->cfg.model.type == RF_MODEL_RESFLOW && (m->cfg.model.res_layers >> l & 1u); }
+/* Which models have ResFlow links: resflow, and esmm with model.esmm_links (ESMM + FR [+ LR]). */
+static int has_links(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->cfg.model;
+    return mc->type == RF_MODEL_RESFLOW || (mc->type == RF_MODEL_ESMM && mc->esmm_links);
+}
+static int link_on(const rf_model *m, int l) { return has_links(m) && (m->cfg.model.res_layers >> l & 1u); }
+/* M4 replaces the logit link by the ESMM product */
+static int logit_link_on(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->cfg.model;
+    return has_links(m) && mc->res_logit && !(mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
+}
+static int is_product(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->cfg.model;
+    return rf_zoo_is_product(mc->type) || (mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
+}
 
 static void xavier(rf_rng *r, float *W, size_t n, int fan_in, int fan_out)
 {
@@ -248,7 +266,7 @@ int rf_model_type_parse(const char *name)
     return -1;
 }
 
-int rf_model_is_product(const rf_model *m) { return rf_zoo_is_product(m->cfg.model.type); }
+int rf_model_is_product(const rf_model *m) { return is_product(m); }
 
 void rf_model_zero_grad(rf_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
@@ -291,6 +309,7 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     AL(ws->P, B * K);
     AL(ws->C, B * K);
     AL(ws->dS, B * K);
+    AL(ws->own, B * K);
     AL(ws->logp, B * K);
     ws->emb_rows = m->emb_off[m->F];
     AL(ws->slot, ws->emb_rows ? ws->emb_rows : 1);
@@ -330,6 +349,7 @@ void rf_workspace_free(rf_workspace *ws)
     free(ws->P);
     free(ws->C);
     free(ws->dS);
+    free(ws->own);
     free(ws->logp);
     free(ws->slot);
     free(ws->rows);
@@ -510,14 +530,19 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
             ws->S[(size_t)b * K + k] = s;
         }
     }
-    int esmm = rf_zoo_is_product(mc->type);
-    int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
+    int esmm = is_product(m);
+    int logit_link = logit_link_on(m);
+    int m3 = logit_link && mc->monotonic == RF_MONO_M3;
+    memcpy(ws->own, ws->S, (size_t)B * K * sizeof(float));
     for (int b = 0; b < B; b++) {
         float *s = ws->S + (size_t)b * K, *pr = ws->P + (size_t)b * K, *c = ws->C + (size_t)b * K;
         double *lp = ws->logp + (size_t)b * K;
         for (int i = 0; i < K; i++) {
             int k = m->order[i], p = m->parent[k];
-            if (logit_link && p >= 0) s[k] += s[p];
+            if (logit_link && p >= 0) {
+                if (m3 && s[k] > 0) s[k] = 0; /* M3: residual logit := min(r, 0) */
+                s[k] += s[p];
+            }
             c[k] = rf_sigmoidf(s[k]);
             if (esmm) {
                 /* log sigmoid(s) = -softplus(-s) */
@@ -530,6 +555,41 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
         }
     }
     return RF_OK;
+}
+
+/* M1/M2 penalties (paper §3.3), each attributed to the child task (its task_scale applies):
+ * M1: w * mean_b sum_child max(p_child - p_parent, 0), for models whose probabilities are
+ *     sigmoids of their logits (product models never increase);
+ * M2: w * mean_b sum_child max(r_child, 0) on the residual (own) logit of a logit-linked child.
+ * Gradients are added to dS, the gradient of the final logits; for M2 the parent's share is
+ * subtracted, because the logit link's backward passes dS_child on to the parent in full. */
+static double monotonic_penalty(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale)
+{
+    const rf_model_cfg *mc = &m->cfg.model;
+    int B = ws->B, K = m->K;
+    int m1 = mc->monotonic == RF_MONO_M1 && !is_product(m), m2 = mc->monotonic == RF_MONO_M2 && logit_link_on(m);
+    if (!m1 && !m2) return 0;
+    double pen = 0;
+    for (int b = 0; b < B; b++) {
+        double rw = bt->ds->weight ? bt->ds->weight[bt->rows[b]] : 1.0;
+        const float *P = ws->P + (size_t)b * K, *o = ws->own + (size_t)b * K;
+        float *dS = ws->dS + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            int p = m->parent[k];
+            if (p < 0) continue;
+            double g = mc->monotonic_weight * (task_scale ? task_scale[k] : 1.0) * rw / B;
+            if (m1 && P[k] > P[p]) {
+                pen += g * (P[k] - P[p]);
+                dS[k] += (float)(g * P[k] * (1 - P[k]));
+                dS[p] -= (float)(g * P[p] * (1 - P[p]));
+            } else if (m2 && o[k] > 0) {
+                pen += g * o[k];
+                dS[k] += (float)g;
+                dS[p] -= (float)g;
+            }
+        }
+    }
+    return pen;
 }
 
 double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale,
@@ -552,7 +612,7 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
                            &ws->fz);
     }
     memset(ws->dS, 0, (size_t)B * K * sizeof(float));
-    int esmm = rf_zoo_is_product(m->cfg.model.type);
+    int esmm = is_product(m);
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
         double rw = ds->weight ? ds->weight[r] : 1.0;
@@ -591,7 +651,7 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
         tot += (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight * pt[k];
         if (per_task) per_task[k] = pt[k];
     }
-    return tot;
+    return tot + monotonic_penalty(m, ws, bt, task_scale);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -629,7 +689,7 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
 {
     int B = ws->B, K = m->K, L = m->L;
     const rf_model_cfg *mc = &m->cfg.model;
-    int logit_link = mc->type == RF_MODEL_RESFLOW && mc->res_logit;
+    int logit_link = logit_link_on(m);
     float *gp = m->grads;
 #define GRAD(ptr) (gp + ((ptr) - m->params))
     if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
@@ -650,6 +710,11 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
             if (p < 0) continue;
             for (int b = 0; b < B; b++) ws->dS[(size_t)b * K + p] += ws->dS[(size_t)b * K + k];
         }
+    if (logit_link && mc->monotonic == RF_MONO_M3) /* a clamped residual logit has no gradient */
+        for (int k = 0; k < K; k++)
+            if (m->parent[k] >= 0)
+                for (int b = 0; b < B; b++)
+                    if (ws->own[(size_t)b * K + k] > 0) ws->dS[(size_t)b * K + k] = 0;
     /* logit layer */
     int HL = m->H[m->L - 1];
     if (!m->graph) {

@@ -293,7 +293,11 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
         const float *lab = ds->labels + lc[k];
         out->task[k] = rf_task_eval(P + k, K, lab, ds->K, NULL, 0, n);
         int p = m->parent[k];
+        out->increase[k] = NAN;
         if (p >= 0) {
+            size_t up = 0;
+            for (size_t i = 0; i < n; i++) up += P[i * K + k] > P[i * K + p];
+            out->increase[k] = n ? (double)up / n : NAN;
             out->cond[k] = rf_task_eval(C + k, K, lab, ds->K, ds->labels + lc[p], ds->K, n);
             if (!rf_model_is_product(m)) out->cond[k].logloss = NAN; /* ratio, not a probability */
         }

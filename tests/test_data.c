@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -696,6 +697,64 @@ static void test_parallel_error_location(void **state)
     }
 }
 
+/* Loading into spill files (what rf_cache_build does): the same data, held by a mapping; views
+ * share it; nothing is left in the directory. */
+static void test_spill(void **state)
+{
+    (void)state;
+    const char *p = tmp_path("spill.csv");
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fprintf(f, "u,tags,x,click\n");
+    for (int i = 0; i < 50000; i++) fprintf(f, "u%d,%s,%d.5,%d\n", i % 333, i % 4 ? "a|b" : "", i % 100, i % 3 == 0);
+    fclose(f);
+    rf_schema s;
+    schema_from_yaml("data: {categorical: [u, \"tags:|:sum\"], dense: [\"x:minmax\"]}\ntasks: [{name: ctr, label: click}]\n",
+                     &s);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/spill", g_tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    rf_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.valid_frac = 0.1f;
+    rf_encoders *e1 = NULL, *e2 = NULL;
+    rf_dataset *a = load_opts(p, &s, &e1, &o);
+    o.spill_dir = dir;
+    o.threads = 2;
+    o.block_bytes = 65536;
+    rf_dataset *b = load_opts(p, &s, &e2, &o);
+    assert_null(a->map);
+    assert_non_null(b->map);
+    check_same(a, e1, b, e2);
+    rf_dataset *v = rf_dataset_range(b, 45000, 50000);
+    assert_true(v->map == b->map);
+    assert_memory_equal(v->cat, a->cat + 45000 * 2, 5000 * 2 * sizeof(uint32_t));
+    rf_dataset_free(b); /* the view keeps the mapping alive */
+    assert_true(v->dense[4999] == a->dense[49999]);
+    rf_dataset_free(v);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int left = 0;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' || strstr(de->d_name, "spill")) left += strstr(de->d_name, "spill") != NULL;
+    closedir(d);
+    assert_int_equal(left, 0); /* spill files are unlinked at once */
+    rmdir(dir);
+    rf_dataset_free(a);
+    rf_encoders_free(e1);
+    rf_encoders_free(e2);
+    /* a spill directory that does not exist: an error, not a crash */
+    snprintf(dir, sizeof dir, "%s/no/such/dir", g_tmp);
+    o.spill_dir = dir;
+    rf_dataset *ds = NULL;
+    rf_encoders *en = NULL;
+    rf_error e;
+    assert_int_not_equal(rf_load_csv(p, &s, &en, &o, &ds, &e), RF_OK);
+    assert_null(ds);
+    assert_null(en);
+}
+
 /* ---- derived labels, split points ------------------------------------------------------------ */
 
 static void test_derived_labels(void **state)
@@ -754,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_model_keeps_encoders),
         cmocka_unit_test(test_thread_invariance),
         cmocka_unit_test(test_parallel_error_location),
+        cmocka_unit_test(test_spill),
         cmocka_unit_test(test_derived_labels),
         cmocka_unit_test(test_split_points),
     };

@@ -9,6 +9,9 @@
  */
 #include "test_util.h"
 
+/* case tables below leave trailing fields out on purpose: they are zero (= off) */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #include "resflow/config.h"
 #include "resflow/model.h"
 #include "../src/rng.h"
@@ -27,6 +30,8 @@ typedef struct {
     int res_logit;
     float pos_w;
     float ips_clip; /* escm2/dcmt: 0 = 15 */
+    rf_monotonic mono; /* ResFlow studies: M1-M4 */
+    int esmm_links;    /* ESMM + FR [+ LR] */
 } gc_case;
 
 static rf_dataset *tiny_data(int K, uint64_t seed)
@@ -76,6 +81,9 @@ static void make_cfg(rf_config *c, const gc_case *g)
     c->model.res_layers = g->res_layers;
     c->model.res_logit = g->res_logit;
     c->model.emb_init = 0.5f;
+    c->model.monotonic = g->mono;
+    c->model.monotonic_weight = 0.7f;
+    c->model.esmm_links = g->esmm_links;
     /* model zoo sizes (small) */
     c->model.bottom = (rf_widths){2, {6, 5}};
     c->model.expert_hidden = (rf_widths){2, {5, 4}};
@@ -213,6 +221,13 @@ static const gc_case cases[] = {
     {RF_MODEL_NSE, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
     {RF_MODEL_ESMM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0},
     {RF_MODEL_ESMM, 3, CHAIN3, 1, {4}, RF_ACT_RELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    /* ResFlow studies: monotonic options M1-M4 and ESMM + FR / ESMM + FR + LR */
+    {RF_MODEL_RESFLOW, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 2.0f, 0.0f, RF_MONO_M1, 0},
+    {RF_MODEL_RESFLOW, 3, CHAIN3, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 2.0f, 0.0f, RF_MONO_M2, 0},
+    {RF_MODEL_RESFLOW, 3, CHAIN3, 2, {5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 3, 1, 2.0f, 0.0f, RF_MONO_M3, 0},
+    {RF_MODEL_RESFLOW, 3, CHAIN3, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 2.0f, 0.0f, RF_MONO_M4, 0},
+    {RF_MODEL_ESMM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 0, 2.0f, 0.0f, RF_MONO_NONE, 1},
+    {RF_MODEL_ESMM, 3, CHAIN3, 2, {5, 4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 1, 1, 2.0f, 0.0f, RF_MONO_NONE, 1},
     /* single-layer cases isolate the kernels: linear+bias, PReLU, BN */
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},

@@ -157,8 +157,9 @@ void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
         if (m->parent[k] < 0) continue;
         char name[160];
         snprintf(name, sizeof name, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
-        fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive)\n", name, r->cond[k].auc,
-                r->cond[k].n, m->cfg.tasks[m->parent[k]].name);
+        fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
+                name, r->cond[k].auc, r->cond[k].n, m->cfg.tasks[m->parent[k]].name, m->cfg.tasks[k].name,
+                m->cfg.tasks[m->parent[k]].name, 100 * r->increase[k]);
     }
 }
 
@@ -184,6 +185,7 @@ json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
             json_object_set_new(j, "parent", json_string(m->cfg.tasks[m->parent[k]].name));
             json_object_set_new(j, "conditional_auc", num(r->cond[k].auc));
             json_object_set_new(j, "conditional_n", json_integer((json_int_t)r->cond[k].n));
+            json_object_set_new(j, "increase_share", num(r->increase[k]));
         }
         json_object_set_new(tasks, m->cfg.tasks[k].name, j);
     }

@@ -35,7 +35,9 @@ typedef struct {
     double seconds;       /* build time */
 } rf_cache_info;
 
-/* Build the cache for cfg at path (written to a temporary file and renamed). */
+/* Build the cache for cfg at path (written to a temporary file and renamed). The parsed columns
+ * are spilled to unlinked temporary files in path's directory while loading, so the data need
+ * not fit in memory. */
 RF_API rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
                                 rf_cache_info *info, rf_error *err);
 

@@ -48,6 +48,10 @@ typedef struct {
 typedef enum { RF_ACT_RELU = 0, RF_ACT_PRELU = 1 } rf_act;
 typedef enum { RF_BN_NONE = 0, RF_BN_BATCH = 1 } rf_bn;
 typedef enum { RF_DENSE_CONCAT = 0, RF_DENSE_PROJECT = 1 } rf_dense_mode;
+/* Non-increasing probabilities along a chain (ResFlow paper §3.3): none; M1 penalty on
+ * max(p_child - p_parent, 0); M2 penalty on max(residual logit, 0); M3 residual logit clamped
+ * to min(r, 0); M4 ESMM-style product p_child = p_parent * sigmoid(s_child) with feature links. */
+typedef enum { RF_MONO_NONE = 0, RF_MONO_M1 = 1, RF_MONO_M2 = 2, RF_MONO_M3 = 3, RF_MONO_M4 = 4 } rf_monotonic;
 
 typedef struct {
     char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
@@ -81,6 +85,10 @@ typedef struct {
     float cf_weight;             /* escm2: weight of the counterfactual risk (lambda_c) */
     float global_weight;         /* escm2/dcmt: weight of the CTCVR (global) loss */
     float ips_clip;              /* escm2/dcmt: inverse propensities clipped to at most this */
+    /* ResFlow studies (paper §3.3, Table 5, Table 11) */
+    int esmm_links;              /* esmm: also apply res_layers/res_logit links (ESMM + FR [+ LR]) */
+    rf_monotonic monotonic;      /* non-increasing probabilities along the task chain */
+    float monotonic_weight;      /* weight of the M1/M2 penalties */
 } rf_model_cfg;
 
 typedef struct {

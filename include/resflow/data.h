@@ -286,6 +286,10 @@ typedef struct {
     size_t filtered_rows; /* out: rows dropped by the schema's filters */
     int threads;          /* parser threads (0 = OpenMP's default) */
     size_t block_bytes;   /* text per parser thread and round (0 = default) */
+    /* non-NULL: the dataset's arrays live in unlinked temporary files in this directory,
+     * mapped shared (the kernel writes them back and evicts them as needed, so loading a file
+     * larger than RAM works); the dataset then holds a mapping (rf_dataset.map) */
+    const char *spill_dir;
 } rf_load_opts;
 
 /* Load a delimited text file (CSV/TSV, headerless, multi-byte delimiters, ISO-8859-1, .gz and

@@ -25,6 +25,8 @@ typedef struct {
     rf_task_metrics task[RF_MAX_TASKS]; /* per task, on all rows */
     rf_task_metrics cond[RF_MAX_TASKS]; /* child task k given parent positive (e.g. CVR on
                                            clicked rows); n == 0 for roots */
+    double increase[RF_MAX_TASKS];      /* child task k: share of rows with p_k > p_parent
+                                           (NaN for roots) - paper §3.3's monotonicity check */
     double loss;                        /* mean training objective on this set */
     size_t n;
 } rf_eval_result;
