@@ -1,4 +1,4 @@
-# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, asan, clean.
+# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, bench-prepare, asan, clean.
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 OPT     ?= -O3 -march=native

@@ -222,6 +222,7 @@ static uint64_t config_hash(const rf_config *cfg)
     if (!c) return 0;
     *c = *cfg;
     memset(c->data.schema.cache, 0, sizeof c->data.schema.cache);
+    c->data.schema.cache_spill = 0;
     c->data.schema.shuffle = 0;
     c->data.schema.shuffle_block = 0;
     c->data.schema.shuffle_window = 0;
@@ -282,6 +283,19 @@ static void w_put(wfile *w, const void *p, size_t n)
     const unsigned char *s = p;
     if (w->h && n) XXH3_64bits_update(w->h, s, n);
     w->pos += n;
+    if (n >= w->bcap) { /* a large array: straight from memory, no copy into the buffer */
+        w_flush(w);
+        while (n && !w->err_no) {
+            ssize_t r = write(w->fd, s, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) w->err_no = errno;
+            else {
+                s += r;
+                n -= (size_t)r;
+            }
+        }
+        return;
+    }
     while (n && !w->err_no) {
         size_t k = w->bcap - w->blen < n ? w->bcap - w->blen : n;
         memcpy(w->buf + w->blen, s, k);
@@ -527,7 +541,12 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     lo.threads = cfg->train.threads;
     lo.valid_frac = cfg->data.valid[0] ? 0 : cfg->data.valid_frac;
     lo.test_frac = cfg->data.test[0] ? 0 : cfg->data.test_frac;
-    lo.spill_dir = spill;
+    /* spill when asked, or when the inputs are large for this machine's memory */
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double ram = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
+    int do_spill = cfg->data.schema.cache_spill == 1 ||
+                   (cfg->data.schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
+    lo.spill_dir = do_spill ? spill : NULL;
     rf_dataset *parts[3] = {NULL, NULL, NULL};
     rf_encoders *enc = NULL;
     if ((st = rf_load_csv(cfg->data.source, &c.data.schema, &enc, &lo, &parts[0], err))) return st;
@@ -541,7 +560,7 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
         memset(&l2, 0, sizeof l2);
         l2.skip_bad_rows = cfg->train.skip_bad_rows;
         l2.threads = cfg->train.threads;
-        l2.spill_dir = spill;
+        l2.spill_dir = do_spill ? spill : NULL;
         st = rf_load_csv(f, &c.data.schema, &enc, &l2, &parts[p], err);
         inf.bad_rows += l2.bad_rows;
     }
@@ -1011,16 +1030,17 @@ static rf_dataset *part_dataset(const partmeta *pm, struct rf_mapping *map)
     memcpy(ds->fields, pm->fields, (size_t)F * sizeof *ds->fields);
     memcpy(ds->dense_names, pm->dnames, (size_t)D * RF_NAME_MAX);
     memcpy(ds->label_names, pm->lnames, (size_t)K * RF_NAME_MAX);
-    static uint32_t zero_ids[1];
-    ds->cat = pm->cat.len ? (uint32_t *)(void *)(b + pm->cat.off) : zero_ids;
+    /* empty arrays (no rows, no fields, no multi-values) are never read: any valid pointer */
+    uint32_t *none = (uint32_t *)(void *)b;
+    ds->cat = pm->cat.len ? (uint32_t *)(void *)(b + pm->cat.off) : none;
     ds->dense = D ? (float *)(void *)(b + pm->dense.off) : NULL;
-    ds->labels = pm->labels.len ? (float *)(void *)(b + pm->labels.off) : (float *)(void *)zero_ids;
+    ds->labels = pm->labels.len ? (float *)(void *)(b + pm->labels.off) : (float *)(void *)none;
     ds->weight = pm->weight.len ? (float *)(void *)(b + pm->weight.off) : NULL;
     ds->group = pm->group.len ? (uint64_t *)(void *)(b + pm->group.off) : NULL;
     for (int f = 0; f < F; f++) {
         if (!pm->fields[f].multi) continue;
         ds->mv_off[f] = (uint64_t *)(void *)(b + pm->mv_off[f].off);
-        ds->mv_ids[f] = pm->mv_ids[f].len ? (uint32_t *)(void *)(b + pm->mv_ids[f].off) : zero_ids;
+        ds->mv_ids[f] = pm->mv_ids[f].len ? (uint32_t *)(void *)(b + pm->mv_ids[f].off) : none;
     }
     return ds;
 }

@@ -150,6 +150,8 @@ static const key_def KEYS[] = {
     ENUM_("data.encoding", data.schema.latin1, "utf8", "utf8|latin1", "text encoding of the source (latin1 = ISO-8859-1, converted to UTF-8)"),
     SPEC_("data.join", T_JOINS, "", 0, 0, "side tables joined to every row, a list of {file, on, key, delim, header, encoding, columns} (see data.join.N.*)"),
     STR_("data.cache", data.schema.cache, "", "binary dataset cache file (built by resflow prepare, or on first use; \"\" = none)"),
+    ENUM_("data.cache_spill", data.schema.cache_spill, "auto", "auto|always|never",
+          "building the cache: keep the parsed columns in temporary files (bounded memory) instead of RAM; auto = when the inputs exceed a quarter of the RAM"),
     ENUM_("data.shuffle", data.schema.shuffle, "auto", "auto|full|block", "training row order: full shuffle, or shuffled blocks of rows (auto: block for a cache, full otherwise)"),
     U32_("data.shuffle_block", data.schema.shuffle_block, "65536", 1, "rows per block of the block shuffle"),
     INT_("data.shuffle_window", data.schema.shuffle_window, "8", 1, 1 << 20, "blocks shuffled together (resident training data: about shuffle_block x shuffle_window rows)"),

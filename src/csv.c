@@ -2621,13 +2621,14 @@ static void sb_float(strbuf *b, float f)
 
 /* Writer contract: comma-delimited, header = field names, dense names, label names, then
  * "weight" and "group" when present, then "p_<label>" for every label when truth is present
- * (the true probability or expectation of that label, "nan" where unknown). Categorical ids are written as decimal integers (a
- * multi-valued field as its ids joined by the field's separator, quoted when that is ','), floats
- * with %.9g (exact float round trip), groups as decimal integers. Reloading with a schema built
- * from the dataset and encoders mapping the text "k" to id k reproduces cat/mv ids, dense,
- * labels and weight exactly; group keys are re-hashed on load, so only their partition of the
- * rows is preserved. truth is written with %.9g as well. The file is written to path + ".tmp" and renamed
- * into place, so readers never see a partial file. */
+ * (the true probability or expectation of that label, "nan" where unknown). Categorical ids
+ * are written as decimal integers (a multi-valued field as its ids joined by the field's
+ * separator, quoted when that is ','), floats (truth included) with %.9g (exact float round
+ * trip), groups as decimal integers. Reloading with a schema built from the dataset and
+ * encoders mapping the text "k" to id k reproduces cat/mv ids, dense, labels and weight
+ * exactly; group keys are re-hashed on load, so only their partition of the rows is
+ * preserved. The file is written to path + ".tmp" and renamed into place, so readers never
+ * see a partial file. */
 rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err)
 {
     if (!ds || !path) return rf_errorf(err, RF_EINTERNAL, "rf_dataset_write_csv: NULL argument");

@@ -723,20 +723,73 @@ rf_status rf_experiment_validate(const rf_experiment *x, rf_error *err)
     return st;
 }
 
+/* Append "section<TAB>line\n" for every line of a config dump (section: the last unindented
+ * line, e.g. "model:"). */
+static void qualified_lines(sbuf *b, const char *dump, int (*keep)(const char *sec, const char *line, void *ud),
+                            void *ud)
+{
+    char sec[128] = "";
+    for (const char *p = dump; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char line[2048];
+        if (n >= sizeof line) n = sizeof line - 1;
+        memcpy(line, p, n);
+        line[n] = '\0';
+        if (line[0] && line[0] != ' ' && line[0] != '#') snprintf(sec, sizeof sec, "%.127s", line);
+        if (keep(sec, line, ud)) {
+            sb_puts(b, sec);
+            sb_puts(b, "\t");
+            sb_puts(b, line);
+            sb_puts(b, "\n");
+        }
+        p = e ? e + 1 : p + n;
+    }
+}
+
+static int keep_all(const char *sec, const char *line, void *ud)
+{
+    (void)sec, (void)line, (void)ud;
+    return 1;
+}
+
+/* Keep a line unless the defaults' dump has it (the task list is always kept whole). */
+static int keep_changed(const char *sec, const char *line, void *ud)
+{
+    const char *defaults = ud;
+    if (!strcmp(sec, "tasks:")) return 1;
+    char q[2300];
+    snprintf(q, sizeof q, "\n%s\t%s\n", sec, line);
+    return strstr(defaults, q) == NULL;
+}
+
 uint64_t rf_run_hash(const rf_config *cfg)
 {
-    rf_config *c = malloc(sizeof *c);
-    if (!c) return 0;
+    rf_config *c = malloc(sizeof *c), *def = malloc(sizeof *def);
+    if (!c || !def) {
+        free(c);
+        free(def);
+        return 0;
+    }
     *c = *cfg; /* how a run executes is not what it is: no threads, no log cadence */
-    rf_config def;
-    rf_config_default(&def);
-    c->train.threads = def.train.threads;
-    c->train.log_every = def.train.log_every;
-    char *dump = rf_config_dump(c);
+    rf_config_default(def);
+    c->train.threads = def->train.threads;
+    c->train.log_every = def->train.log_every;
+    char *d1 = rf_config_dump(c), *d0 = rf_config_dump(def);
     free(c);
-    if (!dump) return 0;
-    uint64_t h = XXH64(dump, strlen(dump), 0);
-    free(dump);
+    free(def);
+    uint64_t h = 0;
+    sbuf q0 = {0}, q1 = {0};
+    if (d0 && d1) {
+        sb_puts(&q0, "\n");
+        qualified_lines(&q0, d0, keep_all, NULL);
+        if (!q0.oom) qualified_lines(&q1, d1, keep_changed, q0.p);
+        if (!q0.oom && !q1.oom) h = XXH64(q1.p ? q1.p : "", q1.n, 0);
+    }
+    free(d0);
+    free(d1);
+    free(q0.p);
+    free(q1.p);
     return h;
 }
 

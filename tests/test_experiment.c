@@ -195,6 +195,21 @@ static void test_hash(void **state)
     rf_config_default(&b);
     b.model.type = RF_MODEL_MMOE;
     assert_true(rf_run_hash(&b) != h);
+    /* only what differs from the defaults counts, but the task list always counts whole: a
+     * list that keeps the first default task and drops the second is another run */
+    rf_error err;
+    rf_config_default(&b);
+    assert_int_equal(rf_config_set(&b, "train.lr=0.001", &err), RF_OK); /* the default value */
+    assert_true(rf_run_hash(&b) == h);
+    assert_int_equal(rf_config_set(&b, "tasks=[{name: ctr, label: click}]", &err), RF_OK);
+    assert_int_equal(b.K, 1);
+    assert_true(rf_run_hash(&b) != h);
+    /* the same change in two sections is two different runs */
+    rf_config_default(&a);
+    rf_config_default(&b);
+    assert_int_equal(rf_config_set(&a, "train.epochs=3", &err), RF_OK);
+    assert_int_equal(rf_config_set(&b, "train.patience=3", &err), RF_OK);
+    assert_true(rf_run_hash(&a) != rf_run_hash(&b) && rf_run_hash(&a) != h);
 }
 
 static rf_run_result result(double auc0, double auc1, double cond1, rf_status st)

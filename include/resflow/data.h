@@ -215,6 +215,8 @@ typedef struct {
 
     /* binary cache and streaming (see cache.h) */
     char cache[RF_PATH_MAX];      /* "" = no cache */
+    int cache_spill;              /* building it: 0 auto (spill when the inputs exceed a quarter
+                                     of the RAM), 1 always, 2 never */
     int shuffle;                  /* rf_shuffle */
     uint32_t shuffle_block;       /* rows per block (block shuffle) */
     int shuffle_window;           /* blocks shuffled together */

@@ -13,8 +13,9 @@
  *
  * All runs of one dataset share its data (model sets may not touch data.*, synth.* or tasks),
  * so a caller loads the data once per dataset. A run's identity is the XXH64 hash of its
- * resolved configuration dump (rf_run_hash); its result file stores that hash, and a result
- * whose hash matches the current configuration is reused instead of training again.
+ * resolved configuration (rf_run_hash: the keys that differ from the defaults); its result
+ * file stores that hash, and a result whose hash matches the current configuration is reused
+ * instead of training again.
  *
  * Statistics over seeds: the mean and the sample standard deviation (n - 1 denominator) of the
  * runs that finished; diverged runs (non-finite loss) are counted separately.
@@ -104,9 +105,11 @@ RF_API rf_status rf_experiment_validate(const rf_experiment *x, rf_error *err);
  * label schema filled in (rf_schema_from_tasks): ready for rf_data_load and rf_model_create. */
 RF_API rf_status rf_experiment_config(const rf_experiment *x, int d, int m, int s, rf_config *cfg,
                                       rf_error *err);
-/* A run's identity: XXH64 of rf_config_dump(cfg) with the keys that only say how it executes
- * (train.threads, train.log_every) at their defaults. Equal configurations, equal hashes;
- * 0 when out of memory. */
+/* A run's identity: XXH64 of the lines of rf_config_dump(cfg) that differ from the built-in
+ * defaults' dump (the task list always counts), with the keys that only say how a run executes
+ * (train.threads, train.log_every) left out. Equal configurations, equal hashes; a key added to
+ * resflow later, at a default that keeps the old behaviour, does not change any hash. 0 when
+ * out of memory. */
 RF_API uint64_t rf_run_hash(const rf_config *cfg);
 
 /* ---- runs --------------------------------------------------------------------------------- */
