@@ -46,7 +46,8 @@ static const char *probe_help =
     "                        group, and one row of each group per key (the paper's users x items)\n"
     "      --show N          rows per group in the heatmaps (default min(N, 10))\n"
     "      --units N         units per tower in the heatmaps (default 64; 0 = all)\n"
-    "      --limit X         colour scale of the hidden-layer heatmaps, [-X, X] (default: max |value|)\n"
+    "      --limit X[,X2..]  colour scale of the hidden-layer heatmaps, [-X, X], one per layer (the\n"
+    "                        last repeats; default: the largest |value| shown)\n"
     "      --init            probe the same network at its initial weights (train.seed), untrained\n"
     "      --label TEXT      model name in the figure titles (default: the model type)\n"
     "      --no-features     leave the per-unit features out of probe.json (summary and logits only)\n"
@@ -257,7 +258,7 @@ int cmd_probe(int argc, char **argv)
     rf_probe_opts po = rf_probe_default();
     const char *task = NULL, *label = NULL;
     long show = -1, units = 64, v;
-    float limit = 0;
+    float limit[RF_MAX_LAYERS] = {0};
     int init = 0, features = 1;
     optind = 1;
     int c;
@@ -289,11 +290,19 @@ int cmd_probe(int argc, char **argv)
         case P_UNITS:
             if (parse_long(optarg, 0, 1 << 20, &units)) return usage_error("probe", "--units wants 0 or more, got '%s'", optarg);
             break;
-        case P_LIMIT: {
-            char *end;
-            limit = strtof(optarg, &end);
-            if (end == optarg || *end || !(limit > 0) || !isfinite(limit))
-                return usage_error("probe", "--limit wants a positive number, got '%s'", optarg);
+        case P_LIMIT: { /* X or X1,X2,... per hidden layer (the last one repeats) */
+            const char *q = optarg;
+            for (int l = 0; l < RF_MAX_LAYERS; l++) {
+                char *end;
+                limit[l] = strtof(q, &end);
+                if (end == q || (*end && *end != ',') || !(limit[l] > 0) || !isfinite(limit[l]))
+                    return usage_error("probe", "--limit wants positive numbers X or X1,X2,..., got '%s'", optarg);
+                if (*end) q = end + 1;
+                else {
+                    for (int r = l + 1; r < RF_MAX_LAYERS; r++) limit[r] = limit[l];
+                    break;
+                }
+            }
             break;
         }
         case P_INIT: init = 1; break;
@@ -358,7 +367,7 @@ int cmd_probe(int argc, char **argv)
     char path[4096];
     for (int l = 0; l < p->L && !rc; l++) {
         char *svg = NULL;
-        if (rf_probe_svg_layer(p, m, l, (int)show, (int)units, limit, lab, &svg, &e)) {
+        if (rf_probe_svg_layer(p, m, l, (int)show, (int)units, limit[l], lab, &svg, &e)) {
             rc = die(&e);
             break;
         }
