@@ -28,6 +28,8 @@ struct rf_workspace {
     float *O[RF_MAX_LAYERS], *dO[RF_MAX_LAYERS];
     float *dZ[RF_MAX_LAYERS];
     float *mean[RF_MAX_LAYERS], *rstd[RF_MAX_LAYERS];
+    float *R[RF_MAX_LAYERS];                        /* (B, K*H_l) block outputs before the links,
+                                                       kept only after rf_ws_keep_blocks (probing) */
     float *S, *P, *C, *dS;                          /* (B, K) logits, probs, conditionals */
     float *own;                                     /* (B, K) each tower's own logit (before links) */
     double *logp;                                   /* (B, K) ESMM log-probabilities */
@@ -344,6 +346,7 @@ void rf_workspace_free(rf_workspace *ws)
         free(ws->dZ[l]);
         free(ws->mean[l]);
         free(ws->rstd[l]);
+        free(ws->R[l]);
     }
     free(ws->S);
     free(ws->P);
@@ -361,6 +364,25 @@ const float *rf_ws_logits(const rf_workspace *ws) { return ws->S; }
 const float *rf_ws_probs(const rf_workspace *ws) { return ws->P; }
 const float *rf_ws_cond(const rf_workspace *ws) { return ws->C; }
 const float *rf_ws_extras(const rf_workspace *ws) { return ws->nx ? ws->X : NULL; }
+const float *rf_ws_hidden(const rf_workspace *ws, int l) { return l >= 0 && l < RF_MAX_LAYERS ? ws->O[l] : NULL; }
+const float *rf_ws_block(const rf_workspace *ws, int l) { return l >= 0 && l < RF_MAX_LAYERS ? ws->R[l] : NULL; }
+const float *rf_ws_own_logits(const rf_workspace *ws) { return ws->own; }
+
+rf_status rf_ws_keep_blocks(rf_workspace *ws, const rf_model *m, rf_error *err)
+{
+    if (m->graph)
+        return rf_errorf(err, RF_EUSAGE, "model.type %s has no task towers to probe", rf_model_type_name(m->cfg.model.type));
+    for (int l = 0; l < m->L; l++)
+        if (!ws->R[l] && !(ws->R[l] = malloc((size_t)ws->maxB * m->K * m->H[l] * sizeof(float))))
+            return rf_errorf(err, RF_ENOMEM, "out of memory for the block outputs");
+    return RF_OK;
+}
+
+int rf_model_link(const rf_model *m, int l)
+{
+    if (m->graph || l < 0 || l > m->L) return 0;
+    return l == m->L ? logit_link_on(m) : link_on(m, l);
+}
 
 int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
 {
@@ -508,6 +530,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
                 rf_bn_fwd_eval(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, m->run_mean[l],
                                m->run_var[l], mc->bn_eps);
         }
+        if (ws->R[l]) memcpy(ws->R[l], ws->O[l], (size_t)B * KH * sizeof(float));
         if (link_on(m, l)) {
             for (int i = 0; i < K; i++) {
                 int k = m->order[i], p = m->parent[k];

@@ -35,6 +35,11 @@ double dataset_mb(const rf_dataset *d);
 const char *type_name(rf_model_type t);
 void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r);
 json_t *metrics_json(const rf_model *m, const rf_eval_result *r);
+/* Load o->model and the data to score: o->data, or the model's own test split (cmd_eval.c). */
+int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels);
+/* mkdir -p; text to path via path.tmp + rename (cmd_experiment.c). 0 or -1 (errno). */
+int mkdirs(const char *path);
+int write_file(const char *path, const char *text);
 /* Write JSON to path (via path.tmp + rename) or stdout; consumes j. */
 int write_json(json_t *j, const char *path);
 
@@ -47,5 +52,6 @@ int cmd_config(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_fusion(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 #endif

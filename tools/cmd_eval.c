@@ -70,7 +70,7 @@ static const char *predict_help =
     "  -q, --quiet           no progress output\n";
 
 /* Load a model and the dataset to score (--data or the model's own test split). */
-static int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels)
+int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels)
 {
     rf_error e;
     rf_error_clear(&e);

@@ -71,7 +71,7 @@ static int model_builds(const char *type)
     return ok;
 }
 
-static int mkdirs(const char *path)
+int mkdirs(const char *path)
 {
     char buf[4096];
     if (strlen(path) >= sizeof buf) return -1;
@@ -87,7 +87,7 @@ static int mkdirs(const char *path)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-static int write_file(const char *path, const char *text)
+int write_file(const char *path, const char *text)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);

@@ -1,4 +1,4 @@
-/* resflow.c - the command-line tool: train, eval, predict, compare, synth, config, fusion.
+/* resflow.c - the command-line tool: train, eval, predict, compare, synth, config, fusion, probe.
  *
  * Thin layer over libresflow: parses options (getopt_long), loads the configuration, calls the
  * library and prints. The only place that exits. Exit codes are rf_status values:
@@ -30,6 +30,8 @@ static const char *main_help =
     "            WR@K, Recall@K, NDCG@K, List AUC, GAUC per query) or a predictions file\n"
     "  predict   write per-task scores (and the stored fused score) for every row\n"
     "  fusion    search score-fusion weights maximising WR@K on validation, store them in the model\n"
+    "  probe     dump hidden features, learned residuals and residual logits of rows grouped\n"
+    "            A/B/C along the task chain; Fig. 4-style SVG heatmaps\n"
     "  synth     write a simulated log (search, short-video feed or ratings) as CSV\n"
     "  prepare   parse, join and encode the data once into a binary cache (data.cache)\n"
     "  config    print the resolved config, all keys (--keys), or a model's config\n"
@@ -66,6 +68,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "config")) return cmd_config(argc, argv);
     if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
     if (!strcmp(cmd, "fusion")) return cmd_fusion(argc, argv);
+    if (!strcmp(cmd, "probe")) return cmd_probe(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
 }

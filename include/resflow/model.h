@@ -106,6 +106,20 @@ RF_API const float *rf_ws_logits(const rf_workspace *ws);
 RF_API const float *rf_ws_probs(const rf_workspace *ws);
 RF_API const float *rf_ws_cond(const rf_workspace *ws);
 
+/* Probing (tower models: resflow, nse, esmm). Hidden layer l of the last forward: the layer
+ * outputs O_l (B, K*H_l), i.e. after BN and after the residual links. rf_ws_block gives each
+ * tower's own block output f_k^l = BN(act(Z_k^l)) before the link adds O_parent(k)^l (so
+ * O_k^l = f_k^l + O_parent(k)^l, bit for bit, where the link is on); it is kept only after
+ * rf_ws_keep_blocks (else NULL). rf_ws_own_logits (B, K): each tower's own logit
+ * w_k . O_k^{L-1} + b_k before the logit link adds s_parent(k) (and before M3's clamp).
+ * rf_model_link: 1 if the link behind hidden layer l (0 <= l < L) or, for l == L, the logit
+ * link is on. rf_ws_keep_blocks fails with RF_EUSAGE for the model zoo. */
+RF_API const float *rf_ws_hidden(const rf_workspace *ws, int l);
+RF_API const float *rf_ws_block(const rf_workspace *ws, int l);
+RF_API const float *rf_ws_own_logits(const rf_workspace *ws);
+RF_API rf_status rf_ws_keep_blocks(rf_workspace *ws, const rf_model *m, rf_error *err) RF_WUR;
+RF_API int rf_model_link(const rf_model *m, int l);
+
 /* Loss of the last forward: sum_k task_scale[k] * w_k * L_k (task_scale NULL = 1), where L_k is
  * mean_B WBCE_k, plus for the models with their own objective (aitm, escm2_*, dcmt) the extra
  * terms attributed to task k (docs/models.md). Per-task losses L_k (unscaled by w_k) go to
