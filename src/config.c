@@ -24,7 +24,8 @@
 #include "resflow/config.h"
 
 _Static_assert(sizeof(rf_model_type) == sizeof(int) && sizeof(rf_act) == sizeof(int) &&
-                   sizeof(rf_bn) == sizeof(int) && sizeof(rf_dense_mode) == sizeof(int),
+                   sizeof(rf_bn) == sizeof(int) && sizeof(rf_dense_mode) == sizeof(int) &&
+                   sizeof(rf_loss) == sizeof(int) && sizeof(rf_reg_head) == sizeof(int),
                "enum fields are stored as int");
 _Static_assert(sizeof(((rf_task_cfg *)0)->label) == sizeof(((rf_schema *)0)->label[0]),
                "task label and schema label have the same size");
@@ -34,7 +35,8 @@ _Static_assert(sizeof(((rf_schema *)0)->label) / sizeof(((rf_schema *)0)->label[
 typedef enum {
     T_INT, T_U32, T_U64, T_SIZE, T_FLOAT, T_BOOL, T_STR, T_ENUM, /* scalars */
     T_HIDDEN, T_WIDTHS, T_RESLAYERS, T_CATS, T_DENSE, T_DELIM, T_TASKS, /* special */
-    T_STRLIST, T_FILL, T_JOINS, T_DSTR /* data pipeline: string list, fill-NA, side tables, delimiter string */
+    T_STRLIST, T_FILL, T_JOINS, T_DSTR, /* data pipeline: string list, fill-NA, side tables, delimiter string */
+    T_FLOATS /* rf_floats: strictly ascending numbers (regression.thresholds) */
 } ktype;
 
 enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4 }; /* range bounds excluded; NEG: bool stored inverted */
@@ -121,7 +123,7 @@ static const key_def KEYS[] = {
     U64_("train.seed", train.seed, "42", "seed of initialisation and shuffling"),
     INT_("train.threads", train.threads, "0", 0, INF, "worker threads (0 = all cores)"),
     INT_("train.patience", train.patience, "2", 0, INF, "early stopping: epochs without improvement of train.monitor"),
-    STR_("train.monitor", train.monitor, "mean_auc", "early-stopping metric: mean_auc, loss or auc:<task>"),
+    STR_("train.monitor", train.monitor, "mean_auc", "early-stopping metric: mean_auc, loss, auc:<task> or mse (regression: of the prediction E(v))"),
     INT_("train.eval_every", train.eval_every, "0", 0, INF, "evaluate on validation every N steps (0 = once per epoch)"),
     INT_("train.log_every", train.log_every, "200", 1, INF, "progress line every N steps"),
     BOOL_("train.skip_bad_rows", train.skip_bad_rows, "false", "skip malformed input rows instead of failing"),
@@ -169,6 +171,14 @@ static const key_def KEYS[] = {
           "simulator (search): also write the label order_count, the units ordered on each row (0 if none), the weight of Weighted Recall@K"),
     ENUM_("synth.preset", data.synth.preset, "search", "search|kuairand|rating",
           "simulator: search (click/cart/order search log with order counts), kuairand (short-video feed: click, long_view, like, follow, comment, forward, play time) or rating (movie ratings 1..5)"),
+    STR_("regression.target", regression.target, "",
+         "regression as progressive multi-task (paper 4.6): the numeric column to predict (\"\" = no regression)"),
+    {"regression.thresholds", T_FLOATS, C_(regression.thresholds), "", NULL, -INF, INF, 0,
+     "thresholds v_0 < v_1 < ... < v_K (v_0 the minimum, v_K the maximum; 2..16 values): one task target>=v_k per k >= 1; [] = from regression.quantiles"},
+    INT_("regression.quantiles", regression.quantiles, "0", 0, RF_MAX_THRESHOLDS - 1,
+         "with no thresholds: K, the thresholds are the training target's quantiles 0, 1/K, ..., 1 (duplicates dropped)"),
+    ENUM_("regression.head", regression.head, "progressive", "progressive|traditional",
+          "progressive: K chained binary tasks and the expected value E(v); traditional: one task, squared error of a linear output"),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -180,6 +190,8 @@ static const key_def TASK_KEYS[] = {
     {"parent", T_STR, T_(parent), "", NULL, 0, 0, 0, "name of the parent task (\"\" = root)"},
     {"weight", T_FLOAT, T_(weight), "1", NULL, 0, INF, 0, "loss weight"},
     {"pos_weight", T_FLOAT, T_(pos_weight), "1", NULL, 0, INF, LO_OPEN, "BCE weight of positive rows (negatives: 1)"},
+    {"loss", T_ENUM, T_(loss), "bce", "bce|mse", 0, 0, 0,
+     "bce: binary cross-entropy of sigmoid(logit); mse: squared error of the linear output (resflow/nse, a root task without children)"},
 };
 #define N_TASK_KEYS (sizeof TASK_KEYS / sizeof TASK_KEYS[0])
 
@@ -529,6 +541,17 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
         }
         sb_puts(b, "]");
         break;
+    case T_FLOATS: {
+        rf_floats fl;
+        memcpy(&fl, field, sizeof fl);
+        sb_puts(b, "[");
+        for (int i = 0; i < fl.n && i < RF_MAX_THRESHOLDS; i++) {
+            fmt_float(tmp, sizeof tmp, fl.v[i]);
+            sb_printf(b, "%s%s", i ? ", " : "", tmp);
+        }
+        sb_puts(b, "]");
+        break;
+    }
     case T_TASKS:
         sb_puts(b, "[");
         for (int k = 0; k < clamp_k(cfg->K); k++) {
@@ -545,6 +568,8 @@ static void fmt_task(sbuf *b, const rf_task_cfg *t)
 {
     sb_puts(b, "{");
     for (size_t i = 0; i < N_TASK_KEYS; i++) {
+        /* loss only when not bce: the dumps (and run hashes) of classification tasks stay as before */
+        if (!strcmp(TASK_KEYS[i].name, "loss") && t->loss == RF_LOSS_BCE) continue;
         sb_printf(b, "%s%s: ", i ? ", " : "", TASK_KEYS[i].name);
         fmt_value(b, t, &TASK_KEYS[i]);
     }
@@ -569,6 +594,7 @@ static const char *type_name(const key_def *kd)
     case T_FILL: return "error|zero|mean|float";
     case T_JOINS: return "join-list";
     case T_TASKS: return "task-list";
+    case T_FLOATS: return "float-list";
     }
     return "?";
 }
@@ -682,6 +708,7 @@ typedef struct {
     rf_error *err;
     yaml_document_t *doc;  /* while walking a YAML tree */
     int marks;             /* report line:column (0 for --set) */
+    loc *reg_at;           /* files: where the first regression.* key other than the target is */
 } ctx;
 
 static loc mark_loc(yaml_mark_t m)
@@ -816,7 +843,7 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
         return fail(c, v->at, "%s: expected %s, got a list", key, type_name(kd));
     if (v->seq && (kd->type == T_STR || kd->type == T_DELIM || kd->type == T_DSTR || kd->type == T_FILL))
         return fail(c, v->at, "%s: expected a string, got a list", key);
-    if (((kd->type >= T_HIDDEN && kd->type <= T_DENSE) || kd->type == T_STRLIST) &&
+    if (((kd->type >= T_HIDDEN && kd->type <= T_DENSE) || kd->type == T_STRLIST || kd->type == T_FLOATS) &&
         !(kd->type == T_RESLAYERS && !v->seq && (ieq(s, "all") || ieq(s, "none")))) {
         n = list_items(v, items, &owned);
         if (n < 0) return rf_errorf(c->err, RF_ENOMEM, "out of memory");
@@ -991,6 +1018,24 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
         sc->fill_value = fl < 0 ? (float)x : 0.0f;
         break;
     }
+    case T_FLOATS: {
+        rf_floats fl;
+        memset(&fl, 0, sizeof fl);
+        if (n > RF_MAX_THRESHOLDS || n == 1) {
+            st = fail(c, v->at, "%s: expected 2..%d values (v_0 = the minimum ... v_K = the maximum) or [], got %d", key,
+                      RF_MAX_THRESHOLDS, n);
+            break;
+        }
+        for (int i = 0; i < n && !st; i++) {
+            if (!parse_num(T_FLOAT, kd, items[i], &fl.v[i], why, sizeof why)) st = fail(c, v->at, "%s: %s", key, why);
+            else if (i > 0 && !(fl.v[i] > fl.v[i - 1]))
+                st = fail(c, v->at, "%s: values must be strictly ascending (%s after %s)", key, items[i], items[i - 1]);
+        }
+        if (st) break;
+        fl.n = n;
+        memcpy(field, &fl, sizeof fl);
+        break;
+    }
     case T_JOINS:
         st = fail(c, v->at, "%s: expected a list of mappings, e.g. [{file: users.csv, on: user_id}]", key);
         break;
@@ -1004,7 +1049,7 @@ static rf_status set_value(const ctx *c, void *base, const key_def *kd, const ch
 
 static void join_init(rf_join_spec *j)
 {
-    ctx c = {NULL, "<default>", NULL, NULL, 0};
+    ctx c = {NULL, "<default>", NULL, NULL, 0, NULL};
     memset(j, 0, sizeof *j);
     for (size_t i = 0; i < N_JOIN_KEYS; i++) {
         val v = {0, 1, 1, {JOIN_KEYS[i].def}, {0, 0}};
@@ -1027,7 +1072,7 @@ static int split_join_key(const char *key, long *idx, const char **field)
 
 static void task_init(rf_task_cfg *t)
 {
-    ctx c = {NULL, "<default>", NULL, NULL, 0};
+    ctx c = {NULL, "<default>", NULL, NULL, 0, NULL};
     memset(t, 0, sizeof *t);
     for (size_t i = 0; i < N_TASK_KEYS; i++) {
         val v = {0, 1, 1, {TASK_KEYS[i].def}, {0, 0}};
@@ -1149,6 +1194,8 @@ static rf_status assign(const ctx *c, const char *key, const val *v, loc at)
         return set_value(c, &cfg->tasks[k], tk, key, v);
     }
     const key_def *kd = find_in(KEYS, N_KEYS, key);
+    if (kd && c->reg_at && !c->reg_at->line && !strncmp(key, "regression.", 11) && strcmp(key, "regression.target"))
+        *c->reg_at = at;
     if (!kd) {
         if (strcmp(key, "tasks") && is_section(key)) {
             const char *eg = "name";
@@ -1332,7 +1379,7 @@ static rf_status apply_set_value(const ctx *c, yaml_node_t *root, const char *ke
 
 void rf_config_default(rf_config *cfg)
 {
-    ctx c = {cfg, "<default>", NULL, NULL, 0};
+    ctx c = {cfg, "<default>", NULL, NULL, 0, NULL};
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < N_KEYS; i++) {
         if (KEYS[i].type == T_TASKS || KEYS[i].type == T_JOINS) continue;
@@ -1355,8 +1402,12 @@ rf_status rf_config_load_string(rf_config *cfg, const char *text, size_t len, co
     rf_config *work = malloc(sizeof *work);
     if (!work) return rf_errorf(err, RF_ENOMEM, "out of memory");
     memcpy(work, cfg, sizeof *work);
-    ctx c = {work, name ? name : "<string>", err, NULL, 1};
+    loc reg_at = {0, 0};
+    ctx c = {work, name ? name : "<string>", err, NULL, 1, &reg_at};
     rf_status st = with_yaml(&c, text ? text : "", text ? len : 0, apply_root, NULL);
+    const rf_regression_cfg *rg = &work->regression;
+    if (!st && reg_at.line && !rg->target[0] && (rg->thresholds.n || rg->quantiles || rg->head != RF_REG_PROGRESSIVE))
+        st = fail(&c, reg_at, "regression: regression.target is not set (the numeric column to predict)");
     if (!st) {
         finalize(work);
         memcpy(cfg, work, sizeof *cfg);
@@ -1425,7 +1476,7 @@ rf_status rf_config_set(rf_config *cfg, const char *assignment, rf_error *err)
     memcpy(value, v0, vlen);
     value[vlen] = 0;
     memcpy(work, cfg, sizeof *work);
-    ctx c = {work, "--set", err, NULL, 0};
+    ctx c = {work, "--set", err, NULL, 0, NULL};
     if (value[0] && strchr("[{\"'", value[0])) { /* YAML flow sequence/mapping or quoted scalar */
         st = with_yaml(&c, value, vlen, apply_set_value, key);
     } else { /* anything else is taken literally ("128,64", "genres:|:mean", "|") */
@@ -1545,9 +1596,34 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
             path[n++] = j;
         }
     }
+    for (int k = 0; k < cfg->K; k++) { /* the squared-error head: a linear output of its own tower */
+        const rf_task_cfg *t = &cfg->tasks[k];
+        if (t->loss != RF_LOSS_MSE) continue;
+        if (cfg->model.type != RF_MODEL_RESFLOW && cfg->model.type != RF_MODEL_NSE)
+            BAD("tasks.%s.loss: mse is implemented for model.type resflow and nse", t->name);
+        if (t->parent[0]) BAD("tasks.%s.loss: an mse task cannot have a parent", t->name);
+        for (int j = 0; j < cfg->K; j++)
+            if (!strcmp(cfg->tasks[j].parent, t->name)) BAD("tasks.%s.loss: an mse task cannot be a parent (of %s)", t->name, cfg->tasks[j].name);
+    }
+    const rf_regression_cfg *rg = &cfg->regression;
+    if (!rg->target[0] && (rg->thresholds.n || rg->quantiles || rg->head != RF_REG_PROGRESSIVE))
+        BAD("regression: regression.target is not set (the numeric column to predict)");
+    if (rg->target[0]) {
+        if (strlen(rg->target) + 20 > RF_NAME_MAX)
+            BAD("regression.target: \"%s\" is too long (at most %d bytes)", rg->target, RF_NAME_MAX - 21);
+        if (strpbrk(rg->target, "<>=!*:"))
+            BAD("regression.target: \"%s\": a column name, not an expression", rg->target);
+        if (rg->thresholds.n == 1 || rg->thresholds.n > RF_MAX_THRESHOLDS)
+            BAD("regression.thresholds: %d values (want 2..%d)", rg->thresholds.n, RF_MAX_THRESHOLDS);
+        for (int i = 1; i < rg->thresholds.n; i++)
+            if (!(rg->thresholds.v[i] > rg->thresholds.v[i - 1])) BAD("regression.thresholds: values must be strictly ascending");
+        if (!rg->thresholds.n && rg->quantiles < 1)
+            BAD("regression.target is set: list regression.thresholds (v_0..v_K) or set regression.quantiles (K)");
+    }
     const char *mon = cfg->train.monitor;
-    if (strcmp(mon, "mean_auc") && strcmp(mon, "loss")) {
-        if (strncmp(mon, "auc:", 4)) BAD("train.monitor: \"%s\": expected mean_auc, loss or auc:<task>", mon);
+    if (!strcmp(mon, "mse") && !rg->target[0]) BAD("train.monitor: mse needs a regression target (regression.target)");
+    if (strcmp(mon, "mean_auc") && strcmp(mon, "loss") && strcmp(mon, "mse")) {
+        if (strncmp(mon, "auc:", 4)) BAD("train.monitor: \"%s\": expected mean_auc, loss or auc:<task> (or mse with a regression target)", mon);
         if (rf_config_task_index(cfg, mon + 4) < 0) BAD("train.monitor: \"%s\": no task named \"%s\"", mon, mon + 4);
     }
     return RF_OK;

@@ -22,6 +22,7 @@
 #include "resflow/experiment.h"
 #include "resflow/metrics.h"
 #include "resflow/model.h"
+#include "resflow/regression.h"
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -130,6 +131,8 @@ static const char *forbidden_key(const char *text, int dataset_level)
     if (!dataset_level && (has_prefix(key, "data.") || !strcmp(key, "data") || has_prefix(key, "synth.") ||
                            !strcmp(key, "synth") || has_prefix(key, "tasks")))
         return "data.*, synth.* and tasks belong to a dataset (every run of a dataset shares its data)";
+    if (!dataset_level && has_prefix(key, "regression.") && strcmp(key, "regression.head"))
+        return "regression.target, .thresholds and .quantiles belong to a dataset (its labels); models may set regression.head";
     return NULL;
 }
 
@@ -795,11 +798,26 @@ uint64_t rf_run_hash(const rf_config *cfg)
 
 /* ---- one run ---------------------------------------------------------------------------------- */
 
+static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_fn log, void *ud, rf_run_result *out,
+                               rf_error *err);
+
 rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn log, void *ud, rf_run_result *out,
                             rf_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->config_hash = rf_run_hash(cfg);
+    out->config_hash = rf_run_hash(cfg); /* of the configuration as given */
+    rf_config *rc = malloc(sizeof *rc);
+    if (!rc) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    *rc = *cfg;
+    rf_status st = rf_regression_resolve(rc, sp->train, err); /* thresholds, tasks (regression.h) */
+    if (!st) st = run_resolved(rc, sp, log, ud, out, err);
+    free(rc);
+    return st;
+}
+
+static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_fn log, void *ud, rf_run_result *out,
+                              rf_error *err)
+{
     snprintf(out->model_type, sizeof out->model_type, "%s", rf_model_type_name(cfg->model.type));
     out->seed = cfg->train.seed;
     out->K = cfg->K;
@@ -807,7 +825,10 @@ rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn
         snprintf(out->task[k], RF_NAME_MAX, "%s", cfg->tasks[k].name);
         out->parent[k] = rf_config_task_index(cfg, cfg->tasks[k].parent);
         out->auc[k] = out->cond_auc[k] = out->logloss[k] = out->oracle_auc[k] = NAN;
+        out->task_mse[k] = cfg->tasks[k].loss == RF_LOSS_MSE;
     }
+    snprintf(out->target, sizeof out->target, "%s", cfg->regression.target);
+    out->mse = out->rmse = out->mae = out->oracle_mse = NAN;
     out->valid_score = out->seconds = out->samples_per_sec = NAN;
     out->test_rows = sp->test->n;
     rf_model *m = NULL;
@@ -822,8 +843,12 @@ rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn
         return st;
     }
     for (int k = 0; k < cfg->K && t->truth; k++) /* the data's own ceiling, whatever the model does */
-        out->oracle_auc[k] =
-            rf_auc_strided(t->truth + lc[k], (size_t)t->K, t->labels + lc[k], (size_t)t->K, NULL, 0, t->n, NULL);
+        if (!out->task_mse[k])
+            out->oracle_auc[k] =
+                rf_auc_strided(t->truth + lc[k], (size_t)t->K, t->labels + lc[k], (size_t)t->K, NULL, 0, t->n, NULL);
+    int tc = out->target[0] && t->truth ? rf_dataset_label_index(t, out->target) : -1;
+    if (tc >= 0) /* the simulator's expected target: the noise floor of the MSE */
+        out->oracle_mse = rf_reg_eval(t->truth + tc, (size_t)t->K, t->labels + tc, (size_t)t->K, t->n).mse;
     rf_train_summary sum;
     memset(&sum, 0, sizeof sum);
     st = rf_train(m, sp->train, sp->valid, log, ud, &sum, err);
@@ -850,6 +875,11 @@ rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn
         out->auc[k] = ev.task[k].auc;
         out->logloss[k] = ev.task[k].logloss;
         if (out->parent[k] >= 0) out->cond_auc[k] = ev.cond[k].auc;
+    }
+    if (out->target[0]) {
+        out->mse = ev.reg.mse;
+        out->rmse = ev.reg.rmse;
+        out->mae = ev.reg.mae;
     }
     rf_model_free(m);
     return RF_OK;
@@ -884,9 +914,14 @@ rf_status rf_run_result_write(const rf_run_result *r, const char *path, rf_error
         json_object_set_new(t, "cond_auc", num(r->cond_auc[k]));
         json_object_set_new(t, "logloss", num(r->logloss[k]));
         json_object_set_new(t, "oracle_auc", num(r->oracle_auc[k]));
+        if (r->task_mse[k]) json_object_set_new(t, "loss", json_string("mse"));
         json_array_append_new(tasks, t);
     }
     json_object_set_new(j, "tasks", tasks);
+    if (r->target[0])
+        json_object_set_new(j, "regression", json_pack("{s:s,s:o,s:o,s:o,s:o}", "target", r->target, "mse", num(r->mse),
+                                                       "rmse", num(r->rmse), "mae", num(r->mae), "oracle_mse",
+                                                       num(r->oracle_mse)));
     json_object_set_new(j, "valid_score", num(r->valid_score));
     json_object_set_new(j, "best_epoch", json_integer(r->best_epoch));
     json_object_set_new(j, "epochs_run", json_integer(r->epochs_run));
@@ -951,7 +986,17 @@ rf_status rf_run_result_read(rf_run_result *r, const char *path, rf_error *err)
         r->cond_auc[k] = get_num(t, "cond_auc");
         r->logloss[k] = get_num(t, "logloss");
         r->oracle_auc[k] = get_num(t, "oracle_auc");
+        const char *loss = json_string_value(json_object_get(t, "loss"));
+        r->task_mse[k] = loss && !strcmp(loss, "mse");
     }
+    /* regression (absent in results of older versions and of classification runs: NaN) */
+    const json_t *rg = json_object_get(j, "regression");
+    const char *tg = json_string_value(json_object_get(rg, "target"));
+    snprintf(r->target, sizeof r->target, "%s", tg && strlen(tg) < RF_NAME_MAX ? tg : "");
+    r->mse = get_num(rg, "mse");
+    r->rmse = get_num(rg, "rmse");
+    r->mae = get_num(rg, "mae");
+    r->oracle_mse = get_num(rg, "oracle_mse");
     for (int k = 0; k < r->K; k++) { /* parents by name, after all names are known */
         const char *p = json_string_value(json_object_get(json_array_get(tasks, (size_t)k), "parent"));
         r->parent[k] = -1;
@@ -991,16 +1036,18 @@ rf_stat rf_stat_of(const double *v, int n)
 
 /* ---- tables ------------------------------------------------------------------------------------------ */
 
-/* One metric of a dataset: kind 0 AUC of task k, 1 conditional AUC of child task k,
- * 2 logloss, 3 training seconds, 4 best epoch. */
+/* One metric of a dataset: the AUC of a task, the conditional AUC of a child task, a task's
+ * logloss, training seconds, best epoch, or the regression errors. Tasks are named (models of a
+ * dataset may have different tasks). */
 typedef struct {
     int kind, k;
     char label[2 * RF_NAME_MAX + 16]; /* "ctcvr AUC", "ctcvr|ctr AUC" */
     char task[2 * RF_NAME_MAX + 2];   /* "ctcvr", "ctcvr|ctr" ("" for the run-level ones) */
 } metric;
 
-enum { M_AUC, M_COND, M_LOGLOSS, M_SECONDS, M_EPOCH };
-static const char *const KIND_NAME[] = {"auc", "cond_auc", "logloss", "train_seconds", "best_epoch"};
+enum { M_AUC, M_COND, M_LOGLOSS, M_SECONDS, M_EPOCH, M_MSE, M_RMSE, M_MAE };
+static const char *const KIND_NAME[] = {"auc", "cond_auc", "logloss", "train_seconds", "best_epoch", "mse", "rmse", "mae"};
+static int lower_better(int kind) { return kind >= M_MSE; }
 
 #define RES(x, res, d, m, s) ((res)[((size_t)(d) * (x)->n_models + (m)) * (x)->n_seeds + (s)])
 
@@ -1013,22 +1060,46 @@ static const rf_run_result *first_result(const rf_experiment *x, const rf_run_re
     return NULL;
 }
 
-static int dataset_metrics(const rf_run_result *r, metric *out)
+#define MAX_METRICS (4 * RF_MAX_TASKS + 8)
+
+/* "task" or "task|parent" of task k of r */
+static void task_key(const rf_run_result *r, int k, int cond, char *buf, size_t n)
 {
-    int n = 0;
-    for (int k = 0; k < r->K; k++) {
-        out[n] = (metric){M_AUC, k, "", ""};
-        snprintf(out[n].task, sizeof out[n].task, "%s", r->task[k]);
-        snprintf(out[n].label, sizeof out[n].label, "%s AUC", r->task[k]);
-        n++;
-    }
-    for (int k = 0; k < r->K; k++) {
-        if (r->parent[k] < 0) continue;
-        out[n] = (metric){M_COND, k, "", ""};
-        snprintf(out[n].task, sizeof out[n].task, "%s|%s", r->task[k], r->task[r->parent[k]]);
-        snprintf(out[n].label, sizeof out[n].label, "%s|%s AUC", r->task[k], r->task[r->parent[k]]);
-        n++;
-    }
+    if (cond) snprintf(buf, n, "%s|%s", r->task[k], r->task[r->parent[k]]);
+    else snprintf(buf, n, "%s", r->task[k]);
+}
+
+/* Append a metric unless the list has it. */
+static void add_metric(metric *out, int *n, int kind, const char *task, const char *label)
+{
+    for (int i = 0; i < *n; i++)
+        if (out[i].kind == kind && !strcmp(out[i].task, task)) return;
+    if (*n >= MAX_METRICS) return;
+    out[*n] = (metric){kind, 0, "", ""};
+    snprintf(out[*n].task, sizeof out[*n].task, "%s", task);
+    snprintf(out[*n].label, sizeof out[*n].label, "%s", label);
+    (*n)++;
+}
+
+/* The Table-4 metrics of dataset d over all its results: the AUC of every classification task,
+ * the conditional AUC of every child task, and the MSE when runs have a regression target. */
+static int dataset_metrics(const rf_experiment *x, const rf_run_result *const *res, int d, metric *out)
+{
+    int n = 0, reg = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int m = 0; m < x->n_models; m++)
+            for (int s = 0; s < x->n_seeds; s++) {
+                const rf_run_result *r = RES(x, res, d, m, s);
+                for (int k = 0; r && k < r->K; k++) {
+                    char t[2 * RF_NAME_MAX + 2], l[2 * RF_NAME_MAX + 16];
+                    if (r->task_mse[k] || (pass && r->parent[k] < 0)) continue;
+                    task_key(r, k, pass, t, sizeof t);
+                    snprintf(l, sizeof l, "%s AUC", t);
+                    add_metric(out, &n, pass ? M_COND : M_AUC, t, l);
+                }
+                reg |= r && r->target[0];
+            }
+    if (reg) add_metric(out, &n, M_MSE, "", "MSE");
     return n;
 }
 
@@ -1037,8 +1108,30 @@ static double metric_value(const rf_run_result *r, const metric *mt)
     if (!r) return NAN;
     if (mt->kind == M_SECONDS) return r->status == RF_OK ? r->seconds : NAN;
     if (mt->kind == M_EPOCH) return r->status == RF_OK ? r->best_epoch : NAN;
-    if (r->status != RF_OK || mt->k >= r->K) return NAN;
-    return mt->kind == M_AUC ? r->auc[mt->k] : mt->kind == M_COND ? r->cond_auc[mt->k] : r->logloss[mt->k];
+    if (r->status != RF_OK) return NAN;
+    if (mt->kind >= M_MSE) return mt->kind == M_MSE ? r->mse : mt->kind == M_RMSE ? r->rmse : r->mae;
+    for (int k = 0; k < r->K; k++) {
+        char t[2 * RF_NAME_MAX + 2];
+        if (mt->kind == M_COND && r->parent[k] < 0) continue;
+        task_key(r, k, mt->kind == M_COND, t, sizeof t);
+        if (strcmp(t, mt->task)) continue;
+        return mt->kind == M_AUC ? r->auc[k] : mt->kind == M_COND ? r->cond_auc[k] : r->logloss[k];
+    }
+    return NAN;
+}
+
+/* The simulator's ceiling for a metric of dataset d (the oracle column), NaN when none. */
+static double oracle_value(const rf_experiment *x, const rf_run_result *const *res, int d, const metric *mt)
+{
+    for (int m = 0; m < x->n_models; m++)
+        for (int s = 0; s < x->n_seeds; s++) {
+            const rf_run_result *r = RES(x, res, d, m, s);
+            if (!r) continue;
+            if (mt->kind == M_MSE && isfinite(r->oracle_mse)) return r->oracle_mse;
+            for (int k = 0; mt->kind == M_AUC && k < r->K; k++)
+                if (!strcmp(r->task[k], mt->task) && isfinite(r->oracle_auc[k])) return r->oracle_auc[k];
+        }
+    return NAN;
 }
 
 typedef struct {
@@ -1079,8 +1172,9 @@ static void fmt_cell(char *buf, size_t n, const cell *c, int n_seeds, int digits
 /* A Markdown table with padded columns: the first nc columns of cells[r * stride + c]. */
 static void md_table(sbuf *b, char (*cells)[96], int nr, int nc, int stride)
 {
-    int w[RF_EXP_MAX_ITEMS + 8] = {0};
-    for (int c = 0; c < nc && c < RF_EXP_MAX_ITEMS + 8; c++)
+    int w[RF_EXP_MAX_ITEMS + MAX_METRICS + 8] = {0};
+    if (nc > RF_EXP_MAX_ITEMS + MAX_METRICS + 8) nc = RF_EXP_MAX_ITEMS + MAX_METRICS + 8;
+    for (int c = 0; c < nc; c++)
         for (int r = 0; r < nr; r++) {
             /* display width: count UTF-8 lead bytes */
             int len = 0;
@@ -1151,8 +1245,6 @@ static rf_status write_text(const char *dir, const char *name, const char *text,
     return RF_OK;
 }
 
-#define MAX_METRICS (2 * RF_MAX_TASKS)
-
 rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result *const *res, const char *dir, char **md,
                                      rf_error *err)
 {
@@ -1162,13 +1254,15 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
     rf_status st = RF_OK;
     /* the Table-4 view: one row per (dataset, AUC metric), one column per model */
     int nrow = 1;
+    int has_oracle = 0;
     for (int d = 0; d < nd; d++) {
-        const rf_run_result *r0 = first_result(x, res, d);
         metric mt[MAX_METRICS];
-        if (r0) nrow += dataset_metrics(r0, mt);
+        int nmt = dataset_metrics(x, res, d, mt);
+        nrow += nmt;
+        for (int i = 0; i < nmt; i++) has_oracle |= isfinite(oracle_value(x, res, d, &mt[i]));
     }
     int ncol = 2 + nm + 1;
-    char (*cells)[96] = calloc((size_t)(nrow > nm + 2 ? nrow : nm + 2) * (size_t)(ncol > MAX_METRICS + 5 ? ncol : MAX_METRICS + 5), 96);
+    char (*cells)[96] = calloc((size_t)(nrow > nm + 2 ? nrow : nm + 2) * (size_t)(ncol > MAX_METRICS + 8 ? ncol : MAX_METRICS + 8), 96);
     if (!cells) {
         json_decref(J);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
@@ -1178,7 +1272,7 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
     for (int s = 0; s < ns; s++) sb_printf(&M, "%s%" PRIu64, s ? ", " : "", x->seeds[s]);
     sb_puts(&M, " (train.seed). `(n/N)` marks cells where only n of N runs have a result; a diverged run "
                 "(non-finite loss) counts as no result and is reported. The best mean of each row is in bold.\n\n");
-    sb_puts(&M, "## AUC by dataset and model\n\n");
+    sb_puts(&M, "## AUC (higher is better) and regression MSE (lower is better) by dataset and model\n\n");
     {
         int r = 0;
         snprintf(cells[0], 96, "dataset");
@@ -1187,19 +1281,18 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
         snprintf(cells[2 + nm], 96, "oracle");
         r = 1;
         for (int d = 0; d < nd; d++) {
-            const rf_run_result *r0 = first_result(x, res, d);
-            if (!r0) continue;
             metric mt[MAX_METRICS];
-            int nmt = dataset_metrics(r0, mt);
+            int nmt = dataset_metrics(x, res, d, mt);
             for (int i = 0; i < nmt; i++, r++) {
                 char (*row)[96] = cells + (size_t)r * ncol;
                 snprintf(row[0], 96, "%s", x->datasets[d].name);
                 md_escape(row[1], 96, mt[i].label);
-                double best = -INFINITY;
+                int low = lower_better(mt[i].kind);
+                double best = low ? INFINITY : -INFINITY;
                 cell cs[RF_EXP_MAX_ITEMS];
                 for (int m = 0; m < nm; m++) {
                     cs[m] = cell_of(x, res, d, m, &mt[i]);
-                    if (cs[m].st.n && cs[m].st.mean > best) best = cs[m].st.mean;
+                    if (cs[m].st.n && (low ? cs[m].st.mean < best : cs[m].st.mean > best)) best = cs[m].st.mean;
                 }
                 for (int m = 0; m < nm; m++) {
                     char t[80];
@@ -1207,18 +1300,15 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                     int bold = cs[m].st.n && nm > 1 && floor(cs[m].st.mean * 1e4 + 0.5) == floor(best * 1e4 + 0.5);
                     snprintf(row[2 + m], 96, bold ? "**%s**" : "%s", t);
                 }
-                double orc = mt[i].kind == M_AUC ? r0->oracle_auc[mt[i].k] : NAN;
+                double orc = oracle_value(x, res, d, &mt[i]);
                 if (isfinite(orc)) snprintf(row[2 + nm], 96, "%.4f", orc);
                 else snprintf(row[2 + nm], 96, "-");
             }
         }
-        int has_oracle = 0;
-        for (int d = 0; d < nd; d++) {
-            const rf_run_result *r0 = first_result(x, res, d);
-            for (int k = 0; r0 && k < r0->K; k++) has_oracle |= isfinite(r0->oracle_auc[k]);
-        }
         md_table(&M, cells, r, has_oracle ? ncol : ncol - 1, ncol);
-        if (has_oracle) sb_puts(&M, "\n`oracle`: the simulator's true probabilities on the same test rows (the best any model can do).\n");
+        if (has_oracle)
+            sb_puts(&M, "\n`oracle`: the simulator's true probabilities (for MSE: its expected target) on the same test rows "
+                        "(the best any model can do).\n");
     }
 
     /* per dataset: one row per model */
@@ -1232,12 +1322,19 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
         json_array_append_new(jds, jd);
         if (!r0) continue;
         metric mt[MAX_METRICS + 3];
-        int nauc = dataset_metrics(r0, mt), nmt = nauc;
-        for (int k = 0; k < r0->K; k++) {
-            mt[nmt] = (metric){M_LOGLOSS, k, "", ""};
-            snprintf(mt[nmt].task, sizeof mt[nmt].task, "%s", r0->task[k]);
-            snprintf(mt[nmt].label, sizeof mt[nmt].label, "%s logloss", r0->task[k]);
-            nmt++;
+        int nauc = dataset_metrics(x, res, d, mt), nmt = nauc, last_ll = -1;
+        for (int i = 0; i < nauc; i++)
+            if (mt[i].kind == M_MSE) {
+                add_metric(mt, &nmt, M_RMSE, "", "RMSE");
+                add_metric(mt, &nmt, M_MAE, "", "MAE");
+            }
+        int nshown = nmt; /* the Table-4 metrics, RMSE, MAE */
+        for (int i = 0; i < nauc; i++) {
+            if (mt[i].kind != M_AUC) continue;
+            char l[2 * RF_NAME_MAX + 16];
+            snprintf(l, sizeof l, "%s logloss", mt[i].task);
+            last_ll = nmt;
+            add_metric(mt, &nmt, M_LOGLOSS, mt[i].task, l);
         }
         mt[nmt++] = (metric){M_SECONDS, 0, "train s", ""};
         mt[nmt++] = (metric){M_EPOCH, 0, "best epoch", ""};
@@ -1250,14 +1347,19 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
         json_object_set_new(jd, "tasks", jt);
         json_object_set_new(jd, "test_rows", json_integer((json_int_t)r0->test_rows));
         json_object_set_new(jd, "oracle_auc", jo);
+        if (r0->target[0]) {
+            metric mo = {M_MSE, 0, "", ""};
+            json_object_set_new(jd, "regression_target", json_string(r0->target));
+            json_object_set_new(jd, "oracle_mse", num(oracle_value(x, res, d, &mo)));
+        }
         sb_printf(&M, "\n## %s\n\n", x->datasets[d].name);
         sb_printf(&M, "Config: %s", x->datasets[d].config[0] ? x->datasets[d].config : "built-in defaults");
         for (int i = 0; i < x->datasets[d].n_sets; i++) sb_printf(&M, "%s`%s`", i ? ", " : " + ", x->datasets[d].sets[i].text);
         sb_printf(&M, ". Test rows: %zu.\n\n", r0->test_rows);
         /* the Markdown table: AUCs, logloss of the last task, params, time */
         int show[MAX_METRICS + 3], nshow = 0;
-        for (int i = 0; i < nauc; i++) show[nshow++] = i;
-        show[nshow++] = nauc + r0->K - 1; /* logloss of the last task */
+        for (int i = 0; i < nshown; i++) show[nshow++] = i;
+        if (last_ll >= 0) show[nshow++] = last_ll; /* logloss of the last task */
         show[nshow++] = nmt - 2;          /* train s */
         show[nshow++] = nmt - 1;          /* best epoch */
         int nc = 1 + nshow + 2;
@@ -1340,6 +1442,11 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                 json_object_set_new(rj, "auc", auc);
                 json_object_set_new(rj, "cond_auc", cond);
                 json_object_set_new(rj, "logloss", ll);
+                if (r->target[0]) {
+                    json_object_set_new(rj, "mse", num(r->status == RF_OK ? r->mse : NAN));
+                    json_object_set_new(rj, "rmse", num(r->status == RF_OK ? r->rmse : NAN));
+                    json_object_set_new(rj, "mae", num(r->status == RF_OK ? r->mae : NAN));
+                }
                 json_object_set_new(rj, "train_seconds", num(r->status == RF_OK ? r->seconds : NAN));
                 json_object_set_new(rj, "best_epoch", json_integer(r->best_epoch));
                 json_array_append_new(jruns, rj);

@@ -181,3 +181,58 @@ rf_task_metrics rf_task_eval(const float *score, size_t sstride, const float *la
     r.calib = r.positives ? r.mean_pred / r.mean_label : NAN;
     return r;
 }
+
+/* ---- regression ---------------------------------------------------------------------------- */
+
+double rf_expected_value(const float *q, size_t qstride, int K, const float *v)
+{
+    double e = 0, prev = 1; /* Q_0 = 1 */
+    for (int k = 0; k < K; k++) {
+        double qk = q[(size_t)k * qstride], d = prev - qk;
+        if (d > 0) e += v[k] * d;
+        prev = qk;
+    }
+    return e + v[K] * prev;
+}
+
+rf_reg_metrics rf_reg_eval(const float *pred, size_t pstride, const float *target, size_t tstride, size_t n)
+{
+    rf_reg_metrics r = {NAN, NAN, NAN, n};
+    if (!n) return r;
+    double se = 0, ae = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred[i * pstride] - (double)target[i * tstride];
+        se += d * d;
+        ae += fabs(d);
+    }
+    r.mse = se / (double)n;
+    r.rmse = sqrt(r.mse);
+    r.mae = ae / (double)n;
+    return r;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+rf_status rf_quantile_thresholds(const float *x, size_t stride, size_t n, int K, float *v, int *nv)
+{
+    *nv = 0;
+    if (K < 1) return RF_EUSAGE;
+    float *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s) return RF_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i * stride])) s[m++] = x[i * stride];
+    qsort(s, m, sizeof *s, cmp_float);
+    int c = 0;
+    for (int k = 0; k <= K && m; k++) {
+        float q = s[(size_t)floor((double)k * (double)(m - 1) / K + 0.5)];
+        if (c == 0 || q > v[c - 1]) v[c++] = q;
+    }
+    free(s);
+    *nv = c;
+    return c >= 2 ? RF_OK : RF_EDATA;
+}

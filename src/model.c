@@ -96,6 +96,13 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     m->L = mc->n_hidden;
     for (int l = 0; l < m->L; l++) m->H[l] = mc->hidden[l];
     int zoo = !rf_zoo_is_tower(mc->type);
+    for (int k = 0; k < cfg->K; k++)
+        if (cfg->tasks[k].loss == RF_LOSS_MSE && ((mc->type != RF_MODEL_RESFLOW && mc->type != RF_MODEL_NSE) ||
+                                                  cfg->tasks[k].parent[0])) {
+            rf_model_free(m);
+            return rf_errorf(err, RF_EUSAGE, "task %s: loss mse needs model.type resflow or nse and a root task",
+                             cfg->tasks[k].name);
+        }
     if (zoo) m->E = mc->emb_dim * rf_zoo_emb_mult(cfg); /* per-task embedding chunks */
     m->In = F * m->E + (D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0);
 
@@ -566,7 +573,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
                 if (m3 && s[k] > 0) s[k] = 0; /* M3: residual logit := min(r, 0) */
                 s[k] += s[p];
             }
-            c[k] = rf_sigmoidf(s[k]);
+            c[k] = m->cfg.tasks[k].loss == RF_LOSS_MSE ? s[k] : rf_sigmoidf(s[k]); /* mse: linear output */
             if (esmm) {
                 /* log sigmoid(s) = -softplus(-s) */
                 double ls = -(log1p(exp(-fabs((double)s[k]))) + (s[k] < 0 ? -(double)s[k] : 0.0));
@@ -645,7 +652,11 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
             float t = ds->labels[r * ds->K + bt->label_col[k]];
             float w = m->cfg.tasks[k].pos_weight;
             double l;
-            if (!esmm) {
+            if (m->cfg.tasks[k].loss == RF_LOSS_MSE) { /* squared error of the linear output */
+                double d = (double)s[k] - t;
+                l = d * d;
+                dS[k] += (float)(2 * d * rw * ws->scale[k]);
+            } else if (!esmm) {
                 float g;
                 l = rf_wbce_logit(s[k], t, w, &g);
                 dS[k] += (float)(g * rw * ws->scale[k]);

@@ -6,12 +6,33 @@
 #include "dataint.h"
 #include "resflow/cache.h"
 #include "resflow/pipeline.h"
+#include "resflow/regression.h"
+
+/* Regression (regression.h): the labels are the numeric target and target>=v_k for explicit
+ * thresholds, whatever the head and the (not yet resolved) task list. */
+static void regression_schema(rf_config *cfg)
+{
+    rf_schema *s = &cfg->data.schema;
+    const rf_regression_cfg *rg = &cfg->regression;
+    s->K = 0;
+    snprintf(s->label[s->K++], sizeof s->label[0], "%s", rg->target);
+    for (int k = 1; k < rg->thresholds.n && s->K < RF_MAX_LABELS; k++)
+        rf_regression_label(rg->target, rg->thresholds.v[k], s->label[s->K++]);
+    size_t tl = strlen(rg->target);
+    for (int i = 0; i < s->nnumeric; i++)
+        if (!strncmp(s->numeric[i], rg->target, tl) && (!s->numeric[i][tl] || s->numeric[i][tl] == ':')) return;
+    if (s->nnumeric < RF_MAX_LABELS) snprintf(s->numeric[s->nnumeric++], sizeof s->numeric[0], "%s", rg->target);
+}
 
 void rf_schema_from_tasks(rf_config *cfg)
 {
     rf_schema *s = &cfg->data.schema;
-    s->K = cfg->K;
     s->labels_binary = 1;
+    if (cfg->regression.target[0]) {
+        regression_schema(cfg);
+        return;
+    }
+    s->K = cfg->K;
     for (int k = 0; k < cfg->K; k++) snprintf(s->label[k], sizeof s->label[k], "%s", cfg->tasks[k].label);
 }
 
@@ -119,7 +140,7 @@ static void apply_stream(const rf_schema *s, rf_dataset *train, int mapped)
     train->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
 }
 
-rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
+static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     const rf_data_cfg *dc = &cfg->data;
@@ -185,6 +206,19 @@ rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void
     }
     apply_stream(&dc->schema, out->train, 0);
     return RF_OK;
+}
+
+rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
+{
+    rf_status st = load_splits(cfg, out, log, ud, err);
+    if (st || !cfg->regression.target[0] || cfg->regression.thresholds.n) return st;
+    /* regression with quantile thresholds: fitted on the training rows, then the labels */
+    rf_floats thr;
+    rf_dataset *sets[3] = {out->train, out->valid, out->test};
+    st = rf_regression_thresholds(cfg, out->train, &thr, err);
+    for (int i = 0; i < 3 && !st; i++) st = rf_regression_derive_labels(cfg, &thr, sets[i], err);
+    if (st) rf_splits_free(out);
+    return st;
 }
 
 void rf_splits_free(rf_splits *s)

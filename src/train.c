@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "resflow/optim.h"
+#include "resflow/regression.h"
 #include "resflow/train.h"
 #include "rng.h"
 
@@ -118,6 +119,7 @@ double rf_monitor_value(const rf_model *m, const rf_eval_result *r)
 {
     const char *mon = m->cfg.train.monitor;
     if (strcmp(mon, "loss") == 0) return -r->loss;
+    if (strcmp(mon, "mse") == 0) return -r->reg.mse;
     if (strncmp(mon, "auc:", 4) == 0) {
         int k = rf_config_task_index(&m->cfg, mon + 4);
         return k >= 0 ? r->task[k].auc : NAN;
@@ -132,7 +134,8 @@ static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, s
     size_t o = 0;
     for (int k = 0; k < m->K && o < n; k++)
         o += snprintf(buf + o, n - o, "%s%s auc %.4f", k ? " | " : "", m->cfg.tasks[k].name, r->task[k].auc);
-    if (o < n) snprintf(buf + o, n - o, " | loss %.5f", r->loss);
+    if (o < n) o += snprintf(buf + o, n - o, " | loss %.5f", r->loss);
+    if (o < n && m->cfg.regression.target[0]) snprintf(buf + o, n - o, " | mse %.5f", r->reg.mse);
 }
 
 rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid, rf_log_fn log,
@@ -147,6 +150,12 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
     int lc[RF_MAX_TASKS];
     rf_status st = rf_resolve_labels(m, train, lc, err);
     if (st) return st;
+    for (int k = 0; k < m->K && m->bout; k++) { /* a squared-error head starts at the training mean */
+        if (m->cfg.tasks[k].loss != RF_LOSS_MSE) continue;
+        double s = 0;
+        for (size_t i = 0; i < train->n; i++) s += train->labels[i * train->K + lc[k]];
+        m->bout[k] = (float)(s / (double)train->n);
+    }
     int B = tc->batch_size;
     double t0 = now_sec(), tlog = t0, run_loss = 0;
     long run_n = 0, seen = 0, seen_log = 0;
@@ -291,6 +300,18 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
     double loss = 0;
     for (int k = 0; k < K; k++) {
         const float *lab = ds->labels + lc[k];
+        if (m->cfg.tasks[k].loss == RF_LOSS_MSE) { /* a value, not a probability: no AUC */
+            rf_reg_metrics rm = rf_reg_eval(P + k, K, lab, ds->K, n);
+            rf_task_metrics tm = {NAN, NAN, NAN, NAN, NAN, n, 0};
+            double sp = 0, sl = 0;
+            for (size_t i = 0; i < n; i++) sp += P[i * K + k], sl += lab[i * ds->K];
+            tm.mean_pred = n ? sp / n : NAN;
+            tm.mean_label = n ? sl / n : NAN;
+            out->task[k] = tm;
+            out->increase[k] = NAN;
+            loss += m->cfg.tasks[k].weight * (n ? rm.mse : 0);
+            continue;
+        }
         out->task[k] = rf_task_eval(P + k, K, lab, ds->K, NULL, 0, n);
         int p = m->parent[k];
         out->increase[k] = NAN;
@@ -311,6 +332,15 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
     }
     out->loss = loss;
     out->n = n;
+    out->reg = (rf_reg_metrics){NAN, NAN, NAN, 0};
+    int tc = m->cfg.regression.target[0] ? rf_dataset_label_index(ds, m->cfg.regression.target) : -1;
+    if (tc >= 0) { /* the regression prediction against the target */
+        float *E = malloc((n ? n : 1) * sizeof *E);
+        if (!E) st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        else if (!(st = rf_regression_predict(m, P, n, E, err)))
+            out->reg = rf_reg_eval(E, 1, ds->labels + tc, ds->K, n);
+        free(E);
+    }
 done:
     free(P);
     free(C);

@@ -32,6 +32,7 @@ typedef struct {
     float ips_clip; /* escm2/dcmt: 0 = 15 */
     rf_monotonic mono; /* ResFlow studies: M1-M4 */
     int esmm_links;    /* ESMM + FR [+ LR] */
+    int mse0;          /* task 0: the squared-error regression head, labels in [1, 5] */
 } gc_case;
 
 static rf_dataset *tiny_data(int K, uint64_t seed)
@@ -102,6 +103,7 @@ static void make_cfg(rf_config *c, const gc_case *g)
         c->tasks[k].weight = 1.0f + 0.5f * k;
         c->tasks[k].pos_weight = k ? g->pos_w : 1.0f;
     }
+    if (g->mse0) c->tasks[0].loss = RF_LOSS_MSE;
     c->train.seed = 3;
 }
 
@@ -118,6 +120,7 @@ static int check_model(const gc_case *g, const float *task_scale)
     rf_config cfg;
     make_cfg(&cfg, g);
     rf_dataset *ds = tiny_data(g->K, 11);
+    for (size_t i = 0; g->mse0 && i < ds->n; i++) ds->labels[i * g->K] = 1.0f + 0.6f * (float)i; /* a value */
     rf_model *m = NULL;
     rf_error e;
     assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
@@ -228,6 +231,10 @@ static const gc_case cases[] = {
     {RF_MODEL_RESFLOW, 3, CHAIN3, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 1, 2.0f, 0.0f, RF_MONO_M4, 0},
     {RF_MODEL_ESMM, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 0, 2.0f, 0.0f, RF_MONO_NONE, 1},
     {RF_MODEL_ESMM, 3, CHAIN3, 2, {5, 4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 1, 1, 2.0f, 0.0f, RF_MONO_NONE, 1},
+    /* the traditional regression head (tasks.N.loss mse), alone and next to a linked chain */
+    {RF_MODEL_NSE, 1, {NULL}, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0.0f, RF_MONO_NONE, 0, 1},
+    {RF_MODEL_RESFLOW, 3, {NULL, NULL, "t1"}, 2, {5, 4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 3, 1, 2.0f, 0.0f,
+     RF_MONO_NONE, 0, 1},
     /* single-layer cases isolate the kernels: linear+bias, PReLU, BN */
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},
     {RF_MODEL_NSE, 1, {NULL}, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0},

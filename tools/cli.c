@@ -161,6 +161,11 @@ void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
                 name, r->cond[k].auc, r->cond[k].n, m->cfg.tasks[m->parent[k]].name, m->cfg.tasks[k].name,
                 m->cfg.tasks[m->parent[k]].name, 100 * r->increase[k]);
     }
+    const rf_regression_cfg *rg = &m->cfg.regression;
+    if (rg->target[0])
+        fprintf(fp, "regression: %s of %s, MSE %.5f, RMSE %.5f, MAE %.5f on %zu rows\n",
+                rg->head == RF_REG_TRADITIONAL ? "traditional head" : "expected value E(v)", rg->target, r->reg.mse,
+                r->reg.rmse, r->reg.mae, r->reg.n);
 }
 
 /* A JSON number, or null when not finite (jansson rejects NaN/Inf, and json_pack would then
@@ -191,6 +196,19 @@ json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
     }
     json_object_set_new(o, "tasks", tasks);
     json_object_set_new(o, "loss", num(r->loss));
+    const rf_regression_cfg *rg = &m->cfg.regression;
+    if (rg->target[0]) {
+        json_t *g = json_object(), *th = json_array();
+        for (int i = 0; i < rg->thresholds.n; i++) json_array_append_new(th, json_real(rg->thresholds.v[i]));
+        json_object_set_new(g, "target", json_string(rg->target));
+        json_object_set_new(g, "head", json_string(rg->head == RF_REG_TRADITIONAL ? "traditional" : "progressive"));
+        json_object_set_new(g, "thresholds", th);
+        json_object_set_new(g, "mse", num(r->reg.mse));
+        json_object_set_new(g, "rmse", num(r->reg.rmse));
+        json_object_set_new(g, "mae", num(r->reg.mae));
+        json_object_set_new(g, "n", json_integer((json_int_t)r->reg.n));
+        json_object_set_new(o, "regression", g);
+    }
     json_object_set_new(o, "rows", json_integer((json_int_t)r->n));
     return o;
 }

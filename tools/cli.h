@@ -9,6 +9,7 @@
 #include "resflow/metrics.h"
 #include "resflow/modelfile.h"
 #include "resflow/pipeline.h"
+#include "resflow/regression.h"
 #include "resflow/train.h"
 
 typedef struct {

@@ -54,6 +54,10 @@ int cmd_compare(int argc, char **argv)
     rf_splits sp;
     if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
     note("split: train %zu | valid %zu | test %zu rows", sp.train->n, sp.valid->n, sp.test->n);
+    if (rf_regression_resolve(&cfg, sp.train, &e)) { /* thresholds and tasks (regression.h) */
+        rf_splits_free(&sp);
+        return die(&e);
+    }
     int K = cfg.K;
     rf_eval_result res[16];
     rf_train_summary sums[16];

@@ -56,8 +56,9 @@ static const char *predict_help =
     "\n"
     "Write per-row scores: a header line, then one line per input row with the row index and\n"
     "one probability per task (tab-separated, %.9g; ESMM/chain tasks are entire-space\n"
-    "probabilities). If the model has a stored fusion formula ('resflow fusion'), a last column\n"
-    "'score' holds the fused ranking score. With --with-labels, the group key (when the data have\n"
+    "probabilities). If the model has a stored fusion formula ('resflow fusion'), a column\n"
+    "'score' holds the fused ranking score; a regression model (regression.target) adds the column\n"
+    "'expected': E(v) of its threshold tasks, or the traditional head's output. With --with-labels, the group key (when the data have\n"
     "one) and the label columns follow, so the file can be read by 'resflow eval --predictions'.\n"
     "Without --data the test split of the model's own data source is used; without -o, stdout.\n"
     "\n"
@@ -255,14 +256,15 @@ int cmd_predict(int argc, char **argv)
     int K = m->K;
     size_t n = ds->n;
     float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
-    int fused = lm.fusion.kind != RF_FUSION_NONE;
+    int fused = lm.fusion.kind != RF_FUSION_NONE, reg = m->cfg.regression.target[0] != '\0';
     float *S = fused ? malloc((n ? n : 1) * sizeof *S) : NULL;
+    float *EV = reg ? malloc((n ? n : 1) * sizeof *EV) : NULL; /* regression: the prediction */
     rf_error e;
     rf_error_clear(&e);
-    if (!P || !C || (fused && !S)) {
+    if (!P || !C || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict(m, ds, P, C, &e)) {
+    } else if (rf_predict(m, ds, P, C, &e) || (reg && rf_regression_predict(m, P, n, EV, &e))) {
         rc = die(&e);
     } else if (fused) {
         /* the formula's terms: task probabilities and child|parent conditionals */
@@ -300,9 +302,10 @@ int cmd_predict(int argc, char **argv)
             if (with_group) fprintf(fp, "\tgroup");
             for (int k = 0; k < K; k++) fprintf(fp, "\t%s", m->cfg.tasks[k].name);
             if (fused) fprintf(fp, "\tscore");
+            if (reg) fprintf(fp, "\texpected");
             for (int j = 0; j < nl; j++) {
                 int clash = !strcmp(ds->label_names[j], "score") || !strcmp(ds->label_names[j], "group") ||
-                            !strcmp(ds->label_names[j], "row");
+                            !strcmp(ds->label_names[j], "row") || (reg && !strcmp(ds->label_names[j], "expected"));
                 for (int k = 0; k < K; k++) clash |= !strcmp(ds->label_names[j], m->cfg.tasks[k].name);
                 fprintf(fp, "\t%s%s", ds->label_names[j], clash ? "_label" : "");
             }
@@ -312,6 +315,7 @@ int cmd_predict(int argc, char **argv)
                 if (with_group) fprintf(fp, "\t%llu", (unsigned long long)ds->group[i]);
                 for (int k = 0; k < K; k++) fprintf(fp, "\t%.9g", P[i * K + k]);
                 if (fused) fprintf(fp, "\t%.9g", (double)S[i]);
+                if (reg) fprintf(fp, "\t%.9g", (double)EV[i]);
                 for (int j = 0; j < nl; j++) fprintf(fp, "\t%.9g", ds->labels[i * (size_t)ds->K + j]);
                 fputc('\n', fp);
             }
@@ -328,6 +332,7 @@ int cmd_predict(int argc, char **argv)
     free(P);
     free(C);
     free(S);
+    free(EV);
     rf_dataset_free(ds);
     rf_loaded_model_free(&lm);
     return rc;

@@ -23,7 +23,8 @@ static const char *experiment_help =
     "\n"
     "Train every model on every dataset with every seed (the same backbone sizes for all models),\n"
     "evaluate on each dataset's test split and write mean ± std tables like the paper's Table 4\n"
-    "(AUC of every task and the conditional AUC of every child task) to DIR/results.md, .csv and\n"
+    "(AUC of every task, the conditional AUC of every child task, and MSE/RMSE/MAE of runs with a\n"
+    "regression target) to DIR/results.md, .csv and\n"
     ".json, with each run's resolved config and result under DIR/runs/DATASET/MODEL/seed-S.*.\n"
     "Runs whose result file matches their current resolved config (hash) are not redone, so an\n"
     "interrupted or extended experiment continues where it stopped. Format: docs/experiments.md.\n"
@@ -125,10 +126,11 @@ static void summary_line(char *buf, size_t n, const rf_run_result *r)
     }
     int o = 0;
     for (int k = 0; k < r->K && o >= 0 && (size_t)o < n; k++)
-        o += snprintf(buf + o, n - (size_t)o, "%s%s %.4f", k ? ", " : "AUC ", r->task[k], r->auc[k]);
+        if (!r->task_mse[k]) o += snprintf(buf + o, n - (size_t)o, "%s%s %.4f", o ? ", " : "AUC ", r->task[k], r->auc[k]);
     for (int k = 0; k < r->K && o >= 0 && (size_t)o < n; k++)
         if (r->parent[k] >= 0)
             o += snprintf(buf + o, n - (size_t)o, ", %s|%s %.4f", r->task[k], r->task[r->parent[k]], r->cond_auc[k]);
+    if (r->target[0] && o >= 0 && (size_t)o < n) o += snprintf(buf + o, n - (size_t)o, ", MSE %.4f", r->mse);
     if (o >= 0 && (size_t)o < n) snprintf(buf + o, n - (size_t)o, " (%.1f s)", r->seconds);
 }
 

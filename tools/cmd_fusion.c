@@ -266,7 +266,9 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
         snprintf(nm, sizeof nm, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
         if (strlen(nm) < RF_NAME_MAX) add_col(rs, nm, rs->C + k, (size_t)K);
     }
-    if (ds->truth && !ro->no_oracle)
+    int truth = ds->truth && n > 0; /* labels derived from expressions have none (NaN) */
+    for (int k = 0; truth && k < K; k++) truth = !isnan(ds->truth[lc[k]]);
+    if (truth && !ro->no_oracle)
         for (int k = 0; k < K; k++) {
             rs->oracle[k].name = rs->col_names[k];
             rs->oracle[k].x = ds->truth + lc[k];

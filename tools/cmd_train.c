@@ -50,6 +50,10 @@ int cmd_train(int argc, char **argv)
     note("split: train %zu | valid %zu | test %zu rows%s", sp.train->n, sp.valid->n, sp.test->n,
          sp.bad_rows ? " (some bad rows skipped)" : "");
     if (sp.bad_rows) note("skipped %zu bad rows", sp.bad_rows);
+    if (rf_regression_resolve(&cfg, sp.train, &e)) { /* thresholds and tasks (regression.h) */
+        rf_splits_free(&sp);
+        return die(&e);
+    }
     rf_model *m = NULL;
     if (rf_model_create(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
         rf_splits_free(&sp);

@@ -53,12 +53,17 @@ typedef enum { RF_DENSE_CONCAT = 0, RF_DENSE_PROJECT = 1 } rf_dense_mode;
  * to min(r, 0); M4 ESMM-style product p_child = p_parent * sigmoid(s_child) with feature links. */
 typedef enum { RF_MONO_NONE = 0, RF_MONO_M1 = 1, RF_MONO_M2 = 2, RF_MONO_M3 = 3, RF_MONO_M4 = 4 } rf_monotonic;
 
+/* Per-task loss: binary cross-entropy on sigmoid(logit) (every classification task), or the
+ * squared error of the linear output (the traditional regression head; tower models only). */
+typedef enum { RF_LOSS_BCE = 0, RF_LOSS_MSE = 1 } rf_loss;
+
 typedef struct {
     char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
     char label[2 * RF_NAME_MAX + 2]; /* label column, or "a*b" for a product of two columns */
     char parent[RF_NAME_MAX]; /* name of the parent task ("" = root) */
     float weight;             /* loss weight w_k */
     float pos_weight;         /* weight of positive rows in the BCE (negatives: 1) */
+    rf_loss loss;             /* bce (default) or mse */
 } rf_task_cfg;
 
 typedef struct {
@@ -120,12 +125,33 @@ typedef struct {
     rf_synth_opts synth;
 } rf_data_cfg;
 
+/* Regression as progressive multi-task (paper §4.6, docs/regression.md): a numeric target v,
+ * thresholds v_0 < v_1 < ... < v_K (explicit, or the training target's quantiles), one binary
+ * task Q(v >= v_k) per k = 1..K chained k -> k+1, and the expected value
+ * E(v) = sum_{k<K} v_k max(Q_k - Q_{k+1}, 0) + v_K Q_K as the prediction; or the traditional
+ * head, one task with a squared-error loss on a linear output. */
+typedef enum { RF_REG_PROGRESSIVE = 0, RF_REG_TRADITIONAL = 1 } rf_reg_head;
+#define RF_MAX_THRESHOLDS 16 /* v_0..v_K: K <= 15 tasks (the target is one more label column) */
+
+typedef struct {
+    int n;
+    float v[RF_MAX_THRESHOLDS];
+} rf_floats;
+
+typedef struct {
+    char target[RF_NAME_MAX]; /* numeric column ("" = no regression) */
+    rf_floats thresholds;     /* v_0..v_K, strictly ascending (n = 0: from quantiles) */
+    int quantiles;            /* K: thresholds from the training target's quantiles */
+    rf_reg_head head;
+} rf_regression_cfg;
+
 typedef struct {
     rf_model_cfg model;
     int K;
     rf_task_cfg tasks[RF_MAX_TASKS];
     rf_train_cfg train;
     rf_data_cfg data;
+    rf_regression_cfg regression;
 } rf_config;
 
 /* Built-in defaults: the simulator with 2 tasks (ctr: label click; ctcvr: label order, the

@@ -18,7 +18,10 @@
  * instead of training again.
  *
  * Statistics over seeds: the mean and the sample standard deviation (n - 1 denominator) of the
- * runs that finished; diverged runs (non-finite loss) are counted separately.
+ * runs that finished; diverged runs (non-finite loss) are counted separately. Metrics are
+ * matched by task name across the models of a dataset (models may have different tasks, e.g.
+ * the progressive and the traditional regression heads); runs with a regression target also
+ * report MSE, RMSE and MAE (lower is better).
  * Tables: Markdown, CSV (one row per dataset, model and metric) and JSON (every run's values
  * and the summaries). Library code: no printing, errors as rf_status + rf_error.
  */
@@ -127,6 +130,10 @@ typedef struct {
     double cond_auc[RF_MAX_TASKS]; /* child task on its parent's positives (NaN for roots) */
     double logloss[RF_MAX_TASKS];
     double oracle_auc[RF_MAX_TASKS]; /* AUC of the simulator's true probabilities (NaN: none) */
+    int task_mse[RF_MAX_TASKS];    /* 1: a squared-error task (traditional regression head) */
+    char target[RF_NAME_MAX];      /* regression.target ("" = no regression) */
+    double mse, rmse, mae;         /* regression: test error of the prediction (NaN: none) */
+    double oracle_mse;             /* MSE of the simulator's expected target (NaN: none) */
     double valid_score;   /* train.monitor value of the kept model on validation */
     int best_epoch, epochs_run;
     double seconds, samples_per_sec;
@@ -134,6 +141,8 @@ typedef struct {
 } rf_run_result;
 
 /* Train cfg's model on sp->train (early stopping on sp->valid) and evaluate it on sp->test.
+ * A regression configuration is resolved first (rf_regression_resolve: thresholds from
+ * sp->train, tasks per head); out->config_hash is the hash of cfg as given.
  * A diverged run is not an error: it returns RF_OK with out->status = RF_ENUMERIC. Other
  * failures return their status. */
 RF_API rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn log,

@@ -42,6 +42,32 @@ typedef struct {
 RF_API rf_task_metrics rf_task_eval(const float *score, size_t sstride, const float *label,
                                     size_t lstride, const float *mask, size_t mstride, size_t n);
 
+/* ---- regression (paper §4.6) --------------------------------------------------------------- */
+
+/* The expected value of progressive regression: thresholds v[0] < ... < v[K] and the K task
+ * probabilities Q_k = Q(target >= v_k), k = 1..K, at q[(k-1)*qstride] (Q_0 = 1):
+ *   E = sum_{k=0}^{K-1} v_k * max(Q_k - Q_{k+1}, 0) + v_K * Q_K
+ * exactly as the paper states it. When the chain increases somewhere (Q_{k+1} > Q_k) the
+ * clipped differences sum to more than 1 (1 + the total increase) and E is not renormalised. */
+RF_API double rf_expected_value(const float *q, size_t qstride, int K, const float *v);
+
+typedef struct {
+    double mse, rmse, mae; /* NaN when n == 0 */
+    size_t n;
+} rf_reg_metrics;
+
+/* Mean squared error, its root and the mean absolute error of pred[i*pstride] against
+ * target[i*tstride] over n rows. */
+RF_API rf_reg_metrics rf_reg_eval(const float *pred, size_t pstride, const float *target, size_t tstride,
+                                  size_t n);
+
+/* Thresholds from quantiles: of the finite values x[i*stride], i < n, sorted ascending
+ * (s_0 <= ... <= s_{m-1}), v_k = s_{round(k (m-1) / K)} for k = 0..K (v_0 the minimum, v_K the
+ * maximum: observed values, so a threshold task target >= v_k always has positives), with
+ * repeated values dropped: *nv (<= K + 1) strictly ascending values go to v. RF_EDATA when
+ * fewer than 2 distinct values remain (e.g. a constant target), RF_ENOMEM. */
+RF_API rf_status rf_quantile_thresholds(const float *x, size_t stride, size_t n, int K, float *v, int *nv);
+
 #ifdef __cplusplus
 }
 #endif

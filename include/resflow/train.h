@@ -29,6 +29,8 @@ typedef struct {
                                            (NaN for roots) - paper §3.3's monotonicity check */
     double loss;                        /* mean training objective on this set */
     size_t n;
+    rf_reg_metrics reg;                 /* regression.target set: MSE, RMSE, MAE of the prediction
+                                           (E(v), or the traditional head's output); else NaN */
 } rf_eval_result;
 
 typedef struct {
@@ -65,7 +67,7 @@ RF_API rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, flo
 RF_API rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out,
                              rf_error *err);
 
-/* The monitored score (higher is better) of an evaluation for train.monitor. */
+/* The monitored score (higher is better) of an evaluation for train.monitor (mse: -MSE). */
 RF_API double rf_monitor_value(const rf_model *m, const rf_eval_result *r);
 
 #ifdef __cplusplus
