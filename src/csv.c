@@ -33,8 +33,9 @@
  *
  * Speed: rows without quotes are split with a 64-byte bitmap of their delimiters and line ends
  * (AVX2 when the CPU has it, else SSE2; tokenize_row), other rows field by field (16-byte SSE2
- * scans between quotes); each row's categorical values
- * are hashed first and their hash-table slots prefetched so the lookups' cache misses overlap;
+ * scans between quotes); integer categorical values use the vocabularies' direct tables (no
+ * hashing), other values are hashed first and their hash-table slots prefetched so the
+ * lookups' cache misses overlap;
  * the output arrays are pre-sized from the file size (plain files) and advised to use
  * transparent huge pages.
  *
@@ -1307,16 +1308,25 @@ static int process_row(const loader *L, piece *P)
     /* categorical columns: hash the plain single-valued vocabulary ones first and prefetch their
      * table slots, so that the cache misses of the lookups overlap */
     int oom = 0;
-    uint64_t hs[RF_MAX_FIELDS];
+    uint64_t hs[RF_MAX_FIELDS], done = 0;
     for (int f = 0; f < L->F; f++) {
         const fplan *fp = &L->fp[f];
         const span *sp = colspan(P, fp->col);
-        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1)
-            hs[f] = rf_vocab_hash_(L->fitting && !L->direct ? P->voc[f] : fp->vocab, sp->p, sp->len);
+        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1) {
+            rf_vocab *v = L->fitting && !L->direct ? P->voc[f] : fp->vocab;
+            uint32_t id;
+            if (rf_vocab_small_(v, sp->p, sp->len, L->fitting, &id)) { /* an integer id: direct table */
+                if (L->fitting && !id) oom = 1;
+                crow[f] = id ? id : fp->oov;
+                done |= (uint64_t)1 << f;
+                continue;
+            }
+            hs[f] = rf_vocab_hash_(v, sp->p, sp->len);
+        }
     }
     for (int f = 0; f < L->F; f++) {
         const fplan *fp = &L->fp[f];
-        if (fp->kind == FK_BUCKET || (fp->kind == FK_IDS && !fp->multi)) continue;
+        if (fp->kind == FK_BUCKET || (fp->kind == FK_IDS && !fp->multi) || (done >> f & 1)) continue;
         const span *sp = colspan(P, fp->col);
         if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && !L->latin1) {
             crow[f] = sp->len ? encode_vocab(L, P, f, sp->p, sp->len, hs[f], &oom) : 0;

@@ -183,6 +183,55 @@ static void test_vocab_add(void **state)
 }
 
 /* Millions of keys: count, freeze with min_count, look every key up. */
+/* Integer keys go through the vocabulary's direct table: ids, counts, min_count and lookups
+ * equal a plain first-seen reference for canonical, non-canonical ("07", "+7"), dense, sparse
+ * and huge integers mixed with strings, through growth and freezing. */
+static void test_vocab_integer_keys(void **state)
+{
+    (void)state;
+    enum { N = 40000, MAXK = 40000 };
+    char (*keys)[24] = calloc(MAXK, sizeof *keys);
+    uint32_t *cnt = calloc(MAXK, sizeof *cnt), nk = 0;
+    rf_vocab *v = rf_vocab_create();
+    uint64_t r = 99;
+    char k[24];
+    for (int i = 0; i < N; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        int kind = (int)(r % 10);
+        uint64_t x = r >> 20;
+        if (kind < 5) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 20000));         /* dense ids */
+        else if (kind == 5) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 5000000)); /* sparse */
+        else if (kind == 6) snprintf(k, sizeof k, "0%llu", (unsigned long long)(x % 50));     /* "07" */
+        else if (kind == 7) snprintf(k, sizeof k, "+%llu", (unsigned long long)(x % 50));
+        else if (kind == 8) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 100000000000ULL));
+        else snprintf(k, sizeof k, "s%llu", (unsigned long long)(x % 500));
+        uint32_t j = 0;
+        while (j < nk && strcmp(keys[j], k)) j++;
+        if (j == nk) {
+            assert_true(nk < MAXK);
+            memcpy(keys[nk++], k, sizeof k);
+        }
+        cnt[j]++;
+        assert_int_equal(rf_vocab_count(v, k, strlen(k)), RF_OK);
+        if (i % 1000 == 0) assert_int_equal(rf_vocab_size(v), nk + 1);
+    }
+    rf_vocab_freeze(v, 2);
+    uint32_t id = 0;
+    for (uint32_t j = 0; j < nk; j++) {
+        uint32_t want = cnt[j] >= 2 ? ++id : 0;
+        assert_int_equal(rf_vocab_lookup(v, keys[j], strlen(keys[j])), want);
+        if (want) assert_string_equal(rf_vocab_key(v, want), keys[j]);
+    }
+    assert_int_equal(rf_vocab_size(v), id + 1);
+    assert_int_equal(rf_vocab_lookup(v, "4999999", 7), rf_vocab_lookup(v, "4999999", 7));
+    assert_int_equal(rf_vocab_lookup(v, "", 0), 0);
+    rf_vocab_free(v);
+    free(keys);
+    free(cnt);
+}
+
 static void test_vocab_millions(void **state)
 {
     (void)state;
@@ -1269,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_vocab_basic),
         cmocka_unit_test(test_vocab_add),
         cmocka_unit_test(test_vocab_millions),
+        cmocka_unit_test(test_vocab_integer_keys),
         cmocka_unit_test(test_basic_load),
         cmocka_unit_test(test_quoted_fields),
         cmocka_unit_test(test_crlf),
