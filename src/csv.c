@@ -21,7 +21,8 @@
  * each thread fits a local vocabulary, merged in piece order, so the result does not depend on
  * the thread count), bucket fields keep their raw float bits and dense values stay raw (NaN =
  * missing); after the last row, the encoders are fitted on the training rows
- * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there
+ * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there (the
+ * field's own :min:N, else data.min_count)
  * (keys seen only in held-out rows are unknown, as they would be to a deployed model),
  * quantile boundaries and dense statistics come from those rows, and every row is then
  * rewritten with the final ids and values.
@@ -1945,7 +1946,8 @@ static rf_status fit_all(loader *L, size_t a)
                 for (uint64_t j = 0; j < end; j++)
                     if (cnt[f][o->mv_ids[f][j]] != UINT32_MAX) cnt[f][o->mv_ids[f][j]]++;
             }
-            if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], minc, &map[f])) {
+            if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], L->sc->cat[f].min_count ? L->sc->cat[f].min_count : minc,
+                                        &map[f])) {
                 st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
                 goto done;
             }

@@ -489,6 +489,16 @@ static void test_min_count(void **state)
         rf_dataset_free(ds);
         rf_encoders_free(enc);
     }
+    /* a field's own min count overrides the schema's: the same column twice */
+    add_cat(&s, "c", 0, 0, 0);
+    s.min_count = 1;
+    s.cat[1].min_count = 3;
+    rf_encoders *enc = NULL;
+    rf_dataset *ds = load_ok(p, &s, &enc, NULL);
+    assert_int_equal(ds->fields[0].vocab, 5); /* r s t u */
+    assert_int_equal(ds->fields[1].vocab, 2); /* r */
+    rf_dataset_free(ds);
+    rf_encoders_free(enc);
 }
 
 static void test_oov_given_encoders(void **state)
