@@ -48,6 +48,9 @@ test: all $(TESTS)
 $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_load: bench/bench_load.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_load.c $(LIB) $(LDLIBS)
+
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
 
@@ -62,7 +65,7 @@ bench: all $(BUILD)/bench_train
 
 # resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
 # env ROWS, REPS, THREADS: see bench/prepare_bench.sh).
-bench-prepare: all
+bench-prepare: all $(BUILD)/bench_load
 	@BUILD=$(BUILD) sh bench/prepare_bench.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the tests.

@@ -134,7 +134,7 @@ static const key_def KEYS[] = {
     FLT_("data.valid_frac", data.valid_frac, "0.1", 0, 1, HI_OPEN, "fraction of source rows for validation when data.valid is \"\""),
     FLT_("data.test_frac", data.test_frac, "0.2", 0, 1, HI_OPEN, "fraction of source rows for test when data.test is \"\""),
     U64_("data.split_seed", data.split_seed, "7", "seed of the train/valid/test split"),
-    SPEC_("data.categorical", T_CATS, "", 0, 0, "categorical columns: name, or name:SEP:POOL for a multi-valued field (POOL sum|mean); append :hash:N to hash into N buckets or use name:bucket:N to cut a numeric column into N quantile buckets"),
+    SPEC_("data.categorical", T_CATS, "", 0, 0, "categorical columns: name, or name:SEP:POOL for a multi-valued field (POOL sum|mean); append :hash:N to hash into N buckets or :min:N for this field's vocabulary min count (overrides data.min_count), or use name:bucket:N to cut a numeric column into N quantile buckets"),
     SPEC_("data.dense", T_DENSE, "", 0, 0, "numeric columns: name, or name:NORM (none|standardize|minmax) to override data.normalize"),
     STR_("data.weight", data.schema.weight, "", "per-row sample-weight column (\"\" = none)"),
     STR_("data.group", data.schema.group, "", "group/query key column (\"\" = none)"),
@@ -483,6 +483,8 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
             if (w > 0 && (size_t)w < sizeof item && (c->hash || c->bucket))
                 snprintf(item + w, sizeof item - (size_t)w, ":%s:%lu", c->hash ? "hash" : "bucket",
                          (unsigned long)(c->hash ? c->hash : c->bucket));
+            if (w > 0 && (size_t)w < sizeof item && c->min_count)
+                snprintf(item + strlen(item), sizeof item - strlen(item), ":min:%lu", (unsigned long)c->min_count);
             if (f) sb_puts(b, ", ");
             sb_scalar(b, item);
         }
@@ -761,8 +763,9 @@ static int list_items(const val *v, const char **items, char **owned)
 }
 
 /* "name", "name:SEP" / "name:SEP:POOL" (a multi-valued field, POOL sum|mean, default sum),
- * optionally followed by ":hash:N" (hash into N buckets); or "name:bucket:N" (a numeric column
- * cut into N quantile buckets). 1 ok, else 0 + why. */
+ * optionally followed by ":hash:N" (hash into N buckets) or ":min:N" (this vocabulary's min
+ * count, overriding data.min_count); or "name:bucket:N" (a numeric column cut into N quantile
+ * buckets). 1 ok, else 0 + why. */
 static int parse_cat(const char *s, rf_cat_spec *c, char *why, size_t wn)
 {
     const char *colon = strchr(s, ':');
@@ -775,6 +778,17 @@ static int parse_cat(const char *s, rf_cat_spec *c, char *why, size_t wn)
     memcpy(c->name, s, n);
     const char *p = colon ? colon + 1 : NULL;
     while (p) {
+        if (!strncmp(p, "min:", 4)) { /* this field's vocabulary min count */
+            char *end;
+            unsigned long v = (p[4] >= '0' && p[4] <= '9') ? strtoul(p + 4, &end, 10) : 0;
+            if (!v || v > 1000000000ul || (*end && *end != ':') || c->min_count) {
+                snprintf(why, wn, "\"%s\": expected :min:N with N in 1..1000000000", s);
+                return 0;
+            }
+            c->min_count = (uint32_t)v;
+            p = *end ? end + 1 : NULL;
+            continue;
+        }
         int is_hash = !strncmp(p, "hash:", 5), is_bucket = !strncmp(p, "bucket:", 7);
         if (is_hash || is_bucket) {
             const char *q = p + (is_hash ? 5 : 7);
@@ -800,16 +814,21 @@ static int parse_cat(const char *s, rf_cat_spec *c, char *why, size_t wn)
         else if (!strncmp(q, "mean", 4) && (!q[4] || q[4] == ':')) {
             c->pooling = RF_POOL_MEAN;
             p = q[4] ? q + 5 : NULL;
-        } else if (!strncmp(q, "hash:", 5)) p = q;
+        } else if (!strncmp(q, "hash:", 5) || !strncmp(q, "min:", 4)) p = q;
         else goto bad;
     }
     if (c->bucket && c->multi) {
         snprintf(why, wn, "\"%s\": a bucketized column is a single number, not multi-valued", s);
         return 0;
     }
+    if (c->min_count && (c->hash || c->bucket)) {
+        snprintf(why, wn, "\"%s\": :min:N is a vocabulary threshold; a %s field has no vocabulary", s,
+                 c->hash ? "hashed" : "bucketized");
+        return 0;
+    }
     return 1;
 bad:
-    snprintf(why, wn, "\"%s\": expected name or name:SEP:POOL (one-character SEP, POOL sum|mean), then optionally :hash:N; or name:bucket:N", s);
+    snprintf(why, wn, "\"%s\": expected name or name:SEP:POOL (one-character SEP, POOL sum|mean), then optionally :hash:N or :min:N; or name:bucket:N", s);
     return 0;
 }
 

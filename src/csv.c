@@ -21,22 +21,22 @@
  * each thread fits a local vocabulary, merged in piece order, so the result does not depend on
  * the thread count), bucket fields keep their raw float bits and dense values stay raw (NaN =
  * missing); after the last row, the encoders are fitted on the training rows
- * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there
+ * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there (the
+ * field's own :min:N, else data.min_count)
  * (keys seen only in held-out rows are unknown, as they would be to a deployed model),
  * quantile boundaries and dense statistics come from those rows, and every row is then
  * rewritten with the final ids and values.
  *
- * Numbers: a hand-written parser handles plain decimals ([+-]digits[.digits][e[+-]digits]);
- * it is exact: results equal (float)strtod(s). Up to 19 significant digits with |exp10| <= 22
- * (mantissa <= 2^53) use one exact double operation (Clinger's fast path); with an x87 80-bit
- * long double, exponents up to 27 and any 19-digit mantissa use one long double operation
- * whose result is accepted only when the double rounding provably cannot differ. Everything
- * else (more digits, hex floats, inf/nan spellings, garbage) falls back to strtod on a
- * NUL-terminated copy. strtod assumes the "C" locale decimal point. Whitespace around numbers
- * is not accepted.
+ * Numbers: numparse.h - exact, results equal (float)strtod(s): short decimals inline (Clinger's
+ * fast path, else Eisel-Lemire with a table of powers of five), long mantissas exactly, anything
+ * unusual or ambiguous through strtod on a NUL-terminated copy ("C" locale decimal point).
+ * Whitespace around numbers is not accepted.
  *
- * Speed: unquoted fields are delimited with 16-byte SSE2 compares; each row's categorical values
- * are hashed first and their hash-table slots prefetched so the lookups' cache misses overlap;
+ * Speed: rows without quotes are split with a 64-byte bitmap of their delimiters and line ends
+ * (AVX2 when the CPU has it, else SSE2; tokenize_row), other rows field by field (16-byte SSE2
+ * scans between quotes); integer categorical values use the vocabularies' direct tables (no
+ * hashing), other values are hashed first and their hash-table slots prefetched so the
+ * lookups' cache misses overlap;
  * the output arrays are pre-sized from the file size (plain files) and advised to use
  * transparent huge pages.
  *
@@ -78,149 +78,12 @@
 #endif
 
 #include "dataint.h"
+#include "numparse.h"
 
 /* ---- number parsing ------------------------------------------------------------------- */
 
-enum { NUM_OK = 0, NUM_EMPTY, NUM_BAD, NUM_NONFINITE };
-
-static const double P10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-#if LDBL_MANT_DIG == 64 && DBL_MANT_DIG == 53 && defined(__x86_64__)
-#define HAVE_X87_FASTPATH 1
-static const long double P10L[28] = {
-    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
-    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
-    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L}; /* all exact: 5^27 < 2^64 */
-#endif
-
-static int parse_slow(const char *s, size_t n, double *out)
-{
-    char stack[128];
-    char *b = n < sizeof stack ? stack : malloc(n + 1);
-    if (!b) return NUM_BAD;
-    memcpy(b, s, n);
-    b[n] = '\0';
-    int rc = NUM_OK;
-    unsigned char c0 = (unsigned char)b[0];
-    if (c0 == ' ' || (c0 >= '\t' && c0 <= '\r')) {
-        rc = NUM_BAD;
-    } else {
-        char *end;
-        double d = strtod(b, &end);
-        if (end != b + n)
-            rc = NUM_BAD;
-        else if (!isfinite(d))
-            rc = NUM_NONFINITE;
-        else
-            *out = d;
-    }
-    if (b != stack) free(b);
-    return rc;
-}
-
 /* Side-table and scratch texts keep this many readable bytes after their ends. */
 #define TEXT_PAD 16
-
-/* Parse s[0..n) as a double; exact (same result as strtod). */
-static int parse_double(const char *s, size_t n, double *out)
-{
-    if (n == 0) return NUM_EMPTY;
-    const char *p = s, *e = s + n;
-    int neg = 0;
-    if (*p == '-' || *p == '+') {
-        neg = *p == '-';
-        p++;
-    }
-    uint64_t m = 0;
-    size_t nd;
-    long ex = 0;
-    unsigned inexact = 0;
-    const char *ip = p;
-    /* accumulate while scanning (wraps harmlessly when there are more than 19 digits: then m
-     * is recomputed below) */
-    for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++) m = m * 10 + d;
-    const char *ipe = p, *fp = p, *fpe = p;
-    if (p < e && *p == '.') {
-        fp = ++p;
-        for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++) m = m * 10 + d;
-        fpe = p;
-    }
-    nd = (size_t)(ipe - ip) + (size_t)(fpe - fp);
-    if (nd <= 19) { /* common case: every digit fits in the 64-bit mantissa */
-        ex = -(long)(fpe - fp);
-    } else { /* keep the first 19 significant digits, remember if a dropped one is nonzero */
-        int sig = 0;
-        m = 0;
-        for (const char *q = ip; q < ipe; q++) {
-            unsigned d = (unsigned)(*q - '0');
-            if (sig < 19) {
-                m = m * 10 + d;
-                sig += m != 0;
-            } else {
-                ex++;
-                inexact |= d;
-            }
-        }
-        for (const char *q = fp; q < fpe; q++) {
-            unsigned d = (unsigned)(*q - '0');
-            if (sig < 19) {
-                m = m * 10 + d;
-                sig += m != 0;
-                ex--;
-            } else {
-                inexact |= d;
-            }
-        }
-    }
-    if (!nd) return parse_slow(s, n, out);
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0;
-        if (p < e && (*p == '+' || *p == '-')) {
-            eneg = *p == '-';
-            p++;
-        }
-        if (p == e || (unsigned)(*p - '0') >= 10u) return parse_slow(s, n, out);
-        long x = 0;
-        while (p < e && (unsigned)(*p - '0') < 10u) {
-            if (x < 100000) x = x * 10 + (*p - '0');
-            p++;
-        }
-        ex += eneg ? -x : x;
-    }
-    if (p != e) return parse_slow(s, n, out);
-    if (m == 0) {
-        *out = neg ? -0.0 : 0.0;
-        return NUM_OK;
-    }
-    if (!inexact) {
-        if (m <= ((uint64_t)1 << 53) && ex >= -22 && ex <= 22) {
-            double d = (double)m;
-            d = ex < 0 ? d / P10[-ex] : d * P10[ex];
-            *out = neg ? -d : d;
-            return NUM_OK;
-        }
-#ifdef HAVE_X87_FASTPATH
-        if (ex >= -27 && ex <= 27) {
-            /* r = m*10^ex rounded once to 64 bits; x (exact) is within 0.5 ulp of r. Rounding r
-             * to double equals rounding x unless r's 11 bits below double precision are
-             * exactly the halfway pattern 0x400. */
-            long double r = (long double)m;
-            r = ex < 0 ? r / P10L[-ex] : r * P10L[ex];
-            uint64_t mant;
-            memcpy(&mant, &r, sizeof mant); /* x87 extended: 64-bit significand first */
-            if ((mant & 0x7FF) != 0x400) {
-                double d = (double)r;
-                *out = neg ? -d : d;
-                return NUM_OK;
-            }
-        }
-#endif
-    }
-    return parse_slow(s, n, out);
-}
 
 /* double -> float; -1 if the value rounds outside the float range. */
 static int to_float(double d, float *out)
@@ -372,9 +235,9 @@ static rf_status in_read(input *in, char *dst, size_t n, size_t *got, const char
 
 /* ---- tokenizer --------------------------------------------------------------------------- */
 
-/* The read buffer has BUF_PAD bytes after buf[cap]: buf[len] is a '\n' sentinel and 16-byte
+/* The read buffer has BUF_PAD bytes after buf[cap]: buf[len] is a '\n' sentinel and 64-byte
  * loads starting at or before it stay inside the allocation. */
-#define BUF_PAD 32
+#define BUF_PAD 128
 /* Longest row accepted (keeps field lengths within uint32_t). */
 #define ROW_MAX ((size_t)1 << 31)
 
@@ -409,6 +272,8 @@ typedef struct {
     const char *dstr;
     int quote;       /* 1: RFC 4180 quoting */
     const unsigned char *cls; /* 1 for d0, '\n', '\r' */
+    int simd;        /* block scanner of tokenize_row: 2 AVX2, 1 SSE2, 0 none (byte loop) */
+    const char *pad_end; /* 64-byte loads may start at or before this (end, for the read buffer) */
 } tokctx;
 
 /* First byte at or after q that is d0, '\n' or '\r' (the sentinel bounds it). */
@@ -552,6 +417,120 @@ static size_t count_quotes(const char *p, size_t n)
 #endif
     for (; i < n; i++) c += p[i] == '"';
     return c;
+}
+
+/* ---- block tokenizer ----------------------------------------------------------------------
+ * The common row - a one-byte delimiter, no quotes, LF or CRLF line end - is split with a bitmap
+ * of its structural bytes (delimiter, '\n', '\r', '"') computed 64 bytes at a time with AVX2
+ * (chosen at run time with __builtin_cpu_supports) or SSE2; each set bit is a field end. Any
+ * quote, a lone CR, a row with more fields than the span array holds, or a buffer without the
+ * 64-byte padding goes to tokenize(), which handles everything (RFC 4180); both give the same
+ * spans for the rows the block tokenizer accepts. */
+
+enum { TOK_SLOW = -1 };
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_BLOCK_TOK 1
+__attribute__((target("avx2"), always_inline)) static inline uint64_t mask64_avx2(const char *q, char d0)
+{
+    const __m256i vd = _mm256_set1_epi8(d0), vn = _mm256_set1_epi8('\n'), vr = _mm256_set1_epi8('\r'),
+                  vq = _mm256_set1_epi8('"');
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)q);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32));
+    __m256i ma = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(a, vd), _mm256_cmpeq_epi8(a, vn)),
+                                 _mm256_or_si256(_mm256_cmpeq_epi8(a, vr), _mm256_cmpeq_epi8(a, vq)));
+    __m256i mb = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, vd), _mm256_cmpeq_epi8(b, vn)),
+                                 _mm256_or_si256(_mm256_cmpeq_epi8(b, vr), _mm256_cmpeq_epi8(b, vq)));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(ma) | (uint64_t)(uint32_t)_mm256_movemask_epi8(mb) << 32;
+}
+
+static inline uint64_t mask64_sse2(const char *q, char d0)
+{
+    const __m128i vd = _mm_set1_epi8(d0), vn = _mm_set1_epi8('\n'), vr = _mm_set1_epi8('\r'), vq = _mm_set1_epi8('"');
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * i));
+        __m128i c = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vq)));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(c) << (16 * i);
+    }
+    return m;
+}
+
+/* The row at p (p < x->end) as spans, or TOK_SLOW: one function per block scanner (a macro, so
+ * that the AVX2 one is compiled for AVX2 as a whole, whatever the build's -march). */
+#define TOK_BLOCK_FN(NAME, ATTR, MASK)                                                             \
+    ATTR static int NAME(const tokctx *x, const char *p, tokens *t)                                \
+    {                                                                                              \
+        const char *end = x->end, *fs = p;                                                         \
+        const char d0 = x->d0;                                                                     \
+        span *f = t->f;                                                                            \
+        int n = 0, cap = t->cap;                                                                   \
+        for (const char *q = p;; q += 64) {                                                        \
+            if (q > x->pad_end) return TOK_SLOW;                                                   \
+            for (uint64_t m = MASK(q, d0); m; m &= m - 1) {                                        \
+                const char *c = q + __builtin_ctzll(m);                                            \
+                if (n == cap) return TOK_SLOW;                                                     \
+                span *s = &f[n++];                                                                 \
+                s->p = s->start = fs;                                                              \
+                s->len = (uint32_t)(c - fs);                                                       \
+                s->esc = 0;                                                                        \
+                if (*c == d0) {                                                                    \
+                    fs = c + 1;                                                                    \
+                    continue;                                                                      \
+                }                                                                                  \
+                t->n = n;                                                                          \
+                t->bad = t->unterm = NULL;                                                         \
+                if (*c == '\n') {                                                                  \
+                    if (c == end) { /* the sentinel */                                             \
+                        if (!x->eof) return TOK_MORE;                                              \
+                        t->next = end;                                                             \
+                        t->lines = 0;                                                              \
+                    } else {                                                                       \
+                        t->next = c + 1;                                                           \
+                        t->lines = 1;                                                              \
+                    }                                                                              \
+                    return TOK_ROW;                                                                \
+                }                                                                                  \
+                if (*c == '\r' && c + 1 < end && c[1] == '\n') {                                   \
+                    t->next = c + 2;                                                               \
+                    t->lines = 1;                                                                  \
+                    return TOK_ROW;                                                                \
+                }                                                                                  \
+                return TOK_SLOW; /* a quote or a lone CR */                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+TOK_BLOCK_FN(tok_block_avx2, __attribute__((target("avx2"))), mask64_avx2)
+TOK_BLOCK_FN(tok_block_sse2, , mask64_sse2)
+#endif
+
+/* Tokenize the row at p: the block tokenizer when it applies, else tokenize(). */
+static inline int tokenize_row(const tokctx *x, const char *p, tokens *t)
+{
+#ifdef HAVE_BLOCK_TOK
+    if (x->simd && x->dl == 1 && p < x->end && p <= x->pad_end) {
+        int r = x->simd == 2 ? tok_block_avx2(x, p, t) : tok_block_sse2(x, p, t);
+        if (r != TOK_SLOW) return r;
+    }
+#endif
+    return tokenize(x, p, t);
+}
+
+/* The block scanner this CPU supports (once per load; RESFLOW_TOKENIZER=sse2 or =scalar
+ * forces a smaller one: tests cover every path on any machine). */
+static int simd_level(void)
+{
+    const char *force = getenv("RESFLOW_TOKENIZER");
+    if (force && !strcmp(force, "scalar")) return 0;
+#ifdef HAVE_BLOCK_TOK
+    if (force && !strcmp(force, "sse2")) return 1;
+    return __builtin_cpu_supports("avx2") ? 2 : 1;
+#else
+    return 0;
+#endif
 }
 
 /* ---- expressions: labels and filters ------------------------------------------------------ */
@@ -1011,8 +990,8 @@ static int num_error(const loader *L, piece *P, const span *s, int rc, const cha
     const char *ell = n > SHOW_MAX ? "..." : "";
     if (s->esc == JOIN_MISSING)
         return row_bad(L, P, s->start, "no row for this key in the joined file (needed for %s '%s')", role, name);
-    if (rc == NUM_EMPTY) return row_bad(L, P, s->start, "empty numeric value in %s '%s'", role, name);
-    if (rc == NUM_NONFINITE)
+    if (rc == RF_NUM_EMPTY) return row_bad(L, P, s->start, "empty numeric value in %s '%s'", role, name);
+    if (rc == RF_NUM_NONFINITE)
         return row_bad(L, P, s->start, "non-finite value '%.*s%s' in %s '%s'", show, txt, ell, role, name);
     return row_bad(L, P, s->start, "invalid number '%.*s%s' in %s '%s'", show, txt, ell, role, name);
 }
@@ -1021,14 +1000,14 @@ static int num_error(const loader *L, piece *P, const span *s, int rc, const cha
 static inline int num_span(const loader *L, piece *P, const span *s, const char *role, const char *name,
                            double *out)
 {
-    if (s->esc == JOIN_MISSING) return num_error(L, P, s, NUM_EMPTY, role, name);
-    int rc = parse_double(s->p, s->len, out);
-    if (rc == NUM_OK && s->esc != 1) return ROW_OK;
+    if (s->esc == JOIN_MISSING) return num_error(L, P, s, RF_NUM_EMPTY, role, name);
+    int rc = rf_parse_num_(s->p, s->len, out);
+    if (rc == RF_NUM_OK && s->esc != 1) return ROW_OK;
     if (s->esc == 1) { /* only possible with "" escapes inside a quoted number: never valid */
         size_t n;
         const char *txt = field_text(P, s, &n);
         if (!txt) return row_oom(L, P);
-        if ((rc = parse_double(txt, n, out)) == NUM_OK) return ROW_OK;
+        if ((rc = rf_parse_num_(txt, n, out)) == RF_NUM_OK) return ROW_OK;
     }
     return num_error(L, P, s, rc, role, name);
 }
@@ -1243,7 +1222,9 @@ static int process_row(const loader *L, piece *P)
             drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
             continue;
         }
-        if ((rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK) return rc;
+        if (!(s->esc == 0 && rf_num_fast_(s->p, s->len, &x) == RF_NUM_OK) && /* inline: the common case */
+            (rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK)
+            return rc;
         if (to_float(x, &drow[d]))
             return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
         if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
@@ -1328,16 +1309,25 @@ static int process_row(const loader *L, piece *P)
     /* categorical columns: hash the plain single-valued vocabulary ones first and prefetch their
      * table slots, so that the cache misses of the lookups overlap */
     int oom = 0;
-    uint64_t hs[RF_MAX_FIELDS];
+    uint64_t hs[RF_MAX_FIELDS], done = 0;
     for (int f = 0; f < L->F; f++) {
         const fplan *fp = &L->fp[f];
         const span *sp = colspan(P, fp->col);
-        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1)
-            hs[f] = rf_vocab_hash_(L->fitting && !L->direct ? P->voc[f] : fp->vocab, sp->p, sp->len);
+        if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1) {
+            rf_vocab *v = L->fitting && !L->direct ? P->voc[f] : fp->vocab;
+            uint32_t id;
+            if (rf_vocab_small_(v, sp->p, sp->len, L->fitting, &id)) { /* an integer id: direct table */
+                if (L->fitting && !id) oom = 1;
+                crow[f] = id ? id : fp->oov;
+                done |= (uint64_t)1 << f;
+                continue;
+            }
+            hs[f] = rf_vocab_hash_(v, sp->p, sp->len);
+        }
     }
     for (int f = 0; f < L->F; f++) {
         const fplan *fp = &L->fp[f];
-        if (fp->kind == FK_BUCKET || (fp->kind == FK_IDS && !fp->multi)) continue;
+        if (fp->kind == FK_BUCKET || (fp->kind == FK_IDS && !fp->multi) || (done >> f & 1)) continue;
         const span *sp = colspan(P, fp->col);
         if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && !L->latin1) {
             crow[f] = sp->len ? encode_vocab(L, P, f, sp->p, sp->len, hs[f], &oom) : 0;
@@ -1398,7 +1388,7 @@ static void parse_piece(const loader *L, piece *P)
     while (p < P->hint) {
         P->row = p;
         P->row_line = P->lines;
-        int tk = tokenize(&L->tx, p, &P->t);
+        int tk = tokenize_row(&L->tx, p, &P->t);
         if (tk == TOK_MORE) {
             P->more = 1;
             break;
@@ -1703,7 +1693,7 @@ static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
         b->len += got;
     }
     b->buf[b->len] = '\n';
-    memset(b->buf + b->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 16-byte loads */
+    memset(b->buf + b->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 64-byte loads */
     return RF_OK;
 }
 
@@ -1718,6 +1708,8 @@ static void tokctx_init(tokctx *x, unsigned char *cls, const char *dstr, int quo
     cls['\n'] = 1;
     cls['\r'] = 1;
     x->cls = cls;
+    x->simd = simd_level();
+    x->pad_end = NULL;
 }
 
 static void tokctx_set(tokctx *x, const textbuf *b)
@@ -1725,6 +1717,7 @@ static void tokctx_set(tokctx *x, const textbuf *b)
     x->buf = b->buf;
     x->end = b->buf + b->len;
     x->eof = b->eof;
+    x->pad_end = x->end; /* BUF_PAD > 64 readable bytes follow the sentinel */
 }
 
 /* Read a side table completely. */
@@ -1765,7 +1758,7 @@ static rf_status load_side(const rf_join_spec *js, side *s, rf_error *err)
     if (b.len >= 3 && memcmp(b.buf, "\xEF\xBB\xBF", 3) == 0) b.pos = 3;
     for (;;) {
         tokctx_set(&x, &b);
-        int tk = tokenize(&x, b.buf + b.pos, &t);
+        int tk = tokenize_row(&x, b.buf + b.pos, &t);
         if (tk == TOK_MORE) {
             if ((st = tb_fill(&b, path, err))) goto done;
             continue;
@@ -1953,7 +1946,8 @@ static rf_status fit_all(loader *L, size_t a)
                 for (uint64_t j = 0; j < end; j++)
                     if (cnt[f][o->mv_ids[f][j]] != UINT32_MAX) cnt[f][o->mv_ids[f][j]]++;
             }
-            if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], minc, &map[f])) {
+            if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], L->sc->cat[f].min_count ? L->sc->cat[f].min_count : minc,
+                                        &map[f])) {
                 st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
                 goto done;
             }
@@ -2202,7 +2196,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         for (;;) {
             tokctx_set(&L->tx, &b);
             hp.row = b.buf + b.pos;
-            int tk = tokenize(&L->tx, b.buf + b.pos, &hp.t);
+            int tk = tokenize_row(&L->tx, b.buf + b.pos, &hp.t);
             if (tk == TOK_MORE) {
                 if ((st = tb_fill(&b, path, err))) break;
                 continue;

@@ -14,6 +14,7 @@ rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t 
                                   uint32_t **remap);
 uint32_t rf_vocab_entries_(const rf_vocab *v);
 const char *rf_vocab_key_len_(const rf_vocab *v, uint32_t id, size_t *len);
+int rf_vocab_small_(rf_vocab *v, const char *key, size_t len, int add, uint32_t *id);
 
 /* encoders.c */
 /* Encoders for F fields and D dense features with every array allocated (field kinds 0 =

@@ -88,6 +88,27 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
     return st;
 }
 
+rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
+                                      rf_dataset **out, size_t *bad_rows, rf_error *err)
+{
+    const rf_data_cfg *dc = &lm->model->cfg.data;
+    *out = NULL;
+    if (!strcmp(dc->source, "synth"))
+        return rf_errorf(err, RF_EUSAGE, "the model was trained on the simulator: it has no data file to read");
+    if (dc->test[0]) return rf_data_load_for_model(lm, dc->test, skip_bad_rows, with_labels, out, bad_rows, err);
+    /* the position split of the source, as in training (it depends on the rows kept - read with
+     * their labels, like in training, whatever with_labels says - and their group keys, not on
+     * the encoders) */
+    rf_dataset *all = NULL;
+    rf_status st = rf_data_load_for_model(lm, dc->source, skip_bad_rows, 1, &all, bad_rows, err);
+    if (st) return st;
+    size_t a, b;
+    rf_split_points(all->group, all->n, dc->valid[0] ? 0 : dc->valid_frac, dc->test_frac, &a, &b);
+    *out = rf_dataset_range(all, b, all->n);
+    rf_dataset_free(all);
+    return *out ? RF_OK : rf_errorf(err, RF_ENOMEM, "out of memory");
+}
+
 static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
 #include <stdarg.h>
 static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)

@@ -11,6 +11,12 @@
  *     slot match is an exact key match and the entry/key memory is never touched - typical
  *     ids), else the 64-bit hash (a match is then confirmed with memcmp). Max load 0.7; probes
  *     stay within one or two cache lines.
+ *   - a direct table for integer ids: small[x] = entry index + 1 of the key that is the
+ *     canonical decimal spelling of x ("0", "17"; not "017", "+1"), 0 if absent, for every x
+ *     below nsmall. It grows (rebuilt from the entries) while it stays within 8 slots per key
+ *     (+4096) and below 2^22, so sparse or huge integers simply use the hash table; every key
+ *     is in the hash table too. rf_vocab_small_ (the loader) and rf_vocab_lookup use it
+ *     first: no hashing, no probing for the integer ids most logs carry.
  *
  * Life cycle: create -> rf_vocab_count()* -> rf_vocab_freeze(min_count) -> rf_vocab_lookup()*.
  * Alternatively (loading a model): create -> rf_vocab_add()* (the vocabulary is frozen from the
@@ -48,6 +54,13 @@ rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t 
                                   uint32_t **remap);
 uint32_t rf_vocab_entries_(const rf_vocab *v);
 const char *rf_vocab_key_len_(const rf_vocab *v, uint32_t id, size_t *len);
+/* rf_vocab_small_: when the direct integer table covers key: 1, and *id = the key's id (1-based
+ *   entry index; provisional while fitting), or for an absent key 0 - unless add != 0 and the
+ *   vocabulary is not frozen: then the key is added (count 1) and *id is its new id (0 on OOM).
+ *   Counts of present keys are not touched (the loader counts the training rows itself).
+ *   Returns 0 when the table does not cover key (not an integer id, or outside it): then only
+ *   the hash table can tell. */
+int rf_vocab_small_(rf_vocab *v, const char *key, size_t len, int add, uint32_t *id);
 
 typedef struct {
     uint32_t idx;  /* entry index + 1; 0 = empty slot */
@@ -80,7 +93,57 @@ struct rf_vocab {
     size_t left;
     size_t next_block;
     int frozen;
+    uint32_t *small; /* direct table of integer keys (see above), NULL if none */
+    uint32_t nsmall;
 };
+
+#define SMALL_MIN 4096u
+#define SMALL_MAX ((uint32_t)1 << 22)
+
+/* x if key is the canonical decimal spelling of x < SMALL_MAX. */
+static inline int small_val(const char *key, size_t len, uint32_t *x)
+{
+    if (len == 0 || len > 7 || (key[0] == '0' && len > 1)) return 0;
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)((unsigned char)key[i] - '0');
+        if (d > 9) return 0;
+        v = v * 10 + d;
+    }
+    if (v >= SMALL_MAX) return 0;
+    *x = v;
+    return 1;
+}
+
+/* (Re)build the direct table with size slots from the entries; -1 on OOM (the table is then
+ * dropped: everything still works through the hash table). */
+static int small_build(struct rf_vocab *v, uint32_t size)
+{
+    uint32_t *t = size ? calloc(size, sizeof *t) : NULL;
+    free(v->small);
+    v->small = t;
+    v->nsmall = t ? size : 0;
+    if (!t) return size ? -1 : 0;
+    for (uint32_t e = 0; e < v->n; e++) {
+        uint32_t x;
+        if (small_val(v->ent[e].key, v->ent[e].len, &x) && x < size) t[x] = e + 1;
+    }
+    return 0;
+}
+
+/* After entry e (key = integer x) was appended: record it, growing the table if that keeps it
+ * dense enough. */
+static void small_note(struct rf_vocab *v, uint32_t x, uint32_t e)
+{
+    if (x < v->nsmall) {
+        v->small[x] = e + 1;
+        return;
+    }
+    uint32_t want = SMALL_MIN;
+    while (want <= x) want *= 2;
+    if (want > SMALL_MAX || (size_t)want > SMALL_MIN + 8 * (size_t)v->n) return;
+    (void)small_build(v, want); /* includes entry e */
+}
 
 static uint64_t hash_key(const char *key, size_t len) { return XXH3_64bits(key, len); }
 
@@ -122,6 +185,7 @@ void rf_vocab_free(rf_vocab *v)
     arena_free(v);
     free(v->tab);
     free(v->ent);
+    free(v->small);
     free(v);
 }
 
@@ -214,7 +278,10 @@ static long append(rf_vocab *v, const char *key, size_t len, uint64_t h, uint32_
     e->count = count;
     e->hash = h;
     tab_insert(v->tab, v->mask, e, v->n);
-    return (long)v->n++;
+    long idx = (long)v->n++;
+    uint32_t x;
+    if (small_val(key, len, &x)) small_note(v, x, (uint32_t)idx);
+    return idx;
 }
 
 uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len)
@@ -236,6 +303,19 @@ uint32_t rf_vocab_fit_id_(rf_vocab *v, const char *key, size_t len, uint64_t h)
     }
     e = append(v, key, len, h, 1);
     return e < 0 ? 0 : (uint32_t)e + 1;
+}
+
+int rf_vocab_small_(rf_vocab *v, const char *key, size_t len, int add, uint32_t *id)
+{
+    uint32_t x;
+    if (!v->nsmall || !small_val(key, len, &x) || x >= v->nsmall) return 0;
+    uint32_t e = v->small[x];
+    if (!e && add && !v->frozen) {
+        long ne = append(v, key, len, hash_key(key, len), 1); /* sets small[x] */
+        e = ne < 0 ? 0 : (uint32_t)ne + 1;
+    }
+    *id = e;
+    return 1;
 }
 
 rf_status rf_vocab_count(rf_vocab *v, const char *key, size_t len)
@@ -271,6 +351,7 @@ static rf_status freeze_impl(rf_vocab *v, const uint32_t *counts, uint32_t min_c
     v->n = kept;
     v->frozen = 1;
     if (!dropped) return RF_OK;
+    if (v->nsmall) (void)small_build(v, v->nsmall); /* entry indices changed */
 
     /* compact the key arena into one block (best effort: keep the old arena on OOM) */
     char *blk = malloc(bytes ? bytes : 1);
@@ -337,6 +418,8 @@ uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint
 
 uint32_t rf_vocab_lookup(const rf_vocab *v, const char *key, size_t len)
 {
+    uint32_t id;
+    if (v && v->frozen && rf_vocab_small_((rf_vocab *)v, key, len, 0, &id)) return id; /* add = 0: read only */
     return rf_vocab_lookup_h_(v, key, len, hash_key(key, len));
 }
 

@@ -631,9 +631,43 @@ static void test_default_yaml(void **state)
     free(keys);
 }
 
+/* A field's own vocabulary min count: "name:min:N" (also after SEP:POOL), dumped and reloaded;
+ * bad values and hashed/bucketized fields are errors at the value's file:line:column. */
+static void test_cat_min_count(void **state)
+{
+    (void)state;
+    rf_config c, d;
+    rf_error e;
+    fresh(&c);
+    assert_ok(load(&c, "data:\n  min_count: 2\n  categorical: [\"u:min:5\", \"g:|:mean:min:3\", \"h:,:min:4\", i]\n", &e), &e);
+    assert_int_equal(c.data.schema.cat[0].min_count, 5);
+    assert_int_equal(c.data.schema.cat[1].min_count, 3);
+    assert_int_equal(c.data.schema.cat[1].pooling, RF_POOL_MEAN);
+    assert_int_equal(c.data.schema.cat[2].min_count, 4);
+    assert_int_equal(c.data.schema.cat[2].sep, ',');
+    assert_int_equal(c.data.schema.cat[3].min_count, 0);
+    assert_string_equal(c.data.schema.cat[0].name, "u");
+    char *text = rf_config_dump(&c);
+    assert_non_null(strstr(text, "u:min:5"));
+    fresh(&d);
+    assert_ok(load(&d, text, &e), &e);
+    assert_memory_equal(&c.data.schema.cat, &d.data.schema.cat, sizeof c.data.schema.cat);
+    free(text);
+    fresh(&c);
+    assert_fails(load(&c, "data:\n  categorical:\n    - user\n    - \"item:min:0\"\n", &e), &e,
+                 "\"item:min:0\": expected :min:N with N in 1..1000000000");
+    assert_int_equal(e.line, 3); /* the list (as for every data.categorical item error) */
+    assert_int_equal(e.col, 5);
+    assert_fails(load(&c, "data: {categorical: [\"u:min:x\"]}\n", &e), &e, "expected :min:N");
+    assert_fails(load(&c, "data: {categorical: [\"u:min:2:min:3\"]}\n", &e), &e, "expected :min:N");
+    assert_fails(load(&c, "data: {categorical: [\"u:hash:100:min:2\"]}\n", &e), &e, "a hashed field has no vocabulary");
+    assert_fails(load(&c, "data: {categorical: [\"p:bucket:8:min:2\"]}\n", &e), &e, "a bucketized field has no vocabulary");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cat_min_count),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_nested_and_dotted_keys),

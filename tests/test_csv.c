@@ -183,6 +183,55 @@ static void test_vocab_add(void **state)
 }
 
 /* Millions of keys: count, freeze with min_count, look every key up. */
+/* Integer keys go through the vocabulary's direct table: ids, counts, min_count and lookups
+ * equal a plain first-seen reference for canonical, non-canonical ("07", "+7"), dense, sparse
+ * and huge integers mixed with strings, through growth and freezing. */
+static void test_vocab_integer_keys(void **state)
+{
+    (void)state;
+    enum { N = 40000, MAXK = 40000 };
+    char (*keys)[24] = calloc(MAXK, sizeof *keys);
+    uint32_t *cnt = calloc(MAXK, sizeof *cnt), nk = 0;
+    rf_vocab *v = rf_vocab_create();
+    uint64_t r = 99;
+    char k[24];
+    for (int i = 0; i < N; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        int kind = (int)(r % 10);
+        uint64_t x = r >> 20;
+        if (kind < 5) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 20000));         /* dense ids */
+        else if (kind == 5) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 5000000)); /* sparse */
+        else if (kind == 6) snprintf(k, sizeof k, "0%llu", (unsigned long long)(x % 50));     /* "07" */
+        else if (kind == 7) snprintf(k, sizeof k, "+%llu", (unsigned long long)(x % 50));
+        else if (kind == 8) snprintf(k, sizeof k, "%llu", (unsigned long long)(x % 100000000000ULL));
+        else snprintf(k, sizeof k, "s%llu", (unsigned long long)(x % 500));
+        uint32_t j = 0;
+        while (j < nk && strcmp(keys[j], k)) j++;
+        if (j == nk) {
+            assert_true(nk < MAXK);
+            memcpy(keys[nk++], k, sizeof k);
+        }
+        cnt[j]++;
+        assert_int_equal(rf_vocab_count(v, k, strlen(k)), RF_OK);
+        if (i % 1000 == 0) assert_int_equal(rf_vocab_size(v), nk + 1);
+    }
+    rf_vocab_freeze(v, 2);
+    uint32_t id = 0;
+    for (uint32_t j = 0; j < nk; j++) {
+        uint32_t want = cnt[j] >= 2 ? ++id : 0;
+        assert_int_equal(rf_vocab_lookup(v, keys[j], strlen(keys[j])), want);
+        if (want) assert_string_equal(rf_vocab_key(v, want), keys[j]);
+    }
+    assert_int_equal(rf_vocab_size(v), id + 1);
+    assert_int_equal(rf_vocab_lookup(v, "4999999", 7), rf_vocab_lookup(v, "4999999", 7));
+    assert_int_equal(rf_vocab_lookup(v, "", 0), 0);
+    rf_vocab_free(v);
+    free(keys);
+    free(cnt);
+}
+
 static void test_vocab_millions(void **state)
 {
     (void)state;
@@ -440,6 +489,16 @@ static void test_min_count(void **state)
         rf_dataset_free(ds);
         rf_encoders_free(enc);
     }
+    /* a field's own min count overrides the schema's: the same column twice */
+    add_cat(&s, "c", 0, 0, 0);
+    s.min_count = 1;
+    s.cat[1].min_count = 3;
+    rf_encoders *enc = NULL;
+    rf_dataset *ds = load_ok(p, &s, &enc, NULL);
+    assert_int_equal(ds->fields[0].vocab, 5); /* r s t u */
+    assert_int_equal(ds->fields[1].vocab, 2); /* r */
+    rf_dataset_free(ds);
+    rf_encoders_free(enc);
 }
 
 static void test_oov_given_encoders(void **state)
@@ -1179,12 +1238,97 @@ static void test_id_encoders(void **state)
     rf_encoders_free(enc);
 }
 
+/* The block tokenizer (unquoted rows) and the field-by-field one give the same rows: the same
+ * random table written plain (LF and CRLF rows, rows longer than 64 and 128 bytes, 100 columns:
+ * more than the initial span array, empty fields) and with every field quoted (always the
+ * field-by-field path), loaded with each block scanner (AVX2, SSE2, none) with 1 and 3 threads
+ * and small rounds. */
+static void test_block_tokenizer_equivalence(void **state)
+{
+    (void)state;
+    enum { COLS = 100, ROWS = 3000 };
+    const char *pa = tmp_path("blk_plain.csv"), *pq = tmp_path("blk_quoted.csv");
+    FILE *fa = fopen(pa, "wb"), *fq = fopen(pq, "wb");
+    assert_non_null(fa);
+    assert_non_null(fq);
+    for (int c = 0; c < COLS; c++) {
+        fprintf(fa, "%sc%d", c ? "," : "", c);
+        fprintf(fq, "%s\"c%d\"", c ? "," : "", c);
+    }
+    fputs("\n", fa);
+    fputs("\n", fq);
+    uint64_t r = 12345;
+    for (int i = 0; i < ROWS; i++) {
+        const char *eol = i % 3 == 1 ? "\r\n" : "\n";
+        for (int c = 0; c < COLS; c++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            char v[64];
+            if (c < 4) /* categorical: short and long keys, sometimes empty */
+                snprintf(v, sizeof v, "%s", r % 17 == 0 ? "" : r % 5 == 0 ? "a-rather-long-key-value-of-forty-chars!" : "k");
+            else if (c == COLS - 1)
+                snprintf(v, sizeof v, "%d", (int)(r % 2));
+            else if (r % 7 == 0)
+                snprintf(v, sizeof v, "%.17g", (double)(r >> 11) * 0x1p-53);
+            else
+                snprintf(v, sizeof v, "%u", (unsigned)(r % 1000));
+            if (c < 4 && strlen(v) > 2) v[strlen(v) - (r % 3)] = 0; /* shorter keys */
+            fprintf(fa, "%s%s", c ? "," : "", v);
+            fprintf(fq, "%s\"%s\"", c ? "," : "", v);
+        }
+        fputs(eol, fa);
+        fputs(eol, fq);
+    }
+    fclose(fa);
+    fclose(fq);
+    rf_schema s;
+    schema_init(&s);
+    char nm[16];
+    for (int c = 0; c < 4; c++) {
+        snprintf(nm, sizeof nm, "c%d", c);
+        add_cat(&s, nm, 0, 0, 0);
+    }
+    for (int c = 4; c < COLS - 1; c++) {
+        snprintf(nm, sizeof nm, "c%d", c);
+        add_dense(&s, nm);
+    }
+    add_label(&s, "c99");
+    rf_encoders *eq = NULL;
+    rf_load_opts oq = {0};
+    oq.threads = 1;
+    rf_dataset *dq = load_ok(pq, &s, &eq, &oq);
+    assert_int_equal(dq->n, ROWS);
+    static const char *const paths[] = {"", "sse2", "scalar"}; /* AVX2 (if the CPU has it), SSE2, none */
+    for (int run = 0; run < 6; run++) {
+        int t = run % 2 ? 3 : 1;
+        setenv("RESFLOW_TOKENIZER", paths[run / 2], 1);
+        rf_encoders *ea = NULL;
+        rf_load_opts oa = {0};
+        oa.threads = t;
+        oa.block_bytes = t == 1 ? 0 : 70000;
+        rf_dataset *da = load_ok(pa, &s, &ea, &oa);
+        assert_same_dataset(da, dq);
+        for (int f = 0; f < 4; f++) {
+            assert_int_equal(rf_vocab_size(ea->vocab[f]), rf_vocab_size(eq->vocab[f]));
+            for (uint32_t id = 1; id < rf_vocab_size(ea->vocab[f]); id++)
+                assert_string_equal(rf_vocab_key(ea->vocab[f], id), rf_vocab_key(eq->vocab[f], id));
+        }
+        rf_dataset_free(da);
+        rf_encoders_free(ea);
+    }
+    unsetenv("RESFLOW_TOKENIZER");
+    rf_dataset_free(dq);
+    rf_encoders_free(eq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab_basic),
         cmocka_unit_test(test_vocab_add),
         cmocka_unit_test(test_vocab_millions),
+        cmocka_unit_test(test_vocab_integer_keys),
         cmocka_unit_test(test_basic_load),
         cmocka_unit_test(test_quoted_fields),
         cmocka_unit_test(test_crlf),
@@ -1195,6 +1339,7 @@ int main(void)
         cmocka_unit_test(test_label_product),
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_numbers_exact),
+        cmocka_unit_test(test_block_tokenizer_equivalence),
         cmocka_unit_test(test_roundtrip_write),
         cmocka_unit_test(test_golden_invalid),
         cmocka_unit_test(test_io_errors),

@@ -24,7 +24,8 @@ static const char *eval_help =
     "Evaluate a trained model: per task AUC (exact, over the whole set), logloss, mean\n"
     "prediction, observed rate, calibration; for child tasks also the conditional AUC on rows\n"
     "whose parent label is positive (e.g. CVR AUC on clicked rows).\n"
-    "Without --data the test split of the model's own data source is used.\n"
+    "Without --data the model's own test rows are used (its data.test file, else the test split of\n"
+    "its data source), encoded with the model's stored vocabularies and normalisers.\n"
     "When the data have a group (query/list) key, also the ranking metrics per group: Weighted\n"
     "Recall@K (W, log(1+W), sqrt(W), W^2), Recall@K, NDCG@K, List AUC and GAUC of every task score,\n"
     "of the model's stored fusion formula and of --fusion formulas (and of the simulator's true\n"
@@ -60,7 +61,7 @@ static const char *predict_help =
     "'score' holds the fused ranking score; a regression model (regression.target) adds the column\n"
     "'expected': E(v) of its threshold tasks, or the traditional head's output. With --with-labels, the group key (when the data have\n"
     "one) and the label columns follow, so the file can be read by 'resflow eval --predictions'.\n"
-    "Without --data the test split of the model's own data source is used; without -o, stdout.\n"
+    "Without --data the model's own test rows are used (as for eval); without -o, stdout.\n"
     "\n"
     "  -m, --model FILE      model file written by 'resflow train'\n"
     "  -d, --data FILE       CSV/TSV file with the model's feature columns (labels not needed)\n"
@@ -87,13 +88,20 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
             return die(&e);
         if (bad) note("skipped %zu bad rows", bad);
         note("data: %s, %zu rows", o->data, (*ds)->n);
-    } else {
+    } else if (!strcmp(cfg.data.source, "synth")) { /* regenerated: no encoders to re-fit */
         rf_splits sp;
         if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
         *ds = sp.test;
         sp.test = NULL;
         rf_splits_free(&sp);
         note("data: test split of %s, %zu rows", cfg.data.source, (*ds)->n);
+    } else { /* the model's own test rows, with its stored encoders (vocabularies, normalisers) */
+        size_t bad = 0;
+        if (rf_data_load_test_for_model(lm, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad, &e))
+            return die(&e);
+        if (bad) note("skipped %zu bad rows", bad);
+        note("data: %s of %s, %zu rows (the model's encoders)", cfg.data.test[0] ? "test file" : "test split",
+             cfg.data.test[0] ? cfg.data.test : cfg.data.source, (*ds)->n);
     }
     return 0;
 }

@@ -159,6 +159,7 @@ typedef struct {
     uint32_t hash;   /* > 0: values hashed into ids 1..hash (XXH3-64 with schema.hash_seed) */
     uint32_t bucket; /* > 0: the column is numeric, cut into at most `bucket` quantile buckets
                         fitted on the training rows (ids 1.., 0 = missing) */
+    uint32_t min_count; /* > 0: this field's vocabulary threshold (overrides schema.min_count) */
 } rf_cat_spec;
 
 /* A side table joined to every row of the main file: the row of this file whose column `key`
@@ -184,7 +185,7 @@ typedef struct {
     char weight[RF_NAME_MAX]; /* optional per-row weight column, "" if none */
     char group[RF_NAME_MAX];  /* optional group/query key column, "" if none */
     char delim;               /* first byte of the delimiter (',' or '\t' ...) */
-    uint32_t min_count;       /* vocabulary min-count */
+    uint32_t min_count;       /* vocabulary min-count (a field's cat[f].min_count overrides it) */
     int labels_binary;        /* 1: every plain/product label must be 0 or 1 (binary tasks) */
 
     /* text format (all zero = CSV with a header, UTF-8, delimiter `delim`) */

@@ -45,6 +45,13 @@ RF_API rf_status rf_data_split(const rf_config *cfg, rf_dataset *all, rf_splits 
 RF_API rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path,
                                         int skip_bad_rows, int with_labels, rf_dataset **out,
                                         size_t *bad_rows, rf_error *err);
+/* The test rows of the model's own data source, encoded with the model's stored encoders (never
+ * re-fitted, so a changed training file or configuration cannot change them): data.test when
+ * the model's configuration has one, else the test split of data.source (the same position
+ * split as in training; the source is read with its labels whatever with_labels says, so the
+ * rows kept match training's). RF_EUSAGE for a simulator model. */
+RF_API rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
+                                             rf_dataset **out, size_t *bad_rows, rf_error *err);
 RF_API void rf_splits_free(rf_splits *s);
 
 #ifdef __cplusplus
