@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "resflow/plot.h"
 
 #define ML 78.0  /* left margin: y tick labels and the y label */
@@ -408,26 +409,7 @@ rf_status rf_plot_svg_write(const rf_plot_opts *o, const rf_plot_series *s, int 
     char *svg = NULL;
     rf_status st = rf_plot_svg(o, s, n_series, &svg, err);
     if (st) return st;
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        free(svg);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = rf_errorf(err, RF_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    } else {
-        size_t len = strlen(svg);
-        int bad = fwrite(svg, 1, len, fp) != len;
-        bad |= fclose(fp) != 0;
-        if (bad || rename(tmp, path)) {
-            st = rf_errorf(err, RF_EIO, "cannot write %s: %s", path, strerror(errno));
-            remove(tmp);
-        }
-    }
-    free(tmp);
+    st = rf_write_atomic(path, svg, strlen(svg), err);
     free(svg);
     return st;
 }
