@@ -133,7 +133,7 @@ static rf_status copy_name(char *out, const char *base, const char *key, const c
                          buf, RF_EXP_NAME_MAX - 1);
     for (char *p = buf; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("_.+-", *p)) *p = '_';
-    snprintf(out, RF_EXP_NAME_MAX, "%s", buf);
+    memcpy(out, buf, strlen(buf) + 1); /* < RF_EXP_NAME_MAX: checked above */
     return RF_OK;
 }
 

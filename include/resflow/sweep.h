@@ -77,8 +77,9 @@ typedef struct {
 RF_API rf_status rf_sweep_collect(const rf_experiment *x, const rf_sweep *sw, const rf_run_result *const *res,
                                   rf_sweep_series **out, int *n_out, rf_error *err);
 
-/* Write DIR/sweep.csv (one row per curve and value: key, dataset, model, value, x, metric,
- * task, mean, std, n, runs, diverged, per-seed values separated by ';'), DIR/sweep.md (a table:
+/* Write DIR/sweep.csv (one row per curve and value: key, dataset, model, value as typed, x =
+ * its number (its position for words), metric, task, mean, std, n, runs, diverged, per-seed
+ * values separated by ';'), DIR/sweep.md (a table:
  * one row per value, one column per curve, mean ± std, the best mean of each column in bold)
  * and DIR/sweep.svg (rf_plot_svg: mean ± std error bars; log x axis when log_x; x ticks at the
  * values as typed; non-numeric values are equally spaced categories). md, when not NULL,
