@@ -51,6 +51,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_fusion(int argc, char **argv);
 int cmd_probe(int argc, char **argv);

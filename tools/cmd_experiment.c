@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "exp_runner.h"
 #include "resflow/experiment.h"
 
 static const char *experiment_help =
@@ -42,15 +43,7 @@ static const char *experiment_help =
     "      --threads N       threads per run (not part of a run's identity)\n"
     "  -q, --quiet           no progress output\n";
 
-enum { X_MODELS = 1000, X_DATASETS, X_SEEDS, X_SET, X_FORCE, X_DRY, X_THREADS };
-
-static const struct option xopts[] = {
-    {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
-    {"models", required_argument, 0, X_MODELS}, {"datasets", required_argument, 0, X_DATASETS},
-    {"seeds", required_argument, 0, X_SEEDS}, {"set", required_argument, 0, X_SET},
-    {"force", no_argument, 0, X_FORCE}, {"dry-run", no_argument, 0, X_DRY},
-    {"threads", required_argument, 0, X_THREADS}, {"quiet", no_argument, 0, 'q'},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+static const struct option xopts[] = {EXP_LONG_OPTIONS, {0, 0, 0, 0}};
 
 /* The default model list: every model.type that builds, in the order of the paper's tables. */
 static const char *const DEFAULT_ORDER[] = {"single", "nse", "shared_bottom", "moe", "mmoe", "ple", "aitm", "stem",
@@ -72,99 +65,20 @@ static int model_builds(const char *type)
     return ok;
 }
 
-int mkdirs(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return -1;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
-}
-
-int write_file(const char *path, const char *text)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return -1;
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, fp) != n;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct {
-    int d, m, s;
-    uint64_t hash;
-    int done;          /* result up to date */
-    rf_run_result *r;  /* NULL until there is a result */
-} run_t;
-
-static void run_path(char *buf, size_t n, const char *out, const rf_experiment *x, const run_t *r, const char *ext)
-{
-    snprintf(buf, n, "%s/runs/%s/%s/seed-%" PRIu64 ".%s", out, x->datasets[r->d].name, x->models[r->m].name,
-             x->seeds[r->s], ext);
-}
-
-/* "ctcvr AUC 0.8061, ctcvr|ctr 0.6422" for the progress line */
-static void summary_line(char *buf, size_t n, const rf_run_result *r)
-{
-    if (r->status != RF_OK) {
-        snprintf(buf, n, "diverged (%s)", r->error);
-        return;
-    }
-    int o = 0;
-    for (int k = 0; k < r->K && o >= 0 && (size_t)o < n; k++)
-        if (!r->task_mse[k]) o += snprintf(buf + o, n - (size_t)o, "%s%s %.4f", o ? ", " : "AUC ", r->task[k], r->auc[k]);
-    for (int k = 0; k < r->K && o >= 0 && (size_t)o < n; k++)
-        if (r->parent[k] >= 0)
-            o += snprintf(buf + o, n - (size_t)o, ", %s|%s %.4f", r->task[k], r->task[r->parent[k]], r->cond_auc[k]);
-    if (r->target[0] && o >= 0 && (size_t)o < n) o += snprintf(buf + o, n - (size_t)o, ", MSE %.4f", r->mse);
-    if (o >= 0 && (size_t)o < n) snprintf(buf + o, n - (size_t)o, " (%.1f s)", r->seconds);
-}
-
 int cmd_experiment(int argc, char **argv)
 {
-    const char *file = NULL, *out = NULL, *models = NULL, *datasets = NULL, *seeds = NULL;
-    const char *sets[128];
-    int n_sets = 0, force = 0, dry = 0, threads = 0;
+    exp_args a;
+    memset(&a, 0, sizeof a);
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "c:o:qh", xopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': file = optarg; break;
-        case 'o': out = optarg; break;
-        case X_MODELS: models = optarg; break;
-        case X_DATASETS: datasets = optarg; break;
-        case X_SEEDS: seeds = optarg; break;
-        case X_SET:
-            if (n_sets == 128) return usage_error("experiment", "too many --set options");
-            sets[n_sets++] = optarg;
-            break;
-        case X_FORCE: force = 1; break;
-        case X_DRY: dry = 1; break;
-        case X_THREADS: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 0 || v > 1024) return usage_error("experiment", "--threads wants a number, got '%s'", optarg);
-            threads = (int)v;
-            break;
+        if (c == 'h') {
+            fputs(experiment_help, stdout);
+            exit(0);
         }
-        case 'q': g_quiet = 1; break;
-        case 'h': fputs(experiment_help, stdout); exit(0);
-        default: return usage_error("experiment", "unknown option");
-        }
+        int h = exp_parse_opt("experiment", c, optarg, &a);
+        if (h < 0) return RF_EUSAGE;
+        if (!h) return usage_error("experiment", "unknown option");
     }
     if (optind < argc) return usage_error("experiment", "unexpected argument '%s'", argv[optind]);
 
@@ -176,172 +90,32 @@ int cmd_experiment(int argc, char **argv)
         return RF_ENOMEM;
     }
     int rc = 0;
-    run_t *runs = NULL;
-    rf_run_result **res = NULL;
-    rf_config *cfg = malloc(sizeof *cfg);
+    exp_runs runs;
+    memset(&runs, 0, sizeof runs);
     char *md = NULL;
-    int nr = 0, todo = 0, i = 0, ran = 0;
-    if (!cfg) {
-        rf_errorf(&e, RF_ENOMEM, "out of memory");
-        goto fail;
-    }
-    if (file && rf_experiment_load_file(x, file, &e)) goto fail;
-    if (models) {
-        if (rf_experiment_pick_models(x, models, &e)) goto fail;
-    } else if (!x->n_models) {
-        for (size_t j = 0; j < sizeof DEFAULT_ORDER / sizeof *DEFAULT_ORDER; j++)
-            if (model_builds(DEFAULT_ORDER[j]) && rf_experiment_add_model(x, DEFAULT_ORDER[j], &e)) goto fail;
-    }
-    if (datasets) {
-        if (rf_experiment_pick_datasets(x, datasets, &e)) goto fail;
-    } else if (!x->n_datasets && rf_experiment_add_dataset(x, "synth", NULL, &e)) {
-        goto fail;
-    }
-    if (seeds) {
-        if (rf_experiment_set_seeds(x, seeds, &e)) goto fail;
-    } else if (!x->n_seeds && rf_experiment_set_seeds(x, "5", &e)) {
-        goto fail;
-    }
-    for (int j = 0; j < n_sets; j++)
-        if (rf_experiment_add_override(x, sets[j], &e)) goto fail;
-    if (threads) {
-        char t[32];
-        snprintf(t, sizeof t, "train.threads=%d", threads);
-        if (rf_experiment_add_override(x, t, &e)) goto fail;
-    }
-    if (rf_experiment_validate(x, &e)) goto fail;
-    if (!out) out = x->out[0] ? x->out : "experiment-results";
+    char all[512] = ""; /* the default model list: every model.type that builds */
+    for (size_t j = 0; j < sizeof DEFAULT_ORDER / sizeof *DEFAULT_ORDER; j++)
+        if (model_builds(DEFAULT_ORDER[j]))
+            snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", all[0] ? "," : "", DEFAULT_ORDER[j]);
+    if (a.file && rf_experiment_load_file(x, a.file, &e)) goto fail;
+    if (exp_apply_args(x, &a, all, "5", &e)) goto fail;
+    const char *out = a.out ? a.out : x->out[0] ? x->out : "experiment-results";
 
-    /* every run: its configuration hash, and whether an up-to-date result exists */
-    nr = x->n_datasets * x->n_models * x->n_seeds;
-    runs = calloc((size_t)nr, sizeof *runs);
-    res = calloc((size_t)nr, sizeof *res);
-    if (!runs || !res) {
-        rf_errorf(&e, RF_ENOMEM, "out of memory");
-        goto fail;
-    }
-    for (int d = 0; d < x->n_datasets; d++)
-        for (int m = 0; m < x->n_models; m++)
-            for (int s = 0; s < x->n_seeds; s++, i++) {
-                run_t *r = &runs[i];
-                *r = (run_t){d, m, s, 0, 0, NULL};
-                if (rf_experiment_config(x, d, m, s, cfg, &e)) goto fail;
-                r->hash = rf_run_hash(cfg);
-                char path[4096];
-                run_path(path, sizeof path, out, x, r, "json");
-                struct stat st;
-                if (!force && stat(path, &st) == 0) {
-                    rf_run_result *rr = malloc(sizeof *rr);
-                    rf_error re;
-                    if (!rr) {
-                        rf_errorf(&e, RF_ENOMEM, "out of memory");
-                        goto fail;
-                    }
-                    if (rf_run_result_read(rr, path, &re)) {
-                        char eb[1600];
-                        note("%s: unreadable (%s); running it again", path, rf_error_format(&re, eb, sizeof eb));
-                        free(rr);
-                    } else if (rr->config_hash != r->hash || (rr->status != RF_OK && rr->status != RF_ENUMERIC)) {
-                        note("%s: configuration changed; running it again", path);
-                        free(rr);
-                    } else {
-                        r->done = 1;
-                        r->r = rr;
-                    }
-                }
-                todo += !r->done;
-            }
-    note("experiment%s%s: %d dataset(s) x %d model(s) x %d seed(s) = %d runs; %d finished, %d to run; output in %s",
-         x->name[0] ? " " : "", x->name, x->n_datasets, x->n_models, x->n_seeds, nr, nr - todo, todo, out);
-    if (dry) {
-        printf("%-16s %-16s %8s  %-16s %s\n", "dataset", "model", "seed", "config hash", "status");
-        for (i = 0; i < nr; i++)
-            printf("%-16s %-16s %8" PRIu64 "  %016" PRIx64 " %s\n", x->datasets[runs[i].d].name,
-                   x->models[runs[i].m].name, x->seeds[runs[i].s], runs[i].hash,
-                   runs[i].done ? (runs[i].r->status == RF_OK ? "done" : "done (diverged)") : "to run");
-        goto done;
-    }
-
-    /* train what is missing, one dataset at a time (its data loaded once) */
-    for (int d = 0; d < x->n_datasets; d++) {
-        int first = -1;
-        for (i = 0; i < nr && first < 0; i++)
-            if (runs[i].d == d && !runs[i].done) first = i;
-        if (first < 0) continue;
-        if (rf_experiment_config(x, d, runs[first].m, runs[first].s, cfg, &e)) goto fail;
-        setup_threads(cfg);
-        note("\n== dataset %s ==", x->datasets[d].name);
-        rf_splits sp;
-        memset(&sp, 0, sizeof sp);
-        if (rf_data_load(cfg, &sp, log_line, NULL, &e)) goto fail;
-        note("split: train %zu | valid %zu | test %zu rows", sp.train->n, sp.valid->n, sp.test->n);
-        for (i = first; i < nr; i++) {
-            run_t *r = &runs[i];
-            if (r->d != d || r->done) continue;
-            char dir[4096], path[4096];
-            snprintf(dir, sizeof dir, "%s/runs/%s/%s", out, x->datasets[d].name, x->models[r->m].name);
-            if (mkdirs(dir)) {
-                rf_splits_free(&sp);
-                rf_errorf(&e, RF_EIO, "cannot create directory %s: %s", dir, strerror(errno));
-                goto fail;
-            }
-            if (rf_experiment_config(x, d, r->m, r->s, cfg, &e)) {
-                rf_splits_free(&sp);
-                goto fail;
-            }
-            char *dump = rf_config_dump(cfg);
-            run_path(path, sizeof path, out, x, r, "yaml");
-            if (!dump || write_file(path, dump)) {
-                free(dump);
-                rf_splits_free(&sp);
-                rf_errorf(&e, RF_EIO, "cannot write %s", path);
-                goto fail;
-            }
-            free(dump);
-            ran++;
-            note("\n== [%d/%d] dataset %s, model %s (%s), seed %" PRIu64 " ==", ran, todo, x->datasets[d].name,
-                 x->models[r->m].name, rf_model_type_name(x->models[r->m].type), x->seeds[r->s]);
-            r->r = malloc(sizeof *r->r);
-            if (!r->r) {
-                rf_splits_free(&sp);
-                rf_errorf(&e, RF_ENOMEM, "out of memory");
-                goto fail;
-            }
-            if (rf_experiment_run(cfg, &sp, log_line, NULL, r->r, &e)) {
-                rf_splits_free(&sp);
-                goto fail;
-            }
-            run_path(path, sizeof path, out, x, r, "json");
-            if (rf_run_result_write(r->r, path, &e)) {
-                rf_splits_free(&sp);
-                goto fail;
-            }
-            char line[1024];
-            summary_line(line, sizeof line, r->r);
-            note("result: %s", line);
-        }
-        rf_splits_free(&sp);
-    }
+    if (exp_run_all(x, out, a.force, a.dry, &runs, &e)) goto fail;
+    if (a.dry) goto done;
 
     /* the tables */
-    if (mkdirs(out)) {
-        rf_errorf(&e, RF_EIO, "cannot create directory %s: %s", out, strerror(errno));
-        goto fail;
-    }
-    for (i = 0; i < nr; i++) res[i] = runs[i].r;
-    if (rf_experiment_write_tables(x, (const rf_run_result *const *)res, out, &md, &e)) goto fail;
+    if (exp_write_tables(x, &runs, out, &md, &e)) goto fail;
     if (!g_quiet) fputc('\n', stderr);
     fputs(md, stdout);
-    note("\nwrote %s/results.md, results.csv, results.json (%d runs trained now, %d reused)", out, ran, nr - todo);
+    note("\nwrote %s/results.md, results.csv, results.json (%d runs trained now, %d reused)", out, runs.ran,
+         runs.n - runs.todo);
     goto done;
 fail:
     rc = die(&e);
 done:
-    for (i = 0; runs && i < nr; i++) free(runs[i].r);
-    free(runs);
-    free(res);
+    exp_runs_free(&runs);
     free(md);
-    free(cfg);
     rf_experiment_free(x);
     return rc;
 }

@@ -25,6 +25,8 @@ static const char *main_help =
     "            (with no options: the built-in simulator, NSE vs ESMM vs ResFlow)\n"
     "  experiment  models x datasets x seeds: mean ± std AUC tables (Markdown, CSV, JSON);\n"
     "            finished runs are reused when the command is repeated\n"
+    "  sweep     one config key over a list of values (x models x seeds): a test metric against\n"
+    "            the value, plotted with error bars (SVG, CSV, Markdown; paper Fig. 3)\n"
     "  train     train one model from a YAML config (+ --set overrides), save it\n"
     "  eval      evaluate a saved model (per-task AUC, logloss, calibration; ranking metrics\n"
     "            WR@K, Recall@K, NDCG@K, List AUC, GAUC per query) or a predictions file\n"
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "experiment")) return cmd_experiment(argc, argv);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc, argv);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
     if (!strcmp(cmd, "config")) return cmd_config(argc, argv);
     if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
