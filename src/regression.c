@@ -71,6 +71,8 @@ static int default_tasks(const rf_config *cfg)
     return same;
 }
 
+_Static_assert(sizeof(((rf_task_cfg *)0)->name) == sizeof(((rf_task_cfg *)0)->parent), "a task name fits a parent field");
+
 rf_status rf_regression_resolve(rf_config *cfg, const rf_dataset *train, rf_error *err)
 {
     rf_regression_cfg *rg = &cfg->regression;
@@ -104,7 +106,7 @@ rf_status rf_regression_resolve(rf_config *cfg, const rf_dataset *train, rf_erro
             rf_task_cfg *t = &cfg->tasks[k];
             task_name(thr.v[k + 1], t->name);
             snprintf(t->label, sizeof t->label, "%s", lab[k + 1]);
-            if (k) snprintf(t->parent, sizeof t->parent, "%s", cfg->tasks[k - 1].name);
+            if (k) memcpy(t->parent, cfg->tasks[k - 1].name, sizeof t->parent); /* both RF_NAME_MAX */
             t->weight = 1;
             t->pos_weight = 1;
         }
