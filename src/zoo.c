@@ -435,9 +435,11 @@ double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *
         const float *s = S + (size_t)b * K, *y = Y + (size_t)b * K, *xe = nx ? X + (size_t)b * nx : NULL;
         float *ds = dS + (size_t)b * K, *dx = nx ? dX + (size_t)b * nx : NULL;
         double r = rw ? rw[b] : 1.0;
-        double c[RF_MAX_TASKS], lp[RF_MAX_TASKS], g[RF_MAX_TASKS] = {0}, gx[RF_MAX_TASKS] = {0};
+        double c[RF_MAX_TASKS], cn[RF_MAX_TASKS], lp[RF_MAX_TASKS], g[RF_MAX_TASKS] = {0},
+               gx[RF_MAX_TASKS] = {0};
         for (int k = 0; k < K; k++) {
             c[k] = sigmoid_d(s[k]);
+            cn[k] = sigmoid_d(-s[k]); /* 1 - c[k] without cancellation (c[k] rounds to 1 for s > 37) */
             lp[k] = 0; /* log of the entire-space probability (product models) */
             for (int j = k; j >= 0; j = parent[j]) lp[k] += log_sigmoid_d(s[j]);
         }
@@ -451,8 +453,8 @@ double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *
                     double d = c[k] - c[p];
                     if (d > 0) {
                         l += alpha * d;
-                        g[k] += f * alpha * c[k] * (1.0 - c[k]);
-                        g[p] -= f * alpha * c[p] * (1.0 - c[p]);
+                        g[k] += f * alpha * c[k] * cn[k];
+                        g[p] -= f * alpha * c[p] * cn[p];
                     }
                 }
                 pt[k] += r * l;
@@ -462,7 +464,7 @@ double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *
              * is L_CTR with weight 1, a child's the global CTCVR loss with weight lambda_g) */
             double wg = p >= 0 ? lg : 1.0, dl;
             l = wg * bce_logp(lp[k], t, pw, &dl);
-            for (int j = k; j >= 0; j = parent[j]) g[j] += f * wg * dl * (1.0 - c[j]);
+            for (int j = k; j >= 0; j = parent[j]) g[j] += f * wg * dl * cn[j];
             if (p < 0) {
                 pt[k] += r * l;
                 continue;

@@ -234,6 +234,16 @@ static void test_extreme_propensities(void **state)
     double pw = c.tasks[1].pos_weight, lp1 = -80.0 - log1p(exp(-80.0)) - log(2.0);
     double want = c.model.global_weight * (-pw * lp1) + c.model.cf_weight * c.model.ips_clip * pw * log(2.0);
     assert_true(fabs(pt[1] - want) <= 1e-9 * want);
+
+    /* A saturated root (logit 40, sigmoid rounds to 1 in double), not clicked: the gradient of
+     * its BCE is sigmoid(40) ~ 1, not 0 (1 - sigmoid(s) must not be formed by subtraction) */
+    for (int ti = 1; ti < 4; ti++) {
+        cfg_for(&c, OWN[ti], 2, PAR2);
+        batch_in sat = {.B = 1, .K = 2, .nx = rf_zoo_n_extra(&c), .S = {40.0f, 0.0f}, .Y = {0, 0},
+                        .rw = {1}, .scale = {1, 0}};
+        zoo_loss(&c, &sat, dS, dX, pt, NULL, PAR2);
+        assert_true(fabs(dS[0] - 1.0) < 1e-6);
+    }
 }
 
 /* ---- whole models ---------------------------------------------------------------------------- */
