@@ -18,41 +18,7 @@
 #include "resflow/modelfile.h"
 #include "resflow/pipeline.h"
 
-static char g_tmp[256];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/rf_test_data_XXXXXX");
-    return mkdtemp(g_tmp) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(g_tmp);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "%s/%s", g_tmp, e->d_name);
-            remove(p);
-        }
-        closedir(d);
-    }
-    rmdir(g_tmp);
-    return 0;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char p[8][512];
-    static int next;
-    char *r = p[next++ % 8];
-    snprintf(r, sizeof p[0], "%s/%s", g_tmp, name);
-    return r;
-}
+TEST_TMPDIR("data")
 
 static const char *write_bytes(const char *name, const void *data, size_t n)
 {

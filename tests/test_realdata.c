@@ -12,32 +12,7 @@
 #include "resflow/modelfile.h"
 #include "resflow/pipeline.h"
 
-static char g_tmp[256];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/rf_test_real_XXXXXX");
-    return mkdtemp(g_tmp) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(g_tmp);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "%s/%s", g_tmp, e->d_name);
-            remove(p);
-        }
-        closedir(d);
-    }
-    rmdir(g_tmp);
-    return 0;
-}
+TEST_TMPDIR("real")
 
 /* Rewrite a "../shared/data" prefix of a path to the data directory in use. */
 static void repath(char *p, size_t n, const char *dd)

@@ -13,6 +13,52 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
+/* Remove the files in dir (not subdirectories) and dir itself. */
+static inline void test_rmdir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[512];
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            remove(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* A per-run temporary directory for a test program. TEST_TMPDIR("csv") defines g_tmp (its
+ * path), group_setup / group_teardown (cmocka group fixtures: create it; remove it and its
+ * files) and tmp_path(name) (a path inside it; the last 8 results stay valid). */
+#define TEST_TMPDIR(tag)                                                                         \
+    static char g_tmp[256];                                                                      \
+    static int group_setup(void **state)                                                         \
+    {                                                                                            \
+        (void)state;                                                                             \
+        snprintf(g_tmp, sizeof g_tmp, "/tmp/rf_test_" tag "_XXXXXX");                            \
+        return mkdtemp(g_tmp) ? 0 : -1;                                                          \
+    }                                                                                            \
+    static int group_teardown(void **state)                                                      \
+    {                                                                                            \
+        (void)state;                                                                             \
+        test_rmdir_files(g_tmp);                                                                 \
+        return 0;                                                                                \
+    }                                                                                            \
+    static inline const char *tmp_path(const char *name)                                         \
+    {                                                                                            \
+        static char paths_[8][512];                                                              \
+        static int next_;                                                                        \
+        char *r = paths_[next_++ % 8];                                                           \
+        snprintf(r, sizeof paths_[0], "%s/%s", g_tmp, name);                                     \
+        return r;                                                                                \
+    }
+
 /* Directory of the real data sets (../shared/data relative to the repo root), overridable
  * with RESFLOW_DATA. Returns NULL (and prints why) when absent: tests then skip(). */
 static inline const char *test_data_dir(void)
