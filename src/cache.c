@@ -24,6 +24,7 @@
 
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "dataint.h"
 #include "resflow/cache.h"
 
@@ -49,110 +50,10 @@ static int host_le(void)
 
 /* ---- byte buffer (metadata) ------------------------------------------------------------- */
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} bbuf;
-
-static void bb_put(bbuf *b, const void *s, size_t n)
-{
-    if (b->oom || !n) return;
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? 2 * b->cap : 4096;
-        while (nc < b->len + n) nc *= 2;
-        unsigned char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-static void bb_u8(bbuf *b, unsigned v)
-{
-    unsigned char c = (unsigned char)v;
-    bb_put(b, &c, 1);
-}
-static void bb_u32(bbuf *b, uint32_t v)
-{
-    unsigned char c[4];
-    for (int i = 0; i < 4; i++) c[i] = (unsigned char)(v >> (8 * i));
-    bb_put(b, c, 4);
-}
-static void bb_u64(bbuf *b, uint64_t v)
-{
-    unsigned char c[8];
-    for (int i = 0; i < 8; i++) c[i] = (unsigned char)(v >> (8 * i));
-    bb_put(b, c, 8);
-}
-static void bb_name(bbuf *b, const char *s)
-{
-    char rec[RF_NAME_MAX];
-    memset(rec, 0, sizeof rec);
-    snprintf(rec, sizeof rec, "%s", s);
-    bb_put(b, rec, sizeof rec);
-}
-static void bb_bytes(bbuf *b, const void *p, uint32_t n)
-{
-    bb_u32(b, n);
-    bb_put(b, p, n);
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p + 4) << 32 | rd32(p); }
-static void wr64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void wr32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-typedef struct {
-    const unsigned char *p;
-    size_t n, off;
-} cur;
-
-static int c_take(cur *c, size_t n, const unsigned char **o)
-{
-    if (c->n - c->off < n) return -1;
-    *o = c->p + c->off;
-    c->off += n;
-    return 0;
-}
-static int c_u8(cur *c, unsigned *v)
+static int rc_name(rcur *c, char out[RF_NAME_MAX])
 {
     const unsigned char *q;
-    if (c_take(c, 1, &q)) return -1;
-    *v = q[0];
-    return 0;
-}
-static int c_u32(cur *c, uint32_t *v)
-{
-    const unsigned char *q;
-    if (c_take(c, 4, &q)) return -1;
-    *v = rd32(q);
-    return 0;
-}
-static int c_u64(cur *c, uint64_t *v)
-{
-    const unsigned char *q;
-    if (c_take(c, 8, &q)) return -1;
-    *v = rd64(q);
-    return 0;
-}
-static int c_name(cur *c, char out[RF_NAME_MAX])
-{
-    const unsigned char *q;
-    if (c_take(c, RF_NAME_MAX, &q) || !memchr(q, 0, RF_NAME_MAX)) return -1;
+    if (rc_take(c, RF_NAME_MAX, &q) || !memchr(q, 0, RF_NAME_MAX)) return -1;
     memcpy(out, q, RF_NAME_MAX);
     return 0;
 }
@@ -693,7 +594,7 @@ typedef struct {
     char (*lnames)[RF_NAME_MAX];
 } partmeta;
 
-static int c_ext(cur *c, extent *e) { return c_u64(c, &e->off) || c_u64(c, &e->len); }
+static int c_ext(rcur *c, extent *e) { return rc_u64(c, &e->off) || rc_u64(c, &e->len); }
 
 /* Parsed metadata. */
 typedef struct {
@@ -729,17 +630,17 @@ static rf_status check_ext(const char *path, const chead *h, const extent *e, ui
 static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error *err)
 {
     memset(m, 0, sizeof *m);
-    cur c = {h->meta, (size_t)h->meta_len, 0};
+    rcur c = {h->meta, (size_t)h->meta_len, 0};
     uint32_t np;
     rf_status st = RF_OK;
-    if (c_u32(&c, &np) || np != 3) return FMTERR("metadata: bad part count");
+    if (rc_u32(&c, &np) || np != 3) return FMTERR("metadata: bad part count");
     for (int p = 0; p < 3; p++) {
         partmeta *pm = &m->part[p];
         unsigned pres;
-        if (c_u8(&c, &pres) || pres > 1) return FMTERR("metadata: part %d: bad header", p);
+        if (rc_u8(&c, &pres) || pres > 1) return FMTERR("metadata: part %d: bad header", p);
         pm->present = (int)pres;
         if (!pres) continue;
-        if (c_u64(&c, &pm->n) || c_u32(&c, &pm->F) || c_u32(&c, &pm->D) || c_u32(&c, &pm->K))
+        if (rc_u64(&c, &pm->n) || rc_u32(&c, &pm->F) || rc_u32(&c, &pm->D) || rc_u32(&c, &pm->K))
             return FMTERR("metadata: part %d: truncated", p);
         if (pm->F > RF_MAX_FIELDS || pm->D > 65536 || pm->K > RF_MAX_LABELS || pm->n > ((uint64_t)1 << 40))
             return FMTERR("metadata: part %d: bad sizes", p);
@@ -756,8 +657,8 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
         for (uint32_t f = 0; f < pm->F; f++) {
             unsigned multi, pool, sep, pad;
             rf_field *fd = &pm->fields[f];
-            if (c_u8(&c, &multi) || c_u8(&c, &pool) || c_u8(&c, &sep) || c_u8(&c, &pad) || c_u32(&c, &fd->vocab) ||
-                c_name(&c, fd->name))
+            if (rc_u8(&c, &multi) || rc_u8(&c, &pool) || rc_u8(&c, &sep) || rc_u8(&c, &pad) || rc_u32(&c, &fd->vocab) ||
+                rc_name(&c, fd->name))
                 return FMTERR("metadata: part %d field %u: truncated", p, f);
             if (multi > 1 || pool > 1 || fd->vocab < 1) return FMTERR("metadata: part %d field %u: bad values", p, f);
             fd->multi = (int)multi;
@@ -776,20 +677,20 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
         pm->lnames = calloc(pm->K ? pm->K : 1, RF_NAME_MAX);
         if (!pm->dnames || !pm->lnames) return rf_errorf(err, RF_ENOMEM, "out of memory");
         for (uint32_t d = 0; d < pm->D; d++)
-            if (c_name(&c, pm->dnames[d])) return FMTERR("metadata: part %d: bad dense name", p);
+            if (rc_name(&c, pm->dnames[d])) return FMTERR("metadata: part %d: bad dense name", p);
         for (uint32_t k = 0; k < pm->K; k++)
-            if (c_name(&c, pm->lnames[k])) return FMTERR("metadata: part %d: bad label name", p);
+            if (rc_name(&c, pm->lnames[k])) return FMTERR("metadata: part %d: bad label name", p);
         if (p && (pm->F != m->part[0].F || pm->D != m->part[0].D || pm->K != m->part[0].K))
             return FMTERR("metadata: part %d has another shape than the source", p);
     }
     if (!m->part[0].present) return FMTERR("metadata: no source part");
     unsigned has_enc;
-    if (c_u8(&c, &has_enc) || has_enc > 1) return FMTERR("metadata: bad encoder flag");
+    if (rc_u8(&c, &has_enc) || has_enc > 1) return FMTERR("metadata: bad encoder flag");
     if (has_enc) {
         uint32_t F, D;
         uint64_t plen;
         const unsigned char *prep;
-        if (c_u32(&c, &F) || c_u32(&c, &D) || c_u64(&c, &plen) || plen > c.n - c.off || c_take(&c, (size_t)plen, &prep))
+        if (rc_u32(&c, &F) || rc_u32(&c, &D) || rc_u64(&c, &plen) || plen > c.n - c.off || rc_take(&c, (size_t)plen, &prep))
             return FMTERR("metadata: encoders truncated");
         if (F != m->part[0].F) return FMTERR("metadata: encoders for %u fields, the data has %u", F, m->part[0].F);
         rf_encoders *e = rf_encoders_new_((int)F, (int)D);
@@ -802,14 +703,14 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
         e->D = 0;
         for (uint32_t f = 0; f < F; f++) {
             uint32_t present, nk;
-            if (c_u32(&c, &present) || present > 1) return FMTERR("metadata: vocabulary %u: bad flag", f);
+            if (rc_u32(&c, &present) || present > 1) return FMTERR("metadata: vocabulary %u: bad flag", f);
             if (!present) continue;
-            if (c_u32(&c, &nk) || nk > (c.n - c.off) / 4) return FMTERR("metadata: vocabulary %u: truncated", f);
+            if (rc_u32(&c, &nk) || nk > (c.n - c.off) / 4) return FMTERR("metadata: vocabulary %u: truncated", f);
             if (!(e->vocab[f] = rf_vocab_create())) return rf_errorf(err, RF_ENOMEM, "out of memory");
             for (uint32_t i = 0; i < nk; i++) {
                 uint32_t kl;
                 const unsigned char *k;
-                if (c_u32(&c, &kl) || c_take(&c, kl, &k)) return FMTERR("metadata: vocabulary %u: truncated", f);
+                if (rc_u32(&c, &kl) || rc_take(&c, kl, &k)) return FMTERR("metadata: vocabulary %u: truncated", f);
                 rf_status s2 = rf_vocab_add(e->vocab[f], (const char *)k, kl);
                 if (s2 == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "out of memory");
                 if (s2) return FMTERR("metadata: vocabulary %u: duplicate key", f);
@@ -822,15 +723,15 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
                 return FMTERR("metadata: field %u: encoder and data disagree on its size", f);
     }
     uint32_t nin;
-    if (c_u32(&c, &nin) || nin > MAX_INPUTS) return FMTERR("metadata: bad input list");
+    if (rc_u32(&c, &nin) || nin > MAX_INPUTS) return FMTERR("metadata: bad input list");
     m->nin = (int)nin;
     for (uint32_t i = 0; i < nin; i++) {
         uint32_t pl;
         const unsigned char *pp;
         fprint *f = &m->in[i];
         uint64_t ms, mns;
-        if (c_u32(&c, &pl) || pl >= RF_PATH_MAX || c_take(&c, pl, &pp) || c_u64(&c, &f->size) || c_u64(&c, &ms) ||
-            c_u64(&c, &mns) || c_u64(&c, &f->hash))
+        if (rc_u32(&c, &pl) || pl >= RF_PATH_MAX || rc_take(&c, pl, &pp) || rc_u64(&c, &f->size) || rc_u64(&c, &ms) ||
+            rc_u64(&c, &mns) || rc_u64(&c, &f->hash))
             return FMTERR("metadata: input %u: truncated", i);
         memcpy(f->path, pp, pl);
         f->path[pl] = '\0';
@@ -839,7 +740,7 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
     }
     uint64_t skip3[3];
     for (int i = 0; i < 3; i++)
-        if (c_u64(&c, &skip3[i])) return FMTERR("metadata: truncated");
+        if (rc_u64(&c, &skip3[i])) return FMTERR("metadata: truncated");
     if (c.off != c.n) return FMTERR("metadata: %zu unexpected bytes at its end", c.n - c.off);
     return RF_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "dataint.h"
 
 rf_encoders *rf_encoders_new_(int F, int D)
@@ -196,52 +197,6 @@ rf_status rf_dense_fit_all_(const float *x, size_t n, int D, const int *norm, in
 #define PREP_VERSION 1u
 #define HASH_XXH3 1u
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} bbuf;
-
-static void bb_put(bbuf *b, const void *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? 2 * b->cap : 256;
-        while (nc < b->len + n) nc *= 2;
-        unsigned char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-static void bb_u8(bbuf *b, unsigned v)
-{
-    unsigned char c = (unsigned char)v;
-    bb_put(b, &c, 1);
-}
-static void bb_u32(bbuf *b, uint32_t v)
-{
-    unsigned char c[4];
-    for (int i = 0; i < 4; i++) c[i] = (unsigned char)(v >> (8 * i));
-    bb_put(b, c, 4);
-}
-static void bb_u64(bbuf *b, uint64_t v)
-{
-    unsigned char c[8];
-    for (int i = 0; i < 8; i++) c[i] = (unsigned char)(v >> (8 * i));
-    bb_put(b, c, 8);
-}
-static void bb_f32(bbuf *b, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    bb_u32(b, u);
-}
 
 rf_status rf_encoders_prep_write(const rf_encoders *enc, unsigned char **out, size_t *len,
                                  rf_error *err)
@@ -293,46 +248,6 @@ rf_status rf_encoders_prep_write(const rf_encoders *enc, unsigned char **out, si
     return RF_OK;
 }
 
-typedef struct {
-    const unsigned char *p;
-    size_t n, off;
-} rcur;
-
-static int rc_take(rcur *c, size_t n, const unsigned char **o)
-{
-    if (c->n - c->off < n) return -1;
-    *o = c->p + c->off;
-    c->off += n;
-    return 0;
-}
-static int rc_u8(rcur *c, unsigned *v)
-{
-    const unsigned char *q;
-    if (rc_take(c, 1, &q)) return -1;
-    *v = q[0];
-    return 0;
-}
-static int rc_u32(rcur *c, uint32_t *v)
-{
-    const unsigned char *q;
-    if (rc_take(c, 4, &q)) return -1;
-    *v = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-    return 0;
-}
-static int rc_u64(rcur *c, uint64_t *v)
-{
-    uint32_t lo, hi;
-    if (rc_u32(c, &lo) || rc_u32(c, &hi)) return -1;
-    *v = (uint64_t)hi << 32 | lo;
-    return 0;
-}
-static int rc_f32(rcur *c, float *f)
-{
-    uint32_t u;
-    if (rc_u32(c, &u)) return -1;
-    memcpy(f, &u, 4);
-    return 0;
-}
 
 #define PERR(...) rf_error_at(err, RF_EFORMAT, path ? path : "", 0, 0, __VA_ARGS__)
 

@@ -9,7 +9,7 @@
  * Loading reads the whole file into memory and validates it in this order: size >= header,
  * magic, version, endian marker, header checksum, payload length vs file size, payload
  * checksum, then every section's bounds and structure. Every read goes through a
- * bounds-checked cursor, so no input can make it read outside the buffer.
+ * bounds-checked cursor (bytes.h), so no input can make it read outside the buffer.
  *
  * All integers and floats are little-endian in the file, whatever the host.
  */
@@ -24,6 +24,7 @@
 
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "resflow/modelfile.h"
 #include "zoo.h"
 
@@ -47,26 +48,6 @@ static int host_le(void)
     return c == 1;
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
 
 /* n little-endian floats at src into dst (host order). */
 static void get_floats(float *dst, const unsigned char *src, size_t n)
@@ -76,7 +57,7 @@ static void get_floats(float *dst, const unsigned char *src, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(src + 4 * i);
+        uint32_t u = rd32(src + 4 * i);
         memcpy(dst + i, &u, 4);
     }
 }
@@ -109,13 +90,13 @@ static void w_u8(writer *w, unsigned v)
 static void w_u32(writer *w, uint32_t v)
 {
     unsigned char b[4];
-    put_u32(b, v);
+    wr32(b, v);
     w_bytes(w, b, 4);
 }
 static void w_u64(writer *w, uint64_t v)
 {
     unsigned char b[8];
-    put_u64(b, v);
+    wr64(b, v);
     w_bytes(w, b, 8);
 }
 static void w_sec(writer *w, const char *tag, uint64_t len)
@@ -135,7 +116,7 @@ static void w_floats(writer *w, const float *x, size_t n)
         for (size_t i = 0; i < c; i++) {
             uint32_t u;
             memcpy(&u, x + i, 4);
-            put_u32(buf + 4 * i, u);
+            wr32(buf + 4 * i, u);
         }
         w_bytes(w, buf, 4 * c);
         x += c;
@@ -374,13 +355,13 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
     if (!e && w.bytes != payload) e = EIO; /* cannot happen: the sizes above are the layout */
 
     memcpy(hdr, RF_MODEL_MAGIC, 8);
-    put_u32(hdr + 8, RF_MODEL_VERSION);
-    put_u32(hdr + 12, 0);
-    put_u64(hdr + 16, payload);
-    put_u64(hdr + 24, psum);
-    put_u32(hdr + 32, nsec);
-    put_u32(hdr + 36, ENDIAN_MARK);
-    put_u64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
+    wr32(hdr + 8, RF_MODEL_VERSION);
+    wr32(hdr + 12, 0);
+    wr64(hdr + 16, payload);
+    wr64(hdr + 24, psum);
+    wr32(hdr + 32, nsec);
+    wr32(hdr + 36, ENDIAN_MARK);
+    wr64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
     if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
     if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
     if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
@@ -456,41 +437,6 @@ static rf_status read_all(const char *path, unsigned char **out, size_t *out_n, 
     return RF_OK;
 }
 
-/* Bounds-checked cursor over one section. */
-typedef struct {
-    const unsigned char *p;
-    size_t n, off;
-} cursor;
-
-static int c_take(cursor *c, size_t n, const unsigned char **out)
-{
-    if (c->n - c->off < n) return -1;
-    *out = c->p + c->off;
-    c->off += n;
-    return 0;
-}
-static int c_u8(cursor *c, unsigned *v)
-{
-    const unsigned char *p;
-    if (c_take(c, 1, &p)) return -1;
-    *v = p[0];
-    return 0;
-}
-static int c_u32(cursor *c, uint32_t *v)
-{
-    const unsigned char *p;
-    if (c_take(c, 4, &p)) return -1;
-    *v = get_u32(p);
-    return 0;
-}
-static int c_u64(cursor *c, uint64_t *v)
-{
-    const unsigned char *p;
-    if (c_take(c, 8, &p)) return -1;
-    *v = get_u64(p);
-    return 0;
-}
-static size_t c_left(const cursor *c) { return c->n - c->off; }
 
 /* A tag printable in a message. */
 static void tag_str(const unsigned char *t, char out[5])
@@ -500,10 +446,10 @@ static void tag_str(const unsigned char *t, char out[5])
 }
 
 /* Copy a fixed RF_NAME_MAX record, which must contain a NUL. */
-static int get_name(cursor *c, char out[RF_NAME_MAX])
+static int get_name(rcur *c, char out[RF_NAME_MAX])
 {
     const unsigned char *p;
-    if (c_take(c, RF_NAME_MAX, &p)) return -1;
+    if (rc_take(c, RF_NAME_MAX, &p)) return -1;
     if (!memchr(p, 0, RF_NAME_MAX)) return -2;
     memcpy(out, p, RF_NAME_MAX);
     return 0;
@@ -520,8 +466,8 @@ static rf_status check_header(const char *path, const unsigned char *buf, size_t
     if (size < HDR_SIZE)
         return FMTERR("truncated: expected at least %u bytes (the header), file has %zu%s",
                       HDR_SIZE, size, size == 0 ? " (empty file)" : "");
-    int hdr_ok = get_u64(buf + HDR_SUM_OFF) == XXH64(buf, HDR_SUM_OFF, 0);
-    uint32_t version = get_u32(buf + 8);
+    int hdr_ok = rd64(buf + HDR_SUM_OFF) == XXH64(buf, HDR_SUM_OFF, 0);
+    uint32_t version = rd32(buf + 8);
     if (version != RF_MODEL_VERSION)
         return FMTERR("model format version %u, this build reads version %d (%s)%s", version,
                       RF_MODEL_VERSION,
@@ -529,15 +475,15 @@ static rf_status check_header(const char *path, const unsigned char *buf, size_t
                                                  : "an older format that is no longer supported",
                       hdr_ok ? "" : "; the header checksum does not match either: the file may "
                                     "be corrupted");
-    uint32_t mark = get_u32(buf + 36);
+    uint32_t mark = rd32(buf + 36);
     if (mark != ENDIAN_MARK) {
         if (mark == 0x04030201u && hdr_ok)
             return FMTERR("the file was written with the opposite byte order");
         return FMTERR("bad endian marker 0x%08x: the header is corrupted", mark);
     }
     if (!hdr_ok) return FMTERR("header checksum mismatch: file is corrupted");
-    *payload = get_u64(buf + 16);
-    *nsec = get_u32(buf + 32);
+    *payload = rd64(buf + 16);
+    *nsec = rd32(buf + 32);
     uint64_t have = size - HDR_SIZE;
     if (*payload > have) {
         if (*payload > UINT64_MAX - HDR_SIZE)
@@ -550,18 +496,18 @@ static rf_status check_header(const char *path, const unsigned char *buf, size_t
         return FMTERR("%llu unexpected bytes after the payload: expected %llu bytes, file has "
                       "%zu", (unsigned long long)(have - *payload),
                       (unsigned long long)*payload + HDR_SIZE, size);
-    if (XXH64(buf + HDR_SIZE, (size_t)*payload, 0) != get_u64(buf + 24))
+    if (XXH64(buf + HDR_SIZE, (size_t)*payload, 0) != rd64(buf + 24))
         return FMTERR("checksum mismatch: file is corrupted");
     return RF_OK;
 }
 
 /* The floats section PARM/BUFF: u64 count, count floats. */
-static rf_status float_section(const char *path, const char *tag, const cursor *sec,
+static rf_status float_section(const char *path, const char *tag, const rcur *sec,
                                uint64_t *count, rf_error *err)
 {
-    cursor c = *sec;
-    if (c_u64(&c, count)) return FMTERR("section %s: too short (%zu bytes)", tag, sec->n);
-    if (*count > c_left(&c) / 4 || *count * 4 != c_left(&c))
+    rcur c = *sec;
+    if (rc_u64(&c, count)) return FMTERR("section %s: too short (%zu bytes)", tag, sec->n);
+    if (*count > rc_left(&c) / 4 || *count * 4 != rc_left(&c))
         return FMTERR("section %s: %llu floats do not match its length of %zu bytes", tag,
                       (unsigned long long)*count, sec->n);
     return RF_OK;
@@ -578,13 +524,13 @@ void rf_loaded_model_free(rf_loaded_model *lm)
     memset(lm, 0, sizeof *lm);
 }
 
-static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_model *out,
+static rf_status parse_vocab(const char *path, const rcur *sec, rf_loaded_model *out,
                              rf_error *err)
 {
-    cursor c = *sec;
+    rcur c = *sec;
     int F = out->F;
     uint32_t nf;
-    if (c_u32(&c, &nf)) return FMTERR("section VOCB: too short");
+    if (rc_u32(&c, &nf)) return FMTERR("section VOCB: too short");
     if (nf != (uint32_t)F)
         return FMTERR("section VOCB: %u fields, the field schema has %d", nf, F);
     rf_encoders *enc = calloc(1, sizeof *enc);
@@ -601,13 +547,13 @@ static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_mode
     for (int f = 0; f < F; f++) enc->id_size[f] = out->fields[f].vocab ? out->fields[f].vocab : 1;
     for (int f = 0; f < F; f++) {
         uint32_t present, nkeys;
-        if (c_u32(&c, &present)) return FMTERR("section VOCB: field %d: truncated", f);
+        if (rc_u32(&c, &present)) return FMTERR("section VOCB: field %d: truncated", f);
         if (present > 1) return FMTERR("section VOCB: field %d: bad presence flag %u", f, present);
         if (!present) continue;
-        if (c_u32(&c, &nkeys)) return FMTERR("section VOCB: field %d: truncated", f);
-        if (nkeys > c_left(&c) / 4)
+        if (rc_u32(&c, &nkeys)) return FMTERR("section VOCB: field %d: truncated", f);
+        if (nkeys > rc_left(&c) / 4)
             return FMTERR("section VOCB: field %d: %u keys cannot fit in %zu bytes", f, nkeys,
-                          c_left(&c));
+                          rc_left(&c));
         uint32_t emb_rows = out->fields[f].vocab ? out->fields[f].vocab : 1;
         if ((uint64_t)nkeys + 1 > emb_rows)
             return FMTERR("section VOCB: field %d (%s): %llu ids but only %u embedding rows", f,
@@ -618,7 +564,7 @@ static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_mode
         for (uint32_t i = 0; i < nkeys; i++) {
             uint32_t kl;
             const unsigned char *key;
-            if (c_u32(&c, &kl) || c_take(&c, kl, &key))
+            if (rc_u32(&c, &kl) || rc_take(&c, kl, &key))
                 return FMTERR("section VOCB: field %d: key %u extends past the section", f, i + 1);
             if (memchr(key, 0, kl))
                 return FMTERR("section VOCB: field %d: key %u contains a NUL byte", f, i + 1);
@@ -631,14 +577,14 @@ static rf_status parse_vocab(const char *path, const cursor *sec, rf_loaded_mode
             return rf_errorf(err, RF_EINTERNAL, "field %d: vocabulary of %u keys has size %u", f,
                              nkeys, rf_vocab_size(v));
     }
-    if (c_left(&c)) return FMTERR("section VOCB: %zu unexpected bytes at its end", c_left(&c));
+    if (rc_left(&c)) return FMTERR("section VOCB: %zu unexpected bytes at its end", rc_left(&c));
     return RF_OK;
 }
 
 /* ---- score-fusion section FUSN ------------------------------------------------------------
  * Text lines "key: value": formula (required, rf_fusion_parse syntax), objective, value.
  * Unknown keys are ignored (a later writer may add some). */
-static rf_status parse_fusion(const char *path, const cursor *sec, rf_fusion *f, rf_error *err)
+static rf_status parse_fusion(const char *path, const rcur *sec, rf_fusion *f, rf_error *err)
 {
     if (memchr(sec->p, 0, sec->n)) return FMTERR("section FUSN: contains a NUL byte");
     char *text = malloc(sec->n + 1);
@@ -693,23 +639,23 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (st) return st;
 
     /* section table */
-    cursor sec[S_COUNT];
+    rcur sec[S_COUNT];
     int have[S_COUNT] = {0};
-    cursor fusn = {NULL, 0, 0};
-    cursor prep = {NULL, 0, 0};
-    cursor pc = {buf + HDR_SIZE, (size_t)payload, 0};
+    rcur fusn = {NULL, 0, 0};
+    rcur prep = {NULL, 0, 0};
+    rcur pc = {buf + HDR_SIZE, (size_t)payload, 0};
     for (uint32_t i = 0; i < nsec; i++) {
         const unsigned char *tag;
         uint64_t len;
-        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len))
+        if (rc_take(&pc, 4, &tag) || rc_u64(&pc, &len))
             return FMTERR("section %u of %u: header extends past the payload", i + 1, nsec);
         char ts[5];
         tag_str(tag, ts);
-        if (len > c_left(&pc))
+        if (len > rc_left(&pc))
             return FMTERR("section %s: length %llu exceeds the remaining %zu payload bytes", ts,
-                          (unsigned long long)len, c_left(&pc));
+                          (unsigned long long)len, rc_left(&pc));
         const unsigned char *body;
-        c_take(&pc, (size_t)len, &body);
+        rc_take(&pc, (size_t)len, &body);
         for (int s = 0; s < S_COUNT; s++) {
             if (memcmp(tag, section_tags[s], 4) != 0) continue;
             if (have[s]) return FMTERR("section %s appears twice", ts);
@@ -730,18 +676,18 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
         }
         /* unknown tags are skipped */
     }
-    if (c_left(&pc))
-        return FMTERR("%zu unexpected bytes after the last of %u sections", c_left(&pc), nsec);
+    if (rc_left(&pc))
+        return FMTERR("%zu unexpected bytes after the last of %u sections", rc_left(&pc), nsec);
     for (int s = 0; s < S_COUNT; s++)
         if (!have[s] && s != S_VOCB && s != S_LNAM)
             return FMTERR("section %s is missing", section_tags[s]);
 
     /* FLDS */
-    cursor c = sec[S_FLDS];
+    rcur c = sec[S_FLDS];
     uint32_t F;
-    if (c_u32(&c, &F)) return FMTERR("section FLDS: too short");
+    if (rc_u32(&c, &F)) return FMTERR("section FLDS: too short");
     if (F > MAX_F) return FMTERR("section FLDS: %u fields (max %d)", F, MAX_F);
-    if (c_left(&c) != (size_t)F * FIELD_REC)
+    if (rc_left(&c) != (size_t)F * FIELD_REC)
         return FMTERR("section FLDS: length %zu does not match %u fields", sec[S_FLDS].n, F);
     out->F = (int)F;
     out->fields = calloc(F ? F : 1, sizeof *out->fields);
@@ -752,8 +698,8 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
         uint32_t vocab;
         if (get_name(&c, fd->name))
             return FMTERR("section FLDS: field %u: name is not NUL-terminated", f);
-        if (c_u8(&c, &multi) || c_u8(&c, &pool) || c_u8(&c, &sep) || c_u8(&c, &pad) ||
-            c_u32(&c, &vocab))
+        if (rc_u8(&c, &multi) || rc_u8(&c, &pool) || rc_u8(&c, &sep) || rc_u8(&c, &pad) ||
+            rc_u32(&c, &vocab))
             return FMTERR("section FLDS: field %u: truncated", f);
         if (multi > 1 || pool > RF_POOL_MEAN)
             return FMTERR("section FLDS: field %u (%s): bad multi/pooling %u/%u", f, fd->name,
@@ -767,9 +713,9 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     /* DNAM */
     c = sec[S_DNAM];
     uint32_t D;
-    if (c_u32(&c, &D)) return FMTERR("section DNAM: too short");
+    if (rc_u32(&c, &D)) return FMTERR("section DNAM: too short");
     if (D > MAX_D) return FMTERR("section DNAM: %u dense features (max %d)", D, MAX_D);
-    if (c_left(&c) != (size_t)D * RF_NAME_MAX)
+    if (rc_left(&c) != (size_t)D * RF_NAME_MAX)
         return FMTERR("section DNAM: length %zu does not match %u names", sec[S_DNAM].n, D);
     out->D = (int)D;
     out->dense_names = calloc(D ? D : 1, sizeof *out->dense_names);
@@ -815,10 +761,10 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (have[S_LNAM]) {
         c = sec[S_LNAM];
         uint32_t K;
-        if (c_u32(&c, &K)) return FMTERR("section LNAM: too short");
+        if (rc_u32(&c, &K)) return FMTERR("section LNAM: too short");
         if (K != 0 && K != (uint32_t)cfg.K)
             return FMTERR("section LNAM: %u label names for %d tasks", K, cfg.K);
-        if (c_left(&c) != (size_t)K * RF_NAME_MAX)
+        if (rc_left(&c) != (size_t)K * RF_NAME_MAX)
             return FMTERR("section LNAM: length %zu does not match %u names", sec[S_LNAM].n, K);
         if (K) {
             out->label_names = calloc(K, sizeof *out->label_names);
@@ -837,13 +783,13 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     if ((st = float_section(path, "PARM", &sec[S_PARM], &n_params, err))) return st;
     if ((st = float_section(path, "BUFF", &sec[S_BUFF], &n_buffers, err))) return st;
     c = sec[S_EMBD];
-    if (c_u64(&c, &rows) || c_u32(&c, &E) || c_u32(&c, &pad))
+    if (rc_u64(&c, &rows) || rc_u32(&c, &E) || rc_u32(&c, &pad))
         return FMTERR("section EMBD: too short");
     /* single-task and STEM models keep one embedding chunk per task (and a shared one) */
     if (E != (uint32_t)mc->emb_dim * (uint32_t)rf_zoo_emb_mult(&cfg))
         return FMTERR("section EMBD: embedding dimension %u, the configuration says %d x %d", E,
                       mc->emb_dim, rf_zoo_emb_mult(&cfg));
-    if (rows > c_left(&c) / 4 / E || rows * E * 4 != c_left(&c))
+    if (rows > rc_left(&c) / 4 / E || rows * E * 4 != rc_left(&c))
         return FMTERR("section EMBD: %llu rows of %u floats do not match its length of %zu bytes",
                       (unsigned long long)rows, E, sec[S_EMBD].n);
     uint64_t want_rows = 0;
@@ -954,13 +900,13 @@ rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const r
         snprintf(text, sizeof text, "formula: %s\nobjective: %s\nvalue: %.17g\n", spec,
                  f->objective, f->value);
     }
-    uint32_t nsec = get_u32(buf + 32), out_nsec = 0;
+    uint32_t nsec = rd32(buf + 32), out_nsec = 0;
     uint64_t payload = 0;
-    cursor pc = {buf + HDR_SIZE, size - HDR_SIZE, 0};
+    rcur pc = {buf + HDR_SIZE, size - HDR_SIZE, 0};
     for (uint32_t i = 0; i < nsec; i++) { /* structure already checked by parse() */
         const unsigned char *tag = NULL, *body;
         uint64_t len = 0;
-        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len) || c_take(&pc, (size_t)len, &body)) {
+        if (rc_take(&pc, 4, &tag) || rc_u64(&pc, &len) || rc_take(&pc, (size_t)len, &body)) {
             free(buf);
             return rf_errorf(err, RF_EINTERNAL, "%s: section %u out of bounds", in_path, i);
         }
@@ -1015,7 +961,7 @@ rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const r
     for (uint32_t i = 0; i < nsec; i++) {
         const unsigned char *tag = NULL, *body;
         uint64_t len = 0;
-        if (c_take(&pc, 4, &tag) || c_u64(&pc, &len) || c_take(&pc, (size_t)len, &body)) break;
+        if (rc_take(&pc, 4, &tag) || rc_u64(&pc, &len) || rc_take(&pc, (size_t)len, &body)) break;
         if (!memcmp(tag, "FUSN", 4)) continue;
         w_bytes(&w, tag, SEC_HDR + (size_t)len); /* tag, length and body as they are */
     }
@@ -1028,10 +974,10 @@ rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const r
     XXH64_freeState(w.h);
     int e = w.err_no;
     if (!e && w.bytes != payload) e = EIO;
-    put_u64(hdr + 16, payload);
-    put_u64(hdr + 24, psum);
-    put_u32(hdr + 32, out_nsec);
-    put_u64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
+    wr64(hdr + 16, payload);
+    wr64(hdr + 24, psum);
+    wr32(hdr + 32, out_nsec);
+    wr64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
     if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
     if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
     if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
