@@ -24,6 +24,7 @@
 
 #include <xxhash.h>
 
+#include "logf.h"
 #include "bytes.h"
 #include "dataint.h"
 #include "resflow/cache.h"
@@ -397,17 +398,6 @@ done:
     return st;
 }
 
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
-{
-    if (!log) return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log(ud, buf);
-}
 
 rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
                          rf_cache_info *info, rf_error *err)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logf.h"
 #include "dataint.h"
 #include "resflow/cache.h"
 #include "resflow/pipeline.h"
@@ -109,18 +110,6 @@ rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_ro
     return *out ? RF_OK : rf_errorf(err, RF_ENOMEM, "out of memory");
 }
 
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
-#include <stdarg.h>
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
-{
-    if (!log) return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log(ud, buf);
-}
 
 /* Summary of fitted encoders: kinds and total ids. */
 static void log_encoders(const rf_encoders *enc, rf_log_fn log, void *ud)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "logf.h"
 #include "resflow/optim.h"
 #include "resflow/regression.h"
 #include "resflow/train.h"
@@ -102,18 +103,6 @@ static void snap_free(snapshot *s)
     free(s->emb);
 }
 
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
-#include <stdarg.h>
-static void logf_(rf_log_fn log, void *ud, const char *fmt, ...)
-{
-    if (!log) return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log(ud, buf);
-}
 
 double rf_monitor_value(const rf_model *m, const rf_eval_result *r)
 {
