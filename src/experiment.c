@@ -19,6 +19,7 @@
 #include <xxhash.h>
 #include <yaml.h>
 
+#include "fileio.h"
 #include "resflow/experiment.h"
 #include "resflow/metrics.h"
 #include "resflow/model.h"
@@ -1229,20 +1230,10 @@ static void csv_field(sbuf *b, const char *s)
 
 static rf_status write_text(const char *dir, const char *name, const char *text, rf_error *err)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return rf_errorf(err, RF_EIO, "path too long: %s", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return rf_errorf(err, RF_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, fp) != len;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return rf_errorf(err, RF_EIO, "cannot write %s", path);
-    }
-    return RF_OK;
+    return rf_write_atomic(path, text, strlen(text), err);
 }
 
 rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result *const *res, const char *dir, char **md,
