@@ -6,9 +6,9 @@ OBLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
 OBLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-           -Wstrict-prototypes -Wshadow -fopenmp -Iinclude -Isrc -I$(OBLAS_INC)
+           -Wstrict-prototypes -Wshadow -fopenmp -pthread -Iinclude -Isrc -I$(OBLAS_INC)
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
-           -lzstd -lz -lm -fopenmp
+           -lzstd -lz -lm -fopenmp -pthread
 BUILD   ?= build
 
 SRC  := $(wildcard src/*.c)

@@ -2,8 +2,9 @@
 # bench/prepare_bench.sh - `resflow prepare` vs pandas.read_csv on the same file, in one run.
 # The file is in the AliExpress layout (search_id, categorical_1..16, numerical_1..63, click,
 # conversion; bench/gen_aliexpress.c imitates the public sample's values, ~560 bytes a row).
-# resflow prepare parses it, fits the vocabularies and writes (and fsyncs) a new binary cache
-# (the previous one is deleted before each run, outside the timing); build/bench_load times
+# resflow prepare parses it, fits the vocabularies and writes a new binary cache (the previous
+# one is deleted before each run, outside the timing; the wall time of the whole process, start
+# and configuration included, taken with date(1)); build/bench_load times
 # the parse + fit alone (rf_load_csv, no cache). pandas.read_csv (Debian's python3-pandas, its
 # C engine) only parses it into a DataFrame, timed inside Python without the interpreter start
 # and import: once with its defaults (int64/float64 columns) and once with the numeric columns
@@ -27,7 +28,7 @@ if [ ! -s "$F" ]; then
     ${CC:-cc} -O2 -o "$D/gen_aliexpress" bench/gen_aliexpress.c
     "$D/gen_aliexpress" "$ROWS" "$F"
 fi
-now() { $PY -c "import time; print(time.time())"; }
+now() { date +%s.%N; }
 : > "$D/times.txt"
 CFG="-c configs/aliexpress.yaml --set data.source=$F --set data.test= --set data.valid_frac=0.1 --set data.test_frac=0.1"
 PDF32="dtype={f'numerical_{i}': 'float32' for i in range(1, 64)}"

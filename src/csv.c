@@ -868,6 +868,8 @@ typedef struct {
     char *scratch, *conv;
     size_t scratch_cap, conv_cap;
     size_t bad, filtered;
+    size_t dst;       /* merged: first output row */
+    size_t mv_base[RF_MAX_FIELDS]; /* merged: first output multi-value id of each field */
     int failed;       /* an error is in err (line relative to the piece start, 0-based) */
     rf_error err;
     const char *row;  /* current row */
@@ -896,6 +898,8 @@ struct loader {
     int nside;
     rf_encoders *enc;
     cols out;
+    rf_load_hooks_ *hooks;
+    int dense_stream; /* dense rows go to hooks->dense_sink, out.dense stays NULL */
     size_t est_rows;
     size_t bad_rows, filtered;
 };
@@ -1031,7 +1035,7 @@ static int grow_rows(const loader *L, cols *c, size_t want)
     uint32_t *ct = cgrow(c, (void **)&c->cat, nc * (size_t)(L->F ? L->F : 1) * sizeof *ct);
     if (!ct) return -1;
     c->cat = ct;
-    if (L->D) {
+    if (L->D && !(L->dense_stream && c == &L->out)) {
         float *d = cgrow(c, (void **)&c->dense, nc * (size_t)L->D * sizeof *d);
         if (!d) return -1;
         c->dense = d;
@@ -1426,18 +1430,20 @@ static void piece_free(piece *P)
     free(P->conv);
 }
 
-/* Append piece P's rows to the output (remapping local vocabulary ids while fitting). */
-static rf_status append_piece(loader *L, piece *P)
+/* Appending a piece's rows to the output, in two steps: reserve_piece (serial, in file order)
+ * merges the piece's new vocabulary keys into the global vocabularies and makes room for its
+ * rows; copy_piece (the pieces of a round in parallel) copies them, remapping local ids. */
+static rf_status reserve_piece(loader *L, piece *P)
 {
     cols *o = &L->out, *c = &P->c;
     size_t n = c->n;
+    P->dst = o->n;
     if (!n) return RF_OK;
     if (o->n + n > o->cap && grow_rows(L, o, o->n + n > L->est_rows ? o->n + n : L->est_rows)) {
         if (o->spill)
             return rf_errorf(L->err, RF_EIO, "cannot grow the spill files in %s: %s", o->spill->dir, strerror(errno));
         return rf_errorf(L->err, RF_ENOMEM, "out of memory loading %s", L->path);
     }
-    int F = L->F ? L->F : 1;
     /* merge local vocabularies: local id -> global provisional id */
     if (L->fitting && !L->direct)
         for (int f = 0; f < L->F; f++) {
@@ -1458,19 +1464,6 @@ static rf_status append_piece(loader *L, piece *P)
             }
             P->mapped[f] = m;
         }
-    memcpy(o->cat + o->n * (size_t)F, c->cat, n * (size_t)F * sizeof *o->cat);
-    if (L->fitting && !L->direct)
-        for (int f = 0; f < L->F; f++) {
-            if (L->fp[f].kind != FK_VOCAB || L->fp[f].multi) continue;
-            uint32_t *col = o->cat + o->n * (size_t)F + f;
-            const uint32_t *map = P->map[f];
-            for (size_t i = 0; i < n; i++) col[i * (size_t)F] = map[col[i * (size_t)F]];
-        }
-    if (L->D) memcpy(o->dense + o->n * (size_t)L->D, c->dense, n * (size_t)L->D * sizeof *o->dense);
-    memcpy(o->labels + o->n * (size_t)(L->K ? L->K : 1), c->labels,
-           n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
-    if (o->weight) memcpy(o->weight + o->n, c->weight, n * sizeof *o->weight);
-    if (o->group) memcpy(o->group + o->n, c->group, n * sizeof *o->group);
     for (int f = 0; f < L->F; f++) {
         if (!L->fp[f].multi) continue;
         size_t m = c->mv_len[f], base = o->mv_len[f];
@@ -1482,17 +1475,63 @@ static rf_status append_piece(loader *L, piece *P)
             o->mv_ids[f] = ni;
             o->mv_cap[f] = nc;
         }
-        if (L->fitting && !L->direct && L->fp[f].kind == FK_VOCAB) {
+        P->mv_base[f] = base;
+        o->mv_len[f] = base + m;
+    }
+    o->n += n;
+    return RF_OK;
+}
+
+static void copy_piece(const loader *L, const piece *P)
+{
+    const cols *c = &P->c;
+    const cols *o = &L->out;
+    size_t n = c->n, at = P->dst;
+    if (!n) return;
+    int F = L->F ? L->F : 1;
+    int remap = L->fitting && !L->direct;
+    memcpy(o->cat + at * (size_t)F, c->cat, n * (size_t)F * sizeof *o->cat);
+    if (remap)
+        for (int f = 0; f < L->F; f++) {
+            if (L->fp[f].kind != FK_VOCAB || L->fp[f].multi) continue;
+            uint32_t *col = o->cat + at * (size_t)F + f;
+            const uint32_t *map = P->map[f];
+            for (size_t i = 0; i < n; i++) col[i * (size_t)F] = map[col[i * (size_t)F]];
+        }
+    if (L->D && !L->dense_stream)
+        memcpy(o->dense + at * (size_t)L->D, c->dense, n * (size_t)L->D * sizeof *o->dense);
+    memcpy(o->labels + at * (size_t)(L->K ? L->K : 1), c->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
+    if (o->weight) memcpy(o->weight + at, c->weight, n * sizeof *o->weight);
+    if (o->group) memcpy(o->group + at, c->group, n * sizeof *o->group);
+    for (int f = 0; f < L->F; f++) {
+        if (!L->fp[f].multi) continue;
+        size_t m = c->mv_len[f], base = P->mv_base[f];
+        if (remap && L->fp[f].kind == FK_VOCAB) {
             const uint32_t *map = P->map[f];
             for (size_t j = 0; j < m; j++) o->mv_ids[f][base + j] = map[c->mv_ids[f][j]];
         } else if (m) {
             memcpy(o->mv_ids[f] + base, c->mv_ids[f], m * sizeof *o->mv_ids[f]);
         }
-        for (size_t i = 1; i <= n; i++) o->mv_off[f][o->n + i] = base + c->mv_off[f][i];
-        o->mv_len[f] = base + m;
+        for (size_t i = 1; i <= n; i++) o->mv_off[f][at + i] = base + c->mv_off[f][i];
     }
-    o->n += n;
-    return RF_OK;
+}
+
+/* Copy the merged pieces [0, np) into the output in parallel; the streamed dense rows go to the
+ * sink, in order, as one more task. */
+static rf_status copy_pieces(loader *L, piece *P, int np, int threads)
+{
+    int tasks = np + (L->dense_stream ? 1 : 0), sink_failed = 0;
+    if (threads > tasks) threads = tasks;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (int i = 0; i < tasks; i++) {
+        if (i < np) {
+            copy_piece(L, &P[i]);
+            continue;
+        }
+        for (int j = 0; j < np && !sink_failed; j++)
+            if (P[j].c.n && L->hooks->dense_sink(L->hooks->ud, P[j].c.dense, P[j].c.n, L->D, L->err)) sink_failed = 1;
+    }
+    return sink_failed ? (L->err->code ? L->err->code : RF_EIO) : RF_OK;
 }
 
 /* ---- plan: columns of the header, encoders -------------------------------------------------- */
@@ -1665,6 +1704,7 @@ typedef struct {
     size_t cap, len, pos;
     int eof;
     long line; /* physical line of buf[pos] */
+    XXH3_state_t *hs; /* hash of the bytes read (plain files, when asked), or NULL */
 } textbuf;
 
 /* Append text until the buffer is full (grows it when the unparsed part fills it) or EOF. */
@@ -1690,6 +1730,7 @@ static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
         rf_status st = in_read(&b->in, b->buf + b->len, b->cap - b->len, &got, path, err);
         if (st) return st;
         if (!got) b->eof = 1;
+        if (b->hs && got) XXH3_64bits_update(b->hs, b->buf + b->len, got);
         b->len += got;
     }
     b->buf[b->len] = '\n';
@@ -2007,8 +2048,9 @@ static rf_status fit_all(loader *L, size_t a)
             }
         }
     }
-    /* dense: statistics of the training rows, then fill + normalise every row */
-    if (L->D) {
+    /* dense: statistics of the training rows, then fill + normalise every row (streamed dense
+     * values are final: no fill, no normalisation) */
+    if (L->D && !L->dense_stream) {
         const rf_schema *sc = L->sc;
         int D = L->D, norm[RF_MAX_DENSE];
         for (int d = 0; d < D; d++) norm[d] = sc->dense_norm[d] ? sc->dense_norm[d] - 1 : sc->norm;
@@ -2092,6 +2134,12 @@ static void guess_splits(const char *s, const char *e, int np, const char **st)
 rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **enc,
                       rf_load_opts *opts, rf_dataset **out, rf_error *err)
 {
+    return rf_load_csv_hooked_(path, schema, enc, opts, NULL, out, err);
+}
+
+rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_encoders **enc, rf_load_opts *opts,
+                              rf_load_hooks_ *hooks, rf_dataset **out, rf_error *err)
+{
     if (!path || !schema || !enc || !out)
         return rf_errorf(err, RF_EINTERNAL, "rf_load_csv: NULL argument");
     *out = NULL;
@@ -2120,6 +2168,8 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     L->K = schema->K;
     L->latin1 = schema->latin1;
     L->weight_col = L->group_col = -1;
+    L->hooks = hooks;
+    if (hooks) hooks->dense_streamed = hooks->hashed = 0;
     rf_schema_delim(schema, L->dstr);
     tokctx_init(&L->tx, L->cls, L->dstr, 1);
     if (opts) opts->bad_rows = opts->fit_rows = opts->filtered_rows = 0;
@@ -2142,6 +2192,13 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         L->nside = j + 1;
     }
     if ((st = in_open(&b.in, path, err))) goto fail;
+    if (hooks && hooks->want_hash && b.in.kind == IN_PLAIN) {
+        if (!(b.hs = XXH3_createState())) {
+            st = rf_errorf(err, RF_ENOMEM, "out of memory");
+            goto fail;
+        }
+        XXH3_64bits_reset(b.hs);
+    }
     b.cap = block * (size_t)T;
     if (b.cap < 4096) b.cap = 4096;
     b.buf = malloc(b.cap + BUF_PAD);
@@ -2269,6 +2326,16 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     if ((st = make_plan(L, names))) goto fail_names;
     free(names);
     names = NULL;
+    /* dense values final as parsed: stream them to the sink instead of keeping them */
+    if (hooks && hooks->dense_sink && L->D && !max_rows) {
+        int ok = 1;
+        if (L->fitting) {
+            ok = schema->fill == RF_FILL_ERROR;
+            for (int d = 0; d < L->D && ok; d++)
+                ok = (schema->dense_norm[d] ? schema->dense_norm[d] - 1 : schema->norm) == RF_NORM_NONE;
+        }
+        L->dense_stream = ok;
+    }
 
     P = calloc((size_t)T, sizeof *P);
     if (!P) {
@@ -2322,7 +2389,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
                 st = err->code ? err->code : RF_EDATA;
                 goto fail;
             }
-            if ((st = append_piece(L, &P[i]))) goto fail;
+            if ((st = reserve_piece(L, &P[i]))) goto fail;
             merged = i + 1;
             L->bad_rows += P[i].bad;
             L->filtered += P[i].filtered;
@@ -2335,6 +2402,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         /* pieces not merged this round parsed text that is parsed again next round: their
          * vocabularies would hold keys out of the file's order */
         for (int i = merged; i < np; i++) piece_reset_vocab(&P[i]);
+        if (merged && (st = copy_pieces(L, P, merged, np))) goto fail;
         b.pos = (size_t)(expect - b.buf);
         b.line = line;
         if (done) break;
@@ -2403,7 +2471,7 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
     ds->cat = TAKE(o->cat, n * (size_t)(L->F ? L->F : 1) * sizeof *o->cat);
     o->cat = NULL;
     free(ds->dense);
-    ds->dense = L->D ? TAKE(o->dense, n * (size_t)L->D * sizeof *o->dense) : NULL;
+    ds->dense = L->D && o->dense ? TAKE(o->dense, n * (size_t)L->D * sizeof *o->dense) : NULL;
     o->dense = NULL;
     free(ds->labels);
     ds->labels = TAKE(o->labels, n * (size_t)(L->K ? L->K : 1) * sizeof *o->labels);
@@ -2444,6 +2512,13 @@ rf_status rf_load_csv(const char *path, const rf_schema *schema, rf_encoders **e
         opts->filtered_rows = L->filtered;
     }
     if (L->fitting) *enc = L->enc;
+    if (hooks) {
+        hooks->dense_streamed = L->dense_stream;
+        if (b.hs && b.eof && b.pos == b.len) {
+            hooks->hashed = 1;
+            hooks->input_hash = XXH3_64bits_digest(b.hs);
+        }
+    }
     goto cleanup;
 
 fail_names:
@@ -2458,6 +2533,7 @@ fail:
     if (L->fitting) rf_encoders_free(L->enc);
 cleanup:
     in_close(&b.in);
+    if (b.hs) XXH3_freeState(b.hs);
     free(b.buf);
     for (int i = 0; i < np_alloc; i++) piece_free(&P[i]);
     free(P);

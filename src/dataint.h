@@ -30,6 +30,24 @@ uint32_t rf_bucket_id_(const float *bounds, uint32_t nb, float x);
 rf_status rf_dense_fit_all_(const float *x, size_t n, int D, const int *norm, int fill, float fill_value,
                             rf_dense_enc *out);
 
+/* csv.c: rf_load_csv with hooks for the cache builder (NULL hooks = rf_load_csv).
+ * dense_sink: when set, and the dense values are final as parsed (given encoders, or fitting
+ * with fill_na error and no normalisation), the accepted rows' dense values are handed to it in
+ * row order, n rows of D floats at a time, instead of being kept: the dataset then has D
+ * columns but dense == NULL, and dense_streamed is set. A non-zero return aborts the load
+ * (the sink has set err). want_hash: hash a plain (uncompressed) input as it is read; when the
+ * whole file was read, input_hash is its XXH3-64 and hashed is 1. */
+typedef struct {
+    int (*dense_sink)(void *ud, const float *x, size_t n, int D, rf_error *err);
+    void *ud;
+    int want_hash;
+    int dense_streamed; /* out */
+    int hashed;         /* out */
+    uint64_t input_hash; /* out */
+} rf_load_hooks_;
+rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_encoders **enc, rf_load_opts *opts,
+                              rf_load_hooks_ *hooks, rf_dataset **out, rf_error *err);
+
 /* A read-only file mapping shared by the datasets that point into it (cache.c creates it). */
 struct rf_mapping {
     void *base;
