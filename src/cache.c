@@ -178,7 +178,8 @@ typedef struct {
     int direct;            /* O_DIRECT is on */
     const char *tmp;
     uint64_t pos;          /* bytes put */
-    XXH3_state_t *h;       /* data region hash (NULL while writing unhashed bytes) */
+    XXH3_state_t *h;       /* hash of the data region [HDR, hash_end), updated by the writer */
+    uint64_t hash_end;     /* where the metadata starts (UINT64_MAX before) */
     unsigned char *buf[NWBUF];
     int cur;               /* buffer being filled */
     size_t blen;           /* bytes in buf[cur] */
@@ -188,7 +189,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t qlen[NWBUF];    /* > 0: queued, this many bytes */
-    uint64_t qoff[NWBUF];
+    uint64_t qoff[NWBUF], qend[NWBUF]; /* file offset; hash_end when queued */
     int head;              /* next buffer for the thread */
     int stop;
     int err_no;            /* first write error */
@@ -214,6 +215,15 @@ static int pwrite_all(wfile *w, const unsigned char *p, size_t n, uint64_t off)
     return 0;
 }
 
+/* Hash buffer i's bytes of the data region (in file order: buffers are written in order), then
+ * write it. */
+static int w_write(wfile *w, int i, size_t n, uint64_t off, uint64_t hash_end)
+{
+    uint64_t a = off > HDR ? off : HDR, e = off + n < hash_end ? off + n : hash_end;
+    if (e > a) XXH3_64bits_update(w->h, w->buf[i] + (a - off), (size_t)(e - a));
+    return pwrite_all(w, w->buf[i], n, off);
+}
+
 static void *w_thread(void *arg)
 {
     wfile *w = arg;
@@ -223,10 +233,10 @@ static void *w_thread(void *arg)
         int i = w->head;
         if (!w->qlen[i]) break; /* stopped, nothing queued */
         size_t n = w->qlen[i];
-        uint64_t off = w->qoff[i];
+        uint64_t off = w->qoff[i], end = w->qend[i];
         int failed = w->err_no;
         pthread_mutex_unlock(&w->mu);
-        int e = failed ? 0 : pwrite_all(w, w->buf[i], n, off);
+        int e = failed ? 0 : w_write(w, i, n, off, end);
         pthread_mutex_lock(&w->mu);
         if (e && !w->err_no) w->err_no = e;
         w->qlen[i] = 0;
@@ -250,11 +260,12 @@ static int w_error(wfile *w)
 static void w_submit(wfile *w, size_t n)
 {
     if (!w->started) {
-        int e = w->err_no ? 0 : pwrite_all(w, w->buf[w->cur], n, w->bstart);
+        int e = w->err_no ? 0 : w_write(w, w->cur, n, w->bstart, w->hash_end);
         if (e) w->err_no = e;
     } else {
         pthread_mutex_lock(&w->mu);
         w->qoff[w->cur] = w->bstart;
+        w->qend[w->cur] = w->hash_end;
         w->qlen[w->cur] = n;
         pthread_cond_broadcast(&w->cv);
         w->cur = (w->cur + 1) % NWBUF;
@@ -268,7 +279,6 @@ static void w_submit(wfile *w, size_t n)
 static void w_put(wfile *w, const void *p, size_t n)
 {
     const unsigned char *s = p;
-    if (w->h && n) XXH3_64bits_update(w->h, s, n);
     w->pos += n;
     while (n) {
         size_t k = WBUF - w->blen < n ? WBUF - w->blen : n;
@@ -316,12 +326,13 @@ static void w_close(wfile *w, int keep)
     w->h = NULL;
 }
 
-/* Create tmp (O_EXCL) and start the writer; the header page is put as zeros (not hashed). */
+/* Create tmp (O_EXCL) and start the writer; the header page is put as zeros. */
 static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
 {
     memset(w, 0, sizeof *w);
     w->fd = -1;
     w->tmp = tmp;
+    w->hash_end = UINT64_MAX;
     w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
     if (w->fd < 0) return rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
     int fl = fcntl(w->fd, F_GETFL);
@@ -333,6 +344,7 @@ static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
         w_close(w, 0);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
+    XXH3_64bits_reset(w->h);
     if (!pthread_mutex_init(&w->mu, NULL)) {
         if (!pthread_cond_init(&w->cv, NULL)) {
             if (!pthread_create(&w->th, NULL, w_thread, w)) w->started = 1;
@@ -341,11 +353,7 @@ static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
         if (!w->started) pthread_mutex_destroy(&w->mu);
     }
     static const unsigned char zero[HDR];
-    XXH3_state_t *h = w->h;
-    w->h = NULL;
     w_put(w, zero, HDR);
-    w->h = h;
-    XXH3_64bits_reset(w->h);
     return RF_OK;
 }
 
@@ -485,17 +493,15 @@ static rf_status write_rest(wfile *w, const rf_dataset *parts[3], const uint64_t
         goto done;
     }
     w_pad(w);
-    uint64_t data_hash = XXH3_64bits_digest(w->h);
     uint64_t meta_off = w->pos;
-    XXH3_state_t *h = w->h;
-    w->h = NULL;
+    w->hash_end = meta_off;
     w_put(w, meta.p, meta.len);
-    w->h = h;
     int e = w_finish(w);
     if (e) {
         st = rf_error_at(err, RF_EIO, w->tmp, 0, 0, "write error: %s", strerror(e));
         goto done;
     }
+    uint64_t data_hash = XXH3_64bits_digest(w->h); /* the writer has stopped */
     unsigned char *hdr = w->buf[0]; /* aligned, free now */
     memset(hdr, 0, HDR);
     memcpy(hdr, RF_CACHE_MAGIC, 8);

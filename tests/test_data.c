@@ -610,6 +610,7 @@ static void test_thread_invariance(void **state)
         rf_encoders *e1 = NULL;
         rf_dataset *a = load_opts(p, &s, &e1, &o1);
         assert_int_equal(a->n, 40000);
+        /* (5 threads x 100000 bytes: rounds read by concurrent preads, csv.c tb_read_par) */
         const int threads[] = {2, 3, 5, 8};
         const size_t blocks[] = {4096, 65536, 100000, 0};
         for (int t = 0; t < 4; t++) {
