@@ -1,4 +1,4 @@
-# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, bench-prepare, asan, clean.
+# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, bench-prepare, asan, tsan, clean.
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 OPT     ?= -O3 -march=native
@@ -73,8 +73,18 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
+# ThreadSanitizer on the tests of the loader and the cache, which run threads of their own
+# (the loader's worker pool, the decompressor, the cache writer). OpenMP stays single-threaded
+# (OMP_NUM_THREADS=1): Debian's libgomp is not instrumented, so its own threads would only give
+# false reports.
+TSAN_TESTS := test_csv test_data test_cache
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-format-truncation" $(TSAN_TESTS:%=build-tsan/tests/%)
+	@for t in $(TSAN_TESTS); do OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >build-tsan/$$t.log 2>&1 || \
+	    { cat build-tsan/$$t.log; echo "tsan: $$t failed"; exit 1; }; done; echo "tsan: $(TSAN_TESTS) passed"
+
 fixtures:
 	/usr/bin/python3 tests/ref/torch_ref.py tests/fixtures
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,20 @@
+/* pool.h - a small pool of worker threads that sleep while idle (internal; not installed).
+ *
+ * The text loader runs a parallel step per round of text (parse the pieces, copy them out, read
+ * the next round). OpenMP's idle threads spin between such steps, taking the cores that the
+ * helper threads (the decompressor of a .gz/.zst input, the cache writer) need; these workers
+ * wait on a condition variable instead. rf_pool_run returns when every task is done; the
+ * calling thread runs tasks too. */
+#ifndef RESFLOW_POOL_H
+#define RESFLOW_POOL_H
+
+typedef struct rf_pool rf_pool;
+
+/* A pool for `threads` threads in all (the caller included): threads - 1 workers. NULL when
+ * threads <= 1 or the workers cannot be started (rf_pool_run then runs the tasks inline). */
+rf_pool *rf_pool_create(int threads);
+void rf_pool_free(rf_pool *p);
+/* fn(ctx, i) for i in [0, n), in any order and on any thread; returns when all are done. */
+void rf_pool_run(rf_pool *p, int n, void (*fn)(void *ctx, int i), void *ctx);
+
+#endif
