@@ -73,9 +73,14 @@ rf_status rf_sweep_init(rf_sweep *sw, const char *key, const char *values, rf_er
 
 rf_status rf_sweep_set_metric(rf_sweep *sw, const char *spec, rf_error *err)
 {
-    static const char *const names[] = {"auc", "cond_auc", "logloss"};
+    static const char *const names[] = {"auc", "cond_auc", "logloss", "mse"};
     const char *colon = strchr(spec, ':');
     size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (!strcmp(spec, "mse")) { /* the regression target's test MSE: no task */
+        sw->metric = RF_SWEEP_MSE;
+        sw->task[0] = '\0';
+        return RF_OK;
+    }
     for (int i = 0; i < 3; i++) {
         if (strlen(names[i]) != n || strncmp(spec, names[i], n)) continue;
         const char *task = colon ? colon + 1 : "";
@@ -84,13 +89,14 @@ rf_status rf_sweep_set_metric(rf_sweep *sw, const char *spec, rf_error *err)
         snprintf(sw->task, sizeof sw->task, "%s", task);
         return RF_OK;
     }
-    return rf_errorf(err, RF_EUSAGE, "--metric \"%s\": expected auc:TASK, cond_auc:TASK or logloss:TASK", spec);
+    return rf_errorf(err, RF_EUSAGE, "--metric \"%s\": expected auc:TASK, cond_auc:TASK, logloss:TASK or mse", spec);
 }
 
 void rf_sweep_metric_label(const rf_sweep *sw, char *buf, size_t n)
 {
     const char *t = sw->task[0] ? sw->task : "last task";
-    if (sw->metric == RF_SWEEP_AUC) snprintf(buf, n, "%s AUC", t);
+    if (sw->metric == RF_SWEEP_MSE) snprintf(buf, n, "test MSE of the regression target");
+    else if (sw->metric == RF_SWEEP_AUC) snprintf(buf, n, "%s AUC", t);
     else if (sw->metric == RF_SWEEP_COND_AUC) snprintf(buf, n, "%s conditional AUC", t);
     else snprintf(buf, n, "%s logloss", t);
 }
@@ -215,6 +221,12 @@ static int n_base_models(const rf_experiment *x, const rf_sweep *sw) { return sw
 
 static rf_status check_task(const rf_config *cfg, const rf_sweep *sw, const char *dataset, rf_error *err)
 {
+    if (sw->metric == RF_SWEEP_MSE) {
+        if (!cfg->regression.target[0])
+            return rf_errorf(err, RF_EUSAGE, "sweep --metric mse: dataset %s has no regression target (regression.target)",
+                             dataset);
+        return RF_OK;
+    }
     int k = rf_config_task_index(cfg, sw->task);
     if (k < 0) {
         char list[512] = "";
@@ -246,7 +258,7 @@ static rf_status expected_dumps(const rf_experiment *x, rf_sweep *sw, rf_config 
                 return rf_errorf(err, st, "sweep %s=%s: %s", sw->key, sw->value[v], msg);
             }
             rf_schema_from_tasks(cfg);
-            if (!sw->task[0]) snprintf(sw->task, sizeof sw->task, "%s", cfg->tasks[cfg->K - 1].name);
+            if (!sw->task[0] && sw->metric != RF_SWEEP_MSE) snprintf(sw->task, sizeof sw->task, "%s", cfg->tasks[cfg->K - 1].name);
             want[b * sw->n_values + v] = rf_config_dump(cfg);
             if (!want[b * sw->n_values + v]) return rf_errorf(err, RF_ENOMEM, "out of memory");
         }
@@ -310,6 +322,7 @@ out:
 static double metric_of(const rf_run_result *r, const rf_sweep *sw)
 {
     if (!r || r->status != RF_OK) return NAN;
+    if (sw->metric == RF_SWEEP_MSE) return r->mse;
     for (int k = 0; k < r->K; k++) {
         if (strcmp(r->task[k], sw->task)) continue;
         return sw->metric == RF_SWEEP_AUC ? r->auc[k] : sw->metric == RF_SWEEP_COND_AUC ? r->cond_auc[k] : r->logloss[k];
@@ -360,7 +373,7 @@ static rf_status write_text(const char *dir, const char *name, const char *text,
 
 static void csv(FILE *fp, const rf_experiment *x, const rf_sweep *sw, const rf_sweep_series *s, int n)
 {
-    static const char *const mname[] = {"auc", "cond_auc", "logloss"};
+    static const char *const mname[] = {"auc", "cond_auc", "logloss", "mse"};
     fputs("key,dataset,model,value,x,metric,task,mean,std,n,runs,diverged,values\n", fp);
     for (int j = 0; j < n; j++)
         for (int v = 0; v < sw->n_values; v++) {
@@ -391,7 +404,7 @@ static void md(FILE *fp, const rf_experiment *x, const rf_sweep *sw, const rf_sw
             int best = st->n > 0;
             for (int u = 0; u < sw->n_values && best; u++) {
                 const rf_stat *o = &s[j].stat[u];
-                if (o->n > 0 && (sw->metric == RF_SWEEP_LOGLOSS ? o->mean < st->mean : o->mean > st->mean)) best = 0;
+                if (o->n > 0 && (sw->metric == RF_SWEEP_LOGLOSS || sw->metric == RF_SWEEP_MSE ? o->mean < st->mean : o->mean > st->mean)) best = 0;
             }
             if (!st->n) {
                 if (s[j].diverged[v]) fprintf(fp, " NaN (%d/%d diverged) |", s[j].diverged[v], x->n_seeds);

@@ -45,6 +45,9 @@ static void test_init(void **state)
     assert_int_equal(rf_sweep_set_metric(&sw, "auc", &e), RF_OK);
     assert_string_equal(sw.task, "");
     assert_int_equal(rf_sweep_set_metric(&sw, "aucc:ctr", &e), RF_EUSAGE);
+    assert_int_equal(rf_sweep_set_metric(&sw, "mse", &e), RF_OK);
+    assert_int_equal(sw.metric, RF_SWEEP_MSE);
+    assert_int_equal(rf_sweep_set_metric(&sw, "mse:ctr", &e), RF_EUSAGE);
     assert_int_equal(rf_sweep_check_log_x(&sw, &e), RF_OK);
     assert_int_equal(rf_sweep_init(&sw, "model.act", "relu,prelu", &e), RF_OK);
     assert_int_equal(rf_sweep_check_log_x(&sw, &e), RF_EUSAGE);
@@ -136,6 +139,10 @@ static void test_expand_errors(void **state)
     assert_int_equal(rf_sweep_set_metric(&sw, "logloss:order", &e), RF_OK);
     assert_int_equal(rf_sweep_expand(x, &sw, &e), RF_EUSAGE);
     assert_non_null(strstr(e.msg, "no task \"order\""));
+    assert_int_equal(rf_sweep_init(&sw, "model.emb_dim", "4", &e), RF_OK);
+    assert_int_equal(rf_sweep_set_metric(&sw, "mse", &e), RF_OK); /* no regression target */
+    assert_int_equal(rf_sweep_expand(x, &sw, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "no regression target"));
     rf_experiment_free(x);
     /* too many copies: 3 models x 32 values */
     x = two_models();
@@ -213,6 +220,27 @@ static void test_collect_and_write(void **state)
     snprintf(path, sizeof path, "%s/sweep.svg", dir);
     assert_int_equal(access(path, R_OK), 0);
     const char *names[] = {"sweep.csv", "sweep.md", "sweep.svg"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+    free(s);
+    /* the regression MSE: lower is better */
+    sw.metric = RF_SWEEP_MSE;
+    sw.task[0] = '\0';
+    double mse[8] = {0.90, 0.92, 0.85, 0.87, 0.95, 0.97, 0.99, 1.01};
+    for (int i = 0; i < 8; i++) r[i] = fake(0.8, RF_OK), r[i].mse = mse[i], res[i] = &r[i];
+    assert_int_equal(rf_sweep_collect(x, &sw, res, &s, &n, &e), RF_OK);
+    assert_true(fabs(s[0].stat[0].mean - 0.91) < 1e-12);
+    assert_true(fabs(s[1].stat[1].mean - 1.00) < 1e-12);
+    char label[128];
+    rf_sweep_metric_label(&sw, label, sizeof label);
+    assert_non_null(strstr(label, "MSE"));
+    assert_non_null(mkdtemp(strcpy(dir, "/tmp/rf-sweep-XXXXXX")));
+    assert_int_equal(rf_sweep_write(x, &sw, s, n, dir, 1, &md, &e), RF_OK);
+    assert_non_null(strstr(md, "| 1e-3 | **0.8600 ± 0.0141** | 1.0000 ± 0.0141 |")); /* the lower is bold */
+    free(md);
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         remove(path);

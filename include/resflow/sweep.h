@@ -29,7 +29,7 @@ extern "C" {
 #define RF_SWEEP_MAX_VALUES 32
 #define RF_SWEEP_VALUE_MAX 48 /* characters of one value, as typed */
 
-typedef enum { RF_SWEEP_AUC, RF_SWEEP_COND_AUC, RF_SWEEP_LOGLOSS } rf_sweep_metric;
+typedef enum { RF_SWEEP_AUC, RF_SWEEP_COND_AUC, RF_SWEEP_LOGLOSS, RF_SWEEP_MSE } rf_sweep_metric;
 
 typedef struct {
     char key[256];
