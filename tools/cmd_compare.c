@@ -19,7 +19,8 @@ static const char *compare_help =
     "usage: resflow compare [-c CONFIG.yaml] [--set KEY=VALUE]... [--models LIST] [--json[=FILE]]\n"
     "\n"
     "Train several models on the same data and splits (default: the built-in simulator and\n"
-    "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4. With the\n"
+    "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4 (with\n"
+    "regression.target set, the MSE and MAE of the predicted value too). With the\n"
     "simulator, an 'oracle' row scores the true probabilities (the best achievable AUC).\n"
     "\n"
     "  -c, --config FILE     YAML experiment config (the model.type key is set per model)\n"
@@ -89,12 +90,15 @@ int cmd_compare(int argc, char **argv)
     for (int k = 0; k < K; k++)
         if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
             printf(" %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
+    int reg = cfg.regression.target[0] != 0; /* regression: the prediction's test error too */
+    if (reg) printf(" %8s %8s", "MSE", "MAE");
     printf(" %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
         printf("%-10s", type_name(types[i]));
         for (int k = 0; k < K; k++) printf(" %10.4f", res[i].task[k].auc);
         for (int k = 0; k < K; k++)
             if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) printf(" %14.4f", res[i].cond[k].auc);
+        if (reg) printf(" %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
         printf(" %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
     }
     double oracle[RF_MAX_TASKS];

@@ -54,3 +54,14 @@ expect_err "loss: mse is implemented for model.type resflow and nse"
 expect_exit 1 "$RF" train $REG --set regression.target=stars --set 'regression.thresholds=[1, 5]'
 expect_err "stars"
 exit 0
+# compare shows the test MSE and MAE next to the AUCs; its JSON carries the same MSE
+expect_exit 0 "$RF" compare $REG --set 'regression.thresholds=[1, 2, 3, 4, 5]' --models nse,resflow --json="$T/cmp.json"
+expect_out " MSE      MAE"
+python3 - "$T/out" "$T/cmp.json" <<'PY' || fail "compare: MSE column"
+import json, sys
+out = open(sys.argv[1]).read().splitlines()
+models = json.load(open(sys.argv[2]))['models']
+for m in models:
+    line = next(l for l in out if l.startswith(m['model'] + ' '))
+    assert '%.4f' % m['regression']['mse'] in line.split(), (line, m['regression'])
+PY
