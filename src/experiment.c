@@ -825,7 +825,7 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
     for (int k = 0; k < cfg->K; k++) {
         snprintf(out->task[k], RF_NAME_MAX, "%s", cfg->tasks[k].name);
         out->parent[k] = rf_config_task_index(cfg, cfg->tasks[k].parent);
-        out->auc[k] = out->cond_auc[k] = out->logloss[k] = out->oracle_auc[k] = NAN;
+        out->auc[k] = out->cond_auc[k] = out->logloss[k] = out->oracle_auc[k] = out->increase[k] = NAN;
         out->task_mse[k] = cfg->tasks[k].loss == RF_LOSS_MSE;
     }
     snprintf(out->target, sizeof out->target, "%s", cfg->regression.target);
@@ -875,7 +875,10 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
     for (int k = 0; k < cfg->K; k++) {
         out->auc[k] = ev.task[k].auc;
         out->logloss[k] = ev.task[k].logloss;
-        if (out->parent[k] >= 0) out->cond_auc[k] = ev.cond[k].auc;
+        if (out->parent[k] >= 0) {
+            out->cond_auc[k] = ev.cond[k].auc;
+            out->increase[k] = ev.increase[k];
+        }
     }
     if (out->target[0]) {
         out->mse = ev.reg.mse;
@@ -913,6 +916,7 @@ rf_status rf_run_result_write(const rf_run_result *r, const char *path, rf_error
         json_object_set_new(t, "parent", r->parent[k] >= 0 ? json_string(r->task[r->parent[k]]) : json_null());
         json_object_set_new(t, "auc", num(r->auc[k]));
         json_object_set_new(t, "cond_auc", num(r->cond_auc[k]));
+        json_object_set_new(t, "increase_share", num(r->increase[k]));
         json_object_set_new(t, "logloss", num(r->logloss[k]));
         json_object_set_new(t, "oracle_auc", num(r->oracle_auc[k]));
         if (r->task_mse[k]) json_object_set_new(t, "loss", json_string("mse"));
@@ -985,6 +989,7 @@ rf_status rf_run_result_read(rf_run_result *r, const char *path, rf_error *err)
         snprintf(r->task[k], RF_NAME_MAX, "%s", nm);
         r->auc[k] = get_num(t, "auc");
         r->cond_auc[k] = get_num(t, "cond_auc");
+        r->increase[k] = get_num(t, "increase_share"); /* NaN in results of older versions */
         r->logloss[k] = get_num(t, "logloss");
         r->oracle_auc[k] = get_num(t, "oracle_auc");
         const char *loss = json_string_value(json_object_get(t, "loss"));
@@ -1416,7 +1421,8 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                 }
                 char hash[32];
                 snprintf(hash, sizeof hash, "%016" PRIx64, r->config_hash);
-                json_t *rj = json_object(), *auc = json_object(), *cond = json_object(), *ll = json_object();
+                json_t *rj = json_object(), *auc = json_object(), *cond = json_object(), *ll = json_object(),
+                       *inc = json_object();
                 json_object_set_new(rj, "seed", json_integer((json_int_t)x->seeds[s]));
                 json_object_set_new(rj, "status", json_string(r->status == RF_OK ? "ok" : r->status == RF_ENUMERIC ? "diverged" : "failed"));
                 if (r->status != RF_OK) json_object_set_new(rj, "error", json_string(r->error));
@@ -1428,10 +1434,12 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                         char nmk[2 * RF_NAME_MAX + 2];
                         snprintf(nmk, sizeof nmk, "%s|%s", r->task[k], r->task[r->parent[k]]);
                         json_object_set_new(cond, nmk, num(r->status == RF_OK ? r->cond_auc[k] : NAN));
+                        json_object_set_new(inc, nmk, num(r->status == RF_OK ? r->increase[k] : NAN));
                     }
                 }
                 json_object_set_new(rj, "auc", auc);
                 json_object_set_new(rj, "cond_auc", cond);
+                json_object_set_new(rj, "increase_share", inc);
                 json_object_set_new(rj, "logloss", ll);
                 if (r->target[0]) {
                     json_object_set_new(rj, "mse", num(r->status == RF_OK ? r->mse : NAN));

@@ -229,6 +229,8 @@ static rf_run_result result(double auc0, double auc1, double cond1, rf_status st
     r.auc[1] = auc1;
     r.cond_auc[0] = NAN;
     r.cond_auc[1] = cond1;
+    r.increase[0] = NAN;
+    r.increase[1] = 0.125;
     r.logloss[0] = 0.2;
     r.logloss[1] = 0.02;
     r.oracle_auc[0] = 0.79;
@@ -260,6 +262,7 @@ static void test_result_file(void **state)
     assert_int_equal(b.parent[0], -1);
     assert_true(b.auc[0] == a.auc[0] && b.auc[1] == a.auc[1] && b.cond_auc[1] == a.cond_auc[1]); /* exact */
     assert_true(isnan(b.cond_auc[0]) && isnan(b.oracle_auc[1]));
+    assert_true(b.increase[1] == 0.125 && isnan(b.increase[0]));
     assert_true(b.dense_params == 1234 && b.emb_params == 5678 && b.best_epoch == 2);
     rf_run_result d = result(NAN, NAN, NAN, RF_ENUMERIC);
     assert_int_equal(rf_run_result_write(&d, path, &err), RF_OK);

@@ -128,6 +128,8 @@ typedef struct {
     int parent[RF_MAX_TASKS];      /* -1 for a root */
     double auc[RF_MAX_TASKS];      /* test AUC per task (NaN if undefined) */
     double cond_auc[RF_MAX_TASKS]; /* child task on its parent's positives (NaN for roots) */
+    double increase[RF_MAX_TASKS]; /* child task: share of test rows predicted above the parent
+                                      (the paper's Table 11 "increase"; NaN for roots) */
     double logloss[RF_MAX_TASKS];
     double oracle_auc[RF_MAX_TASKS]; /* AUC of the simulator's true probabilities (NaN: none) */
     int task_mse[RF_MAX_TASKS];    /* 1: a squared-error task (traditional regression head) */

@@ -84,5 +84,6 @@ for t in b["tasks"]:
     assert abs(x["auc"] - t["auc"]) < 1e-6, (t["name"], x["auc"], t["auc"])  # train --json has 6 digits
     if t["parent"]:
         assert abs(x["conditional_auc"] - t["cond_auc"]) < 1e-6
+        assert abs(x["increase_share"] - t["increase_share"]) < 1e-6, (x, t)  # paper Table 11
 PY
 exit 0
