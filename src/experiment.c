@@ -19,7 +19,6 @@
 #include <xxhash.h>
 #include <yaml.h>
 
-#include "fileio.h"
 #include "resflow/experiment.h"
 #include "resflow/metrics.h"
 #include "resflow/model.h"

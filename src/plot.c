@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
 #include "resflow/plot.h"
 
 #define ML 78.0  /* left margin: y tick labels and the y label */

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
 #include "resflow/plot.h"
 #include "resflow/sweep.h"
 

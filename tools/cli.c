@@ -217,12 +217,11 @@ int write_json(json_t *j, const char *path)
 {
     int rc = 0;
     if (path) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) || rename(tmp, path)) {
-            fprintf(stderr, "resflow: error: cannot write %s\n", path);
-            rc = RF_EIO;
-        }
+        char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        rf_error e;
+        rc = text ? rf_write_atomic(path, text, strlen(text), &e) : rf_errorf(&e, RF_ENOMEM, "out of memory");
+        if (rc) fprintf(stderr, "resflow: error: %s\n", e.msg);
+        free(text);
     } else {
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         fputc('\n', stdout);

@@ -38,9 +38,8 @@ void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r);
 json_t *metrics_json(const rf_model *m, const rf_eval_result *r);
 /* Load o->model and the data to score: o->data, or the model's own test split (cmd_eval.c). */
 int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels);
-/* mkdir -p; text to path via path.tmp + rename (cmd_experiment.c). 0 or -1 (errno). */
+/* mkdir -p (exp_runner.c). 0 or -1 (errno). */
 int mkdirs(const char *path);
-int write_file(const char *path, const char *text);
 /* Write JSON to path (via path.tmp + rename) or stdout; consumes j. */
 int write_json(json_t *j, const char *path);
 

@@ -109,8 +109,9 @@ static json_t *feature_key(const rf_probe *p, const rf_model *m, int l, int d, i
 
 static int save_text(const char *path, const char *text)
 {
-    if (write_file(path, text) == 0) return 0;
-    fprintf(stderr, "resflow: error: cannot write %s: %s\n", path, strerror(errno));
+    rf_error e;
+    if (rf_write_atomic(path, text, strlen(text), &e) == RF_OK) return 0;
+    fprintf(stderr, "resflow: error: %s\n", e.msg);
     return RF_EIO;
 }
 
@@ -388,12 +389,11 @@ int cmd_probe(int argc, char **argv)
     if (!rc) {
         snprintf(path, sizeof path, "%s/probe.json", o.out);
         json_t *j = probe_json(p, m, lab, &po, features); /* compact: thousands of numbers */
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        if (json_dump_file(j, tmp, JSON_COMPACT | JSON_REAL_PRECISION(7)) || rename(tmp, path)) {
-            fprintf(stderr, "resflow: error: cannot write %s\n", path);
-            rc = RF_EIO;
-        }
+        char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7));
+        rf_error we;
+        rc = text ? rf_write_atomic(path, text, strlen(text), &we) : rf_errorf(&we, RF_ENOMEM, "out of memory");
+        if (rc) fprintf(stderr, "resflow: error: %s\n", we.msg);
+        free(text);
         json_decref(j);
     }
     if (!rc) {

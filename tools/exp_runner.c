@@ -75,22 +75,6 @@ int mkdirs(const char *path)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-int write_file(const char *path, const char *text)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return -1;
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, fp) != n;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* run i = (d * n_models + m) * n_seeds + s */
 static void run_dms(const rf_experiment *x, int i, int *d, int *m, int *s)
 {
@@ -161,9 +145,10 @@ static rf_status train_one(const rf_experiment *x, const char *out, int i, const
     if (st) return st;
     char *dump = rf_config_dump(cfg);
     run_path(path, sizeof path, out, x, i, "yaml");
-    if (!dump || write_file(path, dump)) {
+    st = dump ? rf_write_atomic(path, dump, strlen(dump), e) : rf_errorf(e, RF_ENOMEM, "out of memory");
+    if (st) {
         free(dump);
-        return rf_errorf(e, RF_EIO, "cannot write %s", path);
+        return st;
     }
     free(dump);
     r->ran++;
