@@ -2791,13 +2791,24 @@ rf_status rf_dataset_derive_labels(rf_dataset *ds, const char (*specs)[RF_SPEC_M
         which[add++] = i;
     }
     if (!add) return RF_OK;
-    if (ds->map) return rf_errorf(err, RF_EUSAGE, "cannot derive labels of a mapped dataset");
+    /* a mapped dataset (a cache) gets its new label array as an anonymous mapping handed to the
+     * file mapping, released with it */
+    int mapped = ds->map != NULL;
+    if (mapped && ds->truth) return rf_errorf(err, RF_EUSAGE, "cannot derive labels of a mapped dataset with truths");
     int K = ds->K, K2 = K + add;
-    float *lab = malloc((ds->n ? ds->n : 1) * (size_t)K2 * sizeof *lab);
+    size_t lbytes = (ds->n ? ds->n : 1) * (size_t)K2 * sizeof(float);
+    float *lab = NULL;
+    if (!mapped) {
+        lab = malloc(lbytes);
+    } else {
+        void *p = mmap(NULL, lbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        lab = p == MAP_FAILED ? NULL : p;
+    }
     float *tr = ds->truth ? malloc((ds->n ? ds->n : 1) * (size_t)K2 * sizeof *tr) : NULL;
     char (*names)[RF_NAME_MAX] = calloc((size_t)K2, RF_NAME_MAX);
-    if (!lab || (ds->truth && !tr) || !names) {
-        free(lab);
+    if (!lab || (ds->truth && !tr) || !names || (mapped && rf_mapping_add_region_(ds->map, lab, lbytes))) {
+        if (mapped && lab) munmap(lab, lbytes);
+        else free(lab);
         free(tr);
         free(names);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
@@ -2817,7 +2828,7 @@ rf_status rf_dataset_derive_labels(rf_dataset *ds, const char (*specs)[RF_SPEC_M
             for (int j = 0; j < add; j++) tr[i * (size_t)K2 + (size_t)K + (size_t)j] = NAN;
         }
     }
-    free(ds->labels);
+    if (!mapped) free(ds->labels); /* else it lies in the file mapping */
     free(ds->truth);
     free(ds->label_names);
     ds->labels = lab;

@@ -63,6 +63,9 @@ struct rf_mapping {
 /* dataset.c: reference counting of a mapping (the last release unmaps it). */
 void rf_mapping_release_(struct rf_mapping *m);
 void rf_mapping_retain_(struct rf_mapping *m);
+/* Hand the anonymous mapping p (n bytes) to m: unmapped with it (labels derived for a mapped
+ * dataset). Not thread-safe. 0, or -1 out of memory. */
+int rf_mapping_add_region_(struct rf_mapping *m, void *p, size_t n);
 /* madvise the rows [r0, r1) of every array of a mapped dataset (no-op otherwise):
  * advice 1 = will need, 0 = done (drop from memory). */
 void rf_dataset_advise_(const rf_dataset *ds, size_t r0, size_t r1, int advice);

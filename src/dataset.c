@@ -38,6 +38,17 @@ void rf_mapping_retain_(struct rf_mapping *m)
     if (m) __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 }
 
+int rf_mapping_add_region_(struct rf_mapping *m, void *p, size_t n)
+{
+    struct rf_region *x = realloc(m->extra, ((size_t)m->nextra + 1) * sizeof *x);
+    if (!x) return -1;
+    m->extra = x;
+    x[m->nextra].p = p;
+    x[m->nextra].n = n;
+    m->nextra++;
+    return 0;
+}
+
 void rf_mapping_release_(struct rf_mapping *m)
 {
     if (!m) return;

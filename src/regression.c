@@ -138,11 +138,6 @@ rf_status rf_regression_derive_labels(const rf_config *cfg, const rf_floats *thr
     char lab[RF_MAX_THRESHOLDS][RF_SPEC_MAX];
     int n = 0;
     for (int k = 1; k < thr->n; k++) rf_regression_label(cfg->regression.target, thr->v[k], lab[n++]);
-    int missing = 0;
-    for (int k = 0; k < n; k++) missing |= rf_dataset_label_index(ds, lab[k]) < 0;
-    if (missing && ds->map)
-        return rf_errorf(err, RF_EUSAGE, "regression.quantiles with data.cache: the threshold labels cannot be added "
-                         "to a memory-mapped dataset; list regression.thresholds instead");
     return rf_dataset_derive_labels(ds, (const char(*)[RF_SPEC_MAX])lab, n, err);
 }
 

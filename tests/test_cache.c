@@ -357,6 +357,50 @@ static void test_streamed_dense(void **state)
     free(gzp);
 }
 
+/* Regression with quantile thresholds: the threshold labels are derived after the split, also
+ * on the views of a mapped cache (a label array handed to the mapping); the same labels as from
+ * the text. */
+static void test_quantile_labels_on_cache(void **state)
+{
+    (void)state;
+    const char *src = tmp_path("rt.csv"), *cp = tmp_path("rt.rfc");
+    FILE *f = fopen(src, "wb");
+    assert_non_null(f);
+    fprintf(f, "u,i,x,rating\n");
+    for (int i = 0; i < 3000; i++) fprintf(f, "u%d,i%d,%d.25,%d\n", i % 97, i % 31, i % 13, 1 + (i * 7 + i / 11) % 5);
+    fclose(f);
+    rf_splits sp[2];
+    for (int c = 0; c < 2; c++) {
+        rf_config *cfg = malloc(sizeof *cfg);
+        assert_non_null(cfg);
+        rf_config_default(cfg);
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml,
+                 "data: {source: %s, cache: \"%s\", categorical: [u, i], dense: [x]}\n"
+                 "regression: {target: rating, quantiles: 3}\n"
+                 "tasks: [{name: r, label: rating}]\ntrain: {monitor: mse}\n",
+                 src, c ? cp : "");
+        rf_error e;
+        rf_status st = rf_config_load_string(cfg, yaml, strlen(yaml), "test", &e);
+        if (!st) st = rf_config_validate(cfg, &e);
+        if (!st) st = rf_data_load(cfg, &sp[c], NULL, NULL, &e);
+        if (st) fprintf(stderr, "  %s\n", e.msg);
+        assert_int_equal(st, RF_OK);
+        assert_true((sp[c].train->map != NULL) == c);
+        free(cfg);
+    }
+    rf_dataset *a[3] = {sp[0].train, sp[0].valid, sp[0].test}, *b[3] = {sp[1].train, sp[1].valid, sp[1].test};
+    for (int i = 0; i < 3; i++) {
+        assert_true(a[i]->K > 1); /* rating + the threshold labels */
+        assert_int_equal(a[i]->K, b[i]->K);
+        assert_int_equal(a[i]->n, b[i]->n);
+        for (int k = 0; k < a[i]->K; k++) assert_string_equal(a[i]->label_names[k], b[i]->label_names[k]);
+        assert_memory_equal(a[i]->labels, b[i]->labels, a[i]->n * (size_t)a[i]->K * sizeof(float));
+    }
+    rf_splits_free(&sp[0]);
+    rf_splits_free(&sp[1]); /* the derived label arrays go with the mapping (ASan checks) */
+}
+
 /* ---- the row order ------------------------------------------------------------------------------ */
 
 static void test_block_order(void **state)
@@ -547,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_separate_files),
         cmocka_unit_test(test_stale_and_damaged),
         cmocka_unit_test(test_streamed_dense),
+        cmocka_unit_test(test_quantile_labels_on_cache),
         cmocka_unit_test(test_block_order),
         cmocka_unit_test(test_bounded_memory),
     };
