@@ -616,6 +616,11 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     }
     for (int i = 0; i < nin && !st; i++) /* the side tables */
         if (i != part_in[0] && i != part_in[1] && i != part_in[2]) st = file_hash(paths[i], &in[i].hash, err);
+    for (int p = 0; p < 3 && !st; p++) /* streamed dense rows: exactly the part's rows */
+        if (parts[p] && parts[p]->D && !parts[p]->dense &&
+            dense[p][1] != (uint64_t)parts[p]->n * (uint64_t)parts[p]->D * sizeof(float))
+            st = rf_errorf(err, RF_EINTERNAL, "cache: %llu bytes of dense rows streamed for %zu rows of %d values",
+                           (unsigned long long)dense[p][1], parts[p]->n, parts[p]->D);
     if (!st) {
         for (int p = 0; p < 3; p++) inf.rows[p] = parts[p] ? parts[p]->n : 0;
         size_t info3[3] = {inf.bad_rows, inf.filtered_rows, inf.fit_rows};
