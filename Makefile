@@ -64,7 +64,7 @@ bench: all $(BUILD)/bench_train
 	@BUILD=$(BUILD) sh bench/run.sh
 
 # resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
-# env ROWS, REPS, THREADS: see bench/prepare_bench.sh).
+# env ROWS, REPS, THREADS, GZ: see bench/prepare_bench.sh).
 bench-prepare: all $(BUILD)/bench_load
 	@BUILD=$(BUILD) sh bench/prepare_bench.sh
 

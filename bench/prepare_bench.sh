@@ -10,7 +10,8 @@
 # and import: once with its defaults (int64/float64 columns) and once with the numeric columns
 # read as float32 like resflow's. Each runs REPS times, alternating, and the median is
 # reported: the machine is shared and noisy. Env: ROWS (1000000), REPS (3), THREADS (2),
-# KEEP (1: keep the file).
+# KEEP (1: keep the file), GZ (1: also the same file gzip'ed - gzip -1 - read by both tools;
+# ratios against pandas on the .gz).
 set -eu
 BUILD=${BUILD:-build}
 ROWS=${ROWS:-1000000}
@@ -41,6 +42,13 @@ for r in $(seq "$REPS"); do
     done
     $PY -c "import pandas, time; t = time.time(); df = pandas.read_csv('$F', engine='c'); print('pd', t, time.time())" >> "$D/times.txt"
     $PY -c "import pandas, time; t = time.time(); df = pandas.read_csv('$F', engine='c', $PDF32); print('pd32', t, time.time())" >> "$D/times.txt"
+    if [ "${GZ:-0}" = 1 ]; then
+        [ -s "$F.gz" ] || gzip -1 -c "$F" > "$F.gz"
+        rm -f "$D/cache.rfc"
+        t0=$(now); "$BUILD/resflow" prepare $CFG --set "data.source=$F.gz" -o "$D/cache.rfc" --threads "$THREADS" -q >/dev/null; t1=$(now)
+        echo "rfgz $t0 $t1" >> "$D/times.txt"
+        $PY -c "import pandas, time; t = time.time(); df = pandas.read_csv('$F.gz', engine='c'); print('pdgz', t, time.time())" >> "$D/times.txt"
+    fi
 done
 $PY - "$F" "$ROWS" "$REPS" "$THREADS" "$D/times.txt" <<'PY'
 import os, statistics, sys
@@ -57,13 +65,16 @@ pd = statistics.median(t["pd"])
 rowsdef = [("pd", "pandas.read_csv (defaults)"), ("pd32", "pandas.read_csv (numerical_* as float32)"),
            ("rf1", "resflow prepare (1 thread)"), (f"rf{threads}", f"resflow prepare ({threads} threads)"),
            ("ld1", "parse + fit only, rf_load_csv (1 thread)"), (f"ld{threads}", f"parse + fit only ({threads} threads)")]
+if "pdgz" in t:
+    rowsdef += [("pdgz", "pandas.read_csv, .gz input (defaults)"), ("rfgz", f"resflow prepare, .gz input ({threads} threads)")]
 seen = set()
 for key, name in rowsdef:
     if key in seen or key not in t:
         continue
     seen.add(key)
     s = statistics.median(t[key])
-    print(f"{name:44s} {s:8.2f} {mb / s:10.1f} {rows / s:12.0f} {pd / s:9.2f}x")
+    base = statistics.median(t["pdgz"]) if key.endswith("gz") else pd
+    print(f"{name:44s} {s:8.2f} {mb / s:10.1f} {rows / s:12.0f} {base / s:9.2f}x")
 PY
 rm -f "$D/cache.rfc"
-[ "${KEEP:-1}" = 1 ] || rm -f "$F"
+[ "${KEEP:-1}" = 1 ] || rm -f "$F" "$F.gz"
