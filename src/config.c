@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "resflow/config.h"
+#include "sbuf.h"
 
 _Static_assert(sizeof(rf_model_type) == sizeof(int) && sizeof(rf_act) == sizeof(int) &&
                    sizeof(rf_bn) == sizeof(int) && sizeof(rf_dense_mode) == sizeof(int) &&
@@ -336,49 +337,7 @@ static int split_task_key(const char *key, char *sel, size_t seln, const char **
     return 1;
 }
 
-/* ---- string builder ------------------------------------------------------------------ */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 2048;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) RF_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[600];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) { /* callers print short things; never truncate */
-        b->oom = 1;
-        return;
-    }
-    sb_add(b, tmp, (size_t)n);
-}
+/* ---- YAML text ------------------------------------------------------------------------ */
 
 /* A YAML scalar: plain when unambiguous, else double-quoted with escapes. */
 static void sb_scalar(sbuf *b, const char *s)

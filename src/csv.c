@@ -81,6 +81,7 @@
 #include "dataint.h"
 #include "numparse.h"
 #include "pool.h"
+#include "sbuf.h"
 
 /* ---- number parsing ------------------------------------------------------------------- */
 
@@ -2840,44 +2841,15 @@ rf_status rf_dataset_derive_labels(rf_dataset *ds, const char (*specs)[RF_SPEC_M
 
 /* ---- writer --------------------------------------------------------------------------- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_reserve(strbuf *b, size_t extra)
-{
-    if (b->oom || b->len + extra <= b->cap) return;
-    size_t nc = b->cap ? b->cap : 4096;
-    while (nc < b->len + extra) nc *= 2;
-    char *np = realloc(b->p, nc);
-    if (!np) {
-        b->oom = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = nc;
-}
-
-static void sb_put(strbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->oom) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void sb_char(strbuf *b, char c) { sb_put(b, &c, 1); }
 
 /* A field, quoted (RFC 4180) if it contains the delimiter, a quote or a line break. */
-static void sb_field(strbuf *b, const char *s, size_t n, char delim)
+static void sb_field(sbuf *b, const char *s, size_t n, char delim)
 {
     int q = 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r') q = 1;
     if (!q) {
-        sb_put(b, s, n);
+        sb_add(b, s, n);
         return;
     }
     sb_char(b, '"');
@@ -2888,7 +2860,7 @@ static void sb_field(strbuf *b, const char *s, size_t n, char delim)
     sb_char(b, '"');
 }
 
-static void sb_u64(strbuf *b, uint64_t v)
+static void sb_u64(sbuf *b, uint64_t v)
 {
     char t[24];
     int i = 24;
@@ -2896,11 +2868,11 @@ static void sb_u64(strbuf *b, uint64_t v)
         t[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    sb_put(b, t + i, (size_t)(24 - i));
+    sb_add(b, t + i, (size_t)(24 - i));
 }
 
 /* %.9g (round-trips every float); small integers take a fast path with identical output. */
-static void sb_float(strbuf *b, float f)
+static void sb_float(sbuf *b, float f)
 {
     if (f == f && fabsf(f) < 16777216.0f && f == (float)(int32_t)f && !(f == 0 && signbit(f))) {
         int32_t i = (int32_t)f;
@@ -2910,7 +2882,7 @@ static void sb_float(strbuf *b, float f)
     }
     char t[32];
     int n = snprintf(t, sizeof t, "%.9g", (double)f);
-    sb_put(b, t, (size_t)n);
+    sb_add(b, t, (size_t)n);
 }
 
 /* Writer contract: comma-delimited, header = field names, dense names, label names, then
@@ -2933,7 +2905,7 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
     memcpy(tmp + pl, ".tmp", 5);
     const char delim = ',';
     rf_status st = RF_OK;
-    strbuf b = {0};
+    sbuf b = {0};
     FILE *fp = fopen(tmp, "wb");
     if (!fp) {
         st = rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
@@ -2956,11 +2928,11 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
     }
     if (ds->weight) {
         if (col++) sb_char(&b, delim);
-        sb_put(&b, "weight", 6);
+        sb_add(&b, "weight", 6);
     }
     if (ds->group) {
         if (col++) sb_char(&b, delim);
-        sb_put(&b, "group", 5);
+        sb_add(&b, "group", 5);
     }
     for (int k = 0; ds->truth && k < ds->K; k++, col++) {
         char name[RF_NAME_MAX + 2];
@@ -2970,7 +2942,7 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
     }
     sb_char(&b, '\n');
 
-    strbuf mv = {0};
+    sbuf mv = {0};
     int werr = 0;
     for (size_t i = 0; i < ds->n && !b.oom && !mv.oom && !werr; i++) {
         col = 0;

@@ -23,60 +23,9 @@
 #include "resflow/metrics.h"
 #include "resflow/model.h"
 #include "resflow/regression.h"
+#include "sbuf.h"
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? 2 * b->cap : 256;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) RF_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_add(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_add(b, big, (size_t)n);
-    free(big);
-}
 
 static int valid_name(const char *s)
 {
@@ -576,7 +525,7 @@ static rf_status load_seeds(const ctx *c, const yaml_node_t *n)
             free(b.p);
             return at(c, v, "seeds: expected integers");
         }
-        sb_printf(&b, "%s%s", b.n ? "," : "", scalar(v));
+        sb_printf(&b, "%s%s", b.len ? "," : "", scalar(v));
     }
     if (b.oom) {
         free(b.p);
@@ -660,7 +609,7 @@ rf_status rf_experiment_load_file(rf_experiment *x, const char *path, rf_error *
         free(b.p);
         return bad ? rf_errorf(err, RF_EIO, "cannot read %s", path) : rf_errorf(err, RF_ENOMEM, "out of memory");
     }
-    rf_status st = rf_experiment_load_string(x, b.p ? b.p : "", b.n, path, err);
+    rf_status st = rf_experiment_load_string(x, b.p ? b.p : "", b.len, path, err);
     free(b.p);
     return st;
 }
@@ -787,7 +736,7 @@ uint64_t rf_run_hash(const rf_config *cfg)
         sb_puts(&q0, "\n");
         qualified_lines(&q0, d0, keep_all, NULL);
         if (!q0.oom) qualified_lines(&q1, d1, keep_changed, q0.p);
-        if (!q0.oom && !q1.oom) h = XXH64(q1.p ? q1.p : "", q1.n, 0);
+        if (!q0.oom && !q1.oom) h = XXH64(q1.p ? q1.p : "", q1.len, 0);
     }
     free(d0);
     free(d1);
