@@ -2381,7 +2381,7 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     L->latin1 = schema->latin1;
     L->weight_col = L->group_col = -1;
     L->hooks = hooks;
-    if (hooks) hooks->dense_streamed = hooks->hashed = 0;
+    if (hooks) hooks->hashed = 0;
     rf_schema_delim(schema, L->dstr);
     tokctx_init(&L->tx, L->cls, L->dstr, 1);
     if (opts) opts->bad_rows = opts->fit_rows = opts->filtered_rows = 0;
@@ -2725,7 +2725,6 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     }
     if (L->fitting) *enc = L->enc;
     if (hooks) {
-        hooks->dense_streamed = L->dense_stream;
         if (b.hs && b.eof && b.pos == b.len) {
             hooks->hashed = 1;
             hooks->input_hash = XXH3_64bits_digest(b.hs);

@@ -34,14 +34,13 @@ rf_status rf_dense_fit_all_(const float *x, size_t n, int D, const int *norm, in
  * dense_sink: when set, and the dense values are final as parsed (given encoders, or fitting
  * with fill_na error and no normalisation), the accepted rows' dense values are handed to it in
  * row order, n rows of D floats at a time, instead of being kept: the dataset then has D
- * columns but dense == NULL, and dense_streamed is set. A non-zero return aborts the load
+ * columns but dense == NULL. A non-zero return aborts the load
  * (the sink has set err). want_hash: hash a plain (uncompressed) input as it is read; when the
  * whole file was read, input_hash is its XXH3-64 and hashed is 1. */
 typedef struct {
     int (*dense_sink)(void *ud, const float *x, size_t n, int D, rf_error *err);
     void *ud;
     int want_hash;
-    int dense_streamed; /* out */
     int hashed;         /* out */
     uint64_t input_hash; /* out */
 } rf_load_hooks_;

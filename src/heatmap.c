@@ -13,6 +13,7 @@
 
 #include "resflow/heatmap.h"
 #include "sbuf.h"
+#include "xml.h"
 
 /* ---- text ---------------------------------------------------------------------------------- */
 
@@ -20,15 +21,9 @@
 static const char *sb_text(sbuf *b, const char *s)
 {
     for (; *s && *s != '\n'; s++) {
-        switch (*s) {
-        case '&': sb_printf(b, "&amp;"); break;
-        case '<': sb_printf(b, "&lt;"); break;
-        case '>': sb_printf(b, "&gt;"); break;
-        case '"': sb_printf(b, "&quot;"); break;
-        default:
-            if ((unsigned char)*s < 0x20) sb_printf(b, " "); /* control characters are not XML */
-            else sb_printf(b, "%c", *s);
-        }
+        const char *r = xml_escape(*s);
+        if (r) sb_puts(b, r);
+        else sb_char(b, *s);
     }
     return *s == '\n' ? s + 1 : NULL;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "resflow/plot.h"
+#include "xml.h"
 
 #define ML 78.0  /* left margin: y tick labels and the y label */
 #define MR 180.0 /* right margin: the legend */
@@ -125,17 +126,9 @@ static double fy(const frame *f, double y) { return f->py1 - (y - f->y0) / (f->y
 static void put_escaped(FILE *fp, const char *s)
 {
     for (; s && *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", fp); break;
-        case '<': fputs("&lt;", fp); break;
-        case '>': fputs("&gt;", fp); break;
-        case '"': fputs("&quot;", fp); break;
-        case '\'': fputs("&apos;", fp); break;
-        default:
-            /* control characters are not allowed in XML 1.0 */
-            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n') fputc(' ', fp);
-            else fputc(*s, fp);
-        }
+        const char *r = xml_escape(*s);
+        if (r) fputs(r, fp);
+        else fputc(*s, fp);
     }
 }
 

@@ -213,17 +213,19 @@ json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
     return o;
 }
 
-int write_json(json_t *j, const char *path)
+int write_json(json_t *j, const char *path) { return write_json_as(j, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6)); }
+
+int write_json_as(json_t *j, const char *path, size_t flags)
 {
     int rc = 0;
     if (path) {
-        char *text = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        char *text = json_dumps(j, flags);
         rf_error e;
         rc = text ? rf_write_atomic(path, text, strlen(text), &e) : rf_errorf(&e, RF_ENOMEM, "out of memory");
         if (rc) fprintf(stderr, "resflow: error: %s\n", e.msg);
         free(text);
     } else {
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        json_dumpf(j, stdout, flags);
         fputc('\n', stdout);
     }
     json_decref(j);

@@ -42,6 +42,8 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
 int mkdirs(const char *path);
 /* Write JSON to path (via path.tmp + rename) or stdout; consumes j. */
 int write_json(json_t *j, const char *path);
+/* The same with jansson's dump flags. */
+int write_json_as(json_t *j, const char *path, size_t flags);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -388,13 +388,8 @@ int cmd_probe(int argc, char **argv)
     }
     if (!rc) {
         snprintf(path, sizeof path, "%s/probe.json", o.out);
-        json_t *j = probe_json(p, m, lab, &po, features); /* compact: thousands of numbers */
-        char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7));
-        rf_error we;
-        rc = text ? rf_write_atomic(path, text, strlen(text), &we) : rf_errorf(&we, RF_ENOMEM, "out of memory");
-        if (rc) fprintf(stderr, "resflow: error: %s\n", we.msg);
-        free(text);
-        json_decref(j);
+        /* compact: thousands of numbers */
+        rc = write_json_as(probe_json(p, m, lab, &po, features), path, JSON_COMPACT | JSON_REAL_PRECISION(7));
     }
     if (!rc) {
         print_summary(stdout, p, m, lab);
