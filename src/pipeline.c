@@ -110,7 +110,6 @@ rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_ro
     return *out ? RF_OK : rf_errorf(err, RF_ENOMEM, "out of memory");
 }
 
-
 /* Summary of fitted encoders: kinds and total ids. */
 static void log_encoders(const rf_encoders *enc, rf_log_fn log, void *ud)
 {
