@@ -1024,6 +1024,7 @@ struct loader {
     rf_pool *pool;    /* the threads of the parallel steps of a round (NULL: one thread) */
     rf_load_hooks_ *hooks;
     int dense_stream; /* dense rows go to hooks->dense_sink, out.dense stays NULL */
+    int dense_batch;  /* plain decimal dense fields are converted a row at a time */
     size_t est_rows;
     size_t bad_rows, filtered;
 };
@@ -1314,6 +1315,28 @@ static int join_row(const loader *L, piece *P)
     return ROW_OK;
 }
 
+/* The dense fields of the current row that are plain short decimals, converted as a batch
+ * (rf_num_batch_f32_) into drow; slow gets the fields left to the field-by-field path (all of
+ * them when the batch does not apply: NA strings that read as numbers, encoded output). */
+static void dense_batch(const loader *L, const piece *P, float *drow, uint64_t *slow)
+{
+    const char *s[64];
+    uint32_t n[64];
+    for (int d0 = 0; d0 < L->D; d0 += 64) {
+        int cnt = L->D - d0 < 64 ? L->D - d0 : 64;
+        if (!L->dense_batch) {
+            slow[d0 >> 6] = cnt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << cnt) - 1;
+            continue;
+        }
+        for (int i = 0; i < cnt; i++) {
+            const span *sp = colspan(P, L->dp[d0 + i].col);
+            s[i] = sp->p;
+            n[i] = sp->esc ? 0 : sp->len; /* only text of the read buffer (padded) */
+        }
+        slow[d0 >> 6] = rf_num_batch_f32_(s, n, cnt, drow + d0);
+    }
+}
+
 /* Convert the tokenized current row of piece P into its next output row. */
 static int process_row(const loader *L, piece *P)
 {
@@ -1343,8 +1366,14 @@ static int process_row(const loader *L, piece *P)
     double x;
     /* numeric columns first: a rejected row must not touch the vocabularies */
     float *drow = L->D ? c->dense + r * (size_t)L->D : NULL;
+    uint64_t slow[(RF_MAX_DENSE + 63) / 64];
+    dense_batch(L, P, drow, slow);
     for (int d = 0; d < L->D; d++) {
         const dplan *dp = &L->dp[d];
+        if (!(slow[d >> 6] >> (d & 63) & 1)) {
+            if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
+            continue;
+        }
         const span *s = colspan(P, dp->col);
         if (dp->fill != RF_FILL_ERROR && is_na(L, s)) {
             drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
@@ -1762,6 +1791,14 @@ static rf_status make_plan(loader *L, char (*names)[RF_NAME_MAX])
             if (!L->fitting && sc->fill == RF_FILL_MEAN) dp->fill = RF_FILL_ERROR; /* nothing fitted */
         }
     }
+    /* the row-at-a-time conversion of dense fields does not know NA strings: off when one of
+     * them reads as a number and would be missing rather than that number */
+    L->dense_batch = sc->D > 0;
+    for (int d = 0; d < sc->D; d++)
+        for (int i = 0; i < sc->nna && L->dp[d].fill != RF_FILL_ERROR; i++) {
+            double v;
+            if (rf_parse_num_(sc->na[i], strlen(sc->na[i]), &v) == RF_NUM_OK) L->dense_batch = 0;
+        }
     for (int k = 0; k < sc->K; k++) {
         lplan *lp = &L->lp[k];
         const char *spec = sc->label[k];

@@ -85,6 +85,95 @@ static inline int rf_num_fast_(const char *s, size_t n, double *out)
     return rf_num_eisel_lemire_(m, ex, neg, out) ? RF_NUM_OK : -1;
 }
 
+#if defined(__SSE4_1__)
+#include <immintrin.h>
+#define RF_NUM_HAVE_SIMD16 1
+/* The mantissa, fraction digit count and sign of s[0..n) when it has 1 to 16 bytes, all digits
+ * but at most one '.' and an optional leading sign, and 16 bytes are readable at s (bytes past
+ * s[n - 1] are loaded but ignored); 0 for anything else. The digits are classified and
+ * converted 16 at a time, with no data-dependent branch on the length or the point's position
+ * (the branches a byte loop mispredicts on columns of mixed lengths). */
+static inline int rf_num_simd16_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
+{
+    if (n - 1 >= 16) return 0;
+    const __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    __m128i isdig = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    unsigned valid = (1u << n) - 1;
+    unsigned dig = (unsigned)_mm_movemask_epi8(isdig) & valid;
+    unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) & valid;
+    *neg = s[0] == '-';
+    unsigned sg = (unsigned)(*neg | (s[0] == '+'));
+    if ((dig | dot | sg) != valid || (dot & (dot - 1)) || !dig) return 0;
+    /* digits only (sign and point become 0), the integer digits moved one place right over the
+     * point, then right-aligned: byte 15 is the last digit, leading bytes are 0 */
+    d = _mm_and_si128(d, isdig);
+    int dp = dot ? __builtin_ctz(dot) : -1;
+    __m128i left = _mm_cmpgt_epi8(_mm_set1_epi8((char)(dp + 1)), idx); /* i <= dp */
+    d = _mm_blendv_epi8(d, _mm_slli_si128(d, 1), left);
+    static const signed char ralign[32] = {-128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+                                           -128, -128, -128, -128, -128, 0,    1,    2,    3,    4,    5,
+                                           6,    7,    8,    9,    10,   11,   12,   13,   14,   15};
+    d = _mm_shuffle_epi8(d, _mm_loadu_si128((const __m128i *)(const void *)(ralign + n)));
+    __m128i t = _mm_maddubs_epi16(d, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
+    t = _mm_madd_epi16(t, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    t = _mm_packus_epi32(t, t);
+    t = _mm_madd_epi16(t, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    *m = (uint64_t)(uint32_t)_mm_cvtsi128_si32(t) * 100000000u + (uint32_t)_mm_extract_epi32(t, 1);
+    *nf = dot ? (unsigned)(n - 1 - (unsigned)dp) : 0;
+    return 1;
+}
+#endif
+
+/* A batch of numbers as floats: out[i] = (float) of strtod's double for s[i][0..n[i]) (cnt <=
+ * 64), for the short plain decimals (1 to 16 bytes, at most one point, no exponent) whose
+ * mantissa is at most 2^53; 16 bytes must be readable at every s[i]. Returns the lanes it did
+ * not convert (bit i; their out[i] is unspecified): the caller parses those one by one. Parsing
+ * a whole row's numbers first and converting them after keeps the division of Clinger's fast
+ * path off each field's dependency chain, so that the fields overlap. */
+static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n, int cnt, float *out)
+{
+    uint64_t fail = 0;
+#ifdef RF_NUM_HAVE_SIMD16
+    uint64_t mm[64], nf[64], sgn[64];
+    for (int i = 0; i < cnt; i++) {
+        unsigned f;
+        int neg = 0;
+        if (!rf_num_simd16_parts_(s[i], n[i], &mm[i], &f, &neg) || mm[i] > ((uint64_t)1 << 53)) {
+            fail |= (uint64_t)1 << i;
+            mm[i] = 0;
+            f = 0;
+        }
+        nf[i] = f;
+        sgn[i] = (uint64_t)neg << 63;
+    }
+    /* exact: m <= 2^53 and 10^nf (nf <= 15) are doubles, so m / 10^nf is correctly rounded */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+    const __m512d p10lo = _mm512_loadu_pd(RF_NUM_P10), p10hi = _mm512_loadu_pd(RF_NUM_P10 + 8);
+    for (int i = 0; i < cnt; i += 8) {
+        __mmask8 k = cnt - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (cnt - i)) - 1);
+        __m512d x = _mm512_cvtepu64_pd(_mm512_maskz_loadu_epi64(k, mm + i));
+        __m512d p = _mm512_permutex2var_pd(p10lo, _mm512_maskz_loadu_epi64(k, nf + i), p10hi);
+        x = _mm512_div_pd(x, p);
+        x = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(x), _mm512_maskz_loadu_epi64(k, sgn + i)));
+        _mm256_mask_storeu_ps(out + i, k, _mm512_cvtpd_ps(x));
+    }
+#else
+    for (int i = 0; i < cnt; i++) {
+        double x = (double)mm[i] / RF_NUM_P10[nf[i]];
+        out[i] = (float)(sgn[i] ? -x : x);
+    }
+#endif
+#else
+    (void)s;
+    (void)n;
+    (void)out;
+    fail = cnt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << cnt) - 1;
+#endif
+    return fail;
+}
+
 /* Parse s[0..n) exactly like strtod: RF_NUM_OK with *out, or the reason it is not a finite
  * number. */
 static inline int rf_parse_num_(const char *s, size_t n, double *out)

@@ -1,6 +1,6 @@
 /* test_numparse.c - the loader's number parser (src/numparse.h) gives strtod's double bit for
  * bit (or the same refusal) on edge cases and millions of random strings: short decimals (the
- * inline SWAR + Clinger + Eisel-Lemire path), long mantissas, halfway and near-halfway values,
+ * inline byte loop and the 16-byte SIMD path, Clinger, Eisel-Lemire), long mantissas, halfway and near-halfway values,
  * huge and tiny exponents, subnormals, overflow, and garbage; both in their own allocation (ASan
  * catches any read past the end) and followed by more digits (which must not be looked at). */
 #include "test_util.h"
@@ -19,7 +19,7 @@ static uint64_t rnd(void)
     return rs;
 }
 
-static long fails;
+static long fails, batch_hits;
 
 /* Compare the parser with strtod on txt (in its own allocation, and followed by more digits). */
 static void check(const char *txt)
@@ -34,6 +34,17 @@ static void check(const char *txt)
     if (n + 24 > sizeof buf) return;
     memcpy(buf, txt, n);
     memcpy(buf + n, "12345678e+99.5123456789", 24);
+    /* the loader's batch path for padded text: a lane it converts is (float) of strtod */
+    float f = -12345.0f;
+    const char *sp = buf;
+    uint32_t n32 = (uint32_t)n;
+    if (!rf_num_batch_f32_(&sp, &n32, 1, &f)) {
+        batch_hits++;
+        float fw = (float)want;
+        if (!want_ok || memcmp(&f, &fw, sizeof f) != 0) {
+            if (fails++ < 10) fprintf(stderr, "  batch mismatch '%s': got %.9g, want %.9g (ok %d)\n", txt, f, fw, want_ok);
+        }
+    }
     for (int pad = 0; pad < 2; pad++) {
         double got = -12345.0;
         int rc;
@@ -147,12 +158,85 @@ static void test_halfway(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* Whole rows of fields through the batch converter (as the loader calls it: up to 64 fields of
+ * one padded buffer): every lane it converts equals (float) of strtod, and the lanes it leaves
+ * are exactly those outside its domain (so the caller's slow path sees them). */
+static void test_batch_rows(void **state)
+{
+    (void)state;
+    char text[64 * 24 + 64];
+    const char *sp[64];
+    uint32_t nn[64];
+    float out[64];
+    long conv = 0;
+    for (int row = 0; row < 100000; row++) {
+        int cnt = (int)(rnd() % 64) + 1, o = 0;
+        for (int i = 0; i < cnt; i++) {
+            char t[32];
+            uint64_t r = rnd();
+            switch (r % 6) {
+            case 0: snprintf(t, sizeof t, "0.0"); break;
+            case 1: snprintf(t, sizeof t, "0.%06u", (unsigned)(rnd() % 1000000)); break;
+            case 2: snprintf(t, sizeof t, "0.%06u00000000004", (unsigned)(rnd() % 1000000)); break;
+            case 3: snprintf(t, sizeof t, "%s%llu", rnd() % 2 ? "-" : "+", (unsigned long long)(rnd() % 100000000000000000ULL)); break;
+            case 4: { /* random digits with a point anywhere (or none), sometimes a sign */
+                int nd = (int)(rnd() % 17) + 1, pt = (int)(rnd() % (unsigned)(nd + 2)), k = 0;
+                if (rnd() % 4 == 0) t[k++] = '-';
+                for (int j = 0; j < nd; j++) {
+                    if (j == pt) t[k++] = '.';
+                    t[k++] = (char)('0' + rnd() % 10);
+                }
+                t[k] = '\0';
+                break;
+            }
+            default: snprintf(t, sizeof t, "%.*g", (int)(rnd() % 9) + 1, (double)(rnd() >> 11) * 0x1p-40);
+            }
+            size_t len = strlen(t);
+            memcpy(text + o, t, len);
+            sp[i] = text + o;
+            nn[i] = (uint32_t)len;
+            o += (int)len;
+            text[o++] = ',';
+        }
+        memset(text + o, '9', 16); /* what follows the last field must not matter */
+        uint64_t slow = rf_num_batch_f32_(sp, nn, cnt, out);
+        for (int i = 0; i < cnt; i++) {
+            char t[32], *end;
+            memcpy(t, sp[i], nn[i]);
+            t[nn[i]] = '\0';
+            double want = strtod(t, &end);
+            int plain = nn[i] <= 16 && strspn(t + (t[0] == '-' || t[0] == '+'), "0123456789.") ==
+                                           nn[i] - (t[0] == '-' || t[0] == '+') &&
+                        strchr(t, '.') == strrchr(t, '.') && strpbrk(t, "0123456789") && end == t + nn[i];
+            if (slow >> i & 1) {
+#ifdef RF_NUM_HAVE_SIMD16
+                /* left only when outside the domain: not plain, or a mantissa over 2^53 */
+                if (plain && fabs(want) < 1e15 && strlen(t) < 16 && fails++ < 10)
+                    fprintf(stderr, "  batch left '%s'\n", t);
+#endif
+                continue;
+            }
+            conv++;
+            float fw = (float)want;
+            if (!plain || memcmp(&out[i], &fw, sizeof fw) != 0) {
+                if (fails++ < 10) fprintf(stderr, "  batch lane '%s': got %.9g want %.9g\n", t, out[i], fw);
+            }
+        }
+    }
+    assert_int_equal(fails, 0);
+#ifdef RF_NUM_HAVE_SIMD16
+    assert_true(conv > 1000000); /* the fast path is really taken */
+    assert_true(batch_hits > 100000);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_random_short),
         cmocka_unit_test(test_halfway),
+        cmocka_unit_test(test_batch_rows),
     };
     return cmocka_run_group_tests_name("numparse", tests, NULL, NULL);
 }
