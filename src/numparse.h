@@ -15,6 +15,8 @@
 #ifndef RESFLOW_NUMPARSE_H
 #define RESFLOW_NUMPARSE_H
 
+#include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -126,35 +128,80 @@ static inline int rf_num_simd16_parts_(const char *s, size_t n, uint64_t *m, uns
 }
 #endif
 
+#if defined(RF_NUM_HAVE_SIMD16) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
+    defined(__AVX512VBMI2__)
+#define RF_NUM_HAVE_SIMD32 1
+/* rf_num_simd16_parts_ for 17 to 32 bytes with at most 19 digits (32 bytes readable at s):
+ * the digits are compressed together (VBMI2), right-aligned (VBMI) and converted as two
+ * groups of 16. */
+static inline int rf_num_simd32_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
+{
+    if (n - 17 >= 16) return 0;
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i d = _mm256_sub_epi8(v, _mm256_set1_epi8('0'));
+    uint32_t valid = n == 32 ? ~0u : (1u << n) - 1;
+    uint32_t dig = (uint32_t)_mm256_cmple_epu8_mask(d, _mm256_set1_epi8(9)) & valid;
+    uint32_t dot = (uint32_t)_mm256_cmpeq_epi8_mask(v, _mm256_set1_epi8('.')) & valid;
+    *neg = s[0] == '-';
+    uint32_t sg = (uint32_t)(*neg | (s[0] == '+'));
+    int nd = __builtin_popcount(dig);
+    if ((dig | dot | sg) != valid || (dot & (dot - 1)) || !dig || nd > 19) return 0;
+    __m256i c = _mm256_maskz_compress_epi8(dig, d); /* the digits in bytes [0, nd) */
+    const __m256i iota = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                          20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    /* byte j (>= 32 - nd) takes digit j - 32 + nd: the last digit in byte 31 */
+    c = _mm256_maskz_permutexvar_epi8(~0u << (32 - nd), _mm256_add_epi8(iota, _mm256_set1_epi8((char)nd)), c);
+    __m256i t = _mm256_maddubs_epi16(c, _mm256_set1_epi16(0x010A));
+    t = _mm256_madd_epi16(t, _mm256_set1_epi32(0x00010064));
+    t = _mm256_packus_epi32(t, t);
+    t = _mm256_madd_epi16(t, _mm256_set1_epi32(0x00012710));
+    __m128i lo = _mm256_castsi256_si128(t), hi = _mm256_extracti128_si256(t, 1);
+    uint64_t top = (uint64_t)(uint32_t)_mm_cvtsi128_si32(lo) * 100000000u + (uint32_t)_mm_extract_epi32(lo, 1);
+    uint64_t low = (uint64_t)(uint32_t)_mm_cvtsi128_si32(hi) * 100000000u + (uint32_t)_mm_extract_epi32(hi, 1);
+    *m = top * 10000000000000000u + low; /* top < 1000: at most 19 digits */
+    *nf = dot ? (unsigned)__builtin_popcount(dig >> __builtin_ctz(dot)) : 0;
+    return 1;
+}
+#endif
+
 /* A batch of numbers as floats: out[i] = (float) of strtod's double for s[i][0..n[i]) (cnt <=
- * 64), for the short plain decimals (1 to 16 bytes, at most one point, no exponent) whose
- * mantissa is at most 2^53; 16 bytes must be readable at every s[i]. Returns the lanes it did
- * not convert (bit i; their out[i] is unspecified): the caller parses those one by one. Parsing
- * a whole row's numbers first and converting them after keeps the division of Clinger's fast
- * path off each field's dependency chain, so that the fields overlap. */
+ * 64), for the plain decimals (at most one point, no exponent) of 1 to 16 bytes, and with
+ * AVX-512 VBMI2 of up to 32 bytes and 19 digits; 32 bytes must be readable at every s[i].
+ * Returns the lanes it did not convert (bit i; their out[i] is unspecified): the caller parses
+ * those one by one. Parsing a whole row's numbers first and converting them after keeps the
+ * division of Clinger's fast path off each field's dependency chain, so that the fields
+ * overlap; mantissas over 2^53 go through Eisel-Lemire. */
 static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n, int cnt, float *out)
 {
     uint64_t fail = 0;
 #ifdef RF_NUM_HAVE_SIMD16
-    uint64_t mm[64], nf[64], sgn[64];
+    uint64_t mm[64], nf[64], sgn[64], big = 0;
     for (int i = 0; i < cnt; i++) {
-        unsigned f;
-        int neg = 0;
-        if (!rf_num_simd16_parts_(s[i], n[i], &mm[i], &f, &neg) || mm[i] > ((uint64_t)1 << 53)) {
+        unsigned f = 0;
+        int neg = 0, ok = rf_num_simd16_parts_(s[i], n[i], &mm[i], &f, &neg);
+#ifdef RF_NUM_HAVE_SIMD32
+        if (!ok) ok = rf_num_simd32_parts_(s[i], n[i], &mm[i], &f, &neg);
+#endif
+        if (!ok) {
             fail |= (uint64_t)1 << i;
             mm[i] = 0;
             f = 0;
+        } else if (mm[i] > ((uint64_t)1 << 53) || f > 22) {
+            big |= (uint64_t)1 << i;
         }
         nf[i] = f;
         sgn[i] = (uint64_t)neg << 63;
     }
-    /* exact: m <= 2^53 and 10^nf (nf <= 15) are doubles, so m / 10^nf is correctly rounded */
+    /* exact: m <= 2^53 and 10^nf (nf <= 22) are doubles, so m / 10^nf is correctly rounded */
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
-    const __m512d p10lo = _mm512_loadu_pd(RF_NUM_P10), p10hi = _mm512_loadu_pd(RF_NUM_P10 + 8);
+    const __m512d p10lo = _mm512_loadu_pd(RF_NUM_P10), p10hi = _mm512_loadu_pd(RF_NUM_P10 + 8),
+                  p10top = _mm512_maskz_loadu_pd(0x7F, RF_NUM_P10 + 16);
     for (int i = 0; i < cnt; i += 8) {
         __mmask8 k = cnt - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (cnt - i)) - 1);
         __m512d x = _mm512_cvtepu64_pd(_mm512_maskz_loadu_epi64(k, mm + i));
-        __m512d p = _mm512_permutex2var_pd(p10lo, _mm512_maskz_loadu_epi64(k, nf + i), p10hi);
+        __m512i e = _mm512_maskz_loadu_epi64(k, nf + i);
+        __m512d p = _mm512_permutex2var_pd(p10lo, e, p10hi); /* 10^nf: nf < 16 */
+        p = _mm512_mask_permutexvar_pd(p, _mm512_cmpge_epu64_mask(e, _mm512_set1_epi64(16)), e, p10top); /* 16..22 */
         x = _mm512_div_pd(x, p);
         x = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(x), _mm512_maskz_loadu_epi64(k, sgn + i)));
         _mm256_mask_storeu_ps(out + i, k, _mm512_cvtpd_ps(x));
@@ -165,6 +212,14 @@ static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n
         out[i] = (float)(sgn[i] ? -x : x);
     }
 #endif
+    for (; big; big &= big - 1) { /* (those lanes got a wrong quotient above) */
+        int i = __builtin_ctzll(big);
+        double x;
+        if (rf_num_eisel_lemire_(mm[i], -(long)nf[i], sgn[i] != 0, &x) && fabs(x) < (double)FLT_MAX + 0x1p103)
+            out[i] = (float)x;
+        else
+            fail |= (uint64_t)1 << i;
+    }
 #else
     (void)s;
     (void)n;

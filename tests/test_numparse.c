@@ -164,7 +164,7 @@ static void test_halfway(void **state)
 static void test_batch_rows(void **state)
 {
     (void)state;
-    char text[64 * 24 + 64];
+    char text[64 * 32 + 64];
     const char *sp[64];
     uint32_t nn[64];
     float out[64];
@@ -180,7 +180,7 @@ static void test_batch_rows(void **state)
             case 2: snprintf(t, sizeof t, "0.%06u00000000004", (unsigned)(rnd() % 1000000)); break;
             case 3: snprintf(t, sizeof t, "%s%llu", rnd() % 2 ? "-" : "+", (unsigned long long)(rnd() % 100000000000000000ULL)); break;
             case 4: { /* random digits with a point anywhere (or none), sometimes a sign */
-                int nd = (int)(rnd() % 17) + 1, pt = (int)(rnd() % (unsigned)(nd + 2)), k = 0;
+                int nd = (int)(rnd() % 24) + 1, pt = (int)(rnd() % (unsigned)(nd + 2)), k = 0;
                 if (rnd() % 4 == 0) t[k++] = '-';
                 for (int j = 0; j < nd; j++) {
                     if (j == pt) t[k++] = '.';
@@ -198,21 +198,27 @@ static void test_batch_rows(void **state)
             o += (int)len;
             text[o++] = ',';
         }
-        memset(text + o, '9', 16); /* what follows the last field must not matter */
+        memset(text + o, '9', 32); /* what follows the last field must not matter */
         uint64_t slow = rf_num_batch_f32_(sp, nn, cnt, out);
         for (int i = 0; i < cnt; i++) {
             char t[32], *end;
             memcpy(t, sp[i], nn[i]);
             t[nn[i]] = '\0';
             double want = strtod(t, &end);
-            int plain = nn[i] <= 16 && strspn(t + (t[0] == '-' || t[0] == '+'), "0123456789.") ==
+            int plain = nn[i] <= 32 && strspn(t + (t[0] == '-' || t[0] == '+'), "0123456789.") ==
                                            nn[i] - (t[0] == '-' || t[0] == '+') &&
                         strchr(t, '.') == strrchr(t, '.') && strpbrk(t, "0123456789") && end == t + nn[i];
             if (slow >> i & 1) {
 #ifdef RF_NUM_HAVE_SIMD16
-                /* left only when outside the domain: not plain, or a mantissa over 2^53 */
-                if (plain && fabs(want) < 1e15 && strlen(t) < 16 && fails++ < 10)
-                    fprintf(stderr, "  batch left '%s'\n", t);
+                /* left only outside the domain: not plain, too long, or (rarely) a mantissa over
+                 * 2^53 that Eisel-Lemire cannot decide */
+                size_t nd = strlen(t) - strspn(t, "+-") - (strchr(t, '.') != NULL);
+#ifdef RF_NUM_HAVE_SIMD32
+                size_t lim = 32;
+#else
+                size_t lim = 16;
+#endif
+                if (plain && nd <= 15 && strlen(t) <= lim && fails++ < 10) fprintf(stderr, "  batch left '%s'\n", t);
 #endif
                 continue;
             }
