@@ -1025,6 +1025,7 @@ struct loader {
     rf_load_hooks_ *hooks;
     int dense_stream; /* dense rows go to hooks->dense_sink, out.dense stays NULL */
     int dense_batch;  /* plain decimal dense fields are converted a row at a time */
+    int dense_enc;    /* some dense column has an encoder to apply */
     size_t est_rows;
     size_t bad_rows, filtered;
 };
@@ -1320,20 +1321,19 @@ static int join_row(const loader *L, piece *P)
  * them when the batch does not apply: NA strings that read as numbers, encoded output). */
 static void dense_batch(const loader *L, const piece *P, float *drow, uint64_t *slow)
 {
-    const char *s[64];
-    uint32_t n[64];
+    rf_num_batch_ b;
     for (int d0 = 0; d0 < L->D; d0 += 64) {
         int cnt = L->D - d0 < 64 ? L->D - d0 : 64;
         if (!L->dense_batch) {
             slow[d0 >> 6] = cnt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << cnt) - 1;
             continue;
         }
+        rf_num_batch_init_(&b);
         for (int i = 0; i < cnt; i++) {
             const span *sp = colspan(P, L->dp[d0 + i].col);
-            s[i] = sp->p;
-            n[i] = sp->esc ? 0 : sp->len; /* only text of the read buffer (padded) */
+            rf_num_batch_add_(&b, sp->p, sp->esc ? 0 : sp->len); /* only text of the read buffer (padded) */
         }
-        slow[d0 >> 6] = rf_num_batch_f32_(s, n, cnt, drow + d0);
+        slow[d0 >> 6] = rf_num_batch_finish_(&b, drow + d0);
     }
 }
 
@@ -1368,24 +1368,26 @@ static int process_row(const loader *L, piece *P)
     float *drow = L->D ? c->dense + r * (size_t)L->D : NULL;
     uint64_t slow[(RF_MAX_DENSE + 63) / 64];
     dense_batch(L, P, drow, slow);
-    for (int d = 0; d < L->D; d++) {
-        const dplan *dp = &L->dp[d];
-        if (!(slow[d >> 6] >> (d & 63) & 1)) {
+    if (!L->fitting && L->dense_enc)
+        for (int d = 0; d < L->D; d++)
+            if (!(slow[d >> 6] >> (d & 63) & 1) && L->dp[d].enc) drow[d] = dense_apply(drow[d], L->dp[d].enc);
+    /* the fields the batch left, in order */
+    for (int w = 0; w < (L->D + 63) >> 6; w++)
+        for (uint64_t left = slow[w]; left; left &= left - 1) {
+            int d = w * 64 + __builtin_ctzll(left);
+            const dplan *dp = &L->dp[d];
+            const span *s = colspan(P, dp->col);
+            if (dp->fill != RF_FILL_ERROR && is_na(L, s)) {
+                drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
+                continue;
+            }
+            if (!(s->esc == 0 && rf_num_fast_(s->p, s->len, &x) == RF_NUM_OK) && /* inline: the common case */
+                (rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK)
+                return rc;
+            if (to_float(x, &drow[d]))
+                return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
             if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
-            continue;
         }
-        const span *s = colspan(P, dp->col);
-        if (dp->fill != RF_FILL_ERROR && is_na(L, s)) {
-            drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
-            continue;
-        }
-        if (!(s->esc == 0 && rf_num_fast_(s->p, s->len, &x) == RF_NUM_OK) && /* inline: the common case */
-            (rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK)
-            return rc;
-        if (to_float(x, &drow[d]))
-            return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
-        if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
-    }
     for (int k = 0; k < L->K; k++) {
         const lplan *lp = &L->lp[k];
         float *y = &c->labels[r * (size_t)L->K + (size_t)k];
@@ -1794,6 +1796,8 @@ static rf_status make_plan(loader *L, char (*names)[RF_NAME_MAX])
     /* the row-at-a-time conversion of dense fields does not know NA strings: off when one of
      * them reads as a number and would be missing rather than that number */
     L->dense_batch = sc->D > 0;
+    L->dense_enc = 0;
+    for (int d = 0; d < sc->D; d++) L->dense_enc |= L->dp[d].enc != NULL;
     for (int d = 0; d < sc->D; d++)
         for (int i = 0; i < sc->nna && L->dp[d].fill != RF_FILL_ERROR; i++) {
             double v;

@@ -171,27 +171,50 @@ static inline int rf_num_simd32_parts_(const char *s, size_t n, uint64_t *m, uns
  * those one by one. Parsing a whole row's numbers first and converting them after keeps the
  * division of Clinger's fast path off each field's dependency chain, so that the fields
  * overlap; mantissas over 2^53 go through Eisel-Lemire. */
-static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n, int cnt, float *out)
+typedef struct {
+    uint64_t m[64], nf[64], sgn[64]; /* per lane: mantissa, fraction digits, sign bit */
+    uint64_t fail, big;              /* lanes not parsed; lanes for Eisel-Lemire */
+    int cnt;
+} rf_num_batch_;
+
+static inline void rf_num_batch_init_(rf_num_batch_ *b)
 {
-    uint64_t fail = 0;
+    b->fail = b->big = 0;
+    b->cnt = 0;
+}
+
+/* Parse s[0..n) into the next lane (at most 64). */
+static inline void rf_num_batch_add_(rf_num_batch_ *b, const char *s, size_t n)
+{
+    int i = b->cnt++;
 #ifdef RF_NUM_HAVE_SIMD16
-    uint64_t mm[64], nf[64], sgn[64], big = 0;
-    for (int i = 0; i < cnt; i++) {
-        unsigned f = 0;
-        int neg = 0, ok = rf_num_simd16_parts_(s[i], n[i], &mm[i], &f, &neg);
+    unsigned f = 0;
+    int neg = 0, ok = rf_num_simd16_parts_(s, n, &b->m[i], &f, &neg);
 #ifdef RF_NUM_HAVE_SIMD32
-        if (!ok) ok = rf_num_simd32_parts_(s[i], n[i], &mm[i], &f, &neg);
+    if (!ok) ok = rf_num_simd32_parts_(s, n, &b->m[i], &f, &neg);
 #endif
-        if (!ok) {
-            fail |= (uint64_t)1 << i;
-            mm[i] = 0;
-            f = 0;
-        } else if (mm[i] > ((uint64_t)1 << 53) || f > 22) {
-            big |= (uint64_t)1 << i;
-        }
-        nf[i] = f;
-        sgn[i] = (uint64_t)neg << 63;
+    if (!ok) {
+        b->fail |= (uint64_t)1 << i;
+        b->m[i] = 0;
+        f = 0;
+    } else if (b->m[i] > ((uint64_t)1 << 53) || f > 22) {
+        b->big |= (uint64_t)1 << i;
     }
+    b->nf[i] = f;
+    b->sgn[i] = (uint64_t)neg << 63;
+#else
+    (void)s;
+    (void)n;
+    b->fail |= (uint64_t)1 << i;
+#endif
+}
+
+/* Convert the parsed lanes into out[0..cnt); returns the lanes left to the caller. */
+static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
+{
+#ifdef RF_NUM_HAVE_SIMD16
+    int cnt = b->cnt;
+    const uint64_t *mm = b->m, *nf = b->nf, *sgn = b->sgn;
     /* exact: m <= 2^53 and 10^nf (nf <= 22) are doubles, so m / 10^nf is correctly rounded */
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
     const __m512d p10lo = _mm512_loadu_pd(RF_NUM_P10), p10hi = _mm512_loadu_pd(RF_NUM_P10 + 8),
@@ -212,21 +235,27 @@ static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n
         out[i] = (float)(sgn[i] ? -x : x);
     }
 #endif
-    for (; big; big &= big - 1) { /* (those lanes got a wrong quotient above) */
+    for (uint64_t big = b->big; big; big &= big - 1) { /* (those lanes got a wrong quotient above) */
         int i = __builtin_ctzll(big);
         double x;
         if (rf_num_eisel_lemire_(mm[i], -(long)nf[i], sgn[i] != 0, &x) && fabs(x) < (double)FLT_MAX + 0x1p103)
             out[i] = (float)x;
         else
-            fail |= (uint64_t)1 << i;
+            b->fail |= (uint64_t)1 << i;
     }
 #else
-    (void)s;
-    (void)n;
     (void)out;
-    fail = cnt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << cnt) - 1;
 #endif
-    return fail;
+    return b->fail;
+}
+
+/* The whole batch at once (s[i], n[i] for i < cnt <= 64). */
+static inline uint64_t rf_num_batch_f32_(const char *const *s, const uint32_t *n, int cnt, float *out)
+{
+    rf_num_batch_ b;
+    rf_num_batch_init_(&b);
+    for (int i = 0; i < cnt; i++) rf_num_batch_add_(&b, s[i], n[i]);
+    return rf_num_batch_finish_(&b, out);
 }
 
 /* Parse s[0..n) exactly like strtod: RF_NUM_OK with *out, or the reason it is not a finite

@@ -270,6 +270,48 @@ static void test_basic_load(void **state)
     rf_encoders_free(enc);
 }
 
+/* Dense values through the row-at-a-time batch and the field-by-field path agree: long and
+ * short spellings, signs, exponents, and NA strings - also one that reads as a number ("-1",
+ * which must then be missing, not -1) - fitted and with given (standardizing) encoders. */
+static void test_dense_batch_paths(void **state)
+{
+    (void)state;
+    const char *p = write_tmp("batch.csv", "a,b,c,y\n"
+                                           "0.5,-12.25,1e3,1\n"
+                                           "-1,0.66432800000000004,NA,0\n"
+                                           "+7,.5,0.000000000000000000000001234,1\n"
+                                           "123456789012345678,5.,-0.0,0\n");
+    for (int numeric_na = 0; numeric_na < 2; numeric_na++) {
+        rf_schema s;
+        schema_init(&s);
+        add_dense(&s, "a");
+        add_dense(&s, "b");
+        add_dense(&s, "c");
+        add_label(&s, "y");
+        s.fill = RF_FILL_ZERO;
+        snprintf(s.na[s.nna++], RF_NA_LEN, "NA");
+        if (numeric_na) snprintf(s.na[s.nna++], RF_NA_LEN, "-1");
+        rf_encoders *enc = NULL;
+        rf_dataset *ds = load_ok(p, &s, &enc, NULL);
+        float want[] = {0.5f, -12.25f, 1000.0f, numeric_na ? 0.0f : -1.0f, (float)0.66432800000000004, 0.0f,
+                        7.0f, 0.5f, (float)1.234e-24, (float)123456789012345678.0, 5.0f, -0.0f};
+        assert_int_equal(ds->n, 4);
+        assert_memory_equal(ds->dense, want, sizeof want);
+        /* again with standardizing encoders fitted on it: (x - mean) / sd of the same values */
+        rf_dataset_free(ds);
+        rf_encoders_free(enc);
+        s.norm = RF_NORM_STANDARD;
+        enc = NULL;
+        ds = load_ok(p, &s, &enc, NULL);
+        rf_dataset *d2 = load_ok(p, &s, &enc, NULL); /* given encoders: applied while parsing */
+        assert_memory_equal(d2->dense, ds->dense, sizeof want);
+        assert_true(fabsf(ds->dense[0] - want[0]) > 1e-3f); /* really transformed */
+        rf_dataset_free(d2);
+        rf_dataset_free(ds);
+        rf_encoders_free(enc);
+    }
+}
+
 static void test_quoted_fields(void **state)
 {
     (void)state;
@@ -1295,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_vocab_millions),
         cmocka_unit_test(test_vocab_integer_keys),
         cmocka_unit_test(test_basic_load),
+        cmocka_unit_test(test_dense_batch_paths),
         cmocka_unit_test(test_quoted_fields),
         cmocka_unit_test(test_crlf),
         cmocka_unit_test(test_tsv),
