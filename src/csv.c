@@ -555,74 +555,123 @@ enum { TOK_SLOW = -1 };
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_BLOCK_TOK 1
-__attribute__((target("avx2"), always_inline)) static inline uint64_t mask64_avx2(const char *q, char d0)
+/* The block scanners: for the 64 bytes at q, the delimiter bits (*md) and the bits of the
+ * bytes that end or complicate a row: '\n', '\r', '"' (*ms). */
+__attribute__((target("avx2"), always_inline)) static inline void mask64_avx2(const char *q, char d0, uint64_t *md,
+                                                                              uint64_t *ms)
 {
     const __m256i vd = _mm256_set1_epi8(d0), vn = _mm256_set1_epi8('\n'), vr = _mm256_set1_epi8('\r'),
                   vq = _mm256_set1_epi8('"');
     __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)q);
     __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32));
-    __m256i ma = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(a, vd), _mm256_cmpeq_epi8(a, vn)),
-                                 _mm256_or_si256(_mm256_cmpeq_epi8(a, vr), _mm256_cmpeq_epi8(a, vq)));
-    __m256i mb = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, vd), _mm256_cmpeq_epi8(b, vn)),
-                                 _mm256_or_si256(_mm256_cmpeq_epi8(b, vr), _mm256_cmpeq_epi8(b, vq)));
-    return (uint64_t)(uint32_t)_mm256_movemask_epi8(ma) | (uint64_t)(uint32_t)_mm256_movemask_epi8(mb) << 32;
+    __m256i sa = _mm256_or_si256(_mm256_cmpeq_epi8(a, vn), _mm256_or_si256(_mm256_cmpeq_epi8(a, vr), _mm256_cmpeq_epi8(a, vq)));
+    __m256i sb = _mm256_or_si256(_mm256_cmpeq_epi8(b, vn), _mm256_or_si256(_mm256_cmpeq_epi8(b, vr), _mm256_cmpeq_epi8(b, vq)));
+    *md = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, vd)) |
+          (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, vd)) << 32;
+    *ms = (uint64_t)(uint32_t)_mm256_movemask_epi8(sa) | (uint64_t)(uint32_t)_mm256_movemask_epi8(sb) << 32;
 }
 
-static inline uint64_t mask64_sse2(const char *q, char d0)
+static inline void mask64_sse2(const char *q, char d0, uint64_t *md, uint64_t *ms)
 {
     const __m128i vd = _mm_set1_epi8(d0), vn = _mm_set1_epi8('\n'), vr = _mm_set1_epi8('\r'), vq = _mm_set1_epi8('"');
-    uint64_t m = 0;
+    uint64_t d = 0, m = 0;
     for (int i = 0; i < 4; i++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * i));
-        __m128i c = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vq)));
+        __m128i c = _mm_or_si128(_mm_cmpeq_epi8(v, vn), _mm_or_si128(_mm_cmpeq_epi8(v, vr), _mm_cmpeq_epi8(v, vq)));
+        d |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd)) << (16 * i);
         m |= (uint64_t)(uint32_t)_mm_movemask_epi8(c) << (16 * i);
     }
-    return m;
+    *md = d;
+    *ms = m;
+}
+
+/* Room for at least want spans. */
+static int tok_reserve(tokens *t, int want)
+{
+    if (want <= t->cap) return 0;
+    int nc = t->cap ? 2 * t->cap : 64;
+    while (nc < want) nc *= 2;
+    span *nf = realloc(t->f, (size_t)nc * sizeof *nf);
+    if (!nf) return -1;
+    t->f = nf;
+    t->cap = nc;
+    return 0;
+}
+
+/* One span per bit of ends (field ends at q + bit; the first field starts at *fs); *fs moves
+ * past the last. Up to TOK_UNROLL fields are written unconditionally (spans past the last one
+ * are scratch: the caller reserved room), so the loop exit does not depend on the data. */
+#define TOK_UNROLL 12
+static inline span *tok_emit(span *f, const char *q, uint64_t ends, const char **fs)
+{
+    int cnt = __builtin_popcountll(ends);
+    const char *s = *fs;
+    if (cnt <= TOK_UNROLL) {
+        uint64_t e = ends;
+        for (int k = 0; k < TOK_UNROLL; k++) {
+            const char *c = q + __builtin_ctzll(e | (uint64_t)1 << 63); /* e == 0: scratch */
+            f[k].p = f[k].start = s;
+            f[k].len = (uint32_t)(c - s);
+            f[k].esc = 0;
+            s = c + 1;
+            e &= e - 1;
+        }
+    } else {
+        for (uint64_t e = ends; e; e &= e - 1) {
+            const char *c = q + __builtin_ctzll(e);
+            span *sp = &f[__builtin_popcountll(ends ^ e)];
+            sp->p = sp->start = s;
+            sp->len = (uint32_t)(c - s);
+            sp->esc = 0;
+            s = c + 1;
+        }
+    }
+    if (ends) *fs = q + 64 - __builtin_clzll(ends);
+    return f + cnt;
 }
 
 /* The row at p (p < x->end) as spans, or TOK_SLOW: one function per block scanner (a macro, so
- * that the AVX2 one is compiled for AVX2 as a whole, whatever the build's -march). */
+ * that the AVX2 one is compiled for AVX2 as a whole, whatever the build's -march). In a block,
+ * the delimiters before the first special byte are all field ends. */
 #define TOK_BLOCK_FN(NAME, ATTR, MASK)                                                             \
     ATTR static int NAME(const tokctx *x, const char *p, tokens *t)                                \
     {                                                                                              \
         const char *end = x->end, *fs = p;                                                         \
         const char d0 = x->d0;                                                                     \
-        span *f = t->f;                                                                            \
-        int n = 0, cap = t->cap;                                                                   \
+        int n = 0;                                                                                 \
         for (const char *q = p;; q += 64) {                                                        \
             if (q > x->pad_end) return TOK_SLOW;                                                   \
-            for (uint64_t m = MASK(q, d0); m; m &= m - 1) {                                        \
-                const char *c = q + __builtin_ctzll(m);                                            \
-                if (n == cap) return TOK_SLOW;                                                     \
-                span *s = &f[n++];                                                                 \
-                s->p = s->start = fs;                                                              \
-                s->len = (uint32_t)(c - fs);                                                       \
-                s->esc = 0;                                                                        \
-                if (*c == d0) {                                                                    \
-                    fs = c + 1;                                                                    \
-                    continue;                                                                      \
-                }                                                                                  \
-                t->n = n;                                                                          \
-                t->bad = t->unterm = NULL;                                                         \
-                if (*c == '\n') {                                                                  \
-                    if (c == end) { /* the sentinel */                                             \
-                        if (!x->eof) return TOK_MORE;                                              \
-                        t->next = end;                                                             \
-                        t->lines = 0;                                                              \
-                    } else {                                                                       \
-                        t->next = c + 1;                                                           \
-                        t->lines = 1;                                                              \
-                    }                                                                              \
-                    return TOK_ROW;                                                                \
-                }                                                                                  \
-                if (*c == '\r' && c + 1 < end && c[1] == '\n') {                                   \
-                    t->next = c + 2;                                                               \
+            uint64_t md, ms;                                                                       \
+            MASK(q, d0, &md, &ms);                                                                 \
+            uint64_t stop = ms & (0 - ms); /* the first special byte, if any */                    \
+            uint64_t ends = stop ? md & (stop - 1) : md;                                           \
+            if (tok_reserve(t, n + 65 + TOK_UNROLL)) return TOK_NOMEM;                             \
+            n = (int)(tok_emit(t->f + n, q, ends, &fs) - t->f);                                    \
+            if (!stop) continue;                                                                   \
+            const char *c = q + __builtin_ctzll(stop);                                             \
+            span *s = &t->f[n++];                                                                  \
+            s->p = s->start = fs;                                                                  \
+            s->len = (uint32_t)(c - fs);                                                           \
+            s->esc = 0;                                                                            \
+            t->n = n;                                                                              \
+            t->bad = t->unterm = NULL;                                                             \
+            if (*c == '\n') {                                                                      \
+                if (c == end) { /* the sentinel */                                                 \
+                    if (!x->eof) return TOK_MORE;                                                  \
+                    t->next = end;                                                                 \
+                    t->lines = 0;                                                                  \
+                } else {                                                                           \
+                    t->next = c + 1;                                                               \
                     t->lines = 1;                                                                  \
-                    return TOK_ROW;                                                                \
                 }                                                                                  \
-                return TOK_SLOW; /* a quote or a lone CR */                                        \
+                return TOK_ROW;                                                                    \
             }                                                                                      \
+            if (*c == '\r' && c + 1 < end && c[1] == '\n') {                                       \
+                t->next = c + 2;                                                                   \
+                t->lines = 1;                                                                      \
+                return TOK_ROW;                                                                    \
+            }                                                                                      \
+            return TOK_SLOW; /* a quote or a lone CR */                                            \
         }                                                                                          \
     }
 
