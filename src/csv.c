@@ -1046,6 +1046,7 @@ typedef struct {
     rf_error err;
     const char *row;  /* current row */
     long row_line;    /* lines before the current row within the piece */
+    char gap[128];    /* keeps the fields each thread writes per row off its neighbour's cache lines */
 } piece;
 
 struct loader {
