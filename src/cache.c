@@ -32,6 +32,7 @@
 
 #include "logf.h"
 #include "bytes.h"
+#include "bigmem.h"
 #include "dataint.h"
 #include "resflow/cache.h"
 
@@ -337,12 +338,7 @@ static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
     if (w->fd < 0) return rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
     int fl = fcntl(w->fd, F_GETFL);
     w->direct = fl != -1 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
-    for (int i = 0; i < NWBUF; i++) { /* huge pages: 12 page faults instead of 6144 (each a hypercall here) */
-        if (posix_memalign((void **)&w->buf[i], (size_t)2 << 20, WBUF)) w->buf[i] = NULL;
-#ifdef MADV_HUGEPAGE
-        else (void)madvise(w->buf[i], WBUF, MADV_HUGEPAGE);
-#endif
-    }
+    for (int i = 0; i < NWBUF; i++) w->buf[i] = rf_big_realloc_(NULL, WBUF); /* 2 MiB-aligned, huge pages */
     w->h = XXH3_createState();
     if (!w->buf[0] || !w->buf[1] || !w->buf[2] || !w->h) {
         w_close(w, 0);

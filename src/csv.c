@@ -78,6 +78,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "bigmem.h"
 #include "dataint.h"
 #include "numparse.h"
 #include "pool.h"
@@ -960,27 +961,10 @@ static void cols_free(cols *c)
 
 /* Ask for transparent huge pages on the 2 MiB-aligned interior of a large array (Linux,
  * best effort): first-touch page faults otherwise dominate filling fresh output arrays. */
-static void advise_huge(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t H = (uintptr_t)1 << 21;
-    if (!p || bytes < 2 * H) return;
-    uintptr_t a = ((uintptr_t)p + H - 1) & ~(H - 1), e = ((uintptr_t)p + bytes) & ~(H - 1);
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
 
-static void *grow(void *p, size_t bytes)
-{
-    void *q = realloc(p, bytes ? bytes : 1);
-    if (q) advise_huge(q, bytes);
-    return q;
-}
+/* Resize a loader array (big ones on huge pages: bigmem.h). */
+static void *grow(void *p, size_t bytes) { return rf_big_realloc_(p, bytes); }
 
-/* Grow the array *slot of c to bytes (spilled or malloc'ed); NULL on failure. */
 static void *cgrow(cols *c, void **slot, size_t bytes)
 {
     return c->spill ? spill_grow(c->spill, slot, bytes) : grow(*slot, bytes);
@@ -2017,7 +2001,7 @@ static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
         if (nc > ROW_MAX)
             return rf_error_at(err, RF_EDATA, path, b->line, 1, "row longer than %zu bytes (unterminated quote?)",
                                ROW_MAX);
-        char *nb = realloc(b->buf, nc + BUF_PAD);
+        char *nb = rf_big_realloc_(b->buf, nc + BUF_PAD);
         if (!nb) return rf_errorf(err, RF_ENOMEM, "out of memory reading %s", path);
         b->buf = nb;
         b->cap = nc;
@@ -2082,7 +2066,7 @@ static rf_status load_side(const rf_join_spec *js, side *s, rf_error *err)
     rf_status st = in_open(&b.in, path, err);
     if (st) return st;
     b.cap = (size_t)1 << 20;
-    b.buf = malloc(b.cap + BUF_PAD);
+    b.buf = rf_big_realloc_(NULL, b.cap + BUF_PAD);
     if (!b.buf) {
         in_close(&b.in);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
@@ -2508,7 +2492,7 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     L->pool = rf_pool_create(T);
     b.pool = L->pool;
     if (b.in.kind != IN_PLAIN) b.pf = pf_start(&b.in, path);
-    b.buf = malloc(b.cap + BUF_PAD);
+    b.buf = rf_big_realloc_(NULL, b.cap + BUF_PAD);
     if (!b.buf) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory");
         goto fail;

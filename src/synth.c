@@ -27,6 +27,8 @@
 
 #include "resflow/data.h"
 
+#include "bigmem.h"
+
 /* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
 #define LAT 8                 /* latent dimension */
 #define N_SEG 12              /* user segments: 2 genders x 6 age buckets */
@@ -276,19 +278,6 @@ static int grouped_build(grouped_alias_t *g, const uint32_t *grp, const double *
     return 0;
 }
 
-/* Ask for transparent huge pages on a large, not yet touched buffer: first-touch page faults
- * otherwise dominate the generation time on some (virtualised) hosts. Only a hint. */
-static void advise_huge(void *p, size_t bytes)
-{
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const uintptr_t hp = (uintptr_t)1 << 21;
-    uintptr_t a = ((uintptr_t)p + hp - 1) & ~(hp - 1), e = ((uintptr_t)p + bytes) & ~(hp - 1);
-    if (p && e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
 
 /* ---- the simulated world ---------------------------------------------------------------- */
 typedef struct {
@@ -439,8 +428,8 @@ static rf_status world_build(world_t *W, const rf_synth_opts *o, rf_error *err)
     W->q_prob = malloc((size_t)NQ * sizeof *W->q_prob);
     W->q_alias = malloc((size_t)NQ * sizeof *W->q_alias);
     rf_status st = RF_OK;
-    advise_huge(W->items, (size_t)NI * sizeof *W->items);
-    advise_huge(W->users, (size_t)NU * sizeof *W->users);
+    rf_advise_huge_(W->items, (size_t)NI * sizeof *W->items);
+    rf_advise_huge_(W->users, (size_t)NU * sizeof *W->users);
     if (!wts || !scaled || !work || !grp || !lp || !cat_vec || !cat_mu || !brand_vec ||
         !brand_wvec || !brand_prem || !cat_cdf || !bcdf || !scdf || !W->items || !W->users ||
         !W->queries || !W->shop_trust || !W->u_prob || !W->u_alias || !W->i_prob ||
@@ -1511,11 +1500,11 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
         free(item_lam);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
     }
-    advise_huge(ds->cat, n * (size_t)F * sizeof *ds->cat);
-    advise_huge(ds->dense, n * (size_t)D * sizeof *ds->dense);
-    advise_huge(ds->labels, n * (size_t)K * sizeof *ds->labels);
-    advise_huge(ds->truth, n * (size_t)K * sizeof *ds->truth);
-    advise_huge(ds->group, n * sizeof *ds->group);
+    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
+    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
+    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
+    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
+    rf_advise_huge_(ds->group, n * sizeof *ds->group);
     for (int f = 0; f < F; f++) {
         snprintf(ds->fields[f].name, RF_NAME_MAX, "%s", field_names[f]);
         ds->fields[f].multi = 0;

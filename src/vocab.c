@@ -33,6 +33,8 @@
 
 #include "resflow/data.h"
 
+#include "bigmem.h"
+
 /* Internal API shared with csv.c (which repeats these prototypes; keep them in sync):
  * rf_vocab_hash_: hash of key, and prefetch the table slot where probing for it starts
  *   (lets a caller overlap the cache misses of several lookups).
@@ -119,7 +121,7 @@ static inline int small_val(const char *key, size_t len, uint32_t *x)
  * dropped: everything still works through the hash table). */
 static int small_build(struct rf_vocab *v, uint32_t size)
 {
-    uint32_t *t = size ? calloc(size, sizeof *t) : NULL;
+    uint32_t *t = size ? rf_big_calloc_(size, sizeof *t) : NULL;
     free(v->small);
     v->small = t;
     v->nsmall = t ? size : 0;
@@ -229,7 +231,7 @@ static void tab_insert(slot *tab, size_t mask, const entry *en, uint32_t e)
 
 static int tab_resize(rf_vocab *v, size_t size)
 {
-    slot *t = calloc(size, sizeof *t);
+    slot *t = rf_big_calloc_(size, sizeof *t);
     if (!t) return -1;
     for (uint32_t e = 0; e < v->n; e++) tab_insert(t, size - 1, &v->ent[e], e);
     free(v->tab);
@@ -265,7 +267,7 @@ static long append(rf_vocab *v, const char *key, size_t len, uint64_t h, uint32_
     }
     if (v->n == v->cap) {
         uint32_t nc = v->cap ? (v->cap > MAX_ENTRIES / 2 ? MAX_ENTRIES : 2 * v->cap) : 64;
-        entry *ne = realloc(v->ent, (size_t)nc * sizeof *ne);
+        entry *ne = rf_big_realloc_(v->ent, (size_t)nc * sizeof *ne);
         if (!ne) return -1;
         v->ent = ne;
         v->cap = nc;
