@@ -1918,13 +1918,109 @@ const char *rf_schema_delim(const rf_schema *s, char buf[RF_DELIM_MAX])
 
 /* ---- reading rounds ------------------------------------------------------------------------ */
 
+/* The input's hash, computed by a thread of its own behind the parse: the bytes of a round are
+ * handed over once read and hashed while the round is parsed (hs_wait before the buffer
+ * changes). Without the thread (it could not be started), hs_submit hashes in place. */
+typedef struct {
+    XXH3_state_t *st;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const char *p;
+    size_t n; /* bytes handed over and not hashed yet (0: idle) */
+    int stop, started;
+} hasher;
+
+static void *hs_thread(void *arg)
+{
+    hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->n && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->n) break;
+        const char *p = h->p;
+        size_t n = h->n;
+        pthread_mutex_unlock(&h->mu);
+        XXH3_64bits_update(h->st, p, n);
+        pthread_mutex_lock(&h->mu);
+        h->n = 0;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static hasher *hs_create(void)
+{
+    hasher *h = calloc(1, sizeof *h);
+    if (!h || !(h->st = XXH3_createState())) {
+        free(h);
+        return NULL;
+    }
+    XXH3_64bits_reset(h->st);
+    if (!pthread_mutex_init(&h->mu, NULL)) {
+        if (!pthread_cond_init(&h->cv, NULL)) {
+            if (!pthread_create(&h->th, NULL, hs_thread, h)) h->started = 1;
+            else pthread_cond_destroy(&h->cv);
+        }
+        if (!h->started) pthread_mutex_destroy(&h->mu);
+    }
+    return h;
+}
+
+static void hs_wait(hasher *h)
+{
+    if (!h->started) return;
+    pthread_mutex_lock(&h->mu);
+    while (h->n) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Hash [p, p + n) next (p must stay unchanged until the next hs_wait). */
+static void hs_submit(hasher *h, const char *p, size_t n)
+{
+    if (!n) return;
+    if (!h->started) {
+        XXH3_64bits_update(h->st, p, n);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    while (h->n) pthread_cond_wait(&h->cv, &h->mu);
+    h->p = p;
+    h->n = n;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static uint64_t hs_digest(hasher *h)
+{
+    hs_wait(h);
+    return XXH3_64bits_digest(h->st);
+}
+
+static void hs_free(hasher *h)
+{
+    if (!h) return;
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = 1;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->th, NULL);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+    }
+    XXH3_freeState(h->st);
+    free(h);
+}
+
 typedef struct {
     input in;
     char *buf;
     size_t cap, len, pos;
     int eof;
     long line; /* physical line of buf[pos] */
-    XXH3_state_t *hs; /* hash of the bytes read (plain files, when asked), or NULL */
+    hasher *hs;       /* hash of the bytes read (plain files, when asked), or NULL */
     int threads;      /* > 1: a regular file is read by this many threads at once */
     prefetch *pf;     /* a compressed input being inflated ahead, or NULL */
     rf_pool *pool;    /* the loader's threads */
@@ -1969,7 +2065,6 @@ static rf_status tb_read_par(textbuf *b, const char *path, rf_error *err)
     rf_pool_run(b->pool, T, read_task, &rc);
     size_t slice = rc.slice, *got = rc.got;
     int *errs = rc.errs;
-    char *dst = rc.dst;
     size_t total = 0;
     for (int i = 0; i < T; i++) {
         size_t lo = (size_t)i * slice, hi = lo + slice < want ? lo + slice : want;
@@ -1982,7 +2077,6 @@ static rf_status tb_read_par(textbuf *b, const char *path, rf_error *err)
         }
     }
     if (!total) b->eof = 1;
-    if (b->hs && total) XXH3_64bits_update(b->hs, dst, total);
     b->len += total;
     b->in.off += total;
     return RF_OK;
@@ -1991,6 +2085,7 @@ static rf_status tb_read_par(textbuf *b, const char *path, rf_error *err)
 /* Append text until the buffer is full (grows it when the unparsed part fills it) or EOF. */
 static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
 {
+    if (b->hs) hs_wait(b->hs); /* the buffer is about to change */
     if (b->pos) {
         memmove(b->buf, b->buf + b->pos, b->len - b->pos);
         b->len -= b->pos;
@@ -2006,6 +2101,7 @@ static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
         b->buf = nb;
         b->cap = nc;
     }
+    size_t len0 = b->len;
     if (!b->eof && b->len < b->cap && b->threads > 1 && b->in.kind == IN_PLAIN && b->in.size > 0 &&
         b->cap - b->len >= ((size_t)1 << 18)) {
         rf_status st = tb_read_par(b, path, err);
@@ -2017,9 +2113,9 @@ static rf_status tb_fill(textbuf *b, const char *path, rf_error *err)
                              : in_read(&b->in, b->buf + b->len, b->cap - b->len, &got, path, err);
         if (st) return st;
         if (!got) b->eof = 1;
-        if (b->hs && got) XXH3_64bits_update(b->hs, b->buf + b->len, got);
         b->len += got;
     }
+    if (b->hs) hs_submit(b->hs, b->buf + len0, b->len - len0);
     b->buf[b->len] = '\n';
     memset(b->buf + b->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 64-byte loads */
     return RF_OK;
@@ -2480,11 +2576,10 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     }
     if ((st = in_open(&b.in, path, err))) goto fail;
     if (hooks && hooks->want_hash && b.in.kind == IN_PLAIN) {
-        if (!(b.hs = XXH3_createState())) {
+        if (!(b.hs = hs_create())) {
             st = rf_errorf(err, RF_ENOMEM, "out of memory");
             goto fail;
         }
-        XXH3_64bits_reset(b.hs);
     }
     b.cap = block * (size_t)T;
     if (b.cap < 4096) b.cap = 4096;
@@ -2802,7 +2897,7 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     if (hooks) {
         if (b.hs && b.eof && b.pos == b.len) {
             hooks->hashed = 1;
-            hooks->input_hash = XXH3_64bits_digest(b.hs);
+            hooks->input_hash = hs_digest(b.hs);
         }
     }
     goto cleanup;
@@ -2821,7 +2916,7 @@ cleanup:
     pf_free(b.pf);
     rf_pool_free(L->pool);
     in_close(&b.in);
-    if (b.hs) XXH3_freeState(b.hs);
+    hs_free(b.hs); /* before the buffer it may be reading */
     free(b.buf);
     for (int i = 0; i < np_alloc; i++) piece_free(&P[i]);
     free(P);
