@@ -974,6 +974,11 @@ static void *cgrow(cols *c, void **slot, size_t bytes)
 
 enum { FK_VOCAB = RF_ENC_VOCAB, FK_IDS = RF_ENC_IDS, FK_HASH = RF_ENC_HASH, FK_BUCKET = RF_ENC_BUCKET };
 
+/* Parallel fitting: a piece writes a key's global provisional id when the global vocabulary
+ * already has it, else its id in the piece's own vocabulary with this bit set (mapped to the
+ * global id when the piece is copied out). A piece's vocabulary stays far below 2^31 keys. */
+#define LOCAL_ID 0x80000000u
+
 typedef struct {
     int col;          /* extended column */
     int kind;
@@ -1020,6 +1025,7 @@ typedef struct {
     rf_vocab *voc[RF_MAX_FIELDS];
     uint32_t *map[RF_MAX_FIELDS];
     uint32_t mapped[RF_MAX_FIELDS];
+    uint64_t local;   /* fields with piece-local ids (LOCAL_ID) in this round's rows */
     tokens t;
     char *scratch, *conv;
     size_t scratch_cap, conv_cap;
@@ -1265,8 +1271,16 @@ static inline uint32_t encode_vocab(const loader *L, piece *P, int f, const char
     if (L->fitting) {
         rf_vocab *v = L->direct ? fp->vocab : P->voc[f];
         uint32_t id = rf_vocab_fit_id_(v, s, n, h);
-        if (!id) *oom = 1;
-        return id;
+        if (L->direct || !id) {
+            if (!id) *oom = 1;
+            return id;
+        }
+        if (id >= LOCAL_ID) {
+            *oom = 1;
+            return 0;
+        }
+        P->local |= (uint64_t)1 << f;
+        return id | LOCAL_ID;
     }
     uint32_t id = rf_vocab_lookup_h_(fp->vocab, s, n, h);
     return id ? id : fp->oov;
@@ -1507,11 +1521,23 @@ static int process_row(const loader *L, piece *P)
         const fplan *fp = &L->fp[f];
         const span *sp = colspan(P, fp->col);
         if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1) {
-            rf_vocab *v = L->fitting && !L->direct ? P->voc[f] : fp->vocab;
+            int local = L->fitting && !L->direct;
+            rf_vocab *v = local ? P->voc[f] : fp->vocab;
             uint32_t id;
-            if (rf_vocab_small_(v, sp->p, sp->len, L->fitting, &id)) { /* an integer id: direct table */
-                if (L->fitting && !id) oom = 1;
+            /* an integer id: direct table (parallel fitting: the global vocabulary, read-only
+             * while the pieces are parsed, knows most keys; the piece's own only new ones) */
+            if (local && rf_vocab_small_(fp->vocab, sp->p, sp->len, 0, &id) && id) {
+                crow[f] = id;
+                done |= (uint64_t)1 << f;
+                continue;
+            }
+            if (rf_vocab_small_(v, sp->p, sp->len, L->fitting, &id)) {
+                if (L->fitting && (!id || (local && id >= LOCAL_ID))) oom = 1, id = 0;
                 crow[f] = id ? id : fp->oov;
+                if (local && id) {
+                    crow[f] = id | LOCAL_ID;
+                    P->local |= (uint64_t)1 << f;
+                }
                 done |= (uint64_t)1 << f;
                 continue;
             }
@@ -1569,6 +1595,7 @@ static void parse_piece(const loader *L, piece *P)
     P->failed = 0;
     P->bad = P->filtered = 0;
     P->c.n = 0;
+    P->local = 0;
     for (int f = 0; f < L->F; f++) {
         P->c.mv_len[f] = 0;
         if (L->fitting && !L->direct && L->fp[f].kind == FK_VOCAB && !P->voc[f] &&
@@ -1680,12 +1707,15 @@ static void copy_piece(const loader *L, const piece *P)
     int F = L->F ? L->F : 1;
     int remap = L->fitting && !L->direct;
     memcpy(o->cat + at * (size_t)F, c->cat, n * (size_t)F * sizeof *o->cat);
-    if (remap)
+    if (remap) /* piece-local ids (tagged) -> global provisional ids */
         for (int f = 0; f < L->F; f++) {
-            if (L->fp[f].kind != FK_VOCAB || L->fp[f].multi) continue;
+            if (L->fp[f].kind != FK_VOCAB || L->fp[f].multi || !(P->local >> f & 1)) continue;
             uint32_t *col = o->cat + at * (size_t)F + f;
             const uint32_t *map = P->map[f];
-            for (size_t i = 0; i < n; i++) col[i * (size_t)F] = map[col[i * (size_t)F]];
+            for (size_t i = 0; i < n; i++) {
+                uint32_t id = col[i * (size_t)F];
+                if (id & LOCAL_ID) col[i * (size_t)F] = map[id & ~LOCAL_ID];
+            }
         }
     if (L->D && !L->dense_stream)
         memcpy(o->dense + at * (size_t)L->D, c->dense, n * (size_t)L->D * sizeof *o->dense);
@@ -1697,7 +1727,7 @@ static void copy_piece(const loader *L, const piece *P)
         size_t m = c->mv_len[f], base = P->mv_base[f];
         if (remap && L->fp[f].kind == FK_VOCAB) {
             const uint32_t *map = P->map[f];
-            for (size_t j = 0; j < m; j++) o->mv_ids[f][base + j] = map[c->mv_ids[f][j]];
+            for (size_t j = 0; j < m; j++) o->mv_ids[f][base + j] = map[c->mv_ids[f][j] & ~LOCAL_ID];
         } else if (m) {
             memcpy(o->mv_ids[f] + base, c->mv_ids[f], m * sizeof *o->mv_ids[f]);
         }

@@ -588,19 +588,22 @@ static void test_thread_invariance(void **state)
         const char *p = tmp_path(variant ? "par2.csv" : "par1.csv");
         FILE *f = fopen(p, "wb");
         assert_non_null(f);
-        fprintf(f, "id,text,tags,v,click\r\n");
+        /* num: integer ids (the vocabularies' direct tables), new ones appearing all along */
+        fprintf(f, "id,text,tags,v,click,num\r\n");
         for (int i = 0; i < 40000; i++) {
+            int num = (int)(((unsigned)i * 7919u) % (300u + (unsigned)i / 4));
             if (i % 11 == 0)
-                fprintf(f, "k%d,\"multi, \"\"q\"\"\nline %d\",a|b%d,%d.5,%d\r\n", i % 977, i % 13, i % 7, i, i & 1);
+                fprintf(f, "k%d,\"multi, \"\"q\"\"\nline %d\",a|b%d,%d.5,%d,%d\r\n", i % 977, i % 13, i % 7, i, i & 1,
+                        num);
             else if (variant && i % 97 == 0)
-                fprintf(f, "k%d,5\" screen,c,%d,%d\n", i % 977, i, i & 1);
+                fprintf(f, "k%d,5\" screen,c,%d,%d,%d\n", i % 977, i, i & 1, num);
             else
-                fprintf(f, "k%d,t%d,%s,%d,%d\n", i % 977, i % 101, i % 5 ? "x|y" : "", i, i & 1);
+                fprintf(f, "k%d,t%d,%s,%d,%d,%d\n", i % 977, i % 101, i % 5 ? "x|y" : "", i, i & 1, num);
             if (i % 1000 == 999) fprintf(f, "\n");
         }
         fclose(f);
         rf_schema s;
-        schema_from_yaml("data: {categorical: [id, text, \"tags:|:sum\"], dense: [v], min_count: 2}\n"
+        schema_from_yaml("data: {categorical: [id, text, \"tags:|:sum\", num], dense: [v], min_count: 2}\n"
                          "tasks: [{name: ctr, label: click}]\n",
                          &s);
         rf_load_opts o1;
