@@ -34,6 +34,7 @@
 #include "bytes.h"
 #include "bigmem.h"
 #include "dataint.h"
+#include "pool.h"
 #include "resflow/cache.h"
 
 #define HDR 4096u
@@ -302,13 +303,7 @@ static void w_pad(wfile *w)
 static void w_stop(wfile *w)
 {
     if (!w->started) return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    rf_thread_stop_(w->th, &w->mu, &w->cv, &w->stop);
     w->started = 0;
 }
 
@@ -345,13 +340,7 @@ static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
     XXH3_64bits_reset(w->h);
-    if (!pthread_mutex_init(&w->mu, NULL)) {
-        if (!pthread_cond_init(&w->cv, NULL)) {
-            if (!pthread_create(&w->th, NULL, w_thread, w)) w->started = 1;
-            else pthread_cond_destroy(&w->cv);
-        }
-        if (!w->started) pthread_mutex_destroy(&w->mu);
-    }
+    w->started = rf_thread_start_(&w->th, &w->mu, &w->cv, w_thread, w);
     static const unsigned char zero[HDR];
     w_put(w, zero, HDR);
     return RF_OK;

@@ -303,13 +303,7 @@ static prefetch *pf_start(input *in, const char *path)
     pf->path = path;
     int ok = 1;
     for (int i = 0; i < PF_N && ok; i++) ok = (pf->chunk[i] = malloc(PF_CHUNK)) != NULL;
-    if (ok && !pthread_mutex_init(&pf->mu, NULL)) {
-        if (!pthread_cond_init(&pf->cv, NULL)) {
-            if (!pthread_create(&pf->th, NULL, pf_thread, pf)) return pf;
-            pthread_cond_destroy(&pf->cv);
-        }
-        pthread_mutex_destroy(&pf->mu);
-    }
+    if (ok && rf_thread_start_(&pf->th, &pf->mu, &pf->cv, pf_thread, pf)) return pf;
     for (int i = 0; i < PF_N; i++) free(pf->chunk[i]);
     free(pf);
     return NULL;
@@ -318,13 +312,7 @@ static prefetch *pf_start(input *in, const char *path)
 static void pf_free(prefetch *pf)
 {
     if (!pf) return;
-    pthread_mutex_lock(&pf->mu);
-    pf->stop = 1;
-    pthread_cond_broadcast(&pf->cv);
-    pthread_mutex_unlock(&pf->mu);
-    pthread_join(pf->th, NULL);
-    pthread_cond_destroy(&pf->cv);
-    pthread_mutex_destroy(&pf->mu);
+    rf_thread_stop_(pf->th, &pf->mu, &pf->cv, &pf->stop);
     for (int i = 0; i < PF_N; i++) free(pf->chunk[i]);
     free(pf);
 }
@@ -1988,13 +1976,7 @@ static hasher *hs_create(void)
         return NULL;
     }
     XXH3_64bits_reset(h->st);
-    if (!pthread_mutex_init(&h->mu, NULL)) {
-        if (!pthread_cond_init(&h->cv, NULL)) {
-            if (!pthread_create(&h->th, NULL, hs_thread, h)) h->started = 1;
-            else pthread_cond_destroy(&h->cv);
-        }
-        if (!h->started) pthread_mutex_destroy(&h->mu);
-    }
+    h->started = rf_thread_start_(&h->th, &h->mu, &h->cv, hs_thread, h);
     return h;
 }
 
@@ -2031,15 +2013,7 @@ static uint64_t hs_digest(hasher *h)
 static void hs_free(hasher *h)
 {
     if (!h) return;
-    if (h->started) {
-        pthread_mutex_lock(&h->mu);
-        h->stop = 1;
-        pthread_cond_broadcast(&h->cv);
-        pthread_mutex_unlock(&h->mu);
-        pthread_join(h->th, NULL);
-        pthread_mutex_destroy(&h->mu);
-        pthread_cond_destroy(&h->cv);
-    }
+    if (h->started) rf_thread_stop_(h->th, &h->mu, &h->cv, &h->stop);
     XXH3_freeState(h->st);
     free(h);
 }

@@ -17,4 +17,33 @@ void rf_pool_free(rf_pool *p);
 /* fn(ctx, i) for i in [0, n), in any order and on any thread; returns when all are done. */
 void rf_pool_run(rf_pool *p, int n, void (*fn)(void *ctx, int i), void *ctx);
 
+/* A single helper thread (the decompressor, the input hasher, the cache writer) with its own
+ * mutex and condition variable. rf_thread_start_: 1 when fn(arg) runs, else 0 with nothing
+ * left initialised (the caller works without the thread). rf_thread_stop_: *stop = 1 under the
+ * mutex, wake the thread, join it, destroy the mutex and condition. */
+#include <pthread.h>
+
+static inline int rf_thread_start_(pthread_t *th, pthread_mutex_t *mu, pthread_cond_t *cv, void *(*fn)(void *),
+                                   void *arg)
+{
+    if (pthread_mutex_init(mu, NULL)) return 0;
+    if (!pthread_cond_init(cv, NULL)) {
+        if (!pthread_create(th, NULL, fn, arg)) return 1;
+        pthread_cond_destroy(cv);
+    }
+    pthread_mutex_destroy(mu);
+    return 0;
+}
+
+static inline void rf_thread_stop_(pthread_t th, pthread_mutex_t *mu, pthread_cond_t *cv, int *stop)
+{
+    pthread_mutex_lock(mu);
+    *stop = 1;
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(cv);
+    pthread_mutex_destroy(mu);
+}
+
 #endif
