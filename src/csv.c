@@ -963,8 +963,9 @@ static void *cgrow(cols *c, void **slot, size_t bytes)
 enum { FK_VOCAB = RF_ENC_VOCAB, FK_IDS = RF_ENC_IDS, FK_HASH = RF_ENC_HASH, FK_BUCKET = RF_ENC_BUCKET };
 
 /* Parallel fitting: a piece writes a key's global provisional id when the global vocabulary
- * already has it, else its id in the piece's own vocabulary with this bit set (mapped to the
- * global id when the piece is copied out). A piece's vocabulary stays far below 2^31 keys. */
+ * already has it (it is only read while pieces are parsed), else its id in the piece's own
+ * vocabulary with this bit set (mapped to the global id when the piece is copied out). A
+ * piece's vocabulary stays far below 2^31 keys. */
 #define LOCAL_ID 0x80000000u
 
 typedef struct {
@@ -1257,6 +1258,10 @@ static inline uint32_t encode_vocab(const loader *L, piece *P, int f, const char
 {
     const fplan *fp = &L->fp[f];
     if (L->fitting) {
+        if (!L->direct) { /* a key the global vocabulary has (read-only while pieces are parsed) */
+            uint32_t g = rf_vocab_find_h_(fp->vocab, s, n, h);
+            if (g) return g;
+        }
         rf_vocab *v = L->direct ? fp->vocab : P->voc[f];
         uint32_t id = rf_vocab_fit_id_(v, s, n, h);
         if (L->direct || !id) {
@@ -1287,10 +1292,7 @@ static inline uint32_t encode_value(const loader *L, piece *P, int f, const char
         if (b) *bad = 2;
         return id;
     }
-    default: {
-        rf_vocab *v = L->fitting && !L->direct ? P->voc[f] : fp->vocab;
-        return encode_vocab(L, P, f, s, n, rf_vocab_hash_(v, s, n), bad);
-    }
+    default: return encode_vocab(L, P, f, s, n, rf_vocab_hash_(fp->vocab, s, n), bad);
     }
 }
 
@@ -1529,7 +1531,7 @@ static int process_row(const loader *L, piece *P)
                 done |= (uint64_t)1 << f;
                 continue;
             }
-            hs[f] = rf_vocab_hash_(v, sp->p, sp->len);
+            hs[f] = rf_vocab_hash_(fp->vocab, sp->p, sp->len); /* (the global one is looked at first) */
         }
     }
     for (int f = 0; f < L->F; f++) {
@@ -1715,7 +1717,10 @@ static void copy_piece(const loader *L, const piece *P)
         size_t m = c->mv_len[f], base = P->mv_base[f];
         if (remap && L->fp[f].kind == FK_VOCAB) {
             const uint32_t *map = P->map[f];
-            for (size_t j = 0; j < m; j++) o->mv_ids[f][base + j] = map[c->mv_ids[f][j] & ~LOCAL_ID];
+            for (size_t j = 0; j < m; j++) {
+                uint32_t id = c->mv_ids[f][j];
+                o->mv_ids[f][base + j] = id & LOCAL_ID ? map[id & ~LOCAL_ID] : id;
+            }
         } else if (m) {
             memcpy(o->mv_ids[f] + base, c->mv_ids[f], m * sizeof *o->mv_ids[f]);
         }

@@ -9,6 +9,7 @@
 uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len);
 uint32_t rf_vocab_fit_id_(rf_vocab *v, const char *key, size_t len, uint64_t h);
 uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h);
+uint32_t rf_vocab_find_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h);
 rf_status rf_vocab_freeze_remap_(rf_vocab *v, uint32_t min_count, uint32_t **remap);
 rf_status rf_vocab_freeze_counts_(rf_vocab *v, const uint32_t *counts, uint32_t min_count,
                                   uint32_t **remap);

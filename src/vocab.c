@@ -41,6 +41,8 @@
  * rf_vocab_fit_id_: count one occurrence of key (h = its rf_vocab_hash_) and return its
  *   provisional id (1-based, first-seen order); 0 on OOM or if the vocabulary is frozen.
  * rf_vocab_lookup_h_: rf_vocab_lookup with a precomputed hash.
+ * rf_vocab_find_h_: the id of key (h = its hash), provisional while fitting, or 0; reads only
+ *   (concurrent calls are safe while nobody adds keys).
  * rf_vocab_freeze_remap_: like rf_vocab_freeze, and if remap is not NULL return a malloc'ed
  *   array m (size old_size) with m[provisional id] = final id (0 = dropped), m[0] = 0. */
 uint64_t rf_vocab_hash_(const rf_vocab *v, const char *key, size_t len);
@@ -409,6 +411,13 @@ void rf_vocab_freeze(rf_vocab *v, uint32_t min_count)
 {
     if (!v) return;
     (void)rf_vocab_freeze_remap_(v, min_count, NULL);
+}
+
+uint32_t rf_vocab_find_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h)
+{
+    if (!v || !v->n) return 0;
+    long e = find(v, key, len, h);
+    return e < 0 ? 0 : (uint32_t)e + 1;
 }
 
 uint32_t rf_vocab_lookup_h_(const rf_vocab *v, const char *key, size_t len, uint64_t h)
