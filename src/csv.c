@@ -4,7 +4,7 @@
  * Input: plain, gzip (zlib) or zstd (libzstd) files, detected by their magic bytes. The text is
  * read in rounds of `threads x block_bytes` bytes into one buffer. Each round is cut into one
  * piece per thread at a guessed row start (the first '\n' after the target offset outside
- * double quotes, by quote parity); the pieces are parsed in parallel (OpenMP), then checked
+ * double quotes, by quote parity); the pieces are parsed in parallel (pool.c), then checked
  * in order: piece i is kept only if it starts exactly where piece i-1 ended, otherwise it is
  * parsed again from there (so a wrong guess - a literal '"' in an unquoted field - costs time,
  * never correctness). The unparsed tail (an incomplete last row) is carried into the next round.
@@ -18,7 +18,8 @@
  * Encoding. With given encoders (*enc != NULL) values are encoded while parsing: vocabulary
  * lookup (unknown -> the field's OOV id), hashing, bucket boundaries, dense fill + normaliser.
  * When fitting (*enc == NULL) categorical values get provisional ids (first-seen order;
- * each thread fits a local vocabulary, merged in piece order, so the result does not depend on
+ * each thread looks keys up in the global vocabulary, read-only during the parse, and fits the
+ * new ones into a local vocabulary, merged in piece order, so the result does not depend on
  * the thread count), bucket fields keep their raw float bits and dense values stay raw (NaN =
  * missing); after the last row, the encoders are fitted on the training rows
  * [0, rf_split_points(...)) only: a key is kept if it occurs at least min_count times there (the
@@ -27,18 +28,20 @@
  * quantile boundaries and dense statistics come from those rows, and every row is then
  * rewritten with the final ids and values.
  *
- * Numbers: numparse.h - exact, results equal (float)strtod(s): short decimals inline (Clinger's
- * fast path, else Eisel-Lemire with a table of powers of five), long mantissas exactly, anything
- * unusual or ambiguous through strtod on a NUL-terminated copy ("C" locale decimal point).
- * Whitespace around numbers is not accepted.
+ * Numbers: numparse.h - exact, results equal (float)strtod(s). The dense fields of a row are
+ * parsed as a batch (dense_batch: plain decimals 16 or 32 bytes at a time with SIMD, then one
+ * vector division per 8 fields); the rest, and labels, weights and filters, field by field:
+ * short decimals inline (Clinger's fast path, else Eisel-Lemire with a table of powers of
+ * five), long mantissas exactly, anything unusual or ambiguous through strtod on a
+ * NUL-terminated copy ("C" locale decimal point). Whitespace around numbers is not accepted.
  *
- * Speed: rows without quotes are split with a 64-byte bitmap of their delimiters and line ends
+ * Speed: rows without quotes are split with 64-byte bitmaps of their delimiters and line ends
  * (AVX2 when the CPU has it, else SSE2; tokenize_row), other rows field by field (16-byte SSE2
  * scans between quotes); integer categorical values use the vocabularies' direct tables (no
  * hashing), other values are hashed first and their hash-table slots prefetched so the
- * lookups' cache misses overlap;
- * the output arrays are pre-sized from the file size (plain files) and advised to use
- * transparent huge pages.
+ * lookups' cache misses overlap; the input is hashed (cache staleness) by a thread of its own;
+ * the output arrays are pre-sized from the file size (plain files) and, like the other big
+ * buffers, on transparent huge pages (bigmem.h).
  *
  * Conventions: completely empty lines are skipped (like pandas); a UTF-8 BOM at the start is
  * ignored; a '"' inside an unquoted field is literal; a lone CR inside a field is data.

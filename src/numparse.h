@@ -11,7 +11,12 @@
  *     tie, an inexact product near a rounding boundary, subnormal or infinite results).
  * Everything else (more digits, hex floats, inf/nan spellings, garbage) goes to
  * rf_parse_double_, which handles long mantissas exactly and ends in strtod on a copy.
- * Nothing past s[n - 1] is ever read. */
+ * Nothing past s[n - 1] is ever read.
+ *
+ * The batch interface (rf_num_batch_init_/add_/finish_, rf_num_batch_f32_) converts the dense
+ * fields of a row to floats when 32 bytes are readable at each field (the loader's buffer is
+ * padded): plain decimals are parsed 16 or 32 bytes at once with SIMD, without branches on
+ * their length, then converted 8 at a time; it reports the fields it left to the caller. */
 #ifndef RESFLOW_NUMPARSE_H
 #define RESFLOW_NUMPARSE_H
 
