@@ -609,9 +609,9 @@ static inline span *tok_emit(span *f, const char *q, uint64_t ends, const char *
             e &= e - 1;
         }
     } else {
-        for (uint64_t e = ends; e; e &= e - 1) {
+        span *sp = f;
+        for (uint64_t e = ends; e; e &= e - 1, sp++) {
             const char *c = q + __builtin_ctzll(e);
-            span *sp = &f[__builtin_popcountll(ends ^ e)];
             sp->p = sp->start = s;
             sp->len = (uint32_t)(c - s);
             sp->esc = 0;
@@ -950,15 +950,11 @@ static void cols_free(cols *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Ask for transparent huge pages on the 2 MiB-aligned interior of a large array (Linux,
- * best effort): first-touch page faults otherwise dominate filling fresh output arrays. */
-
-/* Resize a loader array (big ones on huge pages: bigmem.h). */
-static void *grow(void *p, size_t bytes) { return rf_big_realloc_(p, bytes); }
-
+/* Grow the array *slot of c to bytes (spilled, or malloc'ed - big ones on huge pages, see
+ * bigmem.h); NULL on failure. */
 static void *cgrow(cols *c, void **slot, size_t bytes)
 {
-    return c->spill ? spill_grow(c->spill, slot, bytes) : grow(*slot, bytes);
+    return c->spill ? spill_grow(c->spill, slot, bytes) : rf_big_realloc_(*slot, bytes);
 }
 
 /* ---- the loader --------------------------------------------------------------------------- */
@@ -1226,7 +1222,7 @@ static int push_mv(cols *c, int f, uint32_t id)
 {
     if (c->mv_len[f] == c->mv_cap[f]) {
         size_t nc = c->mv_cap[f] ? 2 * c->mv_cap[f] : 4096;
-        uint32_t *ni = grow(c->mv_ids[f], nc * sizeof *ni);
+        uint32_t *ni = rf_big_realloc_(c->mv_ids[f], nc * sizeof *ni);
         if (!ni) return -1;
         c->mv_ids[f] = ni;
         c->mv_cap[f] = nc;
@@ -1256,27 +1252,30 @@ static uint32_t encode_id(uint32_t size, const char *s, size_t n, int *bad)
 
 /* Id of a non-empty value of field f with hash h (= rf_vocab_hash_ for vocabularies). While
  * fitting: a provisional id (local vocabulary of the piece unless direct). *oom on failure. */
+/* id, provisional in piece P's own vocabulary, as written to P's rows: tagged LOCAL_ID (and
+ * field f noted for the remap); 0 with *oom set when id is 0 (out of memory) or too large. */
+static inline uint32_t local_id(piece *P, int f, uint32_t id, int *oom)
+{
+    if (!id || id >= LOCAL_ID) {
+        *oom = 1;
+        return 0;
+    }
+    P->local |= (uint64_t)1 << f;
+    return id | LOCAL_ID;
+}
+
 static inline uint32_t encode_vocab(const loader *L, piece *P, int f, const char *s, size_t n, uint64_t h,
                                     int *oom)
 {
     const fplan *fp = &L->fp[f];
-    if (L->fitting) {
-        if (!L->direct) { /* a key the global vocabulary has (read-only while pieces are parsed) */
-            uint32_t g = rf_vocab_find_h_(fp->vocab, s, n, h);
-            if (g) return g;
-        }
-        rf_vocab *v = L->direct ? fp->vocab : P->voc[f];
-        uint32_t id = rf_vocab_fit_id_(v, s, n, h);
-        if (L->direct || !id) {
-            if (!id) *oom = 1;
-            return id;
-        }
-        if (id >= LOCAL_ID) {
-            *oom = 1;
-            return 0;
-        }
-        P->local |= (uint64_t)1 << f;
-        return id | LOCAL_ID;
+    if (L->fitting && L->direct) {
+        uint32_t id = rf_vocab_fit_id_(fp->vocab, s, n, h);
+        if (!id) *oom = 1;
+        return id;
+    }
+    if (L->fitting) { /* a key the global vocabulary has (read-only while pieces are parsed) */
+        uint32_t g = rf_vocab_find_h_(fp->vocab, s, n, h);
+        return g ? g : local_id(P, f, rf_vocab_fit_id_(P->voc[f], s, n, h), oom);
     }
     uint32_t id = rf_vocab_lookup_h_(fp->vocab, s, n, h);
     return id ? id : fp->oov;
@@ -1357,9 +1356,9 @@ static int join_row(const loader *L, piece *P)
     return ROW_OK;
 }
 
-/* The dense fields of the current row that are plain short decimals, converted as a batch
- * (rf_num_batch_f32_) into drow; slow gets the fields left to the field-by-field path (all of
- * them when the batch does not apply: NA strings that read as numbers, encoded output). */
+/* The dense fields of the current row that are plain decimals, converted as a batch
+ * (rf_num_batch_*, numparse.h) into drow, raw; slow gets the fields left to the field-by-field
+ * path (all of them when an NA string reads as a number: see make_plan). */
 static void dense_batch(const loader *L, const piece *P, float *drow, uint64_t *slow)
 {
     rf_num_batch_ b;
@@ -1409,9 +1408,6 @@ static int process_row(const loader *L, piece *P)
     float *drow = L->D ? c->dense + r * (size_t)L->D : NULL;
     uint64_t slow[(RF_MAX_DENSE + 63) / 64];
     dense_batch(L, P, drow, slow);
-    if (!L->fitting && L->dense_enc)
-        for (int d = 0; d < L->D; d++)
-            if (!(slow[d >> 6] >> (d & 63) & 1) && L->dp[d].enc) drow[d] = dense_apply(drow[d], L->dp[d].enc);
     /* the fields the batch left, in order */
     for (int w = 0; w < (L->D + 63) >> 6; w++)
         for (uint64_t left = slow[w]; left; left &= left - 1) {
@@ -1419,7 +1415,7 @@ static int process_row(const loader *L, piece *P)
             const dplan *dp = &L->dp[d];
             const span *s = colspan(P, dp->col);
             if (dp->fill != RF_FILL_ERROR && is_na(L, s)) {
-                drow[d] = L->fitting ? NAN : dp->enc ? dense_apply(dp->fill_value, dp->enc) : dp->fill_value;
+                drow[d] = L->fitting ? NAN : dp->fill_value;
                 continue;
             }
             if (!(s->esc == 0 && rf_num_fast_(s->p, s->len, &x) == RF_NUM_OK) && /* inline: the common case */
@@ -1427,8 +1423,10 @@ static int process_row(const loader *L, piece *P)
                 return rc;
             if (to_float(x, &drow[d]))
                 return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
-            if (!L->fitting && dp->enc) drow[d] = dense_apply(drow[d], dp->enc);
         }
+    if (!L->fitting && L->dense_enc) /* given encoders: the row's values (and fills) transformed */
+        for (int d = 0; d < L->D; d++)
+            if (L->dp[d].enc) drow[d] = dense_apply(drow[d], L->dp[d].enc);
     for (int k = 0; k < L->K; k++) {
         const lplan *lp = &L->lp[k];
         float *y = &c->labels[r * (size_t)L->K + (size_t)k];
@@ -1514,23 +1512,23 @@ static int process_row(const loader *L, piece *P)
         const fplan *fp = &L->fp[f];
         const span *sp = colspan(P, fp->col);
         if (fp->kind == FK_VOCAB && !fp->multi && sp->esc != 1 && sp->esc != JOIN_MISSING && sp->len && !L->latin1) {
-            int local = L->fitting && !L->direct;
-            rf_vocab *v = local ? P->voc[f] : fp->vocab;
-            uint32_t id;
             /* an integer id: direct table (parallel fitting: the global vocabulary, read-only
              * while the pieces are parsed, knows most keys; the piece's own only new ones) */
-            if (local && rf_vocab_small_(fp->vocab, sp->p, sp->len, 0, &id) && id) {
-                crow[f] = id;
-                done |= (uint64_t)1 << f;
-                continue;
-            }
-            if (rf_vocab_small_(v, sp->p, sp->len, L->fitting, &id)) {
-                if (L->fitting && (!id || (local && id >= LOCAL_ID))) oom = 1, id = 0;
-                crow[f] = id ? id : fp->oov;
-                if (local && id) {
-                    crow[f] = id | LOCAL_ID;
-                    P->local |= (uint64_t)1 << f;
+            uint32_t id;
+            if (L->fitting && !L->direct) {
+                if (rf_vocab_small_(fp->vocab, sp->p, sp->len, 0, &id) && id) {
+                    crow[f] = id;
+                    done |= (uint64_t)1 << f;
+                    continue;
                 }
+                if (rf_vocab_small_(P->voc[f], sp->p, sp->len, 1, &id)) {
+                    crow[f] = local_id(P, f, id, &oom);
+                    done |= (uint64_t)1 << f;
+                    continue;
+                }
+            } else if (rf_vocab_small_(fp->vocab, sp->p, sp->len, L->fitting, &id)) {
+                if (L->fitting && !id) oom = 1;
+                crow[f] = id ? id : fp->oov;
                 done |= (uint64_t)1 << f;
                 continue;
             }
@@ -1855,14 +1853,17 @@ static rf_status make_plan(loader *L, char (*names)[RF_NAME_MAX])
     }
     /* the row-at-a-time conversion of dense fields does not know NA strings: off when one of
      * them reads as a number and would be missing rather than that number */
-    L->dense_batch = sc->D > 0;
+    int na_used = 0;
     L->dense_enc = 0;
-    for (int d = 0; d < sc->D; d++) L->dense_enc |= L->dp[d].enc != NULL;
-    for (int d = 0; d < sc->D; d++)
-        for (int i = 0; i < sc->nna && L->dp[d].fill != RF_FILL_ERROR; i++) {
-            double v;
-            if (rf_parse_num_(sc->na[i], strlen(sc->na[i]), &v) == RF_NUM_OK) L->dense_batch = 0;
-        }
+    for (int d = 0; d < sc->D; d++) {
+        L->dense_enc |= L->dp[d].enc != NULL;
+        na_used |= L->dp[d].fill != RF_FILL_ERROR;
+    }
+    L->dense_batch = sc->D > 0;
+    for (int i = 0; i < sc->nna && na_used; i++) {
+        double v;
+        if (rf_parse_num_(sc->na[i], strlen(sc->na[i]), &v) == RF_NUM_OK) L->dense_batch = 0;
+    }
     for (int k = 0; k < sc->K; k++) {
         lplan *lp = &L->lp[k];
         const char *spec = sc->label[k];

@@ -20,8 +20,6 @@
 #ifndef RESFLOW_NUMPARSE_H
 #define RESFLOW_NUMPARSE_H
 
-#include <float.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -236,6 +234,7 @@ static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
     }
 #else
     for (int i = 0; i < cnt; i++) {
+        if (b->big >> i & 1) continue; /* (nf may exceed the table) */
         double x = (double)mm[i] / RF_NUM_P10[nf[i]];
         out[i] = (float)(sgn[i] ? -x : x);
     }
@@ -243,7 +242,7 @@ static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
     for (uint64_t big = b->big; big; big &= big - 1) { /* (those lanes got a wrong quotient above) */
         int i = __builtin_ctzll(big);
         double x;
-        if (rf_num_eisel_lemire_(mm[i], -(long)nf[i], sgn[i] != 0, &x) && fabs(x) < (double)FLT_MAX + 0x1p103)
+        if (rf_num_eisel_lemire_(mm[i], -(long)nf[i], sgn[i] != 0, &x)) /* < 10^19: a float */
             out[i] = (float)x;
         else
             b->fail |= (uint64_t)1 << i;
