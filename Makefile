@@ -11,21 +11,28 @@ LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -l
            -lzstd -lz -lm -fopenmp -pthread
 BUILD   ?= build
 
-SRC  := $(wildcard src/*.c)
+# The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)
+# is a library of its own on top of it (libresflow_lab).
+WINGS := core data nn eval run
+SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+LAB_SRC := $(wildcard src/lab/*.c)
+LAB_OBJ := $(LAB_SRC:src/%.c=$(BUILD)/obj/%.o)
+HDRS := $(wildcard include/resflow/*.h) $(wildcard src/*/*.h)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 LIB  := $(BUILD)/libresflow.a
+LAB  := $(BUILD)/libresflow_lab.a
 
 .PHONY: all test bench bench-rank bench-prepare asan clean fixtures
-all: $(LIB) $(BUILD)/resflow
+all: $(LIB) $(LAB) $(BUILD)/resflow
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/resflow/*.h) $(wildcard src/*.h)
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tools/%.o: tools/%.c $(wildcard include/resflow/*.h) $(wildcard tools/*.h)
+$(BUILD)/obj/tools/%.o: tools/%.c $(HDRS) $(wildcard tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itools -c $< -o $@
 
@@ -33,12 +40,16 @@ $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/resflow: $(TOOL_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS)
-
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB)
+$(LAB): $(LAB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/resflow: $(TOOL_OBJ) $(LAB) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(LAB) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LAB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LAB) $(LIB) $(LDLIBS) -lcmocka
 
 # Runs every test binary (each exits non-zero on failure) and the CLI tests; prints one
 # summary line "N passed, N failed".

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "resflow/rank.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static double now(void)
 {

@@ -27,7 +27,7 @@
 #include "resflow/config.h"
 #include "resflow/optim.h"
 #include "resflow/train.h"
-#include "../src/rng.h"
+#include "core/rng.h"
 
 static double now(void)
 {

@@ -27,7 +27,7 @@ with training and inference samples/s. Models:
 with resflow's defaults for the zoo (bench_train passes no other model keys): PReLU, expert and
 bottom MLPs 256-128, 4 experts, PLE and STEM 1 specific + 2 shared experts, aitm_alpha 0.6,
 cf_weight 0.5, global_weight 0.5, ips_clip 15; the task tree is a chain (ctr -> ctcvr). The
-objectives follow src/zoo.c's rf_zoo_loss in float32 (resflow: float64, per row). Tuned for this
+objectives follow src/nn/zoo.c's rf_zoo_loss in float32 (resflow: float64, per row). Tuned for this
 machine: torch.set_num_threads(threads) (torch sees one core otherwise); both embedding-gradient
 modes are tried and the faster one is reported (`--sparse auto`), so the reference is PyTorch at
 its best here, not a strawman.
@@ -113,7 +113,7 @@ def mix(gate_logits, experts):
 
 
 class Zoo(nn.Module):
-    """The model zoo (src/zoo.c) with resflow's default sizes."""
+    """The model zoo (src/nn/zoo.c) with resflow's default sizes."""
 
     def __init__(self, model, n_fields, vocab, emb, hidden, tasks, sparse, bottom=(256, 128),
                  expert_hidden=(256, 128), experts=4, shared=2, specific=1):
@@ -216,7 +216,7 @@ class Zoo(nn.Module):
 
 
 def loss_fn(model, s, y, pos_w, alpha=0.6, lc=0.5, lg=0.5, clip=15.0):
-    """src/zoo.c's rf_zoo_loss (and the plain BCEs) on a chain; s = K logits then the extras."""
+    """src/nn/zoo.c's rf_zoo_loss (and the plain BCEs) on a chain; s = K logits then the extras."""
     K = y.shape[1]
     if model == "aitm":
         c = torch.sigmoid(s)

@@ -14,8 +14,8 @@
 
 #include "resflow/config.h"
 #include "resflow/model.h"
-#include "../src/rng.h"
-#include "../src/zoo.h"
+#include "core/rng.h"
+#include "nn/zoo.h"
 
 typedef struct {
     rf_model_type type;

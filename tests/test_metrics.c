@@ -4,7 +4,7 @@
 #include "test_util.h"
 
 #include "resflow/metrics.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define EPS 1e-12
 

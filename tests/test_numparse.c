@@ -1,4 +1,4 @@
-/* test_numparse.c - the loader's number parser (src/numparse.h) gives strtod's double bit for
+/* test_numparse.c - the loader's number parser (src/data/numparse.h) gives strtod's double bit for
  * bit (or the same refusal) on edge cases and millions of random strings: short decimals (the
  * inline byte loop and the 16-byte SIMD path, Clinger, Eisel-Lemire), long mantissas, halfway and near-halfway values,
  * huge and tiny exponents, subnormals, overflow, and garbage; both in their own allocation (ASan
@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "numparse.h"
+#include "data/numparse.h"
 
 static uint64_t rs = 0x9E3779B97F4A7C15ULL;
 static uint64_t rnd(void)

@@ -11,7 +11,7 @@
 
 #include "resflow/modelfile.h"
 #include "resflow/rank.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define EPS 1e-12
 

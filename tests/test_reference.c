@@ -259,7 +259,7 @@ typedef struct {
 #define MAX_SEGS 256
 
 /* The op-graph models (model zoo) have no named views into the slab: their fixtures name the
- * segments (slab.names, one per line, and slab.offsets, n + 1 offsets), in the order src/zoo.c
+ * segments (slab.names, one per line, and slab.offsets, n + 1 offsets), in the order src/nn/zoo.c
  * registers the parameters. They must tile the slab, and the model's own views (the dense
  * projection) must sit where the fixture says. */
 static int slab_segments_named(const ref_file *rf, const rf_model *m, seg_t *s)

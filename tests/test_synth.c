@@ -1,4 +1,4 @@
-/* test_synth.c - the e-commerce search-log simulator (src/synth.c). */
+/* test_synth.c - the e-commerce search-log simulator (src/data/synth.c). */
 #include "test_util.h"
 
 #include "resflow/data.h"

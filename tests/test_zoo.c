@@ -18,8 +18,8 @@
 #include "resflow/model.h"
 #include "resflow/pipeline.h"
 #include "resflow/train.h"
-#include "../src/rng.h"
-#include "../src/zoo.h"
+#include "core/rng.h"
+#include "nn/zoo.h"
 
 /* ---- naive reference of the objectives ------------------------------------------------------ */
 

@@ -8,8 +8,8 @@ tests/test_reference.c replays against the C engine, so CI checks the C math wit
 
 Needs torch (Debian's python3-torch, 1.13) and numpy. Everything is float32 except the loss,
 which the C code accumulates in double (and the ESMM log-probability chain, also double in C).
-The math mirrors src/model.c, src/ops.c and src/optim.c, and for the model zoo (MMoE, PLE,
-AITM) src/zoo.c and src/graph.c (class ZooNet); see tests/ref/README.md for the file format and what
+The math mirrors src/nn/model.c, src/nn/ops.c and src/nn/optim.c, and for the model zoo (MMoE, PLE,
+AITM) src/nn/zoo.c and src/nn/graph.c (class ZooNet); see tests/ref/README.md for the file format and what
 each fixture covers.
 """
 import os
@@ -64,7 +64,7 @@ FIXTURES = [
          fields=[("single", 40, 38), ("sum", 7, 7), ("mean", 12, 11)],
          tasks=[("ctr", None, 1.0, 1.0), ("cvr", None, 0.5, 4.0)],
          lr="0.01", emb_lr="0", wd="0.01", emb_wd="0", seed=404),
-    # ---- model zoo (src/zoo.c, an op graph): towers on gated mixtures of experts ----
+    # ---- model zoo (src/nn/zoo.c, an op graph): towers on gated mixtures of experts ----
     # MMoE: 3 two-layer experts (the first layer of all experts is one linear, the second
     # block-diagonal), one softmax gate per task, PReLU + BN everywhere, dense concatenated
     dict(name="mmoe_2task", type="mmoe", E=4, hidden=[6, 4], act="prelu", bn=True,
@@ -191,7 +191,7 @@ class Spec:
 
         K = self.K
         if self.zoo:
-            # the op graph's parameters come first, in the order src/zoo.c registers them
+            # the op graph's parameters come first, in the order src/nn/zoo.c registers them
             # (op-construction order); running the network once in registering mode records it
             self.bn_index = {}
 
@@ -240,7 +240,7 @@ class Spec:
 
 
 class ZooNet:
-    """The model zoo's networks (src/zoo.c; methods.md §4.5-§4.7), from named parameters.
+    """The model zoo's networks (src/nn/zoo.c; methods.md §4.5-§4.7), from named parameters.
 
     Run in one of two modes. Registering (register=(reg, reg_bn)): every parameter is recorded,
     with its shape and Xavier fans, in the order zoo.c's builders register them in the op graph,
@@ -546,7 +546,7 @@ def hyper(fx):
 
 
 class LazyAdam:
-    """Row-sparse Adam written out (src/optim.c): torch.optim.SparseAdam plus the optional L2
+    """Row-sparse Adam written out (src/nn/optim.c): torch.optim.SparseAdam plus the optional L2
     on touched rows (SparseAdam has no weight decay)."""
 
     def __init__(self, EMB, hp):

@@ -24,9 +24,9 @@
 
 #include <xxhash.h>
 
-#include "bytes.h"
+#include "core/bytes.h"
 #include "resflow/modelfile.h"
-#include "zoo.h"
+#include "nn/zoo.h"
 
 #define HDR_SIZE 64u
 #define HDR_SUM_OFF 56u

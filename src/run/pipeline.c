@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logf.h"
-#include "dataint.h"
+#include "core/logf.h"
+#include "data/dataint.h"
 #include "resflow/cache.h"
 #include "resflow/pipeline.h"
 #include "resflow/regression.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "nn/ops.h"
 
 #define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
 

@@ -23,7 +23,7 @@
 #include "resflow/metrics.h"
 #include "resflow/model.h"
 #include "resflow/regression.h"
-#include "sbuf.h"
+#include "core/sbuf.h"
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 

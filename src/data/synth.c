@@ -27,7 +27,7 @@
 
 #include "resflow/data.h"
 
-#include "bigmem.h"
+#include "core/bigmem.h"
 
 /* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
 #define LAT 8                 /* latent dimension */

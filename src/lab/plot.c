@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "resflow/plot.h"
-#include "xml.h"
+#include "lab/xml.h"
 
 #define ML 78.0  /* left margin: y tick labels and the y label */
 #define MR 180.0 /* right margin: the legend */

@@ -31,7 +31,7 @@
 
 #include <zlib.h>
 
-#include "bigalloc.h"
+#include "core/bigalloc.h"
 #include "resflow/rank.h"
 
 #define CHUNK 256          /* groups per accumulation chunk */

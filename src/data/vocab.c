@@ -33,7 +33,7 @@
 
 #include "resflow/data.h"
 
-#include "bigmem.h"
+#include "core/bigmem.h"
 
 /* Internal API shared with csv.c (which repeats these prototypes; keep them in sync):
  * rf_vocab_hash_: hash of key, and prefetch the table slot where probing for it starts

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "logf.h"
+#include "core/logf.h"
 #include "resflow/optim.h"
 #include "resflow/regression.h"
 #include "resflow/train.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static double now_sec(void)
 {

@@ -10,7 +10,7 @@
 
 #include "resflow/probe.h"
 #include "resflow/train.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define MAX_PROBE_ROWS (1 << 20)
 

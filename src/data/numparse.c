@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "numparse.h"
-#include "pow5_table.h"
+#include "data/numparse.h"
+#include "data/pow5_table.h"
 
 int rf_num_eisel_lemire_(uint64_t w, long q, int neg, double *out)
 {

@@ -81,11 +81,11 @@
 #include <emmintrin.h>
 #endif
 
-#include "bigmem.h"
-#include "dataint.h"
-#include "numparse.h"
-#include "pool.h"
-#include "sbuf.h"
+#include "core/bigmem.h"
+#include "data/dataint.h"
+#include "data/numparse.h"
+#include "core/pool.h"
+#include "core/sbuf.h"
 
 /* ---- number parsing ------------------------------------------------------------------- */
 

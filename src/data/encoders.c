@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
-#include "dataint.h"
+#include "core/bytes.h"
+#include "data/dataint.h"
 
 rf_encoders *rf_encoders_new_(int F, int D)
 {

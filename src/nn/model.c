@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bigalloc.h"
-#include "graph.h"
-#include "ops.h"
-#include "zoo.h"
+#include "core/bigalloc.h"
+#include "nn/graph.h"
+#include "nn/ops.h"
+#include "nn/zoo.h"
 #include "resflow/model.h"
-#include "rng.h"
+#include "core/rng.h"
 
 struct rf_workspace {
     int maxB, B;
@@ -140,7 +140,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     size_t n = 0;
     size_t off_W[RF_MAX_LAYERS], off_b[RF_MAX_LAYERS], off_a[RF_MAX_LAYERS], off_g[RF_MAX_LAYERS],
         off_be[RF_MAX_LAYERS];
-    if (zoo) { /* the dense part is an op graph (src/zoo.c); its parameters come first */
+    if (zoo) { /* the dense part is an op graph (src/nn/zoo.c); its parameters come first */
         char why[256];
         m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
                                 m->parent, &m->graph_out, why, sizeof why);

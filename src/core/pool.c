@@ -1,5 +1,5 @@
 /* pool.c - worker threads that sleep while idle (contract in pool.h). */
-#include "pool.h"
+#include "core/pool.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -22,7 +22,7 @@
 #include <yaml.h>
 
 #include "resflow/config.h"
-#include "sbuf.h"
+#include "core/sbuf.h"
 
 _Static_assert(sizeof(rf_model_type) == sizeof(int) && sizeof(rf_act) == sizeof(int) &&
                    sizeof(rf_bn) == sizeof(int) && sizeof(rf_dense_mode) == sizeof(int) &&

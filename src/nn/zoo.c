@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zoo.h"
+#include "nn/zoo.h"
 
 int rf_zoo_is_tower(rf_model_type t)
 {

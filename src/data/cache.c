@@ -30,11 +30,11 @@
 
 #include <xxhash.h>
 
-#include "logf.h"
-#include "bytes.h"
-#include "bigmem.h"
-#include "dataint.h"
-#include "pool.h"
+#include "core/logf.h"
+#include "core/bytes.h"
+#include "core/bigmem.h"
+#include "data/dataint.h"
+#include "core/pool.h"
 #include "resflow/cache.h"
 
 #define HDR 4096u

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bigalloc.h"
+#include "core/bigalloc.h"
 #include "resflow/optim.h"
 
 struct rf_adam {

@@ -5,8 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dataint.h"
-#include "rng.h"
+#include "data/dataint.h"
+#include "core/rng.h"
 
 rf_dataset *rf_dataset_alloc(size_t n, int F, int D, int K)
 {

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
-#include "ops.h"
+#include "nn/graph.h"
+#include "nn/ops.h"
 #include "resflow/config.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #define NONE ((size_t)-1)
 #define MAX_IN 65 /* mix: gate + up to 64 experts */

@@ -9,7 +9,7 @@
 #ifndef RESFLOW_ZOO_H
 #define RESFLOW_ZOO_H
 
-#include "graph.h"
+#include "nn/graph.h"
 #include "resflow/config.h"
 
 /* 1 for the side-by-side tower models (resflow, nse, esmm) that model.c runs itself. */

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "resflow/heatmap.h"
-#include "sbuf.h"
-#include "xml.h"
+#include "core/sbuf.h"
+#include "lab/xml.h"
 
 /* ---- text ---------------------------------------------------------------------------------- */
 
