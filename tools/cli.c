@@ -11,6 +11,7 @@
 
 #include <cblas.h>
 
+#include "resflow/afile.h"
 #include "cli.h"
 
 int g_quiet; /* tool-level flag (tools may have state; the library has none) */

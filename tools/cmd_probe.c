@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "resflow/afile.h"
 #include "cli.h"
 #include "resflow/probe.h"
 

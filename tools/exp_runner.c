@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "resflow/afile.h"
 #include "cli.h"
 #include "exp_runner.h"
 

@@ -62,11 +62,6 @@ RF_API void rf_error_clear(rf_error *err);
 /* "file:line:col: msg" (or just msg) into buf; returns buf. */
 RF_API const char *rf_error_format(const rf_error *err, char *buf, size_t n);
 
-/* Write data[0..len) to path.tmp, then rename it to path, so that a reader never sees a partial
- * file. RF_EIO (naming the file and the reason) or RF_ENOMEM on failure; nothing is left behind
- * (an existing path is kept). */
-RF_API rf_status rf_write_atomic(const char *path, const char *data, size_t len, rf_error *err);
-
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 #include <yaml.h>
 
+#include "resflow/afile.h"
 #include "resflow/experiment.h"
 #include "resflow/metrics.h"
 #include "resflow/model.h"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resflow/afile.h"
 #include "resflow/plot.h"
 #include "lab/xml.h"
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resflow/afile.h"
 #include "resflow/plot.h"
 #include "resflow/sweep.h"
 

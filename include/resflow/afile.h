@@ -1,0 +1,58 @@
+/* afile.h - every output of resflow is written through this: a temporary file created next to
+ * the destination with a unique name and O_EXCL, written, then (optionally fsync'ed) renamed
+ * over the destination and the directory entry made durable. A reader never sees a partial
+ * file; on any error, or on rf_afile_abort, the temporary file is removed and an existing
+ * destination is kept as it was.
+ *
+ *   rf_afile *f;
+ *   if (rf_afile_open(path, 0, &f, err)) return err->code;
+ *   fprintf(rf_afile_fp(f), ...);            or write(rf_afile_fd(f), ...)
+ *   return rf_afile_commit(f, RF_AFILE_DURABLE, err);   (frees f, also on failure)
+ *
+ * Temporary names are "<dir>/.<base>.tmp.<pid>.<n>" (n a per-process counter mixed with the
+ * clock), so two writers of the same destination never collide.
+ */
+#ifndef RESFLOW_AFILE_H
+#define RESFLOW_AFILE_H
+
+#include <stdio.h>
+
+#include "resflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rf_afile rf_afile;
+
+/* Commit flags. DURABLE: fsync the data before the rename and the directory after it (model
+ * files, checkpoints); without it the rename alone is atomic but may be lost in a power cut
+ * (derived data that is verified and rebuilt when torn, e.g. the dataset cache). */
+#define RF_AFILE_DURABLE 1
+
+/* Create the temporary file for path. open_flags are added to O_WRONLY|O_CREAT|O_EXCL (e.g.
+ * O_CLOEXEC; 0 for none). RF_EIO names the file and the reason. */
+RF_API rf_status rf_afile_open(const char *path, int open_flags, rf_afile **out, rf_error *err) RF_WUR;
+/* The temporary file's descriptor, and a stdio stream on it (created on first call; do not
+ * mix the two without fflush). */
+RF_API int rf_afile_fd(const rf_afile *f);
+RF_API FILE *rf_afile_fp(rf_afile *f);
+RF_API const char *rf_afile_tmp_path(const rf_afile *f);
+RF_API const char *rf_afile_path(const rf_afile *f);
+/* Mark the file as failed (e.g. a write error seen by the caller, with errno e): commit will
+ * then abort and report it. */
+RF_API void rf_afile_fail(rf_afile *f, int e);
+/* Flush, check every write (stdio's error flag included), close, rename over the destination.
+ * Frees f whatever happens; on failure the temporary is removed and RF_EIO names the
+ * destination and the reason. */
+RF_API rf_status rf_afile_commit(rf_afile *f, int flags, rf_error *err) RF_WUR;
+/* Give up: close and remove the temporary file, free f (NULL is a no-op). */
+RF_API void rf_afile_abort(rf_afile *f);
+
+/* The whole of data[0..len) to path, atomically and durably (a convenience over the above). */
+RF_API rf_status rf_write_atomic(const char *path, const char *data, size_t len, rf_error *err) RF_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
