@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     cfg.model.emb_dim = E;
     cfg.train.batch_size = B;
     rf_model *m = NULL;
-    if (rf_model_create(&cfg, F, ds->fields, 0, &m, &e)) {
+    if (rf_config_create_model(&cfg, F, ds->fields, 0, &m, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }

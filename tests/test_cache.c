@@ -4,6 +4,8 @@
  * cache with bounded resident memory. */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include <dirent.h>
 #include <unistd.h>
 #include <utime.h>
@@ -121,10 +123,10 @@ static void test_round_trip(void **state)
     assert_int_equal(rf_data_load(cfg, &c, NULL, NULL, &e), RF_OK);
     assert_int_equal(c.train->shuffle_block, 0);
     rf_model *ma = NULL, *mc = NULL;
-    assert_int_equal(rf_model_create(plain, a.train->F, a.train->fields, a.train->D, &ma, &e), RF_OK);
-    assert_int_equal(rf_model_create(plain, c.train->F, c.train->fields, c.train->D, &mc, &e), RF_OK);
-    assert_int_equal(rf_train(ma, a.train, a.valid, NULL, NULL, NULL, &e), RF_OK);
-    assert_int_equal(rf_train(mc, c.train, c.valid, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(plain, a.train->F, a.train->fields, a.train->D, &ma, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(plain, c.train->F, c.train->fields, c.train->D, &mc, &e), RF_OK);
+    assert_int_equal(rf_train(ma, &plain->train, NULL, a.train, a.valid, NULL, &e), RF_OK);
+    assert_int_equal(rf_train(mc, &plain->train, NULL, c.train, c.valid, NULL, &e), RF_OK);
     assert_memory_equal(ma->params, mc->params, ma->n_params * sizeof(float));
     assert_memory_equal(ma->emb, mc->emb, ma->emb_off[ma->F] * (size_t)ma->E * sizeof(float));
     rf_model_free(ma);
@@ -564,13 +566,13 @@ static void test_bounded_memory(void **state)
     assert_int_equal(st, RF_OK);
     double total_kb = rf_dataset_bytes(sp.train) / 1024.0;
     rf_model *m = NULL;
-    assert_int_equal(rf_model_create(c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
     rss_probe pr = {{0}, 0, 0};
     char *rp = realpath(cp, NULL);
     assert_non_null(rp);
     snprintf(pr.path, sizeof pr.path, "%s", rp);
     free(rp);
-    assert_int_equal(rf_train(m, sp.train, sp.valid, probe, &pr, NULL, &e), RF_OK);
+    assert_int_equal(rf_train(m, &c->train, &(rf_train_hooks){probe, &pr, NULL, NULL, NULL}, sp.train, sp.valid, NULL, &e), RF_OK);
     /* window: 2 blocks of 4096 rows of 41 values, about 1.3 MB; reading them also maps some
      * neighbouring pages (fault-around, large page-cache folios of up to 2 MiB), and the
      * validation rows are read at the end: still far below the data */

@@ -5,6 +5,8 @@
  * files, thread-count invariance of the parallel parser, derived labels and split points. */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -482,9 +484,9 @@ static void test_model_keeps_encoders(void **state)
     assert_int_equal(sp.valid->n, 2);
     assert_int_equal(sp.test->n, 2);
     rf_model *m = NULL;
-    assert_int_equal(rf_model_create(cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
     const char *mp = tmp_path("enc.model");
-    assert_int_equal(rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, mp, &e), RF_OK);
+    assert_int_equal(rf_model_save(m, cfg, sp.enc, sp.train->dense_names, sp.train->label_names, mp, &e), RF_OK);
     rf_loaded_model lm;
     st = rf_model_load(mp, &lm, &e);
     if (st) fprintf(stderr, "  %s\n", e.msg);

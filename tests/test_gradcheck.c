@@ -9,6 +9,8 @@
  */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 /* case tables below leave trailing fields out on purpose: they are zero (= off) */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -123,12 +125,13 @@ static int check_model(const gc_case *g, const float *task_scale)
     for (size_t i = 0; g->mse0 && i < ds->n; i++) ds->labels[i * g->K] = 1.0f + 0.6f * (float)i; /* a value */
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     /* perturb every parameter so no unit sits on a kink and BN/PReLU params are generic */
     rf_rng r;
     rf_rng_seed(&r, 99);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] += (float)(0.2 * (rf_rng_uniform(&r) - 0.5));
     rf_workspace *ws = rf_workspace_create(m, (int)ds->n);
+    rf_grads *G = rf_grads_create(m);
     size_t rows[7];
     for (size_t i = 0; i < ds->n; i++) rows[i] = i;
     int lc[RF_MAX_TASKS];
@@ -139,19 +142,19 @@ static int check_model(const gc_case *g, const float *task_scale)
      * this point and held fixed in the perturbed forwards below, so the finite differences
      * differentiate the function the backward pass differentiates */
     assert_int_equal(rf_ws_freeze(ws, m, RF_FREEZE_RECORD), 0);
-    rf_model_zero_grad(m);
+    rf_grads_zero(G);
     loss_of(m, ws, &b, task_scale);
-    rf_model_backward(m, ws, &b);
+    assert_int_equal(rf_model_backward(m, ws, &b, G, NULL), RF_OK);
     assert_int_equal(rf_ws_freeze(ws, m, RF_FREEZE_USE), 0);
     float *an = malloc(m->n_params * sizeof(float));
-    memcpy(an, m->grads, m->n_params * sizeof(float));
+    memcpy(an, rf_grads_dense(G, NULL), m->n_params * sizeof(float));
     size_t ne = m->emb_off[m->F] * m->E;
     float *ean = calloc(ne, sizeof(float));
     const uint32_t *er;
     float *eg;
-    size_t nr = rf_ws_emb_grads(ws, &er, &eg);
+    size_t nr = rf_grads_emb(G, &er, &eg);
     for (size_t i = 0; i < nr; i++) memcpy(ean + (size_t)er[i] * m->E, eg + i * m->E, m->E * sizeof(float));
-    rf_ws_emb_grads_clear(ws);
+    rf_grads_emb_clear(G);
 
     /* central differences at h and h/2: where they disagree the loss is not smooth there (a
      * ReLU/PReLU kink lies within h); such entries are skipped and counted, and the test
@@ -204,6 +207,7 @@ static int check_model(const gc_case *g, const float *task_scale)
     }
     free(an);
     free(ean);
+    rf_grads_free(G);
     rf_workspace_free(ws);
     rf_model_free(m);
     rf_dataset_free(ds);
@@ -310,8 +314,9 @@ static void test_per_task_gradients(void **state)
     rf_dataset *ds = tiny_data(g->K, 11);
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     rf_workspace *ws = rf_workspace_create(m, 7);
+    rf_grads *G = rf_grads_create(m);
     size_t rows[7] = {0, 1, 2, 3, 4, 5, 6};
     int lc[3] = {0, 1, 2};
     rf_batch b = {ds, rows, 7, lc};
@@ -319,18 +324,19 @@ static void test_per_task_gradients(void **state)
     for (int k = 0; k < 3; k++) {
         float ts[3] = {0, 0, 0};
         ts[k] = 1;
-        rf_model_zero_grad(m);
+        rf_grads_zero(G);
         loss_of(m, ws, &b, ts);
-        rf_model_backward(m, ws, &b);
-        rf_ws_emb_grads_clear(ws);
-        for (size_t i = 0; i < m->n_params; i++) sum[i] += m->grads[i];
+        assert_int_equal(rf_model_backward(m, ws, &b, G, NULL), RF_OK);
+        rf_grads_emb_clear(G);
+        for (size_t i = 0; i < m->n_params; i++) sum[i] += rf_grads_dense(G, NULL)[i];
     }
-    rf_model_zero_grad(m);
+    rf_grads_zero(G);
     loss_of(m, ws, &b, NULL);
-    rf_model_backward(m, ws, &b);
-    rf_ws_emb_grads_clear(ws);
-    assert_true(close_enough(sum, m->grads, m->n_params, 1e-6, 1e-4, "sum of per-task grads"));
+    assert_int_equal(rf_model_backward(m, ws, &b, G, NULL), RF_OK);
+    rf_grads_emb_clear(G);
+    assert_true(close_enough(sum, rf_grads_dense(G, NULL), m->n_params, 1e-6, 1e-4, "sum of per-task grads"));
     free(sum);
+    rf_grads_free(G);
     rf_workspace_free(ws);
     rf_model_free(m);
     rf_dataset_free(ds);
@@ -354,10 +360,12 @@ static void test_links_matter(void **state)
         if (v == 2) { cfg.model.res_layers = 0; cfg.model.res_logit = 0; }
         rf_model *m = NULL;
         rf_error e;
-        assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+        assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
         rf_workspace *ws = rf_workspace_create(m, 7);
+        rf_grads *G = rf_grads_create(m);
         assert_int_equal(rf_model_forward(m, ws, &b, 0, &e), RF_OK);
         memcpy(out[v], rf_ws_logits(ws), sizeof out[v]);
+        rf_grads_free(G);
         rf_workspace_free(ws);
         rf_model_free(m);
     }
@@ -382,6 +390,7 @@ typedef struct {
     rf_dataset *ds;
     rf_model *m;
     rf_workspace *ws;
+    rf_grads *G;
     size_t rows[7];
     int lc[RF_MAX_TASKS];
     rf_batch b;
@@ -391,11 +400,12 @@ static void fx_open(fixture *f, const rf_config *cfg)
 {
     rf_error e;
     f->ds = tiny_data(cfg->K, 11);
-    assert_int_equal(rf_model_create(cfg, f->ds->F, f->ds->fields, f->ds->D, &f->m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(cfg, f->ds->F, f->ds->fields, f->ds->D, &f->m, &e), RF_OK);
     rf_rng r;
     rf_rng_seed(&r, 99);
     for (size_t i = 0; i < f->m->n_params; i++) f->m->params[i] += (float)(0.2 * (rf_rng_uniform(&r) - 0.5));
     f->ws = rf_workspace_create(f->m, 7);
+    f->G = rf_grads_create(f->m);
     assert_non_null(f->ws);
     for (int i = 0; i < 7; i++) f->rows[i] = (size_t)i;
     for (int k = 0; k < cfg->K; k++) f->lc[k] = k;
@@ -404,6 +414,7 @@ static void fx_open(fixture *f, const rf_config *cfg)
 
 static void fx_close(fixture *f)
 {
+    rf_grads_free(f->G);
     rf_workspace_free(f->ws);
     rf_model_free(f->m);
     rf_dataset_free(f->ds);
@@ -414,16 +425,17 @@ static void fx_close(fixture *f)
 static void fx_grads(fixture *f, const float *ts, float *dp, float *de)
 {
     rf_model *m = f->m;
-    rf_model_zero_grad(m);
+    rf_grads *G = f->G;
+    rf_grads_zero(G);
     loss_of(m, f->ws, &f->b, ts);
-    rf_model_backward(m, f->ws, &f->b);
-    memcpy(dp, m->grads, m->n_params * sizeof(float));
+    assert_int_equal(rf_model_backward(m, f->ws, &f->b, G, NULL), RF_OK);
+    memcpy(dp, rf_grads_dense(G, NULL), m->n_params * sizeof(float));
     memset(de, 0, m->emb_off[m->F] * m->E * sizeof(float));
     const uint32_t *er;
     float *eg;
-    size_t nr = rf_ws_emb_grads(f->ws, &er, &eg);
+    size_t nr = rf_grads_emb(f->G, &er, &eg);
     for (size_t i = 0; i < nr; i++) memcpy(de + (size_t)er[i] * m->E, eg + i * m->E, m->E * sizeof(float));
-    rf_ws_emb_grads_clear(f->ws);
+    rf_grads_emb_clear(f->G);
 }
 
 /* Central difference of the loss in P[i] (live forward, nothing frozen). */
@@ -519,8 +531,8 @@ static void test_propensity_stopgrad(void **state)
             ts[par] = 1;
             fx_grads(&f, ts, dpar, de);
             /* task child's loss with only its counterfactual terms */
-            f.m->cfg.model.global_weight = 0.0f;
-            f.m->cfg.model.cf_weight = 1.0f;
+            f.m->spec.model.global_weight = 0.0f;
+            f.m->spec.model.cf_weight = 1.0f;
             ts[par] = 0;
             ts[child] = 1;
             fx_grads(&f, ts, dch, de);
@@ -559,14 +571,16 @@ static void test_bad_id(void **state)
     rf_dataset *ds = tiny_data(2, 5);
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     ds->cat[3 * ds->F + 1] = 99;
     rf_workspace *ws = rf_workspace_create(m, 7);
+    rf_grads *G = rf_grads_create(m);
     size_t rows[7] = {0, 1, 2, 3, 4, 5, 6};
     int lc[2] = {0, 1};
     rf_batch b = {ds, rows, 7, lc};
     assert_int_equal(rf_model_forward(m, ws, &b, 1, &e), RF_EDATA);
     assert_non_null(strstr(e.msg, "outside its vocabulary"));
+    rf_grads_free(G);
     rf_workspace_free(ws);
     rf_model_free(m);
     rf_dataset_free(ds);

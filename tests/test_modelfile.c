@@ -11,6 +11,8 @@
 
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/modelfile.h"
 
 static char g_dir[256]; /* per-run scratch directory */
@@ -77,15 +79,15 @@ static void fixture_init(fixture *fx, int with_schema, uint32_t item_vocab)
     fx->fields[2].pooling = RF_POOL_MEAN;
     fx->fields[2].sep = '|';
     rf_error err;
-    assert_int_equal(rf_model_create(c, 3, fx->fields, 2, &fx->m, &err), RF_OK);
+    assert_int_equal(rf_config_create_model(c, 3, fx->fields, 2, &fx->m, &err), RF_OK);
     rf_model *m = fx->m;
     assert_true(m->n_buffers > 0);
     /* perturb everything away from the seeded initialisation */
     for (size_t i = 0; i < m->n_params; i++) m->params[i] += 0.01f * (float)sin(0.37 * (double)i + 1);
     for (int l = 0; l < m->L; l++)
         for (int j = 0; j < m->K * m->H[l]; j++) {
-            m->run_mean[l][j] = 0.05f * (float)(j % 5) - 0.1f;
-            m->run_var[l][j] = 0.5f + 0.1f * (float)(j % 7);
+            m->buffers[m->run_off[l] + (size_t)j] = 0.05f * (float)(j % 5) - 0.1f;
+            m->buffers[m->run_off[l] + (size_t)(m->K * m->H[l] + j)] = 0.5f + 0.1f * (float)(j % 7);
         }
     for (size_t i = 0; i < m->emb_off[3] * (size_t)m->E; i++) m->emb[i] = 0.1f * (float)cos(0.71 * (double)i);
 
@@ -123,7 +125,7 @@ static void save_fx(const fixture *fx, const char *path)
 {
     rf_error err;
     rf_error_clear(&err);
-    rf_status st = rf_model_save(fx->m, fx->enc, (const char(*)[RF_NAME_MAX])fx->dense,
+    rf_status st = rf_model_save(fx->m, &fx->cfg, fx->enc, (const char(*)[RF_NAME_MAX])fx->dense,
                                  (const char(*)[RF_NAME_MAX])fx->labels, path, &err);
     if (st) fprintf(stderr, "save: %s\n", err.msg);
     assert_int_equal(st, RF_OK);
@@ -281,7 +283,7 @@ static void test_roundtrip_full(void **state)
     rf_model *a = fx.m, *b = lm.model;
 
     /* configuration: identical resolved text */
-    char *da = rf_config_dump(&a->cfg), *db = rf_config_dump(&b->cfg);
+    char *da = rf_config_dump(&fx.cfg), *db = rf_config_dump(&lm.cfg);
     assert_non_null(da);
     assert_non_null(db);
     assert_string_equal(da, db);
@@ -369,7 +371,7 @@ static void test_roundtrip_minimal(void **state)
     char path[512];
     path_in(path, sizeof path, "minimal.rfm");
     rf_error err;
-    assert_int_equal(rf_model_save(fx.m, NULL, NULL, NULL, path, &err), RF_OK);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, NULL, NULL, NULL, path, &err), RF_OK);
     rf_loaded_model lm;
     assert_int_equal(rf_model_load(path, &lm, &err), RF_OK);
     assert_null(lm.enc);
@@ -401,13 +403,13 @@ static void test_save_rejects_bad_encoders(void **state)
     path_in(path, sizeof path, "badenc.rfm");
     rf_error err;
     fx.enc->F = 2;
-    assert_int_equal(rf_model_save(fx.m, fx.enc, NULL, NULL, path, &err), RF_EUSAGE);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, fx.enc, NULL, NULL, path, &err), RF_EUSAGE);
     fx.enc->F = 3;
     /* a vocabulary with more ids than the field has embedding rows */
     static const char *const many[] = {"a", "b", "c", "d", "e", "f"};
     rf_vocab_free(fx.enc->vocab[0]);
     fx.enc->vocab[0] = make_vocab(many, 6); /* 7 ids, 5 rows */
-    assert_int_equal(rf_model_save(fx.m, fx.enc, NULL, NULL, path, &err), RF_EUSAGE);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, fx.enc, NULL, NULL, path, &err), RF_EUSAGE);
     assert_non_null(strstr(err.msg, "embedding rows"));
     assert_int_equal(access(path, F_OK), -1);
     assert_int_equal(count_tmp_files(g_dir), 0);
@@ -819,7 +821,7 @@ static void test_save_missing_dir(void **state)
     snprintf(path, sizeof path, "%s/m.rfm", dir);
     rf_error err;
     rf_error_clear(&err);
-    assert_int_equal(rf_model_save(fx.m, fx.enc, NULL, NULL, path, &err), RF_EIO);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, fx.enc, NULL, NULL, path, &err), RF_EIO);
     assert_non_null(strstr(err.msg, "No such file"));
     assert_int_equal(access(dir, F_OK), -1);
     assert_int_equal(count_tmp_files(g_dir), 0);
@@ -836,7 +838,7 @@ static void test_save_onto_directory(void **state)
     path_in(path, sizeof path, "is-a-dir.rfm");
     assert_int_equal(mkdir(path, 0755), 0);
     rf_error err;
-    assert_int_equal(rf_model_save(fx.m, fx.enc, NULL, NULL, path, &err), RF_EIO);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, fx.enc, NULL, NULL, path, &err), RF_EIO);
     assert_int_equal(count_tmp_files(g_dir), 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -872,7 +874,7 @@ static void test_failed_save_keeps_old_file(void **state)
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     rf_error err;
     rf_error_clear(&err);
-    rf_status st = rf_model_save(b.m, b.enc, NULL, NULL, path, &err);
+    rf_status st = rf_model_save(b.m, &b.cfg, b.enc, NULL, NULL, path, &err);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, prev);
 

@@ -4,6 +4,8 @@
  * error paths. */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/config.h"
 #include "resflow/heatmap.h"
 #include "resflow/probe.h"
@@ -47,7 +49,7 @@ static rf_model *make(const rf_dataset *ds, const char *type, const char *const 
     for (int i = 0; sets && sets[i]; i++) assert_int_equal(rf_config_set(&c, sets[i], &e), RF_OK);
     assert_int_equal(rf_config_validate(&c, &e), RF_OK);
     rf_model *m = NULL;
-    assert_int_equal(rf_model_create(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     /* larger weights than the initialisation, so that the features are far from 0 */
     for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 1.7f;
     for (size_t i = 0; i < m->emb_off[m->F] * (size_t)m->E; i++) m->emb[i] *= 20;
@@ -171,7 +173,7 @@ static void check_invariants(const char *type, const char *const *sets, int expe
             if (p->link[p->L] && par >= 0) {
                 float sp = p->logit[i * K + par];
                 assert_true(fabsf(r - (s - sp)) <= 1e-5f * (1 + fabsf(s)));
-                if (m->cfg.model.monotonic == RF_MONO_M3) assert_true(r <= 0);
+                if (m->spec.model.monotonic == RF_MONO_M3) assert_true(r <= 0);
             } else { /* no logit link: the tower's whole logit (ESMM: its conditional logit) */
                 assert_true(r == s);
             }
@@ -266,7 +268,7 @@ static void test_errors(void **state)
     rf_config_default(&c);
     assert_int_equal(rf_config_set(&c, "tasks=[{name: ctr, label: click}, {name: x, label: nosuch, parent: ctr}]", &e),
                      RF_OK);
-    assert_int_equal(rf_model_create(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     assert_int_equal(rf_probe_run(m, ds, &o, &p, &e), RF_EUSAGE);
     assert_non_null(strstr(e.msg, "nosuch"));
     rf_model_free(m);

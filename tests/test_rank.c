@@ -9,6 +9,8 @@
 
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/modelfile.h"
 #include "resflow/rank.h"
 #include "core/rng.h"
@@ -856,10 +858,10 @@ static void test_objectives(void **state)
 
 static char g_dir[256];
 
-static rf_model *small_model(void)
+static rf_model *small_model(rf_config *cp)
 {
-    rf_config c;
-    rf_config_default(&c);
+    rf_config_default(cp);
+    rf_config c = *cp;
     c.model.emb_dim = 4;
     c.model.n_hidden = 1;
     c.model.hidden[0] = 4;
@@ -871,7 +873,8 @@ static rf_model *small_model(void)
     fields[1].vocab = 7;
     rf_model *m = NULL;
     rf_error err;
-    assert_int_equal(rf_model_create(&c, 2, fields, 1, &m, &err), RF_OK);
+    assert_int_equal(rf_config_create_model(&c, 2, fields, 1, &m, &err), RF_OK);
+    *cp = c;
     return m;
 }
 
@@ -928,9 +931,10 @@ static void test_modelfile_fusion(void **state)
     snprintf(path, sizeof path, "%s/m.model", g_dir);
     snprintf(out, sizeof out, "%s/f.model", g_dir);
     snprintf(odd, sizeof odd, "%s/odd.model", g_dir);
-    rf_model *m = small_model();
+    rf_config c;
+    rf_model *m = small_model(&c);
     rf_error err;
-    assert_int_equal(rf_model_save(m, NULL, NULL, NULL, path, &err), RF_OK);
+    assert_int_equal(rf_model_save(m, &c, NULL, NULL, NULL, path, &err), RF_OK);
     rf_loaded_model lm;
     assert_int_equal(rf_model_load(path, &lm, &err), RF_OK);
     assert_int_equal(lm.fusion.kind, RF_FUSION_NONE);

@@ -5,6 +5,8 @@
  * a message when the data are absent; nothing is copied into the repository. */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -313,10 +315,10 @@ static void test_aliccp_aliexpress(void **state)
     rf_error e;
     c->model.n_hidden = 1;
     c->model.hidden[0] = 8;
-    assert_int_equal(rf_model_create(c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
     char mp[512];
     snprintf(mp, sizeof mp, "%s/ae.model", g_tmp);
-    assert_int_equal(rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, mp, &e), RF_OK);
+    assert_int_equal(rf_model_save(m, c, sp.enc, sp.train->dense_names, sp.train->label_names, mp, &e), RF_OK);
     rf_loaded_model lm;
     assert_int_equal(rf_model_load(mp, &lm, &e), RF_OK);
     rf_dataset *t = NULL;

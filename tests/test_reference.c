@@ -15,6 +15,8 @@
  */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include <stdint.h>
 
 #include "resflow/config.h"
@@ -388,7 +390,7 @@ static int run_fixture(const char *fx)
 
     /* model with the stored initial state */
     rf_model *m = NULL;
-    if (rf_model_create(&cfg, F, ds->fields, D, &m, &err) != RF_OK)
+    if (rf_config_create_model(&cfg, F, ds->fields, D, &m, &err) != RF_OK)
         fail_msg("%s: model: %s", fx, rf_error_format(&err, eb, sizeof eb));
     g_zoo = m->graph != NULL;
     const size_t NP = m->n_params, NB = m->n_buffers, NR = m->emb_off[F], NE = NR * m->E;
@@ -410,31 +412,33 @@ static int run_fixture(const char *fx)
     for (int k = 0; k < K; k++) lc[k] = k;
     rf_batch bt = {ds, rows, B, lc};
     rf_workspace *ws = rf_workspace_create(m, B);
+    rf_grads *G = rf_grads_create(m);
     assert_non_null(ws);
     int bad = 0;
     const size_t BK = (size_t)B * K;
 
     /* 1. forward (training mode), loss, backward */
-    rf_model_zero_grad(m);
+    rf_grads_zero(G);
     if (rf_model_forward(m, ws, &bt, 1, &err) != RF_OK)
         fail_msg("%s: forward: %s", fx, rf_error_format(&err, eb, sizeof eb));
+    rf_model_adopt_buffers(m, ws); /* the running statistics of this training forward */
     double per[RF_MAX_TASKS];
     double loss = rf_model_loss(m, ws, &bt, NULL, per);
-    rf_model_backward(m, ws, &bt);
+    assert_int_equal(rf_model_backward(m, ws, &bt, G, NULL), RF_OK);
     bad += cmp_f(fx, "fwd.logits", "fwd.logits", rf_ws_logits(ws), ref_get(&rf, "fwd.logits", DT_F32, BK), BK);
     bad += cmp_f(fx, "fwd.probs", "fwd.probs", rf_ws_probs(ws), ref_get(&rf, "fwd.probs", DT_F32, BK), BK);
     bad += cmp_f(fx, "fwd.cond", "fwd.cond", rf_ws_cond(ws), ref_get(&rf, "fwd.cond", DT_F32, BK), BK);
     bad += cmp_d(fx, "fwd.loss", "fwd.loss", &loss, ref_get(&rf, "fwd.loss", DT_F64, 1), 1);
     bad += cmp_d(fx, "fwd.per_task", "fwd.per_task", per, ref_get(&rf, "fwd.per_task", DT_F64, (size_t)K), (size_t)K);
     bad += cmp_f(fx, "fwd.buffers", "fwd.buffers", m->buffers, ref_get(&rf, "fwd.buffers", DT_F32, NB), NB);
-    bad += cmp_slab(&rf, fx, "grad.params", m, m->grads, ref_get(&rf, "grad.params", DT_F32, NP));
+    bad += cmp_slab(&rf, fx, "grad.params", m, rf_grads_dense(G, NULL), ref_get(&rf, "grad.params", DT_F32, NP));
     {
         /* embedding gradient: scatter the row-sparse C gradient; the touched rows must match */
         float *eg = calloc(NE, sizeof(float));
         assert_non_null(eg);
         const uint32_t *er;
         float *g;
-        size_t nr = rf_ws_emb_grads(ws, &er, &g);
+        size_t nr = rf_grads_emb(G, &er, &g);
         const int32_t *touched = ref_get(&rf, "grad.touched", DT_I32, NR);
         size_t nt = 0;
         for (size_t r = 0; r < NR; r++) nt += touched[r] != 0;
@@ -453,7 +457,7 @@ static int run_fixture(const char *fx)
         bad += cmp_f(fx, "grad.emb", "grad.emb", eg, ref_get(&rf, "grad.emb", DT_F32, NE), NE);
         free(eg);
     }
-    rf_ws_emb_grads_clear(ws);
+    rf_grads_emb_clear(G);
 
     /* 2. ten Adam steps from the initial state, one stored batch each */
     memcpy(m->params, P0, NP * sizeof(float));
@@ -466,22 +470,23 @@ static int run_fixture(const char *fx)
     const int steps = (int)trt->dims[0];
     const int32_t *tr = trt->data;
     double *curve = malloc((size_t)steps * sizeof(double));
-    rf_adam *opt = rf_adam_create(m, &cfg.train);
+    rf_optimizer *opt = rf_adam_create(m, &cfg.train);
     assert_true(curve && opt);
     for (int s = 0; s < steps; s++) {
         size_t srows[4096];
         assert_true(B <= 4096);
         for (int i = 0; i < B; i++) srows[i] = (size_t)tr[(size_t)s * B + i];
         rf_batch sb = {ds, srows, B, lc};
-        rf_model_zero_grad(m);
+        rf_grads_zero(G);
         if (rf_model_forward(m, ws, &sb, 1, &err) != RF_OK)
             fail_msg("%s: forward: %s", fx, rf_error_format(&err, eb, sizeof eb));
         curve[s] = rf_model_loss(m, ws, &sb, NULL, NULL);
-        rf_model_backward(m, ws, &sb);
-        rf_adam_step(opt, m, ws);
-        rf_ws_emb_grads_clear(ws);
+        rf_model_adopt_buffers(m, ws);
+        assert_int_equal(rf_model_backward(m, ws, &sb, G, NULL), RF_OK);
+        rf_optimizer_step(opt, m, G);
+        rf_grads_emb_clear(G);
     }
-    assert_int_equal(rf_adam_steps(opt), steps);
+    assert_int_equal(rf_optimizer_steps(opt), steps);
     bad += cmp_d(fx, "train.loss", "train.loss", curve, ref_get(&rf, "train.loss", DT_F64, (size_t)steps),
                  (size_t)steps);
     bad += cmp_slab(&rf, fx, "final.params", m, m->params, ref_get(&rf, "final.params", DT_F32, NP));
@@ -496,8 +501,9 @@ static int run_fixture(const char *fx)
     bad += cmp_f(fx, "final.eval_probs", "final.eval_probs", rf_ws_probs(ws),
                  ref_get(&rf, "final.eval_probs", DT_F32, BK), BK);
 
-    rf_adam_free(opt);
+    rf_optimizer_free(opt);
     free(curve);
+    rf_grads_free(G);
     rf_workspace_free(ws);
     free(rows);
     rf_model_free(m);

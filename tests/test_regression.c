@@ -4,6 +4,8 @@
  * check of the squared-error head is in test_gradcheck.c (cases with mse0). */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/config.h"
 #include "resflow/metrics.h"
 #include "resflow/pipeline.h"
@@ -191,7 +193,7 @@ static rf_model *rating_model(rf_config *c, rf_splits *sp, const char *rows, con
     assert_int_equal(rf_data_load(c, sp, NULL, NULL, &e), RF_OK);
     assert_int_equal(rf_regression_resolve(c, sp->train, &e), RF_OK);
     rf_model *m = NULL;
-    assert_int_equal(rf_model_create(c, sp->train->F, sp->train->fields, sp->train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(c, sp->train->F, sp->train->fields, sp->train->D, &m, &e), RF_OK);
     return m;
 }
 
@@ -239,7 +241,7 @@ static void test_traditional_trains(void **state)
     rf_model *m = rating_model(&c, &sp, "synth.rows=6000", sets, 3);
     assert_int_equal(c.K, 1);
     rf_train_summary ts;
-    assert_int_equal(rf_train(m, sp.train, sp.valid, NULL, NULL, &ts, &e), RF_OK);
+    assert_int_equal(rf_train(m, &c.train, NULL, sp.train, sp.valid, &ts, &e), RF_OK);
     rf_eval_result r;
     assert_int_equal(rf_evaluate(m, sp.test, &r, &e), RF_OK);
     /* better than predicting the training mean (the initial output): the target's variance */
@@ -253,7 +255,7 @@ static void test_traditional_trains(void **state)
     assert_true(r.reg.mse < 1.05 * var);
     assert_float_equal(r.reg.mse, r.task[0].n ? r.loss : NAN, 1e-9); /* its loss is the MSE */
     assert_true(isnan(r.task[0].auc));
-    assert_float_equal(-r.reg.mse, rf_monitor_value(m, &r), 0);
+    assert_float_equal(-r.reg.mse, rf_monitor_value(m, c.train.monitor, &r), 0);
     rf_model_free(m);
     rf_splits_free(&sp);
 }

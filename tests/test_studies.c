@@ -4,6 +4,8 @@
  * differences in test_gradcheck.c; here: invariants and hand-computed values. */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/config.h"
 #include "resflow/train.h"
 
@@ -41,7 +43,7 @@ static rf_model *make(const rf_dataset *ds, rf_model_type t, rf_monotonic mono, 
     c.model.emb_init = 0.5f; /* large random outputs: constraints must hold anyway */
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     /* push every tower's bias up so that children would exceed their parents unconstrained */
     for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 1.5f;
     return m;
@@ -127,8 +129,8 @@ static void test_esmm_links(void **state)
     for (int v = 0; v < 3; v++) {
         rf_model *m = make(ds, RF_MODEL_ESMM, RF_MONO_NONE, v > 0, 2);
         if (v == 2) { /* links on, but none selected */
-            m->cfg.model.res_layers = 0;
-            m->cfg.model.res_logit = 0;
+            m->spec.model.res_layers = 0;
+            m->spec.model.res_logit = 0;
         }
         P[v] = malloc(ds->n * 2 * sizeof(float));
         assert_int_equal(rf_predict(m, ds, P[v], NULL, &e), RF_OK);

@@ -6,6 +6,8 @@
 
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+
 #include "resflow/config.h"
 #include "resflow/optim.h"
 #include "resflow/train.h"
@@ -51,29 +53,33 @@ static void test_step_matches_plain_api(void **state)
             cfg.model.dense_mode = t == 1 ? RF_DENSE_PROJECT : RF_DENSE_CONCAT;
             rf_model *a = NULL, *b = NULL;
             rf_error e;
-            assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &a, &e), RF_OK);
-            assert_int_equal(rf_model_create(&cfg, ds->F, ds->fields, ds->D, &b, &e), RF_OK);
+            assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &a, &e), RF_OK);
+            assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &b, &e), RF_OK);
             rf_workspace *wa = rf_workspace_create(a, 256), *wb = rf_workspace_create(b, 256);
-            rf_adam *oa = rf_adam_create(a, &cfg.train), *ob = rf_adam_create(b, &cfg.train);
+            rf_optimizer *oa = rf_adam_create(a, &cfg.train), *ob = rf_adam_create(b, &cfg.train);
+            rf_grads *Ga = rf_grads_create(a), *Gb = rf_grads_create(b);
             int lc[2] = {0, 1};
             size_t rows[256];
             for (int s = 0; s < 6; s++) {
                 for (int i = 0; i < 256; i++) rows[i] = (size_t)(s * 256 + i * 7) % ds->n;
                 rf_batch bt = {ds, rows, 256, lc};
                 double la, lb;
-                assert_int_equal(rf_train_step(a, wa, oa, &bt, &la, &e), RF_OK);
+                assert_int_equal(rf_train_step(a, wa, Ga, oa, &bt, NULL, NULL, &la, &e), RF_OK);
                 assert_int_equal(rf_model_forward(b, wb, &bt, 1, &e), RF_OK);
                 lb = rf_model_loss(b, wb, &bt, NULL, NULL);
-                rf_model_zero_grad(b);
-                rf_model_backward(b, wb, &bt);
-                rf_adam_step(ob, b, wb);
-                rf_ws_emb_grads_clear(wb);
+                rf_model_adopt_buffers(b, wb);
+                rf_grads_zero(Gb);
+                assert_int_equal(rf_model_backward(b, wb, &bt, Gb, &e), RF_OK);
+                rf_optimizer_step(ob, b, Gb);
+                rf_grads_emb_clear(Gb);
                 assert_float_equal(la, lb, 1e-6 * fabs(lb));
             }
             assert_true(close_enough(a->params, b->params, a->n_params, 1e-6, 1e-4, "params after 6 steps"));
             assert_true(close_enough(a->emb, b->emb, a->emb_off[a->F] * a->E, 1e-6, 1e-4, "emb after 6 steps"));
-            rf_adam_free(oa);
-            rf_adam_free(ob);
+            rf_optimizer_free(oa);
+            rf_optimizer_free(ob);
+            rf_grads_free(Ga);
+            rf_grads_free(Gb);
             rf_workspace_free(wa);
             rf_workspace_free(wb);
             rf_model_free(a);
@@ -98,18 +104,18 @@ static void test_learns_and_keeps_best(void **state)
     cfg.train.epochs = 3;
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
     rf_eval_result before;
     assert_int_equal(rf_evaluate(m, va, &before, &e), RF_OK);
     rf_train_summary s;
-    assert_int_equal(rf_train(m, tr, va, NULL, NULL, &s, &e), RF_OK);
+    assert_int_equal(rf_train(m, &cfg.train, NULL, tr, va, &s, &e), RF_OK);
     rf_eval_result after;
     assert_int_equal(rf_evaluate(m, va, &after, &e), RF_OK);
     /* it learned: click AUC clearly above chance and above the untrained model */
     assert_true(after.task[0].auc > 0.62);
     assert_true(after.task[0].auc > before.task[0].auc + 0.05);
     /* the kept model is the best validated one: its score is what the summary reports */
-    assert_float_equal(rf_monitor_value(m, &after), s.best_score, 1e-9);
+    assert_float_equal(rf_monitor_value(m, cfg.train.monitor, &after), s.best_score, 1e-9);
     assert_true(s.best_epoch >= 1 && s.best_epoch <= 3);
     rf_model_free(m);
     rf_dataset_free(tr);
@@ -126,11 +132,11 @@ static void test_nonfinite_loss_stops(void **state)
     cfg.train.epochs = 3;
     rf_model *m = NULL;
     rf_error e;
-    assert_int_equal(rf_model_create(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
     float *init = malloc(m->n_params * sizeof(float));
     memcpy(init, m->params, m->n_params * sizeof(float));
     rf_train_summary s;
-    assert_int_equal(rf_train(m, tr, NULL, NULL, NULL, &s, &e), RF_ENUMERIC);
+    assert_int_equal(rf_train(m, &cfg.train, NULL, tr, NULL, &s, &e), RF_ENUMERIC);
     assert_non_null(strstr(e.msg, "non-finite training loss"));
     /* no validation set: the initial parameters are restored, and they are finite */
     assert_memory_equal(init, m->params, m->n_params * sizeof(float));

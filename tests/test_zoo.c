@@ -14,6 +14,18 @@
  */
 #include "test_util.h"
 
+#include "nn/model_impl.h"
+#include "resflow/config.h"
+
+/* The model specification of a test configuration (no fields: the zoo's helpers read only the
+ * tasks and the architecture). */
+static const rf_model_spec *spec_of_cfg(const rf_config *c)
+{
+    static rf_model_spec s; /* test-only scratch: each call overwrites it */
+    rf_config_model_spec(c, 0, NULL, 0, &s);
+    return &s;
+}
+
 #include "resflow/config.h"
 #include "resflow/model.h"
 #include "resflow/pipeline.h"
@@ -47,7 +59,7 @@ static double ref_row(const rf_config *c, const int *par, const double *s, const
     if (p < 0) return bce(pe[k], y[k], pw); /* L_CTR */
     double o = y[p], prop = pe[p], r = sig(s[k]), delta = bce(r, y[k], pw);
     double w1 = o * clipinv(prop, m->ips_clip);
-    int e = rf_zoo_extra_col(c, k);
+    int e = rf_zoo_extra_col(spec_of_cfg(c), k);
     double risk;
     switch (m->type) {
     case RF_MODEL_ESCM2_IPW: risk = w1 * delta; break;
@@ -95,7 +107,7 @@ static void random_batch(batch_in *in, const rf_config *c, int B, uint64_t seed,
     rf_rng_seed(&r, seed);
     in->B = B;
     in->K = c->K;
-    in->nx = rf_zoo_n_extra(c);
+    in->nx = rf_zoo_n_extra(spec_of_cfg(c));
     for (int i = 0; i < B * c->K; i++) {
         in->S[i] = (float)(spread * (2 * rf_rng_uniform(&r) - 1));
         in->Y[i] = (float)(rf_rng_uniform(&r) < 0.5);
@@ -111,7 +123,7 @@ static const int PAR2[2] = {-1, 0}, PAR3[3] = {-1, 0, 1}, TREE4[4] = {-1, 0, 1, 
 static double zoo_loss(const rf_config *c, const batch_in *in, float *dS, float *dX, double *pt,
                        rf_zoo_frozen *fz, const int *par)
 {
-    return rf_zoo_loss(c, par, in->B, in->S, in->X, in->Y, in->rw, in->scale, dS, dX, pt, fz);
+    return rf_zoo_loss(spec_of_cfg(c), par, in->B, in->S, in->X, in->Y, in->rw, in->scale, dS, dX, pt, fz);
 }
 
 static void test_loss_formulas(void **state)
@@ -239,7 +251,7 @@ static void test_extreme_propensities(void **state)
      * its BCE is sigmoid(40) ~ 1, not 0 (1 - sigmoid(s) must not be formed by subtraction) */
     for (int ti = 1; ti < 4; ti++) {
         cfg_for(&c, OWN[ti], 2, PAR2);
-        batch_in sat = {.B = 1, .K = 2, .nx = rf_zoo_n_extra(&c), .S = {40.0f, 0.0f}, .Y = {0, 0},
+        batch_in sat = {.B = 1, .K = 2, .nx = rf_zoo_n_extra(spec_of_cfg(&c)), .S = {40.0f, 0.0f}, .Y = {0, 0},
                         .rw = {1}, .scale = {1, 0}};
         zoo_loss(&c, &sat, dS, dX, pt, NULL, PAR2);
         assert_true(fabs(dS[0] - 1.0) < 1e-6);
@@ -302,35 +314,36 @@ static void test_five_tasks(void **state)
             c.model.bn = bn ? RF_BN_BATCH : RF_BN_NONE;
             rf_model *m = NULL;
             rf_error e;
-            assert_int_equal(rf_model_create(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+            assert_int_equal(rf_config_create_model(&c, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
             rf_workspace *ws = rf_workspace_create(m, 64);
+            rf_grads *G = rf_grads_create(m);
             assert_non_null(ws);
             float *sum = calloc(m->n_params, sizeof(float));
             double per[5], tot_parts = 0;
             for (int k = 0; k <= 5; k++) { /* 5 one-hot passes, then the joint one */
                 float ts[5] = {0, 0, 0, 0, 0};
                 if (k < 5) ts[k] = 1;
-                rf_model_zero_grad(m);
+                rf_grads_zero(G);
                 assert_int_equal(rf_model_forward(m, ws, &b, 1, &e), RF_OK);
                 double l = rf_model_loss(m, ws, &b, k < 5 ? ts : NULL, per);
                 assert_true(isfinite(l));
-                rf_model_backward(m, ws, &b);
-                rf_ws_emb_grads_clear(ws);
-                for (size_t i = 0; i < m->n_params; i++) assert_true(isfinite(m->grads[i]));
+                assert_int_equal(rf_model_backward(m, ws, &b, G, NULL), RF_OK);
+                rf_grads_emb_clear(G);
+                for (size_t i = 0; i < m->n_params; i++) assert_true(isfinite(rf_grads_dense(G, NULL)[i]));
                 if (k < 5) {
-                    for (size_t i = 0; i < m->n_params; i++) sum[i] += m->grads[i];
+                    for (size_t i = 0; i < m->n_params; i++) sum[i] += rf_grads_dense(G, NULL)[i];
                     tot_parts += l;
                 } else {
                     double wsum = 0;
                     for (int j = 0; j < 5; j++) wsum += c.tasks[j].weight * per[j];
                     assert_true(fabs(wsum - l) <= 1e-9 * fabs(l));
                     assert_true(fabs(tot_parts - l) <= 1e-6 * fabs(l));
-                    assert_true(close_enough(sum, m->grads, m->n_params, 1e-6, 1e-4, rf_model_type_name(t)));
+                    assert_true(close_enough(sum, rf_grads_dense(G, NULL), m->n_params, 1e-6, 1e-4, rf_model_type_name(t)));
                 }
             }
             /* outputs: extras for escm2_dr/dcmt (one per child task); probabilities multiply
              * along the tree for escm2/dcmt and are plain sigmoids otherwise */
-            int nx = rf_zoo_n_extra(&c);
+            int nx = rf_zoo_n_extra(spec_of_cfg(&c));
             assert_int_equal(nx, (t == RF_MODEL_ESCM2_DR || t == RF_MODEL_DCMT) ? 4 : 0);
             assert_true((rf_ws_extras(ws) != NULL) == (nx > 0));
             const float *P = rf_ws_probs(ws), *S = rf_ws_logits(ws);
@@ -341,6 +354,7 @@ static void test_five_tasks(void **state)
                     assert_true(fabs(P[i * 5 + k] - want) <= 1e-6 * want + 1e-30);
                 }
             free(sum);
+            rf_grads_free(G);
             rf_workspace_free(ws);
             rf_model_free(m);
         }
@@ -398,9 +412,9 @@ static void test_train_3task(void **state)
         c.train.lr = 3e-3f;
         c.train.log_every = 0;
         rf_model *m = NULL;
-        assert_int_equal(rf_model_create(&c, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
+        assert_int_equal(rf_config_create_model(&c, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
         rf_train_summary sum;
-        rf_status st = rf_train(m, tr, va, NULL, NULL, &sum, &e);
+        rf_status st = rf_train(m, &c.train, NULL, tr, va, &sum, &e);
         if (st) fail_msg("%s: %s", rf_model_type_name(types[ti]), e.msg);
         assert_int_equal(sum.steps, 300);
         rf_eval_result ev;

@@ -145,24 +145,24 @@ const char *type_name(rf_model_type t)
     return (unsigned)t < sizeof pretty / sizeof *pretty ? pretty[t] : rf_model_type_name(t);
 }
 
-void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
+void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const rf_eval_result *r)
 {
     fprintf(fp, "%-16s %8s %9s %10s %10s %8s %10s\n", "task", "AUC", "logloss", "mean pred", "observed",
             "calib", "positives");
-    for (int k = 0; k < m->K; k++) {
+    for (int k = 0; k < sp->K; k++) {
         const rf_task_metrics *t = &r->task[k];
-        fprintf(fp, "%-16s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", m->cfg.tasks[k].name, t->auc, t->logloss,
+        fprintf(fp, "%-16s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", sp->tasks[k].name, t->auc, t->logloss,
                 t->mean_pred, t->mean_label, t->calib, t->positives);
     }
-    for (int k = 0; k < m->K; k++) {
-        if (m->parent[k] < 0) continue;
+    for (int k = 0; k < sp->K; k++) {
+        if (parent[k] < 0) continue;
         char name[160];
-        snprintf(name, sizeof name, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
+        snprintf(name, sizeof name, "%s|%s", sp->tasks[k].name, sp->tasks[parent[k]].name);
         fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
-                name, r->cond[k].auc, r->cond[k].n, m->cfg.tasks[m->parent[k]].name, m->cfg.tasks[k].name,
-                m->cfg.tasks[m->parent[k]].name, 100 * r->increase[k]);
+                name, r->cond[k].auc, r->cond[k].n, sp->tasks[parent[k]].name, sp->tasks[k].name,
+                sp->tasks[parent[k]].name, 100 * r->increase[k]);
     }
-    const rf_regression_cfg *rg = &m->cfg.regression;
+    const rf_regression_cfg *rg = &sp->regression;
     if (rg->target[0])
         fprintf(fp, "regression: %s of %s, MSE %.5f, RMSE %.5f, MAE %.5f on %zu rows\n",
                 rg->head == RF_REG_TRADITIONAL ? "traditional head" : "expected value E(v)", rg->target, r->reg.mse,
@@ -173,11 +173,11 @@ void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r)
  * drop the whole object). */
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
+json_t *metrics_json(const rf_model_spec *sp, const int *parent, const rf_eval_result *r)
 {
     json_t *o = json_object();
     json_t *tasks = json_object();
-    for (int k = 0; k < m->K; k++) {
+    for (int k = 0; k < sp->K; k++) {
         const rf_task_metrics *t = &r->task[k];
         json_t *j = json_object();
         json_object_set_new(j, "auc", num(t->auc));
@@ -187,17 +187,17 @@ json_t *metrics_json(const rf_model *m, const rf_eval_result *r)
         json_object_set_new(j, "calibration", num(t->calib));
         json_object_set_new(j, "n", json_integer((json_int_t)t->n));
         json_object_set_new(j, "positives", json_integer((json_int_t)t->positives));
-        if (m->parent[k] >= 0) {
-            json_object_set_new(j, "parent", json_string(m->cfg.tasks[m->parent[k]].name));
+        if (parent[k] >= 0) {
+            json_object_set_new(j, "parent", json_string(sp->tasks[parent[k]].name));
             json_object_set_new(j, "conditional_auc", num(r->cond[k].auc));
             json_object_set_new(j, "conditional_n", json_integer((json_int_t)r->cond[k].n));
             json_object_set_new(j, "increase_share", num(r->increase[k]));
         }
-        json_object_set_new(tasks, m->cfg.tasks[k].name, j);
+        json_object_set_new(tasks, sp->tasks[k].name, j);
     }
     json_object_set_new(o, "tasks", tasks);
     json_object_set_new(o, "loss", num(r->loss));
-    const rf_regression_cfg *rg = &m->cfg.regression;
+    const rf_regression_cfg *rg = &sp->regression;
     if (rg->target[0]) {
         json_t *g = json_object(), *th = json_array();
         for (int i = 0; i < rg->thresholds.n; i++) json_array_append_new(th, json_real(rg->thresholds.v[i]));

@@ -34,8 +34,9 @@ int load_config(const opts *o, rf_config *cfg);
 void setup_threads(const rf_config *cfg);
 double dataset_mb(const rf_dataset *d);
 const char *type_name(rf_model_type t);
-void print_metrics(FILE *fp, const rf_model *m, const rf_eval_result *r);
-json_t *metrics_json(const rf_model *m, const rf_eval_result *r);
+/* The metrics of an evaluation, per task (names from the spec, parent[k] the parent task or -1). */
+void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const rf_eval_result *r);
+json_t *metrics_json(const rf_model_spec *sp, const int *parent, const rf_eval_result *r);
 /* Load o->model and the data to score: o->data, or the model's own test split (cmd_eval.c). */
 int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels);
 /* mkdir -p (exp_runner.c). 0 or -1 (errno). */

@@ -67,8 +67,8 @@ int cmd_compare(int argc, char **argv)
         c.model.type = types[i];
         note("\n== %s ==", type_name(types[i]));
         rf_model *m = NULL;
-        if (rf_model_create(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
-            rf_train(m, sp.train, sp.valid, log_line, NULL, &sums[i], &e) ||
+        if (rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
+            rf_train(m, &c.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &sums[i], &e) ||
             rf_evaluate(m, sp.test, &res[i], &e)) {
             rf_model_free(m);
             rf_splits_free(&sp);
@@ -116,12 +116,11 @@ int cmd_compare(int argc, char **argv)
         json_object_set_new(j, "test_rows", json_integer((json_int_t)sp.test->n));
         json_t *rows = json_array();
         for (int i = 0; i < nt; i++) {
-            rf_model tmp;
-            memset(&tmp, 0, sizeof tmp);
-            tmp.cfg = cfg;
-            tmp.K = K;
-            for (int k = 0; k < K; k++) tmp.parent[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
-            json_t *r = metrics_json(&tmp, &res[i]);
+            rf_model_spec spec;
+            int parent[RF_MAX_TASKS];
+            rf_config_model_spec(&cfg, 0, NULL, 0, &spec);
+            for (int k = 0; k < K; k++) parent[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
+            json_t *r = metrics_json(&spec, parent, &res[i]);
             json_object_set_new(r, "model", json_string(type_name(types[i])));
             json_object_set_new(r, "train_seconds", json_real(sums[i].seconds));
             json_object_set_new(r, "samples_per_sec", json_real(sums[i].samples_per_sec));

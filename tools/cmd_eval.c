@@ -78,8 +78,8 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
     rf_error_clear(&e);
     if (!o->model) return RF_EUSAGE;
     if (rf_model_load(o->model, lm, &e)) return die(&e);
-    rf_config cfg = lm->model->cfg;
-    if (o->threads) cfg.train.threads = o->threads;
+    if (o->threads) lm->cfg.train.threads = o->threads;
+    rf_config cfg = lm->cfg;
     setup_threads(&cfg);
     if (o->data) {
         size_t bad = 0;
@@ -114,9 +114,9 @@ static int task_gaucs(const rf_model *m, const rank_set *rs, double *gauc, size_
     int lc[RF_MAX_TASKS];
     if (rf_resolve_labels(m, rs->ds, lc, &e)) return die(&e);
     rf_rank_opts one = {1, {1}};
-    for (int k = 0; k < m->K; k++) {
+    for (int k = 0; k < rf_model_info_of(m)->K; k++) {
         rf_rank_result r;
-        if (rf_rank_eval(rs->groups, rs->P + k, (size_t)m->K, rs->ds->labels + lc[k], (size_t)rs->ds->K, NULL, 0,
+        if (rf_rank_eval(rs->groups, rs->P + k, (size_t)rf_model_info_of(m)->K, rs->ds->labels + lc[k], (size_t)rs->ds->K, NULL, 0,
                          &one, &r, &e))
             return die(&e);
         gauc[k] = r.gauc;
@@ -214,12 +214,12 @@ int cmd_eval(int argc, char **argv)
     }
     if (!rc && skip) note("no group key in the data: ranking metrics skipped (set data.group)");
     if (!rc && o.json) {
-        json_t *j = metrics_json(lm.model, &r);
+        json_t *j = metrics_json(rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
         if (!skip) {
             json_t *rk = rank_json(&ro, &rs, rows, nrows);
             json_t *tg = json_object();
-            for (int k = 0; k < lm.model->K; k++)
-                json_object_set_new(tg, lm.model->cfg.tasks[k].name,
+            for (int k = 0; k < rf_model_info_of(lm.model)->K; k++)
+                json_object_set_new(tg, rf_model_spec_of(lm.model)->tasks[k].name,
                                     json_pack("{s:o,s:I,s:I}", "gauc", isnan(gauc[k]) ? json_null() : json_real(gauc[k]),
                                               "groups_used", (json_int_t)gused[k], "single_class_skipped",
                                               (json_int_t)gskip[k]));
@@ -229,11 +229,11 @@ int cmd_eval(int argc, char **argv)
         rc = write_json(j, o.json_path);
     } else if (!rc) {
         printf("%zu rows\n", n);
-        print_metrics(stdout, lm.model, &r);
+        print_metrics(stdout, rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
         if (!skip) {
             printf("GAUC per task (its score vs its own label; groups with both classes):");
-            for (int k = 0; k < lm.model->K; k++)
-                printf("  %s %.4f (%zu of %zu groups)", lm.model->cfg.tasks[k].name, gauc[k], gused[k],
+            for (int k = 0; k < rf_model_info_of(lm.model)->K; k++)
+                printf("  %s %.4f (%zu of %zu groups)", rf_model_spec_of(lm.model)->tasks[k].name, gauc[k], gused[k],
                        gused[k] + gskip[k]);
             printf("\n");
             rank_print(stdout, &ro, &rs, rows, nrows);
@@ -261,10 +261,10 @@ int cmd_predict(int argc, char **argv)
         return rc;
     }
     rf_model *m = lm.model;
-    int K = m->K;
+    int K = rf_model_info_of(m)->K;
     size_t n = ds->n;
     float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
-    int fused = lm.fusion.kind != RF_FUSION_NONE, reg = m->cfg.regression.target[0] != '\0';
+    int fused = lm.fusion.kind != RF_FUSION_NONE, reg = rf_model_spec_of(m)->regression.target[0] != '\0';
     float *S = fused ? malloc((n ? n : 1) * sizeof *S) : NULL;
     float *EV = reg ? malloc((n ? n : 1) * sizeof *EV) : NULL; /* regression: the prediction */
     rf_error e;
@@ -279,11 +279,11 @@ int cmd_predict(int argc, char **argv)
         rf_score_col cols[2 * RF_MAX_TASKS];
         char names[2 * RF_MAX_TASKS][RF_NAME_MAX];
         int nc = 0;
-        for (int k = 0; k < K; k++) cols[nc++] = (rf_score_col){m->cfg.tasks[k].name, P + k, (size_t)K};
+        for (int k = 0; k < K; k++) cols[nc++] = (rf_score_col){rf_model_spec_of(m)->tasks[k].name, P + k, (size_t)K};
         for (int k = 0; k < K; k++) {
-            if (m->parent[k] < 0) continue;
+            if (rf_model_info_of(m)->parent[k] < 0) continue;
             char nm[2 * RF_NAME_MAX + 2];
-            snprintf(nm, sizeof nm, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
+            snprintf(nm, sizeof nm, "%s|%s", rf_model_spec_of(m)->tasks[k].name, rf_model_spec_of(m)->tasks[rf_model_info_of(m)->parent[k]].name);
             if (strlen(nm) >= RF_NAME_MAX) continue;
             snprintf(names[nc], RF_NAME_MAX, "%.63s", nm);
             cols[nc] = (rf_score_col){names[nc], C + k, (size_t)K};
@@ -308,13 +308,13 @@ int cmd_predict(int argc, char **argv)
             int nl = ro.with_labels ? ds->K : 0;
             fprintf(fp, "row");
             if (with_group) fprintf(fp, "\tgroup");
-            for (int k = 0; k < K; k++) fprintf(fp, "\t%s", m->cfg.tasks[k].name);
+            for (int k = 0; k < K; k++) fprintf(fp, "\t%s", rf_model_spec_of(m)->tasks[k].name);
             if (fused) fprintf(fp, "\tscore");
             if (reg) fprintf(fp, "\texpected");
             for (int j = 0; j < nl; j++) {
                 int clash = !strcmp(ds->label_names[j], "score") || !strcmp(ds->label_names[j], "group") ||
                             !strcmp(ds->label_names[j], "row") || (reg && !strcmp(ds->label_names[j], "expected"));
-                for (int k = 0; k < K; k++) clash |= !strcmp(ds->label_names[j], m->cfg.tasks[k].name);
+                for (int k = 0; k < K; k++) clash |= !strcmp(ds->label_names[j], rf_model_spec_of(m)->tasks[k].name);
                 fprintf(fp, "\t%s%s", ds->label_names[j], clash ? "_label" : "");
             }
             fputc('\n', fp);

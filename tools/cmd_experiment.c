@@ -60,7 +60,7 @@ static int model_builds(const char *type)
     f.vocab = 4;
     rf_model *m = NULL;
     rf_error e;
-    int ok = (int)cfg.model.type >= 0 && rf_model_create(&cfg, 1, &f, 0, &m, &e) == RF_OK;
+    int ok = (int)cfg.model.type >= 0 && rf_config_create_model(&cfg, 1, &f, 0, &m, &e) == RF_OK;
     rf_model_free(m);
     return ok;
 }

@@ -206,8 +206,8 @@ static int make_weights(const rank_opts *ro, rank_set *rs, const float *wcol, si
 static int task_depth(const rf_model *m, int k)
 {
     int d = 0;
-    while (m->parent[k] >= 0 && d <= RF_MAX_TASKS) {
-        k = m->parent[k];
+    while (rf_model_info_of(m)->parent[k] >= 0 && d <= RF_MAX_TASKS) {
+        k = rf_model_info_of(m)->parent[k];
         d++;
     }
     return d;
@@ -216,17 +216,17 @@ static int task_depth(const rf_model *m, int k)
 /* Label column of ds for a task name or a label name; -1 if none. */
 static int label_col_of(const rf_model *m, const rf_dataset *ds, const int *lc, const char *name)
 {
-    for (int k = 0; k < m->K; k++)
-        if (!strcmp(m->cfg.tasks[k].name, name)) return lc[k];
+    for (int k = 0; k < rf_model_info_of(m)->K; k++)
+        if (!strcmp(rf_model_spec_of(m)->tasks[k].name, name)) return lc[k];
     return rf_dataset_label_index(ds, name);
 }
 
 static int unknown_label(const rf_model *m, const rf_dataset *ds, const char *opt, const char *name)
 {
     char have[1024] = "";
-    for (int k = 0; k < m->K; k++) {
+    for (int k = 0; k < rf_model_info_of(m)->K; k++) {
         size_t l = strlen(have);
-        snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", m->cfg.tasks[k].name);
+        snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", rf_model_spec_of(m)->tasks[k].name);
     }
     for (int j = 0; j < ds->K; j++) {
         size_t l = strlen(have);
@@ -245,7 +245,7 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
     rs->n = ds->n;
     *skip = 0;
     rf_model *m = lm->model;
-    int K = m->K;
+    int K = rf_model_info_of(m)->K;
     if (!ds->group) {
         *skip = 1;
         return 0;
@@ -259,11 +259,11 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
     rs->C = malloc((n ? n : 1) * (size_t)K * sizeof *rs->C);
     if (!rs->P || !rs->C) return err_exit(RF_ENOMEM, "%s", "out of memory");
     if (rf_predict(m, ds, rs->P, rs->C, &e)) return die(&e);
-    for (int k = 0; k < K; k++) add_col(rs, m->cfg.tasks[k].name, rs->P + k, (size_t)K);
+    for (int k = 0; k < K; k++) add_col(rs, rf_model_spec_of(m)->tasks[k].name, rs->P + k, (size_t)K);
     for (int k = 0; k < K; k++) {
-        if (m->parent[k] < 0) continue;
+        if (rf_model_info_of(m)->parent[k] < 0) continue;
         char nm[2 * RF_NAME_MAX + 2];
-        snprintf(nm, sizeof nm, "%s|%s", m->cfg.tasks[k].name, m->cfg.tasks[m->parent[k]].name);
+        snprintf(nm, sizeof nm, "%s|%s", rf_model_spec_of(m)->tasks[k].name, rf_model_spec_of(m)->tasks[rf_model_info_of(m)->parent[k]].name);
         if (strlen(nm) < RF_NAME_MAX) add_col(rs, nm, rs->C + k, (size_t)K);
     }
     int truth = ds->truth && n > 0; /* labels derived from expressions have none (NaN) */
@@ -284,7 +284,7 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
         col = label_col_of(m, ds, lc, ro->label);
         if (col < 0) return unknown_label(m, ds, "--label", ro->label);
         for (int k = 0; k < K; k++)
-            if (!strcmp(m->cfg.tasks[k].name, ro->label) || lc[k] == col) {
+            if (!strcmp(rf_model_spec_of(m)->tasks[k].name, ro->label) || lc[k] == col) {
                 target = k;
                 break;
             }
@@ -294,9 +294,9 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
     rs->lstride = (size_t)ds->K;
     /* default fusion terms: the root of the target's chain and the target */
     int root = target;
-    while (m->parent[root] >= 0) root = m->parent[root];
-    snprintf(rs->ctr, sizeof rs->ctr, "%s", m->cfg.tasks[root].name);
-    snprintf(rs->ctcvr, sizeof rs->ctcvr, "%s", m->cfg.tasks[target].name);
+    while (rf_model_info_of(m)->parent[root] >= 0) root = rf_model_info_of(m)->parent[root];
+    snprintf(rs->ctr, sizeof rs->ctr, "%s", rf_model_spec_of(m)->tasks[root].name);
+    snprintf(rs->ctcvr, sizeof rs->ctcvr, "%s", rf_model_spec_of(m)->tasks[target].name);
     if (lm->fusion.kind != RF_FUSION_NONE) {
         rs->has_fusion = 1;
         rs->fusion = lm->fusion;
@@ -783,8 +783,8 @@ int cmd_fusion(int argc, char **argv)
     const char *search_desc = "";
     if (o.model) {
         if (rf_model_load(o.model, &lm, &e)) return die(&e);
-        rf_config cfg = lm.model->cfg;
-        if (o.threads) cfg.train.threads = o.threads;
+        if (o.threads) lm.cfg.train.threads = o.threads;
+        rf_config cfg = lm.cfg;
         setup_threads(&cfg);
         rf_dataset *dv = NULL, *dt = NULL;
         int sb = o.skip_bad || cfg.train.skip_bad_rows;
@@ -919,7 +919,7 @@ int cmd_fusion(int argc, char **argv)
         if (obj == RF_OBJ_LIST_AUC || obj == RF_OBJ_GAUC) snprintf(on, sizeof on, "%s", ro.objective);
         else snprintf(on, sizeof on, "%s@%d", ro.objective, ro.cuts.cut[0]);
         json_object_set_new(j, "objective", json_string(on));
-        if (o.model) json_object_set_new(j, "model", json_string(type_name(lm.model->cfg.model.type)));
+        if (o.model) json_object_set_new(j, "model", json_string(type_name(rf_model_spec_of(lm.model)->model.type)));
         json_object_set_new(j, "label", json_string(sv.label_name));
         json_object_set_new(j, "weight", json_string(sv.wdesc));
         json_object_set_new(j, "search_rows", json_integer((json_int_t)sv.n));

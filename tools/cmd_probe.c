@@ -103,7 +103,7 @@ static json_t *feature_key(const rf_probe *p, const rf_model *m, int l, int d, i
 {
     json_t *f = json_object();
     json_object_set_new(f, "layer", json_integer(l + 1));
-    json_object_set_new(f, "tower", json_string(m->cfg.tasks[p->path[d]].name));
+    json_object_set_new(f, "tower", json_string(rf_model_spec_of(m)->tasks[p->path[d]].name));
     json_object_set_new(f, "kind", json_string(kind ? "block" : "out"));
     return f;
 }
@@ -122,10 +122,10 @@ static json_t *probe_json(const rf_probe *p, const rf_model *m, const char *labe
     int K = p->K, G = p->n_groups, leaf = p->leaf;
     json_t *j = json_object();
     json_object_set_new(j, "model", json_string(label));
-    json_object_set_new(j, "type", json_string(rf_model_type_name(m->cfg.model.type)));
-    json_object_set_new(j, "task", json_string(m->cfg.tasks[leaf].name));
+    json_object_set_new(j, "type", json_string(rf_model_type_name(rf_model_spec_of(m)->model.type)));
+    json_object_set_new(j, "task", json_string(rf_model_spec_of(m)->tasks[leaf].name));
     json_t *path = json_array();
-    for (int d = 0; d < p->depth; d++) json_array_append_new(path, json_string(m->cfg.tasks[p->path[d]].name));
+    for (int d = 0; d < p->depth; d++) json_array_append_new(path, json_string(rf_model_spec_of(m)->tasks[p->path[d]].name));
     json_object_set_new(j, "path", path);
     json_object_set_new(j, "rows_per_group", json_integer(p->per_group));
     json_object_set_new(j, "seed", json_integer((json_int_t)po->seed));
@@ -181,7 +181,7 @@ static json_t *probe_json(const rf_probe *p, const rf_model *m, const char *labe
         if (p->key) json_object_set_new(r, "key", json_integer((json_int_t)p->key[i]));
         json_t *lab = json_object(), *lg = json_object(), *res = json_object(), *pr = json_object();
         for (int k = 0; k < K; k++) {
-            const char *kn = m->cfg.tasks[k].name;
+            const char *kn = rf_model_spec_of(m)->tasks[k].name;
             json_object_set_new(lab, kn, num(p->label[i * K + k]));
             json_object_set_new(lg, kn, num(p->logit[i * K + k]));
             json_object_set_new(res, kn, num(p->residual[i * K + k]));
@@ -201,7 +201,7 @@ static json_t *probe_json(const rf_probe *p, const rf_model *m, const char *labe
                     size_t at = i * (size_t)K * H + (size_t)k * H;
                     json_object_set_new(t, "block", floats(p->block[l] + at, H));
                     json_object_set_new(t, "out", floats(p->out[l] + at, H));
-                    json_object_set_new(towers, m->cfg.tasks[k].name, t);
+                    json_object_set_new(towers, rf_model_spec_of(m)->tasks[k].name, t);
                 }
                 json_array_append_new(layers, towers);
             }
@@ -215,12 +215,12 @@ static json_t *probe_json(const rf_probe *p, const rf_model *m, const char *labe
 
 static void print_summary(FILE *fp, const rf_probe *p, const rf_model *m, const char *label)
 {
-    int G = p->n_groups, leaf = p->leaf, par = m->parent[leaf];
-    const char *ln = m->cfg.tasks[leaf].name;
+    int G = p->n_groups, leaf = p->leaf, par = rf_model_info_of(m)->parent[leaf];
+    const char *ln = rf_model_spec_of(m)->tasks[leaf].name;
     fprintf(fp, "%s, task %s, %d rows per group\n\n", label, ln, p->per_group);
     if (par >= 0 && p->link[p->L])
         fprintf(fp, "residual logit r_%s = s_%s - s_%s (what the %s tower adds to the %s logit), per group:\n", ln, ln,
-                m->cfg.tasks[par].name, ln, m->cfg.tasks[par].name);
+                rf_model_spec_of(m)->tasks[par].name, ln, rf_model_spec_of(m)->tasks[par].name);
     else
         fprintf(fp, "own logit r_%s of the %s tower (no logit link: its whole logit), per group:\n", ln, ln);
     fprintf(fp, "%-5s %-28s %10s  %-17s  %-17s  %10s\n", "group", "labels", "available", "r mean ± std",
@@ -238,10 +238,10 @@ static void print_summary(FILE *fp, const rf_probe *p, const rf_model *m, const 
     fprintf(fp, " %9s\n", "CH");
     for (int l = 0; l < p->L; l++)
         for (int d = 0; d < p->depth; d++) {
-            int k = p->path[d], linked = p->link[l] && m->parent[k] >= 0;
+            int k = p->path[d], linked = p->link[l] && rf_model_info_of(m)->parent[k] >= 0;
             for (int kind = linked ? 1 : 0; kind >= 0; kind--) {
                 size_t s = (size_t)(l * p->depth + d) * 2 + kind;
-                fprintf(fp, "%-5d %-12s %-10s", l + 1, m->cfg.tasks[k].name,
+                fprintf(fp, "%-5d %-12s %-10s", l + 1, rf_model_spec_of(m)->tasks[k].name,
                         kind ? "f residual" : linked ? "o = o_p+f" : "o");
                 for (int g = 0; g < G; g++) {
                     char c[40];
@@ -338,25 +338,25 @@ int cmd_probe(int argc, char **argv)
     rf_probe *p = NULL;
     char lab[160];
     if (task) {
-        po.leaf = rf_config_task_index(&m->cfg, task);
+        po.leaf = rf_spec_task_index(rf_model_spec_of(m), task);
         if (po.leaf < 0) {
             char have[512] = "";
-            for (int k = 0; k < m->K; k++) {
+            for (int k = 0; k < rf_model_info_of(m)->K; k++) {
                 size_t l = strlen(have);
-                snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", m->cfg.tasks[k].name);
+                snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", rf_model_spec_of(m)->tasks[k].name);
             }
             rc = usage_error("probe", "--task %s: the model has no such task (tasks: %s)", task, have);
             goto done;
         }
     }
     if (init) { /* the same architecture at its initial weights (same train.seed as training) */
-        if (rf_model_create(&m->cfg, lm.F, lm.fields, lm.D, &fresh, &e)) {
+        if (rf_config_create_model(&lm.cfg, lm.F, lm.fields, lm.D, &fresh, &e)) {
             rc = die(&e);
             goto done;
         }
         m = fresh;
     }
-    snprintf(lab, sizeof lab, "%s%s", label ? label : type_name(m->cfg.model.type), init && !label ? " (initial weights)" : "");
+    snprintf(lab, sizeof lab, "%s%s", label ? label : type_name(rf_model_spec_of(m)->model.type), init && !label ? " (initial weights)" : "");
     if (rf_probe_run(m, ds, &po, &p, &e)) {
         rc = die(&e);
         goto done;

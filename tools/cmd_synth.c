@@ -71,7 +71,7 @@ int cmd_config(int argc, char **argv)
         rf_loaded_model lm;
         rf_error e;
         if (rf_model_load(o.model, &lm, &e)) return die(&e);
-        s = rf_config_dump(&lm.model->cfg);
+        s = rf_config_dump(&lm.cfg);
         rf_loaded_model_free(&lm);
     } else {
         rf_config cfg;

@@ -55,24 +55,24 @@ int cmd_train(int argc, char **argv)
         return die(&e);
     }
     rf_model *m = NULL;
-    if (rf_model_create(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
+    if (rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
         rf_splits_free(&sp);
         return die(&e);
     }
-    double emb_mb = m->emb_off[m->F] * (double)m->E * 4 / 1e6;
+    double emb_mb = rf_model_info_of(m)->n_emb_rows * (double)rf_model_info_of(m)->E * 4 / 1e6;
     double est = dataset_mb(sp.train) + dataset_mb(sp.valid) + dataset_mb(sp.test) + 3 * emb_mb * 2 +
-                 4.0 * m->n_params * 4 / 1e6 +
-                 cfg.train.batch_size * 4.0 * (m->In * 2 + 6.0 * m->K * m->H[0]) / 1e6;
+                 4.0 * rf_model_info_of(m)->n_params * 4 / 1e6 +
+                 cfg.train.batch_size * 4.0 * (rf_model_info_of(m)->In * 2 + 6.0 * rf_model_info_of(m)->K * rf_model_info_of(m)->H[0]) / 1e6;
     note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
-         type_name(cfg.model.type), m->K, m->n_params, m->emb_off[m->F], m->E, est);
+         type_name(cfg.model.type), rf_model_info_of(m)->K, rf_model_info_of(m)->n_params, rf_model_info_of(m)->n_emb_rows, rf_model_info_of(m)->E, est);
     rf_train_summary ts;
-    rf_status st = rf_train(m, sp.train, sp.valid, log_line, NULL, &ts, &e);
+    rf_status st = rf_train(m, &cfg.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &ts, &e);
     const char *out = o.out ? o.out : "resflow.model";
     if (st) {
         die(&e);
         if (st == RF_ENUMERIC && ts.best_epoch >= 0) {
             rf_error e2;
-            if (rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e2) == RF_OK)
+            if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e2) == RF_OK)
                 fprintf(stderr, "resflow: the last good model (epoch %d) was saved to %s\n", ts.best_epoch, out);
         }
         rf_model_free(m);
@@ -85,14 +85,14 @@ int cmd_train(int argc, char **argv)
     if (sp.test->n > 0) {
         if (rf_evaluate(m, sp.test, &te, &e)) return die(&e);
         printf("test set: %zu rows\n", sp.test->n);
-        print_metrics(stdout, m, &te);
+        print_metrics(stdout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
     }
-    if (rf_model_save(m, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
+    if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
         rc = die(&e);
     } else {
         note("model saved to %s", out);
     }
-    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(m, &te), o.json_path);
+    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), rf_model_info_of(m)->parent, &te), o.json_path);
     rf_model_free(m);
     rf_splits_free(&sp);
     return rc;

@@ -14,105 +14,13 @@
 
 #include "data.h"
 #include "resflow.h"
+#include "spec.h"
+#include "trainopts.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define RF_MAX_TASKS 16
-#define RF_MAX_LAYERS 8
-
-/* Model families. The first three are "tower" models (model.c's side-by-side towers with
- * optional residual links); the rest are built from the op graph of src/zoo.c. Append only. */
-typedef enum {
-    RF_MODEL_RESFLOW = 0,
-    RF_MODEL_NSE = 1,
-    RF_MODEL_ESMM = 2,
-    RF_MODEL_SINGLE = 3,        /* one model per task: own embeddings and tower */
-    RF_MODEL_SHARED_BOTTOM = 4, /* shared bottom MLP, towers on top */
-    RF_MODEL_MOE = 5,           /* experts + one gate shared by all tasks */
-    RF_MODEL_MMOE = 6,          /* experts + one gate per task */
-    RF_MODEL_PLE = 7,           /* stacked CGC levels: task-specific + shared experts */
-    RF_MODEL_AITM = 8,          /* adaptive information transfer + calibrator */
-    RF_MODEL_ESCM2_IPW = 9,     /* ESMM + inverse-propensity counterfactual risk */
-    RF_MODEL_ESCM2_DR = 10,     /* ESMM + doubly-robust counterfactual risk (imputation tower) */
-    RF_MODEL_DCMT = 11,         /* factual + counterfactual CVR towers */
-    RF_MODEL_STEM = 12          /* shared + task-specific embeddings, AFTB gates */
-} rf_model_type;
-
-/* A list of layer widths. */
-typedef struct {
-    int n;
-    int w[RF_MAX_LAYERS];
-} rf_widths;
-typedef enum { RF_ACT_RELU = 0, RF_ACT_PRELU = 1 } rf_act;
-typedef enum { RF_BN_NONE = 0, RF_BN_BATCH = 1 } rf_bn;
-typedef enum { RF_DENSE_CONCAT = 0, RF_DENSE_PROJECT = 1 } rf_dense_mode;
-/* Non-increasing probabilities along a chain (ResFlow paper §3.3): none; M1 penalty on
- * max(p_child - p_parent, 0); M2 penalty on max(residual logit, 0); M3 residual logit clamped
- * to min(r, 0); M4 ESMM-style product p_child = p_parent * sigmoid(s_child) with feature links. */
-typedef enum { RF_MONO_NONE = 0, RF_MONO_M1 = 1, RF_MONO_M2 = 2, RF_MONO_M3 = 3, RF_MONO_M4 = 4 } rf_monotonic;
-
-/* Per-task loss: binary cross-entropy on sigmoid(logit) (every classification task), or the
- * squared error of the linear output (the traditional regression head; tower models only). */
-typedef enum { RF_LOSS_BCE = 0, RF_LOSS_MSE = 1 } rf_loss;
-
-typedef struct {
-    char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
-    char label[2 * RF_NAME_MAX + 2]; /* label column, or "a*b" for a product of two columns */
-    char parent[RF_NAME_MAX]; /* name of the parent task ("" = root) */
-    float weight;             /* loss weight w_k */
-    float pos_weight;         /* weight of positive rows in the BCE (negatives: 1) */
-    rf_loss loss;             /* bce (default) or mse */
-} rf_task_cfg;
-
-typedef struct {
-    rf_model_type type;
-    int emb_dim;                 /* E */
-    int n_hidden;                /* number of hidden layers per tower */
-    int hidden[RF_MAX_LAYERS];   /* widths */
-    rf_act act;
-    float prelu_init;            /* initial PReLU slope */
-    rf_bn bn;                    /* BatchNorm after each hidden activation */
-    float bn_momentum;           /* running-stat momentum (PyTorch convention) */
-    float bn_eps;
-    rf_dense_mode dense_mode;    /* numeric features: concatenated or projected to one field */
-    uint32_t res_layers;         /* ResFlow: bit l set = residual link behind hidden layer l */
-    int res_logit;               /* ResFlow: residual link on the logit */
-    float emb_init;              /* embeddings ~ U(-emb_init, emb_init) */
-    /* model zoo (see docs/models.md) */
-    rf_widths bottom;            /* shared_bottom: bottom MLP widths */
-    rf_widths expert_hidden;     /* moe/mmoe/stem: each expert's MLP widths; ple: per-level width */
-    int experts;                 /* moe/mmoe: number of experts */
-    int shared_experts;          /* ple/stem: shared experts per level */
-    int specific_experts;        /* ple/stem: task-specific experts per task and level */
-    float aitm_alpha;            /* aitm: weight of the behavioural-expectation calibrator */
-    float cf_weight;             /* escm2: weight of the counterfactual risk (lambda_c) */
-    float global_weight;         /* escm2/dcmt: weight of the CTCVR (global) loss */
-    float ips_clip;              /* escm2/dcmt: inverse propensities clipped to at most this */
-    /* ResFlow studies (paper §3.3, Table 5, Table 11) */
-    int esmm_links;              /* esmm: also apply res_layers/res_logit links (ESMM + FR [+ LR]) */
-    rf_monotonic monotonic;      /* non-increasing probabilities along the task chain */
-    float monotonic_weight;      /* weight of the M1/M2 penalties */
-} rf_model_cfg;
-
-typedef struct {
-    int epochs;
-    int batch_size;
-    float lr;          /* dense parameters */
-    float emb_lr;      /* embeddings (0 = same as lr) */
-    float beta1, beta2, eps;
-    float weight_decay;     /* L2 on dense weights (added to the gradient, as torch Adam) */
-    float emb_weight_decay; /* L2 on embedding rows touched in a batch */
-    uint64_t seed;
-    int threads;            /* 0 = all cores */
-    int patience;           /* early stopping: epochs without improvement */
-    char monitor[RF_NAME_MAX]; /* "auc:<task>" or "mean_auc" or "loss" */
-    int eval_every;         /* evaluate validation every N steps (0 = once per epoch) */
-    int log_every;          /* progress line every N steps */
-    int skip_bad_rows;
-    int max_steps;          /* 0 = no limit (stops inside an epoch; tests and benches) */
-} rf_train_cfg;
 
 typedef struct {
     char source[512];   /* "synth" or a path to a CSV/TSV file */
@@ -125,25 +33,6 @@ typedef struct {
     rf_synth_opts synth;
 } rf_data_cfg;
 
-/* Regression as progressive multi-task (paper §4.6, docs/regression.md): a numeric target v,
- * thresholds v_0 < v_1 < ... < v_K (explicit, or the training target's quantiles), one binary
- * task Q(v >= v_k) per k = 1..K chained k -> k+1, and the expected value
- * E(v) = sum_{k<K} v_k max(Q_k - Q_{k+1}, 0) + v_K Q_K as the prediction; or the traditional
- * head, one task with a squared-error loss on a linear output. */
-typedef enum { RF_REG_PROGRESSIVE = 0, RF_REG_TRADITIONAL = 1 } rf_reg_head;
-#define RF_MAX_THRESHOLDS 16 /* v_0..v_K: K <= 15 tasks (the target is one more label column) */
-
-typedef struct {
-    int n;
-    float v[RF_MAX_THRESHOLDS];
-} rf_floats;
-
-typedef struct {
-    char target[RF_NAME_MAX]; /* numeric column ("" = no regression) */
-    rf_floats thresholds;     /* v_0..v_K, strictly ascending (n = 0: from quantiles) */
-    int quantiles;            /* K: thresholds from the training target's quantiles */
-    rf_reg_head head;
-} rf_regression_cfg;
 
 typedef struct {
     rf_model_cfg model;
@@ -174,6 +63,15 @@ RF_API char *rf_config_describe(void);
 
 /* Index of task by name, -1 if absent. */
 RF_API int rf_config_task_index(const rf_config *cfg, const char *name);
+
+/* The model specification of a configuration for data with F fields (fields, with their
+ * vocabulary sizes) and D dense features: model.*, tasks.*, regression.* and train.seed. */
+RF_API void rf_config_model_spec(const rf_config *cfg, int F, const rf_field *fields, int D,
+                                 rf_model_spec *out);
+/* rf_model_create of that specification. */
+struct rf_model;
+RF_API rf_status rf_config_create_model(const rf_config *cfg, int F, const rf_field *fields, int D,
+                                        struct rf_model **out, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

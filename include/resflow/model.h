@@ -19,61 +19,67 @@
 #ifndef RESFLOW_MODEL_H
 #define RESFLOW_MODEL_H
 
-#include "config.h"
 #include "data.h"
+#include "spec.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct {
-    /* views into the dense slab */
-    float *W;     /* layer 0: (In, K*H0) all towers side by side; layer l>0: K blocks (H_{l-1}, H_l) */
-    float *b;     /* (K*H_l) */
-    float *alpha; /* (K*H_l) PReLU slopes, or NULL */
-    float *gamma; /* (K*H_l) BN scale, or NULL */
-    float *beta;  /* (K*H_l) BN shift, or NULL */
-} rf_layer_params;
+/* The model: opaque. Its specification and shape are read through rf_model_spec_of and
+ * rf_model_info_of; its parameters through rf_model_params / _buffers / _emb. */
+typedef struct rf_model rf_model;
 
-typedef struct rf_model {
-    rf_config cfg;      /* copy of the configuration it was built from */
-    int K, F, D, E, L;  /* tasks, fields, dense, emb dim, hidden layers */
-    int In;             /* tower input width */
-    int H[RF_MAX_LAYERS];
+/* Derived shape of a model (read-only). */
+typedef struct {
+    int K, F, D, E, L;        /* tasks, fields, dense features, embedding width, hidden layers
+                                 (L counts the side-by-side tower layers; 0 for the zoo) */
+    int In;                   /* tower input width */
+    int H[RF_MAX_LAYERS];     /* hidden widths per tower */
     int parent[RF_MAX_TASKS]; /* -1 for a root */
     int order[RF_MAX_TASKS];  /* topological order (parents first) */
-    int pooling[64];          /* per field: -1 single-valued, else rf_pooling */
+    size_t n_params;          /* floats of the dense parameter slab */
+    size_t n_buffers;         /* floats of running statistics (BN), not trained */
+    size_t n_emb_rows;        /* embedding rows of all fields (each E floats) */
+    int is_tower;             /* 1: resflow/nse/esmm side-by-side towers; 0: op-graph zoo model */
+} rf_model_info;
 
-    /* dense parameter slab */
-    size_t n_params;
-    float *params;
-    float *grads;
-    rf_layer_params layer[RF_MAX_LAYERS];
-    float *Wout;        /* (K, H_{L-1}) logit weights */
-    float *bout;        /* (K) */
-    float *Wd;          /* (D, E) dense projection, or NULL */
-    float *bd;          /* (E) */
-    float *run_mean[RF_MAX_LAYERS]; /* (K*H_l) BN running statistics (not trained), or NULL */
-    float *run_var[RF_MAX_LAYERS];
-    size_t n_buffers;   /* floats of running statistics (stored after params in the file) */
-    float *buffers;
-
-    /* model zoo: the dense part as an op graph (src/zoo.c), NULL for the tower models */
-    struct rf_graph *graph;
-    int graph_out; /* its output tensor: K logits, then model-specific extras */
-
-    /* embeddings */
-    rf_field fields[64]; /* the input schema (names, multi-valued flags, vocabularies) */
-    uint32_t vocab[64]; /* rows per field */
-    size_t emb_off[65]; /* first row of field f; emb_off[F] = total rows */
-    float *emb;         /* (emb_off[F], E) */
-} rf_model;
-
-/* Build a model for the given configuration and dataset shape (fields/vocab sizes from ds
- * schema; vocab[f] rows for field f). Parameters initialised from cfg->train.seed. */
-RF_API rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, int D,
-                                 rf_model **out, rf_error *err) RF_WUR;
+/* Build a model from its specification; parameters initialised from spec->seed. */
+RF_API rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *err) RF_WUR;
 RF_API void rf_model_free(rf_model *m);
+RF_API const rf_model_spec *rf_model_spec_of(const rf_model *m);
+RF_API const rf_model_info *rf_model_info_of(const rf_model *m);
+
+/* The parameters, for serialisation, copying and communication: the dense slab (n_params
+ * floats), the running statistics (n_buffers) and the embedding tables (n_emb_rows x E,
+ * field f's rows first at rf_model_emb_offset(m, f)). The pointers are the model's own. */
+RF_API float *rf_model_params(const rf_model *m);
+RF_API float *rf_model_buffers(const rf_model *m);
+RF_API float *rf_model_emb(const rf_model *m);
+RF_API size_t rf_model_emb_offset(const rf_model *m, int f);
+
+/* Parameter groups: which task's loss reaches which parameters. Each group is a 2-D block of
+ * the dense slab (rows x cols floats, row stride ld, starting at off) or, with emb = 1, the
+ * embedding tables. tasks is the bitmask of the tasks whose loss has a gradient there; owner
+ * is the task whose tower it is, or -1 for parameters of no single tower. A group is shared
+ * (PUB's sense) when more than one bit of tasks is set: the input embeddings, and with ResFlow
+ * links or ESMM products a parent's tower, which its descendants' losses reach too. */
+typedef struct {
+    char name[48];  /* e.g. "tower1.layer0.W", "emb" */
+    size_t off, rows, cols, ld;
+    int emb;
+    int owner;
+    uint32_t tasks;
+} rf_param_group;
+/* Fill up to max groups (out may be NULL to count); returns the number of groups. The groups
+ * cover every dense parameter exactly once. */
+RF_API int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max);
+
+/* The embedding row width a model of this specification has: model.emb_dim, times K for
+ * single-task models and K + 1 for STEM (a chunk per task, and STEM's shared one). */
+RF_API int rf_model_emb_width(const rf_model_spec *s);
+/* 1 for the side-by-side tower families (resflow, nse, esmm), 0 for the op-graph zoo. */
+RF_API int rf_model_type_is_tower(rf_model_type t);
 
 /* Names of model.type values ("resflow", "mmoe", ...) and back (-1 if unknown). */
 RF_API const char *rf_model_type_name(rf_model_type t);
@@ -82,7 +88,8 @@ RF_API int rf_model_type_parse(const char *name);
  * conditional output (rf_ws_cond) is its own tower's sigmoid, e.g. pCVR. */
 RF_API int rf_model_is_product(const rf_model *m);
 
-/* Per-batch scratch (activations, gradients) for up to max_batch rows. */
+/* Per-batch scratch (activations and their gradients) for up to max_batch rows, owned by the
+ * caller: one per thread, so many threads can score with one const model at once. */
 typedef struct rf_workspace rf_workspace;
 RF_API rf_workspace *rf_workspace_create(const rf_model *m, int max_batch);
 RF_API void rf_workspace_free(rf_workspace *ws);
@@ -96,10 +103,13 @@ typedef struct {
     const int *label_col;  /* (K) */
 } rf_batch;
 
-/* Forward pass. train != 0 uses batch statistics in BN (and updates running stats).
- * Outputs valid until the next call on ws. */
-RF_API rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *b, int train,
+/* Forward pass; the model is only read. train != 0 uses batch statistics in BN and computes
+ * the updated running statistics into ws (rf_model_adopt_buffers moves them into the model)
+ * and lays out ws for a backward pass. Outputs valid until the next call on ws. */
+RF_API rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *b, int train,
                                   rf_error *err);
+/* After a training forward: make its running statistics (BN) the model's. */
+RF_API void rf_model_adopt_buffers(rf_model *m, const rf_workspace *ws);
 /* Logits (B, K) and probabilities (B, K) of the last forward. For ESMM, prob[k] is the
  * chained product; rf_ws_cond() gives sigmoid(s_k) (the conditional, e.g. pCVR). */
 RF_API const float *rf_ws_logits(const rf_workspace *ws);
@@ -127,27 +137,42 @@ RF_API int rf_model_link(const rf_model *m, int l);
 RF_API double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *b,
                             const float *task_scale, double *per_task);
 
-/* Backward of that loss (rf_model_loss must be called first with the same task_scale).
- * Dense gradients are ACCUMULATED into m->grads; embedding gradients into the workspace's
- * row-sparse buffer (see rf_ws_emb_grads). Passing a one-hot task_scale gives one task's
- * gradient of the shared parameters (what PUB needs). */
-RF_API void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *b);
+/* Gradients: the dense slab's mirror (n_params floats, the same layout as rf_model_params,
+ * so an all-reduce is one call) and the row-sparse embedding gradients (distinct global rows and
+ * their E floats each). One per training thread; several to keep per-task gradients apart. */
+typedef struct rf_grads rf_grads;
+RF_API rf_grads *rf_grads_create(const rf_model *m);
+RF_API void rf_grads_free(rf_grads *g);
+/* Zero the dense gradient and clear the sparse rows. */
+RF_API void rf_grads_zero(rf_grads *g);
+RF_API float *rf_grads_dense(const rf_grads *g, size_t *n);
+/* n_rows distinct global embedding rows and their (n_rows, E) gradients. */
+RF_API size_t rf_grads_emb(const rf_grads *g, const uint32_t **rows, float **vals);
+/* Clear the sparse rows only (after an optimizer consumed them). */
+RF_API void rf_grads_emb_clear(rf_grads *g);
+
+/* Backward of the last loss (rf_model_loss must be called first; its task_scale applies):
+ * dense gradients are ACCUMULATED into g, embedding rows added to g's sparse set. A one-hot
+ * task_scale gives one task's gradient of every parameter (rf_model_task_grads). RF_ENOMEM
+ * when the sparse set cannot grow. */
+RF_API rf_status rf_model_backward(const rf_model *m, rf_workspace *ws, const rf_batch *b, rf_grads *g,
+                                   rf_error *err) RF_WUR;
 
 /* The same backward pass in three parts, for callers that overlap them:
  * rf_model_backward = _dense (all dense gradients except layer 0's weights, and the input
- * gradient) + _w0 (layer 0's weight gradient, the largest GEMM) + _emb (row-sparse embedding
- * gradients from the input gradient). After _dense, _w0 and _emb touch disjoint state and may
- * run concurrently. */
-RF_API void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *b);
-RF_API void rf_model_backward_w0(rf_model *m, rf_workspace *ws);
-RF_API void rf_model_backward_emb(rf_model *m, rf_workspace *ws, const rf_batch *b);
+ * gradient; reserves the sparse set) + _w0 (layer 0's weight gradient, the largest GEMM) +
+ * _emb (row-sparse embedding gradients from the input gradient). After _dense, _w0 and _emb
+ * touch disjoint state and may run concurrently. */
+RF_API rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_batch *b, rf_grads *g,
+                                         rf_error *err) RF_WUR;
+RF_API void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g);
+RF_API void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *b, rf_grads *g);
 
-/* Row-sparse embedding gradient of the last backward: n_rows distinct global rows
- * (indices into m->emb rows) and their (n_rows, E) gradients. */
-RF_API size_t rf_ws_emb_grads(const rf_workspace *ws, const uint32_t **rows, float **grads);
-/* Clear the sparse embedding gradient (after the optimizer consumed it). */
-RF_API void rf_ws_emb_grads_clear(rf_workspace *ws);
-RF_API void rf_model_zero_grad(rf_model *m);
+/* Each task's gradient on its own, from one forward: per_task[k] (K gradient sets, zeroed
+ * here) receives the gradient of task k's loss (task_scale one-hot at k). Their sum is the
+ * joint gradient. The loss per task goes to loss_k (K) when not NULL. */
+RF_API rf_status rf_model_task_grads(const rf_model *m, rf_workspace *ws, const rf_batch *b,
+                                     rf_grads *const *per_task, double *loss_k, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

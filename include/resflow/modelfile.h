@@ -17,6 +17,7 @@
 #ifndef RESFLOW_MODELFILE_H
 #define RESFLOW_MODELFILE_H
 
+#include "config.h"
 #include "model.h"
 #include "rank.h"
 
@@ -27,10 +28,11 @@ extern "C" {
 #define RF_MODEL_MAGIC "RESFLOWM"
 #define RF_MODEL_VERSION 1
 
-/* Save m (and, if not NULL, the encoders mapping raw values to ids; enc->vocab[f] may be
- * NULL for fields whose values are integer ids used as they are). dense/label names are
- * taken from names arrays (D and K entries; may be NULL). */
-RF_API rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
+/* Save m with the experiment configuration it was trained with (stored as CONF: the data
+ * format and options a scorer needs to read raw rows) and, if not NULL, the encoders mapping
+ * raw values to ids (enc->vocab[f] may be NULL for fields whose values are integer ids used as
+ * they are). dense/label names are taken from names arrays (D and K entries; may be NULL). */
+RF_API rf_status rf_model_save(const rf_model *m, const rf_config *cfg, const rf_encoders *enc,
                                const char (*dense_names)[RF_NAME_MAX],
                                const char (*label_names)[RF_NAME_MAX], const char *path,
                                rf_error *err);
@@ -38,6 +40,7 @@ RF_API rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
 /* Everything a model file holds, loaded. */
 typedef struct {
     rf_model *model;
+    rf_config cfg;                  /* the configuration it was trained with (section CONF) */
     rf_encoders *enc;               /* NULL if the file has no vocabularies */
     rf_field *fields;               /* (F) */
     char (*dense_names)[RF_NAME_MAX]; /* (D) */

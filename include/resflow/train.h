@@ -1,7 +1,9 @@
 /* train.h - training loop with validation-based early stopping, evaluation, prediction.
  *
- * rf_train: per epoch, rows are shuffled from (seed, epoch); each batch runs forward, loss,
- * backward and one Adam step. The validation set (never the test set) is evaluated every
+ * rf_train: per epoch, rows are shuffled from (seed, epoch); each batch runs the training step
+ * forward -> loss -> backward into a gradient set (rf_grads) -> the caller's gradient hook, if
+ * any (transform or all-reduce the gradients in place) -> the optimizer (Adam from the options,
+ * or the caller's). The validation set (never the test set) is evaluated every
  * epoch (or every eval_every steps); the best parameters by train.monitor are kept in
  * memory and restored at the end. Training stops after `patience` evaluations without
  * improvement. A non-finite loss stops training with RF_ENUMERIC and restores the last good
@@ -20,6 +22,20 @@ extern "C" {
 
 /* Progress lines go through this callback (NULL = silent). */
 typedef void (*rf_log_fn)(void *ud, const char *line);
+
+/* Called after each backward pass with the batch's gradients (the dense slab and the sparse
+ * embedding rows), before the optimizer: may change them in place, e.g. clip them or all-reduce
+ * them across processes. A status other than RF_OK stops training with it. */
+typedef rf_status (*rf_grad_hook)(void *ud, const rf_model *m, rf_grads *g, rf_error *err);
+
+/* What a caller can plug into training; every member may be NULL. */
+typedef struct {
+    rf_log_fn log;           /* progress lines */
+    void *log_ud;
+    rf_grad_hook grad_hook;  /* the seam between the backward pass and the optimizer */
+    void *hook_ud;
+    rf_optimizer *opt;       /* the optimizer (owned by the caller); NULL: Adam from the options */
+} rf_train_hooks;
 
 typedef struct {
     rf_task_metrics task[RF_MAX_TASKS]; /* per task, on all rows */
@@ -44,31 +60,38 @@ typedef struct {
     rf_eval_result best_valid;
 } rf_train_summary;
 
-/* One training step on a batch: forward, loss, backward, Adam. With two or more threads the
- * tail of the backward pass is overlapped: one thread computes the first layer's weight
- * gradient (compute-bound GEMM) and the dense update while another scatters the embedding
- * gradients and applies the sparse update (memory-bound). The loss goes to *loss; a
- * non-finite loss returns RF_ENUMERIC without touching the parameters. */
-RF_API rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_adam *opt, const rf_batch *b,
-                               double *loss, rf_error *err);
+/* One training step on a batch: forward, loss, backward into g, the hook (if not NULL), the
+ * optimizer. Without a hook and with two or more threads the tail of the backward pass is
+ * overlapped: one thread computes the first layer's weight gradient (compute-bound GEMM) and
+ * the dense update while another scatters the embedding gradients and applies the sparse update
+ * (memory-bound). The loss goes to *loss; a non-finite loss returns RF_ENUMERIC without
+ * touching the model. */
+RF_API rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer *opt,
+                               const rf_batch *b, rf_grad_hook hook, void *hook_ud, double *loss,
+                               rf_error *err) RF_WUR;
 
 /* Map each task's label spec to a dataset label column. */
 RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_col,
                                    rf_error *err);
 
-RF_API rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid,
-                          rf_log_fn log, void *ud, rf_train_summary *out, rf_error *err);
+/* Train m on train (early stopping on valid, which may be NULL) with the options opts (epochs,
+ * batch size, optimizer settings, threads: OpenMP threads of this call, 0 = as the caller's)
+ * and the caller's hooks (NULL: none, Adam). */
+RF_API rf_status rf_train(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
+                          const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out,
+                          rf_error *err) RF_WUR;
 
 /* probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
  * (ESMM: sigmoid(s_k); other models: p_k / p_parent, p_k for roots) - either may be NULL. */
-RF_API rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, float *cond,
+RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, float *probs, float *cond,
                             rf_error *err);
 
-RF_API rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out,
+RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, rf_eval_result *out,
                              rf_error *err);
 
-/* The monitored score (higher is better) of an evaluation for train.monitor (mse: -MSE). */
-RF_API double rf_monitor_value(const rf_model *m, const rf_eval_result *r);
+/* The monitored score (higher is better) of an evaluation for a train.monitor value
+ * ("mean_auc", "auc:<task>", "loss", "mse": -MSE). */
+RF_API double rf_monitor_value(const rf_model *m, const char *monitor, const rf_eval_result *r);
 
 #ifdef __cplusplus
 }

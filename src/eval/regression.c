@@ -143,12 +143,13 @@ rf_status rf_regression_derive_labels(const rf_config *cfg, const rf_floats *thr
 
 rf_status rf_regression_predict(const rf_model *m, const float *P, size_t n, float *out, rf_error *err)
 {
-    const rf_regression_cfg *rg = &m->cfg.regression;
-    int K = m->K;
+    const rf_model_spec *sp = rf_model_spec_of(m);
+    const rf_regression_cfg *rg = &sp->regression;
+    int K = sp->K;
     if (!rg->target[0]) return rf_errorf(err, RF_EUSAGE, "the model has no regression target");
     if (rg->head == RF_REG_TRADITIONAL) {
         int k = 0;
-        while (k < K && m->cfg.tasks[k].loss != RF_LOSS_MSE) k++;
+        while (k < K && sp->tasks[k].loss != RF_LOSS_MSE) k++;
         if (k == K) return rf_errorf(err, RF_EUSAGE, "the traditional regression head has no mse task");
         for (size_t i = 0; i < n; i++) out[i] = P[i * (size_t)K + (size_t)k];
         return RF_OK;
@@ -161,7 +162,7 @@ rf_status rf_regression_predict(const rf_model *m, const float *P, size_t n, flo
         rf_regression_label(rg->target, thr->v[j + 1], lab);
         idx[j] = -1;
         for (int k = 0; k < K && idx[j] < 0; k++)
-            if (!strcmp(m->cfg.tasks[k].label, lab)) idx[j] = k;
+            if (!strcmp(sp->tasks[k].label, lab)) idx[j] = k;
         if (idx[j] < 0) return rf_errorf(err, RF_EUSAGE, "regression: no task has the label %s", lab);
     }
     for (size_t i = 0; i < n; i++) {

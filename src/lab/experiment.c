@@ -782,10 +782,11 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
     out->valid_score = out->seconds = out->samples_per_sec = NAN;
     out->test_rows = sp->test->n;
     rf_model *m = NULL;
-    rf_status st = rf_model_create(cfg, sp->train->F, sp->train->fields, sp->train->D, &m, err);
+    rf_status st = rf_config_create_model(cfg, sp->train->F, sp->train->fields, sp->train->D, &m, err);
     if (st) return st;
-    out->dense_params = m->n_params;
-    out->emb_params = m->emb_off[m->F] * (size_t)m->E;
+    const rf_model_info *mi = rf_model_info_of(m);
+    out->dense_params = mi->n_params;
+    out->emb_params = mi->n_emb_rows * (size_t)mi->E;
     const rf_dataset *t = sp->test;
     int lc[RF_MAX_TASKS];
     if ((st = rf_resolve_labels(m, t, lc, err))) {
@@ -801,7 +802,7 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
         out->oracle_mse = rf_reg_eval(t->truth + tc, (size_t)t->K, t->labels + tc, (size_t)t->K, t->n).mse;
     rf_train_summary sum;
     memset(&sum, 0, sizeof sum);
-    st = rf_train(m, sp->train, sp->valid, log, ud, &sum, err);
+    st = rf_train(m, &cfg->train, &(rf_train_hooks){log, ud, NULL, NULL, NULL}, sp->train, sp->valid, &sum, err);
     if (st == RF_ENUMERIC) { /* diverged: a result, not a failure of the experiment */
         out->status = RF_ENUMERIC;
         snprintf(out->error, sizeof out->error, "%.500s", err ? err->msg : "non-finite loss");

@@ -205,7 +205,7 @@ static rf_status sample(rf_probe *p, const rf_dataset *ds, const rf_probe_opts *
 
 static void summarise(rf_probe *p, const rf_model *m, double *tmp, double *scratch)
 {
-    int G = p->n_groups, N = p->per_group, K = p->K, leaf = p->leaf, par = m->parent[leaf];
+    int G = p->n_groups, N = p->per_group, K = p->K, leaf = p->leaf, par = rf_model_info_of(m)->parent[leaf];
     for (int g = 0; g < G; g++) {
         size_t a = (size_t)g * N;
         for (int i = 0; i < N; i++) tmp[i] = p->residual[(a + i) * K + leaf];
@@ -239,12 +239,12 @@ static void summarise(rf_probe *p, const rf_model *m, double *tmp, double *scrat
 rf_status rf_probe_run(rf_model *m, const rf_dataset *ds, const rf_probe_opts *o, rf_probe **out, rf_error *err)
 {
     *out = NULL;
-    if (m->graph)
+    if (!rf_model_info_of(m)->is_tower)
         return rf_errorf(err, RF_EUSAGE,
                          "model.type %s: probing needs a tower model (resflow, nse or esmm); the model zoo "
                          "has no per-task towers with residuals",
-                         rf_model_type_name(m->cfg.model.type));
-    int K = m->K, leaf = o->leaf < 0 ? K - 1 : o->leaf;
+                         rf_model_type_name(rf_model_spec_of(m)->model.type));
+    int K = rf_model_info_of(m)->K, leaf = o->leaf < 0 ? K - 1 : o->leaf;
     if (leaf >= K) return rf_errorf(err, RF_EUSAGE, "probe: task index %d, the model has %d tasks", leaf, K);
     if (o->rows < 1) return rf_errorf(err, RF_EUSAGE, "probe: %d rows per group (need at least 1)", o->rows);
     if (o->per_key && !ds->group)
@@ -256,11 +256,11 @@ rf_status rf_probe_run(rf_model *m, const rf_dataset *ds, const rf_probe_opts *o
     rf_probe *p = calloc(1, sizeof *p);
     if (!p) return rf_errorf(err, RF_ENOMEM, "out of memory");
     p->K = K;
-    p->L = m->L;
-    for (int l = 0; l < m->L; l++) p->H[l] = m->H[l];
+    p->L = rf_model_info_of(m)->L;
+    for (int l = 0; l < rf_model_info_of(m)->L; l++) p->H[l] = rf_model_info_of(m)->H[l];
     p->leaf = leaf;
     int rev[RF_MAX_TASKS], depth = 0;
-    for (int k = leaf; k >= 0 && depth < RF_MAX_TASKS; k = m->parent[k]) rev[depth++] = k;
+    for (int k = leaf; k >= 0 && depth < RF_MAX_TASKS; k = rf_model_info_of(m)->parent[k]) rev[depth++] = k;
     p->depth = depth;
     for (int d = 0; d < depth; d++) p->path[d] = rev[depth - 1 - d];
     int G = p->n_groups = depth + 1;
@@ -269,9 +269,9 @@ rf_status rf_probe_run(rf_model *m, const rf_dataset *ds, const rf_probe_opts *o
         size_t w = 0;
         for (int d = 0; d < depth; d++)
             w += (size_t)snprintf(p->group_desc[g] + w, w < sizeof p->group_desc[g] ? sizeof p->group_desc[g] - w : 0,
-                                  "%s%s=%d", d ? " " : "", m->cfg.tasks[p->path[d]].name, d < depth - g);
+                                  "%s%s=%d", d ? " " : "", rf_model_spec_of(m)->tasks[p->path[d]].name, d < depth - g);
     }
-    for (int l = 0; l <= m->L; l++) p->link[l] = rf_model_link(m, l);
+    for (int l = 0; l <= rf_model_info_of(m)->L; l++) p->link[l] = rf_model_link(m, l);
     int N = p->per_group = o->rows;
     p->per_key = o->per_key;
     if ((size_t)N * G > MAX_PROBE_ROWS) {
@@ -300,13 +300,13 @@ rf_status rf_probe_run(rf_model *m, const rf_dataset *ds, const rf_probe_opts *o
     p->logit = malloc(n * K * sizeof *p->logit);
     p->residual = malloc(n * K * sizeof *p->residual);
     p->prob = malloc(n * K * sizeof *p->prob);
-    p->mag = malloc((size_t)m->L * depth * 2 * G * sizeof *p->mag);
-    p->sep = malloc((size_t)m->L * depth * 2 * sizeof *p->sep);
+    p->mag = malloc((size_t)rf_model_info_of(m)->L * depth * 2 * G * sizeof *p->mag);
+    p->sep = malloc((size_t)rf_model_info_of(m)->L * depth * 2 * sizeof *p->sep);
     int ok = p->row && p->group && p->label && p->logit && p->residual && p->prob && p->mag && p->sep;
     if (ds->group) ok &= (p->key = malloc(n * sizeof *p->key)) != NULL;
-    for (int l = 0; l < m->L; l++) {
-        ok &= (p->block[l] = malloc(n * K * m->H[l] * sizeof(float))) != NULL;
-        ok &= (p->out[l] = malloc(n * K * m->H[l] * sizeof(float))) != NULL;
+    for (int l = 0; l < rf_model_info_of(m)->L; l++) {
+        ok &= (p->block[l] = malloc(n * K * rf_model_info_of(m)->H[l] * sizeof(float))) != NULL;
+        ok &= (p->out[l] = malloc(n * K * rf_model_info_of(m)->H[l] * sizeof(float))) != NULL;
     }
     if (!ok) {
         free(grp);
@@ -337,24 +337,24 @@ rf_status rf_probe_run(rf_model *m, const rf_dataset *ds, const rf_probe_opts *o
         rf_probe_free(p);
         return st;
     }
-    for (int l = 0; l < m->L; l++) {
-        memcpy(p->block[l], rf_ws_block(ws, l), n * K * m->H[l] * sizeof(float));
-        memcpy(p->out[l], rf_ws_hidden(ws, l), n * K * m->H[l] * sizeof(float));
+    for (int l = 0; l < rf_model_info_of(m)->L; l++) {
+        memcpy(p->block[l], rf_ws_block(ws, l), n * K * rf_model_info_of(m)->H[l] * sizeof(float));
+        memcpy(p->out[l], rf_ws_hidden(ws, l), n * K * rf_model_info_of(m)->H[l] * sizeof(float));
     }
     memcpy(p->logit, rf_ws_logits(ws), n * K * sizeof(float));
     memcpy(p->prob, rf_ws_probs(ws), n * K * sizeof(float));
     const float *own = rf_ws_own_logits(ws);
     /* as the forward pass applies it: M3 clamps a logit-linked child's residual at 0 */
-    int m3 = p->link[m->L] && m->cfg.model.monotonic == RF_MONO_M3;
+    int m3 = p->link[rf_model_info_of(m)->L] && rf_model_spec_of(m)->model.monotonic == RF_MONO_M3;
     for (size_t i = 0; i < n * K; i++) {
         int k = (int)(i % K);
-        p->residual[i] = m3 && m->parent[k] >= 0 && own[i] > 0 ? 0.0f : own[i];
+        p->residual[i] = m3 && rf_model_info_of(m)->parent[k] >= 0 && own[i] > 0 ? 0.0f : own[i];
     }
     rf_workspace_free(ws);
 
     int Hmax = 1;
-    for (int l = 0; l < m->L; l++)
-        if (m->H[l] > Hmax) Hmax = m->H[l];
+    for (int l = 0; l < rf_model_info_of(m)->L; l++)
+        if (rf_model_info_of(m)->H[l] > Hmax) Hmax = rf_model_info_of(m)->H[l];
     double *tmp = malloc((size_t)N * sizeof *tmp), *scratch = malloc((size_t)(G + 1) * Hmax * sizeof *scratch);
     if (!tmp || !scratch) {
         free(tmp), free(scratch);
@@ -437,8 +437,8 @@ rf_status rf_probe_svg_layer(const rf_probe *p, const rf_model *m, int l, int ro
     }
     int np = 0;
     for (int d = 0; d < p->depth; d++) {
-        int k = p->path[d], par = m->parent[k];
-        const char *kn = m->cfg.tasks[k].name;
+        int k = p->path[d], par = rf_model_info_of(m)->parent[k];
+        const char *kn = rf_model_spec_of(m)->tasks[k].name;
         int linked = p->link[l] && par >= 0;
         for (int kind = linked ? 1 : 0; kind >= 0; kind--) { /* the residual first, then the sum */
             float *v = vals + (size_t)np * f.R * u;
@@ -447,7 +447,7 @@ rf_status rf_probe_svg_layer(const rf_probe *p, const rf_model *m, int l, int ro
                 snprintf(titles[np], sizeof titles[np], "residual learned by the %s tower\nf_%s (before the link)", kn, kn);
             else if (linked)
                 snprintf(titles[np], sizeof titles[np], "%s output, recovered by summation\no_%s = o_%s + f_%s", kn, kn,
-                         m->cfg.tasks[par].name, kn);
+                         rf_model_spec_of(m)->tasks[par].name, kn);
             else
                 snprintf(titles[np], sizeof titles[np], "feature learned by the %s tower\no_%s", kn, kn);
             pan[np] = (rf_heat_panel){titles[np], v, u, (size_t)u, NULL, 0, 0};
@@ -458,7 +458,7 @@ rf_status rf_probe_svg_layer(const rf_probe *p, const rf_model *m, int l, int ro
     snprintf(title, sizeof title, "%s: hidden layer %d, dim=%d%s, %d rows per group", model_label ? model_label : "model",
              l + 1, H, u < H ? " (first units)" : "", f.r);
     snprintf(note, sizeof note, "f = %sact(W o_prev + b)%s, the tower's own block; links %s behind this layer; units %d of %d",
-             m->cfg.model.bn == RF_BN_BATCH ? "BN(" : "", m->cfg.model.bn == RF_BN_BATCH ? ")" : "",
+             rf_model_spec_of(m)->model.bn == RF_BN_BATCH ? "BN(" : "", rf_model_spec_of(m)->model.bn == RF_BN_BATCH ? ")" : "",
              p->link[l] ? "on" : "off", u, H);
     rf_heatmap h = {title, f.R, f.G, f.band_start, f.band_label, f.row_label, np, pan, limit,
                     "hidden feature value", note, 4, 6};
@@ -484,8 +484,8 @@ rf_status rf_probe_svg_logits(const rf_probe *p, const rf_model *m, int rows, fl
     char caps[2 * RF_MAX_TASKS][RF_NAME_MAX + 4];
     const char *cap[2 * RF_MAX_TASKS];
     for (int d = 0; d < p->depth; d++) {
-        snprintf(caps[d], sizeof caps[d], "s_%s", m->cfg.tasks[p->path[d]].name);
-        if (d) snprintf(caps[p->depth + d - 1], sizeof caps[0], "r_%s", m->cfg.tasks[p->path[d]].name);
+        snprintf(caps[d], sizeof caps[d], "s_%s", rf_model_spec_of(m)->tasks[p->path[d]].name);
+        if (d) snprintf(caps[p->depth + d - 1], sizeof caps[0], "r_%s", rf_model_spec_of(m)->tasks[p->path[d]].name);
     }
     for (int c = 0; c < ncol; c++) cap[c] = caps[c];
     for (int g = 0; g < f.G; g++)

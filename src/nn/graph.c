@@ -6,7 +6,7 @@
 
 #include "nn/graph.h"
 #include "nn/ops.h"
-#include "resflow/config.h"
+#include "resflow/spec.h"
 #include "core/rng.h"
 
 #define NONE ((size_t)-1)

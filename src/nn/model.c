@@ -10,6 +10,7 @@
  * propagated.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@
 #include "nn/graph.h"
 #include "nn/ops.h"
 #include "nn/zoo.h"
-#include "resflow/model.h"
+#include "nn/model_impl.h"
 #include "core/rng.h"
 
 struct rf_workspace {
@@ -34,14 +35,10 @@ struct rf_workspace {
     float *own;                                     /* (B, K) each tower's own logit (before links) */
     double *logp;                                   /* (B, K) ESMM log-probabilities */
     double scale[RF_MAX_TASKS];                     /* loss scale used by the last rf_model_loss */
-    /* row-sparse embedding gradient */
-    size_t emb_rows;
-    int32_t *slot;  /* (emb_rows) index into rows/g, or -1 */
-    uint32_t *rows;
-    float *g;
-    size_t n_rows, cap;
-    size_t seg_off[65];  /* field f's segment of rows/g during backward: [seg_off[f], +seg_n[f]) */
-    size_t seg_n[64];
+    float *bufn;         /* (n_buffers) running statistics after the last training forward */
+    int bufn_valid;
+    size_t seg_off[RF_MAX_FIELDS + 1]; /* field f's segment of a sparse gradient set in the last
+                                          training batch: at most seg_off[f+1] - seg_off[f] rows */
     rf_graph_ws *gws;    /* model zoo: the graph's tensors */
     int nx;              /* model zoo: extra output columns after the logits */
     float *X, *dX;       /* (B, nx) extra outputs and their gradients */
@@ -49,24 +46,37 @@ struct rf_workspace {
     rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
 };
 
+/* Row-sparse embedding gradient and the dense gradient slab (rf_grads). */
+struct rf_grads {
+    float *dense;
+    size_t n_dense;
+    int E;
+    size_t emb_rows;
+    int32_t *slot;  /* (emb_rows) index into rows/g, or -1 */
+    uint32_t *rows;
+    float *g;
+    size_t n_rows, cap;
+    size_t seg_n[RF_MAX_FIELDS]; /* rows of field f in its segment during backward */
+};
+
 /* ---------------------------------------------------------------------------------------- */
 
 /* Which models have ResFlow links: resflow, and esmm with model.esmm_links (ESMM + FR [+ LR]). */
 static int has_links(const rf_model *m)
 {
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     return mc->type == RF_MODEL_RESFLOW || (mc->type == RF_MODEL_ESMM && mc->esmm_links);
 }
-static int link_on(const rf_model *m, int l) { return has_links(m) && (m->cfg.model.res_layers >> l & 1u); }
+static int link_on(const rf_model *m, int l) { return has_links(m) && (m->spec.model.res_layers >> l & 1u); }
 /* M4 replaces the logit link by the ESMM product */
 static int logit_link_on(const rf_model *m)
 {
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     return has_links(m) && mc->res_logit && !(mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
 }
 static int is_product(const rf_model *m)
 {
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     return rf_zoo_is_product(mc->type) || (mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
 }
 
@@ -76,11 +86,21 @@ static void xavier(rf_rng *r, float *W, size_t n, int fan_in, int fan_out)
     for (size_t i = 0; i < n; i++) W[i] = (float)((2 * rf_rng_uniform(r) - 1) * lim);
 }
 
-rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, int D,
-                          rf_model **out, rf_error *err)
+int rf_spec_task_index(const rf_model_spec *s, const char *name)
+{
+    for (int k = 0; k < s->K; k++)
+        if (strcmp(s->tasks[k].name, name) == 0) return k;
+    return -1;
+}
+
+rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *err)
 {
     *out = NULL;
-    if (F < 0 || F > 64) return rf_errorf(err, RF_EUSAGE, "%d categorical fields (max 64)", F);
+    const rf_model_spec *cfg = spec; /* the spec's members are named as the config's */
+    int F = spec->F, D = spec->D;
+    const rf_field *fields = spec->fields;
+    if (F < 0 || F > RF_MAX_FIELDS) return rf_errorf(err, RF_EUSAGE, "%d categorical fields (max %d)", F, RF_MAX_FIELDS);
+    if (D < 0) return rf_errorf(err, RF_EUSAGE, "%d dense features", D);
     if (F == 0 && D == 0) return rf_errorf(err, RF_EUSAGE, "the model has no input features");
     const rf_model_cfg *mc = &cfg->model;
     if (cfg->K < 1 || cfg->K > RF_MAX_TASKS) return rf_errorf(err, RF_EUSAGE, "bad task count %d", cfg->K);
@@ -88,7 +108,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
         return rf_errorf(err, RF_EUSAGE, "model.hidden must have 1..%d layers", RF_MAX_LAYERS);
     rf_model *m = calloc(1, sizeof *m);
     if (!m) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    m->cfg = *cfg;
+    m->spec = *spec;
     m->K = cfg->K;
     m->F = F;
     m->D = D;
@@ -110,7 +130,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     for (int k = 0; k < m->K; k++) {
         m->parent[k] = -1;
         if (cfg->tasks[k].parent[0]) {
-            m->parent[k] = rf_config_task_index(cfg, cfg->tasks[k].parent);
+            m->parent[k] = rf_spec_task_index(cfg, cfg->tasks[k].parent);
             if (m->parent[k] < 0 || m->parent[k] == k) {
                 rf_model_free(m);
                 return rf_errorf(err, RF_EUSAGE, "task %s: unknown parent %s", cfg->tasks[k].name,
@@ -175,20 +195,18 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     if (mc->bn == RF_BN_BATCH)
         for (int l = 0; l < L; l++) nb += 2 * (size_t)K * m->H[l];
     m->n_buffers = nb;
-    m->params = calloc(n, sizeof(float));
-    m->grads = calloc(n, sizeof(float));
+    m->params = calloc(n ? n : 1, sizeof(float));
     m->buffers = calloc(nb ? nb : 1, sizeof(float));
 
     /* embeddings */
     m->emb_off[0] = 0;
     for (int f = 0; f < F; f++) {
-        m->fields[f] = fields[f];
         m->vocab[f] = fields[f].vocab ? fields[f].vocab : 1;
         m->pooling[f] = fields[f].multi ? fields[f].pooling : -1;
         m->emb_off[f + 1] = m->emb_off[f] + m->vocab[f];
     }
     m->emb = rf_big_alloc(m->emb_off[F] * (size_t)m->E * sizeof(float), 0);
-    if (!m->params || !m->grads || !m->buffers || !m->emb) {
+    if (!m->params || !m->buffers || !m->emb) {
         rf_model_free(m);
         return rf_errorf(err, RF_ENOMEM, "out of memory for %zu parameters", n);
     }
@@ -204,8 +222,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
         m->layer[l].beta = mc->bn == RF_BN_BATCH ? p + off_be[l] : NULL;
         if (mc->bn == RF_BN_BATCH) {
             size_t KH = (size_t)K * m->H[l];
-            m->run_mean[l] = m->buffers + bo; bo += KH;
-            m->run_var[l] = m->buffers + bo; bo += KH;
+            m->run_off[l] = bo; bo += 2 * KH; /* running mean, then running variance */
         }
     }
     if (!zoo) {
@@ -220,7 +237,7 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
     /* initialisation (deterministic from train.seed): Xavier-uniform weights per tower,
      * zero biases, PReLU slopes prelu_init, BN gamma 1 beta 0, embeddings U(-a, a) */
     rf_rng r;
-    rf_rng_seed(&r, cfg->train.seed);
+    rf_rng_seed(&r, spec->seed);
     for (int l = 0; l < L; l++) {
         int in = l == 0 ? m->In : m->H[l - 1], H = m->H[l];
         size_t KH = (size_t)K * H;
@@ -237,16 +254,109 @@ rf_status rf_model_create(const rf_config *cfg, int F, const rf_field *fields, i
         if (m->layer[l].gamma)
             for (size_t j = 0; j < KH; j++) {
                 m->layer[l].gamma[j] = 1;
-                m->run_var[l][j] = 1;
+                m->buffers[m->run_off[l] + KH + j] = 1;
             }
     }
-    if (zoo) rf_graph_init(m->graph, m->params, m->buffers, cfg->train.seed * 0x9e3779b97f4a7c15ULL + 1);
+    if (zoo) rf_graph_init(m->graph, m->params, m->buffers, spec->seed * 0x9e3779b97f4a7c15ULL + 1);
     else xavier(&r, m->Wout, (size_t)K * m->H[L - 1], m->H[L - 1], 1);
     if (m->Wd) xavier(&r, m->Wd, (size_t)D * m->E, D, m->E);
     for (size_t i = 0; i < m->emb_off[F] * (size_t)m->E; i++)
         m->emb[i] = (float)((2 * rf_rng_uniform(&r) - 1) * mc->emb_init);
+    rf_model_info *in = &m->info;
+    in->K = m->K, in->F = m->F, in->D = m->D, in->E = m->E, in->L = m->L, in->In = m->In;
+    memcpy(in->H, m->H, sizeof in->H);
+    memcpy(in->parent, m->parent, sizeof in->parent);
+    memcpy(in->order, m->order, sizeof in->order);
+    in->n_params = m->n_params;
+    in->n_buffers = m->n_buffers;
+    in->n_emb_rows = m->emb_off[F];
+    in->is_tower = !zoo;
     *out = m;
     return RF_OK;
+}
+
+const rf_model_spec *rf_model_spec_of(const rf_model *m) { return &m->spec; }
+const rf_model_info *rf_model_info_of(const rf_model *m) { return &m->info; }
+float *rf_model_params(const rf_model *m) { return m->params; }
+float *rf_model_buffers(const rf_model *m) { return m->buffers; }
+float *rf_model_emb(const rf_model *m) { return m->emb; }
+size_t rf_model_emb_offset(const rf_model *m, int f) { return f >= 0 && f <= m->F ? m->emb_off[f] : 0; }
+
+/* Bitmask of task k and every task whose loss reaches k's tower: its descendants, when the
+ * residual links or the probability product pass their gradients up the tree. */
+static uint32_t reach_mask(const rf_model *m, int k, int up)
+{
+    uint32_t mask = 1u << k;
+    if (!up) return mask;
+    for (int j = 0; j < m->K; j++)
+        for (int a = m->parent[j]; a >= 0; a = m->parent[a])
+            if (a == k) mask |= 1u << j;
+    return mask;
+}
+
+int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
+{
+    int n = 0, K = m->K;
+    uint32_t all = K >= 32 ? 0xffffffffu : (1u << K) - 1;
+#define GROUP(nm, o, r, c, l, ow, t)                                                                       \
+    do {                                                                                                   \
+        if (out && n < max) {                                                                              \
+            rf_param_group *g_ = &out[n];                                                                  \
+            memset(g_, 0, sizeof *g_);                                                                     \
+            snprintf(g_->name, sizeof g_->name, "%s", nm);                                                 \
+            g_->off = (o), g_->rows = (r), g_->cols = (c), g_->ld = (l), g_->owner = (ow), g_->tasks = (t); \
+        }                                                                                                  \
+        n++;                                                                                               \
+    } while (0)
+    GROUP("emb", 0, m->emb_off[m->F], (size_t)m->E, (size_t)m->E, -1, all);
+    if (out && n <= max) out[n - 1].emb = 1;
+    if (m->graph) { /* the zoo's op graph: its parameters are not attributed to towers yet */
+        GROUP("graph", 0, 1, rf_graph_n_params(m->graph), rf_graph_n_params(m->graph), -1, all);
+    } else {
+        /* a descendant's gradient reaches its ancestors' layer l through the product, the logit
+         * link, or a residual link behind layer l or a later one */
+        int up_out = is_product(m) || logit_link_on(m);
+        char nm[48];
+        for (int l = 0; l < m->L; l++) {
+            const rf_layer_params *lp = &m->layer[l];
+            int up = up_out;
+            for (int j = l; j < m->L; j++) up |= link_on(m, j);
+            int H = m->H[l], in = l == 0 ? m->In : m->H[l - 1];
+            for (int k = 0; k < K; k++) {
+                uint32_t t = reach_mask(m, k, up);
+                size_t o = (size_t)(lp->W - m->params);
+                snprintf(nm, sizeof nm, "tower%d.layer%d.W", k, l);
+                if (l == 0) GROUP(nm, o + (size_t)k * H, (size_t)in, (size_t)H, (size_t)K * H, k, t);
+                else GROUP(nm, o + (size_t)k * in * H, (size_t)in, (size_t)H, (size_t)H, k, t);
+                snprintf(nm, sizeof nm, "tower%d.layer%d.b", k, l);
+                GROUP(nm, (size_t)(lp->b - m->params) + (size_t)k * H, 1, (size_t)H, (size_t)H, k, t);
+                if (lp->alpha) {
+                    snprintf(nm, sizeof nm, "tower%d.layer%d.prelu", k, l);
+                    GROUP(nm, (size_t)(lp->alpha - m->params) + (size_t)k * H, 1, (size_t)H, (size_t)H, k, t);
+                }
+                if (lp->gamma) {
+                    snprintf(nm, sizeof nm, "tower%d.layer%d.bn_gamma", k, l);
+                    GROUP(nm, (size_t)(lp->gamma - m->params) + (size_t)k * H, 1, (size_t)H, (size_t)H, k, t);
+                    snprintf(nm, sizeof nm, "tower%d.layer%d.bn_beta", k, l);
+                    GROUP(nm, (size_t)(lp->beta - m->params) + (size_t)k * H, 1, (size_t)H, (size_t)H, k, t);
+                }
+            }
+        }
+        int HL = m->H[m->L - 1];
+        for (int k = 0; k < K; k++) {
+            uint32_t t = reach_mask(m, k, up_out);
+            snprintf(nm, sizeof nm, "tower%d.out.W", k);
+            GROUP(nm, (size_t)(m->Wout - m->params) + (size_t)k * HL, 1, (size_t)HL, (size_t)HL, k, t);
+            snprintf(nm, sizeof nm, "tower%d.out.b", k);
+            GROUP(nm, (size_t)(m->bout - m->params) + (size_t)k, 1, 1, 1, k, t);
+        }
+    }
+    if (m->Wd) {
+        GROUP("dense_proj.W", (size_t)(m->Wd - m->params), (size_t)m->D, (size_t)m->E, (size_t)m->E, -1, all);
+        GROUP("dense_proj.b", (size_t)(m->bd - m->params), 1, (size_t)m->E, (size_t)m->E, -1, all);
+    }
+#undef GROUP
+    return n;
 }
 
 void rf_model_free(rf_model *m)
@@ -254,7 +364,6 @@ void rf_model_free(rf_model *m)
     if (!m) return;
     rf_graph_free(m->graph);
     free(m->params);
-    free(m->grads);
     free(m->buffers);
     free(m->emb);
     free(m);
@@ -276,8 +385,78 @@ int rf_model_type_parse(const char *name)
 }
 
 int rf_model_is_product(const rf_model *m) { return is_product(m); }
+int rf_model_emb_width(const rf_model_spec *s) { return s->model.emb_dim * (rf_zoo_is_tower(s->model.type) ? 1 : rf_zoo_emb_mult(s)); }
+int rf_model_type_is_tower(rf_model_type t) { return rf_zoo_is_tower(t); }
 
-void rf_model_zero_grad(rf_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+rf_grads *rf_grads_create(const rf_model *m)
+{
+    rf_grads *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->n_dense = m->n_params;
+    g->E = m->E;
+    g->emb_rows = m->emb_off[m->F];
+    g->dense = calloc(g->n_dense ? g->n_dense : 1, sizeof(float));
+    g->slot = malloc((g->emb_rows ? g->emb_rows : 1) * sizeof *g->slot);
+    if (!g->dense || !g->slot) {
+        rf_grads_free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < g->emb_rows; i++) g->slot[i] = -1;
+    return g;
+}
+
+void rf_grads_free(rf_grads *g)
+{
+    if (!g) return;
+    free(g->dense);
+    free(g->slot);
+    free(g->rows);
+    free(g->g);
+    free(g);
+}
+
+float *rf_grads_dense(const rf_grads *g, size_t *n)
+{
+    if (n) *n = g->n_dense;
+    return g->dense;
+}
+
+size_t rf_grads_emb(const rf_grads *g, const uint32_t **rows, float **vals)
+{
+    *rows = g->rows;
+    *vals = g->g;
+    return g->n_rows;
+}
+
+void rf_grads_emb_clear(rf_grads *g)
+{
+    for (size_t i = 0; i < g->n_rows; i++) g->slot[g->rows[i]] = -1;
+    g->n_rows = 0;
+}
+
+void rf_grads_zero(rf_grads *g)
+{
+    memset(g->dense, 0, g->n_dense * sizeof(float));
+    rf_grads_emb_clear(g);
+}
+
+/* Room for the segments of the last training batch (ws->seg_off) in g's sparse set; the set
+ * must be empty (rows are compacted per backward). */
+static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_error *err)
+{
+    size_t need = ws->seg_off[F];
+    if (g->n_rows)
+        return rf_errorf(err, RF_EINTERNAL, "sparse gradients of an earlier backward were not cleared");
+    if (need <= g->cap && g->rows) return RF_OK;
+    need = need > g->cap * 2 ? need : g->cap * 2;
+    uint32_t *nr = realloc(g->rows, (need ? need : 1) * sizeof *nr);
+    if (nr) g->rows = nr;
+    float *ng = nr ? realloc(g->g, (need ? need : 1) * (size_t)g->E * sizeof *ng) : NULL;
+    if (!nr || !ng) return rf_errorf(err, RF_ENOMEM, "out of memory for embedding gradients");
+    g->g = ng;
+    g->cap = need;
+    return RF_OK;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -291,10 +470,11 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
 #define AL(p, n) do { (p) = malloc((n) * sizeof *(p)); ok &= (p) != NULL; } while (0)
     AL(ws->x, B * m->In);
     AL(ws->dx, B * m->In);
-    int bn = m->cfg.model.bn == RF_BN_BATCH;
+    int bn = m->spec.model.bn == RF_BN_BATCH;
+    AL(ws->bufn, m->n_buffers ? m->n_buffers : 1);
     if (m->graph && !(ws->gws = rf_graph_ws_create(m->graph, (int)B))) ok = 0;
     if (m->graph) {
-        ws->nx = rf_zoo_n_extra(&m->cfg);
+        ws->nx = rf_zoo_n_extra(&m->spec);
         AL(ws->X, B * (size_t)(ws->nx ? ws->nx : 1));
         AL(ws->dX, B * (size_t)(ws->nx ? ws->nx : 1));
         AL(ws->Y, B * K);
@@ -320,17 +500,11 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     AL(ws->dS, B * K);
     AL(ws->own, B * K);
     AL(ws->logp, B * K);
-    ws->emb_rows = m->emb_off[m->F];
-    AL(ws->slot, ws->emb_rows ? ws->emb_rows : 1);
-    ws->cap = B * (size_t)(m->F ? m->F : 1);
-    AL(ws->rows, ws->cap);
-    AL(ws->g, ws->cap * m->E);
 #undef AL
     if (!ok) {
         rf_workspace_free(ws);
         return NULL;
     }
-    for (size_t i = 0; i < ws->emb_rows; i++) ws->slot[i] = -1;
     return ws;
 }
 
@@ -361,9 +535,7 @@ void rf_workspace_free(rf_workspace *ws)
     free(ws->dS);
     free(ws->own);
     free(ws->logp);
-    free(ws->slot);
-    free(ws->rows);
-    free(ws->g);
+    free(ws->bufn);
     free(ws);
 }
 
@@ -378,7 +550,7 @@ const float *rf_ws_own_logits(const rf_workspace *ws) { return ws->own; }
 rf_status rf_ws_keep_blocks(rf_workspace *ws, const rf_model *m, rf_error *err)
 {
     if (m->graph)
-        return rf_errorf(err, RF_EUSAGE, "model.type %s has no task towers to probe", rf_model_type_name(m->cfg.model.type));
+        return rf_errorf(err, RF_EUSAGE, "model.type %s has no task towers to probe", rf_model_type_name(m->spec.model.type));
     for (int l = 0; l < m->L; l++)
         if (!ws->R[l] && !(ws->R[l] = malloc((size_t)ws->maxB * m->K * m->H[l] * sizeof(float))))
             return rf_errorf(err, RF_ENOMEM, "out of memory for the block outputs");
@@ -467,7 +639,7 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
     return RF_OK;
 }
 
-rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, int train,
+rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, int train,
                            rf_error *err)
 {
     int B = bt->B, K = m->K, L = m->L;
@@ -477,8 +649,9 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
                          bt->ds->F, bt->ds->D, m->F, m->D);
     ws->B = B;
     ws->last_train = train;
+    ws->bufn_valid = 0;
     if (train) {
-        /* lay out one segment of the sparse gradient buffer per field (a field's distinct rows
+        /* lay out one segment of the sparse gradient set per field (a field's distinct rows
          * are at most its occurrences in the batch, and at most its vocabulary) */
         size_t need = 0;
         for (int f = 0; f < m->F; f++) {
@@ -493,21 +666,16 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
             need += occ;
         }
         ws->seg_off[m->F] = need;
-        if (need > ws->cap) {
-            uint32_t *nr = realloc(ws->rows, need * sizeof *nr);
-            if (nr) ws->rows = nr;
-            float *ng = nr ? realloc(ws->g, need * m->E * sizeof *ng) : NULL;
-            if (!nr || !ng) return rf_errorf(err, RF_ENOMEM, "out of memory for embedding gradients");
-            ws->g = ng;
-            ws->cap = need;
-        }
+        /* running statistics are updated in a copy; rf_model_adopt_buffers takes them */
+        memcpy(ws->bufn, m->buffers, m->n_buffers * sizeof(float));
+        ws->bufn_valid = 1;
     }
     rf_status st = embed_fwd(m, ws, bt, err);
     if (st) return st;
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     if (m->graph) { /* model zoo: the op graph computes the logits */
         rf_graph_ws_input(ws->gws, ws->x, ws->dx);
-        rf_graph_forward(m->graph, ws->gws, m->params, m->buffers, B, train);
+        rf_graph_forward(m->graph, ws->gws, m->params, train ? ws->bufn : m->buffers, B, train);
         const float *o = rf_graph_val(ws->gws, m->graph_out);
         int nx = ws->nx, w = K + nx;
         for (int b = 0; b < B; b++) {
@@ -531,11 +699,11 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
         if (mc->bn == RF_BN_BATCH) {
             if (train)
                 rf_bn_fwd_train(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
-                                ws->rstd[l], m->run_mean[l], m->run_var[l], mc->bn_momentum,
-                                mc->bn_eps);
+                                ws->rstd[l], ws->bufn + m->run_off[l], ws->bufn + m->run_off[l] + KH,
+                                mc->bn_momentum, mc->bn_eps);
             else
-                rf_bn_fwd_eval(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, m->run_mean[l],
-                               m->run_var[l], mc->bn_eps);
+                rf_bn_fwd_eval(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, m->buffers + m->run_off[l],
+                               m->buffers + m->run_off[l] + KH, mc->bn_eps);
         }
         if (ws->R[l]) memcpy(ws->R[l], ws->O[l], (size_t)B * KH * sizeof(float));
         if (link_on(m, l)) {
@@ -573,7 +741,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
                 if (m3 && s[k] > 0) s[k] = 0; /* M3: residual logit := min(r, 0) */
                 s[k] += s[p];
             }
-            c[k] = m->cfg.tasks[k].loss == RF_LOSS_MSE ? s[k] : rf_sigmoidf(s[k]); /* mse: linear output */
+            c[k] = m->spec.tasks[k].loss == RF_LOSS_MSE ? s[k] : rf_sigmoidf(s[k]); /* mse: linear output */
             if (esmm) {
                 /* log sigmoid(s) = -softplus(-s) */
                 double ls = -(log1p(exp(-fabs((double)s[k]))) + (s[k] < 0 ? -(double)s[k] : 0.0));
@@ -587,6 +755,11 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
     return RF_OK;
 }
 
+void rf_model_adopt_buffers(rf_model *m, const rf_workspace *ws)
+{
+    if (ws->bufn_valid) memcpy(m->buffers, ws->bufn, m->n_buffers * sizeof(float));
+}
+
 /* M1/M2 penalties (paper §3.3), each attributed to the child task (its task_scale applies):
  * M1: w * mean_b sum_child max(p_child - p_parent, 0), for models whose probabilities are
  *     sigmoids of their logits (product models never increase);
@@ -595,7 +768,7 @@ rf_status rf_model_forward(rf_model *m, rf_workspace *ws, const rf_batch *bt, in
  * subtracted, because the logit link's backward passes dS_child on to the parent in full. */
 static double monotonic_penalty(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale)
 {
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     int B = ws->B, K = m->K;
     int m1 = mc->monotonic == RF_MONO_M1 && !is_product(m), m2 = mc->monotonic == RF_MONO_M2 && logit_link_on(m);
     if (!m1 && !m2) return 0;
@@ -629,16 +802,16 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
     const rf_dataset *ds = bt->ds;
     double tot = 0, pt[RF_MAX_TASKS] = {0};
     for (int k = 0; k < K; k++)
-        ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight / B;
-    if (m->graph && rf_zoo_has_loss(m->cfg.model.type)) { /* the model's own objective (zoo.c) */
+        ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight / B;
+    if (m->graph && rf_zoo_has_loss(m->spec.model.type)) { /* the model's own objective (zoo.c) */
         double sc[RF_MAX_TASKS];
-        for (int k = 0; k < K; k++) sc[k] = (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight;
+        for (int k = 0; k < K; k++) sc[k] = (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight;
         for (int b = 0; b < B; b++) {
             size_t r = bt->rows[b];
             for (int k = 0; k < K; k++) ws->Y[(size_t)b * K + k] = ds->labels[r * ds->K + bt->label_col[k]];
             ws->RW[b] = ds->weight ? ds->weight[r] : 1.0f;
         }
-        return rf_zoo_loss(&m->cfg, m->parent, B, ws->S, ws->X, ws->Y, ws->RW, sc, ws->dS, ws->dX, per_task,
+        return rf_zoo_loss(&m->spec, m->parent, B, ws->S, ws->X, ws->Y, ws->RW, sc, ws->dS, ws->dX, per_task,
                            &ws->fz);
     }
     memset(ws->dS, 0, (size_t)B * K * sizeof(float));
@@ -650,9 +823,9 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
         float *dS = ws->dS + (size_t)b * K;
         for (int k = 0; k < K; k++) {
             float t = ds->labels[r * ds->K + bt->label_col[k]];
-            float w = m->cfg.tasks[k].pos_weight;
+            float w = m->spec.tasks[k].pos_weight;
             double l;
-            if (m->cfg.tasks[k].loss == RF_LOSS_MSE) { /* squared error of the linear output */
+            if (m->spec.tasks[k].loss == RF_LOSS_MSE) { /* squared error of the linear output */
                 double d = (double)s[k] - t;
                 l = d * d;
                 dS[k] += (float)(2 * d * rw * ws->scale[k]);
@@ -682,7 +855,7 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
     }
     for (int k = 0; k < K; k++) {
         pt[k] /= B;
-        tot += (task_scale ? task_scale[k] : 1.0) * m->cfg.tasks[k].weight * pt[k];
+        tot += (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight * pt[k];
         if (per_task) per_task[k] = pt[k];
     }
     return tot + monotonic_penalty(m, ws, bt, task_scale);
@@ -690,41 +863,62 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* Add scale*g to the gradient of embedding row `row` of field f (segment f of the buffer). */
-static void emb_accum(rf_workspace *ws, int f, size_t row, const float *g, float scale, int E)
+/* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). */
+static void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t row, const float *v, float scale, int E)
 {
-    int32_t s = ws->slot[row];
+    int32_t s = gr->slot[row];
     if (s < 0) {
-        s = (int32_t)(ws->seg_off[f] + ws->seg_n[f]++);
-        ws->slot[row] = s;
-        ws->rows[s] = (uint32_t)row;
-        memset(ws->g + (size_t)s * E, 0, E * sizeof(float));
+        s = (int32_t)(ws->seg_off[f] + gr->seg_n[f]++);
+        gr->slot[row] = s;
+        gr->rows[s] = (uint32_t)row;
+        memset(gr->g + (size_t)s * E, 0, E * sizeof(float));
     }
-    float *d = ws->g + (size_t)s * E;
-    for (int j = 0; j < E; j++) d[j] += scale * g[j];
+    float *d = gr->g + (size_t)s * E;
+    for (int j = 0; j < E; j++) d[j] += scale * v[j];
 }
 
-void rf_model_backward(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+rf_status rf_model_backward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g, rf_error *err)
 {
-    rf_model_backward_dense(m, ws, bt);
-    rf_model_backward_w0(m, ws);
-    rf_model_backward_emb(m, ws, bt);
+    rf_status st = rf_model_backward_dense(m, ws, bt, g, err);
+    if (st) return st;
+    rf_model_backward_w0(m, ws, g);
+    rf_model_backward_emb(m, ws, bt, g);
+    return RF_OK;
 }
 
-void rf_model_backward_w0(rf_model *m, rf_workspace *ws)
+rf_status rf_model_task_grads(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *const *per_task,
+                              double *loss_k, rf_error *err)
+{
+    for (int k = 0; k < m->K; k++) {
+        float scale[RF_MAX_TASKS] = {0};
+        scale[k] = 1;
+        rf_grads_zero(per_task[k]);
+        double l = rf_model_loss(m, ws, bt, scale, NULL);
+        if (loss_k) loss_k[k] = l;
+        rf_status st = rf_model_backward(m, ws, bt, per_task[k], err);
+        if (st) return st;
+    }
+    return RF_OK;
+}
+
+void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g)
 {
     if (m->graph) return; /* the graph's backward did everything */
     int KH = m->K * m->H[0];
-    float *dW0 = m->grads + (m->layer[0].W - m->params);
+    float *dW0 = g->dense + (m->layer[0].W - m->params);
     rf_gemm(1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, dW0, KH);
 }
 
-void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g,
+                                  rf_error *err)
 {
+    if (!ws->last_train) return rf_errorf(err, RF_EUSAGE, "backward needs a training forward pass");
+    rf_status st = grads_reserve(g, ws, m->F, err);
+    if (st) return st;
     int B = ws->B, K = m->K, L = m->L;
-    const rf_model_cfg *mc = &m->cfg.model;
+    const rf_model_cfg *mc = &m->spec.model;
     int logit_link = logit_link_on(m);
-    float *gp = m->grads;
+    float *gp = g->dense;
 #define GRAD(ptr) (gp + ((ptr) - m->params))
     if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
         int nx = ws->nx, w = K + nx, own = rf_zoo_has_loss(mc->type);
@@ -734,7 +928,7 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
             if (own) memcpy(go + (size_t)b * w + K, ws->dX + (size_t)b * nx, (size_t)nx * sizeof(float));
             else memset(go + (size_t)b * w + K, 0, (size_t)nx * sizeof(float));
         }
-        rf_graph_backward(m->graph, ws->gws, m->params, m->grads, B);
+        rf_graph_backward(m->graph, ws->gws, m->params, g->dense, B);
         L = 0;
     }
     /* logit links: child's logit gradient flows into its parent's logit */
@@ -817,9 +1011,10 @@ void rf_model_backward_dense(rf_model *m, rf_workspace *ws, const rf_batch *bt)
         }
     }
 #undef GRAD
+    return RF_OK;
 }
 
-void rf_model_backward_emb(rf_model *m, rf_workspace *ws, const rf_batch *bt)
+void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
 {
     int B = ws->B;
     /* embeddings (row-sparse): fields in parallel, each into its own segment, then the
@@ -828,45 +1023,32 @@ void rf_model_backward_emb(rf_model *m, rf_workspace *ws, const rf_batch *bt)
     int F = m->F, E = m->E, In = m->In;
 #pragma omp parallel for schedule(dynamic, 1) if (B * F * E > 65536)
     for (int f = 0; f < F; f++) {
-        ws->seg_n[f] = 0;
+        gr->seg_n[f] = 0;
         for (int b = 0; b < B; b++) {
             size_t r = bt->rows[b];
             const float *dx = ws->dx + (size_t)b * In + f * E;
             if (m->pooling[f] < 0) {
                 uint32_t id = ds->cat[r * ds->F + f];
-                emb_accum(ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+                emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
             } else {
                 uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
                 float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
                 for (uint64_t i = a; i < z; i++) {
                     uint32_t id = ds->mv_ids[f][i];
-                    emb_accum(ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+                    emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
                 }
             }
         }
     }
     size_t w = 0;
     for (int f = 0; f < F; f++) {
-        size_t o = ws->seg_off[f], n = ws->seg_n[f];
+        size_t o = ws->seg_off[f], n = gr->seg_n[f];
         if (o != w && n) {
-            memmove(ws->rows + w, ws->rows + o, n * sizeof *ws->rows);
-            memmove(ws->g + w * E, ws->g + o * E, n * E * sizeof *ws->g);
-            for (size_t i = 0; i < n; i++) ws->slot[ws->rows[w + i]] = (int32_t)(w + i);
+            memmove(gr->rows + w, gr->rows + o, n * sizeof *gr->rows);
+            memmove(gr->g + w * E, gr->g + o * E, n * E * sizeof *gr->g);
+            for (size_t i = 0; i < n; i++) gr->slot[gr->rows[w + i]] = (int32_t)(w + i);
         }
         w += n;
     }
-    ws->n_rows = w;
-}
-
-size_t rf_ws_emb_grads(const rf_workspace *ws, const uint32_t **rows, float **grads)
-{
-    *rows = ws->rows;
-    *grads = ws->g;
-    return ws->n_rows;
-}
-
-void rf_ws_emb_grads_clear(rf_workspace *ws)
-{
-    for (size_t i = 0; i < ws->n_rows; i++) ws->slot[ws->rows[i]] = -1;
-    ws->n_rows = 0;
+    gr->n_rows = w;
 }

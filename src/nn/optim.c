@@ -1,61 +1,88 @@
-/* optim.c - Adam over the dense slab (torch.optim.Adam semantics) and lazy row-sparse Adam
- * over embedding rows (torch.optim.SparseAdam semantics). See include/resflow/optim.h. */
+/* optim.c - the optimizer interface and Adam over the dense slab (torch.optim.Adam semantics)
+ * with lazy row-sparse Adam over embedding rows (torch.optim.SparseAdam semantics). See
+ * include/resflow/optim.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/bigalloc.h"
+#include "core/bytes.h"
+#include "nn/model_impl.h"
 #include "resflow/optim.h"
 
-struct rf_adam {
+/* ---- the interface ---------------------------------------------------------------------- */
+
+void rf_optimizer_free(rf_optimizer *o)
+{
+    if (o) o->ops->destroy(o);
+}
+const char *rf_optimizer_name(const rf_optimizer *o) { return o->ops->name; }
+long rf_optimizer_steps(const rf_optimizer *o) { return o->steps; }
+void rf_optimizer_begin(rf_optimizer *o) { o->steps++; }
+void rf_optimizer_update_dense(rf_optimizer *o, rf_model *m, const rf_grads *g) { o->ops->update_dense(o, m, g); }
+void rf_optimizer_update_sparse(rf_optimizer *o, rf_model *m, const rf_grads *g) { o->ops->update_sparse(o, m, g); }
+
+void rf_optimizer_step(rf_optimizer *o, rf_model *m, const rf_grads *g)
+{
+    rf_optimizer_begin(o);
+    rf_optimizer_update_dense(o, m, g);
+    rf_optimizer_update_sparse(o, m, g);
+}
+
+/* State layout: "RFOPT\0\0\0" | name (16 bytes, NUL-padded) | u64 steps | u64 body bytes | body. */
+#define OPT_HDR 40
+size_t rf_optimizer_state_size(const rf_optimizer *o) { return OPT_HDR + o->ops->state_size(o); }
+
+void rf_optimizer_save_state(const rf_optimizer *o, unsigned char *dst)
+{
+    memset(dst, 0, OPT_HDR);
+    memcpy(dst, "RFOPT", 5);
+    size_t nl = strlen(o->ops->name);
+    memcpy(dst + 8, o->ops->name, nl < 15 ? nl : 15);
+    wr64(dst + 24, (uint64_t)o->steps);
+    wr64(dst + 32, (uint64_t)o->ops->state_size(o));
+    o->ops->save(o, dst + OPT_HDR);
+}
+
+rf_status rf_optimizer_load_state(rf_optimizer *o, const unsigned char *src, size_t n, rf_error *err)
+{
+    if (n < OPT_HDR || memcmp(src, "RFOPT", 5) != 0)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: not an optimizer state (%zu bytes)", n);
+    char name[16] = {0};
+    memcpy(name, src + 8, 15);
+    if (strcmp(name, o->ops->name) != 0)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: saved by optimizer %s, loading into %s", name,
+                         o->ops->name);
+    uint64_t body = rd64(src + 32), want = o->ops->state_size(o);
+    if (body != want || n - OPT_HDR != body)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: %llu bytes of state, this model needs %llu",
+                         (unsigned long long)(n - OPT_HDR), (unsigned long long)want);
+    rf_status st = o->ops->load(o, src + OPT_HDR, body, err);
+    if (st == RF_OK) o->steps = (long)rd64(src + 24);
+    return st;
+}
+
+/* ---- Adam ------------------------------------------------------------------------------- */
+
+typedef struct {
+    rf_optimizer base;
     rf_train_cfg tc;
-    long t;
     float *m, *v;         /* (n_params) */
     float *em, *ev;       /* (emb rows, E) */
     size_t n, ne;
-};
+} adam;
 
-rf_adam *rf_adam_create(const rf_model *mdl, const rf_train_cfg *tc)
+static void adam_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
 {
-    rf_adam *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
-    a->tc = *tc;
-    a->n = mdl->n_params;
-    a->ne = mdl->emb_off[mdl->F] * (size_t)mdl->E;
-    a->m = calloc(a->n ? a->n : 1, sizeof(float));
-    a->v = calloc(a->n ? a->n : 1, sizeof(float));
-    a->em = rf_big_alloc(a->ne * sizeof(float), 1);
-    a->ev = rf_big_alloc(a->ne * sizeof(float), 1);
-    if (!a->m || !a->v || !a->em || !a->ev) {
-        rf_adam_free(a);
-        return NULL;
-    }
-    return a;
-}
-
-void rf_adam_free(rf_adam *a)
-{
-    if (!a) return;
-    free(a->m);
-    free(a->v);
-    free(a->em);
-    free(a->ev);
-    free(a);
-}
-
-long rf_adam_steps(const rf_adam *a) { return a->t; }
-
-void rf_adam_begin(rf_adam *a) { a->t++; }
-
-void rf_adam_update_dense(rf_adam *a, rf_model *mdl)
-{
+    adam *a = (adam *)o;
     const rf_train_cfg *tc = &a->tc;
     double b1 = tc->beta1, b2 = tc->beta2;
-    double bc1 = 1.0 - pow(b1, (double)a->t), bc2 = 1.0 - pow(b2, (double)a->t);
+    double bc1 = 1.0 - pow(b1, (double)o->steps), bc2 = 1.0 - pow(b2, (double)o->steps);
     float lr = tc->lr, eps = tc->eps, wd = tc->weight_decay;
     float step = (float)(lr / bc1), sq2 = (float)sqrt(bc2);
     float fb1 = (float)b1, fb2 = (float)b2;
-    float *p = mdl->params, *g = mdl->grads, *m = a->m, *v = a->v;
+    float *p = mdl->params, *m = a->m, *v = a->v;
+    const float *g = rf_grads_dense(gr, NULL);
     size_t n = a->n;
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
@@ -66,29 +93,30 @@ void rf_adam_update_dense(rf_adam *a, rf_model *mdl)
     }
 }
 
-void rf_adam_update_sparse(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
+static void adam_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
 {
     /* embeddings: only the rows of this batch */
+    adam *a = (adam *)o;
     const rf_train_cfg *tc = &a->tc;
     double b1 = tc->beta1, b2 = tc->beta2;
-    double bc1 = 1.0 - pow(b1, (double)a->t), bc2 = 1.0 - pow(b2, (double)a->t);
+    double bc1 = 1.0 - pow(b1, (double)o->steps), bc2 = 1.0 - pow(b2, (double)o->steps);
     float eps = tc->eps, fb1 = (float)b1, fb2 = (float)b2;
     const uint32_t *rows;
     float *eg;
-    size_t nr = rf_ws_emb_grads(ws, &rows, &eg);
+    size_t nr = rf_grads_emb(gr, &rows, &eg);
     int E = mdl->E;
     float elr = tc->emb_lr > 0 ? tc->emb_lr : tc->lr, ewd = tc->emb_weight_decay;
     float estep = (float)(elr * sqrt(bc2) / bc1);
 #pragma omp parallel for schedule(static) if (nr * (size_t)E > 65536)
     for (size_t i = 0; i < nr; i++) {
-        size_t o = (size_t)rows[i] * E;
+        size_t o2 = (size_t)rows[i] * E;
         if (i + 8 < nr) { /* rows are scattered: fetch ahead */
             size_t po = (size_t)rows[i + 8] * E;
             __builtin_prefetch(mdl->emb + po, 1);
             __builtin_prefetch(a->em + po, 1);
             __builtin_prefetch(a->ev + po, 1);
         }
-        float *restrict pe = mdl->emb + o, *restrict me = a->em + o, *restrict ve = a->ev + o;
+        float *restrict pe = mdl->emb + o2, *restrict me = a->em + o2, *restrict ve = a->ev + o2;
         const float *restrict ge = eg + i * E;
 #pragma omp simd
         for (int j = 0; j < E; j++) {
@@ -100,9 +128,83 @@ void rf_adam_update_sparse(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
     }
 }
 
-void rf_adam_step(rf_adam *a, rf_model *mdl, const rf_workspace *ws)
+/* body: u64 n | u64 ne | m, v (n floats each) | em, ev (ne floats each), little-endian floats */
+static size_t adam_state_size(const rf_optimizer *o)
 {
-    rf_adam_begin(a);
-    rf_adam_update_dense(a, mdl);
-    rf_adam_update_sparse(a, mdl, ws);
+    const adam *a = (const adam *)o;
+    return 16 + 4 * (2 * a->n + 2 * a->ne);
+}
+
+static unsigned char *put_floats(unsigned char *p, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++, p += 4) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        wr32(p, u);
+    }
+    return p;
+}
+
+static const unsigned char *get_floats(const unsigned char *p, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++, p += 4) {
+        uint32_t u = rd32(p);
+        memcpy(&x[i], &u, 4);
+    }
+    return p;
+}
+
+static void adam_save(const rf_optimizer *o, unsigned char *p)
+{
+    const adam *a = (const adam *)o;
+    wr64(p, a->n);
+    wr64(p + 8, a->ne);
+    p = put_floats(p + 16, a->m, a->n);
+    p = put_floats(p, a->v, a->n);
+    p = put_floats(p, a->em, a->ne);
+    put_floats(p, a->ev, a->ne);
+}
+
+static rf_status adam_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
+{
+    adam *a = (adam *)o;
+    if (n < 16 || rd64(p) != a->n || rd64(p + 8) != a->ne)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: Adam moments of another model shape");
+    p = get_floats(p + 16, a->m, a->n);
+    p = get_floats(p, a->v, a->n);
+    p = get_floats(p, a->em, a->ne);
+    get_floats(p, a->ev, a->ne);
+    return RF_OK;
+}
+
+static void adam_destroy(rf_optimizer *o)
+{
+    adam *a = (adam *)o;
+    free(a->m);
+    free(a->v);
+    free(a->em);
+    free(a->ev);
+    free(a);
+}
+
+static const rf_optimizer_ops adam_ops = {"adam",     adam_update_dense, adam_update_sparse, adam_state_size,
+                                          adam_save, adam_load,         adam_destroy};
+
+rf_optimizer *rf_adam_create(const rf_model *mdl, const rf_train_cfg *tc)
+{
+    adam *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->base.ops = &adam_ops;
+    a->tc = *tc;
+    a->n = mdl->n_params;
+    a->ne = mdl->emb_off[mdl->F] * (size_t)mdl->E;
+    a->m = calloc(a->n ? a->n : 1, sizeof(float));
+    a->v = calloc(a->n ? a->n : 1, sizeof(float));
+    a->em = rf_big_alloc(a->ne * sizeof(float), 1);
+    a->ev = rf_big_alloc(a->ne * sizeof(float), 1);
+    if (!a->m || !a->v || !a->em || !a->ev) {
+        adam_destroy(&a->base);
+        return NULL;
+    }
+    return &a->base;
 }

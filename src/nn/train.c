@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/logf.h"
+#include "nn/model_impl.h"
 #include "resflow/optim.h"
 #include "resflow/regression.h"
 #include "resflow/train.h"
@@ -23,7 +24,7 @@ static double now_sec(void)
 rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_col, rf_error *err)
 {
     for (int k = 0; k < m->K; k++) {
-        label_col[k] = rf_dataset_label_index(ds, m->cfg.tasks[k].label);
+        label_col[k] = rf_dataset_label_index(ds, m->spec.tasks[k].label);
         if (label_col[k] < 0) {
             char have[512] = "";
             for (int j = 0; j < ds->K; j++) {
@@ -31,44 +32,55 @@ rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_
                 snprintf(have + l, sizeof have - l, "%s%s", j ? ", " : "", ds->label_names[j]);
             }
             return rf_errorf(err, RF_EUSAGE, "task %s: label \"%s\" is not in the data (labels: %s)",
-                             m->cfg.tasks[k].name, m->cfg.tasks[k].label, have);
+                             m->spec.tasks[k].name, m->spec.tasks[k].label, have);
         }
     }
     return RF_OK;
 }
 
-rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_adam *opt, const rf_batch *bt, double *loss,
-                        rf_error *err)
+rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer *opt, const rf_batch *bt,
+                        rf_grad_hook hook, void *hook_ud, double *loss, rf_error *err)
 {
     rf_status st = rf_model_forward(m, ws, bt, 1, err);
     if (st) return st;
     double l = rf_model_loss(m, ws, bt, NULL, NULL);
     if (loss) *loss = l;
     if (!isfinite(l)) return rf_errorf(err, RF_ENUMERIC, "non-finite training loss (%g)", l);
-    rf_model_zero_grad(m);
-    rf_model_backward_dense(m, ws, bt);
-    rf_adam_begin(opt);
-    if (omp_get_max_threads() >= 2) {
-#pragma omp parallel sections num_threads(2)
-        {
-#pragma omp section
-            {
-                rf_model_backward_w0(m, ws);
-                rf_adam_update_dense(opt, m);
-            }
-#pragma omp section
-            {
-                rf_model_backward_emb(m, ws, bt);
-                rf_adam_update_sparse(opt, m, ws);
-            }
+    rf_model_adopt_buffers(m, ws);
+    rf_grads_zero(g);
+    if ((st = rf_model_backward_dense(m, ws, bt, g, err))) return st;
+    if (hook) { /* the seam: whole gradients to the caller, then the optimizer */
+        rf_model_backward_w0(m, ws, g);
+        rf_model_backward_emb(m, ws, bt, g);
+        if ((st = hook(hook_ud, m, g, err))) {
+            rf_grads_emb_clear(g);
+            return st;
         }
+        rf_optimizer_step(opt, m, g);
     } else {
-        rf_model_backward_w0(m, ws);
-        rf_model_backward_emb(m, ws, bt);
-        rf_adam_update_dense(opt, m);
-        rf_adam_update_sparse(opt, m, ws);
+        rf_optimizer_begin(opt);
+        if (omp_get_max_threads() >= 2) {
+#pragma omp parallel sections num_threads(2)
+            {
+#pragma omp section
+                {
+                    rf_model_backward_w0(m, ws, g);
+                    rf_optimizer_update_dense(opt, m, g);
+                }
+#pragma omp section
+                {
+                    rf_model_backward_emb(m, ws, bt, g);
+                    rf_optimizer_update_sparse(opt, m, g);
+                }
+            }
+        } else {
+            rf_model_backward_w0(m, ws, g);
+            rf_model_backward_emb(m, ws, bt, g);
+            rf_optimizer_update_dense(opt, m, g);
+            rf_optimizer_update_sparse(opt, m, g);
+        }
     }
-    rf_ws_emb_grads_clear(ws);
+    rf_grads_emb_clear(g);
     return RF_OK;
 }
 
@@ -104,13 +116,12 @@ static void snap_free(snapshot *s)
 }
 
 
-double rf_monitor_value(const rf_model *m, const rf_eval_result *r)
+double rf_monitor_value(const rf_model *m, const char *mon, const rf_eval_result *r)
 {
-    const char *mon = m->cfg.train.monitor;
     if (strcmp(mon, "loss") == 0) return -r->loss;
     if (strcmp(mon, "mse") == 0) return -r->reg.mse;
     if (strncmp(mon, "auc:", 4) == 0) {
-        int k = rf_config_task_index(&m->cfg, mon + 4);
+        int k = rf_spec_task_index(&m->spec, mon + 4);
         return k >= 0 ? r->task[k].auc : NAN;
     }
     double s = 0;
@@ -122,39 +133,54 @@ static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, s
 {
     size_t o = 0;
     for (int k = 0; k < m->K && o < n; k++)
-        o += snprintf(buf + o, n - o, "%s%s auc %.4f", k ? " | " : "", m->cfg.tasks[k].name, r->task[k].auc);
+        o += snprintf(buf + o, n - o, "%s%s auc %.4f", k ? " | " : "", m->spec.tasks[k].name, r->task[k].auc);
     if (o < n) o += snprintf(buf + o, n - o, " | loss %.5f", r->loss);
-    if (o < n && m->cfg.regression.target[0]) snprintf(buf + o, n - o, " | mse %.5f", r->reg.mse);
+    if (o < n && m->spec.regression.target[0]) snprintf(buf + o, n - o, " | mse %.5f", r->reg.mse);
 }
 
-rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid, rf_log_fn log,
-                   void *ud, rf_train_summary *out, rf_error *err)
+rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_dataset *train,
+                   const rf_dataset *valid, rf_train_summary *out, rf_error *err)
 {
-    const rf_train_cfg *tc = &m->cfg.train;
+    rf_train_hooks hk = {0};
+    if (hooks) hk = *hooks;
+    rf_log_fn log = hk.log;
+    void *ud = hk.log_ud;
+    int omp_was = omp_get_max_threads();
+    if (tc->threads > 0) omp_set_num_threads(tc->threads); /* this thread's OpenMP teams only */
     rf_train_summary sum;
     memset(&sum, 0, sizeof sum);
     sum.best_score = -INFINITY;
     sum.best_epoch = -1;
-    if (train->n == 0) return rf_errorf(err, RF_EDATA, "the training set is empty");
     int lc[RF_MAX_TASKS];
-    rf_status st = rf_resolve_labels(m, train, lc, err);
-    if (st) return st;
+    rf_status st = RF_OK;
+    rf_workspace *ws = NULL;
+    rf_grads *grads = NULL;
+    rf_optimizer *own_opt = NULL, *opt = hk.opt;
+    rf_row_order *order = NULL;
+    snapshot best = {0};
+    double t0 = now_sec();
+    long seen = 0;
+    if (train->n == 0) {
+        st = rf_errorf(err, RF_EDATA, "the training set is empty");
+        goto done;
+    }
+    if ((st = rf_resolve_labels(m, train, lc, err))) goto done;
     for (int k = 0; k < m->K && m->bout; k++) { /* a squared-error head starts at the training mean */
-        if (m->cfg.tasks[k].loss != RF_LOSS_MSE) continue;
+        if (m->spec.tasks[k].loss != RF_LOSS_MSE) continue;
         double s = 0;
         for (size_t i = 0; i < train->n; i++) s += train->labels[i * train->K + lc[k]];
         m->bout[k] = (float)(s / (double)train->n);
     }
     int B = tc->batch_size;
-    double t0 = now_sec(), tlog = t0, run_loss = 0;
-    long run_n = 0, seen = 0, seen_log = 0;
-    rf_workspace *ws = rf_workspace_create(m, B);
-    rf_adam *opt = rf_adam_create(m, tc);
+    double tlog = t0, run_loss = 0;
+    long run_n = 0, seen_log = 0;
+    ws = rf_workspace_create(m, B);
+    grads = rf_grads_create(m);
+    if (!opt) opt = own_opt = rf_adam_create(m, tc);
     /* row order (rf_row_order, dataset.c): a full shuffle per epoch, or shuffled blocks for
      * datasets streamed from a cache (bounded resident memory) */
-    rf_row_order *order = rf_row_order_create(train, tc->seed, B);
-    snapshot best = {0};
-    if (!ws || !opt || !order || !snap_alloc(&best, m)) {
+    order = rf_row_order_create(train, tc->seed, B);
+    if (!ws || !grads || !opt || !order || !snap_alloc(&best, m)) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory for training state");
         goto done;
     }
@@ -168,7 +194,7 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
             bt.rows = rf_row_order_next(order, &bt.B);
             if (bt.B <= 0) break;
             double loss = 0;
-            st = rf_train_step(m, ws, opt, &bt, &loss, err);
+            st = rf_train_step(m, ws, grads, opt, &bt, hk.grad_hook, hk.hook_ud, &loss, err);
             if (st == RF_ENUMERIC) {
                 snap_restore(&best, m);
                 st = rf_errorf(err, RF_ENUMERIC,
@@ -200,7 +226,7 @@ rf_status rf_train(rf_model *m, const rf_dataset *train, const rf_dataset *valid
                 double te = now_sec();
                 rf_eval_result ev;
                 if ((st = rf_evaluate(m, valid, &ev, err))) goto done;
-                double score = rf_monitor_value(m, &ev);
+                double score = rf_monitor_value(m, tc->monitor, &ev);
                 char line[512];
                 format_eval(m, &ev, line, sizeof line);
                 int improved = score > sum.best_score;
@@ -230,12 +256,14 @@ done:
     if (out) *out = sum;
     snap_free(&best);
     rf_row_order_free(order);
-    rf_adam_free(opt);
+    rf_optimizer_free(own_opt);
+    rf_grads_free(grads);
     rf_workspace_free(ws);
+    omp_set_num_threads(omp_was);
     return st;
 }
 
-rf_status rf_predict(rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err)
+rf_status rf_predict(const rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err)
 {
     const int B = 4096;
     int K = m->K;
@@ -271,7 +299,7 @@ done:
     return st;
 }
 
-rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
+rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
 {
     int K = m->K;
     memset(out, 0, sizeof *out);
@@ -289,7 +317,7 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
     double loss = 0;
     for (int k = 0; k < K; k++) {
         const float *lab = ds->labels + lc[k];
-        if (m->cfg.tasks[k].loss == RF_LOSS_MSE) { /* a value, not a probability: no AUC */
+        if (m->spec.tasks[k].loss == RF_LOSS_MSE) { /* a value, not a probability: no AUC */
             rf_reg_metrics rm = rf_reg_eval(P + k, K, lab, ds->K, n);
             rf_task_metrics tm = {NAN, NAN, NAN, NAN, NAN, n, 0};
             double sp = 0, sl = 0;
@@ -298,7 +326,7 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
             tm.mean_label = n ? sl / n : NAN;
             out->task[k] = tm;
             out->increase[k] = NAN;
-            loss += m->cfg.tasks[k].weight * (n ? rm.mse : 0);
+            loss += m->spec.tasks[k].weight * (n ? rm.mse : 0);
             continue;
         }
         out->task[k] = rf_task_eval(P + k, K, lab, ds->K, NULL, 0, n);
@@ -312,17 +340,17 @@ rf_status rf_evaluate(rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf
             if (!rf_model_is_product(m)) out->cond[k].logloss = NAN; /* ratio, not a probability */
         }
         /* training objective: weighted BCE with the task's positive weight */
-        double lk = 0, w = m->cfg.tasks[k].pos_weight;
+        double lk = 0, w = m->spec.tasks[k].pos_weight;
         for (size_t i = 0; i < n; i++) {
             double pi = fmin(fmax(P[i * K + k], 1e-7), 1 - 1e-7), t = lab[i * ds->K];
             lk -= w * t * log(pi) + (1 - t) * log(1 - pi);
         }
-        loss += m->cfg.tasks[k].weight * lk / (n ? n : 1);
+        loss += m->spec.tasks[k].weight * lk / (n ? n : 1);
     }
     out->loss = loss;
     out->n = n;
     out->reg = (rf_reg_metrics){NAN, NAN, NAN, 0};
-    int tc = m->cfg.regression.target[0] ? rf_dataset_label_index(ds, m->cfg.regression.target) : -1;
+    int tc = m->spec.regression.target[0] ? rf_dataset_label_index(ds, m->spec.regression.target) : -1;
     if (tc >= 0) { /* the regression prediction against the target */
         float *E = malloc((n ? n : 1) * sizeof *E);
         if (!E) st = rf_errorf(err, RF_ENOMEM, "out of memory");

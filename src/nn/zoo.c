@@ -40,7 +40,7 @@ int rf_zoo_is_product(rf_model_type t)
     return t == RF_MODEL_ESMM || t == RF_MODEL_ESCM2_IPW || t == RF_MODEL_ESCM2_DR || t == RF_MODEL_DCMT;
 }
 
-int rf_zoo_emb_mult(const rf_config *cfg)
+int rf_zoo_emb_mult(const rf_model_spec *cfg)
 {
     if (cfg->model.type == RF_MODEL_SINGLE) return cfg->K;
     if (cfg->model.type == RF_MODEL_STEM) return cfg->K + 1;
@@ -49,7 +49,7 @@ int rf_zoo_emb_mult(const rf_config *cfg)
 
 static int has_extra(rf_model_type t) { return t == RF_MODEL_ESCM2_DR || t == RF_MODEL_DCMT; }
 
-int rf_zoo_n_extra(const rf_config *cfg)
+int rf_zoo_n_extra(const rf_model_spec *cfg)
 {
     if (!has_extra(cfg->model.type)) return 0;
     int n = 0;
@@ -57,7 +57,7 @@ int rf_zoo_n_extra(const rf_config *cfg)
     return n;
 }
 
-int rf_zoo_extra_col(const rf_config *cfg, int k)
+int rf_zoo_extra_col(const rf_model_spec *cfg, int k)
 {
     if (!has_extra(cfg->model.type) || k < 0 || k >= cfg->K || !cfg->tasks[k].parent[0]) return -1;
     int n = 0;
@@ -72,7 +72,7 @@ int rf_zoo_has_loss(rf_model_type t)
 
 typedef struct {
     rf_graph *g;
-    const rf_config *cfg;
+    const rf_model_spec *cfg;
     int out_t;
     char *why;
     size_t why_n;
@@ -340,7 +340,7 @@ static int build_stem(ctx *c, rf_view x, int F, int dense_w)
     return 0;
 }
 
-rf_graph *rf_zoo_build(const rf_config *cfg, int F, int In, int dense_w, const int *parent, int *out_t,
+rf_graph *rf_zoo_build(const rf_model_spec *cfg, int F, int In, int dense_w, const int *parent, int *out_t,
                        char *why, size_t why_n)
 {
     why[0] = '\0';
@@ -418,7 +418,7 @@ static double bce_logp(double lp, double t, double w, double *dl)
     return -(w * t * lp + (1.0 - t) * l1p);
 }
 
-double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *S, const float *X,
+double rf_zoo_loss(const rf_model_spec *cfg, const int *parent, int B, const float *S, const float *X,
                    const float *Y, const float *rw, const double *scale, float *dS, float *dX,
                    double *per_task, rf_zoo_frozen *fz)
 {

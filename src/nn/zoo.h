@@ -10,19 +10,19 @@
 #define RESFLOW_ZOO_H
 
 #include "nn/graph.h"
-#include "resflow/config.h"
+#include "resflow/spec.h"
 
 /* 1 for the side-by-side tower models (resflow, nse, esmm) that model.c runs itself. */
 int rf_zoo_is_tower(rf_model_type t);
 /* Probabilities multiply along the task tree (ESMM semantics): esmm, escm2, dcmt. */
 int rf_zoo_is_product(rf_model_type t);
 /* Embedding row width multiplier (single: K, stem: K + 1, else 1). */
-int rf_zoo_emb_mult(const rf_config *cfg);
+int rf_zoo_emb_mult(const rf_model_spec *cfg);
 /* Extra output columns after the K task logits: escm2_dr one imputation logit, dcmt one
  * counterfactual CVR logit per child task (a task with a parent), in task order; else 0. */
-int rf_zoo_n_extra(const rf_config *cfg);
+int rf_zoo_n_extra(const rf_model_spec *cfg);
 /* The extra column (0-based, after the logits) of child task k, or -1. */
-int rf_zoo_extra_col(const rf_config *cfg, int k);
+int rf_zoo_extra_col(const rf_model_spec *cfg, int k);
 /* 1 when the model has its own objective (rf_zoo_loss): aitm, escm2_ipw, escm2_dr, dcmt. The
  * other models use model.c's sum of per-task weighted BCEs. */
 int rf_zoo_has_loss(rf_model_type t);
@@ -43,7 +43,7 @@ typedef struct {
  * weights or NULL. Writes (sets) dS (B, K) and dX (B, n_extra), and per_task[k] = L_k (if not
  * NULL). Propensity weights are stop-gradient: they come from the parent's probability but no
  * gradient flows back through them. fz may be NULL. */
-double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *S, const float *X,
+double rf_zoo_loss(const rf_model_spec *cfg, const int *parent, int B, const float *S, const float *X,
                    const float *Y, const float *rw, const double *scale, float *dS, float *dX,
                    double *per_task, rf_zoo_frozen *fz);
 
@@ -51,7 +51,7 @@ double rf_zoo_loss(const rf_config *cfg, const int *parent, int B, const float *
  * the first F*mult*E are embeddings and the rest dense features (dense_w columns, already
  * projected to mult*E when dense_mode is project). parent[k] is the parent task or -1.
  * Returns the finalized graph and its output tensor, or NULL with a message in why. */
-rf_graph *rf_zoo_build(const rf_config *cfg, int F, int In, int dense_w, const int *parent, int *out_t,
+rf_graph *rf_zoo_build(const rf_model_spec *cfg, int F, int In, int dense_w, const int *parent, int *out_t,
                        char *why, size_t why_n);
 
 /* Tests: hold stop-gradient values fixed (mode RF_FREEZE_*, graph.h) in the model's graph and

@@ -26,7 +26,6 @@
 
 #include "core/bytes.h"
 #include "resflow/modelfile.h"
-#include "nn/zoo.h"
 
 #define HDR_SIZE 64u
 #define HDR_SUM_OFF 56u
@@ -162,20 +161,22 @@ static void sync_dir(const char *path)
 /* Field record f: the model's input schema (name, separator) with its embedding layout. */
 static void field_of(const rf_model *m, int f, rf_field *out)
 {
+    const rf_field *sf = &rf_model_spec_of(m)->fields[f];
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", m->fields[f].name);
-    out->sep = m->fields[f].sep;
-    out->multi = m->pooling[f] >= 0;
-    out->pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
-    out->vocab = m->vocab[f];
+    snprintf(out->name, sizeof out->name, "%s", sf->name);
+    out->sep = sf->sep;
+    out->multi = sf->multi ? 1 : 0;
+    out->pooling = sf->multi ? sf->pooling : RF_POOL_SUM;
+    out->vocab = (uint32_t)(rf_model_emb_offset(m, f + 1) - rf_model_emb_offset(m, f));
 }
 
-rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
+rf_status rf_model_save(const rf_model *mdl, const rf_config *cfg, const rf_encoders *enc,
                         const char (*dense_names)[RF_NAME_MAX],
                         const char (*label_names)[RF_NAME_MAX], const char *path, rf_error *err)
 {
-    if (!m || !path || !path[0])
-        return rf_errorf(err, RF_EINTERNAL, "rf_model_save: no model or no path");
+    if (!mdl || !cfg || !path || !path[0])
+        return rf_errorf(err, RF_EINTERNAL, "rf_model_save: no model, configuration or path");
+    const rf_model_info *m = rf_model_info_of(mdl);
     if (m->F < 0 || m->F > MAX_F || m->D < 0 || m->D > MAX_D)
         return rf_errorf(err, RF_EINTERNAL, "rf_model_save: bad model shape F=%d D=%d", m->F,
                          m->D);
@@ -193,10 +194,11 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
             if (!v) continue;
             uint32_t n = rf_vocab_size(v);
             if (n < 1) n = 1;
-            if (n > m->vocab[f])
+            uint32_t rows_f = (uint32_t)(rf_model_emb_offset(mdl, f + 1) - rf_model_emb_offset(mdl, f));
+            if (n > rows_f)
                 return rf_error_at(err, RF_EUSAGE, path, 0, 0,
                                    "field %d: vocabulary has %u ids but the model has %u embedding "
-                                   "rows", f, n, m->vocab[f]);
+                                   "rows", f, n, rows_f);
             vocb_len += 4;
             for (uint32_t id = 1; id < n; id++) {
                 const char *key = rf_vocab_key(v, id);
@@ -210,10 +212,10 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
             }
         }
     }
-    char *conf = rf_config_dump(&m->cfg);
+    char *conf = rf_config_dump(cfg);
     if (!conf) return rf_errorf(err, RF_ENOMEM, "out of memory dumping the configuration");
     uint64_t conf_len = strlen(conf);
-    uint64_t rows = m->emb_off[F];
+    uint64_t rows = m->n_emb_rows;
     uint64_t len[S_COUNT];
     len[S_CONF] = conf_len;
     len[S_FLDS] = 4 + (uint64_t)FIELD_REC * (uint64_t)F;
@@ -284,7 +286,7 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
     w_u32(&w, (uint32_t)F);
     for (int f = 0; f < F; f++) {
         rf_field fd_;
-        field_of(m, f, &fd_);
+        field_of(mdl, f, &fd_);
         w_name(&w, fd_.name);
         w_u8(&w, (unsigned)fd_.multi);
         w_u8(&w, (unsigned)fd_.pooling);
@@ -337,17 +339,17 @@ rf_status rf_model_save(const rf_model *m, const rf_encoders *enc,
 
     w_sec(&w, "PARM", len[S_PARM]);
     w_u64(&w, m->n_params);
-    w_floats(&w, m->params, m->n_params);
+    w_floats(&w, rf_model_params(mdl), m->n_params);
 
     w_sec(&w, "BUFF", len[S_BUFF]);
     w_u64(&w, m->n_buffers);
-    w_floats(&w, m->buffers, m->n_buffers);
+    w_floats(&w, rf_model_buffers(mdl), m->n_buffers);
 
     w_sec(&w, "EMBD", len[S_EMBD]);
     w_u64(&w, rows);
     w_u32(&w, (uint32_t)m->E);
     w_u32(&w, 0);
-    w_floats(&w, m->emb, (size_t)(rows * (uint64_t)m->E));
+    w_floats(&w, rf_model_emb(mdl), (size_t)(rows * (uint64_t)m->E));
 
     uint64_t psum = XXH64_digest(w.h);
     XXH64_freeState(w.h);
@@ -786,9 +788,12 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (rc_u64(&c, &rows) || rc_u32(&c, &E) || rc_u32(&c, &pad))
         return FMTERR("section EMBD: too short");
     /* single-task and STEM models keep one embedding chunk per task (and a shared one) */
-    if (E != (uint32_t)mc->emb_dim * (uint32_t)rf_zoo_emb_mult(&cfg))
+    rf_model_spec spec;
+    rf_config_model_spec(&cfg, (int)F, out->fields, (int)D, &spec);
+    int ew = rf_model_emb_width(&spec);
+    if (E != (uint32_t)ew)
         return FMTERR("section EMBD: embedding dimension %u, the configuration says %d x %d", E,
-                      mc->emb_dim, rf_zoo_emb_mult(&cfg));
+                      mc->emb_dim, ew / mc->emb_dim);
     if (rows > rc_left(&c) / 4 / E || rows * E * 4 != rc_left(&c))
         return FMTERR("section EMBD: %llu rows of %u floats do not match its length of %zu bytes",
                       (unsigned long long)rows, E, sec[S_EMBD].n);
@@ -801,7 +806,7 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
         /* the tower weights alone are a lower bound of the parameter count (zoo models' towers
          * read a hidden layer of at least one column, not the whole input) */
         uint64_t in = (uint64_t)F * E + (D ? (mc->dense_mode == RF_DENSE_PROJECT ? E : D) : 0);
-        if (!rf_zoo_is_tower(mc->type)) in = 1;
+        if (!rf_model_type_is_tower(mc->type)) in = 1;
         uint64_t lb = 0;
         for (int l = 0; l < mc->n_hidden; l++) {
             uint64_t h = (uint64_t)mc->hidden[l];
@@ -815,24 +820,25 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     /* rebuild and fill */
     rf_error sub;
     rf_error_clear(&sub);
-    st = rf_model_create(&cfg, (int)F, out->fields, (int)D, &out->model, &sub);
+    st = rf_model_create(&spec, &out->model, &sub);
     if (st) {
         if (st == RF_ENOMEM) return rf_errorf(err, RF_ENOMEM, "%s", sub.msg);
         return FMTERR("the stored model cannot be built: %s", sub.msg);
     }
-    rf_model *m = out->model;
+    out->cfg = cfg;
+    const rf_model_info *m = rf_model_info_of(out->model);
     if (m->n_params != n_params)
         return FMTERR("section PARM: %llu parameters, the model has %zu",
                       (unsigned long long)n_params, m->n_params);
     if (m->n_buffers != n_buffers)
         return FMTERR("section BUFF: %llu running statistics, the model has %zu",
                       (unsigned long long)n_buffers, m->n_buffers);
-    if (m->emb_off[F] != rows || (uint32_t)m->E != E)
+    if (m->n_emb_rows != rows || (uint32_t)m->E != E)
         return FMTERR("section EMBD: %llu x %u embeddings, the model has %zu x %d",
-                      (unsigned long long)rows, E, m->emb_off[F], m->E);
-    get_floats(m->params, sec[S_PARM].p + 8, (size_t)n_params);
-    get_floats(m->buffers, sec[S_BUFF].p + 8, (size_t)n_buffers);
-    get_floats(m->emb, sec[S_EMBD].p + 16, (size_t)(rows * E));
+                      (unsigned long long)rows, E, m->n_emb_rows, m->E);
+    get_floats(rf_model_params(out->model), sec[S_PARM].p + 8, (size_t)n_params);
+    get_floats(rf_model_buffers(out->model), sec[S_BUFF].p + 8, (size_t)n_buffers);
+    get_floats(rf_model_emb(out->model), sec[S_EMBD].p + 16, (size_t)(rows * E));
 
     if (have[S_VOCB] && (st = parse_vocab(path, &sec[S_VOCB], out, err))) return st;
     if (prep.p) {

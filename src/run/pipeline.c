@@ -56,8 +56,9 @@ static rf_status load_extra(const rf_config *cfg, const rf_encoders *enc, const 
 rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
                                  int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
 {
-    const rf_model *m = lm->model;
-    rf_config c = m->cfg;
+    const rf_model_info *m = rf_model_info_of(lm->model);
+    const rf_field *mf = rf_model_spec_of(lm->model)->fields;
+    rf_config c = lm->cfg;
     rf_schema_from_tasks(&c);
     rf_schema *s = &c.data.schema;
     if (!with_labels) s->K = 0;
@@ -69,20 +70,23 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
         s->F = m->F;
         for (int f = 0; f < m->F; f++) {
             memset(&s->cat[f], 0, sizeof s->cat[f]);
-            snprintf(s->cat[f].name, RF_NAME_MAX, "%s", m->fields[f].name);
-            s->cat[f].multi = m->pooling[f] >= 0;
-            s->cat[f].pooling = m->pooling[f] >= 0 ? m->pooling[f] : RF_POOL_SUM;
-            s->cat[f].sep = m->fields[f].sep;
+            snprintf(s->cat[f].name, RF_NAME_MAX, "%.*s", RF_NAME_MAX - 1, mf[f].name);
+            s->cat[f].multi = mf[f].multi ? 1 : 0;
+            s->cat[f].pooling = mf[f].multi ? mf[f].pooling : RF_POOL_SUM;
+            s->cat[f].sep = mf[f].sep;
         }
         s->D = m->D;
         for (int d = 0; d < m->D; d++) snprintf(s->dense[d], RF_NAME_MAX, "%s", lm->dense_names[d]);
     }
     rf_encoders *ids = NULL, *e = lm->enc;
-    if (!e && !(e = ids = rf_encoders_ids(m->F, m->vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    uint32_t vocab[RF_MAX_FIELDS];
+    for (int f = 0; f < m->F; f++)
+        vocab[f] = (uint32_t)(rf_model_emb_offset(lm->model, f + 1) - rf_model_emb_offset(lm->model, f));
+    if (!e && !(e = ids = rf_encoders_ids(m->F, vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
     rf_load_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.skip_bad_rows = skip_bad_rows;
-    lo.threads = m->cfg.train.threads;
+    lo.threads = c.train.threads;
     rf_status st = rf_load_csv(path, s, &e, &lo, out, err);
     if (bad_rows) *bad_rows = lo.bad_rows;
     rf_encoders_free(ids);
@@ -92,7 +96,7 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
 rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
                                       rf_dataset **out, size_t *bad_rows, rf_error *err)
 {
-    const rf_data_cfg *dc = &lm->model->cfg.data;
+    const rf_data_cfg *dc = &lm->cfg.data;
     *out = NULL;
     if (!strcmp(dc->source, "synth"))
         return rf_errorf(err, RF_EUSAGE, "the model was trained on the simulator: it has no data file to read");
