@@ -1,0 +1,333 @@
+/* test_seam.c - the engine's public seams, through the public headers only:
+ * - inference on one const model from many threads at once, each with its own workspace, gives
+ *   the single-threaded scores bit for bit (run under ThreadSanitizer by `make tsan`);
+ * - the gradient hook sees every step's gradients before the optimizer, can change them (a
+ *   hook that zeroes them leaves the parameters where weight decay alone takes them), and its
+ *   error stops training;
+ * - the optimizer's state saved after n steps and loaded into a fresh optimizer continues to
+ *   the same parameters, bit for bit, as the uninterrupted run; a state of another optimizer
+ *   shape is refused;
+ * - per-task gradients (rf_model_task_grads) sum to the joint gradient;
+ * - parameter groups cover every dense parameter exactly once, and tag shared ones by the
+ *   tasks whose loss reaches them. */
+#include <pthread.h>
+
+#include "test_util.h"
+
+#include "resflow/config.h"
+#include "resflow/optim.h"
+#include "resflow/train.h"
+
+static rf_dataset *sim(size_t rows)
+{
+    rf_synth_opts o = rf_synth_default();
+    o.rows = rows;
+    o.seed = 5;
+    o.n_users = 1000;
+    o.n_items = 2000;
+    o.n_queries = 300;
+    o.ctr = 0.1f;
+    o.cvr = 0.1f;
+    rf_dataset *ds = NULL;
+    rf_error e;
+    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
+    return ds;
+}
+
+static rf_model *model_for(const rf_dataset *ds, rf_model_type t, rf_config *cfg)
+{
+    rf_config_default(cfg);
+    cfg->model.type = t;
+    cfg->model.emb_dim = 8;
+    cfg->model.n_hidden = 2;
+    cfg->model.hidden[0] = 32;
+    cfg->model.hidden[1] = 16;
+    cfg->model.bn = RF_BN_BATCH;
+    cfg->train.batch_size = 128;
+    cfg->train.weight_decay = 1e-3f;
+    cfg->train.log_every = 1000000;
+    rf_model *m = NULL;
+    rf_error e;
+    assert_int_equal(rf_config_create_model(cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    return m;
+}
+
+/* ---- many threads, one const model ------------------------------------------------------ */
+
+typedef struct {
+    const rf_model *m;
+    const rf_dataset *ds;
+    float *probs; /* (n, K) */
+    int ok;
+} scorer;
+
+static void *score_all(void *arg)
+{
+    scorer *s = arg;
+    int K = rf_model_info_of(s->m)->K, B = 97; /* a batch size that does not divide n */
+    rf_workspace *ws = rf_workspace_create(s->m, B);
+    size_t rows[97];
+    s->ok = ws != NULL;
+    for (size_t o = 0; s->ok && o < s->ds->n; o += (size_t)B) {
+        int nb = (int)(s->ds->n - o < (size_t)B ? s->ds->n - o : (size_t)B);
+        for (int i = 0; i < nb; i++) rows[i] = o + (size_t)i;
+        rf_batch b = {s->ds, rows, nb, NULL};
+        rf_error e;
+        if (rf_model_forward(s->m, ws, &b, 0, &e) != RF_OK) s->ok = 0;
+        else memcpy(s->probs + o * (size_t)K, rf_ws_probs(ws), (size_t)nb * (size_t)K * sizeof(float));
+    }
+    rf_workspace_free(ws);
+    return NULL;
+}
+
+static void test_const_model_many_threads(void **state)
+{
+    (void)state;
+    rf_dataset *ds = sim(3000);
+    rf_config cfg;
+    rf_model *m = model_for(ds, RF_MODEL_RESFLOW, &cfg);
+    rf_error e;
+    cfg.train.epochs = 1;
+    cfg.train.threads = 1;
+    assert_int_equal(rf_train(m, &cfg.train, NULL, ds, NULL, NULL, &e), RF_OK); /* BN statistics set */
+    int K = rf_model_info_of(m)->K;
+    float *ref = malloc(ds->n * (size_t)K * sizeof(float));
+    assert_int_equal(rf_predict(m, ds, ref, NULL, &e), RF_OK);
+    enum { T = 4 };
+    pthread_t th[T];
+    scorer sc[T];
+    for (int t = 0; t < T; t++) {
+        sc[t] = (scorer){m, ds, malloc(ds->n * (size_t)K * sizeof(float)), 0};
+        assert_int_equal(pthread_create(&th[t], NULL, score_all, &sc[t]), 0);
+    }
+    for (int t = 0; t < T; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_true(sc[t].ok);
+        assert_memory_equal(sc[t].probs, ref, ds->n * (size_t)K * sizeof(float));
+        free(sc[t].probs);
+    }
+    free(ref);
+    rf_model_free(m);
+    rf_dataset_free(ds);
+}
+
+/* ---- the gradient hook ------------------------------------------------------------------ */
+
+typedef struct {
+    int calls, fail_at, zero;
+    size_t n_dense, n_rows;
+} hook_state;
+
+static rf_status hook(void *ud, const rf_model *m, rf_grads *g, rf_error *err)
+{
+    hook_state *h = ud;
+    h->calls++;
+    size_t n;
+    float *d = rf_grads_dense(g, &n);
+    const uint32_t *rows;
+    float *v;
+    size_t nr = rf_grads_emb(g, &rows, &v);
+    h->n_dense = n;
+    h->n_rows = nr;
+    if (h->zero) {
+        memset(d, 0, n * sizeof(float));
+        memset(v, 0, nr * (size_t)rf_model_info_of(m)->E * sizeof(float));
+    }
+    if (h->calls == h->fail_at) return rf_errorf(err, RF_EIO, "all-reduce failed (test)");
+    return RF_OK;
+}
+
+static void test_grad_hook(void **state)
+{
+    (void)state;
+    rf_dataset *ds = sim(1280);
+    rf_config cfg;
+    rf_model *m = model_for(ds, RF_MODEL_NSE, &cfg);
+    const rf_model_info *in = rf_model_info_of(m);
+    cfg.train.epochs = 1;
+    cfg.train.threads = 1; /* (make tsan: OpenMP's own threads are not instrumented) */
+    cfg.train.weight_decay = 0;
+    float *p0 = malloc(in->n_params * sizeof(float));
+    memcpy(p0, rf_model_params(m), in->n_params * sizeof(float));
+    hook_state h = {0, 0, 1, 0, 0};
+    rf_train_hooks hk = {NULL, NULL, hook, &h, NULL};
+    rf_error e;
+    rf_train_summary sum;
+    assert_int_equal(rf_train(m, &cfg.train, &hk, ds, NULL, &sum, &e), RF_OK);
+    assert_int_equal(h.calls, 10); /* every step: 1280 rows / 128 */
+    assert_int_equal(sum.steps, 10);
+    assert_int_equal(h.n_dense, in->n_params);
+    assert_true(h.n_rows > 0);
+    /* zero gradients and no weight decay: Adam moves nothing */
+    assert_memory_equal(rf_model_params(m), p0, in->n_params * sizeof(float));
+    /* an error from the hook stops training with it */
+    hook_state f = {0, 3, 0, 0, 0};
+    hk.hook_ud = &f;
+    assert_int_equal(rf_train(m, &cfg.train, &hk, ds, NULL, NULL, &e), RF_EIO);
+    assert_int_equal(f.calls, 3);
+    assert_non_null(strstr(e.msg, "all-reduce failed"));
+    free(p0);
+    rf_model_free(m);
+    rf_dataset_free(ds);
+}
+
+/* ---- optimizer state -------------------------------------------------------------------- */
+
+/* n steps of the training step on consecutive batches from batch index `from`. */
+static void steps(rf_model *m, rf_optimizer *opt, const rf_dataset *ds, int from, int n)
+{
+    rf_workspace *ws = rf_workspace_create(m, 128);
+    rf_grads *g = rf_grads_create(m);
+    size_t rows[128];
+    int lc[2] = {0, 1};
+    rf_error e;
+    for (int s = from; s < from + n; s++) {
+        for (int i = 0; i < 128; i++) rows[i] = ((size_t)s * 128 + (size_t)i * 13) % ds->n;
+        rf_batch b = {ds, rows, 128, lc};
+        double loss;
+        assert_int_equal(rf_train_step(m, ws, g, opt, &b, NULL, NULL, &loss, &e), RF_OK);
+    }
+    rf_grads_free(g);
+    rf_workspace_free(ws);
+}
+
+static void test_optimizer_state_roundtrip(void **state)
+{
+    (void)state;
+    rf_dataset *ds = sim(2000);
+    rf_config cfg;
+    rf_model *a = model_for(ds, RF_MODEL_RESFLOW, &cfg), *b = model_for(ds, RF_MODEL_RESFLOW, &cfg);
+    const rf_model_info *in = rf_model_info_of(a);
+    rf_optimizer *oa = rf_adam_create(a, &cfg.train), *ob = rf_adam_create(b, &cfg.train);
+    assert_string_equal(rf_optimizer_name(oa), "adam");
+    steps(a, oa, ds, 0, 5);
+    /* checkpoint after 5 steps: parameters and optimizer state into b and a fresh optimizer */
+    size_t n = rf_optimizer_state_size(oa);
+    unsigned char *buf = malloc(n);
+    rf_optimizer_save_state(oa, buf);
+    rf_optimizer *oc = rf_adam_create(b, &cfg.train);
+    rf_error e;
+    assert_int_equal(rf_optimizer_load_state(oc, buf, n, &e), RF_OK);
+    assert_int_equal(rf_optimizer_steps(oc), 5);
+    memcpy(rf_model_params(b), rf_model_params(a), in->n_params * sizeof(float));
+    memcpy(rf_model_buffers(b), rf_model_buffers(a), in->n_buffers * sizeof(float));
+    memcpy(rf_model_emb(b), rf_model_emb(a), in->n_emb_rows * (size_t)in->E * sizeof(float));
+    steps(a, oa, ds, 5, 4);
+    steps(b, oc, ds, 5, 4);
+    assert_memory_equal(rf_model_params(a), rf_model_params(b), in->n_params * sizeof(float));
+    assert_memory_equal(rf_model_emb(a), rf_model_emb(b), in->n_emb_rows * (size_t)in->E * sizeof(float));
+    assert_memory_equal(rf_model_buffers(a), rf_model_buffers(b), in->n_buffers * sizeof(float));
+    /* without the state (fresh moments, step 0) the same steps give other parameters */
+    steps(b, ob, ds, 9, 1);
+    steps(a, oa, ds, 9, 1);
+    assert_memory_not_equal(rf_model_params(a), rf_model_params(b), in->n_params * sizeof(float));
+    /* refused: truncated, corrupted magic, another model's shape */
+    assert_int_equal(rf_optimizer_load_state(oc, buf, n - 1, &e), RF_EFORMAT);
+    buf[0] ^= 1;
+    assert_int_equal(rf_optimizer_load_state(oc, buf, n, &e), RF_EFORMAT);
+    buf[0] ^= 1;
+    rf_config c2;
+    rf_model *other = model_for(ds, RF_MODEL_NSE, &c2);
+    rf_model_free(other);
+    c2.model.hidden[1] = 8;
+    assert_int_equal(rf_config_create_model(&c2, ds->F, ds->fields, ds->D, &other, &e), RF_OK);
+    rf_optimizer *od = rf_adam_create(other, &c2.train);
+    assert_int_equal(rf_optimizer_load_state(od, buf, n, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "bytes of state"));
+    rf_optimizer_free(od);
+    rf_model_free(other);
+    free(buf);
+    rf_optimizer_free(oa);
+    rf_optimizer_free(ob);
+    rf_optimizer_free(oc);
+    rf_model_free(a);
+    rf_model_free(b);
+    rf_dataset_free(ds);
+}
+
+/* ---- per-task gradients and parameter groups --------------------------------------------- */
+
+static void test_task_grads_and_groups(void **state)
+{
+    (void)state;
+    rf_dataset *ds = sim(500);
+    for (int t = 0; t < 4; t++) {
+        rf_model_type type = t == 3 ? RF_MODEL_MMOE : (rf_model_type)t;
+        rf_config cfg;
+        rf_model *m = model_for(ds, type, &cfg);
+        const rf_model_info *in = rf_model_info_of(m);
+        rf_workspace *ws = rf_workspace_create(m, 64);
+        rf_grads *g[2] = {rf_grads_create(m), rf_grads_create(m)}, *joint = rf_grads_create(m);
+        size_t rows[64];
+        for (int i = 0; i < 64; i++) rows[i] = (size_t)i * 7;
+        int lc[2] = {0, 1};
+        rf_batch b = {ds, rows, 64, lc};
+        rf_error e;
+        assert_int_equal(rf_model_forward(m, ws, &b, 1, &e), RF_OK);
+        double lk[2];
+        assert_int_equal(rf_model_task_grads(m, ws, &b, g, lk, &e), RF_OK);
+        rf_grads_zero(joint);
+        double l = rf_model_loss(m, ws, &b, NULL, NULL);
+        assert_int_equal(rf_model_backward(m, ws, &b, joint, &e), RF_OK);
+        assert_true(fabs(lk[0] + lk[1] - l) <= 1e-9 * fabs(l) + 1e-12);
+        size_t n;
+        const float *d0 = rf_grads_dense(g[0], &n), *d1 = rf_grads_dense(g[1], NULL), *dj = rf_grads_dense(joint, NULL);
+        for (size_t i = 0; i < n; i++) assert_true(fabsf(d0[i] + d1[i] - dj[i]) <= 1e-5f + 1e-4f * fabsf(dj[i]));
+
+        /* groups: every dense parameter exactly once */
+        int ng = rf_model_param_groups(m, NULL, 0);
+        rf_param_group *gr = calloc((size_t)ng, sizeof *gr);
+        assert_int_equal(rf_model_param_groups(m, gr, ng), ng);
+        unsigned char *seen = calloc(in->n_params, 1);
+        int emb_groups = 0;
+        for (int i = 0; i < ng; i++) {
+            if (gr[i].emb) {
+                emb_groups++;
+                assert_int_equal(gr[i].tasks, 3u); /* the embeddings serve both tasks */
+                continue;
+            }
+            for (size_t r = 0; r < gr[i].rows; r++)
+                for (size_t c = 0; c < gr[i].cols; c++) {
+                    size_t o = gr[i].off + r * gr[i].ld + c;
+                    assert_true(o < in->n_params);
+                    seen[o]++;
+                }
+            /* a tower group has an owner among its tasks; the child's tower is its alone */
+            if (gr[i].owner >= 0) assert_true(gr[i].tasks >> gr[i].owner & 1u);
+            if (gr[i].owner == 1) assert_int_equal(gr[i].tasks, 2u);
+            /* the parent's tower: shared with the child for ResFlow and ESMM, not for NSE */
+            if (gr[i].owner == 0) assert_int_equal(gr[i].tasks, type == RF_MODEL_NSE ? 1u : 3u);
+        }
+        assert_int_equal(emb_groups, 1);
+        for (size_t i = 0; i < in->n_params; i++) assert_int_equal(seen[i], 1);
+        /* the task-1 gradient of the task-0 tower: zero for NSE, not for ResFlow */
+        if (in->is_tower)
+            for (int i = 0; i < ng; i++)
+                if (!gr[i].emb && gr[i].owner == 0 && strstr(gr[i].name, "layer0.W")) {
+                    double s = 0;
+                    for (size_t r = 0; r < gr[i].rows; r++)
+                        for (size_t c = 0; c < gr[i].cols; c++) s += fabsf(d1[gr[i].off + r * gr[i].ld + c]);
+                    if (type == RF_MODEL_NSE) assert_true(s == 0);
+                    else assert_true(s > 0);
+                }
+        free(seen);
+        free(gr);
+        rf_grads_free(g[0]);
+        rf_grads_free(g[1]);
+        rf_grads_free(joint);
+        rf_workspace_free(ws);
+        rf_model_free(m);
+    }
+    rf_dataset_free(ds);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_const_model_many_threads),
+        cmocka_unit_test(test_grad_hook),
+        cmocka_unit_test(test_optimizer_state_roundtrip),
+        cmocka_unit_test(test_task_grads_and_groups),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
