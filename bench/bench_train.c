@@ -103,7 +103,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rf_workspace *ws = rf_workspace_create(m, B);
-    rf_adam *opt = rf_adam_create(m, &cfg.train);
+    rf_optimizer *opt = rf_adam_create(m, &cfg.train);
+    rf_grads *grads = rf_grads_create(m);
     size_t *perm = malloc(rows * sizeof *perm);
     for (long i = 0; i < rows; i++) perm[i] = (size_t)i;
     int lc[2] = {0, 1};
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
         }
         rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
         double a = now();
-        if (rf_train_step(m, ws, opt, &bt, &loss, &e)) return 1;
+        if (rf_train_step(m, ws, grads, opt, &bt, NULL, NULL, &loss, &e)) return 1;
         ph[0] += now() - a;
     }
     double tt = now() - t0;
@@ -128,14 +129,15 @@ int main(int argc, char **argv)
      * slopes, under 1% of them, included) */
     double macs = 0;
     int in = F * E;
-    if (m->graph) {
-        macs = (double)m->n_params;
+    const rf_model_info *mi = rf_model_info_of(m);
+    if (!mi->is_tower) {
+        macs = (double)mi->n_params;
     } else {
-        for (int l = 0; l < m->L; l++) {
-            macs += (double)in * m->H[l] * m->K;
-            in = m->H[l];
+        for (int l = 0; l < mi->L; l++) {
+            macs += (double)in * mi->H[l] * mi->K;
+            in = mi->H[l];
         }
-        macs += (double)in * m->K;
+        macs += (double)in * mi->K;
     }
     double gflops = train_sps * macs * 2 * 3 / 1e9;
     /* inference */
@@ -159,7 +161,8 @@ int main(int argc, char **argv)
                "%.0f MB | %d threads, %s kernels\n",
                model, train_sps, gflops, infer_sps, ru.ru_maxrss / 1024.0, threads, openblas_get_corename());
     free(perm);
-    rf_adam_free(opt);
+    rf_optimizer_free(opt);
+    rf_grads_free(grads);
     rf_workspace_free(ws);
     rf_model_free(m);
     rf_dataset_free(ds);
