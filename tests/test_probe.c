@@ -165,7 +165,7 @@ static void check_invariants(const char *type, const char *const *sets, int expe
     assert_true(max_abs > 0.05); /* the features are not all ~0 */
     if (expect_links) assert_true(linked_cells > 0);
     float *P = malloc(ds->n * K * sizeof *P);
-    assert_int_equal(rf_predict(m, ds, P, NULL, &e), RF_OK);
+    assert_int_equal(rf_predict(m, ds, 0, P, NULL, &e), RF_OK);
     for (size_t i = 0; i < p->n; i++)
         for (int k = 0; k < K; k++) {
             int par = m->parent[k];

@@ -215,12 +215,12 @@ static void test_quantile_resolve_and_data(void **state)
     /* E(v) of the untrained model against the target, as rf_evaluate computes it */
     size_t n = sp.test->n;
     float *P = malloc(n * m->K * sizeof *P), *E = malloc(n * sizeof *E);
-    assert_int_equal(rf_predict(m, sp.test, P, NULL, &e), RF_OK);
+    assert_int_equal(rf_predict(m, sp.test, 0, P, NULL, &e), RF_OK);
     assert_int_equal(rf_regression_predict(m, P, n, E, &e), RF_OK);
     int tc = rf_dataset_label_index(sp.test, "rating");
     rf_reg_metrics want = rf_reg_eval(E, 1, sp.test->labels + tc, sp.test->K, n);
     rf_eval_result r;
-    assert_int_equal(rf_evaluate(m, sp.test, &r, &e), RF_OK);
+    assert_int_equal(rf_evaluate(m, sp.test, 0, &r, &e), RF_OK);
     assert_float_equal(r.reg.mse, want.mse, 1e-12);
     assert_int_equal(r.reg.n, n);
     for (size_t i = 0; i < n; i++) assert_true(E[i] >= 1 && E[i] <= 5.0001f);
@@ -243,7 +243,7 @@ static void test_traditional_trains(void **state)
     rf_train_summary ts;
     assert_int_equal(rf_train(m, &c.train, NULL, sp.train, sp.valid, &ts, &e), RF_OK);
     rf_eval_result r;
-    assert_int_equal(rf_evaluate(m, sp.test, &r, &e), RF_OK);
+    assert_int_equal(rf_evaluate(m, sp.test, 0, &r, &e), RF_OK);
     /* better than predicting the training mean (the initial output): the target's variance */
     int tc = rf_dataset_label_index(sp.test, "rating");
     double mu = 0, var = 0;

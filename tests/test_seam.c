@@ -92,7 +92,7 @@ static void test_const_model_many_threads(void **state)
     assert_int_equal(rf_train(m, &cfg.train, NULL, ds, NULL, NULL, &e), RF_OK); /* BN statistics set */
     int K = rf_model_info_of(m)->K;
     float *ref = malloc(ds->n * (size_t)K * sizeof(float));
-    assert_int_equal(rf_predict(m, ds, ref, NULL, &e), RF_OK);
+    assert_int_equal(rf_predict(m, ds, 0, ref, NULL, &e), RF_OK);
     enum { T = 4 };
     pthread_t th[T];
     scorer sc[T];

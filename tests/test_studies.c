@@ -69,7 +69,7 @@ static void test_m3_m4_never_increase(void **state)
     size_t up[3];
     for (int i = 0; i < 3; i++) {
         rf_model *m = make(ds, RF_MODEL_RESFLOW, modes[i], 0, 3);
-        assert_int_equal(rf_predict(m, ds, P, NULL, &e), RF_OK);
+        assert_int_equal(rf_predict(m, ds, 0, P, NULL, &e), RF_OK);
         up[i] = increases(m, P, ds->n);
         rf_model_free(m);
     }
@@ -133,7 +133,7 @@ static void test_esmm_links(void **state)
             m->spec.model.res_logit = 0;
         }
         P[v] = malloc(ds->n * 2 * sizeof(float));
-        assert_int_equal(rf_predict(m, ds, P[v], NULL, &e), RF_OK);
+        assert_int_equal(rf_predict(m, ds, 0, P[v], NULL, &e), RF_OK);
         rf_model_free(m);
     }
     assert_memory_equal(P[0], P[2], ds->n * 2 * sizeof(float));
@@ -159,9 +159,9 @@ static void test_increase_share(void **state)
     rf_model *m = make(ds, RF_MODEL_RESFLOW, RF_MONO_NONE, 0, 3);
     rf_error e;
     rf_eval_result r;
-    assert_int_equal(rf_evaluate(m, ds, &r, &e), RF_OK);
+    assert_int_equal(rf_evaluate(m, ds, 0, &r, &e), RF_OK);
     float *P = malloc(ds->n * 3 * sizeof(float));
-    assert_int_equal(rf_predict(m, ds, P, NULL, &e), RF_OK);
+    assert_int_equal(rf_predict(m, ds, 0, P, NULL, &e), RF_OK);
     for (int k = 1; k < 3; k++) {
         size_t up = 0;
         for (size_t i = 0; i < ds->n; i++) up += P[i * 3 + k] > P[i * 3 + k - 1];

@@ -106,11 +106,11 @@ static void test_learns_and_keeps_best(void **state)
     rf_error e;
     assert_int_equal(rf_config_create_model(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
     rf_eval_result before;
-    assert_int_equal(rf_evaluate(m, va, &before, &e), RF_OK);
+    assert_int_equal(rf_evaluate(m, va, 0, &before, &e), RF_OK);
     rf_train_summary s;
     assert_int_equal(rf_train(m, &cfg.train, NULL, tr, va, &s, &e), RF_OK);
     rf_eval_result after;
-    assert_int_equal(rf_evaluate(m, va, &after, &e), RF_OK);
+    assert_int_equal(rf_evaluate(m, va, 0, &after, &e), RF_OK);
     /* it learned: click AUC clearly above chance and above the untrained model */
     assert_true(after.task[0].auc > 0.62);
     assert_true(after.task[0].auc > before.task[0].auc + 0.05);

@@ -418,7 +418,7 @@ static void test_train_3task(void **state)
         if (st) fail_msg("%s: %s", rf_model_type_name(types[ti]), e.msg);
         assert_int_equal(sum.steps, 300);
         rf_eval_result ev;
-        assert_int_equal(rf_evaluate(m, te, &ev, &e), RF_OK);
+        assert_int_equal(rf_evaluate(m, te, 0, &ev, &e), RF_OK);
         if (getenv("RESFLOW_TEST_VERBOSE"))
             fprintf(stderr, "  %-9s test AUC click %.4f cart %.4f order %.4f | cart|click %.4f order|cart %.4f\n",
                     rf_model_type_name(types[ti]), ev.task[0].auc, ev.task[1].auc, ev.task[2].auc, ev.cond[1].auc,

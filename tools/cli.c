@@ -116,12 +116,12 @@ int load_config(const opts *o, rf_config *cfg)
     return 0;
 }
 
-void setup_threads(const rf_config *cfg)
+void note_threads(const rf_config *cfg)
 {
+    /* the library runs train.threads itself (each call sets its own OpenMP teams, which
+     * OpenBLAS's OpenMP build follows); this only reports it */
     int t = cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (t < 1) t = 1;
-    omp_set_num_threads(t);
-    openblas_set_num_threads(t);
     const char *was = getenv("RESFLOW_BLAS_WAS");
     note("resflow %s | threads %d | BLAS %s, %s kernels%s%s%s", rf_version(), t, "OpenBLAS",
          openblas_get_corename(), was ? " (environment forced " : "", was ? was : "",

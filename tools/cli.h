@@ -31,7 +31,8 @@ int usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help);
 /* defaults <- file <- --set, validated */
 int load_config(const opts *o, rf_config *cfg);
-void setup_threads(const rf_config *cfg);
+/* The first log line: version, threads (train.threads: the library applies it per call), BLAS. */
+void note_threads(const rf_config *cfg);
 double dataset_mb(const rf_dataset *d);
 const char *type_name(rf_model_type t);
 /* The metrics of an evaluation, per task (names from the spec, parent[k] the parent task or -1). */

@@ -38,7 +38,7 @@ int cmd_compare(int argc, char **argv)
     if (rc) return rc;
     rf_config cfg;
     if ((rc = load_config(&o, &cfg))) return rc;
-    setup_threads(&cfg);
+    note_threads(&cfg);
     rf_error e;
     rf_error_clear(&e);
     const char *list = o.models ? o.models : "nse,esmm,resflow";
@@ -69,7 +69,7 @@ int cmd_compare(int argc, char **argv)
         rf_model *m = NULL;
         if (rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
             rf_train(m, &c.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &sums[i], &e) ||
-            rf_evaluate(m, sp.test, &res[i], &e)) {
+            rf_evaluate(m, sp.test, c.train.threads, &res[i], &e)) {
             rf_model_free(m);
             rf_splits_free(&sp);
             return die(&e);

@@ -80,7 +80,7 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
     if (rf_model_load(o->model, lm, &e)) return die(&e);
     if (o->threads) lm->cfg.train.threads = o->threads;
     rf_config cfg = lm->cfg;
-    setup_threads(&cfg);
+    note_threads(&cfg);
     if (o->data) {
         size_t bad = 0;
         if (rf_data_load_for_model(lm, o->data, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad,
@@ -132,7 +132,7 @@ static int eval_predictions(const opts *o, const rank_opts *ro)
     rf_config cfg;
     rf_config_default(&cfg);
     if (o->threads) cfg.train.threads = o->threads;
-    setup_threads(&cfg);
+    note_threads(&cfg);
     rank_set rs;
     int rc = rank_set_from_file(ro, ro->predictions, o->skip_bad, &rs);
     if (rc) {
@@ -187,7 +187,7 @@ int cmd_eval(int argc, char **argv)
     rf_error e;
     rf_eval_result r;
     size_t n = ds->n;
-    if (rf_evaluate(lm.model, ds, &r, &e)) {
+    if (rf_evaluate(lm.model, ds, lm.cfg.train.threads, &r, &e)) {
         rc = die(&e);
         rf_dataset_free(ds);
         rf_loaded_model_free(&lm);
@@ -272,7 +272,7 @@ int cmd_predict(int argc, char **argv)
     if (!P || !C || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict(m, ds, P, C, &e) || (reg && rf_regression_predict(m, P, n, EV, &e))) {
+    } else if (rf_predict(m, ds, lm.cfg.train.threads, P, C, &e) || (reg && rf_regression_predict(m, P, n, EV, &e))) {
         rc = die(&e);
     } else if (fused) {
         /* the formula's terms: task probabilities and child|parent conditionals */

@@ -258,7 +258,7 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
     rs->P = malloc((n ? n : 1) * (size_t)K * sizeof *rs->P);
     rs->C = malloc((n ? n : 1) * (size_t)K * sizeof *rs->C);
     if (!rs->P || !rs->C) return err_exit(RF_ENOMEM, "%s", "out of memory");
-    if (rf_predict(m, ds, rs->P, rs->C, &e)) return die(&e);
+    if (rf_predict(m, ds, lm->cfg.train.threads, rs->P, rs->C, &e)) return die(&e);
     for (int k = 0; k < K; k++) add_col(rs, rf_model_spec_of(m)->tasks[k].name, rs->P + k, (size_t)K);
     for (int k = 0; k < K; k++) {
         if (rf_model_info_of(m)->parent[k] < 0) continue;
@@ -785,7 +785,7 @@ int cmd_fusion(int argc, char **argv)
         if (rf_model_load(o.model, &lm, &e)) return die(&e);
         if (o.threads) lm.cfg.train.threads = o.threads;
         rf_config cfg = lm.cfg;
-        setup_threads(&cfg);
+        note_threads(&cfg);
         rf_dataset *dv = NULL, *dt = NULL;
         int sb = o.skip_bad || cfg.train.skip_bad_rows;
         size_t bad = 0;
@@ -826,7 +826,7 @@ int cmd_fusion(int argc, char **argv)
         rf_config cfg;
         rf_config_default(&cfg);
         if (o.threads) cfg.train.threads = o.threads;
-        setup_threads(&cfg);
+        note_threads(&cfg);
         if (!ro.ctr || !ro.ctcvr) return usage_error("fusion", "--predictions needs --ctr and --ctcvr columns");
         if ((rc = rank_set_from_file(&ro, ro.predictions, o.skip_bad, &sv))) goto done;
         if (ro.test) {

@@ -67,7 +67,7 @@ int cmd_prepare(int argc, char **argv)
         char buf[2048];
         note("rebuilding: %s", rf_error_format(&e, buf, sizeof buf));
     }
-    setup_threads(&cfg);
+    note_threads(&cfg);
     rf_cache_info info;
     rf_error_clear(&e);
     if (rf_cache_build(&cfg, path, log_line, NULL, &info, &e)) return die(&e);

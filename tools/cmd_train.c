@@ -39,7 +39,7 @@ int cmd_train(int argc, char **argv)
     if (rc) return rc;
     rf_config cfg;
     if ((rc = load_config(&o, &cfg))) return rc;
-    setup_threads(&cfg);
+    note_threads(&cfg);
     char *dump = rf_config_dump(&cfg);
     if (!g_quiet && dump) fprintf(stderr, "%s", dump);
     free(dump);
@@ -83,7 +83,7 @@ int cmd_train(int argc, char **argv)
          ts.samples_per_sec, ts.stopped_early ? ", early-stopped" : "", ts.best_epoch);
     rf_eval_result te;
     if (sp.test->n > 0) {
-        if (rf_evaluate(m, sp.test, &te, &e)) return die(&e);
+        if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) return die(&e);
         printf("test set: %zu rows\n", sp.test->n);
         print_metrics(stdout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
     }

@@ -210,7 +210,7 @@ rf_status exp_run_all(const rf_experiment *x, const char *out, int force, int dr
         int dd, m, s;
         run_dms(x, first, &dd, &m, &s);
         if ((st = rf_experiment_config(x, d, m, s, cfg, e))) goto done;
-        setup_threads(cfg);
+        note_threads(cfg);
         note("\n== dataset %s ==", x->datasets[d].name);
         rf_splits sp;
         memset(&sp, 0, sizeof sp);

@@ -81,12 +81,13 @@ RF_API rf_status rf_train(rf_model *m, const rf_train_cfg *opts, const rf_train_
                           const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out,
                           rf_error *err) RF_WUR;
 
-/* probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
+/* threads: OpenMP threads of the call (0 = as the caller's).
+ * probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
  * (ESMM: sigmoid(s_k); other models: p_k / p_parent, p_k for roots) - either may be NULL. */
-RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, float *probs, float *cond,
+RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, int threads, float *probs, float *cond,
                             rf_error *err);
 
-RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, rf_eval_result *out,
+RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_eval_result *out,
                              rf_error *err);
 
 /* The monitored score (higher is better) of an evaluation for a train.monitor value

@@ -811,7 +811,7 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
         return RF_OK;
     }
     rf_eval_result ev;
-    if (!st) st = rf_evaluate(m, t, &ev, err);
+    if (!st) st = rf_evaluate(m, t, 0, &ev, err);
     if (st) {
         rf_model_free(m);
         return st;

@@ -225,7 +225,7 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
             if (do_eval || (stop && valid && valid->n > 0)) {
                 double te = now_sec();
                 rf_eval_result ev;
-                if ((st = rf_evaluate(m, valid, &ev, err))) goto done;
+                if ((st = rf_evaluate(m, valid, 0, &ev, err))) goto done;
                 double score = rf_monitor_value(m, tc->monitor, &ev);
                 char line[512];
                 format_eval(m, &ev, line, sizeof line);
@@ -263,7 +263,19 @@ done:
     return st;
 }
 
-rf_status rf_predict(const rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err)
+static rf_status predict_(const rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err);
+static rf_status evaluate_(const rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err);
+
+rf_status rf_predict(const rf_model *m, const rf_dataset *ds, int threads, float *probs, float *cond, rf_error *err)
+{
+    int omp_was = omp_get_max_threads();
+    if (threads > 0) omp_set_num_threads(threads);
+    rf_status st = predict_(m, ds, probs, cond, err);
+    omp_set_num_threads(omp_was);
+    return st;
+}
+
+static rf_status predict_(const rf_model *m, const rf_dataset *ds, float *probs, float *cond, rf_error *err)
 {
     const int B = 4096;
     int K = m->K;
@@ -299,7 +311,16 @@ done:
     return st;
 }
 
-rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
+rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_eval_result *out, rf_error *err)
+{
+    int omp_was = omp_get_max_threads();
+    if (threads > 0) omp_set_num_threads(threads);
+    rf_status st = evaluate_(m, ds, out, err);
+    omp_set_num_threads(omp_was);
+    return st;
+}
+
+static rf_status evaluate_(const rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
 {
     int K = m->K;
     memset(out, 0, sizeof *out);
@@ -313,7 +334,7 @@ rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, rf_eval_result *o
         free(C);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
-    if ((st = rf_predict(m, ds, P, C, err))) goto done;
+    if ((st = predict_(m, ds, P, C, err))) goto done;
     double loss = 0;
     for (int k = 0; k < K; k++) {
         const float *lab = ds->labels + lc[k];
