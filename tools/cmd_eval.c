@@ -13,6 +13,7 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "resflow/afile.h"
 #include "rank_cli.h"
 
 /* ---- eval / predict ----------------------------------------------------------------------- */
@@ -65,7 +66,7 @@ static const char *predict_help =
     "\n"
     "  -m, --model FILE      model file written by 'resflow train'\n"
     "  -d, --data FILE       CSV/TSV file with the model's feature columns (labels not needed)\n"
-    "  -o, --out FILE        output file (written to FILE.tmp, then renamed)\n"
+    "  -o, --out FILE        output file (written to a temporary file beside it, then renamed)\n"
     "      --with-labels     also write the group and label columns (the data must have labels)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
@@ -294,15 +295,11 @@ int cmd_predict(int argc, char **argv)
         if (!rc) note("score = %s", rf_fusion_pretty(&lm.fusion, pretty, sizeof pretty));
     }
     if (!rc) {
-        char tmp[4096];
         FILE *fp = stdout;
-        if (o.out) {
-            snprintf(tmp, sizeof tmp, "%s.tmp", o.out);
-            fp = fopen(tmp, "w");
-        }
-        if (!fp) {
-            fprintf(stderr, "resflow: error: cannot write %s\n", tmp);
-            rc = RF_EIO;
+        rf_afile *af = NULL;
+        if (o.out && rf_afile_open(o.out, 0, &af, &e) == RF_OK) fp = rf_afile_fp(af);
+        if (o.out && !af) {
+            rc = die(&e);
         } else {
             int with_group = ro.with_labels && ds->group;
             int nl = ro.with_labels ? ds->K : 0;
@@ -327,10 +324,9 @@ int cmd_predict(int argc, char **argv)
                 for (int j = 0; j < nl; j++) fprintf(fp, "\t%.9g", ds->labels[i * (size_t)ds->K + j]);
                 fputc('\n', fp);
             }
-            if (o.out) {
-                if (fclose(fp) || rename(tmp, o.out)) {
-                    fprintf(stderr, "resflow: error: cannot write %s\n", o.out);
-                    rc = RF_EIO;
+            if (af) {
+                if (rf_afile_commit(af, 0, &e)) {
+                    rc = die(&e);
                 } else {
                     note("wrote %zu rows x %d tasks%s to %s", n, K, fused ? " + fused score" : "", o.out);
                 }

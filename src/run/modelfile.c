@@ -1,10 +1,10 @@
 /* modelfile.c - save/load self-contained model files (see include/resflow/modelfile.h and
  * docs/formats.md, "Model file", for the exact layout).
  *
- * Saving streams the sections to "<path>.tmp.<pid>" (created with O_EXCL; ".<n>" is appended
- * if that name is taken) while hashing them, then writes the header, fflush + fsync, closes and
- * renames over path (then fsyncs the directory, best effort). On any failure the temporary
- * file is removed and an existing file at path is left untouched.
+ * Saving streams the sections through the one atomic writer (afile.h: a unique temporary file
+ * beside path) while hashing them, then rewrites the header and commits durably (fsync, rename,
+ * directory fsync). On any failure the temporary file is removed and an existing file at path
+ * is left untouched.
  *
  * Loading reads the whole file into memory and validates it in this order: size >= header,
  * magic, version, endian marker, header checksum, payload length vs file size, payload
@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "core/bytes.h"
+#include "resflow/afile.h"
 #include "resflow/modelfile.h"
 
 #define HDR_SIZE 64u
@@ -134,28 +135,37 @@ static void w_name(writer *w, const char *s)
     w_bytes(w, rec, sizeof rec);
 }
 
-/* Directory part of path ("." if none) fsync'ed, best effort (makes the rename durable). */
-static void sync_dir(const char *path)
+/* Open the output through the one atomic writer (afile.h) with a hashing writer on it. */
+static rf_status out_open(const char *path, writer *w, rf_afile **af, rf_error *err)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = strdup(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = malloc(n + 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
+    memset(w, 0, sizeof *w);
+    rf_status st = rf_afile_open(path, O_CLOEXEC, af, err);
+    if (st) return st;
+    w->fp = rf_afile_fp(*af);
+    w->h = XXH64_createState();
+    if (!w->fp || !w->h) {
+        XXH64_freeState(w->h);
+        rf_afile_abort(*af);
+        return rf_errorf(err, RF_ENOMEM, "out of memory writing %s", path);
     }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
+    XXH64_reset(w->h, 0);
+    return RF_OK;
+}
+
+/* Rewrite the header in place, then commit durably (fsync, rename, directory fsync). */
+static rf_status out_finish(writer *w, rf_afile *af, const unsigned char *hdr, int e, const char *path,
+                            rf_error *err)
+{
+    if (!e && fseek(w->fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
+    if (!e && fwrite(hdr, 1, HDR_SIZE, w->fp) != HDR_SIZE) e = errno ? errno : EIO;
+    if (e) {
+        rf_afile_abort(af);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write the model file: %s", strerror(e));
     }
-    free(dir);
+    rf_error sub;
+    if (rf_afile_commit(af, RF_AFILE_DURABLE, &sub))
+        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write the model file: %s", sub.msg);
+    return RF_OK;
 }
 
 /* Field record f: the model's input schema (name, separator) with its embedding layout. */
@@ -233,44 +243,13 @@ rf_status rf_model_save(const rf_model *mdl, const rf_config *cfg, const rf_enco
         payload += SEC_HDR + len[s];
     }
 
-    /* temporary file next to path */
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 64);
-    if (!tmp) {
+    writer w;
+    rf_afile *af;
+    rf_status ost = out_open(path, &w, &af, err);
+    if (ost) {
         free(conf);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
+        return ost;
     }
-    int fd = -1;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if (attempt == 0)
-            snprintf(tmp, pl + 64, "%s.tmp.%ld", path, (long)getpid());
-        else
-            snprintf(tmp, pl + 64, "%s.tmp.%ld.%d", path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        free(conf);
-        rf_status st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot create %s: %s", tmp,
-                                   strerror(e));
-        free(tmp);
-        return st;
-    }
-    writer w = {0};
-    w.fp = fdopen(fd, "wb");
-    w.h = XXH64_createState();
-    if (!w.fp || !w.h) {
-        int e = errno ? errno : ENOMEM;
-        if (w.fp) fclose(w.fp);
-        else close(fd);
-        XXH64_freeState(w.h);
-        unlink(tmp);
-        free(conf);
-        free(tmp);
-        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write: %s", strerror(e));
-    }
-    XXH64_reset(w.h, 0);
 
     /* header placeholder (rewritten at the end), then the payload */
     unsigned char hdr[HDR_SIZE];
@@ -364,21 +343,7 @@ rf_status rf_model_save(const rf_model *mdl, const rf_config *cfg, const rf_enco
     wr32(hdr + 32, nsec);
     wr32(hdr + 36, ENDIAN_MARK);
     wr64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
-    if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
-    if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
-    if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(w.fp)) != 0) e = errno ? errno : EIO;
-    if (fclose(w.fp) != 0 && !e) e = errno ? errno : EIO;
-    if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return rf_error_at(err, RF_EIO, path, 0, 0, "cannot write the model file: %s",
-                           strerror(e));
-    }
-    free(tmp);
-    sync_dir(path);
-    return RF_OK;
+    return out_finish(&w, af, hdr, e, path, err);
 }
 
 /* ---- reading --------------------------------------------------------------------------- */
@@ -926,40 +891,12 @@ rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const r
         payload += SEC_HDR + tl;
     }
 
-    size_t pl = strlen(out_path);
-    char *tmp = malloc(pl + 64);
-    if (!tmp) {
-        free(buf);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
-    int fd = -1;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if (attempt == 0) snprintf(tmp, pl + 64, "%s.tmp.%ld", out_path, (long)getpid());
-        else snprintf(tmp, pl + 64, "%s.tmp.%ld.%d", out_path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        st = rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot create %s: %s", tmp, strerror(e));
-        free(tmp);
+    writer w;
+    rf_afile *af;
+    if ((st = out_open(out_path, &w, &af, err))) {
         free(buf);
         return st;
     }
-    writer w = {0};
-    w.fp = fdopen(fd, "wb");
-    w.h = XXH64_createState();
-    if (!w.fp || !w.h) {
-        int e = errno ? errno : ENOMEM;
-        if (w.fp) fclose(w.fp);
-        else close(fd);
-        XXH64_freeState(w.h);
-        unlink(tmp);
-        free(tmp);
-        free(buf);
-        return rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot write: %s", strerror(e));
-    }
-    XXH64_reset(w.h, 0);
     unsigned char hdr[HDR_SIZE];
     memcpy(hdr, buf, HDR_SIZE); /* magic, version, flags, endian marker, reserved kept */
     if (fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) w.err_no = errno ? errno : EIO;
@@ -984,19 +921,5 @@ rf_status rf_model_set_fusion(const char *in_path, const char *out_path, const r
     wr64(hdr + 24, psum);
     wr32(hdr + 32, out_nsec);
     wr64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
-    if (!e && fseek(w.fp, 0, SEEK_SET) != 0) e = errno ? errno : EIO;
-    if (!e && fwrite(hdr, 1, HDR_SIZE, w.fp) != HDR_SIZE) e = errno ? errno : EIO;
-    if (!e && fflush(w.fp) != 0) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(w.fp)) != 0) e = errno ? errno : EIO;
-    if (fclose(w.fp) != 0 && !e) e = errno ? errno : EIO;
-    if (!e && rename(tmp, out_path) != 0) e = errno ? errno : EIO;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return rf_error_at(err, RF_EIO, out_path, 0, 0, "cannot write the model file: %s",
-                           strerror(e));
-    }
-    free(tmp);
-    sync_dir(out_path);
-    return RF_OK;
+    return out_finish(&w, af, hdr, e, out_path, err);
 }
