@@ -258,6 +258,20 @@ char *rf_config_dump(const rf_config *cfg)
     return b.p;
 }
 
+/* One line of describe: prefix + name, type, default (kd's value in base), help. */
+static void describe_key(sbuf *b, const char *prefix, const void *base, const key_def *kd)
+{
+    char name[64];
+    sbuf v = {NULL, 0, 0, 0};
+    fmt_value(&v, base, kd);
+    snprintf(name, sizeof name, "%s%s", prefix, kd->name);
+    sb_printf(b, "%-22s %-18s %-14s ", name, rf_cfg_type_name_(kd), v.p ? v.p : "");
+    sb_puts(b, kd->help);
+    sb_puts(b, "\n");
+    b->oom |= v.oom;
+    free(v.p);
+}
+
 char *rf_config_describe(void)
 {
     rf_config *d = malloc(sizeof *d);
@@ -267,40 +281,14 @@ char *rf_config_describe(void)
     rf_config_default(d);
     rf_cfg_task_init_(&t);
     for (size_t i = 0; i < N_KEYS; i++) {
-        sbuf v = {NULL, 0, 0, 0};
-        fmt_value(&v, d, &KEYS[i]);
-        sb_printf(&b, "%-22s %-18s %-14s ", KEYS[i].name, rf_cfg_type_name_(&KEYS[i]), v.p ? v.p : "");
-        sb_puts(&b, KEYS[i].help);
-        sb_puts(&b, "\n");
-        b.oom |= v.oom;
-        free(v.p);
+        describe_key(&b, "", d, &KEYS[i]);
         if (KEYS[i].type == T_JOINS) {
             rf_join_spec js;
             rf_cfg_join_init_(&js);
-            for (size_t j = 0; j < N_JOIN_KEYS; j++) {
-                char name[64];
-                sbuf jv = {NULL, 0, 0, 0};
-                fmt_value(&jv, &js, &JOIN_KEYS[j]);
-                snprintf(name, sizeof name, "data.join.N.%s", JOIN_KEYS[j].name);
-                sb_printf(&b, "%-22s %-18s %-14s ", name, rf_cfg_type_name_(&JOIN_KEYS[j]), jv.p ? jv.p : "");
-                sb_puts(&b, JOIN_KEYS[j].help);
-                sb_puts(&b, "\n");
-                b.oom |= jv.oom;
-                free(jv.p);
-            }
+            for (size_t j = 0; j < N_JOIN_KEYS; j++) describe_key(&b, "data.join.N.", &js, &JOIN_KEYS[j]);
         }
         if (KEYS[i].type != T_TASKS) continue;
-        for (size_t j = 0; j < N_TASK_KEYS; j++) {
-            char name[64];
-            sbuf tv = {NULL, 0, 0, 0};
-            fmt_value(&tv, &t, &TASK_KEYS[j]);
-            snprintf(name, sizeof name, "tasks.N.%s", TASK_KEYS[j].name);
-            sb_printf(&b, "%-22s %-18s %-14s ", name, rf_cfg_type_name_(&TASK_KEYS[j]), tv.p ? tv.p : "");
-            sb_puts(&b, TASK_KEYS[j].help);
-            sb_puts(&b, "\n");
-            b.oom |= tv.oom;
-            free(tv.p);
-        }
+        for (size_t j = 0; j < N_TASK_KEYS; j++) describe_key(&b, "tasks.N.", &t, &TASK_KEYS[j]);
     }
     free(d);
     if (b.oom) {
