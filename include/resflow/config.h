@@ -3,7 +3,8 @@
  * The configuration is a tree of YAML mappings flattened to dotted keys, e.g.
  *   model.type, model.hidden (a flow sequence [256, 128, 64] or "256,128,64"),
  *   tasks.0.name, tasks.1.parent, train.lr, data.source ...
- * Every key is declared in one table in src/config.c (name, type, default, help); an
+ * Every key is declared in one table in src/run/config_keys.c (name, type, default, help;
+ * the other files of the configuration: src/run/config_int.h); an
  * unknown key in a file or in --set is an error naming file:line:column (or the --set).
  * Overrides are applied after the file, so the command line wins.
  * rf_config_dump() writes the fully resolved configuration back as YAML that

@@ -2,8 +2,8 @@
  * and the per-task summary rf_task_eval.
  *
  * AUC: each kept row's score becomes an order-preserving uint32 key; positive and negative
- * keys (with their weights, if any) are LSD radix-sorted separately (3 passes of 11/11/10
- * bits, a pass skipped when all keys share its digit), then one merge walk over groups of
+ * keys (with their weights, if any) are radix-sorted separately (core/sort.h; the digit
+ * histograms counted while gathering the keys), then one merge walk over groups of
  * equal scores sums P_g * (N_below + N_tied / 2). O(N), scratch allocated once per call,
  * no global state.
  */
@@ -12,55 +12,7 @@
 #include <string.h>
 
 #include "resflow/metrics.h"
-
-#define RBITS 11
-#define RSIZE (1u << RBITS)
-#define NPASS 3
-
-/* Order-preserving map of a non-NaN float to uint32 (-0.0 and +0.0 map to the same key). */
-static uint32_t score_key(float s)
-{
-    uint32_t u;
-    if (s == 0.0f) s = 0.0f; /* fold -0.0 into +0.0 */
-    memcpy(&u, &s, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-/* Sorts keys k[0..m) ascending, carrying w[0..m) along when w != NULL; kt/wt are scratch
- * of the same size. h[p][d] counts digit d of pass p. On return *k and *w point at the sorted
- * data (either the inputs or the scratch). */
-static void radix_sort(uint32_t **k, float **w, uint32_t *kt, float *wt, size_t m,
-                       size_t h[NPASS][RSIZE])
-{
-    uint32_t *a = *k;
-    float *aw = *w;
-    for (int p = 0; p < NPASS; p++) {
-        unsigned sh = (unsigned)p * RBITS;
-        if (m == 0 || h[p][(a[0] >> sh) & (RSIZE - 1)] == m) continue; /* constant digit */
-        size_t off[RSIZE], sum = 0;
-        for (size_t d = 0; d < RSIZE; d++) {
-            off[d] = sum;
-            sum += h[p][d];
-        }
-        if (aw) {
-            for (size_t i = 0; i < m; i++) {
-                size_t o = off[(a[i] >> sh) & (RSIZE - 1)]++;
-                kt[o] = a[i];
-                wt[o] = aw[i];
-            }
-        } else {
-            for (size_t i = 0; i < m; i++) kt[off[(a[i] >> sh) & (RSIZE - 1)]++] = a[i];
-        }
-        uint32_t *t = a;
-        a = kt;
-        kt = t;
-        float *tw = aw;
-        aw = wt;
-        wt = tw;
-    }
-    *k = a;
-    *w = aw;
-}
+#include "core/sort.h"
 
 /* Shared AUC core: score[i*ss], label[i*ls], weight[i] (NULL = 1), rows kept where
  * mask[i*ms] > 0.5 (mask NULL = all). Weights must be finite and >= 0. Returns NaN with
@@ -81,10 +33,10 @@ static double auc_core(const float *score, size_t ss, const float *label, size_t
     }
     uint32_t *key = NULL;
     float *wb = NULL;
-    size_t(*h)[NPASS][RSIZE] = NULL; /* h[0]: positives, h[1]: negatives */
+    size_t *h = NULL; /* histograms: h for positives, h + RF_SORT_HIST32 for negatives */
     if (m > 0 && (m > SIZE_MAX / (2 * sizeof *key) || !(key = malloc(2 * m * sizeof *key)) ||
                   (weight && !(wb = malloc(2 * m * sizeof *wb))) ||
-                  !(h = calloc(2, sizeof *h))))
+                  !(h = calloc(2 * RF_SORT_HIST32, sizeof *h))))
         s = RF_ENOMEM;
 
     double wpos = 0, wneg = 0;
@@ -93,19 +45,19 @@ static double auc_core(const float *score, size_t ss, const float *label, size_t
         if (mask && !(mask[i * ms] > 0.5f)) continue;
         float sc = score[i * ss], w = weight ? weight[i] : 1.0f;
         if (isnan(sc) || !(w >= 0.0f) || isinf(w)) { s = RF_ENUMERIC; break; }
-        uint32_t kk = score_key(sc);
+        uint32_t kk = rf_sort_key_f32(sc);
         int pos = label[i * ls] > 0.5f;
         size_t o = pos ? np++ : m - 1 - nn++;
         key[o] = kk;
         if (wb) wb[o] = w;
         if (pos) wpos += w; else wneg += w;
-        for (int p = 0; p < NPASS; p++) h[!pos][p][(kk >> (p * RBITS)) & (RSIZE - 1)]++;
+        rf_sort_count32(h + (pos ? 0 : RF_SORT_HIST32), kk);
     }
     if (s == RF_OK && wpos > 0 && wneg > 0) {
         uint32_t *pk = key, *nk = key + np;
         float *pw = wb, *nw = wb ? wb + np : NULL;
-        radix_sort(&pk, &pw, key + m, wb ? wb + m : NULL, np, h[0]);
-        radix_sort(&nk, &nw, key + m + np, wb ? wb + m + np : NULL, nn, h[1]);
+        rf_radix_sort32_f32(&pk, &pw, key + m, wb ? wb + m : NULL, np, h);
+        rf_radix_sort32_f32(&nk, &nw, key + m + np, wb ? wb + m + np : NULL, nn, h + RF_SORT_HIST32);
         double below = 0, acc = 0; /* below: negative weight with strictly lower score */
         for (size_t i = 0, j = 0; i < np;) {
             uint32_t kk = pk[i];

@@ -3,8 +3,8 @@
  * Contract in include/resflow/rank.h; definitions and their rationale in docs/ranking.md.
  *
  * Groups: the rows are cut into runs of equal keys and the runs (or, when most runs are single
- * rows, the rows) are LSD-radix-sorted by key (stable; 6 passes of 11 bits, constant digits
- * skipped). When every key has one run (the simulator, most logs) the groups are the runs in
+ * rows, the rows) are radix-sorted by key (core/sort.h: stable, 6 passes of 11 bits, constant
+ * digits skipped). When every key has one run (the simulator, most logs) the groups are the runs in
  * input order; otherwise a group is the rows of all runs of its key, in input order, through a
  * row permutation.
  *
@@ -12,8 +12,8 @@
  * dynamic schedule); each chunk sums its groups into its own accumulator and the chunks are
  * added in chunk order at the end, so the result does not depend on the thread count. Per
  * group: the rows are gathered into (score, label, weight) items and sorted by descending
- * score (insertion sort up to 16 rows, qsort up to 1024, an LSD radix sort of the float keys
- * above), then one walk over blocks of tied scores accumulates every metric: a block
+ * score (insertion sort up to 16 rows, qsort up to 1024, the radix sort of core/sort.h on
+ * the float keys above), then one walk over blocks of tied scores accumulates every metric: a block
  * [a, b) that overlaps the top K contributes (its sum) * |[a,b) n [0,K)| / (b - a), i.e. the
  * expectation over a random order of the tied rows; NDCG uses the mean discount of the
  * block's positions inside the top K; the AUC counts tied pairs 1/2.
@@ -32,6 +32,7 @@
 #include <zlib.h>
 
 #include "core/bigalloc.h"
+#include "core/sort.h"
 #include "resflow/rank.h"
 
 #define CHUNK 256          /* groups per accumulation chunk */
@@ -52,48 +53,6 @@ struct rf_groups {
     size_t *off;  /* (G + 1) boundaries in the row order */
     size_t *perm; /* (n) the row order, or NULL for 0..n-1 */
 };
-
-/* Stable LSD radix sort of keys k[0..m) (11-bit digits, 6 passes; a pass whose digit is the
- * same for every key is skipped), carrying idx (may be NULL). kt/it are scratch of the same
- * size. Returns in *k / *idx the buffers holding the result. */
-#define RDIG 11
-#define RBUCKETS (1u << RDIG)
-static int radix_sort_u64(uint64_t **k, size_t **idx, uint64_t *kt, size_t *it, size_t m)
-{
-    enum { PASSES = (64 + RDIG - 1) / RDIG };
-    size_t *cnt = calloc((size_t)PASSES * RBUCKETS, sizeof *cnt);
-    if (!cnt) return -1;
-    uint64_t *a = *k;
-    size_t *ai = idx ? *idx : NULL;
-    for (size_t i = 0; i < m; i++) /* all histograms in one read */
-        for (int p = 0; p < PASSES; p++) cnt[(size_t)p * RBUCKETS + ((a[i] >> (RDIG * p)) & (RBUCKETS - 1))]++;
-    for (int p = 0; p < PASSES; p++) {
-        unsigned sh = (unsigned)(RDIG * p);
-        size_t *c = cnt + (size_t)p * RBUCKETS;
-        if (m == 0 || c[(a[0] >> sh) & (RBUCKETS - 1)] == m) continue; /* constant digit */
-        size_t sum = 0;
-        for (size_t d = 0; d < RBUCKETS; d++) {
-            size_t x = c[d];
-            c[d] = sum;
-            sum += x;
-        }
-        for (size_t i = 0; i < m; i++) {
-            size_t o = c[(a[i] >> sh) & (RBUCKETS - 1)]++;
-            kt[o] = a[i];
-            if (ai) it[o] = ai[i];
-        }
-        uint64_t *t = a;
-        a = kt;
-        kt = t;
-        size_t *ti = ai;
-        ai = it;
-        it = ti;
-    }
-    free(cnt);
-    *k = a;
-    if (idx) *idx = ai;
-    return 0;
-}
 
 rf_status rf_groups_create(const uint64_t *group, size_t n, rf_groups **out, rf_error *err)
 {
@@ -147,7 +106,7 @@ rf_status rf_groups_create(const uint64_t *group, size_t n, rf_groups **out, rf_
     }
     uint64_t *ks = rk;
     size_t *is = ri;
-    int sorted_ok = radix_sort_u64(&ks, &is, rt, rit, m) == 0;
+    int sorted_ok = rf_radix_sort64_zu(&ks, &is, rt, rit, m, NULL) == 0;
     size_t G = m;
     for (size_t i = 1; sorted_ok && i < m; i++) G -= ks[i] == ks[i - 1];
     g->G = G;
@@ -224,14 +183,10 @@ typedef struct {
 } acc;
 
 /* Order-preserving map of a non-NaN float to uint32, descending (-0.0 == +0.0). */
-static uint32_t desc_key(float s)
-{
-    uint32_t u;
-    if (s == 0.0f) s = 0.0f;
-    memcpy(&u, &s, sizeof u);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    return ~u;
-}
+/* Descending order of scores as ascending keys. */
+static uint32_t desc_key(float s) { return ~rf_sort_key_f32(s); }
+
+RF_SORT_DEFINE(radix_sort_items, 32, item)
 
 static int cmp_item_desc(const void *a, const void *b)
 {
@@ -242,6 +197,7 @@ static int cmp_item_desc(const void *a, const void *b)
 typedef struct {
     item *it, *tmp;
     uint32_t *key, *ktmp;
+    size_t *hist; /* RF_SORT_HIST32 */
 } scratch;
 
 /* Sort it[0..m) by descending score. */
@@ -264,33 +220,13 @@ static void sort_items(scratch *sc, size_t m)
         qsort(it, m, sizeof *it, cmp_item_desc);
         return;
     }
-    /* LSD radix sort on the keys, 4 passes of 8 bits, carrying the items */
-    uint32_t *k = sc->key, *kt = sc->ktmp;
-    item *a = it, *at = sc->tmp;
+    /* radix sort on the keys (core/sort.h), carrying the items */
+    uint32_t *k = sc->key;
+    item *a = it;
     for (size_t i = 0; i < m; i++) k[i] = desc_key(it[i].s);
-    for (int p = 0; p < 4; p++) {
-        unsigned sh = 8u * (unsigned)p;
-        size_t cnt[256] = {0};
-        for (size_t i = 0; i < m; i++) cnt[(k[i] >> sh) & 0xff]++;
-        if (cnt[(k[0] >> sh) & 0xff] == m) continue;
-        size_t sum = 0;
-        for (int d = 0; d < 256; d++) {
-            size_t c = cnt[d];
-            cnt[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < m; i++) {
-            size_t o = cnt[(k[i] >> sh) & 0xff]++;
-            kt[o] = k[i];
-            at[o] = a[i];
-        }
-        uint32_t *t = k;
-        k = kt;
-        kt = t;
-        item *ta = a;
-        a = at;
-        at = ta;
-    }
+    memset(sc->hist, 0, RF_SORT_HIST32 * sizeof *sc->hist);
+    rf_sort_hist32(sc->hist, k, m);
+    radix_sort_items(&k, &a, sc->ktmp, sc->tmp, m, sc->hist);
     if (a != it) memcpy(it, a, m * sizeof *it);
 }
 
@@ -417,8 +353,9 @@ rf_status rf_rank_eval(const rf_groups *g, const float *score, size_t sstride, c
             sc.tmp = malloc(ms * sizeof *sc.tmp);
             sc.key = malloc(ms * sizeof *sc.key);
             sc.ktmp = malloc(ms * sizeof *sc.ktmp);
+            sc.hist = malloc(RF_SORT_HIST32 * sizeof *sc.hist);
         }
-        int ok = sc.it && (ms <= QSORT_MAX || (sc.tmp && sc.key && sc.ktmp));
+        int ok = sc.it && (ms <= QSORT_MAX || (sc.tmp && sc.key && sc.ktmp && sc.hist));
         if (!ok) {
 #pragma omp atomic write
             oom = 1;
@@ -457,6 +394,7 @@ rf_status rf_rank_eval(const rf_groups *g, const float *score, size_t sstride, c
         free(sc.tmp);
         free(sc.key);
         free(sc.ktmp);
+        free(sc.hist);
     }
     rf_status st = RF_OK;
     if (oom) st = rf_errorf(err, RF_ENOMEM, "out of memory (ranking scratch)");
@@ -529,7 +467,7 @@ rf_status rf_rank_count_weights(const uint64_t *key, size_t n, const float *labe
     for (size_t i = 0; i < n; i++) ix[i] = i;
     uint64_t *ks = k;
     size_t *is = ix;
-    if (radix_sort_u64(&ks, &is, kt, it, n)) {
+    if (rf_radix_sort64_zu(&ks, &is, kt, it, n, NULL)) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory counting orders of %zu rows", n);
         goto done;
     }

@@ -1,7 +1,7 @@
 /* sweep.c - parameter sweeps as experiments (include/resflow/sweep.h): expanding the models or
  * datasets once per value, collecting one curve per base item, writing CSV, Markdown and SVG.
  *
- * Expansion edits the experiment's public item arrays. It follows experiment.c's ownership
+ * Expansion edits the experiment's public item arrays. It follows exp_spec.c's ownership
  * rules: an item's sets array and each set's text are malloc'ed and owned by the experiment
  * (rf_experiment_free frees them with free()).
  */
