@@ -46,6 +46,9 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libresflow.so.$(SOMAJOR)
 SO      := $(BUILD)/libresflow.so.$(VERSION)
 $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
+# The engine's public headers (installed); the lab's are the tool's own.
+LAB_HDRS := $(addprefix include/resflow/,experiment.h heatmap.h plot.h probe.h sweep.h)
+PUB_HDRS := $(filter-out $(LAB_HDRS),$(wildcard include/resflow/*.h))
 
 .PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
@@ -62,8 +65,17 @@ $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(SO): $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(OBJ) $(LDLIBS)
+# Also a version script naming the RF_API functions of the public headers (all else local):
+# GCC 12 gives the ifunc and resolver symbols of target_clones (PORTABLE=1, src/core/simd.h)
+# default visibility whatever -fvisibility or the attribute says.
+$(BUILD)/libresflow.map: $(PUB_HDRS)
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; cat $(PUB_HDRS) | grep 'RF_API' | sed 's/(.*//' | grep -o 'rf_[A-Za-z0-9_]*$$' | \
+	    sed 's/$$/;/'; echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+
+$(SO): $(OBJ) $(BUILD)/libresflow.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -Wl,--version-script,$(BUILD)/libresflow.map -o $@ $(OBJ) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME) && ln -sf $(SONAME) $(BUILD)/libresflow.so
 
 $(LAB): $(LAB_OBJ)
@@ -92,8 +104,6 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 BINDIR  ?= $(PREFIX)/bin
-LAB_HDRS := $(addprefix include/resflow/,experiment.h heatmap.h plot.h probe.h sweep.h)
-PUB_HDRS := $(filter-out $(LAB_HDRS),$(wildcard include/resflow/*.h))
 INSTALL ?= install
 
 install: $(LIB) $(SO) $(BUILD)/resflow resflow.pc.in
@@ -167,4 +177,4 @@ fixtures:
 	/usr/bin/python3 tests/ref/torch_ref.py tests/fixtures
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-portable
