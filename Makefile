@@ -1,12 +1,24 @@
-# resflow - one Makefile. Targets: all (lib + tool), test, bench, bench-rank, bench-prepare, asan, tsan, clean.
+# resflow - one Makefile. Targets: all (libs + tool), test, install, uninstall, symbols, bench,
+# bench-rank, bench-prepare, asan, tsan, clean. PORTABLE=1: a build for any x86-64 (see below).
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
-OPT     ?= -O3 -march=native
+# PORTABLE=1: baseline x86-64 code (no -march=native); the SIMD number parsing picks its code at
+# run time (src/data/numparse.h) and the hot elementwise kernels of src/nn/ops.c are cloned for
+# AVX-512/AVX2/baseline (RF_PORTABLE, src/core/simd.h). Use another BUILD directory for it.
+PORTABLE ?= 0
+ifeq ($(PORTABLE),1)
+ARCH    ?= -march=x86-64 -mtune=generic
+PORTABLE_DEF := -DRF_PORTABLE=1
+else
+ARCH    ?= -march=native
+PORTABLE_DEF :=
+endif
+OPT     ?= -O3 $(ARCH)
 OBLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
 OBLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-           -Wstrict-prototypes -Wshadow -fopenmp -pthread -Iinclude -Isrc -I$(OBLAS_INC)
+           -Wstrict-prototypes -Wshadow -fopenmp -pthread -Iinclude -Isrc -I$(OBLAS_INC) $(PORTABLE_DEF)
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
            -lzstd -lz -lm -fopenmp -pthread
 BUILD   ?= build
@@ -25,8 +37,21 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 LIB  := $(BUILD)/libresflow.a
 LAB  := $(BUILD)/libresflow_lab.a
 
-.PHONY: all test bench bench-rank bench-prepare asan clean fixtures
-all: $(LIB) $(LAB) $(BUILD)/resflow
+# The shared engine: libresflow.so.X.Y.Z (soname libresflow.so.X), version from resflow.h.
+# The engine's objects are built once, with -fPIC -fvisibility=hidden, for both libraries: only
+# RF_API functions are exported (tests/symbols.txt lists them). PIC costs nothing measurable
+# here (hidden symbols are bound locally, as in -fPIE code; resflow prepare/train timed).
+VERSION := $(shell sed -n 's/^\#define RF_VERSION "\(.*\)"/\1/p' include/resflow/resflow.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libresflow.so.$(SOMAJOR)
+SO      := $(BUILD)/libresflow.so.$(VERSION)
+$(OBJ): CFLAGS += -fPIC -fvisibility=hidden
+# The engine's public headers (installed); the lab's are the tool's own.
+LAB_HDRS := $(addprefix include/resflow/,experiment.h heatmap.h plot.h probe.h sweep.h)
+PUB_HDRS := $(filter-out $(LAB_HDRS),$(wildcard include/resflow/*.h))
+
+.PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -39,6 +64,19 @@ $(BUILD)/obj/tools/%.o: tools/%.c $(HDRS) $(wildcard tools/*.h)
 $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# Also a version script naming the RF_API functions of the public headers (all else local):
+# GCC 12 gives the ifunc and resolver symbols of target_clones (PORTABLE=1, src/core/simd.h)
+# default visibility whatever -fvisibility or the attribute says.
+$(BUILD)/libresflow.map: $(PUB_HDRS)
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; cat $(PUB_HDRS) | grep 'RF_API' | sed 's/(.*//' | grep -o 'rf_[A-Za-z0-9_]*$$' | \
+	    sed 's/$$/;/'; echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+
+$(SO): $(OBJ) $(BUILD)/libresflow.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -Wl,--version-script,$(BUILD)/libresflow.map -o $@ $(OBJ) $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME) && ln -sf $(SONAME) $(BUILD)/libresflow.so
 
 $(LAB): $(LAB_OBJ)
 	@mkdir -p $(dir $@)
@@ -53,8 +91,49 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(LAB) $(LIB)
 
 # Runs every test binary (each exits non-zero on failure) and the CLI tests; prints one
 # summary line "N passed, N failed".
-test: all $(TESTS)
+# The example and the symbol list (tests/cli/install_example.sh, tests/cli/symbols.sh) use the
+# library as installed into $(BUILD)/stage.
+test: all $(TESTS) stage
 	@BUILD=$(BUILD) sh tests/run_all.sh $(TESTS)
+
+# ---- install -------------------------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: libresflow.a, libresflow.so (+ soname links),
+# the engine's public headers in include/resflow/, lib/pkgconfig/resflow.pc, bin/resflow. The lab
+# (libresflow_lab.a, experiment/sweep/probe/plot/heatmap.h) is the tool's own and not installed.
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+INSTALL ?= install
+
+install: $(LIB) $(SO) $(BUILD)/resflow resflow.pc.in
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/resflow $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libresflow.so
+	$(INSTALL) -m 644 $(PUB_HDRS) $(DESTDIR)$(INCDIR)/resflow/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@OBLAS_LIB@|$(OBLAS_LIB)|g' resflow.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/resflow.pc && chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/resflow.pc
+	$(INSTALL) -m 755 $(BUILD)/resflow $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libresflow.a $(DESTDIR)$(LIBDIR)/libresflow.so \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libresflow.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/resflow.pc $(DESTDIR)$(BINDIR)/resflow \
+	    $(addprefix $(DESTDIR)$(INCDIR)/resflow/,$(notdir $(PUB_HDRS)))
+	-rmdir $(DESTDIR)$(INCDIR)/resflow 2>/dev/null
+
+# The test suite's installation (a fresh one each time: what a user would get).
+stage: all
+	rm -rf $(BUILD)/stage
+	$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD))/stage DESTDIR= >/dev/null
+
+# Regenerate tests/symbols.txt (the exported symbols of the shared library, checked by
+# tests/cli/symbols.sh) after a deliberate change of the public API.
+symbols: $(SO)
+	sh tests/cli/symbols.sh --list $(SO) > tests/symbols.txt
 
 $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
@@ -99,4 +178,4 @@ fixtures:
 	/usr/bin/python3 tests/ref/torch_ref.py tests/fixtures
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-portable

@@ -191,3 +191,45 @@ int rf_parse_double_(const char *s, size_t n, double *out)
     return parse_slow(s, n, out);
 }
 
+
+#if defined(RF_NUM_X86) && !defined(RF_NUM_STATIC)
+/* The batch parse of a baseline x86-64 build (make PORTABLE=1, sanitizer builds), chosen at run
+ * time: one variant per instruction set, each the compile-time path of numparse.h. */
+RF_NUM_T16 static void batch_sse41(rf_num_batch_ *b, float *out)
+{
+    for (int i = 0; i < b->cnt; i++) rf_num_lane16_(b, i, b->s[i], b->n[i]);
+    rf_num_cvt_scalar_(b, out);
+}
+
+RF_NUM_TCV static void batch_avx512(rf_num_batch_ *b, float *out)
+{
+    for (int i = 0; i < b->cnt; i++) rf_num_lane16_(b, i, b->s[i], b->n[i]);
+    rf_num_cvt512_(b, out);
+}
+
+RF_NUM_T32 static void batch_vbmi2(rf_num_batch_ *b, float *out)
+{
+    for (int i = 0; i < b->cnt; i++) rf_num_lane32_(b, i, b->s[i], b->n[i]);
+    rf_num_cvt512_(b, out);
+}
+
+/* The variant is looked up on every call (a batch is up to 64 fields): __builtin_cpu_supports
+ * reads libgcc's description of the CPU, filled once (__builtin_cpu_init is idempotent and makes
+ * it safe before constructors have run). Nothing of ours is mutable, so nothing to race on. */
+uint64_t rf_num_batch_run_(rf_num_batch_ *b, float *out)
+{
+    __builtin_cpu_init();
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+    if (avx512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi") &&
+        __builtin_cpu_supports("avx512vbmi2"))
+        batch_vbmi2(b, out);
+    else if (avx512)
+        batch_avx512(b, out);
+    else if (__builtin_cpu_supports("sse4.1"))
+        batch_sse41(b, out);
+    else
+        return b->fail = b->cnt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << b->cnt) - 1;
+    return rf_num_cvt_big_(b, out);
+}
+#endif

@@ -90,15 +90,41 @@ static inline int rf_num_fast_(const char *s, size_t n, double *out)
     return rf_num_eisel_lemire_(m, ex, neg, out) ? RF_NUM_OK : -1;
 }
 
-#if defined(__SSE4_1__)
+/* ---- SIMD: chosen at compile time or at run time -------------------------------------------
+ * The SIMD helpers below carry target attributes, so every x86-64 build has them. Which of them
+ * run is decided
+ *   - at compile time when the build targets SSE4.1 (-march=native, the default build): the
+ *     batch functions inline them as they are called, per field (RF_NUM_STATIC);
+ *   - at run time otherwise (a baseline x86-64 build: make PORTABLE=1, the sanitizer builds):
+ *     rf_num_batch_add_ only records the field, and rf_num_batch_finish_ calls
+ *     rf_num_batch_run_ (numparse.c), whose variants are compiled for SSE4.1, AVX-512 F/DQ/VL
+ *     and AVX-512 VBMI2, and which picks one with __builtin_cpu_supports on every call: a pure
+ *     function of the CPU (libgcc's cpu model), no state of ours, a few loads per batch of up
+ *     to 64 fields. A CPU without SSE4.1 leaves every lane to the caller's field-by-field path.
+ * All variants give the same floats (the same exact quotient, rounded once).
+ * RF_NUM_HAVE_SIMD16: the batch path exists (x86-64); RF_NUM_HAVE_SIMD32: the 17-32 byte path
+ * is compiled in unconditionally (AVX-512 VBMI2 at compile time). */
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#define RF_NUM_X86 1
 #define RF_NUM_HAVE_SIMD16 1
+#define RF_NUM_T16 __attribute__((target("sse4.1")))
+#define RF_NUM_TCV __attribute__((target("sse4.1,avx2,avx512f,avx512dq,avx512vl")))
+#define RF_NUM_T32 __attribute__((target("sse4.1,avx2,avx512f,avx512dq,avx512vl,avx512bw,avx512vbmi,avx512vbmi2")))
+#if defined(__SSE4_1__)
+#define RF_NUM_STATIC 1
+#if defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && defined(__AVX512VBMI2__) && \
+    defined(__AVX512DQ__)
+#define RF_NUM_HAVE_SIMD32 1
+#endif
+#endif
+
 /* The mantissa, fraction digit count and sign of s[0..n) when it has 1 to 16 bytes, all digits
  * but at most one '.' and an optional leading sign, and 16 bytes are readable at s (bytes past
  * s[n - 1] are loaded but ignored); 0 for anything else. The digits are classified and
  * converted 16 at a time, with no data-dependent branch on the length or the point's position
  * (the branches a byte loop mispredicts on columns of mixed lengths). */
-static inline int rf_num_simd16_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
+RF_NUM_T16 static inline int rf_num_simd16_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
 {
     if (n - 1 >= 16) return 0;
     const __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -129,15 +155,10 @@ static inline int rf_num_simd16_parts_(const char *s, size_t n, uint64_t *m, uns
     *nf = dot ? (unsigned)(n - 1 - (unsigned)dp) : 0;
     return 1;
 }
-#endif
-
-#if defined(RF_NUM_HAVE_SIMD16) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && \
-    defined(__AVX512VBMI2__)
-#define RF_NUM_HAVE_SIMD32 1
 /* rf_num_simd16_parts_ for 17 to 32 bytes with at most 19 digits (32 bytes readable at s):
  * the digits are compressed together (VBMI2), right-aligned (VBMI) and converted as two
  * groups of 16. */
-static inline int rf_num_simd32_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
+RF_NUM_T32 static inline int rf_num_simd32_parts_(const char *s, size_t n, uint64_t *m, unsigned *nf, int *neg)
 {
     if (n - 17 >= 16) return 0;
     __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)s);
@@ -178,6 +199,10 @@ typedef struct {
     uint64_t m[64], nf[64], sgn[64]; /* per lane: mantissa, fraction digits, sign bit */
     uint64_t fail, big;              /* lanes not parsed; lanes for Eisel-Lemire */
     int cnt;
+#if defined(RF_NUM_X86) && !defined(RF_NUM_STATIC)
+    const char *s[64]; /* the fields, parsed by rf_num_batch_run_ */
+    size_t n[64];
+#endif
 } rf_num_batch_;
 
 static inline void rf_num_batch_init_(rf_num_batch_ *b)
@@ -186,16 +211,11 @@ static inline void rf_num_batch_init_(rf_num_batch_ *b)
     b->cnt = 0;
 }
 
-/* Parse s[0..n) into the next lane (at most 64). */
-static inline void rf_num_batch_add_(rf_num_batch_ *b, const char *s, size_t n)
+#ifdef RF_NUM_X86
+/* Lane i after its parse: ok, or failed (m = 0, nf = 0); big when Eisel-Lemire must convert it. */
+static inline __attribute__((always_inline)) void rf_num_lane_set_(rf_num_batch_ *b, int i, int ok,
+                                                                     unsigned f, int neg)
 {
-    int i = b->cnt++;
-#ifdef RF_NUM_HAVE_SIMD16
-    unsigned f = 0;
-    int neg = 0, ok = rf_num_simd16_parts_(s, n, &b->m[i], &f, &neg);
-#ifdef RF_NUM_HAVE_SIMD32
-    if (!ok) ok = rf_num_simd32_parts_(s, n, &b->m[i], &f, &neg);
-#endif
     if (!ok) {
         b->fail |= (uint64_t)1 << i;
         b->m[i] = 0;
@@ -205,21 +225,40 @@ static inline void rf_num_batch_add_(rf_num_batch_ *b, const char *s, size_t n)
     }
     b->nf[i] = f;
     b->sgn[i] = (uint64_t)neg << 63;
-#else
-    (void)s;
-    (void)n;
-    b->fail |= (uint64_t)1 << i;
-#endif
 }
 
-/* Convert the parsed lanes into out[0..cnt); returns the lanes left to the caller. */
-static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
+/* s[0..n) into lane i: 1 to 16 bytes (SSE4.1), or also 17 to 32 (AVX-512 VBMI2). */
+RF_NUM_T16 static inline __attribute__((always_inline)) void rf_num_lane16_(rf_num_batch_ *b, int i,
+                                                                            const char *s, size_t n)
 {
-#ifdef RF_NUM_HAVE_SIMD16
+    unsigned f = 0;
+    int neg = 0, ok = rf_num_simd16_parts_(s, n, &b->m[i], &f, &neg);
+    rf_num_lane_set_(b, i, ok, f, neg);
+}
+RF_NUM_T32 static inline __attribute__((always_inline)) void rf_num_lane32_(rf_num_batch_ *b, int i,
+                                                                            const char *s, size_t n)
+{
+    unsigned f = 0;
+    int neg = 0, ok = rf_num_simd16_parts_(s, n, &b->m[i], &f, &neg);
+    if (!ok) ok = rf_num_simd32_parts_(s, n, &b->m[i], &f, &neg);
+    rf_num_lane_set_(b, i, ok, f, neg);
+}
+
+/* out[i] for the parsed lanes but the big ones - exact: m <= 2^53 and 10^nf (nf <= 22) are
+ * doubles, so m / 10^nf is correctly rounded. Scalar, or 8 lanes at a time with AVX-512 (which
+ * writes the big and failed lanes too: overwritten or left to the caller). */
+static inline __attribute__((always_inline)) void rf_num_cvt_scalar_(const rf_num_batch_ *b, float *out)
+{
+    for (int i = 0; i < b->cnt; i++) {
+        if (b->big >> i & 1) continue; /* (nf may exceed the table) */
+        double x = (double)b->m[i] / RF_NUM_P10[b->nf[i]];
+        out[i] = (float)(b->sgn[i] ? -x : x);
+    }
+}
+RF_NUM_TCV static inline __attribute__((always_inline)) void rf_num_cvt512_(const rf_num_batch_ *b, float *out)
+{
     int cnt = b->cnt;
     const uint64_t *mm = b->m, *nf = b->nf, *sgn = b->sgn;
-    /* exact: m <= 2^53 and 10^nf (nf <= 22) are doubles, so m / 10^nf is correctly rounded */
-#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
     const __m512d p10lo = _mm512_loadu_pd(RF_NUM_P10), p10hi = _mm512_loadu_pd(RF_NUM_P10 + 8),
                   p10top = _mm512_maskz_loadu_pd(0x7F, RF_NUM_P10 + 16);
     for (int i = 0; i < cnt; i += 8) {
@@ -232,25 +271,63 @@ static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
         x = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(x), _mm512_maskz_loadu_epi64(k, sgn + i)));
         _mm256_mask_storeu_ps(out + i, k, _mm512_cvtpd_ps(x));
     }
-#else
-    for (int i = 0; i < cnt; i++) {
-        if (b->big >> i & 1) continue; /* (nf may exceed the table) */
-        double x = (double)mm[i] / RF_NUM_P10[nf[i]];
-        out[i] = (float)(sgn[i] ? -x : x);
-    }
-#endif
-    for (uint64_t big = b->big; big; big &= big - 1) { /* (those lanes got a wrong quotient above) */
+}
+
+/* The big lanes through Eisel-Lemire (those got a wrong quotient or none above); returns the
+ * lanes left to the caller. */
+static inline uint64_t rf_num_cvt_big_(rf_num_batch_ *b, float *out)
+{
+    for (uint64_t big = b->big; big; big &= big - 1) {
         int i = __builtin_ctzll(big);
         double x;
-        if (rf_num_eisel_lemire_(mm[i], -(long)nf[i], sgn[i] != 0, &x)) /* < 10^19: a float */
+        if (rf_num_eisel_lemire_(b->m[i], -(long)b->nf[i], b->sgn[i] != 0, &x)) /* < 10^19: a float */
             out[i] = (float)x;
         else
             b->fail |= (uint64_t)1 << i;
     }
+    return b->fail;
+}
+#endif
+
+#if defined(RF_NUM_X86) && !defined(RF_NUM_STATIC)
+/* The parse and conversion of the recorded lanes for this CPU (numparse.c); returns the lanes
+ * left to the caller. */
+uint64_t rf_num_batch_run_(rf_num_batch_ *b, float *out);
+#endif
+
+/* Parse s[0..n) into the next lane (at most 64). */
+static inline void rf_num_batch_add_(rf_num_batch_ *b, const char *s, size_t n)
+{
+    int i = b->cnt++;
+#if defined(RF_NUM_STATIC) && defined(RF_NUM_HAVE_SIMD32)
+    rf_num_lane32_(b, i, s, n);
+#elif defined(RF_NUM_STATIC)
+    rf_num_lane16_(b, i, s, n);
+#elif defined(RF_NUM_X86)
+    b->s[i] = s;
+    b->n[i] = n;
+#else
+    (void)s;
+    (void)n;
+    b->fail |= (uint64_t)1 << i;
+#endif
+}
+
+/* Convert the parsed lanes into out[0..cnt); returns the lanes left to the caller. */
+static inline uint64_t rf_num_batch_finish_(rf_num_batch_ *b, float *out)
+{
+#if defined(RF_NUM_STATIC) && defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+    rf_num_cvt512_(b, out);
+    return rf_num_cvt_big_(b, out);
+#elif defined(RF_NUM_STATIC)
+    rf_num_cvt_scalar_(b, out);
+    return rf_num_cvt_big_(b, out);
+#elif defined(RF_NUM_X86)
+    return rf_num_batch_run_(b, out);
 #else
     (void)out;
-#endif
     return b->fail;
+#endif
 }
 
 /* The whole batch at once (s[i], n[i] for i < cnt <= 64). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/simd.h"
 #include "nn/ops.h"
 
 #define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
@@ -46,6 +47,7 @@ void rf_bias_fwd(float *Y, int B, int N, int ld, const float *bias)
     }
 }
 
+RF_HOT_CLONES
 void rf_bias_bwd(const float *dY, int B, int N, int ld, float *dbias)
 {
     for (int b = 0; b < B; b++) {
@@ -78,6 +80,7 @@ void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alp
     }
 }
 
+RF_HOT_CLONES
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha)
 {
@@ -112,6 +115,7 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
     }
 }
 
+RF_HOT_CLONES
 void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
                      const float *alpha)
 {
@@ -137,6 +141,7 @@ void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias
     }
 }
 
+RF_HOT_CLONES
 void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                      const float *alpha, float *dbias, float *dalpha)
 {
@@ -187,6 +192,7 @@ void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, i
     }
 }
 
+RF_HOT_CLONES
 void rf_bn_fwd_train(const float *X, float *Y, int B, int N, int ld, const float *gamma,
                      const float *beta, float *mean, float *rstd, float *run_mean,
                      float *run_var, float momentum, float eps)
@@ -240,6 +246,7 @@ void rf_bn_fwd_eval(const float *X, float *Y, int B, int N, int ld, const float 
     }
 }
 
+RF_HOT_CLONES
 void rf_bn_bwd(const float *X, const float *dY, float *dX, int B, int N, int ld,
                const float *gamma, const float *mean, const float *rstd, float *dgamma,
                float *dbeta)
