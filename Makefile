@@ -30,7 +30,7 @@ SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LAB_SRC := $(wildcard src/lab/*.c)
 LAB_OBJ := $(LAB_SRC:src/%.c=$(BUILD)/obj/%.o)
-HDRS := $(wildcard include/resflow/*.h) $(wildcard src/*/*.h)
+HDRS := $(wildcard include/resflow/*.h) $(wildcard include/resflow/lab/*.h) $(wildcard src/*/*.h)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
@@ -46,9 +46,8 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libresflow.so.$(SOMAJOR)
 SO      := $(BUILD)/libresflow.so.$(VERSION)
 $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
-# The engine's public headers (installed); the lab's are the tool's own.
-LAB_HDRS := $(addprefix include/resflow/,experiment.h heatmap.h plot.h probe.h sweep.h)
-PUB_HDRS := $(filter-out $(LAB_HDRS),$(wildcard include/resflow/*.h))
+# The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
+PUB_HDRS := $(wildcard include/resflow/*.h)
 
 .PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
@@ -99,7 +98,7 @@ test: all $(TESTS) stage
 # ---- install -------------------------------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: libresflow.a, libresflow.so (+ soname links),
 # the engine's public headers in include/resflow/, lib/pkgconfig/resflow.pc, bin/resflow. The lab
-# (libresflow_lab.a, experiment/sweep/probe/plot/heatmap.h) is the tool's own and not installed.
+# (libresflow_lab.a, include/resflow/lab/) is the tool's own and not installed.
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include

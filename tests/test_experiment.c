@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <unistd.h>
 
-#include "resflow/experiment.h"
+#include "resflow/lab/experiment.h"
 
 static const char *EXP =
     "name: unit\n"

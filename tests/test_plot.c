@@ -3,7 +3,7 @@
 
 #include "test_util.h"
 
-#include "resflow/plot.h"
+#include "resflow/lab/plot.h"
 
 /* ---- a small XML well-formedness check (the CLI test also runs xmllint when present) ------- */
 

@@ -7,8 +7,8 @@
 #include "nn/model_impl.h"
 
 #include "resflow/config.h"
-#include "resflow/heatmap.h"
-#include "resflow/probe.h"
+#include "resflow/lab/heatmap.h"
+#include "resflow/lab/probe.h"
 #include "resflow/train.h"
 
 /* Simulator rows whose labels are rewritten: row i is in group A (click, order) when i % 3 == 0,

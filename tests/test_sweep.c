@@ -4,7 +4,7 @@
 
 #include "test_util.h"
 
-#include "resflow/sweep.h"
+#include "resflow/lab/sweep.h"
 
 static void test_init(void **state)
 {

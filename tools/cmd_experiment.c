@@ -16,7 +16,7 @@
 
 #include "cli.h"
 #include "exp_runner.h"
-#include "resflow/experiment.h"
+#include "resflow/lab/experiment.h"
 
 static const char *experiment_help =
     "usage: resflow experiment [-c EXPERIMENT.yaml] [-o DIR] [--models LIST] [--datasets LIST]\n"

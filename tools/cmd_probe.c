@@ -12,7 +12,7 @@
 
 #include "resflow/afile.h"
 #include "cli.h"
-#include "resflow/probe.h"
+#include "resflow/lab/probe.h"
 
 static const char *probe_help =
     "usage: resflow probe -m MODEL [--data FILE] [--task NAME] [--rows N] [--seed S] [--per-key]\n"

@@ -1,7 +1,7 @@
 /* cmd_sweep.c - resflow sweep: one config key over a list of values, models x seeds, and a plot
  * of a test metric against the value (the paper's Fig. 3).
  *
- * The sweep is an experiment (include/resflow/sweep.h expands its models, or its datasets for
+ * The sweep is an experiment (include/resflow/lab/sweep.h expands its models, or its datasets for
  * data.* / synth.* / tasks keys, once per value), run by the same loop as `resflow experiment`
  * (exp_runner.c): runs are stored under OUT/runs and reused when repeated. Writes
  * OUT/sweep.{svg,csv,md} and the experiment tables OUT/results.{md,csv,json}; prints sweep.md.
@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "exp_runner.h"
-#include "resflow/sweep.h"
+#include "resflow/lab/sweep.h"
 
 static const char *sweep_help =
     "usage: resflow sweep --key KEY --values V1,V2,... [-c EXPERIMENT_OR_CONFIG.yaml] [-o DIR]\n"

@@ -5,7 +5,7 @@
 
 #include <getopt.h>
 
-#include "resflow/experiment.h"
+#include "resflow/lab/experiment.h"
 
 /* The options that `experiment` and `sweep` share. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* exp_file.c - reading an experiment file (YAML, docs/experiments.md) into an experiment
- * (contract in include/resflow/exp_spec.h).
+ * (contract in include/resflow/lab/exp_spec.h).
  *
  * The experiment file is read with libyaml's document API. Overrides (`set:`, a dataset's or
  * a model's `set:`, `backbone:`) become "key=value" strings applied with rf_config_set, so they

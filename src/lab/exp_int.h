@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "resflow/experiment.h"
+#include "resflow/lab/experiment.h"
 
 /* Append a copy of text (with its file:line:col) to *arr[0..*n) (exp_spec.c). */
 rf_status rf_exp_push_set_(rf_exp_set **arr, int *n, const char *text, long line, long col, rf_error *err);

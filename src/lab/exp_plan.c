@@ -1,13 +1,13 @@
 /* exp_plan.c - resolving an experiment's runs: the configuration of run (dataset, model,
  * seed), validating every run before anything trains, and a run's identity (rf_run_hash)
- * (contract in include/resflow/exp_spec.h).
+ * (contract in include/resflow/lab/exp_spec.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
-#include "resflow/exp_spec.h"
+#include "resflow/lab/exp_spec.h"
 #include "resflow/pipeline.h"
 #include "core/sbuf.h"
 

@@ -1,5 +1,5 @@
 /* exp_result.c - run results on disk: one JSON file per run ("resflow-run-1"), written through
- * the atomic writer, and read back (contract in include/resflow/exp_result.h).
+ * the atomic writer, and read back (contract in include/resflow/lab/exp_result.h).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,13 +1,13 @@
 /* exp_run.c - one run of an experiment: train, evaluate, fill an rf_run_result (contract in
- * include/resflow/exp_result.h).
+ * include/resflow/lab/exp_result.h).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "resflow/exp_result.h"
-#include "resflow/exp_spec.h"
+#include "resflow/lab/exp_result.h"
+#include "resflow/lab/exp_spec.h"
 #include "resflow/metrics.h"
 #include "resflow/model.h"
 #include "resflow/regression.h"

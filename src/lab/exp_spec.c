@@ -1,5 +1,5 @@
 /* exp_spec.c - building an experiment in memory: the object, its models, datasets, seeds and
- * overrides, picking models and datasets by name (contract in include/resflow/exp_spec.h).
+ * overrides, picking models and datasets by name (contract in include/resflow/lab/exp_spec.h).
  * The object owns every rf_exp_set text (freed by rf_experiment_free and when a pick drops an
  * item).
  */

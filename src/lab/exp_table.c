@@ -1,5 +1,5 @@
 /* exp_table.c - statistics over seeds and the experiment's tables: Markdown, CSV and JSON of
- * mean ± std per dataset, model and metric (contract in include/resflow/exp_table.h).
+ * mean ± std per dataset, model and metric (contract in include/resflow/lab/exp_table.h).
  */
 #include <inttypes.h>
 #include <jansson.h>

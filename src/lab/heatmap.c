@@ -1,4 +1,4 @@
-/* heatmap.c - self-contained SVG heatmaps (include/resflow/heatmap.h).
+/* heatmap.c - self-contained SVG heatmaps (include/resflow/lab/heatmap.h).
  *
  * Layout, top to bottom: figure title, panel titles (and column captions), the cells (bands of
  * rows separated by a gap, band and row labels on the left), the colour legend, a footnote.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resflow/heatmap.h"
+#include "resflow/lab/heatmap.h"
 #include "core/sbuf.h"
 #include "lab/xml.h"
 

@@ -1,4 +1,4 @@
-/* plot.c - SVG line plots with markers and error bars (include/resflow/plot.h).
+/* plot.c - SVG line plots with markers and error bars (include/resflow/lab/plot.h).
  *
  * The document is written with open_memstream; coordinates are printed with two decimals.
  * Layout (pixels): title band on top, y labels on the left, x labels below, the legend in a
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "resflow/afile.h"
-#include "resflow/plot.h"
+#include "resflow/lab/plot.h"
 #include "lab/xml.h"
 
 #define ML 78.0  /* left margin: y tick labels and the y label */

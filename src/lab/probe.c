@@ -1,14 +1,14 @@
 /* probe.c - probing the learned residuals (paper §4.4, Fig. 4): group rows along a task path,
  * sample them deterministically, dump each tower's block outputs, layer outputs and residual
  * logits from one inference pass, summarise per group, and draw Fig. 4-style heatmaps.
- * Definitions are in include/resflow/probe.h.
+ * Definitions are in include/resflow/lab/probe.h.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "resflow/probe.h"
+#include "resflow/lab/probe.h"
 #include "resflow/train.h"
 #include "core/rng.h"
 

@@ -1,4 +1,4 @@
-/* sweep.c - parameter sweeps as experiments (include/resflow/sweep.h): expanding the models or
+/* sweep.c - parameter sweeps as experiments (include/resflow/lab/sweep.h): expanding the models or
  * datasets once per value, collecting one curve per base item, writing CSV, Markdown and SVG.
  *
  * Expansion edits the experiment's public item arrays. It follows exp_spec.c's ownership
@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "resflow/afile.h"
-#include "resflow/plot.h"
-#include "resflow/sweep.h"
+#include "resflow/lab/plot.h"
+#include "resflow/lab/sweep.h"
 
 static void trim_copy(char *dst, size_t n, const char *s, size_t len)
 {

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "resflow.h"
+#include "../resflow.h"
 
 #ifdef __cplusplus
 extern "C" {

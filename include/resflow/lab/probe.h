@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "heatmap.h"
-#include "model.h"
+#include "../model.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -21,7 +21,7 @@
 #ifndef RESFLOW_EXP_SPEC_H
 #define RESFLOW_EXP_SPEC_H
 
-#include "config.h"
+#include "../config.h"
 
 #ifdef __cplusplus
 extern "C" {

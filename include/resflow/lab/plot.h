@@ -27,7 +27,7 @@
 
 #include <stddef.h>
 
-#include "resflow.h"
+#include "../resflow.h"
 
 #ifdef __cplusplus
 extern "C" {

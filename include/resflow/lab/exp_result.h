@@ -3,9 +3,9 @@
 #ifndef RESFLOW_EXP_RESULT_H
 #define RESFLOW_EXP_RESULT_H
 
-#include "config.h"
-#include "pipeline.h"
-#include "train.h"
+#include "../config.h"
+#include "../pipeline.h"
+#include "../train.h"
 
 #ifdef __cplusplus
 extern "C" {
