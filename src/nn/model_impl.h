@@ -3,6 +3,7 @@
 #ifndef RESFLOW_MODEL_IMPL_H
 #define RESFLOW_MODEL_IMPL_H
 
+#include "nn/zoo.h"
 #include "resflow/model.h"
 
 typedef struct {
@@ -46,5 +47,63 @@ struct rf_model {
     size_t emb_off[RF_MAX_FIELDS + 1]; /* first row of field f; emb_off[F] = total rows */
     float *emb;         /* (emb_off[F], E) */
 };
+
+/* Per-batch scratch of forward and backward (forward.c, backward.c). */
+struct rf_workspace {
+    int maxB, B;
+    int last_train;
+    float *x, *dx;                                  /* (B, In) */
+    float *Z[RF_MAX_LAYERS], *A[RF_MAX_LAYERS];     /* (B, K*H_l); A aliases O without BN */
+    float *O[RF_MAX_LAYERS], *dO[RF_MAX_LAYERS];
+    float *dZ[RF_MAX_LAYERS];
+    float *mean[RF_MAX_LAYERS], *rstd[RF_MAX_LAYERS];
+    float *R[RF_MAX_LAYERS];                        /* (B, K*H_l) block outputs before the links,
+                                                       kept only after rf_ws_keep_blocks (probing) */
+    float *S, *P, *C, *dS;                          /* (B, K) logits, probs, conditionals */
+    float *own;                                     /* (B, K) each tower's own logit (before links) */
+    double *logp;                                   /* (B, K) ESMM log-probabilities */
+    double scale[RF_MAX_TASKS];                     /* loss scale used by the last rf_model_loss */
+    float *bufn;         /* (n_buffers) running statistics after the last training forward */
+    int bufn_valid;
+    size_t seg_off[RF_MAX_FIELDS + 1]; /* field f's segment of a sparse gradient set in the last
+                                          training batch: at most seg_off[f+1] - seg_off[f] rows */
+    rf_graph_ws *gws;    /* model zoo: the graph's tensors */
+    int nx;              /* model zoo: extra output columns after the logits */
+    float *X, *dX;       /* (B, nx) extra outputs and their gradients */
+    float *Y, *RW;       /* (B, K) labels and (B) row weights of the last zoo loss */
+    rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
+};
+
+/* A gradient set (backward.c). */
+struct rf_grads {
+    float *dense;
+    size_t n_dense;
+    int E;
+    size_t emb_rows;
+    int32_t *slot;  /* (emb_rows) index into rows/g, or -1 */
+    uint32_t *rows;
+    float *g;
+    size_t n_rows, cap;
+    size_t seg_n[RF_MAX_FIELDS]; /* rows of field f in its segment during backward */
+};
+
+/* Which models have ResFlow links: resflow, and esmm with model.esmm_links (ESMM + FR [+ LR]). */
+static inline int has_links(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->spec.model;
+    return mc->type == RF_MODEL_RESFLOW || (mc->type == RF_MODEL_ESMM && mc->esmm_links);
+}
+static inline int link_on(const rf_model *m, int l) { return has_links(m) && (m->spec.model.res_layers >> l & 1u); }
+/* M4 replaces the logit link by the ESMM product */
+static inline int logit_link_on(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->spec.model;
+    return has_links(m) && mc->res_logit && !(mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
+}
+static inline int is_product(const rf_model *m)
+{
+    const rf_model_cfg *mc = &m->spec.model;
+    return rf_zoo_is_product(mc->type) || (mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
+}
 
 #endif

@@ -1,0 +1,274 @@
+/* backward.c - gradient sets (dense slab + row-sparse embedding rows) and the backward pass of
+ * the last loss into one: tasks children first, so a parent's gradient is complete (own loss +
+ * its children's links) before it propagates; embedding rows accumulated per field in parallel.
+ * See include/resflow/model.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/graph.h"
+#include "nn/model_impl.h"
+#include "nn/ops.h"
+
+rf_grads *rf_grads_create(const rf_model *m)
+{
+    rf_grads *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->n_dense = m->n_params;
+    g->E = m->E;
+    g->emb_rows = m->emb_off[m->F];
+    g->dense = calloc(g->n_dense ? g->n_dense : 1, sizeof(float));
+    g->slot = malloc((g->emb_rows ? g->emb_rows : 1) * sizeof *g->slot);
+    if (!g->dense || !g->slot) {
+        rf_grads_free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < g->emb_rows; i++) g->slot[i] = -1;
+    return g;
+}
+
+void rf_grads_free(rf_grads *g)
+{
+    if (!g) return;
+    free(g->dense);
+    free(g->slot);
+    free(g->rows);
+    free(g->g);
+    free(g);
+}
+
+float *rf_grads_dense(const rf_grads *g, size_t *n)
+{
+    if (n) *n = g->n_dense;
+    return g->dense;
+}
+
+size_t rf_grads_emb(const rf_grads *g, const uint32_t **rows, float **vals)
+{
+    *rows = g->rows;
+    *vals = g->g;
+    return g->n_rows;
+}
+
+void rf_grads_emb_clear(rf_grads *g)
+{
+    for (size_t i = 0; i < g->n_rows; i++) g->slot[g->rows[i]] = -1;
+    g->n_rows = 0;
+}
+
+void rf_grads_zero(rf_grads *g)
+{
+    memset(g->dense, 0, g->n_dense * sizeof(float));
+    rf_grads_emb_clear(g);
+}
+
+/* Room for the segments of the last training batch (ws->seg_off) in g's sparse set; the set
+ * must be empty (rows are compacted per backward). */
+static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_error *err)
+{
+    size_t need = ws->seg_off[F];
+    if (g->n_rows)
+        return rf_errorf(err, RF_EINTERNAL, "sparse gradients of an earlier backward were not cleared");
+    if (need <= g->cap && g->rows) return RF_OK;
+    need = need > g->cap * 2 ? need : g->cap * 2;
+    uint32_t *nr = realloc(g->rows, (need ? need : 1) * sizeof *nr);
+    if (nr) g->rows = nr;
+    float *ng = nr ? realloc(g->g, (need ? need : 1) * (size_t)g->E * sizeof *ng) : NULL;
+    if (!nr || !ng) return rf_errorf(err, RF_ENOMEM, "out of memory for embedding gradients");
+    g->g = ng;
+    g->cap = need;
+    return RF_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). */
+static void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t row, const float *v, float scale, int E)
+{
+    int32_t s = gr->slot[row];
+    if (s < 0) {
+        s = (int32_t)(ws->seg_off[f] + gr->seg_n[f]++);
+        gr->slot[row] = s;
+        gr->rows[s] = (uint32_t)row;
+        memset(gr->g + (size_t)s * E, 0, E * sizeof(float));
+    }
+    float *d = gr->g + (size_t)s * E;
+    for (int j = 0; j < E; j++) d[j] += scale * v[j];
+}
+
+rf_status rf_model_backward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g, rf_error *err)
+{
+    rf_status st = rf_model_backward_dense(m, ws, bt, g, err);
+    if (st) return st;
+    rf_model_backward_w0(m, ws, g);
+    rf_model_backward_emb(m, ws, bt, g);
+    return RF_OK;
+}
+
+rf_status rf_model_task_grads(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *const *per_task,
+                              double *loss_k, rf_error *err)
+{
+    for (int k = 0; k < m->K; k++) {
+        float scale[RF_MAX_TASKS] = {0};
+        scale[k] = 1;
+        rf_grads_zero(per_task[k]);
+        double l = rf_model_loss(m, ws, bt, scale, NULL);
+        if (loss_k) loss_k[k] = l;
+        rf_status st = rf_model_backward(m, ws, bt, per_task[k], err);
+        if (st) return st;
+    }
+    return RF_OK;
+}
+
+void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g)
+{
+    if (m->graph) return; /* the graph's backward did everything */
+    int KH = m->K * m->H[0];
+    float *dW0 = g->dense + (m->layer[0].W - m->params);
+    rf_gemm(1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, dW0, KH);
+}
+
+rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g,
+                                  rf_error *err)
+{
+    if (!ws->last_train) return rf_errorf(err, RF_EUSAGE, "backward needs a training forward pass");
+    rf_status st = grads_reserve(g, ws, m->F, err);
+    if (st) return st;
+    int B = ws->B, K = m->K, L = m->L;
+    const rf_model_cfg *mc = &m->spec.model;
+    int logit_link = logit_link_on(m);
+    float *gp = g->dense;
+#define GRAD(ptr) (gp + ((ptr) - m->params))
+    if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
+        int nx = ws->nx, w = K + nx, own = rf_zoo_has_loss(mc->type);
+        float *go = rf_graph_grad(ws->gws, m->graph_out);
+        for (int b = 0; b < B; b++) {
+            memcpy(go + (size_t)b * w, ws->dS + (size_t)b * K, K * sizeof(float));
+            if (own) memcpy(go + (size_t)b * w + K, ws->dX + (size_t)b * nx, (size_t)nx * sizeof(float));
+            else memset(go + (size_t)b * w + K, 0, (size_t)nx * sizeof(float));
+        }
+        rf_graph_backward(m->graph, ws->gws, m->params, g->dense, B);
+        L = 0;
+    }
+    /* logit links: child's logit gradient flows into its parent's logit */
+    if (logit_link)
+        for (int i = K - 1; i >= 0; i--) {
+            int k = m->order[i], p = m->parent[k];
+            if (p < 0) continue;
+            for (int b = 0; b < B; b++) ws->dS[(size_t)b * K + p] += ws->dS[(size_t)b * K + k];
+        }
+    if (logit_link && mc->monotonic == RF_MONO_M3) /* a clamped residual logit has no gradient */
+        for (int k = 0; k < K; k++)
+            if (m->parent[k] >= 0)
+                for (int b = 0; b < B; b++)
+                    if (ws->own[(size_t)b * K + k] > 0) ws->dS[(size_t)b * K + k] = 0;
+    /* logit layer */
+    int HL = m->H[m->L - 1];
+    if (!m->graph) {
+        float *dWout = GRAD(m->Wout), *dbout = GRAD(m->bout);
+        float *dO = ws->dO[L - 1];
+        const float *O = ws->O[L - 1];
+        for (int b = 0; b < B; b++) {
+            const float *ob = O + (size_t)b * K * HL;
+            float *db = dO + (size_t)b * K * HL;
+            for (int k = 0; k < K; k++) {
+                float d = ws->dS[(size_t)b * K + k];
+                const float *w = m->Wout + (size_t)k * HL;
+                float *dw = dWout + (size_t)k * HL;
+                dbout[k] += d;
+                for (int j = 0; j < HL; j++) {
+                    dw[j] += d * ob[k * HL + j];
+                    db[k * HL + j] = d * w[j];
+                }
+            }
+        }
+    }
+    for (int l = L - 1; l >= 0; l--) {
+        int H = m->H[l], KH = K * H;
+        const rf_layer_params *lp = &m->layer[l];
+        float *dO = ws->dO[l];
+        if (link_on(m, l))
+            for (int i = K - 1; i >= 0; i--) {
+                int k = m->order[i], p = m->parent[k];
+                if (p < 0) continue;
+                for (int b = 0; b < B; b++) {
+                    float *d = dO + (size_t)b * KH;
+                    for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
+                }
+            }
+        if (mc->bn == RF_BN_BATCH) /* in place: dO becomes the gradient of the activation */
+            rf_bn_bwd(ws->A[l], dO, dO, B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
+                      GRAD(lp->gamma), GRAD(lp->beta));
+        const float *dA = dO;
+        rf_act_bias_bwd(ws->Z[l], dA, ws->dZ[l], B, KH, KH, lp->alpha, GRAD(lp->b),
+                        lp->alpha ? GRAD(lp->alpha) : NULL);
+        if (l == 0) { /* the weight gradient of layer 0 is rf_model_backward_w0 */
+            rf_gemm(0, 1, B, m->In, KH, 1.0f, ws->dZ[0], KH, lp->W, KH, 0.0f, ws->dx, m->In);
+        } else {
+            int Hp = m->H[l - 1];
+            for (int k = 0; k < K; k++) {
+                const float *W = lp->W + (size_t)k * Hp * H;
+                rf_gemm(1, 0, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp, ws->dZ[l] + k * H, KH,
+                        1.0f, GRAD(W), H);
+                rf_gemm(0, 1, B, Hp, H, 1.0f, ws->dZ[l] + k * H, KH, W, H, 0.0f,
+                        ws->dO[l - 1] + k * Hp, K * Hp);
+            }
+        }
+    }
+    /* dense projection of numeric features (reads dx; kept here so that everything after this
+     * function touches disjoint state: layer-0 weight gradient vs embedding gradients) */
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In;
+    if (m->Wd) {
+        float *dWd = GRAD(m->Wd), *dbd = GRAD(m->bd);
+        int D = m->D;
+        for (int b = 0; b < B; b++) {
+            const float *dn = ds->dense + bt->rows[b] * D, *dx = ws->dx + (size_t)b * In + F * E;
+            for (int j = 0; j < E; j++) dbd[j] += dx[j];
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j < E; j++) dWd[(size_t)i * E + j] += dn[i] * dx[j];
+        }
+    }
+#undef GRAD
+    return RF_OK;
+}
+
+void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
+{
+    int B = ws->B;
+    /* embeddings (row-sparse): fields in parallel, each into its own segment, then the
+     * segments are compacted into one list */
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In;
+#pragma omp parallel for schedule(dynamic, 1) if (B * F * E > 65536)
+    for (int f = 0; f < F; f++) {
+        gr->seg_n[f] = 0;
+        for (int b = 0; b < B; b++) {
+            size_t r = bt->rows[b];
+            const float *dx = ws->dx + (size_t)b * In + f * E;
+            if (m->pooling[f] < 0) {
+                uint32_t id = ds->cat[r * ds->F + f];
+                emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+            } else {
+                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
+                for (uint64_t i = a; i < z; i++) {
+                    uint32_t id = ds->mv_ids[f][i];
+                    emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+                }
+            }
+        }
+    }
+    size_t w = 0;
+    for (int f = 0; f < F; f++) {
+        size_t o = ws->seg_off[f], n = gr->seg_n[f];
+        if (o != w && n) {
+            memmove(gr->rows + w, gr->rows + o, n * sizeof *gr->rows);
+            memmove(gr->g + w * E, gr->g + o * E, n * E * sizeof *gr->g);
+            for (size_t i = 0; i < n; i++) gr->slot[gr->rows[w + i]] = (int32_t)(w + i);
+        }
+        w += n;
+    }
+    gr->n_rows = w;
+}

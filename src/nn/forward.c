@@ -1,0 +1,416 @@
+/* forward.c - the forward pass and the loss of the tower models (ResFlow, NSE, ESMM) and of the
+ * op-graph zoo, on a caller-owned workspace; the model is only read (include/resflow/model.h).
+ * Hidden layer l of every tower lives in one (B, K*H_l) matrix, so the first layer (shared
+ * input) is a single GEMM and a residual link is a column-block add; tasks are visited parents
+ * first. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/graph.h"
+#include "nn/model_impl.h"
+#include "nn/ops.h"
+
+/* ---------------------------------------------------------------------------------------- */
+
+rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
+{
+    rf_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return NULL;
+    int K = m->K, ok = 1;
+    size_t B = maxB > 0 ? (size_t)maxB : 1;
+    ws->maxB = (int)B;
+#define AL(p, n) do { (p) = malloc((n) * sizeof *(p)); ok &= (p) != NULL; } while (0)
+    AL(ws->x, B * m->In);
+    AL(ws->dx, B * m->In);
+    int bn = m->spec.model.bn == RF_BN_BATCH;
+    AL(ws->bufn, m->n_buffers ? m->n_buffers : 1);
+    if (m->graph && !(ws->gws = rf_graph_ws_create(m->graph, (int)B))) ok = 0;
+    if (m->graph) {
+        ws->nx = rf_zoo_n_extra(&m->spec);
+        AL(ws->X, B * (size_t)(ws->nx ? ws->nx : 1));
+        AL(ws->dX, B * (size_t)(ws->nx ? ws->nx : 1));
+        AL(ws->Y, B * K);
+        AL(ws->RW, B);
+    }
+    for (int l = 0; l < (m->graph ? 0 : m->L); l++) {
+        size_t KH = (size_t)K * m->H[l];
+        AL(ws->Z[l], B * KH);
+        AL(ws->O[l], B * KH);
+        AL(ws->dO[l], B * KH);
+        AL(ws->dZ[l], B * KH);
+        if (bn) {
+            AL(ws->A[l], B * KH);
+            AL(ws->mean[l], KH);
+            AL(ws->rstd[l], KH);
+        } else {
+            ws->A[l] = ws->O[l];
+        }
+    }
+    AL(ws->S, B * K);
+    AL(ws->P, B * K);
+    AL(ws->C, B * K);
+    AL(ws->dS, B * K);
+    AL(ws->own, B * K);
+    AL(ws->logp, B * K);
+#undef AL
+    if (!ok) {
+        rf_workspace_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void rf_workspace_free(rf_workspace *ws)
+{
+    if (!ws) return;
+    rf_graph_ws_free(ws->gws);
+    free(ws->X);
+    free(ws->dX);
+    free(ws->Y);
+    free(ws->RW);
+    free(ws->fz.w);
+    free(ws->x);
+    free(ws->dx);
+    for (int l = 0; l < RF_MAX_LAYERS; l++) {
+        if (ws->A[l] != ws->O[l]) free(ws->A[l]);
+        free(ws->Z[l]);
+        free(ws->O[l]);
+        free(ws->dO[l]);
+        free(ws->dZ[l]);
+        free(ws->mean[l]);
+        free(ws->rstd[l]);
+        free(ws->R[l]);
+    }
+    free(ws->S);
+    free(ws->P);
+    free(ws->C);
+    free(ws->dS);
+    free(ws->own);
+    free(ws->logp);
+    free(ws->bufn);
+    free(ws);
+}
+
+const float *rf_ws_logits(const rf_workspace *ws) { return ws->S; }
+const float *rf_ws_probs(const rf_workspace *ws) { return ws->P; }
+const float *rf_ws_cond(const rf_workspace *ws) { return ws->C; }
+const float *rf_ws_extras(const rf_workspace *ws) { return ws->nx ? ws->X : NULL; }
+const float *rf_ws_hidden(const rf_workspace *ws, int l) { return l >= 0 && l < RF_MAX_LAYERS ? ws->O[l] : NULL; }
+const float *rf_ws_block(const rf_workspace *ws, int l) { return l >= 0 && l < RF_MAX_LAYERS ? ws->R[l] : NULL; }
+const float *rf_ws_own_logits(const rf_workspace *ws) { return ws->own; }
+
+rf_status rf_ws_keep_blocks(rf_workspace *ws, const rf_model *m, rf_error *err)
+{
+    if (m->graph)
+        return rf_errorf(err, RF_EUSAGE, "model.type %s has no task towers to probe", rf_model_type_name(m->spec.model.type));
+    for (int l = 0; l < m->L; l++)
+        if (!ws->R[l] && !(ws->R[l] = malloc((size_t)ws->maxB * m->K * m->H[l] * sizeof(float))))
+            return rf_errorf(err, RF_ENOMEM, "out of memory for the block outputs");
+    return RF_OK;
+}
+
+int rf_model_link(const rf_model *m, int l)
+{
+    if (m->graph || l < 0 || l > m->L) return 0;
+    return l == m->L ? logit_link_on(m) : link_on(m, l);
+}
+
+int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
+{
+    if (!m->graph) return 0;
+    if (mode != RF_FREEZE_OFF && !ws->fz.w &&
+        !(ws->fz.w = calloc((size_t)ws->maxB * 2 * m->K, sizeof *ws->fz.w)))
+        return -1;
+    if (rf_graph_ws_freeze(m->graph, ws->gws, mode)) return -1;
+    ws->fz.mode = mode;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* Embedding lookup + pooling + dense features into x (B, In). */
+static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_error *err)
+{
+    const rf_dataset *ds = bt->ds;
+    int F = m->F, E = m->E, In = m->In, D = m->D;
+    int bad = -1;
+    size_t bad_row = 0;
+    uint64_t bad_id = 0;
+#pragma omp parallel for schedule(static) if (bt->B * F * E > 32768)
+    for (int b = 0; b < bt->B; b++) {
+        size_t r = bt->rows[b];
+        float *x = ws->x + (size_t)b * In;
+        for (int f = 0; f < F; f++) {
+            float *xf = x + f * E;
+            if (m->pooling[f] < 0) {
+                uint32_t id = ds->cat[r * ds->F + f];
+                if (b + 4 < bt->B) { /* the row we will need 4 iterations from now */
+                    uint32_t pid = ds->cat[bt->rows[b + 4] * ds->F + f];
+                    if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
+                }
+                if (id >= m->vocab[f]) {
+#pragma omp critical
+                    { bad = f; bad_row = r; bad_id = id; }
+                    id = 0;
+                }
+                memcpy(xf, m->emb + (m->emb_off[f] + id) * E, E * sizeof(float));
+            } else {
+                memset(xf, 0, E * sizeof(float));
+                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                for (uint64_t i = a; i < z; i++) {
+                    uint32_t id = ds->mv_ids[f][i];
+                    if (id >= m->vocab[f]) {
+#pragma omp critical
+                        { bad = f; bad_row = r; bad_id = id; }
+                        id = 0;
+                    }
+                    const float *e = m->emb + (m->emb_off[f] + id) * E;
+                    for (int j = 0; j < E; j++) xf[j] += e[j];
+                }
+                if (m->pooling[f] == RF_POOL_MEAN && z - a > 1)
+                    for (int j = 0; j < E; j++) xf[j] /= (float)(z - a);
+            }
+        }
+        if (D > 0 && !m->Wd) memcpy(x + F * E, ds->dense + r * D, D * sizeof(float));
+    }
+    if (bad >= 0)
+        return rf_errorf(err, RF_EDATA, "row %zu: id %llu of field %d (%s) is outside its vocabulary of %u",
+                         bad_row, (unsigned long long)bad_id, bad, ds->fields[bad].name, m->vocab[bad]);
+    if (D > 0 && m->Wd) {
+        /* projected dense field: x[:, F*E:] = dense @ Wd + bd */
+        for (int b = 0; b < bt->B; b++) {
+            const float *dn = ds->dense + bt->rows[b] * D;
+            float *xo = ws->x + (size_t)b * In + F * E;
+            for (int j = 0; j < E; j++) xo[j] = m->bd[j];
+            for (int i = 0; i < D; i++) {
+                const float *w = m->Wd + (size_t)i * E;
+                for (int j = 0; j < E; j++) xo[j] += dn[i] * w[j];
+            }
+        }
+    }
+    return RF_OK;
+}
+
+rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, int train,
+                           rf_error *err)
+{
+    int B = bt->B, K = m->K, L = m->L;
+    if (B > ws->maxB) return rf_errorf(err, RF_EINTERNAL, "batch %d exceeds workspace %d", B, ws->maxB);
+    if (bt->ds->F != m->F || bt->ds->D != m->D)
+        return rf_errorf(err, RF_EDATA, "dataset has %d fields / %d dense features, model expects %d / %d",
+                         bt->ds->F, bt->ds->D, m->F, m->D);
+    ws->B = B;
+    ws->last_train = train;
+    ws->bufn_valid = 0;
+    if (train) {
+        /* lay out one segment of the sparse gradient set per field (a field's distinct rows
+         * are at most its occurrences in the batch, and at most its vocabulary) */
+        size_t need = 0;
+        for (int f = 0; f < m->F; f++) {
+            size_t occ = (size_t)B;
+            if (m->pooling[f] >= 0) {
+                occ = 0;
+                for (int b = 0; b < B; b++)
+                    occ += bt->ds->mv_off[f][bt->rows[b] + 1] - bt->ds->mv_off[f][bt->rows[b]];
+            }
+            if (occ > m->vocab[f]) occ = m->vocab[f];
+            ws->seg_off[f] = need;
+            need += occ;
+        }
+        ws->seg_off[m->F] = need;
+        /* running statistics are updated in a copy; rf_model_adopt_buffers takes them */
+        memcpy(ws->bufn, m->buffers, m->n_buffers * sizeof(float));
+        ws->bufn_valid = 1;
+    }
+    rf_status st = embed_fwd(m, ws, bt, err);
+    if (st) return st;
+    const rf_model_cfg *mc = &m->spec.model;
+    if (m->graph) { /* model zoo: the op graph computes the logits */
+        rf_graph_ws_input(ws->gws, ws->x, ws->dx);
+        rf_graph_forward(m->graph, ws->gws, m->params, train ? ws->bufn : m->buffers, B, train);
+        const float *o = rf_graph_val(ws->gws, m->graph_out);
+        int nx = ws->nx, w = K + nx;
+        for (int b = 0; b < B; b++) {
+            memcpy(ws->S + (size_t)b * K, o + (size_t)b * w, K * sizeof(float));
+            if (nx) memcpy(ws->X + (size_t)b * nx, o + (size_t)b * w + K, nx * sizeof(float));
+        }
+        L = 0;
+    }
+    for (int l = 0; l < L; l++) {
+        int H = m->H[l], KH = K * H;
+        const rf_layer_params *lp = &m->layer[l];
+        if (l == 0) {
+            rf_gemm(0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
+        } else {
+            int Hp = m->H[l - 1];
+            for (int k = 0; k < K; k++)
+                rf_gemm(0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                        lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
+        }
+        rf_bias_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->b, lp->alpha);
+        if (mc->bn == RF_BN_BATCH) {
+            if (train)
+                rf_bn_fwd_train(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
+                                ws->rstd[l], ws->bufn + m->run_off[l], ws->bufn + m->run_off[l] + KH,
+                                mc->bn_momentum, mc->bn_eps);
+            else
+                rf_bn_fwd_eval(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, m->buffers + m->run_off[l],
+                               m->buffers + m->run_off[l] + KH, mc->bn_eps);
+        }
+        if (ws->R[l]) memcpy(ws->R[l], ws->O[l], (size_t)B * KH * sizeof(float));
+        if (link_on(m, l)) {
+            for (int i = 0; i < K; i++) {
+                int k = m->order[i], p = m->parent[k];
+                if (p < 0) continue;
+                for (int b = 0; b < B; b++) {
+                    float *o = ws->O[l] + (size_t)b * KH;
+                    for (int j = 0; j < H; j++) o[k * H + j] += o[p * H + j];
+                }
+            }
+        }
+    }
+    /* logits */
+    int HL = m->H[m->L - 1];
+    for (int b = 0; b < B && !m->graph; b++) {
+        const float *o = ws->O[L - 1] + (size_t)b * K * HL;
+        for (int k = 0; k < K; k++) {
+            const float *w = m->Wout + (size_t)k * HL, *ok = o + k * HL;
+            float s = m->bout[k];
+            for (int j = 0; j < HL; j++) s += ok[j] * w[j];
+            ws->S[(size_t)b * K + k] = s;
+        }
+    }
+    int esmm = is_product(m);
+    int logit_link = logit_link_on(m);
+    int m3 = logit_link && mc->monotonic == RF_MONO_M3;
+    memcpy(ws->own, ws->S, (size_t)B * K * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        float *s = ws->S + (size_t)b * K, *pr = ws->P + (size_t)b * K, *c = ws->C + (size_t)b * K;
+        double *lp = ws->logp + (size_t)b * K;
+        for (int i = 0; i < K; i++) {
+            int k = m->order[i], p = m->parent[k];
+            if (logit_link && p >= 0) {
+                if (m3 && s[k] > 0) s[k] = 0; /* M3: residual logit := min(r, 0) */
+                s[k] += s[p];
+            }
+            c[k] = m->spec.tasks[k].loss == RF_LOSS_MSE ? s[k] : rf_sigmoidf(s[k]); /* mse: linear output */
+            if (esmm) {
+                /* log sigmoid(s) = -softplus(-s) */
+                double ls = -(log1p(exp(-fabs((double)s[k]))) + (s[k] < 0 ? -(double)s[k] : 0.0));
+                lp[k] = ls + (p >= 0 ? lp[p] : 0.0);
+                pr[k] = (float)exp(lp[k]);
+            } else {
+                pr[k] = c[k];
+            }
+        }
+    }
+    return RF_OK;
+}
+
+void rf_model_adopt_buffers(rf_model *m, const rf_workspace *ws)
+{
+    if (ws->bufn_valid) memcpy(m->buffers, ws->bufn, m->n_buffers * sizeof(float));
+}
+
+/* M1/M2 penalties (paper §3.3), each attributed to the child task (its task_scale applies):
+ * M1: w * mean_b sum_child max(p_child - p_parent, 0), for models whose probabilities are
+ *     sigmoids of their logits (product models never increase);
+ * M2: w * mean_b sum_child max(r_child, 0) on the residual (own) logit of a logit-linked child.
+ * Gradients are added to dS, the gradient of the final logits; for M2 the parent's share is
+ * subtracted, because the logit link's backward passes dS_child on to the parent in full. */
+static double monotonic_penalty(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale)
+{
+    const rf_model_cfg *mc = &m->spec.model;
+    int B = ws->B, K = m->K;
+    int m1 = mc->monotonic == RF_MONO_M1 && !is_product(m), m2 = mc->monotonic == RF_MONO_M2 && logit_link_on(m);
+    if (!m1 && !m2) return 0;
+    double pen = 0;
+    for (int b = 0; b < B; b++) {
+        double rw = bt->ds->weight ? bt->ds->weight[bt->rows[b]] : 1.0;
+        const float *P = ws->P + (size_t)b * K, *o = ws->own + (size_t)b * K;
+        float *dS = ws->dS + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            int p = m->parent[k];
+            if (p < 0) continue;
+            double g = mc->monotonic_weight * (task_scale ? task_scale[k] : 1.0) * rw / B;
+            if (m1 && P[k] > P[p]) {
+                pen += g * (P[k] - P[p]);
+                dS[k] += (float)(g * P[k] * (1 - P[k]));
+                dS[p] -= (float)(g * P[p] * (1 - P[p]));
+            } else if (m2 && o[k] > 0) {
+                pen += g * o[k];
+                dS[k] += (float)g;
+                dS[p] -= (float)g;
+            }
+        }
+    }
+    return pen;
+}
+
+double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const float *task_scale,
+                     double *per_task)
+{
+    int B = ws->B, K = m->K;
+    const rf_dataset *ds = bt->ds;
+    double tot = 0, pt[RF_MAX_TASKS] = {0};
+    for (int k = 0; k < K; k++)
+        ws->scale[k] = (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight / B;
+    if (m->graph && rf_zoo_has_loss(m->spec.model.type)) { /* the model's own objective (zoo.c) */
+        double sc[RF_MAX_TASKS];
+        for (int k = 0; k < K; k++) sc[k] = (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight;
+        for (int b = 0; b < B; b++) {
+            size_t r = bt->rows[b];
+            for (int k = 0; k < K; k++) ws->Y[(size_t)b * K + k] = ds->labels[r * ds->K + bt->label_col[k]];
+            ws->RW[b] = ds->weight ? ds->weight[r] : 1.0f;
+        }
+        return rf_zoo_loss(&m->spec, m->parent, B, ws->S, ws->X, ws->Y, ws->RW, sc, ws->dS, ws->dX, per_task,
+                           &ws->fz);
+    }
+    memset(ws->dS, 0, (size_t)B * K * sizeof(float));
+    int esmm = is_product(m);
+    for (int b = 0; b < B; b++) {
+        size_t r = bt->rows[b];
+        double rw = ds->weight ? ds->weight[r] : 1.0;
+        const float *s = ws->S + (size_t)b * K;
+        float *dS = ws->dS + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            float t = ds->labels[r * ds->K + bt->label_col[k]];
+            float w = m->spec.tasks[k].pos_weight;
+            double l;
+            if (m->spec.tasks[k].loss == RF_LOSS_MSE) { /* squared error of the linear output */
+                double d = (double)s[k] - t;
+                l = d * d;
+                dS[k] += (float)(2 * d * rw * ws->scale[k]);
+            } else if (!esmm) {
+                float g;
+                l = rf_wbce_logit(s[k], t, w, &g);
+                dS[k] += (float)(g * rw * ws->scale[k]);
+            } else {
+                /* BCE on p = exp(logp): -[w t logp + (1-t) log(1-p)], log(1-p) clamped at -100
+                 * as torch.nn.BCELoss does; d/dlogp then flows to every logit on the chain */
+                double lp = ws->logp[(size_t)b * K + k];
+                double l1p = log(-expm1(lp)), dl;
+                if (!(l1p >= -100.0)) {
+                    l1p = -100.0;
+                    dl = -w * t;
+                } else {
+                    double pp = exp(lp);
+                    dl = -w * t + (1.0 - t) * pp / (1.0 - pp);
+                }
+                l = -(w * t * lp + (1.0 - t) * l1p);
+                double gs = dl * rw * ws->scale[k];
+                for (int j = k; j >= 0; j = m->parent[j])
+                    dS[j] += (float)(gs * (1.0 - ws->C[(size_t)b * K + j])); /* dlogsig(s)/ds */
+            }
+            pt[k] += l * rw;
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        pt[k] /= B;
+        tot += (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight * pt[k];
+        if (per_task) per_task[k] = pt[k];
+    }
+    return tot + monotonic_penalty(m, ws, bt, task_scale);
+}
