@@ -278,6 +278,8 @@ RF_API rf_status rf_encoders_prep_write(const rf_encoders *enc, unsigned char **
 RF_API rf_status rf_encoders_prep_parse(rf_encoders *enc, int F, int D, const unsigned char *p,
                                         size_t len, const char *path, rf_error *err);
 
+typedef enum { RF_TOKENIZER_AUTO = 0, RF_TOKENIZER_SSE2 = 1, RF_TOKENIZER_SCALAR = 2 } rf_tokenizer;
+
 typedef struct {
     int skip_bad_rows;  /* 0: first bad row is an error; 1: skip and count */
     size_t bad_rows;    /* out: rows skipped */
@@ -293,6 +295,8 @@ typedef struct {
      * mapped shared (the kernel writes them back and evicts them as needed, so loading a file
      * larger than RAM works); the dataset then holds a mapping (rf_dataset.map) */
     const char *spill_dir;
+    int tokenizer;        /* rf_tokenizer: the row scanner (RF_TOKENIZER_AUTO = the fastest this
+                             CPU has; the others force a smaller one: tests cover every path) */
 } rf_load_opts;
 
 /* Load a delimited text file (CSV/TSV, headerless, multi-byte delimiters, ISO-8859-1, .gz and

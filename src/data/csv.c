@@ -294,7 +294,7 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     L->hooks = hooks;
     if (hooks) hooks->hashed = 0;
     rf_schema_delim(schema, L->dstr);
-    rf_tokctx_init_(&L->tx, L->cls, L->dstr, 1);
+    rf_tokctx_init_(&L->tx, L->cls, L->dstr, 1, opts ? opts->tokenizer : RF_TOKENIZER_AUTO);
     if (opts) opts->bad_rows = opts->fit_rows = opts->filtered_rows = 0;
     size_t max_rows = opts ? opts->max_rows : 0;
     int T = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
@@ -311,7 +311,7 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
         snprintf(L->out.spill->dir, sizeof L->out.spill->dir, "%s", opts->spill_dir);
     }
     for (int j = 0; j < schema->njoin; j++) {
-        if ((st = rf_load_side_(&schema->join[j], &L->sides[j], err))) goto fail;
+        if ((st = rf_load_side_(&schema->join[j], &L->sides[j], opts ? opts->tokenizer : RF_TOKENIZER_AUTO, err))) goto fail;
         L->nside = j + 1;
     }
     if ((st = rf_in_open_(&b.in, path, err))) goto fail;

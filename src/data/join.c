@@ -61,7 +61,7 @@ int rf_has_high_(const char *s, size_t n)
 }
 
 /* Read a side table completely. */
-rf_status rf_load_side_(const rf_join_spec *js, side *s, rf_error *err)
+rf_status rf_load_side_(const rf_join_spec *js, side *s, int tokenizer, rf_error *err)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->path, sizeof s->path, "%s", js->path);
@@ -72,7 +72,7 @@ rf_status rf_load_side_(const rf_join_spec *js, side *s, rf_error *err)
     tokctx x;
     char dstr[RF_DELIM_MAX];
     snprintf(dstr, sizeof dstr, "%s", js->delim[0] ? js->delim : ",");
-    rf_tokctx_init_(&x, cls, dstr, 1);
+    rf_tokctx_init_(&x, cls, dstr, 1, tokenizer);
     char *conv = NULL, *scr = NULL;
     size_t conv_cap = 0, scr_cap = 0;
     rf_status st = rf_in_open_(&b.in, path, err);

@@ -219,8 +219,8 @@ int rf_parse_expr_(const char *spec, expr *x, char *why, size_t wn);
 /* join.c */
 void rf_side_free_(side *s);
 long rf_side_find_(const side *s, const char *k, size_t n);
-/* Read a side table completely. */
-rf_status rf_load_side_(const rf_join_spec *js, side *s, rf_error *err);
+/* Read a side table completely (tokenizer: rf_load_opts.tokenizer). */
+rf_status rf_load_side_(const rf_join_spec *js, side *s, int tokenizer, rf_error *err);
 /* ISO-8859-1 -> UTF-8 of s[0..n) into *buf (grown); returns the length. -1 on OOM. */
 long rf_latin1_to_utf8_(const char *s, size_t n, char **buf, size_t *cap);
 int rf_has_high_(const char *s, size_t n);

@@ -10,6 +10,7 @@
 #endif
 
 #include "data/tokenize.h"
+#include "resflow/data.h" /* rf_tokenizer */
 
 
 /* First byte at or after q that is d0, '\n' or '\r' (the sentinel bounds it). */
@@ -304,21 +305,21 @@ int rf_tokenize_row_(const tokctx *x, const char *p, tokens *t)
     return tokenize(x, p, t);
 }
 
-/* The block scanner this CPU supports (once per load; RESFLOW_TOKENIZER=sse2 or =scalar
- * forces a smaller one: tests cover every path on any machine). */
-static int simd_level(void)
+/* The block scanner this CPU supports (once per load; force = RF_TOKENIZER_SSE2 or
+ * RF_TOKENIZER_SCALAR (rf_load_opts.tokenizer) forces a smaller one: tests cover every path on
+ * any machine). */
+static int simd_level(int force)
 {
-    const char *force = getenv("RESFLOW_TOKENIZER");
-    if (force && !strcmp(force, "scalar")) return 0;
+    if (force == RF_TOKENIZER_SCALAR) return 0;
 #ifdef HAVE_BLOCK_TOK
-    if (force && !strcmp(force, "sse2")) return 1;
+    if (force == RF_TOKENIZER_SSE2) return 1;
     return __builtin_cpu_supports("avx2") ? 2 : 1;
 #else
     return 0;
 #endif
 }
 
-void rf_tokctx_init_(tokctx *x, unsigned char *cls, const char *dstr, int quote)
+void rf_tokctx_init_(tokctx *x, unsigned char *cls, const char *dstr, int quote, int tokenizer)
 {
     memset(cls, 0, 256);
     x->dstr = dstr;
@@ -329,6 +330,6 @@ void rf_tokctx_init_(tokctx *x, unsigned char *cls, const char *dstr, int quote)
     cls['\n'] = 1;
     cls['\r'] = 1;
     x->cls = cls;
-    x->simd = simd_level();
+    x->simd = simd_level(tokenizer);
     x->pad_end = NULL;
 }

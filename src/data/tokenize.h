@@ -46,6 +46,7 @@ typedef struct {
 int rf_tokenize_row_(const tokctx *x, const char *p, tokens *t);
 /* Number of '"' in [p, p + n). */
 size_t rf_count_quotes_(const char *p, size_t n);
-void rf_tokctx_init_(tokctx *x, unsigned char *cls, const char *dstr, int quote);
+/* tokenizer: rf_tokenizer (rf_load_opts.tokenizer) */
+void rf_tokctx_init_(tokctx *x, unsigned char *cls, const char *dstr, int quote, int tokenizer);
 
 #endif
