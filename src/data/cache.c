@@ -1,14 +1,15 @@
 /* cache.c - the binary dataset cache (contract in include/resflow/cache.h, layout in
  * docs/formats.md "Dataset cache").
  *
- * Writing: "<path>.tmp.<pid>" (O_EXCL) is written front to back through aligned buffers by a
- * writer thread, with O_DIRECT where the file system allows it (no page cache is filled): a
+ * Writing: a temporary file beside path (afile.h) is written front to back through aligned
+ * buffers by a writer thread, with O_DIRECT where the file system allows it (no page cache is filled): a
  * zero header page; the dense rows of each input as the loader accepts them, when they are
  * final as parsed (no normalisation to fit; rf_load_csv_hooked_); the other arrays once the
  * encoders are fitted (held in memory meanwhile, or in unlinked spill files next to the cache
  * for inputs large for this machine); every array at a 4096-byte aligned offset, hashed with
- * XXH3-64 as written, padding included; the metadata; then the real header; rename (no
- * fsync: see publish). The input text files are hashed while they are read.
+ * XXH3-64 as written, padding included; the metadata; then the real header; renamed over path
+ * (rf_afile_commit, no fsync: see rf_cache_build). The input text files are hashed while they
+ * are read.
  * Reading: the header (its own XXH64) and the metadata (XXH64) are checked first, then the
  * data region is read sequentially once to verify its checksum and that every id is inside its
  * field's range (so a damaged file can never index outside an embedding table), and only then
@@ -35,6 +36,7 @@
 #include "core/bigmem.h"
 #include "data/dataint.h"
 #include "core/pool.h"
+#include "resflow/afile.h"
 #include "resflow/cache.h"
 
 #define HDR 4096u
@@ -176,9 +178,10 @@ static uint64_t config_hash(const rf_config *cfg)
 #define NWBUF 3
 
 typedef struct {
-    int fd;
+    rf_afile *af;          /* the temporary file, renamed over the cache by rf_afile_commit */
+    int fd;                /* its descriptor */
     int direct;            /* O_DIRECT is on */
-    const char *tmp;
+    const char *tmp;       /* its name (error messages) */
     uint64_t pos;          /* bytes put */
     XXH3_state_t *h;       /* hash of the data region [HDR, hash_end), updated by the writer */
     uint64_t hash_end;     /* where the metadata starts (UINT64_MAX before) */
@@ -307,30 +310,33 @@ static void w_stop(wfile *w)
     w->started = 0;
 }
 
-/* Stop the writer thread; close and, unless keep, unlink. */
+/* Stop the writer thread; unless keep, close and remove the file (kept: w->af is committed by
+ * the caller). */
 static void w_close(wfile *w, int keep)
 {
     w_stop(w);
-    if (w->fd >= 0) {
-        close(w->fd);
+    if (!keep) {
+        rf_afile_abort(w->af);
+        w->af = NULL;
         w->fd = -1;
     }
-    if (!keep && w->tmp) unlink(w->tmp);
     for (int i = 0; i < NWBUF; i++) free(w->buf[i]);
     memset(w->buf, 0, sizeof w->buf);
     if (w->h) XXH3_freeState(w->h);
     w->h = NULL;
 }
 
-/* Create tmp (O_EXCL) and start the writer; the header page is put as zeros. */
-static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
+/* Create the temporary file for path (afile.h) and start the writer; the header page is put as
+ * zeros. */
+static rf_status w_open(wfile *w, const char *path, rf_error *err)
 {
     memset(w, 0, sizeof *w);
     w->fd = -1;
-    w->tmp = tmp;
     w->hash_end = UINT64_MAX;
-    w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (w->fd < 0) return rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
+    rf_status st = rf_afile_open(path, 0, &w->af, err);
+    if (st) return st;
+    w->fd = rf_afile_fd(w->af);
+    w->tmp = rf_afile_tmp_path(w->af);
     int fl = fcntl(w->fd, F_GETFL);
     w->direct = fl != -1 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
     for (int i = 0; i < NWBUF; i++) w->buf[i] = rf_big_realloc_(NULL, WBUF); /* 2 MiB-aligned, huge pages */
@@ -513,16 +519,6 @@ done:
     return st;
 }
 
-/* Rename tmp to path. Not fsync'ed: a cache is derived data, and every open verifies the whole
- * file (header, metadata and data checksums), so a file torn by a crash is found and rebuilt,
- * never used; flushing the host's disk cache cost 0.14-0.18 s of a 1.4 s build on the
- * benchmark VM. (Model files, which cannot be rebuilt, are fsync'ed.) */
-static rf_status publish(const char *tmp, const char *path, rf_error *err)
-{
-    if (rename(tmp, path) != 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot rename %s: %s", tmp, strerror(errno));
-    return RF_OK;
-}
-
 rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
                          rf_cache_info *info, rf_error *err)
 {
@@ -559,16 +555,8 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     double ram = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
     int do_spill = cfg->data.schema.cache_spill == 1 ||
                    (cfg->data.schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 40);
-    if (!tmp) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    snprintf(tmp, pl + 40, "%s.tmp.%ld", path, (long)getpid());
-    for (int i = 1; i < 1000 && access(tmp, F_OK) == 0; i++) snprintf(tmp, pl + 40, "%s.tmp.%ld.%d", path, (long)getpid(), i);
     wfile w;
-    if ((st = w_open(&w, tmp, err))) {
-        free(tmp);
-        return st;
-    }
+    if ((st = w_open(&w, path, err))) return st;
     rf_dataset *parts[3] = {NULL, NULL, NULL};
     uint64_t dense[3][2] = {{0, 0}, {0, 0}, {0, 0}};
     rf_encoders *enc = NULL;
@@ -620,9 +608,11 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     for (int p = 0; p < 3; p++) rf_dataset_free(parts[p]);
     rf_encoders_free(enc);
     w_close(&w, !st);
-    if (!st) st = publish(tmp, path, err);
-    if (st) unlink(tmp);
-    free(tmp);
+    /* Renamed over path without fsync: a cache is derived data, and every open verifies the whole
+     * file (header, metadata and data checksums), so a file torn by a crash is found and rebuilt,
+     * never used; flushing the host's disk cache cost 0.14-0.18 s of a 1.4 s build on the
+     * benchmark VM. (Model files, which cannot be rebuilt, are fsync'ed.) */
+    if (!st) st = rf_afile_commit(w.af, 0, err);
     inf.seconds = now_sec() - t0;
     if (!st)
         logf_(log, ud, "cache %s: %zu rows (+%zu valid, %zu test file rows), %.1f MB from %.1f MB of input in %.2f s",

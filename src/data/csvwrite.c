@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/sbuf.h"
+#include "resflow/afile.h"
 #include "resflow/data.h"
 
 /* ---- writer --------------------------------------------------------------------------- */
@@ -62,25 +63,17 @@ static void sb_float(sbuf *b, float f)
  * trip), groups as decimal integers. Reloading with a schema built from the dataset and
  * encoders mapping the text "k" to id k reproduces cat/mv ids, dense, labels and weight
  * exactly; group keys are re-hashed on load, so only their partition of the rows is
- * preserved. The file is written to path + ".tmp" and renamed into place, so readers never
- * see a partial file. */
+ * preserved. The file is written atomically (afile.h), so readers never see a partial file. */
 rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err)
 {
     if (!ds || !path) return rf_errorf(err, RF_EINTERNAL, "rf_dataset_write_csv: NULL argument");
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 5);
-    if (!tmp) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
     const char delim = ',';
     rf_status st = RF_OK;
     sbuf b = {0};
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
-        free(tmp);
-        return st;
-    }
+    rf_afile *af;
+    if ((st = rf_afile_open(path, 0, &af, err))) return st;
+    FILE *fp = rf_afile_fp(af);
+    if (!fp) return rf_afile_commit(af, 0, err); /* fails: the stream could not be made */
     /* header */
     int col = 0;
     for (int f = 0; f < ds->F; f++, col++) {
@@ -157,18 +150,12 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
     }
     if (b.oom || mv.oom) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory writing %s", path);
-    } else if (werr || (b.len && fwrite(b.p, 1, b.len, fp) != b.len)) {
-        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(errno));
-    } else if (ferror(fp)) {
-        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(errno));
+        rf_afile_abort(af);
+    } else {
+        if (werr || (b.len && fwrite(b.p, 1, b.len, fp) != b.len)) rf_afile_fail(af, errno);
+        st = rf_afile_commit(af, 0, err); /* checks the stream, closes, renames (names path) */
     }
-    if (fclose(fp) != 0 && st == RF_OK)
-        st = rf_error_at(err, RF_EIO, tmp, 0, 0, "write error: %s", strerror(errno));
-    if (st == RF_OK && rename(tmp, path) != 0)
-        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot rename %s: %s", tmp, strerror(errno));
-    if (st != RF_OK) remove(tmp);
     free(b.p);
     free(mv.p);
-    free(tmp);
     return st;
 }
