@@ -10,7 +10,7 @@
 #endif
 
 #include "data/tokenize.h"
-#include "resflow/data.h" /* rf_tokenizer */
+#include "resflow/schema.h" /* rf_tokenizer */
 
 
 /* First byte at or after q that is d0, '\n' or '\r' (the sentinel bounds it). */
