@@ -86,12 +86,12 @@ static void test_round_trip(void **state)
     rf_config *cfg = make_cfg(src, cp);
     rf_error e;
     rf_cache_info info;
-    rf_status st = rf_cache_build(cfg, cp, NULL, NULL, &info, &e);
+    rf_status st = rf_cache_build_cfg(cfg, cp, NULL, NULL, &info, &e);
     if (st) fprintf(stderr, "  %s\n", e.msg);
     assert_int_equal(st, RF_OK);
     assert_int_equal(info.rows[0], 5000);
     assert_int_equal(info.fit_rows, 3500);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the splits from the cache equal those parsed from the text */
     rf_config *plain = make_cfg(src, "");
     rf_splits a, b;
@@ -162,7 +162,7 @@ static void test_separate_files(void **state)
     rf_splits_free(&b);
     /* the validation file is an input: changing it makes the cache stale */
     write_log("va.csv", 101, 1);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "stale"));
     assert_non_null(strstr(e.msg, "va.csv"));
     free(plain);
@@ -218,7 +218,7 @@ static void expect_bad(const rf_config *cfg, const char *p, rf_status want, cons
     assert_null(s);
     assert_null(enc);
     /* the staleness check reads only header and metadata but rejects them alike */
-    if (!strstr(msg, "data checksum") && !strstr(msg, "out of range")) assert_int_equal(rf_cache_check(cfg, p, &e), want);
+    if (!strstr(msg, "data checksum") && !strstr(msg, "out of range")) assert_int_equal(rf_cache_check_cfg(cfg, p, &e), want);
 }
 
 static void test_stale_and_damaged(void **state)
@@ -227,37 +227,37 @@ static void test_stale_and_damaged(void **state)
     const char *src = write_log("st.csv", 3000, 0), *cp = tmp_path("st.rfc");
     rf_config *cfg = make_cfg(src, cp);
     rf_error e;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EIO); /* missing */
-    assert_int_equal(rf_cache_build(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EIO); /* missing */
+    assert_int_equal(rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* a new modification time alone (same content) keeps it fresh */
     struct utimbuf ut = {1000000000, 1000000000};
     assert_int_equal(utime(src, &ut), 0);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the same size, other content: stale */
     write_log("st.csv", 3000, 5);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "changed (content)"));
     write_log("st.csv", 3001, 0);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "changed (size"));
     /* loading the splits rebuilds a stale cache, which is then fresh */
     rf_splits sp;
     assert_int_equal(rf_data_load(cfg, &sp, NULL, NULL, &e), RF_OK);
     assert_int_equal(sp.train->n + sp.valid->n + sp.test->n, 3001);
     rf_splits_free(&sp);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the data configuration is part of the key; the shuffle settings are not */
     cfg->data.schema.shuffle_window = 3;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     cfg->data.schema.min_count = 2;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "configuration changed"));
     cfg->data.schema.min_count = 1;
     snprintf(cfg->tasks[1].label, sizeof cfg->tasks[1].label, "order");
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     snprintf(cfg->tasks[1].label, sizeof cfg->tasks[1].label, "click*order");
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
 
     /* damaged copies */
     long n = file_size(cp);
@@ -290,7 +290,7 @@ static void test_stale_and_damaged(void **state)
     expect_bad(cfg, d, RF_EFORMAT, "not a resflow dataset cache");
     /* the simulator is not cached */
     rf_config *syn = make_cfg("synth", cp);
-    assert_int_equal(rf_cache_build(syn, cp, NULL, NULL, NULL, &e), RF_EUSAGE);
+    assert_int_equal(rf_cache_build_cfg(syn, cp, NULL, NULL, NULL, &e), RF_EUSAGE);
     free(syn);
     free(cfg);
 }
@@ -306,7 +306,7 @@ static void test_streamed_dense(void **state)
         rf_config *cfg = make_cfg_norm(src, cp, "none"), *plain = make_cfg_norm(src, "", "none");
         cfg->data.schema.cache_spill = spill ? 1 : 2;
         rf_error e;
-        rf_status st = rf_cache_build(cfg, cp, NULL, NULL, NULL, &e);
+        rf_status st = rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e);
         if (st) fprintf(stderr, "  %s\n", e.msg);
         assert_int_equal(st, RF_OK);
         rf_splits a, b;
@@ -345,10 +345,10 @@ static void test_streamed_dense(void **state)
     }
     rf_config *gz = make_cfg_norm(gzp, cp, "none");
     rf_error e;
-    assert_int_equal(rf_cache_build(gz, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_build_cfg(gz, cp, NULL, NULL, NULL, &e), RF_OK);
     struct utimbuf ut = {1000000000, 1000000000};
     assert_int_equal(utime(gzp, &ut), 0);
-    assert_int_equal(rf_cache_check(gz, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(gz, cp, &e), RF_OK);
     rf_splits c;
     assert_int_equal(rf_data_load(gz, &c, NULL, NULL, &e), RF_OK);
     assert_int_equal(c.train->n + c.valid->n + c.test->n, 4000);

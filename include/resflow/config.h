@@ -14,6 +14,7 @@
 
 #include "data.h"
 #include "resflow.h"
+#include "source.h" /* rf_data_cfg */
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,17 +114,6 @@ typedef struct {
     int skip_bad_rows;
     int max_steps;          /* 0 = no limit (stops inside an epoch; tests and benches) */
 } rf_train_cfg;
-
-typedef struct {
-    char source[512];   /* "synth" or a path to a CSV/TSV file */
-    char valid[512];    /* optional separate validation file */
-    char test[512];     /* optional separate test file */
-    float valid_frac;   /* fraction of source rows used for validation when valid is "" */
-    float test_frac;    /* fraction of source rows used for test when test is "" */
-    uint64_t split_seed;
-    rf_schema schema;   /* columns (for CSV sources) */
-    rf_synth_opts synth;
-} rf_data_cfg;
 
 /* Regression as progressive multi-task (paper §4.6, docs/regression.md): a numeric target v,
  * thresholds v_0 < v_1 < ... < v_K (explicit, or the training target's quantiles), one binary

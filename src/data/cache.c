@@ -117,54 +117,14 @@ static rf_status fingerprint(const char *path, fprint *f, rf_error *err)
     return RF_OK;
 }
 
-static int list_inputs(const rf_config *cfg, const char **paths)
+static int list_inputs(const rf_data_cfg *data, const char **paths)
 {
     int n = 0;
-    paths[n++] = cfg->data.source;
-    for (int j = 0; j < cfg->data.schema.njoin && j < RF_MAX_JOINS; j++) paths[n++] = cfg->data.schema.join[j].path;
-    if (cfg->data.valid[0]) paths[n++] = cfg->data.valid;
-    if (cfg->data.test[0]) paths[n++] = cfg->data.test;
+    paths[n++] = data->source;
+    for (int j = 0; j < data->schema.njoin && j < RF_MAX_JOINS; j++) paths[n++] = data->schema.join[j].path;
+    if (data->valid[0]) paths[n++] = data->valid;
+    if (data->test[0]) paths[n++] = data->test;
     return n;
-}
-
-/* Hash of everything that decides the cache content: the `data:` section of the resolved
- * configuration (without the cache and shuffle keys), the task labels and skip_bad_rows. */
-static uint64_t config_hash(const rf_config *cfg)
-{
-    rf_config *c = malloc(sizeof *c);
-    if (!c) return 0;
-    *c = *cfg;
-    memset(c->data.schema.cache, 0, sizeof c->data.schema.cache);
-    c->data.schema.cache_spill = 0;
-    c->data.schema.shuffle = 0;
-    c->data.schema.shuffle_block = 0;
-    c->data.schema.shuffle_window = 0;
-    char *text = rf_config_dump(c);
-    free(c);
-    XXH3_state_t *s = XXH3_createState();
-    if (!text || !s) {
-        free(text);
-        if (s) XXH3_freeState(s);
-        return 0;
-    }
-    XXH3_64bits_reset(s);
-    const char *d = strstr(text, "\ndata:\n");
-    if (d) {
-        const char *e = d + 7;
-        while (*e && !(e[0] == '\n' && e[1] && e[1] != ' ' && e[1] != '#')) e++;
-        XXH3_64bits_update(s, d, (size_t)(e - d));
-    }
-    free(text);
-    char line[RF_SPEC_MAX + 64];
-    for (int k = 0; k < cfg->K; k++) {
-        int n = snprintf(line, sizeof line, "label %d %s\n", k, cfg->tasks[k].label);
-        XXH3_64bits_update(s, line, (size_t)n);
-    }
-    int n = snprintf(line, sizeof line, "skip_bad_rows %d version %d\n", cfg->train.skip_bad_rows, RF_CACHE_VERSION);
-    XXH3_64bits_update(s, line, (size_t)n);
-    uint64_t h = XXH3_64bits_digest(s);
-    XXH3_freeState(s);
-    return h;
 }
 
 /* ---- writing ---------------------------------------------------------------------------------- */
@@ -519,29 +479,27 @@ done:
     return st;
 }
 
-rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
-                         rf_cache_info *info, rf_error *err)
+rf_status rf_cache_build(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_log_fn log,
+                         void *ud, rf_cache_info *info, rf_error *err)
 {
     double t0 = now_sec();
     rf_cache_info inf;
     memset(&inf, 0, sizeof inf);
-    if (!strcmp(cfg->data.source, "synth"))
+    if (!strcmp(data->source, "synth"))
         return rf_errorf(err, RF_EUSAGE, "data.cache: the simulator (data.source: synth) is generated in memory, "
                                          "there is nothing to cache; set data.source to a file");
     if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
     const char *paths[MAX_INPUTS];
     fprint in[MAX_INPUTS];
-    int nin = list_inputs(cfg, paths);
+    int nin = list_inputs(data, paths);
     /* input index of each part's file (the text files are hashed while they are loaded) */
-    int part_in[3] = {0, cfg->data.valid[0] ? 1 + cfg->data.schema.njoin : -1, -1};
-    if (cfg->data.test[0]) part_in[2] = 1 + cfg->data.schema.njoin + (cfg->data.valid[0] ? 1 : 0);
+    int part_in[3] = {0, data->valid[0] ? 1 + data->schema.njoin : -1, -1};
+    if (data->test[0]) part_in[2] = 1 + data->schema.njoin + (data->valid[0] ? 1 : 0);
     rf_status st;
     for (int i = 0; i < nin; i++) {
         if ((st = fingerprint(paths[i], &in[i], err))) return st;
         inf.input_bytes += in[i].size;
     }
-    rf_config c = *cfg;
-    rf_schema_from_tasks(&c);
     /* the loaded arrays go to unlinked spill files next to the cache: memory stays bounded */
     char spill[RF_PATH_MAX];
     {
@@ -553,24 +511,24 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
     /* spill when asked, or when the inputs are large for this machine's memory */
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     double ram = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
-    int do_spill = cfg->data.schema.cache_spill == 1 ||
-                   (cfg->data.schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
+    int do_spill = data->schema.cache_spill == 1 ||
+                   (data->schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
     wfile w;
     if ((st = w_open(&w, path, err))) return st;
     rf_dataset *parts[3] = {NULL, NULL, NULL};
     uint64_t dense[3][2] = {{0, 0}, {0, 0}, {0, 0}};
     rf_encoders *enc = NULL;
     for (int p = 0; p < 3 && !st; p++) {
-        const char *f = p == 0 ? cfg->data.source : p == 1 ? cfg->data.valid : cfg->data.test;
+        const char *f = p == 0 ? data->source : p == 1 ? data->valid : data->test;
         if (!f[0]) continue;
         rf_load_opts lo;
         memset(&lo, 0, sizeof lo);
-        lo.skip_bad_rows = cfg->train.skip_bad_rows;
-        lo.threads = cfg->train.threads;
+        lo.skip_bad_rows = o->skip_bad_rows;
+        lo.threads = o->threads;
         lo.spill_dir = do_spill ? spill : NULL;
         if (p == 0) {
-            lo.valid_frac = cfg->data.valid[0] ? 0 : cfg->data.valid_frac;
-            lo.test_frac = cfg->data.test[0] ? 0 : cfg->data.test_frac;
+            lo.valid_frac = data->valid[0] ? 0 : data->valid_frac;
+            lo.test_frac = data->test[0] ? 0 : data->test_frac;
         }
         rf_load_hooks_ hk;
         memset(&hk, 0, sizeof hk);
@@ -579,7 +537,7 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
         hk.want_hash = 1;
         w_pad(&w);
         dense[p][0] = w.pos;
-        st = rf_load_csv_hooked_(f, &c.data.schema, &enc, &lo, &hk, &parts[p], err);
+        st = rf_load_csv_hooked_(f, &data->schema, &enc, &lo, &hk, &parts[p], err);
         dense[p][1] = w.pos - dense[p][0];
         inf.bad_rows += lo.bad_rows;
         if (p == 0) {
@@ -602,7 +560,7 @@ rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, 
         for (int p = 0; p < 3; p++) inf.rows[p] = parts[p] ? parts[p]->n : 0;
         size_t info3[3] = {inf.bad_rows, inf.filtered_rows, inf.fit_rows};
         const rf_dataset *cp[3] = {parts[0], parts[1], parts[2]};
-        st = write_rest(&w, cp, (const uint64_t(*)[2])dense, enc, in, nin, config_hash(cfg), info3, &inf.file_bytes,
+        st = write_rest(&w, cp, (const uint64_t(*)[2])dense, enc, in, nin, o->config_hash, info3, &inf.file_bytes,
                         err);
     }
     for (int p = 0; p < 3; p++) rf_dataset_free(parts[p]);
@@ -886,16 +844,16 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
 }
 
 /* Stale? *why gets the reason. */
-static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m, char *why, size_t wn,
-                           rf_error *err)
+static rf_status freshness(const rf_data_cfg *data, const rf_cache_opts *o, const chead *h, const cmeta *m,
+                           char *why, size_t wn, rf_error *err)
 {
     why[0] = '\0';
-    if (h->chash != config_hash(cfg)) {
+    if (h->chash != o->config_hash) {
         snprintf(why, wn, "the data configuration changed");
         return RF_OK;
     }
     const char *paths[MAX_INPUTS];
-    int n = list_inputs(cfg, paths);
+    int n = list_inputs(data, paths);
     if (n != m->nin) {
         snprintf(why, wn, "the list of input files changed");
         return RF_OK;
@@ -925,7 +883,7 @@ static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m,
     return RF_OK;
 }
 
-rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err)
+rf_status rf_cache_check(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_error *err)
 {
     chead h;
     cmeta m;
@@ -933,7 +891,7 @@ rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err)
     if (st) return st;
     st = parse_meta(path, &h, &m, err);
     char why[RF_PATH_MAX + 128];
-    if (!st) st = freshness(cfg, &h, &m, why, sizeof why, err);
+    if (!st) st = freshness(data, o, &h, &m, why, sizeof why, err);
     if (!st && why[0]) st = FMTERR("stale: %s; run resflow prepare again", why);
     cmeta_free(&m);
     chead_free(&h);
@@ -1132,71 +1090,4 @@ done:
     cmeta_free(&m);
     chead_free(&h);
     return st;
-}
-
-rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
-{
-    memset(out, 0, sizeof *out);
-    const char *path = cfg->data.schema.cache;
-    rf_error why;
-    rf_error_clear(&why);
-    rf_status st = rf_cache_check(cfg, path, &why);
-    if (st) {
-        char msg[1400];
-        logf_(log, ud, "cache %s: %s; building it", path,
-              st == RF_EIO ? "not found" : rf_error_format(&why, msg, sizeof msg));
-        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
-    }
-    double t0 = now_sec();
-    rf_dataset *all = NULL, *valid = NULL, *test = NULL;
-    rf_error bad;
-    rf_error_clear(&bad);
-    if ((st = rf_cache_open(path, &all, &valid, &test, &out->enc, &bad)) == RF_EFORMAT) {
-        /* fresh by its metadata but damaged data (checksum, ids): build it again */
-        char msg[1400];
-        logf_(log, ud, "cache %s: %s; building it", path, rf_error_format(&bad, msg, sizeof msg));
-        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
-        st = rf_cache_open(path, &all, &valid, &test, &out->enc, err);
-    } else if (st && err) {
-        *err = bad;
-    }
-    if (st) return st;
-    st = rf_data_split(cfg, all, out, err);
-    rf_dataset_free(all);
-    if (!st && valid) {
-        rf_dataset_free(out->valid);
-        out->valid = valid;
-        valid = NULL;
-    }
-    if (!st && test) {
-        rf_dataset_free(out->test);
-        out->test = test;
-        test = NULL;
-    }
-    rf_dataset_free(valid);
-    rf_dataset_free(test);
-    if (st) {
-        rf_splits_free(out);
-        return st;
-    }
-    if (out->train->n == 0) {
-        rf_splits_free(out);
-        return rf_errorf(err, RF_EDATA, "no training rows left after the valid/test split");
-    }
-    const rf_schema *s = &cfg->data.schema;
-    rf_dataset *tr = out->train;
-    int block = s->shuffle != RF_SHUFFLE_FULL;
-    tr->shuffle_block = block ? (s->shuffle_block ? s->shuffle_block : 65536) : 0;
-    tr->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
-    double row_bytes = tr->n ? rf_dataset_bytes(tr) / (double)tr->n : 0;
-    double mapped = rf_dataset_bytes(out->train) + rf_dataset_bytes(out->valid) + rf_dataset_bytes(out->test);
-    double window = block ? row_bytes * (double)tr->shuffle_block * tr->shuffle_window : rf_dataset_bytes(tr);
-    if (window > rf_dataset_bytes(tr)) window = rf_dataset_bytes(tr);
-    double order = block ? 8.0 * tr->shuffle_block * tr->shuffle_window : 8.0 * (double)tr->n;
-    logf_(log, ud,
-          "data: cache %s (verified in %.2f s), train %zu | valid %zu | test %zu rows, %.1f MB mapped; "
-          "training reads %s: resident data about %.1f MB + %.1f MB row order",
-          path, now_sec() - t0, out->train->n, out->valid->n, out->test->n, mapped / 1e6,
-          block ? "shuffled blocks" : "all rows shuffled", window / 1e6, order / 1e6);
-    return RF_OK;
 }
