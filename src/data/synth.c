@@ -28,6 +28,7 @@
 #include "resflow/data.h"
 
 #include "core/bigmem.h"
+#include "core/rng.h"
 
 /* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
 #define LAT 8                 /* latent dimension */
@@ -80,85 +81,23 @@
 #define LAM_ORDER 0.35f
 #define LAM_PRICE 0.8f
 
-/* ---- RNG: splitmix64 seeding, xoshiro256** ------------------------------------------- */
+/* ---- RNG: the generator of core/rng.h, one stream per world and chunk ------------------- */
 typedef struct {
-    uint64_t s[4];
-    int has_spare;
-    float spare;
+    rf_rng g;
+    rf_rng_spare sp; /* of rng_normal */
 } rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
 {
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
-    x = splitmix64(&x) ^ stream;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
-    r->has_spare = 0;
-    r->spare = 0;
+    rf_rng_seed_stream(&r->g, seed, stream);
+    r->sp.has = 0;
+    r->sp.v = 0;
 }
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
-
-/* uniform in [0, 1) with 24 bits */
-static inline float rng_uf(rng_t *r) { return (float)(rng_next(r) >> 40) * 0x1p-24f; }
-
-/* uniform integer in [0, n) (multiply-shift, bias < 2^-32) */
-static inline uint32_t rng_below(rng_t *r, uint32_t n)
-{
-    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
-
-/* standard normal (Marsaglia polar method, pairs cached) */
-static float rng_normal(rng_t *r)
-{
-    if (r->has_spare) {
-        r->has_spare = 0;
-        return r->spare;
-    }
-    float u, v, s;
-    do {
-        uint64_t x = rng_next(r);
-        u = (float)(x >> 40) * 0x1p-23f - 1.0f;
-        v = (float)((x >> 16) & 0xFFFFFF) * 0x1p-23f - 1.0f;
-        s = u * u + v * v;
-    } while (s >= 1.0f || s == 0.0f);
-    float m = sqrtf(-2.0f * logf(s) / s);
-    r->spare = v * m;
-    r->has_spare = 1;
-    return u * m;
-}
-
-/* Poisson(lam) by inversion (Knuth; lam is small here). */
-static uint32_t rng_poisson(rng_t *r, float lam)
-{
-    double L = exp(-(double)lam), p = 1.0;
-    uint32_t k = 0;
-    do {
-        k++;
-        p *= (double)rng_uf(r) + 0x1p-25;
-    } while (p > L && k < 64);
-    return k - 1;
-}
+static inline uint64_t rng_next(rng_t *r) { return rf_rng_next(&r->g); }
+static inline float rng_uf(rng_t *r) { return rf_rng_uniformf(&r->g); }
+static inline uint32_t rng_below(rng_t *r, uint32_t n) { return rf_rng_below32(&r->g, n); }
+static inline float rng_normal(rng_t *r) { return rf_rng_normalf(&r->g, &r->sp); }
+static inline uint32_t rng_poisson(rng_t *r, float lam) { return rf_rng_poissonf(&r->g, lam); }
 
 /* ---- Walker/Vose alias tables ----------------------------------------------------------- */
 typedef struct {
