@@ -221,6 +221,45 @@ static void expect_bad(const rf_config *cfg, const char *p, rf_status want, cons
     if (!strstr(msg, "data checksum") && !strstr(msg, "out of range")) assert_int_equal(rf_cache_check_cfg(cfg, p, &e), want);
 }
 
+/* The data wing's own API: a source description and plain options, no configuration; the
+ * configuration hash is the caller's key, and the cache is the one the configuration builds. */
+static void test_data_api(void **state)
+{
+    (void)state;
+    const char *src = write_log("da.csv", 2000, 0), *cp = tmp_path("da.rfc"), *cq = tmp_path("da2.rfc");
+    rf_config *cfg = make_cfg(src, cp);
+    rf_data_cfg data;
+    rf_cache_opts o;
+    rf_cache_args(cfg, &data, &o);
+    assert_string_equal(data.schema.label[0], cfg->tasks[0].label);
+    rf_error e;
+    assert_int_equal(rf_cache_check(&data, &o, cp, &e), RF_EIO);
+    assert_int_equal(rf_cache_build(&data, &o, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_check(&data, &o, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
+    rf_cache_opts other = o;
+    other.config_hash ^= 1;
+    assert_int_equal(rf_cache_check(&data, &other, cp, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "configuration changed"));
+    other = o;
+    other.threads = o.threads == 1 ? 2 : 1; /* not part of the key, nor of the content */
+    assert_int_equal(rf_cache_check(&data, &other, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_build_cfg(cfg, cq, NULL, NULL, NULL, &e), RF_OK);
+    long n = file_size(cp);
+    assert_int_equal(file_size(cq), n);
+    FILE *a = fopen(cp, "rb"), *b = fopen(cq, "rb");
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int ca = 0, cb = 0; ca != EOF || cb != EOF;) {
+        ca = fgetc(a);
+        cb = fgetc(b);
+        assert_int_equal(ca, cb);
+    }
+    fclose(a);
+    fclose(b);
+    free(cfg);
+}
+
 static void test_stale_and_damaged(void **state)
 {
     (void)state;
@@ -589,6 +628,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_separate_files),
+        cmocka_unit_test(test_data_api),
         cmocka_unit_test(test_stale_and_damaged),
         cmocka_unit_test(test_streamed_dense),
         cmocka_unit_test(test_quantile_labels_on_cache),
