@@ -88,12 +88,12 @@ static void test_round_trip(void **state)
     rf_config *cfg = make_cfg(src, cp);
     rf_error e;
     rf_cache_info info;
-    rf_status st = rf_cache_build(cfg, cp, NULL, NULL, &info, &e);
+    rf_status st = rf_cache_build_cfg(cfg, cp, NULL, NULL, &info, &e);
     if (st) fprintf(stderr, "  %s\n", e.msg);
     assert_int_equal(st, RF_OK);
     assert_int_equal(info.rows[0], 5000);
     assert_int_equal(info.fit_rows, 3500);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the splits from the cache equal those parsed from the text */
     rf_config *plain = make_cfg(src, "");
     rf_splits a, b;
@@ -164,7 +164,7 @@ static void test_separate_files(void **state)
     rf_splits_free(&b);
     /* the validation file is an input: changing it makes the cache stale */
     write_log("va.csv", 101, 1);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "stale"));
     assert_non_null(strstr(e.msg, "va.csv"));
     free(plain);
@@ -220,7 +220,46 @@ static void expect_bad(const rf_config *cfg, const char *p, rf_status want, cons
     assert_null(s);
     assert_null(enc);
     /* the staleness check reads only header and metadata but rejects them alike */
-    if (!strstr(msg, "data checksum") && !strstr(msg, "out of range")) assert_int_equal(rf_cache_check(cfg, p, &e), want);
+    if (!strstr(msg, "data checksum") && !strstr(msg, "out of range")) assert_int_equal(rf_cache_check_cfg(cfg, p, &e), want);
+}
+
+/* The data wing's own API: a source description and plain options, no configuration; the
+ * configuration hash is the caller's key, and the cache is the one the configuration builds. */
+static void test_data_api(void **state)
+{
+    (void)state;
+    const char *src = write_log("da.csv", 2000, 0), *cp = tmp_path("da.rfc"), *cq = tmp_path("da2.rfc");
+    rf_config *cfg = make_cfg(src, cp);
+    rf_data_cfg data;
+    rf_cache_opts o;
+    rf_cache_args(cfg, &data, &o);
+    assert_string_equal(data.schema.label[0], cfg->tasks[0].label);
+    rf_error e;
+    assert_int_equal(rf_cache_check(&data, &o, cp, &e), RF_EIO);
+    assert_int_equal(rf_cache_build(&data, &o, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_check(&data, &o, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
+    rf_cache_opts other = o;
+    other.config_hash ^= 1;
+    assert_int_equal(rf_cache_check(&data, &other, cp, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "configuration changed"));
+    other = o;
+    other.threads = o.threads == 1 ? 2 : 1; /* not part of the key, nor of the content */
+    assert_int_equal(rf_cache_check(&data, &other, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_build_cfg(cfg, cq, NULL, NULL, NULL, &e), RF_OK);
+    long n = file_size(cp);
+    assert_int_equal(file_size(cq), n);
+    FILE *a = fopen(cp, "rb"), *b = fopen(cq, "rb");
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int ca = 0, cb = 0; ca != EOF || cb != EOF;) {
+        ca = fgetc(a);
+        cb = fgetc(b);
+        assert_int_equal(ca, cb);
+    }
+    fclose(a);
+    fclose(b);
+    free(cfg);
 }
 
 static void test_stale_and_damaged(void **state)
@@ -229,37 +268,37 @@ static void test_stale_and_damaged(void **state)
     const char *src = write_log("st.csv", 3000, 0), *cp = tmp_path("st.rfc");
     rf_config *cfg = make_cfg(src, cp);
     rf_error e;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EIO); /* missing */
-    assert_int_equal(rf_cache_build(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EIO); /* missing */
+    assert_int_equal(rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* a new modification time alone (same content) keeps it fresh */
     struct utimbuf ut = {1000000000, 1000000000};
     assert_int_equal(utime(src, &ut), 0);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the same size, other content: stale */
     write_log("st.csv", 3000, 5);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "changed (content)"));
     write_log("st.csv", 3001, 0);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "changed (size"));
     /* loading the splits rebuilds a stale cache, which is then fresh */
     rf_splits sp;
     assert_int_equal(rf_data_load(cfg, &sp, NULL, NULL, &e), RF_OK);
     assert_int_equal(sp.train->n + sp.valid->n + sp.test->n, 3001);
     rf_splits_free(&sp);
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     /* the data configuration is part of the key; the shuffle settings are not */
     cfg->data.schema.shuffle_window = 3;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
     cfg->data.schema.min_count = 2;
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     assert_non_null(strstr(e.msg, "configuration changed"));
     cfg->data.schema.min_count = 1;
     snprintf(cfg->tasks[1].label, sizeof cfg->tasks[1].label, "order");
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_EFORMAT);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_EFORMAT);
     snprintf(cfg->tasks[1].label, sizeof cfg->tasks[1].label, "click*order");
-    assert_int_equal(rf_cache_check(cfg, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(cfg, cp, &e), RF_OK);
 
     /* damaged copies */
     long n = file_size(cp);
@@ -292,7 +331,7 @@ static void test_stale_and_damaged(void **state)
     expect_bad(cfg, d, RF_EFORMAT, "not a resflow dataset cache");
     /* the simulator is not cached */
     rf_config *syn = make_cfg("synth", cp);
-    assert_int_equal(rf_cache_build(syn, cp, NULL, NULL, NULL, &e), RF_EUSAGE);
+    assert_int_equal(rf_cache_build_cfg(syn, cp, NULL, NULL, NULL, &e), RF_EUSAGE);
     free(syn);
     free(cfg);
 }
@@ -308,7 +347,7 @@ static void test_streamed_dense(void **state)
         rf_config *cfg = make_cfg_norm(src, cp, "none"), *plain = make_cfg_norm(src, "", "none");
         cfg->data.schema.cache_spill = spill ? 1 : 2;
         rf_error e;
-        rf_status st = rf_cache_build(cfg, cp, NULL, NULL, NULL, &e);
+        rf_status st = rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e);
         if (st) fprintf(stderr, "  %s\n", e.msg);
         assert_int_equal(st, RF_OK);
         rf_splits a, b;
@@ -347,10 +386,10 @@ static void test_streamed_dense(void **state)
     }
     rf_config *gz = make_cfg_norm(gzp, cp, "none");
     rf_error e;
-    assert_int_equal(rf_cache_build(gz, cp, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_cache_build_cfg(gz, cp, NULL, NULL, NULL, &e), RF_OK);
     struct utimbuf ut = {1000000000, 1000000000};
     assert_int_equal(utime(gzp, &ut), 0);
-    assert_int_equal(rf_cache_check(gz, cp, &e), RF_OK);
+    assert_int_equal(rf_cache_check_cfg(gz, cp, &e), RF_OK);
     rf_splits c;
     assert_int_equal(rf_data_load(gz, &c, NULL, NULL, &e), RF_OK);
     assert_int_equal(c.train->n + c.valid->n + c.test->n, 4000);
@@ -591,6 +630,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_separate_files),
+        cmocka_unit_test(test_data_api),
         cmocka_unit_test(test_stale_and_damaged),
         cmocka_unit_test(test_streamed_dense),
         cmocka_unit_test(test_quantile_labels_on_cache),

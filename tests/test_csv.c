@@ -1306,14 +1306,14 @@ static void test_block_tokenizer_equivalence(void **state)
     oq.threads = 1;
     rf_dataset *dq = load_ok(pq, &s, &eq, &oq);
     assert_int_equal(dq->n, ROWS);
-    static const char *const paths[] = {"", "sse2", "scalar"}; /* AVX2 (if the CPU has it), SSE2, none */
+    static const int paths[] = {RF_TOKENIZER_AUTO, RF_TOKENIZER_SSE2, RF_TOKENIZER_SCALAR}; /* AVX2 (if the CPU has it), SSE2, none */
     for (int run = 0; run < 6; run++) {
         int t = run % 2 ? 3 : 1;
-        setenv("RESFLOW_TOKENIZER", paths[run / 2], 1);
         rf_encoders *ea = NULL;
         rf_load_opts oa = {0};
         oa.threads = t;
         oa.block_bytes = t == 1 ? 0 : 70000;
+        oa.tokenizer = paths[run / 2];
         rf_dataset *da = load_ok(pa, &s, &ea, &oa);
         assert_same_dataset(da, dq);
         for (int f = 0; f < 4; f++) {
@@ -1324,7 +1324,6 @@ static void test_block_tokenizer_equivalence(void **state)
         rf_dataset_free(da);
         rf_encoders_free(ea);
     }
-    unsetenv("RESFLOW_TOKENIZER");
     rf_dataset_free(dq);
     rf_encoders_free(eq);
 }

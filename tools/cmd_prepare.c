@@ -46,7 +46,7 @@ int cmd_prepare(int argc, char **argv)
     snprintf(cfg.data.schema.cache, sizeof cfg.data.schema.cache, "%s", path);
     rf_error e;
     rf_error_clear(&e);
-    rf_status st = rf_cache_check(&cfg, path, &e);
+    rf_status st = rf_cache_check_cfg(&cfg, path, &e);
     if (check) {
         if (st) return die(&e);
         rf_dataset *s = NULL, *v = NULL, *t = NULL; /* the data too: checksum and id ranges */
@@ -70,7 +70,7 @@ int cmd_prepare(int argc, char **argv)
     note_threads(&cfg);
     rf_cache_info info;
     rf_error_clear(&e);
-    if (rf_cache_build(&cfg, path, log_line, NULL, &info, &e)) return die(&e);
+    if (rf_cache_build_cfg(&cfg, path, log_line, NULL, &info, &e)) return die(&e);
     size_t rows = info.rows[0] + info.rows[1] + info.rows[2];
     double mb = (double)info.input_bytes / 1e6, secs = info.seconds > 0 ? info.seconds : 1e-9;
     printf("prepared %s: %zu rows (source %zu, valid file %zu, test file %zu), fitted on %zu training rows\n",

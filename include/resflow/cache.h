@@ -4,7 +4,8 @@
  * A cache holds the configured source (and the separate valid/test files, if any) fully
  * encoded with the encoders fitted on the training rows, the encoders themselves, and what it
  * was built from: the size, modification time and XXH3 content hash of every input file (the
- * source, joined files, valid/test files) and a hash of the data configuration (the `data:`
+ * source, joined files, valid/test files) and the caller's hash of its configuration
+ * (rf_cache_opts.config_hash; for an rf_config, rf_cache_args in pipeline.h hashes the `data:`
  * keys except data.cache/shuffle*, the task labels, train.skip_bad_rows). It is stale when
  * the configuration hash differs, or an input's size differs, or its modification time
  * differs and its content hash differs too (a `touch` alone does not invalidate it).
@@ -18,7 +19,9 @@
 #ifndef RESFLOW_CACHE_H
 #define RESFLOW_CACHE_H
 
-#include "pipeline.h"
+#include "dataset.h"
+#include "encoders.h"
+#include "source.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,21 +38,26 @@ typedef struct {
     double seconds;       /* build time */
 } rf_cache_info;
 
-/* Build the cache for cfg at path (written to a temporary file and renamed). The parsed columns
- * are spilled to unlinked temporary files in path's directory while loading, so the data need
- * not fit in memory. */
-RF_API rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
-                                rf_cache_info *info, rf_error *err);
+/* What decides a cache's content besides data (rf_data_cfg, whose schema has its labels). */
+typedef struct {
+    uint64_t config_hash; /* the caller's hash of its configuration, stored in the cache; a cache
+                             built with another hash is stale */
+    int skip_bad_rows;    /* rf_load_opts.skip_bad_rows */
+    int threads;          /* parser threads (0 = OpenMP's default) */
+} rf_cache_opts;
+
+/* Build the cache of data (its source, joins, valid/test files; the schema's labels set) at
+ * path (written to a temporary file and renamed, afile.h). The parsed columns are spilled to
+ * unlinked temporary files in path's directory while loading, so the data need not fit in
+ * memory. */
+RF_API rf_status rf_cache_build(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_log_fn log,
+                                void *ud, rf_cache_info *info, rf_error *err);
 
 /* RF_OK if the cache at path is complete, intact (header and metadata checksums) and fresh
- * for cfg. Otherwise: RF_EIO (missing/unreadable), RF_EFORMAT with the reason (not a cache,
- * other version, truncated, corrupted, or stale: which input or the configuration changed). */
-RF_API rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err);
-
-/* The splits of cfg from the cache cfg->data.schema.cache: built first if missing or stale
- * (logged), then mapped, verified and split (views, no copy). */
-RF_API rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud,
-                                      rf_error *err);
+ * for data and o. Otherwise: RF_EIO (missing/unreadable), RF_EFORMAT with the reason (not a
+ * cache, other version, truncated, corrupted, or stale: which input or the configuration
+ * changed). */
+RF_API rf_status rf_cache_check(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_error *err);
 
 /* Map and verify the cache at path without checking freshness: part 0 (the source) and the
  * separate valid/test files (NULL if none), and the encoders. */

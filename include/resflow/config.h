@@ -15,6 +15,7 @@
 
 #include "data.h"
 #include "resflow.h"
+#include "source.h" /* rf_data_cfg */
 #include "spec.h"
 #include "trainopts.h"
 
@@ -22,17 +23,6 @@
 extern "C" {
 #endif
 
-
-typedef struct {
-    char source[512];   /* "synth" or a path to a CSV/TSV file */
-    char valid[512];    /* optional separate validation file */
-    char test[512];     /* optional separate test file */
-    float valid_frac;   /* fraction of source rows used for validation when valid is "" */
-    float test_frac;    /* fraction of source rows used for test when test is "" */
-    uint64_t split_seed;
-    rf_schema schema;   /* columns (for CSV sources) */
-    rf_synth_opts synth;
-} rf_data_cfg;
 
 
 typedef struct {

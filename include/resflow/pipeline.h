@@ -13,6 +13,7 @@
 #ifndef RESFLOW_PIPELINE_H
 #define RESFLOW_PIPELINE_H
 
+#include "cache.h"
 #include "config.h"
 #include "modelfile.h"
 #include "train.h"
@@ -53,6 +54,20 @@ RF_API rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *p
 RF_API rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
                                              rf_dataset **out, size_t *bad_rows, rf_error *err);
 RF_API void rf_splits_free(rf_splits *s);
+
+/* ---- The dataset cache (cache.h) of a configuration (src/run/cachecfg.c) ------------------ */
+/* The cache API's arguments for cfg: its data section with the schema's labels from the tasks
+ * (rf_schema_from_tasks), and the options: train.skip_bad_rows, train.threads and the hash of
+ * the `data:` keys except data.cache/shuffle*, the task labels and train.skip_bad_rows. */
+RF_API void rf_cache_args(const rf_config *cfg, rf_data_cfg *data, rf_cache_opts *o);
+/* rf_cache_build and rf_cache_check with the arguments of cfg (rf_cache_args). */
+RF_API rf_status rf_cache_build_cfg(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
+                                    rf_cache_info *info, rf_error *err);
+RF_API rf_status rf_cache_check_cfg(const rf_config *cfg, const char *path, rf_error *err);
+/* The splits of cfg from the cache cfg->data.schema.cache: built first if missing or stale
+ * (logged), then mapped, verified and split (views, no copy). */
+RF_API rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud,
+                                      rf_error *err);
 
 #ifdef __cplusplus
 }

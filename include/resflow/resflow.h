@@ -52,6 +52,9 @@ typedef struct {
 RF_API const char *rf_version(void);
 RF_API const char *rf_status_str(rf_status s);
 
+/* A progress line (no trailing newline) for the caller's log; ud is the caller's pointer. */
+typedef void (*rf_log_fn)(void *ud, const char *line);
+
 /* Set err (may be NULL) and return code. */
 RF_API rf_status rf_errorf(rf_error *err, rf_status code, const char *fmt, ...) RF_PRINTF(3, 4);
 /* Same, with a data location. line/col 0 mean unknown. */

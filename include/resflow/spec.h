@@ -7,7 +7,7 @@
 #ifndef RESFLOW_SPEC_H
 #define RESFLOW_SPEC_H
 
-#include "data.h"
+#include "dataset.h"
 #include "resflow.h"
 
 #ifdef __cplusplus

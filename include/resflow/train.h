@@ -20,8 +20,7 @@
 extern "C" {
 #endif
 
-/* Progress lines go through this callback (NULL = silent). */
-typedef void (*rf_log_fn)(void *ud, const char *line);
+/* Progress lines go through an rf_log_fn (resflow.h; NULL = silent). */
 
 /* Called after each backward pass with the batch's gradients (the dense slab and the sparse
  * embedding rows), before the optimizer: may change them in place, e.g. clip them or all-reduce

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "data.h" /* RF_NAME_MAX */
+#include "dataset.h" /* RF_NAME_MAX */
 
 #ifdef __cplusplus
 extern "C" {

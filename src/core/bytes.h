@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resflow/config.h" /* RF_NAME_MAX */
+#include "resflow/dataset.h" /* RF_NAME_MAX */
 
 static inline void wr32(unsigned char *p, uint32_t v)
 {

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "resflow/train.h" /* rf_log_fn */
+#include "resflow/resflow.h" /* rf_log_fn */
 
 static inline void logf_(rf_log_fn log, void *ud, const char *fmt, ...) RF_PRINTF(3, 4);
 static inline void logf_(rf_log_fn log, void *ud, const char *fmt, ...)

@@ -1,14 +1,7 @@
 /* cache.c - the binary dataset cache (contract in include/resflow/cache.h, layout in
  * docs/formats.md "Dataset cache").
  *
- * Writing: "<path>.tmp.<pid>" (O_EXCL) is written front to back through aligned buffers by a
- * writer thread, with O_DIRECT where the file system allows it (no page cache is filled): a
- * zero header page; the dense rows of each input as the loader accepts them, when they are
- * final as parsed (no normalisation to fit; rf_load_csv_hooked_); the other arrays once the
- * encoders are fitted (held in memory meanwhile, or in unlinked spill files next to the cache
- * for inputs large for this machine); every array at a 4096-byte aligned offset, hashed with
- * XXH3-64 as written, padding included; the metadata; then the real header; rename (no
- * fsync: see publish). The input text files are hashed while they are read.
+ * Writing is cachewrite.c; this file checks, verifies and maps a cache.
  * Reading: the header (its own XXH64) and the metadata (XXH64) are checked first, then the
  * data region is read sequentially once to verify its checksum and that every id is inside its
  * field's range (so a damaged file can never index outside an embedding table), and only then
@@ -35,27 +28,9 @@
 #include "core/bigmem.h"
 #include "data/dataint.h"
 #include "core/pool.h"
-#include "resflow/cache.h"
+#include "resflow/afile.h"
+#include "data/cacheint.h"
 
-#define HDR 4096u
-#define ALIGN 4096u
-#define ENDIAN_MARK 0x01020304u
-#define MAX_INPUTS (3 + RF_MAX_JOINS)
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int host_le(void)
-{
-    const uint32_t x = 1;
-    unsigned char c;
-    memcpy(&c, &x, 1);
-    return c == 1;
-}
 
 /* ---- byte buffer (metadata) ------------------------------------------------------------- */
 
@@ -71,14 +46,7 @@ static int rc_name(rcur *c, char out[RF_NAME_MAX])
 
 /* ---- inputs and hashes ----------------------------------------------------------------------- */
 
-typedef struct {
-    char path[RF_PATH_MAX];
-    uint64_t size;
-    int64_t mtime_s, mtime_ns;
-    uint64_t hash;
-} fprint;
-
-static rf_status file_hash(const char *path, uint64_t *h, rf_error *err)
+rf_status rf_cache_file_hash_(const char *path, uint64_t *h, rf_error *err)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
@@ -103,7 +71,7 @@ static rf_status file_hash(const char *path, uint64_t *h, rf_error *err)
 }
 
 /* Path, size and modification time (the hash is filled in separately). */
-static rf_status fingerprint(const char *path, fprint *f, rf_error *err)
+rf_status rf_cache_fingerprint_(const char *path, fprint *f, rf_error *err)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
@@ -115,521 +83,14 @@ static rf_status fingerprint(const char *path, fprint *f, rf_error *err)
     return RF_OK;
 }
 
-static int list_inputs(const rf_config *cfg, const char **paths)
+int rf_cache_list_inputs_(const rf_data_cfg *data, const char **paths)
 {
     int n = 0;
-    paths[n++] = cfg->data.source;
-    for (int j = 0; j < cfg->data.schema.njoin && j < RF_MAX_JOINS; j++) paths[n++] = cfg->data.schema.join[j].path;
-    if (cfg->data.valid[0]) paths[n++] = cfg->data.valid;
-    if (cfg->data.test[0]) paths[n++] = cfg->data.test;
+    paths[n++] = data->source;
+    for (int j = 0; j < data->schema.njoin && j < RF_MAX_JOINS; j++) paths[n++] = data->schema.join[j].path;
+    if (data->valid[0]) paths[n++] = data->valid;
+    if (data->test[0]) paths[n++] = data->test;
     return n;
-}
-
-/* Hash of everything that decides the cache content: the `data:` section of the resolved
- * configuration (without the cache and shuffle keys), the task labels and skip_bad_rows. */
-static uint64_t config_hash(const rf_config *cfg)
-{
-    rf_config *c = malloc(sizeof *c);
-    if (!c) return 0;
-    *c = *cfg;
-    memset(c->data.schema.cache, 0, sizeof c->data.schema.cache);
-    c->data.schema.cache_spill = 0;
-    c->data.schema.shuffle = 0;
-    c->data.schema.shuffle_block = 0;
-    c->data.schema.shuffle_window = 0;
-    char *text = rf_config_dump(c);
-    free(c);
-    XXH3_state_t *s = XXH3_createState();
-    if (!text || !s) {
-        free(text);
-        if (s) XXH3_freeState(s);
-        return 0;
-    }
-    XXH3_64bits_reset(s);
-    const char *d = strstr(text, "\ndata:\n");
-    if (d) {
-        const char *e = d + 7;
-        while (*e && !(e[0] == '\n' && e[1] && e[1] != ' ' && e[1] != '#')) e++;
-        XXH3_64bits_update(s, d, (size_t)(e - d));
-    }
-    free(text);
-    char line[RF_SPEC_MAX + 64];
-    for (int k = 0; k < cfg->K; k++) {
-        int n = snprintf(line, sizeof line, "label %d %s\n", k, cfg->tasks[k].label);
-        XXH3_64bits_update(s, line, (size_t)n);
-    }
-    int n = snprintf(line, sizeof line, "skip_bad_rows %d version %d\n", cfg->train.skip_bad_rows, RF_CACHE_VERSION);
-    XXH3_64bits_update(s, line, (size_t)n);
-    uint64_t h = XXH3_64bits_digest(s);
-    XXH3_freeState(s);
-    return h;
-}
-
-/* ---- writing ---------------------------------------------------------------------------------- */
-
-/* The file is written through NWBUF aligned buffers by a writer thread, with O_DIRECT where the
- * file system allows it: the caller fills one buffer while the thread writes another, and no
- * page-cache memory is filled (first-touch page faults of fresh memory were the largest cost of
- * building a cache). Every buffer but the last is full, so every write is 4096-aligned; the
- * last is zero-padded and the file truncated back to its length. */
-#define WBUF ((size_t)8 << 20)
-#define NWBUF 3
-
-typedef struct {
-    int fd;
-    int direct;            /* O_DIRECT is on */
-    const char *tmp;
-    uint64_t pos;          /* bytes put */
-    XXH3_state_t *h;       /* hash of the data region [HDR, hash_end), updated by the writer */
-    uint64_t hash_end;     /* where the metadata starts (UINT64_MAX before) */
-    unsigned char *buf[NWBUF];
-    int cur;               /* buffer being filled */
-    size_t blen;           /* bytes in buf[cur] */
-    uint64_t bstart;       /* file offset of buf[cur][0] */
-    pthread_t th;
-    int started;           /* the thread runs (else writes are synchronous) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    size_t qlen[NWBUF];    /* > 0: queued, this many bytes */
-    uint64_t qoff[NWBUF], qend[NWBUF]; /* file offset; hash_end when queued */
-    int head;              /* next buffer for the thread */
-    int stop;
-    int err_no;            /* first write error */
-} wfile;
-
-static int pwrite_all(wfile *w, const unsigned char *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t r = pwrite(w->fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EINVAL && w->direct) { /* O_DIRECT refused after all: write through the cache */
-            int fl = fcntl(w->fd, F_GETFL);
-            if (fl == -1 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) == -1) return errno;
-            w->direct = 0;
-            continue;
-        }
-        if (r < 0) return errno;
-        if (r == 0) return EIO;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-/* Hash buffer i's bytes of the data region (in file order: buffers are written in order), then
- * write it. */
-static int w_write(wfile *w, int i, size_t n, uint64_t off, uint64_t hash_end)
-{
-    uint64_t a = off > HDR ? off : HDR, e = off + n < hash_end ? off + n : hash_end;
-    if (e > a) XXH3_64bits_update(w->h, w->buf[i] + (a - off), (size_t)(e - a));
-    return pwrite_all(w, w->buf[i], n, off);
-}
-
-static void *w_thread(void *arg)
-{
-    wfile *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->qlen[w->head] && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
-        int i = w->head;
-        if (!w->qlen[i]) break; /* stopped, nothing queued */
-        size_t n = w->qlen[i];
-        uint64_t off = w->qoff[i], end = w->qend[i];
-        int failed = w->err_no;
-        pthread_mutex_unlock(&w->mu);
-        int e = failed ? 0 : w_write(w, i, n, off, end);
-        pthread_mutex_lock(&w->mu);
-        if (e && !w->err_no) w->err_no = e;
-        w->qlen[i] = 0;
-        w->head = (i + 1) % NWBUF;
-        pthread_cond_broadcast(&w->cv);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-static int w_error(wfile *w)
-{
-    if (!w->started) return w->err_no;
-    pthread_mutex_lock(&w->mu);
-    int e = w->err_no;
-    pthread_mutex_unlock(&w->mu);
-    return e;
-}
-
-/* Hand buf[cur] (n bytes, n a multiple of 4096 unless it is the last) to the writer. */
-static void w_submit(wfile *w, size_t n)
-{
-    if (!w->started) {
-        int e = w->err_no ? 0 : w_write(w, w->cur, n, w->bstart, w->hash_end);
-        if (e) w->err_no = e;
-    } else {
-        pthread_mutex_lock(&w->mu);
-        w->qoff[w->cur] = w->bstart;
-        w->qend[w->cur] = w->hash_end;
-        w->qlen[w->cur] = n;
-        pthread_cond_broadcast(&w->cv);
-        w->cur = (w->cur + 1) % NWBUF;
-        while (w->qlen[w->cur]) pthread_cond_wait(&w->cv, &w->mu);
-        pthread_mutex_unlock(&w->mu);
-    }
-    w->bstart += n;
-    w->blen = 0;
-}
-
-static void w_put(wfile *w, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    w->pos += n;
-    while (n) {
-        size_t k = WBUF - w->blen < n ? WBUF - w->blen : n;
-        memcpy(w->buf[w->cur] + w->blen, s, k);
-        w->blen += k;
-        s += k;
-        n -= k;
-        if (w->blen == WBUF) w_submit(w, WBUF);
-    }
-}
-
-static void w_pad(wfile *w)
-{
-    static const unsigned char zero[ALIGN];
-    size_t r = (size_t)(w->pos % ALIGN);
-    if (r) w_put(w, zero, ALIGN - r);
-}
-
-/* Stop the writer thread after it has written what is queued. */
-static void w_stop(wfile *w)
-{
-    if (!w->started) return;
-    rf_thread_stop_(w->th, &w->mu, &w->cv, &w->stop);
-    w->started = 0;
-}
-
-/* Stop the writer thread; close and, unless keep, unlink. */
-static void w_close(wfile *w, int keep)
-{
-    w_stop(w);
-    if (w->fd >= 0) {
-        close(w->fd);
-        w->fd = -1;
-    }
-    if (!keep && w->tmp) unlink(w->tmp);
-    for (int i = 0; i < NWBUF; i++) free(w->buf[i]);
-    memset(w->buf, 0, sizeof w->buf);
-    if (w->h) XXH3_freeState(w->h);
-    w->h = NULL;
-}
-
-/* Create tmp (O_EXCL) and start the writer; the header page is put as zeros. */
-static rf_status w_open(wfile *w, const char *tmp, rf_error *err)
-{
-    memset(w, 0, sizeof *w);
-    w->fd = -1;
-    w->tmp = tmp;
-    w->hash_end = UINT64_MAX;
-    w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (w->fd < 0) return rf_error_at(err, RF_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
-    int fl = fcntl(w->fd, F_GETFL);
-    w->direct = fl != -1 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
-    for (int i = 0; i < NWBUF; i++) w->buf[i] = rf_big_realloc_(NULL, WBUF); /* 2 MiB-aligned, huge pages */
-    w->h = XXH3_createState();
-    if (!w->buf[0] || !w->buf[1] || !w->buf[2] || !w->h) {
-        w_close(w, 0);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
-    XXH3_64bits_reset(w->h);
-    w->started = rf_thread_start_(&w->th, &w->mu, &w->cv, w_thread, w);
-    static const unsigned char zero[HDR];
-    w_put(w, zero, HDR);
-    return RF_OK;
-}
-
-/* Write the last (padded) buffer and wait for every write; the file gets its exact length. */
-static int w_finish(wfile *w)
-{
-    if (w->blen) {
-        size_t n = w->blen, r = n % ALIGN; /* padded for O_DIRECT (the writer thread owns w->direct) */
-        if (r) {
-            memset(w->buf[w->cur] + n, 0, ALIGN - r);
-            n += ALIGN - r;
-        }
-        w_submit(w, n);
-    }
-    w_stop(w);
-    if (!w->err_no && w->bstart != w->pos && ftruncate(w->fd, (off_t)w->pos) != 0) w->err_no = errno;
-    return w->err_no;
-}
-
-/* Loader hook: dense rows straight into the file. */
-static int dense_sink(void *ud, const float *x, size_t n, int D, rf_error *err)
-{
-    wfile *w = ud;
-    w_put(w, x, n * (size_t)D * sizeof *x);
-    int e = w_error(w);
-    if (e) rf_error_at(err, RF_EIO, w->tmp, 0, 0, "write error: %s", strerror(e));
-    return e != 0;
-}
-
-/* Write an array at the next aligned offset; record (offset, bytes) in meta. */
-static void w_array(wfile *w, bbuf *meta, const void *p, size_t bytes)
-{
-    if (!p) {
-        bb_u64(meta, 0);
-        bb_u64(meta, 0);
-        return;
-    }
-    w_pad(w);
-    bb_u64(meta, w->pos);
-    bb_u64(meta, bytes);
-    w_put(w, p, bytes);
-}
-
-/* dense: the extent of the part's streamed dense rows (when ds->dense is NULL). */
-static void write_part(wfile *w, bbuf *meta, const rf_dataset *ds, const uint64_t dense[2])
-{
-    if (!ds) {
-        bb_u8(meta, 0);
-        return;
-    }
-    bb_u8(meta, 1);
-    size_t n = ds->n;
-    bb_u64(meta, n);
-    bb_u32(meta, (uint32_t)ds->F);
-    bb_u32(meta, (uint32_t)ds->D);
-    bb_u32(meta, (uint32_t)ds->K);
-    w_array(w, meta, ds->cat, n * (size_t)ds->F * sizeof *ds->cat);
-    if (ds->D && !ds->dense) {
-        bb_u64(meta, dense[0]);
-        bb_u64(meta, dense[1]);
-    } else {
-        w_array(w, meta, ds->D ? ds->dense : NULL, n * (size_t)ds->D * sizeof *ds->dense);
-    }
-    w_array(w, meta, ds->labels, n * (size_t)ds->K * sizeof *ds->labels);
-    w_array(w, meta, ds->weight, n * sizeof *ds->weight);
-    w_array(w, meta, ds->group, n * sizeof *ds->group);
-    for (int f = 0; f < ds->F; f++) {
-        const rf_field *fd = &ds->fields[f];
-        bb_u8(meta, (unsigned)fd->multi);
-        bb_u8(meta, (unsigned)fd->pooling);
-        bb_u8(meta, (unsigned char)fd->sep);
-        bb_u8(meta, 0);
-        bb_u32(meta, fd->vocab);
-        bb_name(meta, fd->name);
-        if (fd->multi) {
-            uint64_t base = ds->mv_off[f][0], total = ds->mv_off[f][n] - base;
-            /* offsets relative to this part (they start at 0 in a loaded dataset) */
-            w_array(w, meta, ds->mv_off[f], (n + 1) * sizeof *ds->mv_off[f]);
-            w_array(w, meta, ds->mv_ids[f] + base, total * sizeof *ds->mv_ids[f]);
-        }
-    }
-    for (int d = 0; d < ds->D; d++) bb_name(meta, ds->dense_names[d]);
-    for (int k = 0; k < ds->K; k++) bb_name(meta, ds->label_names[k]);
-}
-
-static void write_encoders(bbuf *meta, const rf_encoders *enc, rf_error *err, rf_status *st)
-{
-    unsigned char *prep = NULL;
-    size_t plen = 0;
-    if (!enc) {
-        bb_u8(meta, 0);
-        return;
-    }
-    bb_u8(meta, 1);
-    if ((*st = rf_encoders_prep_write(enc, &prep, &plen, err))) return;
-    bb_u32(meta, (uint32_t)enc->F);
-    bb_u32(meta, (uint32_t)(enc->dense ? enc->D : 0));
-    bb_u64(meta, plen);
-    bb_put(meta, prep, plen);
-    free(prep);
-    for (int f = 0; f < enc->F; f++) {
-        const rf_vocab *v = enc->vocab ? enc->vocab[f] : NULL;
-        bb_u32(meta, v ? 1 : 0);
-        if (!v) continue;
-        uint32_t nk = rf_vocab_size(v) - 1;
-        bb_u32(meta, nk);
-        for (uint32_t i = 1; i <= nk; i++) {
-            const char *k = rf_vocab_key(v, i);
-            bb_bytes(meta, k, (uint32_t)strlen(k));
-        }
-    }
-}
-
-/* The rest of the file after the loads: the arrays not streamed yet, the metadata, the header.
- * The caller renames. */
-static rf_status write_rest(wfile *w, const rf_dataset *parts[3], const uint64_t dense[3][2], const rf_encoders *enc,
-                            const fprint *in, int nin, uint64_t chash, const size_t info3[3], uint64_t *file_bytes,
-                            rf_error *err)
-{
-    bbuf meta = {0};
-    rf_status st = RF_OK;
-    bb_u32(&meta, 3);
-    for (int p = 0; p < 3; p++) write_part(w, &meta, parts[p], dense[p]);
-    write_encoders(&meta, enc, err, &st);
-    if (st) goto done;
-    bb_u32(&meta, (uint32_t)nin);
-    for (int i = 0; i < nin; i++) {
-        bb_bytes(&meta, in[i].path, (uint32_t)strlen(in[i].path));
-        bb_u64(&meta, in[i].size);
-        bb_u64(&meta, (uint64_t)in[i].mtime_s);
-        bb_u64(&meta, (uint64_t)in[i].mtime_ns);
-        bb_u64(&meta, in[i].hash);
-    }
-    for (int i = 0; i < 3; i++) bb_u64(&meta, info3[i]);
-    if (meta.oom) {
-        st = rf_errorf(err, RF_ENOMEM, "out of memory");
-        goto done;
-    }
-    w_pad(w);
-    uint64_t meta_off = w->pos;
-    w->hash_end = meta_off;
-    w_put(w, meta.p, meta.len);
-    int e = w_finish(w);
-    if (e) {
-        st = rf_error_at(err, RF_EIO, w->tmp, 0, 0, "write error: %s", strerror(e));
-        goto done;
-    }
-    uint64_t data_hash = XXH3_64bits_digest(w->h); /* the writer has stopped */
-    unsigned char *hdr = w->buf[0]; /* aligned, free now */
-    memset(hdr, 0, HDR);
-    memcpy(hdr, RF_CACHE_MAGIC, 8);
-    wr32(hdr + 8, RF_CACHE_VERSION);
-    wr32(hdr + 12, ENDIAN_MARK);
-    wr64(hdr + 16, w->pos);
-    wr64(hdr + 24, meta_off);
-    wr64(hdr + 32, meta.len);
-    wr64(hdr + 40, XXH64(meta.p, meta.len, 0));
-    wr64(hdr + 48, data_hash);
-    wr64(hdr + 56, chash);
-    wr64(hdr + HDR - 8, XXH64(hdr, HDR - 8, 0));
-    if ((e = pwrite_all(w, hdr, HDR, 0))) {
-        st = rf_error_at(err, RF_EIO, w->tmp, 0, 0, "write error: %s", strerror(e));
-        goto done;
-    }
-    *file_bytes = w->pos;
-done:
-    free(meta.p);
-    return st;
-}
-
-/* Rename tmp to path. Not fsync'ed: a cache is derived data, and every open verifies the whole
- * file (header, metadata and data checksums), so a file torn by a crash is found and rebuilt,
- * never used; flushing the host's disk cache cost 0.14-0.18 s of a 1.4 s build on the
- * benchmark VM. (Model files, which cannot be rebuilt, are fsync'ed.) */
-static rf_status publish(const char *tmp, const char *path, rf_error *err)
-{
-    if (rename(tmp, path) != 0) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot rename %s: %s", tmp, strerror(errno));
-    return RF_OK;
-}
-
-rf_status rf_cache_build(const rf_config *cfg, const char *path, rf_log_fn log, void *ud,
-                         rf_cache_info *info, rf_error *err)
-{
-    double t0 = now_sec();
-    rf_cache_info inf;
-    memset(&inf, 0, sizeof inf);
-    if (!strcmp(cfg->data.source, "synth"))
-        return rf_errorf(err, RF_EUSAGE, "data.cache: the simulator (data.source: synth) is generated in memory, "
-                                         "there is nothing to cache; set data.source to a file");
-    if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
-    const char *paths[MAX_INPUTS];
-    fprint in[MAX_INPUTS];
-    int nin = list_inputs(cfg, paths);
-    /* input index of each part's file (the text files are hashed while they are loaded) */
-    int part_in[3] = {0, cfg->data.valid[0] ? 1 + cfg->data.schema.njoin : -1, -1};
-    if (cfg->data.test[0]) part_in[2] = 1 + cfg->data.schema.njoin + (cfg->data.valid[0] ? 1 : 0);
-    rf_status st;
-    for (int i = 0; i < nin; i++) {
-        if ((st = fingerprint(paths[i], &in[i], err))) return st;
-        inf.input_bytes += in[i].size;
-    }
-    rf_config c = *cfg;
-    rf_schema_from_tasks(&c);
-    /* the loaded arrays go to unlinked spill files next to the cache: memory stays bounded */
-    char spill[RF_PATH_MAX];
-    {
-        char *dcopy = strdup(path);
-        if (!dcopy) return rf_errorf(err, RF_ENOMEM, "out of memory");
-        snprintf(spill, sizeof spill, "%s", dirname(dcopy));
-        free(dcopy);
-    }
-    /* spill when asked, or when the inputs are large for this machine's memory */
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    double ram = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
-    int do_spill = cfg->data.schema.cache_spill == 1 ||
-                   (cfg->data.schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 40);
-    if (!tmp) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    snprintf(tmp, pl + 40, "%s.tmp.%ld", path, (long)getpid());
-    for (int i = 1; i < 1000 && access(tmp, F_OK) == 0; i++) snprintf(tmp, pl + 40, "%s.tmp.%ld.%d", path, (long)getpid(), i);
-    wfile w;
-    if ((st = w_open(&w, tmp, err))) {
-        free(tmp);
-        return st;
-    }
-    rf_dataset *parts[3] = {NULL, NULL, NULL};
-    uint64_t dense[3][2] = {{0, 0}, {0, 0}, {0, 0}};
-    rf_encoders *enc = NULL;
-    for (int p = 0; p < 3 && !st; p++) {
-        const char *f = p == 0 ? cfg->data.source : p == 1 ? cfg->data.valid : cfg->data.test;
-        if (!f[0]) continue;
-        rf_load_opts lo;
-        memset(&lo, 0, sizeof lo);
-        lo.skip_bad_rows = cfg->train.skip_bad_rows;
-        lo.threads = cfg->train.threads;
-        lo.spill_dir = do_spill ? spill : NULL;
-        if (p == 0) {
-            lo.valid_frac = cfg->data.valid[0] ? 0 : cfg->data.valid_frac;
-            lo.test_frac = cfg->data.test[0] ? 0 : cfg->data.test_frac;
-        }
-        rf_load_hooks_ hk;
-        memset(&hk, 0, sizeof hk);
-        hk.dense_sink = dense_sink;
-        hk.ud = &w;
-        hk.want_hash = 1;
-        w_pad(&w);
-        dense[p][0] = w.pos;
-        st = rf_load_csv_hooked_(f, &c.data.schema, &enc, &lo, &hk, &parts[p], err);
-        dense[p][1] = w.pos - dense[p][0];
-        inf.bad_rows += lo.bad_rows;
-        if (p == 0) {
-            inf.filtered_rows = lo.filtered_rows;
-            inf.fit_rows = lo.fit_rows;
-        }
-        if (!st && part_in[p] >= 0 && part_in[p] < nin) {
-            if (hk.hashed) in[part_in[p]].hash = hk.input_hash;
-            else st = file_hash(f, &in[part_in[p]].hash, err);
-        }
-    }
-    for (int i = 0; i < nin && !st; i++) /* the side tables */
-        if (i != part_in[0] && i != part_in[1] && i != part_in[2]) st = file_hash(paths[i], &in[i].hash, err);
-    for (int p = 0; p < 3 && !st; p++) /* streamed dense rows: exactly the part's rows */
-        if (parts[p] && parts[p]->D && !parts[p]->dense &&
-            dense[p][1] != (uint64_t)parts[p]->n * (uint64_t)parts[p]->D * sizeof(float))
-            st = rf_errorf(err, RF_EINTERNAL, "cache: %llu bytes of dense rows streamed for %zu rows of %d values",
-                           (unsigned long long)dense[p][1], parts[p]->n, parts[p]->D);
-    if (!st) {
-        for (int p = 0; p < 3; p++) inf.rows[p] = parts[p] ? parts[p]->n : 0;
-        size_t info3[3] = {inf.bad_rows, inf.filtered_rows, inf.fit_rows};
-        const rf_dataset *cp[3] = {parts[0], parts[1], parts[2]};
-        st = write_rest(&w, cp, (const uint64_t(*)[2])dense, enc, in, nin, config_hash(cfg), info3, &inf.file_bytes,
-                        err);
-    }
-    for (int p = 0; p < 3; p++) rf_dataset_free(parts[p]);
-    rf_encoders_free(enc);
-    w_close(&w, !st);
-    if (!st) st = publish(tmp, path, err);
-    if (st) unlink(tmp);
-    free(tmp);
-    inf.seconds = now_sec() - t0;
-    if (!st)
-        logf_(log, ud, "cache %s: %zu rows (+%zu valid, %zu test file rows), %.1f MB from %.1f MB of input in %.2f s",
-              path, inf.rows[0], inf.rows[1], inf.rows[2], inf.file_bytes / 1e6, inf.input_bytes / 1e6,
-              inf.seconds);
-    if (info) *info = inf;
-    return st;
 }
 
 /* ---- reading ---------------------------------------------------------------------------------- */
@@ -896,16 +357,16 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
 }
 
 /* Stale? *why gets the reason. */
-static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m, char *why, size_t wn,
-                           rf_error *err)
+static rf_status freshness(const rf_data_cfg *data, const rf_cache_opts *o, const chead *h, const cmeta *m,
+                           char *why, size_t wn, rf_error *err)
 {
     why[0] = '\0';
-    if (h->chash != config_hash(cfg)) {
+    if (h->chash != o->config_hash) {
         snprintf(why, wn, "the data configuration changed");
         return RF_OK;
     }
     const char *paths[MAX_INPUTS];
-    int n = list_inputs(cfg, paths);
+    int n = rf_cache_list_inputs_(data, paths);
     if (n != m->nin) {
         snprintf(why, wn, "the list of input files changed");
         return RF_OK;
@@ -917,7 +378,7 @@ static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m,
             return RF_OK;
         }
         fprint now;
-        rf_status st = fingerprint(paths[i], &now, err);
+        rf_status st = rf_cache_fingerprint_(paths[i], &now, err);
         if (st) return st;
         if (now.size != old->size) {
             snprintf(why, wn, "%s changed (size %llu, was %llu)", paths[i], (unsigned long long)now.size,
@@ -925,7 +386,7 @@ static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m,
             return RF_OK;
         }
         if (now.mtime_s != old->mtime_s || now.mtime_ns != old->mtime_ns) {
-            if ((st = file_hash(paths[i], &now.hash, err))) return st;
+            if ((st = rf_cache_file_hash_(paths[i], &now.hash, err))) return st;
             if (now.hash != old->hash) {
                 snprintf(why, wn, "%s changed (content)", paths[i]);
                 return RF_OK;
@@ -935,7 +396,7 @@ static rf_status freshness(const rf_config *cfg, const chead *h, const cmeta *m,
     return RF_OK;
 }
 
-rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err)
+rf_status rf_cache_check(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_error *err)
 {
     chead h;
     cmeta m;
@@ -943,7 +404,7 @@ rf_status rf_cache_check(const rf_config *cfg, const char *path, rf_error *err)
     if (st) return st;
     st = parse_meta(path, &h, &m, err);
     char why[RF_PATH_MAX + 128];
-    if (!st) st = freshness(cfg, &h, &m, why, sizeof why, err);
+    if (!st) st = freshness(data, o, &h, &m, why, sizeof why, err);
     if (!st && why[0]) st = FMTERR("stale: %s; run resflow prepare again", why);
     cmeta_free(&m);
     chead_free(&h);
@@ -1144,69 +605,3 @@ done:
     return st;
 }
 
-rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
-{
-    memset(out, 0, sizeof *out);
-    const char *path = cfg->data.schema.cache;
-    rf_error why;
-    rf_error_clear(&why);
-    rf_status st = rf_cache_check(cfg, path, &why);
-    if (st) {
-        char msg[1400];
-        logf_(log, ud, "cache %s: %s; building it", path,
-              st == RF_EIO ? "not found" : rf_error_format(&why, msg, sizeof msg));
-        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
-    }
-    double t0 = now_sec();
-    rf_dataset *all = NULL, *valid = NULL, *test = NULL;
-    rf_error bad;
-    rf_error_clear(&bad);
-    if ((st = rf_cache_open(path, &all, &valid, &test, &out->enc, &bad)) == RF_EFORMAT) {
-        /* fresh by its metadata but damaged data (checksum, ids): build it again */
-        char msg[1400];
-        logf_(log, ud, "cache %s: %s; building it", path, rf_error_format(&bad, msg, sizeof msg));
-        if ((st = rf_cache_build(cfg, path, log, ud, NULL, err))) return st;
-        st = rf_cache_open(path, &all, &valid, &test, &out->enc, err);
-    } else if (st && err) {
-        *err = bad;
-    }
-    if (st) return st;
-    st = rf_data_split(cfg, all, out, err);
-    rf_dataset_free(all);
-    if (!st && valid) {
-        rf_dataset_free(out->valid);
-        out->valid = valid;
-        valid = NULL;
-    }
-    if (!st && test) {
-        rf_dataset_free(out->test);
-        out->test = test;
-        test = NULL;
-    }
-    rf_dataset_free(valid);
-    rf_dataset_free(test);
-    if (st) {
-        rf_splits_free(out);
-        return st;
-    }
-    if (out->train->n == 0) {
-        rf_splits_free(out);
-        return rf_errorf(err, RF_EDATA, "no training rows left after the valid/test split");
-    }
-    const rf_schema *s = &cfg->data.schema;
-    rf_dataset *tr = out->train;
-    int block = s->shuffle != RF_SHUFFLE_FULL;
-    tr->shuffle_block = block ? (s->shuffle_block ? s->shuffle_block : 65536) : 0;
-    tr->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
-    double row_bytes = tr->n ? rf_dataset_bytes(tr) / (double)tr->n : 0;
-    double mapped = rf_dataset_bytes(out->train) + rf_dataset_bytes(out->valid) + rf_dataset_bytes(out->test);
-    double window = block ? row_bytes * (double)tr->shuffle_block * tr->shuffle_window : rf_dataset_bytes(tr);
-    if (window > rf_dataset_bytes(tr)) window = rf_dataset_bytes(tr);
-    double order = block ? 8.0 * tr->shuffle_block * tr->shuffle_window : 8.0 * (double)tr->n;
-    logf_(log, ud,
-          "data: cache %s (verified in %.2f s), train %zu | valid %zu | test %zu rows, %.1f MB mapped; "
-          "training reads %s: resident data about %.1f MB + %.1f MB row order",
-          path, now_sec() - t0, out->train->n, out->valid->n, out->test->n, mapped / 1e6,
-          block ? "shuffled blocks" : "all rows shuffled", window / 1e6, order / 1e6);
-    return RF_OK;
-}

@@ -1,0 +1,129 @@
+/* synthint.h - declarations shared by the simulator's files (synth.c: options, the search
+ * preset; synth_presets.c: the kuairand and rating presets; synth_sample.c: samplers and
+ * calibration). Internal to src/data/. */
+#ifndef RESFLOW_DATA_SYNTHINT_H
+#define RESFLOW_DATA_SYNTHINT_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "resflow/data.h"
+
+#define LAT 8                 /* latent dimension */
+#define MAX_LIST_LEN 4096
+#define LISTS_PER_CHUNK 512
+#define CALIB_ROWS 262144
+#define N_HOUR 24
+
+/* popularity (Zipf-Mandelbrot: weight(rank) = (rank + offset)^-exponent, rank from 1) */
+#define ZIPF_USER 1.0
+#define ZIPF_USER_OFF 10.0
+#define ZIPF_ITEM 1.1
+#define ZIPF_ITEM_OFF 5.0
+#define ZIPF_QUERY 1.1
+#define ZIPF_QUERY_OFF 5.0
+#define ZIPF_CAT 0.9
+#define ZIPF_SUB 1.0          /* brands/shops inside a category */
+
+/* ---- RNG: the generator of core/rng.h, one stream per world and chunk ------------------- */
+typedef struct {
+    rf_rng g;
+    rf_rng_spare sp; /* of rng_normal */
+} rng_t;
+
+static inline void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
+{
+    rf_rng_seed_stream(&r->g, seed, stream);
+    r->sp.has = 0;
+    r->sp.v = 0;
+}
+static inline uint64_t rng_next(rng_t *r) { return rf_rng_next(&r->g); }
+static inline float rng_uf(rng_t *r) { return rf_rng_uniformf(&r->g); }
+static inline uint32_t rng_below(rng_t *r, uint32_t n) { return rf_rng_below32(&r->g, n); }
+static inline float rng_normal(rng_t *r) { return rf_rng_normalf(&r->g, &r->sp); }
+static inline uint32_t rng_poisson(rng_t *r, float lam) { return rf_rng_poissonf(&r->g, lam); }
+
+/* ---- Walker/Vose alias tables ----------------------------------------------------------- */
+typedef struct {
+    uint32_t n;
+    float *prob;
+    uint32_t *alias;
+} alias_t;
+/* Build into caller-provided prob/alias (n entries). w: weights (> 0 sum). work: 2n uint32. */
+void rf_synth_alias_build_into_(float *prob, uint32_t *alias, const double *w, uint32_t n, uint32_t *work, double *sc);
+static inline uint32_t alias_draw(const float *prob, const uint32_t *alias, uint32_t n, rng_t *r)
+{
+    uint64_t x = rng_next(r);
+    uint32_t i = (uint32_t)(((x >> 32) * (uint64_t)n) >> 32);
+    float u = (float)(x & 0xFFFFFF) * 0x1p-24f;
+    return u < prob[i] ? i : alias[i];
+}
+
+/* A set of alias tables over disjoint groups of a population (e.g. items by category):
+ * members[off[g] .. off[g+1]) are the indices of group g. */
+typedef struct {
+    uint32_t n_groups;
+    uint32_t *off;     /* (n_groups + 1) */
+    uint32_t *members; /* (n) */
+    float *prob;       /* (n) */
+    uint32_t *alias;   /* (n), local index within the group */
+} grouped_alias_t;
+
+static inline int grouped_nonempty(const grouped_alias_t *g, uint32_t grp)
+{
+    return g->off[grp + 1] > g->off[grp];
+}
+
+static inline uint32_t grouped_draw(const grouped_alias_t *g, uint32_t grp, rng_t *r)
+{
+    uint32_t o = g->off[grp], n = g->off[grp + 1] - o;
+    return g->members[o + alias_draw(g->prob + o, g->alias + o, n, r)];
+}
+
+void rf_synth_grouped_free_(grouped_alias_t *g);
+int rf_synth_grouped_build_(grouped_alias_t *g, const uint32_t *grp, const double *w, uint32_t n, uint32_t n_groups);
+
+/* ---- vectors, shuffles, Zipf weights, small distributions ------------------------------------ */
+void rf_synth_randvec_(float *x, rng_t *r, float sd);
+static inline float dot(const float *a, const float *b)
+{
+    float s = 0;
+    for (int k = 0; k < LAT; k++) s += a[k] * b[k];
+    return s;
+}
+
+void rf_synth_shuffle_u32_(uint32_t *a, uint32_t n, rng_t *r);
+/* Zipf-Mandelbrot weights for a random assignment of ranks to n entities. */
+int rf_synth_zipf_weights_(double *w, uint32_t n, double expo, double off, rng_t *r);
+int rf_synth_cmp_float_(const void *a, const void *b);
+/* Draw from a small discrete distribution given by cumulative weights (n entries). */
+uint32_t rf_synth_draw_cdf_(const double *cdf, uint32_t n, rng_t *r);
+
+/* ---- calibration ------------------------------------------------------------------------------ */
+static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Intercept b such that sum_i w_i sigm(b + x_i) / sum_i w_i = target (w NULL = 1), by a
+ * safeguarded Newton iteration. x strided. */
+double rf_synth_calibrate_(const float *x, size_t stride, const double *w, size_t m, double target);
+/* Standard logistic quantiles (i + 0.5) / 16: E[sigmoid(z + L)] for L ~ Logistic(0, 1) is the
+ * mean of sigmoid(z + q_i) to about 1e-3. */
+double rf_synth_mean_sigmoid_logistic_(double z);
+
+/* ---- shared pieces of the kuairand and rating presets ------------------------------------ */
+/* A popularity alias table over n entities with Zipf-Mandelbrot weights. */
+typedef struct {
+    uint32_t n;
+    float *prob;
+    uint32_t *alias;
+} pop_t;
+void rf_synth_pop_free_(pop_t *p);
+int rf_synth_pop_build_(pop_t *p, uint32_t n, double expo, double off, rng_t *r, double *wts_out);
+static inline uint32_t pop_draw(const pop_t *p, rng_t *r) { return alias_draw(p->prob, p->alias, p->n, r); }
+
+/* ---- the presets of synth_presets.c (options validated) ----------------------------------- */
+rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);
+rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);
+
+#endif
