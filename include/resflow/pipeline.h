@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "config.h"
 #include "modelfile.h"
+#include "rowenc.h"
 #include "train.h"
 
 #ifdef __cplusplus
@@ -54,6 +55,11 @@ RF_API rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *p
 RF_API rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
                                              rf_dataset **out, size_t *bad_rows, rf_error *err);
 RF_API void rf_splits_free(rf_splits *s);
+
+/* A row encoder (rowenc.h) for raw rows of the model's own columns, with its stored encoders
+ * (integer ids as they are for fields without one), as rf_data_load_for_model reads a file. It
+ * refers to lm's vocabularies: free it before lm. */
+RF_API rf_status rf_row_encoder_for_model(const rf_loaded_model *lm, rf_row_encoder **out, rf_error *err) RF_WUR;
 
 /* ---- The dataset cache (cache.h) of a configuration (src/run/cachecfg.c) ------------------ */
 /* The cache API's arguments for cfg: its data section with the schema's labels from the tasks

@@ -70,4 +70,23 @@ int rf_mapping_add_region_(struct rf_mapping *m, void *p, size_t n);
  * advice 1 = will need, 0 = done (drop from memory). */
 void rf_dataset_advise_(const rf_dataset *ds, size_t r0, size_t r1, int advice);
 
+/* A field value as an integer id (fields without a vocabulary): 1..19 decimal digits, the number
+ * when below size, else 0; *bad set for anything else that is not empty. */
+static inline uint32_t rf_encode_id_(uint32_t size, const char *s, size_t n, int *bad)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19) {
+        *bad = n > 0;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            *bad = 1;
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v < size ? (uint32_t)v : 0;
+}
+
 #endif

@@ -20,6 +20,8 @@
 #ifndef RESFLOW_NUMPARSE_H
 #define RESFLOW_NUMPARSE_H
 
+#include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -345,6 +347,16 @@ static inline int rf_parse_num_(const char *s, size_t n, double *out)
 {
     if (rf_num_fast_(s, n, out) == RF_NUM_OK) return RF_NUM_OK;
     return rf_parse_double_(s, n, out);
+}
+
+/* A parsed number as a float, as the loader stores it: -1 when it is out of float range
+ * (halfway between FLT_MAX and 2^128 rounds, to even, to infinity). */
+static inline int rf_num_to_float_(double d, float *out)
+{
+    static const double lim = (double)FLT_MAX + 0x1p103;
+    if (!(fabs(d) < lim)) return -1;
+    *out = (float)d;
+    return 0;
 }
 
 #endif

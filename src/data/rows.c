@@ -15,15 +15,6 @@
 #include "data/numparse.h"
 
 /* double -> float; -1 if the value rounds outside the float range. */
-static int to_float(double d, float *out)
-{
-    /* halfway between FLT_MAX and 2^128 rounds (to even) to infinity */
-    static const double lim = (double)FLT_MAX + 0x1p103;
-    if (!(fabs(d) < lim)) return -1;
-    *out = (float)d;
-    return 0;
-}
-
 /* Location (piece-relative 0-based line, 1-based column) of position at in the current row. */
 void rf_locate_(const piece *P, const char *at, long *line, long *col)
 {
@@ -195,23 +186,6 @@ static int push_mv(cols *c, int f, uint32_t id)
 
 /* Integer-id value: the decimal value itself, 0 (OOV) when outside [0, size); *bad is set
  * when the text is not a non-negative integer. */
-static uint32_t encode_id(uint32_t size, const char *s, size_t n, int *bad)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 19) {
-        *bad = n > 0;
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            *bad = 1;
-            return 0;
-        }
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    return v < size ? (uint32_t)v : 0;
-}
-
 /* Id of a non-empty value of field f with hash h (= rf_vocab_hash_ for vocabularies). While
  * fitting: a provisional id (local vocabulary of the piece unless direct). *oom on failure. */
 /* id, provisional in piece P's own vocabulary, as written to P's rows: tagged LOCAL_ID (and
@@ -252,7 +226,7 @@ static inline uint32_t encode_value(const loader *L, piece *P, int f, const char
     case FK_HASH: return 1 + (uint32_t)(XXH3_64bits_withSeed(s, n, fp->seed) % (fp->size - 1));
     case FK_IDS: {
         int b = 0;
-        uint32_t id = encode_id(fp->size, s, n, &b);
+        uint32_t id = rf_encode_id_(fp->size, s, n, &b);
         if (b) *bad = 2;
         return id;
     }
@@ -383,7 +357,7 @@ static int process_row(const loader *L, piece *P)
             if (!(s->esc == 0 && rf_num_fast_(s->p, s->len, &x) == RF_NUM_OK) && /* inline: the common case */
                 (rc = num_span(L, P, s, "column", sc->dense[d], &x)) != ROW_OK)
                 return rc;
-            if (to_float(x, &drow[d]))
+            if (rf_num_to_float_(x, &drow[d]))
                 return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->dense[d]);
         }
     if (!L->fitting && L->dense_enc) /* given encoders: the row's values (and fills) transformed */
@@ -403,7 +377,7 @@ static int process_row(const loader *L, piece *P)
         if ((rc = num_span(L, P, sa, "label column", sc->label[k], &a)) != ROW_OK) return rc;
         if (lp->cb >= 0 && (rc = num_span(L, P, colspan(P, lp->cb), "label column", sc->label[k], &b)) != ROW_OK)
             return rc;
-        if (to_float(a * b, y))
+        if (rf_num_to_float_(a * b, y))
             return row_bad(L, P, sa->start, "value out of float range in label column '%s'", sc->label[k]);
         if (lp->scaled) {
             double z = (a * b - lp->lo) / (lp->hi - lp->lo);
@@ -418,7 +392,7 @@ static int process_row(const loader *L, piece *P)
         const span *s = colspan(P, L->weight_col);
         if ((rc = num_span(L, P, s, "weight column", sc->weight, &x)) != ROW_OK) return rc;
         float v;
-        if (to_float(x, &v))
+        if (rf_num_to_float_(x, &v))
             return row_bad(L, P, s->start, "value out of float range in weight column '%s'", sc->weight);
         if (v < 0)
             return row_bad(L, P, s->start, "negative weight '%.*s' in weight column '%s'",
@@ -440,7 +414,7 @@ static int process_row(const loader *L, piece *P)
         float v = NAN;
         if (!is_na(L, s)) {
             if ((rc = num_span(L, P, s, "column", sc->cat[f].name, &x)) != ROW_OK) return rc;
-            if (to_float(x, &v))
+            if (rf_num_to_float_(x, &v))
                 return row_bad(L, P, s->start, "value out of float range in column '%s'", sc->cat[f].name);
         }
         if (L->fitting) memcpy(&crow[f], &v, sizeof v);
@@ -453,12 +427,12 @@ static int process_row(const loader *L, piece *P)
         const span *sp = colspan(P, fp->col);
         int bad = 0;
         if (!fp->multi) {
-            crow[f] = encode_id(fp->size, sp->p, sp->esc == JOIN_MISSING ? 0 : sp->len, &bad);
+            crow[f] = rf_encode_id_(fp->size, sp->p, sp->esc == JOIN_MISSING ? 0 : sp->len, &bad);
         } else {
             for (const char *a = sp->p, *e = sp->p + sp->len; a < e && !bad;) {
                 const char *q = memchr(a, fp->sep, (size_t)(e - a));
                 if (!q) q = e;
-                if (q > a) encode_id(fp->size, a, (size_t)(q - a), &bad);
+                if (q > a) rf_encode_id_(fp->size, a, (size_t)(q - a), &bad);
                 a = q + 1;
             }
         }

@@ -53,20 +53,21 @@ static rf_status load_extra(const rf_config *cfg, const rf_encoders *enc, const 
     return st;
 }
 
-rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
-                                 int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
+/* The schema a loaded model reads (in c->data.schema, c a copy of its configuration) and its
+ * encoders: the stored ones, or (models without stored encoders, e.g. simulator models) its own
+ * fields and dense names with integer ids or vocabulary keys, in *ids (the caller frees). */
+static rf_status model_schema(const rf_loaded_model *lm, int with_labels, rf_config *c, rf_encoders **enc,
+                              rf_encoders **ids, rf_error *err)
 {
     const rf_model_info *m = rf_model_info_of(lm->model);
     const rf_field *mf = rf_model_spec_of(lm->model)->fields;
-    rf_config c = lm->cfg;
-    rf_schema_from_tasks(&c);
-    rf_schema *s = &c.data.schema;
+    *c = lm->cfg;
+    rf_schema_from_tasks(c);
+    rf_schema *s = &c->data.schema;
     if (!with_labels) s->K = 0;
     int fitted = lm->enc && lm->enc->field && s->F == m->F && s->D == m->D;
     if (!fitted) {
-        /* models without stored encoders (simulator models): the schema is the model's own
-         * fields and dense names, values are integer ids or vocabulary keys, the format the
-         * stored configuration's */
+        /* the format the stored configuration's */
         s->F = m->F;
         for (int f = 0; f < m->F; f++) {
             memset(&s->cat[f], 0, sizeof s->cat[f]);
@@ -78,16 +79,39 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
         s->D = m->D;
         for (int d = 0; d < m->D; d++) snprintf(s->dense[d], RF_NAME_MAX, "%s", lm->dense_names[d]);
     }
-    rf_encoders *ids = NULL, *e = lm->enc;
+    *ids = NULL;
+    *enc = lm->enc;
     uint32_t vocab[RF_MAX_FIELDS];
     for (int f = 0; f < m->F; f++)
         vocab[f] = (uint32_t)(rf_model_emb_offset(lm->model, f + 1) - rf_model_emb_offset(lm->model, f));
-    if (!e && !(e = ids = rf_encoders_ids(m->F, vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    if (!*enc && !(*enc = *ids = rf_encoders_ids(m->F, vocab))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    return RF_OK;
+}
+
+rf_status rf_row_encoder_for_model(const rf_loaded_model *lm, rf_row_encoder **out, rf_error *err)
+{
+    rf_config c;
+    rf_encoders *e, *ids;
+    *out = NULL;
+    rf_status st = model_schema(lm, 0, &c, &e, &ids, err);
+    if (!st) st = rf_row_encoder_create(&c.data.schema, e, out, err);
+    rf_encoders_free(ids); /* integer ids: nothing of them is kept */
+    return st;
+}
+
+rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
+                                 int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
+{
+    rf_config c;
+    rf_encoders *e, *ids;
+    rf_status st = model_schema(lm, with_labels, &c, &e, &ids, err);
+    if (st) return st;
+    rf_schema *s = &c.data.schema;
     rf_load_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.skip_bad_rows = skip_bad_rows;
     lo.threads = c.train.threads;
-    rf_status st = rf_load_csv(path, s, &e, &lo, out, err);
+    st = rf_load_csv(path, s, &e, &lo, out, err);
     if (bad_rows) *bad_rows = lo.bad_rows;
     rf_encoders_free(ids);
     return st;
