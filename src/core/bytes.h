@@ -25,6 +25,40 @@ static inline uint32_t rd32(const unsigned char *p)
 }
 static inline uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p + 4) << 32 | rd32(p); }
 
+/* The marker every binary format stores, read back as this value on a little-endian host. */
+#define RF_ENDIAN_MARK 0x01020304u
+static inline int rf_host_le(void)
+{
+    const uint32_t x = 1;
+    unsigned char c;
+    memcpy(&c, &x, 1);
+    return c == 1;
+}
+/* n floats, little-endian at src, into dst (host order); and back. */
+static inline void rf_get_f32s(float *dst, const unsigned char *src, size_t n)
+{
+    if (rf_host_le()) {
+        if (n) memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = rd32(src + 4 * i);
+        memcpy(dst + i, &u, 4);
+    }
+}
+static inline void rf_put_f32s(unsigned char *dst, const float *src, size_t n)
+{
+    if (rf_host_le()) {
+        if (n) memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, 4);
+        wr32(dst + 4 * i, u);
+    }
+}
+
 /* Write buffer: appends never fail; the first allocation failure sets oom and later appends
  * are dropped, so the caller checks oom once at the end. */
 typedef struct {

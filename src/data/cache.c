@@ -151,7 +151,7 @@ static rf_status read_head(const char *path, chead *h, rf_error *err)
                    RF_CACHE_VERSION, ver > RF_CACHE_VERSION ? "written by a newer resflow" : "an older format");
         goto fail;
     }
-    if (rd32(hdr + 12) != ENDIAN_MARK) {
+    if (rd32(hdr + 12) != RF_ENDIAN_MARK) {
         s = FMTERR("bad endian marker: the header is corrupted or from another byte order");
         goto fail;
     }
@@ -562,7 +562,7 @@ rf_status rf_cache_open(const char *path, rf_dataset **source, rf_dataset **vali
 {
     *source = *valid = *test = NULL;
     *enc = NULL;
-    if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
+    if (!rf_host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
     chead h;
     cmeta m;
     rf_status st = read_head(path, &h, err);

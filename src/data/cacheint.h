@@ -10,16 +10,7 @@
 
 #define HDR 4096u
 #define ALIGN 4096u
-#define ENDIAN_MARK 0x01020304u
 #define MAX_INPUTS (3 + RF_MAX_JOINS)
-
-static inline int host_le(void)
-{
-    const uint32_t x = 1;
-    unsigned char c;
-    memcpy(&c, &x, 1);
-    return c == 1;
-}
 
 /* ---- inputs and hashes ----------------------------------------------------------------------- */
 

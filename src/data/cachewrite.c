@@ -377,7 +377,7 @@ static rf_status write_rest(wfile *w, const rf_dataset *parts[3], const uint64_t
     memset(hdr, 0, HDR);
     memcpy(hdr, RF_CACHE_MAGIC, 8);
     wr32(hdr + 8, RF_CACHE_VERSION);
-    wr32(hdr + 12, ENDIAN_MARK);
+    wr32(hdr + 12, RF_ENDIAN_MARK);
     wr64(hdr + 16, w->pos);
     wr64(hdr + 24, meta_off);
     wr64(hdr + 32, meta.len);
@@ -404,7 +404,7 @@ rf_status rf_cache_build(const rf_data_cfg *data, const rf_cache_opts *o, const 
     if (!strcmp(data->source, "synth"))
         return rf_errorf(err, RF_EUSAGE, "data.cache: the simulator (data.source: synth) is generated in memory, "
                                          "there is nothing to cache; set data.source to a file");
-    if (!host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
+    if (!rf_host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
     const char *paths[MAX_INPUTS];
     fprint in[MAX_INPUTS];
     int nin = rf_cache_list_inputs_(data, paths);

@@ -135,34 +135,16 @@ static size_t adam_state_size(const rf_optimizer *o)
     return 16 + 4 * (2 * a->n + 2 * a->ne);
 }
 
-static unsigned char *put_floats(unsigned char *p, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++, p += 4) {
-        uint32_t u;
-        memcpy(&u, &x[i], 4);
-        wr32(p, u);
-    }
-    return p;
-}
-
-static const unsigned char *get_floats(const unsigned char *p, float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++, p += 4) {
-        uint32_t u = rd32(p);
-        memcpy(&x[i], &u, 4);
-    }
-    return p;
-}
-
 static void adam_save(const rf_optimizer *o, unsigned char *p)
 {
     const adam *a = (const adam *)o;
     wr64(p, a->n);
     wr64(p + 8, a->ne);
-    p = put_floats(p + 16, a->m, a->n);
-    p = put_floats(p, a->v, a->n);
-    p = put_floats(p, a->em, a->ne);
-    put_floats(p, a->ev, a->ne);
+    p += 16;
+    rf_put_f32s(p, a->m, a->n);
+    rf_put_f32s(p + 4 * a->n, a->v, a->n);
+    rf_put_f32s(p + 8 * a->n, a->em, a->ne);
+    rf_put_f32s(p + 8 * a->n + 4 * a->ne, a->ev, a->ne);
 }
 
 static rf_status adam_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
@@ -170,10 +152,11 @@ static rf_status adam_load(rf_optimizer *o, const unsigned char *p, size_t n, rf
     adam *a = (adam *)o;
     if (n < 16 || rd64(p) != a->n || rd64(p + 8) != a->ne)
         return rf_errorf(err, RF_EFORMAT, "optimizer state: Adam moments of another model shape");
-    p = get_floats(p + 16, a->m, a->n);
-    p = get_floats(p, a->v, a->n);
-    p = get_floats(p, a->em, a->ne);
-    get_floats(p, a->ev, a->ne);
+    p += 16;
+    rf_get_f32s(a->m, p, a->n);
+    rf_get_f32s(a->v, p + 4 * a->n, a->n);
+    rf_get_f32s(a->em, p + 8 * a->n, a->ne);
+    rf_get_f32s(a->ev, p + 8 * a->n + 4 * a->ne, a->ne);
     return RF_OK;
 }
 

@@ -31,36 +31,11 @@
 #define HDR_SIZE 64u
 #define HDR_SUM_OFF 56u
 #define SEC_HDR 12u
-#define ENDIAN_MARK 0x01020304u
 #define FIELD_REC (RF_NAME_MAX + 8u) /* name | u8 multi | u8 pooling | u8 sep | u8 0 | u32 vocab */
 #define MAX_F 64
 #define MAX_D 65536
 #define MAX_EMB_DIM 65536
 #define MAX_HIDDEN (1 << 24)
-
-/* ---- little-endian encoding ----------------------------------------------------------- */
-
-static int host_le(void)
-{
-    const uint32_t x = 1;
-    unsigned char c;
-    memcpy(&c, &x, 1);
-    return c == 1;
-}
-
-
-/* n little-endian floats at src into dst (host order). */
-static void get_floats(float *dst, const unsigned char *src, size_t n)
-{
-    if (host_le()) {
-        if (n) memcpy(dst, src, n * sizeof(float));
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = rd32(src + 4 * i);
-        memcpy(dst + i, &u, 4);
-    }
-}
 
 static const char *const section_tags[] = {"CONF", "FLDS", "DNAM", "LNAM",
                                            "VOCB", "PARM", "BUFF", "EMBD"};
@@ -106,18 +81,14 @@ static void w_sec(writer *w, const char *tag, uint64_t len)
 }
 static void w_floats(writer *w, const float *x, size_t n)
 {
-    if (host_le()) {
+    if (rf_host_le()) {
         w_bytes(w, x, n * sizeof(float));
         return;
     }
     unsigned char buf[4096];
     while (n) {
         size_t c = n < sizeof buf / 4 ? n : sizeof buf / 4;
-        for (size_t i = 0; i < c; i++) {
-            uint32_t u;
-            memcpy(&u, x + i, 4);
-            wr32(buf + 4 * i, u);
-        }
+        rf_put_f32s(buf, x, c);
         w_bytes(w, buf, 4 * c);
         x += c;
         n -= c;
@@ -341,7 +312,7 @@ rf_status rf_model_save(const rf_model *mdl, const rf_config *cfg, const rf_enco
     wr64(hdr + 16, payload);
     wr64(hdr + 24, psum);
     wr32(hdr + 32, nsec);
-    wr32(hdr + 36, ENDIAN_MARK);
+    wr32(hdr + 36, RF_ENDIAN_MARK);
     wr64(hdr + HDR_SUM_OFF, XXH64(hdr, HDR_SUM_OFF, 0));
     return out_finish(&w, af, hdr, e, path, err);
 }
@@ -443,7 +414,7 @@ static rf_status check_header(const char *path, const unsigned char *buf, size_t
                       hdr_ok ? "" : "; the header checksum does not match either: the file may "
                                     "be corrupted");
     uint32_t mark = rd32(buf + 36);
-    if (mark != ENDIAN_MARK) {
+    if (mark != RF_ENDIAN_MARK) {
         if (mark == 0x04030201u && hdr_ok)
             return FMTERR("the file was written with the opposite byte order");
         return FMTERR("bad endian marker 0x%08x: the header is corrupted", mark);
@@ -801,9 +772,9 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (m->n_emb_rows != rows || (uint32_t)m->E != E)
         return FMTERR("section EMBD: %llu x %u embeddings, the model has %zu x %d",
                       (unsigned long long)rows, E, m->n_emb_rows, m->E);
-    get_floats(rf_model_params(out->model), sec[S_PARM].p + 8, (size_t)n_params);
-    get_floats(rf_model_buffers(out->model), sec[S_BUFF].p + 8, (size_t)n_buffers);
-    get_floats(rf_model_emb(out->model), sec[S_EMBD].p + 16, (size_t)(rows * E));
+    rf_get_f32s(rf_model_params(out->model), sec[S_PARM].p + 8, (size_t)n_params);
+    rf_get_f32s(rf_model_buffers(out->model), sec[S_BUFF].p + 8, (size_t)n_buffers);
+    rf_get_f32s(rf_model_emb(out->model), sec[S_EMBD].p + 16, (size_t)(rows * E));
 
     if (have[S_VOCB] && (st = parse_vocab(path, &sec[S_VOCB], out, err))) return st;
     if (prep.p) {
