@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     rf_groups *G = NULL, *GS = NULL;
     double t_grp = 1e30, t_grp_s = 1e30, t_eval = 1e30, t_eval_s = 1e30, t_cnt = 1e30, t_add = 1e30,
            t_mul = 1e30;
-    rf_rank_opts o = {3, {5, 10, 100}};
+    rf_rank_opts o = {3, {5, 10, 100}, 0};
     rf_rank_result res;
     rf_fusion fa, fm;
     check(rf_fusion_parse("add:ctr=1,ctcvr=20", &fa, &e), &e, "parse");

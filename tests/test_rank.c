@@ -36,7 +36,7 @@ static rf_status eval_rows(const float *s, const float *y, const float *w, const
     rf_error err;
     rf_status st = rf_groups_create(grp, n, &g, &err);
     if (st) return st;
-    rf_rank_opts o = {nc, {0}};
+    rf_rank_opts o = {nc, {0}, 0};
     for (int c = 0; c < nc; c++) o.cut[c] = cuts[c];
     st = rf_rank_eval(g, s, 1, y, 1, w, 1, &o, r, &err);
     rf_groups_free(g);
@@ -209,7 +209,7 @@ static void test_errors(void **state)
     assert_int_equal(rf_groups_create(NULL, 3, &g, &err), RF_OK);
     rf_rank_result r;
     const float y[] = {1, 0, 0}, s_nan[] = {0.1f, NAN, 0.2f}, s[] = {1, 2, 3};
-    rf_rank_opts o = {1, {2}};
+    rf_rank_opts o = {1, {2}, 0};
     assert_int_equal(rf_rank_eval(g, s_nan, 1, y, 1, NULL, 0, &o, &r, &err), RF_ENUMERIC);
     assert_non_null(strstr(err.msg, "row 1"));
     const float y_nan[] = {1, NAN, 0};
@@ -217,7 +217,7 @@ static void test_errors(void **state)
     const float w_neg[] = {1, -1, 0}, w_inf[] = {INFINITY, 0, 0};
     assert_int_equal(rf_rank_eval(g, s, 1, y, 1, w_neg, 1, &o, &r, &err), RF_EDATA);
     assert_int_equal(rf_rank_eval(g, s, 1, y, 1, w_inf, 1, &o, &r, &err), RF_EDATA);
-    rf_rank_opts bad = {1, {0}};
+    rf_rank_opts bad = {1, {0}, 0};
     assert_int_equal(rf_rank_eval(g, s, 1, y, 1, NULL, 0, &bad, &r, &err), RF_EUSAGE);
     bad.n_cuts = 0;
     assert_int_equal(rf_rank_eval(g, s, 1, y, 1, NULL, 0, &bad, &r, &err), RF_EUSAGE);
@@ -795,7 +795,7 @@ static void test_fusion_search(void **state)
     assert_true(best.coef[1] > 20 && best.coef[1] < 45); /* truth: 30 */
     assert_string_equal(best.objective, "wr@2");
     /* its stored value is what evaluating it gives, and it beats both single scores */
-    rf_rank_opts o = {1, {2}};
+    rf_rank_opts o = {1, {2}, 0};
     rf_rank_result r;
     assert_int_equal(rf_fusion_apply(&best, cols, 2, n, tmp, &err), RF_OK);
     assert_int_equal(rf_rank_eval(gg, tmp, 1, y, 1, w, 1, &o, &r, &err), RF_OK);

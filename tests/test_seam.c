@@ -10,6 +10,7 @@
  * - per-task gradients (rf_model_task_grads) sum to the joint gradient;
  * - parameter groups cover every dense parameter exactly once, and tag shared ones by the
  *   tasks whose loss reaches them. */
+#include <omp.h>
 #include <pthread.h>
 
 #include "test_util.h"
@@ -116,12 +117,14 @@ static void test_const_model_many_threads(void **state)
 typedef struct {
     int calls, fail_at, zero;
     size_t n_dense, n_rows;
+    int omp_threads; /* OpenMP threads the hook ran with (inside rf_train) */
 } hook_state;
 
 static rf_status hook(void *ud, const rf_model *m, rf_grads *g, rf_error *err)
 {
     hook_state *h = ud;
     h->calls++;
+    h->omp_threads = omp_get_max_threads();
     size_t n;
     float *d = rf_grads_dense(g, &n);
     const uint32_t *rows;
@@ -149,11 +152,15 @@ static void test_grad_hook(void **state)
     cfg.train.weight_decay = 0;
     float *p0 = malloc(in->n_params * sizeof(float));
     memcpy(p0, rf_model_params(m), in->n_params * sizeof(float));
-    hook_state h = {0, 0, 1, 0, 0};
+    hook_state h = {0, 0, 1, 0, 0, 0};
     rf_train_hooks hk = {NULL, NULL, hook, &h, NULL};
     rf_error e;
     rf_train_summary sum;
+    omp_set_num_threads(3);
     assert_int_equal(rf_train(m, &cfg.train, &hk, ds, NULL, &sum, &e), RF_OK);
+    /* train.threads ran the call, and the caller's setting is back */
+    assert_int_equal(h.omp_threads, 1);
+    assert_int_equal(omp_get_max_threads(), 3);
     assert_int_equal(h.calls, 10); /* every step: 1280 rows / 128 */
     assert_int_equal(sum.steps, 10);
     assert_int_equal(h.n_dense, in->n_params);
@@ -161,7 +168,7 @@ static void test_grad_hook(void **state)
     /* zero gradients and no weight decay: Adam moves nothing */
     assert_memory_equal(rf_model_params(m), p0, in->n_params * sizeof(float));
     /* an error from the hook stops training with it */
-    hook_state f = {0, 3, 0, 0, 0};
+    hook_state f = {0, 3, 0, 0, 0, 0};
     hk.hook_ud = &f;
     assert_int_equal(rf_train(m, &cfg.train, &hk, ds, NULL, NULL, &e), RF_EIO);
     assert_int_equal(f.calls, 3);

@@ -108,13 +108,13 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
 }
 
 /* GAUC of each task's score against its own label (groups of ds); NaN when undefined. */
-static int task_gaucs(const rf_model *m, const rank_set *rs, double *gauc, size_t *used, size_t *skipped)
+static int task_gaucs(const rf_model *m, const rank_set *rs, int threads, double *gauc, size_t *used, size_t *skipped)
 {
     rf_error e;
     rf_error_clear(&e);
     int lc[RF_MAX_TASKS];
     if (rf_resolve_labels(m, rs->ds, lc, &e)) return die(&e);
-    rf_rank_opts one = {1, {1}};
+    rf_rank_opts one = {1, {1}, threads};
     for (int k = 0; k < rf_model_info_of(m)->K; k++) {
         rf_rank_result r;
         if (rf_rank_eval(rs->groups, rs->P + k, (size_t)rf_model_info_of(m)->K, rs->ds->labels + lc[k], (size_t)rs->ds->K, NULL, 0,
@@ -172,6 +172,7 @@ int cmd_eval(int argc, char **argv)
     if (rc) return rc;
     opts o;
     if ((rc = parse_opts("eval", argc, argv, &o, eval_help))) return rc;
+    ro.cuts.threads = o.threads; /* the ranking metrics' threads (with a model: its train.threads) */
     if (ro.predictions) {
         if (o.model || o.data) return usage_error("eval", "--predictions replaces --model/--data");
         return eval_predictions(&o, &ro);
@@ -188,6 +189,7 @@ int cmd_eval(int argc, char **argv)
     rf_error e;
     rf_eval_result r;
     size_t n = ds->n;
+    ro.cuts.threads = lm.cfg.train.threads;
     if (rf_evaluate(lm.model, ds, lm.cfg.train.threads, &r, &e)) {
         rc = die(&e);
         rf_dataset_free(ds);
@@ -211,7 +213,7 @@ int cmd_eval(int argc, char **argv)
     if (!rc && !skip) {
         rc = rank_default_rows(&ro, &rs, rows, &nrows);
         for (int i = 0; i < nrows && !rc; i++) rc = rank_eval_row(&ro, &rs, &rows[i]);
-        if (!rc) rc = task_gaucs(lm.model, &rs, gauc, gused, gskip);
+        if (!rc) rc = task_gaucs(lm.model, &rs, ro.cuts.threads, gauc, gused, gskip);
     }
     if (!rc && skip) note("no group key in the data: ranking metrics skipped (set data.group)");
     if (!rc && o.json) {

@@ -697,6 +697,7 @@ static int do_search(const rank_opts *ro, const rank_set *rs, rf_fusion_kind kin
     so.kind = kind;
     so.objective = obj;
     so.cut = ro->cuts.cut[0];
+    so.threads = ro->cuts.threads;
     snprintf(so.term[0], RF_NAME_MAX, "%s", rs->ctr);
     if (kind == RF_FUSION_MUL) {
         char cvr[2 * RF_NAME_MAX + 2];
@@ -784,6 +785,7 @@ int cmd_fusion(int argc, char **argv)
     if (o.model) {
         if (rf_model_load(o.model, &lm, &e)) return die(&e);
         if (o.threads) lm.cfg.train.threads = o.threads;
+        ro.cuts.threads = lm.cfg.train.threads;
         rf_config cfg = lm.cfg;
         note_threads(&cfg);
         rf_dataset *dv = NULL, *dt = NULL;
@@ -826,6 +828,7 @@ int cmd_fusion(int argc, char **argv)
         rf_config cfg;
         rf_config_default(&cfg);
         if (o.threads) cfg.train.threads = o.threads;
+        ro.cuts.threads = cfg.train.threads;
         note_threads(&cfg);
         if (!ro.ctr || !ro.ctcvr) return usage_error("fusion", "--predictions needs --ctr and --ctcvr columns");
         if ((rc = rank_set_from_file(&ro, ro.predictions, o.skip_bad, &sv))) goto done;

@@ -46,6 +46,7 @@ int cmd_synth(int argc, char **argv)
     if ((rc = load_config(&o, &cfg))) return rc;
     rf_error e;
     rf_dataset *ds = NULL;
+    cfg.data.synth.threads = cfg.train.threads;
     if (rf_synth_generate(&cfg.data.synth, &ds, &e)) return die(&e);
     if (rf_dataset_write_csv(ds, o.out, &e)) rc = die(&e);
     else note("wrote %zu rows to %s", ds->n, o.out);

@@ -60,6 +60,7 @@ RF_API size_t rf_groups_max_size(const rf_groups *g);
 typedef struct {
     int n_cuts;                   /* 1..RF_RANK_MAX_CUTS */
     int cut[RF_RANK_MAX_CUTS];    /* K values, each >= 1 */
+    int threads;                  /* threads of the evaluation (0 = the caller's OpenMP default) */
 } rf_rank_opts;
 
 typedef struct {
@@ -150,6 +151,7 @@ typedef struct {
     char term[RF_FUSION_MAX_TERMS][RF_NAME_MAX]; /* term 0 is the reference (ADD: coef 1) */
     rf_rank_objective objective;
     int cut;                   /* K of the objective */
+    int threads;               /* threads of each evaluation (0 = the caller's OpenMP default) */
 } rf_fusion_search_opts;
 
 /* Search the coefficients maximising the objective over groups g (labels/weights as in

@@ -26,6 +26,8 @@ typedef struct {
     float cart_rate;      /* 3-task: target mean P(cart | click) */
     int list_len;         /* items per query list (position bias) */
     int preset;           /* rf_synth_preset */
+    int threads;          /* generation threads (0 = the caller's OpenMP default); the log is the
+                             same for any number */
     int order_counts;     /* search: also the label order_count (units ordered, 0 if none) */
 } rf_synth_opts;
 

@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "core/omp.h"
 #include "core/bigmem.h"
 #include "data/synthint.h"
 
@@ -618,7 +619,7 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
 
     /* pass 1: features and logit parts */
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel num_threads(rf_omp_threads(o->threads))
 #endif
     {
         slot_t *slots = malloc(LL * sizeof *slots);
@@ -678,7 +679,7 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
 
     /* pass 2: true entire-space probabilities and labels */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
 #endif
     for (size_t c = 0; c < n_chunks; c++) {
         rng_t r, rq;

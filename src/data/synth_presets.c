@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 
+#include "core/omp.h"
 #include "core/bigmem.h"
 #include "data/synthint.h"
 
@@ -282,7 +283,7 @@ rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_er
     const size_t n_lists = (n + LL - 1) / LL, n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
     int oom = 0;
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel num_threads(rf_omp_threads(o->threads))
 #endif
     {
         uint32_t *slots = malloc(LL * sizeof *slots);
@@ -329,7 +330,7 @@ rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_er
     free(wl);
     const size_t rows_per_chunk = LISTS_PER_CHUNK * LL;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
 #endif
     for (size_t c = 0; c < n_chunks; c++) {
         rng_t r;
@@ -487,7 +488,7 @@ rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_erro
     int oom = 0;
     /* pass 1: who rates what (a list = one user's session of list_len distinct movies) */
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel num_threads(rf_omp_threads(o->threads))
 #endif
     {
         uint32_t *slots = malloc(LL * sizeof *slots);
@@ -561,7 +562,7 @@ rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_erro
     double b[4];
     for (int k = 0; k < 4; k++) b[k] = rf_synth_calibrate_(score, 1, NULL, m, R_TARGET[k]);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
 #endif
     for (size_t c = 0; c < n_chunks; c++) {
         rng_t rc;

@@ -31,6 +31,7 @@
 
 #include <zlib.h>
 
+#include "core/omp.h"
 #include "core/bigalloc.h"
 #include "core/sort.h"
 #include "resflow/rank.h"
@@ -344,7 +345,7 @@ rf_status rf_rank_eval(const rf_groups *g, const float *score, size_t sstride, c
     D[0] = 0;
     for (size_t p = 0; p < dmax; p++) D[p + 1] = D[p] + 1.0 / log2((double)p + 2.0);
     int oom = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(rf_omp_threads(o->threads))
     {
         size_t ms = g->max_size ? g->max_size : 1;
         scratch sc = {0};
@@ -737,7 +738,7 @@ static rf_status evaluate(search_ctx *c, const rf_fusion *f, double *value, rf_e
 {
     rf_status st = rf_fusion_apply(f, c->cols, c->ncols, c->g->n, c->buf, err);
     if (st) return st;
-    rf_rank_opts o = {1, {c->so->cut}};
+    rf_rank_opts o = {1, {c->so->cut}, c->so->threads};
     rf_rank_result r;
     if ((st = rf_rank_eval(c->g, c->buf, 1, c->label, c->ls, c->weight, c->ws, &o, &r, err)))
         return st;

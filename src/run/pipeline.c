@@ -187,6 +187,7 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
     rf_schema_from_tasks(&c);
     if (strcmp(dc->source, "synth") == 0) {
         rf_synth_opts so = dc->synth;
+        so.threads = cfg->train.threads;
         if ((st = rf_synth_generate(&so, &all, err))) return st;
         if ((st = rf_dataset_derive_labels(all, c.data.schema.label, c.data.schema.K, err))) {
             rf_dataset_free(all);
