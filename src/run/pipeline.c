@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "core/logf.h"
-#include "data/dataint.h"
 #include "resflow/cache.h"
 #include "resflow/pipeline.h"
 #include "resflow/regression.h"
