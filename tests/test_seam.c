@@ -156,11 +156,13 @@ static void test_grad_hook(void **state)
     rf_train_hooks hk = {NULL, NULL, hook, &h, NULL};
     rf_error e;
     rf_train_summary sum;
+    int omp_was = omp_get_max_threads();
     omp_set_num_threads(3);
     assert_int_equal(rf_train(m, &cfg.train, &hk, ds, NULL, &sum, &e), RF_OK);
     /* train.threads ran the call, and the caller's setting is back */
     assert_int_equal(h.omp_threads, 1);
     assert_int_equal(omp_get_max_threads(), 3);
+    omp_set_num_threads(omp_was); /* (make tsan runs the rest with OpenMP's one thread) */
     assert_int_equal(h.calls, 10); /* every step: 1280 rows / 128 */
     assert_int_equal(sum.steps, 10);
     assert_int_equal(h.n_dense, in->n_params);
