@@ -216,7 +216,7 @@ static void test_quantile_resolve_and_data(void **state)
     size_t n = sp.test->n;
     float *P = malloc(n * m->K * sizeof *P), *E = malloc(n * sizeof *E);
     assert_int_equal(rf_predict(m, sp.test, 0, P, NULL, &e), RF_OK);
-    assert_int_equal(rf_regression_predict(m, P, n, E, &e), RF_OK);
+    assert_int_equal(rf_regression_predict(rf_model_spec_of(m), P, n, E, &e), RF_OK);
     int tc = rf_dataset_label_index(sp.test, "rating");
     rf_reg_metrics want = rf_reg_eval(E, 1, sp.test->labels + tc, sp.test->K, n);
     rf_eval_result r;

@@ -275,7 +275,7 @@ int cmd_predict(int argc, char **argv)
     if (!P || !C || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict(m, ds, lm.cfg.train.threads, P, C, &e) || (reg && rf_regression_predict(m, P, n, EV, &e))) {
+    } else if (rf_predict(m, ds, lm.cfg.train.threads, P, C, &e) || (reg && rf_regression_predict(rf_model_spec_of(m), P, n, EV, &e))) {
         rc = die(&e);
     } else if (fused) {
         /* the formula's terms: task probabilities and child|parent conditionals */

@@ -52,6 +52,29 @@ RF_API char *rf_config_dump(const rf_config *cfg);
 /* One line per key: name, type, default, help (for `resflow config --keys`). */
 RF_API char *rf_config_describe(void);
 
+/* ---- regression as progressive multi-task (docs/regression.md; the prediction: regression.h) */
+
+/* The thresholds of cfg: regression.thresholds, or the quantiles of train's target column
+ * (train may be NULL when the thresholds are explicit). */
+RF_API rf_status rf_regression_thresholds(const rf_config *cfg, const rf_dataset *train, rf_floats *out,
+                                          rf_error *err);
+
+/* Resolve a regression configuration (no-op without regression.target) for a model:
+ * thresholds made explicit (quantiles of train's target), and the tasks
+ *   progressive: ge<v_1> -> ge<v_2> -> ... -> ge<v_K> with labels target>=v_k (a configured
+ *                task list that is exactly that chain keeps its names and weights);
+ *   traditional: one task named after the target, label = the target, loss mse.
+ * Any other configured task list than these or the built-in default is an error, as is a
+ * train.monitor that the resolved tasks cannot give (auc:<missing task>; mean_auc with the
+ * traditional head), or a resolved configuration that does not validate (the traditional head
+ * on a model without the mse loss). Idempotent. */
+RF_API rf_status rf_regression_resolve(rf_config *cfg, const rf_dataset *train, rf_error *err);
+
+/* Append the labels target>=v_k (k = 1..K) that ds lacks, computed from its target column
+ * (not for a memory-mapped dataset). */
+RF_API rf_status rf_regression_derive_labels(const rf_config *cfg, const rf_floats *thr, rf_dataset *ds,
+                                             rf_error *err);
+
 /* Index of task by name, -1 if absent. */
 RF_API int rf_config_task_index(const rf_config *cfg, const char *name);
 

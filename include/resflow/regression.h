@@ -23,8 +23,8 @@
 #ifndef RESFLOW_REGRESSION_H
 #define RESFLOW_REGRESSION_H
 
-#include "config.h"
-#include "model.h"
+#include "dataset.h"
+#include "spec.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,30 +34,11 @@ extern "C" {
  * to the same float (e.g. "rating>=4", "play_time>=2.5"). */
 RF_API void rf_regression_label(const char *target, float v, char out[RF_SPEC_MAX]);
 
-/* The thresholds of cfg: regression.thresholds, or the quantiles of train's target column
- * (train may be NULL when the thresholds are explicit). */
-RF_API rf_status rf_regression_thresholds(const rf_config *cfg, const rf_dataset *train, rf_floats *out,
-                                          rf_error *err);
-
-/* Resolve a regression configuration (no-op without regression.target) for a model:
- * thresholds made explicit (quantiles of train's target), and the tasks
- *   progressive: ge<v_1> -> ge<v_2> -> ... -> ge<v_K> with labels target>=v_k (a configured
- *                task list that is exactly that chain keeps its names and weights);
- *   traditional: one task named after the target, label = the target, loss mse.
- * Any other configured task list than these or the built-in default is an error, as is a
- * train.monitor that the resolved tasks cannot give (auc:<missing task>; mean_auc with the
- * traditional head), or a resolved configuration that does not validate (the traditional head
- * on a model without the mse loss). Idempotent. */
-RF_API rf_status rf_regression_resolve(rf_config *cfg, const rf_dataset *train, rf_error *err);
-
-/* Append the labels target>=v_k (k = 1..K) that ds lacks, computed from its target column
- * (not for a memory-mapped dataset). */
-RF_API rf_status rf_regression_derive_labels(const rf_config *cfg, const rf_floats *thr, rf_dataset *ds,
-                                             rf_error *err);
-
-/* The regression prediction of every row from P (n, K), the probabilities of rf_predict:
- * E(v) of the progressive tasks (found by their labels), or the traditional head's output. */
-RF_API rf_status rf_regression_predict(const rf_model *m, const float *P, size_t n, float *out, rf_error *err);
+/* The regression prediction of every row from P (n, K), the probabilities of rf_predict of a
+ * model with specification sp (rf_model_spec_of): E(v) of the progressive tasks (found by their
+ * labels), or the traditional head's output. */
+RF_API rf_status rf_regression_predict(const rf_model_spec *sp, const float *P, size_t n, float *out,
+                                       rf_error *err);
 
 #ifdef __cplusplus
 }

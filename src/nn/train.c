@@ -375,7 +375,7 @@ static rf_status evaluate_(const rf_model *m, const rf_dataset *ds, rf_eval_resu
     if (tc >= 0) { /* the regression prediction against the target */
         float *E = malloc((n ? n : 1) * sizeof *E);
         if (!E) st = rf_errorf(err, RF_ENOMEM, "out of memory");
-        else if (!(st = rf_regression_predict(m, P, n, E, err)))
+        else if (!(st = rf_regression_predict(&m->spec, P, n, E, err)))
             out->reg = rf_reg_eval(E, 1, ds->labels + tc, ds->K, n);
         free(E);
     }
