@@ -25,7 +25,7 @@ BUILD   ?= build
 
 # The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)
 # is a library of its own on top of it (libresflow_lab).
-WINGS := core data nn eval run
+WINGS := core data nn eval run serve
 SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LAB_SRC := $(wildcard src/lab/*.c)
