@@ -12,6 +12,7 @@
 #include "test_util.h"
 
 #include <malloc.h>
+#include <omp.h>
 #include <pthread.h>
 
 #include "resflow/config.h"
@@ -333,6 +334,20 @@ static void test_scores_as_predict(void **state)
         whole.nq = 1;
         whole.q0[1] = 800;
         check_result(&res, &b, &whole, 0, 0);
+#ifndef __SANITIZE_THREAD__ /* (libgomp's own threads are not instrumented) */
+        /* two OpenMP threads per request: the same scores */
+        rf_scorer *s2;
+        rf_scorer_opts o2 = {0, 2};
+        if (rf_scorer_open(path, &o2, &s2, &e)) fail_msg("%s", e.msg);
+        rf_score_ctx *c2 = rf_score_ctx_create(s2);
+        assert_non_null(c2);
+        omp_set_num_threads(3);
+        assert_int_equal(rf_score(c2, &big, &res, &e), RF_OK);
+        assert_int_equal(omp_get_max_threads(), 3); /* the caller's setting is back */
+        check_result(&res, &b, &whole, 0, 0);
+        rf_score_ctx_free(c2);
+        rf_scorer_close(s2);
+#endif
         free(all);
         free(vals);
         rf_score_ctx_free(c);

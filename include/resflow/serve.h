@@ -15,9 +15,10 @@
  *
  * Memory: a ctx reserves everything a request of up to max_candidates needs when it is created
  * (the encoded row batch, the model's workspace, row indices, outputs, the sort's scratch);
- * rf_score itself calls no malloc. One exception, inherited from the row encoder: a
- * multi-valued field reserves 4 ids per row, and a request with more grows that buffer once
- * (the memory is kept for later requests).
+ * the library's code on the rf_score path calls no malloc (OpenMP and OpenBLAS keep their own
+ * buffers after first use). One exception, inherited from the row encoder: a multi-valued
+ * field reserves 4 ids per row, and a request with more grows that buffer once (the memory is
+ * kept for later requests).
  *
  * Scores are those of the batch tools, bit for bit: the probabilities are rf_predict's, the
  * fused score is what `resflow predict` writes in its column 'score' (rf_fusion_apply over the

@@ -1,7 +1,7 @@
 /* scorer.c - the transport-free scoring core (serve.h): a read-only scorer per model file, a
  * per-thread ctx with every buffer reserved up front, and rf_score, which encodes the request's
  * rows, runs the forward pass and fuses the scores exactly as rf_predict and `resflow predict`
- * do. Nothing on the rf_score path allocates (see serve.h for the one exception). */
+ * do. The library code on the rf_score path calls no malloc (see serve.h for the one exception). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -56,6 +56,7 @@ void rf_scorer_close(rf_scorer *s)
 
 rf_status rf_scorer_open(const char *path, const rf_scorer_opts *opts, rf_scorer **out, rf_error *err)
 {
+    if (!out || !path) return rf_errorf(err, RF_EUSAGE, "rf_scorer_open: NULL argument");
     *out = NULL;
     rf_scorer_opts o = {0, 0};
     if (opts) o = *opts;
@@ -302,6 +303,7 @@ static rf_status score_rows(rf_score_ctx *c, int n, rf_error *err)
 
 rf_status rf_score(rf_score_ctx *c, const rf_score_request *req, rf_score_result *res, rf_error *err)
 {
+    if (!c || !req || !res) return rf_errorf(err, RF_EUSAGE, "rf_score: NULL argument");
     const rf_scorer *s = c->s;
     int n = req->n_candidates;
     if (n < 0 || n > s->max_cand)
