@@ -143,7 +143,7 @@ static void batch_path(const char *model, const char *csv, batch_scores *b)
     b->S = malloc(n * sizeof *b->S);
     b->EV = malloc(n * sizeof *b->EV);
     assert_int_equal(rf_predict(m, ds, 1, b->P, b->C, &e), RF_OK);
-    if (rf_model_spec_of(m)->regression.target[0]) assert_int_equal(rf_regression_predict(m, b->P, n, b->EV, &e), RF_OK);
+    if (rf_model_spec_of(m)->regression.target[0]) assert_int_equal(rf_regression_predict(rf_model_spec_of(m), b->P, n, b->EV, &e), RF_OK);
     if (lm.fusion.kind != RF_FUSION_NONE) {
         /* as cmd_predict (tools/cmd_eval.c) */
         rf_score_col cols[2 * RF_MAX_TASKS];

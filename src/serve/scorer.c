@@ -297,7 +297,7 @@ static rf_status score_rows(rf_score_ctx *c, int n, rf_error *err)
     } else {
         for (int i = 0; i < n; i++) c->S[i] = c->P[(size_t)i * K + K - 1];
     }
-    if (s->regression && (st = rf_regression_predict(m, c->P, (size_t)n, c->EV, err))) return st;
+    if (s->regression && (st = rf_regression_predict(rf_model_spec_of(m), c->P, (size_t)n, c->EV, err))) return st;
     return RF_OK;
 }
 
