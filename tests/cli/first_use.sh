@@ -13,3 +13,18 @@ expect_exit 0 "$RF" prepare $P -q
 expect_out "prepared $T/dflt.rfc"
 expect_exit 0 "$RF" prepare $P --check
 expect_out "fresh"
+
+# 2. every --json mode: stdout is JSON only (the human table goes to stderr)
+expect_exit 0 "$RF" train $SMALL -o "$T/m.model" --json
+isjson "train --json"
+expect_exit 0 "$RF" train $SMALL -o "$T/m.model" --json="$T/train.json"
+expect_out "test set"
+python3 -c "import json; json.load(open('$T/train.json'))" || fail "train --json=FILE"
+expect_exit 0 "$RF" compare $SMALL --models nse,resflow --json
+isjson "compare --json"
+expect_exit 0 "$RF" compare $SMALL --set synth.rows=5000 --models nse --json
+isjson "compare --json (quiet)"
+expect_exit 0 "$RF" eval -m "$T/m.model" --json
+isjson "eval --json"
+expect_exit 0 "$RF" fusion -m "$T/m.model" --no-save --kind mul --json
+isjson "fusion --json"
