@@ -18,8 +18,8 @@ int g_quiet; /* tool-level flag (tools may have state; the library has none) */
 
 void log_line(void *ud, const char *line)
 {
-    (void)ud;
-    if (!g_quiet) fprintf(stderr, "%s\n", line);
+    (void)ud; /* -q silences progress, not warnings */
+    if (!g_quiet || !strncmp(line, "warning:", 8)) fprintf(stderr, "%s\n", line);
 }
 
 void note(const char *fmt, ...) RF_PRINTF(1, 2);

@@ -28,3 +28,27 @@ expect_exit 0 "$RF" eval -m "$T/m.model" --json
 isjson "eval --json"
 expect_exit 0 "$RF" fusion -m "$T/m.model" --no-save --kind mul --json
 isjson "fusion --json"
+
+# 3. guard rails. fusion: a NaN objective (no group with a positive) is an error and nothing is
+# stored; fewer than 100 usable validation groups give a warning
+awk 'BEGIN { print "group,ctr,ctcvr,order"; for (i = 1; i <= 200; i++) printf "%d,0.%d,0.0%d,0\n", i / 10, i % 9 + 1, i % 7 + 1 }' >"$T/p0.csv"
+expect_exit 4 "$RF" fusion --predictions "$T/p0.csv" --ctr ctr --ctcvr ctcvr --label order -q
+expect_err "the objective wr is NaN"
+expect_err "no formula is stored"
+sed 's/,0$/,1/' "$T/p0.csv" >"$T/p1.csv"
+expect_exit 0 "$RF" fusion --predictions "$T/p1.csv" --ctr ctr --ctcvr ctcvr --label order -q
+expect_err "warning: only 21 groups"
+# the AliExpress sample: every validation AUC is NaN (no click in the validation split)
+AE=../shared/data/aliexpress-us-sample
+if [ -d "$AE" ]; then
+    expect_exit 0 "$RF" train -c configs/aliexpress.yaml -o "$T/ae.model"
+    expect_err "warning: the validation mean_auc is NaN: task ctr has one class"
+    expect_err "falls back to the validation loss"
+    expect_err "best epoch [1-9]"
+    before=$(sha256sum <"$T/ae.model")
+    expect_exit 4 "$RF" fusion -m "$T/ae.model" -q
+    expect_err "is NaN on the validation split"
+    [ "$before" = "$(sha256sum <"$T/ae.model")" ] || fail "fusion stored a formula for a NaN objective"
+else
+    echo "  [skip] $AE not found: the AliExpress guard rails not exercised" >&2
+fi
