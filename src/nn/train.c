@@ -14,6 +14,9 @@
 #include "resflow/train.h"
 #include "core/rng.h"
 
+/* Fewer optimizer steps than this in a whole run: a warning. */
+#define MIN_STEPS 100
+
 static double now_sec(void)
 {
     struct timespec ts;
@@ -209,9 +212,20 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
     }
     snap_take(&best, m);
     rf_batch bt = {train, NULL, 0, lc};
+    size_t per_epoch = (train->n + B - 1) / B;
+    long planned = (long)per_epoch * tc->epochs;
+    if (planned > 0 && planned < MIN_STEPS && !(tc->max_steps > 0 && tc->max_steps < planned)) {
+        long rows = (long)train->n * tc->epochs / MIN_STEPS, b = 1; /* a batch size giving >= 100 steps */
+        while (b * 2 <= rows) b *= 2;
+        logf_(log, ud,
+              "warning: training takes only %ld optimizer steps (%zu training rows / train.batch_size %d = %zu "
+              "per epoch, x %d epochs); fewer than %d rarely train a model: use a smaller train.batch_size "
+              "(e.g. %ld) or more train.epochs",
+              planned, train->n, B, per_epoch, tc->epochs, MIN_STEPS, b);
+    }
     int bad_evals = 0, stop = 0;
     int by_loss = 0; /* the monitor is NaN: early stopping on the validation loss instead */
-    size_t n_batches = (train->n + B - 1) / B;
+    size_t n_batches = per_epoch;
     for (int ep = 0; ep < tc->epochs && !stop; ep++) {
         rf_row_order_epoch(order, ep); /* seeded by (train.seed, epoch) */
         for (size_t bi = 0; bi < n_batches && !stop; bi++) {
