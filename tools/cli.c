@@ -233,3 +233,19 @@ int write_json_as(json_t *j, const char *path, size_t flags)
     return rc;
 }
 
+
+int chain_links_inactive(const rf_config *cfg, rf_model_type t)
+{
+    if (t != RF_MODEL_RESFLOW && t != RF_MODEL_ESMM) return 0;
+    for (int k = 0; k < cfg->K; k++)
+        if (rf_config_task_index(cfg, cfg->tasks[k].parent) >= 0) return 0;
+    return 1;
+}
+
+void print_chain_note(FILE *fp, const char *dataset)
+{
+    fprintf(fp,
+            "note: %s%sno task has a parent (tasks[].parent), so the links of ResFlow and ESMM are inactive: with "
+            "no parent tasks ResFlow and ESMM reduce to NSE (their rows are NSE's)\n",
+            dataset ? dataset : "", dataset ? ": " : "");
+}

@@ -114,6 +114,12 @@ int cmd_compare(int argc, char **argv)
         }
         fprintf(hout, "   (true probabilities of the simulator)\n");
     }
+    for (int i = 0; i < nt; i++)
+        if (chain_links_inactive(&cfg, types[i])) {
+            fprintf(hout, "\n");
+            print_chain_note(hout, NULL);
+            break;
+        }
     if (o.json) {
         json_t *j = json_object();
         json_object_set_new(j, "test_rows", json_integer((json_int_t)sp.test->n));

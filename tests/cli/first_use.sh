@@ -71,4 +71,20 @@ if grep -q "warning" "$T/out"; then fail "a warning on stdout"; fi
 expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=64 -o "$T/own.model" -q
 if grep -q "warning" "$T/err"; then cat "$T/err" >&2; fail "warnings with the fixes applied"; fi
 
+# 5. tasks without a parent (a config of one's own, Census): ResFlow and ESMM reduce to NSE; compare
+# and experiment say so under the table (and not when there are parents)
+O="--set data.normalize=standardize --set train.batch_size=64 --set train.epochs=1 -q"
+expect_exit 0 "$RF" compare -c "$T/own.yaml" $O
+expect_out "note: no task has a parent"
+expect_out "ResFlow and ESMM reduce to NSE"
+expect_exit 0 "$RF" compare -c "$T/own.yaml" $O --models nse,single
+if grep -q "no task has a parent" "$T/out"; then fail "the note without a chain model"; fi
+expect_exit 0 "$RF" compare $SMALL --set synth.rows=5000 --models nse,resflow
+if grep -q "no task has a parent" "$T/out"; then fail "the note with parent tasks"; fi
+expect_exit 0 "$RF" experiment --datasets own="$T/own.yaml" --models nse,esmm,resflow --seeds 1 $O -o "$T/x"
+expect_out "note: own: no task has a parent"
+if [ -d ../shared/data/census-income-kdd ]; then
+    expect_exit 0 "$RF" compare -c configs/census.yaml --set train.epochs=1 --set train.max_steps=20 -q
+    expect_out "ResFlow and ESMM reduce to NSE"
+fi
 exit 0
