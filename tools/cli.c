@@ -80,7 +80,11 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
         case 'm': o->model = optarg; break;
         case 'd': o->data = optarg; break;
         case 'o': o->out = optarg; break;
-        case O_JSON: o->json = 1; o->json_path = optarg; break;
+        case O_JSON: /* only where the help offers it: else stdout would not be the JSON asked for */
+            if (!strstr(help, "--json")) return usage_error(cmd, "--json: this command has no JSON output");
+            o->json = 1;
+            o->json_path = optarg;
+            break;
         case 'q': g_quiet = 1; break;
         case O_SKIP: o->skip_bad = 1; break;
         case O_THREADS: {

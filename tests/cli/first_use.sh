@@ -28,6 +28,11 @@ expect_exit 0 "$RF" eval -m "$T/m.model" --json
 isjson "eval --json"
 expect_exit 0 "$RF" fusion -m "$T/m.model" --no-save --kind mul --json
 isjson "fusion --json"
+# the commands without a JSON output refuse --json instead of printing text
+for c in predict prepare synth config; do
+    expect_exit 1 "$RF" $c --json
+    expect_err "this command has no JSON output"
+done
 
 # 3. guard rails. fusion: a NaN objective (no group with a positive) is an error and nothing is
 # stored; fewer than 100 usable validation groups give a warning
