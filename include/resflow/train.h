@@ -53,7 +53,8 @@ typedef struct {
 typedef struct {
     int epochs_run;
     long steps;
-    double best_score;    /* monitored value of the kept model (higher is better) */
+    double best_score;    /* monitored value of the kept model (higher is better; minus the
+                             validation loss when the monitor was NaN and training fell back to it) */
     int best_epoch;
     double seconds;
     double samples_per_sec;
