@@ -28,6 +28,19 @@ static rf_dataset *sim(size_t rows, uint64_t seed)
     return ds;
 }
 
+/* One simulated world split by position into the first n_train rows and the rest (different
+ * seeds are different worlds). */
+static void split_sim(size_t rows, size_t n_train, uint64_t seed, rf_dataset **tr, rf_dataset **va)
+{
+    rf_dataset *all = sim(rows, seed);
+    size_t *idx = malloc(all->n * sizeof *idx);
+    for (size_t i = 0; i < all->n; i++) idx[i] = i;
+    *tr = rf_dataset_slice(all, idx, n_train);
+    *va = rf_dataset_slice(all, idx + n_train, rows - n_train);
+    free(idx);
+    rf_dataset_free(all);
+}
+
 static void small_cfg(rf_config *c, rf_model_type t)
 {
     rf_config_default(c);
@@ -92,13 +105,8 @@ static void test_step_matches_plain_api(void **state)
 static void test_learns_and_keeps_best(void **state)
 {
     (void)state;
-    /* one simulated world, split by position (different seeds are different worlds) */
-    rf_dataset *all = sim(80000, 5);
-    size_t *idx = malloc(all->n * sizeof *idx);
-    for (size_t i = 0; i < all->n; i++) idx[i] = i;
-    rf_dataset *tr = rf_dataset_slice(all, idx, 60000), *va = rf_dataset_slice(all, idx + 60000, 20000);
-    free(idx);
-    rf_dataset_free(all);
+    rf_dataset *tr, *va;
+    split_sim(80000, 60000, 5, &tr, &va);
     rf_config cfg;
     small_cfg(&cfg, RF_MODEL_RESFLOW);
     cfg.train.epochs = 3;
@@ -146,12 +154,58 @@ static void test_nonfinite_loss_stops(void **state)
     rf_dataset_free(tr);
 }
 
+typedef struct {
+    int warnings, nan_warnings;
+} log_count;
+
+static void count_log(void *ud, const char *line)
+{
+    log_count *c = ud;
+    if (!strncmp(line, "warning:", 8)) c->warnings++;
+    if (strstr(line, "warning: the validation mean_auc is NaN") && strstr(line, "one class") &&
+        strstr(line, "falls back to the validation loss"))
+        c->nan_warnings++;
+}
+
+/* A validation split with one class (every label 0): the AUCs are NaN. Training warns once, early
+ * stopping uses the validation loss and the model kept is the best by it (issue #18: it was
+ * "best epoch -1" and the last model, silently). */
+static void test_nan_monitor_falls_back_to_loss(void **state)
+{
+    (void)state;
+    rf_dataset *tr, *va;
+    split_sim(24000, 20000, 9, &tr, &va);
+    for (size_t i = 0; i < va->n * (size_t)va->K; i++) va->labels[i] = 0;
+    rf_config cfg;
+    small_cfg(&cfg, RF_MODEL_RESFLOW);
+    cfg.train.epochs = 3;
+    cfg.train.patience = 5;
+    rf_model *m = NULL;
+    rf_error e;
+    assert_int_equal(rf_config_create_model(&cfg, tr->F, tr->fields, tr->D, &m, &e), RF_OK);
+    log_count lc = {0, 0};
+    rf_train_summary s;
+    assert_int_equal(rf_train(m, &cfg.train, &(rf_train_hooks){count_log, &lc, NULL, NULL, NULL}, tr, va, &s, &e),
+                     RF_OK);
+    assert_int_equal(lc.nan_warnings, 1);
+    assert_true(s.best_epoch >= 1 && s.best_epoch <= 3);
+    rf_eval_result after;
+    assert_int_equal(rf_evaluate(m, va, 0, &after, &e), RF_OK);
+    assert_true(isnan(after.task[0].auc));
+    assert_float_equal(-after.loss, s.best_score, 1e-9); /* the kept model is the best by loss */
+    assert_float_equal(s.best_valid.loss, after.loss, 1e-9);
+    rf_model_free(m);
+    rf_dataset_free(tr);
+    rf_dataset_free(va);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_matches_plain_api),
         cmocka_unit_test(test_learns_and_keeps_best),
         cmocka_unit_test(test_nonfinite_loss_stops),
+        cmocka_unit_test(test_nan_monitor_falls_back_to_loss),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

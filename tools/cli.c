@@ -18,8 +18,8 @@ int g_quiet; /* tool-level flag (tools may have state; the library has none) */
 
 void log_line(void *ud, const char *line)
 {
-    (void)ud;
-    if (!g_quiet) fprintf(stderr, "%s\n", line);
+    (void)ud; /* -q silences progress, not warnings */
+    if (!g_quiet || !strncmp(line, "warning:", 8)) fprintf(stderr, "%s\n", line);
 }
 
 void note(const char *fmt, ...) RF_PRINTF(1, 2);
@@ -80,7 +80,11 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
         case 'm': o->model = optarg; break;
         case 'd': o->data = optarg; break;
         case 'o': o->out = optarg; break;
-        case O_JSON: o->json = 1; o->json_path = optarg; break;
+        case O_JSON: /* only where the help offers it: else stdout would not be the JSON asked for */
+            if (!strstr(help, "--json")) return usage_error(cmd, "--json: this command has no JSON output");
+            o->json = 1;
+            o->json_path = optarg;
+            break;
         case 'q': g_quiet = 1; break;
         case O_SKIP: o->skip_bad = 1; break;
         case O_THREADS: {
@@ -233,3 +237,19 @@ int write_json_as(json_t *j, const char *path, size_t flags)
     return rc;
 }
 
+
+int chain_links_inactive(const rf_config *cfg, rf_model_type t)
+{
+    if (t != RF_MODEL_RESFLOW && t != RF_MODEL_ESMM) return 0;
+    for (int k = 0; k < cfg->K; k++)
+        if (rf_config_task_index(cfg, cfg->tasks[k].parent) >= 0) return 0;
+    return 1;
+}
+
+void print_chain_note(FILE *fp, const char *dataset)
+{
+    fprintf(fp,
+            "note: %s%sno task has a parent (tasks[].parent), so the links of ResFlow and ESMM are inactive: with "
+            "no parent tasks ResFlow and ESMM reduce to NSE (their rows are NSE's)\n",
+            dataset ? dataset : "", dataset ? ": " : "");
+}

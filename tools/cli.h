@@ -40,6 +40,11 @@ void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const r
 json_t *metrics_json(const rf_model_spec *sp, const int *parent, const rf_eval_result *r);
 /* Load o->model and the data to score: o->data, or the model's own test split (cmd_eval.c). */
 int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels);
+/* 1 when model type t is a chain model (ResFlow, ESMM) and no task of cfg has a parent: its links
+ * are inactive and it reduces to NSE. */
+int chain_links_inactive(const rf_config *cfg, rf_model_type t);
+/* The note saying so under a results table (dataset: its name, or NULL). */
+void print_chain_note(FILE *fp, const char *dataset);
 /* mkdir -p (exp_runner.c). 0 or -1 (errno). */
 int mkdirs(const char *path);
 /* Write JSON to path (via path.tmp + rename) or stdout; consumes j. */

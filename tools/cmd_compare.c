@@ -27,7 +27,8 @@ static const char *compare_help =
     "      --set KEY=VALUE   override one key (repeatable)\n"
     "      --models LIST     comma-separated model types (default nse,esmm,resflow; any model.type:\n"
     "                        single, shared_bottom, moe, mmoe, ple, ...; see docs/models.md)\n"
-    "      --json[=FILE]     also write the table as JSON\n"
+    "      --json[=FILE]     also write the table as JSON (to FILE; without FILE stdout carries\n"
+    "                        the JSON only and the table goes to stderr)\n"
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n";
 
@@ -76,41 +77,49 @@ int cmd_compare(int argc, char **argv)
         }
         rf_model_free(m);
     }
-    /* the table */
+    /* the table: on stdout, or on stderr (not with -q) when stdout carries the JSON */
+    FILE *hout = o.json && !o.json_path ? (g_quiet ? fopen("/dev/null", "w") : stderr) : stdout;
+    if (!hout) hout = stderr;
     int lc[RF_MAX_TASKS];
     for (int k = 0; k < K; k++) lc[k] = rf_dataset_label_index(sp.test, cfg.tasks[k].label);
-    printf("\nTest set: %zu rows", sp.test->n);
+    fprintf(hout, "\nTest set: %zu rows", sp.test->n);
     for (int k = 0; k < K; k++) {
         double pos = 0;
         for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
-        printf(", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
+        fprintf(hout, ", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
     }
-    printf("\n\n%-10s", "model");
-    for (int k = 0; k < K; k++) printf(" %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
+    fprintf(hout, "\n\n%-10s", "model");
+    for (int k = 0; k < K; k++) fprintf(hout, " %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
     for (int k = 0; k < K; k++)
         if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
-            printf(" %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
+            fprintf(hout, " %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
     int reg = cfg.regression.target[0] != 0; /* regression: the prediction's test error too */
-    if (reg) printf(" %8s %8s", "MSE", "MAE");
-    printf(" %8s %7s %10s\n", "best ep", "train s", "samples/s");
+    if (reg) fprintf(hout, " %8s %8s", "MSE", "MAE");
+    fprintf(hout, " %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
-        printf("%-10s", type_name(types[i]));
-        for (int k = 0; k < K; k++) printf(" %10.4f", res[i].task[k].auc);
+        fprintf(hout, "%-10s", type_name(types[i]));
+        for (int k = 0; k < K; k++) fprintf(hout, " %10.4f", res[i].task[k].auc);
         for (int k = 0; k < K; k++)
-            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) printf(" %14.4f", res[i].cond[k].auc);
-        if (reg) printf(" %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
-        printf(" %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
+            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %14.4f", res[i].cond[k].auc);
+        if (reg) fprintf(hout, " %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
+        fprintf(hout, " %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
     }
     double oracle[RF_MAX_TASKS];
     if (sp.test->truth) {
-        printf("%-10s", "oracle");
+        fprintf(hout, "%-10s", "oracle");
         for (int k = 0; k < K; k++) {
             oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
                                        NULL, 0, sp.test->n, NULL);
-            printf(" %10.4f", oracle[k]);
+            fprintf(hout, " %10.4f", oracle[k]);
         }
-        printf("   (true probabilities of the simulator)\n");
+        fprintf(hout, "   (true probabilities of the simulator)\n");
     }
+    for (int i = 0; i < nt; i++)
+        if (chain_links_inactive(&cfg, types[i])) {
+            fprintf(hout, "\n");
+            print_chain_note(hout, NULL);
+            break;
+        }
     if (o.json) {
         json_t *j = json_object();
         json_object_set_new(j, "test_rows", json_integer((json_int_t)sp.test->n));
@@ -134,6 +143,7 @@ int cmd_compare(int argc, char **argv)
         }
         rc = write_json(j, o.json_path);
     }
+    if (hout != stdout && hout != stderr) fclose(hout);
     rf_splits_free(&sp);
     return rc;
 }

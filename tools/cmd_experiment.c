@@ -65,6 +65,22 @@ static int model_builds(const char *type)
     return ok;
 }
 
+/* Under the table: datasets whose tasks have no parent, where ResFlow and ESMM reduce to NSE. */
+static void note_chains(const rf_experiment *x)
+{
+    rf_config *cfg = malloc(sizeof *cfg);
+    if (!cfg) return;
+    for (int d = 0; d < x->n_datasets; d++)
+        for (int m = 0; m < x->n_models; m++) {
+            rf_error e;
+            if (rf_experiment_config(x, d, m, 0, cfg, &e) || !chain_links_inactive(cfg, cfg->model.type)) continue;
+            fputc('\n', stdout);
+            print_chain_note(stdout, x->datasets[d].name);
+            break;
+        }
+    free(cfg);
+}
+
 int cmd_experiment(int argc, char **argv)
 {
     exp_args a;
@@ -108,6 +124,7 @@ int cmd_experiment(int argc, char **argv)
     if (exp_write_tables(x, &runs, out, &md, &e)) goto fail;
     if (!g_quiet) fputc('\n', stderr);
     fputs(md, stdout);
+    note_chains(x);
     note("\nwrote %s/results.md, results.csv, results.json (%d runs trained now, %d reused)", out, runs.ran,
          runs.n - runs.todo);
     goto done;

@@ -668,6 +668,9 @@ static const char *fusion_help =
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n";
 
+/* Fewer usable validation groups than this: a warning (the search overfits small sets). */
+#define FUSION_MIN_GROUPS 100
+
 typedef struct {
     char title[160];
     rf_fusion f;
@@ -880,12 +883,34 @@ int cmd_fusion(int argc, char **argv)
             cs[i].has_test = 1;
         }
     }
-    /* the chosen formula: the best searched (non-oracle) one on validation */
+    /* the chosen formula: the best searched (non-oracle) one on validation, with a finite value */
     int chosen = -1;
     for (int i = 0; i < nc; i++) {
-        if (cs[i].oracle || !cs[i].searched) continue;
+        if (cs[i].oracle || !cs[i].searched || !isfinite(rf_rank_value(&cs[i].rv, obj, 0))) continue;
         if (chosen < 0 || rf_rank_value(&cs[i].rv, obj, 0) > rf_rank_value(&cs[chosen].rv, obj, 0)) chosen = i;
     }
+    /* the groups the objective can use: few lists make weights that do not carry over */
+    const rf_rank_result *g0 = &cs[0].rv;
+    size_t used = obj == RF_OBJ_LIST_AUC || obj == RF_OBJ_GAUC ? g0->auc_groups
+                  : obj == RF_OBJ_RECALL || obj == RF_OBJ_NDCG ? g0->pos_groups
+                                                                : g0->wr_groups;
+    const char *usable = obj == RF_OBJ_LIST_AUC || obj == RF_OBJ_GAUC ? "have both classes"
+                         : obj == RF_OBJ_RECALL || obj == RF_OBJ_NDCG ? "have a positive"
+                                                                       : "have weight W > 0";
+    if (chosen < 0) {
+        rf_errorf(&e, RF_ENUMERIC,
+                      "the objective %s is NaN on %s: %zu of its %zu groups %s; no formula is stored. "
+                      "Search on data with positives in the groups (--data, or a larger validation split)",
+                      ro.objective, search_desc, used, g0->groups, usable);
+        rc = die(&e);
+        goto done;
+    }
+    if (used < FUSION_MIN_GROUPS)
+        fprintf(stderr,
+                "warning: only %zu groups of %s %s (the objective %s uses those); weights searched on fewer "
+                "than %d groups rarely carry over to new data. Use more validation data (data.valid_frac, "
+                "--data) and check the result on the test set.\n",
+                used, search_desc, usable, ro.objective, FUSION_MIN_GROUPS);
     int text = !o.json || o.json_path; /* JSON on stdout replaces the text */
     if (text) {
         printf("fusion search on %s (%zu rows, %zu groups)%s\nlabel %s | W = %s\n", search_desc, sv.n,

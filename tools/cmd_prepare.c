@@ -43,7 +43,9 @@ int cmd_prepare(int argc, char **argv)
     if (!path[0]) return usage_error("prepare", "no cache file: give -o FILE or set data.cache");
     if (!strcmp(cfg.data.source, "synth"))
         return usage_error("prepare", "data.source is the simulator; set it to a file to cache");
-    snprintf(cfg.data.schema.cache, sizeof cfg.data.schema.cache, "%s", path);
+    if (path != cfg.data.schema.cache) /* -o: the cache to build (never copied onto itself) */
+        snprintf(cfg.data.schema.cache, sizeof cfg.data.schema.cache, "%s", o.out);
+    path = cfg.data.schema.cache;
     rf_error e;
     rf_error_clear(&e);
     rf_status st = rf_cache_check_cfg(&cfg, path, &e);

@@ -28,7 +28,8 @@ static const char *train_help =
     "  -o, --out FILE        model file to write (default resflow.model)\n"
     "      --skip-bad-rows   skip malformed input rows and count them (default: stop at the first)\n"
     "      --threads N       threads (default: all cores; same as --set train.threads=N)\n"
-    "      --json[=FILE]     also write the final metrics as JSON (stdout if no FILE)\n"
+    "      --json[=FILE]     also write the final metrics as JSON (to FILE; without FILE stdout\n"
+    "                        carries the JSON only and the table goes to stderr)\n"
     "  -q, --quiet           no progress output\n"
     "  -h, --help            this help\n";
 
@@ -84,8 +85,12 @@ int cmd_train(int argc, char **argv)
     rf_eval_result te;
     if (sp.test->n > 0) {
         if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) return die(&e);
-        printf("test set: %zu rows\n", sp.test->n);
-        print_metrics(stdout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
+        /* --json to stdout: stdout is the JSON only, the table goes to stderr (not with -q) */
+        FILE *hout = o.json && !o.json_path ? (g_quiet ? NULL : stderr) : stdout;
+        if (hout) {
+            fprintf(hout, "test set: %zu rows\n", sp.test->n);
+            print_metrics(hout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
+        }
     }
     if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
         rc = die(&e);

@@ -52,7 +52,9 @@ typedef struct {
 RF_API const char *rf_version(void);
 RF_API const char *rf_status_str(rf_status s);
 
-/* A progress line (no trailing newline) for the caller's log; ud is the caller's pointer. */
+/* A progress line (no trailing newline) for the caller's log; ud is the caller's pointer. Lines
+ * that start with "warning: " are warnings (a setting or data that likely spoils the result):
+ * show them even when progress is silenced. */
 typedef void (*rf_log_fn)(void *ud, const char *line);
 
 /* Set err (may be NULL) and return code. */

@@ -6,7 +6,9 @@
  * or the caller's). The validation set (never the test set) is evaluated every
  * epoch (or every eval_every steps); the best parameters by train.monitor are kept in
  * memory and restored at the end. Training stops after `patience` evaluations without
- * improvement. A non-finite loss stops training with RF_ENUMERIC and restores the last good
+ * improvement. When the monitored value is NaN (a task with one class in the validation set has
+ * no AUC), a "warning: " line is logged and the validation loss is monitored instead, so the
+ * model kept is the best by loss. A non-finite loss stops training with RF_ENUMERIC and restores the last good
  * (best validated, else initial) parameters, so what the caller saves is never garbage.
  */
 #ifndef RESFLOW_TRAIN_H
@@ -51,7 +53,8 @@ typedef struct {
 typedef struct {
     int epochs_run;
     long steps;
-    double best_score;    /* monitored value of the kept model (higher is better) */
+    double best_score;    /* monitored value of the kept model (higher is better; minus the
+                             validation loss when the monitor was NaN and training fell back to it) */
     int best_epoch;
     double seconds;
     double samples_per_sec;

@@ -14,6 +14,9 @@
 #include "resflow/train.h"
 #include "core/rng.h"
 
+/* Fewer optimizer steps than this in a whole run: a warning. */
+#define MIN_STEPS 100
+
 static double now_sec(void)
 {
     struct timespec ts;
@@ -129,6 +132,29 @@ double rf_monitor_value(const rf_model *m, const char *mon, const rf_eval_result
     return s / m->K;
 }
 
+/* The monitored value is not a number (a task with one class in the validation split has no
+ * AUC): say why, and that early stopping uses the validation loss from now on. */
+static void warn_monitor_nan(const rf_model *m, const char *mon, const rf_eval_result *r, rf_log_fn log, void *ud)
+{
+    char why[640] = "";
+    size_t o = 0;
+    int one = strncmp(mon, "auc:", 4) == 0 ? rf_spec_task_index(&m->spec, mon + 4) : -1;
+    for (int k = 0; k < m->K && o < sizeof why; k++) {
+        if (one >= 0 && k != one) continue;
+        const rf_task_metrics *t = &r->task[k];
+        if (m->spec.tasks[k].loss == RF_LOSS_MSE)
+            o += snprintf(why + o, sizeof why - o, "%stask %s is a squared-error task (no AUC)", o ? "; " : "",
+                          m->spec.tasks[k].name);
+        else if (t->positives == 0 || t->positives >= t->n)
+            o += snprintf(why + o, sizeof why - o, "%stask %s has one class in the validation split (%zu of %zu rows positive)",
+                          o ? "; " : "", m->spec.tasks[k].name, t->positives, t->n);
+    }
+    logf_(log, ud,
+          "warning: the validation %s is NaN%s%s; early stopping falls back to the validation loss (the best model by "
+          "loss is kept). Set train.monitor: loss to silence this, or give a validation split with both classes.",
+          mon, why[0] ? ": " : "", why);
+}
+
 static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, size_t n)
 {
     size_t o = 0;
@@ -186,8 +212,20 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
     }
     snap_take(&best, m);
     rf_batch bt = {train, NULL, 0, lc};
+    size_t per_epoch = (train->n + B - 1) / B;
+    long planned = (long)per_epoch * tc->epochs;
+    if (planned > 0 && planned < MIN_STEPS && !(tc->max_steps > 0 && tc->max_steps < planned)) {
+        long rows = (long)train->n * tc->epochs / MIN_STEPS, b = 1; /* a batch size giving >= 100 steps */
+        while (b * 2 <= rows) b *= 2;
+        logf_(log, ud,
+              "warning: training takes only %ld optimizer steps (%zu training rows / train.batch_size %d = %zu "
+              "per epoch, x %d epochs); fewer than %d rarely train a model: use a smaller train.batch_size "
+              "(e.g. %ld) or more train.epochs",
+              planned, train->n, B, per_epoch, tc->epochs, MIN_STEPS, b);
+    }
     int bad_evals = 0, stop = 0;
-    size_t n_batches = (train->n + B - 1) / B;
+    int by_loss = 0; /* the monitor is NaN: early stopping on the validation loss instead */
+    size_t n_batches = per_epoch;
     for (int ep = 0; ep < tc->epochs && !stop; ep++) {
         rf_row_order_epoch(order, ep); /* seeded by (train.seed, epoch) */
         for (size_t bi = 0; bi < n_batches && !stop; bi++) {
@@ -227,6 +265,12 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
                 rf_eval_result ev;
                 if ((st = rf_evaluate(m, valid, 0, &ev, err))) goto done;
                 double score = rf_monitor_value(m, tc->monitor, &ev);
+                if (!by_loss && !isfinite(score) && strcmp(tc->monitor, "loss") != 0) {
+                    warn_monitor_nan(m, tc->monitor, &ev, log, ud);
+                    by_loss = 1;
+                    if (sum.best_epoch >= 0) sum.best_score = -sum.best_valid.loss; /* same scale */
+                }
+                if (by_loss) score = -ev.loss;
                 char line[512];
                 format_eval(m, &ev, line, sizeof line);
                 int improved = score > sum.best_score;
@@ -239,8 +283,8 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
                     snap_take(&best, m);
                     bad_evals = 0;
                 } else if (++bad_evals >= tc->patience && tc->patience > 0) {
-                    logf_(log, ud, "early stop: no improvement of %s for %d evaluations", tc->monitor,
-                          bad_evals);
+                    logf_(log, ud, "early stop: no improvement of %s for %d evaluations",
+                          by_loss ? "the validation loss" : tc->monitor, bad_evals);
                     sum.stopped_early = 1;
                     stop = 1;
                 }

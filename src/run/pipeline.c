@@ -1,4 +1,5 @@
 /* pipeline.c - data configuration -> train/valid/test datasets (see pipeline.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +246,43 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
     return RF_OK;
 }
 
+/* Raw dense columns (no normaliser) whose training values are far outside about [-10, 10]
+ * (|mean| or sd above 100): a warning per column, on a strided sample of at most 100,000 rows
+ * (a cache is not paged in whole for it). */
+#define UNSCALED_LIMIT 100.0
+static void warn_unscaled(const rf_dataset *tr, const rf_encoders *enc, rf_log_fn log, void *ud)
+{
+    if (!log || !tr || !tr->dense || tr->n == 0) return;
+    size_t step = tr->n > 100000 ? tr->n / 100000 : 1;
+    int shown = 0, more = 0;
+    for (int d = 0; d < tr->D; d++) {
+        if (enc && enc->dense && d < enc->D && enc->dense[d].norm != RF_NORM_NONE) continue;
+        double s = 0, s2 = 0;
+        size_t n = 0;
+        for (size_t i = 0; i < tr->n; i += step, n++) {
+            double v = tr->dense[i * (size_t)tr->D + d];
+            s += v;
+            s2 += v * v;
+        }
+        double mean = s / (double)n, var = s2 / (double)n - mean * mean;
+        double sd = sqrt(var > 0 ? var : 0);
+        if (!(fabs(mean) > UNSCALED_LIMIT || sd > UNSCALED_LIMIT)) continue;
+        if (shown++ < 5)
+            logf_(log, ud,
+                  "warning: dense column %s is used unscaled (mean %.4g, sd %.4g on the training rows); "
+                  "inputs far outside [-10, 10] slow or spoil training: set data.normalize: standardize "
+                  "(or list it as %s:standardize in data.dense)",
+                  tr->dense_names ? tr->dense_names[d] : "?", mean, sd, tr->dense_names ? tr->dense_names[d] : "?");
+        else
+            more++;
+    }
+    if (more) logf_(log, ud, "warning: %d more dense columns are used unscaled (data.normalize: standardize)", more);
+}
+
 rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
 {
     rf_status st = load_splits(cfg, out, log, ud, err);
+    if (!st) warn_unscaled(out->train, out->enc, log, ud);
     if (st || !cfg->regression.target[0] || cfg->regression.thresholds.n) return st;
     /* regression with quantile thresholds: fitted on the training rows, then the labels */
     rf_floats thr;
