@@ -192,7 +192,6 @@ static void count(rf_server *s, int ep, int code, double seconds, int ncand)
         s->lat_sum += seconds;
         if (code == 200) s->candidates_total += (unsigned long long)ncand;
     }
-    s->answered++;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -488,12 +487,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return send_text(c, 200, body, "application/json");
 }
 
+/* After the response went out (or the connection broke): --max-requests counts here, so that
+ * the last response is sent before the server stops. */
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    rf_server *s = cls;
     (void)c;
     (void)toe;
     conn *cn = *con_cls;
+    pthread_mutex_lock(&s->mu);
+    s->answered++;
+    pthread_mutex_unlock(&s->mu);
     if (cn) {
         free(cn->body);
         free(cn);
