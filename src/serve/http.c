@@ -166,6 +166,7 @@ typedef struct {
     char *body;
     size_t n, cap;
     int too_large;
+    size_t dropped; /* body bytes read and dropped after too_large */
     struct timespec t0;
 } conn;
 
@@ -284,10 +285,18 @@ static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const co
         rf_serve_parsed_free(&p);
         release(s, g, ctx);
         /* the scorer's message names the candidate ("candidate 3: ...") or the context */
-        char field[64] = "";
+        char field[160] = "";
         int ci;
         if (sscanf(e.msg, "candidate %d:", &ci) == 1) snprintf(field, sizeof field, "candidates[%d]", ci);
         else if (!strncmp(e.msg, "context", 7)) snprintf(field, sizeof field, "context");
+        /* and the column, when the message names one: "... column 'price' ..." */
+        const char *q = strstr(e.msg, "column '");
+        if (field[0] && q) {
+            q += 8;
+            const char *qe = strchr(q, '\'');
+            size_t fl = strlen(field);
+            if (qe && qe - q < 100) snprintf(field + fl, sizeof field - fl, ".%.*s", (int)(qe - q), q);
+        }
         int http = st == RF_ENOMEM || st == RF_EINTERNAL ? 500 : 400;
         const char *code = st == RF_EDATA ? "bad_value" : st == RF_ENUMERIC ? "numeric" : http == 500 ? "internal" : "bad_request";
         return send_error(s, c, EP_SCORE, t0, http, code, e.msg, field, 0, 0);
@@ -409,11 +418,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         size_t m = *upload_size;
         *upload_size = 0;
         if (cn->too_large || cn->n + m > s->o.max_body) {
+            /* read and drop the rest, so the client reads the 413 (closing the socket on unread
+             * data would reset the connection); a client that never stops is cut off */
             cn->too_large = 1;
             free(cn->body);
             cn->body = NULL;
             cn->n = cn->cap = 0;
-            return MHD_YES;
+            cn->dropped += m;
+            return cn->dropped > s->o.max_body + ((size_t)64 << 20) ? MHD_NO : MHD_YES;
         }
         if (cn->n + m + 1 > cn->cap) {
             size_t cap = cn->cap ? cn->cap : 4096;

@@ -99,7 +99,9 @@ req POST /v1/score "$T/nocand.json"; expect_status 400; body_has '"field":"candi
 echo '{"candidates": [{"item_id": "7"}, 3]}' >"$T/nonobj.json"
 req POST /v1/score "$T/nonobj.json"; expect_status 400; body_has '"field":"candidates\[1\]"'
 python3 -c "import json; d=json.load(open('$T/req.json')); c=d['candidates'][:2]; c[1]['log_price']='cheap'; json.dump({'candidates': c}, open('$T/badval.json', 'w'))"
-req POST /v1/score "$T/badval.json"; expect_status 400; body_has '"code":"bad_value"'; body_has '"field":"candidates\[1\]"'; body_has 'log_price'
+req POST /v1/score "$T/badval.json"; expect_status 400; body_has '"code":"bad_value"'; body_has '"field":"candidates\[1\].log_price"'; body_has 'cheap'
+echo '{"context": {"item_id": "1"}, "candidates": [{"item_id": "2"}]}' >"$T/both.json"
+req POST /v1/score "$T/both.json"; expect_status 400; body_has '"code":"bad_request"'; body_has '"field":"candidates\[0\].item_id"'
 python3 -c "import json; json.dump({'candidates': [{'item_id': '1'}] * 46}, open('$T/many.json', 'w'))"
 req POST /v1/score "$T/many.json"; expect_status 400; body_has 'at most 45'
 python3 -c "print('{\"candidates\": [' + ','.join(['{\"item_id\": \"12345\"}'] * 1000) + ']}')" >"$T/big.json"
@@ -111,15 +113,15 @@ req GET /healthz; expect_status 200
 
 req GET /metrics; expect_status 200
 body_has 'resflow_http_requests_total{endpoint="/v1/score",code="200"} 2'
-body_has 'resflow_http_requests_total{endpoint="/v1/score",code="400"} 6'
+body_has 'resflow_http_requests_total{endpoint="/v1/score",code="400"} 7'
 body_has 'resflow_http_requests_total{endpoint="/v1/score",code="413"} 1'
 body_has 'resflow_http_requests_total{endpoint="other",code="404"} 1'
 body_has 'resflow_http_requests_total{endpoint="/healthz",code="200"} 2'
 body_has 'resflow_http_requests_total{endpoint="/v1/score",code="405"} 1'
-body_has 'resflow_http_errors_total 10'
+body_has 'resflow_http_errors_total 11'
 body_has 'resflow_score_candidates_total 80'
-body_has 'resflow_score_duration_seconds_count 10'
-body_has 'resflow_score_duration_seconds_bucket{le="+Inf"} 10'
+body_has 'resflow_score_duration_seconds_count 11'
+body_has 'resflow_score_duration_seconds_bucket{le="+Inf"} 11'
 body_has "resflow_model_info{path=\"$T/m.model\",generation=\"1\""
 
 # reload: another model (another seed) moved over the file, SIGHUP: the scores change
