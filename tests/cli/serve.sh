@@ -143,10 +143,36 @@ mv "$T/m.good" "$T/m.model"
 req POST /admin/reload "$T/unk.json"; expect_status 200; body_has '"generation":3'
 req POST /v1/score "$T/req.json"; expect_status 200
 cmp -s "$T/body" "$T/res2.json" || fail "the same model scores differently after /admin/reload"
+# concurrent requests while the model is reloaded twice (the same file: every answer must be
+# the same, complete and 200); bounded: 4 clients x 20 requests
+python3 - "$PORT" "$SPID" "$T/req.json" "$T/res2.json" <<'EOF' || fail "concurrent requests during reloads"
+import os, signal, sys, threading, time, urllib.request
+port, pid, body, want = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], 'rb').read(), open(sys.argv[4], 'rb').read()
+bad = []
+def client():
+    for _ in range(20):
+        r = urllib.request.Request('http://127.0.0.1:%s/v1/score' % port, data=body, method='POST')
+        try:
+            with urllib.request.urlopen(r, timeout=10) as f:
+                got = f.read()
+                if f.status != 200 or got != want: bad.append((f.status, got[:200]))
+        except Exception as e:
+            bad.append(repr(e))
+ts = [threading.Thread(target=client) for _ in range(4)]
+for t in ts: t.start()
+for _ in range(2):
+    time.sleep(0.05)
+    os.kill(pid, signal.SIGHUP)
+for t in ts: t.join()
+assert not bad, bad[:3]
+EOF
+for i in $(seq 50); do grep -q "model generation 5" "$T/serr" && break; sleep 0.1; done
+grep -q "model generation 5" "$T/serr" || { cat "$T/serr" >&2; fail "the reloads during requests were not logged"; }
 req GET /metrics
-body_has 'resflow_model_reloads_total{result="ok"} 2'
+body_has 'resflow_http_requests_total{endpoint="/v1/score",code="200"} 85'
+body_has 'resflow_model_reloads_total{result="ok"} 4'
 body_has 'resflow_model_reloads_total{result="failed"} 1'
-body_has 'generation="3"'
+body_has 'generation="5"'
 
 kill -TERM "$SPID"
 wait "$SPID"; rc=$?
