@@ -542,8 +542,9 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)o.port);
     if (inet_pton(AF_INET, s->host, &sa.sin_addr) != 1) {
+        rf_errorf(err, RF_EUSAGE, "server: --host '%s' is not an IPv4 address", s->host);
         free(s);
-        return rf_errorf(err, RF_EUSAGE, "server: --host '%s' is not an IPv4 address", o.host ? o.host : "");
+        return RF_EUSAGE;
     }
     s->path = strdup(model_path);
     if (!s->path || pthread_mutex_init(&s->mu, NULL)) {
@@ -566,12 +567,13 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
+        rf_errorf(err, RF_EIO, "server: cannot listen on %s:%d (%s)", s->host, o.port,
+                  e ? strerror(e) : "libmicrohttpd failed");
         gen_free(s->cur);
         pthread_mutex_destroy(&s->mu);
         free(s->path);
         free(s);
-        return rf_errorf(err, RF_EIO, "server: cannot listen on %s:%d (%s)", o.host, o.port,
-                         e ? strerror(e) : "libmicrohttpd failed");
+        return RF_EIO;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : o.port;

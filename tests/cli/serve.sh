@@ -48,6 +48,11 @@ expect_status() { [ "$(cat "$T/status")" = "$1" ] || { cat "$T/body" >&2; fail "
 body_has() { grep -q -- "$1" "$T/body" || { cat "$T/body" >&2; fail "body lacks '$1'"; }; }
 
 req GET /healthz; expect_status 200; body_has '"status":"ok"'
+# the port is taken; a host that is not an IPv4 address
+expect_exit 3 "$RF" serve -m "$T/m.model" --port "$PORT"
+expect_err "cannot listen on 127.0.0.1:$PORT"
+expect_exit 1 "$RF" serve -m "$T/m.model" --host localhost --port 0
+expect_err "not an IPv4 address"
 
 # the rows of d.csv as one request: every feature column of a row in its candidate, as the
 # file's text (JSON strings: the loader reads the same characters)
