@@ -20,7 +20,7 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
            -Wstrict-prototypes -Wshadow -fopenmp -pthread -Iinclude -Isrc -I$(OBLAS_INC) $(PORTABLE_DEF)
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
-           -lzstd -lz -lm -fopenmp -pthread
+           -lzstd -lz -lmicrohttpd -lm -fopenmp -pthread
 BUILD   ?= build
 
 # The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)

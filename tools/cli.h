@@ -63,5 +63,6 @@ int cmd_sweep(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_fusion(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

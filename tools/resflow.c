@@ -34,6 +34,7 @@ static const char *main_help =
     "  fusion    search score-fusion weights maximising WR@K on validation, store them in the model\n"
     "  probe     dump hidden features, learned residuals and residual logits of rows grouped\n"
     "            A/B/C along the task chain; Fig. 4-style SVG heatmaps\n"
+    "  serve     serve a model over HTTP/JSON: score a context and its candidates per request\n"
     "  synth     write a simulated log (search, short-video feed or ratings) as CSV\n"
     "  prepare   parse, join and encode the data once into a binary cache (data.cache)\n"
     "  config    print the resolved config, all keys (--keys), or a model's config\n"
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
     if (!strcmp(cmd, "fusion")) return cmd_fusion(argc, argv);
     if (!strcmp(cmd, "probe")) return cmd_probe(argc, argv);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
 }

@@ -1,0 +1,174 @@
+/* reqparse.c - the JSON body of POST /v1/score into a rf_score_request (serve_http.h). Kept apart
+ * from the server so a fuzz target can call it alone. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "resflow/serve_http.h"
+
+#define NUMBUF 32 /* one formatted number: %.17g or an integer */
+
+typedef struct {
+    json_t *root;
+    const char **names, **values; /* all pairs: context's, then every candidate's */
+    rf_features *cands;
+    char *nums;                   /* NUMBUF bytes per pair */
+} storage;
+
+static void st_free(storage *st)
+{
+    if (!st) return;
+    if (st->root) json_decref(st->root);
+    free(st->names);
+    free(st->values);
+    free(st->cands);
+    free(st->nums);
+    free(st);
+}
+
+static rf_status fail(rf_serve_parsed *out, storage *st, rf_error *err, rf_status code, const char *field,
+                      const char *msg)
+{
+    snprintf(out->field, sizeof out->field, "%s", field);
+    st_free(st);
+    out->priv_ = NULL;
+    memset(&out->req, 0, sizeof out->req);
+    return rf_errorf(err, code, "%s%s%s", field, field[0] ? ": " : "", msg);
+}
+
+static int known(const char *name, const char *const *columns, int n_columns)
+{
+    for (int c = 0; c < n_columns; c++)
+        if (!strcmp(columns[c], name)) return 1;
+    return 0;
+}
+
+/* One object's pairs into names/values from slot *k on. where = "context" or "candidates[i]". */
+static rf_status take_object(rf_serve_parsed *out, storage *st, json_t *obj, const char *where, size_t *k,
+                             const char *const *columns, int n_columns, rf_error *err)
+{
+    const char *key;
+    json_t *v;
+    char field[160], msg[300];
+    json_object_foreach(obj, key, v) {
+        if (columns && !known(key, columns, n_columns)) {
+            snprintf(field, sizeof field, "%s.%.100s", where, key);
+            snprintf(msg, sizeof msg, "unknown column '%.100s'", key);
+            return fail(out, st, err, RF_EUSAGE, field, msg);
+        }
+        const char *val;
+        char *nb = st->nums + *k * NUMBUF;
+        if (json_is_string(v)) {
+            val = json_string_value(v);
+            if (strlen(val) != json_string_length(v)) {
+                snprintf(field, sizeof field, "%s.%.100s", where, key);
+                return fail(out, st, err, RF_EDATA, field, "a string with a NUL character");
+            }
+        } else if (json_is_integer(v)) {
+            snprintf(nb, NUMBUF, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            val = nb;
+        } else if (json_is_real(v)) {
+            snprintf(nb, NUMBUF, "%.17g", json_real_value(v));
+            val = nb;
+        } else if (json_is_null(v)) {
+            val = NULL;
+        } else {
+            snprintf(field, sizeof field, "%s.%.100s", where, key);
+            return fail(out, st, err, RF_EDATA, field, "a value must be a string, a number or null");
+        }
+        st->names[*k] = key;
+        st->values[*k] = val;
+        (*k)++;
+    }
+    return RF_OK;
+}
+
+rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *columns, int n_columns,
+                                 int max_candidates, rf_serve_parsed *out, rf_error *err)
+{
+    if (!out) return rf_errorf(err, RF_EUSAGE, "rf_serve_parse_request: NULL argument");
+    memset(out, 0, sizeof *out);
+    out->top = -1;
+    if (!body && n) return fail(out, NULL, err, RF_EUSAGE, "", "NULL body");
+    storage *st = calloc(1, sizeof *st);
+    if (!st) return fail(out, NULL, err, RF_ENOMEM, "", "out of memory");
+    json_error_t je;
+    st->root = json_loadb(body ? body : "", n, JSON_REJECT_DUPLICATES, &je);
+    if (!st->root) {
+        snprintf(out->field, sizeof out->field, "%s", "");
+        st_free(st);
+        return rf_error_at(err, RF_EDATA, "", je.line, je.column, "malformed JSON at line %d, column %d: %s",
+                           je.line, je.column, je.text);
+    }
+    json_t *root = st->root;
+    if (!json_is_object(root)) return fail(out, st, err, RF_EDATA, "", "the body must be a JSON object");
+    json_t *cx = json_object_get(root, "context");
+    if (cx && json_is_null(cx)) cx = NULL;
+    if (cx && !json_is_object(cx)) return fail(out, st, err, RF_EDATA, "context", "must be an object");
+    json_t *cands = json_object_get(root, "candidates");
+    if (!cands) return fail(out, st, err, RF_EDATA, "candidates", "missing (an array of objects)");
+    if (!json_is_array(cands)) return fail(out, st, err, RF_EDATA, "candidates", "must be an array of objects");
+    size_t nc = json_array_size(cands);
+    if (max_candidates > 0 && nc > (size_t)max_candidates) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%zu candidates: at most %d per request", nc, max_candidates);
+        return fail(out, st, err, RF_EUSAGE, "candidates", msg);
+    }
+    json_t *top = json_object_get(root, "top");
+    if (top && !json_is_null(top)) {
+        if (!json_is_integer(top) || json_integer_value(top) < 0 || json_integer_value(top) > 1000000000)
+            return fail(out, st, err, RF_EDATA, "top", "must be an integer >= 0");
+        out->top = (int)json_integer_value(top);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "context") && strcmp(key, "candidates") && strcmp(key, "top")) {
+            char field[160];
+            snprintf(field, sizeof field, "%.100s", key);
+            return fail(out, st, err, RF_EDATA, field, "unknown field (context, candidates, top)");
+        }
+    }
+    size_t pairs = cx ? json_object_size(cx) : 0;
+    for (size_t i = 0; i < nc; i++) {
+        json_t *c = json_array_get(cands, i);
+        if (!json_is_object(c)) {
+            char field[64];
+            snprintf(field, sizeof field, "candidates[%zu]", i);
+            return fail(out, st, err, RF_EDATA, field, "a candidate must be an object");
+        }
+        pairs += json_object_size(c);
+    }
+    size_t np = pairs ? pairs : 1;
+    st->names = malloc(np * sizeof *st->names);
+    st->values = malloc(np * sizeof *st->values);
+    st->nums = malloc(np * NUMBUF);
+    st->cands = malloc((nc ? nc : 1) * sizeof *st->cands);
+    if (!st->names || !st->values || !st->nums || !st->cands)
+        return fail(out, st, err, RF_ENOMEM, "", "out of memory");
+    size_t k = 0;
+    rf_status rc;
+    if (cx && (rc = take_object(out, st, cx, "context", &k, columns, n_columns, err))) return rc;
+    out->req.context = (rf_features){(int)k, st->names, st->values};
+    for (size_t i = 0; i < nc; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "candidates[%zu]", i);
+        size_t k0 = k;
+        if ((rc = take_object(out, st, json_array_get(cands, i), where, &k, columns, n_columns, err))) return rc;
+        st->cands[i] = (rf_features){(int)(k - k0), st->names + k0, st->values + k0};
+    }
+    out->req.n_candidates = (int)nc;
+    out->req.candidates = st->cands;
+    out->priv_ = st;
+    return RF_OK;
+}
+
+void rf_serve_parsed_free(rf_serve_parsed *p)
+{
+    if (!p) return;
+    st_free(p->priv_);
+    p->priv_ = NULL;
+    memset(&p->req, 0, sizeof p->req);
+}
