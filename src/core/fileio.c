@@ -200,7 +200,7 @@ rf_status rf_afile_check(const char *path, rf_error *err)
         free(dest);
         return rf_errorf(err, RF_EIO, "cannot write %s: the path is too long", path);
     }
-    if (dlen) snprintf(dir, sizeof dir, "%.*s", dlen, dest);
+    if (dlen) snprintf(dir, sizeof dir, "%.*s", dlen > 1 ? dlen - 1 : 1, dest); /* without the slash */
     else snprintf(dir, sizeof dir, ".");
     free(dest);
     struct stat ds;
