@@ -131,6 +131,28 @@ static void test_afile_lock(void **state)
     assert_int_equal(rf_afile_open(p, 0, &a, &e), RF_OK);
     assert_int_equal(rf_write_atomic(tmp_path("l2.txt"), "y", 1, &e), RF_OK);
     assert_int_equal(rf_afile_commit(a, 0, &e), RF_OK);
+    /* held for a whole run: this process writes under it (twice), another process and another
+     * run lock fail; released with its file */
+    rf_afile_lock *run, *run2;
+    assert_int_equal(rf_afile_lock_take(p, &run, &e), RF_OK);
+    assert_int_equal(rf_afile_lock_take(p, &run2, &e), RF_EIO);
+    assert_non_null(strstr(e.msg, "another resflow process is writing"));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rf_error ce;
+        _exit(rf_write_atomic(p, "child", 5, &ce) == RF_EIO ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_int_equal(rf_write_atomic(p, "run", 3, &e), RF_OK);
+    assert_int_equal(rf_write_atomic(p, "run2", 4, &e), RF_OK);
+    assert_string_equal(slurp(p), "run2");
+    assert_int_equal(count_named(g_tmp, ".l.txt.lock"), 1); /* still held */
+    rf_afile_lock_release(run);
+    assert_int_equal(count_named(g_tmp, ".l.txt.lock"), 0);
+    rf_afile_lock_release(NULL);
+    assert_int_equal(rf_afile_lock_take("/dev/null", &run, &e), RF_EIO); /* checks the destination */
 }
 
 /* issue #17 finding 3: what stands at the destination. */

@@ -52,6 +52,9 @@ int usage_error(const char *cmd, const char *fmt, ...)
     return RF_EUSAGE;
 }
 
+static rf_afile_lock *g_run_lock;
+static void release_run_lock(void) { rf_afile_lock_release(g_run_lock); }
+
 int check_output(const char *cmd, const char *out, const char *const *inputs, int n)
 {
     for (int i = 0; i < n; i++)
@@ -60,6 +63,12 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
                                inputs[i]);
     rf_error e;
     if (rf_afile_check(out, &e)) return die(&e);
+    /* the output's lock for the whole run: a second run writing it fails now, not after its
+     * work (released at exit, its file removed) */
+    if (!g_run_lock) {
+        if (rf_afile_lock_take(out, &g_run_lock, &e)) return die(&e);
+        atexit(release_run_lock);
+    }
     return 0;
 }
 

@@ -69,6 +69,15 @@ RF_API rf_status rf_afile_commit(rf_afile *f, int flags, rf_error *err) RF_WUR;
 /* Give up: close and remove the temporary file, free f (NULL is a no-op). */
 RF_API void rf_afile_abort(rf_afile *f);
 
+/* The writer's lock of path (the one rf_afile_open takes) held for a whole run, e.g. from the
+ * start of a training to its save: another process (or another rf_afile_lock_take) then fails
+ * at once with RF_EIO "another resflow process is writing", while rf_afile_open of the same
+ * destination in this process writes under it. Checks the destination as rf_afile_open does. */
+typedef struct rf_afile_lock rf_afile_lock;
+RF_API rf_status rf_afile_lock_take(const char *path, rf_afile_lock **out, rf_error *err) RF_WUR;
+/* Release it and remove its file (NULL is a no-op). */
+RF_API void rf_afile_lock_release(rf_afile_lock *l);
+
 /* The whole of data[0..len) to path, atomically and durably (a convenience over the above). */
 RF_API rf_status rf_write_atomic(const char *path, const char *data, size_t len, rf_error *err) RF_WUR;
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,39 +99,119 @@ static void remove_stale_temps(const char *dest)
     closedir(d);
 }
 
-/* Take the writer's lock "<dir>/.<base>.lock" (flock, exclusive, not waiting). The holder
+/* Take the writer's lock on lock_path (flock, exclusive, not waiting) into *fd. The holder
  * removes the file before releasing it, so a lock taken on a file that is no longer at that
- * path is retried. */
-static rf_status take_lock(rf_afile *f, rf_error *err)
+ * path is retried. shown: the destination as the caller named it (messages). */
+static rf_status take_lock(const char *lock_path, const char *shown, int *fd_out, rf_error *err)
 {
     for (int tries = 0; tries < 100; tries++) {
-        int fd = open(f->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0) return rf_errorf(err, RF_EIO, "cannot write %s: cannot create %s: %s", f->path, f->lock, strerror(errno));
+        int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) return rf_errorf(err, RF_EIO, "cannot write %s: cannot create %s: %s", shown, lock_path, strerror(errno));
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
             close(fd);
             if (e == EWOULDBLOCK)
-                return rf_errorf(err, RF_EIO, "cannot write %s: another resflow process is writing %s", f->path,
-                                 f->path);
-            return rf_errorf(err, RF_EIO, "cannot write %s: cannot lock %s: %s", f->path, f->lock, strerror(e));
+                return rf_errorf(err, RF_EIO, "cannot write %s: another resflow process is writing %s", shown, shown);
+            return rf_errorf(err, RF_EIO, "cannot write %s: cannot lock %s: %s", shown, lock_path, strerror(e));
         }
         struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(f->lock, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            f->lock_fd = fd;
+        if (fstat(fd, &a) == 0 && stat(lock_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            *fd_out = fd;
             return RF_OK;
         }
         close(fd); /* the previous holder removed it meanwhile: take the new one */
     }
-    return rf_errorf(err, RF_EIO, "cannot write %s: cannot lock %s", f->path, f->lock);
+    return rf_errorf(err, RF_EIO, "cannot write %s: cannot lock %s", shown, lock_path);
+}
+
+static void drop_lock(const char *lock_path, int fd)
+{
+    if (fd >= 0) {
+        unlink(lock_path); /* still held: nobody else can have locked this file */
+        close(fd);
+    }
+}
+
+/* "<dir>/.<base>.lock" for the destination dest (malloc'ed). */
+static char *lock_name(const char *dest)
+{
+    size_t n = strlen(dest);
+    char *l = malloc(n + 16);
+    int dlen = dir_len(dest);
+    if (l) snprintf(l, n + 16, "%.*s.%s.lock", dlen, dest, dest + dlen);
+    return l;
+}
+
+/* Locks held for a whole run (rf_afile_lock_take): rf_afile_open of the same destination in
+ * this process then writes under it instead of taking it again. */
+struct rf_afile_lock {
+    char *lock;
+    int fd;
+    pid_t pid; /* the taker: a forked child shares the lock but is another writer */
+    struct rf_afile_lock *next;
+};
+static rf_afile_lock *held_locks;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 when this process holds lock_path through rf_afile_lock_take. */
+static int lock_held_here(const char *lock_path)
+{
+    struct stat ls, hs;
+    int here = 0;
+    if (stat(lock_path, &ls) != 0) return 0;
+    pthread_mutex_lock(&held_mu);
+    for (rf_afile_lock *h = held_locks; h && !here; h = h->next)
+        here = h->pid == getpid() && fstat(h->fd, &hs) == 0 && hs.st_dev == ls.st_dev && hs.st_ino == ls.st_ino;
+    pthread_mutex_unlock(&held_mu);
+    return here;
+}
+
+rf_status rf_afile_lock_take(const char *path, rf_afile_lock **out, rf_error *err)
+{
+    *out = NULL;
+    char *dest;
+    rf_status st = resolve_dest(path, &dest, err);
+    if (st) return st;
+    rf_afile_lock *l = calloc(1, sizeof *l);
+    if (!l || !(l->lock = lock_name(dest))) {
+        free(l);
+        free(dest);
+        return rf_errorf(err, RF_ENOMEM, "out of memory");
+    }
+    free(dest);
+    if ((st = take_lock(l->lock, path, &l->fd, err))) {
+        free(l->lock);
+        free(l);
+        return st;
+    }
+    l->pid = getpid();
+    pthread_mutex_lock(&held_mu);
+    l->next = held_locks;
+    held_locks = l;
+    pthread_mutex_unlock(&held_mu);
+    *out = l;
+    return RF_OK;
+}
+
+void rf_afile_lock_release(rf_afile_lock *l)
+{
+    if (!l) return;
+    pthread_mutex_lock(&held_mu);
+    for (rf_afile_lock **p = &held_locks; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    pthread_mutex_unlock(&held_mu);
+    drop_lock(l->lock, l->fd);
+    free(l->lock);
+    free(l);
 }
 
 static void release_lock(rf_afile *f)
 {
-    if (f->lock_fd >= 0) {
-        unlink(f->lock); /* still held: nobody else can have locked this file */
-        close(f->lock_fd);
-        f->lock_fd = -1;
-    }
+    drop_lock(f->lock, f->lock_fd);
+    f->lock_fd = -1;
 }
 
 static void afile_free(rf_afile *f)
@@ -151,7 +232,7 @@ rf_status rf_afile_open(const char *path, int open_flags, rf_afile **out, rf_err
     if (st) return st;
     rf_afile *f = calloc(1, sizeof *f);
     size_t n = strlen(dest);
-    if (!f || !(f->path = strdup(path)) || !(f->tmp = malloc(n + 64)) || !(f->lock = malloc(n + 16))) {
+    if (!f || !(f->path = strdup(path)) || !(f->tmp = malloc(n + 64)) || !(f->lock = lock_name(dest))) {
         if (f) {
             free(f->path);
             free(f->tmp);
@@ -163,8 +244,7 @@ rf_status rf_afile_open(const char *path, int open_flags, rf_afile **out, rf_err
     f->dest = dest;
     f->fd = f->lock_fd = -1;
     int dlen = dir_len(dest);
-    snprintf(f->lock, n + 16, "%.*s.%s.lock", dlen, dest, dest + dlen);
-    if ((st = take_lock(f, err))) {
+    if (!lock_held_here(f->lock) && (st = take_lock(f->lock, path, &f->lock_fd, err))) {
         afile_free(f);
         return st;
     }

@@ -60,18 +60,43 @@ expect_err "no-such-dir"
 grep -q "^epoch" "$T/err" && fail "train ran before checking its output"
 
 # 4. the lock: while another process holds it, a writer of the same path fails at once
-( exec 9>"$T/.locked.csv.lock"; flock 9 && exec sleep 60 ) &
-holder=$!
-i=0
-while flock -n "$T/.locked.csv.lock" true 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "the lock holder did not start"; sleep 0.1
-done
+# hold_lock FILE: a process holding flock on FILE (as another writer would), its pid in $holder
+hold_lock() {
+    ( exec 9>"$1"; flock 9 && exec sleep 60 ) &
+    holder=$!
+    i=0
+    while flock -n "$1" true 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "the lock holder did not start"; sleep 0.1
+    done
+}
+hold_lock "$T/.locked.csv.lock"
+holder1=$holder
 expect_exit 3 "$RF" synth $TINY -q -o "$T/locked.csv"
 expect_err "another resflow process is writing"
 [ -e "$T/locked.csv" ] && fail "written despite the lock"
-kill "$holder"; wait "$holder" 2>/dev/null
+# train checks it before any work (no epoch run)
+cp "$T/m.rf" "$T/locked.rf"
+hold_lock "$T/.locked.rf.lock"
+expect_exit 3 "$RF" train $TINY -o "$T/locked.rf"
+expect_err "another resflow process is writing"
+grep -q "^epoch" "$T/err" && fail "train ran before checking the lock"
+cmp -s "$T/locked.rf" "$T/m.rf" || fail "the locked model was replaced"
+kill "$holder1" "$holder"; wait "$holder1" "$holder" 2>/dev/null
 expect_exit 0 "$RF" synth $TINY -q -o "$T/locked.csv"
-ls -a "$T" | grep -q '\.lock$' && fail "a lock file was left behind"
+# a training holds the lock of its -o for the whole run: a second training fails at once
+"$RF" train --set synth.rows=100000 --set train.epochs=2 --set model.hidden=[8] -q -o "$T/long.rf" >"$T/long.out" 2>"$T/long.err" &
+first=$!
+i=0
+while [ ! -e "$T/.long.rf.lock" ]; do
+    i=$((i + 1)); [ $i -lt 300 ] || fail "the first training did not start"; sleep 0.05
+done
+sleep 0.2
+expect_exit 3 "$RF" train $TINY -q -o "$T/long.rf"
+expect_err "another resflow process is writing"
+wait "$first" || { cat "$T/long.err" >&2; fail "the first training failed"; }
+[ -s "$T/long.rf" ] || fail "the first training's model is missing"
+[ -e "$T/.long.rf.lock" ] && fail "the training left its lock file"
+[ -e "$T/.locked.csv.lock" ] && fail "a lock file was left behind"
 
 # 5. a temporary of a dead process is removed by the next writer; one of a live process stays
 dead=$(sh -c 'echo $$')
