@@ -19,15 +19,17 @@
 
 TEST_TMPDIR("csv")
 
-static const char *write_tmp(const char *name, const char *content)
+static const char *write_bin(const char *name, const char *content, size_t len)
 {
     const char *p = tmp_path(name);
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
-    fwrite(content, 1, strlen(content), f);
+    fwrite(content, 1, len, f);
     fclose(f);
     return p;
 }
+
+static const char *write_tmp(const char *name, const char *content) { return write_bin(name, content, strlen(content)); }
 
 static void schema_init(rf_schema *s)
 {
@@ -956,6 +958,41 @@ static void test_golden_invalid(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* issue #17 finding 1: a NUL byte inside a value (or anywhere) is a data error naming
+ * file:line:column; before, "x\0y" was kept as a key the model file could not store. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "a,b,c\nx,1,0\nx\0y,2,1\nz,3,0\n";
+    const char *p = write_bin("nul.csv", text, sizeof text - 1);
+    rf_schema s;
+    schema_init(&s);
+    add_cat(&s, "a", 0, 0, 0);
+    add_dense(&s, "b");
+    add_label(&s, "c");
+    rf_encoders *enc = NULL;
+    rf_error e;
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_non_null(strstr(e.file, "nul.csv"));
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.col, 2);
+    assert_non_null(strstr(e.msg, "NUL byte"));
+    assert_null(enc);
+    /* skipping bad rows does not let it through either */
+    rf_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.skip_bad_rows = 1;
+    assert_int_equal(load_fail(p, &s, &enc, &o, &e), RF_EDATA);
+    assert_null(enc);
+    /* UTF-16 (a NUL after every ASCII byte): the first one, in the header */
+    static const char u16[] = "\xFF\xFE" "a\0,\0c\0\n\0";
+    p = write_bin("utf16.csv", u16, sizeof u16 - 1);
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_int_equal(e.line, 1);
+    assert_int_equal(e.col, 4);
+    assert_non_null(strstr(e.msg, "UTF-16"));
+}
+
 static void test_io_errors(void **state)
 {
     (void)state;
@@ -1349,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_block_tokenizer_equivalence),
         cmocka_unit_test(test_roundtrip_write),
         cmocka_unit_test(test_golden_invalid),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_io_errors),
         cmocka_unit_test(test_skip_bad_rows),
         cmocka_unit_test(test_max_rows),

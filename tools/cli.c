@@ -52,6 +52,26 @@ int usage_error(const char *cmd, const char *fmt, ...)
     return RF_EUSAGE;
 }
 
+static rf_afile_lock *g_run_lock;
+static void release_run_lock(void) { rf_afile_lock_release(g_run_lock); }
+
+int check_output(const char *cmd, const char *out, const char *const *inputs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i][0] && rf_same_file(out, inputs[i]))
+            return usage_error(cmd, "the output %s is also an input of this run (%s): it would be overwritten", out,
+                               inputs[i]);
+    rf_error e;
+    if (rf_afile_check(out, &e)) return die(&e);
+    /* the output's lock for the whole run: a second run writing it fails now, not after its
+     * work (released at exit, its file removed) */
+    if (!g_run_lock) {
+        if (rf_afile_lock_take(out, &g_run_lock, &e)) return die(&e);
+        atexit(release_run_lock);
+    }
+    return 0;
+}
+
 /* ---- shared option handling ------------------------------------------------------------ */
 
 enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP };

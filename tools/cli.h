@@ -27,6 +27,11 @@ void note(const char *fmt, ...) RF_PRINTF(1, 2);
 /* Print the error and return its status as the exit code. */
 int die(const rf_error *e);
 int usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
+/* Before the work starts: refuse an output that is one of the run's inputs (inputs[0..n), NULL
+ * or "" skipped; same device and inode) or that cannot be written (rf_afile_check), then hold
+ * its writer's lock until exit (rf_afile_lock_take: another run writing it fails at once). 0 or
+ * the exit code, the error printed. */
+int check_output(const char *cmd, const char *out, const char *const *inputs, int n);
 /* Parse the common options; prints help and exits 0 on --help. */
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help);
 /* defaults <- file <- --set, validated */

@@ -256,6 +256,7 @@ int cmd_predict(int argc, char **argv)
     opts o;
     if ((rc = parse_opts("predict", argc, argv, &o, predict_help))) return rc;
     if (!o.model) return usage_error("predict", "--model is required");
+    if (o.out && (rc = check_output("predict", o.out, (const char *[]){o.model, o.data}, 2))) return rc;
     rf_loaded_model lm;
     memset(&lm, 0, sizeof lm);
     rf_dataset *ds = NULL;

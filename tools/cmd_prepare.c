@@ -43,6 +43,8 @@ int cmd_prepare(int argc, char **argv)
     if (!path[0]) return usage_error("prepare", "no cache file: give -o FILE or set data.cache");
     if (!strcmp(cfg.data.source, "synth"))
         return usage_error("prepare", "data.source is the simulator; set it to a file to cache");
+    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
+    if (!check && (rc = check_output("prepare", path, ins, 4))) return rc;
     if (path != cfg.data.schema.cache) /* -o: the cache to build (never copied onto itself) */
         snprintf(cfg.data.schema.cache, sizeof cfg.data.schema.cache, "%s", o.out);
     path = cfg.data.schema.cache;

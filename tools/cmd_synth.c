@@ -44,6 +44,7 @@ int cmd_synth(int argc, char **argv)
     if (!o.out) return usage_error("synth", "--out is required");
     rf_config cfg;
     if ((rc = load_config(&o, &cfg))) return rc;
+    if ((rc = check_output("synth", o.out, (const char *[]){o.config}, 1))) return rc;
     rf_error e;
     rf_dataset *ds = NULL;
     cfg.data.synth.threads = cfg.train.threads;

@@ -40,6 +40,8 @@ int cmd_train(int argc, char **argv)
     if (rc) return rc;
     rf_config cfg;
     if ((rc = load_config(&o, &cfg))) return rc;
+    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
+    if ((rc = check_output("train", o.out ? o.out : "resflow.model", ins, 4))) return rc;
     note_threads(&cfg);
     char *dump = rf_config_dump(&cfg);
     if (!g_quiet && dump) fprintf(stderr, "%s", dump);

@@ -5,6 +5,7 @@
  * 0 ok, 1 usage/config, 2 data, 3 I/O, 4 numeric, 5 memory, 6 file format.
  * Progress and logs go to stderr; results (tables, JSON, predictions) to stdout or files.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,9 +45,8 @@ static const char *main_help =
     "exit codes: 0 ok, 1 usage/config, 2 data, 3 I/O, 4 numeric (non-finite loss), 5 memory,\n"
     "            6 bad model file\n";
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    rf_blas_env_setup(argv);
     if (argc < 2) {
         fputs(main_help, stderr);
         return RF_EUSAGE;
@@ -76,4 +76,24 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
+}
+
+int main(int argc, char **argv)
+{
+    rf_blas_env_setup(argv);
+    int rc = run(argc, argv);
+    /* Every result printed on stdout was buffered: a full disk or a closed pipe shows here (the
+     * stream's error flag is sticky, so a failed write in the middle is seen too). */
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        fprintf(stderr, "resflow: error: cannot write the standard output: %s\n", e ? strerror(e) : "write error");
+        if (!rc) rc = RF_EIO;
+    }
+    return rc;
 }

@@ -374,6 +374,15 @@ rf_status rf_tb_fill_(textbuf *b, const char *path, rf_error *err)
         if (!got) b->eof = 1;
         b->len += got;
     }
+    /* A NUL byte is never text: refused here, once per round, so no key can hold one (keys are
+     * C strings in the model file) and a binary or UTF-16 file is named as such. */
+    const char *nul = memchr(b->buf + len0, 0, b->len - len0);
+    if (nul) {
+        long line = b->line, col = 1;
+        for (const char *q = b->buf; q < nul; q++, col++)
+            if (*q == '\n') line++, col = 0;
+        return rf_error_at(err, RF_EDATA, path, line, col, "NUL byte in the input (a binary or UTF-16 file?)");
+    }
     if (b->hs) hs_submit(b->hs, b->buf + len0, b->len - len0);
     b->buf[b->len] = '\n';
     memset(b->buf + b->len + 1, 0, BUF_PAD - 1); /* defined bytes for the 64-byte loads */
