@@ -372,6 +372,23 @@ static void test_pub_step_by_hand(void **state)
         rf_batch b = batch_of(ds, s, rows, lc);
         check_step(m, o, &cfg.train, ws, g, &b, sh);
     }
+    /* a non-finite per-task update at a refresh: RF_ENUMERIC, model and step count untouched */
+    {
+        rf_batch b = batch_of(ds, 3, rows, lc);
+        rf_error e2;
+        assert_int_equal(rf_model_forward(m, ws, &b, 1, &e2), RF_OK);
+        assert_int_equal(rf_model_task_grads(m, ws, &b, g, NULL, &e2), RF_OK);
+        size_t i0 = 0;
+        while (!sh[i0]) i0++;
+        rf_grads_dense(g[1], NULL)[i0] = NAN;
+        float *p0 = malloc(np * sizeof(float));
+        memcpy(p0, rf_model_params(m), np * sizeof(float));
+        long st0 = rf_optimizer_steps(o);
+        assert_int_equal(rf_pub_step(o, m, g, 2, &e2), RF_ENUMERIC);
+        assert_int_equal(rf_optimizer_steps(o), st0);
+        assert_memory_equal(rf_model_params(m), p0, np * sizeof(float));
+        free(p0);
+    }
     /* not a PUB optimizer / wrong K: refused */
     rf_optimizer *adam = rf_adam_create(m, &cfg.train);
     rf_error e;

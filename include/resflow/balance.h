@@ -77,8 +77,9 @@ RF_API rf_optimizer *rf_pub_create(const rf_model *m, const rf_train_cfg *tc, in
 /* One PUB step with the K per-task gradients per_task[0..K-1] (from rf_model_task_grads; K must
  * be the model's task count): begins the step (the step count advances), then the updates
  * above. The gradients are only read. RF_EUSAGE when pub is not a PUB optimizer or K does not
- * match; RF_ENUMERIC (the model and the state untouched, the step count restored) when the
- * per-task updates are not finite. */
+ * match; RF_ENOMEM; RF_ENUMERIC (the model and the state untouched, the step count restored)
+ * when, on a refresh step, the Gram matrix of the per-task updates is not finite (between
+ * refreshes the gradients are not checked, as in Adam). */
 RF_API rf_status rf_pub_step(rf_optimizer *pub, rf_model *m, rf_grads *const *per_task, int K,
                              rf_error *err) RF_WUR;
 
