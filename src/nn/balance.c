@@ -1,0 +1,472 @@
+/* balance.c - PUB: the Nash-bargaining weight solve and the PUB optimizer (per-task Adam
+ * updates of the shared parameters, balanced). See include/resflow/balance.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bigalloc.h"
+#include "core/bytes.h"
+#include "nn/model_impl.h"
+#include "resflow/balance.h"
+
+/* ---- the weight solve ------------------------------------------------------------------- */
+
+/* Solve (A) x = b in place for a symmetric positive definite n x n A (overwritten by its
+ * Cholesky factor); 0 when A is not numerically positive definite. */
+static int chol_solve(int n, double *A, double *b)
+{
+    for (int j = 0; j < n; j++) {
+        double s = A[j * n + j];
+        for (int k = 0; k < j; k++) s -= A[j * n + k] * A[j * n + k];
+        if (!(s > 0) || !isfinite(s)) return 0;
+        double d = sqrt(s);
+        A[j * n + j] = d;
+        for (int i = j + 1; i < n; i++) {
+            double t = A[i * n + j];
+            for (int k = 0; k < j; k++) t -= A[i * n + k] * A[j * n + k];
+            A[i * n + j] = t / d;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        double t = b[i];
+        for (int k = 0; k < i; k++) t -= A[i * n + k] * b[k];
+        b[i] = t / A[i * n + i];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double t = b[i];
+        for (int k = i + 1; k < n; k++) t -= A[k * n + i] * b[k];
+        b[i] = t / A[i * n + i];
+    }
+    return 1;
+}
+
+/* f(a) = 1/2 a'(G + eps I)a - sum log a */
+static double nash_f(int n, const double *G, double eps, const double *a)
+{
+    double f = 0;
+    for (int i = 0; i < n; i++) {
+        double t = eps * a[i];
+        for (int j = 0; j < n; j++) t += G[i * n + j] * a[j];
+        f += 0.5 * a[i] * t - log(a[i]);
+    }
+    return f;
+}
+
+/* Newton's method with a positivity-keeping backtracking line search on nash_f; a (n) receives
+ * the solution. 1 when converged. */
+static int nash_newton(int n, const double *G, double eps, double *a)
+{
+    double Ga[RF_MAX_TASKS], g[RF_MAX_TASKS], d[RF_MAX_TASKS], H[RF_MAX_TASKS * RF_MAX_TASKS],
+        t[RF_MAX_TASKS];
+    for (int i = 0; i < n; i++) a[i] = 1.0 / sqrt(G[i * n + i] + eps);
+    double r_prev = INFINITY;
+    for (int it = 0; it < 100; it++) {
+        double r = 0;
+        for (int i = 0; i < n; i++) {
+            Ga[i] = eps * a[i];
+            for (int j = 0; j < n; j++) Ga[i] += G[i * n + j] * a[j];
+            double ri = fabs(a[i] * Ga[i] - 1);
+            if (!(ri <= r)) r = ri; /* NaN propagates */
+        }
+        if (!isfinite(r)) return 0;
+        if (r < 1e-12) return 1;
+        if (r < 1e-8 && r >= 0.5 * r_prev) return 1; /* no progress: at the floor of rounding */
+        r_prev = r;
+        for (int i = 0; i < n; i++) {
+            g[i] = Ga[i] - 1 / a[i];
+            d[i] = -g[i];
+            for (int j = 0; j < n; j++) H[i * n + j] = G[i * n + j];
+            H[i * n + i] += eps + 1 / (a[i] * a[i]);
+        }
+        if (!chol_solve(n, H, d)) return 0;
+        double rel = 0, gd = 0;
+        for (int i = 0; i < n; i++) {
+            rel = fmax(rel, fabs(d[i] / a[i]));
+            gd += g[i] * d[i];
+        }
+        if (rel < 1e-13) return r < 1e-6; /* at the floor of rounding */
+        double f0 = nash_f(n, G, eps, a), s = 1;
+        int ok = 0;
+        for (int ls = 0; ls < 80 && !ok; ls++, s *= 0.5) {
+            int pos = 1;
+            for (int i = 0; i < n; i++) {
+                t[i] = a[i] + s * d[i];
+                if (!(t[i] > 0)) pos = 0;
+            }
+            /* near the solution (quadratic convergence) the full step is taken: there the
+             * decrease of f is below its rounding and Armijo's test would stall */
+            if (pos && (r < 1e-4 || nash_f(n, G, eps, t) <= f0 + 1e-4 * s * gd)) ok = 1;
+        }
+        if (!ok) return r < 1e-6; /* no decrease possible: rounding */
+        for (int i = 0; i < n; i++) {
+            a[i] = t[i];
+            if (!(a[i] < 1e150)) return 0; /* no solution: unbounded along a null direction */
+        }
+    }
+    return 0;
+}
+
+rf_status rf_pub_weights(const double *M, int K, double *alpha, rf_error *err)
+{
+    if (K < 1 || K > RF_MAX_TASKS)
+        return rf_errorf(err, RF_EUSAGE, "PUB weights: %d tasks (1..%d)", K, RF_MAX_TASKS);
+    for (int i = 0; i < K; i++) alpha[i] = 1;
+    double dmax = 0;
+    for (int i = 0; i < K * K; i++)
+        if (!isfinite(M[i])) return rf_errorf(err, RF_ENUMERIC, "PUB weights: non-finite Gram matrix");
+    for (int i = 0; i < K; i++) {
+        if (M[i * K + i] < 0) return rf_errorf(err, RF_EUSAGE, "PUB weights: negative diagonal (not a Gram matrix)");
+        dmax = fmax(dmax, M[i * K + i]);
+    }
+    /* the tasks with a nonzero update, and G = sym(M) / dmax among them */
+    int idx[RF_MAX_TASKS], n = 0;
+    for (int i = 0; i < K; i++) {
+        alpha[i] = 0;
+        if (dmax > 0 && M[i * K + i] > 1e-30 * dmax) idx[n++] = i;
+    }
+    if (n == 0) return RF_OK;
+    double G[RF_MAX_TASKS * RF_MAX_TASKS], a[RF_MAX_TASKS];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            G[i * n + j] = 0.5 * (M[idx[i] * K + idx[j]] + M[idx[j] * K + idx[i]]) / dmax;
+    int ok = nash_newton(n, G, 0, a);
+    for (double eps = 1e-12; !ok && eps <= 1.0; eps *= 100) ok = nash_newton(n, G, eps, a);
+    if (!ok) { /* not reached for a finite PSD M (G + I is well conditioned); stay finite */
+        for (int i = 0; i < n; i++) a[i] = 1.0 / sqrt(G[i * n + i]);
+    }
+    double sc = 1.0 / sqrt(dmax);
+    for (int i = 0; i < n; i++) alpha[idx[i]] = a[i] * sc;
+    return RF_OK;
+}
+
+/* ---- the PUB optimizer ------------------------------------------------------------------ */
+
+typedef struct {
+    rf_optimizer base;
+    rf_train_cfg tc;
+    int K, interval;
+    long next_refresh;          /* the step at which alpha is solved for next */
+    double alpha[RF_MAX_TASKS];
+    float *m, *v;               /* (n) one Adam state per dense parameter */
+    float *em, *ev;             /* (embedding rows, E) */
+    unsigned char *shared;      /* (n) 1: a shared dense parameter */
+    size_t n, ne, n_shared;
+} pub;
+
+static const rf_optimizer_ops pub_ops;
+
+/* The step constants of step o->steps. */
+typedef struct {
+    float fb1, fb2, eps, wd, lr, step, sq2, ibc1;
+} adam_k;
+
+static adam_k consts(const pub *a)
+{
+    const rf_train_cfg *tc = &a->tc;
+    double b1 = tc->beta1, b2 = tc->beta2, t = (double)a->base.steps;
+    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
+    adam_k c = {(float)b1, (float)b2, tc->eps, tc->weight_decay, tc->lr, (float)(tc->lr / bc1),
+                (float)sqrt(bc2), (float)(1.0 / bc1)};
+    return c;
+}
+
+/* Plain Adam (torch.optim.Adam, as rf_adam_create) on the summed gradient, all parameters. */
+static void pub_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    pub *a = (pub *)o;
+    adam_k c = consts(a);
+    float *p = mdl->params, *m = a->m, *v = a->v;
+    const float *g = rf_grads_dense(gr, NULL);
+    size_t n = a->n;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + c.wd * p[i];
+        m[i] = c.fb1 * m[i] + (1 - c.fb1) * gi;
+        v[i] = c.fb2 * v[i] + (1 - c.fb2) * gi * gi;
+        p[i] -= c.step * m[i] / (sqrtf(v[i]) / c.sq2 + c.eps);
+    }
+}
+
+/* Lazy row-sparse Adam (as rf_adam_create) on nr rows with gradients eg (nr, E). */
+static void sparse_adam(pub *a, rf_model *mdl, const uint32_t *rows, const float *eg, size_t nr)
+{
+    const rf_train_cfg *tc = &a->tc;
+    double b1 = tc->beta1, b2 = tc->beta2, t = (double)a->base.steps;
+    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
+    float eps = tc->eps, fb1 = (float)b1, fb2 = (float)b2;
+    int E = mdl->E;
+    float elr = tc->emb_lr > 0 ? tc->emb_lr : tc->lr, ewd = tc->emb_weight_decay;
+    float estep = (float)(elr * sqrt(bc2) / bc1);
+#pragma omp parallel for schedule(static) if (nr * (size_t)E > 65536)
+    for (size_t i = 0; i < nr; i++) {
+        size_t o2 = (size_t)rows[i] * E;
+        float *restrict pe = mdl->emb + o2, *restrict me = a->em + o2, *restrict ve = a->ev + o2;
+        const float *restrict ge = eg + i * E;
+        for (int j = 0; j < E; j++) {
+            float gi = ge[j] + ewd * pe[j];
+            me[j] = fb1 * me[j] + (1 - fb1) * gi;
+            ve[j] = fb2 * ve[j] + (1 - fb2) * gi * gi;
+            pe[j] -= estep * me[j] / (sqrtf(ve[j]) + eps);
+        }
+    }
+}
+
+static void pub_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    const uint32_t *rows;
+    float *eg;
+    size_t nr = rf_grads_emb(gr, &rows, &eg);
+    sparse_adam((pub *)o, mdl, rows, eg, nr);
+}
+
+/* The per-task embedding gradients summed: *rows_out / *vals_out (malloc'ed, distinct rows in
+ * ascending order; for each row the tasks' gradients added in task order). -1 out of memory. */
+typedef struct {
+    uint32_t row;
+    int k;
+    size_t i;
+} row_ref;
+
+static int cmp_ref(const void *x, const void *y)
+{
+    const row_ref *a = x, *b = y;
+    if (a->row != b->row) return a->row < b->row ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
+static long sum_emb(rf_grads *const *pt, int K, int E, uint32_t **rows_out, float **vals_out)
+{
+    size_t total = 0;
+    const uint32_t *r[RF_MAX_TASKS];
+    float *v[RF_MAX_TASKS];
+    size_t nr[RF_MAX_TASKS];
+    for (int k = 0; k < K; k++) total += nr[k] = rf_grads_emb(pt[k], &r[k], &v[k]);
+    row_ref *ref = malloc((total ? total : 1) * sizeof *ref);
+    uint32_t *rows = malloc((total ? total : 1) * sizeof *rows);
+    float *vals = malloc((total ? total : 1) * (size_t)E * sizeof *vals);
+    if (!ref || !rows || !vals) {
+        free(ref);
+        free(rows);
+        free(vals);
+        return -1;
+    }
+    size_t q = 0;
+    for (int k = 0; k < K; k++)
+        for (size_t i = 0; i < nr[k]; i++) ref[q++] = (row_ref){r[k][i], k, i};
+    qsort(ref, total, sizeof *ref, cmp_ref);
+    size_t out = 0;
+    for (size_t i = 0; i < total; i++) {
+        const float *src = v[ref[i].k] + ref[i].i * (size_t)E;
+        if (i == 0 || ref[i].row != ref[i - 1].row) {
+            rows[out] = ref[i].row;
+            memcpy(vals + out * (size_t)E, src, (size_t)E * sizeof *vals);
+            out++;
+        } else {
+            float *dst = vals + (out - 1) * (size_t)E;
+            for (int j = 0; j < E; j++) dst[j] += src[j];
+        }
+    }
+    free(ref);
+    *rows_out = rows;
+    *vals_out = vals;
+    return (long)out;
+}
+
+rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K, rf_error *err)
+{
+    if (!o || o->ops != &pub_ops) return rf_errorf(err, RF_EUSAGE, "rf_pub_step: not a PUB optimizer");
+    pub *a = (pub *)o;
+    if (K != a->K || K != mdl->K)
+        return rf_errorf(err, RF_EUSAGE, "rf_pub_step: %d per-task gradients for a model of %d tasks", K, a->K);
+    uint32_t *erows;
+    float *evals;
+    long enr = sum_emb(pt, K, mdl->E, &erows, &evals);
+    if (enr < 0) return rf_errorf(err, RF_ENOMEM, "rf_pub_step: out of memory summing embedding gradients");
+    o->steps++;
+    adam_k c = consts(a);
+    const float *g[RF_MAX_TASKS];
+    for (int k = 0; k < K; k++) g[k] = rf_grads_dense(pt[k], NULL);
+    size_t n = a->n;
+    const unsigned char *sh = a->shared;
+    float *p = mdl->params, *m = a->m, *v = a->v;
+
+    /* the weights: every `interval` steps, from the Gram matrix of the per-task updates */
+    if (o->steps >= a->next_refresh) {
+        double M[RF_MAX_TASKS * RF_MAX_TASKS] = {0}, al[RF_MAX_TASKS];
+        for (size_t i = 0; i < n; i++) {
+            if (!sh[i]) continue;
+            double u[RF_MAX_TASKS];
+            for (int k = 0; k < K; k++) {
+                float gk = g[k][i];
+                float mk = c.fb1 * m[i] + (1 - c.fb1) * gk, vk = c.fb2 * v[i] + (1 - c.fb2) * gk * gk;
+                u[k] = (double)((mk * c.ibc1) / (sqrtf(vk) / c.sq2 + c.eps));
+            }
+            for (int k = 0; k < K; k++)
+                for (int l = k; l < K; l++) M[k * K + l] += u[k] * u[l];
+        }
+        for (int k = 0; k < K; k++)
+            for (int l = 0; l < k; l++) M[k * K + l] = M[l * K + k];
+        rf_status st = rf_pub_weights(M, K, al, err);
+        if (st) {
+            o->steps--;
+            free(erows);
+            free(evals);
+            return st;
+        }
+        int zero = 0;
+        for (int k = 0; k < K; k++) {
+            a->alpha[k] = al[k];
+            if (al[k] == 0) zero = 1;
+        }
+        a->next_refresh = zero ? o->steps + 1 : o->steps + a->interval;
+    }
+
+    float af[RF_MAX_TASKS];
+    for (int k = 0; k < K; k++) af[k] = (float)a->alpha[k];
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i]) {
+            float du = 0, gh = 0, m0 = m[i], v0 = v[i];
+            for (int k = 0; k < K; k++) {
+                float gk = g[k][i];
+                float mk = c.fb1 * m0 + (1 - c.fb1) * gk, vk = c.fb2 * v0 + (1 - c.fb2) * gk * gk;
+                du += af[k] * ((mk * c.ibc1) / (sqrtf(vk) / c.sq2 + c.eps));
+                gh += af[k] * gk;
+            }
+            p[i] -= c.lr * (c.wd * p[i] + du);
+            m[i] = c.fb1 * m0 + (1 - c.fb1) * gh;
+            v[i] = c.fb2 * v0 + (1 - c.fb2) * gh * gh;
+        } else {
+            float gi = 0;
+            for (int k = 0; k < K; k++) gi += g[k][i];
+            gi += c.wd * p[i];
+            m[i] = c.fb1 * m[i] + (1 - c.fb1) * gi;
+            v[i] = c.fb2 * v[i] + (1 - c.fb2) * gi * gi;
+            p[i] -= c.step * m[i] / (sqrtf(v[i]) / c.sq2 + c.eps);
+        }
+    }
+    sparse_adam(a, mdl, erows, evals, (size_t)enr);
+    free(erows);
+    free(evals);
+    return RF_OK;
+}
+
+const double *rf_pub_alpha(const rf_optimizer *o)
+{
+    return o && o->ops == &pub_ops ? ((const pub *)o)->alpha : NULL;
+}
+
+/* body: u64 n | u64 ne | u32 K | u32 interval | u64 next_refresh | K f64 alpha |
+ * m, v (n floats each) | em, ev (ne floats each), little-endian */
+static size_t pub_state_size(const rf_optimizer *o)
+{
+    const pub *a = (const pub *)o;
+    return 32 + 8 * (size_t)a->K + 4 * (2 * a->n + 2 * a->ne);
+}
+
+static void pub_save(const rf_optimizer *o, unsigned char *p)
+{
+    const pub *a = (const pub *)o;
+    wr64(p, a->n);
+    wr64(p + 8, a->ne);
+    wr32(p + 16, (uint32_t)a->K);
+    wr32(p + 20, (uint32_t)a->interval);
+    wr64(p + 24, (uint64_t)a->next_refresh);
+    p += 32;
+    for (int k = 0; k < a->K; k++, p += 8) {
+        uint64_t b;
+        memcpy(&b, &a->alpha[k], 8);
+        wr64(p, b);
+    }
+    rf_put_f32s(p, a->m, a->n);
+    rf_put_f32s(p + 4 * a->n, a->v, a->n);
+    rf_put_f32s(p + 8 * a->n, a->em, a->ne);
+    rf_put_f32s(p + 8 * a->n + 4 * a->ne, a->ev, a->ne);
+}
+
+static rf_status pub_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
+{
+    pub *a = (pub *)o;
+    if (n < 32 || rd64(p) != a->n || rd64(p + 8) != a->ne || rd32(p + 16) != (uint32_t)a->K)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: PUB state of another model shape");
+    if (rd32(p + 20) != (uint32_t)a->interval)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: PUB update interval %u, this optimizer has %d",
+                         (unsigned)rd32(p + 20), a->interval);
+    a->next_refresh = (long)rd64(p + 24);
+    p += 32;
+    for (int k = 0; k < a->K; k++, p += 8) {
+        uint64_t b = rd64(p);
+        memcpy(&a->alpha[k], &b, 8);
+    }
+    rf_get_f32s(a->m, p, a->n);
+    rf_get_f32s(a->v, p + 4 * a->n, a->n);
+    rf_get_f32s(a->em, p + 8 * a->n, a->ne);
+    rf_get_f32s(a->ev, p + 8 * a->n + 4 * a->ne, a->ne);
+    return RF_OK;
+}
+
+static void pub_destroy(rf_optimizer *o)
+{
+    pub *a = (pub *)o;
+    free(a->m);
+    free(a->v);
+    free(a->em);
+    free(a->ev);
+    free(a->shared);
+    free(a);
+}
+
+static const rf_optimizer_ops pub_ops = {"pub",    pub_update_dense, pub_update_sparse, pub_state_size,
+                                         pub_save, pub_load,         pub_destroy};
+
+rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int update_interval)
+{
+    pub *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->base.ops = &pub_ops;
+    a->tc = *tc;
+    a->K = mdl->K;
+    a->interval = update_interval < 1 ? 1 : update_interval;
+    a->next_refresh = 1;
+    for (int k = 0; k < RF_MAX_TASKS; k++) a->alpha[k] = 1;
+    a->n = mdl->n_params;
+    a->ne = mdl->emb_off[mdl->F] * (size_t)mdl->E;
+    a->m = calloc(a->n ? a->n : 1, sizeof(float));
+    a->v = calloc(a->n ? a->n : 1, sizeof(float));
+    a->shared = calloc(a->n ? a->n : 1, 1);
+    a->em = rf_big_alloc(a->ne * sizeof(float), 1);
+    a->ev = rf_big_alloc(a->ne * sizeof(float), 1);
+    int ng = rf_model_param_groups(mdl, NULL, 0);
+    rf_param_group *gr = calloc((size_t)(ng > 0 ? ng : 1), sizeof *gr);
+    if (!a->m || !a->v || !a->shared || !a->em || !a->ev || !gr) {
+        free(gr);
+        pub_destroy(&a->base);
+        return NULL;
+    }
+    rf_model_param_groups(mdl, gr, ng);
+    for (int i = 0; i < ng; i++) {
+        uint32_t t = gr[i].tasks;
+        if (gr[i].emb || !(t & (t - 1))) continue; /* embeddings; one task or none */
+        for (size_t r = 0; r < gr[i].rows; r++)
+            for (size_t c = 0; c < gr[i].cols; c++) a->shared[gr[i].off + r * gr[i].ld + c] = 1;
+    }
+    for (size_t i = 0; i < a->n; i++) a->n_shared += a->shared[i];
+    free(gr);
+    return &a->base;
+}
+
+/* ---- the training step ------------------------------------------------------------------ */
+
+rf_status rf_train_step_pub(rf_model *m, rf_workspace *ws, rf_grads *const *per_task, rf_optimizer *o,
+                            const rf_batch *b, double *loss, rf_error *err)
+{
+    rf_status st = rf_model_forward(m, ws, b, 1, err);
+    if (st) return st;
+    double lk[RF_MAX_TASKS], l = 0;
+    if ((st = rf_model_task_grads(m, ws, b, per_task, lk, err))) return st;
+    for (int k = 0; k < m->K; k++) l += lk[k];
+    if (loss) *loss = l;
+    if (!isfinite(l)) return rf_errorf(err, RF_ENUMERIC, "non-finite training loss (%g)", l);
+    rf_model_adopt_buffers(m, ws);
+    return rf_pub_step(o, m, per_task, m->K, err);
+}
