@@ -84,15 +84,17 @@ cmp -s "$T/locked.rf" "$T/m.rf" || fail "the locked model was replaced"
 kill "$holder1" "$holder"; wait "$holder1" "$holder" 2>/dev/null
 expect_exit 0 "$RF" synth $TINY -q -o "$T/locked.csv"
 # a training holds the lock of its -o for the whole run: a second training fails at once
-"$RF" train --set synth.rows=100000 --set train.epochs=2 --set model.hidden=[8] -q -o "$T/long.rf" >"$T/long.out" 2>"$T/long.err" &
+# (the first is stopped while the second tries, so how fast it trains does not matter)
+"$RF" train --set synth.rows=300000 --set train.epochs=2 --set model.hidden=[8] -q -o "$T/long.rf" >"$T/long.out" 2>"$T/long.err" &
 first=$!
 i=0
 while [ ! -e "$T/.long.rf.lock" ]; do
-    i=$((i + 1)); [ $i -lt 300 ] || fail "the first training did not start"; sleep 0.05
+    i=$((i + 1)); [ $i -lt 600 ] || fail "the first training did not start"; sleep 0.02
 done
-sleep 0.2
+kill -STOP "$first"
 expect_exit 3 "$RF" train $TINY -q -o "$T/long.rf"
 expect_err "another resflow process is writing"
+kill -CONT "$first"
 wait "$first" || { cat "$T/long.err" >&2; fail "the first training failed"; }
 [ -s "$T/long.rf" ] || fail "the first training's model is missing"
 [ -e "$T/.long.rf.lock" ] && fail "the training left its lock file"
