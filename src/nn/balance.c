@@ -6,6 +6,7 @@
 
 #include "core/bigalloc.h"
 #include "core/bytes.h"
+#include "nn/adam.h"
 #include "nn/model_impl.h"
 #include "resflow/balance.h"
 
@@ -147,10 +148,9 @@ typedef struct {
     int K, interval;
     long next_refresh;          /* the step at which alpha is solved for next */
     double alpha[RF_MAX_TASKS];
-    float *m, *v;               /* (n) one Adam state per dense parameter */
-    float *em, *ev;             /* (embedding rows, E) */
+    rf_adam_moments_ s;         /* one Adam state per dense parameter and embedding float */
     unsigned char *shared;      /* (n) 1: a shared dense parameter */
-    size_t n, ne, n_shared;
+    size_t n_shared;
 } pub;
 
 static const rf_optimizer_ops pub_ops;
@@ -170,45 +170,17 @@ static adam_k consts(const pub *a)
     return c;
 }
 
-/* Plain Adam (torch.optim.Adam, as rf_adam_create) on the summed gradient, all parameters. */
+/* Plain Adam (as rf_adam_create) on the summed gradient, all parameters. */
 static void pub_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
 {
     pub *a = (pub *)o;
-    adam_k c = consts(a);
-    float *p = mdl->params, *m = a->m, *v = a->v;
-    const float *g = rf_grads_dense(gr, NULL);
-    size_t n = a->n;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] + c.wd * p[i];
-        m[i] = c.fb1 * m[i] + (1 - c.fb1) * gi;
-        v[i] = c.fb2 * v[i] + (1 - c.fb2) * gi * gi;
-        p[i] -= c.step * m[i] / (sqrtf(v[i]) / c.sq2 + c.eps);
-    }
+    rf_adam_dense_(&a->tc, o->steps, mdl->params, a->s.m, a->s.v, rf_grads_dense(gr, NULL), a->s.n);
 }
 
 /* Lazy row-sparse Adam (as rf_adam_create) on nr rows with gradients eg (nr, E). */
 static void sparse_adam(pub *a, rf_model *mdl, const uint32_t *rows, const float *eg, size_t nr)
 {
-    const rf_train_cfg *tc = &a->tc;
-    double b1 = tc->beta1, b2 = tc->beta2, t = (double)a->base.steps;
-    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
-    float eps = tc->eps, fb1 = (float)b1, fb2 = (float)b2;
-    int E = mdl->E;
-    float elr = tc->emb_lr > 0 ? tc->emb_lr : tc->lr, ewd = tc->emb_weight_decay;
-    float estep = (float)(elr * sqrt(bc2) / bc1);
-#pragma omp parallel for schedule(static) if (nr * (size_t)E > 65536)
-    for (size_t i = 0; i < nr; i++) {
-        size_t o2 = (size_t)rows[i] * E;
-        float *restrict pe = mdl->emb + o2, *restrict me = a->em + o2, *restrict ve = a->ev + o2;
-        const float *restrict ge = eg + i * E;
-        for (int j = 0; j < E; j++) {
-            float gi = ge[j] + ewd * pe[j];
-            me[j] = fb1 * me[j] + (1 - fb1) * gi;
-            ve[j] = fb2 * ve[j] + (1 - fb2) * gi * gi;
-            pe[j] -= estep * me[j] / (sqrtf(ve[j]) + eps);
-        }
-    }
+    rf_adam_sparse_(&a->tc, a->base.steps, mdl->emb, a->s.em, a->s.ev, mdl->E, rows, eg, nr);
 }
 
 static void pub_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
@@ -286,9 +258,9 @@ rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K
     adam_k c = consts(a);
     const float *g[RF_MAX_TASKS];
     for (int k = 0; k < K; k++) g[k] = rf_grads_dense(pt[k], NULL);
-    size_t n = a->n;
+    size_t n = a->s.n;
     const unsigned char *sh = a->shared;
-    float *p = mdl->params, *m = a->m, *v = a->v;
+    float *p = mdl->params, *m = a->s.m, *v = a->s.v;
 
     /* the weights: every `interval` steps, from the Gram matrix of the per-task updates */
     if (o->steps >= a->next_refresh) {
@@ -361,14 +333,14 @@ const double *rf_pub_alpha(const rf_optimizer *o)
 static size_t pub_state_size(const rf_optimizer *o)
 {
     const pub *a = (const pub *)o;
-    return 32 + 8 * (size_t)a->K + 4 * (2 * a->n + 2 * a->ne);
+    return 32 + 8 * (size_t)a->K + 4 * (2 * a->s.n + 2 * a->s.ne);
 }
 
 static void pub_save(const rf_optimizer *o, unsigned char *p)
 {
     const pub *a = (const pub *)o;
-    wr64(p, a->n);
-    wr64(p + 8, a->ne);
+    wr64(p, a->s.n);
+    wr64(p + 8, a->s.ne);
     wr32(p + 16, (uint32_t)a->K);
     wr32(p + 20, (uint32_t)a->interval);
     wr64(p + 24, (uint64_t)a->next_refresh);
@@ -378,16 +350,13 @@ static void pub_save(const rf_optimizer *o, unsigned char *p)
         memcpy(&b, &a->alpha[k], 8);
         wr64(p, b);
     }
-    rf_put_f32s(p, a->m, a->n);
-    rf_put_f32s(p + 4 * a->n, a->v, a->n);
-    rf_put_f32s(p + 8 * a->n, a->em, a->ne);
-    rf_put_f32s(p + 8 * a->n + 4 * a->ne, a->ev, a->ne);
+    rf_adam_moments_save_(&a->s, p);
 }
 
 static rf_status pub_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
 {
     pub *a = (pub *)o;
-    if (n < 32 || rd64(p) != a->n || rd64(p + 8) != a->ne || rd32(p + 16) != (uint32_t)a->K)
+    if (n < 32 || rd64(p) != a->s.n || rd64(p + 8) != a->s.ne || rd32(p + 16) != (uint32_t)a->K)
         return rf_errorf(err, RF_EFORMAT, "optimizer state: PUB state of another model shape");
     if (rd32(p + 20) != (uint32_t)a->interval)
         return rf_errorf(err, RF_EFORMAT, "optimizer state: PUB update interval %u, this optimizer has %d",
@@ -398,20 +367,14 @@ static rf_status pub_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_
         uint64_t b = rd64(p);
         memcpy(&a->alpha[k], &b, 8);
     }
-    rf_get_f32s(a->m, p, a->n);
-    rf_get_f32s(a->v, p + 4 * a->n, a->n);
-    rf_get_f32s(a->em, p + 8 * a->n, a->ne);
-    rf_get_f32s(a->ev, p + 8 * a->n + 4 * a->ne, a->ne);
+    rf_adam_moments_load_(&a->s, p);
     return RF_OK;
 }
 
 static void pub_destroy(rf_optimizer *o)
 {
     pub *a = (pub *)o;
-    free(a->m);
-    free(a->v);
-    free(a->em);
-    free(a->ev);
+    rf_adam_moments_free_(&a->s);
     free(a->shared);
     free(a);
 }
@@ -429,16 +392,11 @@ rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int upd
     a->interval = update_interval < 1 ? 1 : update_interval;
     a->next_refresh = 1;
     for (int k = 0; k < RF_MAX_TASKS; k++) a->alpha[k] = 1;
-    a->n = mdl->n_params;
-    a->ne = mdl->emb_off[mdl->F] * (size_t)mdl->E;
-    a->m = calloc(a->n ? a->n : 1, sizeof(float));
-    a->v = calloc(a->n ? a->n : 1, sizeof(float));
-    a->shared = calloc(a->n ? a->n : 1, 1);
-    a->em = rf_big_alloc(a->ne * sizeof(float), 1);
-    a->ev = rf_big_alloc(a->ne * sizeof(float), 1);
+    int moments = rf_adam_moments_alloc_(&a->s, mdl->n_params, mdl->emb_off[mdl->F] * (size_t)mdl->E);
+    a->shared = calloc(a->s.n ? a->s.n : 1, 1);
     int ng = rf_model_param_groups(mdl, NULL, 0);
     rf_param_group *gr = calloc((size_t)(ng > 0 ? ng : 1), sizeof *gr);
-    if (!a->m || !a->v || !a->shared || !a->em || !a->ev || !gr) {
+    if (moments || !a->shared || !gr) {
         free(gr);
         pub_destroy(&a->base);
         return NULL;
@@ -450,7 +408,7 @@ rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int upd
         for (size_t r = 0; r < gr[i].rows; r++)
             for (size_t c = 0; c < gr[i].cols; c++) a->shared[gr[i].off + r * gr[i].ld + c] = 1;
     }
-    for (size_t i = 0; i < a->n; i++) a->n_shared += a->shared[i];
+    for (size_t i = 0; i < a->s.n; i++) a->n_shared += a->shared[i];
     free(gr);
     return &a->base;
 }

@@ -7,6 +7,7 @@
 
 #include "core/bigalloc.h"
 #include "core/bytes.h"
+#include "nn/adam.h"
 #include "nn/model_impl.h"
 #include "resflow/optim.h"
 
@@ -64,26 +65,14 @@ rf_status rf_optimizer_load_state(rf_optimizer *o, const unsigned char *src, siz
 
 /* ---- Adam ------------------------------------------------------------------------------- */
 
-typedef struct {
-    rf_optimizer base;
-    rf_train_cfg tc;
-    float *m, *v;         /* (n_params) */
-    float *em, *ev;       /* (emb rows, E) */
-    size_t n, ne;
-} adam;
-
-static void adam_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+/* The shared kernels (adam.h). */
+void rf_adam_dense_(const rf_train_cfg *tc, long t, float *p, float *m, float *v, const float *g, size_t n)
 {
-    adam *a = (adam *)o;
-    const rf_train_cfg *tc = &a->tc;
     double b1 = tc->beta1, b2 = tc->beta2;
-    double bc1 = 1.0 - pow(b1, (double)o->steps), bc2 = 1.0 - pow(b2, (double)o->steps);
+    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     float lr = tc->lr, eps = tc->eps, wd = tc->weight_decay;
     float step = (float)(lr / bc1), sq2 = (float)sqrt(bc2);
     float fb1 = (float)b1, fb2 = (float)b2;
-    float *p = mdl->params, *m = a->m, *v = a->v;
-    const float *g = rf_grads_dense(gr, NULL);
-    size_t n = a->n;
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
@@ -93,18 +82,12 @@ static void adam_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr
     }
 }
 
-static void adam_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+void rf_adam_sparse_(const rf_train_cfg *tc, long t, float *emb, float *em, float *ev, int E, const uint32_t *rows,
+                     const float *eg, size_t nr)
 {
-    /* embeddings: only the rows of this batch */
-    adam *a = (adam *)o;
-    const rf_train_cfg *tc = &a->tc;
     double b1 = tc->beta1, b2 = tc->beta2;
-    double bc1 = 1.0 - pow(b1, (double)o->steps), bc2 = 1.0 - pow(b2, (double)o->steps);
+    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     float eps = tc->eps, fb1 = (float)b1, fb2 = (float)b2;
-    const uint32_t *rows;
-    float *eg;
-    size_t nr = rf_grads_emb(gr, &rows, &eg);
-    int E = mdl->E;
     float elr = tc->emb_lr > 0 ? tc->emb_lr : tc->lr, ewd = tc->emb_weight_decay;
     float estep = (float)(elr * sqrt(bc2) / bc1);
 #pragma omp parallel for schedule(static) if (nr * (size_t)E > 65536)
@@ -112,11 +95,11 @@ static void adam_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *g
         size_t o2 = (size_t)rows[i] * E;
         if (i + 8 < nr) { /* rows are scattered: fetch ahead */
             size_t po = (size_t)rows[i + 8] * E;
-            __builtin_prefetch(mdl->emb + po, 1);
-            __builtin_prefetch(a->em + po, 1);
-            __builtin_prefetch(a->ev + po, 1);
+            __builtin_prefetch(emb + po, 1);
+            __builtin_prefetch(em + po, 1);
+            __builtin_prefetch(ev + po, 1);
         }
-        float *restrict pe = mdl->emb + o2, *restrict me = a->em + o2, *restrict ve = a->ev + o2;
+        float *restrict pe = emb + o2, *restrict me = em + o2, *restrict ve = ev + o2;
         const float *restrict ge = eg + i * E;
 #pragma omp simd
         for (int j = 0; j < E; j++) {
@@ -128,45 +111,89 @@ static void adam_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *g
     }
 }
 
-/* body: u64 n | u64 ne | m, v (n floats each) | em, ev (ne floats each), little-endian floats */
-static size_t adam_state_size(const rf_optimizer *o)
+int rf_adam_moments_alloc_(rf_adam_moments_ *s, size_t n, size_t ne)
 {
-    const adam *a = (const adam *)o;
-    return 16 + 4 * (2 * a->n + 2 * a->ne);
+    s->n = n;
+    s->ne = ne;
+    s->m = calloc(n ? n : 1, sizeof(float));
+    s->v = calloc(n ? n : 1, sizeof(float));
+    s->em = rf_big_alloc(ne * sizeof(float), 1);
+    s->ev = rf_big_alloc(ne * sizeof(float), 1);
+    return s->m && s->v && s->em && s->ev ? 0 : -1;
 }
+
+void rf_adam_moments_free_(rf_adam_moments_ *s)
+{
+    free(s->m);
+    free(s->v);
+    free(s->em);
+    free(s->ev);
+}
+
+size_t rf_adam_moments_bytes_(const rf_adam_moments_ *s) { return 4 * (2 * s->n + 2 * s->ne); }
+
+void rf_adam_moments_save_(const rf_adam_moments_ *s, unsigned char *p)
+{
+    rf_put_f32s(p, s->m, s->n);
+    rf_put_f32s(p + 4 * s->n, s->v, s->n);
+    rf_put_f32s(p + 8 * s->n, s->em, s->ne);
+    rf_put_f32s(p + 8 * s->n + 4 * s->ne, s->ev, s->ne);
+}
+
+void rf_adam_moments_load_(rf_adam_moments_ *s, const unsigned char *p)
+{
+    rf_get_f32s(s->m, p, s->n);
+    rf_get_f32s(s->v, p + 4 * s->n, s->n);
+    rf_get_f32s(s->em, p + 8 * s->n, s->ne);
+    rf_get_f32s(s->ev, p + 8 * s->n + 4 * s->ne, s->ne);
+}
+
+typedef struct {
+    rf_optimizer base;
+    rf_train_cfg tc;
+    rf_adam_moments_ s;
+} adam;
+
+static void adam_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    adam *a = (adam *)o;
+    rf_adam_dense_(&a->tc, o->steps, mdl->params, a->s.m, a->s.v, rf_grads_dense(gr, NULL), a->s.n);
+}
+
+static void adam_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    /* embeddings: only the rows of this batch */
+    adam *a = (adam *)o;
+    const uint32_t *rows;
+    float *eg;
+    size_t nr = rf_grads_emb(gr, &rows, &eg);
+    rf_adam_sparse_(&a->tc, o->steps, mdl->emb, a->s.em, a->s.ev, mdl->E, rows, eg, nr);
+}
+
+/* body: u64 n | u64 ne | the moments (adam.h) */
+static size_t adam_state_size(const rf_optimizer *o) { return 16 + rf_adam_moments_bytes_(&((const adam *)o)->s); }
 
 static void adam_save(const rf_optimizer *o, unsigned char *p)
 {
     const adam *a = (const adam *)o;
-    wr64(p, a->n);
-    wr64(p + 8, a->ne);
-    p += 16;
-    rf_put_f32s(p, a->m, a->n);
-    rf_put_f32s(p + 4 * a->n, a->v, a->n);
-    rf_put_f32s(p + 8 * a->n, a->em, a->ne);
-    rf_put_f32s(p + 8 * a->n + 4 * a->ne, a->ev, a->ne);
+    wr64(p, a->s.n);
+    wr64(p + 8, a->s.ne);
+    rf_adam_moments_save_(&a->s, p + 16);
 }
 
 static rf_status adam_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
 {
     adam *a = (adam *)o;
-    if (n < 16 || rd64(p) != a->n || rd64(p + 8) != a->ne)
+    if (n < 16 || rd64(p) != a->s.n || rd64(p + 8) != a->s.ne)
         return rf_errorf(err, RF_EFORMAT, "optimizer state: Adam moments of another model shape");
-    p += 16;
-    rf_get_f32s(a->m, p, a->n);
-    rf_get_f32s(a->v, p + 4 * a->n, a->n);
-    rf_get_f32s(a->em, p + 8 * a->n, a->ne);
-    rf_get_f32s(a->ev, p + 8 * a->n + 4 * a->ne, a->ne);
+    rf_adam_moments_load_(&a->s, p + 16);
     return RF_OK;
 }
 
 static void adam_destroy(rf_optimizer *o)
 {
     adam *a = (adam *)o;
-    free(a->m);
-    free(a->v);
-    free(a->em);
-    free(a->ev);
+    rf_adam_moments_free_(&a->s);
     free(a);
 }
 
@@ -179,13 +206,7 @@ rf_optimizer *rf_adam_create(const rf_model *mdl, const rf_train_cfg *tc)
     if (!a) return NULL;
     a->base.ops = &adam_ops;
     a->tc = *tc;
-    a->n = mdl->n_params;
-    a->ne = mdl->emb_off[mdl->F] * (size_t)mdl->E;
-    a->m = calloc(a->n ? a->n : 1, sizeof(float));
-    a->v = calloc(a->n ? a->n : 1, sizeof(float));
-    a->em = rf_big_alloc(a->ne * sizeof(float), 1);
-    a->ev = rf_big_alloc(a->ne * sizeof(float), 1);
-    if (!a->m || !a->v || !a->em || !a->ev) {
+    if (rf_adam_moments_alloc_(&a->s, mdl->n_params, mdl->emb_off[mdl->F] * (size_t)mdl->E)) {
         adam_destroy(&a->base);
         return NULL;
     }
