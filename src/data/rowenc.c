@@ -43,6 +43,7 @@ struct rf_row_encoder {
     denc d[RF_MAX_DENSE];
     char names[RF_MAX_FIELDS + RF_MAX_DENSE][RF_NAME_MAX];
     const char *name_ptr[RF_MAX_FIELDS + RF_MAX_DENSE];
+    short by_name[RF_MAX_FIELDS + RF_MAX_DENSE]; /* column indices in name order (bsearch) */
     char na[RF_MAX_NA][RF_NA_LEN];
     rf_field fields[RF_MAX_FIELDS];
 };
@@ -112,7 +113,13 @@ rf_status rf_row_encoder_create(const rf_schema *sc, const rf_encoders *enc, rf_
         }
         snprintf(e->names[sc->F + d], RF_NAME_MAX, "%s", sc->dense[d]);
     }
-    for (int i = 0; i < sc->F + sc->D; i++) e->name_ptr[i] = e->names[i];
+    for (int i = 0; i < sc->F + sc->D; i++) e->name_ptr[i] = e->names[i], e->by_name[i] = (short)i;
+    for (int i = 1; i < sc->F + sc->D; i++) /* insertion sort: a few dozen names, once */
+        for (int j = i; j > 0 && strcmp(e->names[e->by_name[j - 1]], e->names[e->by_name[j]]) > 0; j--) {
+            short t = e->by_name[j];
+            e->by_name[j] = e->by_name[j - 1];
+            e->by_name[j - 1] = t;
+        }
     e->nna = sc->nna < 0 ? 0 : sc->nna > RF_MAX_NA ? RF_MAX_NA : sc->nna;
     memcpy(e->na, sc->na, sizeof e->na);
     *out = e;
@@ -202,6 +209,23 @@ static rf_status value_error(rf_error *err, const char *what, const char *col, c
     return rf_errorf(err, RF_EDATA, "%s '%.*s%s' in column '%s'", what, show, s, n > 60 ? "..." : "", col);
 }
 
+/* The first column named name, or F + D when the encoder reads none (binary search in name
+ * order; the sort above is stable). */
+static int find_column(const rf_row_encoder *e, const char *name)
+{
+    int lo = 0, hi = e->F + e->D;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2, c = strcmp(e->names[e->by_name[mid]], name);
+        if (c == 0) { /* a name read twice (as a field and a dense column): its first column */
+            while (mid > 0 && strcmp(e->names[e->by_name[mid - 1]], name) == 0) mid--;
+            return e->by_name[mid];
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return e->F + e->D;
+}
+
 rf_status rf_row_encode(const rf_row_encoder *e, rf_row_batch *b, int n, const char *const *names,
                         const char *const *values, rf_error *err)
 {
@@ -212,8 +236,7 @@ rf_status rf_row_encode(const rf_row_encoder *e, rf_row_batch *b, int n, const c
     const char *val[RF_MAX_FIELDS + RF_MAX_DENSE] = {0};
     unsigned char seen[RF_MAX_FIELDS + RF_MAX_DENSE] = {0};
     for (int i = 0; i < n; i++) {
-        int c = 0;
-        while (c < nc && strcmp(e->names[c], names[i]) != 0) c++;
+        int c = find_column(e, names[i]);
         if (c == nc) {
             char list[512] = "";
             for (int j = 0; j < nc; j++) {
