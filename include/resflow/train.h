@@ -29,15 +29,6 @@ extern "C" {
  * them across processes. A status other than RF_OK stops training with it. */
 typedef rf_status (*rf_grad_hook)(void *ud, const rf_model *m, rf_grads *g, rf_error *err);
 
-/* What a caller can plug into training; every member may be NULL. */
-typedef struct {
-    rf_log_fn log;           /* progress lines */
-    void *log_ud;
-    rf_grad_hook grad_hook;  /* the seam between the backward pass and the optimizer */
-    void *hook_ud;
-    rf_optimizer *opt;       /* the optimizer (owned by the caller); NULL: Adam from the options */
-} rf_train_hooks;
-
 typedef struct {
     rf_task_metrics task[RF_MAX_TASKS]; /* per task, on all rows */
     rf_task_metrics cond[RF_MAX_TASKS]; /* child task k given parent positive (e.g. CVR on
@@ -50,6 +41,72 @@ typedef struct {
                                            (E(v), or the traditional head's output); else NaN */
 } rf_eval_result;
 
+/* Where the loop stands at a step boundary, and its early-stopping bookkeeping: with the
+ * current parameters, the kept best parameters and the optimizer state, everything needed to
+ * continue the run exactly (the row order is a function of (train.seed, epoch), so the data
+ * position is the epoch and the batches of it done; there is no other random state). */
+typedef struct {
+    int epoch;             /* 0-based epoch in progress */
+    long batch;            /* batches of that epoch done */
+    long steps;            /* optimizer steps done in the whole run */
+    long seen;             /* training rows seen */
+    int bad_evals;         /* evaluations without improvement (patience) */
+    int by_loss;           /* early stopping fell back to the validation loss */
+    double best_score;     /* -INFINITY before the first evaluation */
+    int best_epoch;        /* -1 before the first improvement */
+    rf_eval_result best_valid;
+} rf_train_pos;
+
+/* What the step hook sees: the live model and optimizer (read only) and the kept best
+ * parameters (the model's own arrays until an evaluation improved; sizes as the model's). */
+typedef struct {
+    rf_train_pos pos;
+    const rf_model *model;
+    const rf_optimizer *opt;
+    const float *best_params, *best_buffers, *best_emb;
+    int cancelled;         /* 1: the cancel callback asked to stop; this is the last call */
+} rf_train_state;
+
+/* Called at every step boundary that does not end the run (after the step's evaluation, if
+ * any), e.g. to write a checkpoint (checkpoint.h). A status other than RF_OK stops training
+ * with it. */
+typedef rf_status (*rf_step_hook)(void *ud, const rf_train_state *s, rf_error *err);
+
+/* Polled at every step boundary; non-zero stops training there: the step hook is called once
+ * more with cancelled = 1, the best parameters are restored as at a normal end, and rf_train
+ * returns RF_OK with rf_train_summary.cancelled = 1. Must be cheap (e.g. read a flag set by a
+ * signal handler of the caller). */
+typedef int (*rf_cancel_fn)(void *ud);
+
+/* Continue a run from a saved position: the caller has put the run's current parameters in the
+ * model; rf_train restores the rest and goes on with batch pos.batch of epoch pos.epoch. The
+ * squared-error heads are not re-initialised. */
+typedef struct {
+    rf_train_pos pos;
+    const float *best_params, *best_buffers, *best_emb; /* the kept best (NULL: the model's) */
+    const unsigned char *opt_state;                     /* rf_optimizer_save_state bytes */
+    size_t opt_state_n;
+} rf_train_resume;
+
+/* What a caller can plug into training; every member may be NULL. */
+typedef struct {
+    rf_log_fn log;           /* progress lines */
+    void *log_ud;
+    rf_grad_hook grad_hook;  /* the seam between the backward pass and the optimizer */
+    void *hook_ud;
+    rf_optimizer *opt;       /* the optimizer (owned by the caller); NULL: Adam from the options */
+} rf_train_hooks;
+
+/* Control of a long run (rf_train_ex); every member may be NULL. */
+typedef struct {
+    rf_step_hook step_hook;  /* at step boundaries (checkpoints) */
+    void *step_ud;
+    rf_cancel_fn cancel;     /* stop at the next step boundary when it returns non-zero */
+    void *cancel_ud;
+    const rf_train_resume *resume; /* NULL: a new run */
+} rf_train_ctl;
+
+
 typedef struct {
     int epochs_run;
     long steps;
@@ -59,6 +116,7 @@ typedef struct {
     double seconds;
     double samples_per_sec;
     int stopped_early;
+    int cancelled;        /* stopped by the cancel callback (the best model so far is in m) */
     rf_eval_result best_valid;
 } rf_train_summary;
 
@@ -82,6 +140,11 @@ RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int 
 RF_API rf_status rf_train(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
                           const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out,
                           rf_error *err) RF_WUR;
+/* rf_train with a control block (NULL: as rf_train): checkpoints at step boundaries, a cancel
+ * callback, resuming a saved run. */
+RF_API rf_status rf_train_ex(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
+                             const rf_train_ctl *ctl, const rf_dataset *train, const rf_dataset *valid,
+                             rf_train_summary *out, rf_error *err) RF_WUR;
 
 /* threads: OpenMP threads of the call (0 = as the caller's).
  * probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores

@@ -87,6 +87,26 @@ rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer
     return RF_OK;
 }
 
+/* The bookkeeping of a resumed run, checked against what a run can reach. */
+static rf_status resume_pos(const rf_train_resume *rs, size_t per_epoch, rf_train_summary *sum, int *bad_evals, int *by_loss,
+                            long *seen, rf_error *err)
+{
+    const rf_train_pos *p = &rs->pos;
+    if (p->epoch < 0 || p->batch < 0 || p->steps < 0 || p->seen < 0 || p->bad_evals < 0 || p->best_epoch < -1 ||
+        p->best_epoch > p->epoch + 1 || (size_t)p->batch >= per_epoch)
+        return rf_errorf(err, RF_EFORMAT, "resume: impossible position (epoch %d, batch %ld, step %ld)", p->epoch,
+                         p->batch, p->steps);
+    sum->steps = p->steps;
+    sum->epochs_run = p->epoch;
+    sum->best_score = p->best_score;
+    sum->best_epoch = p->best_epoch;
+    sum->best_valid = p->best_valid;
+    *bad_evals = p->bad_evals;
+    *by_loss = p->by_loss != 0;
+    *seen = p->seen;
+    return RF_OK;
+}
+
 /* A copy of everything training changes, to restore the best model. */
 typedef struct {
     float *params, *buffers, *emb;
@@ -167,8 +187,16 @@ static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, s
 rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_dataset *train,
                    const rf_dataset *valid, rf_train_summary *out, rf_error *err)
 {
+    return rf_train_ex(m, tc, hooks, NULL, train, valid, out, err);
+}
+
+rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_train_ctl *ctl,
+                      const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out, rf_error *err)
+{
     rf_train_hooks hk = {0};
     if (hooks) hk = *hooks;
+    rf_train_ctl cx = {0};
+    if (ctl) cx = *ctl;
     rf_log_fn log = hk.log;
     void *ud = hk.log_ud;
     int omp_was = omp_get_max_threads();
@@ -191,7 +219,8 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
         goto done;
     }
     if ((st = rf_resolve_labels(m, train, lc, err))) goto done;
-    for (int k = 0; k < m->K && m->bout; k++) { /* a squared-error head starts at the training mean */
+    const rf_train_resume *rs = cx.resume;
+    for (int k = 0; k < m->K && m->bout && !rs; k++) { /* a squared-error head starts at the training mean */
         if (m->spec.tasks[k].loss != RF_LOSS_MSE) continue;
         double s = 0;
         for (size_t i = 0; i < train->n; i++) s += train->labels[i * train->K + lc[k]];
@@ -211,6 +240,23 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
         goto done;
     }
     snap_take(&best, m);
+    int bad_evals = 0, stop = 0;
+    int by_loss = 0; /* the monitor is NaN: early stopping on the validation loss instead */
+    int ep0 = 0;
+    long b0 = 0;
+    if (rs) { /* continue a run: the optimizer, the kept best, the position and bookkeeping */
+        if ((st = rf_optimizer_load_state(opt, rs->opt_state, rs->opt_state_n, err))) goto done;
+        if (rs->best_params) {
+            memcpy(best.params, rs->best_params, m->n_params * sizeof(float));
+            if (m->n_buffers) memcpy(best.buffers, rs->best_buffers, m->n_buffers * sizeof(float));
+            memcpy(best.emb, rs->best_emb, m->emb_off[m->F] * m->E * sizeof(float));
+        }
+        if ((st = resume_pos(rs, (train->n + B - 1) / B, &sum, &bad_evals, &by_loss, &seen, err))) goto done;
+        ep0 = rs->pos.epoch;
+        b0 = rs->pos.batch;
+        /* an epoch's full shuffle starts from the previous epoch's permutation: replay them */
+        for (int e = 0; e < ep0 && e < tc->epochs; e++) rf_row_order_epoch(order, e);
+    }
     rf_batch bt = {train, NULL, 0, lc};
     size_t per_epoch = (train->n + B - 1) / B;
     long planned = (long)per_epoch * tc->epochs;
@@ -223,12 +269,12 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
               "(e.g. %ld) or more train.epochs",
               planned, train->n, B, per_epoch, tc->epochs, MIN_STEPS, b);
     }
-    int bad_evals = 0, stop = 0;
-    int by_loss = 0; /* the monitor is NaN: early stopping on the validation loss instead */
     size_t n_batches = per_epoch;
-    for (int ep = 0; ep < tc->epochs && !stop; ep++) {
+    for (int ep = ep0; ep < tc->epochs && !stop; ep++) {
         rf_row_order_epoch(order, ep); /* seeded by (train.seed, epoch) */
-        for (size_t bi = 0; bi < n_batches && !stop; bi++) {
+        size_t bstart = ep == ep0 ? (size_t)b0 : 0;
+        for (size_t bi = 0; bi < bstart; bi++) rf_row_order_next(order, &bt.B); /* resumed: done */
+        for (size_t bi = bstart; bi < n_batches && !stop; bi++) {
             bt.rows = rf_row_order_next(order, &bt.B);
             if (bt.B <= 0) break;
             double loss = 0;
@@ -287,6 +333,17 @@ rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *ho
                           by_loss ? "the validation loss" : tc->monitor, bad_evals);
                     sum.stopped_early = 1;
                     stop = 1;
+                }
+            }
+            if (!stop && (cx.step_hook || cx.cancel)) { /* a step boundary: checkpoint, cancel */
+                rf_train_state ts = {{0}, m, opt, best.params, best.buffers, best.emb, 0};
+                ts.cancelled = cx.cancel && cx.cancel(cx.cancel_ud);
+                ts.pos = (rf_train_pos){last ? ep + 1 : ep, last ? 0 : (long)bi + 1, sum.steps, seen, bad_evals,
+                                        by_loss, sum.best_score, sum.best_epoch, sum.best_valid};
+                if (cx.step_hook && (st = cx.step_hook(cx.step_ud, &ts, err))) goto done;
+                if (ts.cancelled) {
+                    logf_(log, ud, "training cancelled at epoch %d step %ld", ep + 1, sum.steps);
+                    sum.cancelled = stop = 1;
                 }
             }
         }

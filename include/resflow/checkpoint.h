@@ -1,0 +1,54 @@
+/* checkpoint.h - training checkpoints: everything rf_train needs to continue a run so that it
+ * ends with the same model, byte for byte, as a run that was never interrupted (same data,
+ * configuration and thread count): the configuration, the thread count, the loop position and
+ * early-stopping bookkeeping (rf_train_pos), the current and the kept best parameters
+ * (dense, BatchNorm statistics, embeddings) and the optimizer state.
+ *
+ * Written through the atomic writer (afile.h, durable: fsync, rename, directory fsync), so a
+ * crash at any moment leaves the previous checkpoint or the new one whole. Layout
+ * (little-endian): "RESFLOWC" | u32 version | u32 endian marker 0x01020304 | u64 length +
+ * config text | u32 threads | the position | u64 sizeof(rf_eval_result) + its bytes (the best
+ * validation result, host layout) | u64 floats of params, buffers, embeddings | current
+ * params, buffers, embeddings | best params, buffers, embeddings | u64 length + optimizer
+ * state | u64 XXH64 of everything before it. */
+#ifndef RESFLOW_CHECKPOINT_H
+#define RESFLOW_CHECKPOINT_H
+
+#include "train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_CKPT_MAGIC "RESFLOWC"
+#define RF_CKPT_VERSION 1
+
+typedef struct {
+    char *config;                        /* the run's configuration (YAML), NUL-terminated */
+    int threads;                         /* the thread count the run trained with */
+    rf_train_pos pos;
+    size_t n_params, n_buffers, n_emb;   /* floats of each array */
+    float *params, *buffers, *emb;       /* the current parameters */
+    float *best_params, *best_buffers, *best_emb; /* the kept best */
+    unsigned char *opt_state;            /* rf_optimizer_save_state bytes */
+    size_t opt_state_n;
+} rf_checkpoint;
+
+/* Write the state a step hook sees (train.h) with the run's configuration text and thread
+ * count to path, atomically and durably. */
+RF_API rf_status rf_checkpoint_save(const char *path, const char *config, int threads,
+                                    const rf_train_state *s, rf_error *err) RF_WUR;
+/* Read and verify (magic, version, sizes, checksum, finite parameters): RF_EFORMAT names what
+ * is wrong. */
+RF_API rf_status rf_checkpoint_load(const char *path, rf_checkpoint *out, rf_error *err) RF_WUR;
+/* Prepare m (created from the checkpoint's configuration on the same data) to continue the
+ * run: checks that the shapes match (RF_EFORMAT otherwise), copies the current parameters into
+ * m and fills r (pointing into c: keep c until rf_train returns). */
+RF_API rf_status rf_checkpoint_resume(const rf_checkpoint *c, rf_model *m, rf_train_resume *r,
+                                      rf_error *err) RF_WUR;
+RF_API void rf_checkpoint_free(rf_checkpoint *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,84 @@
+# issue #17: checkpoints, resume byte for byte after SIGKILL at random points, SIGTERM/SIGINT
+# (stop at a step boundary, checkpoint + best model, exit 143/130), --init-model, bad checkpoints.
+. tests/cli/_common.sh
+C="--set synth.rows=6000 --set train.epochs=3 --set model.hidden=[8] --set model.emb_dim=4"
+C="$C --set train.batch_size=128 --set train.log_every=5 --threads 2"
+expect_exit 0 "$RF" train $C -q -o "$T/full.rf"
+[ -e "$T/full.rf.ckpt" ] && fail "a checkpoint was left after a complete run"
+
+# wait_for FILE PATTERN: until FILE exists (PATTERN "") or contains PATTERN; at most 60 s
+wait_for() {
+    i=0
+    while [ $i -lt 600 ]; do
+        if [ -z "$2" ]; then [ -e "$1" ] && return 0; else grep -q -- "$2" "$1" 2>/dev/null && return 0; fi
+        sleep 0.1; i=$((i + 1))
+    done
+    fail "timed out waiting for $1 $2"
+}
+rnd() { echo $(( $(od -An -N2 -tu2 /dev/urandom) % $1 )); }
+
+# SIGKILL at random points after the first checkpoint, then --resume (twice killed in round 2):
+# the final model is the uninterrupted run's, byte for byte
+for round in 1 2 3; do
+    out="$T/k$round.rf"
+    "$RF" train $C -q -o "$out" --checkpoint-every 3 2>/dev/null &
+    pid=$!
+    wait_for "$out.ckpt" ""
+    sleep "0.$(rnd 10)"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+    if [ "$round" = 2 ] && [ -e "$out.ckpt" ]; then
+        "$RF" train --resume "$out.ckpt" -q -o "$out" --checkpoint-every 2 2>/dev/null &
+        pid=$!
+        sleep "0.$(rnd 10)"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+    fi
+    if [ -e "$out.ckpt" ]; then
+        expect_exit 0 "$RF" train --resume "$out.ckpt" -q -o "$out"
+    fi
+    cmp -s "$out" "$T/full.rf" || fail "round $round: the resumed model differs from the uninterrupted run's"
+    [ -e "$out.ckpt" ] && fail "round $round: checkpoint left after the resumed run completed"
+done
+
+# SIGTERM and SIGINT: stop at a step boundary, checkpoint + best model so far, 143 / 130;
+# the resumed run ends with the same model
+for sig in TERM INT; do
+    out="$T/s$sig.rf"
+    "$RF" train $C -o "$out" 2>"$T/log" &
+    pid=$!
+    wait_for "$T/log" "step 10 "
+    kill -$sig $pid; wait $pid; got=$?
+    want=143; [ $sig = INT ] && want=130
+    [ "$got" = $want ] || { cat "$T/log" >&2; fail "SIG$sig: exit $got, expected $want"; }
+    grep -q "stopped by SIG$sig" "$T/log" || fail "SIG$sig: no message"
+    [ -e "$out" ] && [ -e "$out.ckpt" ] || fail "SIG$sig: the model or the checkpoint is missing"
+    expect_exit 0 "$RF" predict -m "$out" -q -o "$T/p.tsv" # the saved model is whole
+    expect_exit 0 "$RF" train --resume "$out.ckpt" -q -o "$out"
+    cmp -s "$out" "$T/full.rf" || fail "SIG$sig: the resumed model differs"
+done
+
+# bad checkpoints and options: clear errors, nothing trained
+"$RF" train $C -q -o "$T/b.rf" --checkpoint-every 2 2>/dev/null &
+pid=$!; wait_for "$T/b.rf.ckpt" ""; kill -9 $pid; wait $pid 2>/dev/null
+cp "$T/b.rf.ckpt" "$T/good.ckpt"
+sz=$(wc -c < "$T/good.ckpt")
+head -c $((sz / 2)) "$T/good.ckpt" > "$T/trunc.ckpt"
+expect_exit 6 "$RF" train --resume "$T/trunc.ckpt" -o "$T/b.rf"
+expect_err "checksum mismatch"
+printf 'X' | dd of="$T/b.rf.ckpt" bs=1 seek=200 conv=notrunc 2>/dev/null
+expect_exit 6 "$RF" train --resume "$T/b.rf.ckpt" -o "$T/b.rf"
+expect_err "corrupted"
+expect_exit 6 "$RF" train --resume "$T/full.rf" -o "$T/b.rf"
+expect_err "not a resflow checkpoint"
+expect_exit 1 "$RF" train --resume "$T/good.ckpt" $C -o "$T/b.rf"
+expect_err "cannot be combined"
+expect_exit 1 "$RF" train $C --checkpoint-every 5x -o "$T/b.rf"
+expect_err "checkpoint-every"
+expect_exit 1 "$RF" train $C --checkpoint "$T/full.rf" -o "$T/b.rf"
+expect_err "not a resflow checkpoint"
+
+# --init-model: a warm start from a model of the same architecture trains from its weights
+expect_exit 0 "$RF" train $C -q --set train.epochs=1 --init-model "$T/full.rf" -o "$T/warm.rf"
+expect_exit 0 "$RF" train $C -q --set train.epochs=1 -o "$T/cold.rf"
+cmp -s "$T/warm.rf" "$T/cold.rf" && fail "--init-model changed nothing"
+expect_exit 1 "$RF" train $C -q --set model.hidden=[4] --init-model "$T/full.rf" -o "$T/w2.rf"
+expect_err "does not fit"
+[ -e "$T/w2.rf" ] && fail "a model was written after a refused --init-model"
+exit 0

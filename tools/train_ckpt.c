@@ -1,0 +1,154 @@
+/* train_ckpt.c - resflow train's checkpoints (--checkpoint, --checkpoint-every), resume
+ * (--resume), warm start (--init-model) and SIGINT/SIGTERM handling. The signal flag is the
+ * tool's: the library only polls the cancel callback it is given (train.h). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "train_ckpt.h"
+
+static volatile sig_atomic_t g_signal; /* the first SIGINT/SIGTERM seen */
+
+static void on_signal(int sig)
+{
+    if (g_signal) { /* a second one: stop now, as without a handler */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_signal = sig;
+}
+
+void train_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int train_signal_seen(void) { return (int)g_signal; }
+
+int train_cancel(void *ud)
+{
+    (void)ud;
+    return g_signal != 0;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
+{
+    train_ckpt *x = ud;
+    int due = s->cancelled || (x->every_steps > 0 && s->pos.steps % x->every_steps == 0) ||
+              (x->every_sec > 0 && mono() - x->last >= x->every_sec);
+    if (!due) return RF_OK;
+    rf_status st = rf_checkpoint_save(x->path, x->config, x->threads, s, err);
+    if (st) return st;
+    x->last = mono();
+    x->written++;
+    if (s->cancelled) note("checkpoint written to %s (step %ld)", x->path, s->pos.steps);
+    return RF_OK;
+}
+
+/* "500" steps, or "30s", "10m", "2h". */
+static int parse_every(const char *v, train_ckpt *x)
+{
+    char *end;
+    errno = 0;
+    double n = strtod(v, &end);
+    if (errno || end == v || !(n > 0) || n > 1e12) return -1;
+    if (!*end) {
+        if (n != floor(n)) return -1;
+        x->every_steps = (long)n;
+        return 0;
+    }
+    if (end[1]) return -1;
+    switch (*end) {
+    case 's': x->every_sec = n; return 0;
+    case 'm': x->every_sec = n * 60; return 0;
+    case 'h': x->every_sec = n * 3600; return 0;
+    default: return -1;
+    }
+}
+
+int train_ckpt_opts(int *argc, char **argv, train_ckpt *x)
+{
+    static const char *const names[] = {"--resume", "--init-model", "--checkpoint", "--checkpoint-every"};
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        int k = -1;
+        const char *val = NULL;
+        for (int j = 0; j < 4 && k < 0; j++) {
+            size_t l = strlen(names[j]);
+            if (strncmp(argv[i], names[j], l) != 0) continue;
+            if (argv[i][l] == '=') k = j, val = argv[i] + l + 1;
+            else if (!argv[i][l]) k = j;
+        }
+        if (strcmp(argv[i], "--") == 0) { /* the rest is the common parser's */
+            while (i < *argc) argv[out++] = argv[i++];
+            break;
+        }
+        if (k < 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= *argc) return usage_error("train", "%s needs a value", names[k]);
+            val = argv[++i];
+        }
+        if (!*val) return usage_error("train", "%s needs a value", names[k]);
+        switch (k) {
+        case 0: x->resume = val; break;
+        case 1: x->init_model = val; break;
+        case 2: x->path = val; break;
+        default:
+            if (parse_every(val, x))
+                return usage_error("train", "--checkpoint-every %s: expected a number of steps (e.g. 500) or a time "
+                                   "(30s, 10m, 2h)", val);
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    if (x->resume && x->init_model)
+        return usage_error("train", "--resume and --init-model cannot be combined (a resumed run has its parameters)");
+    x->last = mono();
+    return 0;
+}
+
+int train_warm_start(const char *path, rf_model *m)
+{
+    rf_loaded_model lm;
+    rf_error e;
+    rf_error_clear(&e);
+    if (rf_model_load(path, &lm, &e)) return die(&e);
+    const rf_model_info *a = rf_model_info_of(lm.model), *b = rf_model_info_of(m);
+    if (a->n_params != b->n_params || a->n_buffers != b->n_buffers || a->n_emb_rows != b->n_emb_rows ||
+        a->E != b->E || rf_model_spec_of(lm.model)->model.type != rf_model_spec_of(m)->model.type) {
+        fprintf(stderr,
+                "resflow train: --init-model %s: the model does not fit this configuration and data (%s, %zu dense "
+                "parameters, %zu embedding rows x %d; this run: %s, %zu, %zu x %d)\n",
+                path, rf_model_type_name(rf_model_spec_of(lm.model)->model.type), a->n_params, a->n_emb_rows, a->E,
+                rf_model_type_name(rf_model_spec_of(m)->model.type), b->n_params, b->n_emb_rows, b->E);
+        rf_loaded_model_free(&lm);
+        return RF_EUSAGE;
+    }
+    memcpy(rf_model_params(m), rf_model_params(lm.model), a->n_params * sizeof(float));
+    if (a->n_buffers) memcpy(rf_model_buffers(m), rf_model_buffers(lm.model), a->n_buffers * sizeof(float));
+    memcpy(rf_model_emb(m), rf_model_emb(lm.model), a->n_emb_rows * (size_t)a->E * sizeof(float));
+    rf_loaded_model_free(&lm);
+    note("warm start: parameters from %s", path);
+    return 0;
+}

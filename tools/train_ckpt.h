@@ -1,0 +1,38 @@
+/* train_ckpt.h - resflow train's checkpoints, resume, warm start and signals (tools/ only). */
+#ifndef RESFLOW_TRAIN_CKPT_H
+#define RESFLOW_TRAIN_CKPT_H
+
+#include "resflow/afile.h"
+#include "resflow/checkpoint.h"
+#include "resflow/config.h"
+
+typedef struct {
+    const char *resume;      /* --resume FILE */
+    const char *init_model;  /* --init-model FILE */
+    const char *path;        /* --checkpoint FILE (default <out>.ckpt) */
+    long every_steps;        /* --checkpoint-every N */
+    double every_sec;        /* --checkpoint-every Ns / Nm / Nh */
+    /* run state */
+    const char *config;      /* the run's configuration text, as stored in checkpoints */
+    int threads;             /* the run's thread count */
+    double last;             /* clock of the last checkpoint */
+    long written;            /* checkpoints written */
+    rf_afile_lock *lock;     /* the checkpoint's writer lock for the whole run */
+} train_ckpt;
+
+/* Take resflow train's own options out of argv (compacting it; *argc updated), so the common
+ * parser sees the rest. 0 or an exit code (the error printed). */
+int train_ckpt_opts(int *argc, char **argv, train_ckpt *x);
+/* SIGINT/SIGTERM: the first asks the training to stop at the next step boundary (a second one
+ * kills as usual). */
+void train_signals_install(void);
+/* 0, or the signal that asked to stop. */
+int train_signal_seen(void);
+/* rf_train hooks: the cancel callback (a signal seen) and the step hook (a checkpoint when one
+ * is due, and always on the last, cancelled, step); ud is the train_ckpt. */
+int train_cancel(void *ud);
+rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err);
+/* Copy a model file's parameters into m (--init-model): same shapes required. 0 or exit code. */
+int train_warm_start(const char *path, rf_model *m);
+
+#endif
