@@ -847,6 +847,53 @@ static void test_save_onto_directory(void **state)
     fixture_free(&fx);
 }
 
+/* Issue #17: weights that are not finite (NaN, Inf) are refused at load even with valid
+ * checksums (before: loaded, predicted NaN), and a diverged model is never saved (the old file
+ * stays). */
+static void test_nonfinite_weights(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_init(&fx, 1, 7);
+    char path[512], bad[512];
+    path_in(path, sizeof path, "finite.rf");
+    path_in(bad, sizeof bad, "nan.rf");
+    save_fx(&fx, path);
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    const char *tags[] = {"PARM", "BUFF", "EMBD"};
+    const size_t skip[] = {8, 8, 16}; /* count (and width) before the floats */
+    const float vals[] = {NAN, INFINITY, -INFINITY};
+    for (int t = 0; t < 3; t++) {
+        uint64_t len;
+        size_t off = find_section(b, n, tags[t], &len);
+        assert_true(off > 0 && len > skip[t]);
+        unsigned char *c = malloc(n);
+        assert_non_null(c);
+        memcpy(c, b, n);
+        memcpy(c + off + skip[t] + 4 * ((len - skip[t]) / 4 / 2), &vals[t], 4); /* a middle value */
+        reseal(c, n);
+        spit(bad, c, n);
+        load_expect(bad, RF_EFORMAT, "diverged");
+        free(c);
+    }
+    /* save: a NaN parameter -> RF_ENUMERIC, the existing file byte for byte as it was */
+    rf_model_params(fx.m)[3] = NAN;
+    rf_error err;
+    rf_error_clear(&err);
+    assert_int_equal(rf_model_save(fx.m, &fx.cfg, fx.enc, (const char(*)[RF_NAME_MAX])fx.dense,
+                                   (const char(*)[RF_NAME_MAX])fx.labels, path, &err),
+                     RF_ENUMERIC);
+    assert_non_null(strstr(err.msg, "diverged"));
+    size_t n2;
+    unsigned char *b2 = slurp(path, &n2);
+    assert_int_equal(n, n2);
+    assert_memory_equal(b, b2, n);
+    free(b2);
+    free(b);
+    fixture_free(&fx);
+}
+
 /* A save that fails midway (file size limit: the write fails with EFBIG, like a full disk)
  * leaves the existing model file byte for byte as it was, and no temporary file. */
 static void test_failed_save_keeps_old_file(void **state)
@@ -972,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_save_missing_dir),
         cmocka_unit_test(test_save_onto_directory),
         cmocka_unit_test(test_failed_save_keeps_old_file),
+        cmocka_unit_test(test_nonfinite_weights),
         cmocka_unit_test(test_save_replaces),
     };
     int rc = cmocka_run_group_tests_name("modelfile", tests, NULL, NULL);

@@ -187,10 +187,14 @@ static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_confi
     }
     if (st) {
         die(&e);
-        if (st == RF_ENUMERIC && ts.best_epoch >= 0) {
+        if (st == RF_ENUMERIC) { /* diverged: never saved as the model; the last good one beside it */
+            char lg[4096];
             rf_error e2;
-            if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e2) == RF_OK)
-                fprintf(stderr, "resflow: the last good model (epoch %d) was saved to %s\n", ts.best_epoch, out);
+            int saved = ts.best_epoch >= 0 && snprintf(lg, sizeof lg, "%s.lastgood", out) < (int)sizeof lg &&
+                        rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, lg, &e2) == RF_OK;
+            fprintf(stderr, "resflow: %s was not written (the run diverged)", out);
+            if (saved) fprintf(stderr, "; the best validated model before it (epoch %d) was saved to %s", ts.best_epoch, lg);
+            fputc('\n', stderr);
         }
         rf_model_free(m);
         rf_splits_free(&sp);

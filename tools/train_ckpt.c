@@ -52,6 +52,17 @@ static double mono(void)
 rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
 {
     train_ckpt *x = ud;
+    if (x->loss0 == 0) x->loss0 = s->loss > 0 ? s->loss : 1e-30;
+    x->recent[x->n_recent++ % 16] = s->loss;
+    if (x->n_recent >= 16) {
+        double mean = 0;
+        for (int i = 0; i < 16; i++) mean += x->recent[i] / 16;
+        if (mean > 1000 * x->loss0 && !s->cancelled)
+            return rf_errorf(err, RF_ENUMERIC,
+                             "training diverged: the training loss rose from %.4g (first step) to a mean of %.4g over "
+                             "steps %ld-%ld; try a lower train.lr",
+                             x->loss0, mean, s->pos.steps - 15, s->pos.steps);
+    }
     int due = s->cancelled || (x->every_steps > 0 && s->pos.steps % x->every_steps == 0) ||
               (x->every_sec > 0 && mono() - x->last >= x->every_sec);
     if (!due) return RF_OK;

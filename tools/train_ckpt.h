@@ -18,6 +18,9 @@ typedef struct {
     double last;             /* clock of the last checkpoint */
     long written;            /* checkpoints written */
     rf_afile_lock *lock;     /* the checkpoint's writer lock for the whole run */
+    double loss0;            /* the first step's training loss (0: none yet) */
+    double recent[16];       /* the last training losses (a ring), for the divergence check */
+    long n_recent;
 } train_ckpt;
 
 /* Take resflow train's own options out of argv (compacting it; *argc updated), so the common
@@ -29,7 +32,9 @@ void train_signals_install(void);
 /* 0, or the signal that asked to stop. */
 int train_signal_seen(void);
 /* rf_train hooks: the cancel callback (a signal seen) and the step hook (a checkpoint when one
- * is due, and always on the last, cancelled, step); ud is the train_ckpt. */
+ * is due, and always on the last, cancelled, step; RF_ENUMERIC when the training loss has
+ * exploded: the mean of the last 16 steps above 1000 times the first step's); ud is the
+ * train_ckpt. */
 int train_cancel(void *ud);
 rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err);
 /* Copy a model file's parameters into m (--init-model): same shapes required. 0 or exit code. */

@@ -65,11 +65,12 @@ typedef struct {
     const rf_optimizer *opt;
     const float *best_params, *best_buffers, *best_emb;
     int cancelled;         /* 1: the cancel callback asked to stop; this is the last call */
+    double loss;           /* this step's training loss */
 } rf_train_state;
 
 /* Called at every step boundary that does not end the run (after the step's evaluation, if
  * any), e.g. to write a checkpoint (checkpoint.h). A status other than RF_OK stops training
- * with it. */
+ * with it, the best parameters (as at a normal end) restored in the model. */
 typedef rf_status (*rf_step_hook)(void *ud, const rf_train_state *s, rf_error *err);
 
 /* Polled at every step boundary; non-zero stops training there: the step hook is called once

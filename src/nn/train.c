@@ -336,11 +336,14 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
                 }
             }
             if (!stop && (cx.step_hook || cx.cancel)) { /* a step boundary: checkpoint, cancel */
-                rf_train_state ts = {{0}, m, opt, best.params, best.buffers, best.emb, 0};
+                rf_train_state ts = {{0}, m, opt, best.params, best.buffers, best.emb, 0, loss};
                 ts.cancelled = cx.cancel && cx.cancel(cx.cancel_ud);
                 ts.pos = (rf_train_pos){last ? ep + 1 : ep, last ? 0 : (long)bi + 1, sum.steps, seen, bad_evals,
                                         by_loss, sum.best_score, sum.best_epoch, sum.best_valid};
-                if (cx.step_hook && (st = cx.step_hook(cx.step_ud, &ts, err))) goto done;
+                if (cx.step_hook && (st = cx.step_hook(cx.step_ud, &ts, err))) {
+                    snap_restore(&best, m);
+                    goto done;
+                }
                 if (ts.cancelled) {
                     logf_(log, ud, "training cancelled at epoch %d step %ld", ep + 1, sum.steps);
                     sum.cancelled = stop = 1;

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,25 @@ static rf_status out_finish(writer *w, rf_afile *af, const unsigned char *hdr, i
     return RF_OK;
 }
 
+/* The first non-finite value of x[0..n) ("" when all are finite), for a message. */
+static int nonfinite(const float *x, size_t n, char *what, size_t wn, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) {
+            snprintf(what, wn, "%s value %zu of %zu is %g", name, i, n, (double)x[i]);
+            return 1;
+        }
+    return 0;
+}
+/* A model whose weights are all finite (a diverged one is neither saved nor loaded). */
+static int model_nonfinite(const rf_model *mdl, char *what, size_t wn)
+{
+    const rf_model_info *m = rf_model_info_of(mdl);
+    return nonfinite(rf_model_params(mdl), m->n_params, what, wn, "dense parameter") ||
+           nonfinite(rf_model_buffers(mdl), m->n_buffers, what, wn, "running statistic") ||
+           nonfinite(rf_model_emb(mdl), m->n_emb_rows * (size_t)m->E, what, wn, "embedding");
+}
+
 /* Field record f: the model's input schema (name, separator) with its embedding layout. */
 static void field_of(const rf_model *m, int f, rf_field *out)
 {
@@ -161,6 +181,10 @@ rf_status rf_model_save(const rf_model *mdl, const rf_config *cfg, const rf_enco
     if (m->F < 0 || m->F > MAX_F || m->D < 0 || m->D > MAX_D)
         return rf_errorf(err, RF_EINTERNAL, "rf_model_save: bad model shape F=%d D=%d", m->F,
                          m->D);
+    char bad[160];
+    if (model_nonfinite(mdl, bad, sizeof bad))
+        return rf_error_at(err, RF_ENUMERIC, path, 0, 0,
+                           "not saved: the model has diverged (%s); the file was left as it was", bad);
     if (enc && enc->F != m->F)
         return rf_error_at(err, RF_EUSAGE, path, 0, 0,
                            "encoders have %d fields, the model has %d", enc->F, m->F);
@@ -775,6 +799,9 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t size,
     rf_get_f32s(rf_model_params(out->model), sec[S_PARM].p + 8, (size_t)n_params);
     rf_get_f32s(rf_model_buffers(out->model), sec[S_BUFF].p + 8, (size_t)n_buffers);
     rf_get_f32s(rf_model_emb(out->model), sec[S_EMBD].p + 16, (size_t)(rows * E));
+    char bad[160];
+    if (model_nonfinite(out->model, bad, sizeof bad))
+        return FMTERR("refused: %s (a diverged model, or the file was altered)", bad);
 
     if (have[S_VOCB] && (st = parse_vocab(path, &sec[S_VOCB], out, err))) return st;
     if (prep.p) {
