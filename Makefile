@@ -178,3 +178,24 @@ fixtures:
 
 clean:
 	rm -rf build build-asan build-tsan build-portable
+
+# ---- fuzzing (issue #17, docs/reliability.md) ------------------------------------------------
+# make fuzz: the libFuzzer targets fuzz/fuzz_*.c built with clang (ASan + UBSan) into build-fuzz/;
+# make fuzz-run FUZZ_SECONDS=30: each for that long on its seed corpus fuzz/corpus/<target>
+# (read only: new inputs go to build-fuzz/corpus/<target>). scripts/fuzz_seeds.sh regenerates the seeds.
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 30
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz OPT="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-pass-failed" build-fuzz/libresflow.a
+	@for t in $(FUZZ_TARGETS); do echo "clang fuzz/$$t.c -> build-fuzz/$$t"; \
+	    clang -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -Iinclude -Isrc fuzz/$$t.c \
+	    build-fuzz/libresflow.a $(LDLIBS) -o build-fuzz/$$t || exit 1; done
+fuzz-run: fuzz
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; \
+	    ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -timeout=10 -print_final_stats=1 build-fuzz/corpus/$$t fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1 || \
+	    { tail -60 build-fuzz/$$t.log; echo "fuzz: $$t failed"; exit 1; }; \
+	    echo "fuzz: $$t $$(grep -o 'stat::number_of_executed_units: *[0-9]*' build-fuzz/$$t.log | grep -o '[0-9]*$$') executions, \
+	    $$(grep -o 'cov: [0-9]*' build-fuzz/$$t.log | tail -1)"; done
+.PHONY: fuzz fuzz-run

@@ -112,6 +112,10 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
         for (int j = 0; j < cfg->K; j++)
             if (!strcmp(cfg->tasks[j].parent, t->name)) BAD("tasks.%s.loss: an mse task cannot be a parent (of %s)", t->name, cfg->tasks[j].name);
     }
+    int per_level = cfg->model.shared_experts + cfg->K * cfg->model.specific_experts; /* zoo.c's limit */
+    if ((cfg->model.type == RF_MODEL_PLE || cfg->model.type == RF_MODEL_STEM) && per_level > 64)
+        BAD("model.shared_experts + tasks x model.specific_experts = %d + %d x %d = %d experts per level (at most 64)",
+            cfg->model.shared_experts, cfg->K, cfg->model.specific_experts, per_level);
     const rf_regression_cfg *rg = &cfg->regression;
     if (!rg->target[0] && (rg->thresholds.n || rg->quantiles || rg->head != RF_REG_PROGRESSIVE))
         BAD("regression: regression.target is not set (the numeric column to predict)");

@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include "run/config_bounds.h"
 #include "run/config_int.h"
 
 static loc mark_loc(yaml_mark_t m)
@@ -86,6 +88,8 @@ static rf_status apply_node(const ctx *c, const char *key, yaml_node_t *node, lo
 {
     char sel[KEY_MAX];
     const char *field;
+    if (node->tag && strncmp((const char *)node->tag, "tag:yaml.org,2002:", 18) != 0) /* e.g. !foo */
+        return rf_cfg_fail_(c, mark_loc(node->start_mark), "%s: unsupported YAML tag %.64s", key, (const char *)node->tag);
     if (node->type == YAML_MAPPING_NODE) {
         const key_def *kd = find_in(KEYS, N_KEYS, key);
         if (!kd && split_task_key(key, sel, sizeof sel, &field)) kd = find_in(TASK_KEYS, N_TASK_KEYS, field);
@@ -177,6 +181,8 @@ rf_status rf_cfg_apply_set_value_(const ctx *c, yaml_node_t *root, const char *k
 
 rf_status rf_config_load_string(rf_config *cfg, const char *text, size_t len, const char *name, rf_error *err)
 {
+    rf_status bst = rf_cfg_check_bounds_(text ? text : "", text ? len : 0, name ? name : "<string>", err);
+    if (bst) return bst;
     rf_config *work = malloc(sizeof *work);
     if (!work) return rf_errorf(err, RF_ENOMEM, "out of memory");
     memcpy(work, cfg, sizeof *work);
@@ -200,7 +206,18 @@ rf_status rf_config_load_file(rf_config *cfg, const char *path, rf_error *err)
     char *text = NULL;
     size_t len = 0, cap = 0;
     if (!f) return rf_error_at(err, RF_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return rf_error_at(err, RF_EIO, path, 0, 0, "is a directory, not a YAML configuration file");
+    }
     for (;;) {
+        if (len > RF_CONFIG_MAX_BYTES) { /* e.g. -c /dev/zero: stop reading, bounded memory */
+            free(text);
+            fclose(f);
+            return rf_error_at(err, RF_EUSAGE, path, 0, 0, "configuration too large: more than %u bytes",
+                               RF_CONFIG_MAX_BYTES);
+        }
         if (len == cap) {
             char *q = realloc(text, cap = cap ? cap * 2 : 16384);
             if (!q) {
@@ -218,7 +235,7 @@ rf_status rf_config_load_file(rf_config *cfg, const char *path, rf_error *err)
     fclose(f);
     if (bad) {
         free(text);
-        return rf_error_at(err, RF_EIO, path, 0, 0, "read error");
+        return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno ? errno : EIO));
     }
     rf_status st = rf_config_load_string(cfg, text, len, path, err);
     free(text);
