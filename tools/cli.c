@@ -33,10 +33,21 @@ void note(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* s with control characters (a value or path from the input) shown as \xNN, not sent raw to
+ * the terminal (issue #17). */
+static void put_clean(FILE *fp, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) fprintf(fp, "\\x%02x", *p);
+        else fputc(*p, fp);
+}
+
 int die(const rf_error *e)
 {
     char buf[2048];
-    fprintf(stderr, "resflow: error: %s\n", rf_error_format(e, buf, sizeof buf));
+    fputs("resflow: error: ", stderr);
+    put_clean(stderr, rf_error_format(e, buf, sizeof buf));
+    fputc('\n', stderr);
     return e->code ? (int)e->code : 1;
 }
 
@@ -45,9 +56,11 @@ int usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "resflow %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "resflow %s: ", cmd);
+    put_clean(stderr, msg);
     fprintf(stderr, "\nTry 'resflow %s --help'.\n", cmd);
     return RF_EUSAGE;
 }

@@ -70,6 +70,9 @@ int cmd_config(int argc, char **argv)
     if (o.keys) {
         s = rf_config_describe();
     } else if (o.model) {
+        if (o.config || o.n_sets) /* issue #17: --set was silently ignored */
+            return usage_error("config", "-m prints the configuration stored in the model file as it is; "
+                                         "-c and --set cannot be combined with it");
         rf_loaded_model lm;
         rf_error e;
         if (rf_model_load(o.model, &lm, &e)) return die(&e);

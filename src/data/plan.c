@@ -9,11 +9,16 @@
 
 /* ---- plan: columns of the header, encoders -------------------------------------------------- */
 
-/* Extended column named name (main file first, then the side tables), -1 if absent. */
+/* Extended column named name (main file first, then the side tables), -1 if absent or twice in
+ * the main file. */
 static int find_col(const loader *L, char (*names)[RF_NAME_MAX], const char *name)
 {
     for (int c = 0; c < L->ncols; c++)
-        if (!strcmp(names[c], name)) return c;
+        if (!strcmp(names[c], name)) {
+            for (int c2 = c + 1; c2 < L->ncols; c2++)
+                if (!strcmp(names[c2], name)) return -1; /* ambiguous: rf_missing_column_ says so */
+            return c;
+        }
     for (int j = 0; j < L->nside; j++) {
         const side *s = &L->sides[j];
         for (int c = 0; c < s->ncols; c++)
@@ -25,6 +30,15 @@ static int find_col(const loader *L, char (*names)[RF_NAME_MAX], const char *nam
 rf_status rf_missing_column_(const loader *L, char (*names)[RF_NAME_MAX], const char *name,
                                 const char *role)
 {
+    int first = -1;
+    for (int c = 0; c < L->ncols; c++) /* a name the header has twice (issue #17) */
+        if (!strcmp(names[c], name)) {
+            if (first >= 0)
+                return rf_error_at(L->err, RF_EDATA, L->path, L->sc->no_header ? 0 : 1, L->sc->no_header ? 0 : 1,
+                                   "%s column '%s' is ambiguous: %s has it twice (columns %d and %d)", role, name,
+                                   L->sc->no_header ? "data.columns" : "the header", first + 1, c + 1);
+            first = c;
+        }
     char list[320];
     size_t o = 0;
     list[0] = '\0';
