@@ -68,8 +68,8 @@ typedef struct {
     double loss;           /* this step's training loss */
 } rf_train_state;
 
-/* Called at every step boundary that does not end the run (after the step's evaluation, if
- * any), e.g. to write a checkpoint (checkpoint.h). A status other than RF_OK stops training
+/* Called at every step boundary (after the step's evaluation, if any) but one where training
+ * stops early (train.max_steps reached, early stopping), e.g. to write a checkpoint (checkpoint.h). A status other than RF_OK stops training
  * with it, the best parameters (as at a normal end) restored in the model. */
 typedef rf_status (*rf_step_hook)(void *ud, const rf_train_state *s, rf_error *err);
 
