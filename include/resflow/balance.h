@@ -42,11 +42,11 @@
  *    parameters only (their code includes the task-specific ones, §2.7.2), with the step count
  *    t of the update being taken (theirs uses the previous one), and the first step solves for
  *    alpha too (theirs starts from alpha = 1).
- *    Which parameters are shared comes from rf_model_param_groups alone: for the tower models
- *    (ResFlow, ESMM: the parent's tower; NSE: none) it is exact, but the zoo's op-graph models
- *    (shared-bottom, MoE, MMoE, PLE, AITM, ESCM2, DCMT, STEM, single) are one group reached by
- *    all tasks today, so PUB treats ALL their dense parameters as shared (their gates and
- *    towers are not yet task-specific as methods.md §2.4 specifies).
+ *    Which parameters are shared comes from rf_model_param_groups alone, exact for every
+ *    model: for the tower models per tower (ResFlow, ESMM: the parent's tower; NSE: none), for
+ *    the zoo's op-graph models per op parameter block, from the graph's structure (MMoE's and
+ *    PLE's shared experts are shared; gates, task experts and towers belong to one task, as
+ *    methods.md §2.4 specifies).
  *  - task-specific dense parameters (one or no bit in tasks): ordinary Adam (as rf_adam_create:
  *    L2 weight decay added to the gradient) on the sum of the per-task gradients, which there is
  *    the owning task's gradient.

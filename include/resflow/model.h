@@ -59,11 +59,17 @@ RF_API float *rf_model_emb(const rf_model *m);
 RF_API size_t rf_model_emb_offset(const rf_model *m, int f);
 
 /* Parameter groups: which task's loss reaches which parameters. Each group is a 2-D block of
- * the dense slab (rows x cols floats, row stride ld, starting at off) or, with emb = 1, the
- * embedding tables. tasks is the bitmask of the tasks whose loss has a gradient there; owner
- * is the task whose tower it is, or -1 for parameters of no single tower. A group is shared
- * (PUB's sense) when more than one bit of tasks is set: the input embeddings, and with ResFlow
- * links or ESMM products a parent's tower, which its descendants' losses reach too. */
+ * the dense slab (rows x cols floats, row stride ld, starting at off) or, with emb = 1, a
+ * column block of the embedding tables (off is then the first column of each row). tasks is the
+ * bitmask of the tasks whose loss has a gradient there; owner is the task whose tower it is, or
+ * -1 for parameters of no single tower. A group is shared (PUB's sense) when more than one bit of
+ * tasks is set: the input embeddings, and with ResFlow links or ESMM products a parent's tower,
+ * which its descendants' losses reach too. Tower models (resflow, nse, esmm) have a group per
+ * tower layer and parameter; op-graph zoo models a group per op parameter block and per run of
+ * columns with one mask, derived exactly from the graph's structure and the model's objective
+ * (MMoE's experts are shared, its gates and towers a task's own; STEM's per-task embedding
+ * chunks and experts, behind their stop-gradients, are their task's; owner is then the single
+ * task of the mask, or -1). */
 typedef struct {
     char name[48];  /* e.g. "tower1.layer0.W", "emb" */
     size_t off, rows, cols, ld;
@@ -71,8 +77,8 @@ typedef struct {
     int owner;
     uint32_t tasks;
 } rf_param_group;
-/* Fill up to max groups (out may be NULL to count); returns the number of groups. The groups
- * cover every dense parameter exactly once. */
+/* Fill up to max groups (out may be NULL to count); returns the number of groups. The dense
+ * groups cover every dense parameter exactly once, the embedding groups every column. */
 RF_API int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max);
 
 /* The embedding row width a model of this specification has: model.emb_dim, times K for
