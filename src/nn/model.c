@@ -235,6 +235,17 @@ static uint32_t reach_mask(const rf_model *m, int k, int up)
     return mask;
 }
 
+/* The children of k when the M1 penalty (on models whose probabilities are their logits'
+ * sigmoids) passes a child's loss to its parent's logit, else 0. */
+static uint32_t m1_children(const rf_model *m, int k)
+{
+    uint32_t mask = 0;
+    if (m->spec.model.monotonic != RF_MONO_M1 || is_product(m)) return 0;
+    for (int j = 0; j < m->K; j++)
+        if (m->parent[j] == k) mask |= 1u << j;
+    return mask;
+}
+
 /* ---- parameter groups ------------------------------------------------------------------- */
 
 struct rf_param_group_list {
@@ -363,7 +374,7 @@ int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
             for (int j = l; j < m->L; j++) up |= link_on(m, j);
             int H = m->H[l], in = l == 0 ? m->In : m->H[l - 1];
             for (int k = 0; k < K; k++) {
-                uint32_t t = reach_mask(m, k, up);
+                uint32_t t = reach_mask(m, k, up) | m1_children(m, k);
                 size_t o = (size_t)(lp->W - m->params);
                 snprintf(nm, sizeof nm, "tower%d.layer%d.W", k, l);
                 if (l == 0) GROUP(nm, o + (size_t)k * H, (size_t)in, (size_t)H, (size_t)K * H, k, t);
@@ -384,7 +395,7 @@ int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
         }
         int HL = m->H[m->L - 1];
         for (int k = 0; k < K; k++) {
-            uint32_t t = reach_mask(m, k, up_out);
+            uint32_t t = reach_mask(m, k, up_out) | m1_children(m, k);
             snprintf(nm, sizeof nm, "tower%d.out.W", k);
             GROUP(nm, (size_t)(m->Wout - m->params) + (size_t)k * HL, 1, (size_t)HL, (size_t)HL, k, t);
             snprintf(nm, sizeof nm, "tower%d.out.b", k);
