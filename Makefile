@@ -1,5 +1,5 @@
 # resflow - one Makefile. Targets: all (libs + tool), test, install, uninstall, symbols, bench,
-# bench-rank, bench-prepare, asan, tsan, clean. PORTABLE=1: a build for any x86-64 (see below).
+# bench-rank, bench-http, bench-prepare, asan, tsan, clean. PORTABLE=1: a build for any x86-64 (see below).
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 # PORTABLE=1: baseline x86-64 code (no -march=native); the SIMD number parsing picks its code at
@@ -49,7 +49,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: all test bench bench-http bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -139,6 +139,13 @@ $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 
 $(BUILD)/bench_load: bench/bench_load.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_load.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench_score: bench/bench_score.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_score.c $(LIB) $(LDLIBS)
+
+# the scoring core and `resflow serve` under load (needs wrk): N candidates per request
+bench-http: all $(BUILD)/bench_score
+	RF=$(BUILD)/resflow BS=$(BUILD)/bench_score sh bench/http_load.sh
 
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
