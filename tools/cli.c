@@ -14,7 +14,8 @@
 #include "resflow/afile.h"
 #include "cli.h"
 
-int g_quiet; /* tool-level flag (tools may have state; the library has none) */
+int g_quiet;   /* tool-level flags (tools may have state; the library has none) */
+int g_verbose; /* -v: also the resolved configuration on stderr */
 
 void log_line(void *ud, const char *line)
 {
@@ -74,7 +75,7 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 
 /* ---- shared option handling ------------------------------------------------------------ */
 
-enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP };
+enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP };
 
 static const struct option long_opts[] = {
     {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, O_SET},
@@ -83,6 +84,8 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, 0, 'q'},        {"skip-bad-rows", no_argument, 0, O_SKIP},
     {"threads", required_argument, 0, O_THREADS}, {"models", required_argument, 0, O_MODELS},
     {"keys", no_argument, 0, O_KEYS},      {"help", no_argument, 0, 'h'},
+    {"verbose", no_argument, 0, 'v'},      {"show-config", no_argument, 0, O_SHOWCFG},
+    {"report", required_argument, 0, O_REPORT}, {"keep", required_argument, 0, O_KEEP},
     {0, 0, 0, 0}};
 
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
@@ -90,7 +93,7 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
     memset(o, 0, sizeof *o);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "c:m:d:o:qh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:m:d:o:qvh", long_opts, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case O_SET:
@@ -106,6 +109,14 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
             o->json_path = optarg;
             break;
         case 'q': g_quiet = 1; break;
+        case 'v': g_verbose = 1; break;
+        case O_SHOWCFG: o->show_config = 1; break;
+        case O_REPORT:
+        case O_KEEP: /* only where the help offers them */
+            if (!strstr(help, c == O_REPORT ? "--report" : "--keep"))
+                return usage_error(cmd, "%s: not an option of this command", c == O_REPORT ? "--report" : "--keep");
+            *(c == O_REPORT ? &o->report : &o->keep) = optarg;
+            break;
         case O_SKIP: o->skip_bad = 1; break;
         case O_THREADS: {
             char *end;
@@ -272,4 +283,12 @@ void print_chain_note(FILE *fp, const char *dataset)
             "note: %s%sno task has a parent (tasks[].parent), so the links of ResFlow and ESMM are inactive: with "
             "no parent tasks ResFlow and ESMM reduce to NSE (their rows are NSE's)\n",
             dataset ? dataset : "", dataset ? ": " : "");
+}
+
+void show_config(const opts *o, const rf_config *cfg)
+{
+    if (!o->show_config && !g_verbose) return;
+    char *dump = rf_config_dump(cfg);
+    if (dump) fprintf(stderr, "%s", dump);
+    free(dump);
 }

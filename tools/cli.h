@@ -17,10 +17,13 @@ typedef struct {
     const char *sets[128];
     int n_sets;
     const char *model, *data, *out, *json_path, *models;
-    int json, skip_bad, threads, keys;
+    const char *report, *keep; /* --report DIR (train), --keep COLS (predict) */
+    int json, skip_bad, threads, keys, show_config;
 } opts;
 
-extern int g_quiet;
+extern int g_quiet, g_verbose;
+/* The resolved configuration on stderr with -v or --show-config (else nothing). */
+void show_config(const opts *o, const rf_config *cfg);
 
 void log_line(void *ud, const char *line);
 void note(const char *fmt, ...) RF_PRINTF(1, 2);
@@ -69,5 +72,6 @@ int cmd_prepare(int argc, char **argv);
 int cmd_fusion(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif
