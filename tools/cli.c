@@ -1,4 +1,5 @@
 /* cli.c - option parsing, config loading, logging and printing shared by the commands. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -291,4 +292,46 @@ void show_config(const opts *o, const rf_config *cfg)
     char *dump = rf_config_dump(cfg);
     if (dump) fprintf(stderr, "%s", dump);
     free(dump);
+}
+
+/* One input path of the config: readable, or an error naming the absolute path it looked at,
+ * the rule (relative to the working directory) and, when the file exists beside the config file,
+ * that path. */
+static int check_one_path(const char *key, const char *path, const char *config)
+{
+    if (!path[0] || access(path, R_OK) == 0) return 0;
+    int er = errno;
+    char cwd[4096] = "?", abs[8300];
+    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "?");
+    if (path[0] == '/') snprintf(abs, sizeof abs, "%s", path);
+    else snprintf(abs, sizeof abs, "%s/%s", cwd, path);
+    fprintf(stderr, "resflow: error: %s: cannot read %s (looked at %s: %s)", key, path, abs, strerror(er));
+    if (path[0] != '/')
+        fprintf(stderr, "; relative paths in a config are resolved against the working directory (%s)", cwd);
+    const char *slash = config ? strrchr(config, '/') : NULL;
+    if (path[0] != '/' && slash) {
+        char beside[8300];
+        snprintf(beside, sizeof beside, "%.*s/%s", (int)(slash - config), config, path);
+        if (access(beside, R_OK) == 0)
+            fprintf(stderr, "; %s exists beside the config file: run from there or write the path as %s", beside,
+                    beside);
+    }
+    fputc('\n', stderr);
+    return RF_EIO;
+}
+
+int check_data_paths(const opts *o, const rf_config *cfg)
+{
+    const rf_data_cfg *d = &cfg->data;
+    if (d->schema.cache[0] && access(d->schema.cache, R_OK) == 0) return 0; /* the cache is read instead */
+    int rc = 0;
+    if (strcmp(d->source, "synth")) rc = check_one_path("data.source", d->source, o->config);
+    if (!rc) rc = check_one_path("data.valid", d->valid, o->config);
+    if (!rc) rc = check_one_path("data.test", d->test, o->config);
+    for (int j = 0; j < d->schema.njoin && !rc; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "data.join.%d.file", j);
+        rc = check_one_path(key, d->schema.join[j].path, o->config);
+    }
+    return rc;
 }

@@ -39,6 +39,11 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help);
 /* defaults <- file <- --set, validated */
 int load_config(const opts *o, rf_config *cfg);
+/* The config's input files (data.source unless synth, data.valid, data.test, data.join.N.file;
+ * not when a readable data.cache replaces them) are readable, else an error naming the absolute
+ * path looked at (paths are relative to the working directory) and the path beside the config
+ * file when one exists there. 0 or the exit code (RF_EIO). */
+int check_data_paths(const opts *o, const rf_config *cfg);
 /* The first log line: version, threads (train.threads: the library applies it per call), BLAS. */
 void note_threads(const rf_config *cfg);
 double dataset_mb(const rf_dataset *d);

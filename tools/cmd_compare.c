@@ -38,7 +38,7 @@ int cmd_compare(int argc, char **argv)
     int rc = parse_opts("compare", argc, argv, &o, compare_help);
     if (rc) return rc;
     rf_config cfg;
-    if ((rc = load_config(&o, &cfg))) return rc;
+    if ((rc = load_config(&o, &cfg)) || (rc = check_data_paths(&o, &cfg))) return rc;
     note_threads(&cfg);
     rf_error e;
     rf_error_clear(&e);

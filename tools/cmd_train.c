@@ -48,7 +48,7 @@ int cmd_train(int argc, char **argv)
     int rc = parse_opts("train", argc, argv, &o, train_help);
     if (rc) return rc;
     rf_config cfg;
-    if ((rc = load_config(&o, &cfg))) return rc;
+    if ((rc = load_config(&o, &cfg)) || (rc = check_data_paths(&o, &cfg))) return rc;
     const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
     if ((rc = check_output("train", o.out ? o.out : "resflow.model", ins, 4))) return rc;
     if (o.report && mkdirs(o.report)) {

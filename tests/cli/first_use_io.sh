@@ -22,6 +22,26 @@ expect_exit 0 "$RF" train -c "$T/d.yaml" -o "$T/m.model" -v
 expect_err "batch_size: 64"
 expect_err "% of epoch"
 
+# a live line on a terminal (script(1) gives the run a pseudo-terminal): rewritten in place with \r
+if command -v script >/dev/null 2>&1; then
+    script -qec "$RF train -c $T/d.yaml -o $T/m.model 2>&1" /dev/null >"$T/tty" </dev/null || fail "train under script"
+    grep -q "$(printf '\r')$(printf '\033')\[Kepoch 1/1 .*% | step .* | ETA " "$T/tty" || { cat -v "$T/tty" | head >&2; fail "no live progress line on a terminal"; }
+else
+    echo "  [skip] script(1) not found: the terminal progress line not exercised" >&2
+fi
+
+# 9. a relative data path that is not found: the error names the absolute path and the rule, and
+# points at the file beside the config when there is one
+mkdir -p "$T/cfgdir"
+cp "$T/d.csv" "$T/cfgdir/own.csv"
+printf 'data: {source: own.csv, categorical: [user]}\ntasks: [{name: ctr, label: click}]\n' >"$T/cfgdir/own.yaml"
+expect_exit 3 "$RF" train -c "$T/cfgdir/own.yaml" -o "$T/x.model"
+expect_err "data.source: cannot read own.csv (looked at $(pwd)/own.csv"
+expect_err "resolved against the working directory ($(pwd))"
+expect_err "$T/cfgdir/own.csv exists beside the config file"
+RFABS="$(cd "$(dirname "$RF")" && pwd)/resflow"
+(cd "$T/cfgdir" && "$RFABS" train -c own.yaml -o "$T/x.model" -q) >/dev/null 2>"$T/err" || { cat "$T/err" >&2; fail "train from the config's directory"; }
+
 # 8. --keep: raw columns as typed, in input order; the group's value with --with-labels
 expect_exit 0 "$RF" predict -m "$T/m.model" --data "$T/d.csv" --keep user,price --with-labels -o "$T/p.tsv" -q
 head -1 "$T/p.tsv" | grep -q "^row	user	price	group	ctr	click$" || { head -2 "$T/p.tsv" >&2; fail "--keep header"; }
