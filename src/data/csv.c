@@ -551,9 +551,22 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     size_t n = L->out.n, fit_n = n;
     if (L->fitting) {
         size_t a, bb;
-        rf_split_points(L->out.group, n, opts ? opts->valid_frac : 0, opts ? opts->test_frac : 0, &a, &bb);
+        uint8_t *role = NULL;
+        if (opts && opts->split_random && opts->valid_frac + opts->test_frac > 0) { /* data.split: random */
+            if (!(role = malloc(n))) {
+                st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                goto fail;
+            }
+            rf_split_roles(L->out.group, n, opts->split_seed, opts->valid_frac, opts->test_frac, role);
+            a = 0;
+            for (size_t i = 0; i < n; i++) a += role[i] == 0;
+        } else {
+            rf_split_points(L->out.group, n, opts ? opts->valid_frac : 0, opts ? opts->test_frac : 0, &a, &bb);
+        }
         fit_n = a;
-        if ((st = rf_fit_all_(L, a))) goto fail;
+        st = rf_fit_all_(L, a, role);
+        free(role);
+        if (st) goto fail;
     }
 
     /* assemble the dataset: hand over the column arrays */

@@ -252,6 +252,6 @@ rf_status rf_make_plan_(loader *L, char (*names)[RF_NAME_MAX]);
 rf_status rf_check_schema_(const rf_schema *sc, rf_error *err);
 
 /* fit.c: fit the encoders on the rows [0, a) of the output and rewrite every row. */
-rf_status rf_fit_all_(loader *L, size_t a);
+rf_status rf_fit_all_(loader *L, size_t a, const uint8_t *role);
 
 #endif
