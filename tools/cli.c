@@ -183,19 +183,24 @@ const char *type_name(rf_model_type t)
 
 void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const rf_eval_result *r)
 {
-    fprintf(fp, "%-16s %8s %9s %10s %10s %8s %10s\n", "task", "AUC", "logloss", "mean pred", "observed",
+    int w = 16; /* the first column: as wide as the longest task or child|parent name */
+    for (int k = 0; k < sp->K; k++) {
+        int l = (int)strlen(sp->tasks[k].name) + (parent[k] >= 0 ? 1 + (int)strlen(sp->tasks[parent[k]].name) : 0);
+        if (l > w) w = l;
+    }
+    fprintf(fp, "%-*s %8s %9s %10s %10s %8s %10s\n", w, "task", "AUC", "logloss", "mean pred", "observed",
             "calib", "positives");
     for (int k = 0; k < sp->K; k++) {
         const rf_task_metrics *t = &r->task[k];
-        fprintf(fp, "%-16s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", sp->tasks[k].name, t->auc, t->logloss,
+        fprintf(fp, "%-*s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", w, sp->tasks[k].name, t->auc, t->logloss,
                 t->mean_pred, t->mean_label, t->calib, t->positives);
     }
     for (int k = 0; k < sp->K; k++) {
         if (parent[k] < 0) continue;
         char name[160];
         snprintf(name, sizeof name, "%s|%s", sp->tasks[k].name, sp->tasks[parent[k]].name);
-        fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
-                name, r->cond[k].auc, r->cond[k].n, sp->tasks[parent[k]].name, sp->tasks[k].name,
+        fprintf(fp, "%-*s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
+                w, name, r->cond[k].auc, r->cond[k].n, sp->tasks[parent[k]].name, sp->tasks[k].name,
                 sp->tasks[parent[k]].name, 100 * r->increase[k]);
     }
     const rf_regression_cfg *rg = &sp->regression;

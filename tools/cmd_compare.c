@@ -111,19 +111,28 @@ int cmd_compare(int argc, char **argv)
         for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
         fprintf(hout, ", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
     }
+    /* columns as wide as their headers (long task names stay aligned) */
+    int wa[RF_MAX_TASKS], wc[RF_MAX_TASKS];
     fprintf(hout, "\n\n%-10s", "model");
-    for (int k = 0; k < K; k++) fprintf(hout, " %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
+    for (int k = 0; k < K; k++) {
+        snprintf(buf, sizeof buf, "%s AUC", cfg.tasks[k].name);
+        wa[k] = strlen(buf) > 10 ? (int)strlen(buf) : 10;
+        fprintf(hout, " %*s", wa[k], buf);
+    }
     for (int k = 0; k < K; k++)
-        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
-            fprintf(hout, " %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
+        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) {
+            snprintf(buf, sizeof buf, "%s|%s", cfg.tasks[k].name, cfg.tasks[k].parent);
+            wc[k] = strlen(buf) > 14 ? (int)strlen(buf) : 14;
+            fprintf(hout, " %*s", wc[k], buf);
+        }
     int reg = cfg.regression.target[0] != 0; /* regression: the prediction's test error too */
     if (reg) fprintf(hout, " %8s %8s", "MSE", "MAE");
     fprintf(hout, " %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
         fprintf(hout, "%-10s", type_name(types[i]));
-        for (int k = 0; k < K; k++) fprintf(hout, " %10.4f", res[i].task[k].auc);
+        for (int k = 0; k < K; k++) fprintf(hout, " %*.4f", wa[k], res[i].task[k].auc);
         for (int k = 0; k < K; k++)
-            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %14.4f", res[i].cond[k].auc);
+            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %*.4f", wc[k], res[i].cond[k].auc);
         if (reg) fprintf(hout, " %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
         fprintf(hout, " %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
     }
@@ -133,7 +142,7 @@ int cmd_compare(int argc, char **argv)
         for (int k = 0; k < K; k++) {
             oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
                                        NULL, 0, sp.test->n, NULL);
-            fprintf(hout, " %10.4f", oracle[k]);
+            fprintf(hout, " %*.4f", wa[k], oracle[k]);
         }
         fprintf(hout, "   (true probabilities of the simulator)\n");
     }

@@ -53,7 +53,8 @@ static const char *eval_help =
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 static const char *predict_help =
     "usage: resflow predict -m MODEL [--data FILE|-] [-o OUT.tsv|-] [--keep COLS] [--with-labels]\n"

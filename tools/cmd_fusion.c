@@ -672,7 +672,8 @@ static const char *fusion_help =
     "      --json[=FILE]     write the comparison as JSON\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 /* Fewer usable validation groups than this: a warning (the search overfits small sets). */
 #define FUSION_MIN_GROUPS 100
