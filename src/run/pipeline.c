@@ -250,6 +250,9 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
               all->D, lo.bad_rows ? " (bad rows skipped, see summary)" : "",
               lo.filtered_rows ? " (some rows removed by data.filter)" : "");
         if (lo.filtered_rows) logf_(log, ud, "data.filter removed %zu rows", lo.filtered_rows);
+        if (lo.bad_rows)
+            logf_(log, ud, "skipped %zu bad row%s of %s (--skip-bad-rows)%s %s%s", lo.bad_rows, lo.bad_rows == 1 ? "" : "s",
+                  dc->source, lo.bad_rows > 5 ? "; the first 5:" : ":", lo.bad_first, lo.bad_rows > 5 ? "; ..." : "");
         log_encoders(out->enc, log, ud);
     }
     st = rf_data_split(cfg, all, out, err);

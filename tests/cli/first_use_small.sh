@@ -35,4 +35,23 @@ expect_exit 0 "$RF" train -c "$T/l.yaml" -o "$T/l.model"
 aligned "$T/out" "task " "AUC" || { cat "$T/out" >&2; fail "train's table misaligned"; }
 expect_exit 0 "$RF" compare -c "$T/l.yaml" --models nse -q
 aligned "$T/out" "model " "click_through_rate_task AUC" || { cat "$T/out" >&2; fail "compare's table misaligned"; }
+
+# a mistyped column: "did you mean" the closest header name (not for a name with nothing close)
+printf 'data: {source: %s, categorical: [usr]}\ntasks: [{name: ctr, label: click}]\n' "$T/l.csv" >"$T/typo.yaml"
+expect_exit 2 "$RF" train -c "$T/typo.yaml" -o "$T/x.model"
+expect_err "categorical column 'usr' not found in header (columns: user, click, buy); did you mean 'user'?"
+printf 'data: {source: %s, categorical: [user]}\ntasks: [{name: ctr, label: Click}]\n' "$T/l.csv" >"$T/typo.yaml"
+expect_exit 2 "$RF" train -c "$T/typo.yaml" -o "$T/x.model"
+expect_err "did you mean 'click'?"
+printf 'data: {source: %s, categorical: [zzzzzz]}\ntasks: [{name: ctr, label: click}]\n' "$T/l.csv" >"$T/typo.yaml"
+expect_exit 2 "$RF" train -c "$T/typo.yaml" -o "$T/x.model"
+if grep -q "did you mean" "$T/err"; then fail "a suggestion for a name with nothing close"; fi
+
+# --skip-bad-rows names the lines it skipped (file line numbers, across the parallel parser's
+# pieces: a file of several MB with bad rows near its start and end)
+awk 'BEGIN { print "user,click"; for (i = 1; i <= 400000; i++) {
+    if (i == 5) print "u1,x"; else if (i == 399990) print "u2,1,extra"; else printf "u%d,%d\n", i % 97, i % 3 == 0 } }' >"$T/bad.csv"
+printf 'data: {source: %s, categorical: [user]}\ntasks: [{name: ctr, label: click}]\ntrain: {epochs: 1, max_steps: 5, batch_size: 256}\n' "$T/bad.csv" >"$T/bad.yaml"
+expect_exit 0 "$RF" train -c "$T/bad.yaml" --skip-bad-rows --threads 2 -o "$T/x.model"
+expect_err "skipped 2 bad rows of $T/bad.csv (--skip-bad-rows): line 6 column 4: invalid number 'x' in label column 'click'; line 399991 column 1: expected 2 fields, found 3"
 exit 0
