@@ -12,6 +12,8 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "progress.h"
+#include "report_cli.h"
 
 /* ---- train ------------------------------------------------------------------------------ */
 
@@ -21,6 +23,8 @@ static const char *train_help =
     "Train a model from a YAML experiment config (default: the built-in simulator config).\n"
     "Validation metrics are printed every epoch; training early-stops on the validation split\n"
     "(train.monitor, train.patience) and keeps the best model; test metrics are printed at the end.\n"
+    "On a terminal progress is one line rewritten in place (percent of the epoch, ETA, samples/s,\n"
+    "loss); in a pipe or file it is a plain line every train.log_every steps.\n"
     "\n"
     "  -c, --config FILE     YAML experiment config (see docs/config.md, configs/)\n"
     "      --set KEY=VALUE   override one key (repeatable; wins over the file), e.g.\n"
@@ -30,7 +34,12 @@ static const char *train_help =
     "      --threads N       threads (default: all cores; same as --set train.threads=N)\n"
     "      --json[=FILE]     also write the final metrics as JSON (to FILE; without FILE stdout\n"
     "                        carries the JSON only and the table goes to stderr)\n"
-    "  -q, --quiet           no progress output\n"
+    "      --report DIR      also write DIR/report.html: training curves, test metrics,\n"
+    "                        calibration per task (one self-contained page; docs/report.md)\n"
+    "      --show-config     print the resolved configuration (YAML) to stderr first (it is\n"
+    "                        stored in the model either way: resflow config -m MODEL)\n"
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -v, --verbose         progress and the resolved configuration\n"
     "  -h, --help            this help\n";
 
 int cmd_train(int argc, char **argv)
@@ -39,13 +48,15 @@ int cmd_train(int argc, char **argv)
     int rc = parse_opts("train", argc, argv, &o, train_help);
     if (rc) return rc;
     rf_config cfg;
-    if ((rc = load_config(&o, &cfg))) return rc;
+    if ((rc = load_config(&o, &cfg)) || (rc = check_data_paths(&o, &cfg))) return rc;
     const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
     if ((rc = check_output("train", o.out ? o.out : "resflow.model", ins, 4))) return rc;
+    if (o.report && mkdirs(o.report)) {
+        fprintf(stderr, "resflow: error: cannot create the report directory %s\n", o.report);
+        return RF_EIO;
+    }
     note_threads(&cfg);
-    char *dump = rf_config_dump(&cfg);
-    if (!g_quiet && dump) fprintf(stderr, "%s", dump);
-    free(dump);
+    show_config(&o, &cfg);
     rf_error e;
     rf_error_clear(&e);
     rf_splits sp;
@@ -69,7 +80,11 @@ int cmd_train(int argc, char **argv)
     note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
          type_name(cfg.model.type), rf_model_info_of(m)->K, rf_model_info_of(m)->n_params, rf_model_info_of(m)->n_emb_rows, rf_model_info_of(m)->E, est);
     rf_train_summary ts;
-    rf_status st = rf_train(m, &cfg.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &ts, &e);
+    progress pg;
+    progress_init(&pg, (sp.train->n + (size_t)cfg.train.batch_size - 1) / (size_t)cfg.train.batch_size, cfg.train.epochs,
+                  cfg.train.eval_every, cfg.train.max_steps);
+    rf_status st = rf_train(m, &cfg.train, &(rf_train_hooks){progress_log, &pg, NULL, NULL, NULL}, sp.train, sp.valid, &ts, &e);
+    progress_end(&pg);
     const char *out = o.out ? o.out : "resflow.model";
     if (st) {
         die(&e);
@@ -80,13 +95,17 @@ int cmd_train(int argc, char **argv)
         }
         rf_model_free(m);
         rf_splits_free(&sp);
+        progress_free(&pg);
         return (int)st;
     }
     note("trained %ld steps in %.1f s (%.0f samples/s)%s; best epoch %d", ts.steps, ts.seconds,
          ts.samples_per_sec, ts.stopped_early ? ", early-stopped" : "", ts.best_epoch);
     rf_eval_result te;
     if (sp.test->n > 0) {
-        if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) return die(&e);
+        if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) {
+            progress_free(&pg);
+            return die(&e);
+        }
         /* --json to stdout: stdout is the JSON only, the table goes to stderr (not with -q) */
         FILE *hout = o.json && !o.json_path ? (g_quiet ? NULL : stderr) : stdout;
         if (hout) {
@@ -99,6 +118,12 @@ int cmd_train(int argc, char **argv)
     } else {
         note("model saved to %s", out);
     }
+    if (!rc && o.report) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/report.html", o.report);
+        rc = report_run(path, m, &cfg, sp.test, sp.test->n ? &te : NULL, &pg, &ts);
+    }
+    progress_free(&pg);
     if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), rf_model_info_of(m)->parent, &te), o.json_path);
     rf_model_free(m);
     rf_splits_free(&sp);
