@@ -22,11 +22,22 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -W
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
            -lzstd -lz -lmicrohttpd -lm -fopenmp -pthread
 BUILD   ?= build
+# MPI=1: data-parallel training over OpenMPI (src/dist/comm_mpi.c, `mpirun -np N resflow train`,
+# docs/distributed.md); the default build has the one-process communicator (comm_single.c) and
+# needs no MPI. Use another BUILD directory for it (make MPI=1 BUILD=build-mpi).
+MPI     ?= 0
+ifeq ($(MPI),1)
+CFLAGS  += $(shell pkg-config --cflags ompi-c)
+LDLIBS  += $(shell pkg-config --libs ompi-c)
+COMM_SKIP := src/dist/comm_single.c
+else
+COMM_SKIP := src/dist/comm_mpi.c
+endif
 
 # The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)
 # is a library of its own on top of it (libresflow_lab).
-WINGS := core data nn eval run serve
-SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
+WINGS := core data nn eval run dist serve
+SRC  := $(filter-out $(COMM_SKIP),$(foreach w,$(WINGS),$(wildcard src/$(w)/*.c)))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LAB_SRC := $(wildcard src/lab/*.c)
 LAB_OBJ := $(LAB_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "resflow/dist.h"
 
 /* ---- train ------------------------------------------------------------------------------ */
 
@@ -31,46 +32,134 @@ static const char *train_help =
     "      --json[=FILE]     also write the final metrics as JSON (to FILE; without FILE stdout\n"
     "                        carries the JSON only and the table goes to stderr)\n"
     "  -q, --quiet           no progress output\n"
-    "  -h, --help            this help\n";
+    "  -h, --help            this help\n"
+    "\n"
+    "Data-parallel (a `make MPI=1` build): mpirun -np N resflow train ... splits every batch over\n"
+    "N processes (docs/distributed.md); only rank 0 prints and writes the model.\n";
 
-int cmd_train(int argc, char **argv)
+/* Data-parallel runs (`mpirun -np N resflow train`, dist.h): every process runs this; only rank
+ * 0 logs, prints and writes. A failure every process reaches is agreed on (rf_comm_agree: rank 0
+ * prints the failing rank's message, all return its code); a failure inside training, where the
+ * others wait in a collective, is printed by its process, which then ends them all
+ * (rf_comm_abort). Nothing is saved after a failure, so there is no partial model. */
+
+/* 0 if every process got here with rc 0; else the lowest failing rank's code (it printed). */
+static int agree_rc(rf_comm *c, int rc)
 {
-    opts o;
-    int rc = parse_opts("train", argc, argv, &o, train_help);
-    if (rc) return rc;
-    rf_config cfg;
-    if ((rc = load_config(&o, &cfg))) return rc;
-    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
-    if ((rc = check_output("train", o.out ? o.out : "resflow.model", ins, 4))) return rc;
-    note_threads(&cfg);
-    char *dump = rf_config_dump(&cfg);
-    if (!g_quiet && dump) fprintf(stderr, "%s", dump);
-    free(dump);
     rf_error e;
     rf_error_clear(&e);
+    return (int)rf_comm_agree(c, (rf_status)rc, &e);
+}
+
+/* A library error every process reached: one message (rank 0's copy of the failing rank's). */
+static int agree_die(rf_comm *c, rf_status st, rf_error *e)
+{
+    if (!(st = rf_comm_agree(c, st, e))) return 0;
+    if (rf_comm_rank(c) == 0) die(e);
+    return (int)st;
+}
+
+/* A failure only this process may have seen: print it and stop every process. */
+static int die_all(rf_comm *c, const rf_error *e)
+{
+    int rc = die(e);
+    fflush(stderr);
+    rf_comm_abort(c, rc);
+    return rc;
+}
+
+static void log_rank0(void *ud, const char *line)
+{
+    if (rf_comm_rank(ud) == 0) log_line(NULL, line);
+}
+
+/* The run's data: with a binary cache rank 0 first (it builds a missing or stale cache), then the
+ * others map it; else every process at once. */
+static int load_data(rf_comm *c, const rf_config *cfg, rf_splits *sp, rf_error *e)
+{
+    int first = rf_comm_size(c) > 1 && cfg->data.schema.cache[0];
+    rf_status st = RF_OK;
+    if (!first || rf_comm_rank(c) == 0) st = rf_data_load(cfg, sp, log_rank0, c, e);
+    if (first) {
+        if (rf_comm_agree(c, st, e)) return agree_die(c, st, e); /* rank 0 failed: all stop */
+        if (rf_comm_rank(c) > 0) st = rf_data_load(cfg, sp, NULL, NULL, e);
+    }
+    return agree_die(c, st, e);
+}
+
+/* Threads per process when several share a node: cores / processes on the node (>= 1). */
+static void dist_threads(rf_comm *c, rf_config *cfg)
+{
+    int local = rf_comm_local_size(c), cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (local <= 1) return;
+    if (cores < 1) cores = 1;
+    if (cfg->train.threads <= 0) cfg->train.threads = cores / local > 0 ? cores / local : 1;
+    else if (cfg->train.threads * local > cores && rf_comm_rank(c) == 0)
+        fprintf(stderr, "warning: %d processes x train.threads %d on a node of %d cores: oversubscribed\n", local,
+                cfg->train.threads, cores);
+}
+
+static int train_run(rf_comm *comm, int argc, char **argv)
+{
+    int rank = rf_comm_rank(comm), nproc = rf_comm_size(comm);
+    opts o;
+    int rc = parse_opts("train", argc, argv, &o, train_help);
+    if (rank > 0) g_quiet = 1;
+    rf_config cfg;
+    if (!rc) rc = load_config(&o, &cfg);
+    if ((rc = agree_rc(comm, rc))) return rc;
+    rf_error e;
+    rf_error_clear(&e);
+    char *dump = rf_config_dump(&cfg);
+    if (!dump) return die_all(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    if (nproc > 1 && agree_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
+        free(dump);
+        return (int)e.code;
+    }
+    if (!g_quiet) fprintf(stderr, "%s", dump);
+    free(dump);
+    const char *out = o.out ? o.out : "resflow.model";
+    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test};
+    if (rank == 0) rc = check_output("train", out, ins, 4);
+    if ((rc = agree_rc(comm, rc))) return rc;
+    dist_threads(comm, &cfg);
+    note_threads(&cfg);
+    if (nproc > 1) note("data-parallel: %d processes (%s), %d threads each", nproc, rf_comm_kind(), cfg.train.threads);
     rf_splits sp;
-    if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
+    if ((rc = load_data(comm, &cfg, &sp, &e))) return rc;
     note("split: train %zu | valid %zu | test %zu rows%s", sp.train->n, sp.valid->n, sp.test->n,
          sp.bad_rows ? " (some bad rows skipped)" : "");
     if (sp.bad_rows) note("skipped %zu bad rows", sp.bad_rows);
-    if (rf_regression_resolve(&cfg, sp.train, &e)) { /* thresholds and tasks (regression.h) */
-        rf_splits_free(&sp);
-        return die(&e);
-    }
     rf_model *m = NULL;
-    if (rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
+    rf_status st = rf_regression_resolve(&cfg, sp.train, &e); /* thresholds and tasks (regression.h) */
+    if (!st) st = rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e);
+    if (!st) st = rf_dist_check_model(comm, m, &e);
+    if ((rc = agree_die(comm, st, &e))) {
+        rf_model_free(m);
         rf_splits_free(&sp);
-        return die(&e);
+        return rc;
     }
-    double emb_mb = rf_model_info_of(m)->n_emb_rows * (double)rf_model_info_of(m)->E * 4 / 1e6;
+    const rf_model_info *mi = rf_model_info_of(m);
+    size_t shape[5] = {sp.train->n, sp.valid->n, sp.test->n, mi->n_params, mi->n_emb_rows};
+    if (nproc > 1 && (rc = agree_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return rc;
+    }
+    double emb_mb = mi->n_emb_rows * (double)mi->E * 4 / 1e6;
     double est = dataset_mb(sp.train) + dataset_mb(sp.valid) + dataset_mb(sp.test) + 3 * emb_mb * 2 +
-                 4.0 * rf_model_info_of(m)->n_params * 4 / 1e6 +
-                 cfg.train.batch_size * 4.0 * (rf_model_info_of(m)->In * 2 + 6.0 * rf_model_info_of(m)->K * rf_model_info_of(m)->H[0]) / 1e6;
+                 4.0 * mi->n_params * 4 / 1e6 + cfg.train.batch_size * 4.0 * (mi->In * 2 + 6.0 * mi->K * mi->H[0]) / 1e6;
     note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
-         type_name(cfg.model.type), rf_model_info_of(m)->K, rf_model_info_of(m)->n_params, rf_model_info_of(m)->n_emb_rows, rf_model_info_of(m)->E, est);
+         type_name(cfg.model.type), mi->K, mi->n_params, mi->n_emb_rows, mi->E, est);
     rf_train_summary ts;
-    rf_status st = rf_train(m, &cfg.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &ts, &e);
-    const char *out = o.out ? o.out : "resflow.model";
+    rf_train_hooks hooks = {log_rank0, comm, NULL, NULL, NULL};
+    rf_dist *dist = nproc > 1 ? rf_dist_create(comm, m, sp.train->n, cfg.train.threads) : NULL;
+    if (nproc > 1 && !dist) return die_all(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    if (dist) rf_dist_hooks(dist, &hooks);
+    st = dist ? rf_train_parallel(m, &cfg.train, &hooks, rf_dist_train_dist(dist), sp.train, sp.valid, &ts, &e)
+              : rf_train(m, &cfg.train, &hooks, sp.train, sp.valid, &ts, &e);
+    if (!st && dist) st = rf_dist_check_params(dist, m, &e); /* the same model everywhere */
+    if (st && dist) return die_all(comm, &e);
     if (st) {
         die(&e);
         if (st == RF_ENUMERIC && ts.best_epoch >= 0) {
@@ -86,12 +175,31 @@ int cmd_train(int argc, char **argv)
          ts.samples_per_sec, ts.stopped_early ? ", early-stopped" : "", ts.best_epoch);
     rf_eval_result te;
     if (sp.test->n > 0) {
-        if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) return die(&e);
+        st = dist ? rf_dist_evaluate(dist, m, sp.test, &te, &e) : rf_evaluate(m, sp.test, cfg.train.threads, &te, &e);
+        if (st) return dist ? die_all(comm, &e) : die(&e);
+    }
+    if (dist) {
+        uint64_t bytes, rows;
+        double secs;
+        long steps;
+        rf_comm_stats(comm, &bytes, &secs);
+        rf_dist_stats(dist, &rows, &steps);
+        note("data-parallel: rank 0 sent %.1f MB (%.1f KB per step, %.0f embedding rows per step), %.1f s in "
+             "communication",
+             bytes / 1e6, steps ? bytes / 1e3 / steps : 0.0, steps ? (double)rows / steps : 0.0, secs);
+        rf_dist_free(dist);
+    }
+    if (rank > 0) { /* only rank 0 writes */
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return 0;
+    }
+    if (sp.test->n > 0) {
         /* --json to stdout: stdout is the JSON only, the table goes to stderr (not with -q) */
         FILE *hout = o.json && !o.json_path ? (g_quiet ? NULL : stderr) : stdout;
         if (hout) {
             fprintf(hout, "test set: %zu rows\n", sp.test->n);
-            print_metrics(hout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
+            print_metrics(hout, rf_model_spec_of(m), mi->parent, &te);
         }
     }
     if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
@@ -99,9 +207,18 @@ int cmd_train(int argc, char **argv)
     } else {
         note("model saved to %s", out);
     }
-    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), rf_model_info_of(m)->parent, &te), o.json_path);
+    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), mi->parent, &te), o.json_path);
     rf_model_free(m);
     rf_splits_free(&sp);
     return rc;
 }
 
+int cmd_train(int argc, char **argv)
+{
+    rf_comm *comm;
+    rf_error e;
+    if (rf_comm_create(&comm, &e)) return die(&e);
+    int rc = train_run(comm, argc, argv);
+    rf_comm_free(comm);
+    return rc;
+}
