@@ -59,6 +59,13 @@ static int agree_die(rf_comm *c, rf_status st, rf_error *e)
     return (int)st;
 }
 
+/* A collective check's failure (every process has the same error): rank 0 prints it. */
+static int all_die(rf_comm *c, rf_status st, const rf_error *e)
+{
+    if (st && rf_comm_rank(c) == 0) die(e);
+    return (int)st;
+}
+
 /* A failure only this process may have seen: print it and stop every process. */
 static int die_all(rf_comm *c, const rf_error *e)
 {
@@ -112,7 +119,7 @@ static int train_run(rf_comm *comm, int argc, char **argv)
     rf_error_clear(&e);
     char *dump = rf_config_dump(&cfg);
     if (!dump) return die_all(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
-    if (nproc > 1 && agree_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
+    if (nproc > 1 && all_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
         free(dump);
         return (int)e.code;
     }
@@ -141,7 +148,7 @@ static int train_run(rf_comm *comm, int argc, char **argv)
     }
     const rf_model_info *mi = rf_model_info_of(m);
     size_t shape[5] = {sp.train->n, sp.valid->n, sp.test->n, mi->n_params, mi->n_emb_rows};
-    if (nproc > 1 && (rc = agree_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
+    if (nproc > 1 && (rc = all_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
         rf_model_free(m);
         rf_splits_free(&sp);
         return rc;
