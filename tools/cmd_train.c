@@ -106,14 +106,13 @@ static void dist_threads(rf_comm *c, rf_config *cfg)
                 cfg->train.threads, cores);
 }
 
-static int train_run(rf_comm *comm, int argc, char **argv)
+static int train_run(rf_comm *comm, const opts *op)
 {
     int rank = rf_comm_rank(comm), nproc = rf_comm_size(comm);
-    opts o;
-    int rc = parse_opts("train", argc, argv, &o, train_help);
+    opts o = *op;
     if (rank > 0) g_quiet = 1;
     rf_config cfg;
-    if (!rc) rc = load_config(&o, &cfg);
+    int rc = load_config(&o, &cfg);
     if ((rc = agree_rc(comm, rc))) return rc;
     rf_error e;
     rf_error_clear(&e);
@@ -222,10 +221,13 @@ static int train_run(rf_comm *comm, int argc, char **argv)
 
 int cmd_train(int argc, char **argv)
 {
+    opts o;
+    int rc = parse_opts("train", argc, argv, &o, train_help); /* before MPI starts: --help is quick */
+    if (rc) return rc;
     rf_comm *comm;
     rf_error e;
     if (rf_comm_create(&comm, &e)) return die(&e);
-    int rc = train_run(comm, argc, argv);
+    rc = train_run(comm, &o);
     rf_comm_free(comm);
     return rc;
 }
