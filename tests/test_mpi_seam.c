@@ -55,9 +55,25 @@ static int same_model(const rf_model *a, const rf_model *b)
            !memcmp(rf_model_emb(a), rf_model_emb(b), i->n_emb_rows * (size_t)i->E * sizeof(float));
 }
 
+/* One communicator for the whole program (the MPI build cannot start MPI twice). */
+static int setup(void **state)
+{
+    rf_comm *c = NULL;
+    rf_error e;
+    if (rf_comm_create(&c, &e) != RF_OK) return -1;
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    rf_comm_free(*state);
+    return 0;
+}
+
 static void test_one_process_is_rf_train(void **state)
 {
-    (void)state;
+    rf_comm *c = *state;
     rf_dataset *tr = sim(3000, 3), *va = sim(800, 4);
     rf_config cfg;
     rf_model *a = model_for(tr, &cfg), *b = model_for(tr, &cfg);
@@ -65,8 +81,6 @@ static void test_one_process_is_rf_train(void **state)
     rf_error e;
     rf_train_summary sa, sb;
     assert_int_equal(rf_train(a, &cfg.train, NULL, tr, va, &sa, &e), RF_OK);
-    rf_comm *c = NULL;
-    assert_int_equal(rf_comm_create(&c, &e), RF_OK);
     assert_int_equal(rf_comm_size(c), 1);
     assert_int_equal(rf_dist_check_model(c, b, &e), RF_OK);
     rf_dist *d = rf_dist_create(c, b, tr->n, 2);
@@ -99,7 +113,6 @@ static void test_one_process_is_rf_train(void **state)
     free(P);
     free(C);
     rf_dist_free(d);
-    rf_comm_free(c);
     rf_model_free(a);
     rf_model_free(b);
     rf_dataset_free(tr);
@@ -157,10 +170,8 @@ static void test_emb_add(void **state)
 
 static void test_agree_one_process(void **state)
 {
-    (void)state;
-    rf_comm *c = NULL;
+    rf_comm *c = *state;
     rf_error e;
-    assert_int_equal(rf_comm_create(&c, &e), RF_OK);
     assert_int_equal(rf_comm_agree(c, RF_OK, &e), RF_OK);
     rf_errorf(&e, RF_EDATA, "bad row");
     assert_int_equal(rf_comm_agree(c, RF_EDATA, &e), RF_EDATA);
@@ -170,7 +181,6 @@ static void test_agree_one_process(void **state)
     assert_int_equal(rf_comm_sum_f64(c, v, 2, &e), RF_OK);
     assert_true(v[0] == 1.5 && v[1] == 2);
     assert_int_equal(rf_comm_barrier(c, &e), RF_OK);
-    rf_comm_free(c);
 }
 
 int main(void)
@@ -180,5 +190,5 @@ int main(void)
         cmocka_unit_test(test_emb_add),
         cmocka_unit_test(test_agree_one_process),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

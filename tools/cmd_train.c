@@ -60,14 +60,14 @@ static int agree_die(rf_comm *c, rf_status st, rf_error *e)
 }
 
 /* A collective check's failure (every process has the same error): rank 0 prints it. */
-static int all_die(rf_comm *c, rf_status st, const rf_error *e)
+static int collective_die(rf_comm *c, rf_status st, const rf_error *e)
 {
     if (st && rf_comm_rank(c) == 0) die(e);
     return (int)st;
 }
 
 /* A failure only this process may have seen: print it and stop every process. */
-static int die_all(rf_comm *c, const rf_error *e)
+static int die_abort(rf_comm *c, const rf_error *e)
 {
     int rc = die(e);
     fflush(stderr);
@@ -88,7 +88,7 @@ static int load_data(rf_comm *c, const rf_config *cfg, rf_splits *sp, rf_error *
     rf_status st = RF_OK;
     if (!first || rf_comm_rank(c) == 0) st = rf_data_load(cfg, sp, log_rank0, c, e);
     if (first) {
-        if (rf_comm_agree(c, st, e)) return agree_die(c, st, e); /* rank 0 failed: all stop */
+        if ((st = rf_comm_agree(c, st, e))) return collective_die(c, st, e); /* rank 0 failed: all stop */
         if (rf_comm_rank(c) > 0) st = rf_data_load(cfg, sp, NULL, NULL, e);
     }
     return agree_die(c, st, e);
@@ -117,8 +117,8 @@ static int train_run(rf_comm *comm, const opts *op)
     rf_error e;
     rf_error_clear(&e);
     char *dump = rf_config_dump(&cfg);
-    if (!dump) return die_all(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
-    if (nproc > 1 && all_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
+    if (!dump) return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    if (nproc > 1 && collective_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
         free(dump);
         return (int)e.code;
     }
@@ -147,7 +147,7 @@ static int train_run(rf_comm *comm, const opts *op)
     }
     const rf_model_info *mi = rf_model_info_of(m);
     size_t shape[5] = {sp.train->n, sp.valid->n, sp.test->n, mi->n_params, mi->n_emb_rows};
-    if (nproc > 1 && (rc = all_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
+    if (nproc > 1 && (rc = collective_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
         rf_model_free(m);
         rf_splits_free(&sp);
         return rc;
@@ -160,12 +160,12 @@ static int train_run(rf_comm *comm, const opts *op)
     rf_train_summary ts;
     rf_train_hooks hooks = {log_rank0, comm, NULL, NULL, NULL};
     rf_dist *dist = nproc > 1 ? rf_dist_create(comm, m, sp.train->n, cfg.train.threads) : NULL;
-    if (nproc > 1 && !dist) return die_all(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    if (nproc > 1 && !dist) return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
     if (dist) rf_dist_hooks(dist, &hooks);
     st = dist ? rf_train_parallel(m, &cfg.train, &hooks, rf_dist_train_dist(dist), sp.train, sp.valid, &ts, &e)
               : rf_train(m, &cfg.train, &hooks, sp.train, sp.valid, &ts, &e);
     if (!st && dist) st = rf_dist_check_params(dist, m, &e); /* the same model everywhere */
-    if (st && dist) return die_all(comm, &e);
+    if (st && dist) return die_abort(comm, &e);
     if (st) {
         die(&e);
         if (st == RF_ENUMERIC && ts.best_epoch >= 0) {
@@ -182,7 +182,7 @@ static int train_run(rf_comm *comm, const opts *op)
     rf_eval_result te;
     if (sp.test->n > 0) {
         st = dist ? rf_dist_evaluate(dist, m, sp.test, &te, &e) : rf_evaluate(m, sp.test, cfg.train.threads, &te, &e);
-        if (st) return dist ? die_all(comm, &e) : die(&e);
+        if (st) return dist ? die_abort(comm, &e) : die(&e);
     }
     if (dist) {
         uint64_t bytes, rows;

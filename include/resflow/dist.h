@@ -32,7 +32,8 @@ extern "C" {
 typedef struct rf_comm rf_comm;
 
 /* The world communicator; initialises MPI in the MPI build when nobody has (finalised by
- * rf_comm_free then). One process without MPI. */
+ * rf_comm_free then: MPI cannot start again, so a later rf_comm_create in the same process
+ * fails with RF_EUSAGE). One process without MPI. */
 RF_API rf_status rf_comm_create(rf_comm **out, rf_error *err) RF_WUR;
 RF_API void rf_comm_free(rf_comm *c);
 /* "mpi" or "single": what this build implements. */

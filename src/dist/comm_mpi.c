@@ -38,7 +38,13 @@ rf_status rf_comm_create(rf_comm **out, rf_error *err)
     *out = NULL;
     rf_comm *c = calloc(1, sizeof *c);
     if (!c) return rf_errorf(err, RF_ENOMEM, "out of memory");
-    int inited = 0, rc;
+    int inited = 0, fin = 0, rc;
+    MPI_Finalized(&fin);
+    if (fin) {
+        free(c);
+        return rf_errorf(err, RF_EUSAGE, "MPI was finalised (an earlier communicator was freed): MPI cannot start "
+                                         "twice in one process");
+    }
     MPI_Initialized(&inited);
     if (!inited) {
         if ((rc = MPI_Init(NULL, NULL)) != MPI_SUCCESS) {

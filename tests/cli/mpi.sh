@@ -57,12 +57,15 @@ if [ -f "$AE" ]; then
 
     # a bad row: every rank stops with its file:line, printed once, exit 2, no model
     awk -F, -v OFS=, 'NR == 40 { $18 = "oops" } 1' "$AE" >"$T/bad.csv" # numerical_1 of line 40
-    $MPIRUN -np 2 "$RF" train -c configs/aliexpress.yaml --set data.source="$T/bad.csv" -o "$T/bad.model" >"$T/out" 2>"$T/err"
-    rc=$?
-    [ "$rc" = 2 ] || { cat "$T/err" >&2; fail "a bad row: exit $rc, expected 2"; }
-    grep -q "bad.csv:40:" "$T/err" || { cat "$T/err" >&2; fail "the bad row's file:line is not in the message"; }
-    [ "$(grep -c 'bad.csv:40:' "$T/err")" = 1 ] || { cat "$T/err" >&2; fail "the message was not printed once"; }
-    [ -e "$T/bad.model" ] && fail "a model was written after a bad row"
+    for cache in "" "$T/bad.rfc"; do # every rank parses the text; rank 0 builds the cache
+        $MPIRUN -np 2 "$RF" train -c configs/aliexpress.yaml --set data.source="$T/bad.csv" --set data.cache="$cache" \
+            -o "$T/bad.model" >"$T/out" 2>"$T/err"
+        rc=$?
+        [ "$rc" = 2 ] || { cat "$T/err" >&2; fail "a bad row (cache '$cache'): exit $rc, expected 2"; }
+        [ "$(grep -c 'bad.csv:40:' "$T/err")" = 1 ] ||
+            { cat "$T/err" >&2; fail "the bad row's file:line was not printed once (cache '$cache')"; }
+        [ -e "$T/bad.model" ] && fail "a model was written after a bad row"
+    done
 else
     echo "mpi.sh: AliExpress sample not found ($AE): its 2-process check skipped"
 fi
