@@ -1,5 +1,6 @@
 # resflow - one Makefile. Targets: all (libs + tool), test, install, uninstall, symbols, bench,
-# bench-rank, bench-http, bench-prepare, asan, tsan, clean. PORTABLE=1: a build for any x86-64 (see below).
+# bench-rank, bench-http, bench-prepare, asan, tsan, clean; test-mpi and bench-mpi for an MPI=1
+# build. PORTABLE=1: a build for any x86-64 (see below).
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 # PORTABLE=1: baseline x86-64 code (no -march=native); the SIMD number parsing picks its code at
@@ -22,11 +23,22 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -W
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
            -lzstd -lz -lmicrohttpd -lm -fopenmp -pthread
 BUILD   ?= build
+# MPI=1: data-parallel training over OpenMPI (src/dist/comm_mpi.c, `mpirun -np N resflow train`,
+# docs/distributed.md); the default build has the one-process communicator (comm_single.c) and
+# needs no MPI. Use another BUILD directory for it (make MPI=1 BUILD=build-mpi).
+MPI     ?= 0
+ifeq ($(MPI),1)
+CFLAGS  += $(shell pkg-config --cflags ompi-c)
+LDLIBS  += $(shell pkg-config --libs ompi-c)
+COMM_SKIP := src/dist/comm_single.c
+else
+COMM_SKIP := src/dist/comm_mpi.c
+endif
 
 # The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)
 # is a library of its own on top of it (libresflow_lab).
-WINGS := core data nn eval run serve
-SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
+WINGS := core data nn eval run dist serve
+SRC  := $(filter-out $(COMM_SKIP),$(foreach w,$(WINGS),$(wildcard src/$(w)/*.c)))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LAB_SRC := $(wildcard src/lab/*.c)
 LAB_OBJ := $(LAB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -49,7 +61,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test bench bench-http bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: all test test-mpi bench bench-http bench-mpi bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -163,6 +175,17 @@ bench: all $(BUILD)/bench_train
 # env ROWS, REPS, THREADS, GZ: see bench/prepare_bench.sh).
 bench-prepare: all $(BUILD)/bench_load
 	@BUILD=$(BUILD) sh bench/prepare_bench.sh
+
+# The data-parallel tests of an MPI build (make MPI=1 BUILD=build-mpi test-mpi): the one-process
+# seam test and tests/cli/mpi.sh (2 processes under mpirun reproduce the 1-process run; failures).
+test-mpi: all $(BUILD)/tests/test_mpi_seam
+	$(BUILD)/tests/test_mpi_seam
+	BUILD=$(BUILD) sh tests/cli/mpi.sh && echo "test-mpi: passed"
+
+# 1 vs 2 processes on this host: samples/s, bytes per step, time in communication (MPI build:
+# make MPI=1 BUILD=build-mpi bench-mpi).
+bench-mpi: all
+	@BUILD=$(BUILD) sh bench/bench_mpi.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the tests.
 asan:

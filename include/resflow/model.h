@@ -156,6 +156,12 @@ RF_API float *rf_grads_dense(const rf_grads *g, size_t *n);
 RF_API size_t rf_grads_emb(const rf_grads *g, const uint32_t **rows, float **vals);
 /* Clear the sparse rows only (after an optimizer consumed them). */
 RF_API void rf_grads_emb_clear(rf_grads *g);
+/* Add n embedding rows' gradients (rows[i] and its E floats at vals + i*E) into g's sparse set:
+ * a row already there is summed (in the order given), a new one is appended. RF_EUSAGE for a
+ * row outside the tables, RF_ENOMEM when the set cannot grow. For merging the rows of several
+ * processes (dist.h). */
+RF_API rf_status rf_grads_emb_add(rf_grads *g, const uint32_t *rows, const float *vals, size_t n,
+                                  rf_error *err) RF_WUR;
 
 /* Backward of the last loss (rf_model_loss must be called first; its task_scale applies):
  * dense gradients are ACCUMULATED into g, embedding rows added to g's sparse set. A one-hot

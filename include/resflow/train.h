@@ -22,22 +22,6 @@
 extern "C" {
 #endif
 
-/* Progress lines go through an rf_log_fn (resflow.h; NULL = silent). */
-
-/* Called after each backward pass with the batch's gradients (the dense slab and the sparse
- * embedding rows), before the optimizer: may change them in place, e.g. clip them or all-reduce
- * them across processes. A status other than RF_OK stops training with it. */
-typedef rf_status (*rf_grad_hook)(void *ud, const rf_model *m, rf_grads *g, rf_error *err);
-
-/* What a caller can plug into training; every member may be NULL. */
-typedef struct {
-    rf_log_fn log;           /* progress lines */
-    void *log_ud;
-    rf_grad_hook grad_hook;  /* the seam between the backward pass and the optimizer */
-    void *hook_ud;
-    rf_optimizer *opt;       /* the optimizer (owned by the caller); NULL: Adam from the options */
-} rf_train_hooks;
-
 typedef struct {
     rf_task_metrics task[RF_MAX_TASKS]; /* per task, on all rows */
     rf_task_metrics cond[RF_MAX_TASKS]; /* child task k given parent positive (e.g. CVR on
@@ -49,6 +33,37 @@ typedef struct {
     rf_reg_metrics reg;                 /* regression.target set: MSE, RMSE, MAE of the prediction
                                            (E(v), or the traditional head's output); else NaN */
 } rf_eval_result;
+
+/* Progress lines go through an rf_log_fn (resflow.h; NULL = silent). */
+
+/* Called after each backward pass with the batch's gradients (the dense slab and the sparse
+ * embedding rows), before the optimizer: may change them in place, e.g. clip them or all-reduce
+ * them across processes. A status other than RF_OK stops training with it. */
+typedef rf_status (*rf_grad_hook)(void *ud, const rf_model *m, rf_grads *g, rf_error *err);
+
+/* Data parallelism (dist.h implements it over processes): this process computes only its rows
+ * of each global batch, the gradient hook combines the processes' gradients, and the validation
+ * set is evaluated over all processes. */
+typedef struct {
+    void *ud;
+    /* The rows of the global batch (rows, B) this process computes, into out (room for B);
+     * returns their count, which may be 0 (the step still takes part in the exchange). */
+    int (*local_rows)(void *ud, const size_t *rows, int B, size_t *out);
+    /* Sum v[0..n) over all processes in place (the logged training loss). */
+    rf_status (*sum)(void *ud, double *v, int n, rf_error *err);
+    /* Evaluate ds over all processes; every process gets the whole result. */
+    rf_status (*evaluate)(void *ud, const rf_model *m, const rf_dataset *ds, rf_eval_result *out,
+                          rf_error *err);
+} rf_train_dist;
+
+/* What a caller can plug into training; every member may be NULL. */
+typedef struct {
+    rf_log_fn log;           /* progress lines */
+    void *log_ud;
+    rf_grad_hook grad_hook;  /* the seam between the backward pass and the optimizer */
+    void *hook_ud;
+    rf_optimizer *opt;       /* the optimizer (owned by the caller); NULL: Adam from the options */
+} rf_train_hooks;
 
 typedef struct {
     int epochs_run;
@@ -82,6 +97,11 @@ RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int 
 RF_API rf_status rf_train(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
                           const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out,
                           rf_error *err) RF_WUR;
+/* rf_train as one of the processes of a data-parallel run (dist: rf_dist_hooks, dist.h; NULL is
+ * rf_train). The summary's samples and loss are over all processes. */
+RF_API rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
+                                   const rf_train_dist *dist, const rf_dataset *train,
+                                   const rf_dataset *valid, rf_train_summary *out, rf_error *err) RF_WUR;
 
 /* threads: OpenMP threads of the call (0 = as the caller's).
  * probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
@@ -91,6 +111,10 @@ RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, int threads
 
 RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_eval_result *out,
                              rf_error *err);
+/* The metrics of rf_evaluate from given predictions of ds's rows: probs and cond (n, K) as
+ * rf_predict writes them (e.g. gathered from the processes of a data-parallel run). */
+RF_API rf_status rf_evaluate_probs(const rf_model *m, const rf_dataset *ds, const float *probs,
+                                   const float *cond, rf_eval_result *out, rf_error *err);
 
 /* The monitored score (higher is better) of an evaluation for a train.monitor value
  * ("mean_auc", "auc:<task>", "loss", "mse": -MSE). */
