@@ -244,6 +244,11 @@ char *rf_config_dump(const rf_config *cfg)
             sec = "";
             continue;
         }
+        if (kd->flags & QUIET0) {
+            int x;
+            memcpy(&x, (const char *)cfg + kd->off, sizeof x);
+            if (x == 0) continue;
+        }
         if (sl != prev || strncmp(sec, kd->name, sl)) sb_printf(&b, "%.*s:\n", (int)sl, kd->name);
         sec = kd->name;
         prev = sl;
