@@ -149,6 +149,9 @@ symbols: $(SO)
 $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_balance: bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB) $(LDLIBS)
+
 $(BUILD)/bench_load: bench/bench_load.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_load.c $(LIB) $(LDLIBS)
 
@@ -168,8 +171,9 @@ bench-rank: $(BUILD)/bench_rank
 
 # Training/inference throughput vs the PyTorch reference on the same data (needs python3-torch:
 # scripts/install-deps.sh --with-torch).
-bench: all $(BUILD)/bench_train
+bench: all $(BUILD)/bench_train $(BUILD)/bench_balance
 	@BUILD=$(BUILD) sh bench/run.sh
+	$(BUILD)/bench_balance --threads 2
 
 # resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
 # env ROWS, REPS, THREADS, GZ: see bench/prepare_bench.sh).

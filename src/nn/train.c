@@ -9,6 +9,7 @@
 
 #include "core/logf.h"
 #include "nn/model_impl.h"
+#include "resflow/balance.h"
 #include "resflow/optim.h"
 #include "resflow/regression.h"
 #include "resflow/train.h"
@@ -177,6 +178,18 @@ static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, s
     if (o < n && m->spec.regression.target[0]) snprintf(buf + o, n - o, " | mse %.5f", r->reg.mse);
 }
 
+/* The balancer's task weights of the last step: "epoch E step S | weights pub | ctr 1.0123 | ..." */
+static void log_weights(const rf_model *m, const rf_balancer *b, int method, int ep, long step, rf_log_fn log, void *ud)
+{
+    double w[RF_MAX_TASKS];
+    char buf[512];
+    size_t o = 0;
+    int K = rf_balancer_weights(b, w);
+    for (int k = 0; k < K && o < sizeof buf; k++)
+        o += snprintf(buf + o, sizeof buf - o, " | %s %.6g", m->spec.tasks[k].name, w[k]);
+    logf_(log, ud, "epoch %d step %ld | weights %s%s", ep, step, rf_balance_name(method), buf);
+}
+
 rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_dataset *train,
                    const rf_dataset *valid, rf_train_summary *out, rf_error *err)
 {
@@ -202,6 +215,8 @@ rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *tc, const rf_train_
     rf_workspace *ws = NULL;
     rf_grads *grads = NULL;
     rf_optimizer *own_opt = NULL, *opt = hk.opt;
+    rf_balancer *bal = NULL; /* train.balance: per-task gradients through a balancer */
+    rf_grads *per_task[RF_MAX_TASKS] = {0};
     rf_row_order *order = NULL;
     size_t *local = NULL; /* data-parallel: this process's rows of a batch */
     snapshot best = {0};
@@ -223,7 +238,17 @@ rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *tc, const rf_train_
     long run_n = 0, seen_log = 0;
     ws = rf_workspace_create(m, B);
     grads = rf_grads_create(m);
-    if (!opt) opt = own_opt = rf_adam_create(m, tc);
+    if (tc->balance != RF_BALANCE_NONE) {
+        if (hk.opt || hk.grad_hook) {
+            st = rf_errorf(err, RF_EUSAGE, "train.balance: %s replaces the optimizer and sees per-task gradients; "
+                           "it cannot be combined with a caller's optimizer or gradient hook", rf_balance_name(tc->balance));
+            goto done;
+        }
+        bal = rf_balancer_create(m, tc, tc->balance);
+        opt = bal ? rf_balancer_optimizer(bal) : NULL;
+        for (int k = 0; k < m->K; k++)
+            if (!(per_task[k] = rf_grads_create(m))) opt = NULL;
+    } else if (!opt) opt = own_opt = rf_adam_create(m, tc);
     /* row order (rf_row_order, dataset.c): a full shuffle per epoch, or shuffled blocks for
      * datasets streamed from a cache (bounded resident memory) */
     order = rf_row_order_create(train, tc->seed, B);
@@ -259,7 +284,8 @@ rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *tc, const rf_train_
                 bt.rows = local;
             }
             double loss = 0;
-            st = rf_train_step(m, ws, grads, opt, &bt, hk.grad_hook, hk.hook_ud, &loss, err);
+            st = bal ? rf_train_step_balanced(m, ws, per_task, bal, &bt, &loss, err)
+                     : rf_train_step(m, ws, grads, opt, &bt, hk.grad_hook, hk.hook_ud, &loss, err);
             if (st == RF_ENUMERIC) {
                 snap_restore(&best, m);
                 st = rf_errorf(err, RF_ENUMERIC,
@@ -284,6 +310,7 @@ rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *tc, const rf_train_
                 double t = now_sec();
                 logf_(log, ud, "epoch %d step %ld | loss %.5f | %.0f samples/s | %.1f s", ep + 1,
                       sum.steps, run_loss / run_n, (seen - seen_log) / (t - tlog), t - t0);
+                if (bal) log_weights(m, bal, tc->balance, ep + 1, sum.steps, log, ud);
                 tlog = t;
                 seen_log = seen;
                 run_loss = 0;
@@ -336,6 +363,8 @@ done:
     free(local);
     rf_row_order_free(order);
     rf_optimizer_free(own_opt);
+    rf_balancer_free(bal);
+    for (int k = 0; k < RF_MAX_TASKS; k++) rf_grads_free(per_task[k]);
     rf_grads_free(grads);
     rf_workspace_free(ws);
     omp_set_num_threads(omp_was);

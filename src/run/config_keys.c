@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resflow/balance.h"
 #include "run/config_int.h"
 
 _Static_assert(sizeof(rf_model_type) == sizeof(int) && sizeof(rf_act) == sizeof(int) &&
@@ -98,6 +99,10 @@ const key_def KEYS[] = {
     INT_("train.log_every", train.log_every, "200", 1, INF, "progress line every N steps"),
     BOOL_("train.skip_bad_rows", train.skip_bad_rows, "false", "skip malformed input rows instead of failing"),
     INT_("train.max_steps", train.max_steps, "0", 0, INF, "stop after N steps, even inside an epoch (0 = no limit)"),
+    {"train.balance", T_ENUM, C_(train.balance), "none", RF_BALANCE_NAMES, 0, 0, QUIET0,
+     "multi-task balancing of the per-task gradients/updates (docs/balance.md): none = summed losses and Adam; pub, uncertainty, pcgrad, mgda, cagrad, nash_mtl, adatask"},
+    {"train.balance_interval", T_INT, C_(train.balance_interval), "0", NULL, 0, INF, QUIET0,
+     "pub / nash_mtl: steps between weight solves (0 = the method's default: pub 10, nash_mtl 1)"},
     STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a delimited text file (CSV/TSV/..., .gz/.zst; docs/data.md)"),
     STR_("data.valid", data.valid, "", "separate validation file (\"\" = split data.valid_frac off the source)"),
     STR_("data.test", data.test, "", "separate test file (\"\" = split data.test_frac off the source)"),
