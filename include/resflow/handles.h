@@ -30,6 +30,10 @@ RF_API void rf_config_free(rf_config *c);
  * "rf_task_metrics", "rf_column", "rf_dataset"), so it can check its layout; 0 for another name. */
 RF_API size_t rf_abi_sizeof(const char *type);
 
+/* The simulator's log of cfg (its synth.* keys, train.threads) written to csv_path as
+ * `resflow synth -o` writes it (rf_dataset_write_csv). */
+RF_API rf_status rf_config_simulate(const rf_config *cfg, const char *csv_path, rf_error *err) RF_WUR;
+
 /* ---- training ---------------------------------------------------------------------------- */
 /* What `resflow train` does, without printing: load the data of cfg, resolve its regression
  * tasks (cfg is updated to the resolved configuration), create the model, train it (progress

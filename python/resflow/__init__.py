@@ -14,7 +14,7 @@ from .errors import (DataError, FormatError, NumericError, ResflowError, Resflow
                      UsageError)
 from .model import Model
 from .scorer import Scorer
-from .train import train
+from .train import simulate, train
 
 __version__ = _lib.rf_version().decode()
 
@@ -24,5 +24,5 @@ def load(path):
     return Model.load(path)
 
 
-__all__ = ["Config", "Model", "Scorer", "train", "load", "ResflowError", "UsageError", "DataError",
+__all__ = ["Config", "Model", "Scorer", "train", "simulate", "load", "ResflowError", "UsageError", "DataError",
            "ResflowIOError", "NumericError", "FormatError", "library_path", "__version__"]

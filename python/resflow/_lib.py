@@ -71,6 +71,7 @@ _SIGNATURES = {
     "rf_config_set": (C.c_int, [_P, _S, _E]),
     "rf_config_validate": (C.c_int, [_P, _E]),
     "rf_config_dump": (C.c_void_p, [_P]),
+    "rf_config_simulate": (C.c_int, [_P, _S, _E]),
     "rf_train_to_file": (C.c_int, [_P, _S, LOG_FN, _P, C.POINTER(TrainSummary), C.POINTER(EvalResult), _E]),
     "rf_model_open": (C.c_int, [_S, C.POINTER(_P), _E]),
     "rf_model_close": (None, [_P]),

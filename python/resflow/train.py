@@ -34,6 +34,24 @@ def parse_valid_line(line):
     return rec
 
 
+def simulate(config=None, overrides=None, path=None):
+    """The simulator's log for a configuration's synth.* keys (``{"synth.rows": 50000}``), written
+    as CSV to path (as ``resflow synth -o path``) and returned as a DataFrame (pandas). Without
+    path, the file is temporary."""
+    import pandas as pd
+    cfg = as_config(config, overrides)
+    tmp = None
+    if path is None:
+        tmp = tempfile.mkdtemp(prefix="resflow-")
+        path = os.path.join(tmp, "log.csv")
+    try:
+        call(lib.rf_config_simulate, cfg._h, os.fspath(path).encode())
+        return pd.read_csv(path)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def train(config=None, overrides=None, out=None, callback=None, quiet=False):
     """Train a model from a configuration (a :class:`Config`, a YAML path, a dict or None for the
     defaults) with overrides (``{"train.epochs": 3}``), exactly as ``resflow train -c ... --set

@@ -25,8 +25,49 @@ typedef struct {
     const rf_column *c;
     int role, idx;        /* field f / dense d / label j */
     int fast;             /* numeric dense column converted here */
+    int also_dense;       /* a field's column that is also dense column also_dense - 1 (the row
+                             encoder reads a name once, as its first column; files feed both) */
     const char *text;     /* TEXT: the next value */
 } colstate;
+
+/* The fill of dense column d for a missing value, as the row encoder has it; -1 without one. */
+static int dense_fill(const rf_loaded_model *lm, int d, float *x)
+{
+    const rf_encoders *fe = lm->enc;
+    const rf_schema *sc = &lm->cfg.data.schema;
+    int fill = sc->fill == RF_FILL_MEAN ? RF_FILL_ERROR : sc->fill;
+    *x = sc->fill == RF_FILL_VALUE ? sc->fill_value : 0.0f;
+    if (fe && fe->dense && d < fe->D) {
+        fill = fe->dense[d].fill;
+        *x = fe->dense[d].fill_value;
+    }
+    return fill == RF_FILL_ERROR ? -1 : 0;
+}
+
+static int is_na(const rf_schema *sc, const char *s)
+{
+    if (!*s) return 1;
+    for (int i = 0; i < sc->nna && i < RF_MAX_NA; i++)
+        if (!strncmp(s, sc->na[i], RF_NA_LEN) && strlen(s) < RF_NA_LEN) return 1;
+    return 0;
+}
+
+/* The dense value x (NaN = missing) of column d of the model as the encoder stores it. */
+static rf_status dense_value(const rf_loaded_model *lm, int d, double x, const char *col, size_t row, float *out,
+                             rf_error *err)
+{
+    const rf_encoders *fe = lm->enc;
+    if (isnan(x)) {
+        if (dense_fill(lm, d, out))
+            return rf_errorf(err, RF_EDATA, "row %zu: empty numeric value in column '%s'", row, col);
+        x = *out;
+    } else if (rf_num_to_float_(x, out)) {
+        return rf_errorf(err, RF_EDATA, "row %zu: value out of float range '%.17g' in column '%s'", row, x, col);
+    }
+    if (fe && fe->dense && d < fe->D && fe->dense[d].norm != RF_NORM_NONE)
+        *out = (float)(((double)*out - (double)fe->dense[d].shift) * (double)fe->dense[d].scale);
+    return RF_OK;
+}
 
 static size_t type_size(int t)
 {
@@ -137,6 +178,8 @@ rf_status rf_frame_dataset(const rf_loaded_model *lm, const rf_column *cols, int
             cs[i].role = j < F ? ROLE_FIELD : ROLE_DENSE;
             cs[i].idx = j < F ? j : j - F;
             cs[i].fast = cs[i].role == ROLE_DENSE && c->type != RF_COL_TEXT;
+            for (int k = F; cs[i].role == ROLE_FIELD && k < nc; k++)
+                if (!strcmp(cn[k], c->name)) cs[i].also_dense = k - F + 1;
             names[nenc++] = c->name; /* unknown or repeated columns: the encoder says */
             continue;
         }
@@ -172,7 +215,6 @@ rf_status rf_frame_dataset(const rf_loaded_model *lm, const rf_column *cols, int
             st = rf_errorf(err, RF_ENOMEM, "out of memory");
             goto done;
         }
-    const rf_encoders *fe = lm->enc;
     for (size_t r0 = 0; r0 < n; r0 += CHUNK) {
         size_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
         rf_row_batch_clear(b);
@@ -197,21 +239,24 @@ rf_status rf_frame_dataset(const rf_loaded_model *lm, const rf_column *cols, int
                     double x = num_at(c->c, row, &integral, &iv);
                     s = NULL; /* missing: the encoder's fill rule (or its error) */
                     if (!isnan(x)) {
-                        float y;
-                        if (rf_num_to_float_(x, &y)) {
-                            st = rf_errorf(err, RF_EDATA, "row %zu: value out of float range '%.17g' in column '%s'",
-                                           row, x, c->c->name);
-                            goto done;
-                        }
-                        if (fe && fe->dense && c->idx < fe->D && fe->dense[c->idx].norm != RF_NORM_NONE)
-                            y = (float)(((double)y - (double)fe->dense[c->idx].shift) * (double)fe->dense[c->idx].scale);
-                        fast[c->idx] = y;
+                        if ((st = dense_value(lm, c->idx, x, c->c->name, row, &fast[c->idx], err))) goto done;
                         has_fast[c->idx] = 1;
                         s = "0";
                     }
                 } else {
                     double x = num_at(c->c, row, &integral, &iv);
                     s = num_text(x, integral, iv, buf[i]);
+                }
+                if (c->also_dense) { /* the same value for its dense column */
+                    int d = c->also_dense - 1;
+                    double x = NAN;
+                    if (c->c->type != RF_COL_TEXT) x = num_at(c->c, row, &integral, &iv);
+                    else if (!is_na(&lm->cfg.data.schema, s) && (rf_parse_num_(s, strlen(s), &x) != RF_NUM_OK || isnan(x))) {
+                        st = rf_errorf(err, RF_EDATA, "row %zu: invalid number '%.60s' in column '%s'", row, s, c->c->name);
+                        goto done;
+                    }
+                    if ((st = dense_value(lm, d, x, c->c->name, row, &fast[d], err))) goto done;
+                    has_fast[d] = 1;
                 }
                 vals[v++] = s;
             }

@@ -37,6 +37,17 @@ size_t rf_abi_sizeof(const char *type)
     return 0;
 }
 
+rf_status rf_config_simulate(const rf_config *cfg, const char *csv_path, rf_error *err)
+{
+    rf_synth_opts o = cfg->data.synth;
+    rf_dataset *ds = NULL;
+    o.threads = cfg->train.threads;
+    rf_status st = rf_synth_generate(&o, &ds, err);
+    if (!st) st = rf_dataset_write_csv(ds, csv_path, err);
+    rf_dataset_free(ds);
+    return st;
+}
+
 rf_status rf_train_to_file(rf_config *cfg, const char *out_path, rf_log_fn log, void *ud, rf_train_summary *sum,
                            rf_eval_result *test, rf_error *err)
 {
