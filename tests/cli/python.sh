@@ -17,7 +17,7 @@ tail -1 "$T/out"
 # the package finds the staged library by the path recorded at install time
 STAGE="$(cd "${BUILD:-build}" && pwd)/stage"
 if [ -f "$STAGE/lib/libresflow.so" ]; then
-    ${MAKE:-make} --no-print-directory install-python PREFIX="$STAGE" DESTDIR= >/dev/null || fail "make install-python"
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} --no-print-directory install-python PREFIX="$STAGE" DESTDIR= >/dev/null || fail "make install-python"
     got=$(cd "$T" && env -u RESFLOW_LIB PYTHONPATH="$STAGE/lib/python3/dist-packages" "$PY" -c \
         "import resflow; print(resflow.library_path, resflow.__version__)") || fail "import of the installed package"
     case "$got" in "$STAGE/lib/libresflow.so."*) ;; *) fail "installed package loads '$got', not the staged library" ;; esac
