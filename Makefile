@@ -61,7 +61,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test test-mpi bench bench-http bench-mpi bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -107,6 +107,19 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(LAB) $(LIB)
 test: all $(TESTS) stage
 	@BUILD=$(BUILD) sh tests/run_all.sh $(TESTS)
 
+# ---- the Python package (python/resflow, ctypes over libresflow.so; docs/python.md) -----------
+# make python: records the path of $(SO) in the package (PYTHONPATH=python /usr/bin/python3).
+# make install-python [PREFIX=/usr/local]: the package into $(PYDIR) (Debian's python3 reads
+# /usr/local/lib/python3/dist-packages), loading the library of `make install` with that PREFIX.
+PYDIR   ?= $(PREFIX)/lib/python3/dist-packages
+python: $(SO)
+	echo "LIBPATH = '$(abspath $(SO))'" > python/resflow/_libpath.py
+
+install-python:
+	$(INSTALL) -d $(DESTDIR)$(PYDIR)/resflow
+	$(INSTALL) -m 644 $(filter-out python/resflow/_libpath.py,$(wildcard python/resflow/*.py)) $(DESTDIR)$(PYDIR)/resflow/
+	echo "LIBPATH = '$(LIBDIR)/$(SONAME)'" > $(DESTDIR)$(PYDIR)/resflow/_libpath.py
+
 # ---- install -------------------------------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: libresflow.a, libresflow.so (+ soname links),
 # the engine's public headers in include/resflow/, lib/pkgconfig/resflow.pc, bin/resflow. The lab
@@ -130,6 +143,7 @@ install: $(LIB) $(SO) $(BUILD)/resflow resflow.pc.in
 	$(INSTALL) -m 755 $(BUILD)/resflow $(DESTDIR)$(BINDIR)/
 
 uninstall:
+	rm -rf $(DESTDIR)$(PYDIR)/resflow
 	rm -f $(DESTDIR)$(LIBDIR)/libresflow.a $(DESTDIR)$(LIBDIR)/libresflow.so \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libresflow.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/resflow.pc $(DESTDIR)$(BINDIR)/resflow \

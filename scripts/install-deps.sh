@@ -7,7 +7,8 @@ set -e
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 PKGS="build-essential pkg-config libopenblas-openmp-dev libyaml-dev libjansson-dev libxxhash-dev
-      libzstd-dev zlib1g-dev libcmocka-dev libxml2-utils libmicrohttpd-dev curl"
+      libzstd-dev zlib1g-dev libcmocka-dev libxml2-utils libmicrohttpd-dev curl
+      python3-numpy python3-pandas python3-pytest"
 for a in "$@"; do
     case "$a" in
     --with-torch) PKGS="$PKGS python3-torch python3-numpy python3-pandas" ;;
