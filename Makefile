@@ -1,5 +1,6 @@
 # resflow - one Makefile. Targets: all (libs + tool), test, install, uninstall, symbols, bench,
-# bench-rank, bench-prepare, asan, tsan, clean. PORTABLE=1: a build for any x86-64 (see below).
+# bench-rank, bench-http, bench-prepare, asan, tsan, clean; test-mpi and bench-mpi for an MPI=1
+# build. PORTABLE=1: a build for any x86-64 (see below).
 # No -ffast-math anywhere: NaN/Inf checks must work.
 CC      ?= cc
 # PORTABLE=1: baseline x86-64 code (no -march=native); the SIMD number parsing picks its code at
@@ -22,11 +23,22 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -W
 LDLIBS  := -L$(OBLAS_LIB) -Wl,-rpath,$(OBLAS_LIB) -lopenblas -lyaml -ljansson -lxxhash \
            -lzstd -lz -lmicrohttpd -lm -fopenmp -pthread
 BUILD   ?= build
+# MPI=1: data-parallel training over OpenMPI (src/dist/comm_mpi.c, `mpirun -np N resflow train`,
+# docs/distributed.md); the default build has the one-process communicator (comm_single.c) and
+# needs no MPI. Use another BUILD directory for it (make MPI=1 BUILD=build-mpi).
+MPI     ?= 0
+ifeq ($(MPI),1)
+CFLAGS  += $(shell pkg-config --cflags ompi-c)
+LDLIBS  += $(shell pkg-config --libs ompi-c)
+COMM_SKIP := src/dist/comm_single.c
+else
+COMM_SKIP := src/dist/comm_mpi.c
+endif
 
 # The engine (libresflow) is every wing but lab/; the lab (experiments, sweeps, probing, plots)
 # is a library of its own on top of it (libresflow_lab).
-WINGS := core data nn eval run serve
-SRC  := $(foreach w,$(WINGS),$(wildcard src/$(w)/*.c))
+WINGS := core data nn eval run dist serve
+SRC  := $(filter-out $(COMM_SKIP),$(foreach w,$(WINGS),$(wildcard src/$(w)/*.c)))
 OBJ  := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LAB_SRC := $(wildcard src/lab/*.c)
 LAB_OBJ := $(LAB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -49,7 +61,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -95,6 +107,19 @@ $(BUILD)/tests/%: tests/%.c tests/test_util.h $(LAB) $(LIB)
 test: all $(TESTS) stage
 	@BUILD=$(BUILD) sh tests/run_all.sh $(TESTS)
 
+# ---- the Python package (python/resflow, ctypes over libresflow.so; docs/python.md) -----------
+# make python: records the path of $(SO) in the package (PYTHONPATH=python /usr/bin/python3).
+# make install-python [PREFIX=/usr/local]: the package into $(PYDIR) (Debian's python3 reads
+# /usr/local/lib/python3/dist-packages), loading the library of `make install` with that PREFIX.
+PYDIR   ?= $(PREFIX)/lib/python3/dist-packages
+python: $(SO)
+	echo "LIBPATH = '$(abspath $(SO))'" > python/resflow/_libpath.py
+
+install-python:
+	$(INSTALL) -d $(DESTDIR)$(PYDIR)/resflow
+	$(INSTALL) -m 644 $(filter-out python/resflow/_libpath.py,$(wildcard python/resflow/*.py)) $(DESTDIR)$(PYDIR)/resflow/
+	echo "LIBPATH = '$(LIBDIR)/$(SONAME)'" > $(DESTDIR)$(PYDIR)/resflow/_libpath.py
+
 # ---- install -------------------------------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: libresflow.a, libresflow.so (+ soname links),
 # the engine's public headers in include/resflow/, lib/pkgconfig/resflow.pc, bin/resflow. The lab
@@ -118,6 +143,7 @@ install: $(LIB) $(SO) $(BUILD)/resflow resflow.pc.in
 	$(INSTALL) -m 755 $(BUILD)/resflow $(DESTDIR)$(BINDIR)/
 
 uninstall:
+	rm -rf $(DESTDIR)$(PYDIR)/resflow
 	rm -f $(DESTDIR)$(LIBDIR)/libresflow.a $(DESTDIR)$(LIBDIR)/libresflow.so \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libresflow.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/resflow.pc $(DESTDIR)$(BINDIR)/resflow \
@@ -137,8 +163,18 @@ symbols: $(SO)
 $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_balance: bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB) $(LDLIBS)
+
 $(BUILD)/bench_load: bench/bench_load.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_load.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench_score: bench/bench_score.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_score.c $(LIB) $(LDLIBS)
+
+# the scoring core and `resflow serve` under load (needs wrk): N candidates per request
+bench-http: all $(BUILD)/bench_score
+	RF=$(BUILD)/resflow BS=$(BUILD)/bench_score sh bench/http_load.sh
 
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
@@ -149,13 +185,25 @@ bench-rank: $(BUILD)/bench_rank
 
 # Training/inference throughput vs the PyTorch reference on the same data (needs python3-torch:
 # scripts/install-deps.sh --with-torch).
-bench: all $(BUILD)/bench_train
+bench: all $(BUILD)/bench_train $(BUILD)/bench_balance
 	@BUILD=$(BUILD) sh bench/run.sh
+	$(BUILD)/bench_balance --threads 2
 
 # resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
 # env ROWS, REPS, THREADS, GZ: see bench/prepare_bench.sh).
 bench-prepare: all $(BUILD)/bench_load
 	@BUILD=$(BUILD) sh bench/prepare_bench.sh
+
+# The data-parallel tests of an MPI build (make MPI=1 BUILD=build-mpi test-mpi): the one-process
+# seam test and tests/cli/mpi.sh (2 processes under mpirun reproduce the 1-process run; failures).
+test-mpi: all $(BUILD)/tests/test_mpi_seam
+	$(BUILD)/tests/test_mpi_seam
+	BUILD=$(BUILD) sh tests/cli/mpi.sh && echo "test-mpi: passed"
+
+# 1 vs 2 processes on this host: samples/s, bytes per step, time in communication (MPI build:
+# make MPI=1 BUILD=build-mpi bench-mpi).
+bench-mpi: all
+	@BUILD=$(BUILD) sh bench/bench_mpi.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then the tests.
 asan:

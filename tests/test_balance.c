@@ -8,7 +8,7 @@
  * - 50 steps with a task whose gradient is zero (and with no positives of a task) stay finite;
  * - the optimizer state round-trips: a saved and loaded PUB continues bit for bit;
  * - a 3-task model (configs/synth_3task.yaml, shrunk) trains with PUB. */
-#include "test_util.h"
+#include "test_balance_util.h"
 
 #include "resflow/balance.h"
 #include "resflow/config.h"
@@ -139,22 +139,6 @@ static void test_weights_degenerate(void **state)
 
 /* ---- the optimizer ---------------------------------------------------------------------- */
 
-static rf_dataset *sim(size_t rows, float cvr)
-{
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = 5;
-    o.n_users = 1000;
-    o.n_items = 2000;
-    o.n_queries = 300;
-    o.ctr = 0.1f;
-    o.cvr = cvr;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
-}
-
 static void shrink(rf_config *cfg)
 {
     cfg->model.emb_dim = 8;
@@ -233,6 +217,9 @@ static void check_step(rf_model *m, rf_optimizer *o, const rf_train_cfg *tc, rf_
     assert_int_equal(rf_pub_weights(M, K, alpha, &e), RF_OK);
     double asum = 0;
     for (int k = 0; k < K; k++) asum += alpha[k];
+    /* the step uses the weights rescaled to sum K (balance.h: Scale) */
+    for (int k = 0; k < K && asum > 0; k++) alpha[k] *= K / asum;
+    asum = asum > 0 ? K : 0;
     /* the expected parameters */
     const float *p = rf_model_params(m);
     double *want = malloc(n * sizeof(double));
@@ -307,31 +294,15 @@ static void check_step(rf_model *m, rf_optimizer *o, const rf_train_cfg *tc, rf_
     free(v0);
 }
 
-/* which dense parameters are shared (more than one task reaches them) */
-static unsigned char *shared_mask(const rf_model *m)
-{
-    size_t n = rf_model_info_of(m)->n_params;
-    unsigned char *s = calloc(n, 1);
-    int ng = rf_model_param_groups(m, NULL, 0);
-    rf_param_group *gr = calloc((size_t)ng, sizeof *gr);
-    rf_model_param_groups(m, gr, ng);
-    for (int i = 0; i < ng; i++)
-        if (!gr[i].emb && (gr[i].tasks & (gr[i].tasks - 1)))
-            for (size_t r = 0; r < gr[i].rows; r++)
-                for (size_t c = 0; c < gr[i].cols; c++) s[gr[i].off + r * gr[i].ld + c] = 1;
-    free(gr);
-    return s;
-}
-
 /* three steps of every model type, checked by hand */
 static void test_pub_step_every_type(void **state)
 {
     (void)state;
-    rf_dataset *ds = sim(2000, 0.1f);
+    rf_dataset *ds = bal_sim(2000, 0.1f, 5);
     for (int t = 0; t <= RF_MODEL_STEM; t++) {
         rf_config cfg;
         rf_model *m = model_for(ds, (rf_model_type)t, &cfg);
-        unsigned char *sh = shared_mask(m);
+        unsigned char *sh = bal_shared_mask(m);
         rf_optimizer *o = rf_pub_create(m, &cfg.train, 1);
         rf_workspace *ws = rf_workspace_create(m, 128);
         rf_grads *g[2] = {rf_grads_create(m), rf_grads_create(m)};
@@ -354,11 +325,11 @@ static void test_pub_step_every_type(void **state)
 static void test_pub_step_by_hand(void **state)
 {
     (void)state;
-    rf_dataset *ds = sim(2000, 0.1f);
+    rf_dataset *ds = bal_sim(2000, 0.1f, 5);
     rf_config cfg;
     rf_model *m = model_for(ds, RF_MODEL_RESFLOW, &cfg);
     size_t n_sh = 0, np = rf_model_info_of(m)->n_params;
-    unsigned char *sh = shared_mask(m);
+    unsigned char *sh = bal_shared_mask(m);
     for (size_t i = 0; i < np; i++) n_sh += sh[i];
     assert_true(n_sh > 0); /* ResFlow: the parent's tower is shared with the child */
     rf_optimizer *o = rf_pub_create(m, &cfg.train, 1);
@@ -405,24 +376,13 @@ static void test_pub_step_by_hand(void **state)
     rf_dataset_free(ds);
 }
 
-static int all_finite(const rf_model *m)
-{
-    const rf_model_info *in = rf_model_info_of(m);
-    const float *p = rf_model_params(m), *em = rf_model_emb(m);
-    for (size_t i = 0; i < in->n_params; i++)
-        if (!isfinite(p[i])) return 0;
-    for (size_t i = 0; i < in->n_emb_rows * (size_t)in->E; i++)
-        if (!isfinite(em[i])) return 0;
-    return 1;
-}
-
 static void test_pub_zero_task(void **state)
 {
     (void)state;
     /* (a) no positives of the second task in any batch; (b) its gradient zeroed (a masked
      * task): alpha 0 at first, resolved again at the next step; 50 steps each */
     for (int v = 0; v < 2; v++) {
-        rf_dataset *ds = sim(3000, 0.1f);
+        rf_dataset *ds = bal_sim(3000, 0.1f, 5);
         if (v == 0)
             for (size_t i = 0; i < ds->n; i++) ds->labels[i * (size_t)ds->K + 1] = 0;
         for (int t = 0; t < 2; t++) {
@@ -453,7 +413,7 @@ static void test_pub_zero_task(void **state)
                 const double *al = rf_pub_alpha(o);
                 assert_true(isfinite(al[0]) && isfinite(al[1]) && al[0] >= 0 && al[1] >= 0);
             }
-            assert_true(all_finite(m));
+            assert_true(bal_all_finite(m));
             assert_int_equal(rf_optimizer_steps(o), 50);
             rf_grads_free(g[0]);
             rf_grads_free(g[1]);
@@ -488,7 +448,7 @@ static void pub_steps(rf_model *m, rf_optimizer *o, const rf_dataset *ds, int fr
 static void test_pub_state_roundtrip(void **state)
 {
     (void)state;
-    rf_dataset *ds = sim(2000, 0.1f);
+    rf_dataset *ds = bal_sim(2000, 0.1f, 5);
     rf_config cfg;
     rf_model *a = model_for(ds, RF_MODEL_RESFLOW, &cfg), *b = model_for(ds, RF_MODEL_RESFLOW, &cfg);
     const rf_model_info *in = rf_model_info_of(a);
@@ -556,7 +516,7 @@ static void test_pub_three_tasks(void **state)
     rf_model *m = NULL;
     assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     assert_int_equal(rf_model_info_of(m)->K, 3);
-    unsigned char *sh = shared_mask(m);
+    unsigned char *sh = bal_shared_mask(m);
     rf_optimizer *op = rf_pub_create(m, &cfg.train, 1);
     /* two steps by hand, then 30 through the training step */
     rf_workspace *ws = rf_workspace_create(m, 128);
@@ -573,7 +533,7 @@ static void test_pub_three_tasks(void **state)
     pub_steps(m, op, ds, 2, 30);
     const double *al = rf_pub_alpha(op);
     for (int k = 0; k < 3; k++) assert_true(isfinite(al[k]) && al[k] > 0);
-    assert_true(all_finite(m));
+    assert_true(bal_all_finite(m));
     rf_optimizer_free(op);
     free(sh);
     rf_model_free(m);

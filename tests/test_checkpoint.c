@@ -85,7 +85,7 @@ static void test_resume_exact(void **state)
     rf_train_summary s_full, s_a, s_b;
     rf_model *full = make_model(&cfg, tr);
     probe pf = {0, 0, 0, path};
-    rf_train_ctl cf = {on_step, &pf, cancel_at, &pf, NULL};
+    rf_train_ctl cf = {on_step, &pf, cancel_at, &pf, NULL, NULL};
     assert_int_equal(rf_train_ex(full, &cfg.train, NULL, &cf, tr, va, &s_full, &e), RF_OK);
     assert_int_equal(s_full.cancelled, 0);
     assert_int_equal(pf.calls, s_full.steps); /* every step boundary */
@@ -93,7 +93,7 @@ static void test_resume_exact(void **state)
     for (int i = 0; i < 4; i++) {
         rf_model *a = make_model(&cfg, tr);
         probe pa = {stops[i], 0, 0, path};
-        rf_train_ctl ca = {on_step, &pa, cancel_at, &pa, NULL};
+        rf_train_ctl ca = {on_step, &pa, cancel_at, &pa, NULL, NULL};
         assert_int_equal(rf_train_ex(a, &cfg.train, NULL, &ca, tr, va, &s_a, &e), RF_OK);
         assert_int_equal(s_a.cancelled, 1);
         assert_int_equal(s_a.steps, stops[i]);
@@ -105,7 +105,7 @@ static void test_resume_exact(void **state)
         rf_model *b = make_model(&cfg, tr);
         rf_train_resume rs;
         assert_int_equal(rf_checkpoint_resume(&ck, b, &rs, &e), RF_OK);
-        rf_train_ctl cb = {NULL, NULL, NULL, NULL, &rs};
+        rf_train_ctl cb = {NULL, NULL, NULL, NULL, &rs, NULL};
         assert_int_equal(rf_train_ex(b, &cfg.train, NULL, &cb, tr, va, &s_b, &e), RF_OK);
         assert_int_equal(s_b.steps, s_full.steps);
         assert_int_equal(s_b.best_epoch, s_full.best_epoch);

@@ -772,6 +772,71 @@ static void test_split_points(void **state)
     assert_int_equal(b, 10);
 }
 
+/* data.split: random - the roles from a seeded hash of the key: fractions in expectation, a group's
+ * rows together, the same roles for the same seed; the loader fits the encoders on role 0 only */
+static void test_split_roles(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    uint8_t *r = malloc(N), *r2 = malloc(N);
+    uint64_t *g = malloc(N * sizeof *g);
+    assert_non_null(r);
+    assert_non_null(r2);
+    assert_non_null(g);
+    rf_split_roles(NULL, N, 7, 0.1f, 0.2f, r);
+    size_t c[3] = {0, 0, 0};
+    for (size_t i = 0; i < N; i++) c[r[i]]++;
+    assert_true(fabs(c[1] / (double)N - 0.1) < 0.01 && fabs(c[2] / (double)N - 0.2) < 0.01);
+    /* spread over the whole file: the first tenth holds its share of held-out rows */
+    size_t early = 0;
+    for (size_t i = 0; i < N / 10; i++) early += r[i] != 0;
+    assert_true(early > N / 10 * 0.25 && early < N / 10 * 0.35);
+    rf_split_roles(NULL, N, 7, 0.1f, 0.2f, r2);
+    assert_memory_equal(r, r2, N);
+    rf_split_roles(NULL, N, 8, 0.1f, 0.2f, r2);
+    assert_true(memcmp(r, r2, N) != 0);
+    for (size_t i = 0; i < N; i++) g[i] = 1000 + i / 7; /* groups of 7 rows */
+    rf_split_roles(g, N, 7, 0.1f, 0.2f, r);
+    size_t held = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i % 7) assert_int_equal(r[i], r[i - 1]);
+        held += r[i] != 0;
+    }
+    assert_true(fabs(held / (double)N - 0.3) < 0.02);
+    rf_split_roles(g, N, 7, 0, 0, r); /* nothing held out */
+    for (size_t i = 0; i < N; i++) assert_int_equal(r[i], 0);
+    /* the loader: encoders fitted on the role-0 rows (x = row index: its mean over them) */
+    char *text = malloc(32 * 1000 + 64);
+    assert_non_null(text);
+    size_t o = (size_t)sprintf(text, "x,click\n");
+    for (int i = 0; i < 1000; i++) o += (size_t)sprintf(text + o, "%d,%d\n", i, i & 1);
+    const char *p = write_tmp("split.csv", text);
+    free(text);
+    rf_schema s;
+    schema_from_yaml("data: {dense: [x], normalize: standardize}\ntasks: [{name: ctr, label: click}]\n", &s);
+    rf_load_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.valid_frac = 0.2f;
+    lo.test_frac = 0.2f;
+    lo.split_random = 1;
+    lo.split_seed = 11;
+    rf_encoders *enc = NULL;
+    rf_dataset *ds = load_opts(p, &s, &enc, &lo);
+    rf_split_roles(NULL, 1000, 11, 0.2f, 0.2f, r);
+    double sum = 0;
+    size_t nt = 0;
+    for (int i = 0; i < 1000; i++)
+        if (!r[i]) sum += i, nt++;
+    assert_int_equal(lo.fit_rows, nt);
+    assert_true(nt > 500 && nt < 700);
+    assert_true(fabs(enc->dense[0].shift - sum / (double)nt) < 1e-3);
+    rf_dataset_free(ds);
+    rf_encoders_free(enc);
+    free(r);
+    free(r2);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_spill),
         cmocka_unit_test(test_derived_labels),
         cmocka_unit_test(test_split_points),
+        cmocka_unit_test(test_split_roles),
     };
     return cmocka_run_group_tests_name("data", tests, group_setup, group_teardown);
 }

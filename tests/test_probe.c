@@ -353,7 +353,21 @@ static void test_heatmap_svg(void **state)
     assert_non_null(strstr(svg, ">Inf<"));
     assert_non_null(strstr(svg, "not finite"));
     assert_int_equal(count(svg, "stroke=\"#888888\""), 2); /* one frame per panel */
+    for (int r = 0; r < 5; r++) assert_non_null(strstr(svg, rlab[r])); /* 9 px rows: every row labelled */
     free(svg);
+    /* 6 px rows (issue #18: labels were 5 px): 8 px labels on every 2nd row of a band, band starts kept */
+    h.cell_h = 6;
+    assert_int_equal(rf_heatmap_svg(&h, &svg, &info, &e), RF_OK);
+    well_formed(svg);
+    assert_non_null(strstr(svg, ">r0<"));
+    assert_null(strstr(svg, ">r1<"));
+    assert_non_null(strstr(svg, ">r2<")); /* the second band starts at row 2 */
+    assert_null(strstr(svg, ">r3<"));
+    assert_non_null(strstr(svg, ">r4<"));
+    assert_int_equal(count(svg, "font-size=\"8\" text-anchor=\"end\""), 3);
+    assert_null(strstr(svg, "font-size=\"5\""));
+    free(svg);
+    h.cell_h = 9;
     /* fixed limit: values beyond it take the end colours */
     h.limit = 0.5f;
     assert_int_equal(rf_heatmap_svg(&h, &svg, &info, &e), RF_OK);

@@ -10,7 +10,9 @@
  *   shape is refused;
  * - per-task gradients (rf_model_task_grads) sum to the joint gradient;
  * - parameter groups cover every dense parameter exactly once, and tag shared ones by the
- *   tasks whose loss reaches them. */
+ *   tasks whose loss reaches them, for every model type (and with the M1 penalty) checked
+ *   against the per-task gradients themselves (a task outside a group's mask has an exactly
+ *   zero gradient there, a task inside it a non-zero one), embeddings included. */
 #include <omp.h>
 #include <pthread.h>
 
@@ -313,7 +315,7 @@ static void test_task_grads_and_groups(void **state)
             if (gr[i].owner >= 0) assert_true(gr[i].tasks >> gr[i].owner & 1u);
             if (gr[i].owner == 1) assert_int_equal(gr[i].tasks, 2u);
             /* the parent's tower: shared with the child for ResFlow and ESMM, not for NSE */
-            if (gr[i].owner == 0) assert_int_equal(gr[i].tasks, type == RF_MODEL_NSE ? 1u : 3u);
+            if (gr[i].owner == 0 && in->is_tower) assert_int_equal(gr[i].tasks, type == RF_MODEL_NSE ? 1u : 3u);
         }
         assert_int_equal(emb_groups, 1);
         for (size_t i = 0; i < in->n_params; i++) assert_int_equal(seen[i], 1);
@@ -338,6 +340,94 @@ static void test_task_grads_and_groups(void **state)
     rf_dataset_free(ds);
 }
 
+/* Groups against the gradients: task k's gradient is exactly zero on a group whose mask lacks
+ * bit k and non-zero somewhere on one that has it (also per embedding column run). */
+static void check_groups(const rf_model *m, const rf_dataset *ds, const char *what)
+{
+    const rf_model_info *in = rf_model_info_of(m);
+    int K = in->K, B = 512, E = in->E;
+    rf_workspace *ws = rf_workspace_create(m, B);
+    rf_grads *g[2] = {rf_grads_create(m), rf_grads_create(m)};
+    size_t *rows = malloc((size_t)B * sizeof *rows);
+    for (int i = 0; i < B; i++) rows[i] = (size_t)i * 3;
+    int lc[2] = {0, 1};
+    rf_batch b = {ds, rows, B, lc};
+    rf_error e;
+    assert_int_equal(K, 2);
+    assert_int_equal(rf_model_forward(m, ws, &b, 1, &e), RF_OK);
+    assert_int_equal(rf_model_task_grads(m, ws, &b, g, NULL, &e), RF_OK);
+    int ng = rf_model_param_groups(m, NULL, 0);
+    rf_param_group *gr = calloc((size_t)ng, sizeof *gr);
+    assert_int_equal(rf_model_param_groups(m, gr, ng), ng);
+    unsigned char *seen = calloc(in->n_params, 1);
+    int specific = 0;
+    for (int i = 0; i < ng; i++) {
+        assert_true(gr[i].tasks != 0 && gr[i].tasks <= 3u);
+        if (gr[i].owner >= 0) assert_true(gr[i].tasks >> gr[i].owner & 1u);
+        if (!in->is_tower) assert_int_equal(gr[i].owner, gr[i].tasks == 3u ? -1 : (int)gr[i].tasks - 1);
+        specific += gr[i].tasks != 3u;
+        for (int k = 0; k < K; k++) {
+            double s = 0;
+            if (gr[i].emb) {
+                const uint32_t *er;
+                float *ev;
+                size_t nr = rf_grads_emb(g[k], &er, &ev);
+                for (size_t r = 0; r < nr; r++)
+                    for (size_t c = 0; c < gr[i].cols; c++) s += fabsf(ev[r * (size_t)E + gr[i].off + c]);
+            } else {
+                const float *d = rf_grads_dense(g[k], NULL);
+                for (size_t r = 0; r < gr[i].rows; r++)
+                    for (size_t c = 0; c < gr[i].cols; c++) s += fabsf(d[gr[i].off + r * gr[i].ld + c]);
+            }
+            if (!(gr[i].tasks >> k & 1u) && s != 0)
+                fail_msg("%s: %s: task %d's gradient %g outside its mask %u", what, gr[i].name, k, s, gr[i].tasks);
+            if ((gr[i].tasks >> k & 1u) && !(s > 0))
+                fail_msg("%s: %s: task %d in mask %u, zero gradient", what, gr[i].name, k, gr[i].tasks);
+        }
+        if (gr[i].emb) continue;
+        for (size_t r = 0; r < gr[i].rows; r++)
+            for (size_t c = 0; c < gr[i].cols; c++) seen[gr[i].off + r * gr[i].ld + c]++;
+    }
+    for (size_t i = 0; i < in->n_params; i++) assert_int_equal(seen[i], 1);
+    /* every model has task-specific parameters (its towers, or the child's) */
+    assert_true(specific > 0);
+    free(seen);
+    free(gr);
+    free(rows);
+    rf_grads_free(g[0]);
+    rf_grads_free(g[1]);
+    rf_workspace_free(ws);
+}
+
+/* Every model type, and NSE / MMoE with the M1 penalty (a child's loss reaching the parent's
+ * logit). */
+static void test_groups_vs_gradients(void **state)
+{
+    (void)state;
+    rf_dataset *ds = sim(2000);
+    for (int t = 0; t <= RF_MODEL_STEM + 2; t++) {
+        rf_model_type type = t == RF_MODEL_STEM + 1 ? RF_MODEL_NSE : t == RF_MODEL_STEM + 2 ? RF_MODEL_MMOE : (rf_model_type)t;
+        rf_config cfg;
+        rf_config_default(&cfg);
+        rf_model *m = NULL;
+        if (t > RF_MODEL_STEM) { /* with M1 */
+            rf_model *tmp = model_for(ds, type, &cfg);
+            rf_model_free(tmp);
+            cfg.model.monotonic = RF_MONO_M1;
+            cfg.model.monotonic_weight = 1.0f;
+            rf_error e;
+            assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+        } else {
+            m = model_for(ds, type, &cfg);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s%s", rf_model_type_name(type), t > RF_MODEL_STEM ? "+M1" : "");
+        check_groups(m, ds, what);
+        rf_model_free(m);
+    }
+    rf_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_grad_hook),
         cmocka_unit_test(test_optimizer_state_roundtrip),
         cmocka_unit_test(test_task_grads_and_groups),
+        cmocka_unit_test(test_groups_vs_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

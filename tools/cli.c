@@ -1,4 +1,5 @@
 /* cli.c - option parsing, config loading, logging and printing shared by the commands. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,7 +15,8 @@
 #include "resflow/afile.h"
 #include "cli.h"
 
-int g_quiet; /* tool-level flag (tools may have state; the library has none) */
+int g_quiet;   /* tool-level flags (tools may have state; the library has none) */
+int g_verbose; /* -v: also the resolved configuration on stderr */
 
 void log_line(void *ud, const char *line)
 {
@@ -87,7 +89,7 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 
 /* ---- shared option handling ------------------------------------------------------------ */
 
-enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP };
+enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP };
 
 static const struct option long_opts[] = {
     {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, O_SET},
@@ -96,6 +98,8 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, 0, 'q'},        {"skip-bad-rows", no_argument, 0, O_SKIP},
     {"threads", required_argument, 0, O_THREADS}, {"models", required_argument, 0, O_MODELS},
     {"keys", no_argument, 0, O_KEYS},      {"help", no_argument, 0, 'h'},
+    {"verbose", no_argument, 0, 'v'},      {"show-config", no_argument, 0, O_SHOWCFG},
+    {"report", required_argument, 0, O_REPORT}, {"keep", required_argument, 0, O_KEEP},
     {0, 0, 0, 0}};
 
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
@@ -103,7 +107,7 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
     memset(o, 0, sizeof *o);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "c:m:d:o:qh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:m:d:o:qvh", long_opts, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case O_SET:
@@ -119,6 +123,14 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
             o->json_path = optarg;
             break;
         case 'q': g_quiet = 1; break;
+        case 'v': g_verbose = 1; break;
+        case O_SHOWCFG: o->show_config = 1; break;
+        case O_REPORT:
+        case O_KEEP: /* only where the help offers them */
+            if (!strstr(help, c == O_REPORT ? "--report" : "--keep"))
+                return usage_error(cmd, "%s: not an option of this command", c == O_REPORT ? "--report" : "--keep");
+            *(c == O_REPORT ? &o->report : &o->keep) = optarg;
+            break;
         case O_SKIP: o->skip_bad = 1; break;
         case O_THREADS: {
             char *end;
@@ -184,19 +196,24 @@ const char *type_name(rf_model_type t)
 
 void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const rf_eval_result *r)
 {
-    fprintf(fp, "%-16s %8s %9s %10s %10s %8s %10s\n", "task", "AUC", "logloss", "mean pred", "observed",
+    int w = 16; /* the first column: as wide as the longest task or child|parent name */
+    for (int k = 0; k < sp->K; k++) {
+        int l = (int)strlen(sp->tasks[k].name) + (parent[k] >= 0 ? 1 + (int)strlen(sp->tasks[parent[k]].name) : 0);
+        if (l > w) w = l;
+    }
+    fprintf(fp, "%-*s %8s %9s %10s %10s %8s %10s\n", w, "task", "AUC", "logloss", "mean pred", "observed",
             "calib", "positives");
     for (int k = 0; k < sp->K; k++) {
         const rf_task_metrics *t = &r->task[k];
-        fprintf(fp, "%-16s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", sp->tasks[k].name, t->auc, t->logloss,
+        fprintf(fp, "%-*s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", w, sp->tasks[k].name, t->auc, t->logloss,
                 t->mean_pred, t->mean_label, t->calib, t->positives);
     }
     for (int k = 0; k < sp->K; k++) {
         if (parent[k] < 0) continue;
         char name[160];
         snprintf(name, sizeof name, "%s|%s", sp->tasks[k].name, sp->tasks[parent[k]].name);
-        fprintf(fp, "%-16s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
-                name, r->cond[k].auc, r->cond[k].n, sp->tasks[parent[k]].name, sp->tasks[k].name,
+        fprintf(fp, "%-*s %8.4f   (conditional, on the %zu rows with %s positive; p_%s > p_%s on %.2f%% of rows)\n",
+                w, name, r->cond[k].auc, r->cond[k].n, sp->tasks[parent[k]].name, sp->tasks[k].name,
                 sp->tasks[parent[k]].name, 100 * r->increase[k]);
     }
     const rf_regression_cfg *rg = &sp->regression;
@@ -285,4 +302,59 @@ void print_chain_note(FILE *fp, const char *dataset)
             "note: %s%sno task has a parent (tasks[].parent), so the links of ResFlow and ESMM are inactive: with "
             "no parent tasks ResFlow and ESMM reduce to NSE (their rows are NSE's)\n",
             dataset ? dataset : "", dataset ? ": " : "");
+}
+
+void show_config(const opts *o, const rf_config *cfg)
+{
+    if (!o->show_config && !g_verbose) return;
+    char *dump = rf_config_dump(cfg);
+    if (dump) fprintf(stderr, "%s", dump);
+    free(dump);
+}
+
+/* One input path of the config: readable, or an error naming the absolute path it looked at,
+ * the rule (relative to the working directory) and, when the file exists beside the config file,
+ * that path. */
+static int check_one_path(const char *key, const char *path, const char *config)
+{
+    if (!path[0] || access(path, R_OK) == 0) return 0;
+    int er = errno;
+    char cwd[4096] = "?", abs[8300], msg[32768];
+    size_t o = 0;
+    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "?");
+    if (path[0] == '/') snprintf(abs, sizeof abs, "%s", path);
+    else snprintf(abs, sizeof abs, "%s/%s", cwd, path);
+    o += (size_t)snprintf(msg, sizeof msg, "%s: cannot read %s (looked at %s: %s)", key, path, abs, strerror(er));
+    if (path[0] != '/' && o < sizeof msg)
+        o += (size_t)snprintf(msg + o, sizeof msg - o,
+                              "; relative paths in a config are resolved against the working directory (%s)", cwd);
+    const char *slash = config ? strrchr(config, '/') : NULL;
+    if (path[0] != '/' && slash && o < sizeof msg) {
+        char beside[8300];
+        snprintf(beside, sizeof beside, "%.*s/%s", (int)(slash - config), config, path);
+        if (access(beside, R_OK) == 0)
+            snprintf(msg + o, sizeof msg - o, "; %s exists beside the config file: run from there or write the path as %s",
+                     beside, beside);
+    }
+    /* the paths come from the input: control characters are shown as \xNN (as die() does) */
+    fputs("resflow: error: ", stderr);
+    put_clean(stderr, msg);
+    fputc('\n', stderr);
+    return RF_EIO;
+}
+
+int check_data_paths(const opts *o, const rf_config *cfg)
+{
+    const rf_data_cfg *d = &cfg->data;
+    if (d->schema.cache[0] && access(d->schema.cache, R_OK) == 0) return 0; /* the cache is read instead */
+    int rc = 0;
+    if (strcmp(d->source, "synth")) rc = check_one_path("data.source", d->source, o->config);
+    if (!rc) rc = check_one_path("data.valid", d->valid, o->config);
+    if (!rc) rc = check_one_path("data.test", d->test, o->config);
+    for (int j = 0; j < d->schema.njoin && !rc; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "data.join.%d.file", j);
+        rc = check_one_path(key, d->schema.join[j].path, o->config);
+    }
+    return rc;
 }

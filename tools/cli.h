@@ -17,10 +17,13 @@ typedef struct {
     const char *sets[128];
     int n_sets;
     const char *model, *data, *out, *json_path, *models;
-    int json, skip_bad, threads, keys;
+    const char *report, *keep; /* --report DIR (train), --keep COLS (predict) */
+    int json, skip_bad, threads, keys, show_config;
 } opts;
 
-extern int g_quiet;
+extern int g_quiet, g_verbose;
+/* The resolved configuration on stderr with -v or --show-config (else nothing). */
+void show_config(const opts *o, const rf_config *cfg);
 
 void log_line(void *ud, const char *line);
 void note(const char *fmt, ...) RF_PRINTF(1, 2);
@@ -36,6 +39,11 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help);
 /* defaults <- file <- --set, validated */
 int load_config(const opts *o, rf_config *cfg);
+/* The config's input files (data.source unless synth, data.valid, data.test, data.join.N.file;
+ * not when a readable data.cache replaces them) are readable, else an error naming the absolute
+ * path looked at (paths are relative to the working directory) and the path beside the config
+ * file when one exists there. 0 or the exit code (RF_EIO). */
+int check_data_paths(const opts *o, const rf_config *cfg);
 /* The first log line: version, threads (train.threads: the library applies it per call), BLAS. */
 void note_threads(const rf_config *cfg);
 double dataset_mb(const rf_dataset *d);
@@ -69,5 +77,6 @@ int cmd_prepare(int argc, char **argv);
 int cmd_fusion(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

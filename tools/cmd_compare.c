@@ -22,6 +22,9 @@ static const char *compare_help =
     "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4 (with\n"
     "regression.target set, the MSE and MAE of the predicted value too). With the\n"
     "simulator, an 'oracle' row scores the true probabilities (the best achievable AUC).\n"
+    "Without -c (the demo) the losses are set as in the paper and its official code: task loss\n"
+    "weights ctr 2, ctcvr 1 and positive-row weights ctr 1, ctcvr 500 (paper Fig. 3's best on\n"
+    "AE-RU); --set tasks.N.weight=... / tasks.N.pos_weight=... override them.\n"
     "\n"
     "  -c, --config FILE     YAML experiment config (the model.type key is set per model)\n"
     "      --set KEY=VALUE   override one key (repeatable)\n"
@@ -30,7 +33,13 @@ static const char *compare_help =
     "      --json[=FILE]     also write the table as JSON (to FILE; without FILE stdout carries\n"
     "                        the JSON only and the table goes to stderr)\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output\n"
+    "  -h, --help            this help\n";
+
+/* The demo's loss settings (no -c): applied before the user's --set, stated on stderr. */
+static const char *const demo_sets[] = {"tasks.0.weight=2", "tasks.1.weight=1", "tasks.0.pos_weight=1",
+                                        "tasks.1.pos_weight=500"};
+#define N_DEMO (int)(sizeof demo_sets / sizeof *demo_sets)
 
 int cmd_compare(int argc, char **argv)
 {
@@ -38,8 +47,22 @@ int cmd_compare(int argc, char **argv)
     int rc = parse_opts("compare", argc, argv, &o, compare_help);
     if (rc) return rc;
     rf_config cfg;
-    if ((rc = load_config(&o, &cfg))) return rc;
+    int demo = !o.config;
+    if (demo) { /* the demo's settings first, so that --set wins */
+        if (o.n_sets + N_DEMO > 128) return usage_error("compare", "too many --set options");
+        memmove(o.sets + N_DEMO, o.sets, (size_t)o.n_sets * sizeof *o.sets);
+        for (int i = 0; i < N_DEMO; i++) o.sets[i] = demo_sets[i];
+        o.n_sets += N_DEMO;
+    }
+    if ((rc = load_config(&o, &cfg)) || (rc = check_data_paths(&o, &cfg))) return rc;
     note_threads(&cfg);
+    if (demo && cfg.K >= 2)
+        fprintf(stderr, /* stated also under -q: it is what the table means */
+                "demo: the simulator with the paper's loss settings: task weights %s %g, %s %g; positive-row "
+                "weights %s %g, %s %g (official code and paper Fig. 3; override with --set tasks.N.weight / "
+                "tasks.N.pos_weight)\n",
+                cfg.tasks[0].name, cfg.tasks[0].weight, cfg.tasks[1].name, cfg.tasks[1].weight, cfg.tasks[0].name,
+                cfg.tasks[0].pos_weight, cfg.tasks[1].name, cfg.tasks[1].pos_weight);
     rf_error e;
     rf_error_clear(&e);
     const char *list = o.models ? o.models : "nse,esmm,resflow";
@@ -88,19 +111,28 @@ int cmd_compare(int argc, char **argv)
         for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
         fprintf(hout, ", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
     }
+    /* columns as wide as their headers (long task names stay aligned) */
+    int wa[RF_MAX_TASKS], wc[RF_MAX_TASKS];
     fprintf(hout, "\n\n%-10s", "model");
-    for (int k = 0; k < K; k++) fprintf(hout, " %10s", strcat(strcpy(buf, cfg.tasks[k].name), " AUC"));
+    for (int k = 0; k < K; k++) {
+        snprintf(buf, sizeof buf, "%s AUC", cfg.tasks[k].name);
+        wa[k] = strlen(buf) > 10 ? (int)strlen(buf) : 10;
+        fprintf(hout, " %*s", wa[k], buf);
+    }
     for (int k = 0; k < K; k++)
-        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0)
-            fprintf(hout, " %14s", strcat(strcat(strcpy(buf, cfg.tasks[k].name), "|"), cfg.tasks[k].parent));
+        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) {
+            snprintf(buf, sizeof buf, "%s|%s", cfg.tasks[k].name, cfg.tasks[k].parent);
+            wc[k] = strlen(buf) > 14 ? (int)strlen(buf) : 14;
+            fprintf(hout, " %*s", wc[k], buf);
+        }
     int reg = cfg.regression.target[0] != 0; /* regression: the prediction's test error too */
     if (reg) fprintf(hout, " %8s %8s", "MSE", "MAE");
     fprintf(hout, " %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
         fprintf(hout, "%-10s", type_name(types[i]));
-        for (int k = 0; k < K; k++) fprintf(hout, " %10.4f", res[i].task[k].auc);
+        for (int k = 0; k < K; k++) fprintf(hout, " %*.4f", wa[k], res[i].task[k].auc);
         for (int k = 0; k < K; k++)
-            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %14.4f", res[i].cond[k].auc);
+            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %*.4f", wc[k], res[i].cond[k].auc);
         if (reg) fprintf(hout, " %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
         fprintf(hout, " %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
     }
@@ -110,7 +142,7 @@ int cmd_compare(int argc, char **argv)
         for (int k = 0; k < K; k++) {
             oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
                                        NULL, 0, sp.test->n, NULL);
-            fprintf(hout, " %10.4f", oracle[k]);
+            fprintf(hout, " %*.4f", wa[k], oracle[k]);
         }
         fprintf(hout, "   (true probabilities of the simulator)\n");
     }

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "resflow/afile.h"
+#include "keep_cols.h"
 #include "rank_cli.h"
 
 /* ---- eval / predict ----------------------------------------------------------------------- */
@@ -37,7 +38,8 @@ static const char *eval_help =
     "  -d, --data FILE       CSV/TSV file with the model's columns and labels\n"
     "      --predictions F   CSV/TSV predictions file (header; plain or .gz) instead of a model\n"
     "      --scores LIST     predictions: score columns to rank by ('a|b' = the ratio a/b)\n"
-    "      --group COL       predictions: group (query/list) column (default 'group')\n"
+    "      --group COL       predictions: group (query/list) column (default 'group'; a file\n"
+    "                        without one gets AUC and logloss per score over all rows)\n"
     "      --label NAME      relevance label: positives are > 0.5 (default: the deepest task's\n"
     "                        label, e.g. order; required with --predictions)\n"
     "      --weight NAME     W for WR@K: a label/column (default: the relevance label itself)\n"
@@ -51,26 +53,35 @@ static const char *eval_help =
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 static const char *predict_help =
-    "usage: resflow predict -m MODEL [--data FILE] [-o OUT.tsv] [--with-labels]\n"
+    "usage: resflow predict -m MODEL [--data FILE|-] [-o OUT.tsv|-] [--keep COLS] [--with-labels]\n"
     "\n"
     "Write per-row scores: a header line, then one line per input row with the row index and\n"
     "one probability per task (tab-separated, %.9g; ESMM/chain tasks are entire-space\n"
     "probabilities). If the model has a stored fusion formula ('resflow fusion'), a column\n"
-    "'score' holds the fused ranking score; a regression model (regression.target) adds the column\n"
-    "'expected': E(v) of its threshold tasks, or the traditional head's output. With --with-labels, the group key (when the data have\n"
-    "one) and the label columns follow, so the file can be read by 'resflow eval --predictions'.\n"
-    "Without --data the model's own test rows are used (as for eval); without -o, stdout.\n"
+    "'score' holds the fused ranking score; a regression model (regression.target) adds the\n"
+    "column 'expected': E(v) of its threshold tasks, or the traditional head's output.\n"
+    "With --with-labels the group key (when the data have one: its value as typed with --data,\n"
+    "else its 64-bit hash) and the label columns follow, so the file can be read by\n"
+    "'resflow eval --predictions'. Without --data the model's own test rows are used (as for\n"
+    "eval); without -o, stdout.\n"
     "\n"
     "  -m, --model FILE      model file written by 'resflow train'\n"
-    "  -d, --data FILE       CSV/TSV file with the model's feature columns (labels not needed)\n"
-    "  -o, --out FILE        output file (written to a temporary file beside it, then renamed)\n"
+    "  -d, --data FILE       CSV/TSV file with the model's feature columns (labels not needed);\n"
+    "                        '-' reads the standard input\n"
+    "  -o, --out FILE        output file (written to a temporary file beside it, then renamed);\n"
+    "                        '-' is the standard output (the default)\n"
+    "      --keep COLS       pass these input columns through as typed (comma-separated, e.g.\n"
+    "                        user_id,item_id), after 'row'; needs --data, a plain text file and\n"
+    "                        every row scored (no --skip-bad-rows skips, no data.filter drops)\n"
     "      --with-labels     also write the group and label columns (the data must have labels)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output\n"
+    "  -h, --help            this help\n";
 
 /* Load a model and the dataset to score (--data or the model's own test split). */
 int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with_labels)
@@ -127,6 +138,41 @@ static int task_gaucs(const rf_model *m, const rank_set *rs, int threads, double
     return 0;
 }
 
+/* eval --predictions FILE without a group column: each score column against the label over all rows */
+static int plain_scores(const opts *o, const rank_opts *ro, const rank_set *rs)
+{
+    json_t *j = o->json ? json_object() : NULL, *sj = o->json ? json_object() : NULL;
+    if (!o->json)
+        printf("%-24s %8s %9s %10s %10s %8s %10s\n", "score", "AUC", "logloss", "mean pred", "observed", "calib",
+               "positives");
+    for (int c = 0; c < rs->ncols; c++) {
+        const rf_score_col *sc = &rs->cols[c];
+        rf_task_metrics t = rf_task_eval(sc->x, sc->stride, rs->label, rs->lstride, NULL, 0, rs->n);
+        if (!o->json) {
+            printf("%-24s %8.4f %9.5f %10.5f %10.5f %8.3f %10zu\n", sc->name, t.auc, t.logloss, t.mean_pred,
+                   t.mean_label, t.calib, t.positives);
+            continue;
+        }
+        json_t *m = json_object();
+        json_object_set_new(m, "auc", isfinite(t.auc) ? json_real(t.auc) : json_null());
+        json_object_set_new(m, "logloss", isfinite(t.logloss) ? json_real(t.logloss) : json_null());
+        json_object_set_new(m, "mean_pred", isfinite(t.mean_pred) ? json_real(t.mean_pred) : json_null());
+        json_object_set_new(m, "observed", isfinite(t.mean_label) ? json_real(t.mean_label) : json_null());
+        json_object_set_new(m, "n", json_integer((json_int_t)t.n));
+        json_object_set_new(m, "positives", json_integer((json_int_t)t.positives));
+        json_object_set_new(sj, sc->name, m);
+    }
+    if (!o->json) {
+        printf("label %s, %zu rows; no group column: no ranking metrics\n", ro->label, rs->n);
+        return 0;
+    }
+    json_object_set_new(j, "predictions", json_string(ro->predictions));
+    json_object_set_new(j, "label", json_string(ro->label));
+    json_object_set_new(j, "rows", json_integer((json_int_t)rs->n));
+    json_object_set_new(j, "scores", sj);
+    return write_json(j, o->json_path);
+}
+
 /* eval --predictions FILE */
 static int eval_predictions(const opts *o, const rank_opts *ro)
 {
@@ -137,6 +183,11 @@ static int eval_predictions(const opts *o, const rank_opts *ro)
     rank_set rs;
     int rc = rank_set_from_file(ro, ro->predictions, o->skip_bad, &rs);
     if (rc) {
+        rank_set_free(&rs);
+        return rc;
+    }
+    if (!rs.groups) {
+        rc = plain_scores(o, ro, &rs);
         rank_set_free(&rs);
         return rc;
     }
@@ -175,6 +226,7 @@ int cmd_eval(int argc, char **argv)
     ro.cuts.threads = o.threads; /* the ranking metrics' threads (with a model: its train.threads) */
     if (ro.predictions) {
         if (o.model || o.data) return usage_error("eval", "--predictions replaces --model/--data");
+        ro.allow_no_group = 1;
         return eval_predictions(&o, &ro);
     }
     if (!o.model) return usage_error("eval", "--model (or --predictions) is required");
@@ -248,6 +300,45 @@ int cmd_eval(int argc, char **argv)
     return rc;
 }
 
+/* The standard input copied to a new temporary file (its name in path); 0 or an exit code. */
+static int stdin_to_file(char *path, size_t n)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, n, "%s/resflow-stdin.XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        fprintf(stderr, "resflow: error: cannot create a temporary file for the standard input\n");
+        path[0] = 0;
+        return RF_EIO;
+    }
+    char buf[1 << 16];
+    size_t r;
+    int rc = 0;
+    while ((r = fread(buf, 1, sizeof buf, stdin)) > 0)
+        if (write(fd, buf, r) != (ssize_t)r) rc = RF_EIO;
+    if (ferror(stdin)) rc = RF_EIO;
+    if (close(fd)) rc = RF_EIO;
+    if (rc) {
+        fprintf(stderr, "resflow: error: cannot copy the standard input to %s\n", path);
+        unlink(path);
+        path[0] = 0;
+    }
+    return rc;
+}
+
+/* name is one of the comma-separated list */
+static int kept_in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, name, n)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     rank_opts ro;
@@ -256,14 +347,32 @@ int cmd_predict(int argc, char **argv)
     opts o;
     if ((rc = parse_opts("predict", argc, argv, &o, predict_help))) return rc;
     if (!o.model) return usage_error("predict", "--model is required");
-    if (o.out && (rc = check_output("predict", o.out, (const char *[]){o.model, o.data}, 2))) return rc;
+    if (o.out && !strcmp(o.out, "-")) o.out = NULL; /* stdout */
+    if (o.keep && !o.data) return usage_error("predict", "--keep needs --data (the file whose columns are kept)");
+    char stdin_copy[64] = "";
+    if (o.data && !strcmp(o.data, "-")) { /* the loader reads files: the standard input is copied to one */
+        if ((rc = stdin_to_file(stdin_copy, sizeof stdin_copy))) return rc;
+        o.data = stdin_copy;
+    }
+    if (o.out && (rc = check_output("predict", o.out, (const char *[]){o.model, o.data}, 2))) {
+        if (stdin_copy[0]) unlink(stdin_copy);
+        return rc;
+    }
     rf_loaded_model lm;
     memset(&lm, 0, sizeof lm);
     rf_dataset *ds = NULL;
-    if ((rc = model_and_data(&o, &lm, &ds, ro.with_labels))) {
+    kept_cols kc = {0};
+    rc = model_and_data(&o, &lm, &ds, ro.with_labels);
+    const char *gcol = ro.with_labels && !rc && ds->group ? lm.cfg.data.schema.group : NULL;
+    if (!rc && o.data && (o.keep || gcol)) rc = kept_read(o.data, &lm.cfg.data.schema, o.keep, gcol, ds->n, &kc);
+    if (stdin_copy[0]) unlink(stdin_copy);
+    if (rc) {
+        rf_dataset_free(ds);
         rf_loaded_model_free(&lm);
         return rc;
     }
+    int graw = gcol ? kept_index(&kc, gcol) : -1; /* the group's value as typed */
+    int nkeep = kc.ncols - (graw >= 0 && !(o.keep && kept_in_list(o.keep, gcol)));
     rf_model *m = lm.model;
     int K = rf_model_info_of(m)->K;
     size_t n = ds->n;
@@ -307,6 +416,7 @@ int cmd_predict(int argc, char **argv)
             int with_group = ro.with_labels && ds->group;
             int nl = ro.with_labels ? ds->K : 0;
             fprintf(fp, "row");
+            for (int j = 0; j < nkeep; j++) fprintf(fp, "\t%s", kc.name[j]);
             if (with_group) fprintf(fp, "\tgroup");
             for (int k = 0; k < K; k++) fprintf(fp, "\t%s", rf_model_spec_of(m)->tasks[k].name);
             if (fused) fprintf(fp, "\tscore");
@@ -320,7 +430,9 @@ int cmd_predict(int argc, char **argv)
             fputc('\n', fp);
             for (size_t i = 0; i < n; i++) {
                 fprintf(fp, "%zu", i);
-                if (with_group) fprintf(fp, "\t%llu", (unsigned long long)ds->group[i]);
+                for (int j = 0; j < nkeep; j++) fprintf(fp, "\t%s", kc.val[i * (size_t)kc.ncols + j]);
+                if (with_group && graw >= 0) fprintf(fp, "\t%s", kc.val[i * (size_t)kc.ncols + graw]);
+                else if (with_group) fprintf(fp, "\t%llu", (unsigned long long)ds->group[i]);
                 for (int k = 0; k < K; k++) fprintf(fp, "\t%.9g", P[i * K + k]);
                 if (fused) fprintf(fp, "\t%.9g", (double)S[i]);
                 if (reg) fprintf(fp, "\t%.9g", (double)EV[i]);
@@ -340,6 +452,7 @@ int cmd_predict(int argc, char **argv)
     free(C);
     free(S);
     free(EV);
+    kept_free(&kc);
     rf_dataset_free(ds);
     rf_loaded_model_free(&lm);
     return rc;

@@ -25,8 +25,9 @@ static const char *experiment_help =
     "Train every model on every dataset with every seed (the same backbone sizes for all models),\n"
     "evaluate on each dataset's test split and write mean ± std tables like the paper's Table 4\n"
     "(AUC of every task, the conditional AUC of every child task, and MSE/RMSE/MAE of runs with a\n"
-    "regression target) to DIR/results.md, .csv and\n"
-    ".json, with each run's resolved config and result under DIR/runs/DATASET/MODEL/seed-S.*.\n"
+    "regression target) to DIR/results.md, .csv and .json, and DIR/report.html (the tables and\n"
+    "a plot per dataset on one HTML page, docs/report.md), with each run's resolved config and\n"
+    "result under DIR/runs/DATASET/MODEL/seed-S.*.\n"
     "Runs whose result file matches their current resolved config (hash) are not redone, so an\n"
     "interrupted or extended experiment continues where it stopped. Format: docs/experiments.md.\n"
     "\n"
@@ -41,7 +42,8 @@ static const char *experiment_help =
     "      --force           train every run again, even when its result is up to date\n"
     "      --dry-run         list the runs and whether each is done; train nothing\n"
     "      --threads N       threads per run (not part of a run's identity)\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 static const struct option xopts[] = {EXP_LONG_OPTIONS, {0, 0, 0, 0}};
 
@@ -125,7 +127,7 @@ int cmd_experiment(int argc, char **argv)
     if (!g_quiet) fputc('\n', stderr);
     fputs(md, stdout);
     note_chains(x);
-    note("\nwrote %s/results.md, results.csv, results.json (%d runs trained now, %d reused)", out, runs.ran,
+    note("\nwrote %s/results.md, results.csv, results.json, report.html (%d runs trained now, %d reused)", out, runs.ran,
          runs.n - runs.todo);
     goto done;
 fail:

@@ -382,7 +382,8 @@ int rank_set_from_file(const rank_opts *ro, const char *path, int skip_bad, rank
     sc.delim = delim;
     sc.min_count = 1;
     const char *group = ro->group ? ro->group : "group";
-    snprintf(sc.group, sizeof sc.group, "%s", group);
+    /* no --group and no column "group": plain per-row metrics where the caller allows it */
+    if (ro->group || !ro->allow_no_group || has_col(names, nc, group)) snprintf(sc.group, sizeof sc.group, "%s", group);
     snprintf(sc.label[0], sizeof sc.label[0], "%s", ro->label);
     sc.K = 1;
     if (ro->weight) snprintf(sc.weight, sizeof sc.weight, "%s", ro->weight);
@@ -443,6 +444,11 @@ int rank_set_from_file(const rank_opts *ro, const char *path, int skip_bad, rank
     if (ro->ctcvr) snprintf(rs->ctcvr, sizeof rs->ctcvr, "%s", ro->ctcvr);
     rc = make_weights(ro, rs, ds->weight, 1, ro->weight);
     if (rc) return rc;
+    if (!ds->group) {
+        note("predictions: %s, %zu rows, no group column: AUC and logloss per score over all rows (no ranking "
+             "metrics; --group COL names one)", path, ds->n);
+        return 0;
+    }
     if (rf_groups_create(ds->group, ds->n, &rs->groups, &e)) return die(&e);
     note("predictions: %s, %zu rows, %zu groups", path, ds->n, rf_groups_count(rs->groups));
     return 0;
@@ -666,7 +672,8 @@ static const char *fusion_help =
     "      --json[=FILE]     write the comparison as JSON\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 /* Fewer usable validation groups than this: a warning (the search overfits small sets). */
 #define FUSION_MIN_GROUPS 100

@@ -32,7 +32,8 @@ static const char *serve_help =
     "      --max-connections N open connections (default 64)\n"
     "      --timeout S         seconds a connection may stay idle (default 10)\n"
     "      --max-requests N    exit after answering N requests (for tests)\n"
-    "  -q, --quiet             no progress output\n";
+    "  -q, --quiet             no progress output\n"
+    "  -h, --help              this help\n";
 
 static int num(const char *opt, const char *s, long long lo, long long hi, long long *v)
 {

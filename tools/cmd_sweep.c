@@ -28,8 +28,10 @@ static const char *sweep_help =
     "sweep trains nothing, an added value or seed trains only its runs. Keys of data.*, synth.*\n"
     "and tasks (e.g. tasks.ctcvr.pos_weight) give one dataset per value. docs/results-sweeps.md.\n"
     "\n"
-    "      --key KEY         the config key to sweep: model.emb_dim, train.lr, tasks.ctcvr.pos_weight, ...\n"
-    "      --values LIST     comma-separated values: 4,8,16,32,64 or 1e-4,1e-3,1e-2 (or words: relu,prelu)\n"
+    "      --key KEY         the config key to sweep: model.emb_dim, train.lr,\n"
+    "                        tasks.ctcvr.pos_weight, ...\n"
+    "      --values LIST     comma-separated values: 4,8,16,32,64 or 1e-4,1e-3,1e-2 (or words:\n"
+    "                        relu,prelu)\n"
     "      --metric M        what to plot: auc:TASK, cond_auc:TASK, logloss:TASK, or mse (the test MSE\n"
     "                        of the regression target; docs/regression.md) (default: the AUC of the\n"
     "                        last task, e.g. ctcvr)\n"
@@ -37,7 +39,8 @@ static const char *sweep_help =
     "  -c, --config FILE     an experiment file (models, datasets, seeds, set, backbone), or a plain\n"
     "                        config file: then the sweep's one dataset\n"
     "  -o, --out DIR         output directory (default: the experiment file's out:, else sweep-results)\n"
-    "      --models LIST     models: names from the file, or model types (default: the file's, else resflow)\n"
+    "      --models LIST     models: names from the file, or model types (default: the file's,\n"
+    "                        else resflow)\n"
     "      --datasets LIST   datasets: names from the file, or NAME=CONFIG.yaml (default: the file's,\n"
     "                        else the built-in simulator)\n"
     "      --seeds N|LIST    N seeds (1..N) or a list of train.seed values (default: the file's, else 3)\n"
@@ -45,7 +48,8 @@ static const char *sweep_help =
     "      --force           train every run again, even when its result is up to date\n"
     "      --dry-run         list the runs and whether each is done; train nothing\n"
     "      --threads N       threads per run (not part of a run's identity)\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 enum { S_KEY = XO_NEXT, S_VALUES, S_METRIC, S_LOGX };
 
@@ -145,7 +149,7 @@ int cmd_sweep(int argc, char **argv)
     if (rf_sweep_write(x, sw, series, n_series, out, log_x, &md, &e)) goto fail;
     if (!g_quiet) fputc('\n', stderr);
     fputs(md, stdout);
-    note("\nwrote %s/sweep.svg, sweep.csv, sweep.md and results.md, .csv, .json (%d runs trained now, %d reused)", out,
+    note("\nwrote %s/sweep.svg, sweep.csv, sweep.md and results.md, .csv, .json, report.html (%d runs trained now, %d reused)", out,
          runs.ran, runs.n - runs.todo);
     goto done;
 fail:

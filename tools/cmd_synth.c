@@ -34,7 +34,8 @@ static const char *synth_help =
     "  -c, --config FILE     YAML config (its synth.* keys)\n"
     "      --set KEY=VALUE   override one key (repeatable)\n"
     "  -o, --out FILE        the CSV to write (required)\n"
-    "  -q, --quiet           no progress output\n";
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -h, --help            this help\n";
 
 int cmd_synth(int argc, char **argv)
 {
@@ -59,7 +60,13 @@ static const char *config_help =
     "usage: resflow config [-c CONFIG.yaml] [--set KEY=VALUE]... | --keys | -m MODEL\n"
     "\n"
     "Print the resolved configuration (defaults <- file <- --set) as YAML, every known key\n"
-    "with its type, default and meaning (--keys), or the configuration stored in a model file.\n";
+    "with its type, default and meaning (--keys), or the configuration stored in a model file.\n"
+    "\n"
+    "  -c, --config FILE     YAML experiment config\n"
+    "      --set KEY=VALUE   override one key (repeatable)\n"
+    "      --keys            every key: type, default, meaning\n"
+    "  -m, --model FILE      the configuration stored in this model file\n"
+    "  -h, --help            this help\n";
 
 int cmd_config(int argc, char **argv)
 {

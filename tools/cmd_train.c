@@ -4,20 +4,20 @@
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cblas.h>
 
 #include "cli.h"
+#include "progress.h"
+#include "report_cli.h"
+#include "resflow/dist.h"
 #include "train_ckpt.h"
-
-static int train_run(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp);
-static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp, const char *out);
 
 /* ---- train ------------------------------------------------------------------------------ */
 
@@ -27,6 +27,8 @@ static const char *train_help =
     "Train a model from a YAML experiment config (default: the built-in simulator config).\n"
     "Validation metrics are printed every epoch; training early-stops on the validation split\n"
     "(train.monitor, train.patience) and keeps the best model; test metrics are printed at the end.\n"
+    "On a terminal progress is one line rewritten in place (percent of the epoch, ETA, samples/s,\n"
+    "loss); in a pipe or file it is a plain line every train.log_every steps.\n"
     "\n"
     "  -c, --config FILE     YAML experiment config (see docs/config.md, configs/)\n"
     "      --set KEY=VALUE   override one key (repeatable; wins over the file), e.g.\n"
@@ -36,6 +38,10 @@ static const char *train_help =
     "      --threads N       threads (default: all cores; same as --set train.threads=N)\n"
     "      --json[=FILE]     also write the final metrics as JSON (to FILE; without FILE stdout\n"
     "                        carries the JSON only and the table goes to stderr)\n"
+    "      --report DIR      also write DIR/report.html: training curves, test metrics,\n"
+    "                        calibration per task (one self-contained page; docs/report.md)\n"
+    "      --show-config     print the resolved configuration (YAML) to stderr first (it is\n"
+    "                        stored in the model either way: resflow config -m MODEL)\n"
     "      --checkpoint FILE  where checkpoints go (default MODEL.ckpt); removed when the model is saved\n"
     "      --checkpoint-every N|Ns|Nm|Nh\n"
     "                        write a checkpoint every N steps or every N seconds/minutes/hours\n"
@@ -44,12 +50,88 @@ static const char *train_help =
     "                        that was never stopped, given the same data\n"
     "      --init-model FILE warm start: begin from the parameters of model file FILE (same\n"
     "                        architecture and vocabulary sizes; a fresh optimizer)\n"
-    "  -q, --quiet           no progress output\n"
+    "  -q, --quiet           no progress output (warnings and errors only)\n"
+    "  -v, --verbose         progress and the resolved configuration\n"
     "  -h, --help            this help\n"
     "\n"
     "SIGINT or SIGTERM stops the training at the end of the current step, writes a checkpoint and\n"
     "the best model so far, and exits 130 (SIGINT) or 143 (SIGTERM); a second signal kills at once.\n"
-    "A diverged run (non-finite loss or parameters) exits 4 and never saves a model as if fine.\n";
+    "A diverged run (non-finite loss or parameters) exits 4 and never saves a model as if fine.\n"
+    "\n"
+    "Data-parallel (a `make MPI=1` build): mpirun -np N resflow train ... splits every batch over\n"
+    "N processes (docs/distributed.md); only rank 0 prints and writes the model. With more than\n"
+    "one process --checkpoint, --checkpoint-every and --resume are refused (checkpoints are for\n"
+    "single-process runs), and a signal ends the run without a checkpoint or a model;\n"
+    "--init-model works.\n";
+
+/* Data-parallel runs (`mpirun -np N resflow train`, dist.h): every process runs this; only rank
+ * 0 logs, prints and writes. A failure every process reaches is agreed on (rf_comm_agree: rank 0
+ * prints the failing rank's message, all return its code); a failure inside training, where the
+ * others wait in a collective, is printed by its process, which then ends them all
+ * (rf_comm_abort). Nothing is saved after a failure, so there is no partial model. */
+
+/* 0 if every process got here with rc 0; else the lowest failing rank's code (it printed). */
+static int agree_rc(rf_comm *c, int rc)
+{
+    rf_error e;
+    rf_error_clear(&e);
+    return (int)rf_comm_agree(c, (rf_status)rc, &e);
+}
+
+/* A library error every process reached: one message (rank 0's copy of the failing rank's). */
+static int agree_die(rf_comm *c, rf_status st, rf_error *e)
+{
+    if (!(st = rf_comm_agree(c, st, e))) return 0;
+    if (rf_comm_rank(c) == 0) die(e);
+    return (int)st;
+}
+
+/* A collective check's failure (every process has the same error): rank 0 prints it. */
+static int collective_die(rf_comm *c, rf_status st, const rf_error *e)
+{
+    if (st && rf_comm_rank(c) == 0) die(e);
+    return (int)st;
+}
+
+/* A failure only this process may have seen: print it and stop every process. */
+static int die_abort(rf_comm *c, const rf_error *e)
+{
+    int rc = die(e);
+    fflush(stderr);
+    rf_comm_abort(c, rc);
+    return rc;
+}
+
+static void log_rank0(void *ud, const char *line)
+{
+    if (rf_comm_rank(ud) == 0) log_line(NULL, line);
+}
+
+/* The run's data: with a binary cache rank 0 first (it builds a missing or stale cache), then the
+ * others map it; else every process at once. */
+static int load_data(rf_comm *c, const rf_config *cfg, rf_splits *sp, rf_error *e)
+{
+    int first = rf_comm_size(c) > 1 && cfg->data.schema.cache[0];
+    rf_status st = RF_OK;
+    if (!first || rf_comm_rank(c) == 0) st = rf_data_load(cfg, sp, log_rank0, c, e);
+    if (first) {
+        if ((st = rf_comm_agree(c, st, e))) return collective_die(c, st, e); /* rank 0 failed: all stop */
+        if (rf_comm_rank(c) > 0) st = rf_data_load(cfg, sp, NULL, NULL, e);
+    }
+    return agree_die(c, st, e);
+}
+
+/* Threads per process when several share a node: cores / processes on the node (>= 1). */
+static void dist_threads(rf_comm *c, rf_config *cfg)
+{
+    int local = rf_comm_local_size(c), cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (local <= 1) return;
+    if (cores < 1) cores = 1;
+    if (cfg->train.threads <= 0) cfg->train.threads = cores / local > 0 ? cores / local : 1;
+    else if (cfg->train.threads * local > cores && rf_comm_rank(c) == 0)
+        fprintf(stderr, "warning: %d processes x train.threads %d on a node of %d cores: oversubscribed\n", local,
+                cfg->train.threads, cores);
+}
 
 /* The run's configuration: from -c/--set, or from the checkpoint being resumed. */
 static int run_config(const opts *o, train_ckpt *x, rf_checkpoint *ck, rf_config *cfg)
@@ -69,21 +151,6 @@ static int run_config(const opts *o, train_ckpt *x, rf_checkpoint *ck, rf_config
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
-{
-    opts o;
-    train_ckpt x = {0};
-    int rc = train_ckpt_opts(&argc, argv, &x);
-    if (rc || (rc = parse_opts("train", argc, argv, &o, train_help))) return rc;
-    rf_config cfg;
-    rf_checkpoint ck = {0};
-    if ((rc = run_config(&o, &x, &ck, &cfg))) return rc;
-    rc = train_run(&o, &x, &ck, &cfg);
-    rf_checkpoint_free(&ck);
-    rf_afile_lock_release(x.lock);
-    return rc;
-}
-
 /* 1 when path does not exist or is a checkpoint (starts with its magic). */
 static int ckpt_or_absent(const char *path)
 {
@@ -95,83 +162,151 @@ static int ckpt_or_absent(const char *path)
     return ok;
 }
 
-static int train_run(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp)
+/* The checkpoint of a single-process run: its path (default OUT.ckpt, into ckdef), not an
+ * output or input of the run, absent or a checkpoint, and its writer lock taken. 0 or exit code. */
+static int ckpt_setup(train_ckpt *x, const char *out, const char *const *ins, int n_ins, char *ckdef, size_t n)
 {
-    opts o = *op;
-    rf_config cfg = *cfgp;
-    int rc;
-    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test, x->init_model};
-    const char *out = o.out ? o.out : "resflow.model";
-    if ((rc = check_output("train", out, ins, 5))) return rc;
-    char ckdef[4096];
     if (!x->path) {
         if (x->resume) x->path = x->resume;
-        else if (snprintf(ckdef, sizeof ckdef, "%s.ckpt", out) < (int)sizeof ckdef) x->path = ckdef;
+        else if (snprintf(ckdef, n, "%s.ckpt", out) < (int)n) x->path = ckdef;
         else return usage_error("train", "the output path is too long");
     }
     rf_error e;
     rf_error_clear(&e);
     if (rf_same_file(x->path, out)) return usage_error("train", "the checkpoint %s is the model output", x->path);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < n_ins; i++)
         if (ins[i] && ins[i][0] && rf_same_file(x->path, ins[i]))
             return usage_error("train", "the checkpoint %s is also an input of this run (%s)", x->path, ins[i]);
     if (!ckpt_or_absent(x->path))
         return usage_error("train", "%s exists and is not a resflow checkpoint: it would be overwritten", x->path);
     if (rf_afile_lock_take(x->path, &x->lock, &e)) return die(&e);
-    note_threads(&cfg);
+    return 0;
+}
+
+static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp,
+                      const char *out);
+
+static int train_run(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck)
+{
+    int rank = rf_comm_rank(comm), nproc = rf_comm_size(comm);
+    opts o = *op;
+    if (rank > 0) g_quiet = 1;
+    if (nproc > 1 && (x->resume || x->path || x->every_steps > 0 || x->every_sec > 0)) /* the same on every rank */
+        return rank == 0 ? usage_error("train", "--checkpoint, --checkpoint-every and --resume need a single process "
+                                                "(this run has %d): data-parallel runs have no checkpoints", nproc)
+                         : RF_EUSAGE;
+    rf_config cfg;
+    int rc = run_config(&o, x, ck, &cfg);
+    if (!rc) rc = check_data_paths(&o, &cfg);
+    if ((rc = agree_rc(comm, rc))) return rc;
+    rf_error e;
+    rf_error_clear(&e);
     char *dump = rf_config_dump(&cfg);
-    if (!dump) return die((rf_errorf(&e, RF_ENOMEM, "out of memory"), &e));
-    if (!g_quiet) fprintf(stderr, "%s", dump);
+    if (!dump) return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    if (nproc > 1 && collective_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {
+        free(dump);
+        return (int)e.code;
+    }
+    if (rank == 0) show_config(&o, &cfg);
+    const char *out = o.out ? o.out : "resflow.model";
+    const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test, x->init_model};
+    char ckdef[4096];
+    if (rank == 0) rc = check_output("train", out, ins, 5);
+    if (rank == 0 && !rc && nproc == 1) rc = ckpt_setup(x, out, ins, 5, ckdef, sizeof ckdef);
+    if (rank == 0 && !rc && o.report && mkdirs(o.report)) {
+        fprintf(stderr, "resflow: error: cannot create the report directory %s\n", o.report);
+        rc = RF_EIO;
+    }
+    if ((rc = agree_rc(comm, rc))) {
+        free(dump);
+        return rc;
+    }
+    dist_threads(comm, &cfg);
+    note_threads(&cfg);
+    if (nproc > 1) note("data-parallel: %d processes (%s), %d threads each", nproc, rf_comm_kind(), cfg.train.threads);
     /* what a checkpoint stores: the configuration as resumed, and the thread count it ran with */
     x->config = x->resume ? ck->config : dump;
     x->threads = x->resume ? ck->threads : cfg.train.threads > 0 ? cfg.train.threads : omp_get_max_threads();
-    rc = train_body(&o, x, ck, &cfg, out);
+    rc = train_body(comm, &o, x, ck, &cfg, out);
     free(dump);
     return rc;
 }
 
-static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp, const char *out)
+static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp,
+                      const char *out)
 {
+    int rank = rf_comm_rank(comm), nproc = rf_comm_size(comm);
     opts o = *op;
     rf_config cfg = *cfgp;
     int rc = 0;
     rf_error e;
     rf_error_clear(&e);
     rf_splits sp;
-    if (rf_data_load(&cfg, &sp, log_line, NULL, &e)) return die(&e);
+    if ((rc = load_data(comm, &cfg, &sp, &e))) return rc;
     note("split: train %zu | valid %zu | test %zu rows%s", sp.train->n, sp.valid->n, sp.test->n,
          sp.bad_rows ? " (some bad rows skipped)" : "");
     if (sp.bad_rows) note("skipped %zu bad rows", sp.bad_rows);
-    if (rf_regression_resolve(&cfg, sp.train, &e)) { /* thresholds and tasks (regression.h) */
-        rf_splits_free(&sp);
-        return die(&e);
-    }
     rf_model *m = NULL;
-    if (rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e)) {
-        rf_splits_free(&sp);
-        return die(&e);
-    }
-    double emb_mb = rf_model_info_of(m)->n_emb_rows * (double)rf_model_info_of(m)->E * 4 / 1e6;
-    double est = dataset_mb(sp.train) + dataset_mb(sp.valid) + dataset_mb(sp.test) + 3 * emb_mb * 2 +
-                 4.0 * rf_model_info_of(m)->n_params * 4 / 1e6 +
-                 cfg.train.batch_size * 4.0 * (rf_model_info_of(m)->In * 2 + 6.0 * rf_model_info_of(m)->K * rf_model_info_of(m)->H[0]) / 1e6;
-    note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
-         type_name(cfg.model.type), rf_model_info_of(m)->K, rf_model_info_of(m)->n_params, rf_model_info_of(m)->n_emb_rows, rf_model_info_of(m)->E, est);
     rf_train_resume rs;
-    if (x->resume && rf_checkpoint_resume(ck, m, &rs, &e)) rc = die(&e);
-    if (!rc && x->init_model) rc = train_warm_start(x->init_model, m);
-    if (rc) {
+    rf_status st = rf_regression_resolve(&cfg, sp.train, &e); /* thresholds and tasks (regression.h) */
+    if (!st) st = rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e);
+    if (!st) st = rf_dist_check_model(comm, m, &e);
+    if (!st && x->resume) st = rf_checkpoint_resume(ck, m, &rs, &e); /* one process only */
+    if ((rc = agree_die(comm, st, &e))) {
         rf_model_free(m);
         rf_splits_free(&sp);
         return rc;
     }
+    if (x->init_model && (rc = agree_rc(comm, train_warm_start(x->init_model, m)))) {
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return rc;
+    }
+    const rf_model_info *mi = rf_model_info_of(m);
+    size_t shape[5] = {sp.train->n, sp.valid->n, sp.test->n, mi->n_params, mi->n_emb_rows};
+    if (nproc > 1 && (rc = collective_die(comm, rf_comm_check_same(comm, shape, sizeof shape, "data or model shape", &e), &e))) {
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return rc;
+    }
+    double emb_mb = mi->n_emb_rows * (double)mi->E * 4 / 1e6;
+    double est = dataset_mb(sp.train) + dataset_mb(sp.valid) + dataset_mb(sp.test) + 3 * emb_mb * 2 +
+                 4.0 * mi->n_params * 4 / 1e6 + cfg.train.batch_size * 4.0 * (mi->In * 2 + 6.0 * mi->K * mi->H[0]) / 1e6;
+    note("model: %s, %d tasks, %zu dense parameters, %zu embedding rows x %d; memory estimate %.0f MB",
+         type_name(cfg.model.type), mi->K, mi->n_params, mi->n_emb_rows, mi->E, est);
     rf_train_cfg tcfg = cfg.train; /* the thread count of the run (a resumed run: the checkpoint's) */
     tcfg.threads = x->threads;
-    train_signals_install();
     rf_train_summary ts;
-    rf_train_hooks hk = {log_line, NULL, NULL, NULL, NULL};
-    rf_train_ctl ctl = {train_step_hook, x, train_cancel, NULL, x->resume ? &rs : NULL};
-    rf_status st = rf_train_ex(m, &tcfg, &hk, &ctl, sp.train, sp.valid, &ts, &e);
+    progress pg;
+    progress_init(&pg, (sp.train->n + (size_t)tcfg.batch_size - 1) / (size_t)tcfg.batch_size, tcfg.epochs,
+                  tcfg.eval_every, tcfg.max_steps);
+    rf_train_hooks hooks = {log_rank0, comm, NULL, NULL, NULL};
+    if (rank == 0) hooks = (rf_train_hooks){progress_log, &pg, NULL, NULL, NULL};
+    rf_dist *dist = nproc > 1 ? rf_dist_create(comm, m, sp.train->n, tcfg.threads) : NULL;
+    if (nproc > 1 && !dist) {
+        progress_free(&pg);
+        return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+    }
+    if (dist) rf_dist_hooks(dist, &hooks);
+    /* checkpoints, signals and the divergence check (train_ckpt.c) are a single process's: the
+     * processes of a data-parallel run would see them at different steps */
+    rf_train_ctl ctl = {0};
+    if (!dist) {
+        ctl.step_hook = train_step_hook;
+        ctl.step_ud = x;
+        ctl.cancel = train_cancel;
+        ctl.resume = x->resume ? &rs : NULL;
+        train_signals_install();
+    } else {
+        ctl.dist = rf_dist_train_dist(dist);
+    }
+    st = rf_train_ex(m, &tcfg, &hooks, &ctl, sp.train, sp.valid, &ts, &e);
+    progress_end(&pg);
+    if (!st && dist) st = rf_dist_check_params(dist, m, &e); /* the same model everywhere */
+    if (st && dist) {
+        progress_free(&pg);
+        return die_abort(comm, &e);
+    }
     if (!st && ts.cancelled) {
         int sig = train_signal_seen();
         rc = 128 + sig;
@@ -181,6 +316,7 @@ static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_confi
                     sig == SIGINT ? "SIGINT" : "SIGTERM", ts.steps, out, x->path, out);
         else
             die(&e);
+        progress_free(&pg);
         rf_model_free(m);
         rf_splits_free(&sp);
         return rc;
@@ -196,6 +332,7 @@ static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_confi
             if (saved) fprintf(stderr, "; the best validated model before it (epoch %d) was saved to %s", ts.best_epoch, lg);
             fputc('\n', stderr);
         }
+        progress_free(&pg);
         rf_model_free(m);
         rf_splits_free(&sp);
         return (int)st;
@@ -204,23 +341,72 @@ static int train_body(const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_confi
          ts.samples_per_sec, ts.stopped_early ? ", early-stopped" : "", ts.best_epoch);
     rf_eval_result te;
     if (sp.test->n > 0) {
-        if (rf_evaluate(m, sp.test, cfg.train.threads, &te, &e)) return die(&e);
+        st = dist ? rf_dist_evaluate(dist, m, sp.test, &te, &e) : rf_evaluate(m, sp.test, tcfg.threads, &te, &e);
+        if (st) {
+            progress_free(&pg);
+            if (dist) return die_abort(comm, &e);
+            rf_model_free(m);
+            rf_splits_free(&sp);
+            return die(&e);
+        }
+    }
+    if (dist) {
+        uint64_t bytes, rows;
+        double secs;
+        long steps;
+        rf_comm_stats(comm, &bytes, &secs);
+        rf_dist_stats(dist, &rows, &steps);
+        note("data-parallel: rank 0 sent %.1f MB (%.1f KB per step, %.0f embedding rows per step), %.1f s in "
+             "communication",
+             bytes / 1e6, steps ? bytes / 1e3 / steps : 0.0, steps ? (double)rows / steps : 0.0, secs);
+        rf_dist_free(dist);
+    }
+    if (rank > 0) { /* only rank 0 writes */
+        progress_free(&pg);
+        rf_model_free(m);
+        rf_splits_free(&sp);
+        return 0;
+    }
+    if (sp.test->n > 0) {
         /* --json to stdout: stdout is the JSON only, the table goes to stderr (not with -q) */
         FILE *hout = o.json && !o.json_path ? (g_quiet ? NULL : stderr) : stdout;
         if (hout) {
             fprintf(hout, "test set: %zu rows\n", sp.test->n);
-            print_metrics(hout, rf_model_spec_of(m), rf_model_info_of(m)->parent, &te);
+            print_metrics(hout, rf_model_spec_of(m), mi->parent, &te);
         }
     }
     if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e)) {
         rc = die(&e);
     } else {
         note("model saved to %s", out);
-        if ((x->written || x->resume) && unlink(x->path) == 0) note("checkpoint %s removed (the run is complete)", x->path);
+        if (x->path && (x->written || x->resume) && unlink(x->path) == 0)
+            note("checkpoint %s removed (the run is complete)", x->path);
     }
-    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), rf_model_info_of(m)->parent, &te), o.json_path);
+    if (!rc && o.report) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/report.html", o.report);
+        rc = report_run(path, m, &cfg, sp.test, sp.test->n ? &te : NULL, &pg, &ts);
+    }
+    progress_free(&pg);
+    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), mi->parent, &te), o.json_path);
     rf_model_free(m);
     rf_splits_free(&sp);
     return rc;
 }
 
+int cmd_train(int argc, char **argv)
+{
+    opts o;
+    train_ckpt x = {0};
+    int rc = train_ckpt_opts(&argc, argv, &x); /* before MPI starts: --help is quick */
+    if (rc || (rc = parse_opts("train", argc, argv, &o, train_help))) return rc;
+    rf_comm *comm;
+    rf_error e;
+    if (rf_comm_create(&comm, &e)) return die(&e);
+    rf_checkpoint ck = {0};
+    rc = train_run(comm, &o, &x, &ck);
+    rf_checkpoint_free(&ck);
+    rf_afile_lock_release(x.lock);
+    rf_comm_free(comm);
+    return rc;
+}

@@ -229,7 +229,8 @@ done:
 rf_status exp_write_tables(const rf_experiment *x, const exp_runs *r, const char *out, char **md, rf_error *e)
 {
     if (mkdirs(out)) return rf_errorf(e, RF_EIO, "cannot create directory %s: %s", out, strerror(errno));
-    return rf_experiment_write_tables(x, (const rf_run_result *const *)r->res, out, md, e);
+    rf_status st = rf_experiment_write_tables(x, (const rf_run_result *const *)r->res, out, md, e);
+    return st ? st : exp_write_report(x, r, out, e);
 }
 
 void exp_runs_free(exp_runs *r)

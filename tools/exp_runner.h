@@ -49,6 +49,9 @@ int mkdirs(const char *path);
 rf_status exp_run_all(const rf_experiment *x, const char *out, int force, int dry, exp_runs *r, rf_error *e);
 /* OUT/results.{md,csv,json}; *md receives the Markdown (malloc'ed). */
 rf_status exp_write_tables(const rf_experiment *x, const exp_runs *r, const char *out, char **md, rf_error *e);
+/* OUT/report.html: per dataset the test metrics (mean ± std over seeds) as a table and a plot
+ * (exp_report.c). */
+rf_status exp_write_report(const rf_experiment *x, const exp_runs *r, const char *out, rf_error *e);
 void exp_runs_free(exp_runs *r);
 
 #endif

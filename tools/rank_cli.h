@@ -29,6 +29,8 @@ typedef struct {
     int no_save;              /* fusion: --no-save */
     int with_labels;          /* predict: --with-labels */
     int no_oracle;            /* --no-oracle */
+    int allow_no_group;       /* eval --predictions: a file without a group column is scored
+                                 per row (AUC, logloss), rank_set.groups NULL */
 } rank_opts;
 
 /* Remove the ranking options named in `allowed` (space-separated long names without "--")

@@ -31,6 +31,8 @@ static const char *main_help =
     "  train     train one model from a YAML config (+ --set overrides), save it\n"
     "  eval      evaluate a saved model (per-task AUC, logloss, calibration; ranking metrics\n"
     "            WR@K, Recall@K, NDCG@K, List AUC, GAUC per query) or a predictions file\n"
+    "  report    one self-contained HTML page about a model: test metrics, calibration per task\n"
+    "            (training curves too with 'resflow train --report DIR')\n"
     "  predict   write per-task scores (and the stored fused score) for every row\n"
     "  fusion    search score-fusion weights maximising WR@K on validation, store them in the model\n"
     "  probe     dump hidden features, learned residuals and residual logits of rows grouped\n"
@@ -74,6 +76,7 @@ static int run(int argc, char **argv)
     if (!strcmp(cmd, "fusion")) return cmd_fusion(argc, argv);
     if (!strcmp(cmd, "probe")) return cmd_probe(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
+    if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
 }

@@ -31,7 +31,8 @@
  *    u_k = (m~_k/(1-b1^t)) / (sqrt(v~_k)/sqrt(1-b2^t) + eps);
  *    every `update_interval` steps (at t = 1, 1+interval, ...) the Gram matrix
  *    M_ij = <u_i, u_j> over all shared dense parameters (in double) is formed and the weights
- *    alpha = rf_pub_weights(M) refreshed; in between the cached alpha is used. A refresh that
+ *    alpha = rf_pub_weights(M) refreshed, then rescaled to sum_k alpha_k = K (see Scale below);
+ *    in between the cached alpha is used. A refresh that
  *    gives some task alpha = 0 (a zero update) is repeated at the next step instead of being
  *    cached for the interval. The parameters move by
  *      p <- p - lr*wd*p - lr * sum_k alpha_k u_k
@@ -42,20 +43,25 @@
  *    parameters only (their code includes the task-specific ones, §2.7.2), with the step count
  *    t of the update being taken (theirs uses the previous one), and the first step solves for
  *    alpha too (theirs starts from alpha = 1).
- *    Which parameters are shared comes from rf_model_param_groups alone: for the tower models
- *    (ResFlow, ESMM: the parent's tower; NSE: none) it is exact, but the zoo's op-graph models
- *    (shared-bottom, MoE, MMoE, PLE, AITM, ESCM2, DCMT, STEM, single) are one group reached by
- *    all tasks today, so PUB treats ALL their dense parameters as shared (their gates and
- *    towers are not yet task-specific as methods.md §2.4 specifies).
+ *    Which parameters are shared comes from rf_model_param_groups alone, exact for every
+ *    model: for the tower models per tower (ResFlow, ESMM: the parent's tower; NSE: none), for
+ *    the zoo's op-graph models per op parameter block, from the graph's structure (MMoE's and
+ *    PLE's shared experts are shared; gates, task experts and towers belong to one task, as
+ *    methods.md §2.4 specifies).
  *  - task-specific dense parameters (one or no bit in tasks): ordinary Adam (as rf_adam_create:
  *    L2 weight decay added to the gradient) on the sum of the per-task gradients, which there is
  *    the owning task's gradient.
  *  - the embeddings are NOT balanced: they get lazy row-sparse Adam (as rf_adam_create) on the
  *    summed per-task gradient. PUB balances the dense shared parameters only; per-task moments
  *    of the embedding rows would cost K times the table.
- * Scale: alpha_i (M alpha)_i = 1 makes |sum_k alpha_k u_k| about sqrt(K), independent of the
- * number of shared parameters (plain Adam's step is about sqrt(P) per lr); this is the
- * specified (§2.3/2.4) behaviour, so lr for PUB is not comparable with Adam's.
+ * Scale: the raw solution alpha_i (M alpha)_i = 1 makes |sum_k alpha_k u_k| about sqrt(K)
+ * whatever the number P of shared parameters, i.e. a per-coordinate step of about
+ * lr sqrt(K/P), where Adam's is about lr: with P = 10^5 PUB moved ~300x slower than Adam at the
+ * same lr. The bargaining only fixes the direction (alpha_i/alpha_j is invariant to scaling
+ * M), so the step uses alpha * K / sum(alpha): unit weights when the tasks are balanced, which
+ * is exactly the authors' released behaviour (their solver never runs, alpha stays 1, §2.7.1;
+ * Table II was produced that way) and keeps train.lr comparable with Adam's. rf_pub_weights
+ * itself returns the raw solution; rf_pub_alpha the rescaled weights in use.
  * Through the plain interface (rf_optimizer_step with a summed gradient, e.g. rf_train_step) the
  * PUB optimizer is plain Adam on every parameter (no per-task gradients, nothing to balance).
  * Its state (steps, Adam moments, alpha, the next refresh step) saves and loads through
@@ -99,6 +105,81 @@ RF_API const double *rf_pub_alpha(const rf_optimizer *o);
 RF_API rf_status rf_train_step_pub(rf_model *m, rf_workspace *ws, rf_grads *const *per_task,
                                    rf_optimizer *pub, const rf_batch *b, double *loss,
                                    rf_error *err) RF_WUR;
+
+
+/* ---- train.balance: the method set of the PUB paper's comparison ------------------------
+ *
+ * rf_train with tc->balance != RF_BALANCE_NONE takes each step through a balancer: the
+ * training forward pass, the K per-task losses and gradients (rf_model_task_grads), then
+ *  - gradient-level methods combine the per-task gradients into one gradient set and give it
+ *    to Adam (rf_adam_create): on the shared parameters (rf_model_param_groups: dense groups
+ *    reached by more than one task, and the embeddings) sum_k ws_k g_k, on the task-specific
+ *    ones sum_k wt_k g_k, the coefficients from the K x K Gram matrix of the shared gradients
+ *    (dense and embedding rows, in double) and the losses:
+ *      uncertainty  Kendall et al. (CVPR'18): learned s_k (log sigma^2, Adam at train.lr),
+ *                   loss sum_k exp(-s_k) l_k + s_k/2; ws = wt = exp(-s_k)
+ *      pcgrad       Yu et al. (NeurIPS'20): each g_i projected off every g_j (random order,
+ *                   seeded by train.seed) it conflicts with (<g_i, g_j> < 0); ws = the sum of
+ *                   the projected gradients' coefficients; wt = 1
+ *      mgda         Sener & Koltun (NeurIPS'18), MGDA without the upper bound: the minimum-norm
+ *                   point of the convex hull (Frank-Wolfe); ws = wt = its simplex weights
+ *      cagrad       Liu et al. (NeurIPS'21), c = 0.5: d = (g0 + sqrt(phi)/|g_w| g_w)/(1 + c^2),
+ *                   g0 the mean gradient, w minimising g_w'g0 + sqrt(phi)|g_w| on the simplex,
+ *                   phi = c^2 |g0|^2; ws = its coefficients, wt = 1
+ *      nash_mtl     Navon et al. (ICML'22): alpha_i (M alpha)_i = 1 (rf_pub_weights on the
+ *                   gradient Gram matrix), refreshed every train.balance_interval steps
+ *                   (default 1); wt = alpha, ws = alpha scaled so |sum alpha_k g_k| <= 1
+ *                   (their max_norm 1 clip of the shared gradient)
+ *  - update-level methods are optimizers that take the per-task gradients:
+ *      pub          rf_pub_step, weights refreshed every train.balance_interval steps (10)
+ *      adatask      Yang et al. (AAAI'23): Adam with per-task moments of the shared dense
+ *                   parameters, update sum_k m^_k/(sqrt(v^_k) + eps)
+ * Degenerate cases stay finite: zero gradients (all or one task, e.g. a task with no
+ * positives and a zero-gradient loss), a singular Gram matrix (identical or opposite
+ * gradients), one task (every method is then plain Adam on that task). */
+typedef enum {
+    RF_BALANCE_NONE,
+    RF_BALANCE_PUB,
+    RF_BALANCE_UNCERTAINTY,
+    RF_BALANCE_PCGRAD,
+    RF_BALANCE_MGDA,
+    RF_BALANCE_CAGRAD,
+    RF_BALANCE_NASH_MTL,
+    RF_BALANCE_ADATASK,
+    RF_BALANCE_COUNT
+} rf_balance_method;
+/* The config names in enum order (train.balance). */
+#define RF_BALANCE_NAMES "none|pub|uncertainty|pcgrad|mgda|cagrad|nash_mtl|adatask"
+/* The method's config name ("?" when out of range). */
+RF_API const char *rf_balance_name(int method);
+
+/* The coefficients of a gradient-level method (uncertainty, pcgrad, mgda, cagrad, nash_mtl) at
+ * its first step, from the Gram matrix M (K x K, row-major) of the per-task gradients and the
+ * losses (K; NULL = all 1): ws (shared) and wt (task-specific), K each. PCGrad's task order
+ * comes from seed. RF_EUSAGE for another method or K outside 1..RF_MAX_TASKS; RF_ENUMERIC for
+ * a non-finite M or loss. For tests and for callers that hold their own gradients. */
+RF_API rf_status rf_balance_coeffs(int method, const double *M, const double *loss, int K, uint64_t seed,
+                                   double *ws, double *wt, rf_error *err) RF_WUR;
+
+typedef struct rf_balancer rf_balancer;
+/* A balancer of `method` (not none) for model m with tc's optimizer settings, balance_interval
+ * and seed. NULL when out of memory or method is out of range. */
+RF_API rf_balancer *rf_balancer_create(const rf_model *m, const rf_train_cfg *tc, int method);
+RF_API void rf_balancer_free(rf_balancer *b);
+/* One update from the K per-task gradients (read, not changed) and losses (K; used by
+ * uncertainty). RF_ENUMERIC (model untouched) for a non-finite Gram matrix or loss. */
+RF_API rf_status rf_balancer_step(rf_balancer *b, rf_model *m, rf_grads *const *per_task, const double *loss_k,
+                                  rf_error *err) RF_WUR;
+/* The task weights of the last step into w (K): the shared coefficients ws of a gradient-level
+ * method, PUB's alpha, all 1 for AdaTask and before the first step. Returns K. */
+RF_API int rf_balancer_weights(const rf_balancer *b, double *w);
+/* The optimizer underneath (Adam, PUB or AdaTask): its steps and state. */
+RF_API rf_optimizer *rf_balancer_optimizer(const rf_balancer *b);
+/* A balanced training step on a batch: forward, per-task losses and gradients into per_task
+ * (K sets), BatchNorm statistics adopted, rf_balancer_step. The summed loss to *loss; a
+ * non-finite loss returns RF_ENUMERIC without touching the model. */
+RF_API rf_status rf_train_step_balanced(rf_model *m, rf_workspace *ws, rf_grads *const *per_task, rf_balancer *b,
+                                        const rf_batch *bt, double *loss, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

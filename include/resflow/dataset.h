@@ -92,6 +92,12 @@ RF_API double rf_dataset_bytes(const rf_dataset *ds);
  * train = [0, *a), valid = [*a, *b), test = [*b, n) with n_test = floor(test_frac * n),
  * n_valid = floor(valid_frac * n); both points move forward to the next group boundary (when
  * group is not NULL) so a query's rows stay together. */
+/* The random split (data.split: random): role[i] = 0 train, 1 validation, 2 test for each of the
+ * n rows, from a seeded hash of the row's key (group[i], or the row index i when group is NULL)
+ * mapped to u in [0, 1): test when u < test_frac, validation when u < test_frac + valid_frac.
+ * Rows of one group share their role; the fractions hold in expectation. */
+RF_API void rf_split_roles(const uint64_t *group, size_t n, uint64_t seed, float valid_frac, float test_frac,
+                           uint8_t *role);
 RF_API void rf_split_points(const uint64_t *group, size_t n, float valid_frac, float test_frac,
                             size_t *a, size_t *b);
 

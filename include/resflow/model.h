@@ -59,11 +59,17 @@ RF_API float *rf_model_emb(const rf_model *m);
 RF_API size_t rf_model_emb_offset(const rf_model *m, int f);
 
 /* Parameter groups: which task's loss reaches which parameters. Each group is a 2-D block of
- * the dense slab (rows x cols floats, row stride ld, starting at off) or, with emb = 1, the
- * embedding tables. tasks is the bitmask of the tasks whose loss has a gradient there; owner
- * is the task whose tower it is, or -1 for parameters of no single tower. A group is shared
- * (PUB's sense) when more than one bit of tasks is set: the input embeddings, and with ResFlow
- * links or ESMM products a parent's tower, which its descendants' losses reach too. */
+ * the dense slab (rows x cols floats, row stride ld, starting at off) or, with emb = 1, a
+ * column block of the embedding tables (off is then the first column of each row). tasks is the
+ * bitmask of the tasks whose loss has a gradient there; owner is the task whose tower it is, or
+ * -1 for parameters of no single tower. A group is shared (PUB's sense) when more than one bit of
+ * tasks is set: the input embeddings, and with ResFlow links or ESMM products a parent's tower,
+ * which its descendants' losses reach too. Tower models (resflow, nse, esmm) have a group per
+ * tower layer and parameter; op-graph zoo models a group per op parameter block and per run of
+ * columns with one mask, derived exactly from the graph's structure and the model's objective
+ * (MMoE's experts are shared, its gates and towers a task's own; STEM's per-task embedding
+ * chunks and experts, behind their stop-gradients, are their task's; owner is then the single
+ * task of the mask, or -1). */
 typedef struct {
     char name[48];  /* e.g. "tower1.layer0.W", "emb" */
     size_t off, rows, cols, ld;
@@ -71,8 +77,8 @@ typedef struct {
     int owner;
     uint32_t tasks;
 } rf_param_group;
-/* Fill up to max groups (out may be NULL to count); returns the number of groups. The groups
- * cover every dense parameter exactly once. */
+/* Fill up to max groups (out may be NULL to count); returns the number of groups. The dense
+ * groups cover every dense parameter exactly once, the embedding groups every column. */
 RF_API int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max);
 
 /* The embedding row width a model of this specification has: model.emb_dim, times K for
@@ -150,6 +156,12 @@ RF_API float *rf_grads_dense(const rf_grads *g, size_t *n);
 RF_API size_t rf_grads_emb(const rf_grads *g, const uint32_t **rows, float **vals);
 /* Clear the sparse rows only (after an optimizer consumed them). */
 RF_API void rf_grads_emb_clear(rf_grads *g);
+/* Add n embedding rows' gradients (rows[i] and its E floats at vals + i*E) into g's sparse set:
+ * a row already there is summed (in the order given), a new one is appended. RF_EUSAGE for a
+ * row outside the tables, RF_ENOMEM when the set cannot grow. For merging the rows of several
+ * processes (dist.h). */
+RF_API rf_status rf_grads_emb_add(rf_grads *g, const uint32_t *rows, const float *vals, size_t n,
+                                  rf_error *err) RF_WUR;
 
 /* Backward of the last loss (rf_model_loss must be called first; its task_scale applies):
  * dense gradients are ACCUMULATED into g, embedding rows added to g's sparse set. A one-hot

@@ -114,6 +114,12 @@ typedef struct {
     const char *spill_dir;
     int tokenizer;        /* rf_tokenizer: the row scanner (RF_TOKENIZER_AUTO = the fastest this
                              CPU has; the others force a smaller one: tests cover every path) */
+    char bad_first[480];  /* out: where and why the first skipped rows were bad, e.g.
+                             "line 12 column 4: label 'x' is not 0 or 1 ...; line 40 ..." */
+    int split_random;     /* 1: the training rows the encoders are fitted on are those that
+                             rf_split_roles(group, n, split_seed, valid_frac, test_frac) gives
+                             role 0, not the leading rows */
+    uint64_t split_seed;
 } rf_load_opts;
 
 /* Load a delimited text file (CSV/TSV, headerless, multi-byte delimiters, ISO-8859-1, .gz and

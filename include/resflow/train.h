@@ -89,6 +89,21 @@ typedef struct {
     size_t opt_state_n;
 } rf_train_resume;
 
+/* Data parallelism (dist.h implements it over processes): this process computes only its rows
+ * of each global batch, the gradient hook combines the processes' gradients, and the validation
+ * set is evaluated over all processes. */
+typedef struct {
+    void *ud;
+    /* The rows of the global batch (rows, B) this process computes, into out (room for B);
+     * returns their count, which may be 0 (the step still takes part in the exchange). */
+    int (*local_rows)(void *ud, const size_t *rows, int B, size_t *out);
+    /* Sum v[0..n) over all processes in place (the logged training loss). */
+    rf_status (*sum)(void *ud, double *v, int n, rf_error *err);
+    /* Evaluate ds over all processes; every process gets the whole result. */
+    rf_status (*evaluate)(void *ud, const rf_model *m, const rf_dataset *ds, rf_eval_result *out,
+                          rf_error *err);
+} rf_train_dist;
+
 /* What a caller can plug into training; every member may be NULL. */
 typedef struct {
     rf_log_fn log;           /* progress lines */
@@ -105,6 +120,8 @@ typedef struct {
     rf_cancel_fn cancel;     /* stop at the next step boundary when it returns non-zero */
     void *cancel_ud;
     const rf_train_resume *resume; /* NULL: a new run */
+    const rf_train_dist *dist; /* data-parallel: this process's part of each batch (dist.h's
+                                  rf_dist_train_dist); NULL: one process */
 } rf_train_ctl;
 
 
@@ -141,6 +158,11 @@ RF_API rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int 
 RF_API rf_status rf_train(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
                           const rf_dataset *train, const rf_dataset *valid, rf_train_summary *out,
                           rf_error *err) RF_WUR;
+/* rf_train as one of the processes of a data-parallel run (dist: rf_dist_hooks, dist.h; NULL is
+ * rf_train). The summary's samples and loss are over all processes. */
+RF_API rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
+                                   const rf_train_dist *dist, const rf_dataset *train,
+                                   const rf_dataset *valid, rf_train_summary *out, rf_error *err) RF_WUR;
 /* rf_train with a control block (NULL: as rf_train): checkpoints at step boundaries, a cancel
  * callback, resuming a saved run. */
 RF_API rf_status rf_train_ex(rf_model *m, const rf_train_cfg *opts, const rf_train_hooks *hooks,
@@ -155,6 +177,10 @@ RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, int threads
 
 RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_eval_result *out,
                              rf_error *err);
+/* The metrics of rf_evaluate from given predictions of ds's rows: probs and cond (n, K) as
+ * rf_predict writes them (e.g. gathered from the processes of a data-parallel run). */
+RF_API rf_status rf_evaluate_probs(const rf_model *m, const rf_dataset *ds, const float *probs,
+                                   const float *cond, rf_eval_result *out, rf_error *err);
 
 /* The monitored score (higher is better) of an evaluation for a train.monitor value
  * ("mean_auc", "auc:<task>", "loss", "mse": -MSE). */

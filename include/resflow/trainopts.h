@@ -28,6 +28,8 @@ typedef struct {
     int log_every;          /* progress line every N steps */
     int skip_bad_rows;
     int max_steps;          /* 0 = no limit (stops inside an epoch; tests and benches) */
+    int balance;            /* rf_balance_method (balance.h): 0 = none, plain summed losses */
+    int balance_interval;   /* pub / nash_mtl: steps between weight solves (0 = the method's default) */
 } rf_train_cfg;
 
 #ifdef __cplusplus

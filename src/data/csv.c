@@ -514,6 +514,11 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
             if ((st = reserve_piece(L, &P[i]))) goto fail;
             merged = i + 1;
             L->bad_rows += P[i].bad;
+            for (int j = 0; j < P[i].nshow && L->nshow < RF_BAD_SHOW; j++, L->nshow++) {
+                L->show_line[L->nshow] = P[i].show_line[j] + line; /* as the error of a failed piece */
+                L->show_col[L->nshow] = P[i].show_col[j];
+                memcpy(L->show_msg[L->nshow], P[i].show_msg[j], sizeof L->show_msg[0]);
+            }
             L->filtered += P[i].filtered;
             line += P[i].lines;
             expect = P[i].end;
@@ -551,9 +556,22 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
     size_t n = L->out.n, fit_n = n;
     if (L->fitting) {
         size_t a, bb;
-        rf_split_points(L->out.group, n, opts ? opts->valid_frac : 0, opts ? opts->test_frac : 0, &a, &bb);
+        uint8_t *role = NULL;
+        if (opts && opts->split_random && opts->valid_frac + opts->test_frac > 0) { /* data.split: random */
+            if (!(role = malloc(n))) {
+                st = rf_errorf(err, RF_ENOMEM, "out of memory");
+                goto fail;
+            }
+            rf_split_roles(L->out.group, n, opts->split_seed, opts->valid_frac, opts->test_frac, role);
+            a = 0;
+            for (size_t i = 0; i < n; i++) a += role[i] == 0;
+        } else {
+            rf_split_points(L->out.group, n, opts ? opts->valid_frac : 0, opts ? opts->test_frac : 0, &a, &bb);
+        }
         fit_n = a;
-        if ((st = rf_fit_all_(L, a))) goto fail;
+        st = rf_fit_all_(L, a, role);
+        free(role);
+        if (st) goto fail;
     }
 
     /* assemble the dataset: hand over the column arrays */
@@ -632,6 +650,11 @@ rf_status rf_load_csv_hooked_(const char *path, const rf_schema *schema, rf_enco
         opts->bad_rows = L->bad_rows;
         opts->fit_rows = fit_n;
         opts->filtered_rows = L->filtered;
+        size_t w = 0;
+        opts->bad_first[0] = '\0';
+        for (int j = 0; j < L->nshow && w < sizeof opts->bad_first; j++)
+            w += (size_t)snprintf(opts->bad_first + w, sizeof opts->bad_first - w, "%sline %ld column %ld: %s",
+                                  j ? "; " : "", L->show_line[j], L->show_col[j], L->show_msg[j]);
     }
     if (L->fitting) *enc = L->enc;
     if (hooks) {

@@ -205,6 +205,18 @@ static size_t align_group(const uint64_t *group, size_t n, size_t at)
     return at;
 }
 
+void rf_split_roles(const uint64_t *group, size_t n, uint64_t seed, float valid_frac, float test_frac,
+                    uint8_t *role)
+{
+    double t = test_frac, v = (double)test_frac + valid_frac;
+    uint64_t s = rf_splitmix64(&seed); /* the seed mixed once; each key then hashed with it */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = (group ? group[i] : (uint64_t)i) ^ s;
+        double u = (double)(rf_splitmix64(&x) >> 11) * 0x1.0p-53;
+        role[i] = u < t ? 2 : u < v ? 1 : 0;
+    }
+}
+
 void rf_split_points(const uint64_t *group, size_t n, float valid_frac, float test_frac, size_t *a,
                      size_t *b)
 {

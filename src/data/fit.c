@@ -10,10 +10,13 @@
 
 /* ---- fitting after the last row --------------------------------------------------------------- */
 
-rf_status rf_fit_all_(loader *L, size_t a)
+/* The training rows: [0, a), or those of role 0 when role is not NULL (a = their count). */
+#define TRAIN_ROW(i) (role ? role[i] == 0 : (i) < a)
+
+rf_status rf_fit_all_(loader *L, size_t a, const uint8_t *role)
 {
     cols *o = &L->out;
-    size_t n = o->n;
+    size_t n = o->n, lim = role ? n : a;
     int F = L->F ? L->F : 1;
     rf_encoders *e = L->enc;
     uint32_t minc = L->sc->min_count ? L->sc->min_count : 1;
@@ -26,7 +29,8 @@ rf_status rf_fit_all_(loader *L, size_t a)
             st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
             goto done;
         }
-    for (size_t i = 0; i < a; i++) {
+    for (size_t i = 0; i < lim; i++) {
+        if (!TRAIN_ROW(i)) continue;
         const uint32_t *row = o->cat + i * (size_t)F;
         for (int f = 0; f < L->F; f++)
             if (cnt[f] && !L->fp[f].multi && cnt[f][row[f]] != UINT32_MAX) cnt[f][row[f]]++;
@@ -38,9 +42,11 @@ rf_status rf_fit_all_(loader *L, size_t a)
         if (fp->kind == FK_VOCAB) {
             uint32_t m = rf_vocab_entries_(fp->vocab);
             if (fp->multi) {
-                uint64_t end = o->mv_off[f][a];
-                for (uint64_t j = 0; j < end; j++)
-                    if (cnt[f][o->mv_ids[f][j]] != UINT32_MAX) cnt[f][o->mv_ids[f][j]]++;
+                for (size_t i = 0; i < lim; i++) {
+                    if (!TRAIN_ROW(i)) continue;
+                    for (uint64_t j = o->mv_off[f][i]; j < o->mv_off[f][i + 1]; j++)
+                        if (cnt[f][o->mv_ids[f][j]] != UINT32_MAX) cnt[f][o->mv_ids[f][j]]++;
+                }
             }
             if (rf_vocab_freeze_counts_(fp->vocab, cnt[f], L->sc->cat[f].min_count ? L->sc->cat[f].min_count : minc,
                                         &map[f])) {
@@ -67,7 +73,8 @@ rf_status rf_fit_all_(loader *L, size_t a)
                 st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
                 goto done;
             }
-            for (size_t i = 0; i < a; i++) memcpy(&vals[i], &o->cat[i * (size_t)F + f], sizeof(float));
+            for (size_t i = 0, w = 0; i < lim; i++)
+                if (TRAIN_ROW(i)) memcpy(&vals[w++], &o->cat[i * (size_t)F + f], sizeof(float));
             rf_status s2 = rf_bucket_fit_(vals, 1, a, L->sc->cat[f].bucket, &fe->bounds, &fe->nbounds);
             free(vals);
             if (s2) {
@@ -117,9 +124,20 @@ rf_status rf_fit_all_(loader *L, size_t a)
                 e->dense[d].norm = RF_NORM_NONE;
                 e->dense[d].scale = 1;
             }
-        } else if (rf_dense_fit_all_(o->dense, a, D, norm, sc->fill, sc->fill_value, e->dense)) {
-            st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
-            goto done;
+        } else {
+            float *x = o->dense; /* the training rows' values, gathered when they are not the leading rows */
+            if (role && !(x = malloc((a ? a : 1) * (size_t)D * sizeof *x))) {
+                st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (size_t i = 0, w = 0; role && i < n; i++)
+                if (TRAIN_ROW(i)) memcpy(x + w++ * (size_t)D, o->dense + i * (size_t)D, (size_t)D * sizeof *x);
+            rf_status s2 = rf_dense_fit_all_(x, a, D, norm, sc->fill, sc->fill_value, e->dense);
+            if (role) free(x);
+            if (s2) {
+                st = rf_errorf(L->err, RF_ENOMEM, "out of memory");
+                goto done;
+            }
         }
         int apply = sc->fill != RF_FILL_ERROR;
         for (int d = 0; d < D; d++) apply |= e->dense[d].norm != RF_NORM_NONE;

@@ -15,6 +15,7 @@
 
 /* Side-table and scratch texts keep this many readable bytes after their ends. */
 #define TEXT_PAD 16
+#define RF_BAD_SHOW 5 /* skipped rows shown by line (--skip-bad-rows) */
 
 /* The dense transform, identical at fitting and at encoding time. */
 static inline float dense_apply(float raw, const rf_dense_enc *e)
@@ -161,6 +162,9 @@ typedef struct {
     char *scratch, *conv;
     size_t scratch_cap, conv_cap;
     size_t bad, filtered;
+    int nshow;        /* the first skipped rows of the piece: where and why (--skip-bad-rows) */
+    long show_line[RF_BAD_SHOW], show_col[RF_BAD_SHOW];
+    char show_msg[RF_BAD_SHOW][96];
     size_t dst;       /* merged: first output row */
     size_t mv_base[RF_MAX_FIELDS]; /* merged: first output multi-value id of each field */
     int failed;       /* an error is in err (line relative to the piece start, 0-based) */
@@ -199,6 +203,9 @@ struct loader {
     int dense_enc;    /* some dense column has an encoder to apply */
     size_t est_rows;
     size_t bad_rows, filtered;
+    int nshow;        /* the first skipped rows of the file (line numbers of the file) */
+    long show_line[RF_BAD_SHOW], show_col[RF_BAD_SHOW];
+    char show_msg[RF_BAD_SHOW][96];
 };
 
 enum { ROW_OK = 0, ROW_SKIP = 1, ROW_FAIL = 2, ROW_FILTERED = 3 };
@@ -252,6 +259,6 @@ rf_status rf_make_plan_(loader *L, char (*names)[RF_NAME_MAX]);
 rf_status rf_check_schema_(const rf_schema *sc, rf_error *err);
 
 /* fit.c: fit the encoders on the rows [0, a) of the output and rewrite every row. */
-rf_status rf_fit_all_(loader *L, size_t a);
+rf_status rf_fit_all_(loader *L, size_t a, const uint8_t *role);
 
 #endif

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/editdist.h"
 #include "data/loader.h"
 #include "data/numparse.h"
 
@@ -52,9 +54,17 @@ rf_status rf_missing_column_(const loader *L, char (*names)[RF_NAME_MAX], const 
     }
     char joined[64] = "";
     if (L->nside) snprintf(joined, sizeof joined, " or the %d joined file%s", L->nside, L->nside > 1 ? "s" : "");
+    /* the closest column name (case-insensitive first), when close enough to be a typo */
+    int best = INT_MAX, bc = -1;
+    for (int c = 0; c < L->ncols; c++) {
+        int d = strcasecmp(names[c], name) ? rf_edit_distance(names[c], name) : 0;
+        if (d < best) best = d, bc = c;
+    }
+    char hint[RF_NAME_MAX + 32] = "";
+    if (bc >= 0 && best < (int)strlen(name) && rf_edit_close(best, strlen(name))) snprintf(hint, sizeof hint, "; did you mean '%s'?", names[bc]);
     return rf_error_at(L->err, RF_EDATA, L->path, L->sc->no_header ? 0 : 1, L->sc->no_header ? 0 : 1,
-                       "%s column '%s' not found in %s%s (columns: %s)", role, name,
-                       L->sc->no_header ? "data.columns" : "header", joined, list);
+                       "%s column '%s' not found in %s%s (columns: %s)%s", role, name,
+                       L->sc->no_header ? "data.columns" : "header", joined, list, hint);
 }
 
 /* Resolve every schema column to an extended column, and the encoders to use. */

@@ -34,6 +34,14 @@ static int row_bad(const loader *L, piece *P, const char *at, const char *fmt, .
 static int row_bad(const loader *L, piece *P, const char *at, const char *fmt, ...)
 {
     if (L->skip) {
+        if (P->nshow < RF_BAD_SHOW) { /* where and why, for the summary (rf_load_opts.bad_first) */
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(P->show_msg[P->nshow], sizeof P->show_msg[0], fmt, ap);
+            va_end(ap);
+            rf_locate_(P, at, &P->show_line[P->nshow], &P->show_col[P->nshow]);
+            P->nshow++;
+        }
         P->bad++;
         return ROW_SKIP;
     }
@@ -521,6 +529,7 @@ void rf_parse_piece_(const loader *L, piece *P)
     P->more = 0;
     P->failed = 0;
     P->bad = P->filtered = 0;
+    P->nshow = 0;
     P->c.n = 0;
     P->local = 0;
     for (int f = 0; f < L->F; f++) {

@@ -203,10 +203,15 @@ rf_status rf_heatmap_svg(const rf_heatmap *h, char **svg, rf_heatmap_info *info,
             sb_printf(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#444444\" stroke-width=\"1\"/>\n",
                       8, ry[r0] - gap / 2.0, x_end, ry[r0] - gap / 2.0);
     }
+    /* row labels at a readable 8 px: on rows lower than 9 px only every step-th row is labelled
+     * (the first of each band always), so that labels never overlap */
+    int step = ch >= 9 ? 1 : (9 + ch - 1) / ch, since = step;
     for (int r = 0; h->row_label && r < R; r++) {
-        char attrs[64];
-        snprintf(attrs, sizeof attrs, "font-size=\"%d\" text-anchor=\"end\"", ch >= 9 ? 8 : ch - 1 > 4 ? ch - 1 : 4);
-        sb_label(&b, left - 4, ry[r] + ch - 1.5, 0, attrs, h->row_label[r]);
+        int band_start = r == 0 || (r > 0 && ry[r] - ry[r - 1] > ch + 0.5);
+        if (band_start) since = step;
+        if (since++ < step) continue;
+        since = 1;
+        sb_label(&b, left - 4, ry[r] + ch / 2.0 + 3, 0, "font-size=\"8\" text-anchor=\"end\"", h->row_label[r]);
     }
 
     /* panel titles and column captions */

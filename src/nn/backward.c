@@ -57,6 +57,37 @@ void rf_grads_emb_clear(rf_grads *g)
     g->n_rows = 0;
 }
 
+rf_status rf_grads_emb_add(rf_grads *g, const uint32_t *rows, const float *vals, size_t n, rf_error *err)
+{
+    int E = g->E;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = rows[i];
+        if (r >= g->emb_rows)
+            return rf_errorf(err, RF_EUSAGE, "embedding row %u outside the tables (%zu rows)", r, g->emb_rows);
+        int32_t s = g->slot[r];
+        const float *v = vals + i * (size_t)E;
+        if (s >= 0) {
+            float *d = g->g + (size_t)s * E;
+            for (int e = 0; e < E; e++) d[e] += v[e];
+            continue;
+        }
+        if (g->n_rows == g->cap) {
+            size_t cap = g->cap ? g->cap * 2 : 1024;
+            uint32_t *nr = realloc(g->rows, cap * sizeof *nr);
+            if (nr) g->rows = nr;
+            float *ng = nr ? realloc(g->g, cap * (size_t)E * sizeof *ng) : NULL;
+            if (!nr || !ng) return rf_errorf(err, RF_ENOMEM, "out of memory for embedding gradients");
+            g->g = ng;
+            g->cap = cap;
+        }
+        s = (int32_t)g->n_rows++;
+        g->slot[r] = s;
+        g->rows[s] = r;
+        memcpy(g->g + (size_t)s * E, v, (size_t)E * sizeof(float));
+    }
+    return RF_OK;
+}
+
 void rf_grads_zero(rf_grads *g)
 {
     memset(g->dense, 0, g->n_dense * sizeof(float));

@@ -8,7 +8,7 @@
 #include "core/bytes.h"
 #include "nn/adam.h"
 #include "nn/model_impl.h"
-#include "resflow/balance.h"
+#include "nn/balance_impl.h"
 
 /* ---- the weight solve ------------------------------------------------------------------- */
 
@@ -151,6 +151,7 @@ typedef struct {
     rf_adam_moments_ s;         /* one Adam state per dense parameter and embedding float */
     unsigned char *shared;      /* (n) 1: a shared dense parameter */
     size_t n_shared;
+    rf_grads *sum;              /* the summed per-task embedding rows of a step */
 } pub;
 
 static const rf_optimizer_ops pub_ops;
@@ -177,71 +178,14 @@ static void pub_update_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
     rf_adam_dense_(&a->tc, o->steps, mdl->params, a->s.m, a->s.v, rf_grads_dense(gr, NULL), a->s.n);
 }
 
-/* Lazy row-sparse Adam (as rf_adam_create) on nr rows with gradients eg (nr, E). */
-static void sparse_adam(pub *a, rf_model *mdl, const uint32_t *rows, const float *eg, size_t nr)
-{
-    rf_adam_sparse_(&a->tc, a->base.steps, mdl->emb, a->s.em, a->s.ev, mdl->E, rows, eg, nr);
-}
-
+/* Lazy row-sparse Adam (as rf_adam_create) on the embedding rows of gr. */
 static void pub_update_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
 {
+    pub *a = (pub *)o;
     const uint32_t *rows;
     float *eg;
     size_t nr = rf_grads_emb(gr, &rows, &eg);
-    sparse_adam((pub *)o, mdl, rows, eg, nr);
-}
-
-/* The per-task embedding gradients summed: *rows_out / *vals_out (malloc'ed, distinct rows in
- * ascending order; for each row the tasks' gradients added in task order). -1 out of memory. */
-typedef struct {
-    uint32_t row;
-    int k;
-    size_t i;
-} row_ref;
-
-static int cmp_ref(const void *x, const void *y)
-{
-    const row_ref *a = x, *b = y;
-    if (a->row != b->row) return a->row < b->row ? -1 : 1;
-    return (a->k > b->k) - (a->k < b->k);
-}
-
-static long sum_emb(rf_grads *const *pt, int K, int E, uint32_t **rows_out, float **vals_out)
-{
-    size_t total = 0;
-    const uint32_t *r[RF_MAX_TASKS];
-    float *v[RF_MAX_TASKS];
-    size_t nr[RF_MAX_TASKS];
-    for (int k = 0; k < K; k++) total += nr[k] = rf_grads_emb(pt[k], &r[k], &v[k]);
-    row_ref *ref = malloc((total ? total : 1) * sizeof *ref);
-    uint32_t *rows = malloc((total ? total : 1) * sizeof *rows);
-    float *vals = malloc((total ? total : 1) * (size_t)E * sizeof *vals);
-    if (!ref || !rows || !vals) {
-        free(ref);
-        free(rows);
-        free(vals);
-        return -1;
-    }
-    size_t q = 0;
-    for (int k = 0; k < K; k++)
-        for (size_t i = 0; i < nr[k]; i++) ref[q++] = (row_ref){r[k][i], k, i};
-    qsort(ref, total, sizeof *ref, cmp_ref);
-    size_t out = 0;
-    for (size_t i = 0; i < total; i++) {
-        const float *src = v[ref[i].k] + ref[i].i * (size_t)E;
-        if (i == 0 || ref[i].row != ref[i - 1].row) {
-            rows[out] = ref[i].row;
-            memcpy(vals + out * (size_t)E, src, (size_t)E * sizeof *vals);
-            out++;
-        } else {
-            float *dst = vals + (out - 1) * (size_t)E;
-            for (int j = 0; j < E; j++) dst[j] += src[j];
-        }
-    }
-    free(ref);
-    *rows_out = rows;
-    *vals_out = vals;
-    return (long)out;
+    rf_adam_sparse_(&a->tc, o->steps, mdl->emb, a->s.em, a->s.ev, mdl->E, rows, eg, nr);
 }
 
 rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K, rf_error *err)
@@ -250,10 +194,8 @@ rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K
     pub *a = (pub *)o;
     if (K != a->K || K != mdl->K)
         return rf_errorf(err, RF_EUSAGE, "rf_pub_step: %d per-task gradients for a model of %d tasks", K, a->K);
-    uint32_t *erows;
-    float *evals;
-    long enr = sum_emb(pt, K, mdl->E, &erows, &evals);
-    if (enr < 0) return rf_errorf(err, RF_ENOMEM, "rf_pub_step: out of memory summing embedding gradients");
+    rf_status st = rf_balance_emb_combine_(a->sum, pt, K, NULL, err);
+    if (st) return st;
     o->steps++;
     adam_k c = consts(a);
     const float *g[RF_MAX_TASKS];
@@ -278,16 +220,18 @@ rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K
         }
         for (int k = 0; k < K; k++)
             for (int l = 0; l < k; l++) M[k * K + l] = M[l * K + k];
-        rf_status st = rf_pub_weights(M, K, al, err);
-        if (st) {
+        if ((st = rf_pub_weights(M, K, al, err))) {
             o->steps--;
-            free(erows);
-            free(evals);
+            rf_grads_emb_clear(a->sum);
             return st;
         }
+        /* the bargaining fixes the direction (the ratios alpha_i / alpha_j); the scale is set
+         * to sum alpha = K, the released code's alpha = 1 when the tasks are balanced */
         int zero = 0;
+        double asum = 0;
+        for (int k = 0; k < K; k++) asum += al[k];
         for (int k = 0; k < K; k++) {
-            a->alpha[k] = al[k];
+            a->alpha[k] = asum > 0 ? al[k] * K / asum : 0;
             if (al[k] == 0) zero = 1;
         }
         a->next_refresh = zero ? o->steps + 1 : o->steps + a->interval;
@@ -317,9 +261,8 @@ rf_status rf_pub_step(rf_optimizer *o, rf_model *mdl, rf_grads *const *pt, int K
             p[i] -= c.step * m[i] / (sqrtf(v[i]) / c.sq2 + c.eps);
         }
     }
-    sparse_adam(a, mdl, erows, evals, (size_t)enr);
-    free(erows);
-    free(evals);
+    pub_update_sparse(o, mdl, a->sum);
+    rf_grads_emb_clear(a->sum);
     return RF_OK;
 }
 
@@ -376,6 +319,7 @@ static void pub_destroy(rf_optimizer *o)
     pub *a = (pub *)o;
     rf_adam_moments_free_(&a->s);
     free(a->shared);
+    rf_grads_free(a->sum);
     free(a);
 }
 
@@ -393,23 +337,12 @@ rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int upd
     a->next_refresh = 1;
     for (int k = 0; k < RF_MAX_TASKS; k++) a->alpha[k] = 1;
     int moments = rf_adam_moments_alloc_(&a->s, mdl->n_params, mdl->emb_off[mdl->F] * (size_t)mdl->E);
-    a->shared = calloc(a->s.n ? a->s.n : 1, 1);
-    int ng = rf_model_param_groups(mdl, NULL, 0);
-    rf_param_group *gr = calloc((size_t)(ng > 0 ? ng : 1), sizeof *gr);
-    if (moments || !a->shared || !gr) {
-        free(gr);
+    a->shared = rf_balance_shared_mask_(mdl, &a->n_shared);
+    a->sum = rf_grads_create(mdl);
+    if (moments || !a->shared || !a->sum) {
         pub_destroy(&a->base);
         return NULL;
     }
-    rf_model_param_groups(mdl, gr, ng);
-    for (int i = 0; i < ng; i++) {
-        uint32_t t = gr[i].tasks;
-        if (gr[i].emb || !(t & (t - 1))) continue; /* embeddings; one task or none */
-        for (size_t r = 0; r < gr[i].rows; r++)
-            for (size_t c = 0; c < gr[i].cols; c++) a->shared[gr[i].off + r * gr[i].ld + c] = 1;
-    }
-    for (size_t i = 0; i < a->s.n; i++) a->n_shared += a->shared[i];
-    free(gr);
     return &a->base;
 }
 
@@ -418,13 +351,7 @@ rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int upd
 rf_status rf_train_step_pub(rf_model *m, rf_workspace *ws, rf_grads *const *per_task, rf_optimizer *o,
                             const rf_batch *b, double *loss, rf_error *err)
 {
-    rf_status st = rf_model_forward(m, ws, b, 1, err);
-    if (st) return st;
-    double lk[RF_MAX_TASKS], l = 0;
-    if ((st = rf_model_task_grads(m, ws, b, per_task, lk, err))) return st;
-    for (int k = 0; k < m->K; k++) l += lk[k];
-    if (loss) *loss = l;
-    if (!isfinite(l)) return rf_errorf(err, RF_ENUMERIC, "non-finite training loss (%g)", l);
-    rf_model_adopt_buffers(m, ws);
-    return rf_pub_step(o, m, per_task, m->K, err);
+    double lk[RF_MAX_TASKS];
+    rf_status st = rf_balance_task_grads_(m, ws, b, per_task, lk, loss, err);
+    return st ? st : rf_pub_step(o, m, per_task, m->K, err);
 }

@@ -1,6 +1,7 @@
 /* graph.c - the op graph executor of graph.h: building, the backward plan, forward, backward. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -725,4 +726,128 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         }
         }
     }
+}
+
+/* ---- which output columns reach which parameters ------------------------------------------- */
+
+int rf_graph_reach(const rf_graph *g, const uint32_t *out_mask, uint32_t *pmask, uint32_t *xmask)
+{
+    size_t *base = malloc((size_t)g->nt * sizeof *base), tot = 0;
+    if (!base) return -1;
+    for (int t = 0; t < g->nt; t++) base[t] = tot, tot += (size_t)g->width[t];
+    uint32_t *tm = calloc(tot ? tot : 1, sizeof *tm);
+    if (!tm) {
+        free(base);
+        return -1;
+    }
+    memset(pmask, 0, g->n_params * sizeof *pmask);
+    memcpy(tm + base[g->out_t], out_mask, (size_t)g->width[g->out_t] * sizeof *tm);
+#define TM(v, j) tm[base[(v).t] + (size_t)(v).c + (size_t)(j)]
+    for (int i = g->nops - 1; i >= 0; i--) {
+        const op *o = &g->ops[i];
+        rf_view ov = o->out;
+        uint32_t all = 0;
+        for (int j = 0; j < ov.w; j++) all |= TM(ov, j);
+        switch (o->k) {
+        case OP_COLS:
+            if (!o->nograd[0])
+                for (int j = 0; j < ov.w; j++) TM(o->in[0], o->idx[j]) |= TM(ov, j);
+            break;
+        case OP_LINEAR:
+        case OP_GLINEAR: {
+            int G = o->G, iw = o->in[0].w / G, ow = ov.w / G;
+            for (int gi = 0; gi < G; gi++) {
+                uint32_t gm = 0;
+                for (int j = 0; j < ow; j++) {
+                    uint32_t mj = TM(ov, gi * ow + j);
+                    gm |= mj;
+                    for (int r = 0; r < iw; r++) pmask[o->W + (size_t)gi * iw * ow + (size_t)r * ow + j] |= mj;
+                    if (o->b != NONE) pmask[o->b + (size_t)gi * ow + j] |= mj;
+                }
+                if (!o->nograd[0])
+                    for (int r = 0; r < iw; r++) TM(o->in[0], gi * iw + r) |= gm;
+            }
+            break;
+        }
+        case OP_ACT:
+        case OP_BN:
+        case OP_ADD:
+            for (int j = 0; j < ov.w; j++) {
+                uint32_t mj = TM(ov, j);
+                for (int a = 0; a < o->nin; a++)
+                    if (!o->nograd[a]) TM(o->in[a], j) |= mj;
+                if (o->alpha != NONE) pmask[o->alpha + j] |= mj;
+                if (o->gamma != NONE) pmask[o->gamma + j] |= mj, pmask[o->beta + j] |= mj;
+            }
+            break;
+        case OP_MIX: /* the gate sees every output column; expert i column j feeds column j */
+            for (int j = 0; j < o->in[0].w; j++) TM(o->in[0], j) |= all;
+            for (int a = 1; a < o->nin; a++)
+                if (!o->nograd[a])
+                    for (int j = 0; j < ov.w; j++) TM(o->in[a], j) |= TM(ov, j);
+            break;
+        case OP_ATTN2: { /* attention mixes every column of both items */
+            int H = ov.w;
+            for (int a = 0; a < 2; a++)
+                if (!o->nograd[a])
+                    for (int j = 0; j < H; j++) TM(o->in[a], j) |= all;
+            for (size_t e = 0; e < (size_t)H * H; e++)
+                pmask[o->W + e] |= all, pmask[o->Wk + e] |= all, pmask[o->Wv + e] |= all;
+            break;
+        }
+        }
+    }
+#undef TM
+    memcpy(xmask, tm, (size_t)g->width[0] * sizeof *xmask);
+    free(tm);
+    free(base);
+    return 0;
+}
+
+int rf_graph_param_blocks(const rf_graph *g, rf_graph_block *out, int max)
+{
+    int n = 0;
+#define BLOCK(i, nm, o_, r_, c_)                                                                       \
+    do {                                                                                             \
+        if (out && n < max) {                                                                        \
+            snprintf(out[n].name, sizeof out[n].name, "op%d.%.24s", (i), (nm));                           \
+            out[n].off = (o_), out[n].rows = (size_t)(r_), out[n].cols = (size_t)(c_);               \
+        }                                                                                            \
+        n++;                                                                                         \
+    } while (0)
+    static const char *const kind[] = {"cols", "linear", "glinear", "act", "bn", "add", "mix", "attn2"};
+    for (int i = 0; i < g->nops; i++) {
+        const op *o = &g->ops[i];
+        char nm[40];
+        int w = o->out.w;
+        switch (o->k) {
+        case OP_LINEAR:
+        case OP_GLINEAR: {
+            int G = o->G, iw = o->in[0].w / G, ow = w / G;
+            for (int gi = 0; gi < G; gi++) {
+                if (G > 1) snprintf(nm, sizeof nm, "%s%d.W", kind[o->k], gi);
+                else snprintf(nm, sizeof nm, "%s.W", kind[o->k]);
+                BLOCK(i, nm, o->W + (size_t)gi * iw * ow, iw, ow);
+            }
+            if (o->b != NONE) BLOCK(i, G > 1 ? "glinear.b" : "linear.b", o->b, 1, w);
+            break;
+        }
+        case OP_ACT:
+            if (o->alpha != NONE) BLOCK(i, "prelu", o->alpha, 1, w);
+            break;
+        case OP_BN:
+            BLOCK(i, "bn_gamma", o->gamma, 1, w);
+            BLOCK(i, "bn_beta", o->beta, 1, w);
+            break;
+        case OP_ATTN2:
+            BLOCK(i, "attn.Wq", o->W, w, w);
+            BLOCK(i, "attn.Wk", o->Wk, w, w);
+            BLOCK(i, "attn.Wv", o->Wv, w, w);
+            break;
+        default:
+            break;
+        }
+    }
+#undef BLOCK
+    return n;
 }

@@ -89,4 +89,20 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *params, fl
  * gradients (accumulating) and the input gradient dx (set). */
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *params, float *grads, int B);
 
+/* ---- attribution --------------------------------------------------------------------------- */
+/* Which output columns' gradients reach which parameters (exact, from the ops' structure):
+ * out_mask holds a bitmask per column of the output tensor (e.g. the tasks whose loss has a
+ * gradient there); pmask (n_params) receives, per parameter, the OR of the masks that reach it,
+ * xmask (the input's width) the same per input column. Stop-gradients are honoured. -1 when out
+ * of memory. */
+int rf_graph_reach(const rf_graph *g, const uint32_t *out_mask, uint32_t *pmask, uint32_t *xmask);
+/* The registered parameter blocks, each a (rows, cols) row-major matrix at off in the slab
+ * (a vector is one row), named "op<i>.<what>"; out may be NULL to count. Together they cover
+ * every parameter exactly once. */
+typedef struct {
+    char name[40];
+    size_t off, rows, cols;
+} rf_graph_block;
+int rf_graph_param_blocks(const rf_graph *g, rf_graph_block *out, int max);
+
 #endif

@@ -28,6 +28,8 @@ int rf_spec_task_index(const rf_model_spec *s, const char *name)
     return -1;
 }
 
+static int zoo_groups_make(rf_model *m);
+
 rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *err)
 {
     *out = NULL;
@@ -206,6 +208,10 @@ rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *e
     in->n_buffers = m->n_buffers;
     in->n_emb_rows = m->emb_off[F];
     in->is_tower = !zoo;
+    if (zoo && zoo_groups_make(m)) {
+        rf_model_free(m);
+        return rf_errorf(err, RF_ENOMEM, "out of memory (parameter groups)");
+    }
     *out = m;
     return RF_OK;
 }
@@ -229,6 +235,113 @@ static uint32_t reach_mask(const rf_model *m, int k, int up)
     return mask;
 }
 
+/* The children of k when the M1 penalty (on models whose probabilities are their logits'
+ * sigmoids) passes a child's loss to its parent's logit, else 0. */
+static uint32_t m1_children(const rf_model *m, int k)
+{
+    uint32_t mask = 0;
+    if (m->spec.model.monotonic != RF_MONO_M1 || is_product(m)) return 0;
+    for (int j = 0; j < m->K; j++)
+        if (m->parent[j] == k) mask |= 1u << j;
+    return mask;
+}
+
+/* ---- parameter groups ------------------------------------------------------------------- */
+
+struct rf_param_group_list {
+    int n;
+    rf_param_group g[];
+};
+
+static int owner_of(uint32_t t) { return t && !(t & (t - 1)) ? __builtin_ctz(t) : -1; }
+
+/* Append the column runs of equal mask of a (rows, cols) block at off (row stride ld) whose
+ * column c has mask cm[c]: one group per run. */
+static int add_runs(rf_param_group *out, int n, int max, const char *name, size_t off, size_t rows,
+                    size_t cols, size_t ld, int emb, const uint32_t *cm)
+{
+    for (size_t c0 = 0; c0 < cols;) {
+        size_t c1 = c0 + 1;
+        while (c1 < cols && cm[c1] == cm[c0]) c1++;
+        if (out && n < max) {
+            rf_param_group *g = &out[n];
+            memset(g, 0, sizeof *g);
+            if (c0 == 0 && c1 == cols) snprintf(g->name, sizeof g->name, "%s", name);
+            else snprintf(g->name, sizeof g->name, "%.20s[%u:%u]", name, (unsigned)c0, (unsigned)c1);
+            g->off = off + c0, g->rows = rows, g->cols = c1 - c0, g->ld = ld, g->emb = emb;
+            g->tasks = cm[c0], g->owner = owner_of(cm[c0]);
+        }
+        n++;
+        c0 = c1;
+    }
+    return n;
+}
+
+/* The op graph's groups, exact: which tasks' losses reach each parameter, from the graph's
+ * structure (rf_graph_reach) and the loss's columns (rf_zoo_out_masks); the embeddings and the
+ * dense projection split by the columns of x they feed (STEM's and single's per-task chunks). */
+static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
+{
+    const rf_graph *gr = m->graph;
+    int nx = rf_zoo_n_extra(&m->spec), nb = rf_graph_param_blocks(gr, NULL, 0), n = -1;
+    size_t np = rf_graph_n_params(gr);
+    uint32_t omask[2 * RF_MAX_TASKS];
+    uint32_t *pm = malloc((np ? np : 1) * sizeof *pm), *xm = malloc((size_t)m->In * sizeof *xm),
+             *cm = calloc((size_t)(m->E > 0 ? m->E : 1), sizeof *cm);
+    rf_graph_block *bl = malloc((size_t)(nb ? nb : 1) * sizeof *bl);
+    uint32_t *rowm = NULL;
+    if (!pm || !xm || !cm || !bl) goto done;
+    rf_zoo_out_masks(&m->spec, m->parent, omask);
+    (void)nx;
+    if (rf_graph_reach(gr, omask, pm, xm)) goto done;
+    rf_graph_param_blocks(gr, bl, nb);
+    n = 0;
+    for (int f = 0; f < m->F; f++)
+        for (int c = 0; c < m->E; c++) cm[c] |= xm[(size_t)f * m->E + c];
+    n = add_runs(out, n, max, "emb", 0, m->emb_off[m->F], (size_t)m->E, (size_t)m->E, 1, cm);
+    size_t maxc = 0;
+    for (int i = 0; i < nb; i++) maxc = bl[i].cols > maxc ? bl[i].cols : maxc;
+    if (!(rowm = malloc((maxc ? maxc : 1) * sizeof *rowm))) {
+        n = -1;
+        goto done;
+    }
+    for (int i = 0; i < nb; i++) {
+        /* a parameter's mask depends on its column only (rf_graph_reach) */
+        for (size_t c = 0; c < bl[i].cols; c++) rowm[c] = pm[bl[i].off + c];
+        n = add_runs(out, n, max, bl[i].name, bl[i].off, bl[i].rows, bl[i].cols, bl[i].cols, 0, rowm);
+    }
+    if (m->Wd) { /* projected dense features: x's columns after the embeddings */
+        const uint32_t *dm = xm + (size_t)m->F * m->E;
+        n = add_runs(out, n, max, "dense_proj.W", (size_t)(m->Wd - m->params), (size_t)m->D, (size_t)m->E,
+                     (size_t)m->E, 0, dm);
+        n = add_runs(out, n, max, "dense_proj.b", (size_t)(m->bd - m->params), 1, (size_t)m->E, (size_t)m->E, 0,
+                     dm);
+    }
+done:
+    free(rowm);
+    free(bl);
+    free(cm);
+    free(xm);
+    free(pm);
+    return n;
+}
+
+/* Computed once when the model is created (the graph is fixed from then on). */
+static int zoo_groups_make(rf_model *m)
+{
+    int n = zoo_groups(m, NULL, 0);
+    if (n < 0) return -1;
+    struct rf_param_group_list *l = malloc(sizeof *l + (size_t)(n ? n : 1) * sizeof l->g[0]);
+    if (!l) return -1;
+    l->n = zoo_groups(m, l->g, n);
+    if (l->n != n) {
+        free(l);
+        return -1;
+    }
+    m->zgroups = l;
+    return 0;
+}
+
 int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
 {
     int n = 0, K = m->K;
@@ -243,11 +356,14 @@ int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
         }                                                                                                  \
         n++;                                                                                               \
     } while (0)
+    if (m->graph) { /* the zoo's op graph: attributed when the model was made (zoo_groups) */
+        int ng = m->zgroups->n;
+        for (int i = 0; out && i < ng && i < max; i++) out[i] = m->zgroups->g[i];
+        return ng;
+    }
     GROUP("emb", 0, m->emb_off[m->F], (size_t)m->E, (size_t)m->E, -1, all);
     if (out && n <= max) out[n - 1].emb = 1;
-    if (m->graph) { /* the zoo's op graph: its parameters are not attributed to towers yet */
-        GROUP("graph", 0, 1, rf_graph_n_params(m->graph), rf_graph_n_params(m->graph), -1, all);
-    } else {
+    {
         /* a descendant's gradient reaches its ancestors' layer l through the product, the logit
          * link, or a residual link behind layer l or a later one */
         int up_out = is_product(m) || logit_link_on(m);
@@ -258,7 +374,7 @@ int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
             for (int j = l; j < m->L; j++) up |= link_on(m, j);
             int H = m->H[l], in = l == 0 ? m->In : m->H[l - 1];
             for (int k = 0; k < K; k++) {
-                uint32_t t = reach_mask(m, k, up);
+                uint32_t t = reach_mask(m, k, up) | m1_children(m, k);
                 size_t o = (size_t)(lp->W - m->params);
                 snprintf(nm, sizeof nm, "tower%d.layer%d.W", k, l);
                 if (l == 0) GROUP(nm, o + (size_t)k * H, (size_t)in, (size_t)H, (size_t)K * H, k, t);
@@ -279,7 +395,7 @@ int rf_model_param_groups(const rf_model *m, rf_param_group *out, int max)
         }
         int HL = m->H[m->L - 1];
         for (int k = 0; k < K; k++) {
-            uint32_t t = reach_mask(m, k, up_out);
+            uint32_t t = reach_mask(m, k, up_out) | m1_children(m, k);
             snprintf(nm, sizeof nm, "tower%d.out.W", k);
             GROUP(nm, (size_t)(m->Wout - m->params) + (size_t)k * HL, 1, (size_t)HL, (size_t)HL, k, t);
             snprintf(nm, sizeof nm, "tower%d.out.b", k);
@@ -298,6 +414,7 @@ void rf_model_free(rf_model *m)
 {
     if (!m) return;
     rf_graph_free(m->graph);
+    free(m->zgroups);
     free(m->params);
     free(m->buffers);
     free(m->emb);

@@ -41,6 +41,7 @@ struct rf_model {
     /* model zoo: the dense part as an op graph (src/nn/zoo.c), NULL for the tower models */
     struct rf_graph *graph;
     int graph_out; /* its output tensor: K logits, then model-specific extras */
+    struct rf_param_group_list *zgroups; /* its parameter groups (rf_model_param_groups) */
 
     /* embeddings */
     uint32_t vocab[RF_MAX_FIELDS]; /* rows per field */

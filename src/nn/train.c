@@ -9,6 +9,7 @@
 
 #include "core/logf.h"
 #include "nn/model_impl.h"
+#include "resflow/balance.h"
 #include "resflow/optim.h"
 #include "resflow/regression.h"
 #include "resflow/train.h"
@@ -44,7 +45,20 @@ rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_
 rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer *opt, const rf_batch *bt,
                         rf_grad_hook hook, void *hook_ud, double *loss, rf_error *err)
 {
-    rf_status st = rf_model_forward(m, ws, bt, 1, err);
+    rf_status st;
+    if (bt->B == 0) { /* a data-parallel process with no row of this batch: it still takes part
+                       * in the exchange (hook) and makes the same update as the others */
+        if (loss) *loss = 0;
+        rf_grads_zero(g);
+        if (hook && (st = hook(hook_ud, m, g, err))) {
+            rf_grads_emb_clear(g);
+            return st;
+        }
+        rf_optimizer_step(opt, m, g);
+        rf_grads_emb_clear(g);
+        return RF_OK;
+    }
+    st = rf_model_forward(m, ws, bt, 1, err);
     if (st) return st;
     double l = rf_model_loss(m, ws, bt, NULL, NULL);
     if (loss) *loss = l;
@@ -184,10 +198,31 @@ static void format_eval(const rf_model *m, const rf_eval_result *r, char *buf, s
     if (o < n && m->spec.regression.target[0]) snprintf(buf + o, n - o, " | mse %.5f", r->reg.mse);
 }
 
+/* The balancer's task weights of the last step: "epoch E step S | weights pub | ctr 1.0123 | ..." */
+static void log_weights(const rf_model *m, const rf_balancer *b, int method, int ep, long step, rf_log_fn log, void *ud)
+{
+    double w[RF_MAX_TASKS];
+    char buf[512];
+    size_t o = 0;
+    int K = rf_balancer_weights(b, w);
+    for (int k = 0; k < K && o < sizeof buf; k++)
+        o += snprintf(buf + o, sizeof buf - o, " | %s %.6g", m->spec.tasks[k].name, w[k]);
+    logf_(log, ud, "epoch %d step %ld | weights %s%s", ep, step, rf_balance_name(method), buf);
+}
+
 rf_status rf_train(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_dataset *train,
                    const rf_dataset *valid, rf_train_summary *out, rf_error *err)
 {
     return rf_train_ex(m, tc, hooks, NULL, train, valid, out, err);
+}
+
+rf_status rf_train_parallel(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks,
+                            const rf_train_dist *dist, const rf_dataset *train, const rf_dataset *valid,
+                            rf_train_summary *out, rf_error *err)
+{
+    rf_train_ctl ctl = {0};
+    ctl.dist = dist;
+    return rf_train_ex(m, tc, hooks, &ctl, train, valid, out, err);
 }
 
 rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks *hooks, const rf_train_ctl *ctl,
@@ -197,6 +232,7 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
     if (hooks) hk = *hooks;
     rf_train_ctl cx = {0};
     if (ctl) cx = *ctl;
+    const rf_train_dist *dist = cx.dist;
     rf_log_fn log = hk.log;
     void *ud = hk.log_ud;
     int omp_was = omp_get_max_threads();
@@ -210,7 +246,10 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
     rf_workspace *ws = NULL;
     rf_grads *grads = NULL;
     rf_optimizer *own_opt = NULL, *opt = hk.opt;
+    rf_balancer *bal = NULL; /* train.balance: per-task gradients through a balancer */
+    rf_grads *per_task[RF_MAX_TASKS] = {0};
     rf_row_order *order = NULL;
+    size_t *local = NULL; /* data-parallel: this process's rows of a batch */
     snapshot best = {0};
     double t0 = now_sec();
     long seen = 0;
@@ -231,11 +270,22 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
     long run_n = 0, seen_log = 0;
     ws = rf_workspace_create(m, B);
     grads = rf_grads_create(m);
-    if (!opt) opt = own_opt = rf_adam_create(m, tc);
+    if (tc->balance != RF_BALANCE_NONE) {
+        if (hk.opt || hk.grad_hook) {
+            st = rf_errorf(err, RF_EUSAGE, "train.balance: %s replaces the optimizer and sees per-task gradients; "
+                           "it cannot be combined with a caller's optimizer or gradient hook", rf_balance_name(tc->balance));
+            goto done;
+        }
+        bal = rf_balancer_create(m, tc, tc->balance);
+        opt = bal ? rf_balancer_optimizer(bal) : NULL;
+        for (int k = 0; k < m->K; k++)
+            if (!(per_task[k] = rf_grads_create(m))) opt = NULL;
+    } else if (!opt) opt = own_opt = rf_adam_create(m, tc);
     /* row order (rf_row_order, dataset.c): a full shuffle per epoch, or shuffled blocks for
      * datasets streamed from a cache (bounded resident memory) */
     order = rf_row_order_create(train, tc->seed, B);
-    if (!ws || !grads || !opt || !order || !snap_alloc(&best, m)) {
+    if (dist) local = malloc((size_t)B * sizeof *local);
+    if (!ws || !grads || !opt || !order || (dist && !local) || !snap_alloc(&best, m)) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory for training state");
         goto done;
     }
@@ -277,8 +327,14 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
         for (size_t bi = bstart; bi < n_batches && !stop; bi++) {
             bt.rows = rf_row_order_next(order, &bt.B);
             if (bt.B <= 0) break;
+            int global_B = bt.B;
+            if (dist) {
+                bt.B = dist->local_rows(dist->ud, bt.rows, global_B, local);
+                bt.rows = local;
+            }
             double loss = 0;
-            st = rf_train_step(m, ws, grads, opt, &bt, hk.grad_hook, hk.hook_ud, &loss, err);
+            st = bal ? rf_train_step_balanced(m, ws, per_task, bal, &bt, &loss, err)
+                     : rf_train_step(m, ws, grads, opt, &bt, hk.grad_hook, hk.hook_ud, &loss, err);
             if (st == RF_ENUMERIC) {
                 snap_restore(&best, m);
                 st = rf_errorf(err, RF_ENUMERIC,
@@ -290,13 +346,20 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
             }
             if (st) goto done;
             sum.steps++;
-            seen += bt.B;
+            seen += global_B;
             run_loss += loss * bt.B;
             run_n += bt.B;
             if (tc->log_every > 0 && sum.steps % tc->log_every == 0) {
+                if (dist) { /* the loss over all processes' rows */
+                    double v[2] = {run_loss, (double)run_n};
+                    if ((st = dist->sum(dist->ud, v, 2, err))) goto done;
+                    run_loss = v[0];
+                    run_n = (long)v[1];
+                }
                 double t = now_sec();
                 logf_(log, ud, "epoch %d step %ld | loss %.5f | %.0f samples/s | %.1f s", ep + 1,
                       sum.steps, run_loss / run_n, (seen - seen_log) / (t - tlog), t - t0);
+                if (bal) log_weights(m, bal, tc->balance, ep + 1, sum.steps, log, ud);
                 tlog = t;
                 seen_log = seen;
                 run_loss = 0;
@@ -309,7 +372,8 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
             if (do_eval || (stop && valid && valid->n > 0)) {
                 double te = now_sec();
                 rf_eval_result ev;
-                if ((st = rf_evaluate(m, valid, 0, &ev, err))) goto done;
+                st = dist ? dist->evaluate(dist->ud, m, valid, &ev, err) : rf_evaluate(m, valid, 0, &ev, err);
+                if (st) goto done;
                 double score = rf_monitor_value(m, tc->monitor, &ev);
                 if (!by_loss && !isfinite(score) && strcmp(tc->monitor, "loss") != 0) {
                     warn_monitor_nan(m, tc->monitor, &ev, log, ud);
@@ -359,8 +423,11 @@ done:
     sum.samples_per_sec = sum.seconds > 0 ? seen / sum.seconds : 0;
     if (out) *out = sum;
     snap_free(&best);
+    free(local);
     rf_row_order_free(order);
     rf_optimizer_free(own_opt);
+    rf_balancer_free(bal);
+    for (int k = 0; k < RF_MAX_TASKS; k++) rf_grads_free(per_task[k]);
     rf_grads_free(grads);
     rf_workspace_free(ws);
     omp_set_num_threads(omp_was);
@@ -427,18 +494,25 @@ rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_e
 static rf_status evaluate_(const rf_model *m, const rf_dataset *ds, rf_eval_result *out, rf_error *err)
 {
     int K = m->K;
+    size_t n = ds->n;
+    float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
+    rf_status st;
+    if (!P || !C) st = rf_errorf(err, RF_ENOMEM, "out of memory");
+    else if (!(st = predict_(m, ds, P, C, err))) st = rf_evaluate_probs(m, ds, P, C, out, err);
+    free(P);
+    free(C);
+    return st;
+}
+
+rf_status rf_evaluate_probs(const rf_model *m, const rf_dataset *ds, const float *P, const float *C,
+                            rf_eval_result *out, rf_error *err)
+{
+    int K = m->K;
     memset(out, 0, sizeof *out);
     int lc[RF_MAX_TASKS];
     rf_status st = rf_resolve_labels(m, ds, lc, err);
     if (st) return st;
     size_t n = ds->n;
-    float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
-    if (!P || !C) {
-        free(P);
-        free(C);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
-    if ((st = predict_(m, ds, P, C, err))) goto done;
     double loss = 0;
     for (int k = 0; k < K; k++) {
         const float *lab = ds->labels + lc[k];
@@ -483,8 +557,5 @@ static rf_status evaluate_(const rf_model *m, const rf_dataset *ds, rf_eval_resu
             out->reg = rf_reg_eval(E, 1, ds->labels + tc, ds->K, n);
         free(E);
     }
-done:
-    free(P);
-    free(C);
     return st;
 }

@@ -387,6 +387,25 @@ rf_graph *rf_zoo_build(const rf_model_spec *cfg, int F, int In, int dense_w, con
     return g;
 }
 
+void rf_zoo_out_masks(const rf_model_spec *cfg, const int *parent, uint32_t *mask)
+{
+    int K = cfg->K, nx = rf_zoo_n_extra(cfg);
+    rf_model_type t = cfg->model.type;
+    /* a child's loss reaching its parent's logit: AITM's calibrator, M1 on models with the
+     * common objective (M2 needs a logit link, which the zoo has not) */
+    int up = t == RF_MODEL_AITM || (cfg->model.monotonic == RF_MONO_M1 && !rf_zoo_has_loss(t));
+    for (int c = 0; c < K + nx; c++) mask[c] = 0;
+    for (int k = 0; k < K; k++) {
+        mask[k] |= 1u << k;
+        if (rf_zoo_is_product(t))
+            for (int a = parent[k]; a >= 0; a = parent[a]) mask[a] |= 1u << k;
+        else if (up && parent[k] >= 0)
+            mask[parent[k]] |= 1u << k;
+        int e = rf_zoo_extra_col(cfg, k);
+        if (e >= 0) mask[K + e] |= 1u << k;
+    }
+}
+
 /* ---- objectives of aitm, escm2, dcmt ------------------------------------------------------ */
 
 #define PROP_EPS 1e-6 /* propensities are floored here before inverting (PaddleRec) */

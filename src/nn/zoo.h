@@ -27,6 +27,12 @@ int rf_zoo_extra_col(const rf_model_spec *cfg, int k);
  * other models use model.c's sum of per-task weighted BCEs. */
 int rf_zoo_has_loss(rf_model_type t);
 
+/* Which tasks' losses have a gradient at each output column (K logits, then the extras):
+ * mask[c] bit k. A logit is its task's; a product model's chain takes the losses of the
+ * parent's descendants too, AITM's calibrator a child's, an M1 monotonic penalty the
+ * child's; an extra column is its child task's. */
+void rf_zoo_out_masks(const rf_model_spec *cfg, const int *parent, uint32_t *mask);
+
 /* Stop-gradient weights of the last rf_zoo_loss (propensity weights), kept for finite-difference
  * checks: mode is RF_FREEZE_* (graph.h); w holds (maxB, 2K) floats. */
 typedef struct {

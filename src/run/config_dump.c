@@ -244,6 +244,13 @@ char *rf_config_dump(const rf_config *cfg)
             sec = "";
             continue;
         }
+        /* data.split at its default is not written: model files of position splits stay as before */
+        if (!strcmp(kd->name, "data.split") && cfg->data.split == RF_SPLIT_POSITION) continue;
+        if (kd->flags & QUIET0) {
+            int x;
+            memcpy(&x, (const char *)cfg + kd->off, sizeof x);
+            if (x == 0) continue;
+        }
         if (sl != prev || strncmp(sec, kd->name, sl)) sb_printf(&b, "%.*s:\n", (int)sl, kd->name);
         sec = kd->name;
         prev = sl;

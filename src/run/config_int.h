@@ -31,7 +31,9 @@ typedef enum {
     T_FLOATS /* rf_floats: strictly ascending numbers (regression.thresholds) */
 } ktype;
 
-enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4 }; /* range bounds excluded; NEG: bool stored inverted */
+enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4, QUIET0 = 8 }; /* range bounds excluded; NEG: bool stored inverted;
+                                                    QUIET0: an int dumped only when not 0 (keys added later
+                                                    leave earlier configs' dumps, and model files, unchanged) */
 
 typedef struct {
     const char *name;    /* dotted key (TASK_KEYS: the field after "tasks.N.") */

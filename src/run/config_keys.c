@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resflow/balance.h"
 #include "run/config_int.h"
 
 _Static_assert(sizeof(rf_model_type) == sizeof(int) && sizeof(rf_act) == sizeof(int) &&
@@ -98,12 +99,18 @@ const key_def KEYS[] = {
     INT_("train.log_every", train.log_every, "200", 1, INF, "progress line every N steps"),
     BOOL_("train.skip_bad_rows", train.skip_bad_rows, "false", "skip malformed input rows instead of failing"),
     INT_("train.max_steps", train.max_steps, "0", 0, INF, "stop after N steps, even inside an epoch (0 = no limit)"),
+    {"train.balance", T_ENUM, C_(train.balance), "none", RF_BALANCE_NAMES, 0, 0, QUIET0,
+     "multi-task balancing of the per-task gradients/updates (docs/balance.md): none = summed losses and Adam; pub, uncertainty, pcgrad, mgda, cagrad, nash_mtl, adatask"},
+    {"train.balance_interval", T_INT, C_(train.balance_interval), "0", NULL, 0, INF, QUIET0,
+     "pub / nash_mtl: steps between weight solves (0 = the method's default: pub 10, nash_mtl 1)"},
     STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a delimited text file (CSV/TSV/..., .gz/.zst; docs/data.md)"),
     STR_("data.valid", data.valid, "", "separate validation file (\"\" = split data.valid_frac off the source)"),
     STR_("data.test", data.test, "", "separate test file (\"\" = split data.test_frac off the source)"),
     FLT_("data.valid_frac", data.valid_frac, "0.1", 0, 1, HI_OPEN, "fraction of source rows for validation when data.valid is \"\""),
     FLT_("data.test_frac", data.test_frac, "0.2", 0, 1, HI_OPEN, "fraction of source rows for test when data.test is \"\""),
-    U64_("data.split_seed", data.split_seed, "7", "seed of the train/valid/test split"),
+    U64_("data.split_seed", data.split_seed, "7", "seed of the train/valid/test split (data.split: random)"),
+    ENUM_("data.split", data.split, "position", "position|random",
+          "how rows are held out for data.valid_frac/data.test_frac: position (the last rows of the source: test last, validation before it) or random (each group - or row without data.group - by a seeded hash of its key, data.split_seed; groups kept together)"),
     SPEC_("data.categorical", T_CATS, "", 0, 0, "categorical columns: name, or name:SEP:POOL for a multi-valued field (POOL sum|mean); append :hash:N to hash into N buckets or :min:N for this field's vocabulary min count (overrides data.min_count), or use name:bucket:N to cut a numeric column into N quantile buckets"),
     SPEC_("data.dense", T_DENSE, "", 0, 0, "numeric columns: name, or name:NORM (none|standardize|minmax) to override data.normalize"),
     STR_("data.weight", data.schema.weight, "", "per-row sample-weight column (\"\" = none)"),

@@ -3,37 +3,11 @@
  */
 #include <limits.h>
 
+#include "core/editdist.h"
 #include "run/config_int.h"
 
-/* Edit distance with adjacent transpositions (optimal string alignment); long strings
- * count as far apart. */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b);
-    int r0[KEY_MAX + 1], r1[KEY_MAX + 1], r2[KEY_MAX + 1]; /* rows i-2, i-1, i */
-    int *pp = r0, *prev = r1, *cur = r2;
-    if (n > KEY_MAX || m > KEY_MAX) return INT_MAX / 2;
-    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= m; j++) {
-            int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            if (prev[j] + 1 < best) best = prev[j] + 1;
-            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < best)
-                best = pp[j - 2] + 1;
-            cur[j] = best;
-        }
-        int *t = pp;
-        pp = prev;
-        prev = cur;
-        cur = t;
-    }
-    return prev[m];
-}
-
-/* Is distance d between a typo of length n and a key close enough to suggest? */
-static int close_enough(int d, size_t n) { return d <= 1 || (size_t)d * 4 <= n; }
+#define edit_distance rf_edit_distance
+#define close_enough rf_edit_close
 
 rf_status rf_cfg_unknown_key_(const ctx *c, const char *key, loc at)
 {

@@ -36,6 +36,9 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
         BAD("model.res_layers: lists a layer >= %d but model.hidden has %d layers", cfg->model.n_hidden,
             cfg->model.n_hidden);
     float vf = cfg->data.valid[0] ? 0 : cfg->data.valid_frac, tf = cfg->data.test[0] ? 0 : cfg->data.test_frac;
+    if (cfg->data.split == RF_SPLIT_RANDOM && cfg->data.schema.cache[0])
+        BAD("data.split: random is not available with data.cache (a cache holds the position split); "
+            "drop data.cache or use data.split: position");
     if (!(vf + tf < 1)) BAD("data.valid_frac + data.test_frac must be < 1 (got %g + %g)", vf, tf);
     if (sc->F < 0 || sc->F > 64 || sc->D < 0 || sc->D > 128) BAD("data: bad column counts F=%d D=%d", sc->F, sc->D);
     for (int i = 0; i < sc->F + sc->D; i++) {

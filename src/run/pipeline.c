@@ -117,6 +117,28 @@ rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, in
     return st;
 }
 
+/* data.split: random - the rows of role r (rf_split_roles: 0 train, 1 valid, 2 test) of all, in
+ * their order, into parts[r] for each r with want[r] (the others left NULL). */
+static rf_status split_random(const rf_data_cfg *dc, const rf_dataset *all, float vf, float tf, const int want[3],
+                              rf_dataset **parts, rf_error *err)
+{
+    uint8_t *role = malloc(all->n ? all->n : 1);
+    size_t *rows = malloc((all->n ? all->n : 1) * sizeof *rows);
+    rf_status st = RF_OK;
+    if (!role || !rows) st = rf_errorf(err, RF_ENOMEM, "out of memory splitting the data");
+    if (!st) rf_split_roles(all->group, all->n, dc->split_seed, vf, tf, role);
+    for (int r = 0; r < 3 && !st; r++) {
+        if (!want[r]) continue;
+        size_t m = 0;
+        for (size_t i = 0; i < all->n; i++)
+            if (role[i] == r) rows[m++] = i;
+        if (!(parts[r] = rf_dataset_slice(all, rows, m))) st = rf_errorf(err, RF_ENOMEM, "out of memory splitting the data");
+    }
+    free(role);
+    free(rows);
+    return st;
+}
+
 rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
                                       rf_dataset **out, size_t *bad_rows, rf_error *err)
 {
@@ -131,6 +153,13 @@ rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_ro
     rf_dataset *all = NULL;
     rf_status st = rf_data_load_for_model(lm, dc->source, skip_bad_rows, 1, &all, bad_rows, err);
     if (st) return st;
+    if (dc->split == RF_SPLIT_RANDOM) {
+        rf_dataset *parts[3] = {NULL, NULL, NULL};
+        st = split_random(dc, all, dc->valid[0] ? 0 : dc->valid_frac, dc->test_frac, (const int[3]){0, 0, 1}, parts, err);
+        rf_dataset_free(all);
+        *out = parts[2];
+        return st;
+    }
     size_t a, b;
     rf_split_points(all->group, all->n, dc->valid[0] ? 0 : dc->valid_frac, dc->test_frac, &a, &b);
     *out = rf_dataset_range(all, b, all->n);
@@ -160,9 +189,17 @@ static void log_encoders(const rf_encoders *enc, rf_log_fn log, void *ud)
 rf_status rf_data_split(const rf_config *cfg, rf_dataset *all, rf_splits *out, rf_error *err)
 {
     const rf_data_cfg *dc = &cfg->data;
+    float vf = dc->valid[0] ? 0 : dc->valid_frac, tf = dc->test[0] ? 0 : dc->test_frac;
+    if (dc->split == RF_SPLIT_RANDOM) {
+        rf_dataset *parts[3] = {NULL, NULL, NULL};
+        rf_status st = split_random(dc, all, vf, tf, (const int[3]){1, 1, 1}, parts, err);
+        out->train = parts[0];
+        out->valid = parts[1];
+        out->test = parts[2];
+        return st;
+    }
     size_t a, b;
-    rf_split_points(all->group, all->n, dc->valid[0] ? 0 : dc->valid_frac, dc->test[0] ? 0 : dc->test_frac, &a,
-                    &b);
+    rf_split_points(all->group, all->n, vf, tf, &a, &b);
     out->train = rf_dataset_range(all, 0, a);
     out->valid = rf_dataset_range(all, a, b);
     out->test = rf_dataset_range(all, b, all->n);
@@ -205,12 +242,17 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
         lo.threads = cfg->train.threads;
         lo.valid_frac = dc->valid[0] ? 0 : dc->valid_frac;
         lo.test_frac = dc->test[0] ? 0 : dc->test_frac;
+        lo.split_random = dc->split == RF_SPLIT_RANDOM;
+        lo.split_seed = dc->split_seed;
         if ((st = rf_load_csv(dc->source, &c.data.schema, &out->enc, &lo, &all, err))) return st;
         out->bad_rows += lo.bad_rows;
         logf_(log, ud, "data: %s, %zu rows, %d categorical + %d dense features%s%s", dc->source, all->n, all->F,
               all->D, lo.bad_rows ? " (bad rows skipped, see summary)" : "",
               lo.filtered_rows ? " (some rows removed by data.filter)" : "");
         if (lo.filtered_rows) logf_(log, ud, "data.filter removed %zu rows", lo.filtered_rows);
+        if (lo.bad_rows)
+            logf_(log, ud, "skipped %zu bad row%s of %s (--skip-bad-rows)%s %s%s", lo.bad_rows, lo.bad_rows == 1 ? "" : "s",
+                  dc->source, lo.bad_rows > 5 ? "; the first 5:" : ":", lo.bad_first, lo.bad_rows > 5 ? "; ..." : "");
         log_encoders(out->enc, log, ud);
     }
     st = rf_data_split(cfg, all, out, err);

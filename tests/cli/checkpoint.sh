@@ -38,10 +38,14 @@ for round in 1 2 3; do
 done
 
 # SIGTERM and SIGINT: stop at a step boundary, checkpoint + best model so far, 143 / 130;
-# the resumed run ends with the same model
+# the resumed run ends with the same model. A run long enough (about a second and more) that
+# the signal sent after "step 10" arrives while it trains: $C's whole run takes ~0.1 s, less
+# than wait_for's polling interval.
+S="$C --set train.epochs=60 --set train.patience=0"
+expect_exit 0 "$RF" train $S -q -o "$T/full_s.rf"
 for sig in TERM INT; do
     out="$T/s$sig.rf"
-    "$RF" train $C -o "$out" 2>"$T/log" &
+    "$RF" train $S -o "$out" 2>"$T/log" &
     pid=$!
     wait_for "$T/log" "step 10 "
     kill -$sig $pid; wait $pid; got=$?
@@ -51,7 +55,7 @@ for sig in TERM INT; do
     [ -e "$out" ] && [ -e "$out.ckpt" ] || fail "SIG$sig: the model or the checkpoint is missing"
     expect_exit 0 "$RF" predict -m "$out" -q -o "$T/p.tsv" # the saved model is whole
     expect_exit 0 "$RF" train --resume "$out.ckpt" -q -o "$out"
-    cmp -s "$out" "$T/full.rf" || fail "SIG$sig: the resumed model differs"
+    cmp -s "$out" "$T/full_s.rf" || fail "SIG$sig: the resumed model differs"
 done
 
 # bad checkpoints and options: clear errors, nothing trained

@@ -36,7 +36,8 @@ typedef struct {
     int n_bands;                    /* row bands (0 = none) */
     const int *band_start;          /* (n_bands) first row of each band, strictly ascending, [0] = 0 */
     const char *const *band_label;  /* (n_bands) labels left of the bands ('\n' breaks lines) */
-    const char *const *row_label;   /* (rows) labels left of each row, or NULL */
+    const char *const *row_label;   /* (rows) labels left of each row, or NULL (8 px text: on rows
+                                       lower than 9 px every k-th row, so labels never overlap) */
     int n_panels;                   /* >= 1 */
     const rf_heat_panel *panels;
     float limit;                    /* colour scale [-limit, limit]; <= 0: the largest finite |v| */

@@ -1,0 +1,56 @@
+/* test_balance_util.h - helpers of the balancing tests (test_balance.c, test_balance_methods.c):
+ * a small simulator data set, the shared-parameter mask of a model, a finiteness check. */
+#ifndef RESFLOW_TEST_BALANCE_UTIL_H
+#define RESFLOW_TEST_BALANCE_UTIL_H
+
+#include "test_util.h"
+
+#include "resflow/model.h"
+#include "resflow/synth.h"
+
+/* rows impressions of the search simulator (ctr 0.1, conversion rate cvr) from seed */
+static inline rf_dataset *bal_sim(size_t rows, float cvr, uint64_t seed)
+{
+    rf_synth_opts o = rf_synth_default();
+    o.rows = rows;
+    o.seed = seed;
+    o.n_users = 1000;
+    o.n_items = 2000;
+    o.n_queries = 300;
+    o.ctr = 0.1f;
+    o.cvr = cvr;
+    rf_dataset *ds = NULL;
+    rf_error e;
+    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
+    return ds;
+}
+
+/* which dense parameters are shared (more than one task reaches them) */
+static inline unsigned char *bal_shared_mask(const rf_model *m)
+{
+    size_t n = rf_model_info_of(m)->n_params;
+    unsigned char *s = calloc(n, 1);
+    int ng = rf_model_param_groups(m, NULL, 0);
+    rf_param_group *gr = calloc((size_t)ng, sizeof *gr);
+    rf_model_param_groups(m, gr, ng);
+    for (int i = 0; i < ng; i++)
+        if (!gr[i].emb && (gr[i].tasks & (gr[i].tasks - 1)))
+            for (size_t r = 0; r < gr[i].rows; r++)
+                for (size_t c = 0; c < gr[i].cols; c++) s[gr[i].off + r * gr[i].ld + c] = 1;
+    free(gr);
+    return s;
+}
+
+/* every parameter and embedding value finite */
+static inline int bal_all_finite(const rf_model *m)
+{
+    const rf_model_info *in = rf_model_info_of(m);
+    const float *p = rf_model_params(m), *em = rf_model_emb(m);
+    for (size_t i = 0; i < in->n_params; i++)
+        if (!isfinite(p[i])) return 0;
+    for (size_t i = 0; i < in->n_emb_rows * (size_t)in->E; i++)
+        if (!isfinite(em[i])) return 0;
+    return 1;
+}
+
+#endif
