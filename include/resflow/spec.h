@@ -56,7 +56,8 @@ typedef enum { RF_LOSS_BCE = 0, RF_LOSS_MSE = 1 } rf_loss;
 /* Twin-tower model: where the ResFlow link at the top sits (paper Table 13), a bitmask:
  * before the dot product (u_k += u_parent, v_k += v_parent), after it (z_k += z_parent), both. */
 typedef enum { RF_TWIN_NONE = 0, RF_TWIN_BEFORE = 1, RF_TWIN_AFTER = 2, RF_TWIN_BOTH = 3 } rf_twin_link;
-#define RF_MAX_TWIN_DENSE 128 /* dense features named in model.item_dense */
+#define RF_MAX_TWIN_DENSE 64 /* dense features named in model.item_dense */
+#define RF_MAX_TWIN_DENSE_IDX 128 /* item_dense_mask covers dense features 0..127 */
 
 typedef struct {
     char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
@@ -105,7 +106,7 @@ typedef struct {
     /* item_dense resolved to dense-feature indices (rf_config_model_spec does it from the data's
      * column names; a caller building a spec by hand sets it): bit j%64 of word j/64 = dense
      * feature j is item side. item_dense_bad = 1 + the index of a name that is no dense feature. */
-    uint64_t item_dense_mask[RF_MAX_TWIN_DENSE / 64];
+    uint64_t item_dense_mask[RF_MAX_TWIN_DENSE_IDX / 64];
     int item_dense_bad;
 } rf_model_cfg;
 

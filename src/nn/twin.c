@@ -35,7 +35,7 @@ int rf_twin_item_field(const rf_model_spec *s, int f)
 
 int rf_twin_item_dense(const rf_model_spec *s, int j)
 {
-    if (j < 0 || j >= s->D || j >= RF_MAX_TWIN_DENSE) return 0;
+    if (j < 0 || j >= s->D || j >= RF_MAX_TWIN_DENSE_IDX) return 0;
     return (int)(s->model.item_dense_mask[j / 64] >> (j % 64) & 1u);
 }
 

@@ -26,7 +26,7 @@ static void twin_dense_sides(const rf_config *cfg, int D, rf_model_cfg *mc)
     for (int i = 0; i < mc->n_item_dense && i < RF_MAX_TWIN_DENSE; i++) {
         int j = 0;
         while (names && j < D && strcmp(names[j], mc->item_dense[i])) j++;
-        if (!names || j >= D || j >= RF_MAX_TWIN_DENSE) {
+        if (!names || j >= D || j >= RF_MAX_TWIN_DENSE_IDX) {
             mc->item_dense_bad = i + 1;
             break;
         }
