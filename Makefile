@@ -223,6 +223,7 @@ tsan:
 
 fixtures:
 	/usr/bin/python3 tests/ref/torch_ref.py tests/fixtures
+	/usr/bin/python3 tests/ref/twin_ref.py tests/fixtures
 
 clean:
 	rm -rf build build-asan build-tsan build-portable
