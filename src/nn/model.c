@@ -289,14 +289,26 @@ static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
     const rf_graph *gr = m->graph;
     int nx = rf_zoo_n_extra(&m->spec), nb = rf_graph_param_blocks(gr, NULL, 0), n = -1;
     size_t np = rf_graph_n_params(gr);
-    uint32_t omask[2 * RF_MAX_TASKS];
+    int ow = rf_graph_whole(gr, m->graph_out).w;
+    uint32_t *omask = malloc((size_t)ow * sizeof *omask);
     uint32_t *pm = malloc((np ? np : 1) * sizeof *pm), *xm = malloc((size_t)m->In * sizeof *xm),
              *cm = calloc((size_t)(m->E > 0 ? m->E : 1), sizeof *cm);
     rf_graph_block *bl = malloc((size_t)(nb ? nb : 1) * sizeof *bl);
     uint32_t *rowm = NULL;
-    if (!pm || !xm || !cm || !bl) goto done;
-    rf_zoo_out_masks(&m->spec, m->parent, omask);
-    (void)nx;
+    if (!omask || !pm || !xm || !cm || !bl) goto done;
+    if (m->spec.model.type == RF_MODEL_TWIN) {
+        /* [u_k (d) ... | v_k (d) ... | ub_k ... | vb_k ...]: all of task k's logit z_k, which the
+         * logit link after the dot product passes on to k's descendants */
+        int K = m->K, d = (ow / K - 2) / 2;
+        for (int k = 0; k < K; k++) {
+            uint32_t t = reach_mask(m, k, logit_link_on(m)) | m1_children(m, k);
+            for (int j = 0; j < d; j++) omask[k * d + j] = omask[K * d + k * d + j] = t;
+            omask[2 * K * d + k] = omask[2 * K * d + K + k] = t;
+        }
+    } else {
+        if (ow != m->K + nx) goto done;
+        rf_zoo_out_masks(&m->spec, m->parent, omask);
+    }
     if (rf_graph_reach(gr, omask, pm, xm)) goto done;
     rf_graph_param_blocks(gr, bl, nb);
     n = 0;
@@ -322,6 +334,7 @@ static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
                      dm);
     }
 done:
+    free(omask);
     free(rowm);
     free(bl);
     free(cm);
