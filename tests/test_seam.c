@@ -68,6 +68,9 @@ typedef struct {
 static void *score_all(void *arg)
 {
     scorer *s = arg;
+    /* one OpenMP thread per concurrent caller (model.h: OpenBLAS's threaded GEMMs share buffers) */
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
     int K = rf_model_info_of(s->m)->K, B = 97; /* a batch size that does not divide n */
     rf_workspace *ws = rf_workspace_create(s->m, B);
     size_t rows[97];
@@ -81,6 +84,7 @@ static void *score_all(void *arg)
         else memcpy(s->probs + o * (size_t)K, rf_ws_probs(ws), (size_t)nb * (size_t)K * sizeof(float));
     }
     rf_workspace_free(ws);
+    omp_set_num_threads(nt);
     return NULL;
 }
 

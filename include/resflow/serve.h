@@ -39,7 +39,9 @@ typedef struct rf_score_ctx rf_score_ctx;
 typedef struct {
     int max_candidates; /* candidates per request (0 = 1000) */
     int threads;        /* OpenMP threads per request (0 = 1); the calling thread's setting is
-                           restored after each request */
+                           restored after each request. More than 1 only when one thread scores
+                           at a time: concurrent multi-threaded GEMMs are unsafe in Debian's
+                           OpenMP OpenBLAS (model.h, rf_workspace) */
 } rf_scorer_opts;
 
 /* Open a model file read-only: load and verify it, make its row encoder, resolve the stored
