@@ -49,7 +49,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: all test bench bench-serve bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -142,6 +142,14 @@ $(BUILD)/bench_load: bench/bench_load.c $(LIB)
 
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench_serve: bench/bench_serve.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_serve.c $(LIB) $(LDLIBS)
+
+# Top-100 of 1,000,000 x 64 vectors, exact and quantized, vs FAISS IndexFlatIP and SQ8 on the same
+# vectors (needs python3-faiss: scripts/install-deps.sh --with-torch); 2 threads.
+bench-serve: $(BUILD)/bench_serve
+	$(BUILD)/bench_serve --n 1000000 --d 64 --k 100 --threads 2
 
 # Ranking metrics on 10M rows (lists of ~20), 2 threads: rows/s of every step.
 bench-rank: $(BUILD)/bench_rank
