@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
+#include "nn/twin_impl.h"
 
 static void xavier(rf_rng *r, float *W, size_t n, int fan_in, int fan_out)
 {
@@ -97,8 +98,11 @@ rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *e
         off_be[RF_MAX_LAYERS];
     if (zoo) { /* the dense part is an op graph (src/nn/zoo.c); its parameters come first */
         char why[256];
-        m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
-                                m->parent, &m->graph_out, why, sizeof why);
+        if (mc->type == RF_MODEL_TWIN)
+            m->graph = rf_twin_build(cfg, F, m->E, m->In, m->parent, m->order, &m->graph_out, why, sizeof why);
+        else
+            m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
+                                    m->parent, &m->graph_out, why, sizeof why);
         if (!m->graph) {
             rf_model_free(m);
             return rf_errorf(err, RF_EUSAGE, "model.type: %s", why);
@@ -305,7 +309,7 @@ void rf_model_free(rf_model *m)
 }
 
 static const char *const type_names[] = {"resflow", "nse", "esmm", "single", "shared_bottom", "moe", "mmoe",
-                                         "ple", "aitm", "escm2_ipw", "escm2_dr", "dcmt", "stem"};
+                                         "ple", "aitm", "escm2_ipw", "escm2_dr", "dcmt", "stem", "twin"};
 
 const char *rf_model_type_name(rf_model_type t)
 {
