@@ -175,7 +175,7 @@ asan:
 # (the loader's worker pool, the decompressor, the cache writer). OpenMP stays single-threaded
 # (OMP_NUM_THREADS=1): Debian's libgomp is not instrumented, so its own threads would only give
 # false reports.
-TSAN_TESTS := test_csv test_data test_cache test_seam test_serve
+TSAN_TESTS := test_csv test_data test_cache test_seam test_serve test_topk
 tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-format-truncation" $(TSAN_TESTS:%=build-tsan/tests/%)
 	@for t in $(TSAN_TESTS); do OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >build-tsan/$$t.log 2>&1 || \

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "modelfile.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +59,30 @@ RF_API uint64_t rf_index_fingerprint(const rf_index *ix);
 RF_API const char *rf_index_id(const rf_index *ix, size_t i);
 RF_API const float *rf_index_vectors(const rf_index *ix); /* (N, K, d) */
 RF_API const float *rf_index_biases(const rf_index *ix);  /* (N, K) */
+
+/* ---- building an index from raw item rows (resflow index) ---------------------------------- */
+
+typedef struct rf_index_builder rf_index_builder;
+
+/* A builder for a loaded twin-tower model (RF_EUSAGE for another model): item rows are encoded
+ * with the model's encoders (rowenc.h) and run through its item towers (twin.h) in batches of
+ * `batch` rows (0 = 4096); threads: OpenMP threads of the towers and the quantizer (0 = the
+ * caller's default). */
+RF_API rf_status rf_index_builder_create(const rf_loaded_model *lm, int batch, int threads,
+                                         rf_index_builder **out, rf_error *err) RF_WUR;
+RF_API void rf_index_builder_free(rf_index_builder *b);
+/* 1 when the model reads column name on the item side, 0 otherwise (a user-side column, or one
+ * the model does not read). */
+RF_API int rf_index_builder_item_column(const rf_index_builder *b, const char *name);
+/* Add one item: its id and n (name, value) pairs; pairs of columns the model does not read on
+ * the item side are ignored (user-side columns: the item towers do not read them); item columns
+ * not given are missing values. RF_EDATA names the item (id and its row number, 1-based) and
+ * the column when a value cannot be encoded. */
+RF_API rf_status rf_index_builder_add(rf_index_builder *b, const char *id, int n, const char *const *names,
+                                      const char *const *values, rf_error *err) RF_WUR;
+RF_API size_t rf_index_builder_count(const rf_index_builder *b);
+/* Compute the last vectors and write the index to path (rf_index_write). */
+RF_API rf_status rf_index_builder_write(rf_index_builder *b, const char *path, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }
