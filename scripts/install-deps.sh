@@ -1,13 +1,13 @@
 #!/bin/sh
 # Installs everything resflow needs from Debian 12 packages. Used by the README and .ci/run.
-# Usage: scripts/install-deps.sh [--with-torch]   (torch is only for fixtures and benchmarks)
+# Usage: scripts/install-deps.sh [--with-torch]   (torch and faiss are only for fixtures and benchmarks)
 set -e
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 PKGS="build-essential pkg-config libopenblas-openmp-dev libyaml-dev libjansson-dev libxxhash-dev
       libzstd-dev zlib1g-dev libcmocka-dev libxml2-utils libmicrohttpd-dev curl"
 if [ "${1:-}" = "--with-torch" ]; then
-    PKGS="$PKGS python3-torch python3-numpy python3-pandas"
+    PKGS="$PKGS python3-torch python3-numpy python3-pandas python3-faiss"
 fi
 missing=""
 for p in $PKGS; do
