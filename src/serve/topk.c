@@ -53,7 +53,7 @@ static int cpu_vnni(void)
 
 /* ---- exact dots ---------------------------------------------------------------------------- */
 
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, int d)
+__attribute__((target("avx512f"))) static inline float dot_avx512(const float *a, const float *b, int d)
 {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int j = 0;
@@ -95,13 +95,25 @@ void rf_tk_item_dots(const rf_tk_items *it, const float *u, size_t i, float *out
 }
 
 /* dots (n, K) of items i0 .. i0 + n with the query u (K, d) */
-static void exact_block(const rf_tk_items *it, dot_fn dot, const float *u, size_t i0, int n, float *dots)
+static void exact_block_plain(const rf_tk_items *it, const float *u, size_t i0, int n, float *dots)
 {
     int K = it->K, d = it->d;
     const float *v = it->v + i0 * (size_t)K * (size_t)d;
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < K; k++) dots[i * K + k] = dot(u + (size_t)k * d, v + ((size_t)i * K + k) * d, d);
+        for (int k = 0; k < K; k++) dots[i * K + k] = dot_plain(u + (size_t)k * d, v + ((size_t)i * K + k) * d, d);
 }
+
+/* the same with the AVX-512 dot product inlined (no call per item) */
+__attribute__((target("avx512f"))) static void exact_block_avx512(const rf_tk_items *it, const float *u, size_t i0,
+                                                                   int n, float *dots)
+{
+    int K = it->K, d = it->d;
+    const float *v = it->v + i0 * (size_t)K * (size_t)d;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) dots[i * K + k] = dot_avx512(u + (size_t)k * d, v + ((size_t)i * K + k) * d, d);
+}
+
+typedef void (*exact_fn)(const rf_tk_items *, const float *, size_t, int, float *);
 
 /* ---- quantized dots ------------------------------------------------------------------------ */
 
@@ -400,6 +412,7 @@ typedef struct {
     rf_tk_scratch *s;
     const float *u;
     dot_fn dot;
+    exact_fn exact;
     qblock_fn qblock;
     filter_fn filter;
 } run;
@@ -433,7 +446,7 @@ static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int
                     r->qblock(it->codes + (b + (size_t)l) / RF_TK_LANES * per_blk, w4, K, it->dq, s->qc + (size_t)q * K,
                               s->qs + (size_t)q * K, dq + (size_t)l * K);
             } else {
-                exact_block(it, r->dot, r->u + (size_t)q * K * it->d, b, n, dq);
+                r->exact(it, r->u + (size_t)q * K * it->d, b, n, dq);
             }
             score_block(r, q, tid, dq, vb, n, sc);
             r->filter(&s->colls[(size_t)c * s->max_q + q], sc, n, b);
@@ -498,7 +511,8 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
     if (!o->score && it->K != 1)
         return rf_errorf(err, RF_EUSAGE, "top-k search: %d tasks need a score function", it->K);
     if (it->n > (size_t)UINT32_MAX) return rf_errorf(err, RF_EUSAGE, "top-k search: more than 2^32 items");
-    run r = {it, o, s, u, pick_dot(), cpu_vnni() ? qblock_vnni : qblock_plain,
+    run r = {it, o, s, u, pick_dot(), cpu_avx512() ? exact_block_avx512 : exact_block_plain,
+             cpu_vnni() ? qblock_vnni : qblock_plain,
              cpu_avx512() ? filter_avx512 : filter_plain};
     int nchunks = Q >= t ? 1 : t, ngroups = (Q + QG - 1) / QG;
     int keep = o->quantized ? sl : o->k;
