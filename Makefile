@@ -61,7 +61,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-serve bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -179,6 +179,14 @@ bench-http: all $(BUILD)/bench_score
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_serve: bench/bench_serve.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_serve.c $(LIB) $(LDLIBS)
+
+# Top-100 of 1,000,000 x 64 vectors, exact and quantized, vs FAISS IndexFlatIP and SQ8 on the same
+# vectors (needs python3-faiss: scripts/install-deps.sh --with-torch); 2 threads.
+bench-serve: $(BUILD)/bench_serve
+	$(BUILD)/bench_serve --n 1000000 --d 64 --k 100 --threads 2
+
 # Ranking metrics on 10M rows (lists of ~20), 2 threads: rows/s of every step.
 bench-rank: $(BUILD)/bench_rank
 	$(BUILD)/bench_rank --rows 10000000 --threads 2
@@ -215,7 +223,7 @@ asan:
 # (the loader's worker pool, the decompressor, the cache writer). OpenMP stays single-threaded
 # (OMP_NUM_THREADS=1): Debian's libgomp is not instrumented, so its own threads would only give
 # false reports.
-TSAN_TESTS := test_csv test_data test_cache test_seam test_serve
+TSAN_TESTS := test_csv test_data test_cache test_seam test_serve test_topk
 tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-format-truncation" $(TSAN_TESTS:%=build-tsan/tests/%)
 	@for t in $(TSAN_TESTS); do OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/$$t >build-tsan/$$t.log 2>&1 || \
@@ -223,6 +231,7 @@ tsan:
 
 fixtures:
 	/usr/bin/python3 tests/ref/torch_ref.py tests/fixtures
+	/usr/bin/python3 tests/ref/twin_ref.py tests/fixtures
 
 clean:
 	rm -rf build build-asan build-tsan build-portable

@@ -12,7 +12,7 @@ PKGS="build-essential pkg-config libopenblas-openmp-dev libyaml-dev libjansson-d
       clang libclang-rt-14-dev libomp-dev"  # clang + libFuzzer: make fuzz (docs/reliability.md)
 for a in "$@"; do
     case "$a" in
-    --with-torch) PKGS="$PKGS python3-torch python3-numpy python3-pandas" ;;
+    --with-torch) PKGS="$PKGS python3-torch python3-numpy python3-pandas python3-faiss" ;;
     --with-mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 1 ;;
     esac

@@ -384,7 +384,7 @@ static void test_type_errors(void **state)
     assert_fails(load(&c, "train: {lr: nan}\n", &e), &e, "not a finite float");
     assert_fails(load(&c, "data: {valid_frac: 1.5}\n", &e), &e, "must be in [0, 1)");
     assert_fails(load(&c, "model: {type: mmoee}\n", &e), &e,
-                 "model.type: unknown value \"mmoee\" (allowed: resflow, nse, esmm, single, shared_bottom, moe, mmoe, ple, aitm, escm2_ipw, escm2_dr, dcmt, stem)");
+                 "model.type: unknown value \"mmoee\" (allowed: resflow, nse, esmm, single, shared_bottom, moe, mmoe, ple, aitm, escm2_ipw, escm2_dr, dcmt, stem, twin)");
     assert_fails(load(&c, "model: {res_logit: maybe}\n", &e), &e, "expected true/false");
     assert_fails(load(&c, "model: {emb_dim: [1]}\n", &e), &e, "model.emb_dim: expected int, got a list");
     assert_fails(load(&c, "model: {hidden: [1,2,3,4,5,6,7,8,9]}\n", &e), &e, "expected 1 to 8 layer widths, got 9");

@@ -35,6 +35,8 @@ typedef struct {
     rf_monotonic mono; /* ResFlow studies: M1-M4 */
     int esmm_links;    /* ESMM + FR [+ LR] */
     int mse0;          /* task 0: the squared-error regression head, labels in [1, 5] */
+    int twin_link;     /* twin: rf_twin_link (item side: field f1 and dense d1) */
+    int twin_dim;      /* twin: d */
 } gc_case;
 
 static rf_dataset *tiny_data(int K, uint64_t seed)
@@ -106,6 +108,16 @@ static void make_cfg(rf_config *c, const gc_case *g)
         c->tasks[k].pos_weight = k ? g->pos_w : 1.0f;
     }
     if (g->mse0) c->tasks[0].loss = RF_LOSS_MSE;
+    if (g->type == RF_MODEL_TWIN) { /* item side: f1 and d1; user side: f0, f2 and d0 */
+        c->model.twin_link = g->twin_link;
+        c->model.twin_dim = g->twin_dim;
+        c->model.n_item_fields = 1;
+        snprintf(c->model.item_fields[0], RF_NAME_MAX, "f1");
+        c->model.n_item_dense = 1;
+        snprintf(c->model.item_dense[0], RF_NAME_MAX, "d1");
+        c->data.schema.D = 2;
+        for (int d = 0; d < 2; d++) snprintf(c->data.schema.dense[d], RF_NAME_MAX, "d%d", d);
+    }
     c->train.seed = 3;
 }
 
@@ -272,6 +284,18 @@ static const gc_case zoo_cases[] = {
     {RF_MODEL_STEM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
     {RF_MODEL_STEM, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
     {RF_MODEL_STEM, 4, TREE4, 1, {3}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    /* twin towers (src/nn/twin.c): NSE twin, then the top link before / after / both the dot
+     * product, with and without the hidden-layer links; more in tests/test_twin.c */
+    {RF_MODEL_TWIN, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0, RF_MONO_NONE, 0, 0,
+     RF_TWIN_NONE, 3},
+    {RF_MODEL_TWIN, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 1.0f, 0, RF_MONO_NONE, 0, 0,
+     RF_TWIN_BEFORE, 3},
+    {RF_MODEL_TWIN, 3, CHAIN3, 1, {4}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_CONCAT, 1, 0, 2.0f, 0, RF_MONO_NONE, 0, 0,
+     RF_TWIN_AFTER, 2},
+    {RF_MODEL_TWIN, 4, TREE4, 1, {4}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0, RF_MONO_NONE, 0, 0,
+     RF_TWIN_BOTH, 3},
+    {RF_MODEL_TWIN, 3, CHAIN3, 2, {4, 3}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 3, 0, 2.0f, 0, RF_MONO_M3, 0, 0,
+     RF_TWIN_BOTH, 2},
 };
 
 static void test_zoo_models(void **state)

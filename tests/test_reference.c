@@ -525,6 +525,8 @@ static void test_nse_2task(void **state) { (void)state; check("nse_2task"); }
 static void test_mmoe_2task(void **state) { (void)state; check("mmoe_2task"); }
 static void test_ple_3task(void **state) { (void)state; check("ple_3task"); }
 static void test_aitm_3task(void **state) { (void)state; check("aitm_3task"); }
+static void test_twin_both_3task(void **state) { (void)state; check("twin_both_3task"); } /* tests/ref/twin_ref.py */
+static void test_twin_before_2task(void **state) { (void)state; check("twin_before_2task"); }
 
 int main(void)
 {
@@ -536,6 +538,8 @@ int main(void)
         cmocka_unit_test(test_mmoe_2task),
         cmocka_unit_test(test_ple_3task),
         cmocka_unit_test(test_aitm_3task),
+        cmocka_unit_test(test_twin_both_3task),
+        cmocka_unit_test(test_twin_before_2task),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,9 @@ typedef struct {
 static void *score_all(void *arg)
 {
     scorer *s = arg;
+    /* one OpenMP thread per concurrent caller (model.h: OpenBLAS's threaded GEMMs share buffers) */
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
     int K = rf_model_info_of(s->m)->K, B = 97; /* a batch size that does not divide n */
     rf_workspace *ws = rf_workspace_create(s->m, B);
     size_t rows[97];
@@ -81,6 +84,7 @@ static void *score_all(void *arg)
         else memcpy(s->probs + o * (size_t)K, rf_ws_probs(ws), (size_t)nb * (size_t)K * sizeof(float));
     }
     rf_workspace_free(ws);
+    omp_set_num_threads(nt);
     return NULL;
 }
 
@@ -399,12 +403,36 @@ static void check_groups(const rf_model *m, const rf_dataset *ds, const char *wh
     rf_workspace_free(ws);
 }
 
-/* Every model type, and NSE / MMoE with the M1 penalty (a child's loss reaching the parent's
- * logit). */
+/* Every model type (the twin-tower one with each top link), and NSE / MMoE with the M1 penalty
+ * (a child's loss reaching the parent's logit). */
 static void test_groups_vs_gradients(void **state)
 {
     (void)state;
     rf_dataset *ds = sim(2000);
+    for (int link = RF_TWIN_NONE; link <= RF_TWIN_BOTH; link++) {
+        rf_config cfg;
+        rf_config_default(&cfg);
+        cfg.model.type = RF_MODEL_TWIN;
+        cfg.model.emb_dim = 8;
+        cfg.model.n_hidden = 2;
+        cfg.model.hidden[0] = 32;
+        cfg.model.hidden[1] = 16;
+        cfg.model.twin_dim = 8;
+        cfg.model.twin_link = link;
+        cfg.model.n_item_fields = 0;
+        for (int f = 0; f < ds->F; f++)
+            if (!strncmp(ds->fields[f].name, "item", 4) || !strcmp(ds->fields[f].name, "brand") ||
+                !strcmp(ds->fields[f].name, "shop"))
+                snprintf(cfg.model.item_fields[cfg.model.n_item_fields++], RF_NAME_MAX, "%s", ds->fields[f].name);
+        assert_true(cfg.model.n_item_fields > 0);
+        rf_model *m = NULL;
+        rf_error e;
+        if (rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e) != RF_OK) fail_msg("twin: %s", e.msg);
+        char what[32];
+        snprintf(what, sizeof what, "twin link %d", link);
+        check_groups(m, ds, what);
+        rf_model_free(m);
+    }
     for (int t = 0; t <= RF_MODEL_STEM + 2; t++) {
         rf_model_type type = t == RF_MODEL_STEM + 1 ? RF_MODEL_NSE : t == RF_MODEL_STEM + 2 ? RF_MODEL_MMOE : (rf_model_type)t;
         rf_config cfg;

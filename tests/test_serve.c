@@ -337,7 +337,7 @@ static void test_scores_as_predict(void **state)
 #ifndef __SANITIZE_THREAD__ /* (libgomp's own threads are not instrumented) */
         /* two OpenMP threads per request: the same scores */
         rf_scorer *s2;
-        rf_scorer_opts o2 = {0, 2};
+        rf_scorer_opts o2 = {.threads = 2};
         if (rf_scorer_open(path, &o2, &s2, &e)) fail_msg("%s", e.msg);
         rf_score_ctx *c2 = rf_score_ctx_create(s2);
         assert_non_null(c2);
@@ -400,7 +400,7 @@ static void test_threads(void **state)
     batch_path(g_model, g_test, &b);
     rf_error e;
     rf_scorer *s;
-    rf_scorer_opts o = {64, 1}; /* one OpenMP thread per request (make tsan) */
+    rf_scorer_opts o = {.max_candidates = 64, .threads = 1}; /* one OpenMP thread per request (make tsan) */
     if (rf_scorer_open(g_model, &o, &s, &e)) fail_msg("%s", e.msg);
     enum { T = 4 };
     pthread_t th[T];
@@ -472,7 +472,7 @@ static void test_bad_requests(void **state)
     batch_path(g_model, g_test, &b);
     rf_error e;
     rf_scorer *s;
-    rf_scorer_opts o = {8, 0};
+    rf_scorer_opts o = {.max_candidates = 8};
     if (rf_scorer_open(g_model, &o, &s, &e)) fail_msg("%s", e.msg);
     rf_score_ctx *c = rf_score_ctx_create(s);
     assert_non_null(c);

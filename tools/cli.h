@@ -78,5 +78,6 @@ int cmd_fusion(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 
 #endif

@@ -13,22 +13,28 @@
 #include "resflow/serve_http.h"
 
 static const char *serve_help =
-    "usage: resflow serve -m MODEL [--host H] [--port P] [--threads N] [--max-body BYTES]\n"
-    "                     [--max-candidates N] [--max-connections N] [--timeout S] [--max-requests N]\n"
+    "usage: resflow serve -m MODEL [--index ITEMS.rfi] [--host H] [--port P] [--threads N]\n"
+    "                     [--max-body BYTES] [--max-candidates N] [--max-k N] [--max-connections N]\n"
+    "                     [--timeout S] [--max-requests N]\n"
     "\n"
     "Serve a model over HTTP/JSON (docs/serving.md): POST /v1/score scores a context and its\n"
     "candidates ({\"context\": {...}, \"candidates\": [{...}, ...], \"top\": N}) and answers the\n"
-    "per-task probabilities and the ranking score, best first; GET /healthz; GET /metrics\n"
+    "per-task probabilities and the ranking score, best first; with --index (a twin-tower\n"
+    "model's item index, 'resflow index'), POST /v1/topk answers the k best items of the index\n"
+    "for a context ({\"context\": {...}, \"k\": 10, \"mode\": \"exact\"|\"quantized\"}); GET /healthz; GET /metrics\n"
     "(Prometheus text); POST /admin/reload (loopback clients only) loads the model file again.\n"
     "Prints 'listening on http://HOST:PORT' on stderr once it accepts requests. SIGHUP reloads\n"
     "the model file (a failed reload keeps the old model); SIGINT/SIGTERM stop the server.\n"
     "\n"
     "  -m, --model FILE        model file written by 'resflow train'\n"
+    "      --index FILE        item index of that model ('resflow index'): POST /v1/topk; a reload\n"
+    "                          loads the model and the index again, together\n"
     "      --host H            IPv4 address to bind (default 127.0.0.1)\n"
     "      --port P            port (default 8080; 0 = the OS chooses)\n"
     "      --threads N         worker threads, each with its own scoring context (default 2)\n"
     "      --max-body BYTES    largest request body (default 1048576; larger: 413)\n"
     "      --max-candidates N  candidates per request (default 1000; more: 400)\n"
+    "      --max-k N           k per /v1/topk request (default 1000; more: 400)\n"
     "      --max-connections N open connections (default 64)\n"
     "      --timeout S         seconds a connection may stay idle (default 10)\n"
     "      --max-requests N    exit after answering N requests (for tests)\n"
@@ -56,6 +62,8 @@ int cmd_serve(int argc, char **argv)
                                        {"max-connections", required_argument, 0, 'C'},
                                        {"timeout", required_argument, 0, 'T'},
                                        {"max-requests", required_argument, 0, 'r'},
+                                       {"index", required_argument, 0, 'I'},
+                                       {"max-k", required_argument, 0, 'k'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -75,6 +83,8 @@ int cmd_serve(int argc, char **argv)
         case 'c': if ((rc = num("max-candidates", optarg, 1, 1000000, &v))) return rc; o.max_candidates = (int)v; break;
         case 'C': if ((rc = num("max-connections", optarg, 1, 100000, &v))) return rc; o.max_connections = (int)v; break;
         case 'T': if ((rc = num("timeout", optarg, 1, 86400, &v))) return rc; o.timeout = (int)v; break;
+        case 'I': o.index = optarg; break;
+        case 'k': if ((rc = num("max-k", optarg, 1, 100000, &v))) return rc; o.max_k = (int)v; break;
         case 'r': if ((rc = num("max-requests", optarg, 1, LONG_MAX, &v))) return rc; o.max_requests = (long)v; break;
         case 'q': g_quiet = 1; break;
         case 'h': fputs(serve_help, stdout); return 0;

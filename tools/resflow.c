@@ -38,6 +38,7 @@ static const char *main_help =
     "  probe     dump hidden features, learned residuals and residual logits of rows grouped\n"
     "            A/B/C along the task chain; Fig. 4-style SVG heatmaps\n"
     "  serve     serve a model over HTTP/JSON: score a context and its candidates per request\n"
+    "  index     a twin-tower model's item vectors for top-K serving (an .rfi item index)\n"
     "  synth     write a simulated log (search, short-video feed or ratings) as CSV\n"
     "  prepare   parse, join and encode the data once into a binary cache (data.cache)\n"
     "  config    print the resolved config, all keys (--keys), or a model's config\n"
@@ -77,6 +78,7 @@ static int run(int argc, char **argv)
     if (!strcmp(cmd, "probe")) return cmd_probe(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
+    if (!strcmp(cmd, "index")) return cmd_index(argc, argv);
     fprintf(stderr, "resflow: unknown command '%s'\n\n%s", cmd, main_help);
     return RF_EUSAGE;
 }

@@ -95,7 +95,11 @@ RF_API int rf_model_type_parse(const char *name);
 RF_API int rf_model_is_product(const rf_model *m);
 
 /* Per-batch scratch (activations and their gradients) for up to max_batch rows, owned by the
- * caller: one per thread, so many threads can score with one const model at once. */
+ * caller: one per thread, so many threads can score with one const model at once. Concurrent
+ * callers must each run with one OpenMP thread (omp_set_num_threads(1), or threads = 1 in
+ * rf_predict / rf_scorer_opts): Debian's OpenMP build of OpenBLAS shares the buffers of its
+ * multi-threaded GEMMs between calls (built with NUM_PARALLEL=1), so two multi-threaded GEMMs
+ * from two threads at once can return wrong values (seen in test_seam: a whole row off). */
 typedef struct rf_workspace rf_workspace;
 RF_API rf_workspace *rf_workspace_create(const rf_model *m, int max_batch);
 RF_API void rf_workspace_free(rf_workspace *ws);

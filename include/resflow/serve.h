@@ -27,6 +27,7 @@
 #ifndef RESFLOW_SERVE_H
 #define RESFLOW_SERVE_H
 
+#include "index.h"
 #include "modelfile.h"
 
 #ifdef __cplusplus
@@ -39,12 +40,20 @@ typedef struct rf_score_ctx rf_score_ctx;
 typedef struct {
     int max_candidates; /* candidates per request (0 = 1000) */
     int threads;        /* OpenMP threads per request (0 = 1); the calling thread's setting is
-                           restored after each request */
+                           restored after each request. More than 1 only when one thread scores
+                           at a time: concurrent multi-threaded GEMMs are unsafe in Debian's
+                           OpenMP OpenBLAS (model.h, rf_workspace) */
+    const char *index;  /* an item index (.rfi) built from this model by `resflow index`, for
+                           rf_topk (a twin-tower model only); NULL = none */
+    int max_k;          /* results per rf_topk (0 = 1000) */
+    int max_shortlist;  /* shortlist of a quantized rf_topk (0 = max(10 max_k, 1000)) */
 } rf_scorer_opts;
 
 /* Open a model file read-only: load and verify it, make its row encoder, resolve the stored
  * fusion formula against the model's tasks (an unresolvable formula is an error here, not per
- * request). opts NULL = defaults. */
+ * request). opts NULL = defaults. With opts->index, also map the item index and check that it
+ * was built from this model (RF_EUSAGE naming both files otherwise; RF_EFORMAT for a corrupt
+ * index). */
 RF_API rf_status rf_scorer_open(const char *path, const rf_scorer_opts *opts, rf_scorer **out,
                                 rf_error *err) RF_WUR;
 RF_API void rf_scorer_close(rf_scorer *s);
@@ -65,6 +74,11 @@ RF_API const char *rf_scorer_score_name(const rf_scorer *s);
 /* 1 for a regression model (regression.target): results carry E(v). */
 RF_API int rf_scorer_is_regression(const rf_scorer *s);
 RF_API int rf_scorer_max_candidates(const rf_scorer *s);
+
+/* The item index (NULL when opened without one), rf_topk's limits. */
+RF_API const rf_index *rf_scorer_index(const rf_scorer *s);
+RF_API int rf_scorer_max_k(const rf_scorer *s);
+RF_API int rf_scorer_max_shortlist(const rf_scorer *s);
 
 /* Per-thread scratch for requests of up to max_candidates; NULL when out of memory. Free it
  * before its scorer. */
@@ -112,6 +126,35 @@ typedef struct {
  *   RF_ENUMERIC a NaN fused score. */
 RF_API rf_status rf_score(rf_score_ctx *ctx, const rf_score_request *req, rf_score_result *res,
                           rf_error *err) RF_WUR;
+
+/* ---- top-K over the item index (twin-tower models) ------------------------------------------ */
+
+typedef struct {
+    int quantized;   /* 0: exact fp32 dot products of every item; 1: the index's 8-bit copy scores
+                        every item, the best `shortlist` are re-ranked with the exact vectors */
+    int shortlist;   /* 0 = max(10 k, 1000), at most the scorer's max_shortlist */
+} rf_topk_opts;
+
+/* Pointers into the ctx, valid until its next rf_topk or rf_score_ctx_free. */
+typedef struct {
+    int n, K;                 /* results (min(k, items)), tasks */
+    const uint32_t *item;     /* (n) positions in the index, best first */
+    const char *const *id;    /* (n) the items' ids */
+    const float *score;       /* (n) the ranking score, as rf_score_result.score */
+    const float *probs;       /* (n, K) per-task probabilities sigmoid(z_k) */
+    int fused;
+    const char *score_name;
+} rf_topk_result;
+
+/* The k best items of the index for one context (the user/query/context columns; item-side
+ * columns are refused), by the fused score of the per-task probabilities sigmoid(z_k), z_k =
+ * <u_k, v_k> + ub_k + vb_k (+ the parent's logit with the after-dot-product link). The user
+ * vectors are computed once per call; ties rank by index position. opts NULL = exact. Errors:
+ * RF_EUSAGE no index, k outside 1..max_k, a shortlist above max_shortlist, an unknown or
+ * item-side column ("context: ..."); RF_EDATA a value that cannot be encoded. Re-entrant with a
+ * ctx per thread; no allocation. */
+RF_API rf_status rf_topk(rf_score_ctx *ctx, const rf_features *context, int k, const rf_topk_opts *opts,
+                         rf_topk_result *res, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

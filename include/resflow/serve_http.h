@@ -50,6 +50,26 @@ RF_API rf_status rf_serve_parse_request(const char *body, size_t n, const char *
                                         rf_error *err) RF_WUR;
 RF_API void rf_serve_parsed_free(rf_serve_parsed *p);
 
+/* A parsed POST /v1/topk body: {"context": {...}, "k": N, "mode": "exact"|"quantized",
+ * "shortlist": S}. */
+typedef struct {
+    rf_features context;   /* pointers into the parsed storage */
+    int k;                 /* "k", 1..max_k (default 10) */
+    int quantized;         /* "mode": "exact" (default) 0, "quantized" 1 */
+    int shortlist;         /* "shortlist", 0..max_shortlist (0, the default: the scorer's rule) */
+    char field[160];       /* on error: the field at fault ("k", "context.age"), or "" */
+    void *priv_;
+} rf_serve_topk_parsed;
+
+/* Parse a /v1/topk body as rf_serve_parse_request does a /v1/score one (columns: the columns a
+ * context may name). Errors: RF_EDATA malformed JSON, not an object, an unknown field, "context"
+ * not an object, a bad value or "mode"; RF_EUSAGE an unknown column, "k" outside 1..max_k,
+ * "shortlist" outside 0..max_shortlist (max <= 0: no limit); RF_ENOMEM. */
+RF_API rf_status rf_serve_parse_topk(const char *body, size_t n, const char *const *columns, int n_columns,
+                                     int max_k, int max_shortlist, rf_serve_topk_parsed *out,
+                                     rf_error *err) RF_WUR;
+RF_API void rf_serve_topk_parsed_free(rf_serve_topk_parsed *p);
+
 /* ---- the server ------------------------------------------------------------------------------ */
 
 typedef struct rf_server rf_server;
@@ -62,12 +82,15 @@ typedef struct {
     int max_candidates;   /* candidates per request (0 = 1000): more is 400 */
     int max_connections;  /* open connections (0 = 64) */
     int timeout;          /* seconds a connection may stay idle (0 = 10) */
+    const char *index;    /* an item index of the model (.rfi): POST /v1/topk; NULL = none */
+    int max_k;            /* k per /v1/topk (0 = 1000): more is 400 */
     long max_requests;    /* > 0: rf_server_done turns 1 after this many requests */
     rf_log_fn log;        /* reloads and their failures; NULL = silent */
     void *log_ud;
 } rf_server_opts;
 
-/* Open the model (rf_scorer_open) and start serving. opts NULL = defaults. */
+/* Open the model (rf_scorer_open, with opts->index) and start serving. opts NULL = defaults. A
+ * reload opens the model and the index again and swaps both together. */
 RF_API rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf_server **out,
                                  rf_error *err) RF_WUR;
 /* The port bound. */

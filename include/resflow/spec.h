@@ -32,7 +32,8 @@ typedef enum {
     RF_MODEL_ESCM2_IPW = 9,     /* ESMM + inverse-propensity counterfactual risk */
     RF_MODEL_ESCM2_DR = 10,     /* ESMM + doubly-robust counterfactual risk (imputation tower) */
     RF_MODEL_DCMT = 11,         /* factual + counterfactual CVR towers */
-    RF_MODEL_STEM = 12          /* shared + task-specific embeddings, AFTB gates */
+    RF_MODEL_STEM = 12,         /* shared + task-specific embeddings, AFTB gates */
+    RF_MODEL_TWIN = 13          /* twin towers per task: score_k = <u_k, v_k> + biases (twin.h) */
 } rf_model_type;
 
 /* A list of layer widths. */
@@ -51,6 +52,12 @@ typedef enum { RF_MONO_NONE = 0, RF_MONO_M1 = 1, RF_MONO_M2 = 2, RF_MONO_M3 = 3,
 /* Per-task loss: binary cross-entropy on sigmoid(logit) (every classification task), or the
  * squared error of the linear output (the traditional regression head; tower models only). */
 typedef enum { RF_LOSS_BCE = 0, RF_LOSS_MSE = 1 } rf_loss;
+
+/* Twin-tower model: where the ResFlow link at the top sits (paper Table 13), a bitmask:
+ * before the dot product (u_k += u_parent, v_k += v_parent), after it (z_k += z_parent), both. */
+typedef enum { RF_TWIN_NONE = 0, RF_TWIN_BEFORE = 1, RF_TWIN_AFTER = 2, RF_TWIN_BOTH = 3 } rf_twin_link;
+#define RF_MAX_TWIN_DENSE 64 /* dense features named in model.item_dense */
+#define RF_MAX_TWIN_DENSE_IDX 128 /* item_dense_mask covers dense features 0..127 */
 
 typedef struct {
     char name[RF_NAME_MAX];   /* task name, e.g. "ctr" */
@@ -89,6 +96,18 @@ typedef struct {
     int esmm_links;              /* esmm: also apply res_layers/res_logit links (ESMM + FR [+ LR]) */
     rf_monotonic monotonic;      /* non-increasing probabilities along the task chain */
     float monotonic_weight;      /* weight of the M1/M2 penalties */
+    /* twin-tower model (model.type twin, include/resflow/twin.h); every other field is user side */
+    int twin_dim;                /* d: width of the user and item vectors of every task */
+    int twin_link;               /* rf_twin_link */
+    int n_item_fields;           /* categorical fields of the item tower, by name */
+    char item_fields[RF_MAX_FIELDS][RF_NAME_MAX];
+    int n_item_dense;            /* dense features of the item tower, by name */
+    char item_dense[RF_MAX_TWIN_DENSE][RF_NAME_MAX];
+    /* item_dense resolved to dense-feature indices (rf_config_model_spec does it from the data's
+     * column names; a caller building a spec by hand sets it): bit j%64 of word j/64 = dense
+     * feature j is item side. item_dense_bad = 1 + the index of a name that is no dense feature. */
+    uint64_t item_dense_mask[RF_MAX_TWIN_DENSE_IDX / 64];
+    int item_dense_bad;
 } rf_model_cfg;
 
 

@@ -10,6 +10,7 @@
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
+#include "nn/twin_impl.h"
 
 rf_grads *rf_grads_create(const rf_model *m)
 {
@@ -171,7 +172,8 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
     int logit_link = logit_link_on(m);
     float *gp = g->dense;
 #define GRAD(ptr) (gp + ((ptr) - m->params))
-    if (m->graph) { /* model zoo: logit gradients into the graph's output, then its backward */
+    int twin = mc->type == RF_MODEL_TWIN; /* its graph's backward follows the logit links */
+    if (m->graph && !twin) { /* model zoo: logit gradients into the graph's output, then its backward */
         int nx = ws->nx, w = K + nx, own = rf_zoo_has_loss(mc->type);
         float *go = rf_graph_grad(ws->gws, m->graph_out);
         for (int b = 0; b < B; b++) {
@@ -194,6 +196,10 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
             if (m->parent[k] >= 0)
                 for (int b = 0; b < B; b++)
                     if (ws->own[(size_t)b * K + k] > 0) ws->dS[(size_t)b * K + k] = 0;
+    if (twin) {
+        rf_twin_top_backward(m, ws, B, g->dense);
+        L = 0;
+    }
     /* logit layer */
     int HL = m->H[m->L - 1];
     if (!m->graph) {

@@ -11,6 +11,7 @@
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
+#include "nn/twin_impl.h"
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -232,7 +233,8 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         rf_graph_forward(m->graph, ws->gws, m->params, train ? ws->bufn : m->buffers, B, train);
         const float *o = rf_graph_val(ws->gws, m->graph_out);
         int nx = ws->nx, w = K + nx;
-        for (int b = 0; b < B; b++) {
+        if (mc->type == RF_MODEL_TWIN) rf_twin_top_forward(m, ws, B); /* the dot products */
+        for (int b = 0; b < B && mc->type != RF_MODEL_TWIN; b++) {
             memcpy(ws->S + (size_t)b * K, o + (size_t)b * w, K * sizeof(float));
             if (nx) memcpy(ws->X + (size_t)b * nx, o + (size_t)b * w + K, nx * sizeof(float));
         }

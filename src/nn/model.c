@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
+#include "nn/twin_impl.h"
 
 static void xavier(rf_rng *r, float *W, size_t n, int fan_in, int fan_out)
 {
@@ -99,8 +100,11 @@ rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *e
         off_be[RF_MAX_LAYERS];
     if (zoo) { /* the dense part is an op graph (src/nn/zoo.c); its parameters come first */
         char why[256];
-        m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
-                                m->parent, &m->graph_out, why, sizeof why);
+        if (mc->type == RF_MODEL_TWIN)
+            m->graph = rf_twin_build(cfg, F, m->E, m->In, m->parent, m->order, &m->graph_out, why, sizeof why);
+        else
+            m->graph = rf_zoo_build(cfg, F, m->In, D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0,
+                                    m->parent, &m->graph_out, why, sizeof why);
         if (!m->graph) {
             rf_model_free(m);
             return rf_errorf(err, RF_EUSAGE, "model.type: %s", why);
@@ -285,14 +289,26 @@ static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
     const rf_graph *gr = m->graph;
     int nx = rf_zoo_n_extra(&m->spec), nb = rf_graph_param_blocks(gr, NULL, 0), n = -1;
     size_t np = rf_graph_n_params(gr);
-    uint32_t omask[2 * RF_MAX_TASKS];
+    int ow = rf_graph_whole(gr, m->graph_out).w;
+    uint32_t *omask = malloc((size_t)ow * sizeof *omask);
     uint32_t *pm = malloc((np ? np : 1) * sizeof *pm), *xm = malloc((size_t)m->In * sizeof *xm),
              *cm = calloc((size_t)(m->E > 0 ? m->E : 1), sizeof *cm);
     rf_graph_block *bl = malloc((size_t)(nb ? nb : 1) * sizeof *bl);
     uint32_t *rowm = NULL;
-    if (!pm || !xm || !cm || !bl) goto done;
-    rf_zoo_out_masks(&m->spec, m->parent, omask);
-    (void)nx;
+    if (!omask || !pm || !xm || !cm || !bl) goto done;
+    if (m->spec.model.type == RF_MODEL_TWIN) {
+        /* [u_k (d) ... | v_k (d) ... | ub_k ... | vb_k ...]: all of task k's logit z_k, which the
+         * logit link after the dot product passes on to k's descendants */
+        int K = m->K, d = (ow / K - 2) / 2;
+        for (int k = 0; k < K; k++) {
+            uint32_t t = reach_mask(m, k, logit_link_on(m)) | m1_children(m, k);
+            for (int j = 0; j < d; j++) omask[k * d + j] = omask[K * d + k * d + j] = t;
+            omask[2 * K * d + k] = omask[2 * K * d + K + k] = t;
+        }
+    } else {
+        if (ow != m->K + nx) goto done;
+        rf_zoo_out_masks(&m->spec, m->parent, omask);
+    }
     if (rf_graph_reach(gr, omask, pm, xm)) goto done;
     rf_graph_param_blocks(gr, bl, nb);
     n = 0;
@@ -318,6 +334,7 @@ static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
                      dm);
     }
 done:
+    free(omask);
     free(rowm);
     free(bl);
     free(cm);
@@ -422,7 +439,7 @@ void rf_model_free(rf_model *m)
 }
 
 static const char *const type_names[] = {"resflow", "nse", "esmm", "single", "shared_bottom", "moe", "mmoe",
-                                         "ple", "aitm", "escm2_ipw", "escm2_dr", "dcmt", "stem"};
+                                         "ple", "aitm", "escm2_ipw", "escm2_dr", "dcmt", "stem", "twin"};
 
 const char *rf_model_type_name(rf_model_type t)
 {

@@ -95,10 +95,11 @@ static inline int has_links(const rf_model *m)
     return mc->type == RF_MODEL_RESFLOW || (mc->type == RF_MODEL_ESMM && mc->esmm_links);
 }
 static inline int link_on(const rf_model *m, int l) { return has_links(m) && (m->spec.model.res_layers >> l & 1u); }
-/* M4 replaces the logit link by the ESMM product */
+/* M4 replaces the logit link by the ESMM product; twin: model.twin_link after/both */
 static inline int logit_link_on(const rf_model *m)
 {
     const rf_model_cfg *mc = &m->spec.model;
+    if (mc->type == RF_MODEL_TWIN) return (mc->twin_link & RF_TWIN_AFTER) != 0; /* after the dot product */
     return has_links(m) && mc->res_logit && !(mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
 }
 static inline int is_product(const rf_model *m)

@@ -251,6 +251,9 @@ char *rf_config_dump(const rf_config *cfg)
             memcpy(&x, (const char *)cfg + kd->off, sizeof x);
             if (x == 0) continue;
         }
+        /* the twin keys only for a twin model: the dumps (and model files) of the others stay as before */
+        if (cfg->model.type != RF_MODEL_TWIN && (!strncmp(kd->name, "model.twin_", 11) || !strncmp(kd->name, "model.item_", 11)))
+            continue;
         if (sl != prev || strncmp(sec, kd->name, sl)) sb_printf(&b, "%.*s:\n", (int)sl, kd->name);
         sec = kd->name;
         prev = sl;

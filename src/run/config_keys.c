@@ -31,7 +31,9 @@ _Static_assert(sizeof(((rf_schema *)0)->label) / sizeof(((rf_schema *)0)->label[
 #define STRLIST_FOLLOWS(s, n, a) (offsetof(s, a) == offsetof(s, n) + sizeof(int))
 _Static_assert(STRLIST_FOLLOWS(rf_schema, ncols, cols) && STRLIST_FOLLOWS(rf_schema, nfilter, filter) &&
                    STRLIST_FOLLOWS(rf_schema, nna, na) && STRLIST_FOLLOWS(rf_schema, nnumeric, numeric) &&
-                   STRLIST_FOLLOWS(rf_join_spec, ncols, cols),
+                   STRLIST_FOLLOWS(rf_join_spec, ncols, cols) &&
+                   STRLIST_FOLLOWS(rf_model_cfg, n_item_fields, item_fields) &&
+                   STRLIST_FOLLOWS(rf_model_cfg, n_item_dense, item_dense),
                "string-list arrays follow their counts");
 
 #define AT(s, f) offsetof(s, f), sizeof(((s *)0)->f)
@@ -51,8 +53,8 @@ _Static_assert(STRLIST_FOLLOWS(rf_schema, ncols, cols) && STRLIST_FOLLOWS(rf_sch
 /* Every key, grouped by section (dump and describe follow this order). */
 const key_def KEYS[] = {
     ENUM_("model.type", model.type, "resflow",
-          "resflow|nse|esmm|single|shared_bottom|moe|mmoe|ple|aitm|escm2_ipw|escm2_dr|dcmt|stem",
-          "architecture: resflow (residual links between task towers), nse (independent towers), esmm (probabilities multiplied along the task tree), or a peer from the model zoo (docs/models.md)"),
+          "resflow|nse|esmm|single|shared_bottom|moe|mmoe|ple|aitm|escm2_ipw|escm2_dr|dcmt|stem|twin",
+          "architecture: resflow (residual links between task towers), nse (independent towers), esmm (probabilities multiplied along the task tree), twin (user and item towers per task, score <u_k, v_k>), or a peer from the model zoo (docs/models.md)"),
     INT_("model.emb_dim", model.emb_dim, "16", 1, 65536, "embedding dimension E of every categorical field"),
     SPEC_("model.hidden", T_HIDDEN, "128,64", 1, 65536, "hidden-layer widths of each task tower (1..8 layers)"),
     ENUM_("model.act", model.act, "prelu", "relu|prelu", "hidden activation"),
@@ -81,6 +83,13 @@ const key_def KEYS[] = {
     ENUM_("model.monotonic", model.monotonic, "none", "none|m1|m2|m3|m4",
           "resflow: keep probabilities non-increasing along the chain: m1 penalty on max(p_child - p_parent, 0), m2 penalty on max(residual logit, 0), m3 residual logit := min(r, 0), m4 p_child = p_parent * sigmoid(s_child) with feature links"),
     FLT_("model.monotonic_weight", model.monotonic_weight, "1", 0, INF, 0, "weight of the m1/m2 penalties"),
+    INT_("model.twin_dim", model.twin_dim, "32", 1, 4096, "twin: width d of the user and item vectors of every task"),
+    ENUM_("model.twin_link", model.twin_link, "after", "none|before|after|both",
+          "twin: ResFlow link at the top: before the dot product (u_k += u_parent, v_k += v_parent), after it (z_k += z_parent), both or none (NSE twin: none with model.res_layers none)"),
+    STRL_("model.item_fields", model.n_item_fields, RF_NAME_MAX, RF_MAX_FIELDS, "",
+          "twin: the categorical fields of the item tower (every other field is user/query/context side)"),
+    STRL_("model.item_dense", model.n_item_dense, RF_NAME_MAX, RF_MAX_TWIN_DENSE, "",
+          "twin: the dense features of the item tower (every other one is user side)"),
     SPEC_("tasks", T_TASKS, "", 0, 0, "the tasks, a list of {name, label, parent, weight, pos_weight} (see tasks.N.*)"),
     INT_("train.epochs", train.epochs, "5", 0, INF, "training epochs"),
     INT_("train.batch_size", train.batch_size, "2048", 1, 1 << 24, "rows per mini-batch"),

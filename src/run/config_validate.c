@@ -119,6 +119,22 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
     if ((cfg->model.type == RF_MODEL_PLE || cfg->model.type == RF_MODEL_STEM) && per_level > 64)
         BAD("model.shared_experts + tasks x model.specific_experts = %d + %d x %d = %d experts per level (at most 64)",
             cfg->model.shared_experts, cfg->K, cfg->model.specific_experts, per_level);
+    if (cfg->model.type == RF_MODEL_TWIN) { /* the sides of the twin towers */
+        const rf_model_cfg *mc = &cfg->model;
+        if (mc->n_item_fields < 1)
+            BAD("model.item_fields: a twin model needs the item tower's categorical fields (e.g. [item_id, item_cat])");
+        if (mc->dense_mode != RF_DENSE_CONCAT) BAD("model.dense_mode: a twin model needs concat (a projection would mix the sides)");
+        for (int i = 0; i < mc->n_item_fields && sc->F > 0; i++) {
+            int f = 0;
+            while (f < sc->F && strcmp(sc->cat[f].name, mc->item_fields[i])) f++;
+            if (f == sc->F) BAD("model.item_fields: \"%s\" is not in data.categorical", mc->item_fields[i]);
+        }
+        for (int i = 0; i < mc->n_item_dense && sc->F + sc->D > 0; i++) {
+            int j = 0;
+            while (j < sc->D && strcmp(sc->dense[j], mc->item_dense[i])) j++;
+            if (j == sc->D) BAD("model.item_dense: \"%s\" is not in data.dense", mc->item_dense[i]);
+        }
+    }
     const rf_regression_cfg *rg = &cfg->regression;
     if (!rg->target[0] && (rg->thresholds.n || rg->quantiles || rg->head != RF_REG_PROGRESSIVE))
         BAD("regression: regression.target is not set (the numeric column to predict)");

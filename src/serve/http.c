@@ -44,8 +44,8 @@ static void gen_free(gen *g)
 
 /* ---- metrics ------------------------------------------------------------------------------------ */
 
-enum { EP_SCORE, EP_HEALTHZ, EP_METRICS, EP_RELOAD, EP_OTHER, N_EP };
-static const char *const EP_NAME[N_EP] = {"/v1/score", "/healthz", "/metrics", "/admin/reload", "other"};
+enum { EP_SCORE, EP_TOPK, EP_HEALTHZ, EP_METRICS, EP_RELOAD, EP_OTHER, N_EP };
+static const char *const EP_NAME[N_EP] = {"/v1/score", "/v1/topk", "/healthz", "/metrics", "/admin/reload", "other"};
 static const int CODES[] = {200, 400, 403, 404, 405, 413, 500, 503};
 #define N_CODES ((int)(sizeof CODES / sizeof CODES[0]))
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
@@ -55,7 +55,7 @@ struct rf_server {
     struct MHD_Daemon *d;
     rf_server_opts o;
     char host[64];
-    char *path;
+    char *path, *index;
     int port;
     pthread_mutex_t mu;
     gen *cur;
@@ -63,8 +63,9 @@ struct rf_server {
     /* metrics (under mu) */
     unsigned long long req[N_EP][N_CODES + 1]; /* the last column: any other code */
     unsigned long long errors;
-    unsigned long long lat_bucket[N_BUCKETS + 1], lat_count;
-    double lat_sum;
+    unsigned long long lat_bucket[2][N_BUCKETS + 1], lat_count[2]; /* /v1/score, /v1/topk */
+    double lat_sum[2];
+    unsigned long long topk_items_total;
     unsigned long long reload_ok, reload_failed;
     unsigned long long candidates_total;
     long answered;
@@ -88,7 +89,7 @@ static rf_status load_gen(rf_server *s, gen **out, rf_error *err)
     if (!g) return rf_errorf(err, RF_ENOMEM, "out of memory");
     struct stat sb;
     g->mtime = stat(s->path, &sb) == 0 ? (long long)sb.st_mtime : 0;
-    rf_scorer_opts so = {.max_candidates = s->o.max_candidates, .threads = 1};
+    rf_scorer_opts so = {.max_candidates = s->o.max_candidates, .threads = 1, .index = s->o.index, .max_k = s->o.max_k};
     rf_status st = rf_scorer_open(s->path, &so, &g->scorer, err);
     if (st) {
         free(g);
@@ -185,13 +186,14 @@ static void count(rf_server *s, int ep, int code, double seconds, int ncand)
     pthread_mutex_lock(&s->mu);
     s->req[ep][ci]++;
     if (code >= 400) s->errors++;
-    if (ep == EP_SCORE) {
-        int b = N_BUCKETS;
+    if (ep == EP_SCORE || ep == EP_TOPK) {
+        int b = N_BUCKETS, h = ep == EP_TOPK;
         for (int i = N_BUCKETS - 1; i >= 0 && seconds <= BUCKETS[i]; i--) b = i;
-        s->lat_bucket[b]++;
-        s->lat_count++;
-        s->lat_sum += seconds;
-        if (code == 200) s->candidates_total += (unsigned long long)ncand;
+        s->lat_bucket[h][b]++;
+        s->lat_count[h]++;
+        s->lat_sum[h] += seconds;
+        if (code == 200 && !h) s->candidates_total += (unsigned long long)ncand;
+        if (code == 200 && h) s->topk_items_total += (unsigned long long)ncand;
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -257,14 +259,34 @@ static enum MHD_Result send_error(rf_server *s, struct MHD_Connection *c, int ep
 
 /* ---- endpoints ---------------------------------------------------------------------------------- */
 
+/* A reference to the current generation and a ctx of it for endpoint ep; NULL when out of
+ * memory (then the 503 is queued and *ret says how that went). */
+static gen *take(rf_server *s, struct MHD_Connection *c, int ep, double t0, rf_score_ctx **ctx, enum MHD_Result *ret)
+{
+    gen *g = acquire(s, ctx);
+    if (*ctx) return g;
+    release(s, g, NULL);
+    *ret = send_error(s, c, ep, t0, 503, "internal", "out of memory (score context)", NULL, 0, 0);
+    return NULL;
+}
+
+/* The head of an answer: the model file, its tasks and what the score is. */
+static json_t *answer_head(const rf_server *s, const char *const *tasks, int K, const char *score_name)
+{
+    json_t *j = json_object(), *jt = json_array();
+    json_object_set_new(j, "model", json_string(s->path));
+    for (int k = 0; k < K; k++) json_array_append_new(jt, json_string(tasks[k]));
+    json_object_set_new(j, "tasks", jt);
+    json_object_set_new(j, "score", json_string(score_name));
+    return j;
+}
+
 static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const conn *cn, double t0)
 {
     rf_score_ctx *ctx = NULL;
-    gen *g = acquire(s, &ctx);
-    if (!ctx) {
-        release(s, g, NULL);
-        return send_error(s, c, EP_SCORE, t0, 503, "internal", "out of memory (score context)", NULL, 0, 0);
-    }
+    enum MHD_Result ret;
+    gen *g = take(s, c, EP_SCORE, t0, &ctx, &ret);
+    if (!g) return ret;
     const char *const *cols, *const *tasks;
     int ncols = rf_scorer_columns(g->scorer, &cols);
     int K = rf_scorer_tasks(g->scorer, &tasks);
@@ -302,11 +324,7 @@ static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const co
         return send_error(s, c, EP_SCORE, t0, http, code, e.msg, field, 0, 0);
     }
     int n = r.n, top = p.top >= 0 && p.top < n ? p.top : n;
-    json_t *j = json_object(), *jt = json_array(), *res = json_array();
-    json_object_set_new(j, "model", json_string(s->path));
-    for (int k = 0; k < K; k++) json_array_append_new(jt, json_string(tasks[k]));
-    json_object_set_new(j, "tasks", jt);
-    json_object_set_new(j, "score", json_string(r.score_name));
+    json_t *j = answer_head(s, tasks, K, r.score_name), *res = json_array();
     for (int q = 0; q < top; q++) {
         int i = r.order[q];
         json_t *o = json_object();
@@ -321,6 +339,68 @@ static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const co
     release(s, g, ctx);
     char *body = dump(j);
     count(s, EP_SCORE, body ? 200 : 500, now_s() - t0, n);
+    return send_text(c, 200, body, "application/json");
+}
+
+static enum MHD_Result do_topk(rf_server *s, struct MHD_Connection *c, const conn *cn, double t0)
+{
+    rf_score_ctx *ctx = NULL;
+    enum MHD_Result ret;
+    gen *g = take(s, c, EP_TOPK, t0, &ctx, &ret);
+    if (!g) return ret;
+    if (!rf_scorer_index(g->scorer)) {
+        release(s, g, ctx);
+        return send_error(s, c, EP_TOPK, t0, 404, "no_index",
+                          "this server has no item index (start it with --index FILE.rfi)", NULL, 0, 0);
+    }
+    const char *const *cols, *const *tasks;
+    int ncols = rf_scorer_columns(g->scorer, &cols);
+    int K = rf_scorer_tasks(g->scorer, &tasks);
+    rf_serve_topk_parsed p;
+    rf_error e;
+    rf_error_clear(&e);
+    rf_status st = rf_serve_parse_topk(cn->body, cn->n, cols, ncols, rf_scorer_max_k(g->scorer),
+                                       rf_scorer_max_shortlist(g->scorer), &p, &e);
+    if (st) {
+        release(s, g, ctx);
+        const char *code = st == RF_ENOMEM ? "internal" : e.line > 0 ? "bad_json"
+                           : strstr(e.msg, "unknown column") ? "unknown_column" : "bad_request";
+        return send_error(s, c, EP_TOPK, t0, st == RF_ENOMEM ? 500 : 400, code, e.msg, p.field, e.line, e.col);
+    }
+    rf_topk_opts o = {p.quantized, p.shortlist};
+    rf_topk_result r;
+    st = rf_topk(ctx, &p.context, p.k, &o, &r, &e);
+    if (st) {
+        rf_serve_topk_parsed_free(&p);
+        release(s, g, ctx);
+        char field[160] = "context";
+        const char *q = strstr(e.msg, "column '");
+        if (q) {
+            q += 8;
+            const char *qe = strchr(q, '\'');
+            if (qe && qe - q < 100) snprintf(field, sizeof field, "context.%.*s", (int)(qe - q), q);
+        }
+        int http = st == RF_ENOMEM || st == RF_EINTERNAL ? 500 : 400;
+        const char *code = st == RF_EDATA ? "bad_value" : http == 500 ? "internal" : "bad_request";
+        return send_error(s, c, EP_TOPK, t0, http, code, e.msg, field, 0, 0);
+    }
+    json_t *j = answer_head(s, tasks, K, r.score_name), *res = json_array();
+    json_object_set_new(j, "index", json_string(s->index));
+    json_object_set_new(j, "mode", json_string(p.quantized ? "quantized" : "exact"));
+    for (int q = 0; q < r.n; q++) {
+        json_t *o2 = json_object();
+        json_object_set_new(o2, "id", json_string(r.id[q]));
+        json_object_set_new(o2, "index", json_integer((json_int_t)r.item[q]));
+        json_object_set_new(o2, "score", json_real(r.score[q]));
+        for (int k = 0; k < r.K; k++) json_object_set_new(o2, tasks[k], json_real(r.probs[(size_t)q * r.K + k]));
+        json_array_append_new(res, o2);
+    }
+    json_object_set_new(j, "results", res);
+    int n = r.n;
+    rf_serve_topk_parsed_free(&p);
+    release(s, g, ctx);
+    char *body = dump(j);
+    count(s, EP_TOPK, body ? 200 : 500, now_s() - t0, n);
     return send_text(c, 200, body, "application/json");
 }
 
@@ -344,17 +424,21 @@ static char *metrics_text(rf_server *s)
     fprintf(fp, "# HELP resflow_score_candidates_total Candidates scored.\n"
                 "# TYPE resflow_score_candidates_total counter\nresflow_score_candidates_total %llu\n",
             s->candidates_total);
-    fprintf(fp, "# HELP resflow_score_duration_seconds Time to answer POST /v1/score.\n"
-                "# TYPE resflow_score_duration_seconds histogram\n");
-    unsigned long long cum = 0;
-    for (int b = 0; b < N_BUCKETS; b++) {
-        cum += s->lat_bucket[b];
-        fprintf(fp, "resflow_score_duration_seconds_bucket{le=\"%g\"} %llu\n", BUCKETS[b], cum);
+    for (int h = 0; h < 2; h++) {
+        const char *nm = h ? "resflow_topk_duration_seconds" : "resflow_score_duration_seconds";
+        fprintf(fp, "# HELP %s Time to answer POST %s.\n# TYPE %s histogram\n", nm, h ? "/v1/topk" : "/v1/score", nm);
+        unsigned long long cum = 0;
+        for (int b = 0; b < N_BUCKETS; b++) {
+            cum += s->lat_bucket[h][b];
+            fprintf(fp, "%s_bucket{le=\"%g\"} %llu\n", nm, BUCKETS[b], cum);
+        }
+        cum += s->lat_bucket[h][N_BUCKETS];
+        fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", nm, cum);
+        fprintf(fp, "%s_sum %.9f\n%s_count %llu\n", nm, s->lat_sum[h], nm, s->lat_count[h]);
     }
-    cum += s->lat_bucket[N_BUCKETS];
-    fprintf(fp, "resflow_score_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    fprintf(fp, "resflow_score_duration_seconds_sum %.9f\nresflow_score_duration_seconds_count %llu\n", s->lat_sum,
-            s->lat_count);
+    fprintf(fp, "# HELP resflow_topk_items_total Items returned by POST /v1/topk.\n"
+                "# TYPE resflow_topk_items_total counter\nresflow_topk_items_total %llu\n",
+            s->topk_items_total);
     fprintf(fp, "# HELP resflow_model_reloads_total Model reloads, by result.\n"
                 "# TYPE resflow_model_reloads_total counter\n"
                 "resflow_model_reloads_total{result=\"ok\"} %llu\nresflow_model_reloads_total{result=\"failed\"} %llu\n",
@@ -369,6 +453,10 @@ static char *metrics_text(rf_server *s)
     }
     fprintf(fp, "\",generation=\"%ld\",mtime=\"%lld\",version=\"%s\"} 1\n", s->cur->number, s->cur->mtime,
             rf_version());
+    const rf_index *ix = rf_scorer_index(s->cur->scorer);
+    if (ix)
+        fprintf(fp, "# HELP resflow_index_items Items in the served item index.\n"
+                    "# TYPE resflow_index_items gauge\nresflow_index_items %zu\n", rf_index_size(ix));
     pthread_mutex_unlock(&s->mu);
     if (fclose(fp)) {
         free(buf);
@@ -440,14 +528,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     /* the whole request is in */
-    int ep = !strcmp(url, "/v1/score") ? EP_SCORE : !strcmp(url, "/healthz") ? EP_HEALTHZ
+    int ep = !strcmp(url, "/v1/score") ? EP_SCORE : !strcmp(url, "/v1/topk") ? EP_TOPK : !strcmp(url, "/healthz") ? EP_HEALTHZ
            : !strcmp(url, "/metrics") ? EP_METRICS : !strcmp(url, "/admin/reload") ? EP_RELOAD : EP_OTHER;
     if (ep == EP_OTHER) {
         char msg[200];
         snprintf(msg, sizeof msg, "no such path: %.150s", url);
         return send_error(s, c, ep, t0, 404, "not_found", msg, NULL, 0, 0);
     }
-    int want_post = ep == EP_SCORE || ep == EP_RELOAD;
+    int want_post = ep == EP_SCORE || ep == EP_TOPK || ep == EP_RELOAD;
     if (want_post ? !post : !get) {
         char msg[200];
         snprintf(msg, sizeof msg, "%s takes %s, not %.20s", EP_NAME[ep], want_post ? "POST" : "GET", method);
@@ -473,6 +561,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_error(s, c, ep, t0, 413, "too_large", msg, NULL, 0, 0);
     }
     if (ep == EP_SCORE) return do_score(s, c, cn, t0);
+    if (ep == EP_TOPK) return do_topk(s, c, cn, t0);
     if (ep == EP_HEALTHZ) {
         count(s, ep, 200, now_s() - t0, 0);
         return send_text(c, 200, strdup("{\"status\":\"ok\"}\n"), "application/json");
@@ -532,6 +621,7 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
     if (!o.max_candidates) o.max_candidates = 1000;
     if (!o.max_connections) o.max_connections = 64;
     if (!o.timeout) o.timeout = 10;
+    if (!o.max_k) o.max_k = 1000;
     rf_server *s = calloc(1, sizeof *s);
     if (!s) return rf_errorf(err, RF_ENOMEM, "out of memory");
     snprintf(s->host, sizeof s->host, "%s", o.host ? o.host : "127.0.0.1");
@@ -547,8 +637,11 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
         return RF_EUSAGE;
     }
     s->path = strdup(model_path);
-    if (!s->path || pthread_mutex_init(&s->mu, NULL)) {
+    s->index = o.index ? strdup(o.index) : NULL;
+    s->o.index = s->index;
+    if (!s->path || (o.index && !s->index) || pthread_mutex_init(&s->mu, NULL)) {
         free(s->path);
+        free(s->index);
         free(s);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
@@ -556,6 +649,7 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
     if (st) {
         pthread_mutex_destroy(&s->mu);
         free(s->path);
+        free(s->index);
         free(s);
         return st;
     }
@@ -572,6 +666,7 @@ rf_status rf_server_start(const char *model_path, const rf_server_opts *opts, rf
         gen_free(s->cur);
         pthread_mutex_destroy(&s->mu);
         free(s->path);
+        free(s->index);
         free(s);
         return RF_EIO;
     }
@@ -600,5 +695,6 @@ void rf_server_stop(rf_server *s)
     gen_free(s->cur); /* every request is done: the server's reference is the last */
     pthread_mutex_destroy(&s->mu);
     free(s->path);
+    free(s->index);
     free(s);
 }

@@ -28,14 +28,20 @@ static void st_free(storage *st)
     free(st);
 }
 
+/* An error naming field (copied into fbuf, 160 bytes); the storage is freed. */
+static rf_status fail_at(char *fbuf, storage *st, rf_error *err, rf_status code, const char *field, const char *msg)
+{
+    snprintf(fbuf, 160, "%s", field);
+    st_free(st);
+    return rf_errorf(err, code, "%s%s%s", field, field[0] ? ": " : "", msg);
+}
+
 static rf_status fail(rf_serve_parsed *out, storage *st, rf_error *err, rf_status code, const char *field,
                       const char *msg)
 {
-    snprintf(out->field, sizeof out->field, "%s", field);
-    st_free(st);
     out->priv_ = NULL;
     memset(&out->req, 0, sizeof out->req);
-    return rf_errorf(err, code, "%s%s%s", field, field[0] ? ": " : "", msg);
+    return fail_at(out->field, st, err, code, field, msg);
 }
 
 static int known(const char *name, const char *const *columns, int n_columns)
@@ -46,7 +52,7 @@ static int known(const char *name, const char *const *columns, int n_columns)
 }
 
 /* One object's pairs into names/values from slot *k on. where = "context" or "candidates[i]". */
-static rf_status take_object(rf_serve_parsed *out, storage *st, json_t *obj, const char *where, size_t *k,
+static rf_status take_object(char *fbuf, storage *st, json_t *obj, const char *where, size_t *k,
                              const char *const *columns, int n_columns, rf_error *err)
 {
     const char *key;
@@ -56,7 +62,7 @@ static rf_status take_object(rf_serve_parsed *out, storage *st, json_t *obj, con
         if (columns && !known(key, columns, n_columns)) {
             snprintf(field, sizeof field, "%s.%.100s", where, key);
             snprintf(msg, sizeof msg, "unknown column '%.100s'", key);
-            return fail(out, st, err, RF_EUSAGE, field, msg);
+            return fail_at(fbuf, st, err, RF_EUSAGE, field, msg);
         }
         const char *val;
         char *nb = st->nums + *k * NUMBUF;
@@ -64,7 +70,7 @@ static rf_status take_object(rf_serve_parsed *out, storage *st, json_t *obj, con
             val = json_string_value(v);
             if (strlen(val) != json_string_length(v)) {
                 snprintf(field, sizeof field, "%s.%.100s", where, key);
-                return fail(out, st, err, RF_EDATA, field, "a string with a NUL character");
+                return fail_at(fbuf, st, err, RF_EDATA, field, "a string with a NUL character");
             }
         } else if (json_is_integer(v)) {
             snprintf(nb, NUMBUF, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -76,12 +82,33 @@ static rf_status take_object(rf_serve_parsed *out, storage *st, json_t *obj, con
             val = NULL;
         } else {
             snprintf(field, sizeof field, "%s.%.100s", where, key);
-            return fail(out, st, err, RF_EDATA, field, "a value must be a string, a number or null");
+            return fail_at(fbuf, st, err, RF_EDATA, field, "a value must be a string, a number or null");
         }
         st->names[*k] = key;
         st->values[*k] = val;
         (*k)++;
     }
+    return RF_OK;
+}
+
+/* The body's JSON object into a new storage (errors: malformed JSON with line and column, not
+ * an object). */
+static rf_status load_root(const char *body, size_t n, storage **out, char *fbuf, rf_error *err)
+{
+    *out = NULL;
+    fbuf[0] = '\0';
+    if (!body && n) return fail_at(fbuf, NULL, err, RF_EUSAGE, "", "NULL body");
+    storage *st = calloc(1, sizeof *st);
+    if (!st) return fail_at(fbuf, NULL, err, RF_ENOMEM, "", "out of memory");
+    json_error_t je;
+    st->root = json_loadb(body ? body : "", n, JSON_REJECT_DUPLICATES, &je);
+    if (!st->root) {
+        st_free(st);
+        return rf_error_at(err, RF_EDATA, "", je.line, je.column, "malformed JSON at line %d, column %d: %s",
+                           je.line, je.column, je.text);
+    }
+    if (!json_is_object(st->root)) return fail_at(fbuf, st, err, RF_EDATA, "", "the body must be a JSON object");
+    *out = st;
     return RF_OK;
 }
 
@@ -91,19 +118,10 @@ rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *
     if (!out) return rf_errorf(err, RF_EUSAGE, "rf_serve_parse_request: NULL argument");
     memset(out, 0, sizeof *out);
     out->top = -1;
-    if (!body && n) return fail(out, NULL, err, RF_EUSAGE, "", "NULL body");
-    storage *st = calloc(1, sizeof *st);
-    if (!st) return fail(out, NULL, err, RF_ENOMEM, "", "out of memory");
-    json_error_t je;
-    st->root = json_loadb(body ? body : "", n, JSON_REJECT_DUPLICATES, &je);
-    if (!st->root) {
-        snprintf(out->field, sizeof out->field, "%s", "");
-        st_free(st);
-        return rf_error_at(err, RF_EDATA, "", je.line, je.column, "malformed JSON at line %d, column %d: %s",
-                           je.line, je.column, je.text);
-    }
+    storage *st;
+    rf_status rc0 = load_root(body, n, &st, out->field, err);
+    if (rc0) return rc0;
     json_t *root = st->root;
-    if (!json_is_object(root)) return fail(out, st, err, RF_EDATA, "", "the body must be a JSON object");
     json_t *cx = json_object_get(root, "context");
     if (cx && json_is_null(cx)) cx = NULL;
     if (cx && !json_is_object(cx)) return fail(out, st, err, RF_EDATA, "context", "must be an object");
@@ -150,13 +168,13 @@ rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *
         return fail(out, st, err, RF_ENOMEM, "", "out of memory");
     size_t k = 0;
     rf_status rc;
-    if (cx && (rc = take_object(out, st, cx, "context", &k, columns, n_columns, err))) return rc;
+    if (cx && (rc = take_object(out->field, st, cx, "context", &k, columns, n_columns, err))) return rc;
     out->req.context = (rf_features){(int)k, st->names, st->values};
     for (size_t i = 0; i < nc; i++) {
         char where[64];
         snprintf(where, sizeof where, "candidates[%zu]", i);
         size_t k0 = k;
-        if ((rc = take_object(out, st, json_array_get(cands, i), where, &k, columns, n_columns, err))) return rc;
+        if ((rc = take_object(out->field, st, json_array_get(cands, i), where, &k, columns, n_columns, err))) return rc;
         st->cands[i] = (rf_features){(int)(k - k0), st->names + k0, st->values + k0};
     }
     out->req.n_candidates = (int)nc;
@@ -171,4 +189,71 @@ void rf_serve_parsed_free(rf_serve_parsed *p)
     st_free(p->priv_);
     p->priv_ = NULL;
     memset(&p->req, 0, sizeof p->req);
+}
+
+/* An integer field of the top-K body in lo..hi, or def when absent or null. */
+static rf_status int_field(json_t *root, const char *name, long lo, long hi, int def, int *v, char *fbuf, storage *st,
+                           rf_error *err)
+{
+    json_t *j = json_object_get(root, name);
+    *v = def;
+    if (!j || json_is_null(j)) return RF_OK;
+    if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "must be an integer in %ld..%ld", lo, hi);
+        return fail_at(fbuf, st, err, RF_EUSAGE, name, msg);
+    }
+    *v = (int)json_integer_value(j);
+    return RF_OK;
+}
+
+rf_status rf_serve_parse_topk(const char *body, size_t n, const char *const *columns, int n_columns, int max_k,
+                              int max_shortlist, rf_serve_topk_parsed *out, rf_error *err)
+{
+    if (!out) return rf_errorf(err, RF_EUSAGE, "rf_serve_parse_topk: NULL argument");
+    memset(out, 0, sizeof *out);
+    storage *st;
+    rf_status rc = load_root(body, n, &st, out->field, err);
+    if (rc) return rc;
+    json_t *root = st->root, *v;
+    const char *key;
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "context") && strcmp(key, "k") && strcmp(key, "mode") && strcmp(key, "shortlist")) {
+            char field[160];
+            snprintf(field, sizeof field, "%.100s", key);
+            return fail_at(out->field, st, err, RF_EDATA, field, "unknown field (context, k, mode, shortlist)");
+        }
+    }
+    json_t *cx = json_object_get(root, "context");
+    if (cx && json_is_null(cx)) cx = NULL;
+    if (cx && !json_is_object(cx)) return fail_at(out->field, st, err, RF_EDATA, "context", "must be an object");
+    if ((rc = int_field(root, "k", 1, max_k > 0 ? max_k : 1000000, 10, &out->k, out->field, st, err))) return rc;
+    if ((rc = int_field(root, "shortlist", 0, max_shortlist > 0 ? max_shortlist : 100000000, 0, &out->shortlist,
+                        out->field, st, err)))
+        return rc;
+    json_t *mode = json_object_get(root, "mode");
+    if (mode && !json_is_null(mode)) {
+        const char *m = json_is_string(mode) ? json_string_value(mode) : "";
+        if (!strcmp(m, "quantized")) out->quantized = 1;
+        else if (strcmp(m, "exact"))
+            return fail_at(out->field, st, err, RF_EDATA, "mode", "must be \"exact\" or \"quantized\"");
+    }
+    size_t np = cx && json_object_size(cx) ? json_object_size(cx) : 1;
+    st->names = malloc(np * sizeof *st->names);
+    st->values = malloc(np * sizeof *st->values);
+    st->nums = malloc(np * NUMBUF);
+    if (!st->names || !st->values || !st->nums) return fail_at(out->field, st, err, RF_ENOMEM, "", "out of memory");
+    size_t k = 0;
+    if (cx && (rc = take_object(out->field, st, cx, "context", &k, columns, n_columns, err))) return rc;
+    out->context = (rf_features){(int)k, st->names, st->values};
+    out->priv_ = st;
+    return RF_OK;
+}
+
+void rf_serve_topk_parsed_free(rf_serve_topk_parsed *p)
+{
+    if (!p) return;
+    st_free(p->priv_);
+    p->priv_ = NULL;
+    memset(&p->context, 0, sizeof p->context);
 }

@@ -12,43 +12,12 @@
 #include "resflow/regression.h"
 #include "resflow/serve.h"
 
-#define MAX_COLS (RF_MAX_FIELDS + RF_MAX_DENSE)
-
-struct rf_scorer {
-    rf_loaded_model lm;
-    rf_row_encoder *enc;
-    const char *const *cols;          /* the encoder's columns */
-    int ncols;
-    int K;
-    const char *task[RF_MAX_TASKS];
-    int parent[RF_MAX_TASKS];
-    int product;                      /* rf_model_is_product */
-    int fused, regression;
-    char fusion_spec[512];
-    const char *score_name;
-    int max_cand, threads;
-    /* the fusion plan: the score columns `resflow predict` offers the formula (the task
-     * probabilities, then the child|parent conditionals), as (name, task, from cond) */
-    int nfc;
-    char fc_name[2 * RF_MAX_TASKS][RF_NAME_MAX];
-    int fc_task[2 * RF_MAX_TASKS], fc_cond[2 * RF_MAX_TASKS];
-};
-
-struct rf_score_ctx {
-    const rf_scorer *s;
-    rf_row_batch *b;
-    rf_workspace *ws;
-    size_t *rows;                     /* 0, 1, ..., max_cand - 1 (constant) */
-    float *P, *C, *S, *EV;            /* (max, K), (max, K), (max), (max) or NULL */
-    int *order, *tmp;                 /* (max) each: the ranking and the merge sort's scratch */
-    rf_score_col cols[2 * RF_MAX_TASKS]; /* the fusion plan over P and C */
-    const char *names[MAX_COLS], *values[MAX_COLS];
-    int seen[MAX_COLS];               /* -1: context; i + 1: candidate i */
-};
+#include "serve/scorer_impl.h"
 
 void rf_scorer_close(rf_scorer *s)
 {
     if (!s) return;
+    rf_index_close(s->ix);
     rf_row_encoder_free(s->enc);
     rf_loaded_model_free(&s->lm);
     free(s);
@@ -58,10 +27,10 @@ rf_status rf_scorer_open(const char *path, const rf_scorer_opts *opts, rf_scorer
 {
     if (!out || !path) return rf_errorf(err, RF_EUSAGE, "rf_scorer_open: NULL argument");
     *out = NULL;
-    rf_scorer_opts o = {0, 0};
+    rf_scorer_opts o = {0};
     if (opts) o = *opts;
-    if (o.max_candidates < 0 || o.threads < 0)
-        return rf_errorf(err, RF_EUSAGE, "scorer: max_candidates and threads must be >= 0");
+    if (o.max_candidates < 0 || o.threads < 0 || o.max_k < 0 || o.max_shortlist < 0)
+        return rf_errorf(err, RF_EUSAGE, "scorer: max_candidates, threads, max_k and max_shortlist must be >= 0");
     rf_scorer *s = calloc(1, sizeof *s);
     if (!s) return rf_errorf(err, RF_ENOMEM, "out of memory");
     s->max_cand = o.max_candidates ? o.max_candidates : 1000;
@@ -114,6 +83,7 @@ rf_status rf_scorer_open(const char *path, const rf_scorer_opts *opts, rf_scorer
     } else {
         s->score_name = s->K ? s->task[s->K - 1] : "";
     }
+    if (o.index && (st = rf_scorer_open_index_(s, path, &o, err))) goto fail;
     *out = s;
     return RF_OK;
 fail:
@@ -153,6 +123,7 @@ void rf_score_ctx_free(rf_score_ctx *c)
     free(c->EV);
     free(c->order);
     free(c->tmp);
+    rf_topk_ctx_free_(c->tk);
     free(c);
 }
 
@@ -171,8 +142,9 @@ rf_score_ctx *rf_score_ctx_create(const rf_scorer *s)
     c->EV = s->regression ? malloc(n * sizeof *c->EV) : NULL;
     c->order = malloc(n * sizeof *c->order);
     c->tmp = malloc(n * sizeof *c->tmp);
+    c->tk = s->ix ? rf_topk_ctx_create_(s) : NULL;
     if (!c->b || !c->ws || !c->rows || !c->P || !c->C || !c->S || (s->regression && !c->EV) || !c->order ||
-        !c->tmp) {
+        !c->tmp || (s->ix && !c->tk)) {
         rf_score_ctx_free(c);
         return NULL;
     }
@@ -182,7 +154,7 @@ rf_score_ctx *rf_score_ctx_create(const rf_scorer *s)
     return c;
 }
 
-static int column_of(const rf_scorer *s, const char *name)
+int rf_scorer_column_(const rf_scorer *s, const char *name)
 {
     if (!name) return -1;
     for (int c = 0; c < s->ncols; c++)
@@ -231,7 +203,7 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
     if (cx->n < 0 || (cx->n > 0 && (!cx->names || !cx->values)))
         return rf_errorf(err, RF_EUSAGE, "context: bad feature list (n = %d)", cx->n);
     for (int j = 0; j < cx->n; j++) {
-        int col = column_of(s, cx->names[j]);
+        int col = rf_scorer_column_(s, cx->names[j]);
         if (col < 0) return unknown_column(s, err, "context", cx->names[j]);
         if (c->seen[col]) return rf_errorf(err, RF_EUSAGE, "context: column '%s' given twice", cx->names[j]);
         c->seen[col] = -1;
@@ -245,7 +217,7 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
         int n = cx->n;
         char who[32];
         for (int j = 0; j < cd->n; j++) {
-            int col = column_of(s, cd->names[j]);
+            int col = rf_scorer_column_(s, cd->names[j]);
             if (col < 0) {
                 snprintf(who, sizeof who, "candidate %d", i);
                 return unknown_column(s, err, who, cd->names[j]);
@@ -275,6 +247,17 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
     return RF_OK;
 }
 
+void rf_scorer_cond_(const rf_scorer *s, const float *P, const float *Cf, int n, float *C)
+{
+    int K = s->K;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) {
+            int p = s->parent[k];
+            size_t ik = (size_t)i * K + k;
+            C[ik] = s->product || p < 0 ? Cf[ik] : P[ik] / fmaxf(P[(size_t)i * K + p], 1e-30f);
+        }
+}
+
 static rf_status score_rows(rf_score_ctx *c, int n, rf_error *err)
 {
     const rf_scorer *s = c->s;
@@ -285,13 +268,7 @@ static rf_status score_rows(rf_score_ctx *c, int n, rf_error *err)
     if (st) return st;
     const float *P = rf_ws_probs(c->ws), *C = rf_ws_cond(c->ws);
     memcpy(c->P, P, (size_t)n * K * sizeof *c->P);
-    /* the conditionals exactly as rf_predict gives them */
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < K; k++) {
-            int p = s->parent[k];
-            size_t ik = (size_t)i * K + k;
-            c->C[ik] = s->product || p < 0 ? C[ik] : P[ik] / fmaxf(P[(size_t)i * K + p], 1e-30f);
-        }
+    rf_scorer_cond_(s, P, C, n, c->C);
     if (s->fused) {
         if ((st = rf_fusion_apply(&s->lm.fusion, c->cols, s->nfc, (size_t)n, c->S, err))) return st;
     } else {
