@@ -139,7 +139,7 @@ const key_def KEYS[] = {
     INT_("synth.list_len", data.synth.list_len, "20", 1, INF, "simulator: items per query list (position bias)"),
     BOOL_("synth.order_counts", data.synth.order_counts, "false",
           "simulator (search): also write the label order_count, the units ordered on each row (0 if none), the weight of Weighted Recall@K"),
-    ENUM_("synth.preset", data.synth.preset, "search", "search|kuairand|rating",
+    ENUM_("synth.preset", data.synth.preset, "search", "search|kuairand|rating|ecom",
           "simulator: search (click/cart/order search log with order counts), kuairand (short-video feed: click, long_view, like, follow, comment, forward, play time) or rating (movie ratings 1..5)"),
     STR_("regression.target", regression.target, "",
          "regression as progressive multi-task (paper 4.6): the numeric column to predict (\"\" = no regression)"),
