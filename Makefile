@@ -49,7 +49,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: all test bench bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: all test bench bench-synth bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -139,6 +139,12 @@ $(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
 
 $(BUILD)/bench_load: bench/bench_load.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_load.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench_synth: bench/bench_synth.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_synth.c $(LIB) $(LDLIBS)
+
+bench-synth: $(BUILD)/bench_synth
+	$(BUILD)/bench_synth --rows 5000000 --threads 1,2
 
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)
