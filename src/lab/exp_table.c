@@ -320,7 +320,9 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                 if (mt[i].kind != M_AUC && mt[i].kind != M_COND) continue;
                 char (*row)[96] = cells + (size_t)r * nc2;
                 snprintf(row[0], 96, "%s", x->datasets[d].name);
-                md_escape(row[1], 96, mt[i].label);
+                char lab[128];
+                snprintf(lab, sizeof lab, "diff %s", mt[i].label);
+                md_escape(row[1], 96, lab);
                 cell cb = cell_of(x, res, d, base, &mt[i]);
                 for (int m = 0, c = 2; m < nm; m++) {
                     if (m == base) continue;
