@@ -70,7 +70,7 @@ expect_exit 0 "$RF" train -c "$T/own.yaml" -o "$T/own.model" -q
 expect_err "warning: dense column price is used unscaled"
 expect_err "data.normalize: standardize"
 expect_err "warning: training takes only 5 optimizer steps (800 training rows / train.batch_size 2048"
-expect_err "smaller train.batch_size (e.g. 64) or more train.epochs"
+expect_err "smaller train.batch_size (e.g. 32) or more train.epochs"
 if grep -q "age is used unscaled" "$T/err"; then fail "age (in [0.2, 1.2]) flagged as unscaled"; fi
 if grep -q "warning" "$T/out"; then fail "a warning on stdout"; fi
 expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=64 -o "$T/own.model" -q
