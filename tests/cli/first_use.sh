@@ -73,7 +73,7 @@ expect_err "warning: training takes only 5 optimizer steps (800 training rows / 
 expect_err "smaller train.batch_size (e.g. 32) or more train.epochs"
 if grep -q "age is used unscaled" "$T/err"; then fail "age (in [0.2, 1.2]) flagged as unscaled"; fi
 if grep -q "warning" "$T/out"; then fail "a warning on stdout"; fi
-expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=64 -o "$T/own.model" -q
+expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=32 -o "$T/own.model" -q
 if grep -q "warning" "$T/err"; then cat "$T/err" >&2; fail "warnings with the fixes applied"; fi
 
 # 5. tasks without a parent (a config of one's own, Census): ResFlow and ESMM reduce to NSE; compare
