@@ -61,7 +61,7 @@ $(OBJ): CFLAGS += -fPIC -fvisibility=hidden
 # The engine's public headers (installed); the lab's (include/resflow/lab/) are the tool's own.
 PUB_HDRS := $(wildcard include/resflow/*.h)
 
-.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-serve bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
+.PHONY: python install-python all test test-mpi bench bench-http bench-mpi bench-serve bench-synth bench-rank bench-prepare asan clean fixtures install uninstall symbols stage
 all: $(LIB) $(LAB) $(SO) $(BUILD)/resflow
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
@@ -175,6 +175,12 @@ $(BUILD)/bench_score: bench/bench_score.c $(LIB)
 # the scoring core and `resflow serve` under load (needs wrk): N candidates per request
 bench-http: all $(BUILD)/bench_score
 	RF=$(BUILD)/resflow BS=$(BUILD)/bench_score sh bench/http_load.sh
+
+$(BUILD)/bench_synth: bench/bench_synth.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_synth.c $(LIB) $(LDLIBS)
+
+bench-synth: $(BUILD)/bench_synth
+	$(BUILD)/bench_synth --rows 5000000 --threads 1,2
 
 $(BUILD)/bench_rank: bench/bench_rank.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_rank.c $(LIB) $(LDLIBS)

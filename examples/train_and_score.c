@@ -60,6 +60,11 @@ static int run(const char *path)
     rf_config cfg;
     rf_config_default(&cfg);
     cfg.data.synth.rows = 20000;
+    /* the older search preset and its 70/10/20 split: 27 steps on it learn something; the ecom
+     * default (docs/simulator.md) needs more data than a quick example */
+    cfg.data.synth.preset = RF_SYNTH_SEARCH;
+    cfg.data.synth.ctr = 0.05f;
+    cfg.data.test_frac = 0.2f;
     cfg.train.epochs = 1;
     cfg.train.batch_size = 512;
     cfg.train.threads = 1;

@@ -39,7 +39,7 @@ static rf_config *make_cfg_norm(const char *source, const char *cache, const cha
     rf_config_default(c);
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
-             "data: {source: %s, cache: %s, group: q, weight: w,\n"
+             "data: {source: %s, cache: %s, group: q, weight: w, valid_frac: 0.1, test_frac: 0.2,\n"
              "  categorical: [u, \"tags:|:mean\", \"q:hash:100\", \"price:bucket:5\"], dense: [price],\n"
              "  normalize: %s}\n"
              "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"

@@ -90,7 +90,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.train.log_every, 200);
     assert_int_equal(c.train.skip_bad_rows, 0);
     assert_string_equal(c.data.source, "synth");
-    assert_true(c.data.valid_frac == 0.1f && c.data.test_frac == 0.2f);
+    assert_true(c.data.valid_frac == 0.1f && c.data.test_frac == 0.5f);
     assert_true(c.data.split_seed == 7);
     assert_int_equal(c.data.schema.F, 0);
     assert_int_equal(c.data.schema.D, 0);
@@ -98,13 +98,14 @@ static void test_defaults(void **state)
     assert_int_equal(c.data.schema.min_count, 1);
     assert_int_equal(c.data.schema.K, 2);
     assert_string_equal(c.data.schema.label[1], "order");
-    assert_true(c.data.synth.rows == 1000000);
+    assert_true(c.data.synth.rows == 5000000);
+    assert_int_equal(c.data.synth.preset, RF_SYNTH_ECOM);
     assert_true(c.data.synth.seed == 1);
     assert_int_equal(c.data.synth.tasks, 2);
     assert_int_equal(c.data.synth.n_users, 50000);
     assert_int_equal(c.data.synth.n_items, 100000);
     assert_int_equal(c.data.synth.n_queries, 20000);
-    assert_true(c.data.synth.ctr == 0.05f && c.data.synth.cvr == 0.03f && c.data.synth.cart_rate == 0.15f);
+    assert_true(c.data.synth.ctr == 0.03f && c.data.synth.cvr == 0.03f && c.data.synth.cart_rate == 0.15f);
     assert_int_equal(c.data.synth.list_len, 20);
     assert_ok(rf_config_validate(&c, &e), &e);
     assert_int_equal(rf_config_task_index(&c, "ctcvr"), 1);

@@ -630,6 +630,109 @@ static void test_preset_rating(void **state)
     rf_dataset_free(ds);
 }
 
+/* ---- preset ecom (docs/simulator.md, "The ecom preset: the story") ------------------------ */
+static rf_synth_opts ecom_opts(int tasks)
+{
+    rf_synth_opts o = rf_synth_default();
+    o.preset = RF_SYNTH_ECOM;
+    o.tasks = tasks;
+    o.rows = 400000;
+    o.ctr = 0.03f;
+    o.cvr = 0.03f;
+    o.cart_rate = 0.12f;
+    return o;
+}
+
+static void test_preset_ecom(void **state)
+{
+    (void)state;
+    for (int tasks = 2; tasks <= 3; tasks++) {
+        rf_synth_opts o = ecom_opts(tasks);
+        o.order_counts = tasks == 3;
+        rf_dataset *ds = gen(&o);
+        const int T = tasks, OC = o.order_counts, K = ds->K, CF = T + OC;
+        assert_int_equal(K, T + OC + T - 1);
+        assert_int_equal(ds->F, 20);
+        assert_int_equal(ds->D, 6);
+        assert_string_equal(ds->label_names[0], "click");
+        assert_string_equal(ds->label_names[T - 1], "order");
+        assert_string_equal(ds->label_names[CF + T - 2], "cf_order");
+        if (T == 3) assert_string_equal(ds->label_names[CF], "cf_cart");
+        /* ids inside their vocabularies, never the OOV id 0; group = list id */
+        for (size_t i = 0; i < ds->n; i++) {
+            for (int f = 0; f < ds->F; f++) {
+                uint32_t v = ds->cat[i * (size_t)ds->F + (size_t)f];
+                assert_true(v >= 1 && v < ds->fields[f].vocab);
+            }
+            assert_true(ds->group[i] == i / (size_t)o.list_len);
+        }
+        /* entire-space chain; counterfactual columns: labels are the potential outcomes (the
+         * observed child = parent AND its potential outcome), truth the conditional probability */
+        double cf_clicked = 0, cf_unclicked = 0, n_clicked = 0;
+        for (size_t i = 0; i < ds->n; i++) {
+            const float *y = ds->labels + i * (size_t)K, *t = ds->truth + i * (size_t)K;
+            for (int k = 1; k < T; k++) {
+                float pot = y[CF + k - 1];
+                assert_true(pot == 0.0f || pot == 1.0f);
+                assert_true(y[k] == (y[k - 1] > 0.5f && pot > 0.5f ? 1.0f : 0.0f));
+                assert_true(t[k] <= t[k - 1] && t[k] > 0.0f && t[k] < 1.0f);
+                assert_true(fabsf(t[CF + k - 1] - t[k] / t[k - 1]) <= 1e-5f * (1 + t[CF + k - 1]));
+            }
+            if (y[0] > 0.5f) cf_clicked += y[CF + T - 2], n_clicked++;
+            else cf_unclicked += y[CF + T - 2];
+        }
+        (void)cf_unclicked;
+        /* calibrated rates: CTR and P(order | click) near their targets */
+        double ctr = col_mean(ds->labels, ds->n, K, 0);
+        assert_true(fabs(ctr - 0.03) < 0.003);
+        double cvr = rate_given_click(ds, T - 1);
+        assert_true(fabs(cvr - 0.03) < 0.006);
+        for (int k = 0; k < T; k++) check_truth_vs_labels(ds, k);
+        /* truth vs labels for the counterfactual columns too */
+        for (int k = CF; k < K; k++) check_truth_vs_labels(ds, k);
+        /* the oracle beats chance clearly; the click is a strong but imperfect CTCVR score */
+        double oc = auc(ds->truth, K, ds->labels, K, ds->n);
+        double oo = auc(ds->truth + T - 1, K, ds->labels + T - 1, K, ds->n);
+        double cl = auc(ds->truth, K, ds->labels + T - 1, K, ds->n);
+        double es = auc(ds->truth + K - 1, K, ds->labels + K - 1, K, ds->n);
+        assert_true(oc > 0.7 && oo > 0.8 && es > 0.7);
+        assert_true(cl < oo);
+        /* position bias: CTR falls from the top slot to the bottom one */
+        double top = 0, bot = 0, nt = 0, nb = 0;
+        for (size_t i = 0; i < ds->n; i++) {
+            uint32_t pos = ds->cat[i * (size_t)ds->F + 15];
+            if (pos == 1) top += ds->labels[i * (size_t)K], nt++;
+            if (pos == (uint32_t)o.list_len) bot += ds->labels[i * (size_t)K], nb++;
+        }
+        assert_true(top / nt > 3 * (bot / nb));
+        assert_string_equal(ds->fields[15].name, "position");
+        rf_dataset_free(ds);
+    }
+}
+
+/* bit-identical for any thread count; another seed gives another log */
+static void test_ecom_threads(void **state)
+{
+    (void)state;
+    rf_synth_opts o = ecom_opts(2);
+    o.rows = 60000;
+    o.threads = 1;
+    rf_dataset *a = gen(&o);
+    o.threads = 2;
+    rf_dataset *b = gen(&o);
+    o.threads = 3;
+    rf_dataset *c = gen(&o);
+    assert_true(same_dataset(a, b));
+    assert_true(same_dataset(a, c));
+    o.seed = 2;
+    rf_dataset *d = gen(&o);
+    assert_false(same_dataset(a, d));
+    rf_dataset_free(a);
+    rf_dataset_free(b);
+    rf_dataset_free(c);
+    rf_dataset_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +748,8 @@ int main(void)
         cmocka_unit_test(test_order_counts),
         cmocka_unit_test(test_preset_kuairand),
         cmocka_unit_test(test_preset_rating),
+        cmocka_unit_test(test_preset_ecom),
+        cmocka_unit_test(test_ecom_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

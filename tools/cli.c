@@ -89,7 +89,7 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 
 /* ---- shared option handling ------------------------------------------------------------ */
 
-enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP };
+enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP, O_BASELINE, O_SIGNIF };
 
 static const struct option long_opts[] = {
     {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, O_SET},
@@ -100,6 +100,7 @@ static const struct option long_opts[] = {
     {"keys", no_argument, 0, O_KEYS},      {"help", no_argument, 0, 'h'},
     {"verbose", no_argument, 0, 'v'},      {"show-config", no_argument, 0, O_SHOWCFG},
     {"report", required_argument, 0, O_REPORT}, {"keep", required_argument, 0, O_KEEP},
+    {"baseline", required_argument, 0, O_BASELINE}, {"signif", required_argument, 0, O_SIGNIF},
     {0, 0, 0, 0}};
 
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
@@ -141,6 +142,13 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
         }
         case O_MODELS: o->models = optarg; break;
         case O_KEYS: o->keys = 1; break;
+        case O_BASELINE:
+        case O_SIGNIF:
+            if (!strstr(help, c == O_SIGNIF ? "--signif" : "--baseline"))
+                return usage_error(cmd, "--%s: not an option of this command", c == O_SIGNIF ? "signif" : "baseline");
+            if (c == O_SIGNIF) o->signif = optarg;
+            else o->baseline = optarg;
+            break;
         case 'h': fputs(help, stdout); exit(0);
         default: return usage_error(cmd, "unknown option");
         }

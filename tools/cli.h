@@ -10,6 +10,7 @@
 #include "resflow/modelfile.h"
 #include "resflow/pipeline.h"
 #include "resflow/regression.h"
+#include "resflow/signif.h"
 #include "resflow/train.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     int n_sets;
     const char *model, *data, *out, *json_path, *models;
     const char *report, *keep; /* --report DIR (train), --keep COLS (predict) */
+    const char *baseline, *signif; /* compare: --baseline, --signif */
     int json, skip_bad, threads, keys, show_config;
 } opts;
 
@@ -64,6 +66,27 @@ int mkdirs(const char *path);
 int write_json(json_t *j, const char *path);
 /* The same with jansson's dump flags. */
 int write_json_as(json_t *j, const char *path, size_t flags);
+
+/* ---- significance columns (signif_cli.c) ---- */
+enum { SIGNIF_NONE = 0, SIGNIF_DELONG = 1, SIGNIF_BOOTSTRAP = 2 };
+typedef struct {
+    int method, reps;
+    uint64_t seed;
+    double level;
+} signif_opts;
+/* "delong" (or NULL), "bootstrap", "bootstrap:REPS", "none"; 0 or -1. */
+int signif_parse(const char *s, signif_opts *so);
+/* The paired test of so on one cell: a - b on the rows kept by mask. */
+rf_status signif_pair(const signif_opts *so, const float *a, size_t as, const float *b, size_t bs, const float *label,
+                      size_t ls, const float *mask, size_t ms, const uint64_t *group, size_t n, int threads,
+                      rf_auc_diff *d, rf_error *e);
+/* "+0.0023 [+0.0005,+0.0041]*" (* = the interval excludes 0) */
+const char *signif_cell(char *buf, size_t cap, const rf_auc_diff *d);
+const char *signif_name(const signif_opts *so);
+json_t *signif_json(const rf_auc_diff *d);
+/* The counterfactual label column cf_<label> of a task's label (the simulator's would-convert-
+ * if-clicked outcome on every row), or -1. */
+int cf_label_index(const rf_dataset *ds, const char *label);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -19,7 +19,8 @@ static const char *compare_help =
     "usage: resflow compare [-c CONFIG.yaml] [--set KEY=VALUE]... [--models LIST] [--json[=FILE]]\n"
     "\n"
     "Train several models on the same data and splits (default: the built-in simulator and\n"
-    "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4 (with\n"
+    "nse,esmm,resflow) and print a test-set AUC table like the paper's Table 4, with the paired\n"
+    "difference of every AUC to a baseline model and its 95% confidence interval (with\n"
     "regression.target set, the MSE and MAE of the predicted value too). With the\n"
     "simulator, an 'oracle' row scores the true probabilities (the best achievable AUC).\n"
     "Without -c (the demo) the losses are set as in the paper and its official code: task loss\n"
@@ -32,9 +33,17 @@ static const char *compare_help =
     "                        single, shared_bottom, moe, mmoe, ple, ...; see docs/models.md)\n"
     "      --json[=FILE]     also write the table as JSON (to FILE; without FILE stdout carries\n"
     "                        the JSON only and the table goes to stderr)\n"
+    "      --baseline MODEL  the model every other one is compared with (default: the first)\n"
+    "      --signif METHOD   the paired test of each AUC difference to the baseline on the same test\n"
+    "                        rows: delong (default), bootstrap[:REPS] (over queries/lists, 200\n"
+    "                        replicates) or none; printed as diff [95% CI], * = CI excludes 0\n"
     "      --threads N       threads\n"
     "  -q, --quiet           no progress output\n"
-    "  -h, --help            this help\n";
+    "  -h, --help            this help\n"
+    "\n"
+    "With the simulator's ecom preset an 'es cvr' column gives each child task's conditional\n"
+    "AUC over the entire exposure space, against the counterfactual labels cf_<label> (would\n"
+    "convert if clicked, known for unclicked rows too; docs/simulator.md).\n";
 
 /* The demo's loss settings (no -c): applied before the user's --set, stated on stderr. */
 static const char *const demo_sets[] = {"tasks.0.weight=2", "tasks.1.weight=1", "tasks.0.pos_weight=1",
@@ -84,67 +93,142 @@ int cmd_compare(int argc, char **argv)
         return die(&e);
     }
     int K = cfg.K;
+    signif_opts so;
+    if (signif_parse(o.signif, &so)) return usage_error("compare", "--signif wants delong, bootstrap[:REPS] or none, got '%s'", o.signif);
+    int base = 0;
+    if (o.baseline) {
+        int bt = rf_model_type_parse(o.baseline);
+        base = -1;
+        for (int i = 0; i < nt && base < 0; i++)
+            if ((int)types[i] == bt) base = i;
+        if (base < 0) return usage_error("compare", "--baseline %s is not one of the models", o.baseline);
+    }
     rf_eval_result res[16];
     rf_train_summary sums[16];
+    float *prob[16] = {0}, *cond[16] = {0};
+    const size_t nte = sp.test->n;
     for (int i = 0; i < nt; i++) {
         rf_config c = cfg;
         c.model.type = types[i];
         note("\n== %s ==", type_name(types[i]));
         rf_model *m = NULL;
+        prob[i] = malloc((nte ? nte : 1) * (size_t)K * sizeof *prob[i]);
+        cond[i] = malloc((nte ? nte : 1) * (size_t)K * sizeof *cond[i]);
+        if (!prob[i] || !cond[i]) {
+            rf_errorf(&e, RF_ENOMEM, "compare: out of memory for the test predictions");
+            rc = die(&e);
+            goto out;
+        }
         if (rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
             rf_train(m, &c.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &sums[i], &e) ||
-            rf_evaluate(m, sp.test, c.train.threads, &res[i], &e)) {
+            rf_evaluate(m, sp.test, c.train.threads, &res[i], &e) ||
+            rf_predict(m, sp.test, c.train.threads, prob[i], cond[i], &e)) {
             rf_model_free(m);
-            rf_splits_free(&sp);
-            return die(&e);
+            rc = die(&e);
+            goto out;
         }
         rf_model_free(m);
     }
     /* the table: on stdout, or on stderr (not with -q) when stdout carries the JSON */
     FILE *hout = o.json && !o.json_path ? (g_quiet ? fopen("/dev/null", "w") : stderr) : stdout;
     if (!hout) hout = stderr;
-    int lc[RF_MAX_TASKS];
-    for (int k = 0; k < K; k++) lc[k] = rf_dataset_label_index(sp.test, cfg.tasks[k].label);
-    fprintf(hout, "\nTest set: %zu rows", sp.test->n);
+    int lc[RF_MAX_TASKS], pk[RF_MAX_TASKS], cf[RF_MAX_TASKS];
+    const rf_dataset *te = sp.test;
+    const size_t TK = (size_t)te->K;
+    for (int k = 0; k < K; k++) {
+        lc[k] = rf_dataset_label_index(te, cfg.tasks[k].label);
+        pk[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
+        cf[k] = pk[k] >= 0 && lc[pk[k]] >= 0 ? cf_label_index(te, cfg.tasks[k].label) : -1;
+    }
+    fprintf(hout, "\nTest set: %zu rows", nte);
     for (int k = 0; k < K; k++) {
         double pos = 0;
-        for (size_t r = 0; r < sp.test->n; r++) pos += sp.test->labels[r * sp.test->K + lc[k]] > 0.5;
-        fprintf(hout, ", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (sp.test->n ? sp.test->n : 1), pos);
+        if (lc[k] >= 0)
+            for (size_t r = 0; r < nte; r++) pos += te->labels[r * TK + lc[k]] > 0.5;
+        fprintf(hout, ", %s rate %.3f%% (%.0f)", cfg.tasks[k].name, 100.0 * pos / (nte ? nte : 1), pos);
+    }
+    /* columns: per task AUC, per child its AUC on the parent's positives, per child with a
+     * counterfactual label its entire-space conditional AUC; each with its paired test */
+    int ncol = 0, ck[3 * RF_MAX_TASKS], ct[3 * RF_MAX_TASKS]; /* task, type 0 AUC / 1 cond / 2 es */
+    for (int k = 0; k < K; k++) ck[ncol] = k, ct[ncol++] = 0;
+    for (int k = 0; k < K; k++)
+        if (pk[k] >= 0) ck[ncol] = k, ct[ncol++] = 1;
+    for (int k = 0; k < K; k++)
+        if (cf[k] >= 0) ck[ncol] = k, ct[ncol++] = 2;
+    char head[3 * RF_MAX_TASKS][2 * RF_NAME_MAX + 8];
+    double val[16][3 * RF_MAX_TASKS], orc[3 * RF_MAX_TASKS];
+    rf_auc_diff dif[16][3 * RF_MAX_TASKS];
+    for (int j = 0; j < ncol; j++) {
+        int k = ck[j];
+        if (ct[j] == 0) snprintf(head[j], sizeof head[j], "%s AUC", cfg.tasks[k].name);
+        else snprintf(head[j], sizeof head[j], "%s%s|%s", ct[j] == 2 ? "es " : "", cfg.tasks[k].name,
+                      cfg.tasks[pk[k]].name);
+        for (int i = 0; i < nt; i++) {
+            const float *sc = ct[j] == 0 ? prob[i] + k : cond[i] + k;
+            const float *lab = te->labels + (ct[j] == 2 ? cf[k] : lc[k]);
+            const float *mask = ct[j] == 1 ? te->labels + lc[pk[k]] : NULL;
+            val[i][j] = ct[j] == 0 ? res[i].task[k].auc : ct[j] == 1 ? res[i].cond[k].auc
+                                   : rf_auc_strided(sc, (size_t)K, lab, TK, NULL, 0, nte, NULL);
+            dif[i][j].diff = NAN;
+            if (i == base || so.method == SIGNIF_NONE || lc[k] < 0) continue;
+            const float *bsc = (ct[j] == 0 ? prob[base] : cond[base]) + k;
+            rf_error e2;
+            if (signif_pair(&so, sc, (size_t)K, bsc, (size_t)K, lab, TK, mask, TK, te->group, nte, cfg.train.threads,
+                            &dif[i][j], &e2))
+                dif[i][j].diff = NAN; /* a class absent: no test, the cell says n/a */
+        }
+        orc[j] = NAN;
+        if (te->truth && lc[k] >= 0) {
+            if (ct[j] == 0)
+                orc[j] = rf_auc_strided(te->truth + lc[k], TK, te->labels + lc[k], TK, NULL, 0, nte, NULL);
+            else if (ct[j] == 2)
+                orc[j] = rf_auc_strided(te->truth + cf[k], TK, te->labels + cf[k], TK, NULL, 0, nte, NULL);
+            else if (lc[pk[k]] >= 0) { /* the true conditional truth_k / truth_parent on the parent's positives */
+                float *ratio = malloc((nte ? nte : 1) * sizeof *ratio);
+                for (size_t r = 0; ratio && r < nte; r++) {
+                    float tp = te->truth[r * TK + lc[pk[k]]];
+                    ratio[r] = tp > 0 ? te->truth[r * TK + lc[k]] / tp : 0;
+                }
+                if (ratio)
+                    orc[j] = rf_auc_strided(ratio, 1, te->labels + lc[k], TK, te->labels + lc[pk[k]], TK, nte, NULL);
+                free(ratio);
+            }
+        }
     }
     /* columns as wide as their headers (long task names stay aligned) */
-    int wa[RF_MAX_TASKS], wc[RF_MAX_TASKS];
+    int w[3 * RF_MAX_TASKS];
+    for (int j = 0; j < ncol; j++) w[j] = strlen(head[j]) > 14 ? (int)strlen(head[j]) : 14;
     fprintf(hout, "\n\n%-10s", "model");
-    for (int k = 0; k < K; k++) {
-        snprintf(buf, sizeof buf, "%s AUC", cfg.tasks[k].name);
-        wa[k] = strlen(buf) > 10 ? (int)strlen(buf) : 10;
-        fprintf(hout, " %*s", wa[k], buf);
-    }
-    for (int k = 0; k < K; k++)
-        if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) {
-            snprintf(buf, sizeof buf, "%s|%s", cfg.tasks[k].name, cfg.tasks[k].parent);
-            wc[k] = strlen(buf) > 14 ? (int)strlen(buf) : 14;
-            fprintf(hout, " %*s", wc[k], buf);
-        }
+    for (int j = 0; j < ncol; j++) fprintf(hout, " %*s", w[j], head[j]);
     int reg = cfg.regression.target[0] != 0; /* regression: the prediction's test error too */
     if (reg) fprintf(hout, " %8s %8s", "MSE", "MAE");
     fprintf(hout, " %8s %7s %10s\n", "best ep", "train s", "samples/s");
     for (int i = 0; i < nt; i++) {
         fprintf(hout, "%-10s", type_name(types[i]));
-        for (int k = 0; k < K; k++) fprintf(hout, " %*.4f", wa[k], res[i].task[k].auc);
-        for (int k = 0; k < K; k++)
-            if (rf_config_task_index(&cfg, cfg.tasks[k].parent) >= 0) fprintf(hout, " %*.4f", wc[k], res[i].cond[k].auc);
+        for (int j = 0; j < ncol; j++) fprintf(hout, " %*.4f", w[j], val[i][j]);
         if (reg) fprintf(hout, " %8.4f %8.4f", res[i].reg.mse, res[i].reg.mae);
         fprintf(hout, " %8d %7.1f %10.0f\n", sums[i].best_epoch, sums[i].seconds, sums[i].samples_per_sec);
     }
-    double oracle[RF_MAX_TASKS];
-    if (sp.test->truth) {
+    if (te->truth) {
         fprintf(hout, "%-10s", "oracle");
-        for (int k = 0; k < K; k++) {
-            oracle[k] = rf_auc_strided(sp.test->truth + lc[k], sp.test->K, sp.test->labels + lc[k], sp.test->K,
-                                       NULL, 0, sp.test->n, NULL);
-            fprintf(hout, " %*.4f", wa[k], oracle[k]);
-        }
+        for (int j = 0; j < ncol; j++)
+            if (isnan(orc[j])) fprintf(hout, " %*s", w[j], "-");
+            else fprintf(hout, " %*.4f", w[j], orc[j]);
         fprintf(hout, "   (true probabilities of the simulator)\n");
+    }
+    if (so.method != SIGNIF_NONE && nt > 1) {
+        char cell[64];
+        fprintf(hout, "\nDifference to %s on the same test rows, [95%% CI] (%s; * = significant):\n%-10s",
+                type_name(types[base]), signif_name(&so), "model");
+        for (int j = 0; j < ncol; j++) fprintf(hout, " %26s", head[j]);
+        fprintf(hout, "\n");
+        for (int i = 0; i < nt; i++) {
+            if (i == base) continue;
+            fprintf(hout, "%-10s", type_name(types[i]));
+            for (int j = 0; j < ncol; j++)
+                fprintf(hout, " %26s", isnan(dif[i][j].diff) ? "n/a" : signif_cell(cell, sizeof cell, &dif[i][j]));
+            fprintf(hout, "\n");
+        }
     }
     for (int i = 0; i < nt; i++)
         if (chain_links_inactive(&cfg, types[i])) {
@@ -154,29 +238,41 @@ int cmd_compare(int argc, char **argv)
         }
     if (o.json) {
         json_t *j = json_object();
-        json_object_set_new(j, "test_rows", json_integer((json_int_t)sp.test->n));
+        json_object_set_new(j, "test_rows", json_integer((json_int_t)nte));
+        json_object_set_new(j, "baseline", json_string(type_name(types[base])));
+        json_object_set_new(j, "signif", json_string(so.method == SIGNIF_NONE ? "none" : signif_name(&so)));
         json_t *rows = json_array();
         for (int i = 0; i < nt; i++) {
             rf_model_spec spec;
-            int parent[RF_MAX_TASKS];
             rf_config_model_spec(&cfg, 0, NULL, 0, &spec);
-            for (int k = 0; k < K; k++) parent[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
-            json_t *r = metrics_json(&spec, parent, &res[i]);
+            json_t *r = metrics_json(&spec, pk, &res[i]);
             json_object_set_new(r, "model", json_string(type_name(types[i])));
             json_object_set_new(r, "train_seconds", json_real(sums[i].seconds));
             json_object_set_new(r, "samples_per_sec", json_real(sums[i].samples_per_sec));
+            json_t *es = json_object(), *vs = json_object();
+            for (int c = 0; c < ncol; c++) {
+                if (ct[c] == 2) json_object_set_new(es, cfg.tasks[ck[c]].name, json_real(val[i][c]));
+                if (i != base && !isnan(dif[i][c].diff)) json_object_set_new(vs, head[c], signif_json(&dif[i][c]));
+            }
+            json_object_set_new(r, "es_conditional_auc", es);
+            if (i != base) json_object_set_new(r, "vs_baseline", vs);
             json_array_append_new(rows, r);
         }
         json_object_set_new(j, "models", rows);
-        if (sp.test->truth) {
+        if (te->truth) {
             json_t *or = json_object();
-            for (int k = 0; k < K; k++) json_object_set_new(or, cfg.tasks[k].name, json_real(oracle[k]));
+            for (int c = 0; c < ncol; c++)
+                if (!isnan(orc[c])) json_object_set_new(or, ct[c] ? head[c] : cfg.tasks[ck[c]].name, json_real(orc[c]));
             json_object_set_new(j, "oracle_auc", or);
         }
         rc = write_json(j, o.json_path);
     }
     if (hout != stdout && hout != stderr) fclose(hout);
+out:
+    for (int i = 0; i < nt; i++) {
+        free(prob[i]);
+        free(cond[i]);
+    }
     rf_splits_free(&sp);
     return rc;
 }
-

@@ -25,7 +25,9 @@ static const char *eval_help =
     "\n"
     "Evaluate a trained model: per task AUC (exact, over the whole set), logloss, mean\n"
     "prediction, observed rate, calibration; for child tasks also the conditional AUC on rows\n"
-    "whose parent label is positive (e.g. CVR AUC on clicked rows).\n"
+    "whose parent label is positive (e.g. CVR AUC on clicked rows). On the simulator also the\n"
+    "oracle AUC of every task and, where the log has counterfactual labels (cf_<label>, preset\n"
+    "ecom), the entire-space conditional AUC: CVR over all exposed rows, clicked or not.\n"
     "Without --data the model's own test rows are used (its data.test file, else the test split of\n"
     "its data source), encoded with the model's stored vocabularies and normalisers.\n"
     "When the data have a group (query/list) key, also the ranking metrics per group: Weighted\n"
@@ -49,7 +51,8 @@ static const char *eval_help =
     "      --k LIST          cut-offs K (default 5,10)\n"
     "      --fusion SPEC     also rank by a formula, e.g. add:ctr=1,ctcvr=20 or\n"
     "                        mul:ctr=0.9,ctcvr|ctr=1.1 (repeatable)\n"
-    "      --no-oracle       no rows for the simulator's true probabilities\n"
+    "      --no-oracle       no rows for the simulator's true probabilities (nor its oracle AUCs\n"
+    "                        and the entire-space conditional AUC against cf_<label>)\n"
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
@@ -215,6 +218,55 @@ static int eval_predictions(const opts *o, const rank_opts *ro)
     return rc;
 }
 
+/* The simulator's truth (ds->truth): the oracle AUC of every task, and for each child task
+ * with a counterfactual label cf_<label> the model's conditional score against it on every row
+ * (entire-space CVR AUC) beside the oracle's. Printed, or added to j. */
+static int eval_truth(const rf_model *m, const rf_dataset *ds, int threads, json_t *j)
+{
+    if (!ds->truth || ds->n == 0) return 0;
+    const rf_model_spec *sp = rf_model_spec_of(m);
+    const int K = rf_model_info_of(m)->K, *parent = rf_model_info_of(m)->parent;
+    const size_t TK = (size_t)ds->K, n = ds->n;
+    float *cond = malloc(n * (size_t)K * sizeof *cond);
+    rf_error e;
+    if (!cond) {
+        fprintf(stderr, "resflow: error: out of memory\n");
+        return RF_ENOMEM;
+    }
+    if (rf_predict(m, ds, threads, NULL, cond, &e)) {
+        free(cond);
+        return die(&e);
+    }
+    json_t *or = json_object(), *es = json_object();
+    if (!j) printf("oracle AUC (the simulator's true probabilities):");
+    for (int k = 0; k < K; k++) {
+        int lc = rf_dataset_label_index(ds, sp->tasks[k].label);
+        if (lc < 0) continue;
+        double a = rf_auc_strided(ds->truth + lc, TK, ds->labels + lc, TK, NULL, 0, n, NULL);
+        if (j) json_object_set_new(or, sp->tasks[k].name, json_real(a));
+        else printf("  %s %.4f", sp->tasks[k].name, a);
+    }
+    if (!j) printf("\n");
+    for (int k = 0; k < K; k++) {
+        int cf = parent[k] >= 0 ? cf_label_index(ds, sp->tasks[k].label) : -1;
+        if (cf < 0) continue;
+        double a = rf_auc_strided(cond + k, (size_t)K, ds->labels + cf, TK, NULL, 0, n, NULL);
+        double o = rf_auc_strided(ds->truth + cf, TK, ds->labels + cf, TK, NULL, 0, n, NULL);
+        if (j) json_object_set_new(es, sp->tasks[k].name, json_pack("{s:f,s:f,s:s}", "auc", a, "oracle", o, "label", ds->label_names[cf]));
+        else printf("entire-space %s|%s AUC (conditional score vs %s on all %zu rows): %.4f, oracle %.4f\n",
+                    sp->tasks[k].name, sp->tasks[parent[k]].name, ds->label_names[cf], n, a, o);
+    }
+    if (j) {
+        json_object_set_new(j, "oracle_auc", or);
+        json_object_set_new(j, "es_conditional_auc", es);
+    } else {
+        json_decref(or);
+        json_decref(es);
+    }
+    free(cond);
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     rank_opts ro;
@@ -248,6 +300,13 @@ int cmd_eval(int argc, char **argv)
         rf_loaded_model_free(&lm);
         return rc;
     }
+    json_t *jt = o.json ? json_object() : NULL;
+    if (jt && !ro.no_oracle && (rc = eval_truth(lm.model, ds, lm.cfg.train.threads, jt))) {
+        json_decref(jt);
+        rf_dataset_free(ds);
+        rf_loaded_model_free(&lm);
+        return rc;
+    }
     /* ranking metrics (the set takes ownership of ds) */
     rank_set rs;
     int skip = 0;
@@ -270,6 +329,7 @@ int cmd_eval(int argc, char **argv)
     if (!rc && skip) note("no group key in the data: ranking metrics skipped (set data.group)");
     if (!rc && o.json) {
         json_t *j = metrics_json(rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
+        if (jt) json_object_update(j, jt);
         if (!skip) {
             json_t *rk = rank_json(&ro, &rs, rows, nrows);
             json_t *tg = json_object();
@@ -285,7 +345,8 @@ int cmd_eval(int argc, char **argv)
     } else if (!rc) {
         printf("%zu rows\n", n);
         print_metrics(stdout, rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
-        if (!skip) {
+        if (!ro.no_oracle) rc = eval_truth(lm.model, ds, lm.cfg.train.threads, NULL); /* ds: alive in rs */
+        if (!rc && !skip) {
             printf("GAUC per task (its score vs its own label; groups with both classes):");
             for (int k = 0; k < rf_model_info_of(lm.model)->K; k++)
                 printf("  %s %.4f (%zu of %zu groups)", rf_model_spec_of(lm.model)->tasks[k].name, gauc[k], gused[k],
@@ -294,6 +355,7 @@ int cmd_eval(int argc, char **argv)
             rank_print(stdout, &ro, &rs, rows, nrows);
         }
     }
+    json_decref(jt);
     free(rows);
     rank_set_free(&rs);
     rf_loaded_model_free(&lm);

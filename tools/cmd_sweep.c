@@ -46,6 +46,8 @@ static const char *sweep_help =
     "      --seeds N|LIST    N seeds (1..N) or a list of train.seed values (default: the file's, else 3)\n"
     "      --set KEY=VALUE   override a config key in every run (repeatable; not the swept key)\n"
     "      --force           train every run again, even when its result is up to date\n"
+    "                        (the table also gives each value's difference to the first value,\n"
+    "                        paired by seed, with a 95% t-interval; * = significant)\n"
     "      --dry-run         list the runs and whether each is done; train nothing\n"
     "      --threads N       threads per run (not part of a run's identity)\n"
     "  -q, --quiet           no progress output (warnings and errors only)\n"

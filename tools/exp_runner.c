@@ -21,6 +21,7 @@ int exp_parse_opt(const char *cmd, int c, const char *arg, exp_args *a)
     case XO_MODELS: a->models = arg; return 1;
     case XO_DATASETS: a->datasets = arg; return 1;
     case XO_SEEDS: a->seeds = arg; return 1;
+    case XO_BASELINE: a->baseline = arg; return 1;
     case XO_SET:
         if (a->n_sets == 128) return usage_error(cmd, "too many --set options"), -1;
         a->sets[a->n_sets++] = arg;
@@ -51,6 +52,12 @@ rf_status exp_apply_args(rf_experiment *x, const exp_args *a, const char *defaul
     if (st) return st;
     if (a->seeds) st = rf_experiment_set_seeds(x, a->seeds, e);
     else if (!x->n_seeds) st = rf_experiment_set_seeds(x, default_seeds, e);
+    if (!st && a->baseline) snprintf(x->baseline, sizeof x->baseline, "%s", a->baseline);
+    if (!st && x->baseline[0]) { /* the baseline of the difference tables names a model of the run */
+        int found = 0;
+        for (int m = 0; m < x->n_models; m++) found |= !strcmp(x->models[m].name, x->baseline);
+        if (!found) st = rf_errorf(e, RF_EUSAGE, "baseline '%s' is not one of the experiment's models", x->baseline);
+    }
     for (int j = 0; j < a->n_sets && !st; j++) st = rf_experiment_add_override(x, a->sets[j], e);
     if (!st && a->threads) {
         char t[32];

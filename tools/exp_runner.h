@@ -9,12 +9,12 @@
 
 /* The options that `experiment` and `sweep` share. */
 typedef struct {
-    const char *file, *out, *models, *datasets, *seeds;
+    const char *file, *out, *models, *datasets, *seeds, *baseline;
     const char *sets[128];
     int n_sets, force, dry, threads;
 } exp_args;
 
-enum { XO_MODELS = 1000, XO_DATASETS, XO_SEEDS, XO_SET, XO_FORCE, XO_DRY, XO_THREADS, XO_NEXT };
+enum { XO_MODELS = 1000, XO_DATASETS, XO_SEEDS, XO_SET, XO_FORCE, XO_DRY, XO_THREADS, XO_BASELINE, XO_NEXT };
 
 #define EXP_LONG_OPTIONS                                                                                       \
     {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},                                \
@@ -22,6 +22,7 @@ enum { XO_MODELS = 1000, XO_DATASETS, XO_SEEDS, XO_SET, XO_FORCE, XO_DRY, XO_THR
         {"seeds", required_argument, 0, XO_SEEDS}, {"set", required_argument, 0, XO_SET},                     \
         {"force", no_argument, 0, XO_FORCE}, {"dry-run", no_argument, 0, XO_DRY},                             \
         {"threads", required_argument, 0, XO_THREADS}, {"quiet", no_argument, 0, 'q'},                        \
+        {"baseline", required_argument, 0, XO_BASELINE},                                                       \
         {"help", no_argument, 0, 'h'}
 
 /* Handle getopt's result c when it is a shared option (-h excepted): 1 handled, 0 not a shared

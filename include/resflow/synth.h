@@ -13,13 +13,15 @@ typedef enum {
     RF_SYNTH_SEARCH = 0,   /* e-commerce search log: click -> (cart ->) order, order counts */
     RF_SYNTH_KUAIRAND = 1, /* short-video feed: click -> long_view -> like -> follow/comment/forward,
                               play time */
-    RF_SYNTH_RATING = 2    /* movie ratings 1..5 (bounded regression) and rating >= k labels */
+    RF_SYNTH_RATING = 2,   /* movie ratings 1..5 (bounded regression) and rating >= k labels */
+    RF_SYNTH_ECOM = 3      /* e-commerce search log from docs/simulator.md's story: click -> (cart ->)
+                              order, retrieval + production ranker, counterfactual labels cf_* */
 } rf_synth_preset;
 
 typedef struct {
     size_t rows;          /* impressions */
     uint64_t seed;
-    int tasks;            /* search: 2 (click, order) or 3 (click, cart, order), entire-space */
+    int tasks;            /* search, ecom: 2 (click, order) or 3 (click, cart, order), entire-space */
     uint32_t n_users, n_items, n_queries;
     float ctr;            /* target mean click rate, e.g. 0.04 */
     float cvr;            /* target mean P(order | click), e.g. 0.02 */

@@ -509,9 +509,10 @@ static rf_status validate(const rf_synth_opts *o, rf_error *err)
     if (o->rows == 0) return rf_errorf(err, RF_EUSAGE, "synth: rows must be > 0");
     if (o->rows > ((size_t)1 << 40))
         return rf_errorf(err, RF_EUSAGE, "synth: rows %zu too large (max 2^40)", o->rows);
-    if (o->preset < RF_SYNTH_SEARCH || o->preset > RF_SYNTH_RATING)
+    if (o->preset < RF_SYNTH_SEARCH || o->preset > RF_SYNTH_ECOM)
         return rf_errorf(err, RF_EUSAGE, "synth: unknown preset %d", o->preset);
-    if (o->preset == RF_SYNTH_SEARCH && o->tasks != 2 && o->tasks != 3)
+    int chain = o->preset == RF_SYNTH_SEARCH || o->preset == RF_SYNTH_ECOM;
+    if (chain && o->tasks != 2 && o->tasks != 3)
         return rf_errorf(err, RF_EUSAGE, "synth: tasks must be 2 or 3 (got %d)", o->tasks);
     if (o->n_users == 0 || o->n_items == 0 || o->n_queries == 0)
         return rf_errorf(err, RF_EUSAGE,
@@ -526,7 +527,7 @@ static rf_status validate(const rf_synth_opts *o, rf_error *err)
         return rf_errorf(err, RF_EUSAGE, "synth: ctr must be in (0, 1) (got %g)", (double)o->ctr);
     if (!rate_ok(o->cvr))
         return rf_errorf(err, RF_EUSAGE, "synth: cvr must be in (0, 1) (got %g)", (double)o->cvr);
-    if (o->preset == RF_SYNTH_SEARCH && o->tasks == 3) {
+    if (chain && o->tasks == 3) {
         if (!rate_ok(o->cart_rate))
             return rf_errorf(err, RF_EUSAGE, "synth: cart_rate must be in (0, 1) (got %g)",
                              (double)o->cart_rate);
@@ -549,6 +550,7 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
 
     if (o->preset == RF_SYNTH_KUAIRAND) return rf_synth_gen_kuairand_(o, out, err);
     if (o->preset == RF_SYNTH_RATING) return rf_synth_gen_rating_(o, out, err);
+    if (o->preset == RF_SYNTH_ECOM) return rf_synth_gen_ecom_(o, out, err);
     /* labels: the T task labels, then (order_counts) order_count */
     const int T = o->tasks, K = T + (o->order_counts ? 1 : 0), F = N_FIELDS, D = N_DENSE;
     const size_t n = o->rows, LL = (size_t)o->list_len;

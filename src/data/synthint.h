@@ -124,6 +124,7 @@ static inline uint32_t pop_draw(const pop_t *p, rng_t *r) { return alias_draw(p-
 
 /* ---- the presets of synth_presets.c (options validated) ----------------------------------- */
 rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);
+rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);
 rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);
 
 #endif

@@ -296,8 +296,8 @@ static rf_status load_root(ctx *c, const yaml_node_t *root)
 {
     if (!root) return rf_error_at(c->err, RF_EUSAGE, c->name, 0, 0, "empty experiment file");
     if (root->type != YAML_MAPPING_NODE) return at(c, root, "expected a mapping (name, seeds, models, datasets, ...)");
-    static const char *const keys[] = {"name", "out", "seeds", "models", "datasets", "set", "backbone", NULL};
-    kv p[8];
+    static const char *const keys[] = {"name", "out", "seeds", "models", "datasets", "set", "backbone", "baseline", NULL};
+    kv p[9];
     int np;
     rf_status st = pairs(c, root, keys, p, &np);
     if (st) return st;
@@ -305,10 +305,10 @@ static rf_status load_root(ctx *c, const yaml_node_t *root)
     for (int i = 0; i < np; i++) {
         const char *k = p[i].key, *s;
         const yaml_node_t *v = p[i].val;
-        if (!strcmp(k, "name") || !strcmp(k, "out")) {
+        if (!strcmp(k, "name") || !strcmp(k, "out") || !strcmp(k, "baseline")) {
             if ((st = want_scalar(c, v, k, &s))) return st;
-            char *dst = !strcmp(k, "name") ? x->name : x->out;
-            size_t cap = !strcmp(k, "name") ? sizeof x->name : sizeof x->out;
+            char *dst = !strcmp(k, "name") ? x->name : !strcmp(k, "out") ? x->out : x->baseline;
+            size_t cap = !strcmp(k, "name") ? sizeof x->name : !strcmp(k, "out") ? sizeof x->out : sizeof x->baseline;
             if (strlen(s) >= cap) return at(c, v, "%s: too long", k);
             snprintf(dst, cap, "%s", s);
         } else if (!strcmp(k, "seeds")) {

@@ -297,6 +297,45 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                         "(the best any model can do).\n");
     }
 
+    /* the paired differences to the baseline model, per seed */
+    int base = 0;
+    for (int m = 0; m < nm && x->baseline[0]; m++)
+        if (!strcmp(x->models[m].name, x->baseline)) base = m;
+    if (nm > 1) {
+        sb_printf(&M, "\n## Difference to %s, paired by seed\n\n", x->models[base].name);
+        sb_printf(&M, "Per seed s the difference d_s = model_s - %s_s (same data, same seed); mean and 95 %% "
+                      "Student-t interval over the seeds; `*` = the interval excludes 0 (significant). With one seed "
+                      "no interval: use `resflow compare` (DeLong / bootstrap over queries on the test rows).\n\n",
+                  x->models[base].name);
+        int r = 0, nc2 = 2 + nm - 1;
+        snprintf(cells[0], 96, "dataset");
+        snprintf(cells[1], 96, "metric");
+        for (int m = 0, c = 2; m < nm; m++)
+            if (m != base) snprintf(cells[c++], 96, "%s", x->models[m].name);
+        r = 1;
+        for (int d = 0; d < nd; d++) {
+            metric mt[MAX_METRICS];
+            int nmt = dataset_metrics(x, res, d, mt);
+            for (int i = 0; i < nmt; i++) {
+                if (mt[i].kind != M_AUC && mt[i].kind != M_COND) continue;
+                char (*row)[96] = cells + (size_t)r * nc2;
+                snprintf(row[0], 96, "%s", x->datasets[d].name);
+                char lab[128];
+                snprintf(lab, sizeof lab, "diff %s", mt[i].label);
+                md_escape(row[1], 96, lab);
+                cell cb = cell_of(x, res, d, base, &mt[i]);
+                for (int m = 0, c = 2; m < nm; m++) {
+                    if (m == base) continue;
+                    cell cm = cell_of(x, res, d, m, &mt[i]);
+                    rf_paired_diff pd = rf_paired_seed_diff(cm.v, cb.v, ns);
+                    rf_paired_diff_format(row[c++], 96, &pd);
+                }
+                r++;
+            }
+        }
+        md_table(&M, cells, r, nc2, nc2);
+    }
+
     /* per dataset: one row per model */
     sb_puts(&C, "dataset,model,model_type,metric,task,mean,std,n,runs,diverged,values\n");
     json_t *jds = json_array();

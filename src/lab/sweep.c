@@ -419,6 +419,24 @@ static void md(FILE *fp, const rf_experiment *x, const rf_sweep *sw, const rf_sw
         }
         fputc('\n', fp);
     }
+    if (sw->n_values < 2) return;
+    /* each value against the first, paired by seed (exp_paired.c) */
+    fprintf(fp, "\nDifference to %s = %s, paired by seed: mean [95 %% Student-t interval over the seeds]; "
+                "`*` = the interval excludes 0 (significant).\n\n| %s |", sw->key, sw->value[0], sw->key);
+    for (int j = 0; j < n; j++) fprintf(fp, " %s |", s[j].label);
+    fputs("\n|---|", fp);
+    for (int j = 0; j < n; j++) fputs("---|", fp);
+    fputc('\n', fp);
+    for (int v = 1; v < sw->n_values; v++) {
+        fprintf(fp, "| %s |", sw->value[v]);
+        for (int j = 0; j < n; j++) {
+            char b[96];
+            rf_paired_diff pd = rf_paired_seed_diff(s[j].v[v], s[j].v[0], x->n_seeds);
+            rf_paired_diff_format(b, sizeof b, &pd);
+            fprintf(fp, " %s |", b);
+        }
+        fputc('\n', fp);
+    }
 }
 
 static rf_status plot(const rf_experiment *x, const rf_sweep *sw, const rf_sweep_series *s, int n, const char *dir,

@@ -231,7 +231,7 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
             return st;
         }
         logf_(log, ud, "data: simulator (%s), %zu rows, %d fields, seed %llu",
-              so.preset == RF_SYNTH_KUAIRAND ? "kuairand" : so.preset == RF_SYNTH_RATING ? "rating" : "search",
+              so.preset == RF_SYNTH_KUAIRAND ? "kuairand" : so.preset == RF_SYNTH_RATING ? "rating" : so.preset == RF_SYNTH_ECOM ? "ecom" : "search",
               all->n, all->F, (unsigned long long)so.seed);
     } else if (dc->schema.cache[0]) {
         return rf_cache_load_splits(cfg, out, log, ud, err);

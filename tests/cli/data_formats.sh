@@ -26,7 +26,11 @@ else
 fi
 # the generic CSV config on the simulator's CSV (with true probabilities in p_* columns)
 expect_exit 0 "$RF" synth --set synth.rows=20000 --set synth.order_counts=true -o "$T/log.csv" -q
-head -1 "$T/log.csv" | grep -q "order_count,group,p_click,p_order,p_order_count" || fail "synth header: $(head -1 "$T/log.csv")"
+# (the default preset ecom: labels, order counts, the counterfactual label, then their truth)
+head -1 "$T/log.csv" | grep -q "click,order,order_count,cf_order,group,p_click,p_order,p_order_count,p_cf_order" ||
+    fail "synth header: $(head -1 "$T/log.csv")"
+expect_exit 0 "$RF" synth --set synth.preset=search --set synth.rows=2000 --set synth.order_counts=true -o "$T/slog.csv" -q
+head -1 "$T/slog.csv" | grep -q "order_count,group,p_click,p_order,p_order_count" || fail "search header: $(head -1 "$T/slog.csv")"
 expect_exit 0 "$RF" train -c configs/csv.yaml --set data.source="$T/log.csv" $FAST -o "$T/csv.model"
 # simulator presets
 for c in synth_3task synth_kuairand synth_rating; do

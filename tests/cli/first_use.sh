@@ -59,7 +59,7 @@ else
 fi
 
 # 4. a small CSV of one's own with the defaults: raw-scale dense columns (data.normalize: none)
-# and batch_size 2048 on 2,000 rows (5 steps) warn, naming the column and the fix; never on stdout
+# and batch_size 2048 on 2,000 rows (800 training rows with the 40/10/50 default split: 5 steps) warn, naming the column and the fix; never on stdout
 awk 'BEGIN { srand(7); print "user,price,age,click"; for (i = 0; i < 2000; i++) {
     p = 500 + 400 * rand(); printf "u%d,%.2f,%.1f,%d\n", i % 50, p, 0.2 + rand(), rand() < (p > 700 ? 0.4 : 0.1) } }' >"$T/own.csv"
 cat >"$T/own.yaml" <<YAML
@@ -69,11 +69,11 @@ YAML
 expect_exit 0 "$RF" train -c "$T/own.yaml" -o "$T/own.model" -q
 expect_err "warning: dense column price is used unscaled"
 expect_err "data.normalize: standardize"
-expect_err "warning: training takes only 5 optimizer steps (1400 training rows / train.batch_size 2048"
-expect_err "smaller train.batch_size (e.g. 64) or more train.epochs"
+expect_err "warning: training takes only 5 optimizer steps (800 training rows / train.batch_size 2048"
+expect_err "smaller train.batch_size (e.g. 32) or more train.epochs"
 if grep -q "age is used unscaled" "$T/err"; then fail "age (in [0.2, 1.2]) flagged as unscaled"; fi
 if grep -q "warning" "$T/out"; then fail "a warning on stdout"; fi
-expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=64 -o "$T/own.model" -q
+expect_exit 0 "$RF" train -c "$T/own.yaml" --set data.normalize=standardize --set train.batch_size=32 -o "$T/own.model" -q
 if grep -q "warning" "$T/err"; then cat "$T/err" >&2; fail "warnings with the fixes applied"; fi
 
 # 5. tasks without a parent (a config of one's own, Census): ResFlow and ESMM reduce to NSE; compare

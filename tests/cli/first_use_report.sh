@@ -3,7 +3,7 @@
 # whose DOM must hold the table rows and the figures, with no console error and no external
 # resource. Skips the rendering (not the page checks) when chromium is absent.
 . tests/cli/_common.sh
-O="--set synth.rows=20000 --set train.epochs=2 --set model.hidden=[16,8] --set train.batch_size=256 --set train.log_every=10"
+O="--set synth.preset=search --set synth.rows=20000 --set train.epochs=2 --set model.hidden=[16,8] --set train.batch_size=256 --set train.log_every=10"
 expect_exit 0 "$RF" train $O -o "$T/m.model" --report "$T/rep"
 expect_err "report written to $T/rep/report.html"
 H="$T/rep/report.html"
@@ -56,7 +56,7 @@ expect_exit 1 "$RF" eval -m "$T/m.model" --report "$T/r"
 expect_err "not an option of this command"
 
 # an experiment's OUT/report.html: per dataset a table (one row per model) and an AUC plot
-expect_exit 0 "$RF" experiment --models nse,resflow --seeds 1,2 --set synth.rows=8000 --set train.epochs=1 \
+expect_exit 0 "$RF" experiment --models nse,resflow --seeds 1,2 --set synth.preset=search --set synth.rows=8000 --set train.epochs=1 \
     --set model.hidden=[8] --set train.batch_size=256 -o "$T/x" -q
 X="$T/x/report.html"
 [ -s "$X" ] || fail "experiment wrote no report.html"

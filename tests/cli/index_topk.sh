@@ -10,20 +10,20 @@ fi
 . tests/cli/_common.sh
 SPID=""
 trap '[ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null; rm -rf "$T"' EXIT
-TWIN="--set synth.rows=20000 --set train.epochs=1 --set model.hidden=[32,16] --set train.batch_size=256 -q
+TWIN="--set synth.preset=search --set synth.rows=20000 --set train.epochs=1 --set model.hidden=[32,16] --set train.batch_size=256 -q
       --set model.type=twin --set model.twin_dim=16
       --set model.item_fields=[item_id,item_cat,brand,shop,price_bucket]
       --set model.item_dense=[log_price,item_hist_ctr]"
 expect_exit 0 "$RF" train $TWIN -o "$T/m.model"
 expect_exit 0 "$RF" train $TWIN --set train.seed=7 -o "$T/m2.model"
-expect_exit 0 "$RF" synth --set synth.rows=2500 -q -o "$T/log.csv"
+expect_exit 0 "$RF" synth --set synth.preset=search --set synth.rows=2500 -q -o "$T/log.csv"
 
 # resflow index: usage, a model that is not a twin, repeated ids, an unknown id column
 expect_exit 0 "$RF" index --help
 expect_out "resflow index -m MODEL --items FILE -o OUT.rfi"
 expect_exit 1 "$RF" index -m "$T/m.model" -o "$T/x.rfi"
 expect_err "are required"
-expect_exit 0 "$RF" train --set synth.rows=5000 --set train.epochs=1 --set model.hidden=[8] -q -o "$T/r.model"
+expect_exit 0 "$RF" train --set synth.preset=search --set synth.rows=5000 --set train.epochs=1 --set model.hidden=[8] -q -o "$T/r.model"
 expect_exit 1 "$RF" index -m "$T/r.model" --items "$T/log.csv" -o "$T/x.rfi"
 expect_err "twin-tower model"
 expect_exit 2 "$RF" index -m "$T/m.model" --items "$T/log.csv" -o "$T/x.rfi"

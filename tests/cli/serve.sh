@@ -9,7 +9,7 @@ fi
 SPID=""
 trap '[ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null; rm -rf "$T"' EXIT
 expect_exit 0 "$RF" train $SMALL -o "$T/m.model"
-expect_exit 0 "$RF" synth --set synth.rows=40 -q -o "$T/d.csv"
+expect_exit 0 "$RF" synth --set synth.preset=search --set synth.rows=40 -q -o "$T/d.csv"
 expect_exit 0 "$RF" predict -m "$T/m.model" --data "$T/d.csv" -o "$T/p.tsv" -q
 expect_exit 0 "$RF" serve --help
 expect_out "POST /v1/score"

@@ -56,6 +56,7 @@ typedef struct {
     char name[128];           /* title ("" = none) */
     char out[1024];           /* output directory from the file ("" = none) */
     char source[1024];        /* the experiment file ("" = built from the command line) */
+    char baseline[RF_EXP_NAME_MAX]; /* the model the others are compared with ("" = the first) */
     int n_seeds;
     uint64_t seeds[RF_EXP_MAX_SEEDS];
     int n_datasets, n_models;
