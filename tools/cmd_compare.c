@@ -256,6 +256,7 @@ int cmd_compare(int argc, char **argv)
             }
             json_object_set_new(r, "es_conditional_auc", es);
             if (i != base) json_object_set_new(r, "vs_baseline", vs);
+            else json_decref(vs); /* the baseline has no differences */
             json_array_append_new(rows, r);
         }
         json_object_set_new(j, "models", rows);
