@@ -304,6 +304,7 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
         if (rc_u32(&c, &F) || rc_u32(&c, &D) || rc_u64(&c, &plen) || plen > c.n - c.off || rc_take(&c, (size_t)plen, &prep))
             return FMTERR("metadata: encoders truncated");
         if (F != m->part[0].F) return FMTERR("metadata: encoders for %u fields, the data has %u", F, m->part[0].F);
+        if (D > 65536) return FMTERR("metadata: encoders for %u dense columns (at most 65536)", D); /* fuzz_cache */
         rf_encoders *e = rf_encoders_new_((int)F, (int)D);
         if (!e) return rf_errorf(err, RF_ENOMEM, "out of memory");
         m->enc = e;
