@@ -256,7 +256,7 @@ fuzz:
 	    build-fuzz/libresflow.a $(LDLIBS) -o build-fuzz/$$t || exit 1; done
 fuzz-run: fuzz
 	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; \
-	    ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 build-fuzz/$$t -seed=1 -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	    -timeout=10 -print_final_stats=1 build-fuzz/corpus/$$t fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1 || \
 	    { tail -60 build-fuzz/$$t.log; echo "fuzz: $$t failed"; exit 1; }; \
 	    echo "fuzz: $$t $$(grep -o 'stat::number_of_executed_units: *[0-9]*' build-fuzz/$$t.log | grep -o '[0-9]*$$') executions, \

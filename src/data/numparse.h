@@ -75,7 +75,9 @@ static inline int rf_num_fast_(const char *s, size_t n, double *out)
         if (p < e && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         const char *xp = p;
         long x = 0;
-        for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++) x = x * 10 + d;
+        /* x stops growing at 5 digits (more is refused just below): no overflow on long runs */
+        for (unsigned d; p < e && (d = (unsigned)(*p - '0')) < 10u; p++)
+            if (x < 100000) x = x * 10 + d;
         if (p != e || p == xp || p - xp > 4) return -1;
         ex += eneg ? -x : x;
     }
