@@ -212,7 +212,7 @@ bench-prepare: all $(BUILD)/bench_load
 # seam test and tests/cli/mpi.sh (2 processes under mpirun reproduce the 1-process run; failures).
 test-mpi: all $(BUILD)/tests/test_mpi_seam
 	$(BUILD)/tests/test_mpi_seam
-	BUILD=$(BUILD) sh tests/cli/mpi.sh && echo "test-mpi: passed"
+	BUILD=$(BUILD) sh tests/cli/mpi.sh && BUILD=$(BUILD) sh tests/cli/mpi_checkpoint.sh && echo "test-mpi: passed"
 
 # 1 vs 2 processes on this host: samples/s, bytes per step, time in communication (MPI build:
 # make MPI=1 BUILD=build-mpi bench-mpi).

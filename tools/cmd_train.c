@@ -59,10 +59,10 @@ static const char *train_help =
     "A diverged run (non-finite loss or parameters) exits 4 and never saves a model as if fine.\n"
     "\n"
     "Data-parallel (a `make MPI=1` build): mpirun -np N resflow train ... splits every batch over\n"
-    "N processes (docs/distributed.md); only rank 0 prints and writes the model. With more than\n"
-    "one process --checkpoint, --checkpoint-every and --resume are refused (checkpoints are for\n"
-    "single-process runs), and a signal ends the run without a checkpoint or a model;\n"
-    "--init-model works.\n";
+    "N processes (docs/distributed.md); only rank 0 prints and writes the model and checkpoints.\n"
+    "The processes agree at every step on a signal any of them got and on a due checkpoint, so\n"
+    "they stop together; --resume continues with any number of processes (every process reads\n"
+    "the checkpoint: put it where all of them see it).\n";
 
 /* Data-parallel runs (`mpirun -np N resflow train`, dist.h): every process runs this; only rank
  * 0 logs, prints and writes. A failure every process reaches is agreed on (rf_comm_agree: rank 0
@@ -191,10 +191,6 @@ static int train_run(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint
     int rank = rf_comm_rank(comm), nproc = rf_comm_size(comm);
     opts o = *op;
     if (rank > 0) g_quiet = 1;
-    if (nproc > 1 && (x->resume || x->path || x->every_steps > 0 || x->every_sec > 0)) /* the same on every rank */
-        return rank == 0 ? usage_error("train", "--checkpoint, --checkpoint-every and --resume need a single process "
-                                                "(this run has %d): data-parallel runs have no checkpoints", nproc)
-                         : RF_EUSAGE;
     rf_config cfg;
     int rc = run_config(&o, x, ck, &cfg);
     if (!rc) rc = check_data_paths(&o, &cfg);
@@ -212,7 +208,7 @@ static int train_run(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint
     const char *ins[] = {o.config, cfg.data.source, cfg.data.valid, cfg.data.test, x->init_model};
     char ckdef[4096];
     if (rank == 0) rc = check_output("train", out, ins, 5);
-    if (rank == 0 && !rc && nproc == 1) rc = ckpt_setup(x, out, ins, 5, ckdef, sizeof ckdef);
+    if (rank == 0 && !rc) rc = ckpt_setup(x, out, ins, 5, ckdef, sizeof ckdef); /* rank 0 writes them */
     if (rank == 0 && !rc && o.report && mkdirs(o.report)) {
         fprintf(stderr, "resflow: error: cannot create the report directory %s\n", o.report);
         rc = RF_EIO;
@@ -251,7 +247,7 @@ static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoin
     rf_status st = rf_regression_resolve(&cfg, sp.train, &e); /* thresholds and tasks (regression.h) */
     if (!st) st = rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e);
     if (!st) st = rf_dist_check_model(comm, m, &e);
-    if (!st && x->resume) st = rf_checkpoint_resume(ck, m, &rs, &e); /* one process only */
+    if (!st && x->resume) st = rf_checkpoint_resume(ck, m, &rs, &e); /* every process: the same state */
     if ((rc = agree_die(comm, st, &e))) {
         rf_model_free(m);
         rf_splits_free(&sp);
@@ -288,18 +284,19 @@ static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoin
         return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
     }
     if (dist) rf_dist_hooks(dist, &hooks);
-    /* checkpoints, signals and the divergence check (train_ckpt.c) are a single process's: the
-     * processes of a data-parallel run would see them at different steps */
+    /* checkpoints, signals and the divergence check (train_ckpt.c); in a data-parallel run the
+     * processes agree on them at every step boundary and rank 0 writes */
+    x->comm = comm;
+    x->nproc = nproc;
+    x->writer = rank == 0;
     rf_train_ctl ctl = {0};
-    if (!dist) {
-        ctl.step_hook = train_step_hook;
-        ctl.step_ud = x;
-        ctl.cancel = train_cancel;
-        ctl.resume = x->resume ? &rs : NULL;
-        train_signals_install();
-    } else {
-        ctl.dist = rf_dist_train_dist(dist);
-    }
+    ctl.step_hook = train_step_hook;
+    ctl.step_ud = x;
+    ctl.cancel = train_cancel;
+    ctl.cancel_ud = x;
+    ctl.resume = x->resume ? &rs : NULL;
+    if (dist) ctl.dist = rf_dist_train_dist(dist);
+    train_signals_install();
     st = rf_train_ex(m, &tcfg, &hooks, &ctl, sp.train, sp.valid, &ts, &e);
     progress_end(&pg);
     if (!st && dist) st = rf_dist_check_params(dist, m, &e); /* the same model everywhere */
@@ -308,14 +305,18 @@ static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoin
         return die_abort(comm, &e);
     }
     if (!st && ts.cancelled) {
-        int sig = train_signal_seen();
+        int sig = train_signal_seen(x);
         rc = 128 + sig;
-        if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e) == RF_OK)
-            fprintf(stderr, "resflow: stopped by %s after %ld steps; the best model so far was saved to %s; "
-                            "continue with: resflow train --resume %s -o %s\n",
-                    sig == SIGINT ? "SIGINT" : "SIGTERM", ts.steps, out, x->path, out);
-        else
-            die(&e);
+        if (dist) rf_dist_free(dist);
+        if (rank == 0) { /* only rank 0 writes */
+            if (rf_model_save(m, &cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out, &e) == RF_OK)
+                fprintf(stderr, "resflow: stopped by %s after %ld steps; the best model so far was saved to %s; "
+                                "continue with: %sresflow train --resume %s -o %s\n",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM", ts.steps, out, nproc > 1 ? "mpirun -np N " : "", x->path,
+                        out);
+            else
+                die(&e);
+        }
         progress_free(&pg);
         rf_model_free(m);
         rf_splits_free(&sp);

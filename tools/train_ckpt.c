@@ -34,13 +34,7 @@ void train_signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int train_signal_seen(void) { return (int)g_signal; }
-
-int train_cancel(void *ud)
-{
-    (void)ud;
-    return g_signal != 0;
-}
+int train_signal_seen(const train_ckpt *x) { return x && x->nproc > 1 ? x->agreed_sig : (int)g_signal; }
 
 static double mono(void)
 {
@@ -49,11 +43,35 @@ static double mono(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int train_cancel(void *ud)
+{
+    train_ckpt *x = ud;
+    if (!x || x->nproc <= 1) return g_signal != 0;
+    /* one collective per step: SIGTERMs seen, SIGINTs seen, rank 0's time-based checkpoint due */
+    int sig = (int)g_signal;
+    double v[3] = {sig == SIGTERM, sig == SIGINT, x->writer && x->every_sec > 0 && mono() - x->last >= x->every_sec};
+    rf_error e;
+    rf_error_clear(&e);
+    if (rf_comm_sum_f64(x->comm, v, 3, &e)) { /* the communicator failed: nothing can be agreed */
+        fprintf(stderr, "resflow: error: %s\n", e.msg);
+        rf_comm_abort(x->comm, (int)e.code);
+    }
+    x->agreed_sig = v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGINT : 0;
+    x->time_due = v[2] > 0;
+    return x->agreed_sig != 0;
+}
+
 rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
 {
     train_ckpt *x = ud;
-    if (x->loss0 == 0) x->loss0 = s->loss > 0 ? s->loss : 1e-30;
-    x->recent[x->n_recent++ % 16] = s->loss;
+    double loss = s->loss;
+    if (x->nproc > 1) { /* the mean of the processes' batch losses, the same everywhere */
+        rf_status st = rf_comm_sum_f64(x->comm, &loss, 1, err);
+        if (st) return st;
+        loss /= x->nproc;
+    }
+    if (x->loss0 == 0) x->loss0 = loss > 0 ? loss : 1e-30;
+    x->recent[x->n_recent++ % 16] = loss;
     if (x->n_recent >= 16) {
         double mean = 0;
         for (int i = 0; i < 16; i++) mean += x->recent[i] / 16;
@@ -64,9 +82,10 @@ rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
                              x->loss0, mean, s->pos.steps - 15, s->pos.steps);
     }
     int due = s->cancelled || (x->every_steps > 0 && s->pos.steps % x->every_steps == 0) ||
-              (x->every_sec > 0 && mono() - x->last >= x->every_sec);
+              (x->nproc > 1 ? x->time_due : x->every_sec > 0 && mono() - x->last >= x->every_sec);
     if (!due) return RF_OK;
-    rf_status st = rf_checkpoint_save(x->path, x->config, x->threads, s, err);
+    rf_status st = x->writer ? rf_checkpoint_save(x->path, x->config, x->threads, s, err) : RF_OK;
+    if (x->nproc > 1) st = rf_comm_agree(x->comm, st, err); /* rank 0's write failed: every process stops */
     if (st) return st;
     x->last = mono();
     x->written++;

@@ -15,3 +15,13 @@ expect_out() { grep -q -- "$1" "$T/out" || { cat "$T/out" >&2; fail "stdout lack
 # the CLI tests train briefly on the simulator's older search preset and split (70/10/20): 23 steps
 # learn it, while the ecom default needs more data than a quick test (test_synth.c covers ecom)
 SMALL="--set synth.preset=search --set synth.ctr=0.05 --set data.test_frac=0.2 --set synth.rows=30000 --set train.epochs=1 --set model.hidden=[32,16] --set train.batch_size=512 -q"
+# need_mpi NAME: exit 0 (skipped, saying so) unless $RF is an MPI build and mpirun is there;
+# else set MPIRUN (bounded by timeout, oversubscribed, unbound) and allow mpirun as root
+need_mpi() {
+    if ! command -v mpirun >/dev/null 2>&1 || ! ldd "$RF" 2>/dev/null | grep -q libmpi; then
+        echo "$1: skipped: $RF is not an MPI build (make MPI=1 BUILD=build-mpi test-mpi)"
+        exit 0
+    fi
+    if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+    MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none"
+}

@@ -7,12 +7,7 @@
 # - a configuration that differs between ranks, a bad row, and a rank that dies mid-training stop
 #   every rank (bounded by timeout: no hang) with the failing rank's message and no model file.
 . tests/cli/_common.sh
-if ! command -v mpirun >/dev/null 2>&1 || ! ldd "$RF" 2>/dev/null | grep -q libmpi; then
-    echo "mpi.sh: skipped: $RF is not an MPI build (make MPI=1 BUILD=build-mpi test-mpi)"
-    exit 0
-fi
-if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none"
+need_mpi mpi.sh
 
 # same_run A B: the loss curves and validation AUCs (A.err, B.err) and the test AUCs (A.out,
 # B.out) of two runs agree
