@@ -81,6 +81,19 @@ RF_API void rf_eval_report_free(rf_eval_report *r);
  * "ranking" only when ranked. Malloc'ed (free it); NULL when out of memory. */
 RF_API char *rf_eval_report_json(const rf_eval_report *r, const rf_loaded_model *lm, int precision);
 
+/* Pieces of the ranking evaluation that `resflow fusion` shares:
+ * the relevance label: *col its label column of ds (lc: rf_resolve_labels' columns of the tasks),
+ * *task the deepest task (the last of equals), or with label (a task or label name) the label's
+ * column and the first task named so or built from that column (else the deepest). RF_EUSAGE
+ * naming the known tasks and labels ("<opt>: no task or label named ..."). */
+RF_API rf_status rf_eval_target(const rf_model *m, const rf_dataset *ds, const int *lc, const char *opt,
+                                const char *label, int *task, int *col, rf_error *err) RF_WUR;
+/* W of WR@K per value of categorical fields (--weight-by): W[i] = the sum of w[j * wstride] over
+ * the rows j with the same ids as row i in the comma-separated fields of ds (at most 16, not
+ * multi-valued; RF_EUSAGE naming an unknown one and the fields there are). */
+RF_API rf_status rf_eval_weight_by(const rf_dataset *ds, const char *fields, const float *w, size_t wstride,
+                                   float *W, rf_error *err) RF_WUR;
+
 /* The metrics of one rf_eval_result ({"tasks", "loss", "regression", "rows"}) in the same form. */
 RF_API char *rf_eval_result_json(const rf_model_spec *sp, const int *parent, const rf_eval_result *r,
                                  int precision);

@@ -44,19 +44,27 @@ static int task_depth(const rf_model *m, int k)
     return d;
 }
 
-/* Label column of ds for a task name or a label name; -1 if none. */
-static int label_col_of(const rf_model *m, const rf_dataset *ds, const int *lc, const char *name)
+rf_status rf_eval_target(const rf_model *m, const rf_dataset *ds, const int *lc, const char *opt, const char *label,
+                         int *task, int *col, rf_error *err)
 {
-    for (int k = 0; k < rf_model_info_of(m)->K; k++)
-        if (!strcmp(rf_model_spec_of(m)->tasks[k].name, name)) return lc[k];
-    return rf_dataset_label_index(ds, name);
-}
-
-static rf_status unknown_label(const rf_model *m, const rf_dataset *ds, const char *opt, const char *name,
-                               rf_error *err)
-{
+    const int K = rf_model_info_of(m)->K;
+    int target = 0;
+    for (int k = 0; k < K; k++)
+        if (task_depth(m, k) >= task_depth(m, target)) target = k;
+    *task = target;
+    *col = lc[target];
+    if (!label) return RF_OK;
+    *col = rf_dataset_label_index(ds, label);
+    for (int k = 0; k < K; k++)
+        if (!strcmp(rf_model_spec_of(m)->tasks[k].name, label)) *col = lc[k];
+    for (int k = 0; k < K && *col >= 0; k++)
+        if (!strcmp(rf_model_spec_of(m)->tasks[k].name, label) || lc[k] == *col) {
+            *task = k;
+            break;
+        }
+    if (*col >= 0) return RF_OK;
     char have[1024] = "";
-    for (int k = 0; k < rf_model_info_of(m)->K; k++) {
+    for (int k = 0; k < K; k++) {
         size_t l = strlen(have);
         snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", rf_model_spec_of(m)->tasks[k].name);
     }
@@ -64,27 +72,15 @@ static rf_status unknown_label(const rf_model *m, const rf_dataset *ds, const ch
         size_t l = strlen(have);
         snprintf(have + l, sizeof have - l, ", %s", ds->label_names[j]);
     }
-    return rf_errorf(err, RF_EUSAGE, "%s: no task or label named '%s' (known: %s)", opt, name, have);
+    return rf_errorf(err, RF_EUSAGE, "%s: no task or label named '%s' (known: %s)", opt, label, have);
 }
 
-/* W from the weight column (NULL: the label) and/or the weight-by fields of ds. */
-static rf_status make_weights(const rf_eval_opts *o, const rf_dataset *ds, scored *s, const float *wcol,
-                              size_t wstride, rf_eval_report *r, rf_error *err)
+rf_status rf_eval_weight_by(const rf_dataset *ds, const char *fields, const float *w, size_t wstride, float *W,
+                            rf_error *err)
 {
-    size_t n = ds->n;
-    if (!o->weight_by) {
-        if (!wcol) {
-            snprintf(r->weight, sizeof r->weight, "the row's %s label", r->label);
-            return RF_OK;
-        }
-        if (!(s->W = malloc((n ? n : 1) * sizeof *s->W))) return rf_errorf(err, RF_ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) s->W[i] = wcol[i * wstride];
-        snprintf(r->weight, sizeof r->weight, "column %s", o->weight);
-        return RF_OK;
-    }
     int fidx[16], nf = 0;
     char list[512];
-    snprintf(list, sizeof list, "%s", o->weight_by);
+    snprintf(list, sizeof list, "%s", fields);
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int f = -1;
         for (int j = 0; j < ds->F; j++)
@@ -102,19 +98,35 @@ static rf_status make_weights(const rf_eval_opts *o, const rf_dataset *ds, score
         if (nf == 16) return rf_errorf(err, RF_EUSAGE, "--weight-by: at most 16 fields");
         fidx[nf++] = f;
     }
+    size_t n = ds->n;
     uint64_t *key = malloc((n ? n : 1) * sizeof *key);
-    s->W = malloc((n ? n : 1) * sizeof *s->W);
-    if (!key || !s->W) {
-        free(key);
-        return rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
+    if (!key) return rf_errorf(err, RF_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         uint32_t ids[16];
         for (int j = 0; j < nf; j++) ids[j] = ds->cat[i * (size_t)ds->F + (size_t)fidx[j]];
         key[i] = XXH3_64bits(ids, (size_t)nf * sizeof ids[0]);
     }
-    rf_status st = rf_rank_count_weights(key, n, wcol ? wcol : s->label, wcol ? wstride : s->lstride, s->W, err);
+    rf_status st = rf_rank_count_weights(key, n, w, wstride, W, err);
     free(key);
+    return st;
+}
+
+/* W from the weight column (NULL: the label) and/or the weight-by fields of ds. */
+static rf_status make_weights(const rf_eval_opts *o, const rf_dataset *ds, scored *s, const float *wcol,
+                              size_t wstride, rf_eval_report *r, rf_error *err)
+{
+    size_t n = ds->n;
+    if (!o->weight_by && !wcol) {
+        snprintf(r->weight, sizeof r->weight, "the row's %s label", r->label);
+        return RF_OK;
+    }
+    if (!(s->W = malloc((n ? n : 1) * sizeof *s->W))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    if (!o->weight_by) {
+        for (size_t i = 0; i < n; i++) s->W[i] = wcol[i * wstride];
+        snprintf(r->weight, sizeof r->weight, "column %s", o->weight);
+        return RF_OK;
+    }
+    rf_status st = rf_eval_weight_by(ds, o->weight_by, wcol ? wcol : s->label, wcol ? wstride : s->lstride, s->W, err);
     if (!st)
         snprintf(r->weight, sizeof r->weight, "sum of %s over the rows with the same %s in this set",
                  wcol ? o->weight : r->label, o->weight_by);
@@ -142,21 +154,14 @@ static rf_status scored_set(const rf_loaded_model *lm, const rf_dataset *ds, con
             s->oracle[k] = (rf_score_col){s->col_names[k], ds->truth + lc[k], (size_t)ds->K};
             s->n_oracle = k + 1;
         }
-    int target = 0; /* the relevance label: o->label, else the deepest task (the last of equals) */
-    for (int k = 0; k < K; k++)
-        if (task_depth(m, k) >= task_depth(m, target)) target = k;
-    int col = lc[target];
-    if (o->label && (col = label_col_of(m, ds, lc, o->label)) < 0) return unknown_label(m, ds, "--label", o->label, err);
+    int target, col, wc = -1;
+    rf_status st = rf_eval_target(m, ds, lc, "--label", o->label, &target, &col, err);
+    if (st) return st;
     snprintf(r->label, sizeof r->label, "%s", ds->label_names[col]);
     s->label = ds->labels + col;
     s->lstride = (size_t)ds->K;
-    const float *wcol = NULL;
-    if (o->weight) {
-        int wc = label_col_of(m, ds, lc, o->weight);
-        if (wc < 0) return unknown_label(m, ds, "--weight", o->weight, err);
-        wcol = ds->labels + wc;
-    }
-    return make_weights(o, ds, s, wcol, (size_t)ds->K, r, err);
+    if (o->weight && (st = rf_eval_target(m, ds, lc, "--weight", o->weight, &target, &wc, err))) return st;
+    return make_weights(o, ds, s, wc >= 0 ? ds->labels + wc : NULL, (size_t)ds->K, r, err);
 }
 
 /* ---- rows ---------------------------------------------------------------------------------- */
