@@ -14,6 +14,7 @@
 
 #include "resflow/afile.h"
 #include "cli.h"
+#include "resflow/evalreport.h"
 
 int g_quiet;   /* tool-level flags (tools may have state; the library has none) */
 int g_verbose; /* -v: also the resolved configuration on stderr */
@@ -231,49 +232,13 @@ void print_metrics(FILE *fp, const rf_model_spec *sp, const int *parent, const r
                 r->reg.rmse, r->reg.mae, r->reg.n);
 }
 
-/* A JSON number, or null when not finite (jansson rejects NaN/Inf, and json_pack would then
- * drop the whole object). */
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 json_t *metrics_json(const rf_model_spec *sp, const int *parent, const rf_eval_result *r)
 {
-    json_t *o = json_object();
-    json_t *tasks = json_object();
-    for (int k = 0; k < sp->K; k++) {
-        const rf_task_metrics *t = &r->task[k];
-        json_t *j = json_object();
-        json_object_set_new(j, "auc", num(t->auc));
-        json_object_set_new(j, "logloss", num(t->logloss));
-        json_object_set_new(j, "mean_pred", num(t->mean_pred));
-        json_object_set_new(j, "observed", num(t->mean_label));
-        json_object_set_new(j, "calibration", num(t->calib));
-        json_object_set_new(j, "n", json_integer((json_int_t)t->n));
-        json_object_set_new(j, "positives", json_integer((json_int_t)t->positives));
-        if (parent[k] >= 0) {
-            json_object_set_new(j, "parent", json_string(sp->tasks[parent[k]].name));
-            json_object_set_new(j, "conditional_auc", num(r->cond[k].auc));
-            json_object_set_new(j, "conditional_n", json_integer((json_int_t)r->cond[k].n));
-            json_object_set_new(j, "increase_share", num(r->increase[k]));
-        }
-        json_object_set_new(tasks, sp->tasks[k].name, j);
-    }
-    json_object_set_new(o, "tasks", tasks);
-    json_object_set_new(o, "loss", num(r->loss));
-    const rf_regression_cfg *rg = &sp->regression;
-    if (rg->target[0]) {
-        json_t *g = json_object(), *th = json_array();
-        for (int i = 0; i < rg->thresholds.n; i++) json_array_append_new(th, json_real(rg->thresholds.v[i]));
-        json_object_set_new(g, "target", json_string(rg->target));
-        json_object_set_new(g, "head", json_string(rg->head == RF_REG_TRADITIONAL ? "traditional" : "progressive"));
-        json_object_set_new(g, "thresholds", th);
-        json_object_set_new(g, "mse", num(r->reg.mse));
-        json_object_set_new(g, "rmse", num(r->reg.rmse));
-        json_object_set_new(g, "mae", num(r->reg.mae));
-        json_object_set_new(g, "n", json_integer((json_int_t)r->reg.n));
-        json_object_set_new(o, "regression", g);
-    }
-    json_object_set_new(o, "rows", json_integer((json_int_t)r->n));
-    return o;
+    char *text = rf_eval_result_json(sp, parent, r, 17); /* the library's form (evalreport.h) */
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return j ? j : json_object();
 }
 
 int write_json(json_t *j, const char *path) { return write_json_as(j, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6)); }

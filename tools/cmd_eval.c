@@ -16,6 +16,7 @@
 #include "resflow/afile.h"
 #include "keep_cols.h"
 #include "rank_cli.h"
+#include "resflow/evalreport.h"
 
 /* ---- eval / predict ----------------------------------------------------------------------- */
 
@@ -121,26 +122,6 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
     return 0;
 }
 
-/* GAUC of each task's score against its own label (groups of ds); NaN when undefined. */
-static int task_gaucs(const rf_model *m, const rank_set *rs, int threads, double *gauc, size_t *used, size_t *skipped)
-{
-    rf_error e;
-    rf_error_clear(&e);
-    int lc[RF_MAX_TASKS];
-    if (rf_resolve_labels(m, rs->ds, lc, &e)) return die(&e);
-    rf_rank_opts one = {1, {1}, threads};
-    for (int k = 0; k < rf_model_info_of(m)->K; k++) {
-        rf_rank_result r;
-        if (rf_rank_eval(rs->groups, rs->P + k, (size_t)rf_model_info_of(m)->K, rs->ds->labels + lc[k], (size_t)rs->ds->K, NULL, 0,
-                         &one, &r, &e))
-            return die(&e);
-        gauc[k] = r.gauc;
-        used[k] = r.auc_groups;
-        skipped[k] = r.single_class_groups;
-    }
-    return 0;
-}
-
 /* eval --predictions FILE without a group column: each score column against the label over all rows */
 static int plain_scores(const opts *o, const rank_opts *ro, const rank_set *rs)
 {
@@ -218,53 +199,48 @@ static int eval_predictions(const opts *o, const rank_opts *ro)
     return rc;
 }
 
-/* The simulator's truth (ds->truth): the oracle AUC of every task, and for each child task
- * with a counterfactual label cf_<label> the model's conditional score against it on every row
- * (entire-space CVR AUC) beside the oracle's. Printed, or added to j. */
-static int eval_truth(const rf_model *m, const rf_dataset *ds, int threads, json_t *j)
+/* The text report of `resflow eval -m MODEL` (the JSON one is rf_eval_report_json's). */
+static void print_report(const rank_opts *ro, const rf_loaded_model *lm, const rf_eval_report *r)
 {
-    if (!ds->truth || ds->n == 0) return 0;
-    const rf_model_spec *sp = rf_model_spec_of(m);
-    const int K = rf_model_info_of(m)->K, *parent = rf_model_info_of(m)->parent;
-    const size_t TK = (size_t)ds->K, n = ds->n;
-    float *cond = malloc(n * (size_t)K * sizeof *cond);
-    rf_error e;
-    if (!cond) {
-        fprintf(stderr, "resflow: error: out of memory\n");
-        return RF_ENOMEM;
+    const rf_model_spec *sp = rf_model_spec_of(lm->model);
+    const int K = r->K, *parent = rf_model_info_of(lm->model)->parent;
+    printf("%zu rows\n", r->rows);
+    print_metrics(stdout, sp, parent, &r->metrics);
+    if (r->has_truth) {
+        printf("oracle AUC (the simulator's true probabilities):");
+        for (int k = 0; k < K; k++)
+            if (r->oracle_set[k]) printf("  %s %.4f", sp->tasks[k].name, r->oracle_auc[k]);
+        printf("\n");
+        for (int k = 0; k < K; k++)
+            if (r->es_set[k])
+                printf("entire-space %s|%s AUC (conditional score vs %s on all %zu rows): %.4f, oracle %.4f\n",
+                       sp->tasks[k].name, sp->tasks[parent[k]].name, r->es_label[k], r->rows, r->es_auc[k],
+                       r->es_oracle[k]);
     }
-    if (rf_predict(m, ds, threads, NULL, cond, &e)) {
-        free(cond);
-        return die(&e);
-    }
-    json_t *or = json_object(), *es = json_object();
-    if (!j) printf("oracle AUC (the simulator's true probabilities):");
-    for (int k = 0; k < K; k++) {
-        int lc = rf_dataset_label_index(ds, sp->tasks[k].label);
-        if (lc < 0) continue;
-        double a = rf_auc_strided(ds->truth + lc, TK, ds->labels + lc, TK, NULL, 0, n, NULL);
-        if (j) json_object_set_new(or, sp->tasks[k].name, json_real(a));
-        else printf("  %s %.4f", sp->tasks[k].name, a);
-    }
-    if (!j) printf("\n");
-    for (int k = 0; k < K; k++) {
-        int cf = parent[k] >= 0 ? cf_label_index(ds, sp->tasks[k].label) : -1;
-        if (cf < 0) continue;
-        double a = rf_auc_strided(cond + k, (size_t)K, ds->labels + cf, TK, NULL, 0, n, NULL);
-        double o = rf_auc_strided(ds->truth + cf, TK, ds->labels + cf, TK, NULL, 0, n, NULL);
-        if (j) json_object_set_new(es, sp->tasks[k].name, json_pack("{s:f,s:f,s:s}", "auc", a, "oracle", o, "label", ds->label_names[cf]));
-        else printf("entire-space %s|%s AUC (conditional score vs %s on all %zu rows): %.4f, oracle %.4f\n",
-                    sp->tasks[k].name, sp->tasks[parent[k]].name, ds->label_names[cf], n, a, o);
-    }
-    if (j) {
-        json_object_set_new(j, "oracle_auc", or);
-        json_object_set_new(j, "es_conditional_auc", es);
+    if (!r->ranked) return;
+    printf("GAUC per task (its score vs its own label; groups with both classes):");
+    for (int k = 0; k < K; k++)
+        printf("  %s %.4f (%zu of %zu groups)", sp->tasks[k].name, r->task_gauc[k], r->gauc_used[k],
+               r->gauc_used[k] + r->gauc_skipped[k]);
+    printf("\n");
+    rank_set *rs = calloc(1, sizeof *rs); /* rank_print reads the row count, the label, W's description */
+    rank_row *rows = calloc(RF_EVAL_MAX_ROWS, sizeof *rows);
+    if (rs && rows) {
+        rs->n = r->rows;
+        snprintf(rs->label_name, sizeof rs->label_name, "%s", r->label);
+        snprintf(rs->wdesc, sizeof rs->wdesc, "%s", r->weight);
+        for (int i = 0; i < r->nrows; i++) {
+            memcpy(rows[i].title, r->row[i].title, sizeof rows[i].title);
+            rows[i].f = r->row[i].f;
+            rows[i].oracle = r->row[i].oracle;
+            rows[i].r = r->row[i].r;
+        }
+        rank_print(stdout, ro, rs, rows, r->nrows);
     } else {
-        json_decref(or);
-        json_decref(es);
+        fprintf(stderr, "resflow: error: out of memory\n");
     }
-    free(cond);
-    return 0;
+    free(rs);
+    free(rows);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -290,74 +266,35 @@ int cmd_eval(int argc, char **argv)
         rf_loaded_model_free(&lm);
         return rc;
     }
+    rf_eval_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.n_cuts = ro.cuts.n_cuts;
+    memcpy(eo.cut, ro.cuts.cut, sizeof eo.cut);
+    eo.label = ro.label;
+    eo.weight = ro.weight;
+    eo.weight_by = ro.weight_by;
+    for (int i = 0; i < ro.n_fusions; i++) eo.fusions[i] = ro.fusions[i];
+    eo.n_fusions = ro.n_fusions;
+    eo.no_oracle = ro.no_oracle;
+    eo.threads = lm.cfg.train.threads;
     rf_error e;
-    rf_eval_result r;
-    size_t n = ds->n;
-    ro.cuts.threads = lm.cfg.train.threads;
-    if (rf_evaluate(lm.model, ds, lm.cfg.train.threads, &r, &e)) {
+    rf_eval_report *r = NULL;
+    if (rf_eval_report_run(&lm, ds, &eo, &r, &e)) {
         rc = die(&e);
-        rf_dataset_free(ds);
-        rf_loaded_model_free(&lm);
-        return rc;
-    }
-    json_t *jt = o.json ? json_object() : NULL;
-    if (jt && !ro.no_oracle && (rc = eval_truth(lm.model, ds, lm.cfg.train.threads, jt))) {
-        json_decref(jt);
-        rf_dataset_free(ds);
-        rf_loaded_model_free(&lm);
-        return rc;
-    }
-    /* ranking metrics (the set takes ownership of ds) */
-    rank_set rs;
-    int skip = 0;
-    rank_row *rows = calloc(RCLI_MAX_ROWS, sizeof *rows);
-    int nrows = 0;
-    double gauc[RF_MAX_TASKS];
-    size_t gused[RF_MAX_TASKS], gskip[RF_MAX_TASKS];
-    if (!rows) {
-        rf_dataset_free(ds);
-        rf_loaded_model_free(&lm);
-        fprintf(stderr, "resflow: error: out of memory\n");
-        return RF_ENOMEM;
-    }
-    rc = rank_set_from_model(&ro, &lm, ds, &rs, &skip);
-    if (!rc && !skip) {
-        rc = rank_default_rows(&ro, &rs, rows, &nrows);
-        for (int i = 0; i < nrows && !rc; i++) rc = rank_eval_row(&ro, &rs, &rows[i]);
-        if (!rc) rc = task_gaucs(lm.model, &rs, ro.cuts.threads, gauc, gused, gskip);
-    }
-    if (!rc && skip) note("no group key in the data: ranking metrics skipped (set data.group)");
-    if (!rc && o.json) {
-        json_t *j = metrics_json(rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
-        if (jt) json_object_update(j, jt);
-        if (!skip) {
-            json_t *rk = rank_json(&ro, &rs, rows, nrows);
-            json_t *tg = json_object();
-            for (int k = 0; k < rf_model_info_of(lm.model)->K; k++)
-                json_object_set_new(tg, rf_model_spec_of(lm.model)->tasks[k].name,
-                                    json_pack("{s:o,s:I,s:I}", "gauc", isnan(gauc[k]) ? json_null() : json_real(gauc[k]),
-                                              "groups_used", (json_int_t)gused[k], "single_class_skipped",
-                                              (json_int_t)gskip[k]));
-            json_object_set_new(rk, "task_gauc", tg);
-            json_object_set_new(j, "ranking", rk);
-        }
-        rc = write_json(j, o.json_path);
-    } else if (!rc) {
-        printf("%zu rows\n", n);
-        print_metrics(stdout, rf_model_spec_of(lm.model), rf_model_info_of(lm.model)->parent, &r);
-        if (!ro.no_oracle) rc = eval_truth(lm.model, ds, lm.cfg.train.threads, NULL); /* ds: alive in rs */
-        if (!rc && !skip) {
-            printf("GAUC per task (its score vs its own label; groups with both classes):");
-            for (int k = 0; k < rf_model_info_of(lm.model)->K; k++)
-                printf("  %s %.4f (%zu of %zu groups)", rf_model_spec_of(lm.model)->tasks[k].name, gauc[k], gused[k],
-                       gused[k] + gskip[k]);
-            printf("\n");
-            rank_print(stdout, &ro, &rs, rows, nrows);
+    } else {
+        if (!ds->group) note("no group key in the data: ranking metrics skipped (set data.group)");
+        if (o.json) { /* the library's JSON, written as every --json of the tool is */
+            char *text = rf_eval_report_json(r, &lm, 17);
+            json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+            free(text);
+            if (j) rc = write_json(j, o.json_path);
+            else rc = die(&(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+        } else {
+            print_report(&ro, &lm, r);
         }
     }
-    json_decref(jt);
-    free(rows);
-    rank_set_free(&rs);
+    rf_eval_report_free(r);
+    rf_dataset_free(ds);
     rf_loaded_model_free(&lm);
     return rc;
 }

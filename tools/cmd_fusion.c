@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
 
 #include "rank_cli.h"
+#include "resflow/evalreport.h"
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -159,82 +159,15 @@ static int make_weights(const rank_opts *ro, rank_set *rs, const float *wcol, si
         snprintf(rs->wdesc, sizeof rs->wdesc, "column %s", wname);
         return 0;
     }
-    int fidx[16], nf = 0;
-    char list[512];
-    snprintf(list, sizeof list, "%s", ro->weight_by);
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int f = -1;
-        for (int j = 0; j < ds->F; j++)
-            if (!strcmp(ds->fields[j].name, tok)) f = j;
-        if (f < 0) {
-            char have[1024] = "";
-            for (int j = 0; j < ds->F; j++) {
-                size_t l = strlen(have);
-                snprintf(have + l, sizeof have - l, "%s%s", j ? ", " : "", ds->fields[j].name);
-            }
-            rf_error e;
-            rf_errorf(&e, RF_EUSAGE, "--weight-by: no categorical field '%s' (fields: %s)", tok, have);
-            return die(&e);
-        }
-        if (ds->mv_off && ds->mv_off[f])
-            return err_exit(RF_EUSAGE, "--weight-by: field '%s' is multi-valued", tok);
-        if (nf == 16) return err_exit(RF_EUSAGE, "%s", "--weight-by: at most 16 fields");
-        fidx[nf++] = f;
-    }
-    uint64_t *key = malloc((n ? n : 1) * sizeof *key);
     rs->W = malloc((n ? n : 1) * sizeof *rs->W);
-    if (!key || !rs->W) {
-        free(key);
-        return err_exit(RF_ENOMEM, "%s", "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t ids[16];
-        for (int j = 0; j < nf; j++) ids[j] = ds->cat[i * (size_t)ds->F + (size_t)fidx[j]];
-        key[i] = XXH3_64bits(ids, (size_t)nf * sizeof ids[0]);
-    }
+    if (!rs->W) return err_exit(RF_ENOMEM, "%s", "out of memory");
     rf_error e;
-    rf_status st = rf_rank_count_weights(key, n, wcol ? wcol : rs->label, wcol ? wstride : rs->lstride,
-                                         rs->W, &e);
-    free(key);
-    if (st) return die(&e);
+    if (rf_eval_weight_by(ds, ro->weight_by, wcol ? wcol : rs->label, wcol ? wstride : rs->lstride, rs->W, &e))
+        return die(&e);
     rs->wstride = 1;
     snprintf(rs->wdesc, sizeof rs->wdesc, "sum of %s over the rows with the same %s in this set",
              wcol ? wname : rs->label_name, ro->weight_by);
     return 0;
-}
-
-static int task_depth(const rf_model *m, int k)
-{
-    int d = 0;
-    while (rf_model_info_of(m)->parent[k] >= 0 && d <= RF_MAX_TASKS) {
-        k = rf_model_info_of(m)->parent[k];
-        d++;
-    }
-    return d;
-}
-
-/* Label column of ds for a task name or a label name; -1 if none. */
-static int label_col_of(const rf_model *m, const rf_dataset *ds, const int *lc, const char *name)
-{
-    for (int k = 0; k < rf_model_info_of(m)->K; k++)
-        if (!strcmp(rf_model_spec_of(m)->tasks[k].name, name)) return lc[k];
-    return rf_dataset_label_index(ds, name);
-}
-
-static int unknown_label(const rf_model *m, const rf_dataset *ds, const char *opt, const char *name)
-{
-    char have[1024] = "";
-    for (int k = 0; k < rf_model_info_of(m)->K; k++) {
-        size_t l = strlen(have);
-        snprintf(have + l, sizeof have - l, "%s%s", k ? ", " : "", rf_model_spec_of(m)->tasks[k].name);
-    }
-    for (int j = 0; j < ds->K; j++) {
-        size_t l = strlen(have);
-        snprintf(have + l, sizeof have - l, ", %s", ds->label_names[j]);
-    }
-    rf_error e;
-    rf_errorf(&e, RF_EUSAGE, "%s: no task or label named '%s' (known: %s)", opt, name, have);
-    return die(&e);
 }
 
 int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds, rank_set *rs,
@@ -276,19 +209,8 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
             rs->n_oracle = k + 1;
         }
     /* target label: --label, else the deepest task (the last of equals) */
-    int target = 0;
-    for (int k = 0; k < K; k++)
-        if (task_depth(m, k) >= task_depth(m, target)) target = k;
-    int col = lc[target];
-    if (ro->label) {
-        col = label_col_of(m, ds, lc, ro->label);
-        if (col < 0) return unknown_label(m, ds, "--label", ro->label);
-        for (int k = 0; k < K; k++)
-            if (!strcmp(rf_model_spec_of(m)->tasks[k].name, ro->label) || lc[k] == col) {
-                target = k;
-                break;
-            }
-    }
+    int target, col;
+    if (rf_eval_target(m, ds, lc, "--label", ro->label, &target, &col, &e)) return die(&e);
     snprintf(rs->label_name, sizeof rs->label_name, "%s", ds->label_names[col]);
     rs->label = ds->labels + col;
     rs->lstride = (size_t)ds->K;
@@ -303,8 +225,8 @@ int rank_set_from_model(const rank_opts *ro, rf_loaded_model *lm, rf_dataset *ds
     }
     const float *wcol = NULL;
     if (ro->weight) {
-        int wc = label_col_of(m, ds, lc, ro->weight);
-        if (wc < 0) return unknown_label(m, ds, "--weight", ro->weight);
+        int wtask, wc;
+        if (rf_eval_target(m, ds, lc, "--weight", ro->weight, &wtask, &wc, &e)) return die(&e);
         wcol = ds->labels + wc;
     }
     int rc = make_weights(ro, rs, wcol, (size_t)ds->K, ro->weight);

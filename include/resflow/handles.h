@@ -27,7 +27,8 @@ RF_API rf_config *rf_config_clone(const rf_config *c);
 RF_API void rf_config_free(rf_config *c);
 
 /* sizeof of a public struct a binding mirrors ("rf_error", "rf_eval_result", "rf_train_summary",
- * "rf_task_metrics", "rf_column", "rf_dataset"), so it can check its layout; 0 for another name. */
+ * "rf_task_metrics", "rf_column", "rf_dataset", "rf_eval_opts"), so it can check its layout; 0 for
+ * another name. */
 RF_API size_t rf_abi_sizeof(const char *type);
 
 /* The simulator's log of cfg (its synth.* keys, train.threads) written to csv_path as

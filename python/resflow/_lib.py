@@ -39,6 +39,12 @@ class EvalResult(C.Structure):
                 ("reg", RegMetrics)]
 
 
+class EvalOpts(C.Structure):
+    _fields_ = [("n_cuts", C.c_int), ("cut", C.c_int * 8), ("label", C.c_char_p), ("weight", C.c_char_p),
+                ("weight_by", C.c_char_p), ("fusions", C.c_char_p * 16), ("n_fusions", C.c_int),
+                ("no_oracle", C.c_int), ("threads", C.c_int)]
+
+
 class TrainSummary(C.Structure):
     _fields_ = [("epochs_run", C.c_int), ("steps", C.c_long), ("best_score", C.c_double),
                 ("best_epoch", C.c_int), ("seconds", C.c_double), ("samples_per_sec", C.c_double),
@@ -92,6 +98,9 @@ _SIGNATURES = {
     "rf_dataset_free": (None, [_P]),
     "rf_model_predict_all": (C.c_int, [_P, _P, C.c_int, _F, _F, _F, _F, _E]),
     "rf_evaluate": (C.c_int, [_P, _P, C.c_int, C.POINTER(EvalResult), _E]),
+    "rf_eval_report_run": (C.c_int, [_P, _P, C.POINTER(EvalOpts), C.POINTER(_P), _E]),
+    "rf_eval_report_json": (C.c_void_p, [_P, _P, C.c_int]),
+    "rf_eval_report_free": (None, [_P]),
     "rf_scorer_open": (C.c_int, [_S, _P, C.POINTER(_P), _E]),
     "rf_scorer_close": (None, [_P]),
     "rf_scorer_max_candidates": (C.c_int, [_P]),
@@ -100,7 +109,7 @@ _SIGNATURES = {
 }
 
 _STRUCTS = {"rf_error": Error, "rf_eval_result": EvalResult, "rf_train_summary": TrainSummary,
-            "rf_task_metrics": TaskMetrics, "rf_column": Column}
+            "rf_task_metrics": TaskMetrics, "rf_column": Column, "rf_eval_opts": EvalOpts}
 
 
 def _candidates():

@@ -1,12 +1,14 @@
 """A trained model (a model file loaded into memory): predict, evaluate, save."""
 import ctypes as C
+import json
 import math
 import os
 
 import numpy as np
 
 from ._closing import Closing
-from ._lib import EvalResult, call, lib, take_string
+from ._lib import EvalOpts, call, lib, take_string
+from ._threads import library_call
 from .frame import columns_of
 
 
@@ -17,7 +19,9 @@ def _num(x):
 class Model(Closing):
     """A loaded model file. ``Model.load(path)``; ``model.save(path)``; ``model.predict(data)``;
     ``model.evaluate(data)``. Read-only once loaded: several threads may predict with one model at
-    once (ctypes releases the GIL during the library's calls)."""
+    once (ctypes releases the GIL during the library's calls). A call runs with several OpenMP
+    threads only while no other library call runs; calls that overlap run with one thread each
+    (the library's contract, _threads.py), with the same results."""
 
     def __init__(self, handle, path=None):
         self._h = handle
@@ -105,7 +109,8 @@ class Model(Closing):
 
             def ptr(a):
                 return a.ctypes.data_as(fp) if a is not None else None
-            call(lib.rf_model_predict_all, self._h, ds, int(threads), ptr(P), None, ptr(S), ptr(EV))
+            with library_call(int(threads)) as nt:
+                call(lib.rf_model_predict_all, self._h, ds, nt, ptr(P), None, ptr(S), ptr(EV))
         finally:
             lib.rf_dataset_free(ds)
         out = {t: P[:, k] for k, t in enumerate(self.tasks)}
@@ -118,17 +123,48 @@ class Model(Closing):
             return pd.DataFrame(out)
         return out
 
-    def evaluate(self, data=None, threads=0, skip_bad_rows=False):
-        """The metrics of ``resflow eval --json`` (its "tasks", "loss", "regression" and "rows"
-        parts) on data with labels: None (the model's own test rows), a file path, or a DataFrame /
-        dict with the model's label columns (``model.labels``)."""
+    def evaluate(self, data=None, threads=0, skip_bad_rows=False, k=None, label=None, weight=None,
+                 weight_by=None, fusion=(), oracle=True, precision=17):
+        """What ``resflow eval -m MODEL --json`` prints, as a dict, on data with labels: None (the
+        model's own test rows), a file path, or a DataFrame / dict with the model's label columns
+        (``model.labels``). Per task AUC, logloss, calibration, conditional AUC; the loss;
+        regression errors; the simulator's oracle AUCs; and when the rows have a group key (the
+        configuration's ``data.group``; files and the model's own rows, not frames) "ranking": WR@K
+        and its variants, Recall@K, NDCG@K, List AUC and GAUC of every score, formula and task.
+        The options are eval's: ``k`` (cut-offs, default [5, 10]), ``label``, ``weight``,
+        ``weight_by`` (a list or "a,b"), ``fusion`` (formulas), ``oracle=False`` (--no-oracle).
+        Numbers have ``precision`` significant digits (17: the exact doubles; 6: as the CLI
+        prints them, so the dict equals ``json.loads`` of its output)."""
+        o = EvalOpts()
+        cuts = [int(x) for x in ([k] if isinstance(k, int) else (k or []))]
+        if len(cuts) > len(o.cut):
+            raise ValueError("resflow: at most %d cut-offs" % len(o.cut))
+        fusion = [fusion] if isinstance(fusion, str) else list(fusion)
+        if len(fusion) > len(o.fusions):
+            raise ValueError("resflow: at most %d formulas" % len(o.fusions))
+        if not isinstance(weight_by, (str, type(None))):
+            weight_by = ",".join(weight_by)
+        o.n_cuts = len(cuts)
+        for i, c in enumerate(cuts):
+            o.cut[i] = c
+        keep = [None if v is None else str(v).encode() for v in (label, weight, weight_by)] + \
+            [str(f).encode() for f in fusion]
+        o.label, o.weight, o.weight_by = keep[:3]
+        for i, f in enumerate(keep[3:]):
+            o.fusions[i] = f
+        o.n_fusions = len(fusion)
+        o.no_oracle = 0 if oracle else 1
         ds = self._dataset(data, True, skip_bad_rows)
+        rep = C.c_void_p()
         try:
-            r = EvalResult()
-            call(lib.rf_evaluate, lib.rf_model_of(self._h), ds, int(threads), C.byref(r))
+            with library_call(int(threads)) as nt:
+                o.threads = nt
+                call(lib.rf_eval_report_run, self._h, ds, C.byref(o), C.byref(rep))
+            text = take_string(lib.rf_eval_report_json(rep, self._h, int(precision)))
         finally:
+            lib.rf_eval_report_free(rep)
             lib.rf_dataset_free(ds)
-        return self._metrics(r)
+        return json.loads(text)
 
     def _metrics(self, r):
         tasks = {}

@@ -1,11 +1,13 @@
 """The scorer of serve.h: a model file opened read-only, raw candidates in, scores out."""
 import ctypes as C
 import os
+import threading
 
 import numpy as np
 
 from ._closing import Closing
 from ._lib import call, lib
+from ._threads import library_call
 
 
 class _Features(C.Structure):
@@ -23,7 +25,18 @@ class _Result(C.Structure):
 
 
 class _Opts(C.Structure):
-    _fields_ = [("max_candidates", C.c_int), ("threads", C.c_int)]
+    _fields_ = [("max_candidates", C.c_int), ("threads", C.c_int), ("index", C.c_char_p), ("max_k", C.c_int),
+                ("max_shortlist", C.c_int)]
+
+
+class _TopkOpts(C.Structure):
+    _fields_ = [("quantized", C.c_int), ("shortlist", C.c_int)]
+
+
+class _TopkResult(C.Structure):
+    _fields_ = [("n", C.c_int), ("K", C.c_int), ("item", C.POINTER(C.c_uint32)), ("id", C.POINTER(C.c_char_p)),
+                ("score", C.POINTER(C.c_float)), ("probs", C.POINTER(C.c_float)), ("fused", C.c_int),
+                ("score_name", C.c_char_p)]
 
 
 lib.rf_scorer_open.argtypes = [C.c_char_p, C.POINTER(_Opts), C.POINTER(C.c_void_p), lib.rf_model_open.argtypes[-1]]
@@ -33,6 +46,11 @@ lib.rf_scorer_tasks.restype = C.c_int
 lib.rf_scorer_tasks.argtypes = [C.c_void_p, C.POINTER(C.POINTER(C.c_char_p))]
 lib.rf_scorer_score_name.restype = C.c_char_p
 lib.rf_scorer_score_name.argtypes = [C.c_void_p]
+lib.rf_topk.restype = C.c_int
+lib.rf_topk.argtypes = [C.c_void_p, C.POINTER(_Features), C.c_int, C.POINTER(_TopkOpts), C.POINTER(_TopkResult),
+                        lib.rf_model_open.argtypes[-1]]
+lib.rf_scorer_index.restype = C.c_void_p
+lib.rf_scorer_index.argtypes = [C.c_void_p]
 
 
 def _features(d):
@@ -45,16 +63,26 @@ def _features(d):
 class Scorer(Closing):
     """Scores requests as ``resflow serve`` does (serve.h): one context (dict column -> value)
     shared by every candidate (dicts), values as text or numbers. The scores are those of
-    ``resflow predict`` bit for bit. One scorer per thread (its scratch is not shared); a Scorer
-    can be opened several times on one file."""
+    ``resflow predict`` bit for bit. With ``index`` (an item index built from this twin-tower
+    model by ``resflow index``), ``topk`` finds the best items of the index for a context, as
+    ``/v1/topk`` of ``resflow serve --index`` does.
 
-    def __init__(self, path, max_candidates=1000, threads=1):
+    A Scorer has one scratch: its calls from several Python threads take turns (a lock); open one
+    Scorer per thread to score in parallel. ``threads`` (OpenMP threads per request, default 1):
+    with more than 1 a request waits until no other library call runs (_threads.py)."""
+
+    def __init__(self, path, max_candidates=1000, threads=1, index=None, max_k=0, max_shortlist=0):
         h = C.c_void_p()
-        call(lib.rf_scorer_open, os.fspath(path).encode(), C.byref(_Opts(max_candidates, threads)), C.byref(h))
+        self.threads = int(threads)
+        self._opts = _Opts(max_candidates, self.threads, None if index is None else os.fspath(index).encode(),
+                           max_k, max_shortlist)
+        call(lib.rf_scorer_open, os.fspath(path).encode(), C.byref(self._opts), C.byref(h))
         self._s = h.value
+        self._lock = threading.Lock()
         self._ctx = lib.rf_score_ctx_create(self._s)
         if not self._ctx:
             lib.rf_scorer_close(self._s)
+            self._s = None
             raise MemoryError("resflow: out of memory")
         names = C.POINTER(C.c_char_p)()
         K = lib.rf_scorer_tasks(self._s, C.byref(names))
@@ -76,7 +104,12 @@ class Scorer(Closing):
             keep.append(k)
         req = _Request(ctx, len(candidates), arr)
         res = _Result()
-        call(lib.rf_score, self._ctx, C.byref(req), C.byref(res))
+        with self._lock, library_call(self.threads, downgrade=False):
+            self._check()
+            call(lib.rf_score, self._ctx, C.byref(req), C.byref(res))
+            return self._score_out(res)
+
+    def _score_out(self, res):
         n, K = res.n, res.K
         P = np.ctypeslib.as_array(res.probs, (n * K,)).reshape(n, K).copy() if n else np.empty((0, K), np.float32)
         out = {t: P[:, j] for j, t in enumerate(self.tasks)}
@@ -86,16 +119,47 @@ class Scorer(Closing):
         out["order"] = np.ctypeslib.as_array(res.order, (n,)).copy() if n else np.empty(0, np.int32)
         return out
 
-    def topk(self, *args, **kwargs):
-        """The k best candidates of a large item set (the twin-tower index). Not available yet:
-        another part of resflow adds it; it will live here, beside score()."""
-        raise NotImplementedError("resflow: Scorer.topk is not available in this version (see docs/python.md)")
+    def topk(self, context=None, k=10, quantized=False, shortlist=0, as_frame=True):
+        """The k best items of the index (``Scorer(path, index=...)``) for one context (a dict of
+        the user/query/context columns; item-side columns are refused), by the ranking score of
+        the per-task probabilities. ``quantized``: the index's 8-bit copy scores every item and the
+        best ``shortlist`` (0 = max(10 k, 1000)) are re-ranked exactly. Returns a DataFrame
+        (as_frame) or a dict of numpy arrays, best first: 'id' (the item ids), 'position' (in the
+        index), 'score', and one float32 column per task."""
+        ctx, _keep = _features(context or {})
+        res = _TopkResult()
+        with self._lock, library_call(self.threads, downgrade=False):
+            self._check()
+            call(lib.rf_topk, self._ctx, C.byref(ctx), int(k), C.byref(_TopkOpts(int(bool(quantized)), int(shortlist))),
+                 C.byref(res))
+            n, K = res.n, res.K
+            out = {"id": np.array([res.id[i].decode() for i in range(n)], dtype=object),
+                   "position": np.ctypeslib.as_array(res.item, (n,)).copy() if n else np.empty(0, np.uint32),
+                   "score": np.ctypeslib.as_array(res.score, (n,)).copy() if n else np.empty(0, np.float32)}
+            P = np.ctypeslib.as_array(res.probs, (n * K,)).reshape(n, K).copy() if n else np.empty((0, K), np.float32)
+        for j, t in enumerate(self.tasks):
+            out[t] = P[:, j]
+        if as_frame:
+            import pandas as pd
+            return pd.DataFrame(out)
+        return out
+
+    def _check(self):
+        if not getattr(self, "_ctx", None):
+            raise ValueError("resflow: the scorer is closed")
 
     def close(self):
-        if getattr(self, "_ctx", None):
-            lib.rf_score_ctx_free(self._ctx)
-            self._ctx = None
-        if getattr(self, "_s", None):
-            lib.rf_scorer_close(self._s)
-            self._s = None
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.acquire()
+        try:
+            if getattr(self, "_ctx", None):
+                lib.rf_score_ctx_free(self._ctx)
+                self._ctx = None
+            if getattr(self, "_s", None):
+                lib.rf_scorer_close(self._s)
+                self._s = None
+        finally:
+            if lock is not None:
+                lock.release()
 

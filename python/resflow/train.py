@@ -7,6 +7,7 @@ import shutil
 import tempfile
 
 from ._lib import LOG_FN, EvalResult, TrainSummary, call, lib
+from ._threads import library_call
 from .config import as_config
 from .model import Model
 
@@ -87,7 +88,8 @@ def train(config=None, overrides=None, out=None, callback=None, quiet=False):
         path = os.fspath(out)
     try:
         summary, test = TrainSummary(), EvalResult()
-        call(lib.rf_train_to_file, cfg._h, path.encode(), cb, None, C.byref(summary), C.byref(test))
+        with library_call(0, downgrade=False):  # train.threads: alone (see _threads.py)
+            call(lib.rf_train_to_file, cfg._h, path.encode(), cb, None, C.byref(summary), C.byref(test))
         model = Model.load(path)
         if tmp:
             model.path = None

@@ -74,17 +74,6 @@ def test_a_column_read_twice_feeds_both(workdir, log_csv):
     assert same_text(tsv(m.predict(d)), open(cli_out).read())
 
 
-def test_evaluate_equals_cli_json(trained, log_csv):
-    model, path, _ = trained
-    j = json.loads(cli("eval", "-q", "-m", path, "-d", log_csv, "--json").stdout)
-    for got in (model.evaluate(log_csv), model.evaluate(pd.read_csv(log_csv))):
-        assert got["rows"] == j["rows"] == 3000
-        assert got["loss"] == pytest.approx(j["loss"], rel=1e-5)
-        for t, m in j["tasks"].items():
-            for k, v in m.items():
-                assert got["tasks"][t][k] == (pytest.approx(v, rel=1e-5, abs=1e-9) if isinstance(v, float) else v), (t, k)
-
-
 def test_numeric_arrays_are_passed_in_place():
     from resflow.frame import Columns
     a = np.arange(10, dtype=np.float64)
@@ -177,8 +166,8 @@ def test_scorer_equals_predict(trained, log_csv):
     df = pd.read_csv(log_csv, dtype=str, keep_default_na=False).iloc[:50]
     with resflow.Scorer(path) as s:
         r = s.score(df[model.columns].to_dict("records"))
-        with pytest.raises(NotImplementedError):
-            s.topk()
+        with pytest.raises(resflow.UsageError, match="index"):
+            s.topk({}, k=5)  # opened without an item index
     p = model.predict(log_csv).iloc[:50]
     assert np.array_equal(r["ctr"], p["ctr"].to_numpy()) and np.array_equal(r["ctcvr"], p["ctcvr"].to_numpy())
     assert np.array_equal(r["order"], np.argsort(-r["score"], kind="stable"))

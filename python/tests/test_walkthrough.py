@@ -25,3 +25,4 @@ def test_walkthrough_runs(monkeypatch, capsys):
     assert "ResFlow" in out and "NSE" in out and "DataError at build/walkthrough/bad.csv:3:" in out
     assert ns["resflow_model"].history and ns["nse_model"].history
     assert len(ns["scores"]) == 1000 and ns["metrics"]["rows"] == 30000
+    assert "ranked by ctcvr: WR@5 " in out and ns["metrics"]["ranking"]["rows"] == 30000

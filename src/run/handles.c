@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/logf.h"
+#include "resflow/evalreport.h"
 #include "resflow/frame.h"
 #include "resflow/handles.h"
 #include "resflow/pipeline.h"
@@ -31,6 +32,7 @@ size_t rf_abi_sizeof(const char *type)
         {"rf_error", sizeof(rf_error)},           {"rf_eval_result", sizeof(rf_eval_result)},
         {"rf_train_summary", sizeof(rf_train_summary)}, {"rf_task_metrics", sizeof(rf_task_metrics)},
         {"rf_column", sizeof(rf_column)},         {"rf_dataset", sizeof(rf_dataset)},
+        {"rf_eval_opts", sizeof(rf_eval_opts)},
     };
     for (size_t i = 0; type && i < sizeof t / sizeof *t; i++)
         if (!strcmp(type, t[i].name)) return t[i].size;
