@@ -222,36 +222,51 @@ int main(int argc, char **argv)
         int dq = rf_tk_dq(d);
         float *qa = malloc((size_t)dq * sizeof *qa), *qb = malloc((size_t)dq * sizeof *qb);
         uint8_t *codes = malloc(rf_tk_codes_bytes(n, 1, d));
+        uint16_t *bf = malloc(rf_tk_bf16_bytes(n, 1, d));
         rf_tk_quantize(n, 1, d, x, qa, qb, codes, threads);
         double tq = now() - t0;
-        rf_tk_items it = {n, 1, d, x, NULL, dq, qa, qb, codes};
+        rf_tk_to_bf16(n, 1, d, x, bf, threads);
+        rf_tk_items it = {n, 1, d, x, NULL, dq, qa, qb, codes, bf};
         int sl = shortlist > 0 ? shortlist : (10 * k > 1000 ? 10 * k : 1000);
         rf_tk_scratch *s1 = rf_tk_scratch_create(1, d, 1, k, sl, threads);
         rf_tk_scratch *sb = rf_tk_scratch_create(1, d, batch, k, sl, threads);
         uint32_t *gt = malloc((size_t)nq * k * sizeof *gt);
         figures fe = measure(&it, qv, nq, single, batch, k, threads, 0, 0, gt, s1, sb);
-        figures fq = measure(&it, qv, nq, single, batch, k, threads, 1, sl, gt, s1, sb);
+        /* the compact copies: 8-bit and bf16, each with the exact re-rank of the shortlist and
+         * without it (shortlist = k: the approximate top-k, its recall before the re-rank) */
+        figures fq[2][2];
+        for (int m = 0; m < 2; m++)
+            for (int rr = 0; rr < 2; rr++)
+                fq[m][rr] = measure(&it, qv, nq, single, batch, k, threads, m ? RF_TK_BF16 : RF_TK_INT8, rr ? sl : k, gt,
+                                    s1, sb);
         if (flat)
             printf("  [%s] our exact top-%d vs FAISS flat's: overlap %.4f\n", kind, k, overlap(gt, flat, nq, k));
         printf("  [%s] quantizing %zu x %d: %.2f s\n", kind, n, d, tq);
-        printf("  [%s] %-22s %9s %9s %11s %9s\n", kind, "method", "p50 ms", "p99 ms", "batch q/s", "recall");
-        printf("  [%s] %-22s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "resflow exact fp32", fe.p50, fe.p99, fe.qps, fe.recall,
-               fe.cpu);
-        char nm[64];
-        snprintf(nm, sizeof nm, "resflow int8+rerank%d", sl);
-        printf("  [%s] %-22s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, nm, fq.p50, fq.p99, fq.qps, fq.recall, fq.cpu);
+        printf("  [%s] %-24s %9s %9s %11s %9s %11s\n", kind, "method", "p50 ms", "p99 ms", "batch q/s", "recall",
+               "cpu ms/q");
+        printf("  [%s] %-24s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "resflow exact fp32", fe.p50, fe.p99, fe.qps,
+               fe.recall, fe.cpu);
+        figures fqm = fq[0][1];
+        for (int m = 0; m < 2; m++)
+            for (int rr = 1; rr >= 0; rr--) {
+                char nm[64];
+                if (rr) snprintf(nm, sizeof nm, "resflow %s+rerank%d", m ? "bf16" : "int8", sl);
+                else snprintf(nm, sizeof nm, "resflow %s, no rerank", m ? "bf16" : "int8");
+                figures g = fq[m][rr];
+                printf("  [%s] %-24s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, nm, g.p50, g.p99, g.qps, g.recall, g.cpu);
+            }
         if (have_faiss) {
-            printf("  [%s] %-22s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "faiss IndexFlatIP", ff[0][0], ff[0][1], ff[0][2],
+            printf("  [%s] %-24s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "faiss IndexFlatIP", ff[0][0], ff[0][1], ff[0][2],
                    ff[0][3], ff[0][4]);
-            printf("  [%s] %-22s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "faiss SQ8", ff[1][0], ff[1][1], ff[1][2],
+            printf("  [%s] %-24s %9.3f %9.3f %11.1f %9.4f %11.3f\n", kind, "faiss SQ8", ff[1][0], ff[1][1], ff[1][2],
                    ff[1][3], ff[1][4]);
             printf("  [%s] ratios (faiss / resflow): flat/exact p50 %.1fx, batch %.1fx; SQ8/quantized p50 %.1fx, "
                    "batch %.1fx; flat/quantized p50 %.1fx\n",
-                   kind, ff[0][0] / fe.p50, fe.qps / ff[0][2], ff[1][0] / fq.p50, fq.qps / ff[1][2], ff[0][0] / fq.p50);
+                   kind, ff[0][0] / fe.p50, fe.qps / ff[0][2], ff[1][0] / fqm.p50, fqm.qps / ff[1][2], ff[0][0] / fqm.p50);
         }
         fflush(stdout);
         rf_tk_scratch_free(s1), rf_tk_scratch_free(sb);
-        free(gt), free(flat), free(qa), free(qb), free(codes), free(x);
+        free(gt), free(flat), free(qa), free(qb), free(codes), free(bf), free(x);
     }
     return 0;
 }

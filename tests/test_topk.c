@@ -90,7 +90,7 @@ static void test_exact_brute(void **state)
         float *vb = malloc(n * sizeof *vb);
         for (size_t i = 0; i < n; i++) vb[i] = (float)(i % 3);
         for (int withb = 0; withb < 2; withb++) {
-            rf_tk_items it = {n, 1, d, v, withb ? vb : NULL, 0, NULL, NULL, NULL};
+            rf_tk_items it = {n, 1, d, v, withb ? vb : NULL, 0, NULL, NULL, NULL, NULL};
             rf_tk_scratch *s = rf_tk_scratch_create(1, d, Q, k, 0, 3);
             assert_non_null(s);
             uint32_t idx[5 * 50], ref[50];
@@ -145,7 +145,7 @@ static void test_multitask(void **state)
     int K = 3, d = 17, k = 25;
     float *v = int_vectors(n, K, d, 5), *u = int_vectors(1, K, d, 6), *vb = malloc(n * K * sizeof *vb);
     for (size_t i = 0; i < n * K; i++) vb[i] = (float)(i % 5);
-    rf_tk_items it = {n, K, d, v, vb, 0, NULL, NULL, NULL};
+    rf_tk_items it = {n, K, d, v, vb, 0, NULL, NULL, NULL, NULL};
     ref_ent *e = malloc(n * sizeof *e);
     for (size_t i = 0; i < n; i++) {
         float dots[3];
@@ -202,7 +202,7 @@ static void test_quantized(void **state)
             uint8_t c = codes[b * dq * 16 + (size_t)(j / 4) * 64 + l * 4 + (size_t)(j % 4)];
             assert_true(fabsf(qa[j] + qb[j] * c - v[i * d + j]) <= 0.5001f * qb[j]);
         }
-    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes};
+    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes, NULL};
     rf_tk_scratch *s = rf_tk_scratch_create(1, d, Q, k, (int)n, 2);
     uint32_t ex[20 * 10], qi[20 * 10];
     float sc[20 * 10];
@@ -229,8 +229,36 @@ static void test_quantized(void **state)
     it.codes = NULL;
     o.shortlist = 100;
     assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
+    /* the bf16 copy: every value within bf16 rounding (2^-9 relative), the same recall bar, and
+     * a full shortlist equals the exact search */
+    uint16_t *bf = malloc(rf_tk_bf16_bytes(n, 1, d));
+    rf_tk_to_bf16(n, 1, d, v, bf, team(2));
+    for (size_t i = 0; i < n; i += 89)
+        for (int j = 0; j < d; j++) {
+            size_t b = i / 16, l = i % 16;
+            uint32_t bits = (uint32_t)bf[b * dq * 16 + (size_t)(j / 2) * 32 + l * 2 + (size_t)(j % 2)] << 16;
+            float x;
+            memcpy(&x, &bits, 4);
+            assert_true(fabsf(x - v[i * d + j]) <= fabsf(v[i * d + j]) * (1.0f / 256));
+        }
+    it.bf = bf;
+    o.quantized = RF_TK_BF16;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_OK);
+    hit = 0;
+    for (int q = 0; q < Q; q++)
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) hit += qi[q * k + a] == ex[q * k + b];
+    print_message("bf16 recall@%d with a shortlist of 100 of %zu: %.3f\n", k, n, (double)hit / (Q * k));
+    assert_true(hit >= 0.95 * Q * k);
+    o.shortlist = (int)n;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_OK);
+    for (int j = 0; j < Q * k; j++) assert_int_equal(qi[j], ex[j]);
+    it.bf = NULL;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
+    o.quantized = 3;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
     rf_tk_scratch_free(s);
-    free(v), free(u), free(codes);
+    free(v), free(u), free(codes), free(bf);
 }
 
 static rf_model *small_model(uint64_t seed)
@@ -279,7 +307,7 @@ static void test_index_file(void **state)
     assert_non_null(strstr(e.msg, path));
     assert_non_null(strstr(e.msg, "m2.model"));
     /* the exact and quantized searches over the mapped index equal the one over the arrays */
-    rf_tk_items a = {n, K, d, v, vb, 0, NULL, NULL, NULL}, b;
+    rf_tk_items a = {n, K, d, v, vb, 0, NULL, NULL, NULL, NULL}, b;
     rf_index_items(ix, &b);
     float u[2 * 7] = {1, -2, 3, 0, 1, 1, -1, 2, 2, -1, 0, 1, 3, 1};
     rf_tk_scratch *s = rf_tk_scratch_create(K, d, 1, 20, (int)n, 1);
@@ -369,7 +397,7 @@ static void test_threads(void **state)
     float qa[24], qb[24];
     uint8_t *codes = malloc(rf_tk_codes_bytes(n, 1, d));
     rf_tk_quantize(n, 1, d, v, qa, qb, codes, 1);
-    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes};
+    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes, NULL};
     job ref[2], jobs[4];
     for (int qz = 0; qz < 2; qz++) {
         ref[qz] = (job){&it, u, Q, k, qz, {0}, 0};

@@ -39,6 +39,8 @@ typedef struct {
     int dq;                /* d rounded up to a multiple of 4 */
     const float *qa, *qb;  /* (K, dq) offset and step per task and dimension */
     const uint8_t *codes;  /* rf_tk_codes_bytes(n, K, d) */
+    /* the bf16 alternative (bench only, see docs/serving.md), NULL when absent */
+    const uint16_t *bf;    /* rf_tk_bf16_bytes(n, K, d) / 2 */
 } rf_tk_items;
 
 static inline int rf_tk_dq(int d) { return (d + 3) & ~3; }
@@ -47,6 +49,15 @@ static inline size_t rf_tk_codes_bytes(size_t n, int K, int d)
 {
     return (n + RF_TK_LANES - 1) / RF_TK_LANES * (size_t)K * (size_t)rf_tk_dq(d) * RF_TK_LANES;
 }
+/* Bytes of the bf16 copy: ceil(n / 16) blocks of K * dq * 16 * 2 (per block, per task, per pair
+ * of dimensions, 16 items x 2 bf16, item-major inside the pair: the vdpbf16ps layout). */
+static inline size_t rf_tk_bf16_bytes(size_t n, int K, int d)
+{
+    return 2 * rf_tk_codes_bytes(n, K, d);
+}
+/* Round v (n, K, d) to bf16 (nearest even) in the layout above; threads as rf_tk_quantize. */
+void rf_tk_to_bf16(size_t n, int K, int d, const float *v, uint16_t *bf, int threads);
+
 /* Fit the per-(task, dimension) ranges and write the codes: qa, qb (K, dq), codes as above.
  * threads: OpenMP threads (0 = the caller's default). */
 void rf_tk_quantize(size_t n, int K, int d, const float *v, float *qa, float *qb, uint8_t *codes,
@@ -57,9 +68,13 @@ void rf_tk_quantize(size_t n, int K, int d, const float *v, float *qa, float *qb
 typedef void (*rf_tk_score_fn)(void *ud, int q, int thread, const float *dots, const float *vb, int n,
                                float *out);
 
+#define RF_TK_INT8 1
+#define RF_TK_BF16 2
+
 typedef struct {
     int k;                 /* results per query */
-    int quantized;         /* 1: compact copy + exact re-rank of the shortlist */
+    int quantized;         /* RF_TK_INT8 (1): compact copy + exact re-rank of the shortlist;
+                            * RF_TK_BF16 (2): the same over the bf16 copy; 0: exact */
     int shortlist;         /* quantized: candidates re-ranked (>= k; 0 = max(10 k, 1000)) */
     int threads;           /* OpenMP threads (0 = 1) */
     rf_tk_score_fn score;  /* NULL: dot + vb (K must be 1) */
