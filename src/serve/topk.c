@@ -531,6 +531,25 @@ static void score_block(const run *r, int q, int tid, const float *dots, const f
     for (int i = 0; i < n; i++) out[i] = dots[i] + (vb ? vb[i] : 0.0f);
 }
 
+/* What the scan keeps per query: the shortlist when quantized, 2 k (within the scratch) when
+ * an approximate score ranks the scan, else k. */
+static int keep_of(const rf_tk_opts *o, const rf_tk_scratch *s)
+{
+    if (o->quantized) return rf_tk_shortlist(o);
+    if (o->approx) return 2 * o->k < s->max_sl ? 2 * o->k : s->max_sl;
+    return o->k;
+}
+
+/* the scan's score (approx when given) */
+static void scan_score(const run *r, int q, int tid, const float *dots, const float *vb, int n, float *out)
+{
+    if (r->o->approx) {
+        r->o->approx(r->o->ud, q, tid, dots, vb, n, out);
+        return;
+    }
+    score_block(r, q, tid, dots, vb, n, out);
+}
+
 /* Scan items [i0, i1) (i0 a multiple of 16) for queries q0 .. q0 + nq into chunk c's collectors. */
 static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int nq)
 {
@@ -557,7 +576,7 @@ static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int
             } else {
                 r->exact(it, r->u + (size_t)q * K * it->d, b, n, dq);
             }
-            score_block(r, q, tid, dq, vb, n, sc);
+            scan_score(r, q, tid, dq, vb, n, sc);
             r->filter(&s->colls[(size_t)c * s->max_q + q], sc, n, b);
         }
     }
@@ -576,11 +595,11 @@ static int finish(const run *r, int tid, int q, int nchunks, uint32_t *idx, floa
         memcpy(m + n, cl->e, (size_t)cl->n * sizeof *m);
         n += cl->n;
     }
-    int keep = r->o->quantized ? rf_tk_shortlist(r->o) : k;
+    int keep = keep_of(r->o, s);
     if (n > keep) select_top(m, n, keep), n = keep;
     const float *u = r->u + (size_t)q * K * it->d;
     float *dd = s->dots + (size_t)tid * s->per_dots, *sc = s->sc + (size_t)tid * s->per_sc;
-    if (r->o->quantized) {
+    if (r->o->quantized || r->o->approx) {
         float *vb = it->vb ? s->vbuf + (size_t)tid * s->max_sl * K : NULL;
         for (int j = 0; j < n; j++) {
             size_t i = m[j].i;
@@ -621,14 +640,14 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
     if ((o->quantized == RF_TK_INT8 && !it->codes) || (o->quantized == RF_TK_BF16 && !it->bf))
         return rf_errorf(err, RF_EUSAGE, "top-k search: the index has no %s compact copy",
                          o->quantized == RF_TK_BF16 ? "bf16" : "8-bit");
-    if (!o->score && it->K != 1)
+    if ((!o->score && it->K != 1) || (o->approx && !o->score))
         return rf_errorf(err, RF_EUSAGE, "top-k search: %d tasks need a score function", it->K);
     if (it->n > (size_t)UINT32_MAX) return rf_errorf(err, RF_EUSAGE, "top-k search: more than 2^32 items");
     run r = {it, o, s, u, pick_dot(), cpu_avx512() ? exact_block_avx512 : exact_block_plain,
              cpu_vnni() ? qblock_vnni : qblock_plain, cpu_bf16() ? bblock_avx512 : bblock_plain,
              cpu_avx512() ? filter_avx512 : filter_plain};
     int nchunks = Q >= t ? 1 : t, ngroups = (Q + QG - 1) / QG;
-    int keep = o->quantized ? sl : o->k;
+    int keep = keep_of(o, s);
     for (int c = 0; c < nchunks; c++)
         for (int q = 0; q < Q; q++) {
             coll *cl = &s->colls[(size_t)c * s->max_q + q];
