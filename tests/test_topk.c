@@ -291,7 +291,7 @@ static void fz_exact(void *ud, int q, int thread, const float *dots, const float
 typedef struct {
     fz_ud *z;
     rf_tk_fuse plan;
-    float work[2][FZ_MAXN * FZ_K];
+    float work[2][FZ_MAXN * (FZ_K + 1)];
 } fz_fast;
 
 static void fz_approx(void *ud, int q, int thread, const float *dots, const float *vb, int n, float *out)

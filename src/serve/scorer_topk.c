@@ -20,6 +20,7 @@ struct rf_topk_ctx {
     float *tP, *tC;                   /* per OpenMP thread: (per, K) each */
     rf_score_col *tcols;              /* per thread: 2 K fusion columns over its tP, tC */
     rf_tk_fuse plan;                  /* the ranking score in float per block (topk_fuse.c) */
+    float *work;                      /* per thread: (per, K + 1), its scratch */
     int has_plan;
     const char *names[MAX_COLS], *values[MAX_COLS];
 };
@@ -56,7 +57,7 @@ void rf_topk_ctx_free_(rf_topk_ctx *t)
     if (!t) return;
     rf_tk_scratch_free(t->tk);
     free(t->u), free(t->ub), free(t->idx), free(t->sc), free(t->dots), free(t->P), free(t->C);
-    free(t->ids), free(t->tP), free(t->tC), free(t->tcols);
+    free(t->ids), free(t->tP), free(t->tC), free(t->tcols), free(t->work);
     free(t);
 }
 
@@ -113,8 +114,9 @@ rf_topk_ctx *rf_topk_ctx_create_(const rf_scorer *s)
     t->tP = malloc(nt * t->per * K * sizeof *t->tP);
     t->tC = malloc(nt * t->per * K * sizeof *t->tC);
     t->tcols = malloc(nt * 2 * RF_MAX_TASKS * sizeof *t->tcols);
+    t->work = malloc(nt * t->per * (K + 1) * sizeof *t->work);
     if (!t->tk || !t->u || !t->ub || !t->idx || !t->sc || !t->dots || !t->P || !t->C || !t->ids || !t->tP ||
-        !t->tC || !t->tcols) {
+        !t->tC || !t->tcols || !t->work) {
         rf_topk_ctx_free_(t);
         return NULL;
     }
@@ -163,7 +165,7 @@ static void fast_fn(void *ud, int q, int thread, const float *dots, const float 
 {
     (void)q;
     rf_topk_ctx *t = ud;
-    rf_tk_fuse_block(&t->plan, t->ub, dots, vb, n, t->tP + (size_t)thread * t->per * (size_t)t->s->K, out);
+    rf_tk_fuse_block(&t->plan, t->ub, dots, vb, n, t->work + (size_t)thread * t->per * (size_t)(t->s->K + 1), out);
 }
 
 /* The context's row: its columns (no item-side one), plus 0 for item-side dense columns. */

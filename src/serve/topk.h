@@ -134,7 +134,7 @@ typedef struct {
 rf_status rf_tk_fuse_plan(rf_tk_fuse *p, int K, const rf_fusion *f, const char *const *name, const rf_tk_fuse_col *col,
                           int ncols, rf_error *err) RF_WUR;
 /* The ranking score of n items from dots (n, K), user biases ub (K, NULL = 0), item biases vb
- * (n, K, NULL = 0): out (n); work: n * K floats of scratch. */
+ * (n, K, NULL = 0): out (n); work: n * (K + 1) floats of scratch. */
 void rf_tk_fuse_block(const rf_tk_fuse *p, const float *ub, const float *dots, const float *vb, int n, float *work,
                       float *out);
 

@@ -73,12 +73,11 @@ static inline float fexp(float x)
 /* ln x for normal x > 0 */
 static inline float flog(float x)
 {
-    uint32_t b = f_bits(x);
-    float e = (float)((int32_t)((b >> 23) & 0xff) - 126);
-    float m = bits_f((b & 0x807fffffu) | 0x3f000000u); /* [0.5, 1) */
-    int lo = m < 0.70710678f;
-    e = lo ? e - 1.0f : e;
-    m = lo ? m + m - 1.0f : m - 1.0f;
+    /* x = 2^e * (1 + m), 1 + m in [sqrt(1/2), sqrt(2)): integer arithmetic only */
+    int32_t i = (int32_t)f_bits(x) - 0x3f3504f3;
+    int32_t ei = i >> 23;
+    float e = (float)ei;
+    float m = bits_f((uint32_t)((int32_t)f_bits(x) - (int32_t)((uint32_t)ei << 23))) - 1.0f;
     float z = m * m;
     float y = 7.0376836292e-2f;
     y = y * m - 1.1514610310e-1f;
@@ -122,18 +121,37 @@ void rf_tk_fuse_block(const rf_tk_fuse *p, const float *ub, const float *dots, c
 #pragma omp simd
         for (int i = 0; i < n; i++) w[i] = 1.0f / (1.0f + fexp(-w[i]));
     }
+    /* the terms, one branch-free loop at a time (tmp: the term's value) */
+    float *tmp = work + (size_t)K * n;
     for (int i = 0; i < n; i++) out[i] = 0.0f;
     for (int t = 0; t < p->n; t++) {
-        const float *a = work + (size_t)p->a[t].task * n, *b = p->b[t].task >= 0 ? work + (size_t)p->b[t].task * n : NULL;
-        const float *ap = p->a[t].parent >= 0 ? work + (size_t)p->a[t].parent * n : NULL;
-        const float *bp = b && p->b[t].parent >= 0 ? work + (size_t)p->b[t].parent * n : NULL;
+        const float *a = work + (size_t)p->a[t].task * n;
         float c = p->coef[t];
-        int mul = p->mul;
+        if (p->a[t].parent >= 0) {
+            const float *ap = work + (size_t)p->a[t].parent * n;
 #pragma omp simd
-        for (int i = 0; i < n; i++) {
-            float v = ap ? a[i] / floor_(ap[i]) : a[i];
-            if (b) v /= floor_(bp ? b[i] / floor_(bp[i]) : b[i]);
-            out[i] += c * (mul ? flog(floor_(v)) : v);
+            for (int i = 0; i < n; i++) tmp[i] = a[i] / floor_(ap[i]);
+        } else {
+            for (int i = 0; i < n; i++) tmp[i] = a[i];
+        }
+        if (p->b[t].task >= 0) {
+            const float *b = work + (size_t)p->b[t].task * n;
+            if (p->b[t].parent >= 0) {
+                const float *bp = work + (size_t)p->b[t].parent * n;
+#pragma omp simd
+                for (int i = 0; i < n; i++) tmp[i] /= floor_(b[i] / floor_(bp[i]));
+            } else {
+#pragma omp simd
+                for (int i = 0; i < n; i++) tmp[i] /= floor_(b[i]);
+            }
+        }
+        if (p->mul) {
+            for (int i = 0; i < n; i++) tmp[i] = floor_(tmp[i]); /* apart: GCC 12 does not vectorise */
+#pragma omp simd                                                  /* a select feeding the bit cast */
+            for (int i = 0; i < n; i++) out[i] += c * flog(tmp[i]);
+        } else {
+#pragma omp simd
+            for (int i = 0; i < n; i++) out[i] += c * tmp[i];
         }
     }
 }
