@@ -550,7 +550,7 @@ static void scan_score(const run *r, int q, int tid, const float *dots, const fl
     score_block(r, q, tid, dots, vb, n, out);
 }
 
-/* Scan items [i0, i1) (i0 a multiple of 16) for queries q0 .. q0 + nq into chunk c's collectors. */
+/* Scan items [i0, i1) (i0 a multiple of 16) for queries q0 .. q0 + nq into collector set c. */
 static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int nq)
 {
     const rf_tk_items *it = r->it;
@@ -582,15 +582,15 @@ static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int
     }
 }
 
-/* Merge query q's chunk collectors, re-rank when quantized, write its results. */
-static int finish(const run *r, int tid, int q, int nchunks, uint32_t *idx, float *score, float *dots)
+/* Merge query q's collectors (one per thread), re-rank when quantized, write its results. */
+static int finish(const run *r, int tid, int q, int nthreads, uint32_t *idx, float *score, float *dots)
 {
     const rf_tk_items *it = r->it;
     rf_tk_scratch *s = r->s;
     int K = it->K, k = r->o->k;
     ent *m = s->merge + (size_t)tid * s->max_t * s->cap;
     int n = 0;
-    for (int c = 0; c < nchunks; c++) {
+    for (int c = 0; c < nthreads; c++) {
         coll *cl = &s->colls[(size_t)c * s->max_q + q];
         memcpy(m + n, cl->e, (size_t)cl->n * sizeof *m);
         n += cl->n;
@@ -646,9 +646,13 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
     run r = {it, o, s, u, pick_dot(), cpu_avx512() ? exact_block_avx512 : exact_block_plain,
              cpu_vnni() ? qblock_vnni : qblock_plain, cpu_bf16() ? bblock_avx512 : bblock_plain,
              cpu_avx512() ? filter_avx512 : filter_plain};
-    int nchunks = Q >= t ? 1 : t, ngroups = (Q + QG - 1) / QG;
+    /* Work units: (a range of items, a group of queries). Fewer queries than threads: the items
+     * are cut into 8 ranges per thread taken dynamically, so a thread the OS holds back (other
+     * jobs on the cores) has its share taken over instead of being waited for. Each thread
+     * collects into its own per-query collectors, whatever ranges it scans. */
+    int nchunks = Q >= t ? 1 : 8 * t, ngroups = (Q + QG - 1) / QG;
     int keep = keep_of(o, s);
-    for (int c = 0; c < nchunks; c++)
+    for (int c = 0; c < t; c++)
         for (int q = 0; q < Q; q++) {
             coll *cl = &s->colls[(size_t)c * s->max_q + q];
             *cl = (coll){cl->e, 0, 2 * keep + 16, keep, -INFINITY};
@@ -668,9 +672,11 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
         size_t b0 = nb * (size_t)c / (size_t)nchunks, b1 = nb * (size_t)(c + 1) / (size_t)nchunks;
         size_t i0 = b0 * RF_TK_LANES, i1 = b1 * RF_TK_LANES < it->n ? b1 * RF_TK_LANES : it->n;
         int q0 = g * QG, nq = Q - q0 < QG ? Q - q0 : QG;
-        if (i0 < i1) scan(&r, omp_get_thread_num(), c, i0, i1, q0, nq);
+        int tid = omp_get_thread_num();
+        if (i0 < i1) scan(&r, tid, tid, i0, i1, q0, nq);
     }
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1)
-    for (int q = 0; q < Q; q++) nout[q] = finish(&r, omp_get_thread_num(), q, nchunks, idx, score, dots);
+    /* one query: merged by the calling thread, no second wake-up of the team */
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (Q > 1)
+    for (int q = 0; q < Q; q++) nout[q] = finish(&r, omp_get_thread_num(), q, t, idx, score, dots);
     return RF_OK;
 }
