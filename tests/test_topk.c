@@ -90,7 +90,7 @@ static void test_exact_brute(void **state)
         float *vb = malloc(n * sizeof *vb);
         for (size_t i = 0; i < n; i++) vb[i] = (float)(i % 3);
         for (int withb = 0; withb < 2; withb++) {
-            rf_tk_items it = {n, 1, d, v, withb ? vb : NULL, 0, NULL, NULL, NULL};
+            rf_tk_items it = {n, 1, d, v, withb ? vb : NULL, 0, NULL, NULL, NULL, NULL};
             rf_tk_scratch *s = rf_tk_scratch_create(1, d, Q, k, 0, 3);
             assert_non_null(s);
             uint32_t idx[5 * 50], ref[50];
@@ -145,7 +145,7 @@ static void test_multitask(void **state)
     int K = 3, d = 17, k = 25;
     float *v = int_vectors(n, K, d, 5), *u = int_vectors(1, K, d, 6), *vb = malloc(n * K * sizeof *vb);
     for (size_t i = 0; i < n * K; i++) vb[i] = (float)(i % 5);
-    rf_tk_items it = {n, K, d, v, vb, 0, NULL, NULL, NULL};
+    rf_tk_items it = {n, K, d, v, vb, 0, NULL, NULL, NULL, NULL};
     ref_ent *e = malloc(n * sizeof *e);
     for (size_t i = 0; i < n; i++) {
         float dots[3];
@@ -202,7 +202,7 @@ static void test_quantized(void **state)
             uint8_t c = codes[b * dq * 16 + (size_t)(j / 4) * 64 + l * 4 + (size_t)(j % 4)];
             assert_true(fabsf(qa[j] + qb[j] * c - v[i * d + j]) <= 0.5001f * qb[j]);
         }
-    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes};
+    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes, NULL};
     rf_tk_scratch *s = rf_tk_scratch_create(1, d, Q, k, (int)n, 2);
     uint32_t ex[20 * 10], qi[20 * 10];
     float sc[20 * 10];
@@ -229,8 +229,147 @@ static void test_quantized(void **state)
     it.codes = NULL;
     o.shortlist = 100;
     assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
+    /* the bf16 copy: every value within bf16 rounding (2^-9 relative), the same recall bar, and
+     * a full shortlist equals the exact search */
+    uint16_t *bf = malloc(rf_tk_bf16_bytes(n, 1, d));
+    rf_tk_to_bf16(n, 1, d, v, bf, team(2));
+    for (size_t i = 0; i < n; i += 89)
+        for (int j = 0; j < d; j++) {
+            size_t b = i / 16, l = i % 16;
+            uint32_t bits = (uint32_t)bf[b * dq * 16 + (size_t)(j / 2) * 32 + l * 2 + (size_t)(j % 2)] << 16;
+            float x;
+            memcpy(&x, &bits, 4);
+            assert_true(fabsf(x - v[i * d + j]) <= fabsf(v[i * d + j]) * (1.0f / 256));
+        }
+    it.bf = bf;
+    o.quantized = RF_TK_BF16;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_OK);
+    hit = 0;
+    for (int q = 0; q < Q; q++)
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) hit += qi[q * k + a] == ex[q * k + b];
+    print_message("bf16 recall@%d with a shortlist of 100 of %zu: %.3f\n", k, n, (double)hit / (Q * k));
+    assert_true(hit >= 0.95 * Q * k);
+    o.shortlist = (int)n;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_OK);
+    for (int j = 0; j < Q * k; j++) assert_int_equal(qi[j], ex[j]);
+    it.bf = NULL;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
+    o.quantized = 3;
+    assert_int_equal(rf_tk_search(&it, u, Q, &o, s, qi, sc, NULL, nout, &e), RF_EUSAGE);
     rf_tk_scratch_free(s);
-    free(v), free(u), free(codes);
+    free(v), free(u), free(codes), free(bf);
+}
+
+/* ---- the fused score's fast path (topk_fuse.c) against the per-item formula ---------------- */
+
+#define FZ_K 3
+#define FZ_MAXN 4096
+typedef struct {
+    const rf_fusion *f;
+    float ub[FZ_K];
+    float P[2][FZ_MAXN * FZ_K], C[2][FZ_MAXN]; /* per thread */
+} fz_ud;
+
+/* the exact formula per item: p = sigmoid(dot + ub + vb), cond b|a = p1 / max(p0, 1e-30), then
+ * rf_fusion_apply (double) over columns a, b, c, b|a */
+static void fz_exact(void *ud, int q, int thread, const float *dots, const float *vb, int n, float *out)
+{
+    (void)q;
+    fz_ud *z = ud;
+    float *P = z->P[thread], *C = z->C[thread];
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < FZ_K; k++)
+            P[i * FZ_K + k] = 1.0f / (1.0f + expf(-(dots[i * FZ_K + k] + z->ub[k] + (vb ? vb[i * FZ_K + k] : 0))));
+        C[i] = P[i * FZ_K + 1] / fmaxf(P[i * FZ_K], 1e-30f);
+    }
+    rf_score_col cols[4] = {{"a", P, FZ_K}, {"b", P + 1, FZ_K}, {"c", P + 2, FZ_K}, {"b|a", C, 1}};
+    rf_error e;
+    assert_int_equal(rf_fusion_apply(z->f, cols, 4, (size_t)n, out, &e), RF_OK);
+}
+
+typedef struct {
+    fz_ud *z;
+    rf_tk_fuse plan;
+    float work[2][FZ_MAXN * (FZ_K + 1)];
+} fz_fast;
+
+static void fz_approx(void *ud, int q, int thread, const float *dots, const float *vb, int n, float *out)
+{
+    (void)q;
+    fz_fast *f = ud;
+    rf_tk_fuse_block(&f->plan, f->z->ub, dots, vb, n, f->work[thread], out);
+}
+
+static void fz_exact_via_fast(void *ud, int q, int thread, const float *dots, const float *vb, int n, float *out)
+{
+    fz_exact(((fz_fast *)ud)->z, q, thread, dots, vb, n, out);
+}
+
+static void test_fused(void **state)
+{
+    (void)state;
+    size_t n = 30000;
+    int d = 16, k = 50, Q = 4;
+    rf_rng r;
+    rf_rng_seed(&r, 77);
+    float *v = malloc(n * FZ_K * d * sizeof *v), *vb = malloc(n * FZ_K * sizeof *vb), u[4 * FZ_K * 16];
+    for (size_t i = 0; i < n * FZ_K * d; i++) v[i] = 0.4f * gauss(&r);
+    for (size_t i = 0; i < n * FZ_K; i++) vb[i] = 0.5f * gauss(&r);
+    for (int i = 0; i < Q * FZ_K * d; i++) u[i] = 0.5f * gauss(&r);
+    int dq = rf_tk_dq(d);
+    float qa[FZ_K * 16], qb[FZ_K * 16];
+    uint8_t *codes = malloc(rf_tk_codes_bytes(n, FZ_K, d));
+    rf_tk_quantize(n, FZ_K, d, v, qa, qb, codes, team(2));
+    rf_tk_items it = {n, FZ_K, d, v, vb, dq, qa, qb, codes, NULL};
+    const char *specs[] = {"mul:a=0.9,b|a=1.1", "mul:a=1,c|b=0.5", "add:a=1,b=20,c=0.5", "mul:c=1"};
+    const char *names[4] = {"a", "b", "c", "b|a"};
+    rf_tk_fuse_col cols[4] = {{0, -1}, {1, -1}, {2, -1}, {1, 0}};
+    static fz_ud z;
+    static fz_fast fast;
+    rf_error e;
+    for (int f = 0; f < 4; f++) {
+        rf_fusion fu;
+        assert_int_equal(rf_fusion_parse(specs[f], &fu, &e), RF_OK);
+        z.f = &fu;
+        for (int t = 0; t < FZ_K; t++) z.ub[t] = 0.3f * (float)(t - 1);
+        fast.z = &z;
+        assert_int_equal(rf_tk_fuse_plan(&fast.plan, FZ_K, &fu, names, cols, 4, &e), RF_OK);
+        /* per block: the fast score is the formula (ADD) or its log (MUL) within float rounding */
+        float dots[256 * FZ_K], ex[256], ap[256];
+        for (int i = 0; i < 256; i++)
+            for (int t = 0; t < FZ_K; t++) dots[i * FZ_K + t] = 3.0f * gauss(&r);
+        fz_exact(&z, 0, 0, dots, vb, 256, ex);
+        fz_approx(&fast, 0, 0, dots, vb, 256, ap);
+        for (int i = 0; i < 256; i++) {
+            double want = fu.kind == RF_FUSION_MUL ? log(ex[i]) : ex[i];
+            assert_true(fabs(ap[i] - want) <= 2e-6 * (1 + fabs(want)) * 8);
+        }
+        /* searches: exact and quantized with the fast score in the scan equal those without it */
+        rf_tk_scratch *s = rf_tk_scratch_create(FZ_K, d, Q, k, 500, 2);
+        uint32_t i0[4 * 50], i1[4 * 50];
+        float s0[4 * 50], s1[4 * 50];
+        int n0[4], n1[4];
+        for (int quant = 0; quant < 2; quant++) {
+            rf_tk_opts o = {.k = k, .quantized = quant, .shortlist = 500, .threads = team(2), .score = fz_exact,
+                            .ud = &z};
+            assert_int_equal(rf_tk_search(&it, u, Q, &o, s, i0, s0, NULL, n0, &e), RF_OK);
+            o.approx = fz_approx;
+            o.ud = &fast;
+            o.score = fz_exact_via_fast;
+            assert_int_equal(rf_tk_search(&it, u, Q, &o, s, i1, s1, NULL, n1, &e), RF_OK);
+            int same = 0;
+            for (int q = 0; q < Q; q++) {
+                assert_int_equal(n0[q], k);
+                assert_int_equal(n1[q], k);
+                for (int j = 0; j < k; j++) same += i0[q * k + j] == i1[q * k + j];
+            }
+            for (int j = 0; j < Q * k; j++) assert_float_equal(s0[j], s1[j], 0);
+            assert_int_equal(same, Q * k);
+        }
+        rf_tk_scratch_free(s);
+    }
+    free(v), free(vb), free(codes);
 }
 
 static rf_model *small_model(uint64_t seed)
@@ -279,7 +418,7 @@ static void test_index_file(void **state)
     assert_non_null(strstr(e.msg, path));
     assert_non_null(strstr(e.msg, "m2.model"));
     /* the exact and quantized searches over the mapped index equal the one over the arrays */
-    rf_tk_items a = {n, K, d, v, vb, 0, NULL, NULL, NULL}, b;
+    rf_tk_items a = {n, K, d, v, vb, 0, NULL, NULL, NULL, NULL}, b;
     rf_index_items(ix, &b);
     float u[2 * 7] = {1, -2, 3, 0, 1, 1, -1, 2, 2, -1, 0, 1, 3, 1};
     rf_tk_scratch *s = rf_tk_scratch_create(K, d, 1, 20, (int)n, 1);
@@ -369,7 +508,7 @@ static void test_threads(void **state)
     float qa[24], qb[24];
     uint8_t *codes = malloc(rf_tk_codes_bytes(n, 1, d));
     rf_tk_quantize(n, 1, d, v, qa, qb, codes, 1);
-    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes};
+    rf_tk_items it = {n, 1, d, v, NULL, dq, qa, qb, codes, NULL};
     job ref[2], jobs[4];
     for (int qz = 0; qz < 2; qz++) {
         ref[qz] = (job){&it, u, Q, k, qz, {0}, 0};
@@ -430,7 +569,7 @@ static void test_parse_topk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_brute), cmocka_unit_test(test_multitask), cmocka_unit_test(test_quantized),
+        cmocka_unit_test(test_exact_brute), cmocka_unit_test(test_multitask), cmocka_unit_test(test_quantized), cmocka_unit_test(test_fused),
         cmocka_unit_test(test_index_file), cmocka_unit_test(test_threads), cmocka_unit_test(test_parse_topk),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

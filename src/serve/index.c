@@ -302,5 +302,5 @@ const float *rf_index_biases(const rf_index *ix) { return ix->vb; }
 
 void rf_index_items(const rf_index *ix, rf_tk_items *it)
 {
-    *it = (rf_tk_items){ix->n, ix->K, ix->d, ix->v, ix->vb, ix->dq, ix->qa, ix->qb, ix->codes};
+    *it = (rf_tk_items){ix->n, ix->K, ix->d, ix->v, ix->vb, ix->dq, ix->qa, ix->qb, ix->codes, NULL};
 }

@@ -19,6 +19,9 @@ struct rf_topk_ctx {
     size_t per;                       /* rows of a score call: max(RF_TK_BLOCK, max_shortlist) */
     float *tP, *tC;                   /* per OpenMP thread: (per, K) each */
     rf_score_col *tcols;              /* per thread: 2 K fusion columns over its tP, tC */
+    rf_tk_fuse plan;                  /* the ranking score in float per block (topk_fuse.c) */
+    float *work;                      /* per thread: (per, K + 1), its scratch */
+    int has_plan;
     const char *names[MAX_COLS], *values[MAX_COLS];
 };
 
@@ -54,8 +57,41 @@ void rf_topk_ctx_free_(rf_topk_ctx *t)
     if (!t) return;
     rf_tk_scratch_free(t->tk);
     free(t->u), free(t->ub), free(t->idx), free(t->sc), free(t->dots), free(t->P), free(t->C);
-    free(t->ids), free(t->tP), free(t->tC), free(t->tcols);
+    free(t->ids), free(t->tP), free(t->tC), free(t->tcols), free(t->work);
     free(t);
+}
+
+static void twin_logits(const void *m, const float *dot, const float *ub, const float *vb, float *z)
+{
+    rf_twin_logits(m, dot, ub, vb, z);
+}
+
+/* The fast plan of the scorer's ranking score: its fusion formula over the probability and
+ * conditional columns, or the last task's probability; the model's logits function only when
+ * its logit links change the logits (probed: dots of 1 stay 1 without links). 0 when the
+ * formula does not resolve (the search then scores with the exact formula alone). */
+static int fuse_plan(const rf_scorer *s, rf_tk_fuse *p)
+{
+    int K = s->K;
+    if (s->fused) {
+        const char *names[2 * RF_MAX_TASKS];
+        rf_tk_fuse_col cols[2 * RF_MAX_TASKS];
+        for (int j = 0; j < s->nfc; j++) {
+            int task = s->fc_task[j];
+            names[j] = s->fc_name[j];
+            cols[j] = (rf_tk_fuse_col){task, s->fc_cond[j] && !s->product ? s->parent[task] : -1};
+        }
+        rf_error e;
+        if (rf_tk_fuse_plan(p, K, &s->lm.fusion, names, cols, s->nfc, &e)) return 0;
+    } else {
+        *p = (rf_tk_fuse){.K = K, .mul = 0, .n = 1, .a = {{K - 1, -1}}, .b = {{-1, -1}}, .coef = {1.0f}};
+    }
+    float one[RF_MAX_TASKS], z[RF_MAX_TASKS];
+    for (int k = 0; k < K; k++) one[k] = 1.0f;
+    rf_twin_logits(s->lm.model, one, NULL, NULL, z);
+    for (int k = 0; k < K; k++)
+        if (z[k] != 1.0f) p->logits = twin_logits, p->m = s->lm.model;
+    return 1;
 }
 
 rf_topk_ctx *rf_topk_ctx_create_(const rf_scorer *s)
@@ -78,11 +114,13 @@ rf_topk_ctx *rf_topk_ctx_create_(const rf_scorer *s)
     t->tP = malloc(nt * t->per * K * sizeof *t->tP);
     t->tC = malloc(nt * t->per * K * sizeof *t->tC);
     t->tcols = malloc(nt * 2 * RF_MAX_TASKS * sizeof *t->tcols);
+    t->work = malloc(nt * t->per * (K + 1) * sizeof *t->work);
     if (!t->tk || !t->u || !t->ub || !t->idx || !t->sc || !t->dots || !t->P || !t->C || !t->ids || !t->tP ||
-        !t->tC || !t->tcols) {
+        !t->tC || !t->tcols || !t->work) {
         rf_topk_ctx_free_(t);
         return NULL;
     }
+    t->has_plan = fuse_plan(s, &t->plan);
     for (size_t th = 0; th < nt; th++)
         for (int j = 0; j < s->nfc; j++)
             t->tcols[th * 2 * RF_MAX_TASKS + (size_t)j] =
@@ -120,6 +158,14 @@ static void score_fn(void *ud, int q, int thread, const float *dots, const float
     size_t off = (size_t)thread * t->per * (size_t)t->s->K;
     score_items(t->s, t->ub, dots, vb, n, t->tP + off, t->tC + off, t->tcols + (size_t)thread * 2 * RF_MAX_TASKS,
                 out);
+}
+
+/* rf_tk_score_fn: the fast ranking score (the scan's; the exact one re-ranks what it keeps) */
+static void fast_fn(void *ud, int q, int thread, const float *dots, const float *vb, int n, float *out)
+{
+    (void)q;
+    rf_topk_ctx *t = ud;
+    rf_tk_fuse_block(&t->plan, t->ub, dots, vb, n, t->work + (size_t)thread * t->per * (size_t)(t->s->K + 1), out);
 }
 
 /* The context's row: its columns (no item-side one), plus 0 for item-side dense columns. */
@@ -162,6 +208,7 @@ rf_status rf_topk(rf_score_ctx *c, const rf_features *context, int k, const rf_t
     rf_topk_opts o = opts ? *opts : (rf_topk_opts){0};
     rf_tk_opts ko = {.k = k, .quantized = o.quantized != 0, .shortlist = o.shortlist, .threads = s->threads,
                      .score = s->K == 1 && !s->fused ? NULL : score_fn, .ud = t};
+    if (ko.score && t->has_plan) ko.approx = fast_fn;
     if (o.shortlist < 0 || rf_tk_shortlist(&ko) > s->max_sl)
         return rf_errorf(err, RF_EUSAGE, "shortlist %d: must be in 0..%d", o.shortlist, s->max_sl);
     int m = 0;

@@ -33,6 +33,7 @@ struct rf_tk_scratch {
     float *sc;        /* per thread: max(BLOCK, max_sl) */
     float *vbuf;      /* per thread: max_sl * K (gathered biases) */
     int32_t *w4;      /* (max_q, K, dq / 4) packed signed 8-bit query weights */
+    uint32_t *ubf;    /* (max_q, K, dq / 2) the query as pairs of bf16 (the bf16 scan) */
     float *qc, *qs;   /* (max_q, K) the query's constant and scale */
     size_t per_dots, per_sc;
 };
@@ -43,6 +44,11 @@ static int cpu_avx512(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
+}
+static int cpu_bf16(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
 }
 static int cpu_vnni(void)
 {
@@ -261,6 +267,102 @@ static void qblock_plain(const uint8_t *blk, const int32_t *w4, int K, int dq, c
 
 typedef void (*qblock_fn)(const uint8_t *, const int32_t *, int, int, const float *, const float *, float *);
 
+/* ---- bf16 dots (the measured alternative to the 8-bit codes) ------------------------------- */
+
+static inline uint16_t to_bf16(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); /* NaN stays NaN */
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+static inline float from_bf16(uint16_t h)
+{
+    uint32_t b = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &b, 4);
+    return x;
+}
+
+void rf_tk_to_bf16(size_t n, int K, int d, const float *v, uint16_t *bf, int threads)
+{
+    int dq = rf_tk_dq(d), t = threads > 0 ? threads : omp_get_max_threads();
+    size_t nb = (n + RF_TK_LANES - 1) / RF_TK_LANES, per_blk = (size_t)K * dq * RF_TK_LANES;
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (size_t b = 0; b < nb; b++) {
+        uint16_t *c = bf + b * per_blk;
+        for (int k = 0; k < K; k++)
+            for (int g = 0; g < dq / 2; g++)
+                for (int l = 0; l < RF_TK_LANES; l++)
+                    for (int r = 0; r < 2; r++) {
+                        size_t i = b * RF_TK_LANES + (size_t)l;
+                        int j = 2 * g + r;
+                        c[((size_t)k * (dq / 2) + g) * 32 + (size_t)l * 2 + (size_t)r] =
+                            i < n && j < d ? to_bf16(v[(i * K + k) * (size_t)d + j]) : 0;
+                    }
+    }
+}
+
+/* the query as bf16 pairs per task: ubf (K, dq / 2) */
+static void query_bf16(const rf_tk_items *it, const float *u, uint32_t *ubf)
+{
+    int K = it->K, d = it->d, G = it->dq / 2;
+    for (int k = 0; k < K; k++)
+        for (int g = 0; g < G; g++) {
+            int j = 2 * g;
+            uint16_t lo = j < d ? to_bf16(u[(size_t)k * d + j]) : 0, hi = j + 1 < d ? to_bf16(u[(size_t)k * d + j + 1]) : 0;
+            ubf[k * G + g] = (uint32_t)lo | (uint32_t)hi << 16;
+        }
+}
+
+/* approximate dots (16, K) of one bf16 block: vdpbf16ps, 16 items x 2 dimensions per instruction */
+__attribute__((target("avx512f,avx512bf16"))) static void bblock_avx512(const uint16_t *blk, const uint32_t *ubf, int K,
+                                                                         int dq, float *out)
+{
+    int G = dq / 2;
+    for (int k = 0; k < K; k++) {
+        const uint16_t *c = blk + (size_t)k * G * 32;
+        const uint32_t *w = ubf + k * G;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        int g = 0;
+#define BF(acc, o) acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(c + (g + o) * 32), \
+                                          (__m512bh)_mm512_set1_epi32((int)w[g + o]))
+        for (; g + 4 <= G; g += 4) {
+            BF(a0, 0);
+            BF(a1, 1);
+            BF(a2, 2);
+            BF(a3, 3);
+        }
+        for (; g < G; g++) BF(a0, 0);
+#undef BF
+        __m512 f = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        if (K == 1) {
+            _mm512_storeu_ps(out, f);
+        } else {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, f);
+            for (int l = 0; l < 16; l++) out[l * K + k] = tmp[l];
+        }
+    }
+}
+
+static void bblock_plain(const uint16_t *blk, const uint32_t *ubf, int K, int dq, float *out)
+{
+    int G = dq / 2;
+    for (int k = 0; k < K; k++) {
+        float acc[16] = {0};
+        const uint16_t *c = blk + (size_t)k * G * 32;
+        for (int g = 0; g < G; g++) {
+            float w0 = from_bf16((uint16_t)(ubf[k * G + g] & 0xffffu)), w1 = from_bf16((uint16_t)(ubf[k * G + g] >> 16));
+            for (int l = 0; l < 16; l++) acc[l] += from_bf16(c[g * 32 + l * 2]) * w0 + from_bf16(c[g * 32 + l * 2 + 1]) * w1;
+        }
+        for (int l = 0; l < 16; l++) out[l * K + k] = acc[l];
+    }
+}
+
+typedef void (*bblock_fn)(const uint16_t *, const uint32_t *, int, int, float *);
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 static inline int better(ent a, ent b) { return a.s > b.s || (a.s == b.s && a.i < b.i); }
@@ -359,6 +461,7 @@ void rf_tk_scratch_free(rf_tk_scratch *s)
     free(s->sc);
     free(s->vbuf);
     free(s->w4);
+    free(s->ubf);
     free(s->qc);
     free(s->qs);
     free(s);
@@ -387,9 +490,10 @@ rf_tk_scratch *rf_tk_scratch_create(int K, int d, int max_q, int max_k, int max_
     s->sc = malloc((size_t)max_threads * s->per_sc * sizeof *s->sc);
     s->vbuf = malloc((size_t)max_threads * s->max_sl * K * sizeof *s->vbuf);
     s->w4 = malloc((size_t)max_q * K * (s->dq / 4) * sizeof *s->w4);
+    s->ubf = malloc((size_t)max_q * K * (s->dq / 2) * sizeof *s->ubf);
     s->qc = malloc((size_t)max_q * K * sizeof *s->qc);
     s->qs = malloc((size_t)max_q * K * sizeof *s->qs);
-    if (!s->colls || !s->pool || !s->merge || !s->dots || !s->sc || !s->vbuf || !s->w4 || !s->qc || !s->qs) {
+    if (!s->colls || !s->pool || !s->merge || !s->dots || !s->sc || !s->vbuf || !s->w4 || !s->ubf || !s->qc || !s->qs) {
         rf_tk_scratch_free(s);
         return NULL;
     }
@@ -414,6 +518,7 @@ typedef struct {
     dot_fn dot;
     exact_fn exact;
     qblock_fn qblock;
+    bblock_fn bblock;
     filter_fn filter;
 } run;
 
@@ -426,7 +531,26 @@ static void score_block(const run *r, int q, int tid, const float *dots, const f
     for (int i = 0; i < n; i++) out[i] = dots[i] + (vb ? vb[i] : 0.0f);
 }
 
-/* Scan items [i0, i1) (i0 a multiple of 16) for queries q0 .. q0 + nq into chunk c's collectors. */
+/* What the scan keeps per query: the shortlist when quantized, 2 k (within the scratch) when
+ * an approximate score ranks the scan, else k. */
+static int keep_of(const rf_tk_opts *o, const rf_tk_scratch *s)
+{
+    if (o->quantized) return rf_tk_shortlist(o);
+    if (o->approx) return 2 * o->k < s->max_sl ? 2 * o->k : s->max_sl;
+    return o->k;
+}
+
+/* the scan's score (approx when given) */
+static void scan_score(const run *r, int q, int tid, const float *dots, const float *vb, int n, float *out)
+{
+    if (r->o->approx) {
+        r->o->approx(r->o->ud, q, tid, dots, vb, n, out);
+        return;
+    }
+    score_block(r, q, tid, dots, vb, n, out);
+}
+
+/* Scan items [i0, i1) (i0 a multiple of 16) for queries q0 .. q0 + nq into collector set c. */
 static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int nq)
 {
     const rf_tk_items *it = r->it;
@@ -440,7 +564,11 @@ static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int
         for (int qq = 0; qq < nq; qq++) {
             int q = q0 + qq;
             float *dq = dots + (size_t)qq * RF_TK_BLOCK * K;
-            if (r->o->quantized) {
+            if (r->o->quantized == RF_TK_BF16) {
+                const uint32_t *ubf = s->ubf + (size_t)q * K * (it->dq / 2);
+                for (int l = 0; l < n; l += RF_TK_LANES)
+                    r->bblock(it->bf + (b + (size_t)l) / RF_TK_LANES * per_blk, ubf, K, it->dq, dq + (size_t)l * K);
+            } else if (r->o->quantized) {
                 const int32_t *w4 = s->w4 + (size_t)q * K * (it->dq / 4);
                 for (int l = 0; l < n; l += RF_TK_LANES)
                     r->qblock(it->codes + (b + (size_t)l) / RF_TK_LANES * per_blk, w4, K, it->dq, s->qc + (size_t)q * K,
@@ -448,30 +576,30 @@ static void scan(const run *r, int tid, int c, size_t i0, size_t i1, int q0, int
             } else {
                 r->exact(it, r->u + (size_t)q * K * it->d, b, n, dq);
             }
-            score_block(r, q, tid, dq, vb, n, sc);
+            scan_score(r, q, tid, dq, vb, n, sc);
             r->filter(&s->colls[(size_t)c * s->max_q + q], sc, n, b);
         }
     }
 }
 
-/* Merge query q's chunk collectors, re-rank when quantized, write its results. */
-static int finish(const run *r, int tid, int q, int nchunks, uint32_t *idx, float *score, float *dots)
+/* Merge query q's collectors (one per thread), re-rank when quantized, write its results. */
+static int finish(const run *r, int tid, int q, int nthreads, uint32_t *idx, float *score, float *dots)
 {
     const rf_tk_items *it = r->it;
     rf_tk_scratch *s = r->s;
     int K = it->K, k = r->o->k;
     ent *m = s->merge + (size_t)tid * s->max_t * s->cap;
     int n = 0;
-    for (int c = 0; c < nchunks; c++) {
+    for (int c = 0; c < nthreads; c++) {
         coll *cl = &s->colls[(size_t)c * s->max_q + q];
         memcpy(m + n, cl->e, (size_t)cl->n * sizeof *m);
         n += cl->n;
     }
-    int keep = r->o->quantized ? rf_tk_shortlist(r->o) : k;
+    int keep = keep_of(r->o, s);
     if (n > keep) select_top(m, n, keep), n = keep;
     const float *u = r->u + (size_t)q * K * it->d;
     float *dd = s->dots + (size_t)tid * s->per_dots, *sc = s->sc + (size_t)tid * s->per_sc;
-    if (r->o->quantized) {
+    if (r->o->quantized || r->o->approx) {
         float *vb = it->vb ? s->vbuf + (size_t)tid * s->max_sl * K : NULL;
         for (int j = 0; j < n; j++) {
             size_t i = m[j].i;
@@ -507,21 +635,32 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
         return rf_errorf(err, RF_EUSAGE,
                          "top-k search: k %d (1..%d), %d queries (<= %d), %d threads (<= %d), shortlist %d (<= %d)",
                          o->k, s->max_k, Q, s->max_q, t, s->max_t, sl, s->max_sl);
-    if (o->quantized && !it->codes) return rf_errorf(err, RF_EUSAGE, "top-k search: the index has no compact copy");
-    if (!o->score && it->K != 1)
+    if (o->quantized < 0 || o->quantized > RF_TK_BF16)
+        return rf_errorf(err, RF_EUSAGE, "top-k search: quantized %d (0, 1 int8, 2 bf16)", o->quantized);
+    if ((o->quantized == RF_TK_INT8 && !it->codes) || (o->quantized == RF_TK_BF16 && !it->bf))
+        return rf_errorf(err, RF_EUSAGE, "top-k search: the index has no %s compact copy",
+                         o->quantized == RF_TK_BF16 ? "bf16" : "8-bit");
+    if ((!o->score && it->K != 1) || (o->approx && !o->score))
         return rf_errorf(err, RF_EUSAGE, "top-k search: %d tasks need a score function", it->K);
     if (it->n > (size_t)UINT32_MAX) return rf_errorf(err, RF_EUSAGE, "top-k search: more than 2^32 items");
     run r = {it, o, s, u, pick_dot(), cpu_avx512() ? exact_block_avx512 : exact_block_plain,
-             cpu_vnni() ? qblock_vnni : qblock_plain,
+             cpu_vnni() ? qblock_vnni : qblock_plain, cpu_bf16() ? bblock_avx512 : bblock_plain,
              cpu_avx512() ? filter_avx512 : filter_plain};
-    int nchunks = Q >= t ? 1 : t, ngroups = (Q + QG - 1) / QG;
-    int keep = o->quantized ? sl : o->k;
-    for (int c = 0; c < nchunks; c++)
+    /* Work units: (a range of items, a group of queries). Fewer queries than threads: the items
+     * are cut into 8 ranges per thread taken dynamically, so a thread the OS holds back (other
+     * jobs on the cores) has its share taken over instead of being waited for. Each thread
+     * collects into its own per-query collectors, whatever ranges it scans. */
+    int nchunks = Q >= t ? 1 : 8 * t, ngroups = (Q + QG - 1) / QG;
+    int keep = keep_of(o, s);
+    for (int c = 0; c < t; c++)
         for (int q = 0; q < Q; q++) {
             coll *cl = &s->colls[(size_t)c * s->max_q + q];
             *cl = (coll){cl->e, 0, 2 * keep + 16, keep, -INFINITY};
         }
-    if (o->quantized)
+    if (o->quantized == RF_TK_BF16)
+        for (int q = 0; q < Q; q++)
+            query_bf16(it, u + (size_t)q * it->K * it->d, s->ubf + (size_t)q * it->K * (it->dq / 2));
+    else if (o->quantized)
         for (int q = 0; q < Q; q++)
             quantize_query(it, u + (size_t)q * it->K * it->d, s->w4 + (size_t)q * it->K * (it->dq / 4),
                            s->qc + (size_t)q * it->K, s->qs + (size_t)q * it->K);
@@ -533,9 +672,11 @@ rf_status rf_tk_search(const rf_tk_items *it, const float *u, int Q, const rf_tk
         size_t b0 = nb * (size_t)c / (size_t)nchunks, b1 = nb * (size_t)(c + 1) / (size_t)nchunks;
         size_t i0 = b0 * RF_TK_LANES, i1 = b1 * RF_TK_LANES < it->n ? b1 * RF_TK_LANES : it->n;
         int q0 = g * QG, nq = Q - q0 < QG ? Q - q0 : QG;
-        if (i0 < i1) scan(&r, omp_get_thread_num(), c, i0, i1, q0, nq);
+        int tid = omp_get_thread_num();
+        if (i0 < i1) scan(&r, tid, tid, i0, i1, q0, nq);
     }
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1)
-    for (int q = 0; q < Q; q++) nout[q] = finish(&r, omp_get_thread_num(), q, nchunks, idx, score, dots);
+    /* one query: merged by the calling thread, no second wake-up of the team */
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (Q > 1)
+    for (int q = 0; q < Q; q++) nout[q] = finish(&r, omp_get_thread_num(), q, t, idx, score, dots);
     return RF_OK;
 }
