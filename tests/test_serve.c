@@ -235,6 +235,19 @@ static void trained_free(trained *t)
     rf_splits_free(&t->sp);
 }
 
+/* A model of the configuration yaml (trained or not) saved as name in the test directory. */
+static const char *model_from(const char *yaml, int do_train, const char *name)
+{
+    trained t;
+    rf_error e;
+    train_on(&t, yaml, do_train);
+    const char *mp = tmp_path(name);
+    assert_int_equal(rf_model_save(t.m, &t.cfg, t.sp.enc, t.sp.train->dense_names, t.sp.train->label_names, mp, &e),
+                     RF_OK);
+    trained_free(&t);
+    return mp;
+}
+
 static const char *g_train, *g_test;
 static char g_model[512], g_plain[512];
 
@@ -555,13 +568,8 @@ static void test_regression(void **state)
              "regression: {target: rating, thresholds: [1, 2, 3, 4, 5]}\n"
              "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
              g_train, g_test);
-    trained t;
-    train_on(&t, yaml, 0);
+    const char *mp = model_from(yaml, 0, "reg.model");
     rf_error e;
-    const char *mp = tmp_path("reg.model");
-    assert_int_equal(rf_model_save(t.m, &t.cfg, t.sp.enc, t.sp.train->dense_names, t.sp.train->label_names, mp, &e),
-                     RF_OK);
-    trained_free(&t);
     reqs *R = read_requests(g_test);
     batch_scores b;
     batch_path(mp, g_test, &b);
@@ -584,12 +592,61 @@ static void test_regression(void **state)
     free_requests(R);
 }
 
+/* ---- a column read twice: a categorical field and a dense column ----------------------------- */
+
+/* "score" is a bucketized field and a dense column at once: both get the request's value, as the
+ * loader feeds both from the file's one column (bit for bit the batch path). */
+static void test_dual_column(void **state)
+{
+    (void)state;
+    ensure_models();
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n  group: q\n"
+             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\", \"score:bucket:5\"]\n"
+             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
+             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
+             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
+             "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
+             g_train, g_test);
+    const char *mp = model_from(yaml, 1, "dual.model");
+    rf_error e;
+    reqs *R = read_requests(g_test);
+    batch_scores b;
+    batch_path(mp, g_test, &b);
+    rf_scorer *s;
+    if (rf_scorer_open(mp, NULL, &s, &e)) fail_msg("%s", e.msg);
+    const char *const *cols;
+    int nc = rf_scorer_columns(s, &cols), twice = 0;
+    for (int c = 0; c < nc; c++) twice += !strcmp(cols[c], "score");
+    assert_int_equal(twice, 2);
+    rf_score_ctx *c = rf_score_ctx_create(s);
+    assert_non_null(c);
+    for (int q = 0; q < R->nq; q++) {
+        rf_score_request rq = request(R, q);
+        rf_score_result res;
+        if (rf_score(c, &rq, &res, &e)) fail_msg("query %d: %s", q, e.msg);
+        check_result(&res, &b, R, q, 0);
+    }
+    /* "score" given twice in one candidate is still an error naming it */
+    const char *nm2[2] = {"score", "score"}, *vl2[2] = {"1", "2"};
+    rf_features f2 = {2, nm2, vl2};
+    rf_score_request rq2 = {{0, NULL, NULL}, 1, &f2};
+    rf_score_result res;
+    assert_int_equal(rf_score(c, &rq2, &res, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "column 'score' given twice"));
+    rf_score_ctx_free(c);
+    rf_scorer_close(s);
+    free_batch(&b);
+    free_requests(R);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores_as_predict), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_no_growth),         cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_regression),
+        cmocka_unit_test(test_regression),        cmocka_unit_test(test_dual_column),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
