@@ -9,6 +9,7 @@
 # socket errors, and the server's resident memory sampled every 5 s (flat = no leak). The CPU is
 # named first.
 #   N=1000 THREADS=2 CONNS=64 SECS=60 SIZES="10 200 1000" SSECS=5 sh bench/http_load.sh  (make bench-http)
+# MODEL=FILE scores that model instead of training the default one.
 # Needs wrk (Debian package wrk). Binds 127.0.0.1 only; the server stops when the script ends.
 set -eu
 RF=${RF:-build/resflow}
@@ -24,7 +25,7 @@ T=$(mktemp -d)
 SPID=""
 trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$T"' EXIT
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
-"$RF" train -q --set train.epochs=1 -o "$T/m.model" >/dev/null
+if [ -n "${MODEL:-}" ]; then cp "$MODEL" "$T/m.model"; else "$RF" train -q --set train.epochs=1 -o "$T/m.model" >/dev/null; fi
 MAXN=$N
 for n in $SIZES; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
 "$RF" synth -q --set synth.rows=$((MAXN * 2)) -o "$T/d.csv"
