@@ -5,7 +5,9 @@
  * (for bench/http_load.sh, which drives `resflow serve` with wrk).
  *
  * Usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S]
- *                    [--body FILE] [--json]
+ *                    [--body FILE] [--shape FILE] [--json]
+ * --shape writes the model's shape as JSON (tasks, fields and vocabulary sizes, dense columns,
+ * embedding width, hidden widths) for bench/score_peer.py, the same model in PyTorch.
  * The CSV must be simple (no quoted fields): `resflow synth` writes one. */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "resflow/pipeline.h"
 #include "resflow/serve.h"
 
 static double now(void)
@@ -112,7 +115,7 @@ static void json_str(FILE *f, const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *body = NULL;
+    const char *model = NULL, *data = NULL, *body = NULL, *shape = NULL;
     int N = 1000, T = 2, json = 0;
     double secs = 5;
     for (int i = 1; i < argc; i++) {
@@ -122,8 +125,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--body") && i + 1 < argc) body = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape = argv[++i];
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else die("usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S] [--body FILE] [--json]", NULL);
+        else die("usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S] [--body FILE] [--shape FILE] [--json]", NULL);
     }
     if (!model || !data || N < 1 || T < 1 || T > 64 || !(secs > 0)) die("bad arguments (see the usage)", NULL);
 
@@ -183,6 +187,29 @@ int main(int argc, char **argv)
         }
         fputs("],\"top\":100}\n", b);
         if (fclose(b)) die("cannot write", body);
+    }
+
+    if (shape) { /* the model's shape, for the PyTorch peer */
+        const rf_model *m = rf_scorer_model(s)->model;
+        const rf_model_info *in = rf_model_info_of(m);
+        const rf_model_spec *sp = rf_model_spec_of(m);
+        FILE *b = fopen(shape, "w");
+        if (!b) die("cannot write", shape);
+        fprintf(b, "{\"K\":%d,\"E\":%d,\"In\":%d,\"tower\":%d,\"H\":[", in->K, in->E, in->In, in->is_tower);
+        for (int l = 0; l < in->L; l++) fprintf(b, "%s%d", l ? "," : "", in->H[l]);
+        fputs("],\"fields\":[", b);
+        for (int j = 0; j < sp->F; j++) {
+            fputs(j ? ",[" : "[", b);
+            json_str(b, sp->fields[j].name);
+            fprintf(b, ",%u]", sp->fields[j].vocab);
+        }
+        fputs("],\"dense\":[", b);
+        for (int c = sp->F; c < nc; c++) {
+            if (c > sp->F) fputc(',', b);
+            json_str(b, cols[c]);
+        }
+        fputs("]}\n", b);
+        if (fclose(b)) die("cannot write", shape);
     }
 
     worker *w = calloc((size_t)T, sizeof *w);

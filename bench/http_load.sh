@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/http_load.sh - `resflow serve` under load: the in-process scoring core first
-# (bench_score: requests of N raw candidates, T threads), then the HTTP cost of one request: for
+# (bench_score: requests of N raw candidates, T threads) beside the same model in PyTorch
+# (bench/score_peer.py: requests/s, p50, p99, the ratio), then the HTTP cost of one request: for
 # each size in SIZES, rf_score alone on one thread (CPU ms per request) and the server on one
 # connection for SSECS seconds (requests/s and the server's CPU ms per request, from
 # /proc/PID/stat: load-robust), and the difference, the HTTP layer's CPU per request; then the
@@ -29,8 +30,25 @@ if [ -n "${MODEL:-}" ]; then cp "$MODEL" "$T/m.model"; else "$RF" train -q --set
 MAXN=$N
 for n in $SIZES; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
 "$RF" synth -q --set synth.rows=$((MAXN * 2)) -o "$T/d.csv"
-[ "$SECS" -gt 0 ] &&
-    "$BS" -m "$T/m.model" --data "$T/d.csv" --candidates "$N" --threads "$THREADS" --seconds 10 --body "$T/body.json"
+# the scoring core against its peer, the same model in PyTorch (bench/score_peer.py), N raw
+# candidates per request, each on 2 cores: rf_score on THREADS threads, torch with 2 threads
+"$BS" -m "$T/m.model" --data "$T/d.csv" --candidates "$N" --threads "$THREADS" --seconds "$SSECS" \
+    --body "$T/body.json" --shape "$T/shape.json" --json >"$T/core"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$(dirname "$0")/score_peer.py" --shape "$T/shape.json" --body "$T/body.json" \
+        --seconds "$SSECS" --threads 2 >"$T/peer"
+    awk -v N="$N" -v TH="$THREADS" 'NR == FNR { c = $0; next } { p = $0 }
+        function f(s, k) { return match(s, "\"" k "\":[0-9.]*") ? substr(s, RSTART + length(k) + 3, RLENGTH - length(k) - 3) : "?" }
+        END { printf "score %d raw candidates per request: resflow rf_score (%d threads) %s requests/s, p50 %s ms, p99 %s ms," \
+                     " CPU %s ms/request; PyTorch (2 threads, dict encoding + forward + sort) %s requests/s, p50 %s ms, p99 %s ms," \
+                     " CPU %s ms/request (forward alone p50 %s ms); requests/s ratio resflow/PyTorch %.2f\n", N, TH,
+                     f(c, "requests_per_s"), f(c, "p50_ms"), f(c, "p99_ms"), f(c, "cpu_ms_per_request"),
+                     f(p, "requests_per_s"), f(p, "p50_ms"), f(p, "p99_ms"), f(p, "cpu_ms_per_request"),
+                     f(p, "forward_only_p50_ms"), f(c, "requests_per_s") / f(p, "requests_per_s") }' "$T/core" "$T/peer"
+else
+    echo "score_peer: /usr/bin/python3 has no torch (Debian python3-torch): the PyTorch peer is skipped"
+    cat "$T/core"
+fi
 
 "$RF" serve -q -m "$T/m.model" --port 0 --threads "$THREADS" --max-connections $((CONNS + 16)) \
     --max-body 16000000 --max-candidates "$MAXN" 2>"$T/serr" &
