@@ -107,7 +107,7 @@ def main():
     print(json.dumps({"peer": "pytorch %s" % torch.__version__, "threads": a.threads, "candidates": len(cands),
                       "requests": len(lat), "requests_per_s": round(len(lat) / el, 1), "p50_ms": round(pct(0.5), 3),
                       "p99_ms": round(pct(0.99), 3), "cpu_ms_per_request": round(1e3 * cpu / len(lat), 3),
-                      "forward_only_p50_ms": round(1e3 * fw[len(fw) // 2], 3)}))
+                      "forward_only_p50_ms": round(1e3 * fw[len(fw) // 2], 3)}, separators=(",", ":")))
 
 
 if __name__ == "__main__":
