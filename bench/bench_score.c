@@ -5,7 +5,9 @@
  * (for bench/http_load.sh, which drives `resflow serve` with wrk).
  *
  * Usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S]
- *                    [--body FILE] [--json]
+ *                    [--body FILE] [--shape FILE] [--json]
+ * --shape writes the model's shape as JSON (tasks, fields and vocabulary sizes, dense columns,
+ * embedding width, hidden widths) for bench/score_peer.py, the same model in PyTorch.
  * The CSV must be simple (no quoted fields): `resflow synth` writes one. */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "resflow/pipeline.h"
 #include "resflow/serve.h"
 
 static double now(void)
@@ -48,6 +51,7 @@ typedef struct {
     const rf_score_request *req;
     double until;
     double *lat;  /* latencies (s) */
+    double cpu;   /* the thread's CPU time (s) */
     size_t n, cap;
     int fail;
     char msg[1100];
@@ -84,6 +88,9 @@ static void *run(void *arg)
         }
         w->lat[w->n++] = dt;
     }
+    struct timespec ct;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ct);
+    w->cpu = ct.tv_sec + 1e-9 * ct.tv_nsec;
     rf_score_ctx_free(ctx);
     return NULL;
 }
@@ -108,7 +115,7 @@ static void json_str(FILE *f, const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *body = NULL;
+    const char *model = NULL, *data = NULL, *body = NULL, *shape = NULL;
     int N = 1000, T = 2, json = 0;
     double secs = 5;
     for (int i = 1; i < argc; i++) {
@@ -118,8 +125,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) secs = atof(argv[++i]);
         else if (!strcmp(argv[i], "--body") && i + 1 < argc) body = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape = argv[++i];
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else die("usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S] [--body FILE] [--json]", NULL);
+        else die("usage: bench_score -m MODEL --data CSV [--candidates N] [--threads T] [--seconds S] [--body FILE] [--shape FILE] [--json]", NULL);
     }
     if (!model || !data || N < 1 || T < 1 || T > 64 || !(secs > 0)) die("bad arguments (see the usage)", NULL);
 
@@ -181,6 +189,29 @@ int main(int argc, char **argv)
         if (fclose(b)) die("cannot write", body);
     }
 
+    if (shape) { /* the model's shape, for the PyTorch peer */
+        const rf_model *m = rf_scorer_model(s)->model;
+        const rf_model_info *in = rf_model_info_of(m);
+        const rf_model_spec *sp = rf_model_spec_of(m);
+        FILE *b = fopen(shape, "w");
+        if (!b) die("cannot write", shape);
+        fprintf(b, "{\"K\":%d,\"E\":%d,\"In\":%d,\"tower\":%d,\"H\":[", in->K, in->E, in->In, in->is_tower);
+        for (int l = 0; l < in->L; l++) fprintf(b, "%s%d", l ? "," : "", in->H[l]);
+        fputs("],\"fields\":[", b);
+        for (int j = 0; j < sp->F; j++) {
+            fputs(j ? ",[" : "[", b);
+            json_str(b, sp->fields[j].name);
+            fprintf(b, ",%u]", sp->fields[j].vocab);
+        }
+        fputs("],\"dense\":[", b);
+        for (int c = sp->F; c < nc; c++) {
+            if (c > sp->F) fputc(',', b);
+            json_str(b, cols[c]);
+        }
+        fputs("]}\n", b);
+        if (fclose(b)) die("cannot write", shape);
+    }
+
     worker *w = calloc((size_t)T, sizeof *w);
     pthread_t *th = malloc((size_t)T * sizeof *th);
     double t0 = now();
@@ -189,11 +220,14 @@ int main(int argc, char **argv)
         if (pthread_create(&th[t], NULL, run, &w[t])) die("cannot start a thread", NULL);
     }
     size_t total = 0;
+    double cpu = 0;
     for (int t = 0; t < T; t++) {
         pthread_join(th[t], NULL);
         if (w[t].fail) die("rf_score", w[t].msg);
         total += w[t].n;
+        cpu += w[t].cpu;
     }
+    double cpu_ms = total ? 1e3 * cpu / (double)total : 0.0; /* load-robust: CPU time per request */
     double el = now() - t0;
     double *all = malloc((total ? total : 1) * sizeof *all);
     size_t k = 0;
@@ -207,12 +241,12 @@ int main(int argc, char **argv)
     double rps = total / el;
     if (json)
         printf("{\"candidates\":%d,\"threads\":%d,\"requests\":%zu,\"seconds\":%.3f,\"requests_per_s\":%.1f,"
-               "\"candidates_per_s\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
-               N, T, total, el, rps, rps * N, PCT(0.5), PCT(0.9), PCT(0.99), PCT(1.0));
+               "\"candidates_per_s\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_ms_per_request\":%.3f}\n",
+               N, T, total, el, rps, rps * N, PCT(0.5), PCT(0.9), PCT(0.99), PCT(1.0), cpu_ms);
     else
         printf("score %d raw candidates, %d threads x %.0f s: %zu requests, %.1f requests/s (%.0f candidates/s); "
-               "latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-               N, T, el, total, rps, rps * N, PCT(0.5), PCT(0.9), PCT(0.99), PCT(1.0));
+               "latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms; CPU %.3f ms per request\n",
+               N, T, el, total, rps, rps * N, PCT(0.5), PCT(0.9), PCT(0.99), PCT(1.0), cpu_ms);
     free(all);
     free(w);
     free(th);

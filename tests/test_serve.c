@@ -11,15 +11,22 @@
  * right status and a message naming the candidate and the column, the ctx usable after. */
 #include "test_util.h"
 
+#include <arpa/inet.h>
+#include <jansson.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <omp.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "resflow/config.h"
 #include "resflow/modelfile.h"
 #include "resflow/pipeline.h"
 #include "resflow/regression.h"
 #include "resflow/serve.h"
+#include "resflow/serve_http.h"
 #include "resflow/train.h"
 
 TEST_TMPDIR("serve")
@@ -233,6 +240,19 @@ static void trained_free(trained *t)
 {
     rf_model_free(t->m);
     rf_splits_free(&t->sp);
+}
+
+/* A model of the configuration yaml (trained or not) saved as name in the test directory. */
+static const char *model_from(const char *yaml, int do_train, const char *name)
+{
+    trained t;
+    rf_error e;
+    train_on(&t, yaml, do_train);
+    const char *mp = tmp_path(name);
+    assert_int_equal(rf_model_save(t.m, &t.cfg, t.sp.enc, t.sp.train->dense_names, t.sp.train->label_names, mp, &e),
+                     RF_OK);
+    trained_free(&t);
+    return mp;
 }
 
 static const char *g_train, *g_test;
@@ -555,13 +575,8 @@ static void test_regression(void **state)
              "regression: {target: rating, thresholds: [1, 2, 3, 4, 5]}\n"
              "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
              g_train, g_test);
-    trained t;
-    train_on(&t, yaml, 0);
+    const char *mp = model_from(yaml, 0, "reg.model");
     rf_error e;
-    const char *mp = tmp_path("reg.model");
-    assert_int_equal(rf_model_save(t.m, &t.cfg, t.sp.enc, t.sp.train->dense_names, t.sp.train->label_names, mp, &e),
-                     RF_OK);
-    trained_free(&t);
     reqs *R = read_requests(g_test);
     batch_scores b;
     batch_path(mp, g_test, &b);
@@ -584,12 +599,237 @@ static void test_regression(void **state)
     free_requests(R);
 }
 
+/* ---- the HTTP server under concurrent requests and reloads (make tsan) ------------------------ */
+
+/* One HTTP/1.1 request on a fresh loopback connection (Connection: close); the status, the
+ * response body into out (NUL-terminated), or -1. Bounded by 20 s socket timeouts. */
+static int http(int port, const char *method, const char *path, const char *body, char *out, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    size_t bl = body ? strlen(body) : 0, hl;
+    char head[256];
+    hl = (size_t)snprintf(head, sizeof head,
+                          "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n", method,
+                          path, bl);
+    int ok = send(fd, head, hl, MSG_NOSIGNAL) == (ssize_t)hl && (!bl || send(fd, body, bl, MSG_NOSIGNAL) == (ssize_t)bl);
+    size_t n = 0;
+    ssize_t r;
+    while (ok && n + 1 < cap && (r = recv(fd, out + n, cap - 1 - n, 0)) > 0) n += (size_t)r;
+    close(fd);
+    out[n] = '\0';
+    int status;
+    if (!ok || sscanf(out, "HTTP/1.%*d %d", &status) != 1) return -1;
+    char *b = strstr(out, "\r\n\r\n");
+    if (!b) return -1;
+    memmove(out, b + 4, strlen(b + 4) + 1);
+    return status;
+}
+
+/* Request q of R as a /v1/score body (values as strings, as the file has them). */
+static char *score_body(const reqs *R, int q)
+{
+    size_t cap = 1 << 14, n = 0;
+    char *b = malloc(cap);
+    n += (size_t)snprintf(b + n, cap - n, "{\"context\": {\"user\": \"%s\", \"age\": \"%s\"}, \"candidates\": [",
+                          R->ctx_val[q][0], R->ctx_val[q][1]);
+    for (int r = R->q0[q]; r < R->q0[q + 1]; r++) {
+        n += (size_t)snprintf(b + n, cap - n, "%s{", r > R->q0[q] ? ", " : "");
+        for (int j = 0; j < 4; j++)
+            n += (size_t)snprintf(b + n, cap - n, "%s\"%s\": \"%s\"", j ? ", " : "", CAND_NAMES[j], R->cand_val[r][j]);
+        n += (size_t)snprintf(b + n, cap - n, "}");
+    }
+    snprintf(b + n, cap - n, "]}");
+    assert_true(n + 3 < cap);
+    return b;
+}
+
+typedef struct {
+    int port, rounds, nq;
+    char **bodies;
+    const rf_score_result *want; /* per query: rf_score's answer */
+    int ok, bad;
+} client_arg;
+
+/* The answer is rf_score's: the same order, the scores to 9 digits. */
+static int same_answer(const char *text, const rf_score_result *w)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je), *res = json_object_get(j, "results");
+    int good = json_is_array(res) && (int)json_array_size(res) == w->n;
+    for (int i = 0; good && i < w->n; i++) {
+        json_t *o = json_array_get(res, (size_t)i);
+        double sc = json_real_value(json_object_get(o, "score"));
+        good = json_integer_value(json_object_get(o, "index")) == w->order[i] &&
+               fabs(sc - w->score[w->order[i]]) <= 1e-8 + 1e-7 * fabs(sc);
+    }
+    json_decref(j);
+    return good;
+}
+
+static void *client(void *p)
+{
+    client_arg *a = p;
+    char *out = malloc(1 << 16);
+    for (int i = 0; i < a->rounds; i++) {
+        int q = i % a->nq;
+        int st = http(a->port, "POST", "/v1/score", a->bodies[q], out, 1 << 16);
+        if (st == 200 && same_answer(out, &a->want[q])) a->ok++;
+        else a->bad++;
+        /* a bad request on the way: 400 naming the column */
+        st = http(a->port, "POST", "/v1/score", "{\"candidates\": [{\"colour\": \"red\"}]}", out, 1 << 16);
+        if (st == 400 && strstr(out, "\"field\":\"candidates[0].colour\"")) a->ok++;
+        else a->bad++;
+        st = http(a->port, "POST", "/v1/topk", "{\"k\": 3}", out, 1 << 16); /* no index: 404 */
+        if (st == 404 && strstr(out, "no_index")) a->ok++;
+        else a->bad++;
+    }
+    free(out);
+    return NULL;
+}
+
+typedef struct {
+    rf_server *srv;
+    int n, failed;
+} reload_arg;
+
+static void *reloader(void *p)
+{
+    reload_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        rf_error e;
+        if (rf_server_reload(a->srv, &e)) a->failed++;
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* rf_server_start on 127.0.0.1 port 0; four clients at once (score, a bad request, topk without
+ * an index), the model reloaded under them; every answer right; /metrics counts them; stop. */
+static void test_server_concurrent(void **state)
+{
+    (void)state;
+    ensure_models();
+    reqs *R = read_requests(g_test);
+    enum { NQ = 6, T = 4, ROUNDS = 6 };
+    rf_error e;
+    rf_scorer *s;
+    rf_scorer_opts so = {.max_candidates = 64, .threads = 1};
+    if (rf_scorer_open(g_model, &so, &s, &e)) fail_msg("%s", e.msg);
+    rf_score_ctx *c[NQ];
+    rf_score_result want[NQ];
+    char *bodies[NQ];
+    for (int q = 0; q < NQ; q++) {
+        c[q] = rf_score_ctx_create(s);
+        rf_score_request rq = request(R, q);
+        assert_int_equal(rf_score(c[q], &rq, &want[q], &e), RF_OK);
+        bodies[q] = score_body(R, q);
+    }
+    rf_server *srv;
+    rf_server_opts o = {.port = 0, .threads = 2, .max_candidates = 64};
+    if (rf_server_start(g_model, &o, &srv, &e)) fail_msg("%s", e.msg);
+    int port = rf_server_port(srv);
+    assert_true(port > 0);
+    pthread_t th[T], rt;
+    client_arg a[T];
+    reload_arg ra = {srv, 5, 0};
+    for (int t = 0; t < T; t++) {
+        a[t] = (client_arg){port, ROUNDS, NQ, bodies, want, 0, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, client, &a[t]), 0);
+    }
+    assert_int_equal(pthread_create(&rt, NULL, reloader, &ra), 0);
+    int ok = 0, bad = 0;
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        ok += a[t].ok;
+        bad += a[t].bad;
+    }
+    pthread_join(rt, NULL);
+    assert_int_equal(ra.failed, 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(ok, T * ROUNDS * 3);
+    char *out = malloc(1 << 16);
+    assert_int_equal(http(port, "GET", "/metrics", NULL, out, 1 << 16), 200);
+    char line[128];
+    snprintf(line, sizeof line, "resflow_http_requests_total{endpoint=\"/v1/score\",code=\"200\"} %d\n", T * ROUNDS);
+    if (!strstr(out, line)) fail_msg("/metrics lacks '%s'", line);
+    assert_non_null(strstr(out, "resflow_model_reloads_total{result=\"ok\"} 5\n"));
+    assert_non_null(strstr(out, "generation=\"6\""));
+    free(out);
+    rf_server_stop(srv);
+    for (int q = 0; q < NQ; q++) {
+        rf_score_ctx_free(c[q]);
+        free(bodies[q]);
+    }
+    rf_scorer_close(s);
+    free_requests(R);
+}
+
+/* ---- a column read twice: a categorical field and a dense column ----------------------------- */
+
+/* "score" is a bucketized field and a dense column at once: both get the request's value, as the
+ * loader feeds both from the file's one column (bit for bit the batch path). */
+static void test_dual_column(void **state)
+{
+    (void)state;
+    ensure_models();
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n  group: q\n"
+             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\", \"score:bucket:5\"]\n"
+             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
+             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
+             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
+             "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
+             g_train, g_test);
+    const char *mp = model_from(yaml, 1, "dual.model");
+    rf_error e;
+    reqs *R = read_requests(g_test);
+    batch_scores b;
+    batch_path(mp, g_test, &b);
+    rf_scorer *s;
+    if (rf_scorer_open(mp, NULL, &s, &e)) fail_msg("%s", e.msg);
+    const char *const *cols;
+    int nc = rf_scorer_columns(s, &cols), twice = 0;
+    for (int c = 0; c < nc; c++) twice += !strcmp(cols[c], "score");
+    assert_int_equal(twice, 2);
+    rf_score_ctx *c = rf_score_ctx_create(s);
+    assert_non_null(c);
+    for (int q = 0; q < R->nq; q++) {
+        rf_score_request rq = request(R, q);
+        rf_score_result res;
+        if (rf_score(c, &rq, &res, &e)) fail_msg("query %d: %s", q, e.msg);
+        check_result(&res, &b, R, q, 0);
+    }
+    /* "score" given twice in one candidate is still an error naming it */
+    const char *nm2[2] = {"score", "score"}, *vl2[2] = {"1", "2"};
+    rf_features f2 = {2, nm2, vl2};
+    rf_score_request rq2 = {{0, NULL, NULL}, 1, &f2};
+    rf_score_result res;
+    assert_int_equal(rf_score(c, &rq2, &res, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "column 'score' given twice"));
+    rf_score_ctx_free(c);
+    rf_scorer_close(s);
+    free_batch(&b);
+    free_requests(R);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores_as_predict), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_no_growth),         cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_regression),
+        cmocka_unit_test(test_regression),        cmocka_unit_test(test_dual_column),
+        cmocka_unit_test(test_server_concurrent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

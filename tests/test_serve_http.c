@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include "resflow/serve_http.h"
+#include "serve/reqparse_impl.h"
 
 static const char *const COLS[] = {"user", "age", "item", "price"};
 
@@ -130,6 +131,79 @@ static void test_prefixes(void **state)
     assert_int_equal(ok, 1); /* only the whole body */
 }
 
+/* The fast parser (reqfast.c) against the jansson one (the reference) on bodies it must take and
+ * on bodies it must leave to jansson: when it takes one, the answer is the same. */
+static void test_fast_vs_jansson(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        int fast; /* 1: the fast path must take it */
+    } cases[] = {
+        {"{\"candidates\": [{\"item\": \"i7\", \"price\": 12.5}, {\"item\": \"i8\", \"price\": null}]}", 1},
+        {" \t\r\n{ \"top\" : 0 , \"context\" : { \"user\" : \"u\" } , \"candidates\" : [ { } , {\"age\":7} ] } \n", 1},
+        {"{\"candidates\": [{\"price\": 0.1}, {\"price\": 1e2}, {\"price\": -0}, {\"price\": -0.0}]}", 1},
+        {"{\"candidates\": [{\"price\": 123456789012345678}, {\"price\": -123456789012345678}, {\"price\": 2.5e-320}, {\"price\": 1E-7}]}", 1},
+        {"{\"candidates\": [{\"item\": \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"}]}", 1},
+        {"{\"candidates\": [{\"item\": \"\\u00e9\\u20AC\\ud83d\\ude00 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}]}", 1},
+        {"{\"candidates\": [{\"it\\u0065m\": \"x\"}], \"context\": null, \"top\": null}", 1},
+        {"{\"context\": {\"user\": \"u\", \"age\": 3}, \"candidates\": [{\"item\": \"a\", \"price\": \"1\"},"
+         " {\"price\": \"2\", \"item\": \"b\"}, {\"item\": \"c\"}], \"top\": 1000000000}", 1},
+        {"{\"candidates\": []}", 1},
+        /* left to jansson: errors, and what it alone decides */
+        {"{\"candidates\": [{\"price\": 1234567890123456789}]}", 0},
+        {"{\"candidates\": [{\"price\": 99999999999999999999}]}", 0},
+        {"{\"candidates\": [{\"price\": 1e400}]}", 0},
+        {"{\"candidates\": [{\"price\": 01}]}", 0},
+        {"{\"candidates\": [{\"price\": 1.}]}", 0},
+        {"{\"candidates\": [{\"price\": .5}]}", 0},
+        {"{\"candidates\": [{\"price\": +1}]}", 0},
+        {"{\"candidates\": [{\"price\": -}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\\ud83d\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\\ude00\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\\u0000\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\xc0\xaf\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\xed\xa0\x80\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"\xf4\x90\x80\x80\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"a\tb\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"a\", \"item\": \"b\"}]}", 0},
+        {"{\"candidates\": [{\"item\": \"a\", \"ite\\u006d\": \"b\"}]}", 0},
+        {"{\"candidates\": [{\"item\": true}]}", 0},
+        {"{\"candidates\": [{\"item\": nul}]}", 0},
+        {"{\"candidates\": [{\"colour\": 1}]}", 0},
+        {"{\"candidates\": [], \"top\": -0}", 0},
+        {"{\"candidates\": [], \"top\": 1000000001}", 0},
+        {"{\"candidates\": [], \"top\": 1.0}", 0},
+        {"{\"candidates\": [], \"candidates\": []}", 0},
+        {"{\"candidates\": [],}", 0},
+        {"{\"candidates\": [{},]}", 0},
+        {"{\"candidates\": [{}]} x", 0},
+        {"{\"candidates\": [{}, {}, {}, {}, {}]}", 0}, /* more than 4 */
+        {"{\"context\": {}}", 0},
+        {"[]", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *b = cases[i].body;
+        rf_serve_parsed f, j;
+        rf_error e;
+        rf_error_clear(&e);
+        int took = rf_req_fast_(b, strlen(b), COLS, 4, 4, &f);
+        rf_status st = rf_req_slow_(b, strlen(b), COLS, 4, 4, &j, &e);
+        if (took != cases[i].fast) fail_msg("case %zu (%s): fast path %s it", i, b, took ? "took" : "left");
+        if (took && st != RF_OK) fail_msg("case %zu (%s): fast took what jansson refuses: %s", i, b, e.msg);
+        if (took && !rf_req_same_(&f, &j)) fail_msg("case %zu (%s): fast and jansson differ", i, b);
+        if (took) /* a name is the column list's own pointer */
+            for (int c = 0; c < f.req.n_candidates; c++)
+                for (int k = 0; k < f.req.candidates[c].n; k++) {
+                    const char *nm = f.req.candidates[c].names[k];
+                    assert_true(nm == COLS[0] || nm == COLS[1] || nm == COLS[2] || nm == COLS[3]);
+                }
+        if (!took) assert_null(f.priv_);
+        rf_serve_parsed_free(&f);
+        rf_serve_parsed_free(&j);
+    }
+}
+
 static void test_server_args(void **state)
 {
     (void)state;
@@ -158,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_fast_vs_jansson),
         cmocka_unit_test(test_server_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

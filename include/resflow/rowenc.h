@@ -39,6 +39,10 @@ RF_API void rf_row_encoder_free(rf_row_encoder *e);
  * while the encoder lives). */
 RF_API int rf_row_encoder_columns(const rf_row_encoder *e, const char *const **names);
 
+/* The column named name: its index in rf_row_encoder_columns' order (for a name read twice, a
+ * field that is also a dense column: the first), or -1. A binary search. */
+RF_API int rf_row_encoder_find(const rf_row_encoder *e, const char *name);
+
 /* Room for up to max_rows encoded rows (a dataset with the encoder's F fields, D dense
  * features and no labels). NULL when out of memory. */
 RF_API rf_row_batch *rf_row_batch_create(const rf_row_encoder *e, size_t max_rows);
@@ -48,12 +52,17 @@ RF_API void rf_row_batch_clear(rf_row_batch *b);
 /* The rows encoded so far, as a dataset (ds->n rows) to score. */
 RF_API const rf_dataset *rf_row_batch_dataset(const rf_row_batch *b);
 
-/* Append one row given n (name, value) pairs. Columns not given are missing. RF_EDATA names the
+/* Append one row given n (name, value) pairs. Columns not given are missing; a name read as a
+ * categorical field and as a dense column feeds both, as the loader does. RF_EDATA names the
  * column and the value when a value cannot be encoded (not a number, not an integer id, a
  * missing value where no fill is configured); RF_EUSAGE for an unknown or repeated column or a
  * full batch. On error the batch is unchanged. */
 RF_API rf_status rf_row_encode(const rf_row_encoder *e, rf_row_batch *b, int n, const char *const *names,
                                const char *const *values, rf_error *err) RF_WUR;
+/* The same with the columns given by index (cols[i] from rf_row_encoder_find; values[i] its
+ * value): no name lookup. RF_EUSAGE for an index out of range or given twice. */
+RF_API rf_status rf_row_encode_cols(const rf_row_encoder *e, rf_row_batch *b, int n, const int *cols,
+                                    const char *const *values, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

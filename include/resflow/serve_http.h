@@ -30,13 +30,16 @@ extern "C" {
  * are JSON strings or numbers (integers as integers, other numbers with %.17g: what the loader's
  * parser reads exactly); null is a missing value. */
 typedef struct {
-    rf_score_request req;  /* pointers into the parsed storage, valid until rf_serve_parsed_free */
+    rf_score_request req;  /* pointers into the parsed storage, valid until rf_serve_parsed_free;
+                              a name may be the columns list's own pointer (keep it alive too) */
     int top;               /* "top" when given (>= 0), else -1 */
     char field[160];       /* on error: the field at fault ("candidates[3].price", "top"), or "" */
     void *priv_;           /* the storage */
 } rf_serve_parsed;
 
-/* Parse a request body of n bytes (need not be NUL-terminated). columns (n_columns of them; NULL
+/* Parse a request body of n bytes (need not be NUL-terminated): a one-pass tokenizer for
+ * well-formed bodies, jansson for everything else (so every error below is jansson's and the
+ * parser's, unchanged). columns (n_columns of them; NULL
  * = no check) are the columns a request may name: another name is an error. At most
  * max_candidates candidates (<= 0: no limit). Errors (out->field names the field; out holds
  * nothing to free):

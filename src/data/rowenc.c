@@ -16,6 +16,7 @@
 
 #include <xxhash.h>
 
+#include "core/names.h"
 #include "data/dataint.h"
 #include "data/numparse.h"
 #include "resflow/rowenc.h"
@@ -43,7 +44,9 @@ struct rf_row_encoder {
     denc d[RF_MAX_DENSE];
     char names[RF_MAX_FIELDS + RF_MAX_DENSE][RF_NAME_MAX];
     const char *name_ptr[RF_MAX_FIELDS + RF_MAX_DENSE];
-    short by_name[RF_MAX_FIELDS + RF_MAX_DENSE]; /* column indices in name order (bsearch) */
+    int by_name[RF_MAX_FIELDS + RF_MAX_DENSE];   /* column indices in name order (core/names.h) */
+    short next[RF_MAX_FIELDS + RF_MAX_DENSE];    /* the next column of the same name (a field that
+                                                    is also a dense column), or -1 */
     char na[RF_MAX_NA][RF_NA_LEN];
     rf_field fields[RF_MAX_FIELDS];
 };
@@ -113,13 +116,12 @@ rf_status rf_row_encoder_create(const rf_schema *sc, const rf_encoders *enc, rf_
         }
         snprintf(e->names[sc->F + d], RF_NAME_MAX, "%s", sc->dense[d]);
     }
-    for (int i = 0; i < sc->F + sc->D; i++) e->name_ptr[i] = e->names[i], e->by_name[i] = (short)i;
-    for (int i = 1; i < sc->F + sc->D; i++) /* insertion sort: a few dozen names, once */
-        for (int j = i; j > 0 && strcmp(e->names[e->by_name[j - 1]], e->names[e->by_name[j]]) > 0; j--) {
-            short t = e->by_name[j];
-            e->by_name[j] = e->by_name[j - 1];
-            e->by_name[j - 1] = t;
-        }
+    int nc = sc->F + sc->D;
+    for (int i = 0; i < nc; i++) e->name_ptr[i] = e->names[i];
+    rf_names_sort(e->name_ptr, nc, e->by_name);
+    for (int i = 0; i < nc; i++) /* equal names are adjacent, in column order */
+        e->next[e->by_name[i]] =
+            (short)(i + 1 < nc && !strcmp(e->names[e->by_name[i]], e->names[e->by_name[i + 1]]) ? e->by_name[i + 1] : -1);
     e->nna = sc->nna < 0 ? 0 : sc->nna > RF_MAX_NA ? RF_MAX_NA : sc->nna;
     memcpy(e->na, sc->na, sizeof e->na);
     *out = e;
@@ -209,25 +211,36 @@ static rf_status value_error(rf_error *err, const char *what, const char *col, c
     return rf_errorf(err, RF_EDATA, "%s '%.*s%s' in column '%s'", what, show, s, n > 60 ? "..." : "", col);
 }
 
-/* The first column named name, or F + D when the encoder reads none (binary search in name
- * order; the sort above is stable). */
-static int find_column(const rf_row_encoder *e, const char *name)
+int rf_row_encoder_find(const rf_row_encoder *e, const char *name)
 {
-    int lo = 0, hi = e->F + e->D;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2, c = strcmp(e->names[e->by_name[mid]], name);
-        if (c == 0) { /* a name read twice (as a field and a dense column): its first column */
-            while (mid > 0 && strcmp(e->names[e->by_name[mid - 1]], name) == 0) mid--;
-            return e->by_name[mid];
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return e->F + e->D;
+    return name ? rf_names_find(e->name_ptr, e->by_name, e->F + e->D, name) : -1;
 }
 
 rf_status rf_row_encode(const rf_row_encoder *e, rf_row_batch *b, int n, const char *const *names,
                         const char *const *values, rf_error *err)
+{
+    int nc = e->F + e->D, cols[RF_MAX_FIELDS + RF_MAX_DENSE];
+    unsigned char seen[RF_MAX_FIELDS + RF_MAX_DENSE] = {0};
+    for (int i = 0; i < n; i++) {
+        int c = rf_row_encoder_find(e, names[i]);
+        if (c < 0) {
+            char list[512] = "";
+            for (int j = 0; j < nc; j++) {
+                size_t l = strlen(list);
+                if (l + 4 >= sizeof list) break;
+                snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", e->names[j]);
+            }
+            return rf_errorf(err, RF_EUSAGE, "unknown column '%s' (the model reads: %s)", names[i] ? names[i] : "(null)",
+                             list);
+        }
+        if (seen[c]++) return rf_errorf(err, RF_EUSAGE, "column '%s' given twice", names[i]);
+        cols[i] = c; /* n <= nc here: no name twice */
+    }
+    return rf_row_encode_cols(e, b, n < 0 ? 0 : n, cols, values, err);
+}
+
+rf_status rf_row_encode_cols(const rf_row_encoder *e, rf_row_batch *b, int n, const int *cols,
+                             const char *const *values, rf_error *err)
 {
     rf_dataset *ds = b->ds;
     size_t r = ds->n;
@@ -236,18 +249,10 @@ rf_status rf_row_encode(const rf_row_encoder *e, rf_row_batch *b, int n, const c
     const char *val[RF_MAX_FIELDS + RF_MAX_DENSE] = {0};
     unsigned char seen[RF_MAX_FIELDS + RF_MAX_DENSE] = {0};
     for (int i = 0; i < n; i++) {
-        int c = find_column(e, names[i]);
-        if (c == nc) {
-            char list[512] = "";
-            for (int j = 0; j < nc; j++) {
-                size_t l = strlen(list);
-                if (l + 4 >= sizeof list) break;
-                snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", e->names[j]);
-            }
-            return rf_errorf(err, RF_EUSAGE, "unknown column '%s' (the model reads: %s)", names[i], list);
-        }
-        if (seen[c]++) return rf_errorf(err, RF_EUSAGE, "column '%s' given twice", names[i]);
-        val[c] = values[i];
+        int c = cols[i];
+        if (c < 0 || c >= nc) return rf_errorf(err, RF_EUSAGE, "column index %d: the encoder reads %d columns", c, nc);
+        if (seen[c]++) return rf_errorf(err, RF_EUSAGE, "column '%s' given twice", e->names[c]);
+        for (; c >= 0; c = e->next[c]) val[c] = values[i]; /* every column of that name: as the loader */
     }
     /* dense columns and every check first: a rejected row leaves the batch as it was */
     float *drow = e->D ? ds->dense + r * (size_t)e->D : NULL;

@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "resflow/serve_http.h"
+#include "serve/respjson.h"
 
 /* ---- model generations ------------------------------------------------------------------------ */
 
@@ -31,6 +32,9 @@ typedef struct gen {
     int refs;                  /* the server's own + one per request in flight */
     rf_score_ctx **pool;       /* idle ctxs */
     int n_pool, cap_pool;
+    /* the /v1/score answer's fixed parts, as JSON text: the head object and each task's key */
+    char *head;
+    char *keys[RF_MAX_TASKS];
 } gen;
 
 static void gen_free(gen *g)
@@ -38,6 +42,8 @@ static void gen_free(gen *g)
     if (!g) return;
     for (int i = 0; i < g->n_pool; i++) rf_score_ctx_free(g->pool[i]);
     free(g->pool);
+    free(g->head);
+    for (int k = 0; k < RF_MAX_TASKS; k++) free(g->keys[k]);
     rf_scorer_close(g->scorer);
     free(g);
 }
@@ -83,6 +89,17 @@ static void logf_(rf_server *s, const char *fmt, ...)
     s->o.log(s->o.log_ud, line);
 }
 
+/* The head of an answer: the model file, its tasks and what the score is. */
+static json_t *answer_head(const rf_server *s, const char *const *tasks, int K, const char *score_name)
+{
+    json_t *j = json_object(), *jt = json_array();
+    json_object_set_new(j, "model", json_string(s->path));
+    for (int k = 0; k < K; k++) json_array_append_new(jt, json_string(tasks[k]));
+    json_object_set_new(j, "tasks", jt);
+    json_object_set_new(j, "score", json_string(score_name));
+    return j;
+}
+
 static rf_status load_gen(rf_server *s, gen **out, rf_error *err)
 {
     gen *g = calloc(1, sizeof *g);
@@ -94,6 +111,22 @@ static rf_status load_gen(rf_server *s, gen **out, rf_error *err)
     if (st) {
         free(g);
         return st;
+    }
+    const char *const *tasks;
+    int K = rf_scorer_tasks(g->scorer, &tasks);
+    json_t *h = answer_head(s, tasks, K, rf_scorer_score_name(g->scorer));
+    g->head = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    int ok = g->head != NULL && K <= RF_MAX_TASKS;
+    for (int k = 0; ok && k < K; k++) {
+        json_t *t = json_string(tasks[k]);
+        g->keys[k] = t ? json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_decref(t);
+        ok = g->keys[k] != NULL;
+    }
+    if (!ok) {
+        gen_free(g);
+        return rf_errorf(err, RF_ENOMEM, "out of memory (or a task name that is not UTF-8)");
     }
     g->refs = 1;
     *out = g;
@@ -270,26 +303,14 @@ static gen *take(rf_server *s, struct MHD_Connection *c, int ep, double t0, rf_s
     return NULL;
 }
 
-/* The head of an answer: the model file, its tasks and what the score is. */
-static json_t *answer_head(const rf_server *s, const char *const *tasks, int K, const char *score_name)
-{
-    json_t *j = json_object(), *jt = json_array();
-    json_object_set_new(j, "model", json_string(s->path));
-    for (int k = 0; k < K; k++) json_array_append_new(jt, json_string(tasks[k]));
-    json_object_set_new(j, "tasks", jt);
-    json_object_set_new(j, "score", json_string(score_name));
-    return j;
-}
-
 static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const conn *cn, double t0)
 {
     rf_score_ctx *ctx = NULL;
     enum MHD_Result ret;
     gen *g = take(s, c, EP_SCORE, t0, &ctx, &ret);
     if (!g) return ret;
-    const char *const *cols, *const *tasks;
+    const char *const *cols;
     int ncols = rf_scorer_columns(g->scorer, &cols);
-    int K = rf_scorer_tasks(g->scorer, &tasks);
     rf_serve_parsed p;
     rf_error e;
     rf_error_clear(&e);
@@ -324,20 +345,9 @@ static enum MHD_Result do_score(rf_server *s, struct MHD_Connection *c, const co
         return send_error(s, c, EP_SCORE, t0, http, code, e.msg, field, 0, 0);
     }
     int n = r.n, top = p.top >= 0 && p.top < n ? p.top : n;
-    json_t *j = answer_head(s, tasks, K, r.score_name), *res = json_array();
-    for (int q = 0; q < top; q++) {
-        int i = r.order[q];
-        json_t *o = json_object();
-        json_object_set_new(o, "index", json_integer(i));
-        json_object_set_new(o, "score", json_real(r.score[i]));
-        for (int k = 0; k < r.K; k++) json_object_set_new(o, tasks[k], json_real(r.probs[(size_t)i * r.K + k]));
-        if (r.expected) json_object_set_new(o, "expected", json_real(r.expected[i]));
-        json_array_append_new(res, o);
-    }
-    json_object_set_new(j, "results", res);
+    char *body = rf_score_answer_(g->head, (const char *const *)g->keys, &r, top);
     rf_serve_parsed_free(&p);
     release(s, g, ctx);
-    char *body = dump(j);
     count(s, EP_SCORE, body ? 200 : 500, now_s() - t0, n);
     return send_text(c, 200, body, "application/json");
 }

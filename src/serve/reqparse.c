@@ -6,18 +6,16 @@
 
 #include <jansson.h>
 
-#include "resflow/serve_http.h"
+#include "core/names.h"
+#include "serve/reqparse_impl.h"
 
 #define NUMBUF 32 /* one formatted number: %.17g or an integer */
 
-typedef struct {
-    json_t *root;
-    const char **names, **values; /* all pairs: context's, then every candidate's */
-    rf_features *cands;
-    char *nums;                   /* NUMBUF bytes per pair */
-} storage;
+/* Here: root is jansson's tree; names, values (context's pairs, then every candidate's), cands
+ * and nums (NUMBUF bytes per pair) are allocations of their own. */
+typedef rf_req_storage_ storage;
 
-static void st_free(storage *st)
+void rf_req_storage_free_(rf_req_storage_ *st)
 {
     if (!st) return;
     if (st->root) json_decref(st->root);
@@ -25,8 +23,11 @@ static void st_free(storage *st)
     free(st->values);
     free(st->cands);
     free(st->nums);
+    free(st->reals);
     free(st);
 }
+
+static void st_free(storage *st) { rf_req_storage_free_(st); }
 
 /* An error naming field (copied into fbuf, 160 bytes); the storage is freed. */
 static rf_status fail_at(char *fbuf, storage *st, rf_error *err, rf_status code, const char *field, const char *msg)
@@ -44,22 +45,23 @@ static rf_status fail(rf_serve_parsed *out, storage *st, rf_error *err, rf_statu
     return fail_at(out->field, st, err, code, field, msg);
 }
 
-static int known(const char *name, const char *const *columns, int n_columns)
-{
-    for (int c = 0; c < n_columns; c++)
-        if (!strcmp(columns[c], name)) return 1;
-    return 0;
-}
+/* The columns a request may name, sorted for the one lookup (core/names.h). */
+typedef struct {
+    const char *const *names;
+    int n;
+    int *by;
+} colset;
 
 /* One object's pairs into names/values from slot *k on. where = "context" or "candidates[i]". */
 static rf_status take_object(char *fbuf, storage *st, json_t *obj, const char *where, size_t *k,
-                             const char *const *columns, int n_columns, rf_error *err)
+                             const colset *cs, rf_error *err)
 {
+    const char *const *columns = cs->names;
     const char *key;
     json_t *v;
     char field[160], msg[300];
     json_object_foreach(obj, key, v) {
-        if (columns && !known(key, columns, n_columns)) {
+        if (columns && rf_names_find(columns, cs->by, cs->n, key) < 0) {
             snprintf(field, sizeof field, "%s.%.100s", where, key);
             snprintf(msg, sizeof msg, "unknown column '%.100s'", key);
             return fail_at(fbuf, st, err, RF_EUSAGE, field, msg);
@@ -107,13 +109,23 @@ static rf_status load_root(const char *body, size_t n, storage **out, char *fbuf
         return rf_error_at(err, RF_EDATA, "", je.line, je.column, "malformed JSON at line %d, column %d: %s",
                            je.line, je.column, je.text);
     }
-    if (!json_is_object(st->root)) return fail_at(fbuf, st, err, RF_EDATA, "", "the body must be a JSON object");
+    if (!json_is_object((json_t *)st->root)) return fail_at(fbuf, st, err, RF_EDATA, "", "the body must be a JSON object");
     *out = st;
     return RF_OK;
 }
 
-rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *columns, int n_columns,
-                                 int max_candidates, rf_serve_parsed *out, rf_error *err)
+/* The column list sorted (cs->by NULL: out of memory; no columns: nothing to sort). */
+static colset colset_make(const char *const *columns, int n_columns)
+{
+    colset cs = {columns, columns ? n_columns : 0, NULL};
+    if (!columns) return cs;
+    cs.by = malloc((size_t)(cs.n > 0 ? cs.n : 1) * sizeof *cs.by);
+    if (cs.by) rf_names_sort(columns, cs.n, cs.by);
+    return cs;
+}
+
+rf_status rf_req_slow_(const char *body, size_t n, const char *const *columns, int n_columns, int max_candidates,
+                       rf_serve_parsed *out, rf_error *err)
 {
     if (!out) return rf_errorf(err, RF_EUSAGE, "rf_serve_parse_request: NULL argument");
     memset(out, 0, sizeof *out);
@@ -166,21 +178,37 @@ rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *
     st->cands = malloc((nc ? nc : 1) * sizeof *st->cands);
     if (!st->names || !st->values || !st->nums || !st->cands)
         return fail(out, st, err, RF_ENOMEM, "", "out of memory");
+    colset cs = colset_make(columns, n_columns);
+    if (columns && !cs.by) return fail(out, st, err, RF_ENOMEM, "", "out of memory");
     size_t k = 0;
-    rf_status rc;
-    if (cx && (rc = take_object(out->field, st, cx, "context", &k, columns, n_columns, err))) return rc;
+    rf_status rc = RF_OK;
+    if (cx && (rc = take_object(out->field, st, cx, "context", &k, &cs, err))) goto done;
     out->req.context = (rf_features){(int)k, st->names, st->values};
     for (size_t i = 0; i < nc; i++) {
         char where[64];
         snprintf(where, sizeof where, "candidates[%zu]", i);
         size_t k0 = k;
-        if ((rc = take_object(out->field, st, json_array_get(cands, i), where, &k, columns, n_columns, err))) return rc;
+        if ((rc = take_object(out->field, st, json_array_get(cands, i), where, &k, &cs, err))) goto done;
         st->cands[i] = (rf_features){(int)(k - k0), st->names + k0, st->values + k0};
+    }
+done:
+    free(cs.by);
+    if (rc) {
+        out->priv_ = NULL;
+        memset(&out->req, 0, sizeof out->req);
+        return rc;
     }
     out->req.n_candidates = (int)nc;
     out->req.candidates = st->cands;
     out->priv_ = st;
     return RF_OK;
+}
+
+rf_status rf_serve_parse_request(const char *body, size_t n, const char *const *columns, int n_columns,
+                                 int max_candidates, rf_serve_parsed *out, rf_error *err)
+{
+    if (out && rf_req_fast_(body, n, columns, n_columns, max_candidates, out)) return RF_OK;
+    return rf_req_slow_(body, n, columns, n_columns, max_candidates, out, err);
 }
 
 void rf_serve_parsed_free(rf_serve_parsed *p)
@@ -244,7 +272,11 @@ rf_status rf_serve_parse_topk(const char *body, size_t n, const char *const *col
     st->nums = malloc(np * NUMBUF);
     if (!st->names || !st->values || !st->nums) return fail_at(out->field, st, err, RF_ENOMEM, "", "out of memory");
     size_t k = 0;
-    if (cx && (rc = take_object(out->field, st, cx, "context", &k, columns, n_columns, err))) return rc;
+    colset cs = colset_make(columns, n_columns);
+    if (columns && !cs.by) return fail_at(out->field, st, err, RF_ENOMEM, "", "out of memory");
+    rc = cx ? take_object(out->field, st, cx, "context", &k, &cs, err) : RF_OK;
+    free(cs.by);
+    if (rc) return rc;
     out->context = (rf_features){(int)k, st->names, st->values};
     out->priv_ = st;
     return RF_OK;

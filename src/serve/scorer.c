@@ -149,17 +149,25 @@ rf_score_ctx *rf_score_ctx_create(const rf_scorer *s)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) c->rows[i] = i;
+    for (int j = 0; j < MAX_COLS; j++) c->guess[j] = -1;
     for (int j = 0; j < s->nfc; j++)
         c->cols[j] = (rf_score_col){s->fc_name[j], (s->fc_cond[j] ? c->C : c->P) + s->fc_task[j], K};
     return c;
 }
 
-int rf_scorer_column_(const rf_scorer *s, const char *name)
+int rf_scorer_column_(const rf_scorer *s, const char *name) { return rf_row_encoder_find(s->enc, name); }
+
+/* The column of the j-th name of an object: first the one named j-th last time, matched by
+ * pointer (the HTTP parser passes the scorer's own column names) or by strcmp, then the
+ * encoder's sorted lookup. */
+static int column_at(rf_score_ctx *c, const char *name, int j)
 {
-    if (!name) return -1;
-    for (int c = 0; c < s->ncols; c++)
-        if (!strcmp(s->cols[c], name)) return c;
-    return -1;
+    const rf_scorer *s = c->s;
+    int g = c->guess[j];
+    if (g >= 0 && name && (name == s->cols[g] || !strcmp(name, s->cols[g]))) return g;
+    int col = rf_row_encoder_find(s->enc, name);
+    if (col >= 0) c->guess[j] = col;
+    return col;
 }
 
 static rf_status unknown_column(const rf_scorer *s, rf_error *err, const char *who, const char *name)
@@ -207,7 +215,7 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
         if (col < 0) return unknown_column(s, err, "context", cx->names[j]);
         if (c->seen[col]) return rf_errorf(err, RF_EUSAGE, "context: column '%s' given twice", cx->names[j]);
         c->seen[col] = -1;
-        c->names[j] = cx->names[j];
+        c->cidx[j] = col;
         c->values[j] = cx->values[j];
     }
     for (int i = 0; i < req->n_candidates; i++) {
@@ -217,7 +225,8 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
         int n = cx->n;
         char who[32];
         for (int j = 0; j < cd->n; j++) {
-            int col = rf_scorer_column_(s, cd->names[j]);
+            /* (n < ncols here: a name past the model's columns is unknown or repeated) */
+            int col = j < MAX_COLS ? column_at(c, cd->names[j], j) : rf_scorer_column_(s, cd->names[j]);
             if (col < 0) {
                 snprintf(who, sizeof who, "candidate %d", i);
                 return unknown_column(s, err, who, cd->names[j]);
@@ -228,11 +237,11 @@ static rf_status encode_rows(rf_score_ctx *c, const rf_score_request *req, rf_er
             if (c->seen[col] == i + 1)
                 return rf_errorf(err, RF_EUSAGE, "candidate %d: column '%s' given twice", i, cd->names[j]);
             c->seen[col] = i + 1;
-            c->names[n] = cd->names[j];
+            c->cidx[n] = col;
             c->values[n++] = cd->values[j];
         }
         rf_error sub;
-        rf_status st = rf_row_encode(s->enc, c->b, n, c->names, c->values, &sub);
+        rf_status st = rf_row_encode_cols(s->enc, c->b, n, c->cidx, c->values, &sub);
         if (st) {
             /* a context column's bad value fails with the first candidate: say which it is */
             const char *where = "";

@@ -46,6 +46,8 @@ struct rf_score_ctx {
     int *order, *tmp;                 /* (max) each: the ranking and the merge sort's scratch */
     rf_score_col cols[2 * RF_MAX_TASKS]; /* the fusion plan over P and C */
     const char *names[MAX_COLS], *values[MAX_COLS];
+    int cidx[MAX_COLS];               /* the columns of values[] (rf_row_encode_cols) */
+    int guess[MAX_COLS];              /* per position in a candidate: the column named there last */
     int seen[MAX_COLS];               /* -1: context; i + 1: candidate i */
     rf_topk_ctx *tk;                  /* top-K scratch (scorer_topk.c), NULL without an index */
 };
