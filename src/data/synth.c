@@ -14,7 +14,8 @@
  * iterations on a fixed-size leading sample of rows (single-threaded, deterministic).
  *
  * This file: the options, their checks and the search preset (its world and lists);
- * synth_presets.c: the kuairand and rating presets; synth_sample.c: alias tables, shuffles,
+ * synth_presets.c: the kuairand and rating presets; synth_rows.c: the row making it shares with
+ * the ecom preset (synth_ecom.c); synth_sample.c: alias tables, shuffles,
  * Zipf weights and calibration (shared declarations in synthint.h).
  */
 #include <math.h>
@@ -65,9 +66,6 @@
 #define ENG_QI 1.2f
 #define ENG_QUAL 0.5f
 #define SD_ENG 1.0f
-/* order counts: extra units ~ Poisson(LAM_ORDER * exp(-LAM_PRICE * relative price)) */
-#define LAM_ORDER 0.35f
-#define LAM_PRICE 0.8f
 
 /* ---- the simulated world ---------------------------------------------------------------- */
 typedef struct {
@@ -380,11 +378,6 @@ static const char *const field_names[N_FIELDS] = {
 enum { D_PRICE, D_HIST, N_DENSE };
 static const char *const dense_names[N_DENSE] = {"log_price", "item_hist_ctr"};
 
-typedef struct {
-    uint32_t item;
-    float score;
-} slot_t;
-
 /* Generate lists [l0, l1) into ds; truth columns receive the logit parts (no intercepts):
  * col 0 click, then (2 tasks) order|click or (3 tasks) cart|click, order|cart. */
 static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
@@ -405,38 +398,16 @@ static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, 
         const query_t *qu = &W->queries[qi];
         uint32_t hour = alias_draw(W->hour_prob, W->hour_alias, N_HOUR, r);
         uint32_t dev = rng_uf(r) < P_MAIN_DEVICE ? us->device : 1 + rng_below(r, N_DEVICE);
-        int on_ok = grouped_nonempty(&W->items_by_cat, qu->cat);
         /* retrieve list_len items (no duplicates, bounded retries), score them by the engine */
         for (int j = 0; j < LL; j++) {
-            uint32_t it = 0;
-            for (int tries = 0; tries < 32; tries++) {
-                /* after 16 duplicates (a small category) fall back to the whole catalogue */
-                if (on_ok && tries < 16 && rng_uf(r) < P_ON_CAT)
-                    it = grouped_draw(&W->items_by_cat, qu->cat, r);
-                else it = alias_draw(W->i_prob, W->i_alias, W->n_items, r);
-                int dup = 0;
-                for (int k = 0; k < j; k++)
-                    if (slots[k].item == it) {
-                        dup = 1;
-                        break;
-                    }
-                if (!dup) break;
-            }
+            uint32_t it = rf_synth_retrieve_(slots, j, &W->items_by_cat, qu->cat, P_ON_CAT, W->i_prob,
+                                             W->i_alias, W->n_items, r);
             const item_t *ti = &W->items[it];
             slots[j].item = it;
             slots[j].score =
                 ENG_QI * dot(qu->q, ti->v) + ENG_QUAL * ti->quality + SD_ENG * rng_normal(r);
         }
-        /* rank by engine score, descending (insertion sort; ties keep draw order) */
-        for (int j = 1; j < LL; j++) {
-            slot_t s = slots[j];
-            int k = j - 1;
-            while (k >= 0 && slots[k].score < s.score) {
-                slots[k + 1] = slots[k];
-                k--;
-            }
-            slots[k + 1] = s;
-        }
+        rf_synth_rank_(slots, LL); /* by engine score */
         for (int j = 0; j < len; j++) {
             size_t i = row0 + (size_t)j;
             const item_t *ti = &W->items[slots[j].item];
@@ -563,27 +534,14 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
         world_free(&W);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory");
     }
-    for (uint32_t i = 0; i < W.n_items; i++) {
-        float lam = LAM_ORDER * expf(-LAM_PRICE * W.items[i].relprice);
-        item_lam[i] = lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
-    }
+    for (uint32_t i = 0; i < W.n_items; i++) item_lam[i] = rf_synth_order_lam_(W.items[i].relprice);
 
-    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
-    if (ds) {
-        ds->group = malloc(n * sizeof *ds->group);
-        ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
-    }
-    if (!ds || !ds->group || !ds->truth) {
-        rf_dataset_free(ds);
+    rf_dataset *ds = rf_synth_rows_alloc_(n, F, D, K);
+    if (!ds) {
         world_free(&W);
         free(item_lam);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
     }
-    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
-    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
-    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
-    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
-    rf_advise_huge_(ds->group, n * sizeof *ds->group);
     for (int f = 0; f < F; f++) {
         snprintf(ds->fields[f].name, RF_NAME_MAX, "%s", field_names[f]);
         ds->fields[f].multi = 0;
@@ -662,21 +620,7 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
     }
     b[0] = rf_synth_calibrate_(ds->truth, (size_t)K, NULL, m, (double)o->ctr);
     for (size_t i = 0; i < m; i++) wc[i] = sigm(b[0] + ds->truth[i * (size_t)K]);
-    if (T == 2) {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cvr);
-    } else {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
-        double s0 = 0, s1 = 0;
-        for (size_t i = 0; i < m; i++) {
-            s0 += wc[i];
-            wc[i] *= sigm(b[1] + ds->truth[i * (size_t)K + 1]);
-            s1 += wc[i];
-        }
-        double cart = s0 > 0 ? s1 / s0 : (double)o->cart_rate;
-        double tgt = (double)o->cvr / cart;
-        if (tgt > 0.999) tgt = 0.999;
-        b[2] = rf_synth_calibrate_(ds->truth + 2, (size_t)K, wc, m, tgt);
-    }
+    rf_synth_calib_chain_(ds->truth, K, wc, m, o, b);
     free(wc);
 
     /* pass 2: true entire-space probabilities and labels */
@@ -691,23 +635,8 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
         if (i1 > n) i1 = n;
         for (size_t i = i0; i < i1; i++) {
             float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            double p = sigm(b[0] + t[0]);
-            int alive = rng_uf(&r) < (float)p;
-            y[0] = (float)alive;
-            t[0] = (float)p;
-            for (int k = 1; k < T; k++) {
-                double pk = sigm(b[k] + t[k]);
-                p *= pk;
-                float u = rng_uf(&r);
-                alive = alive && u < (float)pk;
-                y[k] = (float)alive;
-                t[k] = (float)p;
-            }
-            if (K == T) continue;
-            /* order count: 1 + Poisson(lambda_item) units when ordered, else 0 */
-            float lam = item_lam[ds->cat[i * (size_t)F + F_ITEM] - 1];
-            y[T] = alive ? (float)(1 + rng_poisson(&rq, lam)) : 0.0f;
-            t[T] = (float)(p * (1.0 + (double)lam));
+            float lam = K > T ? item_lam[ds->cat[i * (size_t)F + F_ITEM] - 1] : -1.0f;
+            rf_synth_chain_row_(t, y, T, b, sigm(b[0] + t[0]), -1, lam, &r, &rq);
         }
     }
     free(item_lam);

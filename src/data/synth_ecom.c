@@ -15,7 +15,6 @@
 #endif
 
 #include "core/omp.h"
-#include "core/bigmem.h"
 #include "data/synthint.h"
 
 #define E_SEG 12
@@ -322,15 +321,10 @@ enum { ED_PRICE, ED_HCTR, ED_HCVR, ED_REV, ED_UORD, ED_NOISE, EN_DENSE };
 static const char *const ed_names[EN_DENSE] = {"log_price", "item_hist_ctr", "item_hist_cvr", "item_reviews",
                                                "user_hist_orders", "noise"};
 
-typedef struct {
-    uint32_t item;
-    float score;
-} eslot_t;
-
 /* Requests [l0, l1): features, and the logit parts (no intercepts) of click|exam (col 0) and
  * the T-1 stages below it (cols 1..T-1) into truth. */
 static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
-                         rng_t *r, eslot_t *slots)
+                         rng_t *r, slot_t *slots)
 {
     const int F = ds->F, D = ds->D, K = ds->K, T = o->tasks, LL = o->list_len, M = 2 * LL;
     for (size_t l = l0; l < l1; l++) {
@@ -348,31 +342,15 @@ static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *
         float ec = 0.3f * rng_normal(r), eo = 0.5f * rng_normal(r); /* unobserved session terms */
         uint32_t shard = 1 + rng_below(r, E_SHARD), theme = 1 + rng_below(r, E_THEME);
         float p_on = qu->specific ? 0.95f : 0.75f;
-        int on_ok = grouped_nonempty(&W->items_by_cat, qu->cat);
         /* retrieval: M distinct candidates; the production ranker's score */
         for (int j = 0; j < M; j++) {
-            uint32_t it = 0;
-            for (int tries = 0; tries < 32; tries++) {
-                if (on_ok && tries < 16 && rng_uf(r) < p_on) it = grouped_draw(&W->items_by_cat, qu->cat, r);
-                else it = pop_draw(&W->ipop, r);
-                int dup = 0;
-                for (int k = 0; k < j && !dup; k++) dup = slots[k].item == it;
-                if (!dup) break;
-            }
+            uint32_t it = rf_synth_retrieve_(slots, j, &W->items_by_cat, qu->cat, p_on, W->ipop.prob, W->ipop.alias,
+                                             W->ipop.n, r);
             const eitem_t *ti = &W->items[it];
             slots[j].item = it;
             slots[j].score = dot(qu->q, ti->v) + 0.4f * ti->hist_ctr + 0.3f * ti->popz + 0.8f * rng_normal(r);
         }
-        /* the top list_len are shown, best first (insertion sort; ties keep draw order) */
-        for (int j = 1; j < M; j++) {
-            eslot_t s = slots[j];
-            int k = j - 1;
-            while (k >= 0 && slots[k].score < s.score) {
-                slots[k + 1] = slots[k];
-                k--;
-            }
-            slots[k + 1] = s;
-        }
+        rf_synth_rank_(slots, M); /* the top list_len are shown, best first */
         for (int j = 0; j < len; j++) {
             size_t i = row0 + (size_t)j;
             const eitem_t *ti = &W->items[slots[j].item];
@@ -435,27 +413,15 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     eworld_t W;
     rf_status st = eworld_build(&W, o, err);
     if (st != RF_OK) return st;
-    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
-    if (ds) {
-        ds->group = malloc(n * sizeof *ds->group);
-        ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
-    }
+    rf_dataset *ds = rf_synth_rows_alloc_(n, F, D, K);
     float *item_lam = malloc((size_t)W.NI * sizeof *item_lam);
-    if (!ds || !ds->group || !ds->truth || !item_lam) {
+    if (!ds || !item_lam) {
         rf_dataset_free(ds);
         eworld_free(&W);
         free(item_lam);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
     }
-    for (uint32_t i = 0; i < W.NI; i++) {
-        float lam = 0.35f * expf(-0.8f * W.items[i].rp);
-        item_lam[i] = lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
-    }
-    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
-    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
-    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
-    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
-    rf_advise_huge_(ds->group, n * sizeof *ds->group);
+    for (uint32_t i = 0; i < W.NI; i++) item_lam[i] = rf_synth_order_lam_(W.items[i].rp);
     const uint32_t vocab[EN_FIELDS] = {W.NU + 1, E_SEG + 1, E_POWER + 1, E_TIER + 1, E_ACT + 1, W.NQ + 1, W.NC + 1,
                                        E_QLEN + 1, W.NI + 1, W.NC + 1, W.NB + 1, W.NS + 1, 6, E_PBUCKET + 1,
                                        E_AGEB + 1, (uint32_t)LL + 1, N_HOUR + 1, E_DEVICE + 1, E_SHARD + 1,
@@ -479,7 +445,7 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
 #pragma omp parallel num_threads(rf_omp_threads(o->threads))
 #endif
     {
-        eslot_t *slots = malloc(2 * LL * sizeof *slots);
+        slot_t *slots = malloc(2 * LL * sizeof *slots);
         if (!slots) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -512,19 +478,7 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     double tc = (double)o->ctr * (double)m / se;
     double b[3] = {rf_synth_calibrate_(ds->truth, (size_t)K, wc, m, tc > 0.999 ? 0.999 : tc), 0, 0};
     for (size_t i = 0; i < m; i++) wc[i] *= sigm(b[0] + ds->truth[i * (size_t)K]);
-    if (T == 2) {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cvr);
-    } else {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
-        double s0 = 0, s1 = 0;
-        for (size_t i = 0; i < m; i++) {
-            s0 += wc[i];
-            wc[i] *= sigm(b[1] + ds->truth[i * (size_t)K + 1]);
-            s1 += wc[i];
-        }
-        double tgt = (double)o->cvr / (s0 > 0 ? s1 / s0 : (double)o->cart_rate);
-        b[2] = rf_synth_calibrate_(ds->truth + 2, (size_t)K, wc, m, tgt > 0.999 ? 0.999 : tgt);
-    }
+    rf_synth_calib_chain_(ds->truth, K, wc, m, o, b);
     free(wc);
 
     /* labels and truth: potential outcomes of every stage on every row */
@@ -539,24 +493,9 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
         if (i1 > n) i1 = n;
         for (size_t i = i0; i < i1; i++) {
             float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            double p = exam_at(ds->cat[i * (size_t)F + EF_POS]) * sigm(b[0] + t[0]);
-            int alive = rng_uf(&r) < (float)p;
-            y[0] = (float)alive;
-            t[0] = (float)p;
-            for (int k = 1; k < T; k++) {
-                double pk = sigm(b[k] + t[k]);
-                int pot = rng_uf(&r) < (float)pk; /* would pass this stage if it reached it */
-                p *= pk;
-                alive = alive && pot;
-                y[k] = (float)alive;
-                t[k] = (float)p;
-                y[CF + k - 1] = (float)pot;
-                t[CF + k - 1] = (float)pk;
-            }
-            if (!OC) continue;
-            float lam = item_lam[ds->cat[i * (size_t)F + EF_ITEM] - 1];
-            y[T] = alive ? (float)(1 + rng_poisson(&rq, lam)) : 0.0f;
-            t[T] = (float)(p * (1.0 + (double)lam));
+            double p0 = exam_at(ds->cat[i * (size_t)F + EF_POS]) * sigm(b[0] + t[0]);
+            float lam = OC ? item_lam[ds->cat[i * (size_t)F + EF_ITEM] - 1] : -1.0f;
+            rf_synth_chain_row_(t, y, T, b, p0, CF, lam, &r, &rq);
         }
     }
     free(item_lam);

@@ -1,6 +1,7 @@
 /* synthint.h - declarations shared by the simulator's files (synth.c: options, the search
- * preset; synth_presets.c: the kuairand and rating presets; synth_sample.c: samplers and
- * calibration). Internal to src/data/. */
+ * preset; synth_ecom.c: the ecom preset; synth_presets.c: the kuairand and rating presets;
+ * synth_sample.c: samplers and calibration; synth_rows.c: row making of search and ecom).
+ * Internal to src/data/. */
 #ifndef RESFLOW_DATA_SYNTHINT_H
 #define RESFLOW_DATA_SYNTHINT_H
 
@@ -121,6 +122,33 @@ typedef struct {
 void rf_synth_pop_free_(pop_t *p);
 int rf_synth_pop_build_(pop_t *p, uint32_t n, double expo, double off, rng_t *r, double *wts_out);
 static inline uint32_t pop_draw(const pop_t *p, rng_t *r) { return alias_draw(p->prob, p->alias, p->n, r); }
+
+/* ---- row making shared by the search and ecom presets (synth_rows.c) ------------------------ */
+/* A retrieved item and the production ranker's score of it. */
+typedef struct {
+    uint32_t item;
+    float score;
+} slot_t;
+/* Retrieve an item not among slots[0, j): from category cat's group (by_cat) with probability
+ * p_on while the group is non-empty, else from the catalogue's alias table (prob, alias, n);
+ * after 16 duplicates only from the catalogue, and the 32nd draw stands. */
+uint32_t rf_synth_retrieve_(const slot_t *slots, int j, const grouped_alias_t *by_cat, uint32_t cat, float p_on,
+                            const float *prob, const uint32_t *alias, uint32_t n, rng_t *r);
+/* Order slots[0, n) by score, descending (stable: ties keep draw order). */
+void rf_synth_rank_(slot_t *slots, int n);
+/* A dataset of n rows with group and truth columns (huge pages asked for); NULL out of memory. */
+rf_dataset *rf_synth_rows_alloc_(size_t n, int F, int D, int K);
+/* The intercepts b[1..tasks-1] of order|click (2 tasks) or cart|click, order|cart (3) on the m
+ * leading rows of truth (stride K, logit parts), given wc[i] = P(click) of row i (overwritten). */
+void rf_synth_calib_chain_(const float *truth, int K, double *wc, size_t m, const rf_synth_opts *o, double *b);
+/* One row's labels y and truths t along the chain of T stages: stage 0 passes with probability
+ * p0, stage k >= 1 (if reached) with sigm(b[k] + t[k]); on return t holds the entire-space
+ * probabilities. cf >= 0: stage k's potential outcome and its probability also into column
+ * cf + k - 1. lam >= 0: the order count into column T (1 + Poisson(lam) units, stream rq). */
+void rf_synth_chain_row_(float *t, float *y, int T, const double *b, double p0, int cf, float lam, rng_t *r,
+                         rng_t *rq);
+/* Mean extra units of an order of an item of this relative price (cheaper buys in multiples). */
+float rf_synth_order_lam_(float relprice);
 
 /* ---- the presets of synth_presets.c (options validated) ----------------------------------- */
 rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);

@@ -1,0 +1,108 @@
+/* synth_rows.c - the pieces of row making that the search (synth.c) and ecom (synth_ecom.c)
+ * presets share: retrieval of distinct items, the ranker's order, the dataset's buffers, the
+ * intercepts and labels of the click -> (cart ->) order chain, the units of an order. */
+#include <stdlib.h>
+
+#include "core/bigmem.h"
+#include "data/synthint.h"
+
+uint32_t rf_synth_retrieve_(const slot_t *slots, int j, const grouped_alias_t *by_cat, uint32_t cat, float p_on,
+                            const float *prob, const uint32_t *alias, uint32_t n, rng_t *r)
+{
+    const int on_ok = grouped_nonempty(by_cat, cat);
+    uint32_t it = 0;
+    for (int tries = 0; tries < 32; tries++) {
+        /* after 16 duplicates (a small category) fall back to the whole catalogue */
+        if (on_ok && tries < 16 && rng_uf(r) < p_on) it = grouped_draw(by_cat, cat, r);
+        else it = alias_draw(prob, alias, n, r);
+        int dup = 0;
+        for (int k = 0; k < j && !dup; k++) dup = slots[k].item == it;
+        if (!dup) break;
+    }
+    return it;
+}
+
+void rf_synth_rank_(slot_t *slots, int n)
+{
+    /* insertion sort, descending score; ties keep draw order */
+    for (int j = 1; j < n; j++) {
+        slot_t s = slots[j];
+        int k = j - 1;
+        while (k >= 0 && slots[k].score < s.score) {
+            slots[k + 1] = slots[k];
+            k--;
+        }
+        slots[k + 1] = s;
+    }
+}
+
+rf_dataset *rf_synth_rows_alloc_(size_t n, int F, int D, int K)
+{
+    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
+    if (!ds) return NULL;
+    ds->group = malloc(n * sizeof *ds->group);
+    ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
+    if (!ds->group || !ds->truth) {
+        rf_dataset_free(ds);
+        return NULL;
+    }
+    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
+    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
+    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
+    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
+    rf_advise_huge_(ds->group, n * sizeof *ds->group);
+    return ds;
+}
+
+void rf_synth_calib_chain_(const float *truth, int K, double *wc, size_t m, const rf_synth_opts *o, double *b)
+{
+    if (o->tasks == 2) {
+        b[1] = rf_synth_calibrate_(truth + 1, (size_t)K, wc, m, (double)o->cvr);
+        return;
+    }
+    b[1] = rf_synth_calibrate_(truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
+    double s0 = 0, s1 = 0;
+    for (size_t i = 0; i < m; i++) {
+        s0 += wc[i];
+        wc[i] *= sigm(b[1] + truth[i * (size_t)K + 1]);
+        s1 += wc[i];
+    }
+    double cart = s0 > 0 ? s1 / s0 : (double)o->cart_rate;
+    double tgt = (double)o->cvr / cart;
+    b[2] = rf_synth_calibrate_(truth + 2, (size_t)K, wc, m, tgt > 0.999 ? 0.999 : tgt);
+}
+
+void rf_synth_chain_row_(float *t, float *y, int T, const double *b, double p0, int cf, float lam, rng_t *r,
+                         rng_t *rq)
+{
+    double p = p0;
+    int alive = rng_uf(r) < (float)p;
+    y[0] = (float)alive;
+    t[0] = (float)p;
+    for (int k = 1; k < T; k++) {
+        double pk = sigm(b[k] + t[k]);
+        int pot = rng_uf(r) < (float)pk; /* would pass this stage if it reached it */
+        p *= pk;
+        alive = alive && pot;
+        y[k] = (float)alive;
+        t[k] = (float)p;
+        if (cf >= 0) {
+            y[cf + k - 1] = (float)pot;
+            t[cf + k - 1] = (float)pk;
+        }
+    }
+    if (lam < 0) return;
+    /* order count: 1 + Poisson(lam) units when ordered, else 0 */
+    y[T] = alive ? (float)(1 + rng_poisson(rq, lam)) : 0.0f;
+    t[T] = (float)(p * (1.0 + (double)lam));
+}
+
+/* extra units ~ Poisson(LAM_ORDER * exp(-LAM_PRICE * relative price)) */
+#define LAM_ORDER 0.35f
+#define LAM_PRICE 0.8f
+
+float rf_synth_order_lam_(float relprice)
+{
+    float lam = LAM_ORDER * expf(-LAM_PRICE * relprice);
+    return lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
+}
