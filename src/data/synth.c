@@ -380,9 +380,11 @@ static const char *const dense_names[N_DENSE] = {"log_price", "item_hist_ctr"};
 
 /* Generate lists [l0, l1) into ds; truth columns receive the logit parts (no intercepts):
  * col 0 click, then (2 tasks) order|click or (3 tasks) cart|click, order|cart. */
-static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
-                      size_t l1, rng_t *r, slot_t *slots)
+static void gen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
+                      size_t l1, rng_t *r, void *scratch)
 {
+    const world_t *W = world;
+    slot_t *slots = scratch;
     const int F = ds->F, D = ds->D, K = ds->K, T = o->tasks, LL = o->list_len;
     for (size_t l = l0; l < l1; l++) {
         size_t row0 = l * (size_t)LL;
@@ -575,33 +577,9 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
 
     const size_t n_lists = (n + LL - 1) / LL;
     const size_t n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
-    int oom = 0;
 
     /* pass 1: features and logit parts */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        slot_t *slots = malloc(LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t r;
-            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x100000ull);
-            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
-            if (l1 > n_lists) l1 = n_lists;
-            gen_lists(&W, o, ds, l0, l1, &r, slots);
-        }
-        free(slots);
-    }
+    int oom = rf_synth_lists_(gen_lists, &W, o, ds, n_lists, 0x100000ull, LL * sizeof(slot_t));
     world_free(&W);
     if (oom) {
         rf_dataset_free(ds);

@@ -323,9 +323,11 @@ static const char *const ed_names[EN_DENSE] = {"log_price", "item_hist_ctr", "it
 
 /* Requests [l0, l1): features, and the logit parts (no intercepts) of click|exam (col 0) and
  * the T-1 stages below it (cols 1..T-1) into truth. */
-static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
-                         rng_t *r, slot_t *slots)
+static void gen_requests(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                         rng_t *r, void *scratch)
 {
+    const eworld_t *W = world;
+    slot_t *slots = scratch; /* 2 list_len candidates */
     const int F = ds->F, D = ds->D, K = ds->K, T = o->tasks, LL = o->list_len, M = 2 * LL;
     for (size_t l = l0; l < l1; l++) {
         size_t row0 = l * (size_t)LL;
@@ -440,30 +442,7 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     if (OC) snprintf(ds->label_names[T], RF_NAME_MAX, "order_count");
 
     const size_t n_lists = (n + LL - 1) / LL, n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
-    int oom = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        slot_t *slots = malloc(2 * LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t r;
-            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0xEC00000ull);
-            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
-            gen_requests(&W, o, ds, l0, l1 > n_lists ? n_lists : l1, &r, slots);
-        }
-        free(slots);
-    }
+    int oom = rf_synth_lists_(gen_requests, &W, o, ds, n_lists, 0xEC00000ull, 2 * LL * sizeof(slot_t));
     eworld_free(&W);
     size_t m = n < CALIB_ROWS ? n : CALIB_ROWS;
     double *wc = oom ? NULL : malloc(m * sizeof *wc);

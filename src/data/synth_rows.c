@@ -1,10 +1,38 @@
-/* synth_rows.c - the pieces of row making that the search (synth.c) and ecom (synth_ecom.c)
- * presets share: retrieval of distinct items, the ranker's order, the dataset's buffers, the
- * intercepts and labels of the click -> (cart ->) order chain, the units of an order. */
+/* synth_rows.c - the pieces of row making that the presets share: the parallel pass over chunks
+ * of lists (every preset); retrieval of distinct items, the ranker's order, the dataset's buffers,
+ * the intercepts and labels of the click -> (cart ->) order chain, the units of an order (the
+ * search (synth.c) and ecom (synth_ecom.c) presets). */
 #include <stdlib.h>
 
 #include "core/bigmem.h"
+#include "core/parfor.h"
 #include "data/synthint.h"
+
+typedef struct {
+    synth_gen_fn gen;
+    const void *world;
+    const rf_synth_opts *o;
+    rf_dataset *ds;
+    size_t n_lists;
+    uint64_t stream0;
+} lists_ctx;
+
+static void lists_chunk(void *ctx, void *scratch, size_t c)
+{
+    const lists_ctx *x = ctx;
+    rng_t r;
+    rng_seed(&r, x->o->seed, 2 * (uint64_t)c + x->stream0);
+    size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
+    x->gen(x->world, x->o, x->ds, l0, l1 > x->n_lists ? x->n_lists : l1, &r, scratch);
+}
+
+int rf_synth_lists_(synth_gen_fn gen, const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t n_lists,
+                    uint64_t stream0, size_t scratch_bytes)
+{
+    lists_ctx x = {gen, world, o, ds, n_lists, stream0};
+    size_t n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
+    return rf_parfor_scratch_(o->threads, n_chunks, scratch_bytes, lists_chunk, &x);
+}
 
 uint32_t rf_synth_retrieve_(const slot_t *slots, int j, const grouped_alias_t *by_cat, uint32_t cat, float p_on,
                             const float *prob, const uint32_t *alias, uint32_t n, rng_t *r)

@@ -147,6 +147,13 @@ void rf_synth_calib_chain_(const float *truth, int K, double *wc, size_t m, cons
  * cf + k - 1. lam >= 0: the order count into column T (1 + Poisson(lam) units, stream rq). */
 void rf_synth_chain_row_(float *t, float *y, int T, const double *b, double p0, int cf, float lam, rng_t *r,
                          rng_t *rq);
+/* Pass 1 of a preset: gen(world, o, ds, l0, l1, r, scratch) over the n_lists lists in chunks of
+ * LISTS_PER_CHUNK, in parallel (o->threads), chunk c with the random stream (o->seed,
+ * stream0 + 2 c) and its thread's scratch of scratch_bytes. Returns 0, or -1 out of memory. */
+typedef void (*synth_gen_fn)(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                             rng_t *r, void *scratch);
+int rf_synth_lists_(synth_gen_fn gen, const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t n_lists,
+                    uint64_t stream0, size_t scratch_bytes);
 /* Mean extra units of an order of an item of this relative price (cheaper buys in multiples). */
 float rf_synth_order_lam_(float relprice);
 
