@@ -35,11 +35,7 @@
 #include "data/synthint.h"
 
 /* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
-#define N_SEG 12              /* user segments: 2 genders x 6 age buckets */
-#define N_POWER 5             /* purchase-power levels */
-#define N_TIER 5              /* city tiers */
 #define N_PBUCKET 10          /* price buckets (global deciles of log price) */
-#define N_DEVICE 3            /* 1 ios, 2 android, 3 pc */
 #define MAX_CAT 64
 
 #define P_ON_CAT 0.85f        /* a listed item comes from the query's category */
@@ -78,11 +74,7 @@ typedef struct {
     uint32_t cat, brand, shop, pbucket; /* 1-based ids */
 } item_t;
 
-typedef struct {
-    float u[LAT];
-    float z[LAT];
-    uint32_t seg, power, tier, favcat, device; /* 1-based ids (favcat 0-based) */
-} user_t;
+typedef shopper_t user_t;
 
 typedef struct {
     float q[LAT];
@@ -99,10 +91,7 @@ typedef struct {
     float *u_prob, *i_prob, *q_prob;
     uint32_t *u_alias, *i_alias, *q_alias;
     grouped_alias_t items_by_cat, queries_by_cat;
-    float hour_prob[N_HOUR];
-    uint32_t hour_alias[N_HOUR];
-    float hour_click[N_HOUR], hour_order[N_HOUR];
-    float dev_click[N_DEVICE + 1], dev_order[N_DEVICE + 1];
+    daytime_t tm; /* time of day and device */
 } world_t;
 
 static void world_free(world_t *w)
@@ -295,57 +284,12 @@ static rf_status world_build(world_t *W, const rf_synth_opts *o, rf_error *err)
     /* users */
     if (rf_synth_zipf_weights_(wts, NU, ZIPF_USER, ZIPF_USER_OFF, &r)) goto oom;
     {
-        static const double tier_cdf[N_TIER] = {0.12, 0.35, 0.62, 0.84, 1.0};
-        static const double dev_cdf[N_DEVICE] = {0.35, 0.85, 1.0};
-        for (uint32_t u = 0; u < NU; u++) {
-            user_t *us = &W->users[u];
-            uint32_t seg = rng_below(&r, N_SEG);
-            uint32_t tier = rf_synth_draw_cdf_(tier_cdf, N_TIER, &r); /* 0 = tier 1 (richest) */
-            int age = (int)(seg % 6); /* 0 youngest .. 5 oldest */
-            float pw = 3.0f + 0.45f * (2.0f - (float)tier) + 0.25f * (float)(age >= 2 && age <= 4) -
-                       0.4f * (float)(age == 0) + 0.9f * rng_normal(&r);
-            int p = (int)lrintf(pw);
-            if (p < 1) p = 1;
-            if (p > N_POWER) p = N_POWER;
-            uint32_t dev = rf_synth_draw_cdf_(dev_cdf, N_DEVICE, &r);
-            if (p >= 4 && rng_uf(&r) < 0.3f) dev = 0; /* affluent users lean ios */
-            us->seg = seg + 1;
-            us->power = (uint32_t)p;
-            us->tier = tier + 1;
-            us->device = dev + 1;
-            us->favcat = rf_synth_draw_cdf_(cat_cdf, nc, &r);
-            const float *cv = cat_vec + (size_t)us->favcat * LAT;
-            for (int k = 0; k < LAT; k++) {
-                us->u[k] = 0.6f * cv[k] + 0.35f * seg_vec[seg][k] +
-                           0.55f / sqrtf((float)LAT) * rng_normal(&r);
-                us->z[k] = 0.5f * seg_zvec[seg][k] + 0.85f / sqrtf((float)LAT) * rng_normal(&r);
-            }
-        }
+        for (uint32_t u = 0; u < NU; u++)
+            rf_synth_shopper_(&W->users[u], cat_cdf, nc, cat_vec, LAT, &seg_vec[0][0], &seg_zvec[0][0], &r);
         rf_synth_alias_build_into_(W->u_prob, W->u_alias, wts, NU, work, scaled);
     }
 
-    /* time of day and device */
-    {
-        double hw[N_HOUR];
-        uint32_t hwork[2 * N_HOUR];
-        double hs[N_HOUR];
-        for (int h = 0; h < N_HOUR; h++) {
-            double x = 0.15 + 0.6 * exp(-(h - 12.5) * (h - 12.5) / 8.0) +
-                       1.0 * exp(-(h - 21.0) * (h - 21.0) / 6.0) + 0.45 * (h >= 8 && h <= 23);
-            hw[h] = x;
-            W->hour_click[h] = (h >= 19 && h <= 23) ? 0.12f : (h <= 5 ? -0.1f : 0.0f);
-            W->hour_order[h] = (h >= 20 && h <= 23) ? 0.15f : (h <= 5 ? -0.2f : 0.0f);
-        }
-        rf_synth_alias_build_into_(W->hour_prob, W->hour_alias, hw, N_HOUR, hwork, hs);
-        W->dev_click[0] = 0;
-        W->dev_click[1] = 0.05f;
-        W->dev_click[2] = 0.0f;
-        W->dev_click[3] = -0.2f;
-        W->dev_order[0] = 0;
-        W->dev_order[1] = 0.15f;
-        W->dev_order[2] = 0.0f;
-        W->dev_order[3] = 0.1f;
-    }
+    rf_synth_daytime_(&W->tm);
     goto done;
 oom:
     st = rf_errorf(err, RF_ENOMEM, "synth: out of memory building the simulated world");
@@ -398,7 +342,7 @@ static void gen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds,
         else
             qi = alias_draw(W->q_prob, W->q_alias, W->n_queries, r);
         const query_t *qu = &W->queries[qi];
-        uint32_t hour = alias_draw(W->hour_prob, W->hour_alias, N_HOUR, r);
+        uint32_t hour = alias_draw(W->tm.hour_prob, W->tm.hour_alias, N_HOUR, r);
         uint32_t dev = rng_uf(r) < P_MAIN_DEVICE ? us->device : 1 + rng_below(r, N_DEVICE);
         /* retrieve list_len items (no duplicates, bounded retries), score them by the engine */
         for (int j = 0; j < LL; j++) {
@@ -437,13 +381,13 @@ static void gen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds,
 
             float rel = W_UI * dot(us->u, ti->v) + W_QI * dot(qu->q, ti->v);
             float xc = rel - W_POS * logf((float)(j + 1)) + W_QUAL_C * ti->quality -
-                       W_PRICE_C * ti->relprice + W->hour_click[hour] +
-                       W->dev_click[dev] + SD_NOISE_C * rng_normal(r);
+                       W_PRICE_C * ti->relprice + W->tm.hour_click[hour] +
+                       W->tm.dev_click[dev] + SD_NOISE_C * rng_normal(r);
             float tol = TOL_PER_POWER * ((float)us->power - 3.0f);
             float over = ti->relprice - tol;
             float buy = W_SHOP_O * W->shop_trust[ti->shop - 1] - W_PRICE_O * ti->relprice -
                         W_OVER_O * (over > 0 ? over : 0) + W_ZW * dot(us->z, ti->w) +
-                        W->hour_order[hour] + W->dev_order[dev];
+                        W->tm.hour_order[hour] + W->tm.dev_order[dev];
             float *t = ds->truth + i * (size_t)K;
             t[0] = xc;
             if (T == 2) {

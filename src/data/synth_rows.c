@@ -1,8 +1,10 @@
-/* synth_rows.c - the pieces of row making that the presets share: the parallel pass over chunks
- * of lists (every preset); retrieval of distinct items, the ranker's order, the dataset's buffers,
- * the intercepts and labels of the click -> (cart ->) order chain, the units of an order (the
- * search (synth.c) and ecom (synth_ecom.c) presets). */
+/* synth_rows.c - the pieces of worlds and rows that the presets share: the parallel pass over
+ * chunks of lists (every preset); for the search (synth.c) and ecom (synth_ecom.c) presets the
+ * shoppers, time of day and device, retrieval of distinct items, the ranker's order, the
+ * dataset's buffers, the intercepts and labels of the click -> (cart ->) order chain, the units
+ * of an order. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/bigmem.h"
 #include "core/parfor.h"
@@ -62,6 +64,49 @@ void rf_synth_rank_(slot_t *slots, int n)
         }
         slots[k + 1] = s;
     }
+}
+
+void rf_synth_shopper_(shopper_t *us, const double *cat_cdf, uint32_t nc, const float *cvec, size_t cstride,
+                       const float *segv, const float *segz, rng_t *r)
+{
+    static const double tier_cdf[N_TIER] = {0.12, 0.35, 0.62, 0.84, 1.0};
+    static const double dev_cdf[N_DEVICE] = {0.35, 0.85, 1.0};
+    uint32_t seg = rng_below(r, N_SEG);
+    uint32_t tier = rf_synth_draw_cdf_(tier_cdf, N_TIER, r); /* 0 = tier 1 (richest) */
+    int age = (int)(seg % 6);                                 /* 0 youngest .. 5 oldest */
+    float pw = 3.0f + 0.45f * (2.0f - (float)tier) + 0.25f * (float)(age >= 2 && age <= 4) -
+               0.4f * (float)(age == 0) + 0.9f * rng_normal(r);
+    int p = (int)lrintf(pw);
+    p = p < 1 ? 1 : p > N_POWER ? N_POWER : p;
+    uint32_t dev = rf_synth_draw_cdf_(dev_cdf, N_DEVICE, r);
+    if (p >= 4 && rng_uf(r) < 0.3f) dev = 0; /* affluent users lean ios */
+    us->seg = seg + 1;
+    us->power = (uint32_t)p;
+    us->tier = tier + 1;
+    us->device = dev + 1;
+    us->favcat = rf_synth_draw_cdf_(cat_cdf, nc, r);
+    const float *cv = cvec + (size_t)us->favcat * cstride, *sv = segv + (size_t)seg * LAT,
+                *sz = segz + (size_t)seg * LAT;
+    for (int k = 0; k < LAT; k++) {
+        us->u[k] = 0.6f * cv[k] + 0.35f * sv[k] + 0.55f / sqrtf((float)LAT) * rng_normal(r);
+        us->z[k] = 0.5f * sz[k] + 0.85f / sqrtf((float)LAT) * rng_normal(r);
+    }
+}
+
+void rf_synth_daytime_(daytime_t *t)
+{
+    double hw[N_HOUR], hs[N_HOUR];
+    uint32_t hwork[2 * N_HOUR];
+    for (int h = 0; h < N_HOUR; h++) {
+        hw[h] = 0.15 + 0.6 * exp(-(h - 12.5) * (h - 12.5) / 8.0) + 1.0 * exp(-(h - 21.0) * (h - 21.0) / 6.0) +
+                0.45 * (h >= 8 && h <= 23);
+        t->hour_click[h] = (h >= 19 && h <= 23) ? 0.12f : (h <= 5 ? -0.1f : 0.0f);
+        t->hour_order[h] = (h >= 20 && h <= 23) ? 0.15f : (h <= 5 ? -0.2f : 0.0f);
+    }
+    rf_synth_alias_build_into_(t->hour_prob, t->hour_alias, hw, N_HOUR, hwork, hs);
+    static const float dc[4] = {0, 0.05f, 0.0f, -0.2f}, dor[4] = {0, 0.15f, 0.0f, 0.1f};
+    memcpy(t->dev_click, dc, sizeof dc);
+    memcpy(t->dev_order, dor, sizeof dor);
 }
 
 rf_dataset *rf_synth_rows_alloc_(size_t n, int F, int D, int K)

@@ -1,6 +1,7 @@
 /* synthint.h - declarations shared by the simulator's files (synth.c: options, the search
  * preset; synth_ecom.c: the ecom preset; synth_presets.c: the kuairand and rating presets;
- * synth_sample.c: samplers and calibration; synth_rows.c: row making of search and ecom).
+ * synth_sample.c: samplers and calibration; synth_rows.c: what the presets share to make
+ * worlds and rows).
  * Internal to src/data/. */
 #ifndef RESFLOW_DATA_SYNTHINT_H
 #define RESFLOW_DATA_SYNTHINT_H
@@ -123,7 +124,7 @@ void rf_synth_pop_free_(pop_t *p);
 int rf_synth_pop_build_(pop_t *p, uint32_t n, double expo, double off, rng_t *r, double *wts_out);
 static inline uint32_t pop_draw(const pop_t *p, rng_t *r) { return alias_draw(p->prob, p->alias, p->n, r); }
 
-/* ---- row making shared by the search and ecom presets (synth_rows.c) ------------------------ */
+/* ---- world and row making shared by the search and ecom presets (synth_rows.c) -------------- */
 /* A retrieved item and the production ranker's score of it. */
 typedef struct {
     uint32_t item;
@@ -134,6 +135,30 @@ typedef struct {
  * after 16 duplicates only from the catalogue, and the 32nd draw stands. */
 uint32_t rf_synth_retrieve_(const slot_t *slots, int j, const grouped_alias_t *by_cat, uint32_t cat, float p_on,
                             const float *prob, const uint32_t *alias, uint32_t n, rng_t *r);
+/* A shopper of the search and ecom worlds. */
+#define N_SEG 12    /* user segments: 2 genders x 6 age buckets */
+#define N_POWER 5   /* purchase-power levels */
+#define N_TIER 5    /* city tiers */
+#define N_DEVICE 3  /* 1 ios, 2 android, 3 pc */
+typedef struct {
+    float u[LAT];      /* relevance latent */
+    float z[LAT];      /* purchase latent */
+    uint32_t seg, power, tier, favcat, device; /* 1-based ids (favcat 0-based) */
+} shopper_t;
+/* Draw one: segment, city tier, purchase power, main device (affluent users lean ios), the
+ * favourite category (cat_cdf over nc), and the latents around that category's centre (cvec +
+ * favcat * cstride) and the segment's vectors (segv, segz: N_SEG x LAT). */
+void rf_synth_shopper_(shopper_t *us, const double *cat_cdf, uint32_t nc, const float *cvec, size_t cstride,
+                       const float *segv, const float *segz, rng_t *r);
+/* Time of day and device: the hours' popularity (an alias table), the click and order effects of
+ * every hour and of every device (1 ios, 2 android, 3 pc; 0 unused). */
+typedef struct {
+    float hour_prob[N_HOUR];
+    uint32_t hour_alias[N_HOUR];
+    float hour_click[N_HOUR], hour_order[N_HOUR];
+    float dev_click[4], dev_order[4];
+} daytime_t;
+void rf_synth_daytime_(daytime_t *t);
 /* Order slots[0, n) by score, descending (stable: ties keep draw order). */
 void rf_synth_rank_(slot_t *slots, int n);
 /* A dataset of n rows with group and truth columns (huge pages asked for); NULL out of memory. */
