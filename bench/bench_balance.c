@@ -19,7 +19,7 @@
 #include <cblas.h>
 
 #include "../tools/blas_env.h"
-#include "core/rng.h"
+#include "bench_data.h"
 #include "resflow/balance.h"
 #include "resflow/config.h"
 #include "resflow/lab/plot.h"
@@ -60,22 +60,9 @@ int main(int argc, char **argv)
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    rf_dataset *ds = rf_dataset_alloc((size_t)rows, F, 0, 2);
-    rf_rng r;
-    rf_rng_seed(&r, 12345);
-    for (int f = 0; f < F; f++) {
-        snprintf(ds->fields[f].name, RF_NAME_MAX, "c%d", f);
-        ds->fields[f].vocab = vocab;
-    }
-    snprintf(ds->label_names[0], RF_NAME_MAX, "click");
-    snprintf(ds->label_names[1], RF_NAME_MAX, "order");
-    for (long i = 0; i < rows; i++) {
-        for (int f = 0; f < F; f++) ds->cat[i * F + f] = (uint32_t)rf_rng_below(&r, vocab);
-        /* the click depends on the first field's id parity, so the tasks have something to learn */
-        float c = rf_rng_uniform(&r) < (ds->cat[i * F] % 2 ? 0.08 : 0.02), o = c && rf_rng_uniform(&r) < 0.1;
-        ds->labels[i * 2] = c;
-        ds->labels[i * 2 + 1] = o;
-    }
+    /* the click depends on the first field's id parity, so the tasks have something to learn */
+    rf_dataset *ds = bench_ref_data(rows, F, vocab, 0.02, 0.08);
+    if (!ds) return 5;
     rf_config cfg;
     rf_config_default(&cfg);
     char set[256];

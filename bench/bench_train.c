@@ -27,7 +27,7 @@
 #include "resflow/config.h"
 #include "resflow/optim.h"
 #include "resflow/train.h"
-#include "core/rng.h"
+#include "bench_data.h"
 
 static double now(void)
 {
@@ -60,21 +60,8 @@ int main(int argc, char **argv)
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
 
-    rf_dataset *ds = rf_dataset_alloc((size_t)rows, F, 0, 2);
-    rf_rng r;
-    rf_rng_seed(&r, 12345);
-    for (int f = 0; f < F; f++) {
-        snprintf(ds->fields[f].name, RF_NAME_MAX, "c%d", f);
-        ds->fields[f].vocab = vocab;
-    }
-    snprintf(ds->label_names[0], RF_NAME_MAX, "click");
-    snprintf(ds->label_names[1], RF_NAME_MAX, "order");
-    for (long i = 0; i < rows; i++) {
-        for (int f = 0; f < F; f++) ds->cat[i * F + f] = (uint32_t)rf_rng_below(&r, vocab);
-        float c = rf_rng_uniform(&r) < 0.05, o = c && rf_rng_uniform(&r) < 0.1;
-        ds->labels[i * 2] = c;
-        ds->labels[i * 2 + 1] = o;
-    }
+    rf_dataset *ds = bench_ref_data(rows, F, vocab, 0.05, 0.05);
+    if (!ds) return 5;
     if (dump) {
         char p[1024];
         snprintf(p, sizeof p, "%s/bench_ids.bin", dump);

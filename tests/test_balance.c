@@ -139,28 +139,11 @@ static void test_weights_degenerate(void **state)
 
 /* ---- the optimizer ---------------------------------------------------------------------- */
 
-static void shrink(rf_config *cfg)
-{
-    cfg->model.emb_dim = 8;
-    cfg->model.n_hidden = 2;
-    cfg->model.hidden[0] = 32;
-    cfg->model.hidden[1] = 16;
-    cfg->model.bn = RF_BN_BATCH;
-    cfg->train.batch_size = 128;
-    cfg->train.weight_decay = 1e-3f;
-    cfg->train.lr = 1e-2f;
-    cfg->train.log_every = 1000000;
-}
+static void shrink(rf_config *cfg) { test_small_cfg(cfg, 1e-2f); }
 
 static rf_model *model_for(const rf_dataset *ds, rf_model_type t, rf_config *cfg)
 {
-    rf_config_default(cfg);
-    cfg->model.type = t;
-    shrink(cfg);
-    rf_model *m = NULL;
-    rf_error e;
-    assert_int_equal(rf_config_create_model(cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
-    return m;
+    return test_small_model(ds, t, 1e-2f, cfg);
 }
 
 /* The batch of step s (128 rows). */

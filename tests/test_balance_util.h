@@ -11,18 +11,7 @@
 /* rows impressions of the search simulator (ctr 0.1, conversion rate cvr) from seed */
 static inline rf_dataset *bal_sim(size_t rows, float cvr, uint64_t seed)
 {
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = seed;
-    o.n_users = 1000;
-    o.n_items = 2000;
-    o.n_queries = 300;
-    o.ctr = 0.1f;
-    o.cvr = cvr;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
+    return test_sim(rows, seed, 1000, 2000, 300, cvr);
 }
 
 /* which dense parameters are shared (more than one task reaches them) */

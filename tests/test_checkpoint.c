@@ -9,21 +9,7 @@
 #include "resflow/checkpoint.h"
 #include "resflow/config.h"
 
-static rf_dataset *sim(size_t rows, uint64_t seed)
-{
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = seed;
-    o.n_users = 300;
-    o.n_items = 500;
-    o.n_queries = 100;
-    o.ctr = 0.1f;
-    o.cvr = 0.1f;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
-}
+static rf_dataset *sim(size_t rows, uint64_t seed) { return test_sim(rows, seed, 300, 500, 100, 0.1f); }
 
 typedef struct {
     long cancel_at;   /* cancel at this step (0: never) */

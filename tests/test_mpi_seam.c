@@ -15,21 +15,7 @@
 #include "resflow/dist.h"
 #include "resflow/optim.h"
 
-static rf_dataset *sim(size_t rows, uint64_t seed)
-{
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = seed;
-    o.n_users = 500;
-    o.n_items = 1000;
-    o.n_queries = 200;
-    o.ctr = 0.1f;
-    o.cvr = 0.2f;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
-}
+static rf_dataset *sim(size_t rows, uint64_t seed) { return test_sim(rows, seed, 500, 1000, 200, 0.2f); }
 
 static rf_model *model_for(const rf_dataset *ds, rf_config *cfg)
 {

@@ -22,38 +22,11 @@
 #include "resflow/optim.h"
 #include "resflow/train.h"
 
-static rf_dataset *sim(size_t rows)
-{
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = 5;
-    o.n_users = 1000;
-    o.n_items = 2000;
-    o.n_queries = 300;
-    o.ctr = 0.1f;
-    o.cvr = 0.1f;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
-}
+static rf_dataset *sim(size_t rows) { return test_sim(rows, 5, 1000, 2000, 300, 0.1f); }
 
 static rf_model *model_for(const rf_dataset *ds, rf_model_type t, rf_config *cfg)
 {
-    rf_config_default(cfg);
-    cfg->model.type = t;
-    cfg->model.emb_dim = 8;
-    cfg->model.n_hidden = 2;
-    cfg->model.hidden[0] = 32;
-    cfg->model.hidden[1] = 16;
-    cfg->model.bn = RF_BN_BATCH;
-    cfg->train.batch_size = 128;
-    cfg->train.weight_decay = 1e-3f;
-    cfg->train.log_every = 1000000;
-    rf_model *m = NULL;
-    rf_error e;
-    assert_int_equal(rf_config_create_model(cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
-    return m;
+    return test_small_model(ds, t, 0, cfg);
 }
 
 /* ---- many threads, one const model ------------------------------------------------------ */

@@ -12,21 +12,7 @@
 #include "resflow/optim.h"
 #include "resflow/train.h"
 
-static rf_dataset *sim(size_t rows, uint64_t seed)
-{
-    rf_synth_opts o = rf_synth_default();
-    o.rows = rows;
-    o.seed = seed;
-    o.n_users = 2000;
-    o.n_items = 3000;
-    o.n_queries = 500;
-    o.ctr = 0.1f;
-    o.cvr = 0.1f;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
-}
+static rf_dataset *sim(size_t rows, uint64_t seed) { return test_sim(rows, seed, 2000, 3000, 500, 0.1f); }
 
 /* One simulated world split by position into the first n_train rows and the rest (different
  * seeds are different worlds). */

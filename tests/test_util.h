@@ -16,6 +16,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "resflow/config.h"
+#include "resflow/model.h"
+#include "resflow/synth.h"
+
 /* Remove the files in dir (not subdirectories) and dir itself. */
 static inline void test_rmdir_files(const char *dir)
 {
@@ -90,6 +94,52 @@ static inline int close_enough(const float *a, const float *b, size_t n, double 
         fprintf(stderr, "  %-28s n=%zu maxdiff=%.3g at %zu (%g vs %g) %s\n", label, n, worst, wi,
                 n ? a[wi] : 0.0, n ? b[wi] : 0.0, ok ? "ok" : "FAIL");
     return ok;
+}
+
+/* A small world of the search simulator: rows impressions from seed over users / items /
+ * queries entities, click rate 0.1 and conversion rate cvr (generation asserted to succeed). */
+static inline rf_dataset *test_sim(size_t rows, uint64_t seed, uint32_t users, uint32_t items, uint32_t queries,
+                                   float cvr)
+{
+    rf_synth_opts o = rf_synth_default();
+    o.rows = rows;
+    o.seed = seed;
+    o.n_users = users;
+    o.n_items = items;
+    o.n_queries = queries;
+    o.ctr = 0.1f;
+    o.cvr = cvr;
+    rf_dataset *ds = NULL;
+    rf_error e;
+    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
+    return ds;
+}
+
+/* Shrink cfg to a small tower model: embeddings 8, hidden 32-16 with BatchNorm, batch 128,
+ * weight decay 1e-3, no progress lines; lr > 0 also sets the learning rate. */
+static inline void test_small_cfg(rf_config *cfg, float lr)
+{
+    cfg->model.emb_dim = 8;
+    cfg->model.n_hidden = 2;
+    cfg->model.hidden[0] = 32;
+    cfg->model.hidden[1] = 16;
+    cfg->model.bn = RF_BN_BATCH;
+    cfg->train.batch_size = 128;
+    cfg->train.weight_decay = 1e-3f;
+    if (lr > 0) cfg->train.lr = lr;
+    cfg->train.log_every = 1000000;
+}
+
+/* A model of type t for ds from the default config shrunk by test_small_cfg (cfg: its config). */
+static inline rf_model *test_small_model(const rf_dataset *ds, rf_model_type t, float lr, rf_config *cfg)
+{
+    rf_config_default(cfg);
+    cfg->model.type = t;
+    test_small_cfg(cfg, lr);
+    rf_model *m = NULL;
+    rf_error e;
+    assert_int_equal(rf_config_create_model(cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
+    return m;
 }
 
 #endif

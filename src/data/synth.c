@@ -14,7 +14,8 @@
  * iterations on a fixed-size leading sample of rows (single-threaded, deterministic).
  *
  * This file: the options, their checks and the search preset (its world and lists);
- * synth_presets.c: the kuairand and rating presets; synth_sample.c: alias tables, shuffles,
+ * synth_presets.c: the kuairand and rating presets; synth_rows.c: the row making it shares with
+ * the ecom preset (synth_ecom.c); synth_sample.c: alias tables, shuffles,
  * Zipf weights and calibration (shared declarations in synthint.h).
  */
 #include <math.h>
@@ -34,11 +35,7 @@
 #include "data/synthint.h"
 
 /* ---- constants of the generative model (see docs/simulator.md) ----------------------- */
-#define N_SEG 12              /* user segments: 2 genders x 6 age buckets */
-#define N_POWER 5             /* purchase-power levels */
-#define N_TIER 5              /* city tiers */
 #define N_PBUCKET 10          /* price buckets (global deciles of log price) */
-#define N_DEVICE 3            /* 1 ios, 2 android, 3 pc */
 #define MAX_CAT 64
 
 #define P_ON_CAT 0.85f        /* a listed item comes from the query's category */
@@ -65,9 +62,6 @@
 #define ENG_QI 1.2f
 #define ENG_QUAL 0.5f
 #define SD_ENG 1.0f
-/* order counts: extra units ~ Poisson(LAM_ORDER * exp(-LAM_PRICE * relative price)) */
-#define LAM_ORDER 0.35f
-#define LAM_PRICE 0.8f
 
 /* ---- the simulated world ---------------------------------------------------------------- */
 typedef struct {
@@ -80,11 +74,7 @@ typedef struct {
     uint32_t cat, brand, shop, pbucket; /* 1-based ids */
 } item_t;
 
-typedef struct {
-    float u[LAT];
-    float z[LAT];
-    uint32_t seg, power, tier, favcat, device; /* 1-based ids (favcat 0-based) */
-} user_t;
+typedef shopper_t user_t;
 
 typedef struct {
     float q[LAT];
@@ -101,10 +91,7 @@ typedef struct {
     float *u_prob, *i_prob, *q_prob;
     uint32_t *u_alias, *i_alias, *q_alias;
     grouped_alias_t items_by_cat, queries_by_cat;
-    float hour_prob[N_HOUR];
-    uint32_t hour_alias[N_HOUR];
-    float hour_click[N_HOUR], hour_order[N_HOUR];
-    float dev_click[N_DEVICE + 1], dev_order[N_DEVICE + 1];
+    daytime_t tm; /* time of day and device */
 } world_t;
 
 static void world_free(world_t *w)
@@ -297,57 +284,12 @@ static rf_status world_build(world_t *W, const rf_synth_opts *o, rf_error *err)
     /* users */
     if (rf_synth_zipf_weights_(wts, NU, ZIPF_USER, ZIPF_USER_OFF, &r)) goto oom;
     {
-        static const double tier_cdf[N_TIER] = {0.12, 0.35, 0.62, 0.84, 1.0};
-        static const double dev_cdf[N_DEVICE] = {0.35, 0.85, 1.0};
-        for (uint32_t u = 0; u < NU; u++) {
-            user_t *us = &W->users[u];
-            uint32_t seg = rng_below(&r, N_SEG);
-            uint32_t tier = rf_synth_draw_cdf_(tier_cdf, N_TIER, &r); /* 0 = tier 1 (richest) */
-            int age = (int)(seg % 6); /* 0 youngest .. 5 oldest */
-            float pw = 3.0f + 0.45f * (2.0f - (float)tier) + 0.25f * (float)(age >= 2 && age <= 4) -
-                       0.4f * (float)(age == 0) + 0.9f * rng_normal(&r);
-            int p = (int)lrintf(pw);
-            if (p < 1) p = 1;
-            if (p > N_POWER) p = N_POWER;
-            uint32_t dev = rf_synth_draw_cdf_(dev_cdf, N_DEVICE, &r);
-            if (p >= 4 && rng_uf(&r) < 0.3f) dev = 0; /* affluent users lean ios */
-            us->seg = seg + 1;
-            us->power = (uint32_t)p;
-            us->tier = tier + 1;
-            us->device = dev + 1;
-            us->favcat = rf_synth_draw_cdf_(cat_cdf, nc, &r);
-            const float *cv = cat_vec + (size_t)us->favcat * LAT;
-            for (int k = 0; k < LAT; k++) {
-                us->u[k] = 0.6f * cv[k] + 0.35f * seg_vec[seg][k] +
-                           0.55f / sqrtf((float)LAT) * rng_normal(&r);
-                us->z[k] = 0.5f * seg_zvec[seg][k] + 0.85f / sqrtf((float)LAT) * rng_normal(&r);
-            }
-        }
+        for (uint32_t u = 0; u < NU; u++)
+            rf_synth_shopper_(&W->users[u], cat_cdf, nc, cat_vec, LAT, &seg_vec[0][0], &seg_zvec[0][0], &r);
         rf_synth_alias_build_into_(W->u_prob, W->u_alias, wts, NU, work, scaled);
     }
 
-    /* time of day and device */
-    {
-        double hw[N_HOUR];
-        uint32_t hwork[2 * N_HOUR];
-        double hs[N_HOUR];
-        for (int h = 0; h < N_HOUR; h++) {
-            double x = 0.15 + 0.6 * exp(-(h - 12.5) * (h - 12.5) / 8.0) +
-                       1.0 * exp(-(h - 21.0) * (h - 21.0) / 6.0) + 0.45 * (h >= 8 && h <= 23);
-            hw[h] = x;
-            W->hour_click[h] = (h >= 19 && h <= 23) ? 0.12f : (h <= 5 ? -0.1f : 0.0f);
-            W->hour_order[h] = (h >= 20 && h <= 23) ? 0.15f : (h <= 5 ? -0.2f : 0.0f);
-        }
-        rf_synth_alias_build_into_(W->hour_prob, W->hour_alias, hw, N_HOUR, hwork, hs);
-        W->dev_click[0] = 0;
-        W->dev_click[1] = 0.05f;
-        W->dev_click[2] = 0.0f;
-        W->dev_click[3] = -0.2f;
-        W->dev_order[0] = 0;
-        W->dev_order[1] = 0.15f;
-        W->dev_order[2] = 0.0f;
-        W->dev_order[3] = 0.1f;
-    }
+    rf_synth_daytime_(&W->tm);
     goto done;
 oom:
     st = rf_errorf(err, RF_ENOMEM, "synth: out of memory building the simulated world");
@@ -380,16 +322,13 @@ static const char *const field_names[N_FIELDS] = {
 enum { D_PRICE, D_HIST, N_DENSE };
 static const char *const dense_names[N_DENSE] = {"log_price", "item_hist_ctr"};
 
-typedef struct {
-    uint32_t item;
-    float score;
-} slot_t;
-
 /* Generate lists [l0, l1) into ds; truth columns receive the logit parts (no intercepts):
  * col 0 click, then (2 tasks) order|click or (3 tasks) cart|click, order|cart. */
-static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
-                      size_t l1, rng_t *r, slot_t *slots)
+static void gen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0,
+                      size_t l1, rng_t *r, void *scratch)
 {
+    const world_t *W = world;
+    slot_t *slots = scratch;
     const int F = ds->F, D = ds->D, K = ds->K, T = o->tasks, LL = o->list_len;
     for (size_t l = l0; l < l1; l++) {
         size_t row0 = l * (size_t)LL;
@@ -403,40 +342,18 @@ static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, 
         else
             qi = alias_draw(W->q_prob, W->q_alias, W->n_queries, r);
         const query_t *qu = &W->queries[qi];
-        uint32_t hour = alias_draw(W->hour_prob, W->hour_alias, N_HOUR, r);
+        uint32_t hour = alias_draw(W->tm.hour_prob, W->tm.hour_alias, N_HOUR, r);
         uint32_t dev = rng_uf(r) < P_MAIN_DEVICE ? us->device : 1 + rng_below(r, N_DEVICE);
-        int on_ok = grouped_nonempty(&W->items_by_cat, qu->cat);
         /* retrieve list_len items (no duplicates, bounded retries), score them by the engine */
         for (int j = 0; j < LL; j++) {
-            uint32_t it = 0;
-            for (int tries = 0; tries < 32; tries++) {
-                /* after 16 duplicates (a small category) fall back to the whole catalogue */
-                if (on_ok && tries < 16 && rng_uf(r) < P_ON_CAT)
-                    it = grouped_draw(&W->items_by_cat, qu->cat, r);
-                else it = alias_draw(W->i_prob, W->i_alias, W->n_items, r);
-                int dup = 0;
-                for (int k = 0; k < j; k++)
-                    if (slots[k].item == it) {
-                        dup = 1;
-                        break;
-                    }
-                if (!dup) break;
-            }
+            uint32_t it = rf_synth_retrieve_(slots, j, &W->items_by_cat, qu->cat, P_ON_CAT, W->i_prob,
+                                             W->i_alias, W->n_items, r);
             const item_t *ti = &W->items[it];
             slots[j].item = it;
             slots[j].score =
                 ENG_QI * dot(qu->q, ti->v) + ENG_QUAL * ti->quality + SD_ENG * rng_normal(r);
         }
-        /* rank by engine score, descending (insertion sort; ties keep draw order) */
-        for (int j = 1; j < LL; j++) {
-            slot_t s = slots[j];
-            int k = j - 1;
-            while (k >= 0 && slots[k].score < s.score) {
-                slots[k + 1] = slots[k];
-                k--;
-            }
-            slots[k + 1] = s;
-        }
+        rf_synth_rank_(slots, LL); /* by engine score */
         for (int j = 0; j < len; j++) {
             size_t i = row0 + (size_t)j;
             const item_t *ti = &W->items[slots[j].item];
@@ -464,13 +381,13 @@ static void gen_lists(const world_t *W, const rf_synth_opts *o, rf_dataset *ds, 
 
             float rel = W_UI * dot(us->u, ti->v) + W_QI * dot(qu->q, ti->v);
             float xc = rel - W_POS * logf((float)(j + 1)) + W_QUAL_C * ti->quality -
-                       W_PRICE_C * ti->relprice + W->hour_click[hour] +
-                       W->dev_click[dev] + SD_NOISE_C * rng_normal(r);
+                       W_PRICE_C * ti->relprice + W->tm.hour_click[hour] +
+                       W->tm.dev_click[dev] + SD_NOISE_C * rng_normal(r);
             float tol = TOL_PER_POWER * ((float)us->power - 3.0f);
             float over = ti->relprice - tol;
             float buy = W_SHOP_O * W->shop_trust[ti->shop - 1] - W_PRICE_O * ti->relprice -
                         W_OVER_O * (over > 0 ? over : 0) + W_ZW * dot(us->z, ti->w) +
-                        W->hour_order[hour] + W->dev_order[dev];
+                        W->tm.hour_order[hour] + W->tm.dev_order[dev];
             float *t = ds->truth + i * (size_t)K;
             t[0] = xc;
             if (T == 2) {
@@ -563,27 +480,14 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
         world_free(&W);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory");
     }
-    for (uint32_t i = 0; i < W.n_items; i++) {
-        float lam = LAM_ORDER * expf(-LAM_PRICE * W.items[i].relprice);
-        item_lam[i] = lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
-    }
+    for (uint32_t i = 0; i < W.n_items; i++) item_lam[i] = rf_synth_order_lam_(W.items[i].relprice);
 
-    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
-    if (ds) {
-        ds->group = malloc(n * sizeof *ds->group);
-        ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
-    }
-    if (!ds || !ds->group || !ds->truth) {
-        rf_dataset_free(ds);
+    rf_dataset *ds = rf_synth_rows_alloc_(n, F, D, K);
+    if (!ds) {
         world_free(&W);
         free(item_lam);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
     }
-    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
-    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
-    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
-    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
-    rf_advise_huge_(ds->group, n * sizeof *ds->group);
     for (int f = 0; f < F; f++) {
         snprintf(ds->fields[f].name, RF_NAME_MAX, "%s", field_names[f]);
         ds->fields[f].multi = 0;
@@ -617,33 +521,9 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
 
     const size_t n_lists = (n + LL - 1) / LL;
     const size_t n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
-    int oom = 0;
 
     /* pass 1: features and logit parts */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        slot_t *slots = malloc(LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t r;
-            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x100000ull);
-            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
-            if (l1 > n_lists) l1 = n_lists;
-            gen_lists(&W, o, ds, l0, l1, &r, slots);
-        }
-        free(slots);
-    }
+    int oom = rf_synth_lists_(gen_lists, &W, o, ds, n_lists, 0x100000ull, LL * sizeof(slot_t));
     world_free(&W);
     if (oom) {
         rf_dataset_free(ds);
@@ -662,21 +542,7 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
     }
     b[0] = rf_synth_calibrate_(ds->truth, (size_t)K, NULL, m, (double)o->ctr);
     for (size_t i = 0; i < m; i++) wc[i] = sigm(b[0] + ds->truth[i * (size_t)K]);
-    if (T == 2) {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cvr);
-    } else {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
-        double s0 = 0, s1 = 0;
-        for (size_t i = 0; i < m; i++) {
-            s0 += wc[i];
-            wc[i] *= sigm(b[1] + ds->truth[i * (size_t)K + 1]);
-            s1 += wc[i];
-        }
-        double cart = s0 > 0 ? s1 / s0 : (double)o->cart_rate;
-        double tgt = (double)o->cvr / cart;
-        if (tgt > 0.999) tgt = 0.999;
-        b[2] = rf_synth_calibrate_(ds->truth + 2, (size_t)K, wc, m, tgt);
-    }
+    rf_synth_calib_chain_(ds->truth, K, wc, m, o, b);
     free(wc);
 
     /* pass 2: true entire-space probabilities and labels */
@@ -691,23 +557,8 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
         if (i1 > n) i1 = n;
         for (size_t i = i0; i < i1; i++) {
             float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            double p = sigm(b[0] + t[0]);
-            int alive = rng_uf(&r) < (float)p;
-            y[0] = (float)alive;
-            t[0] = (float)p;
-            for (int k = 1; k < T; k++) {
-                double pk = sigm(b[k] + t[k]);
-                p *= pk;
-                float u = rng_uf(&r);
-                alive = alive && u < (float)pk;
-                y[k] = (float)alive;
-                t[k] = (float)p;
-            }
-            if (K == T) continue;
-            /* order count: 1 + Poisson(lambda_item) units when ordered, else 0 */
-            float lam = item_lam[ds->cat[i * (size_t)F + F_ITEM] - 1];
-            y[T] = alive ? (float)(1 + rng_poisson(&rq, lam)) : 0.0f;
-            t[T] = (float)(p * (1.0 + (double)lam));
+            float lam = K > T ? item_lam[ds->cat[i * (size_t)F + F_ITEM] - 1] : -1.0f;
+            rf_synth_chain_row_(t, y, T, b, sigm(b[0] + t[0]), -1, lam, &r, &rq);
         }
     }
     free(item_lam);

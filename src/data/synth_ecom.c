@@ -15,14 +15,9 @@
 #endif
 
 #include "core/omp.h"
-#include "core/bigmem.h"
 #include "data/synthint.h"
 
-#define E_SEG 12
-#define E_POWER 5
-#define E_TIER 5
 #define E_PBUCKET 10
-#define E_DEVICE 3
 #define E_MAXCAT 64
 #define E_AGEB 6
 #define E_SHARD 16
@@ -38,9 +33,9 @@ typedef struct {
 } eitem_t;
 
 typedef struct {
-    float u[LAT], z[LAT];
+    shopper_t s;
     float cu, ou, su, hist_orders;
-    uint32_t seg, power, tier, favcat, device, act;
+    uint32_t act;
 } euser_t;
 
 typedef struct {
@@ -55,10 +50,7 @@ typedef struct {
     equery_t *queries;
     pop_t upop, ipop, qpop;
     grouped_alias_t items_by_cat, queries_by_cat;
-    float hour_prob[N_HOUR];
-    uint32_t hour_alias[N_HOUR];
-    float hour_c[N_HOUR], hour_o[N_HOUR];
-    float dev_c[E_DEVICE + 1], dev_o[E_DEVICE + 1];
+    daytime_t tm; /* time of day and device (as the search preset) */
 } eworld_t;
 
 static const float intent_c[3] = {0.15f, 0.0f, -0.1f};
@@ -122,7 +114,7 @@ static rf_status eworld_build(eworld_t *W, const rf_synth_opts *o, rf_error *err
     if (!wts || !z || !lp || !grp || !cvec || !bvec || !strust || !ccdf || !bcdf || !scdf || !W->items ||
         !W->users || !W->queries)
         goto oom;
-    float segv[E_SEG][LAT], segz[E_SEG][LAT];
+    float segv[N_SEG][LAT], segz[N_SEG][LAT];
     double acc = 0;
     for (uint32_t c = 0; c < nc; c++) {
         float *cv = cvec + (size_t)c * (LAT + 2);
@@ -145,7 +137,7 @@ static rf_status eworld_build(eworld_t *W, const rf_synth_opts *o, rf_error *err
         bv[2 * LAT + 1] = 0.3f * rng_normal(&r);
     }
     for (uint32_t s = 0; s < W->NS; s++) strust[s] = 0.5f * rng_normal(&r);
-    for (int s = 0; s < E_SEG; s++) {
+    for (int s = 0; s < N_SEG; s++) {
         rf_synth_randvec_(segv[s], &r, sd_l(1.0f));
         rf_synth_randvec_(segz[s], &r, sd_l(1.0f));
     }
@@ -236,8 +228,6 @@ static rf_status eworld_build(eworld_t *W, const rf_synth_opts *o, rf_error *err
     if (rf_synth_pop_build_(&W->upop, NU, ZIPF_USER, ZIPF_USER_OFF, &r, wts)) goto oom;
     log_z(wts, NU, z);
     {
-        static const double tier_cdf[E_TIER] = {0.12, 0.35, 0.62, 0.84, 1.0};
-        static const double dev_cdf[E_DEVICE] = {0.35, 0.85, 1.0};
         /* activity level: quintiles of the standardised log activity */
         float *srt = malloc((size_t)NU * sizeof *srt);
         if (!srt) goto oom;
@@ -248,50 +238,18 @@ static rf_status eworld_build(eworld_t *W, const rf_synth_opts *o, rf_error *err
         free(srt);
         for (uint32_t ui = 0; ui < NU; ui++) {
             euser_t *us = &W->users[ui];
-            uint32_t seg = rng_below(&r, E_SEG);
-            uint32_t tier = rf_synth_draw_cdf_(tier_cdf, E_TIER, &r);
-            int age = (int)(seg % 6);
-            float pw = 3.0f + 0.45f * (2.0f - (float)tier) + 0.25f * (float)(age >= 2 && age <= 4) -
-                       0.4f * (float)(age == 0) + 0.9f * rng_normal(&r);
-            int p = (int)lrintf(pw);
-            p = p < 1 ? 1 : p > E_POWER ? E_POWER : p;
-            uint32_t dev = rf_synth_draw_cdf_(dev_cdf, E_DEVICE, &r);
-            if (p >= 4 && rng_uf(&r) < 0.3f) dev = 0;
-            us->seg = seg + 1;
-            us->power = (uint32_t)p;
-            us->tier = tier + 1;
-            us->device = dev + 1;
-            us->favcat = rf_synth_draw_cdf_(ccdf, nc, &r);
+            rf_synth_shopper_(&us->s, ccdf, nc, cvec, LAT + 2, &segv[0][0], &segz[0][0], &r);
             uint32_t a = 0;
             while (a < E_ACT - 1 && z[ui] >= acut[a]) a++;
             us->act = a + 1;
-            const float *cv = cvec + (size_t)us->favcat * (LAT + 2);
-            for (int k = 0; k < LAT; k++) {
-                us->u[k] = 0.6f * cv[k] + 0.35f * segv[seg][k] + sd_l(0.55f) * rng_normal(&r);
-                us->z[k] = 0.5f * segz[seg][k] + sd_l(0.85f) * rng_normal(&r);
-            }
             us->cu = 0.4f * rng_normal(&r);
             us->ou = 0.3f * us->cu + 0.6f * rng_normal(&r);
-            us->su = expf(0.4f * rng_normal(&r)) * (1.0f + 0.15f * (3.0f - (float)p));
+            us->su = expf(0.4f * rng_normal(&r)) * (1.0f + 0.15f * (3.0f - (float)us->s.power));
             us->hist_orders = logf(1.0f + (float)rng_poisson(&r, 3.0f * expf(us->ou)));
         }
     }
 
-    /* time of day and device (as the search preset) */
-    {
-        double hwt[N_HOUR], hsc[N_HOUR];
-        uint32_t hwork[2 * N_HOUR];
-        for (int h = 0; h < N_HOUR; h++) {
-            hwt[h] = 0.15 + 0.6 * exp(-(h - 12.5) * (h - 12.5) / 8.0) + 1.0 * exp(-(h - 21.0) * (h - 21.0) / 6.0) +
-                     0.45 * (h >= 8 && h <= 23);
-            W->hour_c[h] = (h >= 19 && h <= 23) ? 0.12f : (h <= 5 ? -0.1f : 0.0f);
-            W->hour_o[h] = (h >= 20 && h <= 23) ? 0.15f : (h <= 5 ? -0.2f : 0.0f);
-        }
-        rf_synth_alias_build_into_(W->hour_prob, W->hour_alias, hwt, N_HOUR, hwork, hsc);
-        static const float dc[E_DEVICE + 1] = {0, 0.05f, 0.0f, -0.2f}, dor[E_DEVICE + 1] = {0, 0.15f, 0.0f, 0.1f};
-        memcpy(W->dev_c, dc, sizeof dc);
-        memcpy(W->dev_o, dor, sizeof dor);
-    }
+    rf_synth_daytime_(&W->tm);
     goto done;
 oom:
     st = rf_errorf(err, RF_ENOMEM, "synth: out of memory building the simulated world");
@@ -322,16 +280,13 @@ enum { ED_PRICE, ED_HCTR, ED_HCVR, ED_REV, ED_UORD, ED_NOISE, EN_DENSE };
 static const char *const ed_names[EN_DENSE] = {"log_price", "item_hist_ctr", "item_hist_cvr", "item_reviews",
                                                "user_hist_orders", "noise"};
 
-typedef struct {
-    uint32_t item;
-    float score;
-} eslot_t;
-
 /* Requests [l0, l1): features, and the logit parts (no intercepts) of click|exam (col 0) and
  * the T-1 stages below it (cols 1..T-1) into truth. */
-static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
-                         rng_t *r, eslot_t *slots)
+static void gen_requests(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                         rng_t *r, void *scratch)
 {
+    const eworld_t *W = world;
+    slot_t *slots = scratch; /* 2 list_len candidates */
     const int F = ds->F, D = ds->D, K = ds->K, T = o->tasks, LL = o->list_len, M = 2 * LL;
     for (size_t l = l0; l < l1; l++) {
         size_t row0 = l * (size_t)LL;
@@ -339,48 +294,32 @@ static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *
         if (row0 + (size_t)len > ds->n) len = (int)(ds->n - row0);
         uint32_t ui = pop_draw(&W->upop, r);
         const euser_t *us = &W->users[ui];
-        uint32_t qi = rng_uf(r) < 0.5f && grouped_nonempty(&W->queries_by_cat, us->favcat)
-                          ? grouped_draw(&W->queries_by_cat, us->favcat, r)
+        uint32_t qi = rng_uf(r) < 0.5f && grouped_nonempty(&W->queries_by_cat, us->s.favcat)
+                          ? grouped_draw(&W->queries_by_cat, us->s.favcat, r)
                           : pop_draw(&W->qpop, r);
         const equery_t *qu = &W->queries[qi];
-        uint32_t hour = alias_draw(W->hour_prob, W->hour_alias, N_HOUR, r);
-        uint32_t dev = rng_uf(r) < 0.8f ? us->device : 1 + rng_below(r, E_DEVICE);
+        uint32_t hour = alias_draw(W->tm.hour_prob, W->tm.hour_alias, N_HOUR, r);
+        uint32_t dev = rng_uf(r) < 0.8f ? us->s.device : 1 + rng_below(r, N_DEVICE);
         float ec = 0.3f * rng_normal(r), eo = 0.5f * rng_normal(r); /* unobserved session terms */
         uint32_t shard = 1 + rng_below(r, E_SHARD), theme = 1 + rng_below(r, E_THEME);
         float p_on = qu->specific ? 0.95f : 0.75f;
-        int on_ok = grouped_nonempty(&W->items_by_cat, qu->cat);
         /* retrieval: M distinct candidates; the production ranker's score */
         for (int j = 0; j < M; j++) {
-            uint32_t it = 0;
-            for (int tries = 0; tries < 32; tries++) {
-                if (on_ok && tries < 16 && rng_uf(r) < p_on) it = grouped_draw(&W->items_by_cat, qu->cat, r);
-                else it = pop_draw(&W->ipop, r);
-                int dup = 0;
-                for (int k = 0; k < j && !dup; k++) dup = slots[k].item == it;
-                if (!dup) break;
-            }
+            uint32_t it = rf_synth_retrieve_(slots, j, &W->items_by_cat, qu->cat, p_on, W->ipop.prob, W->ipop.alias,
+                                             W->ipop.n, r);
             const eitem_t *ti = &W->items[it];
             slots[j].item = it;
             slots[j].score = dot(qu->q, ti->v) + 0.4f * ti->hist_ctr + 0.3f * ti->popz + 0.8f * rng_normal(r);
         }
-        /* the top list_len are shown, best first (insertion sort; ties keep draw order) */
-        for (int j = 1; j < M; j++) {
-            eslot_t s = slots[j];
-            int k = j - 1;
-            while (k >= 0 && slots[k].score < s.score) {
-                slots[k + 1] = slots[k];
-                k--;
-            }
-            slots[k + 1] = s;
-        }
+        rf_synth_rank_(slots, M); /* the top list_len are shown, best first */
         for (int j = 0; j < len; j++) {
             size_t i = row0 + (size_t)j;
             const eitem_t *ti = &W->items[slots[j].item];
             uint32_t *c = ds->cat + i * (size_t)F;
             c[EF_USER] = ui + 1;
-            c[EF_SEG] = us->seg;
-            c[EF_POWER] = us->power;
-            c[EF_TIER] = us->tier;
+            c[EF_SEG] = us->s.seg;
+            c[EF_POWER] = us->s.power;
+            c[EF_TIER] = us->s.tier;
             c[EF_ACT] = us->act;
             c[EF_QUERY] = qi + 1;
             c[EF_QCAT] = qu->cat + 1;
@@ -406,14 +345,14 @@ static void gen_requests(const eworld_t *W, const rf_synth_opts *o, rf_dataset *
             d[ED_NOISE] = rng_normal(r);
             ds->group[i] = (uint64_t)l;
 
-            float rel = dot(us->u, ti->v) + 1.3f * dot(qu->q, ti->v);
-            float over = ti->rp - 0.35f * ((float)us->power - 3.0f);
+            float rel = dot(us->s.u, ti->v) + 1.3f * dot(qu->q, ti->v);
+            float over = ti->rp - 0.35f * ((float)us->s.power - 3.0f);
             float buy = us->ou + intent_o[qu->intent] + 0.8f * ti->q + 0.3f * ti->rep + 0.6f * ti->trust + ti->kcat -
                         0.4f * ti->a - us->su * (0.3f * ti->rp + 0.8f * (over > 0 ? over : 0)) +
-                        1.2f * dot(us->z, ti->w) + W->hour_o[hour] + W->dev_o[dev] + eo;
+                        1.2f * dot(us->s.z, ti->w) + W->tm.hour_order[hour] + W->tm.dev_order[dev] + eo;
             float *t = ds->truth + i * (size_t)K;
             t[0] = us->cu + rel + 0.8f * ti->a + 0.2f * ti->q - 0.2f * us->su * ti->rp + 0.4f * ti->nov +
-                   intent_c[qu->intent] + W->hour_c[hour] + W->dev_c[dev] + ec + 0.3f * rng_normal(r);
+                   intent_c[qu->intent] + W->tm.hour_click[hour] + W->tm.dev_click[dev] + ec + 0.3f * rng_normal(r);
             if (T == 2) {
                 t[1] = 0.5f * rel + buy + 0.3f * rng_normal(r);
             } else {
@@ -435,30 +374,18 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     eworld_t W;
     rf_status st = eworld_build(&W, o, err);
     if (st != RF_OK) return st;
-    rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
-    if (ds) {
-        ds->group = malloc(n * sizeof *ds->group);
-        ds->truth = malloc(n * (size_t)K * sizeof *ds->truth);
-    }
+    rf_dataset *ds = rf_synth_rows_alloc_(n, F, D, K);
     float *item_lam = malloc((size_t)W.NI * sizeof *item_lam);
-    if (!ds || !ds->group || !ds->truth || !item_lam) {
+    if (!ds || !item_lam) {
         rf_dataset_free(ds);
         eworld_free(&W);
         free(item_lam);
         return rf_errorf(err, RF_ENOMEM, "synth: out of memory for %zu rows", n);
     }
-    for (uint32_t i = 0; i < W.NI; i++) {
-        float lam = 0.35f * expf(-0.8f * W.items[i].rp);
-        item_lam[i] = lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
-    }
-    rf_advise_huge_(ds->cat, n * (size_t)F * sizeof *ds->cat);
-    rf_advise_huge_(ds->dense, n * (size_t)D * sizeof *ds->dense);
-    rf_advise_huge_(ds->labels, n * (size_t)K * sizeof *ds->labels);
-    rf_advise_huge_(ds->truth, n * (size_t)K * sizeof *ds->truth);
-    rf_advise_huge_(ds->group, n * sizeof *ds->group);
-    const uint32_t vocab[EN_FIELDS] = {W.NU + 1, E_SEG + 1, E_POWER + 1, E_TIER + 1, E_ACT + 1, W.NQ + 1, W.NC + 1,
+    for (uint32_t i = 0; i < W.NI; i++) item_lam[i] = rf_synth_order_lam_(W.items[i].rp);
+    const uint32_t vocab[EN_FIELDS] = {W.NU + 1, N_SEG + 1, N_POWER + 1, N_TIER + 1, E_ACT + 1, W.NQ + 1, W.NC + 1,
                                        E_QLEN + 1, W.NI + 1, W.NC + 1, W.NB + 1, W.NS + 1, 6, E_PBUCKET + 1,
-                                       E_AGEB + 1, (uint32_t)LL + 1, N_HOUR + 1, E_DEVICE + 1, E_SHARD + 1,
+                                       E_AGEB + 1, (uint32_t)LL + 1, N_HOUR + 1, N_DEVICE + 1, E_SHARD + 1,
                                        E_THEME + 1};
     for (int f = 0; f < F; f++) {
         snprintf(ds->fields[f].name, RF_NAME_MAX, "%s", ef_names[f]);
@@ -474,30 +401,7 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     if (OC) snprintf(ds->label_names[T], RF_NAME_MAX, "order_count");
 
     const size_t n_lists = (n + LL - 1) / LL, n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
-    int oom = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        eslot_t *slots = malloc(2 * LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t r;
-            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0xEC00000ull);
-            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK;
-            gen_requests(&W, o, ds, l0, l1 > n_lists ? n_lists : l1, &r, slots);
-        }
-        free(slots);
-    }
+    int oom = rf_synth_lists_(gen_requests, &W, o, ds, n_lists, 0xEC00000ull, 2 * LL * sizeof(slot_t));
     eworld_free(&W);
     size_t m = n < CALIB_ROWS ? n : CALIB_ROWS;
     double *wc = oom ? NULL : malloc(m * sizeof *wc);
@@ -512,19 +416,7 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     double tc = (double)o->ctr * (double)m / se;
     double b[3] = {rf_synth_calibrate_(ds->truth, (size_t)K, wc, m, tc > 0.999 ? 0.999 : tc), 0, 0};
     for (size_t i = 0; i < m; i++) wc[i] *= sigm(b[0] + ds->truth[i * (size_t)K]);
-    if (T == 2) {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cvr);
-    } else {
-        b[1] = rf_synth_calibrate_(ds->truth + 1, (size_t)K, wc, m, (double)o->cart_rate);
-        double s0 = 0, s1 = 0;
-        for (size_t i = 0; i < m; i++) {
-            s0 += wc[i];
-            wc[i] *= sigm(b[1] + ds->truth[i * (size_t)K + 1]);
-            s1 += wc[i];
-        }
-        double tgt = (double)o->cvr / (s0 > 0 ? s1 / s0 : (double)o->cart_rate);
-        b[2] = rf_synth_calibrate_(ds->truth + 2, (size_t)K, wc, m, tgt > 0.999 ? 0.999 : tgt);
-    }
+    rf_synth_calib_chain_(ds->truth, K, wc, m, o, b);
     free(wc);
 
     /* labels and truth: potential outcomes of every stage on every row */
@@ -539,24 +431,9 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
         if (i1 > n) i1 = n;
         for (size_t i = i0; i < i1; i++) {
             float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            double p = exam_at(ds->cat[i * (size_t)F + EF_POS]) * sigm(b[0] + t[0]);
-            int alive = rng_uf(&r) < (float)p;
-            y[0] = (float)alive;
-            t[0] = (float)p;
-            for (int k = 1; k < T; k++) {
-                double pk = sigm(b[k] + t[k]);
-                int pot = rng_uf(&r) < (float)pk; /* would pass this stage if it reached it */
-                p *= pk;
-                alive = alive && pot;
-                y[k] = (float)alive;
-                t[k] = (float)p;
-                y[CF + k - 1] = (float)pot;
-                t[CF + k - 1] = (float)pk;
-            }
-            if (!OC) continue;
-            float lam = item_lam[ds->cat[i * (size_t)F + EF_ITEM] - 1];
-            y[T] = alive ? (float)(1 + rng_poisson(&rq, lam)) : 0.0f;
-            t[T] = (float)(p * (1.0 + (double)lam));
+            double p0 = exam_at(ds->cat[i * (size_t)F + EF_POS]) * sigm(b[0] + t[0]);
+            float lam = OC ? item_lam[ds->cat[i * (size_t)F + EF_ITEM] - 1] : -1.0f;
+            rf_synth_chain_row_(t, y, T, b, p0, CF, lam, &r, &rq);
         }
     }
     free(item_lam);

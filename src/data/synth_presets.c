@@ -184,9 +184,11 @@ done:
 
 /* Rows of requests [l0, l1): features, and in truth the logit parts (no intercepts) of click,
  * long view, like, follow, comment, forward, and the video duration (ms). */
-static void kgen_lists(const kworld_t *W, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
-                       rng_t *r, uint32_t *slots)
+static void kgen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                       rng_t *r, void *scratch)
 {
+    const kworld_t *W = world;
+    uint32_t *slots = scratch;
     const int F = ds->F, D = ds->D, K = ds->K, LL = o->list_len;
     for (size_t l = l0; l < l1; l++) {
         size_t row0 = l * (size_t)LL;
@@ -281,30 +283,7 @@ rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_er
     for (int d = 0; d < D; d++) snprintf(ds->dense_names[d], RF_NAME_MAX, "%s", kd_names[d]);
     for (int k = 0; k < K; k++) snprintf(ds->label_names[k], RF_NAME_MAX, "%s", kl_names[k]);
     const size_t n_lists = (n + LL - 1) / LL, n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
-    int oom = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        uint32_t *slots = malloc(LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t r;
-            rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x500000ull);
-            size_t l0 = c * LISTS_PER_CHUNK, l1 = l0 + LISTS_PER_CHUNK > n_lists ? n_lists : l0 + LISTS_PER_CHUNK;
-            kgen_lists(&W, o, ds, l0, l1, &r, slots);
-        }
-        free(slots);
-    }
+    int oom = rf_synth_lists_(kgen_lists, &W, o, ds, n_lists, 0x500000ull, LL * sizeof(uint32_t));
     kworld_free(&W);
     size_t m = n < CALIB_ROWS ? n : CALIB_ROWS;
     double *w = calloc(m ? m : 1, sizeof *w), *wl = calloc(m ? m : 1, sizeof *wl);
@@ -394,6 +373,52 @@ typedef struct {
     float bias;
     uint32_t gender, age, occ;
 } ruser_t;
+
+typedef struct {
+    const ruser_t *users;
+    const ritem_t *items;
+    const pop_t *upop, *ipop;
+    float *score; /* (rows) the latent rating score */
+} rworld_t;
+
+/* Rows of sessions [l0, l1): a list is one user's session of list_len distinct movies. */
+static void rgen_lists(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                       rng_t *rc, void *scratch)
+{
+    const rworld_t *W = world;
+    uint32_t *slots = scratch;
+    const int F = ds->F, D = ds->D;
+    const size_t n = ds->n, LL = (size_t)o->list_len;
+    for (size_t l = l0; l < l1; l++) {
+        uint32_t ui = pop_draw(W->upop, rc);
+        const ruser_t *us = &W->users[ui];
+        size_t row0 = l * LL;
+        size_t len = row0 + LL > n ? n - row0 : LL;
+        for (size_t j = 0; j < len; j++) {
+            uint32_t ii = 0;
+            for (int tries = 0; tries < 32; tries++) {
+                ii = pop_draw(W->ipop, rc);
+                int dup = 0;
+                for (size_t k = 0; k < j; k++) dup |= slots[k] == ii;
+                if (!dup) break;
+            }
+            slots[j] = ii;
+            const ritem_t *it = &W->items[ii];
+            size_t i = row0 + j;
+            uint32_t *cr = ds->cat + i * (size_t)F;
+            cr[RF_USER_] = ui + 1;
+            cr[RF_GENDER] = us->gender;
+            cr[RF_AGE] = us->age;
+            cr[RF_OCC] = us->occ;
+            cr[RF_ITEM] = ii + 1;
+            cr[RF_YEAR] = it->year;
+            cr[RF_GENRES] = 0;
+            ds->dense[i * (size_t)D + RD_POP] = it->popz;
+            ds->group[i] = (uint64_t)l;
+            W->score[i] = us->bias + it->bias + 1.3f * dot(us->u, it->v) + 0.2f * rng_normal(rc);
+        }
+    }
+}
 
 rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_error *err)
 {
@@ -485,60 +510,9 @@ rf_status rf_synth_gen_rating_(const rf_synth_opts *o, rf_dataset **out, rf_erro
     for (int k = 1; k < K; k++) snprintf(ds->label_names[k], RF_NAME_MAX, "rating_ge%d", k + 1);
     const size_t n_lists = (n + LL - 1) / LL, n_chunks = (n_lists + LISTS_PER_CHUNK - 1) / LISTS_PER_CHUNK;
     const size_t rows_per_chunk = LISTS_PER_CHUNK * LL;
-    int oom = 0;
-    /* pass 1: who rates what (a list = one user's session of list_len distinct movies) */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(o->threads))
-#endif
-    {
-        uint32_t *slots = malloc(LL * sizeof *slots);
-        if (!slots) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t c = 0; c < n_chunks; c++) {
-            if (!slots) continue;
-            rng_t rc;
-            rng_seed(&rc, o->seed, 2 * (uint64_t)c + 0x700000ull);
-            size_t l1 = (c + 1) * LISTS_PER_CHUNK > n_lists ? n_lists : (c + 1) * LISTS_PER_CHUNK;
-            for (size_t l = c * LISTS_PER_CHUNK; l < l1; l++) {
-                uint32_t ui = pop_draw(&upop, &rc);
-                const ruser_t *us = &users[ui];
-                size_t row0 = l * LL;
-                size_t len = row0 + LL > n ? n - row0 : LL;
-                for (size_t j = 0; j < len; j++) {
-                    uint32_t ii = 0;
-                    for (int tries = 0; tries < 32; tries++) {
-                        ii = pop_draw(&ipop, &rc);
-                        int dup = 0;
-                        for (size_t k = 0; k < j; k++) dup |= slots[k] == ii;
-                        if (!dup) break;
-                    }
-                    slots[j] = ii;
-                    const ritem_t *it = &items[ii];
-                    size_t i = row0 + j;
-                    uint32_t *cr = ds->cat + i * (size_t)F;
-                    cr[RF_USER_] = ui + 1;
-                    cr[RF_GENDER] = us->gender;
-                    cr[RF_AGE] = us->age;
-                    cr[RF_OCC] = us->occ;
-                    cr[RF_ITEM] = ii + 1;
-                    cr[RF_YEAR] = it->year;
-                    cr[RF_GENRES] = 0;
-                    ds->dense[i * (size_t)D + RD_POP] = it->popz;
-                    ds->group[i] = (uint64_t)l;
-                    score[i] = us->bias + it->bias + 1.3f * dot(us->u, it->v) + 0.2f * rng_normal(&rc);
-                }
-            }
-        }
-        free(slots);
-    }
-    if (oom) {
+    /* pass 1: who rates what */
+    const rworld_t RW = {users, items, &upop, &ipop, score};
+    if (rf_synth_lists_(rgen_lists, &RW, o, ds, n_lists, 0x700000ull, LL * sizeof(uint32_t))) {
         free(score);
         st = rf_errorf(err, RF_ENOMEM, "synth: out of memory");
         goto done;

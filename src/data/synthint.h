@@ -1,6 +1,8 @@
 /* synthint.h - declarations shared by the simulator's files (synth.c: options, the search
- * preset; synth_presets.c: the kuairand and rating presets; synth_sample.c: samplers and
- * calibration). Internal to src/data/. */
+ * preset; synth_ecom.c: the ecom preset; synth_presets.c: the kuairand and rating presets;
+ * synth_sample.c: samplers and calibration; synth_rows.c: what the presets share to make
+ * worlds and rows).
+ * Internal to src/data/. */
 #ifndef RESFLOW_DATA_SYNTHINT_H
 #define RESFLOW_DATA_SYNTHINT_H
 
@@ -121,6 +123,64 @@ typedef struct {
 void rf_synth_pop_free_(pop_t *p);
 int rf_synth_pop_build_(pop_t *p, uint32_t n, double expo, double off, rng_t *r, double *wts_out);
 static inline uint32_t pop_draw(const pop_t *p, rng_t *r) { return alias_draw(p->prob, p->alias, p->n, r); }
+
+/* ---- world and row making shared by the search and ecom presets (synth_rows.c) -------------- */
+/* A retrieved item and the production ranker's score of it. */
+typedef struct {
+    uint32_t item;
+    float score;
+} slot_t;
+/* Retrieve an item not among slots[0, j): from category cat's group (by_cat) with probability
+ * p_on while the group is non-empty, else from the catalogue's alias table (prob, alias, n);
+ * after 16 duplicates only from the catalogue, and the 32nd draw stands. */
+uint32_t rf_synth_retrieve_(const slot_t *slots, int j, const grouped_alias_t *by_cat, uint32_t cat, float p_on,
+                            const float *prob, const uint32_t *alias, uint32_t n, rng_t *r);
+/* A shopper of the search and ecom worlds. */
+#define N_SEG 12    /* user segments: 2 genders x 6 age buckets */
+#define N_POWER 5   /* purchase-power levels */
+#define N_TIER 5    /* city tiers */
+#define N_DEVICE 3  /* 1 ios, 2 android, 3 pc */
+typedef struct {
+    float u[LAT];      /* relevance latent */
+    float z[LAT];      /* purchase latent */
+    uint32_t seg, power, tier, favcat, device; /* 1-based ids (favcat 0-based) */
+} shopper_t;
+/* Draw one: segment, city tier, purchase power, main device (affluent users lean ios), the
+ * favourite category (cat_cdf over nc), and the latents around that category's centre (cvec +
+ * favcat * cstride) and the segment's vectors (segv, segz: N_SEG x LAT). */
+void rf_synth_shopper_(shopper_t *us, const double *cat_cdf, uint32_t nc, const float *cvec, size_t cstride,
+                       const float *segv, const float *segz, rng_t *r);
+/* Time of day and device: the hours' popularity (an alias table), the click and order effects of
+ * every hour and of every device (1 ios, 2 android, 3 pc; 0 unused). */
+typedef struct {
+    float hour_prob[N_HOUR];
+    uint32_t hour_alias[N_HOUR];
+    float hour_click[N_HOUR], hour_order[N_HOUR];
+    float dev_click[4], dev_order[4];
+} daytime_t;
+void rf_synth_daytime_(daytime_t *t);
+/* Order slots[0, n) by score, descending (stable: ties keep draw order). */
+void rf_synth_rank_(slot_t *slots, int n);
+/* A dataset of n rows with group and truth columns (huge pages asked for); NULL out of memory. */
+rf_dataset *rf_synth_rows_alloc_(size_t n, int F, int D, int K);
+/* The intercepts b[1..tasks-1] of order|click (2 tasks) or cart|click, order|cart (3) on the m
+ * leading rows of truth (stride K, logit parts), given wc[i] = P(click) of row i (overwritten). */
+void rf_synth_calib_chain_(const float *truth, int K, double *wc, size_t m, const rf_synth_opts *o, double *b);
+/* One row's labels y and truths t along the chain of T stages: stage 0 passes with probability
+ * p0, stage k >= 1 (if reached) with sigm(b[k] + t[k]); on return t holds the entire-space
+ * probabilities. cf >= 0: stage k's potential outcome and its probability also into column
+ * cf + k - 1. lam >= 0: the order count into column T (1 + Poisson(lam) units, stream rq). */
+void rf_synth_chain_row_(float *t, float *y, int T, const double *b, double p0, int cf, float lam, rng_t *r,
+                         rng_t *rq);
+/* Pass 1 of a preset: gen(world, o, ds, l0, l1, r, scratch) over the n_lists lists in chunks of
+ * LISTS_PER_CHUNK, in parallel (o->threads), chunk c with the random stream (o->seed,
+ * stream0 + 2 c) and its thread's scratch of scratch_bytes. Returns 0, or -1 out of memory. */
+typedef void (*synth_gen_fn)(const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t l0, size_t l1,
+                             rng_t *r, void *scratch);
+int rf_synth_lists_(synth_gen_fn gen, const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t n_lists,
+                    uint64_t stream0, size_t scratch_bytes);
+/* Mean extra units of an order of an item of this relative price (cheaper buys in multiples). */
+float rf_synth_order_lam_(float relprice);
 
 /* ---- the presets of synth_presets.c (options validated) ----------------------------------- */
 rf_status rf_synth_gen_kuairand_(const rf_synth_opts *o, rf_dataset **out, rf_error *err);

@@ -13,12 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "resflow/signif.h"
-#include "core/omp.h"
+#include "core/parfor.h"
 #include "core/rng.h"
 #include "core/sort.h"
 
@@ -249,6 +245,36 @@ static double quantile(const double *v, int n, double q)
     return v[lo] + (h - lo) * (v[lo + 1] - v[lo]);
 }
 
+/* The bootstrap's replicates: each gives every group a multiplicity (G uniform draws of groups,
+ * its own random stream) and records the difference of the weighted AUCs. */
+typedef struct {
+    const paired_t *P;
+    const uint32_t *gid; /* dense group id of every kept row */
+    size_t G, m;
+    uint64_t seed;
+    double *diffs; /* (reps) */
+} boot_ctx;
+
+/* Replicate rep; scratch: G counts, then m row weights. */
+static void boot_rep(void *ctx, void *scratch, size_t rep)
+{
+    const boot_ctx *c = ctx;
+    const size_t G = c->G, m = c->m;
+    uint32_t *cnt = scratch;
+    float *w = (float *)(cnt + G);
+    rf_rng g;
+    rf_rng_seed_stream(&g, c->seed, (uint64_t)rep);
+    double d = NAN;
+    for (int attempt = 0; attempt < 100 && isnan(d); attempt++) {
+        memset(cnt, 0, G * sizeof *cnt);
+        for (size_t i = 0; i < G; i++) cnt[rf_rng_below32(&g, (uint32_t)G)]++;
+        for (size_t r = 0; r < m; r++) w[r] = (float)cnt[c->gid[r]];
+        double x1, x0;
+        d = weighted_auc(c->P, 0, w, &x1, &x0) - weighted_auc(c->P, 1, w, &x1, &x0);
+    }
+    c->diffs[rep] = d;
+}
+
 rf_status rf_auc_bootstrap(const float *a, size_t astride, const float *b, size_t bstride, const float *label,
                            size_t lstride, const float *mask, size_t mstride, const uint64_t *group, size_t n,
                            int reps, uint64_t seed, int threads, double level, rf_auc_diff *out, rf_error *err)
@@ -306,41 +332,8 @@ rf_status rf_auc_bootstrap(const float *a, size_t astride, const float *b, size_
     double w1, w0;
     out->auc_a = weighted_auc(&P, 0, ones, &w1, &w0);
     out->auc_b = weighted_auc(&P, 1, ones, &w1, &w0);
-    int oom = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(rf_omp_threads(threads))
-#endif
-    {
-        uint32_t *cnt = malloc(G * sizeof *cnt);
-        float *w = malloc(m * sizeof *w);
-        if (!cnt || !w) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            oom = 1;
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (int rep = 0; rep < reps; rep++) {
-            if (!cnt || !w) continue;
-            rf_rng g;
-            rf_rng_seed_stream(&g, seed, (uint64_t)rep);
-            double d = NAN;
-            for (int attempt = 0; attempt < 100 && isnan(d); attempt++) {
-                memset(cnt, 0, G * sizeof *cnt);
-                for (size_t i = 0; i < G; i++) cnt[rf_rng_below32(&g, (uint32_t)G)]++;
-                for (size_t r = 0; r < m; r++) w[r] = (float)cnt[gid[r]];
-                double x1, x0;
-                d = weighted_auc(&P, 0, w, &x1, &x0) - weighted_auc(&P, 1, w, &x1, &x0);
-            }
-            diffs[rep] = d;
-        }
-        free(cnt);
-        free(w);
-    }
-    (void)threads;
-    if (oom) goto oom;
+    boot_ctx bc = {&P, gid, G, m, seed, diffs};
+    if (rf_parfor_scratch_(threads, (size_t)reps, G * sizeof(uint32_t) + m * sizeof(float), boot_rep, &bc)) goto oom;
     int ok = 0;
     for (int r = 0; r < reps; r++)
         if (!isnan(diffs[r])) diffs[ok++] = diffs[r];

@@ -188,13 +188,24 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
     }
 }
 
-/* One task as a YAML flow mapping. */
+/* Whether the dump writes key kd of base (the config cfg, or one of its tasks; cfg NULL: none
+ * known): not when its flag (QUIET0, TWIN) leaves it out. */
+static int dumped(const void *base, const key_def *kd, const rf_config *cfg)
+{
+    if (kd->flags & QUIET0) {
+        int x;
+        memcpy(&x, (const char *)base + kd->off, sizeof x);
+        if (x == 0) return 0;
+    }
+    return !(kd->flags & TWIN) || (cfg && cfg->model.type == RF_MODEL_TWIN);
+}
+
+/* One task as a YAML flow mapping (a key left out is never the first: "{name: ..." leads). */
 static void fmt_task(sbuf *b, const rf_task_cfg *t)
 {
     sb_puts(b, "{");
     for (size_t i = 0; i < N_TASK_KEYS; i++) {
-        /* loss only when not bce: the dumps (and run hashes) of classification tasks stay as before */
-        if (!strcmp(TASK_KEYS[i].name, "loss") && t->loss == RF_LOSS_BCE) continue;
+        if (!dumped(t, &TASK_KEYS[i], NULL)) continue;
         sb_printf(b, "%s%s: ", i ? ", " : "", TASK_KEYS[i].name);
         fmt_value(b, t, &TASK_KEYS[i]);
     }
@@ -244,16 +255,7 @@ char *rf_config_dump(const rf_config *cfg)
             sec = "";
             continue;
         }
-        /* data.split at its default is not written: model files of position splits stay as before */
-        if (!strcmp(kd->name, "data.split") && cfg->data.split == RF_SPLIT_POSITION) continue;
-        if (kd->flags & QUIET0) {
-            int x;
-            memcpy(&x, (const char *)cfg + kd->off, sizeof x);
-            if (x == 0) continue;
-        }
-        /* the twin keys only for a twin model: the dumps (and model files) of the others stay as before */
-        if (cfg->model.type != RF_MODEL_TWIN && (!strncmp(kd->name, "model.twin_", 11) || !strncmp(kd->name, "model.item_", 11)))
-            continue;
+        if (!dumped(cfg, kd, cfg)) continue;
         if (sl != prev || strncmp(sec, kd->name, sl)) sb_printf(&b, "%.*s:\n", (int)sl, kd->name);
         sec = kd->name;
         prev = sl;

@@ -31,9 +31,11 @@ typedef enum {
     T_FLOATS /* rf_floats: strictly ascending numbers (regression.thresholds) */
 } ktype;
 
-enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4, QUIET0 = 8 }; /* range bounds excluded; NEG: bool stored inverted;
-                                                    QUIET0: an int dumped only when not 0 (keys added later
-                                                    leave earlier configs' dumps, and model files, unchanged) */
+/* LO_OPEN, HI_OPEN: range bounds excluded; NEG: bool stored inverted. QUIET0 and TWIN say when
+ * rf_config_dump leaves a key out (config_dump.c, dumped()): QUIET0 an int (enum) at 0, TWIN a
+ * key of the twin model in the config of another model type. Keys added later carry one, so that
+ * earlier configs' dumps, and model files, stay unchanged. */
+enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4, QUIET0 = 8, TWIN = 16 };
 
 typedef struct {
     const char *name;    /* dotted key (TASK_KEYS: the field after "tasks.N.") */
