@@ -10,6 +10,8 @@
 # on a shared machine; the same as "ratio" on a quiet one).
 # Env: MODELS (default: the tower models, then the zoo), REPS (3), STEPS (60), THREADS (2),
 # PRECISION (fp32; passed to bench_train --precision, which sets train.precision).
+# PORTABLE_BUILD (unset): a PORTABLE=1 build directory; each model is then also run from it,
+# alternating with the native build, and the two are compared per CPU second.
 set -eu
 BUILD=${BUILD:-build}
 MODELS=${MODELS:-"resflow nse esmm single shared_bottom moe mmoe ple aitm stem escm2_ipw escm2_dr dcmt"}
@@ -73,6 +75,25 @@ for m in $MODELS; do
         "$(echo "$ct $tt" | awk '{print $1/$2}')" "$gf" "$pp" "$ci" "$ti" "$(echo "$ci $ti" | awk '{print $1/$2}')" \
         "$(echo "$cc $tc" | awk '{print $1/$2}')" "$(echo "$cic $tic" | awk '{print $1/$2}')" "$cm" "$tm"
 done
+if [ -n "${PORTABLE_BUILD:-}" ]; then
+    printf '\n%-13s %14s %14s %7s %14s %14s %7s   (samples per CPU second x threads)\n' model "native tr/s" \
+        "portable tr/s" ratio "native inf/s" "portable inf/s" ratio
+    for m in $MODELS; do
+        : > "$D/n.txt"; : > "$D/p.txt"
+        for r in $(seq "$REPS"); do
+            for b in "$BUILD:n" "$PORTABLE_BUILD:p"; do
+                "${b%:*}/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --json >> "$D/${b##*:}.txt" ||
+                    continue 3
+            done
+        done
+        nt=$(while read -r l; do echo "$l" | field train_cpu_samples_per_sec; done < "$D/n.txt" | median)
+        ni=$(while read -r l; do echo "$l" | field infer_cpu_samples_per_sec; done < "$D/n.txt" | median)
+        pt=$(while read -r l; do echo "$l" | field train_cpu_samples_per_sec; done < "$D/p.txt" | median)
+        pi=$(while read -r l; do echo "$l" | field infer_cpu_samples_per_sec; done < "$D/p.txt" | median)
+        printf '%-13s %14.0f %14.0f %6.2fx %14.0f %14.0f %6.2fx\n' "$m" "$nt" "$pt" "$(echo "$pt $nt" | awk '{print $1/$2}')" \
+            "$ni" "$pi" "$(echo "$pi $ni" | awk '{print $1/$2}')"
+    done
+fi
 echo "setup: 16 fields x emb 16 (250k rows), towers 256-128-64-1 x 2 tasks, batch 2048, $THREADS threads, $STEPS steps, median of $REPS, $PRECISION"
 echo "inference: resflow = rf_predict over the rows (resflow predict's path, probabilities), torch = the model's forward on batches of 2048"
 echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe), PLE 2 levels (256, 128) x (1 specific + 2 shared); towers as above on their outputs"
