@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/simd.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
@@ -271,6 +272,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
     return RF_OK;
 }
 
+RF_HOT_CLONES /* the row accumulation is element-wise */
 void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
 {
     int B = ws->B;

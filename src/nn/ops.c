@@ -115,27 +115,52 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
     }
 }
 
+/* one row: z += bias, a = act(z) (PReLU with slopes alpha, else ReLU) */
+static inline __attribute__((always_inline)) void bias_act_row(float *restrict z, float *restrict a,
+                                                               const float *restrict bias,
+                                                               const float *restrict alpha, int N)
+{
+    if (alpha) {
+        #pragma omp simd
+        for (int j = 0; j < N; j++) {
+            float v = z[j] + bias[j];
+            z[j] = v;
+            a[j] = v > 0 ? v : alpha[j] * v;
+        }
+    } else {
+        #pragma omp simd
+        for (int j = 0; j < N; j++) {
+            float v = z[j] + bias[j];
+            z[j] = v;
+            a[j] = v > 0 ? v : 0.0f;
+        }
+    }
+}
+
 RF_HOT_CLONES
 void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
                      const float *alpha)
 {
 #pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
+    for (int b = 0; b < B; b++) bias_act_row(Z + (size_t)b * ld, A + (size_t)b * ld, bias, alpha, N);
+}
+
+RF_HOT_CLONES
+void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
+                          const int *order, const int *parent)
+{
+    int ld = K * H;
+#pragma omp parallel for schedule(static) if ((long)B * ld > PAR_MIN)
     for (int b = 0; b < B; b++) {
-        float *restrict z = Z + (size_t)b * ld;
-        float *restrict a = A + (size_t)b * ld;
-        if (alpha) {
-            #pragma omp simd
-            for (int j = 0; j < N; j++) {
-                float v = z[j] + bias[j];
-                z[j] = v;
-                a[j] = v > 0 ? v : alpha[j] * v;
-            }
-        } else {
-            #pragma omp simd
-            for (int j = 0; j < N; j++) {
-                float v = z[j] + bias[j];
-                z[j] = v;
-                a[j] = v > 0 ? v : 0.0f;
+        for (int i = 0; i < K; i++) {
+            int k = order[i], p = parent[k];
+            float *restrict a = A + (size_t)b * ld + (size_t)k * H;
+            bias_act_row(Z + (size_t)b * ld + (size_t)k * H, a, bias + (size_t)k * H,
+                         alpha ? alpha + (size_t)k * H : NULL, H);
+            if (p >= 0) { /* the parent's block of this row is final: it came earlier in order */
+                const float *restrict ap = A + (size_t)b * ld + (size_t)p * H;
+                #pragma omp simd
+                for (int j = 0; j < H; j++) a[j] += ap[j];
             }
         }
     }

@@ -25,6 +25,12 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
 /* Fused: Z += bias (in place), then A = act(Z). One pass over the matrix. */
 void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
                      const float *alpha);
+/* Fused, for K side-by-side blocks of H columns (ld = K*H) with residual links: per row,
+ * blocks in `order` (parents first), Z += bias, A = act(Z), then A's block k += A's block
+ * parent[k] when parent[k] >= 0 - the same arithmetic as rf_bias_act_fwd followed by the link
+ * adds, in one pass over the matrix instead of two. A must not alias Z. */
+void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
+                          const int *order, const int *parent);
 /* Fused: dZ = dA * act'(Z); dbias += sum_b dZ; dalpha += sum_b dA*Z over Z <= 0 (if alpha).
  * dZ must not alias dA. Rows are split across threads, each with private column sums. */
 void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,

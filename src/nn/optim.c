@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/bigalloc.h"
+#include "core/simd.h"
 #include "core/bytes.h"
 #include "nn/adam.h"
 #include "nn/model_impl.h"
@@ -65,7 +66,8 @@ rf_status rf_optimizer_load_state(rf_optimizer *o, const unsigned char *src, siz
 
 /* ---- Adam ------------------------------------------------------------------------------- */
 
-/* The shared kernels (adam.h). */
+/* The shared kernels (adam.h); element-wise, so a portable build clones them per CPU. */
+RF_HOT_CLONES
 void rf_adam_dense_(const rf_train_cfg *tc, long t, float *p, float *m, float *v, const float *g, size_t n)
 {
     double b1 = tc->beta1, b2 = tc->beta2;
@@ -82,6 +84,7 @@ void rf_adam_dense_(const rf_train_cfg *tc, long t, float *p, float *m, float *v
     }
 }
 
+RF_HOT_CLONES
 void rf_adam_sparse_(const rf_train_cfg *tc, long t, float *emb, float *em, float *ev, int E, const uint32_t *rows,
                      const float *eg, size_t nr)
 {

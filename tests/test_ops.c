@@ -1,0 +1,66 @@
+/* test_ops.c - the fused kernels of src/nn/ops.c against their unfused definitions, bit for bit
+ * (a fusion must not change a single rounding: scripts/model_hashes.sh relies on it). */
+#include <omp.h>
+#include <stdint.h>
+
+#include "test_util.h"
+
+#include "core/rng.h"
+#include "nn/ops.h"
+
+static void fill(float *x, size_t n, rf_rng *r)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)(rf_rng_uniform(r) * 2 - 1);
+}
+
+/* rf_bias_act_link_fwd == rf_bias_act_fwd, then each child's block += its parent's, parents
+ * first; for ReLU and PReLU, a chain and a tree whose order is not the identity, on one
+ * thread and on row-split threads (B * K * H above the parallel threshold) */
+static void test_bias_act_link_matches_unfused(void **state)
+{
+    (void)state;
+    const int K = 3;
+    const int parents[2][3] = {{-1, 0, 1}, {1, -1, 1}}, orders[2][3] = {{0, 1, 2}, {1, 0, 2}};
+    const int Bs[2] = {7, 300}, H = 80;
+    rf_rng r;
+    rf_rng_seed(&r, 7);
+    for (int tree = 0; tree < 2; tree++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int prelu = 0; prelu < 2; prelu++) {
+                int B = Bs[bi], N = K * H;
+                size_t n = (size_t)B * N;
+                float *Z0 = malloc(n * 4), *Z1 = malloc(n * 4), *Z2 = malloc(n * 4), *A1 = malloc(n * 4),
+                      *A2 = malloc(n * 4), *bias = malloc(N * 4), *alpha = malloc(N * 4);
+                assert_non_null(Z0 && Z1 && Z2 && A1 && A2 && bias && alpha);
+                fill(Z0, n, &r);
+                fill(bias, N, &r);
+                fill(alpha, N, &r);
+                memcpy(Z1, Z0, n * 4);
+                memcpy(Z2, Z0, n * 4);
+                const float *al = prelu ? alpha : NULL;
+                rf_bias_act_fwd(Z1, A1, B, N, N, bias, al);
+                for (int i = 0; i < K; i++) {
+                    int k = orders[tree][i], p = parents[tree][k];
+                    if (p < 0) continue;
+                    for (int b = 0; b < B; b++)
+                        for (int j = 0; j < H; j++) A1[(size_t)b * N + k * H + j] += A1[(size_t)b * N + p * H + j];
+                }
+                omp_set_num_threads(2);
+                rf_bias_act_link_fwd(Z2, A2, B, K, H, bias, al, orders[tree], parents[tree]);
+                assert_memory_equal(Z1, Z2, n * 4);
+                assert_memory_equal(A1, A2, n * 4);
+                /* the links did something: a child's block differs from its activation alone */
+                int k = orders[tree][2];
+                float v = Z2[k * H] > 0 ? Z2[k * H] : (prelu ? alpha[k * H] * Z2[k * H] : 0.0f);
+                assert_true(A2[k * H] != v || A2[parents[tree][k] * H] == 0.0f);
+                free(Z0), free(Z1), free(Z2), free(A1), free(A2), free(bias), free(alpha);
+            }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bias_act_link_matches_unfused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
