@@ -66,7 +66,11 @@ rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
     int due = s->cancelled || (x->every_steps > 0 && s->pos.steps % x->every_steps == 0) ||
               (x->every_sec > 0 && mono() - x->last >= x->every_sec);
     if (!due) return RF_OK;
-    rf_status st = rf_checkpoint_save(x->path, x->config, x->threads, s, err);
+    if (!x->hashed) { /* at the first checkpoint: a run that writes none pays nothing */
+        x->data_hash = rf_checkpoint_data_hash(x->data[0], x->data[1], x->data[2]);
+        x->hashed = 1;
+    }
+    rf_status st = rf_checkpoint_save(x->path, x->config, x->threads, x->data_hash, s, err);
     if (st) return st;
     x->last = mono();
     x->written++;
