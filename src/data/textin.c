@@ -100,6 +100,7 @@ static rf_status z_refill(input *in, const unsigned char **next, size_t *avail, 
 static rf_status gz_read(input *in, char *dst, size_t n, size_t *got, const char *path, rf_error *err)
 {
     z_stream *z = in->gz;
+    if (!n) return RF_OK;
     z->next_out = (unsigned char *)dst;
     z->avail_out = (uInt)n;
     while (z->avail_out == (uInt)n) {
