@@ -1,7 +1,9 @@
 /* test_checkpoint.c - rf_train_ex's step hook, cancel callback and resume, and checkpoint files
  * (issue #17): a run cancelled at a step, saved to a checkpoint, loaded and resumed ends with the
  * same parameters, bit for bit, as a run never stopped (across epochs, with validation and
- * early-stopping bookkeeping); damaged checkpoints are refused. */
+ * early-stopping bookkeeping); damaged checkpoints are refused; the data fingerprint tells the
+ * data apart and a checkpoint written for other data is refused. */
+#include <xxhash.h>
 #include <omp.h>
 
 #include "test_util.h"
@@ -15,6 +17,7 @@ typedef struct {
     long cancel_at;   /* cancel at this step (0: never) */
     long calls, last; /* step hook calls, step of the last call */
     const char *path; /* checkpoint written at the cancelled call */
+    uint64_t data_hash; /* the fingerprint it records */
 } probe;
 
 static int cancel_at(void *ud)
@@ -28,7 +31,7 @@ static rf_status on_step(void *ud, const rf_train_state *s, rf_error *err)
     probe *p = ud;
     p->calls++;
     p->last = s->pos.steps;
-    if (s->cancelled) return rf_checkpoint_save(p->path, "model: {emb_dim: 4}\n", 2, s, err);
+    if (s->cancelled) return rf_checkpoint_save(p->path, "model: {emb_dim: 4}\n", 2, p->data_hash, s, err);
     return RF_OK;
 }
 
@@ -38,6 +41,25 @@ static rf_model *make_model(const rf_config *cfg, const rf_dataset *ds)
     rf_error e;
     assert_int_equal(rf_config_create_model(cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
     return m;
+}
+
+/* A small model trained with 2 threads, batches of 128, for epochs epochs. */
+static void small_config(rf_config *cfg, int epochs)
+{
+    rf_config_default(cfg);
+    cfg->model.emb_dim = 4;
+    cfg->model.n_hidden = 1;
+    cfg->model.hidden[0] = 8;
+    cfg->train.batch_size = 128;
+    cfg->train.epochs = epochs;
+    cfg->train.threads = 2;
+}
+
+/* A temporary directory (dir: a mkdtemp template) and path = dir/c.ckpt in it. */
+static void tmp_ckpt(char *dir, char *path, size_t n)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, n, "%s/c.ckpt", dir);
 }
 
 static int same_params(const rf_model *a, const rf_model *b)
@@ -54,23 +76,16 @@ static void test_resume_exact(void **state)
     omp_set_num_threads(2);
     rf_dataset *tr = sim(3000, 5), *va = sim(600, 6);
     rf_config cfg;
-    rf_config_default(&cfg);
-    cfg.model.emb_dim = 4;
-    cfg.model.n_hidden = 1;
-    cfg.model.hidden[0] = 8;
+    small_config(&cfg, 3);
     cfg.model.bn = RF_BN_BATCH;
-    cfg.train.batch_size = 128;
-    cfg.train.epochs = 3;
     cfg.train.eval_every = 7;
     cfg.train.patience = 100;
-    cfg.train.threads = 2;
     char dir[] = "/tmp/rf-ckpt-XXXXXX", path[300];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/c.ckpt", dir);
+    tmp_ckpt(dir, path, sizeof path);
     rf_error e;
     rf_train_summary s_full, s_a, s_b;
     rf_model *full = make_model(&cfg, tr);
-    probe pf = {0, 0, 0, path};
+    probe pf = {0, 0, 0, path, 0};
     rf_train_ctl cf = {on_step, &pf, cancel_at, &pf, NULL, NULL};
     assert_int_equal(rf_train_ex(full, &cfg.train, NULL, &cf, tr, va, &s_full, &e), RF_OK);
     assert_int_equal(s_full.cancelled, 0);
@@ -78,7 +93,7 @@ static void test_resume_exact(void **state)
     const long stops[] = {1, 24, 30, 41}; /* inside epoch 1, its last batch, epoch 2, after evaluations */
     for (int i = 0; i < 4; i++) {
         rf_model *a = make_model(&cfg, tr);
-        probe pa = {stops[i], 0, 0, path};
+        probe pa = {stops[i], 0, 0, path, 0};
         rf_train_ctl ca = {on_step, &pa, cancel_at, &pa, NULL, NULL};
         assert_int_equal(rf_train_ex(a, &cfg.train, NULL, &ca, tr, va, &s_a, &e), RF_OK);
         assert_int_equal(s_a.cancelled, 1);
@@ -130,8 +145,100 @@ static void test_resume_exact(void **state)
     rf_dataset_free(va);
 }
 
+static void put64le(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The fingerprint changes with any value training reads and only then; a checkpoint records it
+ * and refuses other data; a version 1 checkpoint (none recorded) is still read. */
+static void test_data_fingerprint(void **state)
+{
+    (void)state;
+    omp_set_num_threads(2);
+    rf_dataset *tr = sim(2000, 5), *va = sim(400, 6), *tr2 = sim(2000, 5);
+    uint64_t h = rf_checkpoint_data_hash(tr, va, NULL);
+    assert_true(h == rf_checkpoint_data_hash(tr, va, NULL));
+    assert_true(h == rf_checkpoint_data_hash(tr2, va, NULL)); /* the same data made again */
+    assert_true(h != rf_checkpoint_data_hash(va, tr, NULL));
+    assert_true(h != rf_checkpoint_data_hash(tr, va, va));
+    rf_dataset *cp = rf_dataset_range(tr, 0, tr->n); /* a copy: equal */
+    assert_true(h == rf_checkpoint_data_hash(cp, va, NULL));
+    rf_dataset *part = rf_dataset_range(tr, 0, tr->n - 1); /* one row fewer */
+    assert_true(h != rf_checkpoint_data_hash(part, va, NULL));
+    tr2->labels[tr2->n * (size_t)tr2->K - 1] = 1.0f - tr2->labels[tr2->n * (size_t)tr2->K - 1]; /* one label */
+    assert_true(h != rf_checkpoint_data_hash(tr2, va, NULL));
+    tr2->labels[tr2->n * (size_t)tr2->K - 1] = 1.0f - tr2->labels[tr2->n * (size_t)tr2->K - 1];
+    assert_true(h == rf_checkpoint_data_hash(tr2, va, NULL));
+    tr2->cat[7] ^= 1; /* one categorical id */
+    assert_true(h != rf_checkpoint_data_hash(tr2, va, NULL));
+    tr2->cat[7] ^= 1;
+    if (tr2->D) {
+        tr2->dense[3] += 1.0f; /* one dense value */
+        assert_true(h != rf_checkpoint_data_hash(tr2, va, NULL));
+        tr2->dense[3] -= 1.0f;
+    }
+    tr2->fields[0].vocab++; /* a vocabulary size alone */
+    assert_true(h != rf_checkpoint_data_hash(tr2, va, NULL));
+    tr2->fields[0].vocab--;
+    assert_true(h == rf_checkpoint_data_hash(tr2, va, NULL));
+
+    /* recorded in a checkpoint, checked against the data of a resume */
+    rf_config cfg;
+    small_config(&cfg, 1);
+    char dir[] = "/tmp/rf-ckfp-XXXXXX", path[300];
+    tmp_ckpt(dir, path, sizeof path);
+    rf_model *a = make_model(&cfg, tr);
+    probe pa = {3, 0, 0, path, h};
+    rf_train_ctl ca = {on_step, &pa, cancel_at, &pa, NULL, NULL};
+    rf_train_summary sa;
+    rf_error e;
+    assert_int_equal(rf_train_ex(a, &cfg.train, NULL, &ca, tr, va, &sa, &e), RF_OK);
+    rf_checkpoint ck;
+    assert_int_equal(rf_checkpoint_load(path, &ck, &e), RF_OK);
+    assert_int_equal(ck.has_data_hash, 1);
+    assert_true(ck.data_hash == h);
+    assert_int_equal(rf_checkpoint_check_data(&ck, h, &e), RF_OK);
+    assert_int_equal(rf_checkpoint_check_data(&ck, rf_checkpoint_data_hash(part, va, NULL), &e), RF_EDATA);
+    assert_non_null(strstr(e.msg, "written for other training data"));
+    size_t cl = strlen(ck.config);
+    rf_checkpoint_free(&ck);
+
+    /* the same checkpoint in format version 1 (no fingerprint): read, not checked */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    size_t at = 8 + 4 + 4 + 8 + cl + 4; /* the fingerprint, after the thread count */
+    memmove(buf + at, buf + at + 8, n - at - 8);
+    n -= 8;
+    buf[8] = 1;
+    put64le(buf + n - 8, XXH64(buf, n - 8, 0));
+    f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    assert_int_equal(rf_checkpoint_load(path, &ck, &e), RF_OK);
+    assert_int_equal(ck.has_data_hash, 0);
+    assert_int_equal(ck.pos.steps, 3);
+    assert_int_equal(rf_checkpoint_check_data(&ck, 42, &e), RF_OK);
+    rf_checkpoint_free(&ck);
+    free(buf);
+    unlink(path);
+    rmdir(dir);
+    rf_model_free(a);
+    rf_dataset_free(cp);
+    rf_dataset_free(part);
+    rf_dataset_free(tr);
+    rf_dataset_free(tr2);
+    rf_dataset_free(va);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_resume_exact)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_resume_exact), cmocka_unit_test(test_data_fingerprint)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -625,6 +625,83 @@ static void test_gzip(void **state)
     assert_null(enc);
 }
 
+/* One gzip member of text appended to buf at *n (capacity cap). */
+static void gz_member(unsigned char *buf, size_t cap, size_t *n, const char *text, int level)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)text;
+    z.avail_in = (uInt)strlen(text);
+    z.next_out = buf + *n;
+    z.avail_out = (uInt)(cap - *n);
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *n = cap - z.avail_out;
+    deflateEnd(&z);
+}
+
+/* Concatenated gzip members are one stream; any other byte after the last member is an error
+ * naming the file and the byte's offset (zlib's gzread ignored it: the rows before it loaded). */
+static void test_gzip_trailing(void **state)
+{
+    (void)state;
+    rf_schema s;
+    schema_init(&s);
+    add_cat(&s, "u", 0, 0, 0);
+    add_label(&s, "y");
+    size_t cap = (size_t)4 << 20, n = 0;
+    unsigned char *buf = malloc(cap);
+    char *big = malloc((size_t)3 << 20);
+    assert_non_null(buf);
+    assert_non_null(big);
+    /* three members, the middle one empty and the last one over 1 MiB (several input reads) */
+    size_t bl = 0;
+    for (int i = 0; i < 200000; i++) bl += (size_t)sprintf(big + bl, "v%d,%d\n", i % 1000, i % 2);
+    gz_member(buf, cap, &n, "u,y\na,1\nb,0\n", 6);
+    gz_member(buf, cap, &n, "", 6);
+    gz_member(buf, cap, &n, big, 0); /* stored blocks: as large compressed as plain */
+    size_t whole = n;
+    const char *p = write_bin("members.csv.gz", (const char *)buf, n);
+    rf_encoders *enc = NULL;
+    rf_dataset *ds = load_ok(p, &s, &enc, NULL);
+    assert_int_equal(ds->n, 200002);
+    assert_true(ds->labels[0] == 1.0f && ds->labels[1] == 0.0f && ds->labels[2] == 0.0f && ds->labels[3] == 1.0f);
+    rf_dataset_free(ds);
+    rf_encoders_free(enc);
+
+    /* after the last member: text, one byte of a gzip magic, zero padding, a NUL-free line */
+    static const struct {
+        const char *tail;
+        size_t len;
+    } bad[] = {{"garbage\n", 8}, {"\x1f", 1}, {"\0\0\0\0", 4}, {"\x1f\x8bX", 3}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        memcpy(buf + whole, bad[k].tail, bad[k].len);
+        p = write_bin("trailing.csv.gz", (const char *)buf, whole + bad[k].len);
+        rf_error e;
+        enc = NULL;
+        rf_status st = load_fail(p, &s, &enc, NULL, &e);
+        assert_null(enc);
+        assert_string_equal(e.file, p);
+        if (k < 3) { /* not another member: named as garbage, at its offset */
+            assert_int_equal(st, RF_EDATA);
+            char want[64];
+            snprintf(want, sizeof want, "at byte %zu ", whole);
+            assert_non_null(strstr(e.msg, "garbage after the end of the gzip stream"));
+            assert_non_null(strstr(e.msg, want));
+        } else { /* a member that starts and is corrupt or cut short */
+            assert_int_equal(st, RF_EDATA);
+            assert_non_null(strstr(e.msg, "corrupt compressed data"));
+        }
+    }
+    /* a member cut short is an error too (not the rows before the cut) */
+    p = write_bin("cut.csv.gz", (const char *)buf, whole - 9);
+    rf_error e;
+    enc = NULL;
+    assert_int_equal(load_fail(p, &s, &enc, NULL, &e), RF_EDATA);
+    assert_non_null(strstr(e.msg, "ends inside a gzip member"));
+    free(big);
+    free(buf);
+}
+
 /* Numbers: every accepted spelling equals (float)strtod bit for bit. */
 static void test_numbers_exact(void **state)
 {
@@ -1382,6 +1459,7 @@ int main(void)
         cmocka_unit_test(test_oov_given_encoders),
         cmocka_unit_test(test_label_product),
         cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_gzip_trailing),
         cmocka_unit_test(test_numbers_exact),
         cmocka_unit_test(test_block_tokenizer_equivalence),
         cmocka_unit_test(test_roundtrip_write),

@@ -47,7 +47,8 @@ static const char *train_help =
     "                        write a checkpoint every N steps or every N seconds/minutes/hours\n"
     "      --resume FILE     continue the run of checkpoint FILE (its configuration and thread count;\n"
     "                        -c and --set are refused): same final model, byte for byte, as a run\n"
-    "                        that was never stopped, given the same data\n"
+    "                        that was never stopped; refused when the data read now differs from\n"
+    "                        the checkpoint's (a fingerprint of the loaded rows)\n"
     "      --init-model FILE warm start: begin from the parameters of model file FILE (same\n"
     "                        architecture and vocabulary sizes; a fresh optimizer)\n"
     "  -q, --quiet           no progress output (warnings and errors only)\n"
@@ -247,7 +248,14 @@ static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoin
     rf_status st = rf_regression_resolve(&cfg, sp.train, &e); /* thresholds and tasks (regression.h) */
     if (!st) st = rf_config_create_model(&cfg, sp.train->F, sp.train->fields, sp.train->D, &m, &e);
     if (!st) st = rf_dist_check_model(comm, m, &e);
-    if (!st && x->resume) st = rf_checkpoint_resume(ck, m, &rs, &e); /* every process: the same state */
+    x->data[0] = sp.train, x->data[1] = sp.valid, x->data[2] = sp.test;
+    if (!st && x->resume) { /* every process: the same data (fingerprint), then the same state */
+        x->data_hash = rf_checkpoint_data_hash(sp.train, sp.valid, sp.test);
+        x->hashed = 1;
+        if (!ck->has_data_hash) note("%s predates data fingerprints: the data is not checked", x->resume);
+        st = rf_checkpoint_check_data(ck, x->data_hash, &e);
+        if (!st) st = rf_checkpoint_resume(ck, m, &rs, &e);
+    }
     if ((rc = agree_die(comm, st, &e))) {
         rf_model_free(m);
         rf_splits_free(&sp);

@@ -84,7 +84,11 @@ rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
     int due = s->cancelled || (x->every_steps > 0 && s->pos.steps % x->every_steps == 0) ||
               (x->nproc > 1 ? x->time_due : x->every_sec > 0 && mono() - x->last >= x->every_sec);
     if (!due) return RF_OK;
-    rf_status st = x->writer ? rf_checkpoint_save(x->path, x->config, x->threads, s, err) : RF_OK;
+    if (x->writer && !x->hashed) { /* at the first checkpoint: a run that writes none pays nothing */
+        x->data_hash = rf_checkpoint_data_hash(x->data[0], x->data[1], x->data[2]);
+        x->hashed = 1;
+    }
+    rf_status st = x->writer ? rf_checkpoint_save(x->path, x->config, x->threads, x->data_hash, s, err) : RF_OK;
     if (x->nproc > 1) st = rf_comm_agree(x->comm, st, err); /* rank 0's write failed: every process stops */
     if (st) return st;
     x->last = mono();

@@ -16,6 +16,9 @@ typedef struct {
     /* run state */
     const char *config;      /* the run's configuration text, as stored in checkpoints */
     int threads;             /* the run's thread count */
+    const rf_dataset *data[3]; /* the run's train, validation and test sets (the fingerprint's) */
+    uint64_t data_hash;      /* rf_checkpoint_data_hash of data, once hashed is 1 */
+    int hashed;
     double last;             /* clock of the last checkpoint */
     long written;            /* checkpoints written */
     rf_afile_lock *lock;     /* the checkpoint's writer lock for the whole run */

@@ -18,8 +18,11 @@
 
 void rf_in_close_(input *in)
 {
-    if (in->gz) gzclose(in->gz);
-    else if (in->fd >= 0) close(in->fd);
+    if (in->gz) {
+        inflateEnd(in->gz);
+        free(in->gz);
+    }
+    if (in->fd >= 0) close(in->fd);
     if (in->zs) ZSTD_freeDStream(in->zs);
     free(in->zin);
     memset(in, 0, sizeof *in);
@@ -49,13 +52,14 @@ rf_status rf_in_open_(input *in, const char *path, rf_error *err)
     }
     if (got >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
         in->kind = IN_GZ;
-        in->gz = gzdopen(in->fd, "rb");
-        if (!in->gz) {
-            close(in->fd);
-            in->fd = -1;
+        in->gz = calloc(1, sizeof *in->gz);
+        in->zin = malloc(ZIN_CAP);
+        if (!in->gz || !in->zin || inflateInit2(in->gz, 16 + MAX_WBITS) != Z_OK) { /* gzip only */
+            free(in->gz);
+            in->gz = NULL;
+            rf_in_close_(in);
             return rf_errorf(err, RF_ENOMEM, "out of memory opening %s", path);
         }
-        gzbuffer(in->gz, 1u << 17);
     } else if (got == 4 && m[0] == 0x28 && m[1] == 0xB5 && m[2] == 0x2F && m[3] == 0xFD) {
         in->kind = IN_ZSTD;
         in->zs = ZSTD_createDStream();
@@ -70,6 +74,67 @@ rf_status rf_in_open_(input *in, const char *path, rf_error *err)
         in->kind = IN_PLAIN;
         if (S_ISREG(st.st_mode)) in->size = st.st_size;
     }
+    return RF_OK;
+}
+
+/* Move the unread compressed bytes to the front of in->zin and read more after them (sets
+ * zeof at the end of the file). */
+static rf_status z_refill(input *in, const unsigned char **next, size_t *avail, const char *path, rf_error *err)
+{
+    if (*avail && *next != in->zin) memmove(in->zin, *next, *avail);
+    *next = in->zin;
+    ssize_t r;
+    do r = read(in->fd, in->zin + *avail, ZIN_CAP - *avail);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    if (r == 0) in->zeof = 1;
+    *avail += (size_t)r;
+    in->zread += (uint64_t)r;
+    return RF_OK;
+}
+
+/* gzip: inflate up to n bytes; *got = 0 at the end. Concatenated members are one stream (RFC
+ * 1952, what gzip -d and zcat do); after the last member the file must end: any other byte is
+ * an error naming its offset (zlib's gzread ignores such trailing garbage), as is a file that
+ * ends inside a member. */
+static rf_status gz_read(input *in, char *dst, size_t n, size_t *got, const char *path, rf_error *err)
+{
+    z_stream *z = in->gz;
+    if (!n) return RF_OK;
+    z->next_out = (unsigned char *)dst;
+    z->avail_out = (uInt)n;
+    while (z->avail_out == (uInt)n) {
+        if (in->gzend ? z->avail_in < 2 && !in->zeof : z->avail_in == 0 && !in->zeof) {
+            const unsigned char *next = z->next_in;
+            size_t avail = z->avail_in;
+            rf_status st = z_refill(in, &next, &avail, path, err);
+            if (st) return st;
+            z->next_in = (unsigned char *)next;
+            z->avail_in = (uInt)avail;
+            continue;
+        }
+        if (in->gzend) {
+            if (!z->avail_in) break; /* the end of the file after a whole member */
+            if (z->next_in[0] != 0x1f || z->avail_in < 2 || z->next_in[1] != 0x8b)
+                return rf_error_at(err, RF_EDATA, path, 0, 0,
+                                   "garbage after the end of the gzip stream at byte %llu (of %llu): "
+                                   "not another gzip member",
+                                   (unsigned long long)(in->zread - z->avail_in),
+                                   (unsigned long long)in->zread);
+            inflateReset(z); /* the next member */
+            in->gzend = 0;
+        }
+        if (!z->avail_in) /* zeof inside a member */
+            return rf_error_at(err, RF_EDATA, path, 0, 0,
+                               "corrupt compressed data: the file ends inside a gzip member (truncated?)");
+        int rc = inflate(z, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) in->gzend = 1;
+        else if (rc == Z_MEM_ERROR) return rf_errorf(err, RF_ENOMEM, "out of memory inflating %s", path);
+        else if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return rf_error_at(err, RF_EDATA, path, 0, 0, "corrupt compressed data at byte %llu: %s",
+                               (unsigned long long)(in->zread - z->avail_in), z->msg ? z->msg : "zlib error");
+    }
+    *got = n - z->avail_out;
     return RF_OK;
 }
 
@@ -88,20 +153,7 @@ static rf_status in_read(input *in, char *dst, size_t n, size_t *got, const char
             return RF_OK;
         }
     }
-    if (in->kind == IN_GZ) {
-        int r = gzread(in->gz, dst, (unsigned)n);
-        int zerr = Z_OK;
-        const char *zmsg = NULL;
-        if (r <= 0) zmsg = gzerror(in->gz, &zerr);
-        if (r < 0 || (r == 0 && zerr != Z_OK && zerr != Z_STREAM_END)) {
-            if (zerr == Z_ERRNO)
-                return rf_error_at(err, RF_EIO, path, 0, 0, "read error: %s", strerror(errno));
-            return rf_error_at(err, RF_EDATA, path, 0, 0, "corrupt compressed data: %s",
-                               zmsg ? zmsg : "unknown zlib error");
-        }
-        *got = (size_t)r;
-        return RF_OK;
-    }
+    if (in->kind == IN_GZ) return gz_read(in, dst, n, got, path, err);
     /* zstd */
     ZSTD_outBuffer ob = {dst, n, 0};
     while (ob.pos == 0) {
@@ -147,6 +199,8 @@ static void *pf_thread(void *arg)
         pthread_mutex_unlock(&pf->mu);
         size_t len = 0, got = 1;
         rf_status st = RF_OK;
+        if (!pf->chunk[i] && !(pf->chunk[i] = malloc(PF_CHUNK))) /* on first use: a small file needs one */
+            st = rf_errorf(&pf->err, RF_ENOMEM, "out of memory inflating %s", pf->path);
         while (len < PF_CHUNK && got && !st)
             if (!(st = in_read(pf->in, pf->chunk[i] + len, PF_CHUNK - len, &got, pf->path, &pf->err))) len += got;
         pthread_mutex_lock(&pf->mu);
@@ -171,10 +225,7 @@ prefetch *rf_pf_start_(input *in, const char *path)
     if (!pf) return NULL;
     pf->in = in;
     pf->path = path;
-    int ok = 1;
-    for (int i = 0; i < PF_N && ok; i++) ok = (pf->chunk[i] = malloc(PF_CHUNK)) != NULL;
-    if (ok && rf_thread_start_(&pf->th, &pf->mu, &pf->cv, pf_thread, pf)) return pf;
-    for (int i = 0; i < PF_N; i++) free(pf->chunk[i]);
+    if (rf_thread_start_(&pf->th, &pf->mu, &pf->cv, pf_thread, pf)) return pf;
     free(pf);
     return NULL;
 }

@@ -26,12 +26,14 @@ enum { IN_PLAIN, IN_GZ, IN_ZSTD };
 
 typedef struct {
     int fd, kind;
-    gzFile gz;
+    z_stream *gz;   /* gzip: inflated here member by member (not gzread, which ignores trailing bytes) */
+    int gzend;      /* gzip: the last member ended; more bytes must start another member */
+    uint64_t zread; /* compressed bytes read from the file (gzip: for the offset in messages) */
     ZSTD_DStream *zs;
-    unsigned char *zin;
+    unsigned char *zin; /* compressed input buffer (gzip and zstd) */
     ZSTD_inBuffer zib;
     size_t zlast; /* last return of ZSTD_decompressStream (0 = at a frame end) */
-    int zeof;
+    int zeof;     /* the compressed file is read to its end */
     off_t size;   /* file size (plain files), 0 if unknown */
     uint64_t off; /* bytes read so far (regular plain files are read with pread) */
 } input;

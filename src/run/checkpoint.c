@@ -45,8 +45,91 @@ static void put_f32s(hout *o, const float *x, size_t n)
     }
 }
 
-rf_status rf_checkpoint_save(const char *path, const char *config, int threads, const rf_train_state *s,
-                             rf_error *err)
+/* ---- the data fingerprint ---------------------------------------------------------------- */
+
+static void hash_u64(XXH3_state_t *h, uint64_t v) { XXH3_64bits_update(h, &v, sizeof v); }
+
+/* An optional array: presence, then its bytes. */
+static void hash_opt(XXH3_state_t *h, const void *p, size_t bytes)
+{
+    hash_u64(h, p != NULL);
+    if (p && bytes) XXH3_64bits_update(h, p, bytes);
+}
+
+/* A name of at most RF_NAME_MAX bytes: its length, then its bytes. */
+static void hash_name(XXH3_state_t *h, const char *name)
+{
+    size_t l = strnlen(name, RF_NAME_MAX);
+    hash_u64(h, l);
+    XXH3_64bits_update(h, name, l);
+}
+
+static void hash_dataset(XXH3_state_t *h, const rf_dataset *d)
+{
+    hash_u64(h, d != NULL);
+    if (!d) return;
+    size_t n = d->n;
+    hash_u64(h, n);
+    hash_u64(h, (uint64_t)d->F << 32 | (uint64_t)d->D << 16 | (uint64_t)d->K);
+    for (int f = 0; f < d->F; f++) {
+        const rf_field *fd = &d->fields[f];
+        hash_name(h, fd->name);
+        hash_u64(h, (uint64_t)fd->vocab << 32 | (uint64_t)(unsigned char)fd->sep << 16 | (uint64_t)fd->multi << 8 |
+                        (uint64_t)fd->pooling);
+    }
+    for (int j = 0; j < d->D && d->dense_names; j++) hash_name(h, d->dense_names[j]);
+    for (int k = 0; k < d->K && d->label_names; k++) hash_name(h, d->label_names[k]);
+    hash_opt(h, d->cat, n * (size_t)d->F * sizeof *d->cat);
+    for (int f = 0; f < d->F; f++) {
+        if (!d->mv_off || !d->mv_off[f]) {
+            hash_u64(h, 0);
+            continue;
+        }
+        /* offsets relative to the first (a view of a larger dataset starts above 0) */
+        const uint64_t *off = d->mv_off[f];
+        uint64_t rel[512];
+        for (size_t i = 0; i <= n;) {
+            size_t m = n + 1 - i < 512 ? n + 1 - i : 512;
+            for (size_t j = 0; j < m; j++) rel[j] = off[i + j] - off[0];
+            XXH3_64bits_update(h, rel, m * sizeof *rel);
+            i += m;
+        }
+        if (d->mv_ids && d->mv_ids[f] && off[n] > off[0])
+            XXH3_64bits_update(h, d->mv_ids[f] + off[0], (size_t)(off[n] - off[0]) * sizeof **d->mv_ids);
+    }
+    hash_opt(h, d->dense, n * (size_t)d->D * sizeof *d->dense);
+    hash_opt(h, d->labels, n * (size_t)d->K * sizeof *d->labels);
+    hash_opt(h, d->weight, n * sizeof *d->weight);
+    hash_opt(h, d->group, n * sizeof *d->group);
+    hash_opt(h, d->truth, n * (size_t)d->K * sizeof *d->truth);
+}
+
+uint64_t rf_checkpoint_data_hash(const rf_dataset *train, const rf_dataset *valid, const rf_dataset *test)
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h) return 0; /* out of memory: a fingerprint that matches nothing real */
+    XXH3_64bits_reset(h);
+    hash_dataset(h, train);
+    hash_dataset(h, valid);
+    hash_dataset(h, test);
+    uint64_t v = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return v;
+}
+
+rf_status rf_checkpoint_check_data(const rf_checkpoint *c, uint64_t data_hash, rf_error *err)
+{
+    if (!c->has_data_hash || c->data_hash == data_hash) return RF_OK;
+    return rf_errorf(err, RF_EDATA,
+                     "the checkpoint was written for other training data (fingerprint %016llx; the data read now "
+                     "has %016llx): resume on the same data files, or start the run anew",
+                     (unsigned long long)c->data_hash, (unsigned long long)data_hash);
+}
+
+/* ---- writing and reading ------------------------------------------------------------------- */
+
+rf_status rf_checkpoint_save(const char *path, const char *config, int threads, uint64_t data_hash,
+                             const rf_train_state *s, rf_error *err)
 {
     const rf_model_info *mi = rf_model_info_of(s->model);
     size_t np = mi->n_params, nb = mi->n_buffers, ne = mi->n_emb_rows * (size_t)mi->E;
@@ -79,6 +162,7 @@ rf_status rf_checkpoint_save(const char *path, const char *config, int threads, 
     bb_u64(&h, cl);
     bb_put(&h, config, cl);
     bb_u32(&h, (uint32_t)threads);
+    bb_u64(&h, data_hash);
     bb_u32(&h, (uint32_t)p->epoch);
     bb_u64(&h, (uint64_t)p->batch);
     bb_u64(&h, (uint64_t)p->steps);
@@ -174,15 +258,15 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t len, r
     uint64_t cl, batch, steps, seen, score, evn, np, nb, ne, on;
     const unsigned char *q;
     if (rc_u32(&r, &ver) || rc_u32(&r, &mark)) return FMTERR("truncated header");
-    if (ver != RF_CKPT_VERSION)
-        return FMTERR("checkpoint format version %u, this build reads version %d", ver, RF_CKPT_VERSION);
+    if (ver < 1 || ver > RF_CKPT_VERSION)
+        return FMTERR("checkpoint format version %u, this build reads versions 1 to %d", ver, RF_CKPT_VERSION);
     if (mark != RF_ENDIAN_MARK) return FMTERR("written with another byte order (marker 0x%08x)", mark);
     if (rc_u64(&r, &cl) || cl > rc_left(&r) || rc_take(&r, cl, &q)) return FMTERR("bad configuration length");
     if (memchr(q, 0, cl)) return FMTERR("a NUL byte in the configuration");
     if (!(c->config = malloc(cl + 1))) return rf_errorf(err, RF_ENOMEM, "out of memory");
     memcpy(c->config, q, cl);
     c->config[cl] = '\0';
-    if (rc_u32(&r, &threads) || rc_u32(&r, &ep) || rc_u64(&r, &batch) || rc_u64(&r, &steps) ||
+    if (rc_u32(&r, &threads) || (ver >= 2 && rc_u64(&r, &c->data_hash)) || rc_u32(&r, &ep) || rc_u64(&r, &batch) || rc_u64(&r, &steps) ||
         rc_u64(&r, &seen) || rc_u32(&r, &bad) || rc_u32(&r, &byl) || rc_u64(&r, &score) || rc_u32(&r, &bep) ||
         rc_u64(&r, &evn))
         return FMTERR("truncated position");
@@ -193,6 +277,7 @@ static rf_status parse(const char *path, const unsigned char *buf, size_t len, r
         return FMTERR("the validation record has %llu bytes, this build's has %zu", (unsigned long long)evn,
                       sizeof c->pos.best_valid);
     c->threads = (int)threads;
+    c->has_data_hash = ver >= 2;
     c->pos.epoch = (int)ep;
     c->pos.batch = (long)batch;
     c->pos.steps = (long)steps;

@@ -1,5 +1,6 @@
 # issue #17: checkpoints, resume byte for byte after SIGKILL at random points, SIGTERM/SIGINT
-# (stop at a step boundary, checkpoint + best model, exit 143/130), --init-model, bad checkpoints.
+# (stop at a step boundary, checkpoint + best model, exit 143/130), resume on other data (the data
+# fingerprint), --init-model, bad checkpoints.
 . tests/cli/_common.sh
 C="--set synth.rows=6000 --set train.epochs=3 --set model.hidden=[8] --set model.emb_dim=4"
 C="$C --set train.batch_size=128 --set train.log_every=5 --threads 2"
@@ -57,6 +58,27 @@ for sig in TERM INT; do
     expect_exit 0 "$RF" train --resume "$out.ckpt" -q -o "$out"
     cmp -s "$out" "$T/full_s.rf" || fail "SIG$sig: the resumed model differs"
 done
+
+# the data fingerprint: a checkpoint resumed on other data of the same shapes (one dense value
+# changed: the same rows, columns and vocabularies) is refused, the model and checkpoint kept;
+# on the original data again, the run resumes
+expect_exit 0 "$RF" synth -q --set synth.rows=3000 -o "$T/d.csv"
+D="--set data.source=$T/d.csv --set data.categorical=[user_id,item_id,brand] --set data.dense=[log_price]"
+D="$D --set model.hidden=[8] --set model.emb_dim=4 --set train.batch_size=128 --set train.log_every=5"
+D="$D --set train.epochs=40 --set train.patience=0 --threads 2"
+"$RF" train $D -o "$T/d.rf" 2>"$T/log" &
+pid=$!
+wait_for "$T/log" "step 10 "
+kill -TERM $pid; wait $pid
+[ -e "$T/d.rf.ckpt" ] && [ -e "$T/d.rf" ] || fail "fingerprint: no checkpoint or model after SIGTERM"
+cp "$T/d.csv" "$T/d.orig"; cp "$T/d.rf" "$T/d.rf.orig"; cp "$T/d.rf.ckpt" "$T/d.ckpt.orig"
+awk -F, -v OFS=, 'NR == 2 { $21 = $21 + 1 } { print }' "$T/d.orig" > "$T/d.csv"
+cmp -s "$T/d.csv" "$T/d.orig" && fail "fingerprint: the data was not changed"
+expect_exit 2 "$RF" train --resume "$T/d.rf.ckpt" -o "$T/d.rf"
+expect_err "written for other training data"
+cmp -s "$T/d.rf" "$T/d.rf.orig" && cmp -s "$T/d.rf.ckpt" "$T/d.ckpt.orig" || fail "fingerprint: a refused resume changed files"
+cp "$T/d.orig" "$T/d.csv"
+expect_exit 0 "$RF" train --resume "$T/d.rf.ckpt" -q -o "$T/d.rf"
 
 # bad checkpoints and options: clear errors, nothing trained
 "$RF" train $C -q -o "$T/b.rf" --checkpoint-every 2 2>/dev/null &
