@@ -160,8 +160,11 @@ stage: all
 symbols: $(SO)
 	sh tests/cli/symbols.sh --list $(SO) > tests/symbols.txt
 
-$(BUILD)/bench_train: bench/bench_train.c tools/blas_env.c $(LIB)
-	$(CC) $(CFLAGS) -o $@ bench/bench_train.c tools/blas_env.c $(LIB) $(LDLIBS)
+$(BUILD)/bench_train: bench/bench_train.c bench/peak.c tools/blas_env.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_train.c bench/peak.c tools/blas_env.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench_gemm: bench/bench_gemm.c bench/peak.c tools/blas_env.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_gemm.c bench/peak.c tools/blas_env.c $(LIB) $(LDLIBS)
 
 $(BUILD)/bench_balance: bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_balance.c tools/blas_env.c $(LAB) $(LIB) $(LDLIBS)

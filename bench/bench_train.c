@@ -10,9 +10,15 @@
  * bottom 256-128, 4 experts; PLE 1 specific + 2 shared experts per level) with the same towers.
  *
  * usage: bench_train [--model TYPE] [--rows N] [--steps N] [--threads N]
- *                    [--hidden 128,64] [--dump DIR] [--json]
- * Prints samples/s for training (forward+backward+Adam) and inference, GFLOP/s of the dense
- * part, and the peak RSS.
+ *                    [--hidden 128,64] [--precision fp32|bf16] [--dump DIR] [--json]
+ *        bench_train --peak [--threads N] [--json]
+ * Prints samples/s for training (forward+backward+Adam) and inference (rf_predict over the
+ * rows, the path `resflow predict` takes), GFLOP/s of the dense part, and the peak RSS. Each
+ * rate comes twice: per wall second, and per CPU second x threads (CLOCK_PROCESS_CPUTIME_ID;
+ * load-robust on a shared machine, equal to the wall figure on a quiet one). --peak measures
+ * the machine's fp32 and bf16 limit on the threads used (peak.c); bench/run.sh prints each
+ * model's GFLOP/s as a share of it. --precision sets train.precision (fp32 is the default and
+ * sets nothing; bf16 needs a build whose configuration has that key).
  */
 #include <omp.h>
 #include <stdio.h>
@@ -24,6 +30,7 @@
 #include <cblas.h>
 
 #include "../tools/blas_env.h"
+#include "peak.h"
 #include "resflow/config.h"
 #include "resflow/optim.h"
 #include "resflow/train.h"
@@ -36,12 +43,19 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 int main(int argc, char **argv)
 {
     rf_blas_env_setup(argv);
-    const char *model = "resflow", *dump = NULL, *hidden = "128,64";
+    const char *model = "resflow", *dump = NULL, *hidden = "128,64", *precision = "fp32", *only = "";
     long rows = 262144, steps = 60;
-    int threads = 2, json = 0, F = 16, E = 16, B = 2048;
+    int threads = 2, json = 0, peak = 0, F = 16, E = 16, B = 2048;
     uint32_t vocab = 15625;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
@@ -50,15 +64,33 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = argv[++i];
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
+        else if (!strcmp(argv[i], "--peak")) peak = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i]; /* for profiling */
         else if (!strcmp(argv[i], "--json")) json = 1;
         else {
             fprintf(stderr, "usage: bench_train [--model M] [--rows N] [--steps N] [--threads N] "
-                            "[--hidden LIST] [--dump DIR] [--json]\n");
+                            "[--hidden LIST] [--precision fp32|bf16] [--dump DIR] [--json] [--only train|infer]\n"
+                            "       bench_train --peak [--threads N] [--json]\n");
             return 1;
         }
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
+    if (peak) {
+        rf_peak pk;
+        rf_peak_measure(threads, &pk);
+        if (json)
+            printf("{\"cpu\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"fp32_gflops\": %.1f, "
+                   "\"fp32_wall_gflops\": %.1f, \"bf16_gflops\": %.1f, \"bf16_wall_gflops\": %.1f}\n",
+                   pk.cpu, pk.isa, threads, pk.fp32_gflops, pk.fp32_wall, pk.bf16_gflops, pk.bf16_wall);
+        else
+            printf("%s, %d threads: fp32 peak %.1f GFLOP/s (%s FMA; %.1f per wall second), bf16 peak %.1f "
+                   "GFLOP/s (%s; %.1f per wall second)\n",
+                   pk.cpu, threads, pk.fp32_gflops, pk.isa, pk.fp32_wall, pk.bf16_gflops,
+                   pk.bf16_gflops > 0 ? "vdpbf16ps" : "no AVX512-BF16", pk.bf16_wall);
+        return 0;
+    }
 
     rf_dataset *ds = rf_dataset_alloc((size_t)rows, F, 0, 2);
     rf_rng r;
@@ -95,6 +127,13 @@ int main(int argc, char **argv)
     if (rf_config_set(&cfg, set, &e)) return 1;
     snprintf(set, sizeof set, "model.hidden=%s", hidden);
     if (rf_config_set(&cfg, set, &e)) return 1;
+    if (strcmp(precision, "fp32") != 0) { /* the one place a precision enters the benchmark */
+        snprintf(set, sizeof set, "train.precision=%s", precision);
+        if (rf_config_set(&cfg, set, &e)) {
+            fprintf(stderr, "bench_train: --precision %s: %s\n", precision, e.msg);
+            return 1;
+        }
+    }
     cfg.model.emb_dim = E;
     cfg.train.batch_size = B;
     rf_model *m = NULL;
@@ -109,10 +148,11 @@ int main(int argc, char **argv)
     for (long i = 0; i < rows; i++) perm[i] = (size_t)i;
     int lc[2] = {0, 1};
     long nb = rows / B, warm = 5;
-    double t0 = 0, loss = 0, ph[1] = {0};
-    for (long s = 0; s < steps + warm; s++) {
+    double t0 = 0, c0 = 0, loss = 0, ph[1] = {0};
+    for (long s = 0; s < (strcmp(only, "infer") ? steps + warm : 0); s++) {
         if (s == warm) {
             t0 = now();
+            c0 = cpu_now();
             memset(ph, 0, sizeof ph);
         }
         rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
@@ -120,10 +160,10 @@ int main(int argc, char **argv)
         if (rf_train_step(m, ws, grads, opt, &bt, NULL, NULL, &loss, &e)) return 1;
         ph[0] += now() - a;
     }
-    double tt = now() - t0;
+    double tt = now() - t0, ct = cpu_now() - c0;
     if (getenv("RESFLOW_BENCH_PHASES"))
         fprintf(stderr, "per step: %.2f ms\n", ph[0] / steps * 1e3);
-    double train_sps = steps * B / tt;
+    double train_sps = steps * B / tt, train_cpu_sps = steps * B / ct * threads;
     /* dense MACs per sample (x3 for fwd + both backward GEMMs): the towers exactly; for the
      * op-graph models every dense parameter counts as one multiply-add (biases and PReLU
      * slopes, under 1% of them, included) */
@@ -139,27 +179,31 @@ int main(int argc, char **argv)
         }
         macs += (double)in * mi->K;
     }
-    double gflops = train_sps * macs * 2 * 3 / 1e9;
-    /* inference */
-    double ti = now();
-    long isteps = steps * 2;
-    for (long s = 0; s < isteps; s++) {
-        rf_batch bt = {ds, perm + (s % nb) * B, B, lc};
-        if (rf_model_forward(m, ws, &bt, 0, &e)) return 1;
-    }
-    double infer_sps = isteps * B / (now() - ti);
+    double gflops = train_sps * macs * 2 * 3 / 1e9, gflops_cpu = train_cpu_sps * macs * 2 * 3 / 1e9;
+    /* inference: rf_predict over the rows, as `resflow predict` scores a file (its batches,
+     * its threads), about as many rows as the training figure saw twice over */
+    long ipass = strcmp(only, "train") ? (steps * 2 * B + rows - 1) / rows : 0;
+    float *probs = malloc((size_t)rows * 2 * sizeof *probs);
+    if (!probs || rf_predict(m, ds, threads, probs, NULL, &e)) return 1; /* warm-up */
+    double ti = now(), ci = cpu_now();
+    for (long s = 0; s < ipass; s++)
+        if (rf_predict(m, ds, threads, probs, NULL, &e)) return 1;
+    double infer_sps = ipass * rows / (now() - ti), infer_cpu_sps = ipass * rows / (cpu_now() - ci) * threads;
+    free(probs);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     if (json)
         printf("{\"engine\": \"resflow\", \"model\": \"%s\", \"train_samples_per_sec\": %.0f, "
-               "\"infer_samples_per_sec\": %.0f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
-               "\"threads\": %d, \"blas_core\": \"%s\", \"final_loss\": %.5f}\n",
-               model, train_sps, infer_sps, gflops, ru.ru_maxrss / 1024.0, threads, openblas_get_corename(),
-               loss);
+               "\"infer_samples_per_sec\": %.0f, \"gflops\": %.1f, \"train_cpu_samples_per_sec\": %.0f, "
+               "\"infer_cpu_samples_per_sec\": %.0f, \"gflops_cpu\": %.1f, \"peak_rss_mb\": %.1f, "
+               "\"threads\": %d, \"precision\": \"%s\", \"blas_core\": \"%s\", \"final_loss\": %.5f}\n",
+               model, train_sps, infer_sps, gflops, train_cpu_sps, infer_cpu_sps, gflops_cpu, ru.ru_maxrss / 1024.0,
+               threads, precision, openblas_get_corename(), loss);
     else
-        printf("resflow %-8s train %9.0f samples/s (%5.1f GFLOP/s) | infer %9.0f samples/s | peak RSS "
-               "%.0f MB | %d threads, %s kernels\n",
-               model, train_sps, gflops, infer_sps, ru.ru_maxrss / 1024.0, threads, openblas_get_corename());
+        printf("resflow %-8s train %9.0f samples/s (%5.1f GFLOP/s) | infer %9.0f samples/s | per CPU second x "
+               "threads: train %9.0f (%5.1f GFLOP/s), infer %9.0f | peak RSS %.0f MB | %d threads, %s, %s kernels\n",
+               model, train_sps, gflops, infer_sps, train_cpu_sps, gflops_cpu, infer_cpu_sps, ru.ru_maxrss / 1024.0,
+               threads, precision, openblas_get_corename());
     free(perm);
     rf_optimizer_free(opt);
     rf_grads_free(grads);

@@ -4,13 +4,19 @@
 # and noisy). Both engines get the same OpenBLAS kernel choice (see tools/blas_env.c).
 # Every model.type in MODELS is benchmarked; a model resflow cannot build yet is skipped, and
 # one without a PyTorch reference in bench/torch_bench.py gets "-" in the torch columns.
-# Env: MODELS (default: the tower models, then the zoo), REPS (3), STEPS (60), THREADS (2).
+# First the machine's limit: the CPU model and its measured fp32 and bf16 peak on THREADS threads
+# (bench_train --peak, bench/peak.c); "%peak" is each model's training GFLOP/s per CPU second x
+# threads as a share of the fp32 peak (per CPU second too; both equal the wall figures when quiet). "cpu ratio" compares samples per CPU second of both engines (steadier than wall time
+# on a shared machine; the same as "ratio" on a quiet one).
+# Env: MODELS (default: the tower models, then the zoo), REPS (3), STEPS (60), THREADS (2),
+# PRECISION (fp32; passed to bench_train --precision, which sets train.precision).
 set -eu
 BUILD=${BUILD:-build}
 MODELS=${MODELS:-"resflow nse esmm single shared_bottom moe mmoe ple aitm stem escm2_ipw escm2_dr dcmt"}
 REPS=${REPS:-3}
 STEPS=${STEPS:-60}
 THREADS=${THREADS:-2}
+PRECISION=${PRECISION:-fp32}
 PY=/usr/bin/python3
 D=$(mktemp -d /tmp/resflow-bench.XXXXXX)
 trap 'rm -rf "$D"' EXIT
@@ -24,10 +30,15 @@ if [ "${RESFLOW_BLAS_CORETYPE:-auto}" = auto ] && [ -n "${OPENBLAS_CORETYPE:-}" 
     case "$OPENBLAS_CORETYPE" in Haswell|Zen|Sandybridge) TORCH_ENV="-u OPENBLAS_CORETYPE" ;; esac
 fi
 "$BUILD/bench_train" --dump "$D" --steps 1 >/dev/null
+"$BUILD/bench_train" --peak --threads "$THREADS" --json > "$D/peak.txt"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { $PY -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
-printf '%-13s %14s %14s %7s %9s %14s %14s %10s %10s\n' model "resflow tr/s" "torch tr/s" ratio "GFLOP/s" \
-    "resflow inf/s" "torch inf/s" "rf RSS MB" "pt RSS MB"
+peak=$(field fp32_gflops < "$D/peak.txt")
+echo "CPU: $(field cpu < "$D/peak.txt") ($(lscpu | sed -n 's/^Model name: *//p' | head -1)); measured peak on $THREADS threads:" \
+    "fp32 $peak GFLOP/s ($(field isa < "$D/peak.txt") FMA), bf16 $(field bf16_gflops < "$D/peak.txt") GFLOP/s" \
+    "(vdpbf16ps; 0 = none); per CPU second of each thread"
+printf '%-13s %14s %14s %7s %9s %6s %14s %14s %7s %9s %9s %10s %10s\n' model "resflow tr/s" "torch tr/s" ratio \
+    "GFLOP/s" "%peak" "resflow inf/s" "torch inf/s" ratio "cpu ratio" "(infer)" "rf RSS MB" "pt RSS MB"
 for m in $MODELS; do
     if ! "$BUILD/bench_train" --model "$m" --steps 1 --rows 4096 --threads "$THREADS" >/dev/null 2>&1; then
         echo "$m: not implemented in this build, skipped" >&2
@@ -35,7 +46,8 @@ for m in $MODELS; do
     fi
     : > "$D/c.txt"; : > "$D/t.txt"
     for r in $(seq "$REPS"); do
-        "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --json >> "$D/c.txt"
+        "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision "$PRECISION" \
+            --json >> "$D/c.txt"
         env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
             --threads "$THREADS" >> "$D/t.txt"
     done
@@ -43,15 +55,24 @@ for m in $MODELS; do
     ci=$(while read -r l; do echo "$l" | field infer_samples_per_sec; done < "$D/c.txt" | median)
     gf=$(while read -r l; do echo "$l" | field gflops; done < "$D/c.txt" | median)
     cm=$(while read -r l; do echo "$l" | field peak_rss_mb; done < "$D/c.txt" | median)
+    cc=$(while read -r l; do echo "$l" | field train_cpu_samples_per_sec; done < "$D/c.txt" | median)
+    cic=$(while read -r l; do echo "$l" | field infer_cpu_samples_per_sec; done < "$D/c.txt" | median)
+    gc=$(while read -r l; do echo "$l" | field gflops_cpu; done < "$D/c.txt" | median)
+    pp=$(echo "$gc $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')
     if grep -q '"error"' "$D/t.txt"; then   # no PyTorch reference of this model
-        printf '%-13s %14.0f %14s %7s %9.1f %14.0f %14s %10.0f %10s\n' "$m" "$ct" - - "$gf" "$ci" - "$cm" -
+        printf '%-13s %14.0f %14s %7s %9.1f %6s %14.0f %14s %7s %9s %9s %10.0f %10s\n' "$m" "$ct" - - "$gf" "$pp" \
+            "$ci" - - - - "$cm" -
         continue
     fi
     tt=$(while read -r l; do echo "$l" | field train_samples_per_sec; done < "$D/t.txt" | median)
     ti=$(while read -r l; do echo "$l" | field infer_samples_per_sec; done < "$D/t.txt" | median)
     tm=$(while read -r l; do echo "$l" | field peak_rss_mb; done < "$D/t.txt" | median)
-    printf '%-13s %14.0f %14.0f %6.2fx %9.1f %14.0f %14.0f %10.0f %10.0f\n' "$m" "$ct" "$tt" \
-        "$(echo "$ct $tt" | awk '{print $1/$2}')" "$gf" "$ci" "$ti" "$cm" "$tm"
+    tc=$(while read -r l; do echo "$l" | field train_cpu_samples_per_sec; done < "$D/t.txt" | median)
+    tic=$(while read -r l; do echo "$l" | field infer_cpu_samples_per_sec; done < "$D/t.txt" | median)
+    printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %14.0f %14.0f %6.2fx %8.2fx %8.2fx %10.0f %10.0f\n' "$m" "$ct" "$tt" \
+        "$(echo "$ct $tt" | awk '{print $1/$2}')" "$gf" "$pp" "$ci" "$ti" "$(echo "$ci $ti" | awk '{print $1/$2}')" \
+        "$(echo "$cc $tc" | awk '{print $1/$2}')" "$(echo "$cic $tic" | awk '{print $1/$2}')" "$cm" "$tm"
 done
-echo "setup: 16 fields x emb 16 (250k rows), towers 256-128-64-1 x 2 tasks, batch 2048, $THREADS threads, $STEPS steps, median of $REPS"
+echo "setup: 16 fields x emb 16 (250k rows), towers 256-128-64-1 x 2 tasks, batch 2048, $THREADS threads, $STEPS steps, median of $REPS, $PRECISION"
+echo "inference: resflow = rf_predict over the rows (resflow predict's path, probabilities), torch = the model's forward on batches of 2048"
 echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe), PLE 2 levels (256, 128) x (1 specific + 2 shared); towers as above on their outputs"

@@ -4,7 +4,7 @@
 Reads the ids/labels that `bench_train --dump DIR` wrote, builds the model in PyTorch (one
 embedding table per field, stored as a single nn.Embedding with per-field offsets), trains with
 Adam on the dense parameters and Adam or SparseAdam on the embeddings, and prints one JSON line
-with training and inference samples/s. Models:
+with training and inference samples/s (per wall second, and per CPU second x threads). Models:
 
   resflow, nse, esmm   towers Linear+PReLU per task; ResFlow's residual links as in the paper
   single               one embedding chunk and one tower per task (no sharing)
@@ -266,9 +266,11 @@ def run(args, sparse, ids, labels):
     nb = ids.shape[0] // B
     warm = 5
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for s in range(args.steps + warm):
         if s == warm:
             t0 = time.perf_counter()
+            c0 = time.process_time()
         i = (s % nb) * B
         out = net(ids[i:i + B])
         loss = loss_fn(args.model, out, labels[i:i + B], pos_w)
@@ -278,14 +280,17 @@ def run(args, sparse, ids, labels):
         opt.step()
         eopt.step()
     train = args.steps * B / (time.perf_counter() - t0)
+    train_cpu = args.steps * B / (time.process_time() - c0) * args.threads
     net.eval()
     with torch.no_grad():
         t1 = time.perf_counter()
+        c1 = time.process_time()
         for s in range(args.steps * 2):
             i = (s % nb) * B
             net(ids[i:i + B])
         infer = args.steps * 2 * B / (time.perf_counter() - t1)
-    return train, infer, float(loss), n_dense
+        infer_cpu = args.steps * 2 * B / (time.process_time() - c1) * args.threads
+    return train, infer, float(loss), n_dense, train_cpu, infer_cpu
 
 
 def main():
@@ -314,12 +319,13 @@ def main():
     modes = [True, False] if args.sparse == "auto" else [args.sparse == "1"]
     best = None
     for sp in modes:
-        tr, inf, loss, n_dense = run(args, sp, ids, labels)
+        tr, inf, loss, n_dense, trc, infc = run(args, sp, ids, labels)
         if best is None or tr > best[1]:
-            best = (sp, tr, inf, loss)
+            best = (sp, tr, inf, loss, trc, infc)
     print(json.dumps({
         "engine": "pytorch", "version": torch.__version__, "model": args.model,
         "train_samples_per_sec": round(best[1]), "infer_samples_per_sec": round(best[2]),
+        "train_cpu_samples_per_sec": round(best[4]), "infer_cpu_samples_per_sec": round(best[5]),
         "sparse_embedding": best[0], "threads": args.threads, "final_loss": round(best[3], 5),
         "dense_params": n_dense,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))

@@ -1,0 +1,19 @@
+/* peak.h - the machine's measured arithmetic limit, for bench_train (see peak.c). */
+#ifndef RESFLOW_BENCH_PEAK_H
+#define RESFLOW_BENCH_PEAK_H
+
+typedef struct {
+    char cpu[64];        /* cpuid brand string (what lscpu calls "Model name") */
+    const char *isa;     /* the fp32 FMA kernel measured: "avx512f", "avx2" or "scalar" */
+    int threads;         /* threads measured on, one per core used */
+    double fp32_gflops;  /* sum over threads of flops / thread CPU time (load-robust) */
+    double fp32_wall;    /* flops / wall time of the slowest thread (meaningful when quiet) */
+    double bf16_gflops;  /* AVX512-BF16 vdpbf16ps, 0 when the CPU lacks it */
+    double bf16_wall;
+} rf_peak;
+
+/* Runs FMA loops with enough independent accumulators to fill the pipes on `threads` OpenMP
+ * threads (about 0.2-0.4 s per precision, best of 3). */
+void rf_peak_measure(int threads, rf_peak *out);
+
+#endif
