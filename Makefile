@@ -163,6 +163,15 @@ symbols: $(SO)
 $(BUILD)/bench_train: bench/bench_train.c bench/bench_data.h bench/peak.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_train.c bench/peak.c tools/blas_env.c $(LIB) $(LDLIBS)
 
+# The tower GEMMs of the reference setup: the bf16 kernel vs OpenBLAS SGEMM (and, with DNNL=1,
+# oneDNN's bf16 matmul from Debian's libdnnl-dev; measurement only, the library does not use it).
+DNNL ?= 0
+ifeq ($(DNNL),1)
+DNNL_FLAGS := -DRF_WITH_DNNL -ldnnl
+endif
+$(BUILD)/bench_gemm_bf16: bench/bench_gemm_bf16.c tools/blas_env.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ bench/bench_gemm_bf16.c tools/blas_env.c $(LIB) $(LDLIBS) $(DNNL_FLAGS)
+
 $(BUILD)/bench_gemm: bench/bench_gemm.c bench/peak.c tools/blas_env.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ bench/bench_gemm.c bench/peak.c tools/blas_env.c $(LIB) $(LDLIBS)
 

@@ -129,6 +129,10 @@ int main(int argc, char **argv)
         return 1;
     }
     rf_workspace *ws = rf_workspace_create(m, B);
+    if (!ws || rf_ws_set_precision(ws, m, (rf_precision)cfg.train.precision, &e)) { /* as rf_train does */
+        fprintf(stderr, "bench_train: %s\n", ws ? e.msg : "out of memory");
+        return 1;
+    }
     rf_optimizer *opt = rf_adam_create(m, &cfg.train);
     rf_grads *grads = rf_grads_create(m);
     size_t *perm = malloc(rows * sizeof *perm);

@@ -104,6 +104,17 @@ typedef struct rf_workspace rf_workspace;
 RF_API rf_workspace *rf_workspace_create(const rf_model *m, int max_batch);
 RF_API void rf_workspace_free(rf_workspace *ws);
 
+/* The precision of a workspace's tower GEMMs (train.precision): fp32 (a new workspace), or bf16
+ * for the tower models (resflow, nse, esmm): the forward GEMMs and both backward GEMMs of the
+ * hidden layers round their operands to bfloat16 and accumulate in fp32 (AVX512-BF16); the
+ * parameters, gradients, optimizer state and every other step stay fp32. bf16 fails with
+ * RF_EUSAGE on a CPU without AVX512-BF16 (no silent fallback) and for the op-graph zoo models,
+ * RF_ENOMEM if its packing buffers cannot be had. docs/performance.md, "bf16 training". */
+typedef enum { RF_PREC_FP32 = 0, RF_PREC_BF16 = 1 } rf_precision;
+RF_API rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision p, rf_error *err) RF_WUR;
+/* 1 if this CPU runs bf16 training (AVX512-BF16); RESFLOW_BF16=off in the environment says 0. */
+RF_API int rf_bf16_supported(void);
+
 /* A batch is a list of row indices into a dataset. label_col[k] is the dataset label column
  * of task k (only needed for the loss). */
 typedef struct {

@@ -30,6 +30,7 @@ typedef struct {
     int max_steps;          /* 0 = no limit (stops inside an epoch; tests and benches) */
     int balance;            /* rf_balance_method (balance.h): 0 = none, plain summed losses */
     int balance_interval;   /* pub / nash_mtl: steps between weight solves (0 = the method's default) */
+    int precision;          /* rf_precision (model.h): 0 = fp32, 1 = bf16 tower GEMMs */
 } rf_train_cfg;
 
 #ifdef __cplusplus

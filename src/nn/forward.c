@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/gemm_bf16.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
@@ -67,6 +68,7 @@ void rf_workspace_free(rf_workspace *ws)
 {
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
+    rf_bf16_scratch_free(ws->bf16);
     free(ws->X);
     free(ws->dX);
     free(ws->Y);
@@ -246,12 +248,12 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
         if (l == 0) {
-            rf_gemm(0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
+            rf_tower_gemm(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
         } else {
             int Hp = m->H[l - 1];
             for (int k = 0; k < K; k++)
-                rf_gemm(0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
-                        lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
+                rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                              lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
         }
         /* without BatchNorm or kept block outputs, the links join the bias + activation pass */
         int fuse = mc->bn != RF_BN_BATCH && !ws->R[l] && link_on(m, l);

@@ -73,6 +73,8 @@ struct rf_workspace {
     float *X, *dX;       /* (B, nx) extra outputs and their gradients */
     float *Y, *RW;       /* (B, K) labels and (B) row weights of the last zoo loss */
     rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
+    struct rf_bf16_scratch *bf16; /* train.precision bf16: packing room of the tower GEMMs
+                                     (gemm_bf16.h); NULL = fp32 */
 };
 
 /* A gradient set (backward.c). */

@@ -270,6 +270,7 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
     long run_n = 0, seen_log = 0;
     ws = rf_workspace_create(m, B);
     grads = rf_grads_create(m);
+    if (ws && tc->precision && (st = rf_ws_set_precision(ws, m, (rf_precision)tc->precision, err))) goto done;
     if (tc->balance != RF_BALANCE_NONE) {
         if (hk.opt || hk.grad_hook) {
             st = rf_errorf(err, RF_EUSAGE, "train.balance: %s replaces the optimizer and sees per-task gradients; "

@@ -113,6 +113,8 @@ const key_def KEYS[] = {
      "multi-task balancing of the per-task gradients/updates (docs/balance.md): none = summed losses and Adam; pub, uncertainty, pcgrad, mgda, cagrad, nash_mtl, adatask"},
     {"train.balance_interval", T_INT, C_(train.balance_interval), "0", NULL, 0, INF, QUIET0,
      "pub / nash_mtl: steps between weight solves (0 = the method's default: pub 10, nash_mtl 1)"},
+    {"train.precision", T_ENUM, C_(train.precision), "fp32", "fp32|bf16", 0, 0, QUIET0,
+     "tower GEMMs (resflow, nse, esmm) in fp32, or bf16 with fp32 accumulation, fp32 master weights and optimizer state (needs AVX512-BF16; docs/performance.md)"},
     STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a delimited text file (CSV/TSV/..., .gz/.zst; docs/data.md)"),
     STR_("data.valid", data.valid, "", "separate validation file (\"\" = split data.valid_frac off the source)"),
     STR_("data.test", data.test, "", "separate test file (\"\" = split data.test_frac off the source)"),

@@ -1,0 +1,253 @@
+/* gemm_bf16.c - bf16 GEMM with fp32 accumulation on AVX512-BF16 (see gemm_bf16.h).
+ *
+ * Layout. vdpbf16ps multiplies pairs of bf16 along K: acc[j] += a0*b0[j] + a1*b1[j] for 16 fp32
+ * lanes j. So op(A) is packed as one 32-bit pair (A[i][2p], A[i][2p+1]) per row i and pair p,
+ * and op(B) as pairs (B[2p][j], B[2p+1][j]) with 16 consecutive columns j in one 512-bit vector,
+ * in panels of NB = 64 columns (panel-major, then pair, then column). K is padded to even with
+ * zeros. op(A)'s pair (i, p) sits at a32[i * ars + p * aps]: a row-major copy (ars = Kp/2,
+ * aps = 1) when A is not transposed, pair-major (ars = 1, aps = M rounded to 16) when it is,
+ * which is the same interleave of two source rows as op(B)'s packing.
+ *
+ * Micro-kernel: MR x (16 * NRV) of C in 24 zmm accumulators, one broadcast of an A pair and NRV
+ * loads of B per pair step; K is blocked by KC pairs so a panel's slice of B (KC x 64 pairs,
+ * 32 KiB at KC = 128) stays in L1/L2 while it is swept down the thread's rows.
+ */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <immintrin.h>
+
+#include "nn/gemm_bf16.h"
+
+#define MR 6       /* rows of C per micro-kernel */
+#define NRV 4      /* 16-column vectors of C per micro-kernel */
+#define NB 64      /* columns of a B panel (NRV * 16) */
+#ifndef KC
+#define KC 128     /* pairs of K per block */
+#endif
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+
+int rf_bf16_cpu_ok(void)
+{
+    const char *e = getenv("RESFLOW_BF16");
+    if (e && !strcmp(e, "off")) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+void rf_bf16_scratch_need(int transA, int transB, int M, int N, int K, size_t *a_need, size_t *b_need)
+{
+    (void)transB;
+    size_t kp = (size_t)(K + 1) / 2; /* pairs */
+    size_t a = transA ? kp * round16((size_t)M) * 2 : (size_t)M * kp * 2;
+    size_t b = kp * round16((size_t)N) * 2;
+    if (a > *a_need) *a_need = a;
+    if (b > *b_need) *b_need = b;
+}
+
+rf_bf16_scratch *rf_bf16_scratch_create(size_t a_need, size_t b_need)
+{
+    rf_bf16_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    /* 64-byte aligned, whole cache lines, so packed vectors never straddle an allocation */
+    size_t an = (a_need + 31) & ~(size_t)31, bn = (b_need + 31) & ~(size_t)31;
+    s->a = aligned_alloc(64, (an ? an : 32) * sizeof *s->a);
+    s->b = aligned_alloc(64, (bn ? bn : 32) * sizeof *s->b);
+    if (!s->a || !s->b) {
+        rf_bf16_scratch_free(s);
+        return NULL;
+    }
+    s->a_cap = an;
+    s->b_cap = bn;
+    return s;
+}
+
+void rf_bf16_scratch_free(rf_bf16_scratch *s)
+{
+    if (!s) return;
+    free(s->a);
+    free(s->b);
+    free(s);
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
+
+/* Rows [r0, r1) of a (R x K) fp32 matrix to bf16 rows of kp2 = K rounded to even values
+ * (the pad value 0). */
+BF16_TARGET static void pack_rows(const float *src, int ld, int r0, int r1, int K, uint16_t *dst, int kp2)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *s = src + (size_t)r * ld;
+        uint16_t *d = dst + (size_t)r * kp2;
+        for (int k = 0; k < kp2; k += 32) {
+            __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), s + k);
+            __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), s + k + 16);
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            long n = kp2 - k;
+            __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1);
+            _mm512_mask_storeu_epi16(d + k, m, v);
+        }
+    }
+}
+
+/* Pairs [p0, p1) of rows (2p, 2p+1) of a (K x W) fp32 matrix, interleaved: pair (p, j) =
+ * (src[2p][j], src[2p+1][j]) as 32 bits, in panels of pw columns (a multiple of 16; the last
+ * panel narrower) over W rounded to 16, the pad 0; a panel holds kpairs rows of its width. */
+BF16_TARGET static void pack_pairs(const float *src, int ld, int K, int W, int p0, int p1, int kpairs, int pw,
+                                   uint32_t *dst)
+{
+    static const short ix[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    __m512i idx = _mm512_loadu_si512(ix);
+    int wp = (int)round16((size_t)W);
+    for (int p = p0; p < p1; p++) {
+        const float *s0 = src + (size_t)(2 * p) * ld, *s1 = 2 * p + 1 < K ? s0 + ld : NULL;
+        for (int j0 = 0; j0 < wp; j0 += pw) { /* panel by panel */
+            int w = wp - j0 < pw ? wp - j0 : pw;
+            uint32_t *d = dst + (size_t)j0 * kpairs + (size_t)p * w;
+            for (int jj = 0; jj < w; jj += 16) {
+                int j = j0 + jj;
+                __mmask16 m = mask16(W - j);
+                __m512 lo = _mm512_maskz_loadu_ps(m, s0 + j);
+                __m512 hi = s1 ? _mm512_maskz_loadu_ps(m, s1 + j) : _mm512_setzero_ps();
+                _mm512_storeu_si512(d + jj, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+            }
+        }
+    }
+}
+
+/* Columns [j0, j1) of op(B) = B^T for B stored (N x K): pair (p, j) = (B[j][2p], B[j][2p+1]),
+ * the same panels as pack_pairs; columns N..round16(N) are zero. */
+BF16_TARGET static void pack_cols_t(const float *src, int ld, int K, int N, int j0, int j1, int kpairs, uint32_t *dst)
+{
+    int np = (int)round16((size_t)N);
+    for (int j = j0; j < j1; j++) {
+        int pan = j / NB, w = np - pan * NB < NB ? np - pan * NB : NB;
+        uint32_t *d = dst + (size_t)pan * NB * kpairs + (j - pan * NB);
+        if (j >= N) {
+            for (int p = 0; p < kpairs; p++) d[(size_t)p * w] = 0;
+            continue;
+        }
+        const float *s = src + (size_t)j * ld;
+        __m512i stride = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(w));
+        for (int p = 0; p < kpairs; p += 16) {
+            int k = 2 * p;
+            __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), s + k);
+            __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), s + k + 16);
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 16 pairs p..p+15 */
+            _mm512_mask_i32scatter_epi32(d + (size_t)p * w, mask16(kpairs - p), stride, v, 4);
+        }
+    }
+}
+
+/* ---- micro-kernel ------------------------------------------------------------------------- */
+
+/* C[0..mr)[0..16*nr) (the last vector masked by last) = alpha * sum_p A(i,p) . B(p) + beta * C,
+ * p in [0, np); A pair (i, p) at a[i * ars + p * aps], B pairs of step p at b + p * bs. */
+BF16_TARGET static inline __attribute__((always_inline)) void kern(int mr, int nr, const uint32_t *a, size_t ars, size_t aps,
+                                                       const uint32_t *b, size_t bs, int np, float *C, int ldc,
+                                                       float alpha, float beta, __mmask16 last)
+{
+    __m512 acc[MR][NRV];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int p = 0; p < np; p++) {
+        __m512bh bv[NRV];
+        for (int j = 0; j < nr; j++) bv[j] = (__m512bh)_mm512_loadu_si512(b + (size_t)p * bs + 16 * j);
+        for (int i = 0; i < mr; i++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i * ars + p * aps]);
+            for (int j = 0; j < nr; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *c = C + (size_t)i * ldc + 16 * j;
+            __mmask16 m = j == nr - 1 ? last : (__mmask16)0xffff;
+            __m512 v = alpha == 1.0f ? acc[i][j] : _mm512_mul_ps(acc[i][j], va);
+            if (beta == 1.0f) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+            else if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+            _mm512_mask_storeu_ps(c, m, v);
+        }
+}
+
+typedef void (*kern_fn)(const uint32_t *, size_t, size_t, const uint32_t *, size_t, int, float *, int, float,
+                        float, __mmask16);
+#define KERN(r, n)                                                                                          \
+    BF16_TARGET static void kern_##r##_##n(const uint32_t *a, size_t ars, size_t aps, const uint32_t *b,       \
+                                           size_t bs, int np, float *C, int ldc, float alpha, float beta,      \
+                                           __mmask16 last)                                                     \
+    {                                                                                                         \
+        kern(r, n, a, ars, aps, b, bs, np, C, ldc, alpha, beta, last);                                         \
+    }
+#define KERNS(r) KERN(r, 1) KERN(r, 2) KERN(r, 3) KERN(r, 4)
+KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
+#define ROW(r) {kern_##r##_1, kern_##r##_2, kern_##r##_3, kern_##r##_4}
+static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
+
+/* ---- the GEMM ----------------------------------------------------------------------------- */
+
+int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return 0;
+    size_t an = 0, bn = 0;
+    rf_bf16_scratch_need(transA, transB, M, N, K, &an, &bn);
+    if (an > s->a_cap || bn > s->b_cap) return -1;
+    int kpairs = (K + 1) / 2, kp2 = 2 * kpairs, mp = (int)round16((size_t)M), np = (int)round16((size_t)N);
+    uint32_t *a32 = (uint32_t *)s->a, *b32 = (uint32_t *)s->b;
+    size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nblk = (M + MR - 1) / MR;
+    if ((double)M * N * K < (1 << 20) || nblk < 4 * nt) nt = 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        if (kpairs == 0) { /* K = 0: C = beta * C */
+            for (int i = t; i < M; i += n)
+                for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        } else {
+            /* pack op(A) and op(B) (shared by the team), then each thread its rows of C */
+            if (transA) {
+#pragma omp for schedule(static) nowait
+                for (int p = 0; p < kpairs; p++) pack_pairs(A, lda, K, M, p, p + 1, kpairs, mp, a32);
+            } else {
+#pragma omp for schedule(static) nowait
+                for (int r = 0; r < M; r++) pack_rows(A, lda, r, r + 1, K, s->a, kp2);
+            }
+            if (transB) {
+#pragma omp for schedule(static)
+                for (int j = 0; j < np; j++) pack_cols_t(Bm, ldb, K, N, j, j + 1, kpairs, b32);
+            } else {
+#pragma omp for schedule(static)
+                for (int p = 0; p < kpairs; p++) pack_pairs(Bm, ldb, K, N, p, p + 1, kpairs, NB, b32);
+            }
+            int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
+            for (int k0 = 0; k0 < kpairs; k0 += KC) {
+                int kn = kpairs - k0 < KC ? kpairs - k0 : KC;
+                float be = k0 == 0 ? beta : 1.0f;
+                for (int j0 = 0; j0 < N; j0 += NB) {
+                    int w = np - j0 < NB ? np - j0 : NB;     /* panel width (pairs per step) */
+                    int cols = N - j0 < NB ? N - j0 : NB;    /* valid columns of C */
+                    int nr = (cols + 15) / 16;
+                    __mmask16 last = mask16(cols - 16 * (nr - 1));
+                    const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
+                    for (int bi = b0; bi < b1; bi++) {
+                        int i0 = bi * MR, mr = M - i0 < MR ? M - i0 : MR;
+                        KERN_TAB[mr - 1][nr - 1](a32 + i0 * ars + k0 * aps, ars, aps, bp, (size_t)w, kn,
+                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}

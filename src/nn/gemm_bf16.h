@@ -1,0 +1,54 @@
+/* gemm_bf16.h - bf16 GEMM with fp32 accumulation (train.precision: bf16), internal to nn/.
+ *
+ * C(M,N) = alpha * op(A) op(B) + beta * C, row-major, exactly rf_gemm's contract (ops.h), but
+ * A and B are rounded to bfloat16 (round to nearest even) before the products, which are
+ * summed in fp32 by AVX512-BF16's vdpbf16ps. The operands are packed into a caller-owned
+ * scratch (rf_bf16_scratch, one per workspace): op(A) as bf16 pairs along K, op(B) in panels of
+ * 64 columns holding the same pairs, so every multiply is one 32-bit broadcast of A against 16
+ * columns of B. Rows of C are split over the calling thread's OpenMP team (one thread inside a
+ * parallel region), like rf_gemm.
+ *
+ * The kernel needs AVX512-BF16 (AMD Zen 4, Intel Cooper Lake and Sapphire Rapids and later);
+ * rf_bf16_cpu_ok says whether this CPU has it. It is compiled with a target attribute, so a
+ * PORTABLE=1 build has it too, and picks it only where the CPU has it. No AMX path: not
+ * testable on the machines this was written on.
+ */
+#ifndef RESFLOW_GEMM_BF16_H
+#define RESFLOW_GEMM_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/ops.h"
+
+/* Packing room, sized for the largest GEMM it will see (rf_bf16_scratch_need). */
+typedef struct rf_bf16_scratch {
+    uint16_t *a, *b;       /* packed op(A), op(B) */
+    size_t a_cap, b_cap;   /* their capacity in bf16 values */
+} rf_bf16_scratch;
+
+/* 1 if this CPU (and OS) runs AVX512-BF16 instructions; 0 else, or when the environment sets
+ * RESFLOW_BF16=off (to check the refusal on a machine that has them). */
+int rf_bf16_cpu_ok(void);
+
+/* Grows *a_need / *b_need to what one GEMM of this shape packs (bf16 values). */
+void rf_bf16_scratch_need(int transA, int transB, int M, int N, int K, size_t *a_need, size_t *b_need);
+/* A scratch with room for a_need / b_need values; NULL if out of memory. */
+rf_bf16_scratch *rf_bf16_scratch_create(size_t a_need, size_t b_need);
+void rf_bf16_scratch_free(rf_bf16_scratch *s);
+
+/* The GEMM. Returns 0, or -1 (nothing done) when the scratch is too small for the shape. */
+int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc);
+
+/* The one hook of forward.c / backward.c: a tower GEMM in the workspace's precision (bf16 when
+ * the workspace holds a scratch, i.e. rf_ws_set_precision chose bf16; rf_gemm otherwise). */
+static inline void rf_tower_gemm(rf_bf16_scratch *bf, int transA, int transB, int M, int N, int K,
+                                 float alpha, const float *A, int lda, const float *Bm, int ldb,
+                                 float beta, float *C, int ldc)
+{
+    if (!bf || rf_gemm_bf16(bf, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc))
+        rf_gemm(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+#endif
