@@ -65,7 +65,7 @@ done
 expect_exit 0 "$RF" synth -q --set synth.rows=3000 -o "$T/d.csv"
 D="--set data.source=$T/d.csv --set data.categorical=[user_id,item_id,brand] --set data.dense=[log_price]"
 D="$D --set model.hidden=[8] --set model.emb_dim=4 --set train.batch_size=128 --set train.log_every=5"
-D="$D --set train.epochs=40 --set train.patience=0 --threads 2"
+D="$D --set train.epochs=2000 --set train.patience=0 --threads 2" # long: it is stopped by SIGTERM
 "$RF" train $D -o "$T/d.rf" 2>"$T/log" &
 pid=$!
 wait_for "$T/log" "step 10 "
