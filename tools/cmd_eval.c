@@ -98,11 +98,10 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
     rf_config cfg = lm->cfg;
     note_threads(&cfg);
     if (o->data) {
-        size_t bad = 0;
-        if (rf_data_load_for_model(lm, o->data, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad,
-                                   &e))
-            return die(&e);
-        if (bad) note("skipped %zu bad rows", bad);
+        rf_load_opts lo = {.skip_bad_rows = o->skip_bad || cfg.train.skip_bad_rows};
+        char msg[1024];
+        if (rf_data_load_for_model_ex(lm, o->data, with_labels, &lo, ds, &e)) return die(&e);
+        if (lo.bad_rows) note("%s", rf_load_bad_summary(&lo, o->data, msg, sizeof msg));
         note("data: %s, %zu rows", o->data, (*ds)->n);
     } else if (!strcmp(cfg.data.source, "synth")) { /* regenerated: no encoders to re-fit */
         rf_splits sp;
@@ -112,10 +111,11 @@ int model_and_data(const opts *o, rf_loaded_model *lm, rf_dataset **ds, int with
         rf_splits_free(&sp);
         note("data: test split of %s, %zu rows", cfg.data.source, (*ds)->n);
     } else { /* the model's own test rows, with its stored encoders (vocabularies, normalisers) */
-        size_t bad = 0;
-        if (rf_data_load_test_for_model(lm, o->skip_bad || cfg.train.skip_bad_rows, with_labels, ds, &bad, &e))
-            return die(&e);
-        if (bad) note("skipped %zu bad rows", bad);
+        rf_load_opts lo = {.skip_bad_rows = o->skip_bad || cfg.train.skip_bad_rows};
+        char msg[1024];
+        if (rf_data_load_test_for_model_ex(lm, with_labels, &lo, ds, &e)) return die(&e);
+        if (lo.bad_rows)
+            note("%s", rf_load_bad_summary(&lo, cfg.data.test[0] ? cfg.data.test : cfg.data.source, msg, sizeof msg));
         note("data: %s of %s, %zu rows (the model's encoders)", cfg.data.test[0] ? "test file" : "test split",
              cfg.data.test[0] ? cfg.data.test : cfg.data.source, (*ds)->n);
     }

@@ -54,6 +54,16 @@ RF_API rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *p
  * rows kept match training's). RF_EUSAGE for a simulator model. */
 RF_API rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
                                              rf_dataset **out, size_t *bad_rows, rf_error *err);
+/* The same two with the loader's report: lo->skip_bad_rows in (the other input fields are the
+ * model's own: zero them); out lo->bad_rows and lo->bad_first (where and why the first skipped
+ * rows were bad: "line 12 column 4: ...; line 40 ..."), for a message that names them. */
+RF_API rf_status rf_data_load_for_model_ex(const rf_loaded_model *lm, const char *path, int with_labels,
+                                           rf_load_opts *lo, rf_dataset **out, rf_error *err);
+RF_API rf_status rf_data_load_test_for_model_ex(const rf_loaded_model *lm, int with_labels, rf_load_opts *lo,
+                                                rf_dataset **out, rf_error *err);
+/* "skipped N bad rows of PATH (--skip-bad-rows): line 12 column 4: ...; ..." into buf (n bytes,
+ * cut to fit); returns buf. */
+RF_API const char *rf_load_bad_summary(const rf_load_opts *lo, const char *path, char *buf, size_t n);
 RF_API void rf_splits_free(rf_splits *s);
 
 /* A row encoder (rowenc.h) for raw rows of the model's own columns, with its stored encoders

@@ -99,21 +99,42 @@ rf_status rf_row_encoder_for_model(const rf_loaded_model *lm, rf_row_encoder **o
     return st;
 }
 
-rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
-                                 int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
+const char *rf_load_bad_summary(const rf_load_opts *lo, const char *path, char *buf, size_t n)
+{
+    snprintf(buf, n, "skipped %zu bad row%s of %s (--skip-bad-rows)%s %s%s", lo->bad_rows, lo->bad_rows == 1 ? "" : "s",
+             path, lo->bad_rows > 5 ? "; the first 5:" : ":", lo->bad_first, lo->bad_rows > 5 ? "; ..." : "");
+    return buf;
+}
+
+rf_status rf_data_load_for_model_ex(const rf_loaded_model *lm, const char *path, int with_labels, rf_load_opts *lo,
+                                    rf_dataset **out, rf_error *err)
 {
     rf_config c;
     rf_encoders *e, *ids;
+    lo->bad_rows = 0;
+    lo->bad_first[0] = '\0';
     rf_status st = model_schema(lm, with_labels, &c, &e, &ids, err);
     if (st) return st;
     rf_schema *s = &c.data.schema;
+    rf_load_opts l;
+    memset(&l, 0, sizeof l);
+    l.skip_bad_rows = lo->skip_bad_rows;
+    l.threads = c.train.threads;
+    st = rf_load_csv(path, s, &e, &l, out, err);
+    lo->bad_rows = l.bad_rows;
+    memcpy(lo->bad_first, l.bad_first, sizeof lo->bad_first);
+    rf_encoders_free(ids);
+    return st;
+}
+
+rf_status rf_data_load_for_model(const rf_loaded_model *lm, const char *path, int skip_bad_rows,
+                                 int with_labels, rf_dataset **out, size_t *bad_rows, rf_error *err)
+{
     rf_load_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.skip_bad_rows = skip_bad_rows;
-    lo.threads = c.train.threads;
-    st = rf_load_csv(path, s, &e, &lo, out, err);
+    rf_status st = rf_data_load_for_model_ex(lm, path, with_labels, &lo, out, err);
     if (bad_rows) *bad_rows = lo.bad_rows;
-    rf_encoders_free(ids);
     return st;
 }
 
@@ -139,19 +160,19 @@ static rf_status split_random(const rf_data_cfg *dc, const rf_dataset *all, floa
     return st;
 }
 
-rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
-                                      rf_dataset **out, size_t *bad_rows, rf_error *err)
+rf_status rf_data_load_test_for_model_ex(const rf_loaded_model *lm, int with_labels, rf_load_opts *lo,
+                                         rf_dataset **out, rf_error *err)
 {
     const rf_data_cfg *dc = &lm->cfg.data;
     *out = NULL;
     if (!strcmp(dc->source, "synth"))
         return rf_errorf(err, RF_EUSAGE, "the model was trained on the simulator: it has no data file to read");
-    if (dc->test[0]) return rf_data_load_for_model(lm, dc->test, skip_bad_rows, with_labels, out, bad_rows, err);
+    if (dc->test[0]) return rf_data_load_for_model_ex(lm, dc->test, with_labels, lo, out, err);
     /* the position split of the source, as in training (it depends on the rows kept - read with
      * their labels, like in training, whatever with_labels says - and their group keys, not on
      * the encoders) */
     rf_dataset *all = NULL;
-    rf_status st = rf_data_load_for_model(lm, dc->source, skip_bad_rows, 1, &all, bad_rows, err);
+    rf_status st = rf_data_load_for_model_ex(lm, dc->source, 1, lo, &all, err);
     if (st) return st;
     if (dc->split == RF_SPLIT_RANDOM) {
         rf_dataset *parts[3] = {NULL, NULL, NULL};
@@ -165,6 +186,17 @@ rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_ro
     *out = rf_dataset_range(all, b, all->n);
     rf_dataset_free(all);
     return *out ? RF_OK : rf_errorf(err, RF_ENOMEM, "out of memory");
+}
+
+rf_status rf_data_load_test_for_model(const rf_loaded_model *lm, int skip_bad_rows, int with_labels,
+                                      rf_dataset **out, size_t *bad_rows, rf_error *err)
+{
+    rf_load_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.skip_bad_rows = skip_bad_rows;
+    rf_status st = rf_data_load_test_for_model_ex(lm, with_labels, &lo, out, err);
+    if (bad_rows) *bad_rows = lo.bad_rows;
+    return st;
 }
 
 /* Summary of fitted encoders: kinds and total ids. */
@@ -251,8 +283,10 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
               lo.filtered_rows ? " (some rows removed by data.filter)" : "");
         if (lo.filtered_rows) logf_(log, ud, "data.filter removed %zu rows", lo.filtered_rows);
         if (lo.bad_rows)
-            logf_(log, ud, "skipped %zu bad row%s of %s (--skip-bad-rows)%s %s%s", lo.bad_rows, lo.bad_rows == 1 ? "" : "s",
-                  dc->source, lo.bad_rows > 5 ? "; the first 5:" : ":", lo.bad_first, lo.bad_rows > 5 ? "; ..." : "");
+        {
+            char msg[1024];
+            logf_(log, ud, "%s", rf_load_bad_summary(&lo, dc->source, msg, sizeof msg));
+        }
         log_encoders(out->enc, log, ud);
     }
     st = rf_data_split(cfg, all, out, err);

@@ -17,6 +17,11 @@ expect_err "d.csv:3:3"
 expect_exit 0 "$RF" train --skip-bad-rows --set data.source="$T/d.csv" --set data.categorical=[a] \
     --set data.dense=[x] --set data.valid_frac=0 --set data.test_frac=0 --set train.epochs=1 -o "$T/x.model"
 expect_err "skipped 1 bad rows"
+# predict and eval say which lines they skipped and why, as train does
+expect_exit 0 "$RF" predict -m "$T/x.model" --data "$T/d.csv" --skip-bad-rows -o "$T/p.tsv"
+expect_err "skipped 1 bad row of $T/d.csv (--skip-bad-rows): line 3 column 3"
+expect_exit 0 "$RF" eval -m "$T/x.model" --data "$T/d.csv" --skip-bad-rows
+expect_err "skipped 1 bad row of $T/d.csv (--skip-bad-rows): line 3 column 3"
 # a non-finite loss stops training with exit 4 and a clear message
 expect_exit 4 "$RF" train $SMALL --set train.lr=1e30 --set train.epochs=2 -o "$T/nan.model"
 expect_err "non-finite training loss"
