@@ -46,13 +46,14 @@ S="$C --set train.epochs=60 --set train.patience=0"
 expect_exit 0 "$RF" train $S -q -o "$T/full_s.rf"
 for sig in TERM INT; do
     out="$T/s$sig.rf"
+    rm -f "$T/log" # else wait_for may read the last run's "step 10" before this one truncates it
     "$RF" train $S -o "$out" 2>"$T/log" &
     pid=$!
     wait_for "$T/log" "step 10 "
     kill -$sig $pid; wait $pid; got=$?
     want=143; [ $sig = INT ] && want=130
     [ "$got" = $want ] || { cat "$T/log" >&2; fail "SIG$sig: exit $got, expected $want"; }
-    grep -q "stopped by SIG$sig" "$T/log" || fail "SIG$sig: no message"
+    grep -q "stopped by SIG$sig" "$T/log" || { cat "$T/log" >&2; fail "SIG$sig: no message"; }
     [ -e "$out" ] && [ -e "$out.ckpt" ] || fail "SIG$sig: the model or the checkpoint is missing"
     expect_exit 0 "$RF" predict -m "$out" -q -o "$T/p.tsv" # the saved model is whole
     expect_exit 0 "$RF" train --resume "$out.ckpt" -q -o "$out"
@@ -66,6 +67,7 @@ expect_exit 0 "$RF" synth -q --set synth.rows=3000 -o "$T/d.csv"
 D="--set data.source=$T/d.csv --set data.categorical=[user_id,item_id,brand] --set data.dense=[log_price]"
 D="$D --set model.hidden=[8] --set model.emb_dim=4 --set train.batch_size=128 --set train.log_every=5"
 D="$D --set train.epochs=2000 --set train.patience=0 --threads 2" # long: it is stopped by SIGTERM
+rm -f "$T/log"
 "$RF" train $D -o "$T/d.rf" 2>"$T/log" &
 pid=$!
 wait_for "$T/log" "step 10 "
