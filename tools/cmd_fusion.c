@@ -389,15 +389,6 @@ void rank_set_free(rank_set *rs)
 
 /* ---- rows, tables, JSON ------------------------------------------------------------------- */
 
-static void plain(rf_fusion *f, const char *name)
-{
-    memset(f, 0, sizeof *f);
-    f->kind = RF_FUSION_ADD;
-    f->n = 1;
-    snprintf(f->name[0], RF_NAME_MAX, "%s", name);
-    f->coef[0] = 1;
-}
-
 static int push_row(rank_row *rows, int *n, const char *title, const rf_fusion *f, int oracle)
 {
     if (*n == RCLI_MAX_ROWS) return 0;
@@ -422,13 +413,13 @@ int rank_default_rows(const rank_opts *ro, const rank_set *rs, rank_row *rows, i
         for (int i = 0; i < nrep; i++) {
             const char *name = ro->predictions ? g_report[i] : rs->col_names[i];
             rf_fusion f;
-            plain(&f, name);
+            rf_fusion_single(&f, name);
             push_row(rows, nrows, name, &f, o);
         }
         if (o && rs->n_oracle) { /* the model's conditional scores as ratios of true probabilities */
             for (int i = rs->n_oracle; i < rs->ncols; i++) {
                 rf_fusion f;
-                plain(&f, rs->col_names[i]);
+                rf_fusion_single(&f, rs->col_names[i]);
                 push_row(rows, nrows, rs->col_names[i], &f, o);
             }
         }
@@ -784,10 +775,10 @@ int cmd_fusion(int argc, char **argv)
     int with_oracle = sv.n_oracle > 0;
     for (int orc = 0; orc <= with_oracle; orc++) {
         rf_fusion f;
-        plain(&f, sv.ctcvr);
+        rf_fusion_single(&f, sv.ctcvr);
         cs[nc] = (cand){.f = f, .oracle = orc};
         snprintf(cs[nc++].title, sizeof cs[0].title, "%s%s (baseline)", orc ? "oracle " : "", sv.ctcvr);
-        plain(&f, sv.ctr);
+        rf_fusion_single(&f, sv.ctr);
         cs[nc] = (cand){.f = f, .oracle = orc};
         snprintf(cs[nc++].title, sizeof cs[0].title, "%s%s", orc ? "oracle " : "", sv.ctr);
         if (!orc && sv.has_fusion) {

@@ -122,6 +122,8 @@ typedef struct {
     double value;                                   /* its value on the search set */
 } rf_fusion;
 
+/* The formula of one score column as it is ("add:NAME=1"), into f. */
+RF_API void rf_fusion_single(rf_fusion *f, const char *name);
 /* Parse "mul:ctr=0.9,ctcvr|ctr=1.1" or "add:ctr=1,ctcvr=20,rel=0.5". */
 RF_API rf_status rf_fusion_parse(const char *spec, rf_fusion *f, rf_error *err) RF_WUR;
 /* The spec form above (each coefficient in the shortest of %.15g..%.17g that reads back to

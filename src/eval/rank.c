@@ -579,6 +579,15 @@ rf_status rf_fusion_parse(const char *spec, rf_fusion *f, rf_error *err)
     return RF_OK;
 }
 
+void rf_fusion_single(rf_fusion *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->kind = RF_FUSION_ADD;
+    f->n = 1;
+    snprintf(f->name[0], RF_NAME_MAX, "%s", name);
+    f->coef[0] = 1;
+}
+
 const char *rf_fusion_spec(const rf_fusion *f, char *buf, size_t n)
 {
     size_t o = 0;

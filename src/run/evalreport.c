@@ -166,15 +166,6 @@ static rf_status scored_set(const rf_loaded_model *lm, const rf_dataset *ds, con
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 
-static void plain(rf_fusion *f, const char *name)
-{
-    memset(f, 0, sizeof *f);
-    f->kind = RF_FUSION_ADD;
-    f->n = 1;
-    snprintf(f->name[0], RF_NAME_MAX, "%s", name);
-    f->coef[0] = 1;
-}
-
 static void push_row(rf_eval_report *r, const char *title, const rf_fusion *f, int oracle)
 {
     if (r->nrows == RF_EVAL_MAX_ROWS) return;
@@ -194,7 +185,7 @@ static void default_rows(const rf_loaded_model *lm, const scored *s, const rf_fu
            probabilities */
         for (int i = 0; i < s->ncols; i++) {
             rf_fusion f;
-            plain(&f, s->col_names[i]);
+            rf_fusion_single(&f, s->col_names[i]);
             push_row(r, s->col_names[i], &f, o);
         }
         char buf[300], pretty[256];
