@@ -24,13 +24,11 @@
 #include <string.h>
 
 #ifdef _OPENMP
-#include <omp.h>
 #endif
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
-#include "core/omp.h"
 #include "core/bigmem.h"
 #include "data/synthint.h"
 
@@ -545,22 +543,9 @@ rf_status rf_synth_generate(const rf_synth_opts *o, rf_dataset **out, rf_error *
     rf_synth_calib_chain_(ds->truth, K, wc, m, o, b);
     free(wc);
 
-    /* pass 2: true entire-space probabilities and labels */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
-#endif
-    for (size_t c = 0; c < n_chunks; c++) {
-        rng_t r, rq;
-        rng_seed(&r, o->seed, 2 * (uint64_t)c + 0x100001ull);
-        rng_seed(&rq, o->seed, (uint64_t)c + 0x300000ull); /* order counts: own stream */
-        size_t i0 = c * LISTS_PER_CHUNK * LL, i1 = i0 + LISTS_PER_CHUNK * LL;
-        if (i1 > n) i1 = n;
-        for (size_t i = i0; i < i1; i++) {
-            float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            float lam = K > T ? item_lam[ds->cat[i * (size_t)F + F_ITEM] - 1] : -1.0f;
-            rf_synth_chain_row_(t, y, T, b, sigm(b[0] + t[0]), -1, lam, &r, &rq);
-        }
-    }
+    /* pass 2: true entire-space probabilities and labels (order counts on their own stream) */
+    rf_synth_labels_(ds, T, b, NULL, 0, -1, K > T ? item_lam : NULL, F_ITEM, n_chunks, LISTS_PER_CHUNK * LL,
+                     0x100001ull, 0x300000ull, o);
     free(item_lam);
     *out = ds;
     return RF_OK;

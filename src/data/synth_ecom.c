@@ -11,10 +11,8 @@
 #include <string.h>
 
 #ifdef _OPENMP
-#include <omp.h>
 #endif
 
-#include "core/omp.h"
 #include "data/synthint.h"
 
 #define E_PBUCKET 10
@@ -420,22 +418,8 @@ rf_status rf_synth_gen_ecom_(const rf_synth_opts *o, rf_dataset **out, rf_error 
     free(wc);
 
     /* labels and truth: potential outcomes of every stage on every row */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
-#endif
-    for (size_t c = 0; c < n_chunks; c++) {
-        rng_t r, rq;
-        rng_seed(&r, o->seed, 2 * (uint64_t)c + 0xEC00001ull);
-        rng_seed(&rq, o->seed, (uint64_t)c + 0xEC80000ull);
-        size_t i0 = c * LISTS_PER_CHUNK * LL, i1 = i0 + LISTS_PER_CHUNK * LL;
-        if (i1 > n) i1 = n;
-        for (size_t i = i0; i < i1; i++) {
-            float *t = ds->truth + i * (size_t)K, *y = ds->labels + i * (size_t)K;
-            double p0 = exam_at(ds->cat[i * (size_t)F + EF_POS]) * sigm(b[0] + t[0]);
-            float lam = OC ? item_lam[ds->cat[i * (size_t)F + EF_ITEM] - 1] : -1.0f;
-            rf_synth_chain_row_(t, y, T, b, p0, CF, lam, &r, &rq);
-        }
-    }
+    rf_synth_labels_(ds, T, b, exam_at, EF_POS, CF, OC ? item_lam : NULL, EF_ITEM, n_chunks, LISTS_PER_CHUNK * LL,
+                     0xEC00001ull, 0xEC80000ull, o);
     free(item_lam);
     *out = ds;
     return RF_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/bigmem.h"
+#include "core/omp.h"
 #include "core/parfor.h"
 #include "data/synthint.h"
 
@@ -178,4 +179,28 @@ float rf_synth_order_lam_(float relprice)
 {
     float lam = LAM_ORDER * expf(-LAM_PRICE * relprice);
     return lam < 0.02f ? 0.02f : lam > 3.0f ? 3.0f : lam;
+}
+
+void rf_synth_labels_(rf_dataset *ds, int T, const double *b, float (*exam)(uint32_t), int pos_col, int cf,
+                      const float *item_lam, int item_col, size_t n_chunks, size_t rows_per_chunk, uint64_t s_row,
+                      uint64_t s_count, const rf_synth_opts *o)
+{
+    const size_t n = ds->n, F = (size_t)ds->F, K = (size_t)ds->K;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(rf_omp_threads(o->threads))
+#endif
+    for (size_t c = 0; c < n_chunks; c++) {
+        rng_t r, rq;
+        rng_seed(&r, o->seed, 2 * (uint64_t)c + s_row);
+        rng_seed(&rq, o->seed, (uint64_t)c + s_count);
+        size_t i0 = c * rows_per_chunk, i1 = i0 + rows_per_chunk;
+        if (i1 > n) i1 = n;
+        for (size_t i = i0; i < i1; i++) {
+            float *t = ds->truth + i * K, *y = ds->labels + i * K;
+            double p0 = sigm(b[0] + t[0]);
+            if (exam) p0 = exam(ds->cat[i * F + (size_t)pos_col]) * p0;
+            float lam = item_lam ? item_lam[ds->cat[i * F + (size_t)item_col] - 1] : -1.0f;
+            rf_synth_chain_row_(t, y, T, b, p0, cf, lam, &r, &rq);
+        }
+    }
 }

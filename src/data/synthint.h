@@ -179,6 +179,15 @@ typedef void (*synth_gen_fn)(const void *world, const rf_synth_opts *o, rf_datas
                              rng_t *r, void *scratch);
 int rf_synth_lists_(synth_gen_fn gen, const void *world, const rf_synth_opts *o, rf_dataset *ds, size_t n_lists,
                     uint64_t stream0, size_t scratch_bytes);
+/* Pass 2 of a search-log preset: every row's entire-space truths and labels
+ * (rf_synth_chain_row_ with the intercepts b), rows_per_chunk rows per chunk in parallel
+ * (o->threads), chunk c on the streams (o->seed, s_row + 2 c) and (o->seed, s_count + c). The
+ * root stage passes with exam(position column pos_col) * sigm(b[0] + t[0]) (exam NULL: 1);
+ * cf as rf_synth_chain_row_; item_lam (NULL: no order counts) is read at item id - 1 of column
+ * item_col. */
+void rf_synth_labels_(rf_dataset *ds, int T, const double *b, float (*exam)(uint32_t), int pos_col, int cf,
+                      const float *item_lam, int item_col, size_t n_chunks, size_t rows_per_chunk, uint64_t s_row,
+                      uint64_t s_count, const rf_synth_opts *o);
 /* Mean extra units of an order of an item of this relative price (cheaper buys in multiples). */
 float rf_synth_order_lam_(float relprice);
 
