@@ -23,9 +23,10 @@ static const char *compare_help =
     "difference of every AUC to a baseline model and its 95% confidence interval (with\n"
     "regression.target set, the MSE and MAE of the predicted value too). With the\n"
     "simulator, an 'oracle' row scores the true probabilities (the best achievable AUC).\n"
-    "Without -c (the demo) the losses are set as in the paper and its official code: task loss\n"
-    "weights ctr 2, ctcvr 1 and positive-row weights ctr 1, ctcvr 500 (paper Fig. 3's best on\n"
-    "AE-RU); --set tasks.N.weight=... / tasks.N.pos_weight=... override them.\n"
+    "Without -c (the demo) the losses and epochs are set as in the paper and its official code:\n"
+    "task loss weights ctr 2, ctcvr 1, positive-row weights ctr 1, ctcvr 500 (paper Fig. 3's\n"
+    "best on AE-RU) and one epoch; --set tasks.N.weight=... / tasks.N.pos_weight=... /\n"
+    "train.epochs=... override them.\n"
     "\n"
     "  -c, --config FILE     YAML experiment config (the model.type key is set per model)\n"
     "      --set KEY=VALUE   override one key (repeatable)\n"
@@ -47,7 +48,7 @@ static const char *compare_help =
 
 /* The demo's loss settings (no -c): applied before the user's --set, stated on stderr. */
 static const char *const demo_sets[] = {"tasks.0.weight=2", "tasks.1.weight=1", "tasks.0.pos_weight=1",
-                                        "tasks.1.pos_weight=500"};
+                                        "tasks.1.pos_weight=500", "train.epochs=1"};
 #define N_DEMO (int)(sizeof demo_sets / sizeof *demo_sets)
 
 int cmd_compare(int argc, char **argv)
@@ -68,10 +69,11 @@ int cmd_compare(int argc, char **argv)
     if (demo && cfg.K >= 2)
         fprintf(stderr, /* stated also under -q: it is what the table means */
                 "demo: the simulator with the paper's loss settings: task weights %s %g, %s %g; positive-row "
-                "weights %s %g, %s %g (official code and paper Fig. 3; override with --set tasks.N.weight / "
-                "tasks.N.pos_weight)\n",
+                "weights %s %g, %s %g; %d epoch%s (official code and paper Fig. 3; override with --set "
+                "tasks.N.weight / tasks.N.pos_weight / train.epochs)\n",
                 cfg.tasks[0].name, cfg.tasks[0].weight, cfg.tasks[1].name, cfg.tasks[1].weight, cfg.tasks[0].name,
-                cfg.tasks[0].pos_weight, cfg.tasks[1].name, cfg.tasks[1].pos_weight);
+                cfg.tasks[0].pos_weight, cfg.tasks[1].name, cfg.tasks[1].pos_weight, cfg.train.epochs,
+                cfg.train.epochs == 1 ? "" : "s");
     rf_error e;
     rf_error_clear(&e);
     const char *list = o.models ? o.models : "nse,esmm,resflow";

@@ -75,13 +75,13 @@ PY
 expect_exit 2 "$RF" eval --predictions "$T/nogroup.csv" --scores ctr --label click --group query
 expect_err "group column .query. not found"
 
-# 7. the demo (compare without -c) trains with the paper's loss settings and says so (also under
+# 7. the demo (compare without -c) trains with the paper's loss settings and one epoch and says so (also under
 # -q); --set overrides them; a config of one's own is not changed
-D="--set synth.rows=5000 --set train.epochs=1 --set model.hidden=[8] --set train.batch_size=256 --models nse -q"
+D="--set synth.rows=5000 --set model.hidden=[8] --set train.batch_size=256 --models nse -q"
 expect_exit 0 "$RF" compare $D
-expect_err "demo: the simulator with the paper's loss settings: task weights ctr 2, ctcvr 1; positive-row weights ctr 1, ctcvr 500"
-expect_exit 0 "$RF" compare $D --set tasks.1.pos_weight=50
-expect_err "positive-row weights ctr 1, ctcvr 50 "
+expect_err "demo: the simulator with the paper's loss settings: task weights ctr 2, ctcvr 1; positive-row weights ctr 1, ctcvr 500; 1 epoch "
+expect_exit 0 "$RF" compare $D --set tasks.1.pos_weight=50 --set train.epochs=2
+expect_err "positive-row weights ctr 1, ctcvr 50; 2 epochs "
 expect_exit 0 "$RF" compare -c configs/default.yaml $D
 if grep -q "^demo:" "$T/err"; then fail "the demo settings applied to a config file"; fi
 exit 0
