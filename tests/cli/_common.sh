@@ -25,3 +25,15 @@ need_mpi() {
     if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
     MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none"
 }
+# wait_server LOG PID: wait (up to 20 s) for the server PID to print "listening on
+# http://127.0.0.1:PORT" into LOG and set PORT; fail if it exits first or never says so
+wait_server() {
+    PORT=""
+    for _i in $(seq 200); do
+        PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$1")
+        [ -n "$PORT" ] && return 0
+        kill -0 "$2" 2>/dev/null || { cat "$1" >&2; fail "the server exited before listening"; }
+        sleep 0.1
+    done
+    cat "$1" >&2; fail "no 'listening on' line from the server in $1"
+}

@@ -44,14 +44,7 @@ expect_err "cut.rfi: not a valid index file"
 "$RF" serve -m "$T/m.model" --index "$T/items.rfi" --port 0 --threads 2 --max-k 50 --max-candidates 3000 \
     2>"$T/serr" &
 SPID=$!
-PORT=""
-for i in $(seq 200); do
-    PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/serr")
-    [ -n "$PORT" ] && break
-    kill -0 "$SPID" 2>/dev/null || { cat "$T/serr" >&2; fail "the server exited"; }
-    sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$T/serr" >&2; fail "no 'listening on' line"; }
+wait_server "$T/serr" "$SPID"
 
 # CHECK: run the Python checks named by $1 (below) against the server
 check() {
@@ -164,13 +157,7 @@ SPID=""
 # a server without an index answers /v1/topk with 404 no_index
 "$RF" serve -m "$T/m1.model" --port 0 --max-requests 1 2>"$T/serr2" &
 SPID=$!
-PORT=""
-for i in $(seq 200); do
-    PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/serr2")
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "$PORT" ] || fail "the second server did not start"
+wait_server "$T/serr2" "$SPID"
 python3 - "$PORT" <<'EOF' || fail "no_index"
 import sys, urllib.request, urllib.error
 try:

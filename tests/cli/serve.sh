@@ -18,14 +18,7 @@ expect_err "model is required"
 
 "$RF" serve -m "$T/m.model" --port 0 --threads 2 --max-body 16000 --max-candidates 45 2>"$T/serr" &
 SPID=$!
-PORT=""
-for i in $(seq 100); do
-    PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/serr")
-    [ -n "$PORT" ] && break
-    kill -0 "$SPID" 2>/dev/null || { cat "$T/serr" >&2; fail "the server exited"; }
-    sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$T/serr" >&2; fail "no 'listening on' line"; }
+wait_server "$T/serr" "$SPID"
 
 # the client: python3's urllib (METHOD PATH [BODY-FILE]) -> prints the status, the body in $T/body
 req() {
@@ -188,13 +181,7 @@ kill -0 "$SPID_DONE" 2>/dev/null && fail "the server is still running"
 # --max-requests: the server stops by itself
 "$RF" serve -m "$T/m.model" --port 0 --max-requests 2 2>"$T/serr" &
 SPID=$!
-PORT=""
-for i in $(seq 100); do
-    PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/serr")
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$T/serr" >&2; fail "no 'listening on' line (2)"; }
+wait_server "$T/serr" "$SPID"
 req GET /healthz; expect_status 200
 req GET /healthz; expect_status 200
 wait "$SPID"; rc=$?
