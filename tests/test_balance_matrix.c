@@ -4,7 +4,7 @@
  * simulator's data through the pipeline (rf_data_load), the model from the configuration
  * (rf_config_create_model), rf_train with the balancer, then the test split evaluated.
  *
- * 7 methods x 13 model types (resflow, nse, esmm and the zoo) x 2 and 3 tasks, tiny widths and
+ * 7 methods x 14 model types (resflow, nse, esmm, the zoo and twin) x 2 and 3 tasks, tiny widths and
  * 6 steps of batch 32 each. The last task (click -> order, or click -> cart -> order) is rare
  * enough that batches without one of its positives occur: the test checks, on the exact row
  * order rf_train uses (rf_row_order with train.seed), that the steps run include such a batch.
@@ -104,12 +104,17 @@ static void run_matrix(int K)
     assert_true(last >= 0);
     assert_true(batch_without_positive(sp.train, base.train.seed, last));
     int runs = 0;
-    for (int t = 0; t <= RF_MODEL_STEM; t++)
+    for (int t = 0; t <= RF_MODEL_TWIN; t++)
         for (int meth = RF_BALANCE_PUB; meth < RF_BALANCE_COUNT; meth++) {
             rf_config c = base;
             char set[96];
             snprintf(set, sizeof set, "model.type=%s", rf_model_type_name((rf_model_type)t));
             assert_int_equal(rf_config_set(&c, set, &e), RF_OK);
+            if (t == RF_MODEL_TWIN) { /* the item side: the search preset's item columns */
+                assert_int_equal(rf_config_set(&c, "model.item_fields=[item_id,item_cat,brand,shop,price_bucket]", &e), RF_OK);
+                assert_int_equal(rf_config_set(&c, "model.item_dense=[log_price,item_hist_ctr]", &e), RF_OK);
+                assert_int_equal(rf_config_set(&c, "model.twin_dim=4", &e), RF_OK);
+            }
             snprintf(set, sizeof set, "train.balance=%s", rf_balance_name(meth));
             assert_int_equal(rf_config_set(&c, set, &e), RF_OK);
             assert_int_equal(rf_config_validate(&c, &e), RF_OK);
@@ -142,7 +147,7 @@ static void run_matrix(int K)
             rf_model_free(m);
             runs++;
         }
-    assert_int_equal(runs, (RF_MODEL_STEM + 1) * (RF_BALANCE_COUNT - 1));
+    assert_int_equal(runs, (RF_MODEL_TWIN + 1) * (RF_BALANCE_COUNT - 1));
     rf_splits_free(&sp);
 }
 
