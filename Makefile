@@ -213,7 +213,7 @@ bench-rank: $(BUILD)/bench_rank
 # scripts/install-deps.sh --with-torch).
 bench: all $(BUILD)/bench_train $(BUILD)/bench_balance
 	@BUILD=$(BUILD) sh bench/run.sh
-	$(BUILD)/bench_balance --threads 2
+	$(BUILD)/bench_balance --threads 2 --peer
 
 # resflow prepare vs pandas.read_csv on a generated AliExpress-format file (needs python3-pandas;
 # env ROWS, REPS, THREADS, GZ: see bench/prepare_bench.sh).

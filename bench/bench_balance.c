@@ -6,10 +6,16 @@
  * simulator-free reference data for --steps steps with method M (default pub) and plots the task
  * weights per step (include/resflow/lab/plot.h).
  *
+ * Each step is timed in wall time and in process CPU time (all threads; steadier than wall time
+ * on a shared machine, the same work on a quiet one).
+ *
  * usage: bench_balance [--model TYPE] [--steps N] [--reps N] [--threads N] [--plot FILE.svg]
- *                      [--method M]
- * No PyTorch peer: the authors' PUB and the compared methods need cvxpy (not installed); the
- * ratio reported is to resflow's own Adam step, the target of issue #14 (PUB <= 2x with 2 tasks). */
+ *                      [--method M] [--peer]
+ * The ratio reported is to resflow's own Adam step, the target of issue #14 (PUB <= 2x with 2
+ * tasks). --peer also runs bench/pub_torch.py (/usr/bin/python3; skipped with a message when
+ * torch is missing): one PUB step written in PyTorch on the same shapes (ResFlow, the setup
+ * above; the Nash solve in numpy) and a PyTorch Adam step, and prints resflow's PUB step over
+ * PyTorch's. The other methods have no PyTorch peer here (the authors' code needs cvxpy). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +38,43 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* The number after "key": in a one-line JSON object, or -1. */
+static double json_num(const char *line, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(line, k);
+    return p ? atof(p + strlen(k)) : -1;
+}
+
+/* bench/pub_torch.py on the same shapes: PyTorch's PUB and Adam steps beside resflow's. */
+static void run_peer(int threads, long steps, double pub_ms, double pub_cpu, double adam_ms, double adam_cpu)
+{
+    const char *script = "bench/pub_torch.py";
+    char cmd[512], line[1024] = "";
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --threads %d --steps %ld", script, threads, steps);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(line, sizeof line, p)) line[0] = 0;
+    int rc = p ? pclose(p) : -1;
+    double tp = json_num(line, "pub_ms"), tpc = json_num(line, "pub_cpu_ms"), ta = json_num(line, "adam_ms"),
+           tac = json_num(line, "adam_cpu_ms");
+    if (rc != 0 || tp <= 0 || ta <= 0) {
+        printf("peer: skipped (%s did not run: python3-torch missing? see its message above)\n", script);
+        return;
+    }
+    printf("peer: PyTorch %s (%s): Adam %.2f ms/step (%.2f CPU ms), PUB %.2f ms/step (%.2f CPU ms), PUB/Adam %.2fx\n",
+           script, cmd, ta, tac, tp, tpc, tp / ta);
+    printf("peer: resflow / PyTorch: PUB step %.3fx wall, %.3fx CPU; Adam step %.3fx wall, %.3fx CPU\n", pub_ms / tp,
+           pub_cpu / tpc, adam_ms / ta, adam_cpu / tac);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -43,7 +86,7 @@ int main(int argc, char **argv)
     rf_blas_env_setup(argv);
     const char *model = "resflow", *plot = NULL, *pmethod = "pub";
     long rows = 262144, steps = 20;
-    int threads = 2, reps = 3, F = 16, E = 16, B = 2048;
+    int threads = 2, reps = 3, F = 16, E = 16, B = 2048, peer = 0;
     uint32_t vocab = 15625;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
@@ -52,9 +95,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--plot") && i + 1 < argc) plot = argv[++i];
         else if (!strcmp(argv[i], "--method") && i + 1 < argc) pmethod = argv[++i];
+        else if (!strcmp(argv[i], "--peer")) peer = 1;
         else {
             fprintf(stderr, "usage: bench_balance [--model M] [--steps N] [--reps N] [--threads N] "
-                            "[--plot FILE.svg] [--method M]\n");
+                            "[--plot FILE.svg] [--method M] [--peer]\n");
             return 1;
         }
     }
@@ -95,7 +139,7 @@ int main(int argc, char **argv)
     }
     const rf_model_info *mi = rf_model_info_of(m[0]);
     double grad_mb = (mi->n_params * 4.0 + (double)B * F * (4 + 4.0 * E)) / 1e6; /* one gradient set, full batch */
-    double *ms = calloc((size_t)nm * reps, sizeof *ms);
+    double *ms = calloc((size_t)nm * reps, sizeof *ms), *cs = calloc((size_t)nm * reps, sizeof *cs);
     double loss;
     long s0 = 0;
     for (int rep = 0; rep < reps; rep++)
@@ -103,28 +147,34 @@ int main(int argc, char **argv)
             for (long s = 0; s < steps + 2; s++) {
                 if (s == 2) s0 = 0;
                 rf_batch bt = {ds, perm + ((rep * steps + s) % nb) * B, B, lc};
-                double a = now();
+                double a = now(), ca = cpu_now();
                 rf_status st = k == 0 ? rf_train_step(m[k], ws[k], sumg[k], adam, &bt, NULL, NULL, &loss, &e)
                                       : rf_train_step_balanced(m[k], ws[k], g[k], bal[k], &bt, &loss, &e);
                 if (st) {
                     fprintf(stderr, "%s: %s\n", rf_balance_name(k), e.msg);
                     return 1;
                 }
-                if (s >= 2) ms[k * reps + rep] += (now() - a) * 1e3 / steps;
+                if (s >= 2) {
+                    ms[k * reps + rep] += (now() - a) * 1e3 / steps;
+                    cs[k * reps + rep] += (cpu_now() - ca) * 1e3 / steps;
+                }
                 s0++;
             }
         }
-    printf("%-12s %10s %8s %14s %14s\n", "method", "ms/step", "x Adam", "state +MB", "grads +MB");
-    double adam_ms = 0;
+    printf("%-12s %10s %8s %12s %8s %14s %14s\n", "method", "ms/step", "x Adam", "CPU ms/step", "x Adam",
+           "state +MB", "grads +MB");
+    double adam_ms = 0, adam_cpu = 0, pub_ms = 0, pub_cpu = 0;
     size_t adam_state = rf_optimizer_state_size(adam);
     for (int k = 0; k < nm; k++) {
         qsort(ms + k * reps, (size_t)reps, sizeof *ms, cmp_d);
-        double med = ms[k * reps + reps / 2];
-        if (k == 0) adam_ms = med;
+        qsort(cs + k * reps, (size_t)reps, sizeof *cs, cmp_d);
+        double med = ms[k * reps + reps / 2], cmed = cs[k * reps + reps / 2];
+        if (k == 0) adam_ms = med, adam_cpu = cmed;
+        if (k == RF_BALANCE_PUB) pub_ms = med, pub_cpu = cmed;
         double st = k == 0 ? 0 : (double)(rf_optimizer_state_size(rf_balancer_optimizer(bal[k])) - adam_state) / 1e6;
         /* balanced steps hold K per-task sets and the combined one, Adam one set */
-        printf("%-12s %10.2f %7.2fx %14.1f %14.1f\n", k == 0 ? "none (Adam)" : rf_balance_name(k), med,
-               med / adam_ms, st, k == 0 ? 0.0 : grad_mb * 2);
+        printf("%-12s %10.2f %7.2fx %12.2f %7.2fx %14.1f %14.1f\n", k == 0 ? "none (Adam)" : rf_balance_name(k), med,
+               med / adam_ms, cmed, cmed / adam_cpu, st, k == 0 ? 0.0 : grad_mb * 2);
     }
     char cpu[256] = "?";
     FILE *fp = fopen("/proc/cpuinfo", "r");
@@ -139,6 +189,10 @@ int main(int argc, char **argv)
     printf("setup: %s, 16 fields x emb 16 (250k rows), towers 128-64 x 2 tasks, batch 2048, %d threads, %ld "
            "steps, median of %d | %s | OpenBLAS %s\n",
            model, threads, steps, reps, cpu, openblas_get_corename());
+    if (peer) {
+        fflush(stdout);
+        run_peer(threads, steps, pub_ms, pub_cpu, adam_ms, adam_cpu);
+    }
     if (plot) { /* the task weights of one method per step */
         int meth = -1;
         for (int k = 1; k < nm; k++)
@@ -189,6 +243,7 @@ int main(int argc, char **argv)
     }
     rf_optimizer_free(adam);
     free(ms);
+    free(cs);
     free(perm);
     rf_dataset_free(ds);
     return 0;

@@ -481,6 +481,90 @@ static void test_train_every_type(void **state)
     rf_dataset_free(none);
 }
 
+/* The balancer's state through its optimizer's bytes (what a checkpoint stores): 4 steps, save,
+ * load into a new balancer on a copy of the model, 4 more steps on both: the same parameters
+ * bit for bit, for every method, 3 tasks (PCGrad's random task order, Nash-MTL's cached weights
+ * with train.balance_interval 3, uncertainty's log-variances, PUB's refresh step). A state of
+ * another method is refused. */
+static void test_state_roundtrip(void **state)
+{
+    (void)state;
+    rf_dataset *ds = bal_sim3(3000, 7);
+    rf_error e;
+    unsigned char *other = NULL;
+    size_t other_n = 0;
+    for (int meth = RF_BALANCE_PUB; meth < RF_BALANCE_COUNT; meth++) {
+        rf_config cfg;
+        rf_model *m[2];
+        for (int i = 0; i < 2; i++) {
+            rf_config_default(&cfg);
+            cfg.model.emb_dim = 4;
+            cfg.model.n_hidden = 1;
+            cfg.model.hidden[0] = 8;
+            cfg.K = 3;
+            cfg.train.lr = 1e-2f;
+            cfg.train.balance = meth;
+            cfg.train.balance_interval = 3;
+            for (int k = 0; k < 3; k++) {
+                snprintf(cfg.tasks[k].name, sizeof cfg.tasks[k].name, "t%d", k);
+                snprintf(cfg.tasks[k].label, sizeof cfg.tasks[k].label, "%s", k == 0 ? "click" : k == 1 ? "cart" : "order");
+                snprintf(cfg.tasks[k].parent, sizeof cfg.tasks[k].parent, "%s", k ? (k == 1 ? "t0" : "t1") : "");
+            }
+            assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m[i], &e), RF_OK);
+        }
+        const rf_model_info *in = rf_model_info_of(m[0]);
+        rf_balancer *b[2] = {rf_balancer_create(m[0], &cfg.train, meth), NULL};
+        rf_workspace *ws = rf_workspace_create(m[0], 64);
+        rf_grads *g[3] = {rf_grads_create(m[0]), rf_grads_create(m[0]), rf_grads_create(m[0])};
+        int lc[3] = {rf_dataset_label_index(ds, "click"), rf_dataset_label_index(ds, "cart"),
+                     rf_dataset_label_index(ds, "order")};
+        size_t rows[64];
+        double loss;
+        for (int s = 0; s < 4; s++) {
+            for (int i = 0; i < 64; i++) rows[i] = ((size_t)s * 64 + i) * 13 % ds->n;
+            rf_batch bt = {ds, rows, 64, lc};
+            assert_int_equal(rf_train_step_balanced(m[0], ws, g, b[0], &bt, &loss, &e), RF_OK);
+        }
+        rf_optimizer *o0 = rf_balancer_optimizer(b[0]);
+        size_t n = rf_optimizer_state_size(o0);
+        unsigned char *st = malloc(n);
+        rf_optimizer_save_state(o0, st);
+        memcpy(rf_model_params(m[1]), rf_model_params(m[0]), in->n_params * sizeof(float));
+        memcpy(rf_model_emb(m[1]), rf_model_emb(m[0]), in->n_emb_rows * (size_t)in->E * sizeof(float));
+        if (in->n_buffers) memcpy(rf_model_buffers(m[1]), rf_model_buffers(m[0]), in->n_buffers * sizeof(float));
+        b[1] = rf_balancer_create(m[1], &cfg.train, meth);
+        assert_int_equal(rf_optimizer_load_state(rf_balancer_optimizer(b[1]), st, n, &e), RF_OK);
+        double w0[3], w1[3];
+        rf_balancer_weights(b[0], w0);
+        rf_balancer_weights(b[1], w1);
+        assert_memory_equal(w0, w1, sizeof w0);
+        for (int s = 4; s < 8; s++)
+            for (int i = 0; i < 2; i++) {
+                for (int r = 0; r < 64; r++) rows[r] = ((size_t)s * 64 + r) * 13 % ds->n;
+                rf_batch bt = {ds, rows, 64, lc};
+                assert_int_equal(rf_train_step_balanced(m[i], ws, g, b[i], &bt, &loss, &e), RF_OK);
+            }
+        if (memcmp(rf_model_params(m[0]), rf_model_params(m[1]), in->n_params * sizeof(float)))
+            fail_msg("%s: the resumed balancer diverged", rf_balance_name(meth));
+        assert_memory_equal(rf_model_emb(m[0]), rf_model_emb(m[1]), in->n_emb_rows * (size_t)in->E * sizeof(float));
+        if (other) { /* the previous method's state: refused, naming both */
+            rf_status ls = rf_optimizer_load_state(rf_balancer_optimizer(b[1]), other, other_n, &e);
+            assert_int_equal(ls, RF_EFORMAT);
+        }
+        free(other);
+        other = st;
+        other_n = n;
+        for (int k = 0; k < 3; k++) rf_grads_free(g[k]);
+        rf_workspace_free(ws);
+        for (int i = 0; i < 2; i++) {
+            rf_balancer_free(b[i]);
+            rf_model_free(m[i]);
+        }
+    }
+    free(other);
+    rf_dataset_free(ds);
+}
+
 static void test_config_key(void **state)
 {
     (void)state;
@@ -522,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_first_step_every_method),
         cmocka_unit_test(test_uncertainty_learns),
         cmocka_unit_test(test_train_every_type),
+        cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_config_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,22 @@ static void fmt(char *buf, size_t n, const char *f, double v)
     else snprintf(buf, n, "NaN");
 }
 
-/* The curves: training and validation loss, validation AUC per task (and MSE) against epochs. */
+/* train.balance's task weights against epochs, when a balancer ran (its log lines). */
+static rf_status add_weights(rf_report *r, const progress *pg, rf_error *e)
+{
+    if (!pg->wK || !pg->weight_at.n) return RF_OK;
+    rf_plot_series ws[PG_MAX_TASKS];
+    for (int k = 0; k < pg->wK; k++)
+        ws[k] = (rf_plot_series){pg->wtask[k], pg->weight[k].n, pg->weight[k].x, pg->weight[k].y, NULL};
+    char cap[160];
+    snprintf(cap, sizeof cap, "Task weights of train.balance: %s every train.log_every steps (docs/balance.md).",
+             pg->balance);
+    rf_plot_opts o = {"task weights", "epoch", "weight", 0, 520, 360, 0, NULL, NULL};
+    return rf_report_plot(r, cap, &o, ws, pg->wK, e);
+}
+
+/* The curves: training and validation loss, validation AUC per task (and MSE) against epochs,
+ * train.balance's task weights. */
 static rf_status add_curves(rf_report *r, const progress *pg, rf_error *e)
 {
     rf_status st = rf_report_heading(r, "Training curves", e);
@@ -46,7 +61,7 @@ static rf_status add_curves(rf_report *r, const progress *pg, rf_error *e)
         rf_plot_opts om = {"validation MSE", "epoch", "MSE", 0, 520, 360, 0, NULL, NULL};
         if ((st = rf_report_plot(r, NULL, &om, &ms, 1, e))) return st;
     }
-    return RF_OK;
+    return add_weights(r, pg, e);
 }
 
 static rf_status add_metrics(rf_report *r, const rf_model *m, const rf_eval_result *te, size_t rows, rf_error *e)

@@ -37,9 +37,11 @@ static const char *train_help =
     "      --skip-bad-rows   skip malformed input rows and count them (default: stop at the first)\n"
     "      --threads N       threads (default: all cores; same as --set train.threads=N)\n"
     "      --json[=FILE]     also write the final metrics as JSON (to FILE; without FILE stdout\n"
-    "                        carries the JSON only and the table goes to stderr)\n"
-    "      --report DIR      also write DIR/report.html: training curves, test metrics,\n"
-    "                        calibration per task (one self-contained page; docs/report.md)\n"
+    "                        carries the JSON only and the table goes to stderr); with\n"
+    "                        train.balance also the task-weight history (docs/balance.md)\n"
+    "      --report DIR      also write DIR/report.html: training curves (and train.balance's\n"
+    "                        task weights), test metrics, calibration per task (one\n"
+    "                        self-contained page; docs/report.md)\n"
     "      --show-config     print the resolved configuration (YAML) to stderr first (it is\n"
     "                        stored in the model either way: resflow config -m MODEL)\n"
     "      --checkpoint FILE  where checkpoints go (default MODEL.ckpt); removed when the model is saved\n"
@@ -186,6 +188,27 @@ static int ckpt_setup(train_ckpt *x, const char *out, const char *const *ins, in
 
 static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp,
                       const char *out);
+
+/* --json's "balance" member when train.balance ran: the method, the tasks and the weight
+ * history, one point per train.log_every steps: {"step", "epoch", "weights": [K]}. j is
+ * returned (NULL stays NULL: write_json reports it). */
+static json_t *balance_json(json_t *j, const progress *pg)
+{
+    if (!j || !pg->wK) return j;
+    json_t *b = json_object(), *tasks = json_array(), *hist = json_array();
+    for (int k = 0; k < pg->wK; k++) json_array_append_new(tasks, json_string(pg->wtask[k]));
+    for (int i = 0; i < pg->weight_at.n; i++) {
+        json_t *w = json_array();
+        for (int k = 0; k < pg->wK; k++) json_array_append_new(w, json_real(pg->weight[k].y[i]));
+        json_array_append_new(hist, json_pack("{s:I, s:i, s:o}", "step", (json_int_t)pg->weight_at.x[i], "epoch",
+                                              (int)pg->weight_at.y[i], "weights", w));
+    }
+    json_object_set_new(b, "method", json_string(pg->balance));
+    json_object_set_new(b, "tasks", tasks);
+    json_object_set_new(b, "history", hist);
+    json_object_set_new(j, "balance", b);
+    return j;
+}
 
 static int train_run(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck)
 {
@@ -396,8 +419,8 @@ static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoin
         snprintf(path, sizeof path, "%s/report.html", o.report);
         rc = report_run(path, m, &cfg, sp.test, sp.test->n ? &te : NULL, &pg, &ts);
     }
+    if (!rc && o.json && sp.test->n > 0) rc = write_json(balance_json(metrics_json(rf_model_spec_of(m), mi->parent, &te), &pg), o.json_path);
     progress_free(&pg);
-    if (!rc && o.json && sp.test->n > 0) rc = write_json(metrics_json(rf_model_spec_of(m), mi->parent, &te), o.json_path);
     rf_model_free(m);
     rf_splits_free(&sp);
     return rc;

@@ -98,6 +98,36 @@ static void record_valid(progress *p, const char *line)
     }
 }
 
+/* "epoch E step S | weights METHOD | a W | b W" into the weight curves; 0 when line is not one */
+static int record_weights(progress *p, const char *line)
+{
+    int ep, n = 0;
+    long step;
+    char method[32];
+    if (sscanf(line, "epoch %d step %ld | weights %31s%n", &ep, &step, method, &n) != 3) return 0;
+    const char *s = strstr(line + n, " | ");
+    double w[PG_MAX_TASKS];
+    char name[PG_MAX_TASKS][64];
+    int K = 0;
+    while (s && K < PG_MAX_TASKS) {
+        s += 3;
+        int used = 0;
+        if (sscanf(s, "%63s %lf%n", name[K], &w[K], &used) != 2) return 0;
+        K++;
+        s = strstr(s + used, " | ");
+    }
+    if (!K) return 0;
+    if (!p->wK) { /* the first point names the method and the tasks */
+        snprintf(p->balance, sizeof p->balance, "%s", method);
+        for (int k = 0; k < K; k++) snprintf(p->wtask[k], sizeof p->wtask[k], "%.63s", name[k]);
+        p->wK = K;
+    }
+    if (K != p->wK) return 1;
+    add(p, &p->weight_at, (double)step, (double)ep);
+    for (int k = 0; k < K; k++) add(p, &p->weight[k], (double)step / (double)p->per_epoch, w[k]);
+    return 1;
+}
+
 void progress_log(void *ud, const char *line)
 {
     progress *p = ud;
@@ -110,6 +140,8 @@ void progress_log(void *ud, const char *line)
         add(p, &p->train_loss, (double)step / (double)p->per_epoch, loss);
     } else if (strstr(line, " valid | ") && !strncmp(line, "epoch ", 6)) {
         record_valid(p, line);
+    } else {
+        record_weights(p, line);
     }
     int warning = !strncmp(line, "warning:", 8);
     if (g_quiet && !warning) return;
@@ -143,9 +175,9 @@ void progress_end(progress *p)
 
 void progress_free(progress *p)
 {
-    pg_curve *c[3 + PG_MAX_TASKS] = {&p->train_loss, &p->valid_loss, &p->valid_mse};
-    for (int k = 0; k < PG_MAX_TASKS; k++) c[3 + k] = &p->valid_auc[k];
-    for (int i = 0; i < 3 + PG_MAX_TASKS; i++) {
+    pg_curve *c[4 + 2 * PG_MAX_TASKS] = {&p->train_loss, &p->valid_loss, &p->valid_mse, &p->weight_at};
+    for (int k = 0; k < PG_MAX_TASKS; k++) c[4 + k] = &p->valid_auc[k], c[4 + PG_MAX_TASKS + k] = &p->weight[k];
+    for (int i = 0; i < 4 + 2 * PG_MAX_TASKS; i++) {
         free(c[i]->x);
         free(c[i]->y);
     }

@@ -3,8 +3,9 @@
  * loss, validation loss and AUC per evaluation) recorded for the HTML report (cmd_report.c).
  *
  * The curves are read from the library's log lines (src/nn/train.c: "epoch E step S | loss L |
- * R samples/s | T s" and "epoch E valid | TASK auc A | ... | loss L [| mse M]"); a line of
- * another shape is passed through unchanged.
+ * R samples/s | T s" and "epoch E valid | TASK auc A | ... | loss L [| mse M]"; with
+ * train.balance also "epoch E step S | weights METHOD | TASK W | ...", the balancer's task
+ * weights); a line of another shape is passed through unchanged.
  */
 #ifndef RESFLOW_PROGRESS_H
 #define RESFLOW_PROGRESS_H
@@ -31,6 +32,12 @@ typedef struct {
     pg_curve train_loss;          /* x: epochs (step / per_epoch) */
     pg_curve valid_loss, valid_mse;
     pg_curve valid_auc[PG_MAX_TASKS];
+    /* train.balance's task weights per log point: method, tasks, the point's (step, epoch) in
+     * weight_at (x: step, y: epoch), each task's weight against epochs (step / per_epoch) */
+    char balance[32];
+    int wK;
+    char wtask[PG_MAX_TASKS][64];
+    pg_curve weight_at, weight[PG_MAX_TASKS];
     int oom;
 } progress;
 

@@ -173,7 +173,10 @@ RF_API rf_status rf_balancer_step(rf_balancer *b, rf_model *m, rf_grads *const *
 /* The task weights of the last step into w (K): the shared coefficients ws of a gradient-level
  * method, PUB's alpha, all 1 for AdaTask and before the first step. Returns K. */
 RF_API int rf_balancer_weights(const rf_balancer *b, double *w);
-/* The optimizer underneath (Adam, PUB or AdaTask): its steps and state. */
+/* The optimizer underneath (PUB, AdaTask, or for a gradient-level method Adam, named
+ * "adam+balance", whose state also holds the method's: uncertainty's log-variances and their
+ * moments, Nash-MTL's weights and next solve, PCGrad's random state, the last weights): its
+ * steps and state. Saving and loading that state (a checkpoint) resumes the balancer exactly. */
 RF_API rf_optimizer *rf_balancer_optimizer(const rf_balancer *b);
 /* A balanced training step on a batch: forward, per-task losses and gradients into per_task
  * (K sets), BatchNorm statistics adopted, rf_balancer_step. The summed loss to *loss; a

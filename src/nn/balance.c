@@ -287,13 +287,8 @@ static void pub_save(const rf_optimizer *o, unsigned char *p)
     wr32(p + 16, (uint32_t)a->K);
     wr32(p + 20, (uint32_t)a->interval);
     wr64(p + 24, (uint64_t)a->next_refresh);
-    p += 32;
-    for (int k = 0; k < a->K; k++, p += 8) {
-        uint64_t b;
-        memcpy(&b, &a->alpha[k], 8);
-        wr64(p, b);
-    }
-    rf_adam_moments_save_(&a->s, p);
+    rf_put_f64s_(p + 32, a->alpha, (size_t)a->K);
+    rf_adam_moments_save_(&a->s, p + 32 + 8 * (size_t)a->K);
 }
 
 static rf_status pub_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
@@ -305,12 +300,8 @@ static rf_status pub_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_
         return rf_errorf(err, RF_EFORMAT, "optimizer state: PUB update interval %u, this optimizer has %d",
                          (unsigned)rd32(p + 20), a->interval);
     a->next_refresh = (long)rd64(p + 24);
-    p += 32;
-    for (int k = 0; k < a->K; k++, p += 8) {
-        uint64_t b = rd64(p);
-        memcpy(&a->alpha[k], &b, 8);
-    }
-    rf_adam_moments_load_(&a->s, p);
+    rf_get_f64s_(a->alpha, p + 32, (size_t)a->K);
+    rf_adam_moments_load_(&a->s, p + 32 + 8 * (size_t)a->K);
     return RF_OK;
 }
 

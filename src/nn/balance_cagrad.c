@@ -96,4 +96,4 @@ static rf_status cagrad_coeffs(void *state, const rf_balance_ctx_ *ctx, const do
     return RF_OK;
 }
 
-const rf_grad_method_ rf_balance_cagrad_ = {"cagrad", 0, cagrad_coeffs};
+const rf_grad_method_ rf_balance_cagrad_ = {"cagrad", 0, cagrad_coeffs, 0, NULL, NULL};

@@ -13,8 +13,27 @@
 #define RESFLOW_NN_BALANCE_IMPL_H
 
 #include <stdint.h>
+#include <string.h>
 
+#include "core/bytes.h"
 #include "resflow/balance.h"
+
+/* n doubles as little-endian IEEE bits at dst, and back (the methods' and PUB's saved state). */
+static inline void rf_put_f64s_(unsigned char *dst, const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, x + i, 8);
+        wr64(dst + 8 * i, b);
+    }
+}
+static inline void rf_get_f64s_(double *x, const unsigned char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = rd64(src + 8 * i);
+        memcpy(x + i, &b, 8);
+    }
+}
 
 typedef struct {
     const rf_train_cfg *tc;
@@ -28,6 +47,11 @@ typedef struct {
     /* ws, wt: K coefficients each (wt may be set equal to ws). Never NaN for a finite PSD M. */
     rf_status (*coeffs)(void *state, const rf_balance_ctx_ *ctx, const double *M, const double *loss, int K,
                         double *ws, double *wt, rf_error *err);
+    /* The state's byte form (little-endian, saved_size bytes) for checkpoints: the balancer's
+     * optimizer state carries it (balance_step.c). 0 / NULL for a method without state. */
+    size_t saved_size;
+    void (*save)(const void *state, unsigned char *dst);
+    void (*load)(void *state, const unsigned char *src);
 } rf_grad_method_;
 
 extern const rf_grad_method_ rf_balance_uncertainty_, rf_balance_pcgrad_, rf_balance_mgda_, rf_balance_cagrad_,

@@ -71,4 +71,4 @@ static rf_status mgda_coeffs(void *state, const rf_balance_ctx_ *ctx, const doub
     return RF_OK;
 }
 
-const rf_grad_method_ rf_balance_mgda_ = {"mgda", 0, mgda_coeffs};
+const rf_grad_method_ rf_balance_mgda_ = {"mgda", 0, mgda_coeffs, 0, NULL, NULL};

@@ -35,4 +35,20 @@ static rf_status nash_coeffs(void *state, const rf_balance_ctx_ *ctx, const doub
     return RF_OK;
 }
 
-const rf_grad_method_ rf_balance_nash_mtl_ = {"nash_mtl", sizeof(nash_state), nash_coeffs};
+/* saved: alpha (RF_MAX_TASKS f64) | u64 next */
+static void nash_save(const void *state, unsigned char *p)
+{
+    const nash_state *s = state;
+    rf_put_f64s_(p, s->alpha, RF_MAX_TASKS);
+    wr64(p + 8 * RF_MAX_TASKS, (uint64_t)s->next);
+}
+
+static void nash_load(void *state, const unsigned char *p)
+{
+    nash_state *s = state;
+    rf_get_f64s_(s->alpha, p, RF_MAX_TASKS);
+    s->next = (long)rd64(p + 8 * RF_MAX_TASKS);
+}
+
+const rf_grad_method_ rf_balance_nash_mtl_ = {"nash_mtl", sizeof(nash_state), nash_coeffs,
+                                              8 * RF_MAX_TASKS + 8, nash_save, nash_load};

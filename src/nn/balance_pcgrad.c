@@ -44,4 +44,4 @@ static rf_status pcgrad_coeffs(void *state, const rf_balance_ctx_ *ctx, const do
     return RF_OK;
 }
 
-const rf_grad_method_ rf_balance_pcgrad_ = {"pcgrad", 0, pcgrad_coeffs};
+const rf_grad_method_ rf_balance_pcgrad_ = {"pcgrad", 0, pcgrad_coeffs, 0, NULL, NULL};

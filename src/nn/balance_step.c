@@ -1,10 +1,16 @@
 /* balance_step.c - the balancer behind train.balance: one step from the per-task gradients
  * through a gradient-level method (coefficients from the Gram matrix, the combined gradient to
- * Adam) or an update-level optimizer (PUB, AdaTask). See include/resflow/balance.h. */
+ * Adam) or an update-level optimizer (PUB, AdaTask). See include/resflow/balance.h.
+ *
+ * A gradient-level method's optimizer is Adam whose saved state also carries the balancer's
+ * (the method's state, e.g. uncertainty's log-variances and their moments or Nash-MTL's cached
+ * weights and next solve; PCGrad's random state; the last weights), so a checkpoint of a
+ * balanced run (rf_optimizer_save_state of rf_balancer_optimizer) resumes it bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/adam.h"
 #include "nn/balance_impl.h"
 #include "nn/model_impl.h"
 
@@ -17,7 +23,6 @@ struct rf_balancer {
     size_t n;
     void *state;
     uint64_t rng;
-    long steps;
     double w[RF_MAX_TASKS];
     rf_train_cfg tc;
 };
@@ -82,6 +87,96 @@ rf_status rf_balance_coeffs(int method, const double *M, const double *loss, int
     return st;
 }
 
+/* ---- the optimizer of a gradient-level method: Adam + the balancer's state ---------------- */
+
+typedef struct {
+    rf_optimizer base;
+    rf_adam_moments_ s;
+    rf_balancer *b; /* the owner */
+} gadam;
+
+static void gadam_dense(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    gadam *a = (gadam *)o;
+    rf_adam_dense_(&a->b->tc, o->steps, mdl->params, a->s.m, a->s.v, rf_grads_dense(gr, NULL), a->s.n);
+}
+
+static void gadam_sparse(rf_optimizer *o, rf_model *mdl, const rf_grads *gr)
+{
+    gadam *a = (gadam *)o;
+    const uint32_t *rows;
+    float *eg;
+    size_t nr = rf_grads_emb(gr, &rows, &eg);
+    rf_adam_sparse_(&a->b->tc, o->steps, mdl->emb, a->s.em, a->s.ev, mdl->E, rows, eg, nr);
+}
+
+/* body: u64 n | u64 ne | u32 method | u32 K | u64 rng | K f64 weights | u64 bytes of the
+ * method's state | the method's state | the moments (adam.h) */
+static size_t gadam_size(const rf_optimizer *o)
+{
+    const gadam *a = (const gadam *)o;
+    return 40 + 8 * (size_t)a->b->K + a->b->gm->saved_size + rf_adam_moments_bytes_(&a->s);
+}
+
+static void gadam_save(const rf_optimizer *o, unsigned char *p)
+{
+    const gadam *a = (const gadam *)o;
+    const rf_balancer *b = a->b;
+    wr64(p, a->s.n);
+    wr64(p + 8, a->s.ne);
+    wr32(p + 16, (uint32_t)b->method);
+    wr32(p + 20, (uint32_t)b->K);
+    wr64(p + 24, b->rng);
+    rf_put_f64s_(p + 32, b->w, (size_t)b->K);
+    p += 32 + 8 * (size_t)b->K;
+    wr64(p, b->gm->saved_size);
+    if (b->gm->save) b->gm->save(b->state, p + 8);
+    rf_adam_moments_save_(&a->s, p + 8 + b->gm->saved_size);
+}
+
+static rf_status gadam_load(rf_optimizer *o, const unsigned char *p, size_t n, rf_error *err)
+{
+    gadam *a = (gadam *)o;
+    rf_balancer *b = a->b;
+    if (n != gadam_size(o) || rd64(p) != a->s.n || rd64(p + 8) != a->s.ne || rd32(p + 20) != (uint32_t)b->K)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: balance state of another model shape");
+    if (rd32(p + 16) != (uint32_t)b->method)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: saved by train.balance %s, loading into %s",
+                         rf_balance_name((int)rd32(p + 16)), rf_balance_name(b->method));
+    const unsigned char *q = p + 32 + 8 * (size_t)b->K;
+    if (rd64(q) != b->gm->saved_size)
+        return rf_errorf(err, RF_EFORMAT, "optimizer state: %s state of %llu bytes, expected %zu", b->gm->name,
+                         (unsigned long long)rd64(q), b->gm->saved_size);
+    b->rng = rd64(p + 24);
+    rf_get_f64s_(b->w, p + 32, (size_t)b->K);
+    if (b->gm->load) b->gm->load(b->state, q + 8);
+    rf_adam_moments_load_(&a->s, q + 8 + b->gm->saved_size);
+    return RF_OK;
+}
+
+static void gadam_destroy(rf_optimizer *o)
+{
+    gadam *a = (gadam *)o;
+    rf_adam_moments_free_(&a->s);
+    free(a);
+}
+
+static const rf_optimizer_ops gadam_ops = {"adam+balance", gadam_dense,   gadam_sparse, gadam_size,
+                                           gadam_save,     gadam_load,    gadam_destroy};
+
+static rf_optimizer *gadam_create(rf_balancer *b, const rf_model *mdl)
+{
+    gadam *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->base.ops = &gadam_ops;
+    a->b = b;
+    if (rf_adam_moments_alloc_(&a->s, mdl->n_params, mdl->emb_off[mdl->F] * (size_t)mdl->E)) {
+        gadam_destroy(&a->base);
+        return NULL;
+    }
+    return &a->base;
+}
+
 void rf_balancer_free(rf_balancer *b)
 {
     if (!b) return;
@@ -106,7 +201,7 @@ rf_balancer *rf_balancer_create(const rf_model *m, const rf_train_cfg *tc, int m
     b->gm = grad_method(method);
     if (method == RF_BALANCE_PUB) b->opt = rf_pub_create(m, tc, tc->balance_interval > 0 ? tc->balance_interval : 10);
     else if (method == RF_BALANCE_ADATASK) b->opt = rf_adatask_create_(m, tc);
-    else b->opt = rf_adam_create(m, tc);
+    else b->opt = gadam_create(b, m);
     b->comb = rf_grads_create(m);
     b->shared = rf_balance_shared_mask_(m, NULL);
     b->state = calloc(1, (b->gm ? b->gm->state_size : 0) + 1);
@@ -119,7 +214,8 @@ rf_balancer *rf_balancer_create(const rf_model *m, const rf_train_cfg *tc, int m
 
 int rf_balancer_weights(const rf_balancer *b, double *w)
 {
-    for (int k = 0; k < b->K; k++) w[k] = b->w[k];
+    const double *a = b->method == RF_BALANCE_PUB ? rf_pub_alpha(b->opt) : b->w; /* PUB: as loaded too */
+    for (int k = 0; k < b->K; k++) w[k] = a[k];
     return b->K;
 }
 
@@ -155,7 +251,6 @@ rf_status rf_balancer_step(rf_balancer *b, rf_model *m, rf_grads *const *pt, con
     if (b->method == RF_BALANCE_PUB) {
         if ((st = rf_pub_step(b->opt, m, pt, K, err))) return st;
         memcpy(b->w, rf_pub_alpha(b->opt), (size_t)K * sizeof *b->w);
-        b->steps++;
         return RF_OK;
     }
     double ws[RF_MAX_TASKS], wt[RF_MAX_TASKS];
@@ -172,7 +267,7 @@ rf_status rf_balancer_step(rf_balancer *b, rf_model *m, rf_grads *const *pt, con
         for (int k = 0; k < K; k++)
             for (int l = 0; l < k; l++) M[k * K + l] = M[l * K + k];
         rf_balance_emb_gram_(pt, K, M);
-        rf_balance_ctx_ ctx = {&b->tc, b->steps + 1, &b->rng};
+        rf_balance_ctx_ ctx = {&b->tc, b->opt->steps + 1, &b->rng};
         if ((st = coeffs(b->gm, b->state, &ctx, M, loss, K, ws, wt, err))) return st;
     }
     combine_dense(b, pt, K, ws, wt);
@@ -182,7 +277,6 @@ rf_status rf_balancer_step(rf_balancer *b, rf_model *m, rf_grads *const *pt, con
     rf_grads_emb_clear(b->comb);
     if (st) return st;
     memcpy(b->w, ws, (size_t)K * sizeof *b->w);
-    b->steps++;
     return RF_OK;
 }
 

@@ -34,4 +34,26 @@ static rf_status uw_coeffs(void *state, const rf_balance_ctx_ *ctx, const double
     return RF_OK;
 }
 
-const rf_grad_method_ rf_balance_uncertainty_ = {"uncertainty", sizeof(uw_state), uw_coeffs};
+/* saved: s, m, v (RF_MAX_TASKS f64 each) | u64 t */
+#define UW_SAVED (3 * RF_MAX_TASKS * 8 + 8)
+
+static void uw_save(const void *state, unsigned char *p)
+{
+    const uw_state *u = state;
+    rf_put_f64s_(p, u->s, RF_MAX_TASKS);
+    rf_put_f64s_(p + 8 * RF_MAX_TASKS, u->m, RF_MAX_TASKS);
+    rf_put_f64s_(p + 16 * RF_MAX_TASKS, u->v, RF_MAX_TASKS);
+    wr64(p + 24 * RF_MAX_TASKS, (uint64_t)u->t);
+}
+
+static void uw_load(void *state, const unsigned char *p)
+{
+    uw_state *u = state;
+    rf_get_f64s_(u->s, p, RF_MAX_TASKS);
+    rf_get_f64s_(u->m, p + 8 * RF_MAX_TASKS, RF_MAX_TASKS);
+    rf_get_f64s_(u->v, p + 16 * RF_MAX_TASKS, RF_MAX_TASKS);
+    u->t = (long)rd64(p + 24 * RF_MAX_TASKS);
+}
+
+const rf_grad_method_ rf_balance_uncertainty_ = {"uncertainty", sizeof(uw_state), uw_coeffs,
+                                                 UW_SAVED,      uw_save,          uw_load};
