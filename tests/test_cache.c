@@ -724,7 +724,8 @@ static void test_shards(void **state)
         same_data(p[r].test, w.test);
     }
     assert_true(p[0].cache_verified + p[1].cache_verified >= 0.95 * w.cache_bytes);
-    assert_int_equal(rf_data_load_shard(cfg, 2, 2, &p[0], NULL, NULL, &e), RF_EUSAGE);
+    rf_splits none;
+    assert_int_equal(rf_data_load_shard(cfg, 2, 2, &none, NULL, NULL, &e), RF_EUSAGE);
     /* a damaged byte at 3/4 of the training rows: rank 1's shard */
     size_t row = 3 * w.train->n / 4;
     long at = (long)((const char *)(w.train->cat + row * (size_t)w.train->F) - (const char *)w.train->map->base);
