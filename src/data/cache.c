@@ -3,9 +3,10 @@
  *
  * Writing is cachewrite.c; this file checks, verifies and maps a cache.
  * Reading: the header (its own XXH64) and the metadata (XXH64) are checked first, then the
- * data region is read sequentially once to verify its checksum and that every id is inside its
- * field's range (so a damaged file can never index outside an embedding table), and only then
- * mapped read-only.
+ * data region is read sequentially once to verify its checksums (version 2: one per chunk;
+ * version 1: one) and that every id is inside its field's range (so a damaged file can never
+ * index outside an embedding table), and the file is mapped read-only. A process that reads only
+ * some rows (rf_cache_verify_rows) verifies only the chunks holding them and their ids.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
