@@ -1,10 +1,15 @@
 /* test_cache.c - the binary dataset cache: build/open round trip (identical to parsing the
  * text), splits as views of the mapping, staleness (inputs and configuration), damaged files
- * (magic, version, truncation, checksums), the block-shuffle row order, and training from a
- * cache with bounded resident memory. */
+ * (magic, version, truncation, checksums), the block-shuffle row order, training from a
+ * cache with bounded resident memory, version 2's per-chunk checksums (rows verified alone, a
+ * data-parallel process's shard), and version-1 files. */
 #include "test_util.h"
 
+#include "core/bytes.h"
+#include "data/dataint.h"
 #include "nn/model_impl.h"
+
+#include <xxhash.h>
 
 #include <dirent.h>
 #include <unistd.h>
@@ -625,6 +630,168 @@ static void test_bounded_memory(void **state)
     free(c);
 }
 
+/* Version 2's chunk checksums: rows [lo, hi) verify only the chunks that hold them (each once),
+ * a damaged chunk outside the requested rows is not read (whoever reads those rows finds it), one
+ * inside them is reported with its chunk; the whole verification finds both. */
+static void test_chunks(void **state)
+{
+    (void)state;
+    const char *src = write_log("ck.csv", 40000, 0), *cp = tmp_path("ck.rfc");
+    rf_config *cfg = make_cfg(src, cp);
+    rf_error e;
+    assert_int_equal(rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
+    rf_cache *c;
+    assert_int_equal(rf_cache_map(cp, &c, &e), RF_OK);
+    size_t n = rf_cache_part_rows(c, 0);
+    assert_int_equal(n, 40000);
+    assert_int_equal(rf_cache_part_rows(c, 1), 0);
+    uint64_t v, v1, total;
+    rf_cache_verified(c, &v, &total);
+    assert_int_equal(v, 0);
+    assert_int_equal(rf_cache_verify_rows(c, 0, 0, n / 2, &e), RF_OK);
+    rf_cache_verified(c, &v1, NULL);
+    assert_true(v1 > total * 0.4 && v1 < total * 0.6);
+    assert_int_equal(rf_cache_verify_rows(c, 0, 1000, 2000, &e), RF_OK); /* verified already: nothing read */
+    rf_cache_verified(c, &v, NULL);
+    assert_int_equal(v, v1);
+    assert_int_equal(rf_cache_verify_rows(c, 0, 0, n + 1, &e), RF_EUSAGE);
+    assert_int_equal(rf_cache_verify_rows(c, 1, 0, 1, &e), RF_EUSAGE);
+    rf_dataset *s, *va, *te;
+    rf_encoders *enc;
+    assert_int_equal(rf_cache_datasets(c, &s, &va, &te, &enc, &e), RF_OK);
+    assert_null(va);
+    const char *base = (const char *)s->map->base;
+    size_t r3 = 3 * n / 4, r1 = n / 4;
+    long late = (long)((const char *)(s->cat + r3 * (size_t)s->F) - base);
+    long early = (long)((const char *)(s->cat + r1 * (size_t)s->F) - base);
+    long late_tag = (long)((const char *)(s->mv_ids[1] + s->mv_off[1][r3]) - base); /* a multi-value id */
+    rf_dataset_free(s);
+    rf_encoders_free(enc);
+    rf_cache_close(c);
+    assert_int_equal(rf_cache_map(cp, &c, &e), RF_OK);
+    assert_int_equal(rf_cache_verify(c, &e), RF_OK);
+    rf_cache_verified(c, &v, NULL);
+    assert_int_equal(v, total);
+    rf_cache_close(c);
+
+    const char *d = tmp_path("ck_damaged.rfc");
+    long size = file_size(cp);
+    long at[2] = {late, late_tag};
+    for (int i = 0; i < 2; i++) {
+        copy_file(cp, d, size);
+        flip(d, at[i]);
+        assert_int_equal(rf_cache_map(d, &c, &e), RF_OK);
+        assert_int_equal(rf_cache_verify_rows(c, 0, 0, n / 2, &e), RF_OK); /* not read */
+        rf_cache_verified(c, &v, NULL);
+        assert_int_equal(v, v1);
+        assert_int_equal(rf_cache_verify_rows(c, 0, r3, r3 + 1, &e), RF_EFORMAT);
+        assert_non_null(strstr(e.msg, "data checksum mismatch in chunk"));
+        rf_cache_close(c);
+        rf_dataset *s2, *v2, *t2;
+        rf_encoders *e2;
+        assert_int_equal(rf_cache_open(d, &s2, &v2, &t2, &e2, &e), RF_EFORMAT); /* the whole read: an id or the chunk */
+        assert_non_null(strstr(e.msg, "the cache is corrupted"));
+    }
+    copy_file(cp, d, size);
+    flip(d, early);
+    assert_int_equal(rf_cache_map(d, &c, &e), RF_OK);
+    assert_int_equal(rf_cache_verify_rows(c, 0, 0, n / 2, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "data checksum mismatch in chunk"));
+    rf_cache_close(c);
+    free(cfg);
+}
+
+/* The processes of a data-parallel run each verify their shard of the training rows and their
+ * slices of the validation and test rows: well under the whole each, the same datasets; a damaged
+ * byte in rank 1's shard stops rank 1 only (rank 0 never reads it). */
+static void test_shards(void **state)
+{
+    (void)state;
+    const char *src = write_log("sh.csv", 40000, 0), *cp = tmp_path("sh.rfc");
+    rf_config *cfg = make_cfg(src, cp);
+    rf_error e;
+    rf_splits w, p[2];
+    assert_int_equal(rf_data_load(cfg, &w, NULL, NULL, &e), RF_OK); /* builds it, verifies it whole */
+    assert_true(w.cache_bytes > 0);
+    assert_int_equal(w.cache_verified, w.cache_bytes);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(rf_data_load_shard(cfg, r, 2, &p[r], NULL, NULL, &e), RF_OK);
+        assert_int_equal(p[r].cache_bytes, w.cache_bytes);
+        assert_true(p[r].cache_verified < 0.65 * w.cache_bytes);
+        assert_true(p[r].cache_verified > 0.35 * w.cache_bytes);
+        same_data(p[r].train, w.train);
+        same_data(p[r].valid, w.valid);
+        same_data(p[r].test, w.test);
+    }
+    assert_true(p[0].cache_verified + p[1].cache_verified >= 0.95 * w.cache_bytes);
+    rf_splits none;
+    assert_int_equal(rf_data_load_shard(cfg, 2, 2, &none, NULL, NULL, &e), RF_EUSAGE);
+    /* a damaged byte at 3/4 of the training rows: rank 1's shard */
+    size_t row = 3 * w.train->n / 4;
+    long at = (long)((const char *)(w.train->cat + row * (size_t)w.train->F) - (const char *)w.train->map->base);
+    for (int r = 0; r < 2; r++) rf_splits_free(&p[r]);
+    rf_splits_free(&w);
+    flip(cp, at);
+    assert_int_equal(rf_data_load_shard(cfg, 0, 2, &p[0], NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_data_load_shard(cfg, 1, 2, &p[1], NULL, NULL, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "data checksum mismatch in chunk"));
+    assert_null(p[1].train);
+    rf_splits_free(&p[0]);
+    free(cfg);
+}
+
+/* A version-1 cache (one checksum over the data region, no chunk table; made here from a
+ * version-2 file) still opens, verified whole also when rows are asked for; training finds it
+ * stale (an older format) and builds it again. */
+static void test_version1(void **state)
+{
+    (void)state;
+    const char *src = write_log("v1.csv", 3000, 0), *cp = tmp_path("v1src.rfc"), *d = tmp_path("v1.rfc");
+    rf_config *cfg = make_cfg(src, cp);
+    rf_error e;
+    assert_int_equal(rf_cache_build_cfg(cfg, cp, NULL, NULL, NULL, &e), RF_OK);
+    long size = file_size(cp);
+    unsigned char *b = malloc((size_t)size);
+    FILE *f = fopen(cp, "rb");
+    assert_int_equal(fread(b, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    assert_int_equal(rd32(b + 8), 2);
+    uint64_t meta_off = rd64(b + 24), meta_len = rd64(b + 32), sh = rd32(b + 64);
+    uint64_t nck = (meta_off - 4096 + ((uint64_t)1 << sh) - 1) >> sh, len1 = meta_len - 8 - 8 * nck;
+    assert_int_equal(rd64(b + meta_off + len1), nck); /* the table ends the metadata */
+    wr32(b + 8, 1);
+    wr32(b + 64, 0);
+    wr64(b + 16, meta_off + len1);
+    wr64(b + 32, len1);
+    wr64(b + 40, XXH64(b + meta_off, (size_t)len1, 0));
+    wr64(b + 4088, XXH64(b, 4088, 0));
+    f = fopen(d, "wb");
+    assert_int_equal(fwrite(b, 1, (size_t)(meta_off + len1), f), (size_t)(meta_off + len1));
+    fclose(f);
+    rf_dataset *s[2], *v[2], *t[2];
+    rf_encoders *enc[2];
+    assert_int_equal(rf_cache_open(cp, &s[0], &v[0], &t[0], &enc[0], &e), RF_OK);
+    assert_int_equal(rf_cache_open(d, &s[1], &v[1], &t[1], &enc[1], &e), RF_OK);
+    same_data(s[0], s[1]);
+    for (int i = 0; i < 2; i++) {
+        rf_dataset_free(s[i]);
+        rf_encoders_free(enc[i]);
+    }
+    rf_cache *c;
+    uint64_t ver, total;
+    assert_int_equal(rf_cache_map(d, &c, &e), RF_OK);
+    assert_int_equal(rf_cache_verify_rows(c, 0, 0, 10, &e), RF_OK);
+    rf_cache_verified(c, &ver, &total);
+    assert_int_equal(ver, total); /* no chunks: all of it */
+    rf_cache_close(c);
+    assert_int_equal(rf_cache_check_cfg(cfg, d, &e), RF_EFORMAT);
+    assert_non_null(strstr(e.msg, "older cache format version 1"));
+    flip(d, 4096 + 3000 * 4 * 4 + 4096 + 40); /* a dense value: the one checksum */
+    expect_bad(cfg, d, RF_EFORMAT, "data checksum mismatch: the cache");
+    free(b);
+    free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +803,9 @@ int main(void)
         cmocka_unit_test(test_quantile_labels_on_cache),
         cmocka_unit_test(test_block_order),
         cmocka_unit_test(test_bounded_memory),
+        cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_shards),
+        cmocka_unit_test(test_version1),
     };
     return cmocka_run_group_tests_name("cache", tests, group_setup, group_teardown);
 }

@@ -114,14 +114,31 @@ static void log_rank0(void *ud, const char *line)
  * others map it; else every process at once. */
 static int load_data(rf_comm *c, const rf_config *cfg, rf_splits *sp, rf_error *e)
 {
-    int first = rf_comm_size(c) > 1 && cfg->data.schema.cache[0];
+    int rank = rf_comm_rank(c), N = rf_comm_size(c), first = N > 1 && cfg->data.schema.cache[0];
     rf_status st = RF_OK;
-    if (!first || rf_comm_rank(c) == 0) st = rf_data_load(cfg, sp, log_rank0, c, e);
+    /* from a cache, each process verifies only the rows it reads */
+    if (!first || rank == 0) st = rf_data_load_shard(cfg, rank, N, sp, log_rank0, c, e);
     if (first) {
         if ((st = rf_comm_agree(c, st, e))) return collective_die(c, st, e); /* rank 0 failed: all stop */
-        if (rf_comm_rank(c) > 0) st = rf_data_load(cfg, sp, NULL, NULL, e);
+        if (rank > 0) st = rf_data_load_shard(cfg, rank, N, sp, NULL, NULL, e);
     }
-    return agree_die(c, st, e);
+    int rc = agree_die(c, st, e);
+    if (!rc && first) { /* what each process verified of the cache */
+        uint64_t mine[2] = {sp->cache_verified, sp->cache_bytes}, *all = calloc((size_t)N * 2, sizeof *all);
+        if (!all) return die_abort(c, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
+        if (collective_die(c, rf_comm_allgather(c, mine, sizeof mine, all, e), e)) {
+            free(all);
+            return (int)e->code;
+        }
+        char line[1024];
+        size_t o = 0;
+        for (int r = 0; r < N && o < sizeof line; r++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s rank %d %.1f MB (%.0f%%)", r ? "," : "", r,
+                                  all[2 * r] / 1e6, all[2 * r + 1] ? 100.0 * all[2 * r] / all[2 * r + 1] : 0.0);
+        note("data-parallel: cache data verified per process (of %.1f MB):%s", all[1] / 1e6, line);
+        free(all);
+    }
+    return rc;
 }
 
 /* Threads per process when several share a node: cores / processes on the node (>= 1). */

@@ -11,7 +11,8 @@
  * differs and its content hash differs too (a `touch` alone does not invalidate it).
  *
  * Training from a cache maps the file read-only: the datasets' arrays point into the mapping
- * (no copy), the data checksum is verified with a sequential read first, and the training
+ * (no copy), the data checksums are verified with a sequential read first (or, for a process of
+ * a data-parallel run, only the chunks holding its rows: rf_cache_verify_rows), and the training
  * rows are shuffled in blocks (data.shuffle, data.shuffle_block, data.shuffle_window) with
  * the blocks of a window prefetched and dropped after use, so resident memory stays bounded
  * by the window, not the dataset. Layout: docs/formats.md ("Dataset cache").
@@ -28,7 +29,7 @@ extern "C" {
 #endif
 
 #define RF_CACHE_MAGIC "RESFLOWD"
-#define RF_CACHE_VERSION 1
+#define RF_CACHE_VERSION 2 /* 2: per-chunk checksums; version 1 files are still read (verified whole) */
 
 typedef struct {
     size_t rows[3];       /* source, valid file, test file (0 if none) */
@@ -60,9 +61,34 @@ RF_API rf_status rf_cache_build(const rf_data_cfg *data, const rf_cache_opts *o,
 RF_API rf_status rf_cache_check(const rf_data_cfg *data, const rf_cache_opts *o, const char *path, rf_error *err);
 
 /* Map and verify the cache at path without checking freshness: part 0 (the source) and the
- * separate valid/test files (NULL if none), and the encoders. */
+ * separate valid/test files (NULL if none), and the encoders. The whole data region is read once
+ * (rf_cache_map + rf_cache_verify + rf_cache_datasets). */
 RF_API rf_status rf_cache_open(const char *path, rf_dataset **source, rf_dataset **valid,
                                rf_dataset **test, rf_encoders **enc, rf_error *err);
+
+/* The same in steps, for a process that reads only some rows (a data-parallel shard):
+ * rf_cache_map checks the header and the metadata (as rf_cache_check, without freshness) and
+ * maps the file; nothing of the data region is verified yet. rf_cache_verify verifies all of it
+ * (as rf_cache_open). rf_cache_verify_rows verifies rows [lo, hi) of part p (0 the source, 1 the
+ * valid file, 2 the test file): the chunks of the data region that hold them in any of the part's
+ * arrays (categorical ids, dense values, labels, weights, groups, multi-value offsets and ids;
+ * version 2, 64 KiB chunks, each read once however many ranges ask for it), then that those rows'
+ * ids are below their fields' sizes and their offsets are in order; RF_EFORMAT "data checksum
+ * mismatch in chunk I (bytes A-B)" or "data: id ...". A version-1 cache (no chunk checksums) is
+ * verified whole instead. Rows outside the verified ranges may be damaged: whoever reads them
+ * must verify them (in a data-parallel run every row is in some process's range).
+ * rf_cache_datasets gives the datasets (views into the mapping; they keep it alive after
+ * rf_cache_close) and moves the encoders out (once). rf_cache_verified: bytes of the data region
+ * verified so far, and its size. */
+typedef struct rf_cache rf_cache;
+RF_API rf_status rf_cache_map(const char *path, rf_cache **out, rf_error *err) RF_WUR;
+RF_API void rf_cache_close(rf_cache *c);
+RF_API size_t rf_cache_part_rows(const rf_cache *c, int p);
+RF_API rf_status rf_cache_verify(rf_cache *c, rf_error *err) RF_WUR;
+RF_API rf_status rf_cache_verify_rows(rf_cache *c, int p, size_t lo, size_t hi, rf_error *err) RF_WUR;
+RF_API rf_status rf_cache_datasets(rf_cache *c, rf_dataset **source, rf_dataset **valid, rf_dataset **test,
+                                   rf_encoders **enc, rf_error *err) RF_WUR;
+RF_API void rf_cache_verified(const rf_cache *c, uint64_t *bytes, uint64_t *total);
 
 #ifdef __cplusplus
 }

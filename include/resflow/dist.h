@@ -16,7 +16,8 @@
  * The result is the one-process result up to the order of float summation. Evaluation predicts
  * each process's slice of the set and gathers the scores, then computes exact metrics over the
  * whole set (every process gets the same result, so early stopping decides alike everywhere).
- * Batch-dependent layers (model.bn: batch) would see only a process's rows: refused.
+ * Batch-dependent layers (model.bn: batch, zoo models with BatchNorm) are synchronised: each
+ * BatchNorm takes its statistics over the global batch (rf_train_dist's sum, rf_ws_set_batch_sum).
  */
 #ifndef RESFLOW_DIST_H
 #define RESFLOW_DIST_H
@@ -72,7 +73,8 @@ RF_API rf_status rf_comm_check_same(rf_comm *c, const void *bytes, size_t n, con
 typedef struct rf_dist rf_dist;
 RF_API rf_dist *rf_dist_create(rf_comm *c, const rf_model *m, size_t n_train, int threads);
 RF_API void rf_dist_free(rf_dist *d);
-/* RF_EUSAGE when m cannot be trained data-parallel over several processes (batch statistics). */
+/* RF_EUSAGE when m cannot be trained data-parallel over several processes; every model can
+ * today (BatchNorm is synchronised), so RF_OK. */
 RF_API rf_status rf_dist_check_model(const rf_comm *c, const rf_model *m, rf_error *err) RF_WUR;
 /* Fill the gradient hook of h (the rest untouched); the data-parallel part of rf_train_parallel. */
 RF_API void rf_dist_hooks(rf_dist *d, rf_train_hooks *h);

@@ -115,6 +115,16 @@ RF_API rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_pre
 /* 1 if this CPU runs bf16 training (AVX512-BF16); RESFLOW_BF16=off in the environment says 0. */
 RF_API int rf_bf16_supported(void);
 
+/* Synchronised BatchNorm (data-parallel training, dist.h): with a batch sum set, the training
+ * forward passes on ws normalise with the statistics of the global batch of which ws sees one
+ * process's rows, and the backward passes combine BN's per-feature gradient sums likewise. fn
+ * sums v[0..n) over every process of the step, in place (the same order of calls everywhere; a
+ * process with no row of a step joins them through rf_train_step). The running statistics come
+ * from the global values, so they stay the same on every process. NULL (the default): the batch
+ * is local. With one process the results are bit for bit those without a sum. */
+typedef rf_status (*rf_batch_sum_fn)(void *ud, double *v, int n, rf_error *err);
+RF_API void rf_ws_set_batch_sum(rf_workspace *ws, rf_batch_sum_fn fn, void *ud);
+
 /* A batch is a list of row indices into a dataset. label_col[k] is the dataset label column
  * of task k (only needed for the loss). */
 typedef struct {

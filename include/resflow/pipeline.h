@@ -27,6 +27,8 @@ typedef struct {
     rf_dataset *train, *valid, *test;
     rf_encoders *enc;   /* NULL for the simulator (ids are used as they are) */
     size_t bad_rows;    /* rows skipped with skip_bad_rows */
+    uint64_t cache_verified, cache_bytes; /* from a cache (data.cache): bytes of its data region
+                                             this process verified, and the region's size */
 } rf_splits;
 
 /* Fill cfg->data.schema labels from the tasks (schema.label[k] = tasks[k].label); all tasks
@@ -35,6 +37,11 @@ RF_API void rf_schema_from_tasks(rf_config *cfg);
 
 RF_API rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud,
                               rf_error *err);
+/* rf_data_load for process rank of nproc of a data-parallel run (dist.h): from a cache, only the
+ * rows this process reads are verified (rf_cache_load_shard); a text source or the simulator is
+ * read whole. rf_data_load is process 0 of 1. */
+RF_API rf_status rf_data_load_shard(const rf_config *cfg, int rank, int nproc, rf_splits *out, rf_log_fn log,
+                                    void *ud, rf_error *err);
 /* The position split of a whole source (rf_split_points with the configured fractions; a
  * fraction is 0 when its separate file is configured): train/valid/test as ranges of all
  * (views when all is mapped). out->enc is not touched. */
@@ -84,6 +91,13 @@ RF_API rf_status rf_cache_check_cfg(const rf_config *cfg, const char *path, rf_e
  * (logged), then mapped, verified and split (views, no copy). */
 RF_API rf_status rf_cache_load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud,
                                       rf_error *err);
+/* The same for process rank of nproc of a data-parallel run: only the rows it reads are verified
+ * (rf_cache_verify_rows): its shard [r*n/N, (r+1)*n/N) of the training rows and its slices of the
+ * validation and test rows, as rf_dist_create and rf_dist_evaluate take them (with data.split:
+ * random, the whole source part). A damaged range fails with the cache's message; only rank 0
+ * rebuilds a damaged cache. rf_cache_load_splits is process 0 of 1 (everything verified). */
+RF_API rf_status rf_cache_load_shard(const rf_config *cfg, int rank, int nproc, rf_splits *out, rf_log_fn log,
+                                     void *ud, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -97,7 +97,8 @@ typedef struct {
     /* The rows of the global batch (rows, B) this process computes, into out (room for B);
      * returns their count, which may be 0 (the step still takes part in the exchange). */
     int (*local_rows)(void *ud, const size_t *rows, int B, size_t *out);
-    /* Sum v[0..n) over all processes in place (the logged training loss). */
+    /* Sum v[0..n) over all processes in place (the logged training loss; the batch statistics
+     * of synchronised BatchNorm, rf_ws_set_batch_sum in model.h). */
     rf_status (*sum)(void *ud, double *v, int n, rf_error *err);
     /* Evaluate ds over all processes; every process gets the whole result. */
     rf_status (*evaluate)(void *ud, const rf_model *m, const rf_dataset *ds, rf_eval_result *out,

@@ -3,9 +3,10 @@
  *
  * Writing is cachewrite.c; this file checks, verifies and maps a cache.
  * Reading: the header (its own XXH64) and the metadata (XXH64) are checked first, then the
- * data region is read sequentially once to verify its checksum and that every id is inside its
- * field's range (so a damaged file can never index outside an embedding table), and only then
- * mapped read-only.
+ * data region is read sequentially once to verify its checksums (version 2: one per chunk;
+ * version 1: one) and that every id is inside its field's range (so a damaged file can never
+ * index outside an embedding table), and the file is mapped read-only. A process that reads only
+ * some rows (rf_cache_verify_rows) verifies only the chunks holding them and their ids.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -93,10 +94,62 @@ int rf_cache_list_inputs_(const rf_data_cfg *data, const char **paths)
     return n;
 }
 
+int rf_chunker_init_(rf_chunker_ *c, unsigned shift)
+{
+    memset(c, 0, sizeof *c);
+    c->size = (uint64_t)1 << shift;
+    if (!(c->s = XXH3_createState())) return -1;
+    XXH3_64bits_reset(c->s);
+    return 0;
+}
+
+void rf_chunker_free_(rf_chunker_ *c)
+{
+    if (c->s) XXH3_freeState(c->s);
+    free(c->h);
+    memset(c, 0, sizeof *c);
+}
+
+static void chunk_done(rf_chunker_ *c)
+{
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 64;
+        uint64_t *p = realloc(c->h, nc * sizeof *p);
+        if (!p) {
+            c->oom = 1;
+            return;
+        }
+        c->h = p;
+        c->cap = nc;
+    }
+    c->h[c->n++] = XXH3_64bits_digest(c->s);
+    XXH3_64bits_reset(c->s);
+    c->fill = 0;
+}
+
+void rf_chunker_feed_(rf_chunker_ *c, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n && !c->oom) {
+        size_t k = c->size - c->fill < n ? (size_t)(c->size - c->fill) : n;
+        XXH3_64bits_update(c->s, b, k);
+        c->fill += k;
+        b += k;
+        n -= k;
+        if (c->fill == c->size) chunk_done(c);
+    }
+}
+
+void rf_chunker_end_(rf_chunker_ *c)
+{
+    if (c->fill && !c->oom) chunk_done(c);
+}
+
 /* ---- reading ---------------------------------------------------------------------------------- */
 
 typedef struct {
     int fd;
+    uint32_t version, chunk_shift; /* chunk_shift: version 2 */
     uint64_t size, meta_off, meta_len, data_hash, chash;
     unsigned char *meta;
 } chead;
@@ -146,7 +199,7 @@ static rf_status read_head(const char *path, chead *h, rf_error *err)
         goto fail;
     }
     uint32_t ver = rd32(hdr + 8);
-    if (ver != RF_CACHE_VERSION) {
+    if (ver != RF_CACHE_VERSION && ver != 1) { /* version 1: no chunk checksums, verified whole */
         s = FMTERR("cache format version %u, this build reads version %d (%s): run resflow prepare again", ver,
                    RF_CACHE_VERSION, ver > RF_CACHE_VERSION ? "written by a newer resflow" : "an older format");
         goto fail;
@@ -164,6 +217,12 @@ static rf_status read_head(const char *path, chead *h, rf_error *err)
     h->meta_len = rd64(hdr + 32);
     h->data_hash = rd64(hdr + 48);
     h->chash = rd64(hdr + 56);
+    h->version = ver;
+    h->chunk_shift = ver >= 2 ? rd32(hdr + 64) : 0;
+    if (ver >= 2 && (h->chunk_shift < 12 || h->chunk_shift > 24)) {
+        s = FMTERR("bad chunk size 2^%u: the header is corrupted", h->chunk_shift);
+        goto fail;
+    }
     if (h->size != size) {
         s = size < h->size ? FMTERR("truncated: expected %llu bytes, file has %llu", (unsigned long long)h->size,
                                     (unsigned long long)size)
@@ -213,6 +272,8 @@ typedef struct {
     rf_encoders *enc;
     int nin;
     fprint in[MAX_INPUTS];
+    uint64_t nchunks;            /* version 2: chunks of the data region */
+    const unsigned char *chunks; /* their XXH3-64s (in the header's metadata buffer) */
 } cmeta;
 
 static void cmeta_free(cmeta *m)
@@ -353,6 +414,12 @@ static rf_status parse_meta(const char *path, const chead *h, cmeta *m, rf_error
     uint64_t skip3[3];
     for (int i = 0; i < 3; i++)
         if (rc_u64(&c, &skip3[i])) return FMTERR("metadata: truncated");
+    if (h->version >= 2) {
+        uint64_t region = h->meta_off - HDR, want = (region + ((uint64_t)1 << h->chunk_shift) - 1) >> h->chunk_shift;
+        if (rc_u64(&c, &m->nchunks) || m->nchunks != want || m->nchunks > (c.n - c.off) / 8 ||
+            rc_take(&c, (size_t)m->nchunks * 8, &m->chunks))
+            return FMTERR("metadata: bad chunk table");
+    }
     if (c.off != c.n) return FMTERR("metadata: %zu unexpected bytes at its end", c.n - c.off);
     return RF_OK;
 }
@@ -362,6 +429,10 @@ static rf_status freshness(const rf_data_cfg *data, const rf_cache_opts *o, cons
                            char *why, size_t wn, rf_error *err)
 {
     why[0] = '\0';
+    if (h->version != RF_CACHE_VERSION) {
+        snprintf(why, wn, "it is in the older cache format version %u", h->version);
+        return RF_OK;
+    }
     if (h->chash != o->config_hash) {
         snprintf(why, wn, "the data configuration changed");
         return RF_OK;
@@ -412,32 +483,73 @@ rf_status rf_cache_check(const rf_data_cfg *data, const rf_cache_opts *o, const 
     return st;
 }
 
-/* Verify the data region: checksum (sequential reads) and id ranges. */
-static rf_status verify_data(const char *path, const chead *h, const cmeta *m, rf_error *err)
+/* ---- verification ------------------------------------------------------------------------------ */
+
+/* What an array's elements must satisfy. */
+enum { K_NONE = 0, K_CAT = 1, K_IDS = 2, K_OFFS = 3 }; /* cat: F ids per row; ids < vocab; offsets */
+
+typedef struct {
+    extent e;
+    int kind;
+    const partmeta *pm;
+    int f;
+} arr;
+
+/* Checks the elements of an array piece by piece: elem is the index of the next element, prev
+ * the last offset seen (K_OFFS). */
+typedef struct {
+    const arr *a;
+    uint64_t elem, prev;
+} echeck;
+
+static rf_status check_piece(const char *path, echeck *k, const unsigned char *buf, size_t n, rf_error *err)
 {
-    /* every array, sorted by offset, with what to check */
-    typedef struct {
-        extent e;
-        int kind; /* 0 none, 1 cat ids (F per row), 2 ids < vocab, 3 offsets */
-        const partmeta *pm;
-        int f;
-    } arr;
-    arr list[3 * (5 + 2 * RF_MAX_FIELDS)];
+    const arr *a = k->a;
+    const partmeta *pm = a->pm;
+    if (a->kind == K_CAT) {
+        uint32_t F = pm->F;
+        for (size_t j = 0; j + 4 <= n; j += 4, k->elem++) {
+            uint32_t id = rd32(buf + j), f = (uint32_t)(k->elem % F);
+            if (!pm->fields[f].multi && id >= pm->fields[f].vocab)
+                return FMTERR("data: id %u of field %s out of range (%u ids): the cache is corrupted", id,
+                              pm->fields[f].name, pm->fields[f].vocab);
+        }
+    } else if (a->kind == K_IDS) {
+        uint32_t v = pm->fields[a->f].vocab;
+        for (size_t j = 0; j + 4 <= n; j += 4)
+            if (rd32(buf + j) >= v)
+                return FMTERR("data: id %u of field %s out of range: the cache is corrupted", rd32(buf + j),
+                              pm->fields[a->f].name);
+    } else if (a->kind == K_OFFS) {
+        uint64_t total = pm->mv_ids[a->f].len / 4;
+        for (size_t j = 0; j + 8 <= n; j += 8, k->elem++) {
+            uint64_t o = rd64(buf + j);
+            if ((k->elem == 0 && o != 0) || o < k->prev || o > total || (k->elem == pm->n && o != total))
+                return FMTERR("data: bad multi-value offsets of field %s: the cache is corrupted", pm->fields[a->f].name);
+            k->prev = o;
+        }
+    }
+    return RF_OK;
+}
+
+/* Every array of the present parts, sorted by offset; -1 when they overlap. */
+static int list_arrays(const cmeta *m, arr *list)
+{
     int na = 0;
     for (int p = 0; p < 3; p++) {
         const partmeta *pm = &m->part[p];
         if (!pm->present) continue;
-        arr a0 = {pm->cat, 1, pm, -1};
+        arr a0 = {pm->cat, K_CAT, pm, -1};
         list[na++] = a0;
         const extent *ex[4] = {&pm->dense, &pm->labels, &pm->weight, &pm->group};
         for (int i = 0; i < 4; i++)
             if (ex[i]->len) {
-                arr a = {*ex[i], 0, pm, -1};
+                arr a = {*ex[i], K_NONE, pm, -1};
                 list[na++] = a;
             }
         for (uint32_t f = 0; f < pm->F; f++)
             if (pm->fields[f].multi) {
-                arr a = {pm->mv_off[f], 3, pm, (int)f}, b = {pm->mv_ids[f], 2, pm, (int)f};
+                arr a = {pm->mv_off[f], K_OFFS, pm, (int)f}, b = {pm->mv_ids[f], K_IDS, pm, (int)f};
                 list[na++] = a;
                 if (b.e.len) list[na++] = b;
             }
@@ -449,71 +561,66 @@ static rf_status verify_data(const char *path, const chead *h, const cmeta *m, r
             list[j - 1] = t;
         }
     for (int i = 1; i < na; i++)
-        if (list[i].e.off < list[i - 1].e.off + list[i - 1].e.len) return FMTERR("metadata: overlapping arrays");
+        if (list[i].e.off < list[i - 1].e.off + list[i - 1].e.len) return -1;
+    return na;
+}
+
+#define MAX_ARRAYS (3 * (5 + 2 * RF_MAX_FIELDS))
+#define RBUF ((size_t)4 << 20)
+
+static uint64_t chunk_hash(const cmeta *m, uint64_t i) { return rd64(m->chunks + 8 * i); }
+
+/* The bytes [a, b) of the data region of chunk i, for messages. */
+static rf_status chunk_mismatch(const char *path, const chead *h, uint64_t i, rf_error *err)
+{
+    uint64_t a = HDR + (i << h->chunk_shift), b = a + ((uint64_t)1 << h->chunk_shift);
+    if (b > h->meta_off) b = h->meta_off;
+    return FMTERR("data checksum mismatch in chunk %llu (bytes %llu-%llu): the cache is corrupted",
+                  (unsigned long long)i, (unsigned long long)a, (unsigned long long)(b - 1));
+}
+
+/* Verify the whole data region with one sequential read: its checksum (version 1: one hash;
+ * version 2: every chunk's) and the ids and offsets of every row. */
+static rf_status verify_data(const char *path, const chead *h, const cmeta *m, rf_error *err)
+{
+    arr list[MAX_ARRAYS];
+    int na = list_arrays(m, list);
+    if (na < 0) return FMTERR("metadata: overlapping arrays");
     XXH3_state_t *hs = XXH3_createState();
-    size_t cap = (size_t)4 << 20;
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = malloc(RBUF);
+    rf_chunker_ ck;
+    int ck_ok = h->version >= 2 ? rf_chunker_init_(&ck, h->chunk_shift) == 0 : (memset(&ck, 0, sizeof ck), 1);
     rf_status st = RF_OK;
-    if (!hs || !buf) {
+    if (!hs || !buf || !ck_ok) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory");
         goto done;
     }
     XXH3_64bits_reset(hs);
     uint64_t pos = HDR;
     for (int i = 0; i <= na && !st; i++) {
-        uint64_t stop = i < na ? list[i].e.off : h->meta_off;
-        while (pos < stop && !st) { /* padding / unlisted bytes */
-            size_t k = stop - pos < cap ? (size_t)(stop - pos) : cap;
-            if ((st = read_exact(h->fd, buf, k, pos, path, err))) break;
-            XXH3_64bits_update(hs, buf, k);
-            pos += k;
-        }
-        if (st || i == na) break;
-        const arr *a = &list[i];
-        uint64_t end = a->e.off + a->e.len, elem = 0, prev_off = 0;
-        uint32_t F = a->pm->F;
-        while (pos < end && !st) {
-            size_t k = end - pos < cap ? (size_t)(end - pos) : cap;
-            k -= k % 8 == 0 || a->kind == 0 ? 0 : 0;
-            if ((st = read_exact(h->fd, buf, k, pos, path, err))) break;
-            XXH3_64bits_update(hs, buf, k);
-            if (a->kind == 1) {
-                for (size_t j = 0; j + 4 <= k; j += 4, elem++) {
-                    uint32_t id = rd32(buf + j), f = (uint32_t)(elem % F);
-                    if (!a->pm->fields[f].multi && id >= a->pm->fields[f].vocab) {
-                        st = FMTERR("data: id %u of field %s out of range (%u ids): the cache is corrupted", id,
-                                    a->pm->fields[f].name, a->pm->fields[f].vocab);
-                        break;
-                    }
-                }
-            } else if (a->kind == 2) {
-                uint32_t v = a->pm->fields[a->f].vocab;
-                for (size_t j = 0; j + 4 <= k; j += 4)
-                    if (rd32(buf + j) >= v) {
-                        st = FMTERR("data: id %u of field %s out of range: the cache is corrupted", rd32(buf + j),
-                                    a->pm->fields[a->f].name);
-                        break;
-                    }
-            } else if (a->kind == 3) {
-                uint64_t total = a->pm->mv_ids[a->f].len / 4;
-                for (size_t j = 0; j + 8 <= k; j += 8, elem++) {
-                    uint64_t o = rd64(buf + j);
-                    if ((elem == 0 && o != 0) || o < prev_off || o > total) {
-                        st = FMTERR("data: bad multi-value offsets of field %s: the cache is corrupted",
-                                    a->pm->fields[a->f].name);
-                        break;
-                    }
-                    prev_off = o;
-                }
-                if (!st && pos + k == end && prev_off != total)
-                    st = FMTERR("data: bad multi-value offsets of field %s: the cache is corrupted",
-                                a->pm->fields[a->f].name);
-            }
-            pos += k;
+        uint64_t end = i < na ? list[i].e.off + list[i].e.len : h->meta_off;
+        echeck k = {i < na ? &list[i] : NULL, 0, 0};
+        while (pos < end && !st) { /* padding / unlisted bytes up to the array, then the array */
+            uint64_t stop = i < na && pos < list[i].e.off ? list[i].e.off : end;
+            size_t n = stop - pos < RBUF ? (size_t)(stop - pos) : RBUF;
+            if ((st = read_exact(h->fd, buf, n, pos, path, err))) break;
+            if (h->version >= 2) rf_chunker_feed_(&ck, buf, n);
+            else XXH3_64bits_update(hs, buf, n);
+            if (i < na && pos >= list[i].e.off) st = check_piece(path, &k, buf, n, err);
+            pos += n;
         }
     }
-    if (!st && XXH3_64bits_digest(hs) != h->data_hash) st = FMTERR("data checksum mismatch: the cache is corrupted");
+    if (st) goto done;
+    if (h->version < 2) {
+        if (XXH3_64bits_digest(hs) != h->data_hash) st = FMTERR("data checksum mismatch: the cache is corrupted");
+        goto done;
+    }
+    rf_chunker_end_(&ck);
+    if (ck.oom) st = rf_errorf(err, RF_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < ck.n && !st; i++)
+        if (ck.h[i] != chunk_hash(m, i)) st = chunk_mismatch(path, h, i, err);
 done:
+    rf_chunker_free_(&ck);
     free(buf);
     if (hs) XXH3_freeState(hs);
     return st;
@@ -558,51 +665,212 @@ static rf_dataset *part_dataset(const partmeta *pm, struct rf_mapping *map)
     return ds;
 }
 
+/* ---- a cache opened in steps ---------------------------------------------------------------- */
+
+struct rf_cache {
+    char path[RF_PATH_MAX];
+    chead h;
+    cmeta m;
+    struct rf_mapping *map;
+    unsigned char *done;  /* per chunk (version 2): verified */
+    unsigned char *buf;   /* buflen bytes: runs of chunks, pieces of rows to check */
+    size_t buflen;
+    int whole;            /* the whole data region is verified */
+    uint64_t verified;    /* bytes of the data region verified */
+};
+
+rf_status rf_cache_map(const char *path, rf_cache **out, rf_error *err)
+{
+    *out = NULL;
+    if (!rf_host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
+    rf_cache *c = calloc(1, sizeof *c);
+    if (!c) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    snprintf(c->path, sizeof c->path, "%s", path);
+    rf_status st = read_head(path, &c->h, err);
+    if (st) {
+        free(c);
+        return st;
+    }
+    arr list[MAX_ARRAYS];
+    if ((st = parse_meta(path, &c->h, &c->m, err))) goto fail;
+    if (list_arrays(&c->m, list) < 0) {
+        st = FMTERR("metadata: overlapping arrays");
+        goto fail;
+    }
+    size_t bl = c->h.version >= 2 && ((size_t)1 << c->h.chunk_shift) > RBUF ? (size_t)1 << c->h.chunk_shift : RBUF;
+    c->done = calloc(c->m.nchunks ? c->m.nchunks : 1, 1);
+    c->buf = malloc(bl);
+    c->buflen = bl;
+    c->map = calloc(1, sizeof *c->map);
+    if (!c->done || !c->buf || !c->map) {
+        st = rf_errorf(err, RF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    c->map->len = (size_t)c->h.meta_off;
+    c->map->base = mmap(NULL, c->map->len, PROT_READ, MAP_PRIVATE, c->h.fd, 0);
+    if (c->map->base == MAP_FAILED) {
+        free(c->map);
+        c->map = NULL;
+        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot map: %s", strerror(errno));
+        goto fail;
+    }
+    c->map->refs = 1;
+    /* rows are read where the row order says (and prefetched with MADV_WILLNEED per block), so
+     * no speculative readahead */
+    (void)madvise(c->map->base, c->map->len, MADV_RANDOM);
+    *out = c;
+    return RF_OK;
+fail:
+    rf_cache_close(c);
+    return st;
+}
+
+void rf_cache_close(rf_cache *c)
+{
+    if (!c) return;
+    if (c->map) rf_mapping_release_(c->map); /* the datasets hold their own references */
+    cmeta_free(&c->m);
+    chead_free(&c->h);
+    free(c->done);
+    free(c->buf);
+    free(c);
+}
+
+size_t rf_cache_part_rows(const rf_cache *c, int p)
+{
+    return p >= 0 && p < 3 && c->m.part[p].present ? (size_t)c->m.part[p].n : 0;
+}
+
+void rf_cache_verified(const rf_cache *c, uint64_t *bytes, uint64_t *total)
+{
+    if (bytes) *bytes = c->verified;
+    if (total) *total = c->h.meta_off - HDR;
+}
+
+rf_status rf_cache_verify(rf_cache *c, rf_error *err)
+{
+    if (c->whole) return RF_OK;
+    const char *path = c->path;
+    rf_status st = verify_data(path, &c->h, &c->m, err);
+    if (st) return st;
+    c->whole = 1;
+    c->verified = c->h.meta_off - HDR;
+    if (c->m.nchunks) memset(c->done, 1, c->m.nchunks);
+    return RF_OK;
+}
+
+/* Verify the chunks that hold the bytes [a, b) of the data region (each chunk once; runs of
+ * chunks not verified yet are read together, up to the buffer's size). */
+static rf_status verify_span(rf_cache *c, uint64_t a, uint64_t b, rf_error *err)
+{
+    const char *path = c->path;
+    unsigned sh = c->h.chunk_shift;
+    uint64_t C = (uint64_t)1 << sh, per = c->buflen / C; /* chunks per read (>= 1) */
+    if (b <= a) return RF_OK;
+    uint64_t last = (b - 1 - HDR) >> sh;
+    for (uint64_t i = (a - HDR) >> sh; i <= last;) {
+        if (c->done[i]) {
+            i++;
+            continue;
+        }
+        uint64_t j = i + 1;
+        while (j <= last && j - i < per && !c->done[j]) j++;
+        uint64_t off = HDR + (i << sh), end = HDR + (j << sh);
+        if (end > c->h.meta_off) end = c->h.meta_off;
+        rf_status st = read_exact(c->h.fd, c->buf, (size_t)(end - off), off, path, err);
+        if (st) return st;
+        for (uint64_t k = i; k < j; k++) {
+            uint64_t o = (k - i) << sh, len = off + o + C > end ? end - off - o : C;
+            if (XXH3_64bits(c->buf + o, (size_t)len) != chunk_hash(&c->m, k)) return chunk_mismatch(path, &c->h, k, err);
+            c->done[k] = 1;
+            c->verified += len;
+        }
+        i = j;
+    }
+    return RF_OK;
+}
+
+/* Check elements [e0, e1) of array a (elem bytes each; verified) with check_piece. */
+static rf_status check_span(rf_cache *c, const arr *a, size_t elem, uint64_t e0, uint64_t e1, rf_error *err)
+{
+    echeck k = {a, e0, 0};
+    uint64_t pos = a->e.off + e0 * elem, end = a->e.off + e1 * elem;
+    rf_status st = RF_OK;
+    while (pos < end && !st) {
+        size_t n = end - pos < RBUF ? (size_t)(end - pos) : RBUF;
+        if (!(st = read_exact(c->h.fd, c->buf, n, pos, c->path, err))) st = check_piece(c->path, &k, c->buf, n, err);
+        pos += n;
+    }
+    return st;
+}
+
+rf_status rf_cache_verify_rows(rf_cache *c, int p, size_t lo, size_t hi, rf_error *err)
+{
+    const char *path = c->path;
+    if (p < 0 || p > 2 || !c->m.part[p].present || lo > hi || hi > c->m.part[p].n)
+        return rf_errorf(err, RF_EUSAGE, "cache: no rows [%zu, %zu) in part %d", lo, hi, p);
+    if (c->h.version < 2) return rf_cache_verify(c, err); /* no chunk checksums: all of it */
+    if (c->whole || lo == hi) return RF_OK;
+    const partmeta *pm = &c->m.part[p];
+    struct {
+        const extent *e;
+        size_t row;
+    } fixed[5] = {{&pm->cat, (size_t)pm->F * 4}, {&pm->dense, (size_t)pm->D * 4}, {&pm->labels, (size_t)pm->K * 4},
+                  {&pm->weight, 4}, {&pm->group, 8}};
+    rf_status st = RF_OK;
+    for (int i = 0; i < 5 && !st; i++)
+        if (fixed[i].e->len) st = verify_span(c, fixed[i].e->off + lo * fixed[i].row, fixed[i].e->off + hi * fixed[i].row, err);
+    arr cat = {pm->cat, K_CAT, pm, -1};
+    if (!st) st = check_span(c, &cat, 4, (uint64_t)lo * pm->F, (uint64_t)hi * pm->F, err);
+    for (uint32_t f = 0; f < pm->F && !st; f++) {
+        if (!pm->fields[f].multi) continue;
+        const extent *eo = &pm->mv_off[f];
+        arr offs = {*eo, K_OFFS, pm, (int)f}, ids = {pm->mv_ids[f], K_IDS, pm, (int)f};
+        if ((st = verify_span(c, eo->off + lo * 8, eo->off + (hi + 1) * 8, err)) ||
+            (st = check_span(c, &offs, 8, lo, hi + 1, err)))
+            break;
+        unsigned char b[8];
+        uint64_t o0, o1;
+        if ((st = read_exact(c->h.fd, b, 8, eo->off + lo * 8, path, err))) break;
+        o0 = rd64(b);
+        if ((st = read_exact(c->h.fd, b, 8, eo->off + hi * 8, path, err))) break;
+        o1 = rd64(b);
+        if (o1 > o0 && !(st = verify_span(c, ids.e.off + o0 * 4, ids.e.off + o1 * 4, err)))
+            st = check_span(c, &ids, 4, o0, o1, err);
+    }
+    return st;
+}
+
+rf_status rf_cache_datasets(rf_cache *c, rf_dataset **source, rf_dataset **valid, rf_dataset **test,
+                            rf_encoders **enc, rf_error *err)
+{
+    *source = *valid = *test = NULL;
+    *enc = NULL;
+    rf_dataset **outs[3] = {source, valid, test};
+    for (int p = 0; p < 3; p++) {
+        if (!c->m.part[p].present) continue;
+        if (!(*outs[p] = part_dataset(&c->m.part[p], c->map))) {
+            for (int q = 0; q < 3; q++) {
+                rf_dataset_free(*outs[q]);
+                *outs[q] = NULL;
+            }
+            return rf_errorf(err, RF_ENOMEM, "out of memory");
+        }
+    }
+    *enc = c->m.enc;
+    c->m.enc = NULL;
+    return RF_OK;
+}
+
 rf_status rf_cache_open(const char *path, rf_dataset **source, rf_dataset **valid, rf_dataset **test,
                         rf_encoders **enc, rf_error *err)
 {
     *source = *valid = *test = NULL;
     *enc = NULL;
-    if (!rf_host_le()) return rf_errorf(err, RF_EUSAGE, "caches are little-endian; this host is not");
-    chead h;
-    cmeta m;
-    rf_status st = read_head(path, &h, err);
+    rf_cache *c;
+    rf_status st = rf_cache_map(path, &c, err);
     if (st) return st;
-    if ((st = parse_meta(path, &h, &m, err)) || (st = verify_data(path, &h, &m, err))) goto done;
-    struct rf_mapping *map = calloc(1, sizeof *map);
-    if (!map) {
-        st = rf_errorf(err, RF_ENOMEM, "out of memory");
-        goto done;
-    }
-    map->len = (size_t)h.meta_off;
-    map->base = mmap(NULL, map->len, PROT_READ, MAP_PRIVATE, h.fd, 0);
-    if (map->base == MAP_FAILED) {
-        free(map);
-        st = rf_error_at(err, RF_EIO, path, 0, 0, "cannot map: %s", strerror(errno));
-        goto done;
-    }
-    map->refs = 1;
-    /* rows are read where the row order says (and prefetched with MADV_WILLNEED per block), so
-     * no speculative readahead */
-    (void)madvise(map->base, map->len, MADV_RANDOM);
-    rf_dataset **outs[3] = {source, valid, test};
-    for (int p = 0; p < 3 && !st; p++) {
-        if (!m.part[p].present) continue;
-        if (!(*outs[p] = part_dataset(&m.part[p], map))) st = rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
-    rf_mapping_release_(map); /* the datasets hold their references */
-    if (st) {
-        for (int p = 0; p < 3; p++) {
-            rf_dataset_free(*outs[p]);
-            *outs[p] = NULL;
-        }
-        goto done;
-    }
-    *enc = m.enc;
-    m.enc = NULL;
-done:
-    cmeta_free(&m);
-    chead_free(&h);
+    if (!(st = rf_cache_verify(c, err))) st = rf_cache_datasets(c, source, valid, test, enc, err);
+    rf_cache_close(c);
     return st;
 }
-

@@ -7,7 +7,8 @@
  * final as parsed (no normalisation to fit; rf_load_csv_hooked_); the other arrays once the
  * encoders are fitted (held in memory meanwhile, or in unlinked spill files next to the cache
  * for inputs large for this machine); every array at a 4096-byte aligned offset, hashed with
- * XXH3-64 as written, padding included; the metadata; then the real header; renamed over path
+ * XXH3-64 as written, padding included, and per chunk (16 KiB or more; the table ends the metadata); the
+ * metadata; then the real header; renamed over path
  * (rf_afile_commit, no fsync: see rf_cache_build). The input text files are hashed while they
  * are read.
  */
@@ -74,6 +75,8 @@ typedef struct {
     int head;              /* next buffer for the thread */
     int stop;
     int err_no;            /* first write error */
+    rf_chunker_ ck;        /* per-chunk hashes of the data region (fed by w_put once on) */
+    int ck_on;
 } wfile;
 
 static int pwrite_all(wfile *w, const unsigned char *p, size_t n, uint64_t off)
@@ -161,6 +164,7 @@ static void w_put(wfile *w, const void *p, size_t n)
 {
     const unsigned char *s = p;
     w->pos += n;
+    if (w->ck_on) rf_chunker_feed_(&w->ck, p, n);
     while (n) {
         size_t k = WBUF - w->blen < n ? WBUF - w->blen : n;
         memcpy(w->buf[w->cur] + w->blen, s, k);
@@ -200,11 +204,19 @@ static void w_close(wfile *w, int keep)
     memset(w->buf, 0, sizeof w->buf);
     if (w->h) XXH3_freeState(w->h);
     w->h = NULL;
+    rf_chunker_free_(&w->ck);
 }
 
 /* Create the temporary file for path (afile.h) and start the writer; the header page is put as
  * zeros. */
-static rf_status w_open(wfile *w, const char *path, rf_error *err)
+static unsigned chunk_shift(uint64_t input_bytes)
+{
+    unsigned sh = CHUNK_SHIFT_MIN;
+    while (sh < CHUNK_SHIFT_MAX && (input_bytes >> sh) > ((uint64_t)1 << 16)) sh++;
+    return sh;
+}
+
+static rf_status w_open(wfile *w, const char *path, unsigned shift, rf_error *err)
 {
     memset(w, 0, sizeof *w);
     w->fd = -1;
@@ -217,7 +229,7 @@ static rf_status w_open(wfile *w, const char *path, rf_error *err)
     w->direct = fl != -1 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
     for (int i = 0; i < NWBUF; i++) w->buf[i] = rf_big_realloc_(NULL, WBUF); /* 2 MiB-aligned, huge pages */
     w->h = XXH3_createState();
-    if (!w->buf[0] || !w->buf[1] || !w->buf[2] || !w->h) {
+    if (!w->buf[0] || !w->buf[1] || !w->buf[2] || !w->h || rf_chunker_init_(&w->ck, shift)) {
         w_close(w, 0);
         return rf_errorf(err, RF_ENOMEM, "out of memory");
     }
@@ -225,6 +237,7 @@ static rf_status w_open(wfile *w, const char *path, rf_error *err)
     w->started = rf_thread_start_(&w->th, &w->mu, &w->cv, w_thread, w);
     static const unsigned char zero[HDR];
     w_put(w, zero, HDR);
+    w->ck_on = 1; /* the data region starts here */
     return RF_OK;
 }
 
@@ -359,11 +372,15 @@ static rf_status write_rest(wfile *w, const rf_dataset *parts[3], const uint64_t
         bb_u64(&meta, in[i].hash);
     }
     for (int i = 0; i < 3; i++) bb_u64(&meta, info3[i]);
-    if (meta.oom) {
+    w_pad(w); /* the data region ends here: its chunk table ends the metadata */
+    w->ck_on = 0;
+    rf_chunker_end_(&w->ck);
+    bb_u64(&meta, w->ck.n);
+    for (size_t i = 0; i < w->ck.n; i++) bb_u64(&meta, w->ck.h[i]);
+    if (meta.oom || w->ck.oom) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory");
         goto done;
     }
-    w_pad(w);
     uint64_t meta_off = w->pos;
     w->hash_end = meta_off;
     w_put(w, meta.p, meta.len);
@@ -384,6 +401,7 @@ static rf_status write_rest(wfile *w, const rf_dataset *parts[3], const uint64_t
     wr64(hdr + 40, XXH64(meta.p, meta.len, 0));
     wr64(hdr + 48, data_hash);
     wr64(hdr + 56, chash);
+    wr32(hdr + 64, (uint32_t)__builtin_ctzll(w->ck.size));
     wr64(hdr + HDR - 8, XXH64(hdr, HDR - 8, 0));
     if ((e = pwrite_all(w, hdr, HDR, 0))) {
         st = rf_error_at(err, RF_EIO, w->tmp, 0, 0, "write error: %s", strerror(e));
@@ -430,7 +448,7 @@ rf_status rf_cache_build(const rf_data_cfg *data, const rf_cache_opts *o, const 
     int do_spill = data->schema.cache_spill == 1 ||
                    (data->schema.cache_spill == 0 && ram > 0 && (double)inf.input_bytes > ram / 4);
     wfile w;
-    if ((st = w_open(&w, path, err))) return st;
+    if ((st = w_open(&w, path, chunk_shift(inf.input_bytes), err))) return st;
     rf_dataset *parts[3] = {NULL, NULL, NULL};
     uint64_t dense[3][2] = {{0, 0}, {0, 0}, {0, 0}};
     rf_encoders *enc = NULL;

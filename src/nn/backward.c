@@ -236,7 +236,10 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
                     for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
                 }
             }
-        if (mc->bn == RF_BN_BATCH) /* in place: dO becomes the gradient of the activation */
+        if (mc->bn == RF_BN_BATCH && ws->bns.fn) /* synchronised over processes (bnsync.h) */
+            rf_bn_sync_bwd(&ws->bns, ws->A[l], dO, dO, B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
+                           GRAD(lp->gamma), GRAD(lp->beta));
+        else if (mc->bn == RF_BN_BATCH) /* in place: dO becomes the gradient of the activation */
             rf_bn_bwd(ws->A[l], dO, dO, B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
                       GRAD(lp->gamma), GRAD(lp->beta));
         const float *dA = dO;
@@ -270,7 +273,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         }
     }
 #undef GRAD
-    return RF_OK;
+    return ws->bns.fn ? rf_bn_sync_take(&ws->bns, err) : RF_OK;
 }
 
 RF_HOT_CLONES /* the row accumulation is element-wise */

@@ -93,7 +93,15 @@ void rf_workspace_free(rf_workspace *ws)
     free(ws->own);
     free(ws->logp);
     free(ws->bufn);
+    free(ws->bns.v);
     free(ws);
+}
+
+void rf_ws_set_batch_sum(rf_workspace *ws, rf_batch_sum_fn fn, void *ud)
+{
+    ws->bns.fn = fn;
+    ws->bns.ud = ud;
+    if (ws->gws) rf_graph_ws_sync(ws->gws, fn ? &ws->bns : NULL);
 }
 
 const float *rf_ws_logits(const rf_workspace *ws) { return ws->S; }
@@ -262,7 +270,11 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         else
             rf_bias_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->b, lp->alpha);
         if (mc->bn == RF_BN_BATCH) {
-            if (train)
+            if (train && ws->bns.fn) /* synchronised over processes (bnsync.h) */
+                rf_bn_sync_fwd(&ws->bns, ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
+                               ws->rstd[l], ws->bufn + m->run_off[l], ws->bufn + m->run_off[l] + KH,
+                               mc->bn_momentum, mc->bn_eps);
+            else if (train)
                 rf_bn_fwd_train(ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],
                                 ws->rstd[l], ws->bufn + m->run_off[l], ws->bufn + m->run_off[l] + KH,
                                 mc->bn_momentum, mc->bn_eps);
@@ -329,7 +341,7 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
             }
         }
     }
-    return RF_OK;
+    return train && ws->bns.fn ? rf_bn_sync_take(&ws->bns, err) : RF_OK;
 }
 
 void rf_model_adopt_buffers(rf_model *m, const rf_workspace *ws)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/bnsync.h"
 #include "nn/graph.h"
 #include "nn/ops.h"
 #include "resflow/spec.h"
@@ -57,6 +58,7 @@ struct rf_graph_ws {
     float **val, **grad;
     int freeze;     /* RF_FREEZE_* */
     float **frozen; /* per op (mix with stop-gradient inputs): (maxB, n, H) recorded inputs */
+    rf_bn_sync *sync; /* synchronised BatchNorm (bnsync.h), or NULL */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -440,6 +442,25 @@ void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx)
     w->grad[0] = dx;
 }
 
+void rf_graph_ws_sync(rf_graph_ws *w, struct rf_bn_sync *s) { w->sync = s; }
+
+void rf_graph_bn_idle(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, float *Gp)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < g->nops; k++) {
+            const op *o = &g->ops[pass ? g->nops - 1 - k : k];
+            if (o->k != OP_BN || !w->sync || !w->sync->fn) continue;
+            int n = o->in[0].w;
+            float *mean = w->val[o->scratch], *rstd = mean + n;
+            if (!pass)
+                rf_bn_sync_fwd(w->sync, NULL, NULL, 0, n, n, P + o->gamma, P + o->beta, mean, rstd, buf + o->rmean,
+                               buf + o->rvar, o->mom, o->eps);
+            else
+                rf_bn_sync_bwd(w->sync, NULL, NULL, NULL, 0, n, n, P + o->gamma, mean, rstd, Gp + o->gamma,
+                               Gp + o->beta);
+        }
+}
+
 static int mix_has_stopgrad(const op *o)
 {
     if (o->k != OP_MIX) return 0;
@@ -504,7 +525,10 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
             break;
         case OP_BN: {
             float *mean = w->val[o->scratch], *rstd = mean + in.w;
-            if (train)
+            if (train && w->sync && w->sync->fn)
+                rf_bn_sync_fwd(w->sync, V(in), V(out), B, in.w, in.w, P + o->gamma, P + o->beta, mean, rstd,
+                               buf + o->rmean, buf + o->rvar, o->mom, o->eps);
+            else if (train)
                 rf_bn_fwd_train(V(in), V(out), B, in.w, in.w, P + o->gamma, P + o->beta, mean, rstd,
                                 buf + o->rmean, buf + o->rvar, o->mom, o->eps);
             else
@@ -635,8 +659,12 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         }
         case OP_BN: {
             const float *mean = w->val[o->scratch], *rstd = mean + in.w;
-            rf_bn_bwd(V(in), GR(out), GR(in), B, in.w, in.w, P + o->gamma, mean, rstd, Gp + o->gamma,
-                      Gp + o->beta);
+            if (w->sync && w->sync->fn)
+                rf_bn_sync_bwd(w->sync, V(in), GR(out), GR(in), B, in.w, in.w, P + o->gamma, mean, rstd,
+                               Gp + o->gamma, Gp + o->beta);
+            else
+                rf_bn_bwd(V(in), GR(out), GR(in), B, in.w, in.w, P + o->gamma, mean, rstd, Gp + o->gamma,
+                          Gp + o->beta);
             break;
         }
         case OP_ADD:

@@ -85,6 +85,14 @@ float *rf_graph_grad(rf_graph_ws *w, int t);
 
 void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *params, float *buffers, int B,
                       int train);
+/* Synchronised BatchNorm (bnsync.h): training forwards and backwards of w's BN ops take their
+ * statistics over the processes through s (NULL: local). */
+struct rf_bn_sync;
+void rf_graph_ws_sync(rf_graph_ws *w, struct rf_bn_sync *s);
+/* A process with no row of a step: every BN op's sums of a training forward (running statistics
+ * into buffers), then of a backward (in reverse order), with zero rows - as rf_graph_forward and
+ * rf_graph_backward make them. */
+void rf_graph_bn_idle(const rf_graph *g, rf_graph_ws *w, const float *params, float *buffers, float *grads);
 /* The gradient of the output tensor must be set by the caller first. Fills parameter
  * gradients (accumulating) and the input gradient dx (set). */
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *params, float *grads, int B);

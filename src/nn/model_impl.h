@@ -3,6 +3,7 @@
 #ifndef RESFLOW_MODEL_IMPL_H
 #define RESFLOW_MODEL_IMPL_H
 
+#include "nn/bnsync.h"
 #include "nn/zoo.h"
 #include "resflow/model.h"
 
@@ -75,6 +76,7 @@ struct rf_workspace {
     rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
     struct rf_bf16_scratch *bf16; /* train.precision bf16: packing room of the tower GEMMs
                                      (gemm_bf16.h); NULL = fp32 */
+    rf_bn_sync bns;      /* synchronised BatchNorm (rf_ws_set_batch_sum); bns.fn NULL: local */
 };
 
 /* A gradient set (backward.c). */

@@ -50,6 +50,10 @@ rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer
                        * in the exchange (hook) and makes the same update as the others */
         if (loss) *loss = 0;
         rf_grads_zero(g);
+        if (ws->bns.fn) { /* synchronised BatchNorm: its sums with zeros, the global statistics */
+            if ((st = rf_model_bn_idle_(m, ws, g, err))) return st;
+            rf_model_adopt_buffers(m, ws);
+        }
         if (hook && (st = hook(hook_ud, m, g, err))) {
             rf_grads_emb_clear(g);
             return st;
@@ -270,6 +274,7 @@ rf_status rf_train_ex(rf_model *m, const rf_train_cfg *tc, const rf_train_hooks 
     long run_n = 0, seen_log = 0;
     ws = rf_workspace_create(m, B);
     grads = rf_grads_create(m);
+    if (ws && dist) rf_ws_set_batch_sum(ws, dist->sum, dist->ud); /* BatchNorm over the global batch */
     if (ws && tc->precision && (st = rf_ws_set_precision(ws, m, (rf_precision)tc->precision, err))) goto done;
     if (tc->balance != RF_BALANCE_NONE) {
         if (hk.opt || hk.grad_hook) {

@@ -246,7 +246,8 @@ static void apply_stream(const rf_schema *s, rf_dataset *train, int mapped)
     train->shuffle_window = s->shuffle_window > 0 ? s->shuffle_window : 8;
 }
 
-static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
+static rf_status load_splits(const rf_config *cfg, int rank, int nproc, rf_splits *out, rf_log_fn log, void *ud,
+                             rf_error *err)
 {
     memset(out, 0, sizeof *out);
     const rf_data_cfg *dc = &cfg->data;
@@ -266,7 +267,7 @@ static rf_status load_splits(const rf_config *cfg, rf_splits *out, rf_log_fn log
               so.preset == RF_SYNTH_KUAIRAND ? "kuairand" : so.preset == RF_SYNTH_RATING ? "rating" : so.preset == RF_SYNTH_ECOM ? "ecom" : "search",
               all->n, all->F, (unsigned long long)so.seed);
     } else if (dc->schema.cache[0]) {
-        return rf_cache_load_splits(cfg, out, log, ud, err);
+        return rf_cache_load_shard(cfg, rank, nproc, out, log, ud, err);
     } else {
         rf_load_opts lo;
         memset(&lo, 0, sizeof lo);
@@ -357,7 +358,13 @@ static void warn_unscaled(const rf_dataset *tr, const rf_encoders *enc, rf_log_f
 
 rf_status rf_data_load(const rf_config *cfg, rf_splits *out, rf_log_fn log, void *ud, rf_error *err)
 {
-    rf_status st = load_splits(cfg, out, log, ud, err);
+    return rf_data_load_shard(cfg, 0, 1, out, log, ud, err);
+}
+
+rf_status rf_data_load_shard(const rf_config *cfg, int rank, int nproc, rf_splits *out, rf_log_fn log, void *ud,
+                             rf_error *err)
+{
+    rf_status st = load_splits(cfg, rank, nproc, out, log, ud, err);
     if (!st) warn_unscaled(out->train, out->enc, log, ud);
     if (st || !cfg->regression.target[0] || cfg->regression.thresholds.n) return st;
     /* regression with quantile thresholds: fitted on the training rows, then the labels */

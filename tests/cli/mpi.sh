@@ -1,8 +1,11 @@
 # mpi.sh - data-parallel training over OpenMPI (docs/distributed.md), for an MPI build
 # (make MPI=1 BUILD=build-mpi test-mpi; skipped otherwise):
 # - 2 processes reproduce the 1-process run: the logged loss curve within float summation
-#   tolerance (relative 1e-3), validation and test AUC within 0.001, on the simulator and on the
-#   AliExpress-format config through a binary cache (if ../shared/data is there);
+#   tolerance (relative 1e-3), validation and test AUC within 0.001, on the simulator (also with
+#   synchronised BatchNorm: model.bn: batch, and the zoo's single with BatchNorm) and on the AliExpress-format
+#   config through a binary cache (if ../shared/data is there);
+# - from a binary cache each process verifies only its rows (< 65% each for 2), and a byte damaged
+#   in rank 1's shard is reported by rank 1 and stops every process;
 # - only rank 0 prints the results and writes the model;
 # - a configuration that differs between ranks, a bad row, and a rank that dies mid-training stop
 #   every rank (bounded by timeout: no hang) with the failing rank's message and no model file.
@@ -39,6 +42,43 @@ same_run "$T/one" "$T/two"
 [ "$(grep -c '^test set' "$T/two.out")" = 1 ] || { cat "$T/two.out" >&2; fail "the results were not printed once (rank 0 only)"; }
 grep -q 'data-parallel: 2 processes' "$T/two.err" || fail "no data-parallel note"
 [ "$(grep -c 'model saved' "$T/two.err")" = 1 ] || fail "the model was not saved once"
+
+# synchronised BatchNorm: a tower model with model.bn: batch, and a zoo (op-graph) model with
+# BatchNorm (single: the zoo models that mix shared experts through gates, mmoe, ple, amplify
+# float summation differences over many steps beyond 0.001 AUC; docs/distributed.md)
+"$RF" train $SIM --set model.bn=batch -o "$T/bn1.model" >"$T/bn1.out" 2>"$T/bn1.err" ||
+    { cat "$T/bn1.err" >&2; fail "1-process BatchNorm run failed"; }
+$MPIRUN -np 2 "$RF" train $SIM --set model.bn=batch -o "$T/bn2.model" >"$T/bn2.out" 2>"$T/bn2.err" ||
+    { cat "$T/bn2.err" >&2; fail "2-process BatchNorm run failed"; }
+same_run "$T/bn1" "$T/bn2"
+ZBN="--set synth.rows=40000 --set synth.ctr=0.1 --set synth.cvr=0.2 --set train.epochs=2 --set model.hidden=[32,16] --set train.batch_size=1024 --set train.log_every=2 --threads 1 --set model.bn=batch --set model.type=single"
+"$RF" train $ZBN -o "$T/zb1.model" >"$T/zb1.out" 2>"$T/zb1.err" || { cat "$T/zb1.err" >&2; fail "1-process zoo+BN run failed"; }
+$MPIRUN -np 2 "$RF" train $ZBN -o "$T/zb2.model" >"$T/zb2.out" 2>"$T/zb2.err" ||
+    { cat "$T/zb2.err" >&2; fail "2-process zoo+BN run failed"; }
+same_run "$T/zb1" "$T/zb2"
+
+# each process verifies only its rows of a binary cache (its training shard, its slices of the
+# validation and test rows): rank 0 prints what each verified
+"$RF" synth --set synth.rows=30000 -o "$T/log.csv" >/dev/null 2>&1 || fail "synth failed"
+CO="-c configs/csv.yaml --set data.source=$T/log.csv --set data.cache=$T/log.rfc --set train.epochs=1 --set train.max_steps=5 --set model.hidden=[16] --threads 1"
+$MPIRUN -np 2 "$RF" train $CO -o "$T/c.model" >"$T/out" 2>"$T/err" || { cat "$T/err" >&2; fail "2-process run on a cache failed"; }
+line=$(grep 'cache data verified per process' "$T/err") || { cat "$T/err" >&2; fail "no verified-bytes line"; }
+for r in 0 1; do
+    pct=$(echo "$line" | sed -n "s/.* rank $r [0-9.]* MB (\([0-9]*\)%).*/\1/p")
+    [ -n "$pct" ] && [ "$pct" -lt 65 ] || fail "rank $r verified ${pct:-?}% of the cache (expected < 65%): $line"
+done
+# a byte damaged in rank 1's training shard (row 15000 of about 21000 training rows; 14 fields):
+# rank 1 finds it, every process stops, no model
+meta=$(od -An -t u8 -j 24 -N 8 "$T/log.rfc" | tr -d ' ')
+catoff=$(od -An -t u8 -j $((meta + 25)) -N 8 "$T/log.rfc" | tr -d ' ')
+off=$((catoff + 15000 * 14 * 4))
+b=$(od -An -t u1 -j "$off" -N 1 "$T/log.rfc" | tr -d ' ')
+printf "$(printf '\\%03o' $((b ^ 1)))" | dd of="$T/log.rfc" bs=1 seek="$off" conv=notrunc 2>/dev/null
+$MPIRUN -np 2 "$RF" train $CO -o "$T/c2.model" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || { cat "$T/err" >&2; fail "a damaged cache range: exit $rc"; }
+grep -q 'rank 1: .*data checksum mismatch in chunk' "$T/err" || { cat "$T/err" >&2; fail "rank 1 did not report the damaged chunk"; }
+[ -e "$T/c2.model" ] && fail "a model was written after a damaged cache range"
 
 # the AliExpress-format config through a binary cache (rank 0 builds it, rank 1 maps it)
 AE=../shared/data/aliexpress-us-sample/aliexpress_train_sample.csv
