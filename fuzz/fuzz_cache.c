@@ -1,6 +1,8 @@
 /* fuzz_cache.c - the dataset cache reader (rf_cache_open: header, metadata, mapped arrays).
- * The file size, metadata length and the three checksums are recomputed first (docs/formats.md,
- * "Dataset cache"), so mutations reach the metadata parser and the array checks. */
+ * The file size, metadata length, the version-2 chunk table (when the metadata ends with a table
+ * of the size the header's chunk shift implies) and the three checksums are recomputed first
+ * (docs/formats.md, "Dataset cache"), so mutations reach the metadata parser, the per-chunk
+ * verification and the array checks. */
 #include <xxhash.h>
 
 #include "fuzz_util.h"
@@ -15,6 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t off = get64(b + 24);
         put64(b + 16, size);
         if (off >= 4096 && off <= size) {
+            uint32_t shift = (uint32_t)b[64] | (uint32_t)b[65] << 8 | (uint32_t)b[66] << 16 | (uint32_t)b[67] << 24;
+            if (shift >= 12 && shift <= 22) { /* version 2: rewrite a well-placed chunk table */
+                uint64_t data = off - 4096, cs = (uint64_t)1 << shift, C = (data + cs - 1) / cs;
+                if ((C + 1) * 8 <= size - off && get64(b + size - (C + 1) * 8) == C)
+                    for (uint64_t i = 0; i < C; i++) {
+                        uint64_t lo = 4096 + i * cs, n = lo + cs <= off ? cs : off - lo;
+                        put64(b + size - (C - i) * 8, XXH3_64bits(b + lo, n));
+                    }
+            }
             put64(b + 32, size - off);
             put64(b + 40, XXH64(b + off, size - off, 0));
             put64(b + 48, XXH3_64bits(b + 4096, off - 4096));

@@ -29,7 +29,8 @@ awk 'BEGIN { printf "\001"; for (i = 0; i < 400; i++) printf "u%d,i%d,%d.5,%d,%d
 printf 'model: {type: mmoe, experts: 4, hidden: [8, 4]}\ntasks:\n  - {name: ctr, label: click}\n  - {name: cvr, label: buy, parent: ctr}\n' > "$C/fuzz_config/flow.yaml"
 printf 'data:\n  source: d.csv\n  categorical: ["tags:|:mean", "user:min:5", "price:bucket:8"]\n  dense: [x]\n  filter: ["x > 3"]\n  join: [{file: u.csv, on: user}]\nregression: {target: v, quantiles: 3}\n' > "$C/fuzz_config/data.yaml"
 printf 'train:\n  lr: !!float 1e-3\n  epochs: &e 3\n  patience: *e\n---\n' > "$C/fuzz_config/anchors.yaml"
-# a small model file and a small dataset cache
+# a small model file and a small dataset cache (tiny-v1.cache, a version-1 cache kept from before
+# version 2, is not regenerated)
 S="--set synth.rows=400 --set synth.users=30 --set synth.items=40 --set synth.queries=10 -q"
 M="--set model.emb_dim=2 --set model.hidden=[2] --set train.epochs=1 --set train.batch_size=64"
 "$RF" train $S $M -o "$C/fuzz_model/tiny.rf" >/dev/null
