@@ -17,20 +17,10 @@ static inline rf_dataset *bal_sim(size_t rows, float cvr, uint64_t seed)
 /* rows impressions of the 3-task simulator (click -> cart -> order; ctr 0.1, cart 0.3, cvr 0.2) */
 static inline rf_dataset *bal_sim3(size_t rows, uint64_t seed)
 {
-    rf_synth_opts o = rf_synth_default();
+    rf_synth_opts o = test_sim_opts(rows, seed, 1000, 2000, 300, 0.2f);
     o.tasks = 3;
-    o.rows = rows;
-    o.seed = seed;
-    o.n_users = 1000;
-    o.n_items = 2000;
-    o.n_queries = 300;
-    o.ctr = 0.1f;
     o.cart_rate = 0.3f;
-    o.cvr = 0.2f;
-    rf_dataset *ds = NULL;
-    rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
-    return ds;
+    return test_sim_gen(&o);
 }
 
 /* which dense parameters are shared (more than one task reaches them) */

@@ -96,10 +96,10 @@ static inline int close_enough(const float *a, const float *b, size_t n, double 
     return ok;
 }
 
-/* A small world of the search simulator: rows impressions from seed over users / items /
- * queries entities, click rate 0.1 and conversion rate cvr (generation asserted to succeed). */
-static inline rf_dataset *test_sim(size_t rows, uint64_t seed, uint32_t users, uint32_t items, uint32_t queries,
-                                   float cvr)
+/* The options of a small world of the search simulator: rows impressions from seed over users /
+ * items / queries entities, click rate 0.1 and conversion rate cvr. */
+static inline rf_synth_opts test_sim_opts(size_t rows, uint64_t seed, uint32_t users, uint32_t items,
+                                          uint32_t queries, float cvr)
 {
     rf_synth_opts o = rf_synth_default();
     o.rows = rows;
@@ -109,10 +109,24 @@ static inline rf_dataset *test_sim(size_t rows, uint64_t seed, uint32_t users, u
     o.n_queries = queries;
     o.ctr = 0.1f;
     o.cvr = cvr;
+    return o;
+}
+
+/* The simulated dataset of o (generation asserted to succeed). */
+static inline rf_dataset *test_sim_gen(const rf_synth_opts *o)
+{
     rf_dataset *ds = NULL;
     rf_error e;
-    assert_int_equal(rf_synth_generate(&o, &ds, &e), RF_OK);
+    assert_int_equal(rf_synth_generate(o, &ds, &e), RF_OK);
     return ds;
+}
+
+/* A small world of the search simulator (test_sim_opts). */
+static inline rf_dataset *test_sim(size_t rows, uint64_t seed, uint32_t users, uint32_t items, uint32_t queries,
+                                   float cvr)
+{
+    rf_synth_opts o = test_sim_opts(rows, seed, users, items, queries, cvr);
+    return test_sim_gen(&o);
 }
 
 /* Shrink cfg to a small tower model: embeddings 8, hidden 32-16 with BatchNorm, batch 128,
