@@ -1,5 +1,6 @@
 /* fuzz_csv.c - the text loader (reader rounds, gzip/zstd input, NUL check, tokenizer, quoting,
- * number parsing, vocabulary fitting, the position split) on any bytes. data[0] picks the
+ * number parsing, vocabulary fitting, the position split) and the predictions reader's header
+ * scan (rf_table_header; its rows go through the same loader) on any bytes. data[0] picks the
  * options: bit 0: a fixed header line is put before the rest, so most inputs get past the
  * column lookup; bit 1: --skip-bad-rows; bit 2: tab-separated; bit 3: a multi-valued field;
  * bits 4-5: the text as it is (0), gzip-compressed (1), as two gzip members (2: the split is at
@@ -17,6 +18,7 @@
 #include "fuzz_util.h"
 #include "resflow/config.h"
 #include "resflow/pipeline.h"
+#include "resflow/rank.h"
 
 typedef struct {
     int fd;
@@ -107,6 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ok = ftruncate(s->fd, 0) == 0 && pwrite(s->fd, b, n, 0) == (ssize_t)n;
     free(b);
     if (!ok) return 0;
+    /* the predictions reader (eval/fusion --predictions): its header scan, then the same loader */
+    char delim, **names = NULL;
+    int ncols = 0;
+    rf_error herr;
+    rf_error_clear(&herr);
+    if (rf_table_header(cfg->data.source, &delim, &names, &ncols, &herr) == RF_OK && (ncols < 1 || !names[0])) abort();
+    free(names);
     rf_load_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.skip_bad_rows = cfg->train.skip_bad_rows;
