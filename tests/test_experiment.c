@@ -235,6 +235,9 @@ static rf_run_result result(double auc0, double auc1, double cond1, rf_status st
     r.logloss[1] = 0.02;
     r.oracle_auc[0] = 0.79;
     r.oracle_auc[1] = NAN;
+    r.es_auc[0] = r.es_oracle[0] = NAN; /* a root has no entire-space CVR AUC */
+    r.es_auc[1] = cond1 - 0.05;
+    r.es_oracle[1] = 0.83;
     r.seconds = 1.5;
     r.best_epoch = 2;
     r.dense_params = 1234;
@@ -263,6 +266,7 @@ static void test_result_file(void **state)
     assert_true(b.auc[0] == a.auc[0] && b.auc[1] == a.auc[1] && b.cond_auc[1] == a.cond_auc[1]); /* exact */
     assert_true(isnan(b.cond_auc[0]) && isnan(b.oracle_auc[1]));
     assert_true(b.increase[1] == 0.125 && isnan(b.increase[0]));
+    assert_true(b.es_auc[1] == a.es_auc[1] && b.es_oracle[1] == 0.83 && isnan(b.es_auc[0]) && isnan(b.es_oracle[0]));
     assert_true(b.dense_params == 1234 && b.emb_params == 5678 && b.best_epoch == 2);
     rf_run_result d = result(NAN, NAN, NAN, RF_ENUMERIC);
     assert_int_equal(rf_run_result_write(&d, path, &err), RF_OK);
@@ -338,8 +342,11 @@ static void test_tables(void **state)
     assert_non_null(md);
 
     /* Markdown: mean ± sample std, best in bold, the partial cell marked, the oracle column */
-    assert_non_null(strstr(md, "| sim     | ctr AUC        | 0.7200 ± 0.0200 | **0.7600 ± 0.0141 (2/3; 1 diverged)** | 0.7900 |"));
+    assert_non_null(strstr(md, "| sim     | ctr AUC           | 0.7200 ± 0.0200 | **0.7600 ± 0.0141 (2/3; 1 diverged)** | 0.7900 |"));
     assert_non_null(strstr(md, "ctcvr\\|ctr AUC"));
+    /* the entire-space CVR AUC: mean ± std, its oracle, and its paired difference */
+    assert_non_null(strstr(md, "| sim     | es ctcvr\\|ctr AUC | 0.5700 ± 0.0200 | **0.6600 ± 0.0141 (2/3; 1 diverged)** | 0.8300 |"));
+    assert_non_null(strstr(md, "| sim     | diff es ctcvr\\|ctr AUC |"));
     assert_non_null(strstr(md, "| 1234 "));
     snprintf(path, sizeof path, "%s/results.md", dir);
     char *f = slurp(path);

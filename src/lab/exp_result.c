@@ -42,6 +42,8 @@ rf_status rf_run_result_write(const rf_run_result *r, const char *path, rf_error
         json_object_set_new(t, "increase_share", rf_exp_json_num_(r->increase[k]));
         json_object_set_new(t, "logloss", rf_exp_json_num_(r->logloss[k]));
         json_object_set_new(t, "oracle_auc", rf_exp_json_num_(r->oracle_auc[k]));
+        if (isfinite(r->es_auc[k])) json_object_set_new(t, "es_auc", rf_exp_json_num_(r->es_auc[k]));
+        if (isfinite(r->es_oracle[k])) json_object_set_new(t, "es_oracle", rf_exp_json_num_(r->es_oracle[k]));
         if (r->task_mse[k]) json_object_set_new(t, "loss", json_string("mse"));
         json_array_append_new(tasks, t);
     }
@@ -113,6 +115,8 @@ rf_status rf_run_result_read(rf_run_result *r, const char *path, rf_error *err)
         r->increase[k] = get_num(t, "increase_share"); /* NaN in results of older versions */
         r->logloss[k] = get_num(t, "logloss");
         r->oracle_auc[k] = get_num(t, "oracle_auc");
+        r->es_auc[k] = get_num(t, "es_auc"); /* NaN when absent (no counterfactual label, older versions) */
+        r->es_oracle[k] = get_num(t, "es_oracle");
         const char *loss = json_string_value(json_object_get(t, "loss"));
         r->task_mse[k] = loss && !strcmp(loss, "mse");
     }

@@ -17,6 +17,24 @@
 static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_fn log, void *ud, rf_run_result *out,
                                rf_error *err);
 
+/* The entire-space AUC of each child task's conditional score C (n, K) against the simulator's
+ * counterfactual label cf_<label> of every test row (clicked or not), and the same AUC of the
+ * simulator's true counterfactual probability; children without such a label keep NaN. */
+static void es_aucs(const rf_config *cfg, const rf_dataset *t, const float *C, rf_run_result *out)
+{
+    const size_t K = (size_t)cfg->K, TK = (size_t)t->K;
+    for (int k = 0; k < cfg->K; k++) {
+        const char *label = cfg->tasks[k].label[0] ? cfg->tasks[k].label : cfg->tasks[k].name;
+        char nm[2 * RF_NAME_MAX + 8];
+        if (out->parent[k] < 0 || out->task_mse[k] || strchr(label, '*')) continue;
+        snprintf(nm, sizeof nm, "cf_%s", label);
+        int cf = rf_dataset_label_index(t, nm);
+        if (cf < 0) continue;
+        out->es_auc[k] = rf_auc_strided(C + k, K, t->labels + cf, TK, NULL, 0, t->n, NULL);
+        out->es_oracle[k] = rf_auc_strided(t->truth + cf, TK, t->labels + cf, TK, NULL, 0, t->n, NULL);
+    }
+}
+
 rf_status rf_experiment_run(const rf_config *cfg, const rf_splits *sp, rf_log_fn log, void *ud, rf_run_result *out,
                             rf_error *err)
 {
@@ -41,6 +59,7 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
         snprintf(out->task[k], RF_NAME_MAX, "%s", cfg->tasks[k].name);
         out->parent[k] = rf_config_task_index(cfg, cfg->tasks[k].parent);
         out->auc[k] = out->cond_auc[k] = out->logloss[k] = out->oracle_auc[k] = out->increase[k] = NAN;
+        out->es_auc[k] = out->es_oracle[k] = NAN;
         out->task_mse[k] = cfg->tasks[k].loss == RF_LOSS_MSE;
     }
     snprintf(out->target, sizeof out->target, "%s", cfg->regression.target);
@@ -77,7 +96,15 @@ static rf_status run_resolved(const rf_config *cfg, const rf_splits *sp, rf_log_
         return RF_OK;
     }
     rf_eval_result ev;
-    if (!st) st = rf_evaluate(m, t, cfg->train.threads, &ev, err);
+    float *P = NULL, *C = NULL;
+    const size_t nk = (t->n ? t->n : 1) * (size_t)cfg->K;
+    if (!st && (!(P = malloc(nk * sizeof *P)) || !(C = malloc(nk * sizeof *C))))
+        st = rf_errorf(err, RF_ENOMEM, "out of memory for the test predictions (%zu rows)", t->n);
+    if (!st) st = rf_predict(m, t, cfg->train.threads, P, C, err);
+    if (!st) st = rf_evaluate_probs(m, t, P, C, &ev, err);
+    if (!st && t->truth) es_aucs(cfg, t, C, out);
+    free(P);
+    free(C);
     if (st) {
         rf_model_free(m);
         return st;

@@ -41,9 +41,11 @@ typedef struct {
     char task[2 * RF_NAME_MAX + 2];   /* "ctcvr", "ctcvr|ctr" ("" for the run-level ones) */
 } metric;
 
-enum { M_AUC, M_COND, M_LOGLOSS, M_SECONDS, M_EPOCH, M_MSE, M_RMSE, M_MAE };
-static const char *const KIND_NAME[] = {"auc", "cond_auc", "logloss", "train_seconds", "best_epoch", "mse", "rmse", "mae"};
-static int lower_better(int kind) { return kind >= M_MSE; }
+enum { M_AUC, M_COND, M_LOGLOSS, M_SECONDS, M_EPOCH, M_MSE, M_RMSE, M_MAE, M_ES };
+static const char *const KIND_NAME[] = {"auc",  "cond_auc", "logloss", "train_seconds", "best_epoch",
+                                        "mse",  "rmse",     "mae",     "es_auc"};
+static int lower_better(int kind) { return kind >= M_MSE && kind <= M_MAE; }
+static int is_auc(int kind) { return kind == M_AUC || kind == M_COND || kind == M_ES; }
 
 #define RES(x, res, d, m, s) ((res)[((size_t)(d) * (x)->n_models + (m)) * (x)->n_seeds + (s)])
 
@@ -78,20 +80,23 @@ static void add_metric(metric *out, int *n, int kind, const char *task, const ch
 }
 
 /* The Table-4 metrics of dataset d over all its results: the AUC of every classification task,
- * the conditional AUC of every child task, and the MSE when runs have a regression target. */
+ * the conditional AUC of every child task, its entire-space AUC against the simulator's
+ * counterfactual label where runs have one ("es ctcvr|ctr AUC"), and the MSE when runs have a
+ * regression target. */
 static int dataset_metrics(const rf_experiment *x, const rf_run_result *const *res, int d, metric *out)
 {
     int n = 0, reg = 0;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 3; pass++)
         for (int m = 0; m < x->n_models; m++)
             for (int s = 0; s < x->n_seeds; s++) {
                 const rf_run_result *r = RES(x, res, d, m, s);
                 for (int k = 0; r && k < r->K; k++) {
                     char t[2 * RF_NAME_MAX + 2], l[2 * RF_NAME_MAX + 16];
                     if (r->task_mse[k] || (pass && r->parent[k] < 0)) continue;
-                    task_key(r, k, pass, t, sizeof t);
-                    snprintf(l, sizeof l, "%s AUC", t);
-                    add_metric(out, &n, pass ? M_COND : M_AUC, t, l);
+                    if (pass == 2 && !isfinite(r->es_auc[k])) continue;
+                    task_key(r, k, pass > 0, t, sizeof t);
+                    snprintf(l, sizeof l, "%s%s AUC", pass == 2 ? "es " : "", t);
+                    add_metric(out, &n, pass == 2 ? M_ES : pass ? M_COND : M_AUC, t, l);
                 }
                 reg |= r && r->target[0];
             }
@@ -105,13 +110,16 @@ static double metric_value(const rf_run_result *r, const metric *mt)
     if (mt->kind == M_SECONDS) return r->status == RF_OK ? r->seconds : NAN;
     if (mt->kind == M_EPOCH) return r->status == RF_OK ? r->best_epoch : NAN;
     if (r->status != RF_OK) return NAN;
-    if (mt->kind >= M_MSE) return mt->kind == M_MSE ? r->mse : mt->kind == M_RMSE ? r->rmse : r->mae;
+    if (lower_better(mt->kind)) return mt->kind == M_MSE ? r->mse : mt->kind == M_RMSE ? r->rmse : r->mae;
     for (int k = 0; k < r->K; k++) {
         char t[2 * RF_NAME_MAX + 2];
-        if (mt->kind == M_COND && r->parent[k] < 0) continue;
-        task_key(r, k, mt->kind == M_COND, t, sizeof t);
+        if ((mt->kind == M_COND || mt->kind == M_ES) && r->parent[k] < 0) continue;
+        task_key(r, k, mt->kind == M_COND || mt->kind == M_ES, t, sizeof t);
         if (strcmp(t, mt->task)) continue;
-        return mt->kind == M_AUC ? r->auc[k] : mt->kind == M_COND ? r->cond_auc[k] : r->logloss[k];
+        return mt->kind == M_AUC    ? r->auc[k]
+               : mt->kind == M_COND ? r->cond_auc[k]
+               : mt->kind == M_ES   ? r->es_auc[k]
+                                    : r->logloss[k];
     }
     return NAN;
 }
@@ -126,6 +134,12 @@ static double oracle_value(const rf_experiment *x, const rf_run_result *const *r
             if (mt->kind == M_MSE && isfinite(r->oracle_mse)) return r->oracle_mse;
             for (int k = 0; mt->kind == M_AUC && k < r->K; k++)
                 if (!strcmp(r->task[k], mt->task) && isfinite(r->oracle_auc[k])) return r->oracle_auc[k];
+            for (int k = 0; mt->kind == M_ES && k < r->K; k++) {
+                char t[2 * RF_NAME_MAX + 2];
+                if (r->parent[k] < 0) continue;
+                task_key(r, k, 1, t, sizeof t);
+                if (!strcmp(t, mt->task) && isfinite(r->es_oracle[k])) return r->es_oracle[k];
+            }
         }
     return NAN;
 }
@@ -317,7 +331,7 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
             metric mt[MAX_METRICS];
             int nmt = dataset_metrics(x, res, d, mt);
             for (int i = 0; i < nmt; i++) {
-                if (mt[i].kind != M_AUC && mt[i].kind != M_COND) continue;
+                if (!is_auc(mt[i].kind)) continue;
                 char (*row)[96] = cells + (size_t)r * nc2;
                 snprintf(row[0], 96, "%s", x->datasets[d].name);
                 char lab[128];
@@ -451,7 +465,7 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                 char hash[32];
                 snprintf(hash, sizeof hash, "%016" PRIx64, r->config_hash);
                 json_t *rj = json_object(), *auc = json_object(), *cond = json_object(), *ll = json_object(),
-                       *inc = json_object();
+                       *inc = json_object(), *es = json_object();
                 json_object_set_new(rj, "seed", json_integer((json_int_t)x->seeds[s]));
                 json_object_set_new(rj, "status", json_string(r->status == RF_OK ? "ok" : r->status == RF_ENUMERIC ? "diverged" : "failed"));
                 if (r->status != RF_OK) json_object_set_new(rj, "error", json_string(r->error));
@@ -464,11 +478,14 @@ rf_status rf_experiment_write_tables(const rf_experiment *x, const rf_run_result
                         snprintf(nmk, sizeof nmk, "%s|%s", r->task[k], r->task[r->parent[k]]);
                         json_object_set_new(cond, nmk, rf_exp_json_num_(r->status == RF_OK ? r->cond_auc[k] : NAN));
                         json_object_set_new(inc, nmk, rf_exp_json_num_(r->status == RF_OK ? r->increase[k] : NAN));
+                        if (isfinite(r->es_auc[k])) json_object_set_new(es, nmk, rf_exp_json_num_(r->status == RF_OK ? r->es_auc[k] : NAN));
                     }
                 }
                 json_object_set_new(rj, "auc", auc);
                 json_object_set_new(rj, "cond_auc", cond);
                 json_object_set_new(rj, "increase_share", inc);
+                if (json_object_size(es)) json_object_set_new(rj, "es_auc", es);
+                else json_decref(es);
                 json_object_set_new(rj, "logloss", ll);
                 if (r->target[0]) {
                     json_object_set_new(rj, "mse", rf_exp_json_num_(r->status == RF_OK ? r->mse : NAN));

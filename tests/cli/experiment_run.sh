@@ -25,6 +25,10 @@ expect_exit 0 "$RF" experiment -c "$T/exp.yaml" -o "$T/res" -q
 expect_out "^# tiny zoo"
 expect_out "^| three   | order.|cart AUC"
 expect_out "^| two     | ctcvr.|ctr AUC"
+# the entire-space CVR AUC against the simulator's counterfactual labels, with its oracle
+expect_out "^| two     | es ctcvr.|ctr AUC .* | 0\.[0-9][0-9][0-9][0-9] |$"
+expect_out "^| three   | es order.|cart AUC"
+expect_out "^| two     | diff es ctcvr.|ctr AUC"
 for f in results.md results.csv results.json; do [ -s "$T/res/$f" ] || fail "no $f"; done
 cmp -s "$T/res/results.md" "$T/out" || fail "stdout is not results.md"
 for d in two three; do for m in nse mm; do for s in 1 2; do
@@ -46,9 +50,9 @@ rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
 js = json.load(open(os.path.join(out, "results.json")))
 md = open(os.path.join(out, "results.md")).read()
 assert js["seeds"] == [1, 2], js["seeds"]
-checked = 0
+checked = es = 0
 for row in rows:
-    if row["metric"] not in ("auc", "cond_auc"):
+    if row["metric"] not in ("auc", "cond_auc", "es_auc"):
         continue
     vals = []
     for s in (1, 2):
@@ -69,10 +73,12 @@ for row in rows:
     sj = mj["summary"][row["metric"]][row["task"]]
     assert abs(sj["mean"] - mean) < 1e-12 and abs(sj["std"] - std) < 1e-12 and sj["n"] == 2
     cell = "%.4f ± %.4f" % (mean, std)
-    line = [l for l in md.splitlines() if l.startswith("| %-7s | %s " % (row["dataset"], row["task"].replace("|", "\\|") + " AUC"))]
+    pre = "es " if row["metric"] == "es_auc" else ""
+    line = [l for l in md.splitlines() if l.startswith("| %-7s | %s " % (row["dataset"], pre + row["task"].replace("|", "\\|") + " AUC"))]
     assert len(line) == 1 and cell in line[0], (line, cell)
     checked += 1
-assert checked >= 8, checked
+    es += row["metric"] == "es_auc"
+assert checked >= 8 and es >= 4, (checked, es)
 PY
 # a run is `resflow train` of its resolved config: the same test AUCs
 expect_exit 0 "$RF" train -c "$T/res/runs/three/mm/seed-2.yaml" --json="$T/train.json" -q -o "$T/m.model"

@@ -26,6 +26,11 @@ typedef struct {
                                       (the paper's Table 11 "increase"; NaN for roots) */
     double logloss[RF_MAX_TASKS];
     double oracle_auc[RF_MAX_TASKS]; /* AUC of the simulator's true probabilities (NaN: none) */
+    double es_auc[RF_MAX_TASKS];     /* child task: its conditional score over all test rows against
+                                        the simulator's counterfactual label cf_<label> (the
+                                        entire-space CVR AUC; NaN: no such label, or a root) */
+    double es_oracle[RF_MAX_TASKS];  /* the same AUC of the simulator's true counterfactual
+                                        probability (NaN: none) */
     int task_mse[RF_MAX_TASKS];    /* 1: a squared-error task (traditional regression head) */
     char target[RF_NAME_MAX];      /* regression.target ("" = no regression) */
     double mse, rmse, mae;         /* regression: test error of the prediction (NaN: none) */
