@@ -123,8 +123,8 @@ int cmd_compare(int argc, char **argv)
         }
         if (rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e) ||
             rf_train(m, &c.train, &(rf_train_hooks){log_line, NULL, NULL, NULL, NULL}, sp.train, sp.valid, &sums[i], &e) ||
-            rf_evaluate(m, sp.test, c.train.threads, &res[i], &e) ||
-            rf_predict(m, sp.test, c.train.threads, prob[i], cond[i], &e)) {
+            rf_predict(m, sp.test, c.train.threads, prob[i], cond[i], &e) || /* once: the metrics */
+            rf_evaluate_probs(m, sp.test, prob[i], cond[i], &res[i], &e)) {    /* and the tests share it */
             rf_model_free(m);
             rc = die(&e);
             goto out;
