@@ -32,7 +32,7 @@ J = {name: json.load(open(f'{d}/{f}.json')) for name, f in models}
 first = J['ESMM']
 base = [c for c in first['candidates'] if not c['oracle'] and c['name'].endswith('(baseline)')][0]
 esmm_ctcvr = base['test'][f'{obj}@{k}']
-print(f"Simulator: {rows} impressions (train/valid/test 70/10/20 by position), lists of 20; "
+print(f"Simulator: {rows} impressions (split by position: data.valid_frac, data.test_frac), lists of 20; "
       f"search set: validation split ({first['search_rows']} rows), reported on the test split "
       f"({first['test_rows']} rows). Relevance label: {first['label']}. W = {first['weight']}.")
 g = first['test_groups']
@@ -45,7 +45,7 @@ print('| ' + ' | '.join(head) + ' |')
 print('|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|')
 def name_of(c):
     n = c['name'].replace('oracle ', '')
-    return n.replace('*', '·').replace(' (baseline)', ' (= ctr¹·cvr¹)')
+    return n.replace('*', '·').replace(' (baseline)', ' (= ctr¹·cvr¹)').replace('|', '\\|')  # Markdown cell
 def row(model, c):
     t, v = c['test'], c['valid']
     up = (t[f'{obj}@{k}'] - esmm_ctcvr) / esmm_ctcvr * 100 if esmm_ctcvr else float('nan')
