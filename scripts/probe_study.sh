@@ -1,10 +1,10 @@
 #!/bin/sh
 # probe_study.sh - reproduces docs/results-probe.md (paper §4.4, Fig. 4) from a fresh clone:
-# builds resflow, trains NSE and ResFlow on the built-in simulator (1M impressions, default
+# builds resflow, trains NSE and ResFlow on the built-in simulator (the default ecom log, 5M impressions; default
 # config: towers 128-64, PReLU, no BN), probes both (and the untrained NSE network) on 250 test
 # rows per group A/B/C, and copies the heatmaps (10 rows per group, 64 units) and the printed
 # summaries into docs/img/probe/. Models and full dumps (probe.json) stay in build/probe-study/.
-# Takes about 5 minutes on 2 cores.  Usage: scripts/probe_study.sh [OUTDIR]   (default docs/img/probe)
+# Takes about 6 minutes on 2 cores.  Usage: scripts/probe_study.sh [OUTDIR]   (default docs/img/probe)
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${1:-docs/img/probe}
