@@ -1,6 +1,6 @@
 #!/bin/sh
 # Reproduces docs/results-sweeps.md (the paper's Fig. 3 on the simulator): embedding dimension,
-# learning rate, CTR and CTCVR positive weights, ResFlow and NSE, 3 seeds each, 300k simulated rows
+# learning rate, CTR and CTCVR positive weights, ResFlow and NSE, 3 seeds each, 1M simulated rows
 # (every other setting at its default).
 # Writes the runs and tables under $OUT (default results/sweeps) and copies the plots and CSVs
 # to docs/img/sweeps/; prints the tables. Repeating it reuses every finished run.
@@ -15,7 +15,7 @@ RF=${RF:-./build/resflow}
 OUT=${OUT:-results/sweeps}
 THREADS=${THREADS:-1}
 SEEDS=${SEEDS:-3}
-ROWS=${ROWS:-300000}
+ROWS=${ROWS:-1000000}
 [ -x "$RF" ] || make -j2
 COMMON="--models resflow,nse --seeds $SEEDS --set synth.rows=$ROWS --threads $THREADS -q"
 mkdir -p docs/img/sweeps
