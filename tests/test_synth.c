@@ -658,6 +658,11 @@ static void test_preset_ecom(void **state)
         assert_string_equal(ds->label_names[T - 1], "order");
         assert_string_equal(ds->label_names[CF + T - 2], "cf_order");
         if (T == 3) assert_string_equal(ds->label_names[CF], "cf_cart");
+        /* the counterfactual label of a child's label: found, absent for a root, none for a product */
+        assert_int_equal(rf_dataset_cf_label_index(ds, "order"), CF + T - 2);
+        assert_int_equal(rf_dataset_cf_label_index(ds, "cart"), T == 3 ? CF : -1);
+        assert_int_equal(rf_dataset_cf_label_index(ds, "click"), -1);
+        assert_int_equal(rf_dataset_cf_label_index(ds, "click*order"), -1);
         /* ids inside their vocabularies, never the OOV id 0; group = list id */
         for (size_t i = 0; i < ds->n; i++) {
             for (int f = 0; f < ds->F; f++) {

@@ -84,9 +84,6 @@ rf_status signif_pair(const signif_opts *so, const float *a, size_t as, const fl
 const char *signif_cell(char *buf, size_t cap, const rf_auc_diff *d);
 const char *signif_name(const signif_opts *so);
 json_t *signif_json(const rf_auc_diff *d);
-/* The counterfactual label column cf_<label> of a task's label (the simulator's would-convert-
- * if-clicked outcome on every row), or -1. */
-int cf_label_index(const rf_dataset *ds, const char *label);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

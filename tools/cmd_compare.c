@@ -140,7 +140,7 @@ int cmd_compare(int argc, char **argv)
     for (int k = 0; k < K; k++) {
         lc[k] = rf_dataset_label_index(te, cfg.tasks[k].label);
         pk[k] = rf_config_task_index(&cfg, cfg.tasks[k].parent);
-        cf[k] = pk[k] >= 0 && lc[pk[k]] >= 0 ? cf_label_index(te, cfg.tasks[k].label) : -1;
+        cf[k] = pk[k] >= 0 && lc[pk[k]] >= 0 ? rf_dataset_cf_label_index(te, cfg.tasks[k].label) : -1;
     }
     fprintf(hout, "\nTest set: %zu rows", nte);
     for (int k = 0; k < K; k++) {

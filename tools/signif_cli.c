@@ -55,14 +55,6 @@ const char *signif_name(const signif_opts *so)
     return b;
 }
 
-int cf_label_index(const rf_dataset *ds, const char *label)
-{
-    char nm[RF_NAME_MAX + 4];
-    if (!label || strchr(label, '*')) return -1;
-    snprintf(nm, sizeof nm, "cf_%s", label);
-    return rf_dataset_label_index(ds, nm);
-}
-
 json_t *signif_json(const rf_auc_diff *d)
 {
     json_t *j = json_object();

@@ -85,6 +85,9 @@ RF_API rf_dataset *rf_dataset_slice(const rf_dataset *ds, const size_t *rows, si
 RF_API rf_dataset *rf_dataset_range(const rf_dataset *ds, size_t lo, size_t hi);
 /* Index of a label by name, -1 if absent. */
 RF_API int rf_dataset_label_index(const rf_dataset *ds, const char *name);
+/* Index of the simulator's counterfactual label of a child task's label: cf_<label> (e.g.
+ * cf_order, "would order if clicked", on every row), -1 if absent or label is a product "a*b". */
+RF_API int rf_dataset_cf_label_index(const rf_dataset *ds, const char *label);
 /* Bytes held by the dataset's arrays (mapped or not). */
 RF_API double rf_dataset_bytes(const rf_dataset *ds);
 

@@ -1,5 +1,6 @@
 /* dataset.c - allocation, slicing, views and lookup for columnar datasets; the position split;
  * the training row order (full or block shuffle, with memory advice for mapped datasets). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -184,6 +185,14 @@ int rf_dataset_label_index(const rf_dataset *ds, const char *name)
     for (int k = 0; k < ds->K; k++)
         if (strcmp(ds->label_names[k], name) == 0) return k;
     return -1;
+}
+
+int rf_dataset_cf_label_index(const rf_dataset *ds, const char *label)
+{
+    char nm[RF_NAME_MAX];
+    if (!label || strchr(label, '*')) return -1;
+    int n = snprintf(nm, sizeof nm, "cf_%s", label);
+    return n > 0 && (size_t)n < sizeof nm ? rf_dataset_label_index(ds, nm) : -1; /* longer: no such name */
 }
 
 double rf_dataset_bytes(const rf_dataset *d)

@@ -24,11 +24,7 @@ static void es_aucs(const rf_config *cfg, const rf_dataset *t, const float *C, r
 {
     const size_t K = (size_t)cfg->K, TK = (size_t)t->K;
     for (int k = 0; k < cfg->K; k++) {
-        const char *label = cfg->tasks[k].label[0] ? cfg->tasks[k].label : cfg->tasks[k].name;
-        char nm[2 * RF_NAME_MAX + 8];
-        if (out->parent[k] < 0 || out->task_mse[k] || strchr(label, '*')) continue;
-        snprintf(nm, sizeof nm, "cf_%s", label);
-        int cf = rf_dataset_label_index(t, nm);
+        int cf = out->parent[k] >= 0 && !out->task_mse[k] ? rf_dataset_cf_label_index(t, cfg->tasks[k].label) : -1;
         if (cf < 0) continue;
         out->es_auc[k] = rf_auc_strided(C + k, K, t->labels + cf, TK, NULL, 0, t->n, NULL);
         out->es_oracle[k] = rf_auc_strided(t->truth + cf, TK, t->labels + cf, TK, NULL, 0, t->n, NULL);

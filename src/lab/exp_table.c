@@ -104,6 +104,20 @@ static int dataset_metrics(const rf_experiment *x, const rf_run_result *const *r
     return n;
 }
 
+/* The task of r that a per-task metric names ("ctcvr", or "ctcvr|ctr" for the conditional and
+ * entire-space kinds), -1 when r has none. */
+static int metric_task(const rf_run_result *r, const metric *mt)
+{
+    const int cond = mt->kind == M_COND || mt->kind == M_ES;
+    for (int k = 0; k < r->K; k++) {
+        char t[2 * RF_NAME_MAX + 2];
+        if (cond && r->parent[k] < 0) continue;
+        task_key(r, k, cond, t, sizeof t);
+        if (!strcmp(t, mt->task)) return k;
+    }
+    return -1;
+}
+
 static double metric_value(const rf_run_result *r, const metric *mt)
 {
     if (!r) return NAN;
@@ -111,17 +125,12 @@ static double metric_value(const rf_run_result *r, const metric *mt)
     if (mt->kind == M_EPOCH) return r->status == RF_OK ? r->best_epoch : NAN;
     if (r->status != RF_OK) return NAN;
     if (lower_better(mt->kind)) return mt->kind == M_MSE ? r->mse : mt->kind == M_RMSE ? r->rmse : r->mae;
-    for (int k = 0; k < r->K; k++) {
-        char t[2 * RF_NAME_MAX + 2];
-        if ((mt->kind == M_COND || mt->kind == M_ES) && r->parent[k] < 0) continue;
-        task_key(r, k, mt->kind == M_COND || mt->kind == M_ES, t, sizeof t);
-        if (strcmp(t, mt->task)) continue;
-        return mt->kind == M_AUC    ? r->auc[k]
-               : mt->kind == M_COND ? r->cond_auc[k]
-               : mt->kind == M_ES   ? r->es_auc[k]
-                                    : r->logloss[k];
-    }
-    return NAN;
+    int k = metric_task(r, mt);
+    if (k < 0) return NAN;
+    return mt->kind == M_AUC    ? r->auc[k]
+           : mt->kind == M_COND ? r->cond_auc[k]
+           : mt->kind == M_ES   ? r->es_auc[k]
+                                : r->logloss[k];
 }
 
 /* The simulator's ceiling for a metric of dataset d (the oracle column), NaN when none. */
@@ -132,14 +141,9 @@ static double oracle_value(const rf_experiment *x, const rf_run_result *const *r
             const rf_run_result *r = RES(x, res, d, m, s);
             if (!r) continue;
             if (mt->kind == M_MSE && isfinite(r->oracle_mse)) return r->oracle_mse;
-            for (int k = 0; mt->kind == M_AUC && k < r->K; k++)
-                if (!strcmp(r->task[k], mt->task) && isfinite(r->oracle_auc[k])) return r->oracle_auc[k];
-            for (int k = 0; mt->kind == M_ES && k < r->K; k++) {
-                char t[2 * RF_NAME_MAX + 2];
-                if (r->parent[k] < 0) continue;
-                task_key(r, k, 1, t, sizeof t);
-                if (!strcmp(t, mt->task) && isfinite(r->es_oracle[k])) return r->es_oracle[k];
-            }
+            int k = mt->kind == M_AUC || mt->kind == M_ES ? metric_task(r, mt) : -1;
+            double v = k < 0 ? NAN : mt->kind == M_AUC ? r->oracle_auc[k] : r->es_oracle[k];
+            if (isfinite(v)) return v;
         }
     return NAN;
 }

@@ -222,11 +222,7 @@ static void truth_aucs(const rf_model *m, const rf_dataset *ds, const float *C, 
         r->oracle_auc[k] = rf_auc_strided(ds->truth + lc, TK, ds->labels + lc, TK, NULL, 0, n, NULL);
     }
     for (int k = 0; k < K; k++) {
-        char nm[RF_NAME_MAX + 4];
-        const char *label = sp->tasks[k].label;
-        if (parent[k] < 0 || strchr(label, '*')) continue;
-        snprintf(nm, sizeof nm, "cf_%s", label);
-        int cf = rf_dataset_label_index(ds, nm);
+        int cf = parent[k] >= 0 ? rf_dataset_cf_label_index(ds, sp->tasks[k].label) : -1;
         if (cf < 0) continue;
         r->es_set[k] = 1;
         r->es_auc[k] = rf_auc_strided(C + k, (size_t)K, ds->labels + cf, TK, NULL, 0, n, NULL);
