@@ -175,10 +175,11 @@ int main(int argc, char **argv)
      * its threads), about as many rows as the training figure saw twice over */
     long ipass = strcmp(only, "train") ? (steps * 2 * B + rows - 1) / rows : 0;
     float *probs = malloc((size_t)rows * 2 * sizeof *probs);
-    if (!probs || rf_predict(m, ds, threads, probs, NULL, &e)) return 1; /* warm-up */
+    rf_predict_opts po = {threads, cfg.train.precision}; /* --precision bf16: bf16 inference too */
+    if (!probs || rf_predict_ex(m, ds, &po, probs, NULL, &e)) return 1; /* warm-up */
     double ti = now(), ci = cpu_now();
     for (long s = 0; s < ipass; s++)
-        if (rf_predict(m, ds, threads, probs, NULL, &e)) return 1;
+        if (rf_predict_ex(m, ds, &po, probs, NULL, &e)) return 1;
     double infer_sps = ipass * rows / (now() - ti), infer_cpu_sps = ipass * rows / (cpu_now() - ci) * threads;
     free(probs);
     struct rusage ru;

@@ -101,8 +101,8 @@ echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe)
 # docs/performance.md, "bf16 training") against PyTorch fp32 in the same run, alternating; only on
 # a CPU with AVX512-BF16, and only for the tower models in MODELS. BF16=0 leaves it out.
 if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --rows 4096 >/dev/null 2>&1; then
-    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s   (train.precision: bf16 vs PyTorch fp32)\n' model \
-        "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s"
+    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s   (bf16 vs PyTorch fp32)\n' model \
+        "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s" "bf16 inf/s" "torch inf/s" ratio
     for m in $MODELS; do
         case "$m" in resflow|nse|esmm) ;; *) continue ;; esac
         : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"
@@ -116,8 +116,11 @@ if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --ro
         med() { while read -r l; do echo "$l" | field "$1"; done < "$D/$2.txt" | median; } # FIELD FILE
         bt=$(med train_samples_per_sec b); bc=$(med train_cpu_samples_per_sec b); bg=$(med gflops_cpu b)
         ft=$(med train_samples_per_sec f); tt=$(med train_samples_per_sec t); tc=$(med train_cpu_samples_per_sec t)
-        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f\n' "$m" "$bt" "$tt" "$(echo "$bt $tt" | awk '{print $1/$2}')" \
-            "$bg" "$(echo "$bg $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')" "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft"
+        bi=$(med infer_samples_per_sec b); ti=$(med infer_samples_per_sec t)
+        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx\n' "$m" "$bt" "$tt" \
+            "$(echo "$bt $tt" | awk '{print $1/$2}')" "$bg" "$(echo "$bg $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')" \
+            "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')"
     done
-    echo "bf16: %peak is of the fp32 peak above (bf16's is twice it); inference stays fp32"
+    echo "bf16: %peak is of the fp32 peak above (bf16's is twice it); bf16 inf/s = rf_predict_ex in bf16 (resflow"
+    echo "predict --precision bf16) against PyTorch's fp32 forward"
 fi

@@ -6,7 +6,8 @@
  * within bf16's rounding against the unrounded inputs. A finite-difference check means nothing
  * at 8 bits of mantissa, so the gradients of a bf16 backward pass are compared with fp32's
  * instead, group by group. Training: bf16 reaches fp32's test AUC within 0.002 on the simulator
- * and on the AliExpress-format config (../shared/data, skipped when absent). The refusals (no
+ * and on the AliExpress-format config (../shared/data, skipped when absent); so does the fp32
+ * model scored in bf16 (rf_predict_ex), its probabilities within bf16's rounding. The refusals (no
  * AVX512-BF16, a zoo model) and the configuration key. On a CPU without AVX512-BF16 only the
  * refusal and the key are tested. */
 #include <omp.h>
@@ -283,6 +284,37 @@ static void test_grads_close(void **state)
 }
 
 /* Test AUCs of a fp32 and a bf16 run of one configuration: within 0.002 per task. */
+/* Scoring in bf16 (rf_predict_ex): within 0.002 of fp32's test AUC per task, the probabilities
+ * within bf16's rounding of fp32's, but not the same numbers (the bf16 GEMMs did run). */
+static void infer_pair(const rf_model *m, const rf_dataset *test, const rf_task_metrics *fp32, const char *what)
+{
+    size_t n = test->n * (size_t)m->K;
+    float *p32 = malloc(n * sizeof *p32), *p16 = malloc(n * sizeof *p16);
+    rf_error e;
+    rf_predict_opts o32 = {1, RF_PREC_FP32}, o16 = {2, RF_PREC_BF16};
+    assert_int_equal(rf_predict_ex(m, test, &o32, p32, NULL, &e), RF_OK);
+    assert_int_equal(rf_predict_ex(m, test, &o16, p16, NULL, &e), RF_OK);
+    double maxd = 0, sumd = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)p16[i] - p32[i]);
+        sumd += d;
+        if (d > maxd) maxd = d;
+    }
+    rf_eval_result r;
+    assert_int_equal(rf_evaluate_ex(m, test, &o16, &r, &e), RF_OK);
+    for (int k = 0; k < m->K; k++) {
+        fprintf(stderr, "  %s: task %s test AUC scored in fp32 %.4f, in bf16 %.4f\n", what, m->spec.tasks[k].name,
+                fp32[k].auc, r.task[k].auc);
+        assert_true(fabs(r.task[k].auc - fp32[k].auc) <= 0.002);
+    }
+    fprintf(stderr, "  %s: |p_bf16 - p_fp32| max %.2e mean %.2e\n", what, maxd, sumd / (double)n);
+    assert_true(maxd > 0);     /* bf16 did run */
+    assert_true(maxd < 0.02);  /* and stayed close */
+    assert_true(sumd / (double)n < 2e-3);
+    free(p32);
+    free(p16);
+}
+
 static void auc_pair(rf_config *c, const char *what)
 {
     rf_splits sp;
@@ -303,6 +335,7 @@ static void auc_pair(rf_config *c, const char *what)
         rf_eval_result r;
         assert_int_equal(rf_evaluate(m, sp.test, c->train.threads, &r, &e), RF_OK);
         for (int k = 0; k < m->K; k++) auc[p][k] = r.task[k].auc;
+        if (!p) infer_pair(m, sp.test, r.task, what); /* the fp32 model scored in bf16 */
         par[p] = malloc(m->n_params * sizeof(float));
         memcpy(par[p], m->params, m->n_params * sizeof(float));
         if (p) { /* a bf16 run trains other parameters than fp32 */

@@ -90,7 +90,7 @@ int check_output(const char *cmd, const char *out, const char *const *inputs, in
 
 /* ---- shared option handling ------------------------------------------------------------ */
 
-enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP, O_BASELINE, O_SIGNIF };
+enum { O_SET = 1000, O_SKIP, O_JSON, O_THREADS, O_MODELS, O_KEYS, O_HELP, O_SHOWCFG, O_REPORT, O_KEEP, O_BASELINE, O_SIGNIF, O_PRECISION };
 
 static const struct option long_opts[] = {
     {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, O_SET},
@@ -102,6 +102,7 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, 0, 'v'},      {"show-config", no_argument, 0, O_SHOWCFG},
     {"report", required_argument, 0, O_REPORT}, {"keep", required_argument, 0, O_KEEP},
     {"baseline", required_argument, 0, O_BASELINE}, {"signif", required_argument, 0, O_SIGNIF},
+    {"precision", required_argument, 0, O_PRECISION},
     {0, 0, 0, 0}};
 
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
@@ -141,6 +142,12 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
             o->threads = (int)v;
             break;
         }
+        case O_PRECISION: /* only where the help offers it (predict, eval) */
+            if (!strstr(help, "--precision")) return usage_error(cmd, "--precision: not an option of this command");
+            if (!strcmp(optarg, "fp32")) o->precision = RF_PREC_FP32;
+            else if (!strcmp(optarg, "bf16")) o->precision = RF_PREC_BF16;
+            else return usage_error(cmd, "--precision wants fp32 or bf16, got '%s'", optarg);
+            break;
         case O_MODELS: o->models = optarg; break;
         case O_KEYS: o->keys = 1; break;
         case O_BASELINE:

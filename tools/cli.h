@@ -21,6 +21,7 @@ typedef struct {
     const char *report, *keep; /* --report DIR (train), --keep COLS (predict) */
     const char *baseline, *signif; /* compare: --baseline, --signif */
     int json, skip_bad, threads, keys, show_config;
+    int precision; /* --precision (predict, eval): rf_precision, fp32 by default */
 } opts;
 
 extern int g_quiet, g_verbose;

@@ -57,6 +57,9 @@ static const char *eval_help =
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
+    "      --precision P     fp32 (default) or bf16: the tower models' (resflow, nse, esmm) GEMMs\n"
+    "                        in bfloat16 with fp32 sums, about twice the rows per second on a CPU\n"
+    "                        with AVX512-BF16; scores within bf16 rounding of fp32's\n"
     "  -q, --quiet           no progress output (warnings and errors only)\n"
     "  -h, --help            this help\n";
 
@@ -84,6 +87,7 @@ static const char *predict_help =
     "      --with-labels     also write the group and label columns (the data must have labels)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
+    "      --precision P     fp32 (default) or bf16, as for 'resflow eval'\n"
     "  -q, --quiet           no progress output\n"
     "  -h, --help            this help\n";
 
@@ -204,7 +208,7 @@ static void print_report(const rank_opts *ro, const rf_loaded_model *lm, const r
 {
     const rf_model_spec *sp = rf_model_spec_of(lm->model);
     const int K = r->K, *parent = rf_model_info_of(lm->model)->parent;
-    printf("%zu rows\n", r->rows);
+    printf("%zu rows%s\n", r->rows, r->precision == RF_PREC_BF16 ? " (scored in bf16)" : "");
     print_metrics(stdout, sp, parent, &r->metrics);
     if (r->has_truth) {
         printf("oracle AUC (the simulator's true probabilities):");
@@ -277,6 +281,7 @@ int cmd_eval(int argc, char **argv)
     eo.n_fusions = ro.n_fusions;
     eo.no_oracle = ro.no_oracle;
     eo.threads = lm.cfg.train.threads;
+    eo.precision = o.precision;
     rf_error e;
     rf_eval_report *r = NULL;
     if (rf_eval_report_run(&lm, ds, &eo, &r, &e)) {
@@ -384,7 +389,7 @@ int cmd_predict(int argc, char **argv)
     if (!P || !C || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict(m, ds, lm.cfg.train.threads, P, C, &e) || (reg && rf_regression_predict(rf_model_spec_of(m), P, n, EV, &e))) {
+    } else if (rf_predict_ex(m, ds, &(rf_predict_opts){lm.cfg.train.threads, o.precision}, P, C, &e) || (reg && rf_regression_predict(rf_model_spec_of(m), P, n, EV, &e))) {
         rc = die(&e);
     } else if (fused) {
         /* the formula's terms: task probabilities and child|parent conditionals */

@@ -37,6 +37,7 @@ typedef struct {
     int n_fusions;
     int no_oracle;              /* no oracle AUCs, entire-space AUCs nor oracle ranking rows */
     int threads;                /* OpenMP threads (0 = the model's train.threads) */
+    int precision;              /* of the scoring (rf_predict_opts): RF_PREC_FP32 (0) or RF_PREC_BF16 */
 } rf_eval_opts;
 
 /* One ranking row: a formula (a plain score is "add:NAME=1") on the model's scores or on the
@@ -51,6 +52,7 @@ typedef struct {
 typedef struct {
     rf_eval_result metrics;     /* rf_evaluate */
     int K;
+    int precision;              /* the scoring's (rf_eval_opts.precision) */
     /* the simulator's truth (has_truth: the rows carry it, and !no_oracle) */
     int has_truth;
     int oracle_set[RF_MAX_TASKS];          /* task k has a label in the rows */

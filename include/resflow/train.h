@@ -170,12 +170,29 @@ RF_API rf_status rf_train_ex(rf_model *m, const rf_train_cfg *opts, const rf_tra
                              const rf_train_ctl *ctl, const rf_dataset *train, const rf_dataset *valid,
                              rf_train_summary *out, rf_error *err) RF_WUR;
 
-/* threads: OpenMP threads of the call (0 = as the caller's).
- * probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
- * (ESMM: sigmoid(s_k); other models: p_k / p_parent, p_k for roots) - either may be NULL. */
+/* How rows are scored: threads, the OpenMP threads of the call (0 = as the caller's), each
+ * scoring whole batches of 512 rows, so the scores are the same for any thread count; precision
+ * of the tower GEMMs (rf_precision): RF_PREC_FP32, or RF_PREC_BF16 for the tower models on a CPU
+ * with AVX512-BF16 (operands rounded to bfloat16, sums in fp32; about twice the rows per second,
+ * scores within bf16 rounding of fp32's; RF_EUSAGE elsewhere, never a silent fp32 fallback).
+ * docs/performance.md, "Inference". */
+typedef struct {
+    int threads;
+    int precision;
+} rf_predict_opts;
+
+/* probs (n, K) entire-space probabilities; cond (n, K) per-task conditional scores
+ * (ESMM: sigmoid(s_k); other models: p_k / p_parent, p_k for roots) - either may be NULL.
+ * o NULL: all defaults (fp32, the caller's threads). */
+RF_API rf_status rf_predict_ex(const rf_model *m, const rf_dataset *ds, const rf_predict_opts *o, float *probs,
+                               float *cond, rf_error *err);
+/* rf_predict_ex in fp32 with these threads. */
 RF_API rf_status rf_predict(const rf_model *m, const rf_dataset *ds, int threads, float *probs, float *cond,
                             rf_error *err);
 
+/* The metrics of the scores of rf_predict_ex (rf_evaluate: fp32, these threads). */
+RF_API rf_status rf_evaluate_ex(const rf_model *m, const rf_dataset *ds, const rf_predict_opts *o,
+                                rf_eval_result *out, rf_error *err);
 RF_API rf_status rf_evaluate(const rf_model *m, const rf_dataset *ds, int threads, rf_eval_result *out,
                              rf_error *err);
 /* The metrics of rf_evaluate from given predictions of ds's rows: probs and cond (n, K) as

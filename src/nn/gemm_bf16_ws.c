@@ -15,14 +15,14 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
     if (p != RF_PREC_BF16) return rf_errorf(err, RF_EUSAGE, "unknown precision %d", (int)p);
     if (m->graph)
         return rf_errorf(err, RF_EUSAGE,
-                         "train.precision: bf16 is implemented for the tower models (resflow, nse, esmm); "
-                         "model.type %s trains in fp32 (train.precision: fp32)",
+                         "precision bf16 (train.precision, --precision) is implemented for the tower models "
+                         "(resflow, nse, esmm); model.type %s runs in fp32 only: use fp32",
                          rf_model_type_name(m->spec.model.type));
     if (!rf_bf16_cpu_ok())
         return rf_errorf(err, RF_EUSAGE,
-                         "train.precision: bf16 needs a CPU with AVX512-BF16 instructions (AMD Zen 4, Intel "
-                         "Cooper Lake, Sapphire Rapids or later); this one has none (or RESFLOW_BF16=off is set): "
-                         "use train.precision: fp32");
+                         "precision bf16 (train.precision, --precision) needs a CPU with AVX512-BF16 instructions "
+                         "(AMD Zen 4, Intel Cooper Lake, Sapphire Rapids or later); this one has none (or "
+                         "RESFLOW_BF16=off is set): use fp32");
     if (ws->bf16) return RF_OK;
     /* the shapes of forward.c's and backward.c's tower GEMMs */
     size_t an = 0, bn = 0;

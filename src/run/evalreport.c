@@ -284,19 +284,19 @@ rf_status rf_eval_report_run(const rf_loaded_model *lm, const rf_dataset *ds, co
     const int K = rf_model_info_of(m)->K;
     int threads = o->threads ? o->threads : lm->cfg.train.threads;
     r->K = K;
+    r->precision = o->precision;
     r->rows = ds->n;
     r->cuts.threads = threads;
     r->cuts.n_cuts = o->n_cuts ? o->n_cuts : 2;
     for (int c = 0; c < r->cuts.n_cuts; c++) r->cuts.cut[c] = o->n_cuts ? o->cut[c] : (c ? 10 : 5);
     for (int k = 0; k < K; k++) r->task_gauc[k] = NAN;
-    rf_status st = rf_evaluate(m, ds, threads, &r->metrics, err);
     int want_truth = ds->truth && ds->n > 0 && !o->no_oracle;
-    float *P = NULL, *C = NULL;
-    if (!st && (want_truth || ds->group)) {
-        P = malloc((ds->n ? ds->n : 1) * (size_t)K * sizeof *P);
-        C = malloc((ds->n ? ds->n : 1) * (size_t)K * sizeof *C);
-        st = P && C ? rf_predict(m, ds, threads, P, C, err) : rf_errorf(err, RF_ENOMEM, "out of memory");
-    }
+    /* the rows are scored once: the metrics, the oracle comparisons and the ranking share it */
+    float *P = malloc((ds->n ? ds->n : 1) * (size_t)K * sizeof *P);
+    float *C = malloc((ds->n ? ds->n : 1) * (size_t)K * sizeof *C);
+    rf_status st = P && C ? rf_predict_ex(m, ds, &(rf_predict_opts){threads, o->precision}, P, C, err)
+                          : rf_errorf(err, RF_ENOMEM, "out of memory");
+    if (!st) st = rf_evaluate_probs(m, ds, P, C, &r->metrics, err);
     if (!st && want_truth) truth_aucs(m, ds, C, r);
     if (!st && ds->group) {
         r->ranked = 1;
@@ -444,5 +444,6 @@ char *rf_eval_report_json(const rf_eval_report *r, const rf_loaded_model *lm, in
         json_object_set_new(j, "es_conditional_auc", es);
     }
     if (r->ranked) json_object_set_new(j, "ranking", ranking_obj(r, sp));
+    if (r->precision == RF_PREC_BF16) json_object_set_new(j, "precision", json_string("bf16")); /* fp32: absent */
     return dump(j, precision);
 }
