@@ -95,8 +95,8 @@ static void test_frame_equals_file(void **state)
     assert_int_equal(rf_dataset_rows(md), N);
     int K = rf_model_ntasks(lm);
     float *P1 = malloc(N * K * sizeof *P1), *P2 = malloc(N * K * sizeof *P2);
-    assert_int_equal(rf_model_predict_all(lm, fd, 1, P1, NULL, NULL, NULL, &e), RF_OK);
-    assert_int_equal(rf_model_predict_all(lm, md, 1, P2, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_model_predict_all(lm, fd, 1, RF_PREC_FP32, P1, NULL, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_model_predict_all(lm, md, 1, RF_PREC_FP32, P2, NULL, NULL, NULL, &e), RF_OK);
     assert_memory_equal(P1, P2, N * K * sizeof *P1);
     rf_eval_result a, b;
     assert_int_equal(rf_evaluate(rf_model_of(lm), fd, 1, &a, &e), RF_OK);

@@ -78,9 +78,9 @@ RF_API size_t rf_dataset_rows(const rf_dataset *ds);
  * conditionals (may be NULL), S (n) the fused score (NULL, or ignored when the model has no
  * formula), EV (n) E(v) or the traditional head's output of a regression model (NULL, or
  * ignored for other models). threads: OpenMP threads of the call (0 = the model's
- * train.threads). */
-RF_API rf_status rf_model_predict_all(const rf_loaded_model *lm, const rf_dataset *ds, int threads, float *P,
-                                      float *C, float *S, float *EV, rf_error *err) RF_WUR;
+ * train.threads); precision: rf_precision of the scoring (rf_predict_opts, train.h). */
+RF_API rf_status rf_model_predict_all(const rf_loaded_model *lm, const rf_dataset *ds, int threads, int precision,
+                                      float *P, float *C, float *S, float *EV, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

@@ -96,7 +96,7 @@ _SIGNATURES = {
     "rf_frame_dataset": (C.c_int, [_P, C.POINTER(Column), C.c_int, C.c_size_t, C.c_int, C.POINTER(_P), _E]),
     "rf_dataset_rows": (C.c_size_t, [_P]),
     "rf_dataset_free": (None, [_P]),
-    "rf_model_predict_all": (C.c_int, [_P, _P, C.c_int, _F, _F, _F, _F, _E]),
+    "rf_model_predict_all": (C.c_int, [_P, _P, C.c_int, C.c_int, _F, _F, _F, _F, _E]),
     "rf_evaluate": (C.c_int, [_P, _P, C.c_int, C.POINTER(EvalResult), _E]),
     "rf_eval_report_run": (C.c_int, [_P, _P, C.POINTER(EvalOpts), C.POINTER(_P), _E]),
     "rf_eval_report_json": (C.c_void_p, [_P, _P, C.c_int]),

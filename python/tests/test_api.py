@@ -58,6 +58,24 @@ def test_predict_file_equals_cli_byte_for_byte(trained, log_csv, workdir):
     assert same_text(tsv(model.predict()), open(own).read())
 
 
+def test_predict_bf16_like_cli(trained, log_csv, workdir):
+    """dtype="bf16" is `resflow predict --precision bf16`: the same bytes; close to fp32's."""
+    model, path, _ = trained
+    with pytest.raises(ValueError, match="fp32"):
+        model.predict(log_csv, dtype="fp16")
+    if "avx512_bf16" not in open("/proc/cpuinfo").read():
+        with pytest.raises(resflow.UsageError, match="AVX512-BF16"):
+            model.predict(log_csv, dtype="bf16")
+        return
+    out = str(workdir / "bf16.tsv")
+    cli("predict", "-q", "-m", path, "-d", log_csv, "-o", out, "--precision", "bf16")
+    p = model.predict(log_csv, dtype="bf16")
+    assert same_text(tsv(p), open(out).read())
+    f = model.predict(log_csv)
+    d = np.abs(p[model.tasks].to_numpy() - f[model.tasks].to_numpy()).max()
+    assert 0 < d < 0.02
+
+
 def test_a_column_read_twice_feeds_both(workdir, log_csv):
     """A column that is both a bucketized field and a dense feature (as files feed both)."""
     from conftest import CONFIG

@@ -178,8 +178,8 @@ rf_status rf_model_data(const rf_loaded_model *lm, const char *path, int with_la
 
 size_t rf_dataset_rows(const rf_dataset *ds) { return ds->n; }
 
-rf_status rf_model_predict_all(const rf_loaded_model *lm, const rf_dataset *ds, int threads, float *P, float *C,
-                               float *S, float *EV, rf_error *err)
+rf_status rf_model_predict_all(const rf_loaded_model *lm, const rf_dataset *ds, int threads, int precision, float *P,
+                               float *C, float *S, float *EV, rf_error *err)
 {
     const rf_model *m = lm->model;
     const rf_model_spec *sp = rf_model_spec_of(m);
@@ -189,7 +189,8 @@ rf_status rf_model_predict_all(const rf_loaded_model *lm, const rf_dataset *ds, 
     float *C_own = NULL;
     if (!C && fused && !(C = C_own = malloc((n ? n : 1) * (size_t)K * sizeof *C)))
         return rf_errorf(err, RF_ENOMEM, "out of memory");
-    rf_status st = rf_predict(m, ds, threads ? threads : lm->cfg.train.threads, P, C, err);
+    rf_predict_opts po = {threads ? threads : lm->cfg.train.threads, precision};
+    rf_status st = rf_predict_ex(m, ds, &po, P, C, err);
     if (!st && EV && sp->regression.target[0]) st = rf_regression_predict(sp, P, n, EV, err);
     if (!st && fused) { /* the formula's terms: task probabilities and child|parent conditionals */
         rf_score_col cols[2 * RF_MAX_TASKS];
