@@ -43,6 +43,13 @@ static void threads_same(rf_model_type t)
     rf_error e;
     assert_int_equal(rf_predict(m, ds, 2, d, NULL, &e), RF_OK);
     assert_memory_equal(a, d, ds->n * (size_t)K * sizeof *a);
+    /* a single batch (fewer rows than one): the same rows score the same with 2 threads */
+    rf_dataset *one = test_sim(300, 7, 300, 400, 50, 0.2f);
+    float *s1 = scores(m, one, &o1, RF_OK), *s2 = scores(m, one, &o2, RF_OK);
+    assert_memory_equal(s1, s2, one->n * (size_t)K * sizeof *s1);
+    free(s1);
+    free(s2);
+    rf_dataset_free(one);
     /* evaluation scores as prediction */
     rf_eval_result r1, r2;
     assert_int_equal(rf_evaluate(m, ds, 1, &r1, &e), RF_OK);

@@ -92,6 +92,7 @@ rf_status rf_predict_ex(const rf_model *m, const rf_dataset *ds, const rf_predic
     long nbatch = (long)((ds->n + PREDICT_BATCH - 1) / PREDICT_BATCH), next = 0, fail_batch = LONG_MAX;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > nbatch) nt = nbatch > 0 ? (int)nbatch : 1;
+    if (nt == 1) omp_set_num_threads(1); /* one batch: its GEMMs on one thread too, as in a team */
     rf_status st = RF_OK;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     predict_team(m, ds, (rf_precision)o->precision, probs, cond, nbatch, &next, &fail_batch, &st, err);
