@@ -492,6 +492,16 @@ float *rf_graph_grad(rf_graph_ws *w, int t) { return w->grad[t]; }
 #define GR(v) (w->grad[(v).t] + (v).c)
 #define LD(v) (g->width[(v).t])
 
+/* A linear op whose output is read by the next op alone, an activation (not identity) over
+ * exactly that view: the forward adds the bias and applies the activation in one pass
+ * (rf_bias_act_fwd keeps z = xW + b in the linear's output for the backward, as the two ops
+ * leave it). */
+static int fuses_act(const rf_graph *g, const op *o, const op *nx)
+{
+    return nx && nx->k == OP_ACT && nx->act >= 0 && nx->in[0].t == o->out.t && nx->in[0].c == o->out.c &&
+           nx->in[0].w == o->out.w && nx->out.w == o->out.w && g->width[nx->out.t] == g->width[o->out.t];
+}
+
 void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, int B, int train)
 {
     for (int i = 0; i < g->nops; i++) {
@@ -512,15 +522,25 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
             for (int j = 0; j < G; j++)
                 rf_gemm(0, 0, B, ow, iw, 1.0f, V(in) + j * iw, LD(in), P + o->W + (size_t)j * iw * ow, ow,
                         0.0f, V(out) + j * ow, LD(out));
-            if (o->b != NONE) rf_bias_fwd(V(out), B, out.w, LD(out), P + o->b);
+            const op *nx = i + 1 < g->nops ? &g->ops[i + 1] : NULL;
+            if (o->b != NONE && fuses_act(g, o, nx)) { /* z += b and the activation in one pass */
+                rf_bias_act_fwd(V(out), V(nx->out), B, out.w, LD(out), P + o->b, nx->alpha != NONE ? P + nx->alpha : NULL);
+                i++;
+            } else if (o->b != NONE) {
+                rf_bias_fwd(V(out), B, out.w, LD(out), P + o->b);
+            }
             break;
         }
         case OP_ACT:
             if (o->act < 0) {
                 for (int b = 0; b < B; b++)
                     memcpy(V(out) + (size_t)b * LD(out), V(in) + (size_t)b * LD(in), out.w * sizeof(float));
-            } else {
+            } else if (LD(in) == LD(out)) {
                 rf_act_fwd(V(in), V(out), B, out.w, LD(in), o->alpha != NONE ? P + o->alpha : NULL);
+            } else { /* two row strides: row by row */
+                for (int b = 0; b < B; b++)
+                    rf_act_fwd(V(in) + (size_t)b * LD(in), V(out) + (size_t)b * LD(out), 1, out.w, out.w,
+                               o->alpha != NONE ? P + o->alpha : NULL);
             }
             break;
         case OP_BN: {
@@ -640,15 +660,20 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             break;
         }
         case OP_ACT: {
+            if (o->act < 0) {
+                for (int b = 0; b < B; b++)
+                    memcpy(GR(in) + (size_t)b * LD(in), GR(out) + (size_t)b * LD(out), out.w * sizeof(float));
+                break;
+            }
             const float *al = o->alpha != NONE ? P + o->alpha : NULL;
             float *dal = o->alpha != NONE ? Gp + o->alpha : NULL;
-            for (int b = 0; b < B; b++) {
+            if (LD(in) == LD(out)) { /* one row stride: the vectorised, row-parallel kernel */
+                rf_act_bwd(V(in), GR(out), GR(in), B, out.w, LD(in), al, dal);
+                break;
+            }
+            for (int b = 0; b < B; b++) { /* the same, with two strides */
                 const float *z = V(in) + (size_t)b * LD(in), *go = GR(out) + (size_t)b * LD(out);
                 float *gi = GR(in) + (size_t)b * LD(in);
-                if (o->act < 0) {
-                    memcpy(gi, go, out.w * sizeof(float));
-                    continue;
-                }
                 for (int j = 0; j < out.w; j++) {
                     float v = z[j], gg = go[j];
                     if (dal) dal[j] += v > 0 ? 0.0f : gg * v;
