@@ -133,7 +133,14 @@ typedef struct {
     float *P, *C, *S, *EV;
 } batch_scores;
 
+static void batch_path_prec(const char *model, const char *csv, int precision, batch_scores *b);
 static void batch_path(const char *model, const char *csv, batch_scores *b)
+{
+    batch_path_prec(model, csv, RF_PREC_FP32, b);
+}
+
+/* As batch_path, the probabilities from rf_predict_ex in this precision. */
+static void batch_path_prec(const char *model, const char *csv, int precision, batch_scores *b)
 {
     rf_loaded_model lm;
     rf_error e;
@@ -149,7 +156,7 @@ static void batch_path(const char *model, const char *csv, batch_scores *b)
     b->C = malloc(n * K * sizeof *b->C);
     b->S = malloc(n * sizeof *b->S);
     b->EV = malloc(n * sizeof *b->EV);
-    assert_int_equal(rf_predict(m, ds, 1, b->P, b->C, &e), RF_OK);
+    assert_int_equal(rf_predict_ex(m, ds, &(rf_predict_opts){1, precision}, b->P, b->C, &e), RF_OK);
     if (rf_model_spec_of(m)->regression.target[0]) assert_int_equal(rf_regression_predict(rf_model_spec_of(m), b->P, n, b->EV, &e), RF_OK);
     if (lm.fusion.kind != RF_FUSION_NONE) {
         /* as cmd_predict (tools/cmd_eval.c) */
@@ -213,6 +220,23 @@ static void check_result(const rf_score_result *res, const batch_scores *b, cons
         }
     }
     free(seen);
+}
+
+/* Every request of R through a new context of s: the batch path's rows, bit for bit; a
+ * regression model's E(v) within the ratings' range 1..5. */
+static void check_all(const rf_scorer *s, const reqs *R, const batch_scores *b, int regression)
+{
+    rf_error e;
+    rf_score_ctx *c = rf_score_ctx_create(s);
+    assert_non_null(c);
+    for (int q = 0; q < R->nq; q++) {
+        rf_score_request rq = request(R, q);
+        rf_score_result res;
+        if (rf_score(c, &rq, &res, &e)) fail_msg("query %d: %s", q, e.msg);
+        check_result(&res, b, R, q, regression);
+        for (int i = 0; regression && i < res.n; i++) assert_true(res.expected[i] >= 1 && res.expected[i] <= 5.0001f);
+    }
+    rf_score_ctx_free(c);
 }
 
 typedef struct {
@@ -374,6 +398,41 @@ static void test_scores_as_predict(void **state)
         rf_scorer_close(s);
         free_batch(&b);
     }
+    free_requests(R);
+}
+
+/* rf_scorer_opts.precision bf16: every request's scores are `resflow predict --precision bf16`'s
+ * bit for bit (not fp32's); refused at open on a CPU without AVX512-BF16. */
+static void test_bf16_scores(void **state)
+{
+    (void)state;
+    ensure_models();
+    rf_error e;
+    rf_scorer *s = NULL;
+    rf_scorer_opts o = {.precision = RF_PREC_BF16};
+    const char *env = getenv("RESFLOW_BF16");
+    char was[64];
+    snprintf(was, sizeof was, "%s", env ? env : "");
+    setenv("RESFLOW_BF16", "off", 1);
+    assert_int_equal(rf_scorer_open(g_model, &o, &s, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "AVX512-BF16"));
+    assert_null(s);
+    if (env) setenv("RESFLOW_BF16", was, 1);
+    else unsetenv("RESFLOW_BF16");
+    if (!rf_bf16_supported()) {
+        fprintf(stderr, "  [skip] no AVX512-BF16 on this CPU\n");
+        skip();
+    }
+    reqs *R = read_requests(g_test);
+    batch_scores b, f;
+    batch_path_prec(g_model, g_test, RF_PREC_BF16, &b);
+    batch_path(g_model, g_test, &f);
+    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* bf16 did run */
+    if (rf_scorer_open(g_model, &o, &s, &e)) fail_msg("%s", e.msg);
+    check_all(s, R, &b, 0);
+    rf_scorer_close(s);
+    free_batch(&b);
+    free_batch(&f);
     free_requests(R);
 }
 
@@ -584,16 +643,7 @@ static void test_regression(void **state)
     if (rf_scorer_open(mp, NULL, &s, &e)) fail_msg("%s", e.msg);
     assert_int_equal(rf_scorer_is_regression(s), 1);
     assert_int_equal(rf_scorer_has_fusion(s), 0);
-    rf_score_ctx *c = rf_score_ctx_create(s);
-    assert_non_null(c);
-    for (int q = 0; q < R->nq; q++) {
-        rf_score_request rq = request(R, q);
-        rf_score_result res;
-        if (rf_score(c, &rq, &res, &e)) fail_msg("query %d: %s", q, e.msg);
-        check_result(&res, &b, R, q, 1);
-        for (int i = 0; i < res.n; i++) assert_true(res.expected[i] >= 1 && res.expected[i] <= 5.0001f);
-    }
-    rf_score_ctx_free(c);
+    check_all(s, R, &b, 1);
     rf_scorer_close(s);
     free_batch(&b);
     free_requests(R);
@@ -802,14 +852,9 @@ static void test_dual_column(void **state)
     int nc = rf_scorer_columns(s, &cols), twice = 0;
     for (int c = 0; c < nc; c++) twice += !strcmp(cols[c], "score");
     assert_int_equal(twice, 2);
+    check_all(s, R, &b, 0);
     rf_score_ctx *c = rf_score_ctx_create(s);
     assert_non_null(c);
-    for (int q = 0; q < R->nq; q++) {
-        rf_score_request rq = request(R, q);
-        rf_score_result res;
-        if (rf_score(c, &rq, &res, &e)) fail_msg("query %d: %s", q, e.msg);
-        check_result(&res, &b, R, q, 0);
-    }
     /* "score" given twice in one candidate is still an error naming it */
     const char *nm2[2] = {"score", "score"}, *vl2[2] = {"1", "2"};
     rf_features f2 = {2, nm2, vl2};
@@ -829,7 +874,7 @@ int main(void)
         cmocka_unit_test(test_scores_as_predict), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_no_growth),         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_regression),        cmocka_unit_test(test_dual_column),
-        cmocka_unit_test(test_server_concurrent),
+        cmocka_unit_test(test_server_concurrent), cmocka_unit_test(test_bf16_scores),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

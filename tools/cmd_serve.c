@@ -15,7 +15,7 @@
 static const char *serve_help =
     "usage: resflow serve -m MODEL [--index ITEMS.rfi] [--host H] [--port P] [--threads N]\n"
     "                     [--max-body BYTES] [--max-candidates N] [--max-k N] [--max-connections N]\n"
-    "                     [--timeout S] [--max-requests N]\n"
+    "                     [--timeout S] [--max-requests N] [--precision fp32|bf16]\n"
     "\n"
     "Serve a model over HTTP/JSON (docs/serving.md): POST /v1/score scores a context and its\n"
     "candidates ({\"context\": {...}, \"candidates\": [{...}, ...], \"top\": N}) and answers the\n"
@@ -38,6 +38,8 @@ static const char *serve_help =
     "      --max-connections N open connections (default 64)\n"
     "      --timeout S         seconds a connection may stay idle (default 10)\n"
     "      --max-requests N    exit after answering N requests (for tests)\n"
+    "      --precision P       fp32 (default) or bf16: score a tower model's GEMMs in bfloat16\n"
+    "                          with fp32 sums (AVX512-BF16 CPUs), as 'resflow predict --precision'\n"
     "  -q, --quiet             no progress output\n"
     "  -h, --help              this help\n";
 
@@ -64,6 +66,7 @@ int cmd_serve(int argc, char **argv)
                                        {"max-requests", required_argument, 0, 'r'},
                                        {"index", required_argument, 0, 'I'},
                                        {"max-k", required_argument, 0, 'k'},
+                                       {"precision", required_argument, 0, 'P'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -84,6 +87,11 @@ int cmd_serve(int argc, char **argv)
         case 'C': if ((rc = num("max-connections", optarg, 1, 100000, &v))) return rc; o.max_connections = (int)v; break;
         case 'T': if ((rc = num("timeout", optarg, 1, 86400, &v))) return rc; o.timeout = (int)v; break;
         case 'I': o.index = optarg; break;
+        case 'P':
+            if (!strcmp(optarg, "fp32")) o.precision = RF_PREC_FP32;
+            else if (!strcmp(optarg, "bf16")) o.precision = RF_PREC_BF16;
+            else return usage_error("serve", "--precision wants fp32 or bf16, got '%s'", optarg);
+            break;
         case 'k': if ((rc = num("max-k", optarg, 1, 100000, &v))) return rc; o.max_k = (int)v; break;
         case 'r': if ((rc = num("max-requests", optarg, 1, LONG_MAX, &v))) return rc; o.max_requests = (long)v; break;
         case 'q': g_quiet = 1; break;

@@ -87,6 +87,7 @@ typedef struct {
     int timeout;          /* seconds a connection may stay idle (0 = 10) */
     const char *index;    /* an item index of the model (.rfi): POST /v1/topk; NULL = none */
     int max_k;            /* k per /v1/topk (0 = 1000): more is 400 */
+    int precision;        /* of the scoring (rf_scorer_opts.precision): fp32 (0) or bf16 */
     long max_requests;    /* > 0: rf_server_done turns 1 after this many requests */
     rf_log_fn log;        /* reloads and their failures; NULL = silent */
     void *log_ud;

@@ -26,7 +26,7 @@ class _Result(C.Structure):
 
 class _Opts(C.Structure):
     _fields_ = [("max_candidates", C.c_int), ("threads", C.c_int), ("index", C.c_char_p), ("max_k", C.c_int),
-                ("max_shortlist", C.c_int)]
+                ("max_shortlist", C.c_int), ("precision", C.c_int)]
 
 
 class _TopkOpts(C.Structure):
@@ -69,13 +69,18 @@ class Scorer(Closing):
 
     A Scorer has one scratch: its calls from several Python threads take turns (a lock); open one
     Scorer per thread to score in parallel. ``threads`` (OpenMP threads per request, default 1):
-    with more than 1 a request waits until no other library call runs (_threads.py)."""
+    with more than 1 a request waits until no other library call runs (_threads.py). ``dtype``
+    "bf16" scores a tower model in bf16, as ``resflow serve --precision bf16`` (the scores are then
+    those of ``Model.predict(dtype="bf16")``)."""
 
-    def __init__(self, path, max_candidates=1000, threads=1, index=None, max_k=0, max_shortlist=0):
+    def __init__(self, path, max_candidates=1000, threads=1, index=None, max_k=0, max_shortlist=0, dtype="fp32"):
         h = C.c_void_p()
         self.threads = int(threads)
+        prec = {"fp32": 0, "bf16": 1}.get(dtype)
+        if prec is None:
+            raise ValueError("dtype must be 'fp32' or 'bf16', not %r" % (dtype,))
         self._opts = _Opts(max_candidates, self.threads, None if index is None else os.fspath(index).encode(),
-                           max_k, max_shortlist)
+                           max_k, max_shortlist, prec)
         call(lib.rf_scorer_open, os.fspath(path).encode(), C.byref(self._opts), C.byref(h))
         self._s = h.value
         self._lock = threading.Lock()

@@ -74,6 +74,11 @@ def test_predict_bf16_like_cli(trained, log_csv, workdir):
     f = model.predict(log_csv)
     d = np.abs(p[model.tasks].to_numpy() - f[model.tasks].to_numpy()).max()
     assert 0 < d < 0.02
+    # the Scorer in bf16 scores as predict in bf16
+    df = pd.read_csv(log_csv, dtype=str, keep_default_na=False).iloc[:50]
+    with resflow.Scorer(path, dtype="bf16") as s:
+        r = s.score(df[model.columns].to_dict("records"))
+    assert np.array_equal(r["ctr"], p["ctr"].to_numpy()[:50]) and np.array_equal(r["ctcvr"], p["ctcvr"].to_numpy()[:50])
 
 
 def test_a_column_read_twice_feeds_both(workdir, log_csv):

@@ -106,7 +106,8 @@ static rf_status load_gen(rf_server *s, gen **out, rf_error *err)
     if (!g) return rf_errorf(err, RF_ENOMEM, "out of memory");
     struct stat sb;
     g->mtime = stat(s->path, &sb) == 0 ? (long long)sb.st_mtime : 0;
-    rf_scorer_opts so = {.max_candidates = s->o.max_candidates, .threads = 1, .index = s->o.index, .max_k = s->o.max_k};
+    rf_scorer_opts so = {.max_candidates = s->o.max_candidates, .threads = 1, .index = s->o.index, .max_k = s->o.max_k,
+                         .precision = s->o.precision};
     rf_status st = rf_scorer_open(s->path, &so, &g->scorer, err);
     if (st) {
         free(g);

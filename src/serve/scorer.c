@@ -84,6 +84,13 @@ rf_status rf_scorer_open(const char *path, const rf_scorer_opts *opts, rf_scorer
         s->score_name = s->K ? s->task[s->K - 1] : "";
     }
     if (o.index && (st = rf_scorer_open_index_(s, path, &o, err))) goto fail;
+    if (o.precision != RF_PREC_FP32) { /* refused here, not at the first context */
+        rf_workspace *ws = rf_workspace_create(m, 1);
+        st = ws ? rf_ws_set_precision(ws, m, (rf_precision)o.precision, err) : rf_errorf(err, RF_ENOMEM, "out of memory");
+        rf_workspace_free(ws);
+        if (st) goto fail;
+        s->precision = o.precision;
+    }
     *out = s;
     return RF_OK;
 fail:
@@ -143,6 +150,11 @@ rf_score_ctx *rf_score_ctx_create(const rf_scorer *s)
     c->order = malloc(n * sizeof *c->order);
     c->tmp = malloc(n * sizeof *c->tmp);
     c->tk = s->ix ? rf_topk_ctx_create_(s) : NULL;
+    rf_error e;
+    if (c->ws && s->precision && rf_ws_set_precision(c->ws, s->lm.model, (rf_precision)s->precision, &e)) {
+        rf_workspace_free(c->ws); /* out of memory: checked at open otherwise */
+        c->ws = NULL;
+    }
     if (!c->b || !c->ws || !c->rows || !c->P || !c->C || !c->S || (s->regression && !c->EV) || !c->order ||
         !c->tmp || (s->ix && !c->tk)) {
         rf_score_ctx_free(c);

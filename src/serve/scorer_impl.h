@@ -25,6 +25,7 @@ struct rf_scorer {
     char fusion_spec[512];
     const char *score_name;
     int max_cand, threads;
+    int precision;                    /* rf_scorer_opts.precision, of every ctx's workspace */
     /* the fusion plan: the score columns `resflow predict` offers the formula (the task
      * probabilities, then the child|parent conditionals), as (name, task, from cond) */
     int nfc;

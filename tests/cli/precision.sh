@@ -1,7 +1,8 @@
 # predict / eval --precision: fp32 is the default (the same bytes as no option, for any thread
 # count); bf16 on a CPU with AVX512-BF16 scores close to fp32 (AUC within 0.002, each
 # probability within 0.02) and the eval JSON says "precision": "bf16"; refused with a clear
-# error for a zoo model, a CPU without it (RESFLOW_BF16=off), a bad value and other commands
+# error for a zoo model, a CPU without it (RESFLOW_BF16=off; serve too, before listening), a bad
+# value and other commands
 . tests/cli/_common.sh
 expect_exit 0 "$RF" train $SMALL -o "$T/m.rf"
 expect_exit 0 "$RF" predict -m "$T/m.rf" -o "$T/a.tsv" -q --threads 1
@@ -14,6 +15,10 @@ expect_err "not an option of this command"
 RESFLOW_BF16=off expect_exit 1 "$RF" predict -m "$T/m.rf" -o "$T/c.tsv" --precision bf16
 expect_err "AVX512-BF16"
 [ -e "$T/c.tsv" ] && fail "a refused run left an output"
+RESFLOW_BF16=off expect_exit 1 timeout 20 "$RF" serve -m "$T/m.rf" --port 0 --precision bf16
+expect_err "AVX512-BF16"
+expect_exit 1 "$RF" serve -m "$T/m.rf" --port 0 --precision fp8
+expect_err "fp32 or bf16"
 expect_exit 0 "$RF" train $SMALL --set model.type=mmoe -o "$T/z.rf"
 expect_exit 1 "$RF" eval -m "$T/z.rf" --precision bf16
 expect_err "tower models"
