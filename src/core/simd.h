@@ -10,7 +10,7 @@
 #define RESFLOW_CORE_SIMD_H
 
 #if defined(RF_PORTABLE) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RF_HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define RF_HOT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RF_HOT_CLONES
 #endif

@@ -118,7 +118,7 @@ static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_er
 /* ---------------------------------------------------------------------------------------- */
 
 /* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). */
-static void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t row, const float *v, float scale, int E)
+static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t row, const float *v, float scale, int E)
 {
     int32_t s = gr->slot[row];
     if (s < 0) {

@@ -66,7 +66,10 @@ rf_status rf_optimizer_load_state(rf_optimizer *o, const unsigned char *src, siz
 
 /* ---- Adam ------------------------------------------------------------------------------- */
 
-/* The shared kernels (adam.h); element-wise, so a portable build clones them per CPU. */
+/* The shared kernels (adam.h); element-wise, so a portable build clones them per CPU. This file
+ * is compiled with -fno-math-errno (Makefile): sqrtf's argument, a second moment, is never
+ * negative, and without errno the loops vectorise (the same correctly rounded square roots,
+ * several at a time; before, a scalar vsqrtss with a branch to errno per element). */
 RF_HOT_CLONES
 void rf_adam_dense_(const rf_train_cfg *tc, long t, float *p, float *m, float *v, const float *g, size_t n)
 {
