@@ -1,7 +1,8 @@
 /* simd.h - RF_HOT_CLONES: per-CPU clones of a hot elementwise kernel in a portable build.
  *
  * In a PORTABLE=1 build (-DRF_PORTABLE, baseline x86-64 code) a function marked RF_HOT_CLONES
- * is compiled three times - AVX-512F, AVX2 and baseline - and the dynamic loader binds the best
+ * is compiled three times - x86-64-v4 (AVX-512 F/BW/DQ/VL), x86-64-v3 (AVX2, FMA) and baseline -
+ * and the dynamic loader binds the best
  * one for the CPU once, through an ifunc resolver GCC generates (target_clones): no state of
  * ours. The default build (-march=native) compiles for the build machine and the mark is empty.
  * Only for loops whose result does not depend on the vector width (elementwise, no reductions
