@@ -17,6 +17,7 @@
 #include "keep_cols.h"
 #include "rank_cli.h"
 #include "resflow/evalreport.h"
+#include "resflow/handles.h"
 
 /* ---- eval / predict ----------------------------------------------------------------------- */
 
@@ -389,24 +390,10 @@ int cmd_predict(int argc, char **argv)
     if (!P || !C || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_predict_ex(m, ds, &(rf_predict_opts){lm.cfg.train.threads, o.precision}, P, C, &e) || (reg && rf_regression_predict(rf_model_spec_of(m), P, n, EV, &e))) {
+    } else if (rf_model_predict_all(&lm, ds, lm.cfg.train.threads, o.precision, P, C, S, EV, &e)) {
+        /* the probabilities, E(v) and the stored formula's score, as the bindings get them */
         rc = die(&e);
     } else if (fused) {
-        /* the formula's terms: task probabilities and child|parent conditionals */
-        rf_score_col cols[2 * RF_MAX_TASKS];
-        char names[2 * RF_MAX_TASKS][RF_NAME_MAX];
-        int nc = 0;
-        for (int k = 0; k < K; k++) cols[nc++] = (rf_score_col){rf_model_spec_of(m)->tasks[k].name, P + k, (size_t)K};
-        for (int k = 0; k < K; k++) {
-            if (rf_model_info_of(m)->parent[k] < 0) continue;
-            char nm[2 * RF_NAME_MAX + 2];
-            snprintf(nm, sizeof nm, "%s|%s", rf_model_spec_of(m)->tasks[k].name, rf_model_spec_of(m)->tasks[rf_model_info_of(m)->parent[k]].name);
-            if (strlen(nm) >= RF_NAME_MAX) continue;
-            snprintf(names[nc], RF_NAME_MAX, "%.63s", nm);
-            cols[nc] = (rf_score_col){names[nc], C + k, (size_t)K};
-            nc++;
-        }
-        if (rf_fusion_apply(&lm.fusion, cols, nc, n, S, &e)) rc = die(&e);
         char pretty[256];
         if (!rc) note("score = %s", rf_fusion_pretty(&lm.fusion, pretty, sizeof pretty));
     }
