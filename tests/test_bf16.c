@@ -418,10 +418,7 @@ static void test_refusals(void **state)
     assert_int_equal(rf_config_set(&c, "model.type=resflow", &e), RF_OK);
     assert_int_equal(rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
     int had = rf_bf16_supported();
-    const char *env = getenv("RESFLOW_BF16");
-    char was[64];
-    snprintf(was, sizeof was, "%s", env ? env : "");
-    setenv("RESFLOW_BF16", "off", 1);
+    test_env_saved env = test_bf16_off();
     assert_int_equal(rf_bf16_supported(), 0);
     ws = rf_workspace_create(m, 64);
     assert_int_equal(rf_ws_set_precision(ws, m, RF_PREC_BF16, &e), RF_EUSAGE);
@@ -432,8 +429,7 @@ static void test_refusals(void **state)
     rf_train_summary s;
     assert_int_equal(rf_train(m, &c.train, NULL, sp.train, NULL, &s, &e), RF_EUSAGE);
     assert_non_null(strstr(e.msg, "train.precision"));
-    if (env) setenv("RESFLOW_BF16", was, 1); /* as the test was started */
-    else unsetenv("RESFLOW_BF16");
+    test_bf16_restore(&env); /* as the test was started */
     assert_int_equal(rf_bf16_supported(), had);
     rf_model_free(m);
     rf_splits_free(&sp);

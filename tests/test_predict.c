@@ -111,17 +111,13 @@ static void test_bf16_refused(void **state)
     free(scores(m, ds, &o, RF_EUSAGE)); /* the zoo: fp32 only */
     rf_model_free(m);
     m = test_small_model(ds, RF_MODEL_NSE, 0, &cfg);
-    const char *env = getenv("RESFLOW_BF16");
-    char was[64];
-    snprintf(was, sizeof was, "%s", env ? env : "");
-    setenv("RESFLOW_BF16", "off", 1); /* as a CPU without AVX512-BF16 */
+    test_env_saved env = test_bf16_off(); /* as a CPU without AVX512-BF16 */
     int K = rf_model_info_of(m)->K;
     float *p = calloc(ds->n * (size_t)K, sizeof *p);
     rf_error e;
     assert_int_equal(rf_predict_ex(m, ds, &o, p, NULL, &e), RF_EUSAGE);
     assert_non_null(strstr(e.msg, "AVX512-BF16"));
-    if (env) setenv("RESFLOW_BF16", was, 1);
-    else unsetenv("RESFLOW_BF16");
+    test_bf16_restore(&env);
     free(p);
     rf_model_free(m);
     rf_dataset_free(ds);

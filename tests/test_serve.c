@@ -410,15 +410,11 @@ static void test_bf16_scores(void **state)
     rf_error e;
     rf_scorer *s = NULL;
     rf_scorer_opts o = {.precision = RF_PREC_BF16};
-    const char *env = getenv("RESFLOW_BF16");
-    char was[64];
-    snprintf(was, sizeof was, "%s", env ? env : "");
-    setenv("RESFLOW_BF16", "off", 1);
+    test_env_saved env = test_bf16_off();
     assert_int_equal(rf_scorer_open(g_model, &o, &s, &e), RF_EUSAGE);
     assert_non_null(strstr(e.msg, "AVX512-BF16"));
     assert_null(s);
-    if (env) setenv("RESFLOW_BF16", was, 1);
-    else unsetenv("RESFLOW_BF16");
+    test_bf16_restore(&env);
     if (!rf_bf16_supported()) {
         fprintf(stderr, "  [skip] no AVX512-BF16 on this CPU\n");
         skip();

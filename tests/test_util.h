@@ -96,6 +96,26 @@ static inline int close_enough(const float *a, const float *b, size_t n, double 
     return ok;
 }
 
+/* RESFLOW_BF16=off for a while, as on a CPU without AVX512-BF16 (rf_bf16_supported says 0);
+ * test_bf16_restore puts back the environment the test started with. */
+typedef struct {
+    int had;
+    char was[64];
+} test_env_saved;
+static inline test_env_saved test_bf16_off(void)
+{
+    const char *env = getenv("RESFLOW_BF16");
+    test_env_saved s = {env != NULL, ""};
+    snprintf(s.was, sizeof s.was, "%s", env ? env : "");
+    setenv("RESFLOW_BF16", "off", 1);
+    return s;
+}
+static inline void test_bf16_restore(const test_env_saved *s)
+{
+    if (s->had) setenv("RESFLOW_BF16", s->was, 1);
+    else unsetenv("RESFLOW_BF16");
+}
+
 /* The options of a small world of the search simulator: rows impressions from seed over users /
  * items / queries entities, click rate 0.1 and conversion rate cvr. */
 static inline rf_synth_opts test_sim_opts(size_t rows, uint64_t seed, uint32_t users, uint32_t items,

@@ -105,6 +105,14 @@ static const struct option long_opts[] = {
     {"precision", required_argument, 0, O_PRECISION},
     {0, 0, 0, 0}};
 
+int parse_precision(const char *cmd, const char *s, int *prec)
+{
+    if (!strcmp(s, "fp32")) *prec = RF_PREC_FP32;
+    else if (!strcmp(s, "bf16")) *prec = RF_PREC_BF16;
+    else return usage_error(cmd, "--precision wants fp32 or bf16, got '%s'", s);
+    return 0;
+}
+
 int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help)
 {
     memset(o, 0, sizeof *o);
@@ -142,12 +150,12 @@ int parse_opts(const char *cmd, int argc, char **argv, opts *o, const char *help
             o->threads = (int)v;
             break;
         }
-        case O_PRECISION: /* only where the help offers it (predict, eval) */
+        case O_PRECISION: { /* only where the help offers it (predict, eval) */
             if (!strstr(help, "--precision")) return usage_error(cmd, "--precision: not an option of this command");
-            if (!strcmp(optarg, "fp32")) o->precision = RF_PREC_FP32;
-            else if (!strcmp(optarg, "bf16")) o->precision = RF_PREC_BF16;
-            else return usage_error(cmd, "--precision wants fp32 or bf16, got '%s'", optarg);
+            int rc = parse_precision(cmd, optarg, &o->precision);
+            if (rc) return rc;
             break;
+        }
         case O_MODELS: o->models = optarg; break;
         case O_KEYS: o->keys = 1; break;
         case O_BASELINE:

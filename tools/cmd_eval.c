@@ -381,21 +381,21 @@ int cmd_predict(int argc, char **argv)
     rf_model *m = lm.model;
     int K = rf_model_info_of(m)->K;
     size_t n = ds->n;
-    float *P = malloc((n ? n : 1) * K * sizeof *P), *C = malloc((n ? n : 1) * K * sizeof *C);
+    float *P = malloc((n ? n : 1) * K * sizeof *P);
     int fused = lm.fusion.kind != RF_FUSION_NONE, reg = rf_model_spec_of(m)->regression.target[0] != '\0';
     float *S = fused ? malloc((n ? n : 1) * sizeof *S) : NULL;
     float *EV = reg ? malloc((n ? n : 1) * sizeof *EV) : NULL; /* regression: the prediction */
     rf_error e;
     rf_error_clear(&e);
-    if (!P || !C || (fused && !S) || (reg && !EV)) {
+    if (!P || (fused && !S) || (reg && !EV)) {
         rc = RF_ENOMEM;
         fprintf(stderr, "resflow: error: out of memory\n");
-    } else if (rf_model_predict_all(&lm, ds, lm.cfg.train.threads, o.precision, P, C, S, EV, &e)) {
+    } else if (rf_model_predict_all(&lm, ds, lm.cfg.train.threads, o.precision, P, NULL, S, EV, &e)) {
         /* the probabilities, E(v) and the stored formula's score, as the bindings get them */
         rc = die(&e);
     } else if (fused) {
         char pretty[256];
-        if (!rc) note("score = %s", rf_fusion_pretty(&lm.fusion, pretty, sizeof pretty));
+        note("score = %s", rf_fusion_pretty(&lm.fusion, pretty, sizeof pretty));
     }
     if (!rc) {
         FILE *fp = stdout;
@@ -440,7 +440,6 @@ int cmd_predict(int argc, char **argv)
         }
     }
     free(P);
-    free(C);
     free(S);
     free(EV);
     kept_free(&kc);

@@ -87,11 +87,7 @@ int cmd_serve(int argc, char **argv)
         case 'C': if ((rc = num("max-connections", optarg, 1, 100000, &v))) return rc; o.max_connections = (int)v; break;
         case 'T': if ((rc = num("timeout", optarg, 1, 86400, &v))) return rc; o.timeout = (int)v; break;
         case 'I': o.index = optarg; break;
-        case 'P':
-            if (!strcmp(optarg, "fp32")) o.precision = RF_PREC_FP32;
-            else if (!strcmp(optarg, "bf16")) o.precision = RF_PREC_BF16;
-            else return usage_error("serve", "--precision wants fp32 or bf16, got '%s'", optarg);
-            break;
+        case 'P': if ((rc = parse_precision("serve", optarg, &o.precision))) return rc; break;
         case 'k': if ((rc = num("max-k", optarg, 1, 100000, &v))) return rc; o.max_k = (int)v; break;
         case 'r': if ((rc = num("max-requests", optarg, 1, LONG_MAX, &v))) return rc; o.max_requests = (long)v; break;
         case 'q': g_quiet = 1; break;

@@ -166,6 +166,14 @@ def raise_for(st, err):
     raise error_class(st)(st, status, msg, err.file.decode("utf-8", "replace"), err.line, err.col)
 
 
+def precision_of(dtype):
+    """rf_precision (model.h) of a dtype argument: "fp32" 0, "bf16" 1; else ValueError."""
+    prec = {"fp32": 0, "bf16": 1}.get(dtype)
+    if prec is None:
+        raise ValueError("dtype must be 'fp32' or 'bf16', not %r" % (dtype,))
+    return prec
+
+
 def call(fn, *args):
     """fn(*args, &err); raises on a non-zero status."""
     err = Error()

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ._closing import Closing
-from ._lib import EvalOpts, call, lib, take_string
+from ._lib import EvalOpts, call, lib, precision_of, take_string
 from ._threads import library_call
 from .frame import columns_of
 
@@ -102,9 +102,7 @@ class Model(Closing):
         models' GEMMs in bfloat16 with fp32 sums (``resflow predict --precision bf16``: about twice
         as fast on a CPU with AVX512-BF16, scores within bf16 rounding of fp32's; an error
         elsewhere and for the zoo models)."""
-        prec = {"fp32": 0, "bf16": 1}.get(dtype)
-        if prec is None:
-            raise ValueError("dtype must be 'fp32' or 'bf16', not %r" % (dtype,))
+        prec = precision_of(dtype)
         ds = self._dataset(data, False, skip_bad_rows)
         try:
             n, K = lib.rf_dataset_rows(ds), len(self.tasks)

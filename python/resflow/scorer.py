@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from ._closing import Closing
-from ._lib import call, lib
+from ._lib import call, lib, precision_of
 from ._threads import library_call
 
 
@@ -76,9 +76,7 @@ class Scorer(Closing):
     def __init__(self, path, max_candidates=1000, threads=1, index=None, max_k=0, max_shortlist=0, dtype="fp32"):
         h = C.c_void_p()
         self.threads = int(threads)
-        prec = {"fp32": 0, "bf16": 1}.get(dtype)
-        if prec is None:
-            raise ValueError("dtype must be 'fp32' or 'bf16', not %r" % (dtype,))
+        prec = precision_of(dtype)
         self._opts = _Opts(max_candidates, self.threads, None if index is None else os.fspath(index).encode(),
                            max_k, max_shortlist, prec)
         call(lib.rf_scorer_open, os.fspath(path).encode(), C.byref(self._opts), C.byref(h))

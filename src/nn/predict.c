@@ -40,8 +40,9 @@ static void put_scores(const rf_model *m, const rf_workspace *ws, size_t o, int 
             }
 }
 
-/* Batches [bi ...) taken one at a time from *next (shared by the team) until none is left or
- * a batch at or before this one failed; the first failing batch's error wins (*fail_batch). */
+/* Batches taken one at a time from *next (shared by the team) until none is left or an
+ * earlier batch failed; the first failing batch's error wins (*fail_batch), and a thread whose
+ * set-up failed (out of memory, a precision refused) counts as batch -1, before every batch. */
 static void predict_team(const rf_model *m, const rf_dataset *ds, rf_precision prec, float *probs, float *cond,
                          long nbatch, long *next, long *fail_batch, rf_status *fail_st, rf_error *fail_err)
 {
@@ -50,13 +51,9 @@ static void predict_team(const rf_model *m, const rf_dataset *ds, rf_precision p
     rf_status st = RF_OK;
     rf_workspace *ws = rf_workspace_create(m, PREDICT_BATCH);
     size_t *rows = malloc(PREDICT_BATCH * sizeof *rows);
-    long bi = 0;
+    long bi = -1;
     if (!ws || !rows) st = rf_errorf(&e, RF_ENOMEM, "out of memory");
     else st = rf_ws_set_precision(ws, m, prec, &e);
-    if (st) { /* counts as a failure of the first batch this thread would have taken */
-#pragma omp atomic capture
-        bi = (*next)++;
-    }
     while (!st) {
 #pragma omp atomic capture
         bi = (*next)++;
