@@ -237,8 +237,44 @@ static void test_data_fingerprint(void **state)
     rf_dataset_free(va);
 }
 
+/* train.checkpoint_every's schedule text: steps, seconds/minutes/hours, none; the rest refused
+ * with the outputs left alone, and the config validation uses the same parser. */
+static void test_checkpoint_every(void **state)
+{
+    (void)state;
+    rf_error e;
+    long st;
+    double sec;
+    static const struct { const char *text; long steps; double sec; } ok[] = {
+        {"", 0, 0}, {"500", 500, 0}, {"1", 1, 0}, {"30s", 0, 30}, {"10m", 0, 600}, {"2.5h", 0, 9000}, {"0.5s", 0, 0.5}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        st = -7, sec = -7;
+        assert_int_equal(rf_checkpoint_every(ok[i].text, &st, &sec, &e), RF_OK);
+        assert_int_equal(st, ok[i].steps);
+        assert_true(sec == ok[i].sec);
+    }
+    static const char *const bad[] = {"0", "-3", "2.5", "5x", "10ms", "s", "inf", "nan", " 5", "5 ", "0s", "1e13"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        st = -7, sec = -7;
+        rf_error_clear(&e);
+        assert_int_equal(rf_checkpoint_every(bad[i], &st, &sec, &e), RF_EUSAGE);
+        assert_true(st == -7 && sec == -7);
+        assert_non_null(strstr(e.msg, "train.checkpoint_every"));
+    }
+    rf_config cfg;
+    rf_config_default(&cfg);
+    assert_int_equal(rf_config_set(&cfg, "train.checkpoint_every=10m", &e), RF_OK);
+    assert_int_equal(rf_config_validate(&cfg, &e), RF_OK);
+    assert_int_equal(rf_config_set(&cfg, "train.checkpoint_every=10x", &e), RF_OK); /* validation says */
+    assert_int_equal(rf_config_validate(&cfg, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "\"10x\""));
+    snprintf(cfg.train.checkpoint_every, sizeof cfg.train.checkpoint_every, "-1"); /* filled by code */
+    assert_int_equal(rf_config_validate(&cfg, &e), RF_EUSAGE);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_resume_exact), cmocka_unit_test(test_data_fingerprint)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_resume_exact), cmocka_unit_test(test_data_fingerprint),
+                                       cmocka_unit_test(test_checkpoint_every)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,8 @@ int cmd_compare(int argc, char **argv)
         o.n_sets += N_DEMO;
     }
     if ((rc = load_config(&o, &cfg)) || (rc = check_data_paths(&o, &cfg))) return rc;
+    if (cfg.train.checkpoint_every[0])
+        fprintf(stderr, "warning: train.checkpoint_every is for resflow train: compare writes no checkpoints\n");
     note_threads(&cfg);
     if (demo && cfg.K >= 2)
         fprintf(stderr, /* stated also under -q: it is what the table means */

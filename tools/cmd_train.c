@@ -47,6 +47,8 @@ static const char *train_help =
     "      --checkpoint FILE  where checkpoints go (default MODEL.ckpt); removed when the model is saved\n"
     "      --checkpoint-every N|Ns|Nm|Nh\n"
     "                        write a checkpoint every N steps or every N seconds/minutes/hours\n"
+    "                        (overrides the config key train.checkpoint_every, which a resumed\n"
+    "                        run keeps from its checkpoint)\n"
     "      --resume FILE     continue the run of checkpoint FILE (its configuration and thread count;\n"
     "                        -c and --set are refused): same final model, byte for byte, as a run\n"
     "                        that was never stopped; refused when the data read now differs from\n"
@@ -171,17 +173,6 @@ static int run_config(const opts *o, train_ckpt *x, rf_checkpoint *ck, rf_config
     return 0;
 }
 
-/* 1 when path does not exist or is a checkpoint (starts with its magic). */
-static int ckpt_or_absent(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT;
-    char m[8];
-    int ok = fread(m, 1, 8, f) == 8 && memcmp(m, RF_CKPT_MAGIC, 8) == 0;
-    fclose(f);
-    return ok;
-}
-
 /* The checkpoint of a single-process run: its path (default OUT.ckpt, into ckdef), not an
  * output or input of the run, absent or a checkpoint, and its writer lock taken. 0 or exit code. */
 static int ckpt_setup(train_ckpt *x, const char *out, const char *const *ins, int n_ins, char *ckdef, size_t n)
@@ -197,10 +188,8 @@ static int ckpt_setup(train_ckpt *x, const char *out, const char *const *ins, in
     for (int i = 0; i < n_ins; i++)
         if (ins[i] && ins[i][0] && rf_same_file(x->path, ins[i]))
             return usage_error("train", "the checkpoint %s is also an input of this run (%s)", x->path, ins[i]);
-    if (!ckpt_or_absent(x->path))
-        return usage_error("train", "%s exists and is not a resflow checkpoint: it would be overwritten", x->path);
-    if (rf_afile_lock_take(x->path, &x->lock, &e)) return die(&e);
-    return 0;
+    rf_status st = rf_checkpoint_claim(x->path, &x->lock, &e);
+    return st == RF_EUSAGE ? usage_error("train", "%s", e.msg) : st ? die(&e) : 0;
 }
 
 static int train_body(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint *ck, rf_config *cfgp,
@@ -235,9 +224,12 @@ static int train_run(rf_comm *comm, const opts *op, train_ckpt *x, rf_checkpoint
     rf_config cfg;
     int rc = run_config(&o, x, ck, &cfg);
     if (!rc) rc = check_data_paths(&o, &cfg);
-    if ((rc = agree_rc(comm, rc))) return rc;
     rf_error e;
     rf_error_clear(&e);
+    /* the configuration's schedule (validated with it) unless --checkpoint-every overrides it */
+    if (!rc && !x->every_given && rf_checkpoint_every(cfg.train.checkpoint_every, &x->every_steps, &x->every_sec, &e))
+        rc = die(&e);
+    if ((rc = agree_rc(comm, rc))) return rc;
     char *dump = rf_config_dump(&cfg);
     if (!dump) return die_abort(comm, &(rf_error){.code = RF_ENOMEM, .msg = "out of memory"});
     if (nproc > 1 && collective_die(comm, rf_comm_check_same(comm, dump, strlen(dump), "configuration", &e), &e)) {

@@ -186,16 +186,21 @@ rf_status exp_run_all(const rf_experiment *x, const char *out, int force, int dr
         goto done;
     }
     /* every run: its configuration hash, and whether an up-to-date result exists */
+    int ckpt_key = 0;
     for (int i = 0; i < r->n; i++) {
         int d, m, s;
         run_dms(x, i, &d, &m, &s);
         if ((st = rf_experiment_config(x, d, m, s, cfg, e))) goto done;
+        ckpt_key |= cfg->train.checkpoint_every[0] != 0;
         r->hash[i] = rf_run_hash(cfg);
         if (!force && (st = find_result(x, out, i, r->hash[i], &r->res[i], e))) goto done;
         r->todo += !r->res[i];
     }
     note("experiment%s%s: %d dataset(s) x %d model(s) x %d seed(s) = %d runs; %d finished, %d to run; output in %s",
          x->name[0] ? " " : "", x->name, x->n_datasets, x->n_models, x->n_seeds, r->n, r->n - r->todo, r->todo, out);
+    if (ckpt_key)
+        fprintf(stderr, "warning: train.checkpoint_every is for resflow train: an experiment writes no checkpoints "
+                        "within a run (run it again and it continues with the runs not finished)\n");
     if (dry) {
         printf("%-16s %-16s %8s  %-16s %s\n", "dataset", "model", "seed", "config hash", "status");
         for (int i = 0; i < r->n; i++) {

@@ -97,27 +97,6 @@ rf_status train_step_hook(void *ud, const rf_train_state *s, rf_error *err)
     return RF_OK;
 }
 
-/* "500" steps, or "30s", "10m", "2h". */
-static int parse_every(const char *v, train_ckpt *x)
-{
-    char *end;
-    errno = 0;
-    double n = strtod(v, &end);
-    if (errno || end == v || !(n > 0) || n > 1e12) return -1;
-    if (!*end) {
-        if (n != floor(n)) return -1;
-        x->every_steps = (long)n;
-        return 0;
-    }
-    if (end[1]) return -1;
-    switch (*end) {
-    case 's': x->every_sec = n; return 0;
-    case 'm': x->every_sec = n * 60; return 0;
-    case 'h': x->every_sec = n * 3600; return 0;
-    default: return -1;
-    }
-}
-
 int train_ckpt_opts(int *argc, char **argv, train_ckpt *x)
 {
     static const char *const names[] = {"--resume", "--init-model", "--checkpoint", "--checkpoint-every"};
@@ -148,10 +127,14 @@ int train_ckpt_opts(int *argc, char **argv, train_ckpt *x)
         case 0: x->resume = val; break;
         case 1: x->init_model = val; break;
         case 2: x->path = val; break;
-        default:
-            if (parse_every(val, x))
+        default: {
+            rf_error e;
+            rf_error_clear(&e);
+            if (rf_checkpoint_every(val, &x->every_steps, &x->every_sec, &e))
                 return usage_error("train", "--checkpoint-every %s: expected a number of steps (e.g. 500) or a time "
                                    "(30s, 10m, 2h)", val);
+            x->every_given = 1;
+        }
         }
     }
     argv[out] = NULL;

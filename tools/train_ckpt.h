@@ -13,6 +13,7 @@ typedef struct {
     const char *path;        /* --checkpoint FILE (default <out>.ckpt) */
     long every_steps;        /* --checkpoint-every N */
     double every_sec;        /* --checkpoint-every Ns / Nm / Nh */
+    int every_given;         /* --checkpoint-every was given (else train.checkpoint_every rules) */
     /* run state */
     const char *config;      /* the run's configuration text, as stored in checkpoints */
     int threads;             /* the run's thread count */

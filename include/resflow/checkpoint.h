@@ -15,6 +15,7 @@
 #ifndef RESFLOW_CHECKPOINT_H
 #define RESFLOW_CHECKPOINT_H
 
+#include "afile.h"
 #include "dataset.h"
 #include "train.h"
 
@@ -62,6 +63,15 @@ RF_API rf_status rf_checkpoint_check_data(const rf_checkpoint *c, uint64_t data_
 RF_API rf_status rf_checkpoint_resume(const rf_checkpoint *c, rf_model *m, rf_train_resume *r,
                                       rf_error *err) RF_WUR;
 RF_API void rf_checkpoint_free(rf_checkpoint *c);
+/* Make path the checkpoint file of a run: refused (RF_EUSAGE) when something that is not a
+ * checkpoint stands there (it would be overwritten), else its writer lock (afile.h) is taken
+ * into *lock, to release when the run ends (RF_EIO when another process writes it). */
+RF_API rf_status rf_checkpoint_claim(const char *path, rf_afile_lock **lock, rf_error *err) RF_WUR;
+/* The schedule text of train.checkpoint_every (or resflow train --checkpoint-every): "" (none:
+ * both 0), "N" steps (N a positive integer: *steps = N) or a time "Ns", "Nm", "Nh" (N > 0, a
+ * decimal number: *seconds). RF_EUSAGE naming the text and what is expected otherwise, with
+ * *steps and *seconds unchanged. */
+RF_API rf_status rf_checkpoint_every(const char *text, long *steps, double *seconds, rf_error *err) RF_WUR;
 
 #ifdef __cplusplus
 }

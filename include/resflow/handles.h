@@ -40,7 +40,9 @@ RF_API rf_status rf_config_simulate(const rf_config *cfg, const char *csv_path, 
  * tasks (cfg is updated to the resolved configuration), create the model, train it (progress
  * lines to log), evaluate it on the test rows (test->n == 0 when there are none) and save it to
  * out_path (atomically). On RF_ENUMERIC the last good model is saved when there was one. sum and
- * test may be NULL. */
+ * test may be NULL. With train.checkpoint_every set, checkpoints (checkpoint.h) are written to
+ * out_path + ".ckpt" as `resflow train` writes them (`resflow train --resume` continues one to
+ * the model this call would have written) and the last is removed once the model is saved. */
 RF_API rf_status rf_train_to_file(rf_config *cfg, const char *out_path, rf_log_fn log, void *ud,
                                   rf_train_summary *sum, rf_eval_result *test, rf_error *err) RF_WUR;
 

@@ -31,6 +31,9 @@ typedef struct {
     int balance;            /* rf_balance_method (balance.h): 0 = none, plain summed losses */
     int balance_interval;   /* pub / nash_mtl: steps between weight solves (0 = the method's default) */
     int precision;          /* rf_precision (model.h): 0 = fp32, 1 = bf16 tower GEMMs */
+    char checkpoint_every[24]; /* periodic checkpoints of resflow train: "" none, "N" steps or
+                                * "Ns"/"Nm"/"Nh" (rf_checkpoint_every, checkpoint.h); rf_train
+                                * itself does not read it */
 } rf_train_cfg;
 
 #ifdef __cplusplus

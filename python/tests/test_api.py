@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import CLI, REPO, cli, np, pd, resflow
+from conftest import CLI, CONFIG, REPO, cli, np, pd, resflow
 
 
 def tsv(pred):
@@ -39,6 +39,31 @@ def test_train_progress_history_and_test_metrics(trained):
     assert 0 <= model.history[-1]["ctr_auc"] <= 1 and model.history[-1]["loss"] > 0
     assert model.test_metrics["rows"] == 600 and set(model.test_metrics["tasks"]) == {"ctr", "ctcvr"}
     assert os.path.getsize(path) > 0 and model.path == path
+
+
+def test_checkpoint_every_resumed_by_the_cli(workdir, log_csv):
+    """train.checkpoint_every: resflow.train writes OUT.ckpt as `resflow train` does (removed when
+    the model is saved); one taken in the middle of the run, continued by `resflow train
+    --resume`, ends with the model resflow.train wrote, byte for byte."""
+    cfg = dict(CONFIG, data=dict(CONFIG["data"], source=log_csv))
+    cfg["train"] = dict(CONFIG["train"], epochs=3, batch_size=64, log_every=5, checkpoint_every=3)
+    out, saved = str(workdir / "ck.model"), str(workdir / "saved.ckpt")
+    seen = []
+
+    def on_line(line):
+        if not seen and os.path.exists(out + ".ckpt") and line.startswith("epoch 2"):
+            with open(out + ".ckpt", "rb") as f:  # mid-run: as a run killed now would leave it
+                seen.append(f.read())
+
+    resflow.train(cfg, out=out, callback=on_line)
+    assert seen and seen[0][:8] == b"RESFLOWC", "no checkpoint during the run"
+    assert not os.path.exists(out + ".ckpt"), "the checkpoint was left after the model was saved"
+    with open(saved, "wb") as f:
+        f.write(seen[0])
+    cli("train", "-q", "--resume", saved, "-o", str(workdir / "resumed.model"))
+    assert open(str(workdir / "resumed.model"), "rb").read() == open(out, "rb").read()
+    with pytest.raises(resflow.ResflowError, match="checkpoint_every"):
+        resflow.train(cfg, overrides={"train.checkpoint_every": "5x"}, out=out)
 
 
 def test_predict_file_equals_cli_byte_for_byte(trained, log_csv, workdir):

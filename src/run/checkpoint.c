@@ -1,5 +1,6 @@
 /* checkpoint.c - training checkpoints (include/resflow/checkpoint.h): write the state of a
  * running rf_train atomically, read it back verified, and turn it into an rf_train_resume. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -348,4 +349,39 @@ void rf_checkpoint_free(rf_checkpoint *c)
     free(c->params); /* one allocation for all six arrays */
     free(c->opt_state);
     memset(c, 0, sizeof *c);
+}
+
+rf_status rf_checkpoint_every(const char *text, long *steps, double *seconds, rf_error *err)
+{
+    if (!text || !*text) {
+        *steps = 0, *seconds = 0;
+        return RF_OK;
+    }
+    char *end;
+    errno = 0;
+    double n = strtod(text, &end);
+    int ok = !errno && end != text && !isspace((unsigned char)*text) && n > 0 && n <= 1e12 &&
+             (*end ? !end[1] && strchr("smh", *end) : n == floor(n));
+    if (!ok)
+        return rf_errorf(err, RF_EUSAGE, "train.checkpoint_every: \"%s\": expected a number of steps (e.g. 500) or "
+                         "a time (30s, 10m, 2h)", text);
+    *steps = *end ? 0 : (long)n;
+    *seconds = !*end ? 0 : *end == 's' ? n : *end == 'm' ? n * 60 : n * 3600;
+    return RF_OK;
+}
+
+rf_status rf_checkpoint_claim(const char *path, rf_afile_lock **lock, rf_error *err)
+{
+    *lock = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char m[8];
+        int ok = fread(m, 1, 8, f) == 8 && memcmp(m, RF_CKPT_MAGIC, 8) == 0;
+        fclose(f);
+        if (!ok) return rf_errorf(err, RF_EUSAGE, "%s exists and is not a resflow checkpoint: it would be overwritten", path);
+    } else if (errno != ENOENT) {
+        return rf_errorf(err, RF_EUSAGE, "%s exists and is not a resflow checkpoint: it would be overwritten (%s)", path,
+                         strerror(errno));
+    }
+    return rf_afile_lock_take(path, lock, err);
 }

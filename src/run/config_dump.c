@@ -189,10 +189,12 @@ static void fmt_value(sbuf *b, const void *base, const key_def *kd)
 }
 
 /* Whether the dump writes key kd of base (the config cfg, or one of its tasks; cfg NULL: none
- * known): not when its flag (QUIET0, TWIN) leaves it out. */
+ * known): not when its flag (QUIET0: an int at 0 or an empty string, TWIN) leaves it out. */
 static int dumped(const void *base, const key_def *kd, const rf_config *cfg)
 {
-    if (kd->flags & QUIET0) {
+    if ((kd->flags & QUIET0) && kd->type == T_STR) {
+        if (!((const char *)base)[kd->off]) return 0;
+    } else if (kd->flags & QUIET0) {
         int x;
         memcpy(&x, (const char *)base + kd->off, sizeof x);
         if (x == 0) return 0;

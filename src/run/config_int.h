@@ -32,9 +32,9 @@ typedef enum {
 } ktype;
 
 /* LO_OPEN, HI_OPEN: range bounds excluded; NEG: bool stored inverted. QUIET0 and TWIN say when
- * rf_config_dump leaves a key out (config_dump.c, dumped()): QUIET0 an int (enum) at 0, TWIN a
- * key of the twin model in the config of another model type. Keys added later carry one, so that
- * earlier configs' dumps, and model files, stay unchanged. */
+ * rf_config_dump leaves a key out (config_dump.c, dumped()): QUIET0 an int (enum) at 0 or an
+ * empty string, TWIN a key of the twin model in the config of another model type. Keys added
+ * later carry one, so that earlier configs' dumps, and model files, stay unchanged. */
 enum { LO_OPEN = 1, HI_OPEN = 2, NEG = 4, QUIET0 = 8, TWIN = 16 };
 
 typedef struct {

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 
+#include "resflow/checkpoint.h"
 #include "run/config_int.h"
 
 int rf_config_task_index(const rf_config *cfg, const char *name)
@@ -150,6 +151,10 @@ rf_status rf_config_validate(const rf_config *cfg, rf_error *err)
         if (!rg->thresholds.n && rg->quantiles < 1)
             BAD("regression.target is set: list regression.thresholds (v_0..v_K) or set regression.quantiles (K)");
     }
+    long ck_steps;
+    double ck_sec;
+    rf_status ck = rf_checkpoint_every(cfg->train.checkpoint_every, &ck_steps, &ck_sec, err);
+    if (ck) return ck;
     const char *mon = cfg->train.monitor;
     if (!strcmp(mon, "mse") && !rg->target[0]) BAD("train.monitor: mse needs a regression target (regression.target)");
     if (strcmp(mon, "mean_auc") && strcmp(mon, "loss") && strcmp(mon, "mse")) {

@@ -50,43 +50,6 @@ rf_status rf_config_simulate(const rf_config *cfg, const char *csv_path, rf_erro
     return st;
 }
 
-rf_status rf_train_to_file(rf_config *cfg, const char *out_path, rf_log_fn log, void *ud, rf_train_summary *sum,
-                           rf_eval_result *test, rf_error *err)
-{
-    rf_train_summary ts_;
-    rf_eval_result te_;
-    if (!sum) sum = &ts_;
-    if (!test) test = &te_;
-    memset(sum, 0, sizeof *sum);
-    memset(test, 0, sizeof *test);
-    sum->best_epoch = -1;
-    if (!out_path || !*out_path) return rf_errorf(err, RF_EUSAGE, "no output model file");
-    rf_status st = rf_config_validate(cfg, err);
-    if (st) return st;
-    rf_splits sp;
-    if ((st = rf_data_load(cfg, &sp, log, ud, err))) return st;
-    logf_(log, ud, "split: train %zu | valid %zu | test %zu rows", sp.train->n, sp.valid->n, sp.test->n);
-    if (sp.bad_rows) logf_(log, ud, "skipped %zu bad rows", sp.bad_rows);
-    rf_model *m = NULL;
-    if ((st = rf_regression_resolve(cfg, sp.train, err)) ||
-        (st = rf_config_create_model(cfg, sp.train->F, sp.train->fields, sp.train->D, &m, err))) {
-        rf_splits_free(&sp);
-        return st;
-    }
-    st = rf_train(m, &cfg->train, &(rf_train_hooks){log, ud, NULL, NULL, NULL}, sp.train, sp.valid, sum, err);
-    if (st == RF_OK && sp.test->n > 0) st = rf_evaluate(m, sp.test, cfg->train.threads, test, err);
-    if (st == RF_OK || (st == RF_ENUMERIC && sum->best_epoch >= 0)) {
-        rf_error e2;
-        rf_status s2 = rf_model_save(m, cfg, sp.enc, sp.train->dense_names, sp.train->label_names, out_path,
-                                     st ? &e2 : err);
-        if (s2 == RF_OK) logf_(log, ud, "%s saved to %s", st ? "the last good model" : "model", out_path);
-        if (!st) st = s2;
-    }
-    rf_model_free(m);
-    rf_splits_free(&sp);
-    return st;
-}
-
 rf_status rf_model_open(const char *path, rf_loaded_model **out, rf_error *err)
 {
     *out = calloc(1, sizeof **out);

@@ -60,6 +60,47 @@ for sig in TERM INT; do
     cmp -s "$out" "$T/full_s.rf" || fail "SIG$sig: the resumed model differs"
 done
 
+# the config key train.checkpoint_every: the same checkpoints as --checkpoint-every, kept by the
+# resumed run (its configuration is the checkpoint's): a run killed, resumed, killed again after
+# the resumed run wrote a checkpoint of its own (the file replaced: another inode), resumed again,
+# ends with the uninterrupted run's model; --checkpoint-every overrides the key
+K="$S --set train.checkpoint_every=3"
+expect_exit 0 "$RF" train $K -q -o "$T/full_k.rf"
+"$RF" train $K -q -o "$T/k.rf" 2>/dev/null &
+pid=$!
+wait_for "$T/k.rf.ckpt" ""
+kill -9 $pid; wait $pid 2>/dev/null
+ino=$(stat -c %i "$T/k.rf.ckpt")
+"$RF" train --resume "$T/k.rf.ckpt" -q -o "$T/k.rf" 2>/dev/null &
+pid=$!
+i=0
+while [ "$(stat -c %i "$T/k.rf.ckpt" 2>/dev/null)" = "$ino" ] && kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null || fail "train.checkpoint_every: the resumed run ended before it wrote a checkpoint"
+wait $pid 2>/dev/null
+[ -e "$T/k.rf.ckpt" ] && [ "$(stat -c %i "$T/k.rf.ckpt")" != "$ino" ] || fail "train.checkpoint_every: the resumed run wrote no checkpoint"
+expect_exit 0 "$RF" train --resume "$T/k.rf.ckpt" -q -o "$T/k.rf"
+cmp -s "$T/k.rf" "$T/full_k.rf" || fail "train.checkpoint_every: the resumed model differs from the uninterrupted run's"
+expect_exit 0 "$RF" config -m "$T/k.rf"
+expect_out "checkpoint_every: 3"
+for ov in "3:1000h:absent" "1h:3:present"; do # key:flag:checkpoint by step 10
+    key=${ov%%:*}; rest=${ov#*:}; flag=${rest%%:*}; want=${rest#*:}
+    rm -f "$T/log" "$T/o.rf.ckpt"
+    "$RF" train $S --set train.checkpoint_every=$key --checkpoint-every $flag -o "$T/o.rf" 2>"$T/log" &
+    pid=$!
+    wait_for "$T/log" "step 10 "
+    got=absent; [ -e "$T/o.rf.ckpt" ] && got=present
+    kill -TERM $pid; wait $pid
+    [ $got = $want ] || fail "key $key, --checkpoint-every $flag: checkpoint $got by step 10, expected $want"
+    rm -f "$T/o.rf.ckpt"
+done
+for bad in 0 -3 2.5 5x 10ms; do
+    expect_exit 1 "$RF" train $C --set train.checkpoint_every=$bad -o "$T/b.rf"
+    expect_err "train.checkpoint_every"
+done
+[ -e "$T/b.rf" ] && fail "a model was written with a bad train.checkpoint_every"
+
 # the data fingerprint: a checkpoint resumed on other data of the same shapes (one dense value
 # changed: the same rows, columns and vocabularies) is refused, the model and checkpoint kept;
 # on the original data again, the run resumes
