@@ -10,15 +10,16 @@
  * bottom 256-128, 4 experts; PLE 1 specific + 2 shared experts per level) with the same towers.
  *
  * usage: bench_train [--model TYPE] [--rows N] [--steps N] [--threads N]
- *                    [--hidden 128,64] [--precision fp32|bf16] [--dump DIR] [--json]
+ *                    [--hidden 128,64] [--precision fp32|bf16|int8] [--dump DIR] [--json]
  *        bench_train --peak [--threads N] [--json]
  * Prints samples/s for training (forward+backward+Adam) and inference (rf_predict over the
  * rows, the path `resflow predict` takes), GFLOP/s of the dense part, and the peak RSS. Each
  * rate comes twice: per wall second, and per CPU second x threads (CLOCK_PROCESS_CPUTIME_ID;
  * load-robust on a shared machine, equal to the wall figure on a quiet one). --peak measures
  * the machine's fp32 and bf16 limit on the threads used (peak.c); bench/run.sh prints each
- * model's GFLOP/s as a share of it. --precision sets train.precision (fp32 is the default and
- * sets nothing; bf16 needs a build whose configuration has that key).
+ * model's GFLOP/s as a share of it. --precision sets train.precision and the scoring's precision
+ * (fp32 is the default and sets nothing); int8 is a scoring precision only: training in fp32,
+ * inference in int8.
  */
 #include <omp.h>
 #include <stdio.h>
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--json")) json = 1;
         else {
             fprintf(stderr, "usage: bench_train [--model M] [--rows N] [--steps N] [--threads N] "
-                            "[--hidden LIST] [--precision fp32|bf16] [--dump DIR] [--json] [--only train|infer]\n"
+                            "[--hidden LIST] [--precision fp32|bf16|int8] [--dump DIR] [--json] [--only train|infer]\n"
                             "       bench_train --peak [--threads N] [--json]\n");
             return 1;
         }
@@ -82,13 +83,16 @@ int main(int argc, char **argv)
         rf_peak_measure(threads, &pk);
         if (json)
             printf("{\"cpu\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"fp32_gflops\": %.1f, "
-                   "\"fp32_wall_gflops\": %.1f, \"bf16_gflops\": %.1f, \"bf16_wall_gflops\": %.1f}\n",
-                   pk.cpu, pk.isa, threads, pk.fp32_gflops, pk.fp32_wall, pk.bf16_gflops, pk.bf16_wall);
+                   "\"fp32_wall_gflops\": %.1f, \"bf16_gflops\": %.1f, \"bf16_wall_gflops\": %.1f, "
+                   "\"int8_gops\": %.1f, \"int8_wall_gops\": %.1f}\n",
+                   pk.cpu, pk.isa, threads, pk.fp32_gflops, pk.fp32_wall, pk.bf16_gflops, pk.bf16_wall, pk.int8_gops,
+                   pk.int8_wall);
         else
             printf("%s, %d threads: fp32 peak %.1f GFLOP/s (%s FMA; %.1f per wall second), bf16 peak %.1f "
-                   "GFLOP/s (%s; %.1f per wall second)\n",
+                   "GFLOP/s (%s; %.1f per wall second), int8 peak %.1f GOP/s (%s; %.1f per wall second)\n",
                    pk.cpu, threads, pk.fp32_gflops, pk.isa, pk.fp32_wall, pk.bf16_gflops,
-                   pk.bf16_gflops > 0 ? "vdpbf16ps" : "no AVX512-BF16", pk.bf16_wall);
+                   pk.bf16_gflops > 0 ? "vdpbf16ps" : "no AVX512-BF16", pk.bf16_wall, pk.int8_gops,
+                   pk.int8_gops > 0 ? "vpdpbusd" : "no AVX512-VNNI", pk.int8_wall);
         return 0;
     }
 
@@ -114,7 +118,8 @@ int main(int argc, char **argv)
     if (rf_config_set(&cfg, set, &e)) return 1;
     snprintf(set, sizeof set, "model.hidden=%s", hidden);
     if (rf_config_set(&cfg, set, &e)) return 1;
-    if (strcmp(precision, "fp32") != 0) { /* the one place a precision enters the benchmark */
+    int int8 = !strcmp(precision, "int8"); /* scoring only: the training runs in fp32 */
+    if (strcmp(precision, "fp32") != 0 && !int8) { /* the one place a precision enters the benchmark */
         snprintf(set, sizeof set, "train.precision=%s", precision);
         if (rf_config_set(&cfg, set, &e)) {
             fprintf(stderr, "bench_train: --precision %s: %s\n", precision, e.msg);
@@ -175,7 +180,7 @@ int main(int argc, char **argv)
      * its threads), about as many rows as the training figure saw twice over */
     long ipass = strcmp(only, "train") ? (steps * 2 * B + rows - 1) / rows : 0;
     float *probs = malloc((size_t)rows * 2 * sizeof *probs);
-    rf_predict_opts po = {threads, cfg.train.precision}; /* --precision bf16: bf16 inference too */
+    rf_predict_opts po = {threads, int8 ? RF_PREC_INT8 : cfg.train.precision}; /* bf16: bf16 inference too */
     if (!probs || rf_predict_ex(m, ds, &po, probs, NULL, &e)) return 1; /* warm-up */
     double ti = now(), ci = cpu_now();
     for (long s = 0; s < ipass; s++)

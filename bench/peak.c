@@ -1,4 +1,5 @@
-/* peak.c - measure the fp32 (FMA) and bf16 (vdpbf16ps) arithmetic peak on the cores used.
+/* peak.c - measure the fp32 (FMA), bf16 (vdpbf16ps) and int8 (vpdpbusd) arithmetic peak on the
+ * cores used.
  *
  * Each OpenMP thread runs a loop of independent vector multiply-adds: 16 accumulators, more
  * than latency x throughput on Zen 4 (4 x 1 zmm FMA/cycle) and Sapphire Rapids (4 x 2), so the
@@ -95,6 +96,29 @@ __attribute__((target("avx512f,avx512bf16"))) static double dp512bf16(long n, fl
     return (double)n * 16 * 16 * 2 * 2;
 }
 
+/* vpdpbusd: 16 lanes x 4 int8 products added into int32 = 128 ops per instruction (the int8
+ * scoring kernel's instruction, src/nn/gemm_int8.c) */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double dp512i8(long n, float *sink)
+{
+    __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(2);
+    #define I(i) _mm512_set1_epi32(i)
+    ACC16(__m512i, I);
+#undef I
+    /* in assembly: GCC 12 keeps _mm512_dpbusd_epi32's accumulators on the stack (gemm_int8.c) */
+#define OP(a) ({ __m512i t_ = (a); __asm__("vpdpbusd %2, %1, %0" : "+v"(t_) : "v"(x), "v"(y)); t_; })
+    for (long i = 0; i < n; i++) {
+        STEP16(OP);
+        __asm__ volatile("" : "+v"(a0), "+v"(a8));
+    }
+#undef OP
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)),
+                                             _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15))));
+    *sink = (float)_mm512_reduce_add_epi32(s);
+    return (double)n * 16 * 16 * 4 * 2;
+}
+
 typedef double (*kern)(long, float *);
 
 /* best of 3: sum over threads of flops / thread CPU time, and total flops / wall */
@@ -161,4 +185,6 @@ void rf_peak_measure(int threads, rf_peak *out)
     }
     if (__builtin_cpu_supports("avx512bf16"))
         run(dp512bf16, ITERS, threads, &out->bf16_gflops, &out->bf16_wall);
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+        run(dp512i8, ITERS, threads, &out->int8_gops, &out->int8_wall);
 }

@@ -10,6 +10,9 @@ typedef struct {
     double fp32_wall;    /* flops / wall time of the slowest thread (meaningful when quiet) */
     double bf16_gflops;  /* AVX512-BF16 vdpbf16ps, 0 when the CPU lacks it */
     double bf16_wall;
+    double int8_gops;    /* AVX512-VNNI vpdpbusd (int8 products, an add and a multiply each = 2
+                            ops), 0 when the CPU lacks it */
+    double int8_wall;
 } rf_peak;
 
 /* Runs FMA loops with enough independent accumulators to fill the pipes on `threads` OpenMP

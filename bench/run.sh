@@ -38,7 +38,7 @@ field() { $PY -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])
 peak=$(field fp32_gflops < "$D/peak.txt")
 echo "CPU: $(field cpu < "$D/peak.txt") ($(lscpu | sed -n 's/^Model name: *//p' | head -1)); measured peak on $THREADS threads:" \
     "fp32 $peak GFLOP/s ($(field isa < "$D/peak.txt") FMA), bf16 $(field bf16_gflops < "$D/peak.txt") GFLOP/s" \
-    "(vdpbf16ps; 0 = none); per CPU second of each thread"
+    "(vdpbf16ps; 0 = none), int8 $(field int8_gops < "$D/peak.txt") GOP/s (vpdpbusd; 0 = none); per CPU second of each thread"
 printf '%-13s %14s %14s %7s %9s %6s %14s %14s %7s %9s %9s %10s %10s\n' model "resflow tr/s" "torch tr/s" ratio \
     "GFLOP/s" "%peak" "resflow inf/s" "torch inf/s" ratio "cpu ratio" "(infer)" "rf RSS MB" "pt RSS MB"
 for m in $MODELS; do
@@ -101,14 +101,18 @@ echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe)
 # docs/performance.md, "bf16 training") against PyTorch fp32 in the same run, alternating; only on
 # a CPU with AVX512-BF16, and only for the tower models in MODELS. BF16=0 leaves it out.
 if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --rows 4096 >/dev/null 2>&1; then
-    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s   (bf16 vs PyTorch fp32)\n' model \
-        "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s" "bf16 inf/s" "torch inf/s" ratio
+    I8=0; "$BUILD/bench_train" --precision int8 --only infer --steps 1 --rows 4096 >/dev/null 2>&1 && I8=1
+    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s %14s %7s   (bf16, int8 vs PyTorch fp32)\n' model \
+        "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s" "bf16 inf/s" "torch inf/s" ratio \
+        "int8 inf/s" ratio
     for m in $MODELS; do
         case "$m" in resflow|nse|esmm) ;; *) continue ;; esac
-        : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"
+        : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"; : > "$D/i.txt"
         for r in $(seq "$REPS"); do
             "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision bf16 \
                 --json >> "$D/b.txt"
+            [ $I8 = 1 ] && "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision int8 \
+                --only infer --json >> "$D/i.txt"
             "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --json >> "$D/f.txt"
             env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
                 --threads "$THREADS" >> "$D/t.txt"
@@ -117,10 +121,13 @@ if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --ro
         bt=$(med train_samples_per_sec b); bc=$(med train_cpu_samples_per_sec b); bg=$(med gflops_cpu b)
         ft=$(med train_samples_per_sec f); tt=$(med train_samples_per_sec t); tc=$(med train_cpu_samples_per_sec t)
         bi=$(med infer_samples_per_sec b); ti=$(med infer_samples_per_sec t)
-        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx\n' "$m" "$bt" "$tt" \
+        ii=-; ir=-
+        if [ $I8 = 1 ]; then ii=$(med infer_samples_per_sec i); ir=$(echo "$ii $ti" | awk '{printf "%.2fx", $1/$2}'); fi
+        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx %14s %7s\n' "$m" "$bt" "$tt" \
             "$(echo "$bt $tt" | awk '{print $1/$2}')" "$bg" "$(echo "$bg $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')" \
-            "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')"
+            "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')" "$ii" "$ir"
     done
     echo "bf16: %peak is of the fp32 peak above (bf16's is twice it); bf16 inf/s = rf_predict_ex in bf16 (resflow"
-    echo "predict --precision bf16) against PyTorch's fp32 forward"
+    echo "predict --precision bf16), int8 inf/s = in int8 (--precision int8, AVX512-VNNI; - = none), both against"
+    echo "PyTorch's fp32 forward in the same run"
 fi

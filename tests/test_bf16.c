@@ -362,34 +362,12 @@ static void test_train_simulator(void **state)
     auc_pair(&c, "simulator");
 }
 
-/* Rewrite a "../shared/data" prefix of a path to the data directory in use. */
-static void repath(char *p, size_t n, const char *dd)
-{
-    const char *pre = "../shared/data";
-    size_t lp = strlen(pre), a = strlen(dd), b = strlen(p) - lp;
-    if (strncmp(p, pre, lp) || a + b + 1 > n) return;
-    memmove(p + a, p + lp, b + 1);
-    memcpy(p, dd, a);
-}
-
 static void test_train_aliexpress(void **state)
 {
     (void)state;
     NEED_BF16();
-    const char *dd = test_data_dir();
-    if (!dd) skip();
     rf_config c;
-    rf_config_default(&c);
-    rf_error e;
-    const char *path = access("configs/aliexpress.yaml", R_OK) ? "../configs/aliexpress.yaml" : "configs/aliexpress.yaml";
-    assert_int_equal(rf_config_load_file(&c, path, &e), RF_OK);
-    repath(c.data.source, sizeof c.data.source, dd); /* at the data directory in use */
-    repath(c.data.test, sizeof c.data.test, dd);
-    if (access(c.data.source, R_OK)) {
-        fprintf(stderr, "  [skip] %s not found\n", c.data.source);
-        skip();
-    }
-    rf_schema_from_tasks(&c);
+    if (test_shipped_config(&c, "aliexpress")) skip();
     c.train.batch_size = 16; /* the sample has 60 training rows: enough steps to move */
     auc_pair(&c, "aliexpress sample");
 }

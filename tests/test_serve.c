@@ -401,35 +401,48 @@ static void test_scores_as_predict(void **state)
     free_requests(R);
 }
 
-/* rf_scorer_opts.precision bf16: every request's scores are `resflow predict --precision bf16`'s
- * bit for bit (not fp32's); refused at open on a CPU without AVX512-BF16. */
-static void test_bf16_scores(void **state)
+/* rf_scorer_opts.precision bf16 / int8: every request's scores (a few rows each) are `resflow
+ * predict --precision bf16|int8`'s (512-row batches) bit for bit (not fp32's), a row's score not
+ * depending on its batch; refused at open on a CPU without the instructions (env: the switch
+ * that says so, isa: the error's words). */
+static void low_precision_scores(rf_precision prec, const char *env_var, const char *isa, int (*supported)(void))
 {
-    (void)state;
     ensure_models();
     rf_error e;
     rf_scorer *s = NULL;
-    rf_scorer_opts o = {.precision = RF_PREC_BF16};
-    test_env_saved env = test_bf16_off();
+    rf_scorer_opts o = {.precision = prec};
+    test_env_saved env = test_env_off(env_var);
     assert_int_equal(rf_scorer_open(g_model, &o, &s, &e), RF_EUSAGE);
-    assert_non_null(strstr(e.msg, "AVX512-BF16"));
+    assert_non_null(strstr(e.msg, isa));
     assert_null(s);
-    test_bf16_restore(&env);
-    if (!rf_bf16_supported()) {
-        fprintf(stderr, "  [skip] no AVX512-BF16 on this CPU\n");
+    test_env_restore(&env);
+    if (!supported()) {
+        fprintf(stderr, "  [skip] no %s on this CPU\n", isa);
         skip();
     }
     reqs *R = read_requests(g_test);
     batch_scores b, f;
-    batch_path_prec(g_model, g_test, RF_PREC_BF16, &b);
+    batch_path_prec(g_model, g_test, prec, &b);
     batch_path(g_model, g_test, &f);
-    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* bf16 did run */
+    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* it did run */
     if (rf_scorer_open(g_model, &o, &s, &e)) fail_msg("%s", e.msg);
     check_all(s, R, &b, 0);
     rf_scorer_close(s);
     free_batch(&b);
     free_batch(&f);
     free_requests(R);
+}
+
+static void test_bf16_scores(void **state)
+{
+    (void)state;
+    low_precision_scores(RF_PREC_BF16, "RESFLOW_BF16", "AVX512-BF16", rf_bf16_supported);
+}
+
+static void test_int8_scores(void **state)
+{
+    (void)state;
+    low_precision_scores(RF_PREC_INT8, "RESFLOW_INT8", "AVX512-VNNI", rf_int8_supported);
 }
 
 /* ---- many threads, one scorer ------------------------------------------------------------ */
@@ -870,7 +883,7 @@ int main(void)
         cmocka_unit_test(test_scores_as_predict), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_no_growth),         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_regression),        cmocka_unit_test(test_dual_column),
-        cmocka_unit_test(test_server_concurrent), cmocka_unit_test(test_bf16_scores),
+        cmocka_unit_test(test_server_concurrent), cmocka_unit_test(test_bf16_scores), cmocka_unit_test(test_int8_scores),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,7 @@
 
 #include "resflow/config.h"
 #include "resflow/model.h"
+#include "resflow/pipeline.h"
 #include "resflow/synth.h"
 
 /* Remove the files in dir (not subdirectories) and dir itself. */
@@ -77,6 +78,39 @@ static inline const char *test_data_dir(void)
     return NULL;
 }
 
+/* Rewrite a "../shared/data" prefix of a path to the data directory dd in use. */
+static inline void test_repath(char *p, size_t n, const char *dd)
+{
+    const char *pre = "../shared/data";
+    size_t lp = strlen(pre), a = strlen(dd), b = strlen(p) - lp;
+    if (strncmp(p, pre, lp) || a + b + 1 > n) return;
+    memmove(p + a, p + lp, b + 1);
+    memcpy(p, dd, a);
+}
+
+/* A shipped config (configs/NAME.yaml, from the repo root or build/) into *c with its data paths
+ * at the data directory in use and the schema of its tasks: 0, or -1 (the reason printed) when
+ * its data is absent: the test then skips. */
+static inline int test_shipped_config(rf_config *c, const char *name)
+{
+    const char *dd = test_data_dir();
+    if (!dd) return -1;
+    char path[256];
+    snprintf(path, sizeof path, "configs/%s.yaml", name);
+    if (access(path, R_OK)) snprintf(path, sizeof path, "../configs/%s.yaml", name);
+    rf_config_default(c);
+    rf_error e;
+    assert_int_equal(rf_config_load_file(c, path, &e), RF_OK);
+    test_repath(c->data.source, sizeof c->data.source, dd);
+    test_repath(c->data.test, sizeof c->data.test, dd);
+    if (access(c->data.source, R_OK)) {
+        fprintf(stderr, "  [skip] %s not found\n", c->data.source);
+        return -1;
+    }
+    rf_schema_from_tasks(c);
+    return 0;
+}
+
 /* |a-b| <= atol + rtol*|b| for every element; prints the worst element on failure. */
 static inline int close_enough(const float *a, const float *b, size_t n, double atol, double rtol,
                                const char *label)
@@ -96,25 +130,29 @@ static inline int close_enough(const float *a, const float *b, size_t n, double 
     return ok;
 }
 
-/* RESFLOW_BF16=off for a while, as on a CPU without AVX512-BF16 (rf_bf16_supported says 0);
- * test_bf16_restore puts back the environment the test started with. */
+/* An environment switch (RESFLOW_BF16=off, RESFLOW_INT8=off) for a while, as on a CPU without the
+ * instructions (rf_bf16_supported / rf_int8_supported say 0); test_env_restore puts back the
+ * environment the test started with. */
 typedef struct {
+    const char *var;
     int had;
     char was[64];
 } test_env_saved;
-static inline test_env_saved test_bf16_off(void)
+static inline test_env_saved test_env_off(const char *var)
 {
-    const char *env = getenv("RESFLOW_BF16");
-    test_env_saved s = {env != NULL, ""};
+    const char *env = getenv(var);
+    test_env_saved s = {var, env != NULL, ""};
     snprintf(s.was, sizeof s.was, "%s", env ? env : "");
-    setenv("RESFLOW_BF16", "off", 1);
+    setenv(var, "off", 1);
     return s;
 }
-static inline void test_bf16_restore(const test_env_saved *s)
+static inline void test_env_restore(const test_env_saved *s)
 {
-    if (s->had) setenv("RESFLOW_BF16", s->was, 1);
-    else unsetenv("RESFLOW_BF16");
+    if (s->had) setenv(s->var, s->was, 1);
+    else unsetenv(s->var);
 }
+static inline test_env_saved test_bf16_off(void) { return test_env_off("RESFLOW_BF16"); }
+static inline void test_bf16_restore(const test_env_saved *s) { test_env_restore(s); }
 
 /* The options of a small world of the search simulator: rows impressions from seed over users /
  * items / queries entities, click rate 0.1 and conversion rate cvr. */

@@ -109,7 +109,8 @@ int parse_precision(const char *cmd, const char *s, int *prec)
 {
     if (!strcmp(s, "fp32")) *prec = RF_PREC_FP32;
     else if (!strcmp(s, "bf16")) *prec = RF_PREC_BF16;
-    else return usage_error(cmd, "--precision wants fp32 or bf16, got '%s'", s);
+    else if (!strcmp(s, "int8")) *prec = RF_PREC_INT8;
+    else return usage_error(cmd, "--precision wants fp32, bf16 or int8, got '%s'", s);
     return 0;
 }
 

@@ -38,7 +38,7 @@ int usage_error(const char *cmd, const char *fmt, ...) RF_PRINTF(2, 3);
  * its writer's lock until exit (rf_afile_lock_take: another run writing it fails at once). 0 or
  * the exit code, the error printed. */
 int check_output(const char *cmd, const char *out, const char *const *inputs, int n);
-/* A --precision value of command cmd: "fp32" or "bf16" into *prec (rf_precision); else the
+/* A --precision value of command cmd: "fp32", "bf16" or "int8" into *prec (rf_precision); else the
  * usage error's exit code. */
 int parse_precision(const char *cmd, const char *s, int *prec);
 /* Parse the common options; prints help and exits 0 on --help. */

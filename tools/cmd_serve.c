@@ -15,7 +15,7 @@
 static const char *serve_help =
     "usage: resflow serve -m MODEL [--index ITEMS.rfi] [--host H] [--port P] [--threads N]\n"
     "                     [--max-body BYTES] [--max-candidates N] [--max-k N] [--max-connections N]\n"
-    "                     [--timeout S] [--max-requests N] [--precision fp32|bf16]\n"
+    "                     [--timeout S] [--max-requests N] [--precision fp32|bf16|int8]\n"
     "\n"
     "Serve a model over HTTP/JSON (docs/serving.md): POST /v1/score scores a context and its\n"
     "candidates ({\"context\": {...}, \"candidates\": [{...}, ...], \"top\": N}) and answers the\n"
@@ -38,8 +38,9 @@ static const char *serve_help =
     "      --max-connections N open connections (default 64)\n"
     "      --timeout S         seconds a connection may stay idle (default 10)\n"
     "      --max-requests N    exit after answering N requests (for tests)\n"
-    "      --precision P       fp32 (default) or bf16: score a tower model's GEMMs in bfloat16\n"
-    "                          with fp32 sums (AVX512-BF16 CPUs), as 'resflow predict --precision'\n"
+    "      --precision P       fp32 (default), bf16 or int8: score a tower model's GEMMs in bfloat16\n"
+    "                          with fp32 sums (AVX512-BF16 CPUs) or in int8 (AVX512-VNNI CPUs), as\n"
+    "                          'resflow predict --precision'\n"
     "  -q, --quiet             no progress output\n"
     "  -h, --help              this help\n";
 

@@ -37,7 +37,7 @@ typedef struct {
     int n_fusions;
     int no_oracle;              /* no oracle AUCs, entire-space AUCs nor oracle ranking rows */
     int threads;                /* OpenMP threads (0 = the model's train.threads) */
-    int precision;              /* of the scoring (rf_predict_opts): RF_PREC_FP32 (0) or RF_PREC_BF16 */
+    int precision;              /* of the scoring (rf_predict_opts): RF_PREC_FP32 (0), RF_PREC_BF16 or RF_PREC_INT8 */
 } rf_eval_opts;
 
 /* One ranking row: a formula (a plain score is "add:NAME=1") on the model's scores or on the

@@ -110,10 +110,18 @@ RF_API void rf_workspace_free(rf_workspace *ws);
  * parameters, gradients, optimizer state and every other step stay fp32. bf16 fails with
  * RF_EUSAGE on a CPU without AVX512-BF16 (no silent fallback) and for the op-graph zoo models,
  * RF_ENOMEM if its packing buffers cannot be had. docs/performance.md, "bf16 training". */
-typedef enum { RF_PREC_FP32 = 0, RF_PREC_BF16 = 1 } rf_precision;
+/* int8 is for scoring only (rf_predict_opts, rf_scorer_opts; not train.precision): the hidden
+ * layers' weights are quantized per output column when the precision is set (so the workspace
+ * scores the model as it was then), each batch's activations per row, and AVX512-VNNI sums the
+ * int8 products exactly in int32 (docs/performance.md, "int8 scoring"). It fails with RF_EUSAGE
+ * on a CPU without AVX512-VNNI, for the op-graph zoo models, and when the workspace then runs a
+ * training forward pass. */
+typedef enum { RF_PREC_FP32 = 0, RF_PREC_BF16 = 1, RF_PREC_INT8 = 2 } rf_precision;
 RF_API rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision p, rf_error *err) RF_WUR;
 /* 1 if this CPU runs bf16 training (AVX512-BF16); RESFLOW_BF16=off in the environment says 0. */
 RF_API int rf_bf16_supported(void);
+/* 1 if this CPU runs int8 scoring (AVX512-VNNI); RESFLOW_INT8=off in the environment says 0. */
+RF_API int rf_int8_supported(void);
 
 /* Synchronised BatchNorm (data-parallel training, dist.h): with a batch sum set, the training
  * forward passes on ws normalise with the statistics of the global batch of which ws sees one

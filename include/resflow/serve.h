@@ -48,9 +48,10 @@ typedef struct {
     int max_k;          /* results per rf_topk (0 = 1000) */
     int max_shortlist;  /* shortlist of a quantized rf_topk (0 = max(10 max_k, 1000)) */
     int precision;      /* rf_score's GEMMs (rf_precision, model.h): RF_PREC_FP32 (0), or
-                           RF_PREC_BF16 for a tower model on a CPU with AVX512-BF16 (as
-                           rf_predict_opts; refused at open elsewhere). Scores are then those of
-                           `resflow predict --precision bf16`, not fp32's */
+                           RF_PREC_BF16 / RF_PREC_INT8 for a tower model on a CPU with
+                           AVX512-BF16 / AVX512-VNNI (as rf_predict_opts; refused at open
+                           elsewhere). Scores are then those of `resflow predict --precision
+                           bf16|int8` (a row's score does not depend on its batch), not fp32's */
 } rf_scorer_opts;
 
 /* Open a model file read-only: load and verify it, make its row encoder, resolve the stored

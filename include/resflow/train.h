@@ -172,10 +172,11 @@ RF_API rf_status rf_train_ex(rf_model *m, const rf_train_cfg *opts, const rf_tra
 
 /* How rows are scored: threads, the OpenMP threads of the call (0 = as the caller's), each
  * scoring whole batches of 512 rows, so the scores are the same for any thread count; precision
- * of the tower GEMMs (rf_precision): RF_PREC_FP32, or RF_PREC_BF16 for the tower models on a CPU
- * with AVX512-BF16 (operands rounded to bfloat16, sums in fp32; about twice the rows per second,
- * scores within bf16 rounding of fp32's; RF_EUSAGE elsewhere, never a silent fp32 fallback).
- * docs/performance.md, "Inference". */
+ * of the tower models' hidden-layer GEMMs (rf_precision): RF_PREC_FP32; RF_PREC_BF16 on a CPU
+ * with AVX512-BF16 (operands rounded to bfloat16, sums in fp32; scores within bf16 rounding of
+ * fp32's); RF_PREC_INT8 on a CPU with AVX512-VNNI (weights quantized per column, activations per
+ * row, exact int32 sums; AUCs within 0.002 of fp32's). Both refused with RF_EUSAGE elsewhere and
+ * for the zoo models, never a silent fp32 fallback. docs/performance.md, "Inference". */
 typedef struct {
     int threads;
     int precision;

@@ -167,10 +167,10 @@ def raise_for(st, err):
 
 
 def precision_of(dtype):
-    """rf_precision (model.h) of a dtype argument: "fp32" 0, "bf16" 1; else ValueError."""
-    prec = {"fp32": 0, "bf16": 1}.get(dtype)
+    """rf_precision (model.h) of a dtype argument: "fp32" 0, "bf16" 1, "int8" 2; else ValueError."""
+    prec = {"fp32": 0, "bf16": 1, "int8": 2}.get(dtype)
     if prec is None:
-        raise ValueError("dtype must be 'fp32' or 'bf16', not %r" % (dtype,))
+        raise ValueError("dtype must be 'fp32', 'bf16' or 'int8', not %r" % (dtype,))
     return prec
 
 

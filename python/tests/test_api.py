@@ -83,25 +83,26 @@ def test_predict_file_equals_cli_byte_for_byte(trained, log_csv, workdir):
     assert same_text(tsv(model.predict()), open(own).read())
 
 
-def test_predict_bf16_like_cli(trained, log_csv, workdir):
-    """dtype="bf16" is `resflow predict --precision bf16`: the same bytes; close to fp32's."""
+@pytest.mark.parametrize("dtype,flag,isa", [("bf16", "avx512_bf16", "AVX512-BF16"), ("int8", "avx512_vnni", "AVX512-VNNI")])
+def test_predict_low_precision_like_cli(trained, log_csv, workdir, dtype, flag, isa):
+    """dtype="bf16" / "int8" is `resflow predict --precision bf16|int8`: the same bytes; close to
+    fp32's; the Scorer in that dtype scores as predict does."""
     model, path, _ = trained
     with pytest.raises(ValueError, match="fp32"):
         model.predict(log_csv, dtype="fp16")
-    if "avx512_bf16" not in open("/proc/cpuinfo").read():
-        with pytest.raises(resflow.UsageError, match="AVX512-BF16"):
-            model.predict(log_csv, dtype="bf16")
+    if flag not in open("/proc/cpuinfo").read():
+        with pytest.raises(resflow.UsageError, match=isa):
+            model.predict(log_csv, dtype=dtype)
         return
-    out = str(workdir / "bf16.tsv")
-    cli("predict", "-q", "-m", path, "-d", log_csv, "-o", out, "--precision", "bf16")
-    p = model.predict(log_csv, dtype="bf16")
+    out = str(workdir / (dtype + ".tsv"))
+    cli("predict", "-q", "-m", path, "-d", log_csv, "-o", out, "--precision", dtype)
+    p = model.predict(log_csv, dtype=dtype)
     assert same_text(tsv(p), open(out).read())
     f = model.predict(log_csv)
     d = np.abs(p[model.tasks].to_numpy() - f[model.tasks].to_numpy()).max()
     assert 0 < d < 0.02
-    # the Scorer in bf16 scores as predict in bf16
     df = pd.read_csv(log_csv, dtype=str, keep_default_na=False).iloc[:50]
-    with resflow.Scorer(path, dtype="bf16") as s:
+    with resflow.Scorer(path, dtype=dtype) as s:
         r = s.score(df[model.columns].to_dict("records"))
     assert np.array_equal(r["ctr"], p["ctr"].to_numpy()[:50]) and np.array_equal(r["ctcvr"], p["ctcvr"].to_numpy()[:50])
 

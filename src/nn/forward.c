@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/gemm_bf16.h"
+#include "nn/gemm_int8.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
@@ -69,6 +70,7 @@ void rf_workspace_free(rf_workspace *ws)
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
     rf_bf16_scratch_free(ws->bf16);
+    rf_i8_ctx_free(ws->i8);
     free(ws->X);
     free(ws->dX);
     free(ws->Y);
@@ -214,6 +216,8 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     if (bt->ds->F != m->F || bt->ds->D != m->D)
         return rf_errorf(err, RF_EDATA, "dataset has %d fields / %d dense features, model expects %d / %d",
                          bt->ds->F, bt->ds->D, m->F, m->D);
+    if (train && ws->i8)
+        return rf_errorf(err, RF_EUSAGE, "precision int8 is for scoring: a training pass runs in fp32 or bf16");
     ws->B = B;
     ws->last_train = train;
     ws->bufn_valid = 0;
@@ -255,14 +259,30 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     for (int l = 0; l < L; l++) {
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
-        if (l == 0) {
+        /* int8 scoring without BatchNorm or kept block outputs: bias, activation and links in
+         * the GEMM's write-back, straight into A (Z, for backward only, is not written) */
+        int i8f = ws->i8 && mc->bn != RF_BN_BATCH && !ws->R[l];
+        if (l == 0 && i8f)
+            i8f = !rf_gemm_i8_fused(ws->i8, 0, 0, B, ws->x, m->In, ws->A[0], KH, lp->b, lp->alpha, link_on(m, 0));
+        if (l == 0 && ws->i8 && !i8f) {
+            rf_gemm_i8(ws->i8, 0, 0, B, ws->x, m->In, ws->Z[0], KH);
+        } else if (l == 0 && !i8f) {
             rf_tower_gemm(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
-        } else {
+        } else if (l > 0) {
             int Hp = m->H[l - 1];
-            for (int k = 0; k < K; k++)
-                rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
-                              lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
+            for (int k = 0; k < K; k++) {
+                const float *a = ws->O[l - 1] + k * Hp;
+                if (i8f && !rf_gemm_i8_fused(ws->i8, l, k, B, a, K * Hp, ws->A[l] + k * H, KH, lp->b + k * H,
+                                             lp->alpha ? lp->alpha + k * H : NULL, link_on(m, l)))
+                    continue;
+                i8f = 0; /* (never after a first fused tower: the same answer for every tower) */
+                if (ws->i8) rf_gemm_i8(ws->i8, l, k, B, a, K * Hp, ws->Z[l] + k * H, KH);
+                else
+                    rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, a, K * Hp, lp->W + (size_t)k * Hp * H, H, 0.0f,
+                                  ws->Z[l] + k * H, KH);
+            }
         }
+        if (i8f) continue; /* A (= O) is final */
         /* without BatchNorm or kept block outputs, the links join the bias + activation pass */
         int fuse = mc->bn != RF_BN_BATCH && !ws->R[l] && link_on(m, l);
         if (fuse)

@@ -444,6 +444,7 @@ char *rf_eval_report_json(const rf_eval_report *r, const rf_loaded_model *lm, in
         json_object_set_new(j, "es_conditional_auc", es);
     }
     if (r->ranked) json_object_set_new(j, "ranking", ranking_obj(r, sp));
-    if (r->precision == RF_PREC_BF16) json_object_set_new(j, "precision", json_string("bf16")); /* fp32: absent */
+    if (r->precision == RF_PREC_BF16 || r->precision == RF_PREC_INT8) /* fp32: absent */
+        json_object_set_new(j, "precision", json_string(r->precision == RF_PREC_BF16 ? "bf16" : "int8"));
     return dump(j, precision);
 }

@@ -1,0 +1,63 @@
+/* precision_ws.c - a workspace's precision (rf_ws_set_precision, model.h): for bf16, a packing
+ * scratch sized for every tower GEMM of forward.c and backward.c at the workspace's batch; for
+ * int8, the quantized weights of the hidden layers and the activation scratch. */
+#include "nn/gemm_bf16.h"
+#include "nn/gemm_int8.h"
+#include "nn/model_impl.h"
+
+int rf_bf16_supported(void) { return rf_bf16_cpu_ok(); }
+int rf_int8_supported(void) { return rf_i8_cpu_ok(); }
+
+rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision p, rf_error *err)
+{
+    if (p != RF_PREC_FP32 && p != RF_PREC_BF16 && p != RF_PREC_INT8)
+        return rf_errorf(err, RF_EUSAGE, "unknown precision %d", (int)p);
+    if (p != RF_PREC_FP32 && m->graph)
+        return rf_errorf(err, RF_EUSAGE,
+                         "precision %s (--precision%s) is implemented for the tower models (resflow, nse, esmm); "
+                         "model.type %s runs in fp32 only: use fp32",
+                         p == RF_PREC_BF16 ? "bf16" : "int8", p == RF_PREC_BF16 ? ", train.precision" : "",
+                         rf_model_type_name(m->spec.model.type));
+    if (p == RF_PREC_INT8 && !rf_i8_cpu_ok())
+        return rf_errorf(err, RF_EUSAGE,
+                         "precision int8 (--precision) needs a CPU with AVX512-VNNI instructions (AMD Zen 4, Intel "
+                         "Cascade Lake, Ice Lake, Sapphire Rapids or later); this one has none (or RESFLOW_INT8=off "
+                         "is set): use fp32");
+    if (p == RF_PREC_BF16 && !rf_bf16_cpu_ok())
+        return rf_errorf(err, RF_EUSAGE,
+                         "precision bf16 (train.precision, --precision) needs a CPU with AVX512-BF16 instructions "
+                         "(AMD Zen 4, Intel Cooper Lake, Sapphire Rapids or later); this one has none (or "
+                         "RESFLOW_BF16=off is set): use fp32");
+    if (p != RF_PREC_BF16) {
+        rf_bf16_scratch_free(ws->bf16);
+        ws->bf16 = NULL;
+    }
+    rf_i8_ctx_free(ws->i8); /* int8: the weights quantized as they are now */
+    ws->i8 = NULL;
+    if (p == RF_PREC_FP32) return RF_OK;
+    if (p == RF_PREC_INT8) {
+        if (!(ws->i8 = rf_i8_ctx_create(m, ws->maxB)))
+            return rf_errorf(err, RF_ENOMEM, "out of memory for the int8 weights");
+        return RF_OK;
+    }
+    if (ws->bf16) return RF_OK;
+    /* the shapes of forward.c's and backward.c's tower GEMMs */
+    size_t an = 0, bn = 0;
+    int B = ws->maxB, K = m->K;
+    for (int l = 0; l < m->L; l++) {
+        int H = m->H[l];
+        if (l == 0) {
+            rf_bf16_scratch_need(0, 0, B, K * H, m->In, &an, &bn); /* Z0 = x W0 */
+            rf_bf16_scratch_need(0, 1, B, m->In, K * H, &an, &bn); /* dx = dZ0 W0^T */
+            rf_bf16_scratch_need(1, 0, m->In, K * H, B, &an, &bn); /* dW0 = x^T dZ0 */
+        } else {
+            int Hp = m->H[l - 1];
+            rf_bf16_scratch_need(0, 0, B, H, Hp, &an, &bn); /* per tower */
+            rf_bf16_scratch_need(0, 1, B, Hp, H, &an, &bn);
+            rf_bf16_scratch_need(1, 0, Hp, H, B, &an, &bn);
+        }
+    }
+    if (!(ws->bf16 = rf_bf16_scratch_create(an, bn)))
+        return rf_errorf(err, RF_ENOMEM, "out of memory for the bf16 packing buffers (%zu values)", an + bn);
+    return RF_OK;
+}
