@@ -16,7 +16,7 @@
 /* ---- synth / config ------------------------------------------------------------------------ */
 
 static const char *synth_help =
-    "usage: resflow synth [-c CONFIG.yaml] [--set synth.KEY=VALUE]... -o OUT.csv\n"
+    "usage: resflow synth [-c CONFIG.yaml] [--set synth.KEY=VALUE]... -o OUT.csv|-\n"
     "\n"
     "Write a simulated log (see docs/simulator.md) as CSV with a header: the categorical ids,\n"
     "the numeric features, the labels, the request/list id (group) and, per label, its true\n"
@@ -37,7 +37,7 @@ static const char *synth_help =
     "\n"
     "  -c, --config FILE     YAML config (its synth.* keys)\n"
     "      --set KEY=VALUE   override one key (repeatable)\n"
-    "  -o, --out FILE        the CSV to write (required)\n"
+    "  -o, --out FILE        the CSV to write (required; - = the standard output)\n"
     "  -q, --quiet           no progress output (warnings and errors only)\n"
     "  -h, --help            this help\n";
 
@@ -47,15 +47,16 @@ int cmd_synth(int argc, char **argv)
     int rc = parse_opts("synth", argc, argv, &o, synth_help);
     if (rc) return rc;
     if (!o.out) return usage_error("synth", "--out is required");
+    int to_stdout = !strcmp(o.out, "-");
     rf_config cfg;
     if ((rc = load_config(&o, &cfg))) return rc;
-    if ((rc = check_output("synth", o.out, (const char *[]){o.config}, 1))) return rc;
+    if (!to_stdout && (rc = check_output("synth", o.out, (const char *[]){o.config}, 1))) return rc;
     rf_error e;
     rf_dataset *ds = NULL;
     cfg.data.synth.threads = cfg.train.threads;
     if (rf_synth_generate(&cfg.data.synth, &ds, &e)) return die(&e);
-    if (rf_dataset_write_csv(ds, o.out, &e)) rc = die(&e);
-    else note("wrote %zu rows to %s", ds->n, o.out);
+    if (to_stdout ? rf_dataset_write_csv_stream(ds, stdout, &e) : rf_dataset_write_csv(ds, o.out, &e)) rc = die(&e);
+    else note("wrote %zu rows to %s", ds->n, to_stdout ? "the standard output" : o.out);
     rf_dataset_free(ds);
     return rc;
 }

@@ -14,6 +14,8 @@
 #ifndef RESFLOW_DATASET_H
 #define RESFLOW_DATASET_H
 
+#include <stdio.h>
+
 #include "resflow.h"
 
 #ifdef __cplusplus
@@ -124,6 +126,9 @@ RF_API const size_t *rf_row_order_next(rf_row_order *o, int *nb);
 /* Write a dataset as CSV with a header (used by `resflow synth`): categorical ids, dense
  * values, labels, weight, group, then one column p_<label> per label with the truth. */
 RF_API rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err);
+/* The same CSV to an open stream (e.g. stdout: `resflow synth -o -`), flushed; RF_EIO when a
+ * write fails. The stream is not closed. */
+RF_API rf_status rf_dataset_write_csv_stream(const rf_dataset *ds, FILE *fp, rf_error *err);
 
 #ifdef __cplusplus
 }

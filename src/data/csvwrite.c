@@ -64,16 +64,13 @@ static void sb_float(sbuf *b, float f)
  * encoders mapping the text "k" to id k reproduces cat/mv ids, dense, labels and weight
  * exactly; group keys are re-hashed on load, so only their partition of the rows is
  * preserved. The file is written atomically (afile.h), so readers never see a partial file. */
-rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err)
+/* The CSV of ds to fp (what: the destination, for messages): RF_ENOMEM, or RF_OK with *werr set
+ * when a write failed (errno kept). */
+static rf_status write_csv(const rf_dataset *ds, FILE *fp, const char *what, int *werr, rf_error *err)
 {
-    if (!ds || !path) return rf_errorf(err, RF_EINTERNAL, "rf_dataset_write_csv: NULL argument");
     const char delim = ',';
     rf_status st = RF_OK;
     sbuf b = {0};
-    rf_afile *af;
-    if ((st = rf_afile_open(path, 0, &af, err))) return st;
-    FILE *fp = rf_afile_fp(af);
-    if (!fp) return rf_afile_commit(af, 0, err); /* fails: the stream could not be made */
     /* header */
     int col = 0;
     for (int f = 0; f < ds->F; f++, col++) {
@@ -105,8 +102,7 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
     sb_char(&b, '\n');
 
     sbuf mv = {0};
-    int werr = 0;
-    for (size_t i = 0; i < ds->n && !b.oom && !mv.oom && !werr; i++) {
+    for (size_t i = 0; i < ds->n && !b.oom && !mv.oom && !*werr; i++) {
         col = 0;
         for (int f = 0; f < ds->F; f++, col++) {
             if (col) sb_char(&b, delim);
@@ -144,18 +140,42 @@ rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error 
         }
         sb_char(&b, '\n');
         if (b.len >= ((size_t)1 << 20)) {
-            if (fwrite(b.p, 1, b.len, fp) != b.len) werr = 1;
+            if (fwrite(b.p, 1, b.len, fp) != b.len) *werr = 1;
             b.len = 0;
         }
     }
-    if (b.oom || mv.oom) {
-        st = rf_errorf(err, RF_ENOMEM, "out of memory writing %s", path);
-        rf_afile_abort(af);
-    } else {
-        if (werr || (b.len && fwrite(b.p, 1, b.len, fp) != b.len)) rf_afile_fail(af, errno);
-        st = rf_afile_commit(af, 0, err); /* checks the stream, closes, renames (names path) */
-    }
+    if (b.oom || mv.oom) st = rf_errorf(err, RF_ENOMEM, "out of memory writing %s", what);
+    else if (!*werr && b.len && fwrite(b.p, 1, b.len, fp) != b.len) *werr = 1;
     free(b.p);
     free(mv.p);
+    return st;
+}
+
+rf_status rf_dataset_write_csv(const rf_dataset *ds, const char *path, rf_error *err)
+{
+    if (!ds || !path) return rf_errorf(err, RF_EINTERNAL, "rf_dataset_write_csv: NULL argument");
+    rf_afile *af;
+    rf_status st;
+    if ((st = rf_afile_open(path, 0, &af, err))) return st;
+    FILE *fp = rf_afile_fp(af);
+    if (!fp) return rf_afile_commit(af, 0, err); /* fails: the stream could not be made */
+    int werr = 0;
+    errno = 0;
+    if ((st = write_csv(ds, fp, path, &werr, err))) {
+        rf_afile_abort(af);
+        return st;
+    }
+    if (werr) rf_afile_fail(af, errno);
+    return rf_afile_commit(af, 0, err); /* checks the stream, closes, renames (names path) */
+}
+
+rf_status rf_dataset_write_csv_stream(const rf_dataset *ds, FILE *fp, rf_error *err)
+{
+    if (!ds || !fp) return rf_errorf(err, RF_EINTERNAL, "rf_dataset_write_csv_stream: NULL argument");
+    int werr = 0;
+    errno = 0;
+    rf_status st = write_csv(ds, fp, "the stream", &werr, err);
+    if (!st && (werr || fflush(fp) != 0 || ferror(fp)))
+        st = rf_errorf(err, RF_EIO, "cannot write the CSV: %s", errno ? strerror(errno) : "write error");
     return st;
 }

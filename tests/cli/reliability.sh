@@ -19,7 +19,15 @@ if [ -c /dev/full ]; then
     expect_full "$RF" config
     expect_full "$RF" eval -m "$T/m.rf" -q
     expect_full "$RF" --version
+    expect_full "$RF" synth $TINY -q -o -
 fi
+# synth -o - writes the CSV to the standard output (it wrote a file named '-'), the same bytes
+# as to a file
+RFA="$(cd "$(dirname "$RF")" && pwd)/$(basename "$RF")"
+(cd "$T" && "$RFA" synth $TINY -q -o - > "$T/s_out.csv") || fail "synth -o - failed"
+[ -e "$T/-" ] && fail "synth -o - wrote a file named '-'"
+expect_exit 0 "$RF" synth $TINY -q -o "$T/s_file.csv"
+cmp -s "$T/s_out.csv" "$T/s_file.csv" || fail "synth -o - differs from synth -o FILE"
 
 # 3. device node, FIFO: refused before anything is written, left as they were. As root a node
 # of our own (a regression would replace the machine's /dev/null); otherwise /dev/null, which
