@@ -6,9 +6,10 @@
  * fp32 rounding, so the packing, the quads along K and the integer correction are exact; and
  * within the quantization's bound of the fp32 product. Scoring: within 0.002 of fp32's test AUC
  * per task on a trained simulator model and on the AliExpress-format config (../shared/data,
- * skipped when absent); a row's score does not depend on its batch or the thread count. The
+ * skipped when absent); a row's score does not depend on its batch or the thread count. The fused
+ * write-back of the scoring GEMMs (epi.h) against the unfused passes, in int8 and in bf16. The
  * refusals: no AVX512-VNNI, a zoo model, a training pass. On a CPU without AVX512-VNNI only the
- * refusals are tested. */
+ * refusals (and the bf16 half of the fused test, with AVX512-BF16) are tested. */
 #include <math.h>
 #include <omp.h>
 
@@ -168,14 +169,14 @@ static void test_nonfinite_row(void **state)
     rf_splits_free(&sp);
 }
 
-/* The fused write-back (bias, activation, links in the int8 GEMM) gives the bits of the unfused
- * passes (a workspace that keeps block outputs is not fused), for PReLU and ReLU, links in every
- * layer or none, 2 and 3 tasks, towers of layer 0 in whole 16-column vectors or not (then layer 0
- * is not fused, the others are), dense columns (layer 0 not fused). */
-static void test_fused_equals_unfused(void **state)
+/* The fused write-back (bias, activation, links in the scoring GEMM) gives the bits of the
+ * unfused passes (a workspace that keeps block outputs is not fused), for PReLU and ReLU, links in
+ * every layer or none, 2 and 3 tasks, towers of layer 0 in whole 16-column vectors or not (then
+ * layer 0 is not fused, the others are), dense columns (int8: layer 0 not fused). In int8, and in
+ * bf16, where the fused passes also use the weights packed once (rf_ws_score_only) and the
+ * comparison workspace packs them per GEMM as training does. */
+static void fused_equals_unfused(rf_precision prec)
 {
-    (void)state;
-    NEED_INT8();
     static const char *const cases[][4] = {
         {"resflow", "[64,32]", "prelu", "2"}, {"resflow", "[40,24]", "relu", "3"}, {"nse", "[32,16]", "prelu", "2"},
         {"esmm", "[48,16]", "relu", "3"},     {"resflow", "[32,16]", "dense", "2"}};
@@ -206,10 +207,10 @@ static void test_fused_equals_unfused(void **state)
         const rf_dataset *ds = sp.test;
         size_t n = ds->n;
         float *P = malloc(n * m->K * sizeof *P);
-        rf_predict_opts o = {1, RF_PREC_INT8};
+        rf_predict_opts o = {1, prec};
         assert_int_equal(rf_predict_ex(m, ds, &o, P, NULL, &e), RF_OK);
         rf_workspace *ws = rf_workspace_create(m, 512);
-        assert_int_equal(rf_ws_set_precision(ws, m, RF_PREC_INT8, &e), RF_OK);
+        assert_int_equal(rf_ws_set_precision(ws, m, prec, &e), RF_OK);
         assert_int_equal(rf_ws_keep_blocks(ws, m, &e), RF_OK); /* not fused */
         size_t *rows = malloc(512 * sizeof *rows);
         for (size_t o0 = 0; o0 < n; o0 += 512) {
@@ -218,14 +219,26 @@ static void test_fused_equals_unfused(void **state)
             rf_batch b = {ds, rows, nb, NULL};
             assert_int_equal(rf_model_forward(m, ws, &b, 0, &e), RF_OK);
             if (memcmp(rf_ws_probs(ws), P + o0 * m->K, (size_t)nb * m->K * sizeof(float)))
-                fail_msg("%s %s %s %s tasks: the fused scores differ from the unfused ones", cases[t][0], cases[t][1],
-                         cases[t][2], cases[t][3]);
+                fail_msg("%s: %s %s %s %s tasks: the fused scores differ from the unfused ones",
+                         prec == RF_PREC_INT8 ? "int8" : "bf16", cases[t][0], cases[t][1], cases[t][2], cases[t][3]);
         }
         free(rows);
         rf_workspace_free(ws);
         free(P);
         rf_model_free(m);
         rf_splits_free(&sp);
+    }
+}
+
+static void test_fused_equals_unfused(void **state)
+{
+    (void)state;
+    int any = 0;
+    if (rf_int8_supported()) fused_equals_unfused(RF_PREC_INT8), any = 1;
+    if (rf_bf16_supported()) fused_equals_unfused(RF_PREC_BF16), any = 1;
+    if (!any) {
+        fprintf(stderr, "  [skip] neither AVX512-VNNI nor AVX512-BF16 on this CPU\n");
+        skip();
     }
 }
 

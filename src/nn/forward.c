@@ -70,6 +70,7 @@ void rf_workspace_free(rf_workspace *ws)
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
     rf_bf16_scratch_free(ws->bf16);
+    rf_bf16_wpack_free(ws->bf16w);
     rf_i8_ctx_free(ws->i8);
     free(ws->X);
     free(ws->dX);
@@ -208,6 +209,34 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
     return RF_OK;
 }
 
+/* Layer l's GEMMs in a scoring workspace (int8, or bf16 with its weights packed once). Without
+ * BatchNorm or kept block outputs the bias, activation and links are fused into the GEMMs'
+ * write-back, straight into A[l] (= O[l]; Z[l], for a backward pass only, is not written): 1.
+ * Otherwise (or when the layer's links cannot be fused, epi.h) Z[l] is written: 0. */
+static int score_gemms(const rf_model *m, rf_workspace *ws, int l, int B)
+{
+    int H = m->H[l], K = m->K, KH = K * H, links = link_on(m, l);
+    const rf_layer_params *lp = &m->layer[l];
+    int fuse = m->spec.model.bn != RF_BN_BATCH && !ws->R[l];
+    for (int k = 0; k < (l == 0 ? 1 : K); k++) {
+        int kin = l == 0 ? m->In : m->H[l - 1], lda = l == 0 ? m->In : K * kin, n = l == 0 ? KH : H;
+        const float *a = l == 0 ? ws->x : ws->O[l - 1] + k * kin;
+        size_t off = l == 0 ? 0 : (size_t)k * H;
+        if (fuse) {
+            int r = ws->i8 ? rf_gemm_i8_fused(ws->i8, l, k, B, a, lda, ws->A[l] + off, KH, lp->b + off,
+                                              lp->alpha ? lp->alpha + off : NULL, links)
+                           : rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->A[l] + off, KH, 1, links);
+            if (!r) continue;
+            fuse = 0; /* (k = 0: the answer is the layer's, the same for every tower) */
+        }
+        if (ws->i8) rf_gemm_i8(ws->i8, l, k, B, a, lda, ws->Z[l] + off, KH);
+        else if (rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->Z[l] + off, KH, 0, 0))
+            rf_gemm(0, 0, B, n, kin, 1.0f, a, lda, lp->W + (l == 0 ? 0 : (size_t)k * kin * H), n, 0.0f,
+                    ws->Z[l] + off, KH);
+    }
+    return fuse;
+}
+
 rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, int train,
                            rf_error *err)
 {
@@ -259,30 +288,16 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     for (int l = 0; l < L; l++) {
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
-        /* int8 scoring without BatchNorm or kept block outputs: bias, activation and links in
-         * the GEMM's write-back, straight into A (Z, for backward only, is not written) */
-        int i8f = ws->i8 && mc->bn != RF_BN_BATCH && !ws->R[l];
-        if (l == 0 && i8f)
-            i8f = !rf_gemm_i8_fused(ws->i8, 0, 0, B, ws->x, m->In, ws->A[0], KH, lp->b, lp->alpha, link_on(m, 0));
-        if (l == 0 && ws->i8 && !i8f) {
-            rf_gemm_i8(ws->i8, 0, 0, B, ws->x, m->In, ws->Z[0], KH);
-        } else if (l == 0 && !i8f) {
+        if (ws->i8 || (ws->bf16w && !train)) { /* a scoring workspace (int8, or bf16 with packed weights) */
+            if (score_gemms(m, ws, l, B)) continue; /* A (= O) is final */
+        } else if (l == 0) {
             rf_tower_gemm(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
-        } else if (l > 0) {
+        } else {
             int Hp = m->H[l - 1];
-            for (int k = 0; k < K; k++) {
-                const float *a = ws->O[l - 1] + k * Hp;
-                if (i8f && !rf_gemm_i8_fused(ws->i8, l, k, B, a, K * Hp, ws->A[l] + k * H, KH, lp->b + k * H,
-                                             lp->alpha ? lp->alpha + k * H : NULL, link_on(m, l)))
-                    continue;
-                i8f = 0; /* (never after a first fused tower: the same answer for every tower) */
-                if (ws->i8) rf_gemm_i8(ws->i8, l, k, B, a, K * Hp, ws->Z[l] + k * H, KH);
-                else
-                    rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, a, K * Hp, lp->W + (size_t)k * Hp * H, H, 0.0f,
-                                  ws->Z[l] + k * H, KH);
-            }
+            for (int k = 0; k < K; k++)
+                rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                              lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
         }
-        if (i8f) continue; /* A (= O) is final */
         /* without BatchNorm or kept block outputs, the links join the bias + activation pass */
         int fuse = mc->bn != RF_BN_BATCH && !ws->R[l] && link_on(m, l);
         if (fuse)

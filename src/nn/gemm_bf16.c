@@ -18,7 +18,9 @@
 
 #include <immintrin.h>
 
+#include "nn/epi.h"
 #include "nn/gemm_bf16.h"
+#include "nn/model_impl.h"
 
 #define MR 6       /* rows of C per micro-kernel */
 #define NRV 4      /* 16-column vectors of C per micro-kernel */
@@ -154,7 +156,7 @@ BF16_TARGET static void pack_cols_t(const float *src, int ld, int K, int N, int 
  * p in [0, np); A pair (i, p) at a[i * ars + p * aps], B pairs of step p at b + p * bs. */
 BF16_TARGET static inline __attribute__((always_inline)) void kern(int mr, int nr, const uint32_t *a, size_t ars, size_t aps,
                                                        const uint32_t *b, size_t bs, int np, float *C, int ldc,
-                                                       float alpha, float beta, __mmask16 last)
+                                                       float alpha, float beta, __mmask16 last, const rf_epi *ep)
 {
     __m512 acc[MR][NRV];
     for (int i = 0; i < mr; i++)
@@ -175,18 +177,19 @@ BF16_TARGET static inline __attribute__((always_inline)) void kern(int mr, int n
             __m512 v = alpha == 1.0f ? acc[i][j] : _mm512_mul_ps(acc[i][j], va);
             if (beta == 1.0f) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
             else if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+            if (ep) v = rf_epi_apply(v, c, m, ep, j); /* the last K block of a scoring GEMM */
             _mm512_mask_storeu_ps(c, m, v);
         }
 }
 
 typedef void (*kern_fn)(const uint32_t *, size_t, size_t, const uint32_t *, size_t, int, float *, int, float,
-                        float, __mmask16);
+                        float, __mmask16, const rf_epi *);
 #define KERN(r, n)                                                                                          \
     BF16_TARGET static void kern_##r##_##n(const uint32_t *a, size_t ars, size_t aps, const uint32_t *b,       \
                                            size_t bs, int np, float *C, int ldc, float alpha, float beta,      \
-                                           __mmask16 last)                                                     \
+                                           __mmask16 last, const rf_epi *ep)                                   \
     {                                                                                                         \
-        kern(r, n, a, ars, aps, b, bs, np, C, ldc, alpha, beta, last);                                         \
+        kern(r, n, a, ars, aps, b, bs, np, C, ldc, alpha, beta, last, ep);                                     \
     }
 #define KERNS(r) KERN(r, 1) KERN(r, 2) KERN(r, 3) KERN(r, 4)
 KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
@@ -195,15 +198,18 @@ static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5)
 
 /* ---- the GEMM ----------------------------------------------------------------------------- */
 
-int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
-                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
+/* rf_gemm_bf16, with op(B) already packed when bpk is not NULL (rf_bf16_pack_b: B not
+ * transposed) and the fused write-back ep on the last K block (NULL: none). */
+static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *Bm, int ldb, const uint32_t *bpk, float beta, float *C, int ldc, const rf_epi *ep)
 {
     if (M <= 0 || N <= 0) return 0;
     size_t an = 0, bn = 0;
     rf_bf16_scratch_need(transA, transB, M, N, K, &an, &bn);
-    if (an > s->a_cap || bn > s->b_cap) return -1;
+    if (an > s->a_cap || (!bpk && bn > s->b_cap)) return -1;
     int kpairs = (K + 1) / 2, kp2 = 2 * kpairs, mp = (int)round16((size_t)M), np = (int)round16((size_t)N);
-    uint32_t *a32 = (uint32_t *)s->a, *b32 = (uint32_t *)s->b;
+    uint32_t *a32 = (uint32_t *)s->a;
+    const uint32_t *b32 = bpk ? bpk : (const uint32_t *)s->b;
     size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     int nblk = (M + MR - 1) / MR;
@@ -223,31 +229,104 @@ int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K
 #pragma omp for schedule(static) nowait
                 for (int r = 0; r < M; r++) pack_rows(A, lda, r, r + 1, K, s->a, kp2);
             }
-            if (transB) {
+            if (bpk) {
+#pragma omp barrier
+            } else if (transB) {
 #pragma omp for schedule(static)
-                for (int j = 0; j < np; j++) pack_cols_t(Bm, ldb, K, N, j, j + 1, kpairs, b32);
+                for (int j = 0; j < np; j++) pack_cols_t(Bm, ldb, K, N, j, j + 1, kpairs, (uint32_t *)s->b);
             } else {
 #pragma omp for schedule(static)
-                for (int p = 0; p < kpairs; p++) pack_pairs(Bm, ldb, K, N, p, p + 1, kpairs, NB, b32);
+                for (int p = 0; p < kpairs; p++) pack_pairs(Bm, ldb, K, N, p, p + 1, kpairs, NB, (uint32_t *)s->b);
             }
             int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
             for (int k0 = 0; k0 < kpairs; k0 += KC) {
                 int kn = kpairs - k0 < KC ? kpairs - k0 : KC;
                 float be = k0 == 0 ? beta : 1.0f;
+                int lastk = k0 + kn == kpairs;
                 for (int j0 = 0; j0 < N; j0 += NB) {
                     int w = np - j0 < NB ? np - j0 : NB;     /* panel width (pairs per step) */
                     int cols = N - j0 < NB ? N - j0 : NB;    /* valid columns of C */
                     int nr = (cols + 15) / 16;
                     __mmask16 last = mask16(cols - 16 * (nr - 1));
                     const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
+                    rf_epi pe, *pep = NULL; /* the panel's part of the write-back */
+                    if (ep && lastk) {
+                        pe = (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL,
+                                      ep->link ? ep->link + j0 / 16 : NULL};
+                        pep = &pe;
+                    }
                     for (int bi = b0; bi < b1; bi++) {
                         int i0 = bi * MR, mr = M - i0 < MR ? M - i0 : MR;
                         KERN_TAB[mr - 1][nr - 1](a32 + i0 * ars + k0 * aps, ars, aps, bp, (size_t)w, kn,
-                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last);
+                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last, pep);
                     }
                 }
             }
         }
     }
     return 0;
+}
+
+int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    return gemm(s, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, NULL, beta, C, ldc, NULL);
+}
+
+/* ---- scoring: the weights packed once, the write-back fused --------------------------------- */
+
+struct rf_bf16_wpack {
+    uint32_t *w[RF_MAX_LAYERS * RF_MAX_TASKS]; /* layer 0: [0]; layer l > 0: task k at [l * RF_MAX_TASKS + k] */
+    int *link[RF_MAX_LAYERS];                   /* rf_epi_links of each layer */
+};
+
+static uint32_t *pack_b(const float *B, int ldb, int K, int N)
+{
+    int kpairs = (K + 1) / 2;
+    uint32_t *d = aligned_alloc(64, ((size_t)kpairs * round16((size_t)N) * 4 + 63) / 64 * 64 + 64);
+    if (d) pack_pairs(B, ldb, K, N, 0, kpairs, kpairs, NB, d);
+    return d;
+}
+
+rf_bf16_wpack *rf_bf16_wpack_create(const rf_model *m)
+{
+    rf_bf16_wpack *w = calloc(1, sizeof *w);
+    int bad = !w, K = m->K;
+    for (int l = 0; l < m->L && !bad; l++) {
+        int H = m->H[l], oom;
+        if (l == 0) bad = !(w->w[0] = pack_b(m->layer[0].W, K * H, m->In, K * H));
+        for (int k = 0; l > 0 && k < K && !bad; k++)
+            bad = !(w->w[l * RF_MAX_TASKS + k] = pack_b(m->layer[l].W + (size_t)k * m->H[l - 1] * H, H, m->H[l - 1], H));
+        if (!bad) {
+            w->link[l] = rf_epi_links(m, l, &oom);
+            bad = oom;
+        }
+    }
+    if (bad) {
+        rf_bf16_wpack_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void rf_bf16_wpack_free(rf_bf16_wpack *w)
+{
+    if (!w) return;
+    for (size_t i = 0; i < sizeof w->w / sizeof *w->w; i++) free(w->w[i]);
+    for (int l = 0; l < RF_MAX_LAYERS; l++) free(w->link[l]);
+    free(w);
+}
+
+int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const rf_model *m, int l, int k, int M,
+                       const float *A, int lda, float *C, int ldc, int fused, int links)
+{
+    int H = m->H[l], K = m->K, kin = l == 0 ? m->In : m->H[l - 1], N = l == 0 ? K * H : H;
+    const uint32_t *bp = w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k];
+    if (!fused) return gemm(s, 0, 0, M, N, kin, 1.0f, A, lda, NULL, 0, bp, 0.0f, C, ldc, NULL);
+    if (links && !w->link[l]) return 1;
+    const rf_layer_params *lp = &m->layer[l];
+    size_t off = l == 0 ? 0 : (size_t)k * H;
+    rf_epi ep = {lp->b + off, lp->alpha ? lp->alpha + off : NULL,
+                 links ? w->link[l] + (l == 0 ? 0 : (size_t)k * ((H + 15) / 16)) : NULL};
+    return gemm(s, 0, 0, M, N, kin, 1.0f, A, lda, NULL, 0, bp, 0.0f, C, ldc, &ep);
 }

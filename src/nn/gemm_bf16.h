@@ -41,6 +41,20 @@ void rf_bf16_scratch_free(rf_bf16_scratch *s);
 int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc);
 
+/* Scoring (rf_ws_set_precision for a scoring workspace, rf_ws_score_only): every hidden layer's
+ * weights packed once, as the GEMM packs them, so a batch packs only its activations. */
+struct rf_model;
+typedef struct rf_bf16_wpack rf_bf16_wpack;
+rf_bf16_wpack *rf_bf16_wpack_create(const struct rf_model *m);
+void rf_bf16_wpack_free(rf_bf16_wpack *w);
+/* C = A W for layer l (task k of a later layer) of m with the weights of w (packed from m):
+ * fused 0, as rf_gemm_bf16; fused 1, act(A W + bias) (+ the links when links; epi.h), straight
+ * into the layer's output, the same bits as rf_gemm_bf16 and forward.c's passes. Returns 0; 1 when
+ * this layer's links cannot be fused (nothing done: epi.h's conditions), -1 when the scratch is
+ * too small (nothing done). */
+int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const struct rf_model *m, int l, int k, int M,
+                       const float *A, int lda, float *C, int ldc, int fused, int links);
+
 /* The one hook of forward.c / backward.c: a tower GEMM in the workspace's precision (bf16 when
  * the workspace holds a scratch, i.e. rf_ws_set_precision chose bf16; rf_gemm otherwise). */
 static inline void rf_tower_gemm(rf_bf16_scratch *bf, int transA, int transB, int M, int N, int K,

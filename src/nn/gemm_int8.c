@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 
+#include "nn/epi.h"
 #include "nn/gemm_int8.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
@@ -164,20 +165,10 @@ rf_i8_ctx *rf_i8_ctx_create(const rf_model *m, int max_rows)
                 bad = mat_init(&c->mat[c->first[l] + k], m->layer[l].W + (size_t)k * m->H[l - 1] * H, H, m->H[l - 1], H,
                                NULL);
     }
-    /* the links a fused write-back can add: every parent before its child (forward.c runs the
-     * towers of a layer l > 0 in index order), and in layer 0 (all towers in one GEMM) towers of
-     * whole 16-column vectors, so a parent's vector of a row is written before its child's */
-    int ordered = 1;
-    for (int k = 0; k < K; k++) ordered &= m->parent[k] < k;
-    for (int l = 0; l < m->L && !bad && ordered; l++) {
-        int H = m->H[l], nv = l == 0 ? (K * H + 15) / 16 : (H + 15) / 16, per = l == 0 ? 1 : K;
-        if (l == 0 && H % 16) continue;
-        if (!(c->link[l] = calloc((size_t)nv * per, sizeof(int)))) bad = 1;
-        for (int t = 0; t < per && !bad; t++)
-            for (int v = 0; v < nv; v++) {
-                int k = l == 0 ? 16 * v / H : t, p = m->parent[k];
-                c->link[l][t * nv + v] = p >= 0 ? (p - k) * H : 0;
-            }
+    for (int l = 0; l < m->L && !bad; l++) { /* the links a fused write-back can add (epi.h) */
+        int oom;
+        c->link[l] = rf_epi_links(m, l, &oom);
+        bad = oom;
     }
     if (bad) {
         rf_i8_ctx_free(c);
@@ -235,19 +226,12 @@ I8_TARGET static void quantize_rows(const float *A, int lda, int M, int kin, int
 
 #define DPBUSD(acc, a, b) (acc) = _mm512_dpbusd_epi32((acc), (a), (b))
 
-/* Store v (a 16-column vector j of a panel, masked by m) at c; with ep, first the bias, the
- * activation and the parent's value, as rf_bias_act_link_fwd computes them (the same operations
- * in the same order: the same bits). */
-I8_TARGET static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m512 v, const rf_i8_epi *ep,
+/* Store v (a 16-column vector j of a panel, masked by m) at c; with ep, through the fused
+ * write-back first (epi.h). */
+I8_TARGET static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m512 v, const rf_epi *ep,
                                                                 int j)
 {
-    if (ep) {
-        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->bias + 16 * j));
-        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = ep->alpha ? _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, ep->alpha + 16 * j), v), v)
-                      : _mm512_maskz_mov_ps(pos, v);
-        if (ep->link && ep->link[j]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c + ep->link[j]));
-    }
+    if (ep) v = rf_epi_apply(v, c, m, ep, j);
     _mm512_mask_storeu_ps(c, m, v);
 }
 
@@ -257,7 +241,7 @@ I8_TARGET static inline __attribute__((always_inline)) void kern(int mr, int nr,
                                                                  const int32_t *b, size_t bs, int kq, float *C, int ldc,
                                                                  const float *sa, const float *sw,
                                                                  const int32_t *comp, __mmask16 last,
-                                                                 const rf_i8_epi *ep)
+                                                                 const rf_epi *ep)
 {
     __m512i acc[MR][NRV];
     for (int i = 0; i < mr; i++)
@@ -282,11 +266,11 @@ I8_TARGET static inline __attribute__((always_inline)) void kern(int mr, int nr,
 }
 
 typedef void (*kern_fn)(const uint8_t *, size_t, const int32_t *, size_t, int, float *, int, const float *,
-                        const float *, const int32_t *, __mmask16, const rf_i8_epi *);
+                        const float *, const int32_t *, __mmask16, const rf_epi *);
 #define KERN(r, n)                                                                                              \
     I8_TARGET static void kern_##r##_##n(const uint8_t *a, size_t ar, const int32_t *b, size_t bs, int kq,       \
                                          float *C, int ldc, const float *sa, const float *sw, const int32_t *comp, \
-                                         __mmask16 last, const rf_i8_epi *ep)                                   \
+                                         __mmask16 last, const rf_epi *ep)                                   \
     {                                                                                                           \
         kern(r, n, a, ar, b, bs, kq, C, ldc, sa, sw, comp, last, ep);                                            \
     }
@@ -335,7 +319,7 @@ KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
     }
 I8_TARGET static void kern_6_4_full(const uint8_t *a, size_t ar, const int32_t *b, size_t bs, int kq, float *C,
                                     int ldc, const float *sa, const float *sw, const int32_t *comp, __mmask16 last,
-                                    const rf_i8_epi *ep)
+                                    const rf_epi *ep)
 {
     (void)last;
     ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)
@@ -351,7 +335,7 @@ I8_TARGET static void kern_6_4_full(const uint8_t *a, size_t ar, const int32_t *
 static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
 
 /* C = A W (+ the write-back ep: bias, activation, links; NULL: none) */
-static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const rf_i8_epi *ep)
+static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const rf_epi *ep)
 {
     const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
     int np = (int)round16((size_t)q->n);
@@ -365,9 +349,9 @@ static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, flo
             int nr = (cols + 15) / 16;
             __mmask16 last = mask16(cols - 16 * (nr - 1));
             const int32_t *bp = (const int32_t *)(q->b + (size_t)j0 * q->kq * 4);
-            rf_i8_epi pe, *pep = NULL; /* the panel's part of the write-back */
+            rf_epi pe, *pep = NULL; /* the panel's part of the write-back */
             if (ep) {
-                pe = (rf_i8_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
+                pe = (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
                 pep = &pe;
             }
             for (int i0 = 0; i0 < mm; i0 += MR) {
@@ -394,7 +378,7 @@ int rf_gemm_i8_fused(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda,
     const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
     if (q->tail || (links && !c->link[l])) return -1; /* the fp32 part comes after the int8 one */
     int nv = (q->n + 15) / 16;
-    rf_i8_epi ep = {bias, alpha, links ? c->link[l] + (l == 0 ? 0 : (size_t)k * nv) : NULL};
+    rf_epi ep = {bias, alpha, links ? c->link[l] + (l == 0 ? 0 : (size_t)k * nv) : NULL};
     gemm(c, l, k, M, A, lda, C, ldc, &ep);
     return 0;
 }

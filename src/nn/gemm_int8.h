@@ -43,11 +43,6 @@ void rf_i8_ctx_free(rf_i8_ctx *c);
  * on the calling thread. */
 void rf_gemm_i8(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc);
 
-/* The write-back of a fused call, per panel of columns (internal to gemm_int8.c). */
-typedef struct {
-    const float *bias, *alpha; /* alpha NULL: ReLU */
-    const int *link;           /* per 16-column vector: the parent's column offset (0: none); NULL: no links */
-} rf_i8_epi;
 /* As rf_gemm_i8, with forward.c's bias + activation (+ links when links) in the write-back: C =
  * act(A W + bias) (+ the parent tower's block of the same rows, which must be final: in C for
  * layer 0, at C's row + the parent's offset for a tower of a later layer). -1, nothing done,

@@ -76,6 +76,8 @@ struct rf_workspace {
     rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
     struct rf_bf16_scratch *bf16; /* train.precision bf16: packing room of the tower GEMMs
                                      (gemm_bf16.h); NULL = fp32 */
+    struct rf_bf16_wpack *bf16w;  /* bf16 scoring (rf_ws_score_only): the weights packed once;
+                                     used by passes with train = 0 */
     struct rf_i8_ctx *i8;         /* int8 scoring: the quantized weights and the activation
                                      scratch (gemm_int8.h); NULL = not int8 */
     rf_bn_sync bns;      /* synchronised BatchNorm (rf_ws_set_batch_sum); bns.fn NULL: local */

@@ -32,6 +32,8 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
         rf_bf16_scratch_free(ws->bf16);
         ws->bf16 = NULL;
     }
+    rf_bf16_wpack_free(ws->bf16w); /* packed for the old precision (rf_ws_score_only) */
+    ws->bf16w = NULL;
     rf_i8_ctx_free(ws->i8); /* int8: the weights quantized as they are now */
     ws->i8 = NULL;
     if (p == RF_PREC_FP32) return RF_OK;
@@ -59,5 +61,12 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
     }
     if (!(ws->bf16 = rf_bf16_scratch_create(an, bn)))
         return rf_errorf(err, RF_ENOMEM, "out of memory for the bf16 packing buffers (%zu values)", an + bn);
+    return RF_OK;
+}
+
+rf_status rf_ws_score_only(rf_workspace *ws, const rf_model *m, rf_error *err)
+{
+    if (!ws->bf16 || ws->bf16w || m->graph) return RF_OK; /* fp32, int8 (quantized already), done, zoo */
+    if (!(ws->bf16w = rf_bf16_wpack_create(m))) return rf_errorf(err, RF_ENOMEM, "out of memory for the packed weights");
     return RF_OK;
 }

@@ -54,6 +54,7 @@ static void predict_team(const rf_model *m, const rf_dataset *ds, rf_precision p
     long bi = -1;
     if (!ws || !rows) st = rf_errorf(&e, RF_ENOMEM, "out of memory");
     else st = rf_ws_set_precision(ws, m, prec, &e);
+    if (!st) st = rf_ws_score_only(ws, m, &e); /* m does not change while it scores */
     while (!st) {
 #pragma omp atomic capture
         bi = (*next)++;

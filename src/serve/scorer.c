@@ -151,7 +151,9 @@ rf_score_ctx *rf_score_ctx_create(const rf_scorer *s)
     c->tmp = malloc(n * sizeof *c->tmp);
     c->tk = s->ix ? rf_topk_ctx_create_(s) : NULL;
     rf_error e;
-    if (c->ws && s->precision && rf_ws_set_precision(c->ws, s->lm.model, (rf_precision)s->precision, &e)) {
+    if (c->ws && s->precision &&
+        (rf_ws_set_precision(c->ws, s->lm.model, (rf_precision)s->precision, &e) ||
+         rf_ws_score_only(c->ws, s->lm.model, &e))) {
         rf_workspace_free(c->ws); /* out of memory: checked at open otherwise */
         c->ws = NULL;
     }

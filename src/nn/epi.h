@@ -1,0 +1,40 @@
+/* epi.h - the fused write-back of the scoring GEMMs (gemm_int8.c, gemm_bf16.c): a product's
+ * vector v of 16 columns becomes act(v + bias) (+ the parent tower's value of the same row), the
+ * same operations in the same order as forward.c's bias + activation + link passes
+ * (rf_bias_act_link_fwd), so the same bits. Internal to nn/. */
+#ifndef RESFLOW_EPI_H
+#define RESFLOW_EPI_H
+
+#include <immintrin.h>
+
+struct rf_model;
+
+/* A matrix's write-back (pointers at the matrix's first column; a kernel takes them at its
+ * panel's first column). */
+typedef struct {
+    const float *bias, *alpha; /* alpha NULL: ReLU, else PReLU slopes */
+    const int *link;           /* per 16-column vector: the parent's column offset from the value
+                                * (0: none); NULL: no links */
+} rf_epi;
+
+/* The link offsets of layer l's tower matrices (layer 0: one matrix of K*H columns; a later
+ * layer: K matrices of H, one per task, at [k * nvec]), nvec = its 16-column vectors per matrix;
+ * NULL when the links of this layer cannot be fused: a task whose parent has a higher index
+ * (forward.c runs a layer's towers in index order), or in layer 0 towers that are not whole
+ * 16-column vectors (a parent's vector of a row must be written before its child's). Free with
+ * free(). NULL too when out of memory (*oom set). */
+int *rf_epi_links(const struct rf_model *m, int l, int *oom);
+
+/* v (vector j of the panel at c, mask m) through the write-back ep. */
+__attribute__((target("avx512f"))) static inline __m512 rf_epi_apply(__m512 v, const float *c, __mmask16 m,
+                                                                     const rf_epi *ep, int j)
+{
+    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->bias + 16 * j));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    v = ep->alpha ? _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, ep->alpha + 16 * j), v), v)
+                  : _mm512_maskz_mov_ps(pos, v);
+    if (ep->link && ep->link[j]) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c + ep->link[j]));
+    return v;
+}
+
+#endif
