@@ -49,9 +49,8 @@ static void sim_cfg(rf_config *c, size_t rows, const char *hidden, const char *e
  * the quantization bound. */
 static void check_layer(rf_i8_ctx *c, const rf_model *m, int l, int k, int M, uint64_t seed)
 {
-    int KH = m->K * m->H[l];
-    int kin = l == 0 ? m->In : m->H[l - 1], N = l == 0 ? KH : m->H[l];
-    const float *W = l == 0 ? m->layer[0].W : m->layer[l].W + (size_t)k * kin * N;
+    int kin, N;
+    const float *W = rf_tower_w(m, l, k, &kin, &N);
     int ldw = N, lda = kin + 3; /* a strided A */
     float *A = malloc((size_t)M * lda * sizeof *A), *C = malloc((size_t)M * (N + 5) * sizeof *C);
     assert_non_null(A);

@@ -120,9 +120,10 @@ typedef enum { RF_PREC_FP32 = 0, RF_PREC_BF16 = 1, RF_PREC_INT8 = 2 } rf_precisi
 RF_API rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision p, rf_error *err) RF_WUR;
 /* Make ws (its precision set) a scoring workspace of m as m is now: in bf16 the hidden layers'
  * weights are packed once for every later pass with train = 0 (they are packed per GEMM
- * otherwise), and, as int8 always does, such passes fuse bias, activation and links into the
- * GEMMs' write-back (the same scores; the pre-activations, for a backward pass, are then not
- * kept). rf_predict_ex and rf_scorer do this; a workspace that trains must not (m changes). */
+ * otherwise), and in bf16 and int8 such passes fuse bias, activation and links into the GEMMs'
+ * write-back (the same scores; the pre-activations, for a backward pass, are then not kept).
+ * fp32 and the zoo models: nothing to do. rf_predict_ex and rf_scorer do this; a workspace that
+ * trains must not (m changes). */
 RF_API rf_status rf_ws_score_only(rf_workspace *ws, const rf_model *m, rf_error *err) RF_WUR;
 /* 1 if this CPU runs bf16 training (AVX512-BF16); RESFLOW_BF16=off in the environment says 0. */
 RF_API int rf_bf16_supported(void);

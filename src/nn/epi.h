@@ -7,23 +7,40 @@
 
 #include <immintrin.h>
 
+#include "resflow/spec.h" /* RF_MAX_LAYERS */
+
 struct rf_model;
 
 /* A matrix's write-back (pointers at the matrix's first column; a kernel takes them at its
  * panel's first column). */
-typedef struct {
+typedef struct rf_epi {
     const float *bias, *alpha; /* alpha NULL: ReLU, else PReLU slopes */
     const int *link;           /* per 16-column vector: the parent's column offset from the value
                                 * (0: none); NULL: no links */
 } rf_epi;
 
-/* The link offsets of layer l's tower matrices (layer 0: one matrix of K*H columns; a later
- * layer: K matrices of H, one per task, at [k * nvec]), nvec = its 16-column vectors per matrix;
- * NULL when the links of this layer cannot be fused: a task whose parent has a higher index
- * (forward.c runs a layer's towers in index order), or in layer 0 towers that are not whole
- * 16-column vectors (a parent's vector of a row must be written before its child's). Free with
- * free(). NULL too when out of memory (*oom set). */
-int *rf_epi_links(const struct rf_model *m, int l, int *oom);
+/* The link offsets of every hidden layer of a model, for the fused write-back of its scoring
+ * workspaces: link[l] per 16-column vector of layer l's matrices (layer 0: one matrix of K*H
+ * columns; a later layer: one of H per task, task k's at [k * its vectors]), the parent's column
+ * offset from the value (0: none); NULL when layer l's links cannot be fused: a task whose parent
+ * has a higher index (forward.c runs a layer's towers in index order), or in layer 0 towers that
+ * are not whole 16-column vectors (a parent's vector of a row must be written before its
+ * child's). */
+typedef struct rf_epi_links {
+    int *link[RF_MAX_LAYERS];
+} rf_epi_links;
+/* NULL when out of memory. */
+rf_epi_links *rf_epi_links_create(const struct rf_model *m);
+void rf_epi_links_free(rf_epi_links *t);
+/* Layer l's (task k's) write-back into *ep: its bias and slopes, and its links when links is
+ * set. 0, or -1 when those links cannot be fused (*ep then unset). */
+int rf_epi_of(const rf_epi_links *t, const struct rf_model *m, int l, int k, int links, rf_epi *ep);
+
+/* ep shifted to the panel that starts at column j0 (a multiple of 16). */
+static inline rf_epi rf_epi_panel(const rf_epi *ep, int j0)
+{
+    return (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
+}
 
 /* v (vector j of the panel at c, mask m) through the write-back ep. */
 __attribute__((target("avx512f"))) static inline __m512 rf_epi_apply(__m512 v, const float *c, __mmask16 m,

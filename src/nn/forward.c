@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/epi.h"
 #include "nn/gemm_bf16.h"
 #include "nn/gemm_int8.h"
 #include "nn/graph.h"
@@ -71,6 +72,7 @@ void rf_workspace_free(rf_workspace *ws)
     rf_graph_ws_free(ws->gws);
     rf_bf16_scratch_free(ws->bf16);
     rf_bf16_wpack_free(ws->bf16w);
+    rf_epi_links_free(ws->epi);
     rf_i8_ctx_free(ws->i8);
     free(ws->X);
     free(ws->dX);
@@ -209,30 +211,30 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
     return RF_OK;
 }
 
-/* Layer l's GEMMs in a scoring workspace (int8, or bf16 with its weights packed once). Without
- * BatchNorm or kept block outputs the bias, activation and links are fused into the GEMMs'
- * write-back, straight into A[l] (= O[l]; Z[l], for a backward pass only, is not written): 1.
- * Otherwise (or when the layer's links cannot be fused, epi.h) Z[l] is written: 0. */
+/* Layer l's GEMMs in a scoring workspace (int8, or bf16 with its weights packed once). In one
+ * made by rf_ws_score_only, without BatchNorm or kept block outputs, the bias, activation and
+ * links are fused into the GEMMs' write-back (epi.h), straight into A[l] (= O[l]; Z[l], for a
+ * backward pass only, is not written): 1. Otherwise (or when the layer's links cannot be fused)
+ * Z[l] is written: 0. */
 static int score_gemms(const rf_model *m, rf_workspace *ws, int l, int B)
 {
-    int H = m->H[l], K = m->K, KH = K * H, links = link_on(m, l);
-    const rf_layer_params *lp = &m->layer[l];
-    int fuse = m->spec.model.bn != RF_BN_BATCH && !ws->R[l];
+    int K = m->K, KH = K * m->H[l];
+    int fuse = ws->epi && m->spec.model.bn != RF_BN_BATCH && !ws->R[l];
     for (int k = 0; k < (l == 0 ? 1 : K); k++) {
-        int kin = l == 0 ? m->In : m->H[l - 1], lda = l == 0 ? m->In : K * kin, n = l == 0 ? KH : H;
+        int kin, n;
+        const float *W = rf_tower_w(m, l, k, &kin, &n);
+        int lda = l == 0 ? m->In : K * kin;
         const float *a = l == 0 ? ws->x : ws->O[l - 1] + k * kin;
-        size_t off = l == 0 ? 0 : (size_t)k * H;
-        if (fuse) {
-            int r = ws->i8 ? rf_gemm_i8_fused(ws->i8, l, k, B, a, lda, ws->A[l] + off, KH, lp->b + off,
-                                              lp->alpha ? lp->alpha + off : NULL, links)
-                           : rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->A[l] + off, KH, 1, links);
-            if (!r) continue;
-            fuse = 0; /* (k = 0: the answer is the layer's, the same for every tower) */
-        }
+        size_t off = l == 0 ? 0 : (size_t)k * n;
+        rf_epi ep;
+        if (fuse && !rf_epi_of(ws->epi, m, l, k, link_on(m, l), &ep) &&
+            !(ws->i8 ? rf_gemm_i8_fused(ws->i8, l, k, B, a, lda, ws->A[l] + off, KH, &ep)
+                     : rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->A[l] + off, KH, &ep)))
+            continue;
+        fuse = 0; /* (k = 0: the answer is the layer's, the same for every tower) */
         if (ws->i8) rf_gemm_i8(ws->i8, l, k, B, a, lda, ws->Z[l] + off, KH);
-        else if (rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->Z[l] + off, KH, 0, 0))
-            rf_gemm(0, 0, B, n, kin, 1.0f, a, lda, lp->W + (l == 0 ? 0 : (size_t)k * kin * H), n, 0.0f,
-                    ws->Z[l] + off, KH);
+        else if (rf_gemm_bf16_score(ws->bf16, ws->bf16w, m, l, k, B, a, lda, ws->Z[l] + off, KH, NULL))
+            rf_gemm(0, 0, B, n, kin, 1.0f, a, lda, W, n, 0.0f, ws->Z[l] + off, KH);
     }
     return fuse;
 }

@@ -249,16 +249,12 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
                     int nr = (cols + 15) / 16;
                     __mmask16 last = mask16(cols - 16 * (nr - 1));
                     const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
-                    rf_epi pe, *pep = NULL; /* the panel's part of the write-back */
-                    if (ep && lastk) {
-                        pe = (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL,
-                                      ep->link ? ep->link + j0 / 16 : NULL};
-                        pep = &pe;
-                    }
+                    rf_epi pe = ep && lastk ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's write-back */
                     for (int bi = b0; bi < b1; bi++) {
                         int i0 = bi * MR, mr = M - i0 < MR ? M - i0 : MR;
                         KERN_TAB[mr - 1][nr - 1](a32 + i0 * ars + k0 * aps, ars, aps, bp, (size_t)w, kn,
-                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last, pep);
+                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last,
+                                                 ep && lastk ? &pe : NULL);
                     }
                 }
             }
@@ -277,7 +273,6 @@ int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K
 
 struct rf_bf16_wpack {
     uint32_t *w[RF_MAX_LAYERS * RF_MAX_TASKS]; /* layer 0: [0]; layer l > 0: task k at [l * RF_MAX_TASKS + k] */
-    int *link[RF_MAX_LAYERS];                   /* rf_epi_links of each layer */
 };
 
 static uint32_t *pack_b(const float *B, int ldb, int K, int N)
@@ -291,17 +286,13 @@ static uint32_t *pack_b(const float *B, int ldb, int K, int N)
 rf_bf16_wpack *rf_bf16_wpack_create(const rf_model *m)
 {
     rf_bf16_wpack *w = calloc(1, sizeof *w);
-    int bad = !w, K = m->K;
-    for (int l = 0; l < m->L && !bad; l++) {
-        int H = m->H[l], oom;
-        if (l == 0) bad = !(w->w[0] = pack_b(m->layer[0].W, K * H, m->In, K * H));
-        for (int k = 0; l > 0 && k < K && !bad; k++)
-            bad = !(w->w[l * RF_MAX_TASKS + k] = pack_b(m->layer[l].W + (size_t)k * m->H[l - 1] * H, H, m->H[l - 1], H));
-        if (!bad) {
-            w->link[l] = rf_epi_links(m, l, &oom);
-            bad = oom;
+    int bad = !w;
+    for (int l = 0; l < m->L && !bad; l++)
+        for (int k = 0; k < (l == 0 ? 1 : m->K) && !bad; k++) {
+            int kin, n;
+            const float *W = rf_tower_w(m, l, k, &kin, &n);
+            bad = !(w->w[l * RF_MAX_TASKS + k] = pack_b(W, n, kin, n));
         }
-    }
     if (bad) {
         rf_bf16_wpack_free(w);
         return NULL;
@@ -313,20 +304,13 @@ void rf_bf16_wpack_free(rf_bf16_wpack *w)
 {
     if (!w) return;
     for (size_t i = 0; i < sizeof w->w / sizeof *w->w; i++) free(w->w[i]);
-    for (int l = 0; l < RF_MAX_LAYERS; l++) free(w->link[l]);
     free(w);
 }
 
 int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const rf_model *m, int l, int k, int M,
-                       const float *A, int lda, float *C, int ldc, int fused, int links)
+                       const float *A, int lda, float *C, int ldc, const rf_epi *ep)
 {
-    int H = m->H[l], K = m->K, kin = l == 0 ? m->In : m->H[l - 1], N = l == 0 ? K * H : H;
-    const uint32_t *bp = w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k];
-    if (!fused) return gemm(s, 0, 0, M, N, kin, 1.0f, A, lda, NULL, 0, bp, 0.0f, C, ldc, NULL);
-    if (links && !w->link[l]) return 1;
-    const rf_layer_params *lp = &m->layer[l];
-    size_t off = l == 0 ? 0 : (size_t)k * H;
-    rf_epi ep = {lp->b + off, lp->alpha ? lp->alpha + off : NULL,
-                 links ? w->link[l] + (l == 0 ? 0 : (size_t)k * ((H + 15) / 16)) : NULL};
-    return gemm(s, 0, 0, M, N, kin, 1.0f, A, lda, NULL, 0, bp, 0.0f, C, ldc, &ep);
+    int kin, n;
+    rf_tower_w(m, l, k, &kin, &n);
+    return gemm(s, 0, 0, M, n, kin, 1.0f, A, lda, NULL, 0, w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k], 0.0f, C, ldc, ep);
 }

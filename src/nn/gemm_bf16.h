@@ -47,13 +47,13 @@ struct rf_model;
 typedef struct rf_bf16_wpack rf_bf16_wpack;
 rf_bf16_wpack *rf_bf16_wpack_create(const struct rf_model *m);
 void rf_bf16_wpack_free(rf_bf16_wpack *w);
-/* C = A W for layer l (task k of a later layer) of m with the weights of w (packed from m):
- * fused 0, as rf_gemm_bf16; fused 1, act(A W + bias) (+ the links when links; epi.h), straight
- * into the layer's output, the same bits as rf_gemm_bf16 and forward.c's passes. Returns 0; 1 when
- * this layer's links cannot be fused (nothing done: epi.h's conditions), -1 when the scratch is
- * too small (nothing done). */
+/* C = A W for layer l (task k of a later layer) of m with the weights of w (packed from m), with
+ * the fused write-back ep (epi.h; NULL: none, as rf_gemm_bf16) on the last K block, straight
+ * into the layer's output: the same bits as rf_gemm_bf16 and forward.c's passes. 0, or -1 when
+ * the scratch is too small (nothing done). */
+struct rf_epi;
 int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const struct rf_model *m, int l, int k, int M,
-                       const float *A, int lda, float *C, int ldc, int fused, int links);
+                       const float *A, int lda, float *C, int ldc, const struct rf_epi *ep);
 
 /* The one hook of forward.c / backward.c: a tower GEMM in the workspace's precision (bf16 when
  * the workspace holds a scratch, i.e. rf_ws_set_precision chose bf16; rf_gemm otherwise). */

@@ -47,15 +47,15 @@ typedef struct {
 struct rf_i8_ctx {
     i8_mat *mat;
     int n_mat, first[RF_MAX_LAYERS]; /* layer l's first matrix */
-    /* the fused write-back's links (rf_gemm_i8_fused): per matrix and 16-column vector, the column
-     * offset of the parent tower's value (0: a root tower); NULL: links cannot be fused here */
-    int *link[RF_MAX_LAYERS];
     uint8_t *a;                      /* max_rows x a_row bytes */
     float *ascale;                   /* max_rows */
     int max_rows, a_row;
 };
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Layer l's matrix (task k's after layer 0). */
+static const i8_mat *mat_of(const rf_i8_ctx *c, int l, int k) { return &c->mat[c->first[l] + (l == 0 ? 0 : k)]; }
 
 /* Quantize and pack W (kin x n, ld ldw), its row k scaled by smooth[k] (NULL: 1). 0, or -1 when
  * out of memory. */
@@ -143,33 +143,26 @@ rf_i8_ctx *rf_i8_ctx_create(const rf_model *m, int max_rows)
 {
     rf_i8_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int K = m->K, n = 0, kmax = 0;
+    int K = m->K, nmat = 0, kmax = 0;
     for (int l = 0; l < m->L; l++) {
-        c->first[l] = n;
-        n += l == 0 ? 1 : K;
+        c->first[l] = nmat;
+        nmat += l == 0 ? 1 : K;
         int kin = l == 0 ? m->In : m->H[l - 1];
         if (kin > kmax) kmax = kin;
     }
-    c->n_mat = n;
+    c->n_mat = nmat;
     c->a_row = (kmax + 3) / 4 * 4;
     c->max_rows = max_rows;
-    c->mat = calloc((size_t)(n ? n : 1), sizeof *c->mat);
+    c->mat = calloc((size_t)(nmat ? nmat : 1), sizeof *c->mat);
     c->a = aligned_alloc(64, ((size_t)max_rows * c->a_row + 63) / 64 * 64 + 64);
     c->ascale = malloc((size_t)(max_rows ? max_rows : 1) * sizeof *c->ascale);
     int bad = !c->mat || !c->a || !c->ascale;
-    for (int l = 0; l < m->L && !bad; l++) {
-        int H = m->H[l];
-        if (l == 0) bad = layer0_init(&c->mat[0], m);
-        else
-            for (int k = 0; k < K && !bad; k++)
-                bad = mat_init(&c->mat[c->first[l] + k], m->layer[l].W + (size_t)k * m->H[l - 1] * H, H, m->H[l - 1], H,
-                               NULL);
-    }
-    for (int l = 0; l < m->L && !bad; l++) { /* the links a fused write-back can add (epi.h) */
-        int oom;
-        c->link[l] = rf_epi_links(m, l, &oom);
-        bad = oom;
-    }
+    for (int l = 0; l < m->L && !bad; l++)
+        for (int k = 0; k < (l == 0 ? 1 : K) && !bad; k++) {
+            int kin, n;
+            const float *W = rf_tower_w(m, l, k, &kin, &n);
+            bad = l == 0 ? layer0_init(&c->mat[0], m) : mat_init(&c->mat[c->first[l] + k], W, n, kin, n, NULL);
+        }
     if (bad) {
         rf_i8_ctx_free(c);
         return NULL;
@@ -180,7 +173,6 @@ rf_i8_ctx *rf_i8_ctx_create(const rf_model *m, int max_rows)
 void rf_i8_ctx_free(rf_i8_ctx *c)
 {
     if (!c) return;
-    for (int l = 0; l < RF_MAX_LAYERS; l++) free(c->link[l]);
     for (int i = 0; c->mat && i < c->n_mat; i++) mat_free(&c->mat[i]);
     free(c->mat);
     free(c->a);
@@ -335,9 +327,8 @@ I8_TARGET static void kern_6_4_full(const uint8_t *a, size_t ar, const int32_t *
 static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
 
 /* C = A W (+ the write-back ep: bias, activation, links; NULL: none) */
-static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const rf_epi *ep)
+static void gemm(rf_i8_ctx *c, const i8_mat *q, int M, const float *A, int lda, float *C, int ldc, const rf_epi *ep)
 {
-    const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
     int np = (int)round16((size_t)q->n);
     size_t ar = (size_t)q->kq * 4;
     for (int r0 = 0; r0 < M; r0 += c->max_rows) { /* never more rows than the scratch holds */
@@ -349,16 +340,12 @@ static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, flo
             int nr = (cols + 15) / 16;
             __mmask16 last = mask16(cols - 16 * (nr - 1));
             const int32_t *bp = (const int32_t *)(q->b + (size_t)j0 * q->kq * 4);
-            rf_epi pe, *pep = NULL; /* the panel's part of the write-back */
-            if (ep) {
-                pe = (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
-                pep = &pe;
-            }
+            rf_epi pe = ep ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's part of the write-back */
             for (int i0 = 0; i0 < mm; i0 += MR) {
                 int mr = mm - i0 < MR ? mm - i0 : MR;
                 kern_fn kf = mr == MR && nr == NRV && last == 0xffff ? kern_6_4_full : KERN_TAB[mr - 1][nr - 1];
                 kf(c->a + i0 * ar, ar, bp, (size_t)w, q->kq, C + (size_t)(r0 + i0) * ldc + j0, ldc, c->ascale + i0,
-                   q->scale + j0, q->comp + j0, last, pep);
+                   q->scale + j0, q->comp + j0, last, ep ? &pe : NULL);
             }
         }
     }
@@ -366,26 +353,23 @@ static void gemm(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, flo
 
 void rf_gemm_i8(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc)
 {
-    const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
-    gemm(c, l, k, M, A, lda, C, ldc, NULL);
+    const i8_mat *q = mat_of(c, l, k);
+    gemm(c, q, M, A, lda, C, ldc, NULL);
     if (q->tail) /* the fp32 columns */
         rf_gemm(0, 0, M, q->n, q->tail_k, 1.0f, A + q->kin, lda, q->tail, q->ldw, 1.0f, C, ldc);
 }
 
-int rf_gemm_i8_fused(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const float *bias,
-                     const float *alpha, int links)
+int rf_gemm_i8_fused(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const rf_epi *ep)
 {
-    const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
-    if (q->tail || (links && !c->link[l])) return -1; /* the fp32 part comes after the int8 one */
-    int nv = (q->n + 15) / 16;
-    rf_epi ep = {bias, alpha, links ? c->link[l] + (l == 0 ? 0 : (size_t)k * nv) : NULL};
-    gemm(c, l, k, M, A, lda, C, ldc, &ep);
+    const i8_mat *q = mat_of(c, l, k);
+    if (q->tail) return -1; /* the fp32 part would come after the write-back */
+    gemm(c, q, M, A, lda, C, ldc, ep);
     return 0;
 }
 
 const float *rf_i8_smooth(const rf_i8_ctx *c, int l, int k, int *kin)
 {
-    const i8_mat *q = &c->mat[c->first[l] + (l == 0 ? 0 : k)];
+    const i8_mat *q = mat_of(c, l, k);
     *kin = q->kin;
     return q->smooth;
 }

@@ -43,14 +43,12 @@ void rf_i8_ctx_free(rf_i8_ctx *c);
  * on the calling thread. */
 void rf_gemm_i8(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc);
 
-/* As rf_gemm_i8, with forward.c's bias + activation (+ links when links) in the write-back: C =
- * act(A W + bias) (+ the parent tower's block of the same rows, which must be final: in C for
- * layer 0, at C's row + the parent's offset for a tower of a later layer). -1, nothing done,
- * when this layer cannot be fused: layer 0 with fp32 dense columns, or links whose parents do not
- * come first (a parent after its child, or towers of layer 0 not whole 16-column vectors).
- * The same bits as rf_gemm_i8 followed by rf_bias_act_link_fwd. */
-int rf_gemm_i8_fused(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc, const float *bias,
-                     const float *alpha, int links);
+/* As rf_gemm_i8, with the fused write-back ep (epi.h: bias, activation, links; the links'
+ * parents must be final first) straight into the layer's output: the same bits as rf_gemm_i8
+ * followed by forward.c's passes. -1, nothing done, for a layer 0 with fp32 dense columns. */
+struct rf_epi;
+int rf_gemm_i8_fused(rf_i8_ctx *c, int l, int k, int M, const float *A, int lda, float *C, int ldc,
+                     const struct rf_epi *ep);
 /* For tests: the smoothing factors c_k of layer l's (task k's) int8 columns (NULL: none) and
  * their count *kin (layer 0: the embedding columns; the others are fp32). */
 const float *rf_i8_smooth(const rf_i8_ctx *c, int l, int k, int *kin);

@@ -78,6 +78,8 @@ struct rf_workspace {
                                      (gemm_bf16.h); NULL = fp32 */
     struct rf_bf16_wpack *bf16w;  /* bf16 scoring (rf_ws_score_only): the weights packed once;
                                      used by passes with train = 0 */
+    struct rf_epi_links *epi;     /* a scoring workspace (rf_ws_score_only): the links of the
+                                     fused write-back (epi.h); NULL: no fused passes */
     struct rf_i8_ctx *i8;         /* int8 scoring: the quantized weights and the activation
                                      scratch (gemm_int8.h); NULL = not int8 */
     rf_bn_sync bns;      /* synchronised BatchNorm (rf_ws_set_batch_sum); bns.fn NULL: local */
@@ -109,6 +111,14 @@ static inline int logit_link_on(const rf_model *m)
     const rf_model_cfg *mc = &m->spec.model;
     if (mc->type == RF_MODEL_TWIN) return (mc->twin_link & RF_TWIN_AFTER) != 0; /* after the dot product */
     return has_links(m) && mc->res_logit && !(mc->type == RF_MODEL_RESFLOW && mc->monotonic == RF_MONO_M4);
+}
+/* The weights of layer l's GEMM of the tower models: layer 0 all towers side by side (k
+ * ignored), a later layer task k's block; *kin rows x *n columns, row stride *n. */
+static inline const float *rf_tower_w(const rf_model *m, int l, int k, int *kin, int *n)
+{
+    *kin = l == 0 ? m->In : m->H[l - 1];
+    *n = l == 0 ? m->K * m->H[0] : m->H[l];
+    return m->layer[l].W + (l == 0 ? 0 : (size_t)k * *kin * *n);
 }
 static inline int is_product(const rf_model *m)
 {

@@ -1,6 +1,7 @@
 /* precision_ws.c - a workspace's precision (rf_ws_set_precision, model.h): for bf16, a packing
  * scratch sized for every tower GEMM of forward.c and backward.c at the workspace's batch; for
  * int8, the quantized weights of the hidden layers and the activation scratch. */
+#include "nn/epi.h"
 #include "nn/gemm_bf16.h"
 #include "nn/gemm_int8.h"
 #include "nn/model_impl.h"
@@ -66,7 +67,9 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
 
 rf_status rf_ws_score_only(rf_workspace *ws, const rf_model *m, rf_error *err)
 {
-    if (!ws->bf16 || ws->bf16w || m->graph) return RF_OK; /* fp32, int8 (quantized already), done, zoo */
-    if (!(ws->bf16w = rf_bf16_wpack_create(m))) return rf_errorf(err, RF_ENOMEM, "out of memory for the packed weights");
+    if ((!ws->bf16 && !ws->i8) || m->graph) return RF_OK; /* fp32 (no fused passes), zoo */
+    if (!ws->epi && !(ws->epi = rf_epi_links_create(m))) return rf_errorf(err, RF_ENOMEM, "out of memory");
+    if (ws->bf16 && !ws->bf16w && !(ws->bf16w = rf_bf16_wpack_create(m))) /* int8 quantized its weights already */
+        return rf_errorf(err, RF_ENOMEM, "out of memory for the packed weights");
     return RF_OK;
 }
