@@ -97,21 +97,21 @@ fi
 echo "setup: 16 fields x emb 16 (250k rows), towers 256-128-64-1 x 2 tasks, batch 2048, $THREADS threads, $STEPS steps, median of $REPS, $PRECISION"
 echo "inference: resflow = rf_predict over the rows (resflow predict's path, probabilities), torch = the model's forward on batches of 2048"
 echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe), PLE 2 levels (256, 128) x (1 specific + 2 shared); towers as above on their outputs"
-# train.precision: bf16 (the tower models' GEMMs in bf16 with fp32 accumulation, AVX512-BF16;
-# docs/performance.md, "bf16 training") against PyTorch fp32 in the same run, alternating; only on
-# a CPU with AVX512-BF16, and only for the tower models in MODELS. BF16=0 leaves it out.
+# train.precision: bf16 (the GEMMs in bf16 with fp32 accumulation, AVX512-BF16; docs/performance.md,
+# "bf16 training") against PyTorch fp32 in the same run, alternating; only on a CPU with
+# AVX512-BF16; int8 scoring for the tower models (resflow, nse, esmm). BF16=0 leaves it out.
 if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --rows 4096 >/dev/null 2>&1; then
     I8=0; "$BUILD/bench_train" --precision int8 --only infer --steps 1 --rows 4096 >/dev/null 2>&1 && I8=1
     printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s %14s %7s   (bf16, int8 vs PyTorch fp32)\n' model \
         "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s" "bf16 inf/s" "torch inf/s" ratio \
         "int8 inf/s" ratio
     for m in $MODELS; do
-        case "$m" in resflow|nse|esmm) ;; *) continue ;; esac
+        M8=$I8; case "$m" in resflow|nse|esmm) ;; *) M8=0 ;; esac
         : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"; : > "$D/i.txt"
         for r in $(seq "$REPS"); do
             "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision bf16 \
                 --json >> "$D/b.txt"
-            [ $I8 = 1 ] && "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision int8 \
+            [ $M8 = 1 ] && "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision int8 \
                 --only infer --json >> "$D/i.txt"
             "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --json >> "$D/f.txt"
             env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
@@ -122,12 +122,12 @@ if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --ro
         ft=$(med train_samples_per_sec f); tt=$(med train_samples_per_sec t); tc=$(med train_cpu_samples_per_sec t)
         bi=$(med infer_samples_per_sec b); ti=$(med infer_samples_per_sec t)
         ii=-; ir=-
-        if [ $I8 = 1 ]; then ii=$(med infer_samples_per_sec i); ir=$(echo "$ii $ti" | awk '{printf "%.2fx", $1/$2}'); fi
+        if [ $M8 = 1 ]; then ii=$(med infer_samples_per_sec i); ir=$(echo "$ii $ti" | awk '{printf "%.2fx", $1/$2}'); fi
         printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx %14s %7s\n' "$m" "$bt" "$tt" \
             "$(echo "$bt $tt" | awk '{print $1/$2}')" "$bg" "$(echo "$bg $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')" \
             "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')" "$ii" "$ir"
     done
     echo "bf16: %peak is of the fp32 peak above (bf16's is twice it); bf16 inf/s = rf_predict_ex in bf16 (resflow"
-    echo "predict --precision bf16), int8 inf/s = in int8 (--precision int8, AVX512-VNNI; - = none), both against"
-    echo "PyTorch's fp32 forward in the same run"
+    echo "predict --precision bf16), int8 inf/s = in int8 (--precision int8, AVX512-VNNI; - = none or a zoo model),"
+    echo "both against PyTorch's fp32 forward in the same run; the zoo's gates and logit layers (< 16 columns) stay fp32"
 fi

@@ -101,14 +101,25 @@ static void test_first_bad_row(void **state)
     rf_dataset_free(ds);
 }
 
-static void test_bf16_refused(void **state)
+/* A zoo model scores in bf16 where the CPU has it (the same scores for 1 and 2 threads, not
+ * fp32's), never in int8; a CPU without AVX512-BF16 refuses bf16. */
+static void test_bf16_zoo_and_refusals(void **state)
 {
     (void)state;
     rf_dataset *ds = test_sim(600, 9, 300, 400, 50, 0.2f);
     rf_config cfg;
     rf_model *m = test_small_model(ds, RF_MODEL_MMOE, 0, &cfg);
-    rf_predict_opts o = {2, RF_PREC_BF16};
-    free(scores(m, ds, &o, RF_EUSAGE)); /* the zoo: fp32 only */
+    rf_predict_opts o = {2, RF_PREC_BF16}, o1 = {1, RF_PREC_BF16}, o8 = {2, RF_PREC_INT8}, o32 = {2, RF_PREC_FP32};
+    free(scores(m, ds, &o8, RF_EUSAGE)); /* int8: the tower models only */
+    if (rf_bf16_supported()) {
+        size_t n = ds->n * (size_t)rf_model_info_of(m)->K;
+        float *a = scores(m, ds, &o, RF_OK), *b = scores(m, ds, &o1, RF_OK), *f = scores(m, ds, &o32, RF_OK);
+        assert_memory_equal(a, b, n * sizeof *a);
+        assert_true(memcmp(a, f, n * sizeof *a) != 0); /* bf16 ran */
+        free(a);
+        free(b);
+        free(f);
+    }
     rf_model_free(m);
     m = test_small_model(ds, RF_MODEL_NSE, 0, &cfg);
     test_env_saved env = test_bf16_off(); /* as a CPU without AVX512-BF16 */
@@ -129,7 +140,7 @@ int main(void)
         cmocka_unit_test(test_threads_tower),
         cmocka_unit_test(test_threads_zoo),
         cmocka_unit_test(test_first_bad_row),
-        cmocka_unit_test(test_bf16_refused),
+        cmocka_unit_test(test_bf16_zoo_and_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,11 +58,11 @@ static const char *eval_help =
     "      --json[=FILE]     print metrics as JSON (to FILE if given)\n"
     "      --skip-bad-rows   skip malformed rows and count them\n"
     "      --threads N       threads\n"
-    "      --precision P     fp32 (default), bf16 or int8: the tower models' (resflow, nse, esmm)\n"
-    "                        hidden-layer GEMMs in bfloat16 with fp32 sums (AVX512-BF16 CPUs), or\n"
-    "                        in int8 (weights per column, activations per row; AVX512-VNNI\n"
-    "                        CPUs): more rows per second, AUCs within 0.002 of fp32's\n"
-    "                        (docs/performance.md)\n"
+    "      --precision P     fp32 (default), bf16 or int8: the model's GEMMs in bfloat16 with fp32\n"
+    "                        sums (AVX512-BF16 CPUs; any model), or the tower models' (resflow,\n"
+    "                        nse, esmm) in int8 (weights per column, activations per row;\n"
+    "                        AVX512-VNNI CPUs): more rows per second, AUCs within 0.002 of\n"
+    "                        fp32's (docs/performance.md)\n"
     "  -q, --quiet           no progress output (warnings and errors only)\n"
     "  -h, --help            this help\n";
 

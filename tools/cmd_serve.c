@@ -38,9 +38,9 @@ static const char *serve_help =
     "      --max-connections N open connections (default 64)\n"
     "      --timeout S         seconds a connection may stay idle (default 10)\n"
     "      --max-requests N    exit after answering N requests (for tests)\n"
-    "      --precision P       fp32 (default), bf16 or int8: score a tower model's GEMMs in bfloat16\n"
-    "                          with fp32 sums (AVX512-BF16 CPUs) or in int8 (AVX512-VNNI CPUs), as\n"
-    "                          'resflow predict --precision'\n"
+    "      --precision P       fp32 (default), bf16 or int8: score the model's GEMMs in bfloat16\n"
+    "                          with fp32 sums (AVX512-BF16 CPUs) or a tower model's in int8\n"
+    "                          (AVX512-VNNI CPUs), as 'resflow predict --precision'\n"
     "  -q, --quiet             no progress output\n"
     "  -h, --help              this help\n";
 

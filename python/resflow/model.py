@@ -98,12 +98,12 @@ class Model(Closing):
         for the model's own test rows): one float32 column per task (entire-space probabilities),
         'score' (the stored fusion formula, when the model has one) and 'expected' (E(v), or the
         traditional head's output, for a regression model) - the columns of ``resflow predict``.
-        A pandas DataFrame (as_frame) or a dict of numpy arrays. dtype "bf16" computes the tower
-        models' GEMMs in bfloat16 with fp32 sums (``resflow predict --precision bf16``: about twice
-        as fast on a CPU with AVX512-BF16, scores within bf16 rounding of fp32's), "int8" in int8
-        (``--precision int8``: weights per column, activations per row, on a CPU with
-        AVX512-VNNI; AUCs within 0.002 of fp32's); either is an error elsewhere and for the zoo
-        models."""
+        A pandas DataFrame (as_frame) or a dict of numpy arrays. dtype "bf16" computes the model's
+        GEMMs in bfloat16 with fp32 sums (``resflow predict --precision bf16``: about twice as fast
+        on a CPU with AVX512-BF16, scores within bf16 rounding of fp32's), "int8" a tower model's
+        (resflow, nse, esmm) in int8 (``--precision int8``: weights per column, activations per
+        row, on a CPU with AVX512-VNNI; AUCs within 0.002 of fp32's); either is an error on a CPU
+        without the instructions, int8 also for the zoo models."""
         prec = precision_of(dtype)
         ds = self._dataset(data, False, skip_bad_rows)
         try:

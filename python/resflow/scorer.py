@@ -70,7 +70,7 @@ class Scorer(Closing):
     A Scorer has one scratch: its calls from several Python threads take turns (a lock); open one
     Scorer per thread to score in parallel. ``threads`` (OpenMP threads per request, default 1):
     with more than 1 a request waits until no other library call runs (_threads.py). ``dtype``
-    "bf16" or "int8" scores a tower model in that precision, as ``resflow serve --precision`` (the
+    "bf16" (any model) or "int8" (a tower model) scores in that precision, as ``resflow serve --precision`` (the
     scores are then those of ``Model.predict(dtype=...)``)."""
 
     def __init__(self, path, max_candidates=1000, threads=1, index=None, max_k=0, max_shortlist=0, dtype="fp32"):

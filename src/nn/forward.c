@@ -293,11 +293,11 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         if (ws->i8 || (ws->bf16w && !train)) { /* a scoring workspace (int8, or bf16 with packed weights) */
             if (score_gemms(m, ws, l, B)) continue; /* A (= O) is final */
         } else if (l == 0) {
-            rf_tower_gemm(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
+            rf_gemm_prec(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
         } else {
             int Hp = m->H[l - 1];
             for (int k = 0; k < K; k++)
-                rf_tower_gemm(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                rf_gemm_prec(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
                               lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
         }
         /* without BatchNorm or kept block outputs, the links join the bias + activation pass */

@@ -55,13 +55,18 @@ struct rf_epi;
 int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const struct rf_model *m, int l, int k, int M,
                        const float *A, int lda, float *C, int ldc, const struct rf_epi *ep);
 
-/* The one hook of forward.c / backward.c: a tower GEMM in the workspace's precision (bf16 when
- * the workspace holds a scratch, i.e. rf_ws_set_precision chose bf16; rf_gemm otherwise). */
-static inline void rf_tower_gemm(rf_bf16_scratch *bf, int transA, int transB, int M, int N, int K,
+/* The one hook of forward.c, backward.c and graph.c: a GEMM in the workspace's precision (bf16
+ * when the workspace holds a scratch, i.e. rf_ws_set_precision chose bf16; rf_gemm otherwise).
+ * A GEMM with fewer than RF_BF16_MIN_NK columns or products per sum (a zoo model's gates, N = the
+ * number of experts; a logit layer, N = 1; their input gradients, K = the same) stays fp32: the
+ * kernel's 64-column panels would compute 16 to 64 times the products it needs. */
+#define RF_BF16_MIN_NK 16
+static inline void rf_gemm_prec(rf_bf16_scratch *bf, int transA, int transB, int M, int N, int K,
                                  float alpha, const float *A, int lda, const float *Bm, int ldb,
                                  float beta, float *C, int ldc)
 {
-    if (!bf || rf_gemm_bf16(bf, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc))
+    if (!bf || N < RF_BF16_MIN_NK || K < RF_BF16_MIN_NK ||
+        rf_gemm_bf16(bf, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc))
         rf_gemm(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/bnsync.h"
+#include "nn/gemm_bf16.h"
 #include "nn/graph.h"
 #include "nn/ops.h"
 #include "resflow/spec.h"
@@ -59,6 +60,7 @@ struct rf_graph_ws {
     int freeze;     /* RF_FREEZE_* */
     float **frozen; /* per op (mix with stop-gradient inputs): (maxB, n, H) recorded inputs */
     rf_bn_sync *sync; /* synchronised BatchNorm (bnsync.h), or NULL */
+    rf_bf16_scratch *bf16; /* the model workspace's bf16 packing room (bf16 GEMMs), or NULL */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -443,6 +445,28 @@ void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx)
 }
 
 void rf_graph_ws_sync(rf_graph_ws *w, struct rf_bn_sync *s) { w->sync = s; }
+void rf_graph_ws_bf16(rf_graph_ws *w, rf_bf16_scratch *s) { w->bf16 = s; }
+
+void rf_graph_bf16_need(const rf_graph *g, int B, size_t *an, size_t *bn)
+{
+    for (int i = 0; i < g->nops; i++) {
+        const op *o = &g->ops[i];
+        int M, N, K; /* forward C(M,N) = A(M,K) W(K,N); backward dW = A^T dC, dA = dC W^T */
+        if (o->k == OP_LINEAR || o->k == OP_GLINEAR) {
+            M = B;
+            K = o->in[0].w / o->G;
+            N = o->out.w / o->G;
+        } else if (o->k == OP_ATTN2) {
+            M = B;
+            K = N = o->out.w;
+        } else {
+            continue;
+        }
+        rf_bf16_scratch_need(0, 0, M, N, K, an, bn);
+        rf_bf16_scratch_need(1, 0, K, N, M, an, bn);
+        rf_bf16_scratch_need(0, 1, M, K, N, an, bn);
+    }
+}
 
 void rf_graph_bn_idle(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, float *Gp)
 {
@@ -520,7 +544,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
         case OP_GLINEAR: {
             int G = o->G, iw = in.w / G, ow = out.w / G;
             for (int j = 0; j < G; j++)
-                rf_gemm(0, 0, B, ow, iw, 1.0f, V(in) + j * iw, LD(in), P + o->W + (size_t)j * iw * ow, ow,
+                rf_gemm_prec(w->bf16, 0, 0, B, ow, iw, 1.0f, V(in) + j * iw, LD(in), P + o->W + (size_t)j * iw * ow, ow,
                         0.0f, V(out) + j * ow, LD(out));
             const op *nx = i + 1 < g->nops ? &g->ops[i + 1] : NULL;
             if (o->b != NONE && fuses_act(g, o, nx)) { /* z += b and the activation in one pass */
@@ -605,7 +629,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
             size_t Wm[3] = {o->W, o->Wk, o->Wv};
             for (int k = 0; k < 2; k++)
                 for (int m = 0; m < 3; m++)
-                    rf_gemm(0, 0, B, H, H, 1.0f, V(u[k]), LD(u[k]), P + Wm[m], H, 0.0f, I + (3 * k + m) * H, S);
+                    rf_gemm_prec(w->bf16, 0, 0, B, H, H, 1.0f, V(u[k]), LD(u[k]), P + Wm[m], H, 0.0f, I + (3 * k + m) * H, S);
             float sc = 1.0f / sqrtf((float)H);
             for (int b = 0; b < B; b++) {
                 float *r = I + (size_t)b * S, s[2];
@@ -650,10 +674,10 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         case OP_GLINEAR: {
             int G = o->G, iw = in.w / G, ow = out.w / G;
             for (int j = 0; j < G; j++) {
-                rf_gemm(1, 0, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), GR(out) + j * ow, LD(out), 1.0f,
+                rf_gemm_prec(w->bf16, 1, 0, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), GR(out) + j * ow, LD(out), 1.0f,
                         Gp + o->W + (size_t)j * iw * ow, ow);
                 if (!o->nograd[0])
-                    rf_gemm(0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
+                    rf_gemm_prec(w->bf16, 0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
                             o->acc[0] ? 1.0f : 0.0f, GR(in) + j * iw, LD(in));
             }
             if (o->b != NONE) rf_bias_bwd(GR(out), B, out.w, LD(out), Gp + o->b);
@@ -769,9 +793,9 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             size_t Wm[3] = {o->W, o->Wk, o->Wv};
             for (int k = 0; k < 2; k++) {
                 for (int m = 0; m < 3; m++) {
-                    rf_gemm(1, 0, H, H, B, 1.0f, V(u[k]), LD(u[k]), gI + (3 * k + m) * H, S, 1.0f, Gp + Wm[m], H);
+                    rf_gemm_prec(w->bf16, 1, 0, H, H, B, 1.0f, V(u[k]), LD(u[k]), gI + (3 * k + m) * H, S, 1.0f, Gp + Wm[m], H);
                     if (!o->nograd[k])
-                        rf_gemm(0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
+                        rf_gemm_prec(w->bf16, 0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
                                 (m == 0 && !o->acc[k]) ? 0.0f : 1.0f, GR(u[k]), LD(u[k]));
                 }
             }

@@ -72,6 +72,13 @@ typedef struct rf_graph_ws rf_graph_ws;
 rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int max_batch);
 void rf_graph_ws_free(rf_graph_ws *w);
 void rf_graph_ws_input(rf_graph_ws *w, float *x, float *dx);
+/* bf16 GEMMs (train.precision: bf16, --precision bf16; gemm_bf16.h): every GEMM of the graph's
+ * linear and attention ops packs into s (the caller's, sized by rf_graph_bf16_need; NULL: fp32). */
+struct rf_bf16_scratch;
+void rf_graph_ws_bf16(rf_graph_ws *w, struct rf_bf16_scratch *s);
+/* Grows *a_need / *b_need (rf_bf16_scratch_need) to the packing room of every GEMM of g's
+ * forward and backward at batch B. */
+void rf_graph_bf16_need(const rf_graph *g, int B, size_t *a_need, size_t *b_need);
 
 /* Stop-gradient values held fixed, for finite-difference checks of models with stop-gradients
  * (tests). RF_FREEZE_OFF: normal. RF_FREEZE_RECORD: every forward also stores the value of each

@@ -1,5 +1,6 @@
 /* precision_ws.c - a workspace's precision (rf_ws_set_precision, model.h): for bf16, a packing
- * scratch sized for every tower GEMM of forward.c and backward.c at the workspace's batch; for
+ * scratch sized for every tower GEMM of forward.c and backward.c and every GEMM of a zoo model's
+ * op graph (graph.c) at the workspace's batch; for
  * int8, the quantized weights of the hidden layers and the activation scratch. */
 #include "nn/epi.h"
 #include "nn/gemm_bf16.h"
@@ -13,11 +14,10 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
 {
     if (p != RF_PREC_FP32 && p != RF_PREC_BF16 && p != RF_PREC_INT8)
         return rf_errorf(err, RF_EUSAGE, "unknown precision %d", (int)p);
-    if (p != RF_PREC_FP32 && m->graph)
+    if (p == RF_PREC_INT8 && m->graph)
         return rf_errorf(err, RF_EUSAGE,
-                         "precision %s (--precision%s) is implemented for the tower models (resflow, nse, esmm); "
-                         "model.type %s runs in fp32 only: use fp32",
-                         p == RF_PREC_BF16 ? "bf16" : "int8", p == RF_PREC_BF16 ? ", train.precision" : "",
+                         "precision int8 (--precision) is implemented for the tower models (resflow, nse, esmm); "
+                         "model.type %s scores in fp32 or bf16: use one of them",
                          rf_model_type_name(m->spec.model.type));
     if (p == RF_PREC_INT8 && !rf_i8_cpu_ok())
         return rf_errorf(err, RF_EUSAGE,
@@ -30,6 +30,7 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
                          "(AMD Zen 4, Intel Cooper Lake, Sapphire Rapids or later); this one has none (or "
                          "RESFLOW_BF16=off is set): use fp32");
     if (p != RF_PREC_BF16) {
+        if (ws->gws) rf_graph_ws_bf16(ws->gws, NULL);
         rf_bf16_scratch_free(ws->bf16);
         ws->bf16 = NULL;
     }
@@ -44,8 +45,9 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
         return RF_OK;
     }
     if (ws->bf16) return RF_OK;
-    /* the shapes of forward.c's and backward.c's tower GEMMs */
+    /* the shapes of forward.c's and backward.c's tower GEMMs, and of the zoo's graph */
     size_t an = 0, bn = 0;
+    if (m->graph) rf_graph_bf16_need(m->graph, ws->maxB, &an, &bn);
     int B = ws->maxB, K = m->K;
     for (int l = 0; l < m->L; l++) {
         int H = m->H[l];
@@ -62,6 +64,7 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
     }
     if (!(ws->bf16 = rf_bf16_scratch_create(an, bn)))
         return rf_errorf(err, RF_ENOMEM, "out of memory for the bf16 packing buffers (%zu values)", an + bn);
+    if (ws->gws) rf_graph_ws_bf16(ws->gws, ws->bf16);
     return RF_OK;
 }
 

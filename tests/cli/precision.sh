@@ -1,9 +1,10 @@
 # predict / eval --precision: fp32 is the default (the same bytes as no option, for any thread
 # count); bf16 on a CPU with AVX512-BF16 and int8 on a CPU with AVX512-VNNI score close to fp32
 # (AUC within 0.002, each probability within 0.02; int8 the same bytes for 1 and 2 threads) and
-# the eval JSON says "precision": "bf16" / "int8"; refused with a clear error for a zoo model, a
-# CPU without them (RESFLOW_BF16=off, RESFLOW_INT8=off; serve too, before listening), a bad value
-# and other commands
+# the eval JSON says "precision": "bf16" / "int8" (bf16 for a zoo model too, which also trains
+# in bf16); refused with a clear error for int8 on a zoo model, a CPU without them
+# (RESFLOW_BF16=off, RESFLOW_INT8=off; serve too, before listening), a bad value and other
+# commands
 . tests/cli/_common.sh
 expect_exit 0 "$RF" train $SMALL -o "$T/m.rf"
 expect_exit 0 "$RF" predict -m "$T/m.rf" -o "$T/a.tsv" -q --threads 1
@@ -26,8 +27,6 @@ expect_err "fp32, bf16 or int8"
 expect_exit 1 "$RF" train $SMALL --set train.precision=int8 -o "$T/i.rf"
 expect_err "fp32, bf16"
 expect_exit 0 "$RF" train $SMALL --set model.type=mmoe -o "$T/z.rf"
-expect_exit 1 "$RF" eval -m "$T/z.rf" --precision bf16
-expect_err "tower models"
 expect_exit 1 "$RF" eval -m "$T/z.rf" --precision int8
 expect_err "tower models"
 # close_to A B NAME: every probability of B within 0.02 of A's, and not all equal
@@ -74,4 +73,13 @@ cmp -s "$T/a.tsv" "$T/d.tsv" && fail "bf16 scores are fp32's: bf16 did not run"
 close_to "$T/a.tsv" "$T/d.tsv" bf16
 expect_exit 0 "$RF" eval -m "$T/m.rf" -q --json="$T/e16.json" --precision bf16
 eval_json_close "$T/e32.json" "$T/e16.json" bf16
+# a zoo model (op graph): scored in bf16 too, and trained in bf16
+expect_exit 0 "$RF" predict -m "$T/z.rf" -o "$T/z32.tsv" -q
+expect_exit 0 "$RF" predict -m "$T/z.rf" -o "$T/z16.tsv" -q --precision bf16
+close_to "$T/z32.tsv" "$T/z16.tsv" "mmoe bf16"
+expect_exit 0 "$RF" eval -m "$T/z.rf" -q --json="$T/z32.json"
+expect_exit 0 "$RF" eval -m "$T/z.rf" -q --json="$T/z16.json" --precision bf16
+eval_json_close "$T/z32.json" "$T/z16.json" bf16
+expect_exit 0 "$RF" train $SMALL --set model.type=ple --set train.precision=bf16 -o "$T/zb.rf"
+grep -a -q "precision: bf16" "$T/zb.rf" || fail "a bf16-trained PLE's file does not record train.precision"
 exit 0
