@@ -284,21 +284,37 @@ void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *
      * segments are compacted into one list */
     const rf_dataset *ds = bt->ds;
     int F = m->F, E = m->E, In = m->In;
+    /* Groups of EMB_GROUP fields, one at a time per thread; in a group, row by row: a batch
+     * row's data and its dx columns are read once, in order, and the slots of the rows PF_SLOT
+     * ahead are fetched while this one accumulates (the same sums in the same order as field by
+     * field: a field's rows are still visited in batch order). */
+    enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
+    int ng = (F + EMB_GROUP - 1) / EMB_GROUP;
 #pragma omp parallel for schedule(dynamic, 1) if (B * F * E > 65536)
-    for (int f = 0; f < F; f++) {
-        gr->seg_n[f] = 0;
+    for (int gi = 0; gi < ng; gi++) {
+        int f0 = gi * EMB_GROUP, f1 = f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F;
+        for (int f = f0; f < f1; f++) gr->seg_n[f] = 0;
         for (int b = 0; b < B; b++) {
             size_t r = bt->rows[b];
-            const float *dx = ws->dx + (size_t)b * In + f * E;
-            if (m->pooling[f] < 0) {
-                uint32_t id = ds->cat[r * ds->F + f];
-                emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
-            } else {
-                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
-                float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
-                for (uint64_t i = a; i < z; i++) {
-                    uint32_t id = ds->mv_ids[f][i];
-                    emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+            if (b + PF_DATA < B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
+            if (b + PF_SLOT < B) {
+                const uint32_t *ca = ds->cat + bt->rows[b + PF_SLOT] * ds->F;
+                for (int f = f0; f < f1; f++)
+                    if (m->pooling[f] < 0)
+                        __builtin_prefetch(gr->slot + m->emb_off[f] + (ca[f] < m->vocab[f] ? ca[f] : 0));
+            }
+            for (int f = f0; f < f1; f++) {
+                const float *dx = ws->dx + (size_t)b * In + f * E;
+                if (m->pooling[f] < 0) {
+                    uint32_t id = ds->cat[r * ds->F + f];
+                    emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+                } else {
+                    uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                    float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
+                    for (uint64_t i = a; i < z; i++) {
+                        uint32_t id = ds->mv_ids[f][i];
+                        emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+                    }
                 }
             }
         }

@@ -158,12 +158,13 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
     for (int b = 0; b < bt->B; b++) {
         size_t r = bt->rows[b];
         float *x = ws->x + (size_t)b * In;
+        if (b + 16 < bt->B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + 16] * ds->F); /* its ids, below */
         for (int f = 0; f < F; f++) {
             float *xf = x + f * E;
             if (m->pooling[f] < 0) {
                 uint32_t id = ds->cat[r * ds->F + f];
-                if (b + 4 < bt->B) { /* the row we will need 4 iterations from now */
-                    uint32_t pid = ds->cat[bt->rows[b + 4] * ds->F + f];
+                if (b + 8 < bt->B) { /* the row we will need 8 iterations from now */
+                    uint32_t pid = ds->cat[bt->rows[b + 8] * ds->F + f];
                     if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
                 }
                 if (id >= m->vocab[f]) {
