@@ -40,20 +40,6 @@ static float bf16r(float x) /* round to nearest even, as vcvtne2ps2bf16 (finite 
     return x;
 }
 
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return *s >> 33;
-}
-
-static float *randm(size_t n, uint64_t seed)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)((double)lcg(&seed) / 2147483648.0 - 0.5) * 2.0f;
-    return p;
-}
-
 /* Checks C against alpha * op(A) op(B) + beta * C0 in double: with rounded = 1 the products are
  * of bf16-rounded A and B (tolerance: fp32 accumulation), else of A and B as given (tolerance:
  * bf16 rounding of both operands, 2 * 2^-9 of sum |a b|, doubled). */
@@ -89,8 +75,8 @@ static void run_gemm(rf_bf16_scratch *s, int ta, int tb, int M, int N, int K, fl
 {
     /* leading dimensions a little wider than the operands, as the towers' strided views */
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
-    float *A = randm((size_t)(ta ? K : M) * lda, seed), *B = randm((size_t)(tb ? N : K) * ldb, seed + 1);
-    float *C0 = randm((size_t)M * ldc, seed + 2), *C = malloc((size_t)M * ldc * sizeof *C);
+    float *A = test_randm((size_t)(ta ? K : M) * lda, seed), *B = test_randm((size_t)(tb ? N : K) * ldb, seed + 1);
+    float *C0 = test_randm((size_t)M * ldc, seed + 2), *C = malloc((size_t)M * ldc * sizeof *C);
     assert_non_null(C);
     memcpy(C, C0, (size_t)M * ldc * sizeof *C);
     assert_int_equal(rf_gemm_bf16(s, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 0);

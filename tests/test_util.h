@@ -111,6 +111,18 @@ static inline int test_shipped_config(rf_config *c, const char *name)
     return 0;
 }
 
+/* n floats uniform in [-1, 1) from seed (an LCG: the same matrices on every machine) */
+static inline float *test_randm(size_t n, uint64_t seed)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        p[i] = (float)((double)(seed >> 33) / 2147483648.0 - 0.5) * 2.0f;
+    }
+    return p;
+}
+
 /* |a-b| <= atol + rtol*|b| for every element; prints the worst element on failure. */
 static inline int close_enough(const float *a, const float *b, size_t n, double atol, double rtol,
                                const char *label)

@@ -42,6 +42,17 @@ static inline rf_epi rf_epi_panel(const rf_epi *ep, int j0)
     return (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
 }
 
+/* alpha * v + beta * C (C's vector at c, mask m; not read when beta is 0): a GEMM's write-back,
+ * the bf16 and fp32 kernels' the same operations. */
+__attribute__((target("avx512f"))) static inline __m512 rf_wb_ab(__m512 v, const float *c, __mmask16 m, float alpha,
+                                                                 float beta)
+{
+    if (alpha != 1.0f) v = _mm512_mul_ps(v, _mm512_set1_ps(alpha));
+    if (beta == 1.0f) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+    else if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), v);
+    return v;
+}
+
 /* v (vector j of the panel at c, mask m) through the write-back ep. */
 __attribute__((target("avx512f"))) static inline __m512 rf_epi_apply(__m512 v, const float *c, __mmask16 m,
                                                                      const rf_epi *ep, int j)

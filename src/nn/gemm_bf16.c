@@ -169,14 +169,11 @@ BF16_TARGET static inline __attribute__((always_inline)) void kern(int mr, int n
             for (int j = 0; j < nr; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
         }
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) {
             float *c = C + (size_t)i * ldc + 16 * j;
             __mmask16 m = j == nr - 1 ? last : (__mmask16)0xffff;
-            __m512 v = alpha == 1.0f ? acc[i][j] : _mm512_mul_ps(acc[i][j], va);
-            if (beta == 1.0f) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
-            else if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+            __m512 v = rf_wb_ab(acc[i][j], c, m, alpha, beta);
             if (ep) v = rf_epi_apply(v, c, m, ep, j); /* the last K block of a scoring GEMM */
             _mm512_mask_storeu_ps(c, m, v);
         }

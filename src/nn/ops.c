@@ -1,4 +1,5 @@
-/* ops.c - dense kernels (GEMM via OpenBLAS CBLAS, elementwise loops via OpenMP). */
+/* ops.c - dense kernels (GEMM: own AVX-512 kernel, gemm_f32.c, else OpenBLAS CBLAS; elementwise
+ * loops via OpenMP). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -6,11 +7,12 @@
 #include <string.h>
 
 #include "core/simd.h"
+#include "nn/gemm_f32.h"
 #include "nn/ops.h"
 
 #define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
 
-/* OpenBLAS 0.3.21 does not thread these (small, skinny) shapes at all (measured: same time on
+/* Without AVX-512 (gemm_f32.c), OpenBLAS. OpenBLAS 0.3.21 does not thread these (small, skinny) shapes at all (measured: same time on
  * 1 and 2 threads), while one core reaches ~200 GFLOP/s. So we split the M rows of C across
  * the OpenMP threads ourselves; each block is an independent single-threaded SGEMM (OpenBLAS
  * runs single-threaded inside a parallel region). Rows of op(A) are rows of A, or columns of
@@ -19,13 +21,22 @@ void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
              const float *Bm, int ldb, float beta, float *C, int ldc)
 {
     if (M == 0 || N == 0) return;
+    if (!rf_gemm_f32(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc)) return; /* AVX-512 */
+    rf_gemm_openblas(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+void rf_gemm_openblas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    if (M == 0 || N == 0) return;
     CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > 1 && (double)M * N * K >= (1 << 20) && M >= 32 * nt) {
 #pragma omp parallel num_threads(nt)
         {
             int t = omp_get_thread_num(), n = omp_get_num_threads();
-            int per = (M / n + 15) & ~15; /* blocks of whole 16-row panels */
+            int per = ((M + n - 1) / n + 15) & ~15; /* whole 16-row panels covering M (M / n rounded
+                                                      * down left the last row out when M = 32j + 1) */
             int r0 = t * per, r1 = r0 + per < M ? r0 + per : M;
             if (r0 < r1)
                 cblas_sgemm(CblasRowMajor, ta, tb, r1 - r0, N, K, alpha,

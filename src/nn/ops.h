@@ -7,9 +7,12 @@
 #define RESFLOW_OPS_H
 #include <stddef.h>
 
-/* C(M,N) = alpha * op(A) op(B) + beta * C, row-major (wraps cblas_sgemm). */
+/* C(M,N) = alpha * op(A) op(B) + beta * C, row-major (gemm_f32.c on AVX-512, else cblas_sgemm). */
 void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *Bm, int ldb, float beta, float *C, int ldc);
+/* rf_gemm's path on a CPU without AVX-512 (rows split over the OpenMP team, cblas_sgemm each) */
+void rf_gemm_openblas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *Bm, int ldb, float beta, float *C, int ldc);
 
 /* Y[b, j] += bias[j] */
 void rf_bias_fwd(float *Y, int B, int N, int ld, const float *bias);

@@ -1,0 +1,207 @@
+/* gemm_f32.c - the fp32 GEMM on AVX-512 (see gemm_f32.h).
+ *
+ * Measured against OpenBLAS 0.3.21 (its Cooperlake kernels) on the training step's shapes, one
+ * thread (docs/performance.md, "Own fp32 GEMM"): OpenBLAS spends 15-20 % of a GEMM packing
+ * both operands and scaling C (sgemm_beta) for shapes this small; here neither operand is
+ * packed when not transposed:
+ *
+ * - op(A) is read in place: the micro-kernel broadcasts A(i, k) from A[i * lda + k] (A not
+ *   transposed: six row streams) or A[k * lda + i] (transposed: the six values of a step are
+ *   adjacent), so a weight gradient x^T dZ reads x as it is stored;
+ * - op(B) = B is read in place, 64 columns (four vectors) of row k per step, the last vector
+ *   masked at the edge; op(B) = B^T (an input gradient dZ W^T) is transposed once per K block
+ *   and 64-column panel into a 64 KiB buffer on the thread's stack.
+ *
+ * Micro-kernel: 6 x 64 of C in 24 zmm accumulators, one broadcast of A per row and four loads
+ * of B per k step, 24 FMAs; K blocked by KC so a panel's slice of B (KC x 64 floats, 64 KiB)
+ * stays in L2 while it is swept down the thread's rows. Each C(i, j) is the sum over k in
+ * order, one FMA per k, from zero, per K block: alpha * sum + beta * C on the first block, + C
+ * on the next, so a row's result depends neither on the thread count nor on the other rows.
+ * Rows of C are split over the OpenMP team in whole 6-row blocks, as rf_gemm split them.
+ */
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <immintrin.h>
+
+#include "nn/epi.h"
+#include "nn/gemm_f32.h"
+
+#define MR 6    /* rows of C per micro-kernel */
+#define NRV 4   /* 16-column vectors of C per micro-kernel */
+#define NB 64   /* columns of a panel (NRV * 16) */
+#define KC 256  /* K per block */
+
+#define F32_TARGET __attribute__((target("avx512f,fma")))
+
+static int use_own;
+static pthread_once_t use_once = PTHREAD_ONCE_INIT;
+
+static void decide(void)
+{
+    const char *e = getenv("RESFLOW_GEMM");
+    __builtin_cpu_init();
+    use_own = !(e && !strcmp(e, "openblas")) && __builtin_cpu_supports("avx512f");
+}
+
+int rf_gemm_f32_on(void)
+{
+    pthread_once(&use_once, decide);
+    return use_own;
+}
+
+static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
+
+/* C[0..mr)[0..16*nr) (the last vector masked by last) = alpha * sum_k A(i,k) B(k) + beta * C,
+ * k in [0, kn); A(i, k) at a[i * lda + k] (ta = 0) or a[k * lda + i] (ta = 1), B's step k at
+ * b + k * bs. ta is a constant of each instance: with a run-time stride GCC 12 versions the loop
+ * and its copy keeps the accumulators on the stack (measured: 35 GFLOP/s instead of 100). */
+F32_TARGET static inline __attribute__((always_inline)) void kern(int ta, int mr, int nr, const float *a, size_t lda,
+                                                                  const float *b, size_t bs, int kn, float *C, int ldc,
+                                                                  const float *ab, __mmask16 last)
+{
+    size_t ars = ta ? 1 : lda, aks = ta ? lda : 1;
+    __m512 acc[MR][NRV];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < kn; k++) {
+        __m512 bv[NRV];
+        for (int j = 0; j < nr - 1; j++) bv[j] = _mm512_loadu_ps(b + (size_t)k * bs + 16 * j);
+        bv[nr - 1] = _mm512_maskz_loadu_ps(last, b + (size_t)k * bs + 16 * (nr - 1));
+        for (int i = 0; i < mr; i++) {
+            __m512 av = _mm512_set1_ps(a[i * ars + k * aks]);
+            for (int j = 0; j < nr; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    float alpha = ab[0], beta = ab[1]; /* read after the loop: no register held through it */
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *c = C + (size_t)i * ldc + 16 * j;
+            __mmask16 m = j == nr - 1 ? last : (__mmask16)0xffff;
+            _mm512_mask_storeu_ps(c, m, rf_wb_ab(acc[i][j], c, m, alpha, beta));
+        }
+}
+
+/* The full 6 x 64 tile with its 24 accumulators as named variables and the FMAs in inline
+ * assembly: GCC 12 keeps the array of kern() on the stack in this loop, two memory moves per FMA
+ * (measured 35-40 GFLOP/s instead of 100), as in gemm_int8.c. The same FMAs in the same order. */
+#define FMA(acc, a, b) __asm__("vfmadd231ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#define ACC4(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
+#define ROW4(i)                                                                                    \
+    {                                                                                              \
+        __m512 av = _mm512_set1_ps(a[(i) * ars + k * aks]);                                        \
+        FMA(c##i##0, av, b0); FMA(c##i##1, av, b1); FMA(c##i##2, av, b2); FMA(c##i##3, av, b3);     \
+    }
+#define OUT1(i, j)                                                                                 \
+    {                                                                                              \
+        float *c_ = C + (size_t)(i) * ldc + 16 * (j);                                              \
+        _mm512_storeu_ps(c_, rf_wb_ab(c##i##j, c_, 0xffff, alpha, beta));                          \
+    }
+#define OUTROW(i) OUT1(i, 0) OUT1(i, 1) OUT1(i, 2) OUT1(i, 3)
+#define FULL(t)                                                                                    \
+    F32_TARGET static void kern_full_##t(const float *a, size_t lda, const float *b, size_t bs, int kn, \
+                                         float *C, int ldc, const float *ab)                        \
+    {                                                                                              \
+        size_t ars = (t) ? 1 : lda, aks = (t) ? lda : 1;                                           \
+        ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)                                            \
+        for (int k = 0; k < kn; k++) {                                                             \
+            const float *bk = b + (size_t)k * bs;                                                  \
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);                        \
+            __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);                   \
+            ROW4(0) ROW4(1) ROW4(2) ROW4(3) ROW4(4) ROW4(5)                                        \
+        }                                                                                          \
+        float alpha = ab[0], beta = ab[1];                                                         \
+        OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)                                \
+    }
+FULL(0)
+FULL(1)
+
+typedef void (*kern_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
+#define KERN(t, r, n)                                                                                          \
+    F32_TARGET static void kern_##t##_##r##_##n(const float *a, size_t lda, const float *b, size_t bs, int kn,  \
+                                                float *C, int ldc, const float *ab, __mmask16 last)             \
+    {                                                                                                            \
+        kern(t, r, n, a, lda, b, bs, kn, C, ldc, ab, last);                                                      \
+    }
+#define KERNS(t, r) KERN(t, r, 1) KERN(t, r, 2) KERN(t, r, 3) KERN(t, r, 4)
+#define KERNT(t) KERNS(t, 1) KERNS(t, 2) KERNS(t, 3) KERNS(t, 4) KERNS(t, 5) KERNS(t, 6)
+KERNT(0) KERNT(1)
+#define ROW(t, r) {kern_##t##_##r##_1, kern_##t##_##r##_2, kern_##t##_##r##_3, kern_##t##_##r##_4}
+#define TAB(t) {ROW(t, 1), ROW(t, 2), ROW(t, 3), ROW(t, 4), ROW(t, 5), ROW(t, 6)}
+static const kern_fn KERN_TAB[2][MR][NRV] = {TAB(0), TAB(1)};
+
+/* Columns [j0, j0 + w) and K [k0, k0 + kn) of op(B) = B^T (B stored N x K) into d (kn x NB),
+ * columns past N zero. */
+static void pack_t(const float *B, int ldb, int N, int j0, int w, int k0, int kn, float *d)
+{
+    for (int jj = 0; jj < w; jj++) {
+        int j = j0 + jj;
+        if (j >= N) {
+            for (int k = 0; k < kn; k++) d[(size_t)k * NB + jj] = 0.0f;
+            continue;
+        }
+        const float *s = B + (size_t)j * ldb + k0;
+        for (int k = 0; k < kn; k++) d[(size_t)k * NB + jj] = s[k];
+    }
+}
+
+/* The same slice of op(B) = B (B stored K x N), columns past N zero. */
+F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int k0, int kn, float *d)
+{
+    for (int k = 0; k < kn; k++) {
+        const float *s = B + (size_t)(k0 + k) * ldb + j0;
+        for (int jj = 0; jj < w; jj += 16) _mm512_storeu_ps(d + (size_t)k * NB + jj, _mm512_maskz_loadu_ps(mask16(N - j0 - jj), s + jj));
+    }
+}
+
+/* Rows [r0, r1) of C (r0 a multiple of MR). */
+F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K, float alpha, const float *A, int lda,
+                            const float *Bm, int ldb, float beta, float *C, int ldc)
+{
+    _Alignas(64) float bt[KC * NB]; /* a transposed B's panel slice */
+    size_t ars = transA ? 1 : (size_t)lda, aks = transA ? (size_t)lda : 1;
+    for (int j0 = 0; j0 < N; j0 += NB) {
+        int cols = N - j0 < NB ? N - j0 : NB, nr = (cols + 15) / 16;
+        __mmask16 last = mask16(cols - 16 * (nr - 1));
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kn = K - k0 < KC ? K - k0 : KC;
+            const float ab[2] = {alpha, k0 == 0 ? beta : 1.0f};
+            if (transB) pack_t(Bm, ldb, N, j0, 16 * nr, k0, kn, bt);
+            else pack_n(Bm, ldb, N, j0, 16 * nr, k0, kn, bt);
+            const float *bp = bt;
+            size_t bs = NB;
+            for (int i0 = r0; i0 < r1; i0 += MR) {
+                int mr = r1 - i0 < MR ? r1 - i0 : MR;
+                const float *a = A + i0 * ars + (size_t)k0 * aks;
+                float *c = C + (size_t)i0 * ldc + j0;
+                if (mr == MR && cols == NB) (transA ? kern_full_1 : kern_full_0)(a, (size_t)lda, bp, bs, kn, c, ldc, ab);
+                else KERN_TAB[transA != 0][mr - 1][nr - 1](a, (size_t)lda, bp, bs, kn, c, ldc, ab, last);
+            }
+        }
+    }
+}
+
+int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
+                int ldb, float beta, float *C, int ldc)
+{
+    if (!rf_gemm_f32_on()) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0) { /* C = beta * C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 0;
+    }
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nblk = (M + MR - 1) / MR;
+    if ((double)M * N * K < (1 << 20) || nblk < 4 * nt) nt = 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
+        int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
+        if (r0 < r1) rows(transA, transB, r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+    }
+    return 0;
+}

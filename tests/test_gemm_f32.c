@@ -1,0 +1,143 @@
+/* test_gemm_f32.c - the own fp32 GEMM (src/nn/gemm_f32.c, rf_gemm on AVX-512 CPUs).
+ *
+ * Against products summed in double for every transpose, odd and strided shapes around the
+ * micro-kernel (6 x 64) and its K block (256), alpha and beta (0, 1, other), K = 0: within fp32
+ * accumulation's error bound (K * 2^-24 of sum |a b|, with margin); nothing written beyond N in
+ * a wider C; on one and two threads and inside a parallel region, with the same bits (a row's
+ * sums do not depend on the split). rf_gemm's OpenBLAS path (CPUs without AVX-512F, or
+ * RESFLOW_GEMM=openblas) is checked the same way on its own. */
+#include <omp.h>
+
+#include "test_util.h"
+
+#include "nn/gemm_f32.h"
+#include "nn/ops.h"
+
+static void check(int ta, int tb, int M, int N, int K, float alpha, float beta, const float *A, int lda, const float *B,
+                  int ldb, const float *C0, const float *C, int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double r = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                           (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                r += p;
+                mag += fabs(p);
+            }
+            double c0 = C0[(size_t)i * ldc + j], want = alpha * r + (beta == 0.0f ? 0.0 : beta * c0);
+            double tol = 4.0 * (K + 2) * 6e-8 * (fabs(alpha) * mag + fabs(beta * c0)) + 1e-30;
+            double got = C[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= tol))
+                fail_msg("gemm ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g: C[%d][%d] = %.9g, want %.9g (tol %.3g)", ta,
+                         tb, M, N, K, alpha, beta, i, j, got, want, tol);
+        }
+        for (int j = N; j < ldc; j++)
+            if (C[(size_t)i * ldc + j] != C0[(size_t)i * ldc + j]) fail_msg("gemm wrote C[%d][%d] beyond N = %d", i, j, N);
+    }
+}
+
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+
+/* One shape: gemm on 1 and 2 threads and inside a parallel region, checked, and compared when it
+ * is the own kernel (rf_gemm on AVX-512: a row's sums do not depend on the split). */
+static void run(gemm_fn gemm, int ta, int tb, int M, int N, int K, float alpha, float beta, uint64_t seed)
+{
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    float *A = test_randm((size_t)(ta ? K : M) * lda, seed), *B = test_randm((size_t)(tb ? N : K) * ldb, seed + 1);
+    float *C0 = test_randm((size_t)M * ldc, seed + 2), *C[3];
+    if (beta == 0.0f) /* beta = 0: C is not read, NaNs there must not come through */
+        for (int i = 0; i < M; i++) C0[(size_t)i * ldc] = NAN;
+    for (int v = 0; v < 3; v++) {
+        C[v] = malloc((size_t)M * ldc * sizeof *C[v]);
+        assert_non_null(C[v]);
+        memcpy(C[v], C0, (size_t)M * ldc * sizeof *C[v]);
+    }
+    omp_set_num_threads(1);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[0], ldc);
+    omp_set_num_threads(2);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[1], ldc);
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[2], ldc);
+    }
+    if (beta == 0.0f)
+        for (int i = 0; i < M; i++) C0[(size_t)i * ldc] = 0.0f; /* for the check: any value times 0 */
+    for (int v = 0; v < 3; v++) check(ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C0, C[v], ldc);
+    if (gemm == rf_gemm && rf_gemm_f32_on()) { /* OpenBLAS may block a split's rows otherwise */
+        assert_memory_equal(C[0], C[1], (size_t)M * ldc * sizeof *C[0]);
+        assert_memory_equal(C[0], C[2], (size_t)M * ldc * sizeof *C[0]);
+    }
+    free(A);
+    free(B);
+    free(C0);
+    for (int v = 0; v < 3; v++) free(C[v]);
+}
+
+static const int SHAPES[][3] = {
+    /* M, N, K: around the micro-kernel (6 x 64), the K block (256) and the 16-column vectors */
+    {1, 1, 1},     {7, 17, 3},    {13, 65, 33},  {31, 100, 257}, {6, 64, 2},    {64, 16, 255},  {97, 130, 64},
+    {300, 70, 513}, {2, 300, 1},  {257, 33, 300}, {48, 200, 20}, {190, 48, 130}, {600, 128, 256}, {12, 64, 600},
+};
+
+static void shapes(gemm_fn gemm)
+{
+    uint64_t seed = 11;
+    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int *h = SHAPES[s];
+                run(gemm, ta, tb, h[0], h[1], h[2], 1.0f, 0.0f, seed++);
+                run(gemm, ta, tb, h[0], h[1], h[2], 1.0f, 1.0f, seed++);
+                run(gemm, ta, tb, h[0], h[1], h[2], -0.5f, 0.75f, seed++);
+            }
+}
+
+static void test_shapes(void **state)
+{
+    (void)state;
+    fprintf(stderr, "  rf_gemm: %s\n", rf_gemm_f32_on() ? "own AVX-512 kernel" : "OpenBLAS");
+    shapes(rf_gemm);
+}
+
+/* the OpenBLAS path on its own (the one an AVX2 CPU takes): its row split once left the last
+ * row of M = 32j + 1 out on two threads (M = 257 here) */
+static void test_shapes_openblas(void **state)
+{
+    (void)state;
+    shapes(rf_gemm_openblas);
+}
+
+/* K = 0: C = beta * C (0 when beta is 0, whatever C held) */
+static void test_k_zero(void **state)
+{
+    (void)state;
+    float A[1] = {1}, B[1] = {1}, C[6] = {1, 2, 3, NAN, 5, 6};
+    rf_gemm(0, 0, 2, 3, 0, 1.0f, A, 1, B, 3, 0.5f, C, 3);
+    assert_true(C[0] == 0.5f && C[2] == 1.5f && isnan(C[3]));
+    rf_gemm(0, 0, 2, 3, 0, 1.0f, A, 1, B, 3, 0.0f, C, 3);
+    for (int i = 0; i < 6; i++) assert_true(C[i] == 0.0f);
+}
+
+/* the switch: RESFLOW_GEMM=openblas is read once per process, so only its reading is checked
+ * here (the CLI test runs a whole process with it) */
+static void test_switch(void **state)
+{
+    (void)state;
+    float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4];
+    int r = rf_gemm_f32(0, 0, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    assert_int_equal(r, rf_gemm_f32_on() ? 0 : -1);
+    if (!r) assert_true(C[0] == 1 && C[1] == 2 && C[2] == 3 && C[3] == 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_shapes_openblas),
+        cmocka_unit_test(test_k_zero),
+        cmocka_unit_test(test_switch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
