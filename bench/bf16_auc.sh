@@ -24,7 +24,7 @@ printf '%-14s %-10s %9s %9s %8s\n' model task fp32 bf16 diff
 for m in $MODELS; do
     for p in fp32 bf16; do
         "$RF" train -q --threads "$THREADS" --set synth.rows="$ROWS" --set model.type="$m" \
-            --set train.precision="$p" -o "$D/$m.$p.rf"
+            --set train.precision="$p" -o "$D/$m.$p.rf" >/dev/null
         "$RF" eval -q --threads "$THREADS" -m "$D/$m.$p.rf" --no-oracle --json="$D/$m.$p.json" >/dev/null
     done
     python3 - "$m" "$D/$m.fp32.json" "$D/$m.bf16.json" <<'PY'
