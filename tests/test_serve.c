@@ -445,6 +445,50 @@ static void test_int8_scores(void **state)
     low_precision_scores(RF_PREC_INT8, "RESFLOW_INT8", "AVX512-VNNI", rf_int8_supported);
 }
 
+/* A zoo model (MMoE, an op graph) served in bf16: every request's scores are `resflow predict
+ * --precision bf16`'s bit for bit; int8 is refused at open. */
+static void test_bf16_scores_zoo(void **state)
+{
+    (void)state;
+    ensure_models();
+    char yaml[2048], path[512];
+    snprintf(yaml, sizeof yaml,
+             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n"
+             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\"]\n"
+             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
+             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
+             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
+             "model: {type: mmoe, emb_dim: 8, hidden: [32, 16]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
+             g_train, g_test);
+    trained t;
+    train_on(&t, yaml, 1);
+    rf_error e;
+    snprintf(path, sizeof path, "%s", tmp_path("mmoe.model"));
+    assert_int_equal(rf_model_save(t.m, &t.cfg, t.sp.enc, t.sp.train->dense_names, t.sp.train->label_names, path, &e),
+                     RF_OK);
+    trained_free(&t);
+    rf_scorer *s = NULL;
+    rf_scorer_opts o8 = {.precision = RF_PREC_INT8};
+    assert_int_equal(rf_scorer_open(path, &o8, &s, &e), RF_EUSAGE);
+    assert_non_null(strstr(e.msg, "tower models"));
+    if (!rf_bf16_supported()) {
+        fprintf(stderr, "  [skip] no AVX512-BF16 on this CPU\n");
+        skip();
+    }
+    reqs *R = read_requests(g_test);
+    batch_scores b, f;
+    batch_path_prec(path, g_test, RF_PREC_BF16, &b);
+    batch_path(path, g_test, &f);
+    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* it did run */
+    rf_scorer_opts o = {.precision = RF_PREC_BF16};
+    if (rf_scorer_open(path, &o, &s, &e)) fail_msg("%s", e.msg);
+    check_all(s, R, &b, 0);
+    rf_scorer_close(s);
+    free_batch(&b);
+    free_batch(&f);
+    free_requests(R);
+}
+
 /* ---- many threads, one scorer ------------------------------------------------------------ */
 
 typedef struct {
@@ -884,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_no_growth),         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_regression),        cmocka_unit_test(test_dual_column),
         cmocka_unit_test(test_server_concurrent), cmocka_unit_test(test_bf16_scores), cmocka_unit_test(test_int8_scores),
+        cmocka_unit_test(test_bf16_scores_zoo),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
