@@ -2,15 +2,15 @@
  *
  * Measured against OpenBLAS 0.3.21 (its Cooperlake kernels) on the training step's shapes, one
  * thread (docs/performance.md, "Own fp32 GEMM"): OpenBLAS spends 15-20 % of a GEMM packing
- * both operands and scaling C (sgemm_beta) for shapes this small; here neither operand is
- * packed when not transposed:
+ * both operands and scaling C (sgemm_beta) for shapes this small; here op(A) is never packed:
  *
  * - op(A) is read in place: the micro-kernel broadcasts A(i, k) from A[i * lda + k] (A not
  *   transposed: six row streams) or A[k * lda + i] (transposed: the six values of a step are
  *   adjacent), so a weight gradient x^T dZ reads x as it is stored;
- * - op(B) = B is read in place, 64 columns (four vectors) of row k per step, the last vector
- *   masked at the edge; op(B) = B^T (an input gradient dZ W^T) is transposed once per K block
- *   and 64-column panel into a 64 KiB buffer on the thread's stack.
+ * - op(B) is copied per K block and 64-column panel (transposed when it is B^T, an input
+ *   gradient's W^T) into a 64 KiB buffer on the thread's stack, zero past N: reading B in place
+ *   was as fast for the towers, but a 1024-wide expert weight (4 KiB row stride) then lost its
+ *   L1 sets.
  *
  * Micro-kernel: 6 x 64 of C in 24 zmm accumulators, one broadcast of A per row and four loads
  * of B per k step, 24 FMAs; K blocked by KC so a panel's slice of B (KC x 64 floats, 64 KiB)
@@ -36,6 +36,7 @@
 
 #define F32_TARGET __attribute__((target("avx512f,fma")))
 
+/* The choice, made once per process (like an ifunc's): never written after decide(). */
 static int use_own;
 static pthread_once_t use_once = PTHREAD_ONCE_INIT;
 
@@ -56,8 +57,8 @@ static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (_
 
 /* C[0..mr)[0..16*nr) (the last vector masked by last) = alpha * sum_k A(i,k) B(k) + beta * C,
  * k in [0, kn); A(i, k) at a[i * lda + k] (ta = 0) or a[k * lda + i] (ta = 1), B's step k at
- * b + k * bs. ta is a constant of each instance: with a run-time stride GCC 12 versions the loop
- * and its copy keeps the accumulators on the stack (measured: 35 GFLOP/s instead of 100). */
+ * b + k * bs. The edge tiles' loop: GCC 12 keeps its accumulator array on the stack (35-40
+ * GFLOP/s), which is why the full tile (kern_full_*) is written out below. */
 F32_TARGET static inline __attribute__((always_inline)) void kern(int ta, int mr, int nr, const float *a, size_t lda,
                                                                   const float *b, size_t bs, int kn, float *C, int ldc,
                                                                   const float *ab, __mmask16 last)
@@ -152,7 +153,8 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
 {
     for (int k = 0; k < kn; k++) {
         const float *s = B + (size_t)(k0 + k) * ldb + j0;
-        for (int jj = 0; jj < w; jj += 16) _mm512_storeu_ps(d + (size_t)k * NB + jj, _mm512_maskz_loadu_ps(mask16(N - j0 - jj), s + jj));
+        for (int jj = 0; jj < w; jj += 16)
+            _mm512_storeu_ps(d + (size_t)k * NB + jj, _mm512_maskz_loadu_ps(mask16(N - j0 - jj), s + jj));
     }
 }
 
@@ -160,7 +162,7 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
 F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K, float alpha, const float *A, int lda,
                             const float *Bm, int ldb, float beta, float *C, int ldc)
 {
-    _Alignas(64) float bt[KC * NB]; /* a transposed B's panel slice */
+    _Alignas(64) float bt[KC * NB]; /* op(B)'s slice of the panel and K block */
     size_t ars = transA ? 1 : (size_t)lda, aks = transA ? (size_t)lda : 1;
     for (int j0 = 0; j0 < N; j0 += NB) {
         int cols = N - j0 < NB ? N - j0 : NB, nr = (cols + 15) / 16;
