@@ -114,7 +114,7 @@ const key_def KEYS[] = {
     {"train.balance_interval", T_INT, C_(train.balance_interval), "0", NULL, 0, INF, QUIET0,
      "pub / nash_mtl: steps between weight solves (0 = the method's default: pub 10, nash_mtl 1)"},
     {"train.precision", T_ENUM, C_(train.precision), "fp32", "fp32|bf16", 0, 0, QUIET0,
-     "tower GEMMs (resflow, nse, esmm) in fp32, or bf16 with fp32 accumulation, fp32 master weights and optimizer state (needs AVX512-BF16; docs/performance.md)"},
+     "the model's GEMMs (any model; those under 16 columns stay fp32) in fp32, or bf16 with fp32 accumulation, fp32 master weights and optimizer state (needs AVX512-BF16; docs/performance.md)"},
     {"train.checkpoint_every", T_STR, C_(train.checkpoint_every), "", NULL, 0, 0, QUIET0,
      "resflow train: write a checkpoint every N steps (500) or every N seconds/minutes/hours (30s, 10m, 2h); \"\" = none (--checkpoint-every overrides; docs/reliability.md)"},
     STR_("data.source", data.source, "synth", "\"synth\" (the simulator) or a delimited text file (CSV/TSV/..., .gz/.zst; docs/data.md)"),
