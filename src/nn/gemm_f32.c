@@ -119,6 +119,46 @@ F32_TARGET static inline __attribute__((always_inline)) void kern(int ta, int mr
 FULL(0)
 FULL(1)
 
+/* Six rows and n < 4 vectors, or 4 with the last one partial (a panel narrower than 64: a gate's
+ * 4 columns, a logit's 1, a layer width not a multiple of 64), the same way: named accumulators
+ * (the generic loop spilled them there too), the last vector loaded and stored under its mask. */
+#define FMAN(n, i, j, b) if ((n) > (j)) FMA(c##i##j, av, b);
+#define ROWN(n, i)                                                                                 \
+    {                                                                                              \
+        __m512 av = _mm512_set1_ps(a[(i) * ars + k * aks]);                                        \
+        FMAN(n, i, 0, b0) FMAN(n, i, 1, b1) FMAN(n, i, 2, b2) FMAN(n, i, 3, b3)                    \
+    }
+#define OUTN(n, i, j)                                                                              \
+    if ((n) > (j)) {                                                                               \
+        float *c_ = C + (size_t)(i) * ldc + 16 * (j);                                              \
+        __mmask16 m_ = (j) == (n) - 1 ? last : (__mmask16)0xffff;                                  \
+        _mm512_mask_storeu_ps(c_, m_, rf_wb_ab(c##i##j, c_, m_, alpha, beta));                     \
+    }
+#define OUTROWN(n, i) OUTN(n, i, 0) OUTN(n, i, 1) OUTN(n, i, 2) OUTN(n, i, 3)
+#define LOADN(n, j) ((j) < (n) - 1 ? _mm512_loadu_ps(bk + 16 * (j)) : _mm512_maskz_loadu_ps(last, bk + 16 * (j)))
+#define NARROW(t, n)                                                                               \
+    F32_TARGET static void kern_narrow_##t##_##n(const float *a, size_t lda, const float *b, size_t bs, int kn, \
+                                                 float *C, int ldc, const float *ab, __mmask16 last) \
+    {                                                                                              \
+        size_t ars = (t) ? 1 : lda, aks = (t) ? lda : 1;                                           \
+        ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)                                            \
+        for (int k = 0; k < kn; k++) {                                                             \
+            const float *bk = b + (size_t)k * bs;                                                  \
+            __m512 b0 = LOADN(n, 0), b1 = b0, b2 = b0, b3 = b0;                                    \
+            if ((n) > 1) b1 = LOADN(n, 1);                                                         \
+            if ((n) > 2) b2 = LOADN(n, 2);                                                         \
+            if ((n) > 3) b3 = LOADN(n, 3);                                                         \
+            ROWN(n, 0) ROWN(n, 1) ROWN(n, 2) ROWN(n, 3) ROWN(n, 4) ROWN(n, 5)                      \
+        }                                                                                          \
+        float alpha = ab[0], beta = ab[1];                                                         \
+        OUTROWN(n, 0) OUTROWN(n, 1) OUTROWN(n, 2) OUTROWN(n, 3) OUTROWN(n, 4) OUTROWN(n, 5)        \
+    }
+NARROW(0, 1) NARROW(0, 2) NARROW(0, 3) NARROW(0, 4)
+NARROW(1, 1) NARROW(1, 2) NARROW(1, 3) NARROW(1, 4)
+typedef void (*narrow_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
+static const narrow_fn NARROW_TAB[2][NRV] = {{kern_narrow_0_1, kern_narrow_0_2, kern_narrow_0_3, kern_narrow_0_4},
+                                             {kern_narrow_1_1, kern_narrow_1_2, kern_narrow_1_3, kern_narrow_1_4}};
+
 typedef void (*kern_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
 #define KERN(t, r, n)                                                                                          \
     F32_TARGET static void kern_##t##_##r##_##n(const float *a, size_t lda, const float *b, size_t bs, int kn,  \
@@ -179,6 +219,7 @@ F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K
                 const float *a = A + i0 * ars + (size_t)k0 * aks;
                 float *c = C + (size_t)i0 * ldc + j0;
                 if (mr == MR && cols == NB) (transA ? kern_full_1 : kern_full_0)(a, (size_t)lda, bp, bs, kn, c, ldc, ab);
+                else if (mr == MR) NARROW_TAB[transA != 0][nr - 1](a, (size_t)lda, bp, bs, kn, c, ldc, ab, last);
                 else KERN_TAB[transA != 0][mr - 1][nr - 1](a, (size_t)lda, bp, bs, kn, c, ldc, ab, last);
             }
         }
