@@ -405,6 +405,26 @@ static void test_scores_as_predict(void **state)
  * predict --precision bf16|int8`'s (512-row batches) bit for bit (not fp32's), a row's score not
  * depending on its batch; refused at open on a CPU without the instructions (env: the switch
  * that says so, isa: the error's words). */
+/* Every request's scores of the model at path, served in prec, are `resflow predict
+ * --precision`'s bit for bit, and not fp32's. */
+static void scores_as_predict_prec(const char *path, rf_precision prec)
+{
+    rf_error e;
+    rf_scorer *s = NULL;
+    rf_scorer_opts o = {.precision = prec};
+    reqs *R = read_requests(g_test);
+    batch_scores b, f;
+    batch_path_prec(path, g_test, prec, &b);
+    batch_path(path, g_test, &f);
+    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* it did run */
+    if (rf_scorer_open(path, &o, &s, &e)) fail_msg("%s", e.msg);
+    check_all(s, R, &b, 0);
+    rf_scorer_close(s);
+    free_batch(&b);
+    free_batch(&f);
+    free_requests(R);
+}
+
 static void low_precision_scores(rf_precision prec, const char *env_var, const char *isa, int (*supported)(void))
 {
     ensure_models();
@@ -420,17 +440,7 @@ static void low_precision_scores(rf_precision prec, const char *env_var, const c
         fprintf(stderr, "  [skip] no %s on this CPU\n", isa);
         skip();
     }
-    reqs *R = read_requests(g_test);
-    batch_scores b, f;
-    batch_path_prec(g_model, g_test, prec, &b);
-    batch_path(g_model, g_test, &f);
-    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* it did run */
-    if (rf_scorer_open(g_model, &o, &s, &e)) fail_msg("%s", e.msg);
-    check_all(s, R, &b, 0);
-    rf_scorer_close(s);
-    free_batch(&b);
-    free_batch(&f);
-    free_requests(R);
+    scores_as_predict_prec(g_model, prec);
 }
 
 static void test_bf16_scores(void **state)
@@ -475,18 +485,7 @@ static void test_bf16_scores_zoo(void **state)
         fprintf(stderr, "  [skip] no AVX512-BF16 on this CPU\n");
         skip();
     }
-    reqs *R = read_requests(g_test);
-    batch_scores b, f;
-    batch_path_prec(path, g_test, RF_PREC_BF16, &b);
-    batch_path(path, g_test, &f);
-    assert_true(memcmp(b.P, f.P, b.n * (size_t)b.K * sizeof(float)) != 0); /* it did run */
-    rf_scorer_opts o = {.precision = RF_PREC_BF16};
-    if (rf_scorer_open(path, &o, &s, &e)) fail_msg("%s", e.msg);
-    check_all(s, R, &b, 0);
-    rf_scorer_close(s);
-    free_batch(&b);
-    free_batch(&f);
-    free_requests(R);
+    scores_as_predict_prec(path, RF_PREC_BF16);
 }
 
 /* ---- many threads, one scorer ------------------------------------------------------------ */

@@ -42,6 +42,9 @@ static inline rf_epi rf_epi_panel(const rf_epi *ep, int j0)
     return (rf_epi){ep->bias + j0, ep->alpha ? ep->alpha + j0 : NULL, ep->link ? ep->link + j0 / 16 : NULL};
 }
 
+/* The mask of the first n (clamped to 0..16) lanes of a vector: a panel's last, partial one. */
+static inline __mmask16 rf_mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
+
 /* alpha * v + beta * C (C's vector at c, mask m; not read when beta is 0): a GEMM's write-back,
  * the bf16 and fp32 kernels' the same operations. */
 __attribute__((target("avx512f"))) static inline __m512 rf_wb_ab(__m512 v, const float *c, __mmask16 m, float alpha,

@@ -79,8 +79,6 @@ void rf_bf16_scratch_free(rf_bf16_scratch *s)
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
-static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
-
 /* Rows [r0, r1) of a (R x K) fp32 matrix to bf16 rows of kp2 = K rounded to even values
  * (the pad value 0). */
 BF16_TARGET static void pack_rows(const float *src, int ld, int r0, int r1, int K, uint16_t *dst, int kp2)
@@ -89,8 +87,8 @@ BF16_TARGET static void pack_rows(const float *src, int ld, int r0, int r1, int 
         const float *s = src + (size_t)r * ld;
         uint16_t *d = dst + (size_t)r * kp2;
         for (int k = 0; k < kp2; k += 32) {
-            __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), s + k);
-            __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), s + k + 16);
+            __m512 lo = _mm512_maskz_loadu_ps(rf_mask16(K - k), s + k);
+            __m512 hi = _mm512_maskz_loadu_ps(rf_mask16(K - k - 16), s + k + 16);
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             long n = kp2 - k;
             __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1);
@@ -116,7 +114,7 @@ BF16_TARGET static void pack_pairs(const float *src, int ld, int K, int W, int p
             uint32_t *d = dst + (size_t)j0 * kpairs + (size_t)p * w;
             for (int jj = 0; jj < w; jj += 16) {
                 int j = j0 + jj;
-                __mmask16 m = mask16(W - j);
+                __mmask16 m = rf_mask16(W - j);
                 __m512 lo = _mm512_maskz_loadu_ps(m, s0 + j);
                 __m512 hi = s1 ? _mm512_maskz_loadu_ps(m, s1 + j) : _mm512_setzero_ps();
                 _mm512_storeu_si512(d + jj, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
@@ -142,10 +140,10 @@ BF16_TARGET static void pack_cols_t(const float *src, int ld, int K, int N, int 
                                             _mm512_set1_epi32(w));
         for (int p = 0; p < kpairs; p += 16) {
             int k = 2 * p;
-            __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), s + k);
-            __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), s + k + 16);
+            __m512 lo = _mm512_maskz_loadu_ps(rf_mask16(K - k), s + k);
+            __m512 hi = _mm512_maskz_loadu_ps(rf_mask16(K - k - 16), s + k + 16);
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* 16 pairs p..p+15 */
-            _mm512_mask_i32scatter_epi32(d + (size_t)p * w, mask16(kpairs - p), stride, v, 4);
+            _mm512_mask_i32scatter_epi32(d + (size_t)p * w, rf_mask16(kpairs - p), stride, v, 4);
         }
     }
 }
@@ -244,7 +242,7 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
                     int w = np - j0 < NB ? np - j0 : NB;     /* panel width (pairs per step) */
                     int cols = N - j0 < NB ? N - j0 : NB;    /* valid columns of C */
                     int nr = (cols + 15) / 16;
-                    __mmask16 last = mask16(cols - 16 * (nr - 1));
+                    __mmask16 last = rf_mask16(cols - 16 * (nr - 1));
                     const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
                     rf_epi pe = ep && lastk ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's write-back */
                     for (int bi = b0; bi < b1; bi++) {

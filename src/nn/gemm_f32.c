@@ -53,12 +53,11 @@ int rf_gemm_f32_on(void)
     return use_own;
 }
 
-static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
-
 /* C[0..mr)[0..16*nr) (the last vector masked by last) = alpha * sum_k A(i,k) B(k) + beta * C,
  * k in [0, kn); A(i, k) at a[i * lda + k] (ta = 0) or a[k * lda + i] (ta = 1), B's step k at
- * b + k * bs. The edge tiles' loop: GCC 12 keeps its accumulator array on the stack (35-40
- * GFLOP/s), which is why the full tile (kern_full_*) is written out below. */
+ * b + k * bs. Only the last rows of C (M not a multiple of 6) take this loop: GCC 12 keeps its
+ * accumulator array on the stack (35-40 GFLOP/s), which is why the six-row tiles (KERN6 below)
+ * are written out. */
 F32_TARGET static inline __attribute__((always_inline)) void kern(int ta, int mr, int nr, const float *a, size_t lda,
                                                                   const float *b, size_t bs, int kn, float *C, int ldc,
                                                                   const float *ab, __mmask16 last)
@@ -85,43 +84,14 @@ F32_TARGET static inline __attribute__((always_inline)) void kern(int ta, int mr
         }
 }
 
-/* The full 6 x 64 tile with its 24 accumulators as named variables and the FMAs in inline
- * assembly: GCC 12 keeps the array of kern() on the stack in this loop, two memory moves per FMA
- * (measured 35-40 GFLOP/s instead of 100), as in gemm_int8.c. The same FMAs in the same order. */
+/* Six rows of C and n vectors (n = 4 for a whole 64-column panel; fewer, or the last one partial,
+ * for a narrower panel: a gate's 4 columns, a logit's 1, a layer width not a multiple of 64), the
+ * accumulators named and the FMAs in inline assembly: GCC 12 keeps kern()'s accumulator array on
+ * the stack in the loop, two memory moves per FMA (35-40 GFLOP/s instead of 100), as in
+ * gemm_int8.c. The same FMAs in the same order as kern(); the last vector loaded and stored
+ * under its mask. */
 #define FMA(acc, a, b) __asm__("vfmadd231ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 #define ACC4(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
-#define ROW4(i)                                                                                    \
-    {                                                                                              \
-        __m512 av = _mm512_set1_ps(a[(i) * ars + k * aks]);                                        \
-        FMA(c##i##0, av, b0); FMA(c##i##1, av, b1); FMA(c##i##2, av, b2); FMA(c##i##3, av, b3);     \
-    }
-#define OUT1(i, j)                                                                                 \
-    {                                                                                              \
-        float *c_ = C + (size_t)(i) * ldc + 16 * (j);                                              \
-        _mm512_storeu_ps(c_, rf_wb_ab(c##i##j, c_, 0xffff, alpha, beta));                          \
-    }
-#define OUTROW(i) OUT1(i, 0) OUT1(i, 1) OUT1(i, 2) OUT1(i, 3)
-#define FULL(t)                                                                                    \
-    F32_TARGET static void kern_full_##t(const float *a, size_t lda, const float *b, size_t bs, int kn, \
-                                         float *C, int ldc, const float *ab)                        \
-    {                                                                                              \
-        size_t ars = (t) ? 1 : lda, aks = (t) ? lda : 1;                                           \
-        ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)                                            \
-        for (int k = 0; k < kn; k++) {                                                             \
-            const float *bk = b + (size_t)k * bs;                                                  \
-            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);                        \
-            __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);                   \
-            ROW4(0) ROW4(1) ROW4(2) ROW4(3) ROW4(4) ROW4(5)                                        \
-        }                                                                                          \
-        float alpha = ab[0], beta = ab[1];                                                         \
-        OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)                                \
-    }
-FULL(0)
-FULL(1)
-
-/* Six rows and n < 4 vectors, or 4 with the last one partial (a panel narrower than 64: a gate's
- * 4 columns, a logit's 1, a layer width not a multiple of 64), the same way: named accumulators
- * (the generic loop spilled them there too), the last vector loaded and stored under its mask. */
 #define FMAN(n, i, j, b) if ((n) > (j)) FMA(c##i##j, av, b);
 #define ROWN(n, i)                                                                                 \
     {                                                                                              \
@@ -136,8 +106,8 @@ FULL(1)
     }
 #define OUTROWN(n, i) OUTN(n, i, 0) OUTN(n, i, 1) OUTN(n, i, 2) OUTN(n, i, 3)
 #define LOADN(n, j) ((j) < (n) - 1 ? _mm512_loadu_ps(bk + 16 * (j)) : _mm512_maskz_loadu_ps(last, bk + 16 * (j)))
-#define NARROW(t, n)                                                                               \
-    F32_TARGET static void kern_narrow_##t##_##n(const float *a, size_t lda, const float *b, size_t bs, int kn, \
+#define KERN6(t, n)                                                                               \
+    F32_TARGET static void kern6_##t##_##n(const float *a, size_t lda, const float *b, size_t bs, int kn, \
                                                  float *C, int ldc, const float *ab, __mmask16 last) \
     {                                                                                              \
         size_t ars = (t) ? 1 : lda, aks = (t) ? lda : 1;                                           \
@@ -153,11 +123,11 @@ FULL(1)
         float alpha = ab[0], beta = ab[1];                                                         \
         OUTROWN(n, 0) OUTROWN(n, 1) OUTROWN(n, 2) OUTROWN(n, 3) OUTROWN(n, 4) OUTROWN(n, 5)        \
     }
-NARROW(0, 1) NARROW(0, 2) NARROW(0, 3) NARROW(0, 4)
-NARROW(1, 1) NARROW(1, 2) NARROW(1, 3) NARROW(1, 4)
-typedef void (*narrow_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
-static const narrow_fn NARROW_TAB[2][NRV] = {{kern_narrow_0_1, kern_narrow_0_2, kern_narrow_0_3, kern_narrow_0_4},
-                                             {kern_narrow_1_1, kern_narrow_1_2, kern_narrow_1_3, kern_narrow_1_4}};
+KERN6(0, 1) KERN6(0, 2) KERN6(0, 3) KERN6(0, 4)
+KERN6(1, 1) KERN6(1, 2) KERN6(1, 3) KERN6(1, 4)
+typedef void (*kern6_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
+static const kern6_fn KERN6_TAB[2][NRV] = {{kern6_0_1, kern6_0_2, kern6_0_3, kern6_0_4},
+                                             {kern6_1_1, kern6_1_2, kern6_1_3, kern6_1_4}};
 
 typedef void (*kern_fn)(const float *, size_t, const float *, size_t, int, float *, int, const float *, __mmask16);
 #define KERN(t, r, n)                                                                                          \
@@ -167,11 +137,11 @@ typedef void (*kern_fn)(const float *, size_t, const float *, size_t, int, float
         kern(t, r, n, a, lda, b, bs, kn, C, ldc, ab, last);                                                      \
     }
 #define KERNS(t, r) KERN(t, r, 1) KERN(t, r, 2) KERN(t, r, 3) KERN(t, r, 4)
-#define KERNT(t) KERNS(t, 1) KERNS(t, 2) KERNS(t, 3) KERNS(t, 4) KERNS(t, 5) KERNS(t, 6)
+#define KERNT(t) KERNS(t, 1) KERNS(t, 2) KERNS(t, 3) KERNS(t, 4) KERNS(t, 5) /* 6 rows: KERN6 */
 KERNT(0) KERNT(1)
 #define ROW(t, r) {kern_##t##_##r##_1, kern_##t##_##r##_2, kern_##t##_##r##_3, kern_##t##_##r##_4}
-#define TAB(t) {ROW(t, 1), ROW(t, 2), ROW(t, 3), ROW(t, 4), ROW(t, 5), ROW(t, 6)}
-static const kern_fn KERN_TAB[2][MR][NRV] = {TAB(0), TAB(1)};
+#define TAB(t) {ROW(t, 1), ROW(t, 2), ROW(t, 3), ROW(t, 4), ROW(t, 5)}
+static const kern_fn KERN_TAB[2][MR - 1][NRV] = {TAB(0), TAB(1)};
 
 /* Columns [j0, j0 + w) and K [k0, k0 + kn) of op(B) = B^T (B stored N x K) into d (kn x NB),
  * columns past N zero. */
@@ -194,7 +164,7 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
     for (int k = 0; k < kn; k++) {
         const float *s = B + (size_t)(k0 + k) * ldb + j0;
         for (int jj = 0; jj < w; jj += 16)
-            _mm512_storeu_ps(d + (size_t)k * NB + jj, _mm512_maskz_loadu_ps(mask16(N - j0 - jj), s + jj));
+            _mm512_storeu_ps(d + (size_t)k * NB + jj, _mm512_maskz_loadu_ps(rf_mask16(N - j0 - jj), s + jj));
     }
 }
 
@@ -206,21 +176,18 @@ F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K
     size_t ars = transA ? 1 : (size_t)lda, aks = transA ? (size_t)lda : 1;
     for (int j0 = 0; j0 < N; j0 += NB) {
         int cols = N - j0 < NB ? N - j0 : NB, nr = (cols + 15) / 16;
-        __mmask16 last = mask16(cols - 16 * (nr - 1));
+        __mmask16 last = rf_mask16(cols - 16 * (nr - 1));
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kn = K - k0 < KC ? K - k0 : KC;
             const float ab[2] = {alpha, k0 == 0 ? beta : 1.0f};
             if (transB) pack_t(Bm, ldb, N, j0, 16 * nr, k0, kn, bt);
             else pack_n(Bm, ldb, N, j0, 16 * nr, k0, kn, bt);
-            const float *bp = bt;
-            size_t bs = NB;
             for (int i0 = r0; i0 < r1; i0 += MR) {
                 int mr = r1 - i0 < MR ? r1 - i0 : MR;
                 const float *a = A + i0 * ars + (size_t)k0 * aks;
                 float *c = C + (size_t)i0 * ldc + j0;
-                if (mr == MR && cols == NB) (transA ? kern_full_1 : kern_full_0)(a, (size_t)lda, bp, bs, kn, c, ldc, ab);
-                else if (mr == MR) NARROW_TAB[transA != 0][nr - 1](a, (size_t)lda, bp, bs, kn, c, ldc, ab, last);
-                else KERN_TAB[transA != 0][mr - 1][nr - 1](a, (size_t)lda, bp, bs, kn, c, ldc, ab, last);
+                if (mr == MR) KERN6_TAB[transA != 0][nr - 1](a, (size_t)lda, bt, NB, kn, c, ldc, ab, last);
+                else KERN_TAB[transA != 0][mr - 1][nr - 1](a, (size_t)lda, bt, NB, kn, c, ldc, ab, last);
             }
         }
     }

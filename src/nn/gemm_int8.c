@@ -180,8 +180,6 @@ void rf_i8_ctx_free(rf_i8_ctx *c)
     free(c);
 }
 
-static inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1); }
-
 /* Rows of A (M x kin; column k times inv[k] when inv is not NULL) to Aq + 128 (rows of kq * 4
  * bytes, the pad 128) and their scales. */
 I8_TARGET static void quantize_rows(const float *A, int lda, int M, int kin, int kq, const float *inv_c, uint8_t *dst,
@@ -193,8 +191,8 @@ I8_TARGET static void quantize_rows(const float *A, int lda, int M, int kin, int
         const float *s = A + (size_t)i * lda;
         __m512i mx = _mm512_setzero_si512(); /* |v| as integers: NaN > Inf > every finite value */
         for (int k = 0; k < kin; k += 16) {
-            __m512 v = _mm512_maskz_loadu_ps(mask16(kin - k), s + k);
-            if (inv_c) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask16(kin - k), inv_c + k));
+            __m512 v = _mm512_maskz_loadu_ps(rf_mask16(kin - k), s + k);
+            if (inv_c) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(rf_mask16(kin - k), inv_c + k));
             mx = _mm512_max_epu32(mx, _mm512_and_si512(_mm512_castps_si512(v), absmask));
         }
         uint32_t mb = _mm512_reduce_max_epu32(mx);
@@ -207,10 +205,10 @@ I8_TARGET static void quantize_rows(const float *A, int lda, int M, int kin, int
         /* |v| <= 127 (to a rounding of 127 * 2^-24) by the choice of scale: no clamp (a row with
          * a NaN or Inf gives some bytes, and its scale NaN) */
         for (int k = 0; k < kq * 4; k += 16) {
-            __m512 v = _mm512_maskz_loadu_ps(mask16(kin - k), s + k);
-            v = _mm512_mul_ps(v, inv_c ? _mm512_mul_ps(inv, _mm512_maskz_loadu_ps(mask16(kin - k), inv_c + k)) : inv);
+            __m512 v = _mm512_maskz_loadu_ps(rf_mask16(kin - k), s + k);
+            v = _mm512_mul_ps(v, inv_c ? _mm512_mul_ps(inv, _mm512_maskz_loadu_ps(rf_mask16(kin - k), inv_c + k)) : inv);
             __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), bias); /* round to nearest even */
-            _mm_mask_storeu_epi8(d + k, mask16(kq * 4 - k), _mm512_cvtepi32_epi8(q));
+            _mm_mask_storeu_epi8(d + k, rf_mask16(kq * 4 - k), _mm512_cvtepi32_epi8(q));
         }
         sc[i] = scale;
     }
@@ -338,7 +336,7 @@ static void gemm(rf_i8_ctx *c, const i8_mat *q, int M, const float *A, int lda, 
             int w = np - j0 < NB ? np - j0 : NB;     /* panel width */
             int cols = q->n - j0 < NB ? q->n - j0 : NB;
             int nr = (cols + 15) / 16;
-            __mmask16 last = mask16(cols - 16 * (nr - 1));
+            __mmask16 last = rf_mask16(cols - 16 * (nr - 1));
             const int32_t *bp = (const int32_t *)(q->b + (size_t)j0 * q->kq * 4);
             rf_epi pe = ep ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's part of the write-back */
             for (int i0 = 0; i0 < mm; i0 += MR) {

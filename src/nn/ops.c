@@ -20,7 +20,6 @@
 void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *Bm, int ldb, float beta, float *C, int ldc)
 {
-    if (M == 0 || N == 0) return;
     if (!rf_gemm_f32(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc)) return; /* AVX-512 */
     rf_gemm_openblas(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }

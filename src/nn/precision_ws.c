@@ -47,9 +47,9 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
     if (ws->bf16) return RF_OK;
     /* the shapes of forward.c's and backward.c's tower GEMMs, and of the zoo's graph */
     size_t an = 0, bn = 0;
-    if (m->graph) rf_graph_bf16_need(m->graph, ws->maxB, &an, &bn);
+    if (m->graph) rf_graph_bf16_need(m->graph, ws->maxB, &an, &bn); /* its towers are in the graph */
     int B = ws->maxB, K = m->K;
-    for (int l = 0; l < m->L; l++) {
+    for (int l = 0; l < (m->graph ? 0 : m->L); l++) {
         int H = m->H[l];
         if (l == 0) {
             rf_bf16_scratch_need(0, 0, B, K * H, m->In, &an, &bn); /* Z0 = x W0 */
