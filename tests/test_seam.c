@@ -8,6 +8,9 @@
  * - the optimizer's state saved after n steps and loaded into a fresh optimizer continues to
  *   the same parameters, bit for bit, as the uninterrupted run; a state of another optimizer
  *   shape is refused;
+ * - the fused embedding update (rf_model_backward_emb_each) sees each row of the batch's list
+ *   once, with the same gradient, and a training step through it equals, bit for bit, the step
+ *   through the whole list;
  * - per-task gradients (rf_model_task_grads) sum to the joint gradient;
  * - parameter groups cover every dense parameter exactly once, and tag shared ones by the
  *   tasks whose loss reaches them, for every model type (and with the M1 penalty) checked
@@ -241,6 +244,99 @@ static void test_optimizer_state_roundtrip(void **state)
     rf_dataset_free(ds);
 }
 
+/* ---- the fused embedding update ---------------------------------------------------------- */
+
+static rf_status noop_hook(void *ud, const rf_model *m, rf_grads *g, rf_error *err)
+{
+    (void)ud, (void)m, (void)g, (void)err;
+    return RF_OK;
+}
+
+typedef struct {
+    float *val;   /* (n_emb_rows, E): the gradient rows seen */
+    int *seen;    /* per row: times passed to apply */
+    int E;
+    size_t max_rows;
+} each_state;
+
+static void collect(void *ud, const rf_grads *rows)
+{
+    each_state *c = ud;
+    const uint32_t *r;
+    float *v;
+    size_t n = rf_grads_emb(rows, &r, &v);
+    assert_true(n <= c->max_rows);
+    for (size_t i = 0; i < n; i++) { /* the fields' rows are disjoint: no two threads write one row */
+        c->seen[r[i]]++;
+        memcpy(c->val + (size_t)r[i] * c->E, v + i * c->E, c->E * sizeof(float));
+    }
+}
+
+/* rf_model_backward_emb_each hands every row of rf_model_backward_emb's list exactly once, with
+ * the same gradient bit for bit, leaves the set empty; and a training step through it (lazy
+ * Adam is row-wise) equals, bit for bit, the step through the whole list (the hook path). */
+static void test_emb_each(void **state)
+{
+    (void)state; /* (fields in parallel on the machine's threads; make tsan runs it on one) */
+    rf_dataset *ds = sim(2000);
+    rf_config cfg;
+    rf_model *a = model_for(ds, RF_MODEL_RESFLOW, &cfg), *b = model_for(ds, RF_MODEL_RESFLOW, &cfg);
+    const rf_model_info *in = rf_model_info_of(a);
+    size_t ne = in->n_emb_rows * (size_t)in->E;
+    memcpy(rf_model_params(b), rf_model_params(a), in->n_params * sizeof(float));
+    memcpy(rf_model_buffers(b), rf_model_buffers(a), in->n_buffers * sizeof(float));
+    memcpy(rf_model_emb(b), rf_model_emb(a), ne * sizeof(float));
+    rf_optimizer *oa = rf_adam_create(a, &cfg.train), *ob = rf_adam_create(b, &cfg.train);
+    assert_true(rf_optimizer_sparse_rowwise(oa));
+    rf_workspace *wa = rf_workspace_create(a, 512), *wb = rf_workspace_create(b, 512);
+    rf_grads *ga = rf_grads_create(a), *gb = rf_grads_create(b);
+    size_t rows[512];
+    int lc[2] = {0, 1};
+    rf_error e;
+    double la, lb;
+    for (int s = 0; s < 6; s++) {
+        for (int i = 0; i < 512; i++) rows[i] = ((size_t)s * 512 + (size_t)i * 7) % ds->n;
+        rf_batch bt = {ds, rows, 512, lc};
+        assert_int_equal(rf_train_step(a, wa, ga, oa, &bt, NULL, NULL, &la, &e), RF_OK);
+        assert_int_equal(rf_train_step(b, wb, gb, ob, &bt, noop_hook, NULL, &lb, &e), RF_OK);
+        assert_memory_equal(&la, &lb, sizeof la);
+    }
+    assert_memory_equal(rf_model_params(a), rf_model_params(b), in->n_params * sizeof(float));
+    assert_memory_equal(rf_model_emb(a), rf_model_emb(b), ne * sizeof(float));
+    assert_memory_equal(rf_model_buffers(a), rf_model_buffers(b), in->n_buffers * sizeof(float));
+    /* the rows themselves */
+    rf_batch bt = {ds, rows, 512, lc};
+    assert_int_equal(rf_model_forward(a, wa, &bt, 1, &e), RF_OK);
+    rf_model_loss(a, wa, &bt, NULL, NULL);
+    rf_grads_zero(ga);
+    assert_int_equal(rf_model_backward_dense(a, wa, &bt, ga, &e), RF_OK);
+    each_state c = {calloc(ne, sizeof(float)), calloc(in->n_emb_rows, sizeof(int)), in->E, 512 * 8};
+    rf_model_backward_emb_each(a, wa, &bt, ga, collect, &c);
+    const uint32_t *r;
+    float *v;
+    assert_int_equal(rf_grads_emb(ga, &r, &v), 0); /* consumed and cleared */
+    rf_model_backward_emb(a, wa, &bt, ga);
+    size_t n = rf_grads_emb(ga, &r, &v), total = 0;
+    assert_true(n > 512);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(c.seen[r[i]], 1);
+        assert_memory_equal(c.val + (size_t)r[i] * in->E, v + i * in->E, in->E * sizeof(float));
+    }
+    for (size_t i = 0; i < in->n_emb_rows; i++) total += (size_t)c.seen[i];
+    assert_int_equal(total, n); /* nothing else was passed */
+    free(c.val);
+    free(c.seen);
+    rf_grads_free(ga);
+    rf_grads_free(gb);
+    rf_workspace_free(wa);
+    rf_workspace_free(wb);
+    rf_optimizer_free(oa);
+    rf_optimizer_free(ob);
+    rf_model_free(a);
+    rf_model_free(b);
+    rf_dataset_free(ds);
+}
+
 /* ---- per-task gradients and parameter groups --------------------------------------------- */
 
 static void test_task_grads_and_groups(void **state)
@@ -435,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_const_model_many_threads),
         cmocka_unit_test(test_grad_hook),
         cmocka_unit_test(test_optimizer_state_roundtrip),
+        cmocka_unit_test(test_emb_each),
         cmocka_unit_test(test_task_grads_and_groups),
         cmocka_unit_test(test_groups_vs_gradients),
     };

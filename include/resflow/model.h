@@ -219,6 +219,14 @@ RF_API rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, co
                                          rf_error *err) RF_WUR;
 RF_API void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g);
 RF_API void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *b, rf_grads *g);
+/* _emb fused with its consumer, for an update that treats each row on its own (lazy Adam: see
+ * rf_optimizer_sparse_rowwise): the fields' rows are built in parallel, and each field's rows,
+ * once complete, are passed to apply(ud, rows) as a read-only gradient set of that field only
+ * (rf_grads_emb on it; the dense part is g's), then cleared from g. apply runs concurrently for
+ * different fields. Faster than _emb and one update: no list of the whole batch is built, and
+ * a field's gradients are still in cache when they are used. */
+RF_API void rf_model_backward_emb_each(const rf_model *m, rf_workspace *ws, const rf_batch *b, rf_grads *g,
+                                       void (*apply)(void *ud, const rf_grads *rows), void *ud);
 
 /* Each task's gradient on its own, from one forward: per_task[k] (K gradient sets, zeroed
  * here) receives the gradient of task k's loss (task_scale one-hot at k). Their sum is the

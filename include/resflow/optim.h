@@ -32,7 +32,10 @@ extern "C" {
 
 typedef struct rf_optimizer rf_optimizer;
 
-/* What an optimizer implements. update_dense and update_sparse may run concurrently. */
+/* What an optimizer implements. update_dense and update_sparse may run concurrently.
+ * sparse_rowwise: 1 when update_sparse changes each embedding row from that row's gradient
+ * alone (lazy Adam), so that it may be called on disjoint parts of a step's rows, concurrently
+ * (rf_model_backward_emb_each); 0 when it needs the whole set at once. */
 typedef struct {
     const char *name;
     void (*update_dense)(rf_optimizer *o, rf_model *m, const rf_grads *g);
@@ -41,6 +44,7 @@ typedef struct {
     void (*save)(const rf_optimizer *o, unsigned char *dst);
     rf_status (*load)(rf_optimizer *o, const unsigned char *src, size_t n, rf_error *err);
     void (*destroy)(rf_optimizer *o);
+    int sparse_rowwise;
 } rf_optimizer_ops;
 
 /* Every optimizer starts with this header (implementations embed it as their first member). */
@@ -63,6 +67,8 @@ RF_API void rf_optimizer_step(rf_optimizer *o, rf_model *m, const rf_grads *g);
 RF_API void rf_optimizer_begin(rf_optimizer *o);
 RF_API void rf_optimizer_update_dense(rf_optimizer *o, rf_model *m, const rf_grads *g);
 RF_API void rf_optimizer_update_sparse(rf_optimizer *o, rf_model *m, const rf_grads *g);
+/* The ops' sparse_rowwise: whether update_sparse may take a step's rows in parts. */
+RF_API int rf_optimizer_sparse_rowwise(const rf_optimizer *o);
 
 /* The optimizer's whole state as bytes: save writes rf_optimizer_state_size bytes to dst
  * (little-endian, with the optimizer's name and sizes, so a mismatched load is refused);

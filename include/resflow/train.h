@@ -140,11 +140,11 @@ typedef struct {
 } rf_train_summary;
 
 /* One training step on a batch: forward, loss, backward into g, the hook (if not NULL), the
- * optimizer. Without a hook and with two or more threads the tail of the backward pass is
- * overlapped: one thread computes the first layer's weight gradient (compute-bound GEMM) and
- * the dense update while another scatters the embedding gradients and applies the sparse update
- * (memory-bound). The loss goes to *loss; a non-finite loss returns RF_ENUMERIC without
- * touching the model. */
+ * optimizer. Without a hook and with an optimizer whose sparse update is row-wise
+ * (rf_optimizer_sparse_rowwise: Adam and the multi-task optimizers), the embedding part is
+ * fused with the update (rf_model_backward_emb_each: each field's rows updated as soon as they
+ * are summed, fields in parallel): the same arithmetic, bit for bit. The loss goes to *loss; a
+ * non-finite loss returns RF_ENUMERIC without touching the model. */
 RF_API rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer *opt,
                                const rf_batch *b, rf_grad_hook hook, void *hook_ud, double *loss,
                                rf_error *err) RF_WUR;

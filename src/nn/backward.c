@@ -118,11 +118,11 @@ static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_er
 /* ---------------------------------------------------------------------------------------- */
 
 /* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). */
-static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t row, const float *v, float scale, int E)
+static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t *n, size_t row, const float *v, float scale, int E)
 {
     int32_t s = gr->slot[row];
     if (s < 0) {
-        s = (int32_t)(ws->seg_off[f] + gr->seg_n[f]++);
+        s = (int32_t)(ws->seg_off[f] + (*n)++);
         gr->slot[row] = s;
         gr->rows[s] = (uint32_t)row;
         memset(gr->g + (size_t)s * E, 0, E * sizeof(float));
@@ -276,48 +276,75 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
     return ws->bns.fn ? rf_bn_sync_take(&ws->bns, err) : RF_OK;
 }
 
+/* Embeddings (row-sparse) in groups of EMB_GROUP fields, a group at a time per thread, each
+ * field into its own segment of gr (seg_off; seg_n rows). In a group, row by row: a batch row's
+ * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead are
+ * fetched while this one accumulates (the same sums in the same order as field by field: a
+ * field's rows are still visited in batch order). */
+enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
+
 RF_HOT_CLONES /* the row accumulation is element-wise */
-void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
+static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch *bt, rf_grads *gr, int f0, int f1)
 {
-    int B = ws->B;
-    /* embeddings (row-sparse): fields in parallel, each into its own segment, then the
-     * segments are compacted into one list */
     const rf_dataset *ds = bt->ds;
-    int F = m->F, E = m->E, In = m->In;
-    /* Groups of EMB_GROUP fields, one at a time per thread; in a group, row by row: a batch
-     * row's data and its dx columns are read once, in order, and the slots of the rows PF_SLOT
-     * ahead are fetched while this one accumulates (the same sums in the same order as field by
-     * field: a field's rows are still visited in batch order). */
-    enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
-    int ng = (F + EMB_GROUP - 1) / EMB_GROUP;
-#pragma omp parallel for schedule(dynamic, 1) if (B * F * E > 65536)
-    for (int gi = 0; gi < ng; gi++) {
-        int f0 = gi * EMB_GROUP, f1 = f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F;
-        for (int f = f0; f < f1; f++) gr->seg_n[f] = 0;
-        for (int b = 0; b < B; b++) {
-            size_t r = bt->rows[b];
-            if (b + PF_DATA < B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
-            if (b + PF_SLOT < B) {
-                const uint32_t *ca = ds->cat + bt->rows[b + PF_SLOT] * ds->F;
-                for (int f = f0; f < f1; f++)
-                    if (m->pooling[f] < 0)
-                        __builtin_prefetch(gr->slot + m->emb_off[f] + (ca[f] < m->vocab[f] ? ca[f] : 0));
-            }
-            for (int f = f0; f < f1; f++) {
-                const float *dx = ws->dx + (size_t)b * In + f * E;
-                if (m->pooling[f] < 0) {
-                    uint32_t id = ds->cat[r * ds->F + f];
-                    emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
-                } else {
-                    uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
-                    float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
-                    for (uint64_t i = a; i < z; i++) {
-                        uint32_t id = ds->mv_ids[f][i];
-                        emb_accum(gr, ws, f, m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
-                    }
+    int B = ws->B, E = m->E, In = m->In;
+    size_t n[EMB_GROUP] = {0}; /* the group's row counts (seg_n is shared by the threads) */
+    for (int b = 0; b < B; b++) {
+        size_t r = bt->rows[b];
+        if (b + PF_DATA < B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
+        if (b + PF_SLOT < B) {
+            const uint32_t *ca = ds->cat + bt->rows[b + PF_SLOT] * ds->F;
+            for (int f = f0; f < f1; f++)
+                if (m->pooling[f] < 0)
+                    __builtin_prefetch(gr->slot + m->emb_off[f] + (ca[f] < m->vocab[f] ? ca[f] : 0));
+        }
+        for (int f = f0; f < f1; f++) {
+            const float *dx = ws->dx + (size_t)b * In + f * E;
+            if (m->pooling[f] < 0) {
+                uint32_t id = ds->cat[r * ds->F + f];
+                emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+            } else {
+                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
+                for (uint64_t i = a; i < z; i++) {
+                    uint32_t id = ds->mv_ids[f][i];
+                    emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
                 }
             }
         }
+    }
+    for (int f = f0; f < f1; f++) gr->seg_n[f] = n[f - f0];
+}
+
+void rf_model_backward_emb_each(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr,
+                                void (*apply)(void *ud, const rf_grads *rows), void *ud)
+{
+    int F = m->F, E = m->E, ng = (F + EMB_GROUP - 1) / EMB_GROUP;
+#pragma omp parallel for schedule(dynamic, 1) if (ws->B * F * E > 65536)
+    for (int gi = 0; gi < ng; gi++) {
+        int f0 = gi * EMB_GROUP, f1 = f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F;
+        emb_group(m, ws, bt, gr, f0, f1);
+        for (int f = f0; f < f1; f++) { /* the field's rows while they are in cache, then cleared */
+            size_t o = ws->seg_off[f], n = gr->seg_n[f];
+            rf_grads view = *gr;
+            view.rows = gr->rows + o;
+            view.g = gr->g + o * E;
+            view.n_rows = view.cap = n;
+            apply(ud, &view);
+            for (size_t i = 0; i < n; i++) gr->slot[gr->rows[o + i]] = -1;
+            gr->seg_n[f] = 0;
+        }
+    }
+}
+
+void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
+{
+    /* fields in parallel, each into its own segment, then the segments compacted into one list */
+    int F = m->F, E = m->E, ng = (F + EMB_GROUP - 1) / EMB_GROUP;
+#pragma omp parallel for schedule(dynamic, 1) if (ws->B * F * E > 65536)
+    for (int gi = 0; gi < ng; gi++) {
+        int f0 = gi * EMB_GROUP;
+        emb_group(m, ws, bt, gr, f0, f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F);
     }
     size_t w = 0;
     for (int f = 0; f < F; f++) {

@@ -315,7 +315,7 @@ static void pub_destroy(rf_optimizer *o)
 }
 
 static const rf_optimizer_ops pub_ops = {"pub",    pub_update_dense, pub_update_sparse, pub_state_size,
-                                         pub_save, pub_load,         pub_destroy};
+                                         pub_save, pub_load,         pub_destroy, 1};
 
 rf_optimizer *rf_pub_create(const rf_model *mdl, const rf_train_cfg *tc, int update_interval)
 {

@@ -130,7 +130,7 @@ static void at_destroy(rf_optimizer *o)
     free(a);
 }
 
-static const rf_optimizer_ops adatask_ops = {"adatask", at_dense, at_sparse, at_size, at_save, at_load, at_destroy};
+static const rf_optimizer_ops adatask_ops = {"adatask", at_dense, at_sparse, at_size, at_save, at_load, at_destroy, 1};
 
 rf_optimizer *rf_adatask_create_(const rf_model *mdl, const rf_train_cfg *tc)
 {

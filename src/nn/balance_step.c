@@ -162,7 +162,7 @@ static void gadam_destroy(rf_optimizer *o)
 }
 
 static const rf_optimizer_ops gadam_ops = {"adam+balance", gadam_dense,   gadam_sparse, gadam_size,
-                                           gadam_save,     gadam_load,    gadam_destroy};
+                                           gadam_save,     gadam_load,    gadam_destroy, 1};
 
 static rf_optimizer *gadam_create(rf_balancer *b, const rf_model *mdl)
 {

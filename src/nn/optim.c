@@ -23,6 +23,7 @@ long rf_optimizer_steps(const rf_optimizer *o) { return o->steps; }
 void rf_optimizer_begin(rf_optimizer *o) { o->steps++; }
 void rf_optimizer_update_dense(rf_optimizer *o, rf_model *m, const rf_grads *g) { o->ops->update_dense(o, m, g); }
 void rf_optimizer_update_sparse(rf_optimizer *o, rf_model *m, const rf_grads *g) { o->ops->update_sparse(o, m, g); }
+int rf_optimizer_sparse_rowwise(const rf_optimizer *o) { return o->ops->sparse_rowwise; }
 
 void rf_optimizer_step(rf_optimizer *o, rf_model *m, const rf_grads *g)
 {
@@ -204,7 +205,7 @@ static void adam_destroy(rf_optimizer *o)
 }
 
 static const rf_optimizer_ops adam_ops = {"adam",     adam_update_dense, adam_update_sparse, adam_state_size,
-                                          adam_save, adam_load,         adam_destroy};
+                                          adam_save, adam_load,         adam_destroy, 1};
 
 rf_optimizer *rf_adam_create(const rf_model *mdl, const rf_train_cfg *tc)
 {

@@ -42,6 +42,17 @@ rf_status rf_resolve_labels(const rf_model *m, const rf_dataset *ds, int *label_
     return RF_OK;
 }
 
+typedef struct {
+    rf_optimizer *opt;
+    rf_model *m;
+} sparse_apply;
+
+static void apply_sparse(void *ud, const rf_grads *rows)
+{
+    sparse_apply *sa = ud;
+    rf_optimizer_update_sparse(sa->opt, sa->m, rows);
+}
+
 rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer *opt, const rf_batch *bt,
                         rf_grad_hook hook, void *hook_ud, double *loss, rf_error *err)
 {
@@ -70,36 +81,22 @@ rf_status rf_train_step(rf_model *m, rf_workspace *ws, rf_grads *g, rf_optimizer
     rf_model_adopt_buffers(m, ws);
     rf_grads_zero(g);
     if ((st = rf_model_backward_dense(m, ws, bt, g, err))) return st;
-    if (hook) { /* the seam: whole gradients to the caller, then the optimizer */
+    if (hook || !rf_optimizer_sparse_rowwise(opt)) { /* whole gradients (to the hook: the seam), then the optimizer */
         rf_model_backward_w0(m, ws, g);
         rf_model_backward_emb(m, ws, bt, g);
-        if ((st = hook(hook_ud, m, g, err))) {
+        if (hook && (st = hook(hook_ud, m, g, err))) {
             rf_grads_emb_clear(g);
             return st;
         }
         rf_optimizer_step(opt, m, g);
     } else {
+        /* each part on all threads: the layer-0 weight gradient (a GEMM), then the fields in
+         * parallel, each field's rows updated as soon as they are summed (docs/performance.md) */
         rf_optimizer_begin(opt);
-        if (omp_get_max_threads() >= 2) {
-#pragma omp parallel sections num_threads(2)
-            {
-#pragma omp section
-                {
-                    rf_model_backward_w0(m, ws, g);
-                    rf_optimizer_update_dense(opt, m, g);
-                }
-#pragma omp section
-                {
-                    rf_model_backward_emb(m, ws, bt, g);
-                    rf_optimizer_update_sparse(opt, m, g);
-                }
-            }
-        } else {
-            rf_model_backward_w0(m, ws, g);
-            rf_model_backward_emb(m, ws, bt, g);
-            rf_optimizer_update_dense(opt, m, g);
-            rf_optimizer_update_sparse(opt, m, g);
-        }
+        rf_model_backward_w0(m, ws, g);
+        rf_optimizer_update_dense(opt, m, g);
+        sparse_apply sa = {opt, m};
+        rf_model_backward_emb_each(m, ws, bt, g, apply_sparse, &sa);
     }
     rf_grads_emb_clear(g);
     return RF_OK;
