@@ -208,18 +208,28 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         float *dWout = GRAD(m->Wout), *dbout = GRAD(m->bout);
         float *dO = ws->dO[L - 1];
         const float *O = ws->O[L - 1];
+        long work = (long)B * K * HL;
+        /* the weight gradient: each of its (k, 16-column) pieces by one thread, summed over the
+         * rows in order (the same sums whatever the thread count) */
+        int nc = (HL + 15) / 16;
+#pragma omp parallel for schedule(static) if (work > 65536)
+        for (int t = 0; t < K * nc; t++) {
+            int k = t / nc, j0 = t % nc * 16, j1 = j0 + 16 < HL ? j0 + 16 : HL;
+            float *dw = dWout + (size_t)k * HL;
+            for (int b = 0; b < B; b++) {
+                float d = ws->dS[(size_t)b * K + k];
+                const float *ob = O + (size_t)b * K * HL + (size_t)k * HL;
+                if (j0 == 0) dbout[k] += d;
+                for (int j = j0; j < j1; j++) dw[j] += d * ob[j];
+            }
+        }
+#pragma omp parallel for schedule(static) if (work > 65536)
         for (int b = 0; b < B; b++) {
-            const float *ob = O + (size_t)b * K * HL;
             float *db = dO + (size_t)b * K * HL;
             for (int k = 0; k < K; k++) {
                 float d = ws->dS[(size_t)b * K + k];
                 const float *w = m->Wout + (size_t)k * HL;
-                float *dw = dWout + (size_t)k * HL;
-                dbout[k] += d;
-                for (int j = 0; j < HL; j++) {
-                    dw[j] += d * ob[k * HL + j];
-                    db[k * HL + j] = d * w[j];
-                }
+                for (int j = 0; j < HL; j++) db[k * HL + j] = d * w[j];
             }
         }
     }
@@ -228,12 +238,13 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         const rf_layer_params *lp = &m->layer[l];
         float *dO = ws->dO[l];
         if (link_on(m, l))
-            for (int i = K - 1; i >= 0; i--) {
-                int k = m->order[i], p = m->parent[k];
-                if (p < 0) continue;
-                for (int b = 0; b < B; b++) {
-                    float *d = dO + (size_t)b * KH;
-                    for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
+#pragma omp parallel for schedule(static) if ((long)B * KH > 65536)
+            for (int b = 0; b < B; b++) {
+                float *d = dO + (size_t)b * KH;
+                for (int i = K - 1; i >= 0; i--) {
+                    int k = m->order[i], p = m->parent[k];
+                    if (p >= 0)
+                        for (int j = 0; j < H; j++) d[p * H + j] += d[k * H + j];
                 }
             }
         if (mc->bn == RF_BN_BATCH && ws->bns.fn) /* synchronised over processes (bnsync.h) */
