@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/simd.h"
+#include "core/omp.h"
 #include "nn/gemm_bf16.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
@@ -212,7 +213,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         /* the weight gradient: each of its (k, 16-column) pieces by one thread, summed over the
          * rows in order (the same sums whatever the thread count) */
         int nc = (HL + 15) / 16;
-#pragma omp parallel for schedule(static) if (work > 65536)
+#pragma omp parallel for schedule(static) if (rf_omp_worth(work, 65536))
         for (int t = 0; t < K * nc; t++) {
             int k = t / nc, j0 = t % nc * 16, j1 = j0 + 16 < HL ? j0 + 16 : HL;
             float *dw = dWout + (size_t)k * HL;
@@ -223,7 +224,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
                 for (int j = j0; j < j1; j++) dw[j] += d * ob[j];
             }
         }
-#pragma omp parallel for schedule(static) if (work > 65536)
+#pragma omp parallel for schedule(static) if (rf_omp_worth(work, 65536))
         for (int b = 0; b < B; b++) {
             float *db = dO + (size_t)b * K * HL;
             for (int k = 0; k < K; k++) {
@@ -238,7 +239,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         const rf_layer_params *lp = &m->layer[l];
         float *dO = ws->dO[l];
         if (link_on(m, l))
-#pragma omp parallel for schedule(static) if ((long)B * KH > 65536)
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * KH, 65536))
             for (int b = 0; b < B; b++) {
                 float *d = dO + (size_t)b * KH;
                 for (int i = K - 1; i >= 0; i--) {

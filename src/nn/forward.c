@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_bf16.h"
 #include "nn/gemm_int8.h"
@@ -322,7 +323,7 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         }
         if (ws->R[l]) memcpy(ws->R[l], ws->O[l], (size_t)B * KH * sizeof(float));
         if (link_on(m, l) && !fuse) {
-#pragma omp parallel for schedule(static) if ((long)B * KH > 65536)
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * KH, 65536))
             for (int b = 0; b < B; b++) {
                 float *o = ws->O[l] + (size_t)b * KH;
                 for (int i = 0; i < K; i++) {
@@ -336,7 +337,7 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     /* logits: 8 rows at a time, each row's dot product in the same order as one at a time
      * (the 8 independent sums overlap instead of waiting on one add chain) */
     int HL = m->H[m->L - 1], b8 = m->graph ? 0 : B / 8 * 8;
-#pragma omp parallel for schedule(static) if ((long)B * K * HL > 65536)
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * K * HL, 65536))
     for (int b = 0; b < b8; b += 8) {
         const float *o = ws->O[L - 1] + (size_t)b * K * HL;
         for (int k = 0; k < K; k++) {
@@ -361,7 +362,7 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     int logit_link = logit_link_on(m);
     int m3 = logit_link && mc->monotonic == RF_MONO_M3;
     memcpy(ws->own, ws->S, (size_t)B * K * sizeof(float));
-#pragma omp parallel for schedule(static) if ((long)B * K > (esmm ? 2048 : 65536))
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * K, esmm ? 2048 : 65536))
     for (int b = 0; b < B; b++) {
         float *s = ws->S + (size_t)b * K, *pr = ws->P + (size_t)b * K, *c = ws->C + (size_t)b * K;
         double *lp = ws->logp + (size_t)b * K;
