@@ -118,7 +118,10 @@ static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_er
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). */
+/* Add scale*v to the gradient of embedding row `row` of field f (segment f of the set). A new
+ * row is written as 0 + scale*v (the sum from zero, signed zeros included) without reading it:
+ * zeroing it first and adding made each new row's load wait on the zeroing stores (most rows
+ * of a batch are new). */
 static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t *n, size_t row, const float *v, float scale, int E)
 {
     int32_t s = gr->slot[row];
@@ -126,7 +129,9 @@ static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const 
         s = (int32_t)(ws->seg_off[f] + (*n)++);
         gr->slot[row] = s;
         gr->rows[s] = (uint32_t)row;
-        memset(gr->g + (size_t)s * E, 0, E * sizeof(float));
+        float *d = gr->g + (size_t)s * E;
+        for (int j = 0; j < E; j++) d[j] = 0.0f + scale * v[j];
+        return;
     }
     float *d = gr->g + (size_t)s * E;
     for (int j = 0; j < E; j++) d[j] += scale * v[j];
