@@ -282,6 +282,22 @@ static const char *model_from(const char *yaml, int do_train, const char *name)
 static const char *g_train, *g_test;
 static char g_model[512], g_plain[512];
 
+#define TWO_TASKS "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
+
+/* The tests' config over g_train/g_test: the shared data block (group: q when grouped, more
+ * categorical columns in extra_cat), then rest (tasks or regression, and the model), then the
+ * one-epoch training. */
+static void serve_yaml(char *y, size_t n, int grouped, const char *extra_cat, const char *rest)
+{
+    snprintf(y, n,
+             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n%s"
+             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\"%s]\n"
+             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
+             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
+             "%strain: {epochs: 1, batch_size: 128, threads: 1}\n",
+             g_train, g_test, grouped ? "  group: q\n" : "", extra_cat, rest);
+}
+
 /* Train once: the model without a formula (g_plain) and with one (g_model). */
 static void ensure_models(void)
 {
@@ -294,14 +310,7 @@ static void ensure_models(void)
     g_train = trp;
     g_test = tep;
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n  group: q\n"
-             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\"]\n"
-             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
-             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
-             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
-             "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
-             g_train, g_test);
+    serve_yaml(yaml, sizeof yaml, 1, "", TWO_TASKS "model: {type: resflow, emb_dim: 4, hidden: [8]}\n");
     trained t;
     train_on(&t, yaml, 1);
     rf_error e;
@@ -462,14 +471,7 @@ static void test_bf16_scores_zoo(void **state)
     (void)state;
     ensure_models();
     char yaml[2048], path[512];
-    snprintf(yaml, sizeof yaml,
-             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n"
-             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\"]\n"
-             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
-             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
-             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
-             "model: {type: mmoe, emb_dim: 8, hidden: [32, 16]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
-             g_train, g_test);
+    serve_yaml(yaml, sizeof yaml, 0, "", TWO_TASKS "model: {type: mmoe, emb_dim: 8, hidden: [32, 16]}\n");
     trained t;
     train_on(&t, yaml, 1);
     rf_error e;
@@ -678,14 +680,8 @@ static void test_regression(void **state)
     (void)state;
     ensure_models();
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n  group: q\n"
-             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\"]\n"
-             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
-             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
-             "regression: {target: rating, thresholds: [1, 2, 3, 4, 5]}\n"
-             "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
-             g_train, g_test);
+    serve_yaml(yaml, sizeof yaml, 1, "", "regression: {target: rating, thresholds: [1, 2, 3, 4, 5]}\n"
+               "model: {type: resflow, emb_dim: 4, hidden: [8]}\n");
     const char *mp = model_from(yaml, 0, "reg.model");
     rf_error e;
     reqs *R = read_requests(g_test);
@@ -885,14 +881,8 @@ static void test_dual_column(void **state)
     (void)state;
     ensure_models();
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "data:\n  source: %s\n  test: %s\n  valid_frac: 0.1\n  group: q\n"
-             "  categorical: [user, \"item:hash:50\", \"price:bucket:4\", \"tags:|:mean\", \"score:bucket:5\"]\n"
-             "  dense: [age, \"score:minmax\"]\n  normalize: standardize\n  fill_na: mean\n"
-             "  na_values: [\"\", NA, \"?\"]\n  oov: own\n  min_count: 2\n"
-             "tasks: [{name: ctr, label: click}, {name: ctcvr, label: \"click*order\", parent: ctr}]\n"
-             "model: {type: resflow, emb_dim: 4, hidden: [8]}\ntrain: {epochs: 1, batch_size: 128, threads: 1}\n",
-             g_train, g_test);
+    serve_yaml(yaml, sizeof yaml, 1, ", \"score:bucket:5\"", TWO_TASKS
+               "model: {type: resflow, emb_dim: 4, hidden: [8]}\n");
     const char *mp = model_from(yaml, 1, "dual.model");
     rf_error e;
     reqs *R = read_requests(g_test);

@@ -333,15 +333,17 @@ static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch 
     for (int f = f0; f < f1; f++) gr->seg_n[f] = n[f - f0];
 }
 
-void rf_model_backward_emb_each(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr,
-                                void (*apply)(void *ud, const rf_grads *rows), void *ud)
+/* The fields' segments, groups of fields in parallel; with apply, each field's rows are passed
+ * on as soon as its group is summed, then cleared (rf_model_backward_emb_each). */
+static void emb_fields(const rf_model *m, const rf_workspace *ws, const rf_batch *bt, rf_grads *gr,
+                       void (*apply)(void *ud, const rf_grads *rows), void *ud)
 {
     int F = m->F, E = m->E, ng = (F + EMB_GROUP - 1) / EMB_GROUP;
 #pragma omp parallel for schedule(dynamic, 1) if (ws->B * F * E > 65536)
     for (int gi = 0; gi < ng; gi++) {
         int f0 = gi * EMB_GROUP, f1 = f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F;
         emb_group(m, ws, bt, gr, f0, f1);
-        for (int f = f0; f < f1; f++) { /* the field's rows while they are in cache, then cleared */
+        for (int f = f0; f < f1 && apply; f++) { /* the field's rows while they are in cache */
             size_t o = ws->seg_off[f], n = gr->seg_n[f];
             rf_grads view = *gr;
             view.rows = gr->rows + o;
@@ -354,15 +356,17 @@ void rf_model_backward_emb_each(const rf_model *m, rf_workspace *ws, const rf_ba
     }
 }
 
+void rf_model_backward_emb_each(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr,
+                                void (*apply)(void *ud, const rf_grads *rows), void *ud)
+{
+    emb_fields(m, ws, bt, gr, apply, ud);
+}
+
 void rf_model_backward_emb(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *gr)
 {
     /* fields in parallel, each into its own segment, then the segments compacted into one list */
-    int F = m->F, E = m->E, ng = (F + EMB_GROUP - 1) / EMB_GROUP;
-#pragma omp parallel for schedule(dynamic, 1) if (ws->B * F * E > 65536)
-    for (int gi = 0; gi < ng; gi++) {
-        int f0 = gi * EMB_GROUP;
-        emb_group(m, ws, bt, gr, f0, f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F);
-    }
+    emb_fields(m, ws, bt, gr, NULL, NULL);
+    int F = m->F, E = m->E;
     size_t w = 0;
     for (int f = 0; f < F; f++) {
         size_t o = ws->seg_off[f], n = gr->seg_n[f];

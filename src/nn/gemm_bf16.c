@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_bf16.h"
 #include "nn/model_impl.h"
@@ -206,9 +207,7 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
     uint32_t *a32 = (uint32_t *)s->a;
     const uint32_t *b32 = bpk ? bpk : (const uint32_t *)s->b;
     size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    int nblk = (M + MR - 1) / MR;
-    if ((double)M * N * K < (1 << 20) || nblk < 4 * nt) nt = 1;
+    int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();

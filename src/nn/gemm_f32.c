@@ -26,6 +26,7 @@
 
 #include <immintrin.h>
 
+#include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_f32.h"
 
@@ -203,9 +204,7 @@ int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const 
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return 0;
     }
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    int nblk = (M + MR - 1) / MR;
-    if ((double)M * N * K < (1 << 20) || nblk < 4 * nt) nt = 1;
+    int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();

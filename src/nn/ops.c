@@ -6,17 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/omp.h"
 #include "core/simd.h"
 #include "nn/gemm_f32.h"
 #include "nn/ops.h"
 
 #define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
 
-/* Without AVX-512 (gemm_f32.c), OpenBLAS. OpenBLAS 0.3.21 does not thread these (small, skinny) shapes at all (measured: same time on
- * 1 and 2 threads), while one core reaches ~200 GFLOP/s. So we split the M rows of C across
- * the OpenMP threads ourselves; each block is an independent single-threaded SGEMM (OpenBLAS
- * runs single-threaded inside a parallel region). Rows of op(A) are rows of A, or columns of
- * A when transposed, so weight gradients (A^T B) split the same way, with no reduction. */
+/* The own kernel where the CPU has AVX-512 (gemm_f32.c), else OpenBLAS. */
 void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *Bm, int ldb, float beta, float *C, int ldc)
 {
@@ -24,6 +21,11 @@ void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
     rf_gemm_openblas(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
+/* OpenBLAS 0.3.21 does not thread these (small, skinny) shapes at all (measured: same time on
+ * 1 and 2 threads), while one core reaches ~200 GFLOP/s. So we split the M rows of C across
+ * the OpenMP threads ourselves; each block is an independent single-threaded SGEMM (OpenBLAS
+ * runs single-threaded inside a parallel region). Rows of op(A) are rows of A, or columns of
+ * A when transposed, so weight gradients (A^T B) split the same way, with no reduction. */
 void rf_gemm_openblas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *Bm, int ldb, float beta, float *C, int ldc)
 {
@@ -62,7 +64,7 @@ void rf_bias_bwd(const float *dY, int B, int N, int ld, float *dbias)
 {
     /* column blocks of 16 per thread, each column summed over the rows in order: the same sums
      * for any thread count */
-    int nt = (long)B * N > PAR_MIN && N >= 32 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    int nt = rf_omp_worth((long)B * N, PAR_MIN) && N >= 32 ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -188,7 +190,7 @@ RF_HOT_CLONES
 void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                      const float *alpha, float *dbias, float *dalpha)
 {
-    int nt = (long)B * N > PAR_MIN && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    int nt = rf_omp_worth((long)B * N, PAR_MIN) ? omp_get_max_threads() : 1;
     if (nt > 16) nt = 16;
     /* per-thread column sums (double would be exact-er, float matches the reference's order
      * of magnitude of error; sums of <= B terms) */
