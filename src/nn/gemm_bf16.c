@@ -188,7 +188,47 @@ typedef void (*kern_fn)(const uint32_t *, size_t, size_t, const uint32_t *, size
         kern(r, n, a, ars, aps, b, bs, np, C, ldc, alpha, beta, last, ep);                                     \
     }
 #define KERNS(r) KERN(r, 1) KERN(r, 2) KERN(r, 3) KERN(r, 4)
-KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
+KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) /* 6 rows: KERN6 */
+
+/* Six rows of C and n vectors, the accumulators named and the products in inline assembly:
+ * GCC 12 keeps kern()'s accumulator array on the stack around the loop (24 stores to zero it,
+ * 24 to spill it after, and a write-back loop reading it back: measured, 10-15 % of the
+ * kernel's time on a step's shapes), as in gemm_f32.c and gemm_int8.c. The same products in
+ * the same order as kern(), the same write-back, row by row. */
+#define DPB(acc, a, b) __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#define ACC4(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
+#define DPN(n, i, j, b) if ((n) > (j)) DPB(c##i##j, av, b);
+#define ROWN(n, i)                                                                                 \
+    {                                                                                              \
+        __m512i av = _mm512_set1_epi32((int)ap[(i) * ars]);                                        \
+        DPN(n, i, 0, b0) DPN(n, i, 1, b1) DPN(n, i, 2, b2) DPN(n, i, 3, b3)                        \
+    }
+#define OUTN(n, i, j)                                                                              \
+    if ((n) > (j)) {                                                                               \
+        float *c_ = C + (size_t)(i) * ldc + 16 * (j);                                              \
+        __mmask16 m_ = (j) == (n) - 1 ? last : (__mmask16)0xffff;                                  \
+        __m512 v_ = rf_wb_ab(c##i##j, c_, m_, alpha, beta);                                        \
+        if (ep) v_ = rf_epi_apply(v_, c_, m_, ep, j);                                              \
+        _mm512_mask_storeu_ps(c_, m_, v_);                                                         \
+    }
+#define OUTROWN(n, i) OUTN(n, i, 0) OUTN(n, i, 1) OUTN(n, i, 2) OUTN(n, i, 3)
+#define KERN6(n)                                                                                   \
+    BF16_TARGET static void kern_6_##n(const uint32_t *a, size_t ars, size_t aps, const uint32_t *b, size_t bs, \
+                                       int np, float *C, int ldc, float alpha, float beta, __mmask16 last, \
+                                       const rf_epi *ep)                                           \
+    {                                                                                              \
+        ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)                                            \
+        for (int p = 0; p < np; p++) {                                                             \
+            const uint32_t *ap = a + (size_t)p * aps, *bp_ = b + (size_t)p * bs;                   \
+            __m512i b0 = _mm512_loadu_si512(bp_), b1 = b0, b2 = b0, b3 = b0;                       \
+            if ((n) > 1) b1 = _mm512_loadu_si512(bp_ + 16);                                        \
+            if ((n) > 2) b2 = _mm512_loadu_si512(bp_ + 32);                                        \
+            if ((n) > 3) b3 = _mm512_loadu_si512(bp_ + 48);                                        \
+            ROWN(n, 0) ROWN(n, 1) ROWN(n, 2) ROWN(n, 3) ROWN(n, 4) ROWN(n, 5)                      \
+        }                                                                                          \
+        OUTROWN(n, 0) OUTROWN(n, 1) OUTROWN(n, 2) OUTROWN(n, 3) OUTROWN(n, 4) OUTROWN(n, 5)        \
+    }
+KERN6(1) KERN6(2) KERN6(3) KERN6(4)
 #define ROW(r) {kern_##r##_1, kern_##r##_2, kern_##r##_3, kern_##r##_4}
 static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
 
