@@ -5,7 +5,8 @@
  * products of the bf16-rounded inputs (so the packing and the pairs along K are exact), and
  * within bf16's rounding against the unrounded inputs. A finite-difference check means nothing
  * at 8 bits of mantissa, so the gradients of a bf16 backward pass are compared with fp32's
- * instead, group by group. Training: bf16 reaches fp32's test AUC within 0.002 on the simulator
+ * instead, group by group; the activations' layouts written by their passes give the GEMMs'
+ * own packing's bits exactly, and are used. Training: bf16 reaches fp32's test AUC within 0.002 on the simulator
  * and on the AliExpress-format config (../shared/data, skipped when absent); so does the fp32
  * model scored in bf16 (rf_predict_ex), its probabilities within bf16's rounding; the zoo models
  * (op graphs) the same: gradients for every type, AUCs for three. The refusals (no
@@ -270,6 +271,84 @@ static void test_grads_close(void **state)
     grads_close("resflow", "model.bn=batch", 0.08);
 }
 
+/* The activations' bf16 layouts written by the passes that compute them (rf_bf16_acts,
+ * gemm_bf16.h) give the same bits as the GEMMs' own packing - loss, dense and embedding
+ * gradients - for an even and an odd batch (whose last pair has one row, and whose pairs of rows
+ * can straddle two threads' shares of the backward pass), on one to three threads; and they are
+ * used, except where the pass does not write the final activation (a projected dense field: x;
+ * BatchNorm: O). */
+static void prepacked_same(const char *type, const char *extra, int B, int threads, int want_x, int want_o)
+{
+    rf_config c;
+    sim_cfg(&c, 4000);
+    rf_error e;
+    char set[64];
+    snprintf(set, sizeof set, "model.type=%s", type);
+    assert_int_equal(rf_config_set(&c, set, &e), RF_OK);
+    if (extra) assert_int_equal(rf_config_set(&c, extra, &e), RF_OK);
+    rf_splits sp;
+    assert_int_equal(rf_data_load(&c, &sp, NULL, NULL, &e), RF_OK);
+    rf_model *m = NULL;
+    assert_int_equal(rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    int lc[RF_MAX_TASKS], nt0 = omp_get_max_threads();
+    assert_int_equal(rf_resolve_labels(m, sp.train, lc, &e), RF_OK);
+    size_t *rows = malloc(B * sizeof *rows);
+    for (int i = 0; i < B; i++) rows[i] = (size_t)i * 5 % sp.train->n;
+    rf_batch bt = {sp.train, rows, B, lc};
+    rf_grads *g[2];
+    double loss[2];
+    omp_set_num_threads(threads);
+    for (int p = 0; p < 2; p++) {
+        rf_workspace *ws = rf_workspace_create(m, B);
+        assert_non_null(ws);
+        assert_int_equal(rf_ws_set_precision(ws, m, RF_PREC_BF16, &e), RF_OK);
+        assert_non_null(ws->pk);
+        if (p == 0) { /* the GEMMs pack every operand themselves */
+            rf_bf16_acts_free(ws->pk);
+            ws->pk = NULL;
+        }
+        g[p] = rf_grads_create(m);
+        assert_int_equal(rf_model_forward(m, ws, &bt, 1, &e), RF_OK);
+        loss[p] = rf_model_loss(m, ws, &bt, NULL, NULL);
+        rf_grads_zero(g[p]);
+        assert_int_equal(rf_model_backward(m, ws, &bt, g[p], &e), RF_OK);
+        if (p == 1) {
+            assert_int_equal(ws->pk->x.valid, want_x);
+            for (int k = 0; k < m->K; k++) assert_int_equal(ws->pk->o[0][k].valid, want_o);
+            assert_int_equal(ws->pk->dz[0][0].valid, 1);
+            for (int k = 0; k < m->K; k++) assert_int_equal(ws->pk->dz[1][k].valid, 1);
+        }
+        rf_workspace_free(ws);
+    }
+    omp_set_num_threads(nt0);
+    assert_true(loss[0] == loss[1]);
+    assert_int_equal(memcmp(g[0]->dense, g[1]->dense, g[0]->n_dense * sizeof *g[0]->dense), 0);
+    assert_int_equal(g[0]->n_rows, g[1]->n_rows);
+    assert_int_equal(memcmp(g[0]->rows, g[1]->rows, g[0]->n_rows * sizeof *g[0]->rows), 0);
+    assert_int_equal(memcmp(g[0]->g, g[1]->g, g[0]->n_rows * (size_t)m->E * sizeof *g[0]->g), 0);
+    rf_grads_free(g[0]);
+    rf_grads_free(g[1]);
+    free(rows);
+    rf_model_free(m);
+    rf_splits_free(&sp);
+}
+
+static void test_prepacked_same_bits(void **state)
+{
+    (void)state;
+    NEED_BF16();
+    /* 1023 rows of layer 0's 128 columns are split over threads (rf_act_bias_bwd: rows 511 and
+     * 341 start the second thread's share, so pair 255, or 170, straddles) */
+    for (int t = 1; t <= 3; t++)
+        for (int B = 1022; B <= 1023; B++) {
+            prepacked_same("resflow", NULL, B, t, 1, 1);
+            prepacked_same("nse", NULL, B, t, 1, 1);
+        }
+    prepacked_same("esmm", NULL, 1023, 2, 1, 1);
+    prepacked_same("resflow", "model.dense_mode=project", 1023, 2, 0, 1);
+    prepacked_same("resflow", "model.bn=batch", 1023, 2, 1, 0);
+}
+
 /* The zoo and the twin towers (op graphs, graph.c): every model type's gradients in bf16 against
  * fp32's - linear, grouped linear (the experts) and attention GEMMs in bf16, the gates (N = 4
  * experts) and logit layers in fp32 (RF_BF16_MIN_NK). */
@@ -461,7 +540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),     cmocka_unit_test(test_gemm_tower_shapes),
         cmocka_unit_test(test_gemm_scratch_too_small), cmocka_unit_test(test_grads_close),
-        cmocka_unit_test(test_grads_close_zoo),
+        cmocka_unit_test(test_grads_close_zoo), cmocka_unit_test(test_prepacked_same_bits),
         cmocka_unit_test(test_train_simulator),
         cmocka_unit_test(test_train_zoo), cmocka_unit_test(test_train_aliexpress),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_config_key),

@@ -38,7 +38,7 @@ static void test_bias_act_link_matches_unfused(void **state)
                 memcpy(Z1, Z0, n * 4);
                 memcpy(Z2, Z0, n * 4);
                 const float *al = prelu ? alpha : NULL;
-                rf_bias_act_fwd(Z1, A1, B, N, N, bias, al);
+                rf_bias_act_fwd(Z1, A1, B, N, N, bias, al, NULL, 0);
                 for (int i = 0; i < K; i++) {
                     int k = orders[tree][i], p = parents[tree][k];
                     if (p < 0) continue;
@@ -46,7 +46,7 @@ static void test_bias_act_link_matches_unfused(void **state)
                         for (int j = 0; j < H; j++) A1[(size_t)b * N + k * H + j] += A1[(size_t)b * N + p * H + j];
                 }
                 omp_set_num_threads(2);
-                rf_bias_act_link_fwd(Z2, A2, B, K, H, bias, al, orders[tree], parents[tree]);
+                rf_bias_act_link_fwd(Z2, A2, B, K, H, bias, al, orders[tree], parents[tree], NULL, 0);
                 assert_memory_equal(Z1, Z2, n * 4);
                 assert_memory_equal(A1, A2, n * 4);
                 /* the links did something: a child's block differs from its activation alone */

@@ -166,7 +166,9 @@ void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g)
     if (m->graph) return; /* the graph's backward did everything */
     int KH = m->K * m->H[0];
     float *dW0 = g->dense + (m->layer[0].W - m->params);
-    rf_gemm_prec(ws->bf16, 1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, ws->dZ[0], KH, 1.0f, dW0, KH);
+    rf_bf16_acts *pk = ws->pk;
+    rf_gemm_prec_pk(ws->bf16, 1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, pk ? &pk->x : NULL, ws->dZ[0], KH,
+                    pk ? &pk->dz[0][0] : NULL, 1.0f, dW0, KH);
 }
 
 rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g,
@@ -260,18 +262,24 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
             rf_bn_bwd(ws->A[l], dO, dO, B, KH, KH, lp->gamma, ws->mean[l], ws->rstd[l],
                       GRAD(lp->gamma), GRAD(lp->beta));
         const float *dA = dO;
+        /* dZ also in its bf16 layouts (gemm_bf16.h): layer 0's one unit, a later layer's towers */
+        rf_bf16_act *dzpk = ws->pk ? ws->pk->dz[l] : NULL;
+        int ndz = l == 0 ? 1 : K;
         rf_act_bias_bwd(ws->Z[l], dA, ws->dZ[l], B, KH, KH, lp->alpha, GRAD(lp->b),
-                        lp->alpha ? GRAD(lp->alpha) : NULL);
+                        lp->alpha ? GRAD(lp->alpha) : NULL, dzpk, ndz);
+        for (int k = 0; k < ndz && dzpk; k++) dzpk[k].valid = 1;
         if (l == 0) { /* the weight gradient of layer 0 is rf_model_backward_w0 */
-            rf_gemm_prec(ws->bf16, 0, 1, B, m->In, KH, 1.0f, ws->dZ[0], KH, lp->W, KH, 0.0f, ws->dx, m->In);
+            rf_gemm_prec_pk(ws->bf16, 0, 1, B, m->In, KH, 1.0f, ws->dZ[0], KH, dzpk, lp->W, KH, NULL, 0.0f, ws->dx,
+                            m->In);
         } else {
             int Hp = m->H[l - 1];
             for (int k = 0; k < K; k++) {
                 const float *W = lp->W + (size_t)k * Hp * H;
-                rf_gemm_prec(ws->bf16, 1, 0, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp, ws->dZ[l] + k * H, KH,
-                              1.0f, GRAD(W), H);
-                rf_gemm_prec(ws->bf16, 0, 1, B, Hp, H, 1.0f, ws->dZ[l] + k * H, KH, W, H, 0.0f,
-                              ws->dO[l - 1] + k * Hp, K * Hp);
+                rf_gemm_prec_pk(ws->bf16, 1, 0, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                                ws->pk ? &ws->pk->o[l - 1][k] : NULL, ws->dZ[l] + k * H, KH, dzpk ? &dzpk[k] : NULL,
+                                1.0f, GRAD(W), H);
+                rf_gemm_prec_pk(ws->bf16, 0, 1, B, Hp, H, 1.0f, ws->dZ[l] + k * H, KH, dzpk ? &dzpk[k] : NULL, W, H,
+                                NULL, 0.0f, ws->dO[l - 1] + k * Hp, K * Hp);
             }
         }
     }

@@ -72,6 +72,7 @@ void rf_workspace_free(rf_workspace *ws)
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
     rf_bf16_scratch_free(ws->bf16);
+    rf_bf16_acts_free(ws->pk);
     rf_bf16_wpack_free(ws->bf16w);
     rf_epi_links_free(ws->epi);
     rf_i8_ctx_free(ws->i8);
@@ -147,8 +148,10 @@ int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* Embedding lookup + pooling + dense features into x (B, In). */
-static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_error *err)
+/* x (B, In): each row's embeddings (pooled for multi-valued fields) and dense values, and with
+ * xpk (not NULL) its bf16 layouts too, two rows at a time (gemm_bf16.h). */
+static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const rf_bf16_act *xpk,
+                           rf_error *err)
 {
     const rf_dataset *ds = bt->ds;
     int F = m->F, E = m->E, In = m->In, D = m->D;
@@ -156,44 +159,50 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
     size_t bad_row = 0;
     uint64_t bad_id = 0;
 #pragma omp parallel for schedule(static) if (bt->B * F * E > 32768)
-    for (int b = 0; b < bt->B; b++) {
-        size_t r = bt->rows[b];
-        float *x = ws->x + (size_t)b * In;
-        if (b + 16 < bt->B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + 16] * ds->F); /* its ids, below */
-        for (int f = 0; f < F; f++) {
-            float *xf = x + f * E;
-            if (m->pooling[f] < 0) {
-                uint32_t id = ds->cat[r * ds->F + f];
-                if (b + 8 < bt->B) { /* the row we will need 8 iterations from now */
-                    uint32_t pid = ds->cat[bt->rows[b + 8] * ds->F + f];
-                    if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
-                }
-                if (id >= m->vocab[f]) {
-#pragma omp critical
-                    { bad = f; bad_row = r; bad_id = id; }
-                    id = 0;
-                }
-                const float *src = m->emb + (m->emb_off[f] + id) * E;
-                if (E == 16) memcpy(xf, src, 16 * sizeof(float)); /* one inlined vector move */
-                else memcpy(xf, src, E * sizeof(float));
-            } else {
-                memset(xf, 0, E * sizeof(float));
-                uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
-                for (uint64_t i = a; i < z; i++) {
-                    uint32_t id = ds->mv_ids[f][i];
+    for (int q = 0; q < (bt->B + 1) / 2; q++) {
+        for (int b = 2 * q; b < 2 * q + 2 && b < bt->B; b++) {
+            size_t r = bt->rows[b];
+            float *x = ws->x + (size_t)b * In;
+            if (b + 16 < bt->B && ds->cat)
+                __builtin_prefetch(ds->cat + bt->rows[b + 16] * ds->F); /* its ids, below */
+            for (int f = 0; f < F; f++) {
+                float *xf = x + f * E;
+                if (m->pooling[f] < 0) {
+                    uint32_t id = ds->cat[r * ds->F + f];
+                    if (b + 8 < bt->B) { /* the row we will need 8 iterations from now */
+                        uint32_t pid = ds->cat[bt->rows[b + 8] * ds->F + f];
+                        if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
+                    }
                     if (id >= m->vocab[f]) {
 #pragma omp critical
                         { bad = f; bad_row = r; bad_id = id; }
                         id = 0;
                     }
-                    const float *e = m->emb + (m->emb_off[f] + id) * E;
-                    for (int j = 0; j < E; j++) xf[j] += e[j];
+                    const float *src = m->emb + (m->emb_off[f] + id) * E;
+                    if (E == 16) memcpy(xf, src, 16 * sizeof(float)); /* one inlined vector move */
+                    else memcpy(xf, src, E * sizeof(float));
+                } else {
+                    memset(xf, 0, E * sizeof(float));
+                    uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
+                    for (uint64_t i = a; i < z; i++) {
+                        uint32_t id = ds->mv_ids[f][i];
+                        if (id >= m->vocab[f]) {
+#pragma omp critical
+                            { bad = f; bad_row = r; bad_id = id; }
+                            id = 0;
+                        }
+                        const float *e = m->emb + (m->emb_off[f] + id) * E;
+                        for (int j = 0; j < E; j++) xf[j] += e[j];
+                    }
+                    if (m->pooling[f] == RF_POOL_MEAN && z - a > 1)
+                        for (int j = 0; j < E; j++) xf[j] /= (float)(z - a);
                 }
-                if (m->pooling[f] == RF_POOL_MEAN && z - a > 1)
-                    for (int j = 0; j < E; j++) xf[j] /= (float)(z - a);
             }
+            if (D > 0 && !m->Wd) memcpy(x + F * E, ds->dense + r * D, D * sizeof(float));
         }
-        if (D > 0 && !m->Wd) memcpy(x + F * E, ds->dense + r * D, D * sizeof(float));
+        if (xpk)
+            rf_bf16_act_put(xpk, bt->B, q, ws->x + (size_t)(2 * q) * In,
+                            2 * q + 1 < bt->B ? ws->x + (size_t)(2 * q + 1) * In : NULL);
     }
     if (bad >= 0)
         return rf_errorf(err, RF_EDATA, "row %zu: id %llu of field %d (%s) is outside its vocabulary of %u",
@@ -274,8 +283,13 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
         memcpy(ws->bufn, m->buffers, m->n_buffers * sizeof(float));
         ws->bufn_valid = 1;
     }
-    rf_status st = embed_fwd(m, ws, bt, err);
+    /* the layouts of this batch's activations are written as they are computed (gemm_bf16.h); x's
+     * in the gather when it is final there (no projected dense field) */
+    if (ws->pk) rf_bf16_acts_invalidate(ws->pk);
+    rf_bf16_act *xpk = ws->pk && !(ws->bf16w && !train) && !m->Wd ? &ws->pk->x : NULL;
+    rf_status st = embed_fwd(m, ws, bt, xpk, err);
     if (st) return st;
+    if (xpk) xpk->valid = 1;
     const rf_model_cfg *mc = &m->spec.model;
     if (m->graph) { /* model zoo: the op graph computes the logits */
         rf_graph_ws_input(ws->gws, ws->x, ws->dx);
@@ -292,22 +306,29 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     for (int l = 0; l < L; l++) {
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
+        rf_bf16_acts *pk = ws->bf16w && !train ? NULL : ws->pk; /* (a scoring workspace packs its own way) */
         if (ws->i8 || (ws->bf16w && !train)) { /* a scoring workspace (int8, or bf16 with packed weights) */
             if (score_gemms(m, ws, l, B)) continue; /* A (= O) is final */
         } else if (l == 0) {
-            rf_gemm_prec(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, lp->W, KH, 0.0f, ws->Z[0], KH);
+            rf_gemm_prec_pk(ws->bf16, 0, 0, B, KH, m->In, 1.0f, ws->x, m->In, pk ? &pk->x : NULL, lp->W, KH, NULL,
+                            0.0f, ws->Z[0], KH);
         } else {
             int Hp = m->H[l - 1];
             for (int k = 0; k < K; k++)
-                rf_gemm_prec(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
-                              lp->W + (size_t)k * Hp * H, H, 0.0f, ws->Z[l] + k * H, KH);
+                rf_gemm_prec_pk(ws->bf16, 0, 0, B, H, Hp, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                                pk ? &pk->o[l - 1][k] : NULL, lp->W + (size_t)k * Hp * H, H, NULL, 0.0f,
+                                ws->Z[l] + k * H, KH);
         }
         /* without BatchNorm or kept block outputs, the links join the bias + activation pass */
         int fuse = mc->bn != RF_BN_BATCH && !ws->R[l] && link_on(m, l);
+        /* the pass writes the next layer's input in its bf16 layouts too when it is final: no
+         * BatchNorm after it, no links added after it */
+        rf_bf16_act *opk = pk && l < L - 1 && mc->bn != RF_BN_BATCH && (fuse || !link_on(m, l)) ? pk->o[l] : NULL;
         if (fuse)
-            rf_bias_act_link_fwd(ws->Z[l], ws->A[l], B, K, H, lp->b, lp->alpha, m->order, m->parent);
+            rf_bias_act_link_fwd(ws->Z[l], ws->A[l], B, K, H, lp->b, lp->alpha, m->order, m->parent, opk, K);
         else
-            rf_bias_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->b, lp->alpha);
+            rf_bias_act_fwd(ws->Z[l], ws->A[l], B, KH, KH, lp->b, lp->alpha, opk, K);
+        for (int k = 0; k < K && opk; k++) opk[k].valid = 1;
         if (mc->bn == RF_BN_BATCH) {
             if (train && ws->bns.fn) /* synchronised over processes (bnsync.h) */
                 rf_bn_sync_fwd(&ws->bns, ws->A[l], ws->O[l], B, KH, KH, lp->gamma, lp->beta, ws->mean[l],

@@ -149,6 +149,88 @@ BF16_TARGET static void pack_cols_t(const float *src, int ld, int K, int N, int 
     }
 }
 
+/* Rows 2q and 2q + 1 of an activation (r1 NULL: row 2q is the batch's last) into its layouts:
+ * each 16 columns converted once, stored as the two rows' slices and as their pairs (the same
+ * values pack_rows and pack_pairs would write). */
+BF16_TARGET void rf_bf16_act_put(const rf_bf16_act *u, int B, int q, const float *r0, const float *r1)
+{
+    static const short ix[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    __m512i idx = _mm512_loadu_si512(ix);
+    int W = u->W, kp2 = (W + 1) & ~1, wp = (int)round16((size_t)W), kpairs = (B + 1) / 2;
+    uint16_t *d0 = u->rows + (size_t)(2 * q) * kp2, *d1 = d0 + kp2;
+    for (int j0 = 0; j0 < wp; j0 += u->pw) { /* panel by panel */
+        int w = wp - j0 < u->pw ? wp - j0 : u->pw;
+        uint32_t *dp = u->pairs + (size_t)j0 * kpairs + (size_t)q * w;
+        for (int jj = 0; jj < w; jj += 16) {
+            int j = j0 + jj;
+            __mmask16 m = rf_mask16(W - j), mr = rf_mask16(kp2 - j);
+            __m512 lo = _mm512_maskz_loadu_ps(m, r0 + j);
+            __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+            __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* r0's 16 values, then r1's */
+            _mm256_mask_storeu_epi16(d0 + j, mr, _mm512_castsi512_si256(v));
+            if (r1) _mm256_mask_storeu_epi16(d1 + j, mr, _mm512_extracti64x4_epi64(v, 1));
+            _mm512_storeu_si512(dp + jj, _mm512_permutexvar_epi16(idx, v));
+        }
+    }
+}
+
+void rf_bf16_act_put_n(const rf_bf16_act *u, int n, int B, int q, const float *r0, const float *r1)
+{
+    for (int i = 0; i < n; i++)
+        rf_bf16_act_put(&u[i], B, q, r0 + (size_t)i * u[0].W, r1 ? r1 + (size_t)i * u[0].W : NULL);
+}
+
+static int act_alloc(rf_bf16_act *u, int maxB, int W, int pw)
+{
+    size_t kp2 = (size_t)(W + 1) & ~(size_t)1, rows = (size_t)(maxB + 1) / 2 * 2 * kp2 * 2,
+           pairs = (size_t)(maxB + 1) / 2 * round16((size_t)W) * 4;
+    *u = (rf_bf16_act){aligned_alloc(64, (rows + 63) / 64 * 64), aligned_alloc(64, (pairs + 63) / 64 * 64), W, pw, 0};
+    return u->rows && u->pairs ? 0 : -1;
+}
+
+static void act_free(rf_bf16_act *u)
+{
+    free(u->rows);
+    free(u->pairs);
+}
+
+rf_bf16_acts *rf_bf16_acts_create(const rf_model *m, int maxB)
+{
+    rf_bf16_acts *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    int bad = act_alloc(&a->x, maxB, m->In, (int)round16((size_t)m->In));
+    for (int l = 0; l < m->L; l++)
+        for (int k = 0; k < m->K; k++) {
+            if (l < m->L - 1) bad |= act_alloc(&a->o[l][k], maxB, m->H[l], (int)round16((size_t)m->H[l]));
+            if (l > 0 || k == 0) bad |= act_alloc(&a->dz[l][k], maxB, l == 0 ? m->K * m->H[0] : m->H[l], NB);
+        }
+    if (bad) {
+        rf_bf16_acts_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void rf_bf16_acts_free(rf_bf16_acts *a)
+{
+    if (!a) return;
+    act_free(&a->x);
+    for (int l = 0; l < RF_MAX_LAYERS; l++)
+        for (int k = 0; k < RF_MAX_TASKS; k++) {
+            act_free(&a->o[l][k]);
+            act_free(&a->dz[l][k]);
+        }
+    free(a);
+}
+
+void rf_bf16_acts_invalidate(rf_bf16_acts *a)
+{
+    a->x.valid = 0;
+    for (int l = 0; l < RF_MAX_LAYERS; l++)
+        for (int k = 0; k < RF_MAX_TASKS; k++) a->o[l][k].valid = a->dz[l][k].valid = 0;
+}
+
 /* ---- micro-kernel ------------------------------------------------------------------------- */
 
 /* C[0..mr)[0..16*nr) (the last vector masked by last) = alpha * sum_p A(i,p) . B(p) + beta * C,
@@ -234,17 +316,19 @@ static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5)
 
 /* ---- the GEMM ----------------------------------------------------------------------------- */
 
-/* rf_gemm_bf16, with op(B) already packed when bpk is not NULL (rf_bf16_pack_b: B not
- * transposed) and the fused write-back ep on the last K block (NULL: none). */
+/* rf_gemm_bf16, with op(A) already packed when apk is not NULL (an activation's layouts,
+ * rf_bf16_act), op(B) when bpk is not NULL (rf_bf16_pack_b or an activation's pairs: B not
+ * transposed), and the fused write-back ep on the last K block (NULL: none). */
 static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                const float *Bm, int ldb, const uint32_t *bpk, float beta, float *C, int ldc, const rf_epi *ep)
+                const uint32_t *apk, const float *Bm, int ldb, const uint32_t *bpk, float beta, float *C, int ldc,
+                const rf_epi *ep)
 {
     if (M <= 0 || N <= 0) return 0;
     size_t an = 0, bn = 0;
     rf_bf16_scratch_need(transA, transB, M, N, K, &an, &bn);
-    if (an > s->a_cap || (!bpk && bn > s->b_cap)) return -1;
+    if ((!apk && an > s->a_cap) || (!bpk && bn > s->b_cap)) return -1;
     int kpairs = (K + 1) / 2, kp2 = 2 * kpairs, mp = (int)round16((size_t)M), np = (int)round16((size_t)N);
-    uint32_t *a32 = (uint32_t *)s->a;
+    const uint32_t *a32 = apk ? apk : (const uint32_t *)s->a;
     const uint32_t *b32 = bpk ? bpk : (const uint32_t *)s->b;
     size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
     int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
@@ -255,22 +339,22 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
             for (int i = t; i < M; i += n)
                 for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         } else {
-            /* pack op(A) and op(B) (shared by the team), then each thread its rows of C */
-            if (transA) {
+            /* pack op(A) and op(B) (shared by the team) unless given, then each thread its rows of C */
+            if (!apk && transA) {
 #pragma omp for schedule(static) nowait
-                for (int p = 0; p < kpairs; p++) pack_pairs(A, lda, K, M, p, p + 1, kpairs, mp, a32);
-            } else {
+                for (int p = 0; p < kpairs; p++) pack_pairs(A, lda, K, M, p, p + 1, kpairs, mp, (uint32_t *)s->a);
+            } else if (!apk) {
 #pragma omp for schedule(static) nowait
                 for (int r = 0; r < M; r++) pack_rows(A, lda, r, r + 1, K, s->a, kp2);
             }
-            if (bpk) {
-#pragma omp barrier
-            } else if (transB) {
+            if (!bpk && transB) {
 #pragma omp for schedule(static)
                 for (int j = 0; j < np; j++) pack_cols_t(Bm, ldb, K, N, j, j + 1, kpairs, (uint32_t *)s->b);
-            } else {
+            } else if (!bpk) {
 #pragma omp for schedule(static)
                 for (int p = 0; p < kpairs; p++) pack_pairs(Bm, ldb, K, N, p, p + 1, kpairs, NB, (uint32_t *)s->b);
+            } else if (!apk) { /* op(A) packed before any thread reads it */
+#pragma omp barrier
             }
             int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
             for (int k0 = 0; k0 < kpairs; k0 += KC) {
@@ -300,7 +384,18 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
 int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
 {
-    return gemm(s, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, NULL, beta, C, ldc, NULL);
+    return gemm(s, transA, transB, M, N, K, alpha, A, lda, NULL, Bm, ldb, NULL, beta, C, ldc, NULL);
+}
+
+int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                    int lda, const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta,
+                    float *C, int ldc)
+{
+    const uint32_t *apk = NULL, *bpk = NULL;
+    if (ua && ua->valid && transA && ua->W == M && ua->pw == (int)round16((size_t)M)) apk = ua->pairs;
+    if (ua && ua->valid && !transA && ua->W == K) apk = (const uint32_t *)ua->rows;
+    if (ub && ub->valid && !transB && ub->W == N && ub->pw == NB) bpk = ub->pairs;
+    return gemm(s, transA, transB, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL);
 }
 
 /* ---- scoring: the weights packed once, the write-back fused --------------------------------- */
@@ -346,5 +441,6 @@ int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const rf_mode
 {
     int kin, n;
     rf_tower_w(m, l, k, &kin, &n);
-    return gemm(s, 0, 0, M, n, kin, 1.0f, A, lda, NULL, 0, w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k], 0.0f, C, ldc, ep);
+    return gemm(s, 0, 0, M, n, kin, 1.0f, A, lda, NULL, NULL, 0, w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k], 0.0f, C, ldc,
+                ep);
 }

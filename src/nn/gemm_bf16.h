@@ -5,8 +5,9 @@
  * summed in fp32 by AVX512-BF16's vdpbf16ps. The operands are packed into a caller-owned
  * scratch (rf_bf16_scratch, one per workspace): op(A) as bf16 pairs along K, op(B) in panels of
  * 64 columns holding the same pairs, so every multiply is one 32-bit broadcast of A against 16
- * columns of B. Rows of C are split over the calling thread's OpenMP team (one thread inside a
- * parallel region), like rf_gemm.
+ * columns of B. A tower model's activations are written in those layouts by the passes that
+ * compute them (rf_bf16_acts), so its GEMMs pack only the weights. Rows of C are split over the
+ * calling thread's OpenMP team (one thread inside a parallel region), like rf_gemm.
  *
  * The kernel needs AVX512-BF16 (AMD Zen 4, Intel Cooper Lake and Sapphire Rapids and later);
  * rf_bf16_cpu_ok says whether this CPU has it. It is compiled with a target attribute, so a
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "nn/ops.h"
+#include "resflow/spec.h" /* RF_MAX_LAYERS, RF_MAX_TASKS */
 
 /* Packing room, sized for the largest GEMM it will see (rf_bf16_scratch_need). */
 typedef struct rf_bf16_scratch {
@@ -41,9 +43,49 @@ void rf_bf16_scratch_free(rf_bf16_scratch *s);
 int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc);
 
+/* An activation's bf16 copies in the layouts the GEMMs pack it into (bf16 training): a tower's
+ * block of W columns of a layer's output (or of the input x), read by the next layer's forward
+ * GEMM as rows and by its weight gradient as pairs, or of a layer's pre-activation gradient dZ,
+ * read by the input-gradient GEMM as rows and by the weight gradient as pairs. The pass that
+ * computes the activation writes them (rf_bf16_act_put, two rows at a time, while the rows are
+ * in cache: the GEMMs then do not read the fp32 matrix again to pack it); valid says they hold
+ * the current batch. The same bf16 values as the GEMM's own packing, so the same bits. */
+typedef struct rf_bf16_act {
+    uint16_t *rows;  /* row r at rows + r * kp2, kp2 = W rounded to even (pad 0) */
+    uint32_t *pairs; /* rows (2q, 2q + 1) interleaved, in panels of pw columns over W rounded to
+                      * 16, as pack_pairs lays them out: pw = W rounded to 16 for op(A) = A^T,
+                      * 64 for op(B) = B */
+    int W, pw;
+    int valid;
+} rf_bf16_act;
+/* Rows 2q and 2q + 1 of a batch of B rows (r1 NULL when 2q + 1 = B), their W values at r0, r1. */
+void rf_bf16_act_put(const rf_bf16_act *u, int B, int q, const float *r0, const float *r1);
+/* n units side by side: unit i takes the row's columns [i W, (i + 1) W) (W = u[0].W). */
+void rf_bf16_act_put_n(const rf_bf16_act *u, int n, int B, int q, const float *r0, const float *r1);
+
+/* A tower model's activations in those layouts (a bf16 training workspace: precision_ws.c), one
+ * per GEMM operand: the input x (W = In), each tower's block of O[l] for l < L - 1 (W = H_l),
+ * and of dZ[l] (layer 0: one unit, W = K H_0, read whole by the layer's one GEMM per pass). */
+struct rf_model;
+typedef struct rf_bf16_acts {
+    rf_bf16_act x;
+    rf_bf16_act o[RF_MAX_LAYERS][RF_MAX_TASKS];
+    rf_bf16_act dz[RF_MAX_LAYERS][RF_MAX_TASKS];
+} rf_bf16_acts;
+/* For batches of up to maxB rows; NULL when out of memory. */
+rf_bf16_acts *rf_bf16_acts_create(const struct rf_model *m, int maxB);
+void rf_bf16_acts_free(rf_bf16_acts *a);
+/* Every unit stale (a new batch). */
+void rf_bf16_acts_invalidate(rf_bf16_acts *a);
+
+/* rf_gemm_bf16, with op(A) taken from ua (A^T: its pairs; A: its rows) and op(B) from ub (B: its
+ * pairs) instead of packing them when they are valid and laid out for this shape (NULL: pack). */
+int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                    int lda, const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta,
+                    float *C, int ldc);
+
 /* Scoring (rf_ws_set_precision for a scoring workspace, rf_ws_score_only): every hidden layer's
  * weights packed once, as the GEMM packs them, so a batch packs only its activations. */
-struct rf_model;
 typedef struct rf_bf16_wpack rf_bf16_wpack;
 rf_bf16_wpack *rf_bf16_wpack_create(const struct rf_model *m);
 void rf_bf16_wpack_free(rf_bf16_wpack *w);
@@ -67,6 +109,17 @@ static inline void rf_gemm_prec(rf_bf16_scratch *bf, int transA, int transB, int
 {
     if (!bf || N < RF_BF16_MIN_NK || K < RF_BF16_MIN_NK ||
         rf_gemm_bf16(bf, transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc))
+        rf_gemm(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+/* rf_gemm_prec with an activation's pre-packed layouts for op(A) and op(B) (rf_gemm_bf16_pk;
+ * NULL: none), used when the GEMM runs in bf16. */
+static inline void rf_gemm_prec_pk(rf_bf16_scratch *bf, int transA, int transB, int M, int N, int K, float alpha,
+                                   const float *A, int lda, const rf_bf16_act *ua, const float *Bm, int ldb,
+                                   const rf_bf16_act *ub, float beta, float *C, int ldc)
+{
+    if (!bf || N < RF_BF16_MIN_NK || K < RF_BF16_MIN_NK ||
+        rf_gemm_bf16_pk(bf, transA, transB, M, N, K, alpha, A, lda, ua, Bm, ldb, ub, beta, C, ldc))
         rf_gemm(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 

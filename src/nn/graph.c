@@ -548,7 +548,8 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
                         0.0f, V(out) + j * ow, LD(out));
             const op *nx = i + 1 < g->nops ? &g->ops[i + 1] : NULL;
             if (o->b != NONE && fuses_act(g, o, nx)) { /* z += b and the activation in one pass */
-                rf_bias_act_fwd(V(out), V(nx->out), B, out.w, LD(out), P + o->b, nx->alpha != NONE ? P + nx->alpha : NULL);
+                rf_bias_act_fwd(V(out), V(nx->out), B, out.w, LD(out), P + o->b,
+                                nx->alpha != NONE ? P + nx->alpha : NULL, NULL, 0);
                 i++;
             } else if (o->b != NONE) {
                 rf_bias_fwd(V(out), B, out.w, LD(out), P + o->b);

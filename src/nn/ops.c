@@ -8,6 +8,7 @@
 
 #include "core/omp.h"
 #include "core/simd.h"
+#include "nn/gemm_bf16.h"
 #include "nn/gemm_f32.h"
 #include "nn/ops.h"
 
@@ -157,39 +158,53 @@ static inline __attribute__((always_inline)) void bias_act_row(float *restrict z
     }
 }
 
+/* Rows 2q and 2q + 1 of a (B, ld) output into the bf16 layouts pk (n units). */
+static inline void put_pair(const struct rf_bf16_act *pk, int n, int B, int q, const float *A, int ld)
+{
+    rf_bf16_act_put_n(pk, n, B, q, A + (size_t)(2 * q) * ld, 2 * q + 1 < B ? A + (size_t)(2 * q + 1) * ld : NULL);
+}
+
 RF_HOT_CLONES
 void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
-                     const float *alpha)
+                     const float *alpha, const struct rf_bf16_act *pk, int npk)
 {
 #pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
-    for (int b = 0; b < B; b++) bias_act_row(Z + (size_t)b * ld, A + (size_t)b * ld, bias, alpha, N);
+    for (int q = 0; q < (B + 1) / 2; q++) { /* two rows at a time, for pk */
+        for (int b = 2 * q; b < 2 * q + 2 && b < B; b++)
+            bias_act_row(Z + (size_t)b * ld, A + (size_t)b * ld, bias, alpha, N);
+        if (pk) put_pair(pk, npk, B, q, A, ld);
+    }
 }
 
 RF_HOT_CLONES
 void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
-                          const int *order, const int *parent)
+                          const int *order, const int *parent, const struct rf_bf16_act *pk, int npk)
 {
     int ld = K * H;
 #pragma omp parallel for schedule(static) if ((long)B * ld > PAR_MIN)
-    for (int b = 0; b < B; b++) {
-        for (int i = 0; i < K; i++) {
-            int k = order[i], p = parent[k];
-            float *restrict a = A + (size_t)b * ld + (size_t)k * H;
-            bias_act_row(Z + (size_t)b * ld + (size_t)k * H, a, bias + (size_t)k * H,
-                         alpha ? alpha + (size_t)k * H : NULL, H);
-            if (p >= 0) { /* the parent's block of this row is final: it came earlier in order */
-                const float *restrict ap = A + (size_t)b * ld + (size_t)p * H;
-                #pragma omp simd
-                for (int j = 0; j < H; j++) a[j] += ap[j];
+    for (int q = 0; q < (B + 1) / 2; q++) { /* two rows at a time, for pk */
+        for (int b = 2 * q; b < 2 * q + 2 && b < B; b++) {
+            for (int i = 0; i < K; i++) {
+                int k = order[i], p = parent[k];
+                float *restrict a = A + (size_t)b * ld + (size_t)k * H;
+                bias_act_row(Z + (size_t)b * ld + (size_t)k * H, a, bias + (size_t)k * H,
+                             alpha ? alpha + (size_t)k * H : NULL, H);
+                if (p >= 0) { /* the parent's block of this row is final: it came earlier in order */
+                    const float *restrict ap = A + (size_t)b * ld + (size_t)p * H;
+                    #pragma omp simd
+                    for (int j = 0; j < H; j++) a[j] += ap[j];
+                }
             }
         }
+        if (pk) put_pair(pk, npk, B, q, A, ld);
     }
 }
 
 RF_HOT_CLONES
 void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
-                     const float *alpha, float *dbias, float *dalpha)
+                     const float *alpha, float *dbias, float *dalpha, const struct rf_bf16_act *pk, int npk)
 {
+    int team = 1; /* the team's size, for the pairs split between two threads' rows (pk) */
     int nt = rf_omp_worth((long)B * N, PAR_MIN) ? omp_get_max_threads() : 1;
     if (nt > 16) nt = 16;
     /* per-thread column sums (double would be exact-er, float matches the reference's order
@@ -201,6 +216,7 @@ void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, i
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *restrict sb = part ? part + (size_t)t * 2 * N : NULL, *restrict sa = sb ? sb + N : NULL;
         int r0 = (int)((long)B * t / n), r1 = (int)((long)B * (t + 1) / n);
+        if (t == 0) team = n;
         float *restrict db = sb ? sb : dbias, *restrict dal = sa ? sa : dalpha;
         for (int b = r0; b < r1; b++) {
             const float *restrict z = Z + (size_t)b * ld, *restrict da = dA + (size_t)b * ld;
@@ -222,8 +238,15 @@ void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, i
                     db[j] += g;
                 }
             }
+            /* a pair of rows once both are this thread's; the last row alone when B is odd */
+            if (pk && ((b & 1) ? b - 1 >= r0 : b == B - 1)) put_pair(pk, npk, B, b / 2, dZ, ld);
         }
     }
+    if (pk) /* the pairs whose two rows two threads wrote */
+        for (int t = 1; t < team; t++) {
+            int r0 = (int)((long)B * t / team);
+            if (r0 & 1) put_pair(pk, npk, B, r0 / 2, dZ, ld);
+        }
     if (part) {
         for (int t = 0; t < nt; t++) {
             const float *sb = part + (size_t)t * 2 * N, *sa = sb + N;

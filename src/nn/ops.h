@@ -25,19 +25,24 @@ void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alp
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha);
 
-/* Fused: Z += bias (in place), then A = act(Z). One pass over the matrix. */
+/* The bf16 layouts a pass below also writes its output in (gemm_bf16.h): npk units side by
+ * side over each row's columns, two rows at a time; pk NULL: none. */
+struct rf_bf16_act;
+
+/* Fused: Z += bias (in place), then A = act(Z). One pass over the matrix; A also into pk. */
 void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias,
-                     const float *alpha);
+                     const float *alpha, const struct rf_bf16_act *pk, int npk);
 /* Fused, for K side-by-side blocks of H columns (ld = K*H) with residual links: per row,
  * blocks in `order` (parents first), Z += bias, A = act(Z), then A's block k += A's block
  * parent[k] when parent[k] >= 0 - the same arithmetic as rf_bias_act_fwd followed by the link
  * adds, in one pass over the matrix instead of two. A must not alias Z. */
 void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
-                          const int *order, const int *parent);
+                          const int *order, const int *parent, const struct rf_bf16_act *pk, int npk);
 /* Fused: dZ = dA * act'(Z); dbias += sum_b dZ; dalpha += sum_b dA*Z over Z <= 0 (if alpha).
- * dZ must not alias dA. Rows are split across threads, each with private column sums. */
+ * dZ must not alias dA. Rows are split across threads, each with private column sums. dZ also
+ * into pk. */
 void rf_act_bias_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
-                     const float *alpha, float *dbias, float *dalpha);
+                     const float *alpha, float *dbias, float *dalpha, const struct rf_bf16_act *pk, int npk);
 
 /* BatchNorm over the B rows, per column. Training: batch mean and biased variance, saves
  * mean/rstd, updates running stats (running var with the unbiased estimate, PyTorch

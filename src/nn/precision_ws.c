@@ -33,6 +33,8 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
         if (ws->gws) rf_graph_ws_bf16(ws->gws, NULL);
         rf_bf16_scratch_free(ws->bf16);
         ws->bf16 = NULL;
+        rf_bf16_acts_free(ws->pk);
+        ws->pk = NULL;
     }
     rf_bf16_wpack_free(ws->bf16w); /* packed for the old precision (rf_ws_score_only) */
     ws->bf16w = NULL;
@@ -64,6 +66,8 @@ rf_status rf_ws_set_precision(rf_workspace *ws, const rf_model *m, rf_precision 
     }
     if (!(ws->bf16 = rf_bf16_scratch_create(an, bn)))
         return rf_errorf(err, RF_ENOMEM, "out of memory for the bf16 packing buffers (%zu values)", an + bn);
+    if (!m->graph && !(ws->pk = rf_bf16_acts_create(m, ws->maxB)))
+        return rf_errorf(err, RF_ENOMEM, "out of memory for the bf16 activation layouts");
     if (ws->gws) rf_graph_ws_bf16(ws->gws, ws->bf16);
     return RF_OK;
 }
