@@ -191,23 +191,34 @@ static double grad_rel_err(const float *a, const float *b, size_t n, double *nor
 
 /* One batch's gradients in bf16 against fp32's, per parameter group: relative L2 error under
  * tol (bf16 keeps 8 bits: 0.4% per rounding), and not zero (the bf16 path ran). */
-static void grads_close(const char *type, const char *extra, double tol)
+/* A model of the type (and the extra setting, or NULL) on a simulator of `n` rows (its splits
+ * in *sp, its label columns in lc), and a batch of B of its training rows, every step-th. */
+static rf_model *sim_model(const char *type, const char *extra, size_t n, rf_splits *sp, int *lc, int B, size_t step,
+                           size_t **rows)
 {
     rf_config c;
-    sim_cfg(&c, 6000);
+    sim_cfg(&c, n);
     rf_error e;
     char set[64];
     snprintf(set, sizeof set, "model.type=%s", type);
     assert_int_equal(rf_config_set(&c, set, &e), RF_OK);
     if (extra) assert_int_equal(rf_config_set(&c, extra, &e), RF_OK);
-    rf_splits sp;
-    assert_int_equal(rf_data_load(&c, &sp, NULL, NULL, &e), RF_OK);
+    assert_int_equal(rf_data_load(&c, sp, NULL, NULL, &e), RF_OK);
     rf_model *m = NULL;
-    assert_int_equal(rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_config_create_model(&c, sp->train->F, sp->train->fields, sp->train->D, &m, &e), RF_OK);
+    assert_int_equal(rf_resolve_labels(m, sp->train, lc, &e), RF_OK);
+    *rows = malloc(B * sizeof **rows);
+    for (int i = 0; i < B; i++) (*rows)[i] = (size_t)i * step % sp->train->n;
+    return m;
+}
+
+static void grads_close(const char *type, const char *extra, double tol)
+{
+    rf_splits sp;
+    rf_error e;
     int B = 512, lc[RF_MAX_TASKS];
-    assert_int_equal(rf_resolve_labels(m, sp.train, lc, &e), RF_OK);
-    size_t *rows = malloc(B * sizeof *rows);
-    for (int i = 0; i < B; i++) rows[i] = (size_t)i * 7 % sp.train->n;
+    size_t *rows;
+    rf_model *m = sim_model(type, extra, 6000, &sp, lc, B, 7, &rows);
     rf_batch bt = {sp.train, rows, B, lc};
     rf_grads *g[2];
     double loss[2];
@@ -279,21 +290,11 @@ static void test_grads_close(void **state)
  * BatchNorm: O). */
 static void prepacked_same(const char *type, const char *extra, int B, int threads, int want_x, int want_o)
 {
-    rf_config c;
-    sim_cfg(&c, 4000);
-    rf_error e;
-    char set[64];
-    snprintf(set, sizeof set, "model.type=%s", type);
-    assert_int_equal(rf_config_set(&c, set, &e), RF_OK);
-    if (extra) assert_int_equal(rf_config_set(&c, extra, &e), RF_OK);
     rf_splits sp;
-    assert_int_equal(rf_data_load(&c, &sp, NULL, NULL, &e), RF_OK);
-    rf_model *m = NULL;
-    assert_int_equal(rf_config_create_model(&c, sp.train->F, sp.train->fields, sp.train->D, &m, &e), RF_OK);
+    rf_error e;
     int lc[RF_MAX_TASKS], nt0 = omp_get_max_threads();
-    assert_int_equal(rf_resolve_labels(m, sp.train, lc, &e), RF_OK);
-    size_t *rows = malloc(B * sizeof *rows);
-    for (int i = 0; i < B; i++) rows[i] = (size_t)i * 5 % sp.train->n;
+    size_t *rows;
+    rf_model *m = sim_model(type, extra, 4000, &sp, lc, B, 5, &rows);
     rf_batch bt = {sp.train, rows, B, lc};
     rf_grads *g[2];
     double loss[2];
