@@ -59,6 +59,7 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     AL(ws->dS, B * K);
     AL(ws->own, B * K);
     AL(ws->logp, B * K);
+    AL(ws->lrow, B * K);
 #undef AL
     if (!ok) {
         rf_workspace_free(ws);
@@ -99,6 +100,7 @@ void rf_workspace_free(rf_workspace *ws)
     free(ws->dS);
     free(ws->own);
     free(ws->logp);
+    free(ws->lrow);
     free(ws->bufn);
     free(ws->bns.v);
     free(ws);
@@ -468,6 +470,8 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
     }
     memset(ws->dS, 0, (size_t)B * K * sizeof(float));
     int esmm = is_product(m);
+    /* the rows' terms on all threads, then summed in row order (the same sums at any thread count) */
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * K, 2048))
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
         double rw = ds->weight ? ds->weight[r] : 1.0;
@@ -502,9 +506,11 @@ double rf_model_loss(const rf_model *m, rf_workspace *ws, const rf_batch *bt, co
                 for (int j = k; j >= 0; j = m->parent[j])
                     dS[j] += (float)(gs * (1.0 - ws->C[(size_t)b * K + j])); /* dlogsig(s)/ds */
             }
-            pt[k] += l * rw;
+            ws->lrow[(size_t)b * K + k] = l * rw;
         }
     }
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) pt[k] += ws->lrow[(size_t)b * K + k];
     for (int k = 0; k < K; k++) {
         pt[k] /= B;
         tot += (task_scale ? task_scale[k] : 1.0) * m->spec.tasks[k].weight * pt[k];

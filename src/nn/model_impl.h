@@ -64,6 +64,7 @@ struct rf_workspace {
     float *S, *P, *C, *dS;                          /* (B, K) logits, probs, conditionals */
     float *own;                                     /* (B, K) each tower's own logit (before links) */
     double *logp;                                   /* (B, K) ESMM log-probabilities */
+    double *lrow;                                   /* (B, K) each row's weighted loss terms */
     double scale[RF_MAX_TASKS];                     /* loss scale used by the last rf_model_loss */
     float *bufn;         /* (n_buffers) running statistics after the last training forward */
     int bufn_valid;
