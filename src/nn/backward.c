@@ -13,6 +13,10 @@
 #include "nn/graph.h"
 #include "nn/model_impl.h"
 #include "nn/ops.h"
+
+/* 16 floats as one value (GCC's vector extension: one zmm, or narrower vectors in a portable
+ * build); the same lane-wise multiplies and adds as a loop over an array. */
+typedef float v16f __attribute__((vector_size(64)));
 #include "nn/twin_impl.h"
 
 rf_grads *rf_grads_create(const rf_model *m)
@@ -222,14 +226,28 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
         int nc = (HL + 15) / 16;
 #pragma omp parallel for schedule(static) if (rf_omp_worth(work, 65536))
         for (int t = 0; t < K * nc; t++) {
-            int k = t / nc, j0 = t % nc * 16, j1 = j0 + 16 < HL ? j0 + 16 : HL;
-            float *dw = dWout + (size_t)k * HL;
-            for (int b = 0; b < B; b++) {
-                float d = ws->dS[(size_t)b * K + k];
-                const float *ob = O + (size_t)b * K * HL + (size_t)k * HL;
-                if (j0 == 0) dbout[k] += d;
-                for (int j = j0; j < j1; j++) dw[j] += d * ob[j];
+            int k = t / nc, j0 = t % nc * 16, nj = HL - j0 < 16 ? HL - j0 : 16;
+            float *dw = dWout + (size_t)k * HL + j0, db = dbout[k];
+            const float *ob = O + (size_t)k * HL + j0;
+            if (nj == 16) { /* the 16 sums in one vector variable: an array would live in memory */
+                v16f acc;
+                memcpy(&acc, dw, sizeof acc);
+                for (int b = 0; b < B; b++, ob += (size_t)K * HL) {
+                    float d = ws->dS[(size_t)b * K + k];
+                    v16f o;
+                    memcpy(&o, ob, sizeof o);
+                    db += d;
+                    acc += d * o;
+                }
+                memcpy(dw, &acc, sizeof acc);
+            } else {
+                for (int b = 0; b < B; b++, ob += (size_t)K * HL) {
+                    float d = ws->dS[(size_t)b * K + k];
+                    db += d;
+                    for (int j = 0; j < nj; j++) dw[j] += d * ob[j];
+                }
             }
+            if (j0 == 0) dbout[k] = db;
         }
 #pragma omp parallel for schedule(static) if (rf_omp_worth(work, 65536))
         for (int b = 0; b < B; b++) {
