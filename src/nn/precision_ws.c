@@ -78,5 +78,7 @@ rf_status rf_ws_score_only(rf_workspace *ws, const rf_model *m, rf_error *err)
     if (!ws->epi && !(ws->epi = rf_epi_links_create(m))) return rf_errorf(err, RF_ENOMEM, "out of memory");
     if (ws->bf16 && !ws->bf16w && !(ws->bf16w = rf_bf16_wpack_create(m))) /* int8 quantized its weights already */
         return rf_errorf(err, RF_ENOMEM, "out of memory for the packed weights");
+    rf_bf16_acts_free(ws->pk); /* the training passes' layouts: a scoring pass packs its own way */
+    ws->pk = NULL;
     return RF_OK;
 }
