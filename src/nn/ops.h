@@ -35,7 +35,8 @@ void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias
 /* Fused, for K side-by-side blocks of H columns (ld = K*H) with residual links: per row,
  * blocks in `order` (parents first), Z += bias, A = act(Z), then A's block k += A's block
  * parent[k] when parent[k] >= 0 - the same arithmetic as rf_bias_act_fwd followed by the link
- * adds, in one pass over the matrix instead of two. A must not alias Z. */
+ * adds, in one pass over the matrix instead of two; A also into pk (npk units). A must not
+ * alias Z. */
 void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
                           const int *order, const int *parent, const struct rf_bf16_act *pk, int npk);
 /* Fused: dZ = dA * act'(Z); dbias += sum_b dZ; dalpha += sum_b dA*Z over Z <= 0 (if alpha).
