@@ -265,19 +265,21 @@ typedef void (*kern_fn)(const uint8_t *, size_t, const int32_t *, size_t, int, f
         kern(r, n, a, ar, b, bs, kq, C, ldc, sa, sw, comp, last, ep);                                            \
     }
 #define KERNS(r) KERN(r, 1) KERN(r, 2) KERN(r, 3) KERN(r, 4)
-KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
+KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) /* 6 rows: KERN6 below */
 
-/* The full 6 x 64 tile with its 24 accumulators as named variables: GCC 12 keeps an array of
- * them on the stack in the loop above (two memory moves per vpdpbusd: measured, the kernel was
- * then no faster than bf16's), named ones in registers. */
+/* Six rows and n vectors (n = 4 for a whole 64-column panel; fewer, or the last one partial,
+ * for a narrower one) with the accumulators as named variables: GCC 12 keeps an array of them on
+ * the stack in the loop above (two memory moves per vpdpbusd: measured, the kernel was then no
+ * faster than bf16's), named ones in registers. */
 #define DPA(acc, a, b) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 #define ACC4(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
-#define ROW4(i)                                                                                   \
+#define DPN(n, i, j, b) if ((n) > (j)) DPA(c##i##j, av, b);
+#define ROWN(n, i)                                                                                \
     {                                                                                             \
         int32_t x;                                                                                \
         memcpy(&x, a + (i) * ar + 4 * (size_t)q, 4);                                              \
         __m512i av = _mm512_set1_epi32(x);                                                        \
-        DPA(c##i##0, av, b0); DPA(c##i##1, av, b1); DPA(c##i##2, av, b2); DPA(c##i##3, av, b3);       \
+        DPN(n, i, 0, b0) DPN(n, i, 1, b1) DPN(n, i, 2, b2) DPN(n, i, 3, b3)                       \
     }
 /* the write-back of vector j of row i (bias, activation, link loaded once per vector j) */
 #define OUT1(i, j)                                                                                \
@@ -289,38 +291,42 @@ KERNS(1) KERNS(2) KERNS(3) KERNS(4) KERNS(5) KERNS(6)
             v = _mm512_add_ps(v, bj);                                                             \
             __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);               \
             v = ep->alpha ? _mm512_mask_blend_ps(pos, _mm512_mul_ps(aj, v), v) : _mm512_maskz_mov_ps(pos, v); \
-            if (lj) v = _mm512_add_ps(v, _mm512_loadu_ps(c_ + lj));                               \
+            if (lj) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mj, c_ + lj));                     \
         }                                                                                         \
-        _mm512_storeu_ps(c_, v);                                                                  \
+        _mm512_mask_storeu_ps(c_, mj, v);                                                         \
     }
 /* column vector j of all 6 rows (a parent's vector, at a lower j or in an earlier panel, is then
- * always written before its child's) */
-#define OUTCOL(j)                                                                                 \
-    {                                                                                             \
-        __m512i kj = _mm512_loadu_si512(comp + 16 * (j));                                         \
-        __m512 wj = _mm512_loadu_ps(sw + 16 * (j)), bj = _mm512_setzero_ps(), aj = bj;            \
+ * always written before its child's); the last of n vectors under the mask last */
+#define OUTCOL(n, j)                                                                              \
+    if ((n) > (j)) {                                                                              \
+        __mmask16 mj = (j) == (n) - 1 ? last : (__mmask16)0xffff;                                 \
+        __m512i kj = _mm512_maskz_loadu_epi32(mj, comp + 16 * (j));                               \
+        __m512 wj = _mm512_maskz_loadu_ps(mj, sw + 16 * (j)), bj = _mm512_setzero_ps(), aj = bj;  \
         int lj = 0;                                                                               \
         if (ep) {                                                                                 \
-            bj = _mm512_loadu_ps(ep->bias + 16 * (j));                                            \
-            if (ep->alpha) aj = _mm512_loadu_ps(ep->alpha + 16 * (j));                            \
+            bj = _mm512_maskz_loadu_ps(mj, ep->bias + 16 * (j));                                  \
+            if (ep->alpha) aj = _mm512_maskz_loadu_ps(mj, ep->alpha + 16 * (j));                  \
             if (ep->link) lj = ep->link[j];                                                       \
         }                                                                                         \
         OUT1(0, j) OUT1(1, j) OUT1(2, j) OUT1(3, j) OUT1(4, j) OUT1(5, j)                         \
     }
-I8_TARGET static void kern_6_4_full(const uint8_t *a, size_t ar, const int32_t *b, size_t bs, int kq, float *C,
-                                    int ldc, const float *sa, const float *sw, const int32_t *comp, __mmask16 last,
-                                    const rf_epi *ep)
-{
-    (void)last;
-    ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)
-    for (int q = 0; q < kq; q++) {
-        const int32_t *bq = b + (size_t)q * bs;
-        __m512i b0 = _mm512_loadu_si512(bq), b1 = _mm512_loadu_si512(bq + 16), b2 = _mm512_loadu_si512(bq + 32),
-                b3 = _mm512_loadu_si512(bq + 48);
-        ROW4(0) ROW4(1) ROW4(2) ROW4(3) ROW4(4) ROW4(5)
+#define KERN6(n)                                                                                  \
+    I8_TARGET static void kern_6_##n(const uint8_t *a, size_t ar, const int32_t *b, size_t bs, int kq, float *C, \
+                                     int ldc, const float *sa, const float *sw, const int32_t *comp,          \
+                                     __mmask16 last, const rf_epi *ep)                                        \
+    {                                                                                             \
+        ACC4(0) ACC4(1) ACC4(2) ACC4(3) ACC4(4) ACC4(5)                                           \
+        for (int q = 0; q < kq; q++) {                                                            \
+            const int32_t *bq = b + (size_t)q * bs;                                               \
+            __m512i b0 = _mm512_loadu_si512(bq), b1 = b0, b2 = b0, b3 = b0;                       \
+            if ((n) > 1) b1 = _mm512_loadu_si512(bq + 16);                                        \
+            if ((n) > 2) b2 = _mm512_loadu_si512(bq + 32);                                        \
+            if ((n) > 3) b3 = _mm512_loadu_si512(bq + 48);                                        \
+            ROWN(n, 0) ROWN(n, 1) ROWN(n, 2) ROWN(n, 3) ROWN(n, 4) ROWN(n, 5)                     \
+        }                                                                                         \
+        OUTCOL(n, 0) OUTCOL(n, 1) OUTCOL(n, 2) OUTCOL(n, 3)                                       \
     }
-    OUTCOL(0) OUTCOL(1) OUTCOL(2) OUTCOL(3)
-}
+KERN6(1) KERN6(2) KERN6(3) KERN6(4)
 #define ROW(r) {kern_##r##_1, kern_##r##_2, kern_##r##_3, kern_##r##_4}
 static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
 
@@ -341,9 +347,8 @@ static void gemm(rf_i8_ctx *c, const i8_mat *q, int M, const float *A, int lda, 
             rf_epi pe = ep ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's part of the write-back */
             for (int i0 = 0; i0 < mm; i0 += MR) {
                 int mr = mm - i0 < MR ? mm - i0 : MR;
-                kern_fn kf = mr == MR && nr == NRV && last == 0xffff ? kern_6_4_full : KERN_TAB[mr - 1][nr - 1];
-                kf(c->a + i0 * ar, ar, bp, (size_t)w, q->kq, C + (size_t)(r0 + i0) * ldc + j0, ldc, c->ascale + i0,
-                   q->scale + j0, q->comp + j0, last, ep ? &pe : NULL);
+                KERN_TAB[mr - 1][nr - 1](c->a + i0 * ar, ar, bp, (size_t)w, q->kq, C + (size_t)(r0 + i0) * ldc + j0,
+                                         ldc, c->ascale + i0, q->scale + j0, q->comp + j0, last, ep ? &pe : NULL);
             }
         }
     }
