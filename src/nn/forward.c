@@ -287,8 +287,9 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     }
     /* the layouts of this batch's activations are written as they are computed (gemm_bf16.h); x's
      * in the gather when it is final there (no projected dense field) */
-    if (ws->pk) rf_bf16_acts_invalidate(ws->pk);
-    rf_bf16_act *xpk = ws->pk && !(ws->bf16w && !train) && !m->Wd ? &ws->pk->x : NULL;
+    rf_bf16_acts *pk = ws->pk; /* (NULL in a scoring workspace: rf_ws_score_only) */
+    if (pk) rf_bf16_acts_invalidate(pk);
+    rf_bf16_act *xpk = pk && !m->Wd ? &pk->x : NULL;
     rf_status st = embed_fwd(m, ws, bt, xpk, err);
     if (st) return st;
     if (xpk) xpk->valid = 1;
@@ -308,7 +309,6 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
     for (int l = 0; l < L; l++) {
         int H = m->H[l], KH = K * H;
         const rf_layer_params *lp = &m->layer[l];
-        rf_bf16_acts *pk = ws->bf16w && !train ? NULL : ws->pk; /* (a scoring workspace packs its own way) */
         if (ws->i8 || (ws->bf16w && !train)) { /* a scoring workspace (int8, or bf16 with packed weights) */
             if (score_gemms(m, ws, l, B)) continue; /* A (= O) is final */
         } else if (l == 0) {

@@ -98,15 +98,17 @@ BF16_TARGET static void pack_rows(const float *src, int ld, int r0, int r1, int 
     }
 }
 
+/* The 16-bit lanes of cvtne2ps_pbh(hi, lo) (lo's 16 values, then hi's) as pairs (lo[j], hi[j]). */
+static const short PAIR_IX[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                  8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
 /* Pairs [p0, p1) of rows (2p, 2p+1) of a (K x W) fp32 matrix, interleaved: pair (p, j) =
  * (src[2p][j], src[2p+1][j]) as 32 bits, in panels of pw columns (a multiple of 16; the last
  * panel narrower) over W rounded to 16, the pad 0; a panel holds kpairs rows of its width. */
 BF16_TARGET static void pack_pairs(const float *src, int ld, int K, int W, int p0, int p1, int kpairs, int pw,
                                    uint32_t *dst)
 {
-    static const short ix[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    __m512i idx = _mm512_loadu_si512(ix);
+    __m512i idx = _mm512_loadu_si512(PAIR_IX);
     int wp = (int)round16((size_t)W);
     for (int p = p0; p < p1; p++) {
         const float *s0 = src + (size_t)(2 * p) * ld, *s1 = 2 * p + 1 < K ? s0 + ld : NULL;
@@ -154,9 +156,7 @@ BF16_TARGET static void pack_cols_t(const float *src, int ld, int K, int N, int 
  * values pack_rows and pack_pairs would write). */
 BF16_TARGET void rf_bf16_act_put(const rf_bf16_act *u, int B, int q, const float *r0, const float *r1)
 {
-    static const short ix[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    __m512i idx = _mm512_loadu_si512(ix);
+    __m512i idx = _mm512_loadu_si512(PAIR_IX);
     int W = u->W, kp2 = (W + 1) & ~1, wp = (int)round16((size_t)W), kpairs = (B + 1) / 2;
     uint16_t *d0 = u->rows + (size_t)(2 * q) * kp2, *d1 = d0 + kp2;
     for (int j0 = 0; j0 < wp; j0 += u->pw) { /* panel by panel */

@@ -78,7 +78,8 @@ struct rf_workspace {
     struct rf_bf16_scratch *bf16; /* train.precision bf16: packing room of the tower GEMMs
                                      (gemm_bf16.h); NULL = fp32 */
     struct rf_bf16_acts *pk;      /* bf16, the tower models: the activations written by their
-                                     passes in the GEMMs' layouts (gemm_bf16.h); NULL: none */
+                                     passes in the GEMMs' layouts (gemm_bf16.h); NULL: none,
+                                     and in a scoring workspace (rf_ws_score_only) */
     struct rf_bf16_wpack *bf16w;  /* bf16 scoring (rf_ws_score_only): the weights packed once;
                                      used by passes with train = 0 */
     struct rf_epi_links *epi;     /* a scoring workspace (rf_ws_score_only): the links of the
