@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/omp.h"
 #include "nn/bnsync.h"
 #include "nn/gemm_bf16.h"
 #include "nn/graph.h"
@@ -61,6 +62,7 @@ struct rf_graph_ws {
     float **frozen; /* per op (mix with stop-gradient inputs): (maxB, n, H) recorded inputs */
     rf_bn_sync *sync; /* synchronised BatchNorm (bnsync.h), or NULL */
     rf_bf16_scratch *bf16; /* the model workspace's bf16 packing room (bf16 GEMMs), or NULL */
+    float *wcat;           /* attn2: [Wq | Wk | Wv] side by side (H x 3H), or their gradients */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -417,6 +419,11 @@ rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int maxB)
         w->grad[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
         if (!w->val[t] || !w->grad[t]) goto oom;
     }
+    size_t wc = 0;
+    for (int i = 0; i < g->nops; i++)
+        if (g->ops[i].k == OP_ATTN2 && (size_t)3 * g->ops[i].out.w * g->ops[i].out.w > wc)
+            wc = (size_t)3 * g->ops[i].out.w * g->ops[i].out.w;
+    if (wc && !(w->wcat = malloc(wc * sizeof(float)))) goto oom;
     return w;
 oom:
     rf_graph_ws_free(w);
@@ -433,6 +440,7 @@ void rf_graph_ws_free(rf_graph_ws *w)
     if (w->frozen)
         for (int i = 0; i < w->nops; i++) free(w->frozen[i]);
     free(w->frozen);
+    free(w->wcat);
     free(w->val);
     free(w->grad);
     free(w);
@@ -456,9 +464,11 @@ void rf_graph_bf16_need(const rf_graph *g, int B, size_t *an, size_t *bn)
             M = B;
             K = o->in[0].w / o->G;
             N = o->out.w / o->G;
-        } else if (o->k == OP_ATTN2) {
+        } else if (o->k == OP_ATTN2) { /* Q, K and V of an input in one GEMM (attn2_wcat) */
             M = B;
-            K = N = o->out.w;
+            K = o->out.w;
+            N = 3 * K;
+            rf_bf16_scratch_need(0, 1, M, K, K, an, bn);
         } else {
             continue;
         }
@@ -526,6 +536,21 @@ static int fuses_act(const rf_graph *g, const op *o, const op *nx)
            nx->in[0].w == o->out.w && nx->out.w == o->out.w && g->width[nx->out.t] == g->width[o->out.t];
 }
 
+/* attn2's three H x H weights (or their gradients) side by side, Wc = [W0 | W1 | W2] (H x 3H), so
+ * that Q, K and V of an input are one GEMM (each column of a product is its own sum over k: the
+ * same bits as three GEMMs, one barrier instead of three); wcat_take copies Wc back. */
+static void wcat_put(float *Wc, const float *const Wm[3], int H)
+{
+    for (int r = 0; r < H; r++)
+        for (int m = 0; m < 3; m++) memcpy(Wc + (size_t)r * 3 * H + m * H, Wm[m] + (size_t)r * H, H * sizeof(float));
+}
+
+static void wcat_take(const float *Wc, float *const Wm[3], int H)
+{
+    for (int r = 0; r < H; r++)
+        for (int m = 0; m < 3; m++) memcpy(Wm[m] + (size_t)r * H, Wc + (size_t)r * 3 * H + m * H, H * sizeof(float));
+}
+
 void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, int B, int train)
 {
     for (int i = 0; i < g->nops; i++) {
@@ -558,6 +583,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
         }
         case OP_ACT:
             if (o->act < 0) {
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++)
                     memcpy(V(out) + (size_t)b * LD(out), V(in) + (size_t)b * LD(in), out.w * sizeof(float));
             } else if (LD(in) == LD(out)) {
@@ -583,6 +609,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
         }
         case OP_ADD: {
             rf_view a = o->in[0], c = o->in[1];
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
             for (int b = 0; b < B; b++) {
                 const float *x = V(a) + (size_t)b * LD(a), *y = V(c) + (size_t)b * LD(c);
                 float *d = V(out) + (size_t)b * LD(out);
@@ -627,11 +654,12 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
             int H = out.w, S = 6 * H + 2;
             float *I = w->val[o->scratch];
             rf_view u[2] = {o->in[0], o->in[1]};
-            size_t Wm[3] = {o->W, o->Wk, o->Wv};
-            for (int k = 0; k < 2; k++)
-                for (int m = 0; m < 3; m++)
-                    rf_gemm_prec(w->bf16, 0, 0, B, H, H, 1.0f, V(u[k]), LD(u[k]), P + Wm[m], H, 0.0f, I + (3 * k + m) * H, S);
+            const float *Wm[3] = {P + o->W, P + o->Wk, P + o->Wv};
+            wcat_put(w->wcat, Wm, H);
+            for (int k = 0; k < 2; k++) /* Q K V of input k: I's columns 3kH .. 3kH + 3H */
+                rf_gemm_prec(w->bf16, 0, 0, B, 3 * H, H, 1.0f, V(u[k]), LD(u[k]), w->wcat, 3 * H, 0.0f, I + 3 * k * H, S);
             float sc = 1.0f / sqrtf((float)H);
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * H, 65536))
             for (int b = 0; b < B; b++) {
                 float *r = I + (size_t)b * S, s[2];
                 for (int k = 0; k < 2; k++) {
@@ -657,14 +685,17 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int B)
 {
     for (int t = 0; t < g->nt; t++)
-        if (g->zero_first[t] && t != g->out_t)
+        if (g->zero_first[t] && t != g->out_t) {
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * g->width[t], 65536))
             for (int b = 0; b < B; b++) memset(w->grad[t] + (size_t)b * g->width[t], 0, g->width[t] * sizeof(float));
+        }
     for (int i = g->nops - 1; i >= 0; i--) {
         const op *o = &g->ops[i];
         rf_view in = o->in[0], out = o->out;
         switch (o->k) {
         case OP_COLS:
             if (o->nograd[0]) break;
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
             for (int b = 0; b < B; b++) {
                 float *d = GR(in) + (size_t)b * LD(in);
                 const float *s = GR(out) + (size_t)b * LD(out);
@@ -686,6 +717,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         }
         case OP_ACT: {
             if (o->act < 0) {
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++)
                     memcpy(GR(in) + (size_t)b * LD(in), GR(out) + (size_t)b * LD(out), out.w * sizeof(float));
                 break;
@@ -721,6 +753,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             for (int k = 0; k < 2; k++) {
                 rf_view a = o->in[k];
                 if (o->nograd[k]) continue;
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++) {
                     const float *s = GR(out) + (size_t)b * LD(out);
                     float *d = GR(a) + (size_t)b * LD(a);
@@ -735,6 +768,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             int n = o->nin - 1, H = out.w;
             const float *A = w->val[o->scratch];
             const float *fz = w->freeze == RF_FREEZE_USE ? w->frozen[i] : NULL;
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * n * H, 65536))
             for (int b = 0; b < B; b++) {
                 const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out);
                 float ga[MAX_IN], dot = 0;
@@ -769,6 +803,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             const float *I = w->val[o->scratch];
             float *gI = w->grad[o->scratch]; /* gradients of Q_q K_q V_q Q_p K_p V_p */
             float sc = 1.0f / sqrtf((float)H);
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * H, 65536))
             for (int b = 0; b < B; b++) {
                 const float *r = I + (size_t)b * S, *go = GR(out) + (size_t)b * LD(out);
                 float *gr = gI + (size_t)b * S;
@@ -792,14 +827,16 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             }
             rf_view u[2] = {o->in[0], o->in[1]};
             size_t Wm[3] = {o->W, o->Wk, o->Wv};
+            float *const dW[3] = {Gp + o->W, Gp + o->Wk, Gp + o->Wv};
+            wcat_put(w->wcat, (const float *const *)dW, H); /* the three gradients summed into side by side */
             for (int k = 0; k < 2; k++) {
-                for (int m = 0; m < 3; m++) {
-                    rf_gemm_prec(w->bf16, 1, 0, H, H, B, 1.0f, V(u[k]), LD(u[k]), gI + (3 * k + m) * H, S, 1.0f, Gp + Wm[m], H);
-                    if (!o->nograd[k])
-                        rf_gemm_prec(w->bf16, 0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
-                                (m == 0 && !o->acc[k]) ? 0.0f : 1.0f, GR(u[k]), LD(u[k]));
-                }
+                rf_gemm_prec(w->bf16, 1, 0, H, 3 * H, B, 1.0f, V(u[k]), LD(u[k]), gI + 3 * k * H, S, 1.0f, w->wcat,
+                             3 * H);
+                for (int m = 0; m < 3 && !o->nograd[k]; m++) /* K = H each, summed in this order */
+                    rf_gemm_prec(w->bf16, 0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
+                                 (m == 0 && !o->acc[k]) ? 0.0f : 1.0f, GR(u[k]), LD(u[k]));
             }
+            wcat_take(w->wcat, dW, H);
             break;
         }
         }
