@@ -1,9 +1,11 @@
 /* bigmem.h - large arrays on 2 MiB pages (internal; not installed).
  *
  * On paravirtualised machines every 4 KiB page fault is a trap into the hypervisor (~10 us
- * measured on this project's VMs: first-touching 256 MiB costs 0.64 s with 4 KiB pages),
- * so the data pipeline's big buffers ask for transparent huge pages: one fault per 2 MiB. The
- * blocks come from posix_memalign and are released with free(); realloc() works on them. */
+ * measured on this project's VMs: first-touching 256 MiB costs 0.64 s with 4 KiB pages), and
+ * randomly accessed tables (embeddings and their optimizer state, rank scratch) miss the TLB
+ * on most row gathers and scatters with 4 KiB pages (docs/design.md), so big arrays ask for
+ * transparent huge pages: one fault and one TLB entry per 2 MiB. The blocks come from
+ * posix_memalign and are released with free(); realloc() works on them. */
 #ifndef RESFLOW_BIGMEM_H
 #define RESFLOW_BIGMEM_H
 
@@ -50,7 +52,9 @@ static inline void *rf_big_realloc_(void *p, size_t bytes)
     return q;
 }
 
-/* calloc(n, size) through rf_big_realloc_. */
+/* malloc(bytes) and calloc(n, size) through rf_big_realloc_. */
+static inline void *rf_big_malloc_(size_t bytes) { return rf_big_realloc_(NULL, bytes); }
+
 static inline void *rf_big_calloc_(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) return NULL;

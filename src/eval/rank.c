@@ -19,7 +19,7 @@
  * block's positions inside the top K; the AUC counts tied pairs 1/2.
  *
  * Order counts: (key, row) pairs radix-sorted by key, each run of equal keys summed in row
- * order. The large scratch arrays are 2 MiB-aligned and advised as huge pages (bigalloc.h):
+ * order. The large scratch arrays are 2 MiB-aligned and advised as huge pages (bigmem.h):
  * on this VM first-touch page faults otherwise cost more than the sorts themselves.
  */
 #include <errno.h>
@@ -32,7 +32,7 @@
 #include <zlib.h>
 
 #include "core/omp.h"
-#include "core/bigalloc.h"
+#include "core/bigmem.h"
 #include "core/sort.h"
 #include "resflow/rank.h"
 
@@ -78,9 +78,9 @@ rf_status rf_groups_create(const uint64_t *group, size_t n, rf_groups **out, rf_
     for (size_t i = 1; i < n; i++) runs += group[i] != group[i - 1];
     int by_rows = runs > n / 2;
     size_t m = by_rows ? n : runs;
-    uint64_t *rk = rf_big_alloc(m * sizeof *rk, 0), *rt = rf_big_alloc(m * sizeof *rt, 0);
-    size_t *ri = rf_big_alloc(m * sizeof *ri, 0), *rit = rf_big_alloc(m * sizeof *rit, 0);
-    size_t *rs = by_rows ? NULL : rf_big_alloc((runs + 1) * sizeof *rs, 0);
+    uint64_t *rk = rf_big_malloc_(m * sizeof *rk), *rt = rf_big_malloc_(m * sizeof *rt);
+    size_t *ri = rf_big_malloc_(m * sizeof *ri), *rit = rf_big_malloc_(m * sizeof *rit);
+    size_t *rs = by_rows ? NULL : rf_big_malloc_((runs + 1) * sizeof *rs);
     if (!rk || !rt || !ri || !rit || (!by_rows && !rs)) {
         free(rk);
         free(rt);
@@ -112,7 +112,7 @@ rf_status rf_groups_create(const uint64_t *group, size_t n, rf_groups **out, rf_
     for (size_t i = 1; sorted_ok && i < m; i++) G -= ks[i] == ks[i - 1];
     g->G = G;
     g->off = sorted_ok ? malloc((G + 1) * sizeof *g->off) : NULL;
-    if (g->off && G < runs && !by_rows) g->perm = rf_big_alloc(n * sizeof *g->perm, 0);
+    if (g->off && G < runs && !by_rows) g->perm = rf_big_malloc_(n * sizeof *g->perm);
     if (!g->off || (G < runs && !by_rows && !g->perm)) {
         free(rk);
         free(rt);
@@ -457,8 +457,8 @@ rf_status rf_rank_count_weights(const uint64_t *key, size_t n, const float *labe
                              (double)label[i * lstride]);
     if (!n) return RF_OK;
     /* sort (key, row) by key, then sum each run of equal keys and write it to its rows */
-    uint64_t *k = rf_big_alloc(n * sizeof *k, 0), *kt = rf_big_alloc(n * sizeof *kt, 0);
-    size_t *ix = rf_big_alloc(n * sizeof *ix, 0), *it = rf_big_alloc(n * sizeof *it, 0);
+    uint64_t *k = rf_big_malloc_(n * sizeof *k), *kt = rf_big_malloc_(n * sizeof *kt);
+    size_t *ix = rf_big_malloc_(n * sizeof *ix), *it = rf_big_malloc_(n * sizeof *it);
     rf_status st = RF_OK;
     if (!k || !kt || !ix || !it) {
         st = rf_errorf(err, RF_ENOMEM, "out of memory counting orders of %zu rows", n);

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bigalloc.h"
 #include "core/bytes.h"
 #include "nn/adam.h"
 #include "nn/model_impl.h"

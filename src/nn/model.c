@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bigalloc.h"
+#include "core/bigmem.h"
 #include "core/rng.h"
 #include "nn/graph.h"
 #include "nn/model_impl.h"
@@ -146,7 +146,7 @@ rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *e
         m->pooling[f] = fields[f].multi ? fields[f].pooling : -1;
         m->emb_off[f + 1] = m->emb_off[f] + m->vocab[f];
     }
-    m->emb = rf_big_alloc(m->emb_off[F] * (size_t)m->E * sizeof(float), 0);
+    m->emb = rf_big_malloc_(m->emb_off[F] * (size_t)m->E * sizeof(float));
     if (!m->params || !m->buffers || !m->emb) {
         rf_model_free(m);
         return rf_errorf(err, RF_ENOMEM, "out of memory for %zu parameters", n);

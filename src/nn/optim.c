@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bigalloc.h"
+#include "core/bigmem.h"
 #include "core/simd.h"
 #include "core/bytes.h"
 #include "nn/adam.h"
@@ -124,8 +124,8 @@ int rf_adam_moments_alloc_(rf_adam_moments_ *s, size_t n, size_t ne)
     s->ne = ne;
     s->m = calloc(n ? n : 1, sizeof(float));
     s->v = calloc(n ? n : 1, sizeof(float));
-    s->em = rf_big_alloc(ne * sizeof(float), 1);
-    s->ev = rf_big_alloc(ne * sizeof(float), 1);
+    s->em = rf_big_calloc_(1, ne * sizeof(float));
+    s->ev = rf_big_calloc_(1, ne * sizeof(float));
     return s->m && s->v && s->em && s->ev ? 0 : -1;
 }
 
