@@ -78,7 +78,7 @@ static void run(gemm_fn gemm, int ta, int tb, int M, int N, int K, float alpha, 
 static const int SHAPES[][3] = {
     /* M, N, K: around the micro-kernel (6 x 64), the K block (256) and the 16-column vectors */
     {1, 1, 1},     {7, 17, 3},    {13, 65, 33},  {31, 100, 257}, {6, 64, 2},    {64, 16, 255},  {97, 130, 64},
-    {300, 70, 513}, {2, 300, 1},  {257, 33, 300}, {48, 200, 20}, {190, 48, 130}, {600, 128, 256}, {12, 64, 600},
+    {300, 70, 513}, {2, 300, 1},  {257, 33, 300}, {48, 200, 20}, {190, 48, 130}, {600, 128, 256}, {12, 64, 600}, {131, 256, 300},
 };
 
 static void shapes(gemm_fn gemm)
