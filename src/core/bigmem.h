@@ -55,6 +55,13 @@ static inline void *rf_big_realloc_(void *p, size_t bytes)
 /* malloc(bytes) and calloc(n, size) through rf_big_realloc_. */
 static inline void *rf_big_malloc_(size_t bytes) { return rf_big_realloc_(NULL, bytes); }
 
+/* bytes aligned to 64 (a cache line; the bf16 kernels' packed vectors) or, from 1 MiB, on huge
+ * pages as rf_big_malloc_. Free with free(). */
+static inline void *rf_big_aligned_(size_t bytes)
+{
+    return bytes >= RF_HUGE_PAGE / 2 ? rf_big_malloc_(bytes) : aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+}
+
 static inline void *rf_big_calloc_(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) return NULL;

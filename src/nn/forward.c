@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigmem.h"
 #include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_bf16.h"
@@ -26,7 +27,7 @@ rf_workspace *rf_workspace_create(const rf_model *m, int maxB)
     int K = m->K, ok = 1;
     size_t B = maxB > 0 ? (size_t)maxB : 1;
     ws->maxB = (int)B;
-#define AL(p, n) do { (p) = malloc((n) * sizeof *(p)); ok &= (p) != NULL; } while (0)
+#define AL(p, n) do { (p) = rf_big_malloc_((n) * sizeof *(p)); ok &= (p) != NULL; } while (0)
     AL(ws->x, B * m->In);
     AL(ws->dx, B * m->In);
     int bn = m->spec.model.bn == RF_BN_BATCH;

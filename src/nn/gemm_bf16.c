@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include "core/bigmem.h"
 #include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_bf16.h"
@@ -59,8 +60,8 @@ rf_bf16_scratch *rf_bf16_scratch_create(size_t a_need, size_t b_need)
     if (!s) return NULL;
     /* 64-byte aligned, whole cache lines, so packed vectors never straddle an allocation */
     size_t an = (a_need + 31) & ~(size_t)31, bn = (b_need + 31) & ~(size_t)31;
-    s->a = aligned_alloc(64, (an ? an : 32) * sizeof *s->a);
-    s->b = aligned_alloc(64, (bn ? bn : 32) * sizeof *s->b);
+    s->a = rf_big_aligned_((an ? an : 32) * sizeof *s->a);
+    s->b = rf_big_aligned_((bn ? bn : 32) * sizeof *s->b);
     if (!s->a || !s->b) {
         rf_bf16_scratch_free(s);
         return NULL;
@@ -185,7 +186,7 @@ static int act_alloc(rf_bf16_act *u, int maxB, int W, int pw)
 {
     size_t kp2 = (size_t)(W + 1) & ~(size_t)1, rows = (size_t)(maxB + 1) / 2 * 2 * kp2 * 2,
            pairs = (size_t)(maxB + 1) / 2 * round16((size_t)W) * 4;
-    *u = (rf_bf16_act){aligned_alloc(64, (rows + 63) / 64 * 64), aligned_alloc(64, (pairs + 63) / 64 * 64), W, pw, 0};
+    *u = (rf_bf16_act){rf_big_aligned_(rows), rf_big_aligned_(pairs), W, pw, 0};
     return u->rows && u->pairs ? 0 : -1;
 }
 

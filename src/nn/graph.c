@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigmem.h"
 #include "core/omp.h"
 #include "nn/bnsync.h"
 #include "nn/gemm_bf16.h"
@@ -415,8 +416,8 @@ rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int maxB)
     w->frozen = calloc((size_t)(g->nops ? g->nops : 1), sizeof *w->frozen);
     if (!w->val || !w->grad || !w->frozen) goto oom;
     for (int t = 1; t < g->nt; t++) {
-        w->val[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
-        w->grad[t] = malloc((size_t)maxB * g->width[t] * sizeof(float));
+        w->val[t] = rf_big_malloc_((size_t)maxB * g->width[t] * sizeof(float));
+        w->grad[t] = rf_big_malloc_((size_t)maxB * g->width[t] * sizeof(float));
         if (!w->val[t] || !w->grad[t]) goto oom;
     }
     size_t wc = 0;
