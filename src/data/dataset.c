@@ -6,8 +6,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "data/dataint.h"
+#include "core/bigmem.h"
 #include "core/rng.h"
+#include "data/dataint.h"
 
 rf_dataset *rf_dataset_alloc(size_t n, int F, int D, int K)
 {
@@ -21,11 +22,12 @@ rf_dataset *rf_dataset_alloc(size_t n, int F, int D, int K)
     ds->fields = calloc(F > 0 ? (size_t)F : 1, sizeof *ds->fields);
     ds->dense_names = calloc(D > 0 ? (size_t)D : 1, sizeof *ds->dense_names);
     ds->label_names = calloc(K > 0 ? (size_t)K : 1, sizeof *ds->label_names);
-    ds->cat = calloc(n1 * (F > 0 ? (size_t)F : 1), sizeof *ds->cat);
+    /* the columns on huge pages (bigmem.h): training reads their rows in shuffled order */
+    ds->cat = rf_big_calloc_(n1 * (F > 0 ? (size_t)F : 1), sizeof *ds->cat);
     ds->mv_off = calloc(F > 0 ? (size_t)F : 1, sizeof *ds->mv_off);
     ds->mv_ids = calloc(F > 0 ? (size_t)F : 1, sizeof *ds->mv_ids);
-    ds->dense = D > 0 ? calloc(n1 * (size_t)D, sizeof *ds->dense) : NULL;
-    ds->labels = calloc(n1 * (K > 0 ? (size_t)K : 1), sizeof *ds->labels);
+    ds->dense = D > 0 ? rf_big_calloc_(n1 * (size_t)D, sizeof *ds->dense) : NULL;
+    ds->labels = rf_big_calloc_(n1 * (K > 0 ? (size_t)K : 1), sizeof *ds->labels);
     if (!ds->fields || !ds->dense_names || !ds->label_names || !ds->cat || !ds->mv_off ||
         !ds->mv_ids || (D > 0 && !ds->dense) || !ds->labels) {
         rf_dataset_free(ds);
