@@ -465,7 +465,7 @@ void rf_graph_bf16_need(const rf_graph *g, int B, size_t *an, size_t *bn)
             M = B;
             K = o->in[0].w / o->G;
             N = o->out.w / o->G;
-        } else if (o->k == OP_ATTN2) { /* Q, K and V of an input in one GEMM (attn2_wcat) */
+        } else if (o->k == OP_ATTN2) { /* Q, K and V of an input in one GEMM (wcat_put) */
             M = B;
             K = o->out.w;
             N = 3 * K;
