@@ -40,6 +40,7 @@ typedef struct {
     size_t rmean, rvar;                     /* buffer offsets */
     float mom, eps;
     int *idx;      /* cols */
+    int *run, nrun; /* cols: runs of consecutive idx, output columns [run[r], run[r + 1]) */
     int scratch;   /* helper tensor (mix weights, bn mean|rstd, attn internals) */
 } op;
 
@@ -100,7 +101,10 @@ rf_graph *rf_graph_new(int input_width)
 void rf_graph_free(rf_graph *g)
 {
     if (!g) return;
-    for (int i = 0; i < g->nops; i++) free(g->ops[i].idx);
+    for (int i = 0; i < g->nops; i++) {
+        free(g->ops[i].idx);
+        free(g->ops[i].run);
+    }
     free(g->ops);
     free(g->width);
     free(g->init);
@@ -172,8 +176,15 @@ int rf_g_cols(rf_graph *g, rf_view in, const int *idx, rf_view out)
     o->in[0] = in;
     o->nin = 1;
     o->idx = malloc((size_t)out.w * sizeof *o->idx);
-    if (!o->idx) return g->err = 1, -1;
+    o->run = malloc((size_t)(out.w + 1) * sizeof *o->run);
+    if (!o->idx || !o->run) return g->err = 1, -1;
     memcpy(o->idx, idx, (size_t)out.w * sizeof *idx);
+    /* the columns as runs of consecutive inputs (an embedding field's E values): copied and, in
+     * the backward, added a run at a time instead of one indexed element at a time */
+    o->nrun = 0;
+    for (int j = 0; j < out.w; j++)
+        if (j == 0 || idx[j] != idx[j - 1] + 1) o->run[o->nrun++] = j;
+    o->run[o->nrun] = out.w;
     return 0;
 }
 
@@ -563,7 +574,8 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
             for (int b = 0; b < B; b++) {
                 const float *s = V(in) + (size_t)b * LD(in);
                 float *d = V(out) + (size_t)b * LD(out);
-                for (int j = 0; j < out.w; j++) d[j] = s[o->idx[j]];
+                for (int r = 0; r < o->nrun; r++)
+                    memcpy(d + o->run[r], s + o->idx[o->run[r]], (size_t)(o->run[r + 1] - o->run[r]) * sizeof *d);
             }
             break;
         case OP_LINEAR:
@@ -700,7 +712,11 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             for (int b = 0; b < B; b++) {
                 float *d = GR(in) + (size_t)b * LD(in);
                 const float *s = GR(out) + (size_t)b * LD(out);
-                for (int j = 0; j < out.w; j++) d[o->idx[j]] += s[j];
+                for (int r = 0; r < o->nrun; r++) { /* runs in order: a repeated column sums as before */
+                    float *dr = d + o->idx[o->run[r]];
+                    const float *sr = s + o->run[r];
+                    for (int j = 0; j < o->run[r + 1] - o->run[r]; j++) dr[j] += sr[j];
+                }
             }
             break;
         case OP_LINEAR:
