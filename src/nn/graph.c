@@ -476,11 +476,11 @@ void rf_graph_bf16_need(const rf_graph *g, int B, size_t *an, size_t *bn)
             M = B;
             K = o->in[0].w / o->G;
             N = o->out.w / o->G;
-        } else if (o->k == OP_ATTN2) { /* Q, K and V of an input in one GEMM (wcat_put) */
+        } else if (o->k == OP_ATTN2) { /* Q, K and V of an input in one GEMM (wcat_put); the
+                                        * input gradient's room below covers its three K = H GEMMs */
             M = B;
             K = o->out.w;
             N = 3 * K;
-            rf_bf16_scratch_need(0, 1, M, K, K, an, bn);
         } else {
             continue;
         }
