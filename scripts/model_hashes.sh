@@ -2,13 +2,14 @@
 # model_hashes.sh - train every shipped config (and every model type on the simulator) briefly
 # and print one "sha256  name" line per model file, with the predictions' hash beside it.
 # Used to check that a refactoring keeps behaviour: run it with the old and the new build and
-# diff the two outputs.  Usage: scripts/model_hashes.sh [BUILD_DIR] > hashes.txt
+# diff the two outputs.  Usage: [THREADS=n] scripts/model_hashes.sh [BUILD_DIR] > hashes.txt
+# (THREADS: the training runs' thread count, 2 by default; the bits depend on it, docs/design.md).
 # Configs whose data is missing (../shared/data absent) are reported as "skipped".
 set -u
 B="${1:-build}/resflow"
 T=$(mktemp -d /tmp/rf-hashes.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-Q="-q --threads 2"
+Q="-q --threads ${THREADS:-2}"
 one() { # name, then train args
     name=$1; shift
     if "$B" train $Q "$@" -o "$T/$name.model" >/dev/null 2>"$T/$name.err"; then

@@ -31,16 +31,6 @@
         }                                                                                                   \
     } while (0)
 
-static float bf16r(float x) /* round to nearest even, as vcvtne2ps2bf16 (finite x) */
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 /* Checks C against alpha * op(A) op(B) + beta * C0 in double: with rounded = 1 the products are
  * of bf16-rounded A and B (tolerance: fp32 accumulation), else of A and B as given (tolerance:
  * bf16 rounding of both operands, 2 * 2^-9 of sum |a b|, doubled). */
@@ -53,7 +43,7 @@ static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float b
             for (int k = 0; k < K; k++) {
                 float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
                 float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
-                if (rounded) a = bf16r(a), b = bf16r(b);
+                if (rounded) a = test_bf16r(a), b = test_bf16r(b);
                 r += (double)a * b;
                 mag += fabs((double)a * b);
             }

@@ -124,6 +124,17 @@ static inline float *test_randm(size_t n, uint64_t seed)
 }
 
 /* |a-b| <= atol + rtol*|b| for every element; prints the worst element on failure. */
+/* x rounded to bfloat16, to nearest even, as vcvtne2ps2bf16 (finite x), kept in a float. */
+static inline float test_bf16r(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
 static inline int close_enough(const float *a, const float *b, size_t n, double atol, double rtol,
                                const char *label)
 {

@@ -171,7 +171,7 @@ void rf_model_backward_w0(const rf_model *m, rf_workspace *ws, rf_grads *g)
     int KH = m->K * m->H[0];
     float *dW0 = g->dense + (m->layer[0].W - m->params);
     rf_bf16_acts *pk = ws->pk;
-    rf_gemm_prec_pk(ws->bf16, 1, 0, m->In, KH, ws->B, 1.0f, ws->x, m->In, pk ? &pk->x : NULL, ws->dZ[0], KH,
+    rf_gemm_prec_tn(ws->bf16, &ws->kp, m->In, KH, ws->B, 1.0f, ws->x, m->In, pk ? &pk->x : NULL, ws->dZ[0], KH,
                     pk ? &pk->dz[0][0] : NULL, 1.0f, dW0, KH);
 }
 
@@ -293,7 +293,7 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
             int Hp = m->H[l - 1];
             for (int k = 0; k < K; k++) {
                 const float *W = lp->W + (size_t)k * Hp * H;
-                rf_gemm_prec_pk(ws->bf16, 1, 0, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
+                rf_gemm_prec_tn(ws->bf16, &ws->kp, Hp, H, B, 1.0f, ws->O[l - 1] + k * Hp, K * Hp,
                                 ws->pk ? &ws->pk->o[l - 1][k] : NULL, ws->dZ[l] + k * H, KH, dzpk ? &dzpk[k] : NULL,
                                 1.0f, GRAD(W), H);
                 rf_gemm_prec_pk(ws->bf16, 0, 1, B, Hp, H, 1.0f, ws->dZ[l] + k * H, KH, dzpk ? &dzpk[k] : NULL, W, H,

@@ -73,6 +73,7 @@ void rf_workspace_free(rf_workspace *ws)
 {
     if (!ws) return;
     rf_graph_ws_free(ws->gws);
+    rf_kpart_free(&ws->kp);
     rf_bf16_scratch_free(ws->bf16);
     rf_bf16_acts_free(ws->pk);
     rf_bf16_wpack_free(ws->bf16w);

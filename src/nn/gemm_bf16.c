@@ -320,9 +320,37 @@ static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5)
 /* rf_gemm_bf16, with op(A) already packed when apk is not NULL (an activation's layouts,
  * rf_bf16_act), op(B) when bpk is not NULL (rf_bf16_pack_b or an activation's pairs: B not
  * transposed), and the fused write-back ep on the last K block (NULL: none). */
+/* Row blocks [b0, b1) of C over the pairs [p0, p1) of K: alpha * sum + beta * C on the first K
+ * block, + C on the next; the write-back ep (NULL: none) on the block that ends at p1. */
+static void tiles(const uint32_t *a32, size_t ars, size_t aps, const uint32_t *b32, int M, int N, int kpairs, int np,
+                  int b0, int b1, int p0, int p1, float alpha, float beta, float *C, int ldc, const rf_epi *ep)
+{
+    for (int k0 = p0; k0 < p1; k0 += KC) {
+        int kn = p1 - k0 < KC ? p1 - k0 : KC;
+        float be = k0 == p0 ? beta : 1.0f;
+        int lastk = k0 + kn == p1;
+        for (int j0 = 0; j0 < N; j0 += NB) {
+            int w = np - j0 < NB ? np - j0 : NB;     /* panel width (pairs per step) */
+            int cols = N - j0 < NB ? N - j0 : NB;    /* valid columns of C */
+            int nr = (cols + 15) / 16;
+            __mmask16 last = rf_mask16(cols - 16 * (nr - 1));
+            const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
+            rf_epi pe = ep && lastk ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's write-back */
+            for (int bi = b0; bi < b1; bi++) {
+                int i0 = bi * MR, mr = M - i0 < MR ? M - i0 : MR;
+                KERN_TAB[mr - 1][nr - 1](a32 + i0 * ars + k0 * aps, ars, aps, bp, (size_t)w, kn,
+                                         C + (size_t)i0 * ldc + j0, ldc, alpha, be, last, ep && lastk ? &pe : NULL);
+            }
+        }
+    }
+}
+
+/* With kp (not NULL; then op(A) = A^T and no write-back), K is split between the threads
+ * instead of the rows of C where that is worth it: rf_gemm_tn's scheme (ops.h), its partial sums
+ * in kp. */
 static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const uint32_t *apk, const float *Bm, int ldb, const uint32_t *bpk, float beta, float *C, int ldc,
-                const rf_epi *ep)
+                const rf_epi *ep, rf_kpart *kp)
 {
     if (M <= 0 || N <= 0) return 0;
     size_t an = 0, bn = 0;
@@ -333,6 +361,11 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
     const uint32_t *b32 = bpk ? bpk : (const uint32_t *)s->b;
     size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
     int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
+    float *part = NULL;
+    if (kp) {
+        int nk = omp_in_parallel() ? 1 : omp_get_max_threads();
+        if (rf_kpart_worth((double)M * N * K, K, nk) && (part = rf_kpart_room(kp, (size_t)(nk - 1) * M * N))) nt = nk;
+    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -357,25 +390,16 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
             } else if (!apk) { /* op(A) packed before any thread reads it */
 #pragma omp barrier
             }
-            int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
-            for (int k0 = 0; k0 < kpairs; k0 += KC) {
-                int kn = kpairs - k0 < KC ? kpairs - k0 : KC;
-                float be = k0 == 0 ? beta : 1.0f;
-                int lastk = k0 + kn == kpairs;
-                for (int j0 = 0; j0 < N; j0 += NB) {
-                    int w = np - j0 < NB ? np - j0 : NB;     /* panel width (pairs per step) */
-                    int cols = N - j0 < NB ? N - j0 : NB;    /* valid columns of C */
-                    int nr = (cols + 15) / 16;
-                    __mmask16 last = rf_mask16(cols - 16 * (nr - 1));
-                    const uint32_t *bp = b32 + (size_t)j0 * kpairs + (size_t)k0 * w;
-                    rf_epi pe = ep && lastk ? rf_epi_panel(ep, j0) : (rf_epi){0}; /* the panel's write-back */
-                    for (int bi = b0; bi < b1; bi++) {
-                        int i0 = bi * MR, mr = M - i0 < MR ? M - i0 : MR;
-                        KERN_TAB[mr - 1][nr - 1](a32 + i0 * ars + k0 * aps, ars, aps, bp, (size_t)w, kn,
-                                                 C + (size_t)i0 * ldc + j0, ldc, alpha, be, last,
-                                                 ep && lastk ? &pe : NULL);
-                    }
-                }
+            if (part) { /* each thread every row of C over its pairs, then the partials added */
+                int p0 = rf_kpart_pair0(kpairs, t, n), p1 = rf_kpart_pair0(kpairs, t + 1, n);
+                if (t == 0) tiles(a32, ars, aps, b32, M, N, kpairs, np, 0, nblk, p0, p1, alpha, beta, C, ldc, NULL);
+                else tiles(a32, ars, aps, b32, M, N, kpairs, np, 0, nblk, p0, p1, alpha, 0.0f,
+                           part + (size_t)(t - 1) * M * N, N, NULL);
+#pragma omp barrier
+                rf_kpart_reduce(C, ldc, M, N, part, t, n);
+            } else {
+                int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
+                tiles(a32, ars, aps, b32, M, N, kpairs, np, b0, b1, 0, kpairs, alpha, beta, C, ldc, ep);
             }
         }
     }
@@ -385,7 +409,7 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
 int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *Bm, int ldb, float beta, float *C, int ldc)
 {
-    return gemm(s, transA, transB, M, N, K, alpha, A, lda, NULL, Bm, ldb, NULL, beta, C, ldc, NULL);
+    return gemm(s, transA, transB, M, N, K, alpha, A, lda, NULL, Bm, ldb, NULL, beta, C, ldc, NULL, NULL);
 }
 
 int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A,
@@ -396,7 +420,17 @@ int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, in
     if (ua && ua->valid && transA && ua->W == M && ua->pw == (int)round16((size_t)M)) apk = ua->pairs;
     if (ua && ua->valid && !transA && ua->W == K) apk = (const uint32_t *)ua->rows;
     if (ub && ub->valid && !transB && ub->W == N && ub->pw == NB) bpk = ub->pairs;
-    return gemm(s, transA, transB, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL);
+    return gemm(s, transA, transB, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL, NULL);
+}
+
+int rf_gemm_bf16_tn(rf_bf16_scratch *s, rf_kpart *kp, int M, int N, int K, float alpha, const float *A, int lda,
+                    const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta, float *C,
+                    int ldc)
+{
+    const uint32_t *apk = NULL, *bpk = NULL;
+    if (ua && ua->valid && ua->W == M && ua->pw == (int)round16((size_t)M)) apk = ua->pairs;
+    if (ub && ub->valid && ub->W == N && ub->pw == NB) bpk = ub->pairs;
+    return gemm(s, 1, 0, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL, kp);
 }
 
 /* ---- scoring: the weights packed once, the write-back fused --------------------------------- */
@@ -443,5 +477,5 @@ int rf_gemm_bf16_score(rf_bf16_scratch *s, const rf_bf16_wpack *w, const rf_mode
     int kin, n;
     rf_tower_w(m, l, k, &kin, &n);
     return gemm(s, 0, 0, M, n, kin, 1.0f, A, lda, NULL, NULL, 0, w->w[l == 0 ? 0 : l * RF_MAX_TASKS + k], 0.0f, C, ldc,
-                ep);
+                ep, NULL);
 }

@@ -84,6 +84,13 @@ int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, in
                     int lda, const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta,
                     float *C, int ldc);
 
+/* A weight gradient C = alpha * A^T B + beta * C (K = the batch's rows) in bf16, its K split
+ * between the threads with the partial sums in kp (rf_gemm_tn, ops.h), A^T and B from ua and ub
+ * (their pairs) when they are valid for this shape. 0, or -1 as rf_gemm_bf16. */
+int rf_gemm_bf16_tn(rf_bf16_scratch *s, rf_kpart *kp, int M, int N, int K, float alpha, const float *A, int lda,
+                    const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta, float *C,
+                    int ldc);
+
 /* Scoring (rf_ws_set_precision for a scoring workspace, rf_ws_score_only): every hidden layer's
  * weights packed once, as the GEMM packs them, so a batch packs only its activations. */
 typedef struct rf_bf16_wpack rf_bf16_wpack;
@@ -121,6 +128,18 @@ static inline void rf_gemm_prec_pk(rf_bf16_scratch *bf, int transA, int transB, 
     if (!bf || N < RF_BF16_MIN_NK || K < RF_BF16_MIN_NK ||
         rf_gemm_bf16_pk(bf, transA, transB, M, N, K, alpha, A, lda, ua, Bm, ldb, ub, beta, C, ldc))
         rf_gemm(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+/* The weight gradients' hook: C = alpha * A^T B + beta * C with K the batch's rows, split between
+ * the threads (rf_gemm_tn; kp the workspace's partial sums), in the workspace's precision as
+ * rf_gemm_prec_pk. */
+static inline void rf_gemm_prec_tn(rf_bf16_scratch *bf, rf_kpart *kp, int M, int N, int K, float alpha,
+                                   const float *A, int lda, const rf_bf16_act *ua, const float *Bm, int ldb,
+                                   const rf_bf16_act *ub, float beta, float *C, int ldc)
+{
+    if (!bf || N < RF_BF16_MIN_NK || K < RF_BF16_MIN_NK ||
+        rf_gemm_bf16_tn(bf, kp, M, N, K, alpha, A, lda, ua, Bm, ldb, ub, beta, C, ldc))
+        rf_gemm_tn(kp, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
 #endif

@@ -65,6 +65,7 @@ struct rf_graph_ws {
     rf_bn_sync *sync; /* synchronised BatchNorm (bnsync.h), or NULL */
     rf_bf16_scratch *bf16; /* the model workspace's bf16 packing room (bf16 GEMMs), or NULL */
     float *wcat;           /* attn2: [Wq | Wk | Wv] side by side (H x 3H), or their gradients */
+    rf_kpart kp;           /* the weight gradients' partial sums (rf_gemm_tn, ops.h) */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -453,6 +454,7 @@ void rf_graph_ws_free(rf_graph_ws *w)
         for (int i = 0; i < w->nops; i++) free(w->frozen[i]);
     free(w->frozen);
     free(w->wcat);
+    rf_kpart_free(&w->kp);
     free(w->val);
     free(w->grad);
     free(w);
@@ -723,8 +725,8 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
         case OP_GLINEAR: {
             int G = o->G, iw = in.w / G, ow = out.w / G;
             for (int j = 0; j < G; j++) {
-                rf_gemm_prec(w->bf16, 1, 0, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), GR(out) + j * ow, LD(out), 1.0f,
-                        Gp + o->W + (size_t)j * iw * ow, ow);
+                rf_gemm_prec_tn(w->bf16, &w->kp, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), NULL, GR(out) + j * ow,
+                                LD(out), NULL, 1.0f, Gp + o->W + (size_t)j * iw * ow, ow);
                 if (!o->nograd[0])
                     rf_gemm_prec(w->bf16, 0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
                             o->acc[0] ? 1.0f : 0.0f, GR(in) + j * iw, LD(in));
@@ -847,8 +849,8 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             float *const dW[3] = {Gp + o->W, Gp + o->Wk, Gp + o->Wv};
             wcat_put(w->wcat, (const float *const *)dW, H); /* the three gradients summed into side by side */
             for (int k = 0; k < 2; k++) {
-                rf_gemm_prec(w->bf16, 1, 0, H, 3 * H, B, 1.0f, V(u[k]), LD(u[k]), gI + 3 * k * H, S, 1.0f, w->wcat,
-                             3 * H);
+                rf_gemm_prec_tn(w->bf16, &w->kp, H, 3 * H, B, 1.0f, V(u[k]), LD(u[k]), NULL, gI + 3 * k * H, S, NULL,
+                                1.0f, w->wcat, 3 * H);
                 for (int m = 0; m < 3 && !o->nograd[k]; m++) /* K = H each, summed in this order */
                     rf_gemm_prec(w->bf16, 0, 1, B, H, H, 1.0f, gI + (3 * k + m) * H, S, P + Wm[m], H,
                                  (m == 0 && !o->acc[k]) ? 0.0f : 1.0f, GR(u[k]), LD(u[k]));

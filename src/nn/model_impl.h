@@ -4,6 +4,7 @@
 #define RESFLOW_MODEL_IMPL_H
 
 #include "nn/bnsync.h"
+#include "nn/ops.h"
 #include "nn/zoo.h"
 #include "resflow/model.h"
 
@@ -75,6 +76,7 @@ struct rf_workspace {
     float *X, *dX;       /* (B, nx) extra outputs and their gradients */
     float *Y, *RW;       /* (B, K) labels and (B) row weights of the last zoo loss */
     rf_zoo_frozen fz;    /* stop-gradient weights held fixed (rf_ws_freeze) */
+    rf_kpart kp;         /* the weight gradients' partial sums (rf_gemm_tn, ops.h) */
     struct rf_bf16_scratch *bf16; /* train.precision bf16: packing room of the tower GEMMs
                                      (gemm_bf16.h); NULL = fp32 */
     struct rf_bf16_acts *pk;      /* bf16, the tower models: the activations written by their

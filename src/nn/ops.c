@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigmem.h"
 #include "core/omp.h"
 #include "core/simd.h"
 #include "nn/gemm_bf16.h"
@@ -20,6 +21,62 @@ void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
 {
     if (!rf_gemm_f32(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc)) return; /* AVX-512 */
     rf_gemm_openblas(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+}
+
+float *rf_kpart_room(rf_kpart *kp, size_t n)
+{
+    if (n <= kp->cap) return kp->p;
+    free(kp->p);
+    kp->cap = 0;
+    if ((kp->p = rf_big_aligned_(n * sizeof(float)))) kp->cap = n;
+    return kp->p;
+}
+
+void rf_kpart_free(rf_kpart *kp)
+{
+    free(kp->p);
+    kp->p = NULL;
+    kp->cap = 0;
+}
+
+void rf_kpart_reduce(float *C, int ldc, int M, int N, const float *part, int t, int n)
+{
+    int i0 = (int)((long)M * t / n), i1 = (int)((long)M * (t + 1) / n);
+    size_t mn = (size_t)M * N;
+    for (int i = i0; i < i1; i++) {
+        float *restrict c = C + (size_t)i * ldc;
+        for (int u = 1; u < n; u++) {
+            const float *restrict p = part + (size_t)(u - 1) * mn + (size_t)i * N;
+#pragma omp simd
+            for (int j = 0; j < N; j++) c[j] += p[j];
+        }
+    }
+}
+
+void rf_gemm_tn(rf_kpart *kp, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm, int ldb,
+                float beta, float *C, int ldc)
+{
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    float *part = M > 0 && N > 0 && kp && rf_kpart_worth((double)M * N * K, K, nt)
+                      ? rf_kpart_room(kp, (size_t)(nt - 1) * M * N)
+                      : NULL;
+    if (!part) {
+        rf_gemm(1, 0, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        return;
+    }
+    int P = (K + 1) / 2;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int k0 = 2 * rf_kpart_pair0(P, t, n), k1 = 2 * rf_kpart_pair0(P, t + 1, n);
+        if (k1 > K) k1 = K;
+        /* one thread's GEMM (inside the team rf_gemm does not split) */
+        if (t == 0) rf_gemm(1, 0, M, N, k1 - k0, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        else rf_gemm(1, 0, M, N, k1 - k0, alpha, A + (size_t)k0 * lda, lda, Bm + (size_t)k0 * ldb, ldb, 0.0f,
+                     part + (size_t)(t - 1) * M * N, N);
+#pragma omp barrier
+        rf_kpart_reduce(C, ldc, M, N, part, t, n);
+    }
 }
 
 /* OpenBLAS 0.3.21 does not thread these (small, skinny) shapes at all (measured: same time on

@@ -10,6 +10,36 @@
 /* C(M,N) = alpha * op(A) op(B) + beta * C, row-major (gemm_f32.c on AVX-512, else cblas_sgemm). */
 void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *Bm, int ldb, float beta, float *C, int ldc);
+/* Room for the partial sums of a weight gradient whose K (a batch's rows) is split between the
+ * threads of a team (rf_gemm_tn): (threads - 1) M x N floats, owned by a workspace, grown on
+ * first use; {0} is empty. */
+typedef struct rf_kpart {
+    float *p;
+    size_t cap; /* floats */
+} rf_kpart;
+/* kp's room for n floats, grown if needed; NULL when out of memory. */
+float *rf_kpart_room(rf_kpart *kp, size_t n);
+void rf_kpart_free(rf_kpart *kp);
+/* The first of thread t's share of P pairs of rows in a team of n (t = n: P): the same share
+ * whatever the GEMM, an even row, so a thread sums the rows its passes computed. */
+static inline int rf_kpart_pair0(int P, int t, int n) { return (int)((long)P * t / n); }
+/* Thread t of n: its rows of C += part_1 + ... + part_{n-1}, in that order (part_u at
+ * part + (u - 1) M N, rows N floats apart). */
+void rf_kpart_reduce(float *C, int ldc, int M, int N, const float *part, int t, int n);
+/* 1 when a K-split GEMM of this shape is worth a team of nt (> 1): 2^20 multiply-adds and 64
+ * pairs of rows per thread. */
+static inline int rf_kpart_worth(double mnk, int K, int nt) { return nt > 1 && mnk >= (1 << 20) && (K + 1) / 2 >= 64 * nt; }
+
+/* A weight gradient, C(M,N) = alpha * A^T B + beta * C with K the batch's rows (A stored K x M,
+ * B K x N): each thread of the team sums the products over its own share of the rows
+ * (rf_kpart_pair0: the rows its forward and backward passes wrote, still in its caches) into C
+ * (thread 0, with beta) or its partial in kp (alpha, beta 0), then the partials are added to C
+ * in thread order. Splitting the rows of C instead, as rf_gemm does, has every thread read
+ * every row of A and B, half of them from the other cores' caches (docs/performance.md). The
+ * bits depend on the team's size; on one thread (a small shape, inside a team, no room in kp)
+ * they are rf_gemm's. */
+void rf_gemm_tn(rf_kpart *kp, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm, int ldb,
+                float beta, float *C, int ldc);
 /* rf_gemm's path on a CPU without AVX-512 (rows split over the OpenMP team, cblas_sgemm each) */
 void rf_gemm_openblas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *Bm, int ldb, float beta, float *C, int ldc);
