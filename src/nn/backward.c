@@ -321,8 +321,8 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
 
 /* Embeddings (row-sparse) in groups of EMB_GROUP fields, a group at a time per thread, each
  * field into its own segment of gr (seg_off; seg_n rows). In a group, row by row: a batch row's
- * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead are
- * fetched while this one accumulates (the same sums in the same order as field by field: a
+ * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead and
+ * the dx columns PF_DATA ahead are fetched while this one accumulates (the same sums in the same order as field by field: a
  * field's rows are still visited in batch order). */
 enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
 
@@ -334,7 +334,11 @@ static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch 
     size_t n[EMB_GROUP] = {0}; /* the group's row counts (seg_n is shared by the threads) */
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
-        if (b + PF_DATA < B && ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
+        if (b + PF_DATA < B) { /* its ids, and its dx columns: half the rows come from the other core */
+            if (ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
+            const float *nx = ws->dx + (size_t)(b + PF_DATA) * In + f0 * E;
+            for (int j = 0; j < (f1 - f0) * E; j += 16) __builtin_prefetch(nx + j);
+        }
         if (b + PF_SLOT < B) {
             const uint32_t *ca = ds->cat + bt->rows[b + PF_SLOT] * ds->F;
             for (int f = f0; f < f1; f++)
@@ -360,12 +364,15 @@ static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch 
 }
 
 /* The fields' segments, groups of fields in parallel; with apply, each field's rows are passed
- * on as soon as its group is summed, then cleared (rf_model_backward_emb_each). */
+ * on as soon as its group is summed, then cleared (rf_model_backward_emb_each). The groups go to
+ * the threads in the same way every step, so a group's slots and gradient rows stay in one
+ * core's caches (dynamic scheduling moved them between cores: 15-20 % slower when the two cores
+ * are far apart, docs/performance.md). */
 static void emb_fields(const rf_model *m, const rf_workspace *ws, const rf_batch *bt, rf_grads *gr,
                        void (*apply)(void *ud, const rf_grads *rows), void *ud)
 {
     int F = m->F, E = m->E, ng = (F + EMB_GROUP - 1) / EMB_GROUP;
-#pragma omp parallel for schedule(dynamic, 1) if (ws->B * F * E > 65536)
+#pragma omp parallel for schedule(static) if (ws->B * F * E > 65536)
     for (int gi = 0; gi < ng; gi++) {
         int f0 = gi * EMB_GROUP, f1 = f0 + EMB_GROUP < F ? f0 + EMB_GROUP : F;
         emb_group(m, ws, bt, gr, f0, f1);
