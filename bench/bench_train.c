@@ -12,12 +12,14 @@
  * usage: bench_train [--model TYPE] [--rows N] [--steps N] [--threads N]
  *                    [--hidden 128,64] [--precision fp32|bf16|int8] [--dump DIR] [--json]
  *        bench_train --peak [--threads N] [--json]
+ *        bench_train --c2c [--threads N]
  * Prints samples/s for training (forward+backward+Adam) and inference (rf_predict over the
  * rows, the path `resflow predict` takes), GFLOP/s of the dense part, and the peak RSS. Each
  * rate comes twice: per wall second, and per CPU second x threads (CLOCK_PROCESS_CPUTIME_ID;
  * load-robust on a shared machine, equal to the wall figure on a quiet one). --peak measures
  * the machine's fp32 and bf16 limit on the threads used (peak.c); bench/run.sh prints each
- * model's GFLOP/s as a share of it. --precision sets train.precision and the scoring's precision
+ * model's GFLOP/s as a share of it, and --c2c the core-to-core round trip alone (ns; where the
+ * host put the vCPUs, peak.h) between its runs. --precision sets train.precision and the scoring's precision
  * (fp32 is the default and sets nothing); int8 is a scoring precision only: training in fp32,
  * inference in int8.
  */
@@ -67,32 +69,39 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
         else if (!strcmp(argv[i], "--peak")) peak = 1;
+        else if (!strcmp(argv[i], "--c2c")) peak = 2;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i]; /* for profiling */
         else if (!strcmp(argv[i], "--json")) json = 1;
         else {
             fprintf(stderr, "usage: bench_train [--model M] [--rows N] [--steps N] [--threads N] "
                             "[--hidden LIST] [--precision fp32|bf16|int8] [--dump DIR] [--json] [--only train|infer]\n"
-                            "       bench_train --peak [--threads N] [--json]\n");
+                            "       bench_train --peak [--threads N] [--json]\n"
+                            "       bench_train --c2c [--threads N]\n");
             return 1;
         }
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
+    if (peak == 2) { /* where the host put the vCPUs, between two runs (bench/run.sh) */
+        printf("%.0f\n", rf_peak_c2c(threads));
+        return 0;
+    }
     if (peak) {
         rf_peak pk;
         rf_peak_measure(threads, &pk);
         if (json)
             printf("{\"cpu\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"fp32_gflops\": %.1f, "
                    "\"fp32_wall_gflops\": %.1f, \"bf16_gflops\": %.1f, \"bf16_wall_gflops\": %.1f, "
-                   "\"int8_gops\": %.1f, \"int8_wall_gops\": %.1f}\n",
+                   "\"int8_gops\": %.1f, \"int8_wall_gops\": %.1f, \"c2c_ns\": %.1f}\n",
                    pk.cpu, pk.isa, threads, pk.fp32_gflops, pk.fp32_wall, pk.bf16_gflops, pk.bf16_wall, pk.int8_gops,
-                   pk.int8_wall);
+                   pk.int8_wall, pk.c2c_ns);
         else
             printf("%s, %d threads: fp32 peak %.1f GFLOP/s (%s FMA; %.1f per wall second), bf16 peak %.1f "
-                   "GFLOP/s (%s; %.1f per wall second), int8 peak %.1f GOP/s (%s; %.1f per wall second)\n",
+                   "GFLOP/s (%s; %.1f per wall second), int8 peak %.1f GOP/s (%s; %.1f per wall second); "
+                   "core-to-core round trip %.0f ns\n",
                    pk.cpu, threads, pk.fp32_gflops, pk.isa, pk.fp32_wall, pk.bf16_gflops,
                    pk.bf16_gflops > 0 ? "vdpbf16ps" : "no AVX512-BF16", pk.bf16_wall, pk.int8_gops,
-                   pk.int8_gops > 0 ? "vpdpbusd" : "no AVX512-VNNI", pk.int8_wall);
+                   pk.int8_gops > 0 ? "vpdpbusd" : "no AVX512-VNNI", pk.int8_wall, pk.c2c_ns);
         return 0;
     }
 

@@ -7,10 +7,14 @@
  * (__builtin_cpu_supports), so a PORTABLE=1 build measures the same peak as a native one.
  * Under load a thread's wall time includes time it was descheduled, so the figure reported
  * first divides each thread's flops by its own CPU time (CLOCK_THREAD_CPUTIME_ID) and sums
- * them; the wall figure (flops of all threads / wall time of the slowest) is printed beside it. */
+ * them; the wall figure (flops of all threads / wall time of the slowest) is printed beside it.
+ * The core-to-core round trip (two threads passing one cache line back and forth) tells where
+ * the host put the vCPUs: a two-thread training step reads data the other thread wrote, and is
+ * 10-30 % slower when that trip is long (docs/performance.md). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -167,6 +171,38 @@ static void brand(char *out)
     }
 }
 
+double rf_peak_c2c(int threads)
+{
+    enum { TRIPS = 200000 };
+    if (threads < 2) return 0;
+    struct {
+        _Alignas(64) atomic_int turn;
+    } line;
+    atomic_init(&line.turn, 0);
+    double dt = 0;
+    int ok = 0;
+#pragma omp parallel num_threads(2)
+    {
+        if (omp_get_num_threads() == 2) {
+            if (omp_get_thread_num() == 0) {
+                double t0 = clk(CLOCK_MONOTONIC);
+                for (int i = 0; i < TRIPS; i++) {
+                    atomic_store_explicit(&line.turn, 2 * i + 1, memory_order_release);
+                    while (atomic_load_explicit(&line.turn, memory_order_acquire) != 2 * i + 2) {}
+                }
+                dt = clk(CLOCK_MONOTONIC) - t0;
+                ok = 1;
+            } else {
+                for (int i = 0; i < TRIPS; i++) {
+                    while (atomic_load_explicit(&line.turn, memory_order_acquire) != 2 * i + 1) {}
+                    atomic_store_explicit(&line.turn, 2 * i + 2, memory_order_release);
+                }
+            }
+        }
+    }
+    return ok ? dt / TRIPS * 1e9 : 0;
+}
+
 void rf_peak_measure(int threads, rf_peak *out)
 {
     memset(out, 0, sizeof *out);
@@ -187,4 +223,5 @@ void rf_peak_measure(int threads, rf_peak *out)
         run(dp512bf16, ITERS, threads, &out->bf16_gflops, &out->bf16_wall);
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
         run(dp512i8, ITERS, threads, &out->int8_gops, &out->int8_wall);
+    out->c2c_ns = rf_peak_c2c(threads);
 }

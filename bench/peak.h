@@ -13,10 +13,15 @@ typedef struct {
     double int8_gops;    /* AVX512-VNNI vpdpbusd (int8 products, an add and a multiply each = 2
                             ops), 0 when the CPU lacks it */
     double int8_wall;
+    double c2c_ns;       /* a cache line's round trip between the first two threads (0: one
+                            thread); on this project's 2-vCPU VMs 50-80 ns or 320-370 ns, as the
+                            host places the two vCPUs near or far apart (docs/performance.md) */
 } rf_peak;
 
 /* Runs FMA loops with enough independent accumulators to fill the pipes on `threads` OpenMP
  * threads (about 0.2-0.4 s per precision, best of 3). */
 void rf_peak_measure(int threads, rf_peak *out);
+/* The core-to-core round trip alone (ns; 0 with one thread), 200k exchanges of one line. */
+double rf_peak_c2c(int threads);
 
 #endif

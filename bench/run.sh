@@ -34,25 +34,32 @@ fi
 "$BUILD/bench_train" --dump "$D" --steps 1 >/dev/null
 "$BUILD/bench_train" --peak --threads "$THREADS" --json > "$D/peak.txt"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# the core-to-core round trip before each repetition and after the last ("c2c ns": lowest-highest):
+# 50-80 ns when the host has the two vCPUs near each other, 320-370 ns when far apart, where a
+# two-thread step runs 10-30 % slower (docs/performance.md, "Rows stay on their core")
+c2c() { "$BUILD/bench_train" --c2c --threads "$THREADS" >> "$D/x.txt"; }
+c2cspan() { sort -n "$D/x.txt" | awk '{a[NR]=$1} END {printf "%d-%d", a[1], a[NR]}'; }
 field() { $PY -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 peak=$(field fp32_gflops < "$D/peak.txt")
 echo "CPU: $(field cpu < "$D/peak.txt") ($(lscpu | sed -n 's/^Model name: *//p' | head -1)); measured peak on $THREADS threads:" \
     "fp32 $peak GFLOP/s ($(field isa < "$D/peak.txt") FMA), bf16 $(field bf16_gflops < "$D/peak.txt") GFLOP/s" \
     "(vdpbf16ps; 0 = none), int8 $(field int8_gops < "$D/peak.txt") GOP/s (vpdpbusd; 0 = none); per CPU second of each thread"
-printf '%-13s %14s %14s %7s %9s %6s %14s %14s %7s %9s %9s %10s %10s\n' model "resflow tr/s" "torch tr/s" ratio \
-    "GFLOP/s" "%peak" "resflow inf/s" "torch inf/s" ratio "cpu ratio" "(infer)" "rf RSS MB" "pt RSS MB"
+printf '%-13s %14s %14s %7s %9s %6s %14s %14s %7s %9s %9s %10s %10s %8s\n' model "resflow tr/s" "torch tr/s" ratio \
+    "GFLOP/s" "%peak" "resflow inf/s" "torch inf/s" ratio "cpu ratio" "(infer)" "rf RSS MB" "pt RSS MB" "c2c ns"
 for m in $MODELS; do
     if ! "$BUILD/bench_train" --model "$m" --steps 1 --rows 4096 --threads "$THREADS" >/dev/null 2>&1; then
         echo "$m: not implemented in this build, skipped" >&2
         continue
     fi
-    : > "$D/c.txt"; : > "$D/t.txt"
+    : > "$D/c.txt"; : > "$D/t.txt"; : > "$D/x.txt"
     for r in $(seq "$REPS"); do
+        c2c
         "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision "$PRECISION" \
             --json >> "$D/c.txt"
         env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
             --threads "$THREADS" >> "$D/t.txt"
     done
+    c2c
     ct=$(while read -r l; do echo "$l" | field train_samples_per_sec; done < "$D/c.txt" | median)
     ci=$(while read -r l; do echo "$l" | field infer_samples_per_sec; done < "$D/c.txt" | median)
     gf=$(while read -r l; do echo "$l" | field gflops; done < "$D/c.txt" | median)
@@ -62,8 +69,8 @@ for m in $MODELS; do
     gc=$(while read -r l; do echo "$l" | field gflops_cpu; done < "$D/c.txt" | median)
     pp=$(echo "$gc $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')
     if grep -q '"error"' "$D/t.txt"; then   # no PyTorch reference of this model
-        printf '%-13s %14.0f %14s %7s %9.1f %6s %14.0f %14s %7s %9s %9s %10.0f %10s\n' "$m" "$ct" - - "$gf" "$pp" \
-            "$ci" - - - - "$cm" -
+        printf '%-13s %14.0f %14s %7s %9.1f %6s %14.0f %14s %7s %9s %9s %10.0f %10s %8s\n' "$m" "$ct" - - "$gf" "$pp" \
+            "$ci" - - - - "$cm" - "$(c2cspan)"
         continue
     fi
     tt=$(while read -r l; do echo "$l" | field train_samples_per_sec; done < "$D/t.txt" | median)
@@ -71,9 +78,9 @@ for m in $MODELS; do
     tm=$(while read -r l; do echo "$l" | field peak_rss_mb; done < "$D/t.txt" | median)
     tc=$(while read -r l; do echo "$l" | field train_cpu_samples_per_sec; done < "$D/t.txt" | median)
     tic=$(while read -r l; do echo "$l" | field infer_cpu_samples_per_sec; done < "$D/t.txt" | median)
-    printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %14.0f %14.0f %6.2fx %8.2fx %8.2fx %10.0f %10.0f\n' "$m" "$ct" "$tt" \
+    printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %14.0f %14.0f %6.2fx %8.2fx %8.2fx %10.0f %10.0f %8s\n' "$m" "$ct" "$tt" \
         "$(echo "$ct $tt" | awk '{print $1/$2}')" "$gf" "$pp" "$ci" "$ti" "$(echo "$ci $ti" | awk '{print $1/$2}')" \
-        "$(echo "$cc $tc" | awk '{print $1/$2}')" "$(echo "$cic $tic" | awk '{print $1/$2}')" "$cm" "$tm"
+        "$(echo "$cc $tc" | awk '{print $1/$2}')" "$(echo "$cic $tic" | awk '{print $1/$2}')" "$cm" "$tm" "$(c2cspan)"
 done
 if [ -n "${PORTABLE_BUILD:-}" ]; then
     printf '\n%-13s %14s %14s %7s %14s %14s %7s   (samples per CPU second x threads)\n' model "native tr/s" \
@@ -102,13 +109,14 @@ echo "zoo (resflow's defaults): bottom and experts 256-128, 4 experts (moe/mmoe)
 # AVX512-BF16; int8 scoring for the tower models (resflow, nse, esmm). BF16=0 leaves it out.
 if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --rows 4096 >/dev/null 2>&1; then
     I8=0; "$BUILD/bench_train" --precision int8 --only infer --steps 1 --rows 4096 >/dev/null 2>&1 && I8=1
-    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s %14s %7s   (bf16, int8 vs PyTorch fp32)\n' model \
+    printf '\n%-13s %14s %14s %7s %9s %6s %9s %14s %14s %14s %7s %14s %7s %8s   (bf16, int8 vs PyTorch fp32)\n' model \
         "bf16 tr/s" "torch tr/s" ratio "GFLOP/s" "%peak" "cpu ratio" "fp32 tr/s" "bf16 inf/s" "torch inf/s" ratio \
-        "int8 inf/s" ratio
+        "int8 inf/s" ratio "c2c ns"
     for m in $MODELS; do
         M8=$I8; case "$m" in resflow|nse|esmm) ;; *) M8=0 ;; esac
-        : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"; : > "$D/i.txt"
+        : > "$D/b.txt"; : > "$D/f.txt"; : > "$D/t.txt"; : > "$D/i.txt"; : > "$D/x.txt"
         for r in $(seq "$REPS"); do
+            c2c
             "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision bf16 \
                 --json >> "$D/b.txt"
             [ $M8 = 1 ] && "$BUILD/bench_train" --model "$m" --steps "$STEPS" --threads "$THREADS" --precision int8 \
@@ -117,15 +125,17 @@ if [ "${BF16:-1}" != 0 ] && "$BUILD/bench_train" --precision bf16 --steps 1 --ro
             env $TORCH_ENV $PY bench/torch_bench.py --data "$D" --model "$m" --steps "$STEPS" \
                 --threads "$THREADS" >> "$D/t.txt"
         done
+        c2c
         med() { while read -r l; do echo "$l" | field "$1"; done < "$D/$2.txt" | median; } # FIELD FILE
         bt=$(med train_samples_per_sec b); bc=$(med train_cpu_samples_per_sec b); bg=$(med gflops_cpu b)
         ft=$(med train_samples_per_sec f); tt=$(med train_samples_per_sec t); tc=$(med train_cpu_samples_per_sec t)
         bi=$(med infer_samples_per_sec b); ti=$(med infer_samples_per_sec t)
         ii=-; ir=-
         if [ $M8 = 1 ]; then ii=$(med infer_samples_per_sec i); ir=$(echo "$ii $ti" | awk '{printf "%.2fx", $1/$2}'); fi
-        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx %14s %7s\n' "$m" "$bt" "$tt" \
+        printf '%-13s %14.0f %14.0f %6.2fx %9.1f %6s %8.2fx %14.0f %14.0f %14.0f %6.2fx %14s %7s %8s\n' "$m" "$bt" "$tt" \
             "$(echo "$bt $tt" | awk '{print $1/$2}')" "$bg" "$(echo "$bg $peak" | awk '{printf "%.0f%%", 100 * $1 / $2}')" \
-            "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')" "$ii" "$ir"
+            "$(echo "$bc $tc" | awk '{print $1/$2}')" "$ft" "$bi" "$ti" "$(echo "$bi $ti" | awk '{print $1/$2}')" "$ii" "$ir" \
+            "$(c2cspan)"
     done
     echo "bf16: %peak is of the fp32 peak above (bf16's is twice it); bf16 inf/s = rf_predict_ex in bf16 (resflow"
     echo "predict --precision bf16), int8 inf/s = in int8 (--precision int8, AVX512-VNNI; - = none or a zoo model),"
