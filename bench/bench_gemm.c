@@ -1,6 +1,7 @@
-/* bench_gemm.c - the reference setup's GEMM shapes, one by one, through rf_gemm: GFLOP/s per
- * CPU second of each (load-robust on a shared machine) and per wall second, beside the
- * measured fp32 peak of the same threads (peak.c). docs/performance.md quotes it.
+/* bench_gemm.c - the reference setup's GEMM shapes, one by one, as a training step runs them
+ * (rf_gemm; the weight gradients, A^T B, through rf_gemm_tn with their K split between the
+ * threads): GFLOP/s per CPU second of each (load-robust on a shared machine) and per wall second,
+ * beside the measured fp32 peak of the same threads (peak.c). docs/performance.md quotes it.
  * usage: bench_gemm [--threads N] [--reps N] */
 #include <omp.h>
 #include <stdio.h>
@@ -26,6 +27,13 @@ typedef struct {
     int ta, tb, M, N, K, lda, ldb, ldc, times; /* times: calls per training step */
     float beta;
 } shape;
+
+/* One GEMM as the training step runs it. */
+static void step_gemm(rf_kpart *kp, const shape *s, const float *A, const float *Bm, float *C)
+{
+    if (s->ta && !s->tb) rf_gemm_tn(kp, s->M, s->N, s->K, 1.0f, A, s->lda, Bm, s->ldb, s->beta, C, s->ldc);
+    else rf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, Bm, s->ldb, s->beta, C, s->ldc);
+}
 
 int main(int argc, char **argv)
 {
@@ -67,10 +75,10 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < na; j++) A[j] = (float)(j % 7) * 0.1f;
         for (size_t j = 0; j < nb; j++) Bm[j] = (float)(j % 5) * 0.1f;
         memset(C, 0, nc * 4);
-        rf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, Bm, s->ldb, s->beta, C, s->ldc); /* warm */
+        rf_kpart kp = {0};
+        step_gemm(&kp, s, A, Bm, C); /* warm */
         double w0 = clk(CLOCK_MONOTONIC), c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
-        for (int r = 0; r < reps; r++)
-            rf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, Bm, s->ldb, s->beta, C, s->ldc);
+        for (int r = 0; r < reps; r++) step_gemm(&kp, s, A, Bm, C);
         double w = clk(CLOCK_MONOTONIC) - w0, c = clk(CLOCK_PROCESS_CPUTIME_ID) - c0;
         double f = 2.0 * s->M * s->N * s->K * reps;
         double gc = f / (c / threads) / 1e9;
@@ -78,6 +86,7 @@ int main(int argc, char **argv)
                100 * gc / pk.fp32_gflops, 2.0 * s->M * s->N * s->K * s->times / 1e6);
         tot_f += f * s->times;
         tot_c += c / threads * s->times;
+        rf_kpart_free(&kp);
         free(A);
         free(Bm);
         free(C);

@@ -1,6 +1,7 @@
 /* bench_gemm_bf16.c - the six tower GEMMs of the reference setup (batch 2048, input 256, towers
- * 2 x 128 -> 64): resflow's bf16 kernel (src/nn/gemm_bf16.c, packing included) against OpenBLAS
- * SGEMM (rf_gemm) and, in a build with DNNL=1, oneDNN's bf16 matmul (inputs already in bf16,
+ * 2 x 128 -> 64): resflow's bf16 kernel (src/nn/gemm_bf16.c, packing included) against the fp32
+ * path (rf_gemm), both as a training step runs them (the weight gradients, A^T B, with their K
+ * split between the threads: rf_gemm_bf16_tn, rf_gemm_tn), and, in a build with DNNL=1, oneDNN's bf16 matmul (inputs already in bf16,
  * so its figure leaves out the conversion our kernel includes).
  *
  * Each figure is the best of --reps timings of --iters calls; "cpu" GFLOP/s is over the
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
     /* "cpu" GFLOP/s counts process CPU time: a thread's share, times the thread count, i.e. the
      * figure the team would reach if it had its cores to itself */
     printf("GFLOP/s (cpu | wall), %d thread%s, best of %d x %d calls\n", threads, threads > 1 ? "s" : "", reps, iters);
-    printf("%-20s %5s %5s %5s  %17s  %17s  %17s  %9s\n", "gemm", "M", "N", "K", "openblas sgemm", "resflow bf16",
+    printf("%-20s %5s %5s %5s  %17s  %17s  %17s  %9s\n", "gemm", "M", "N", "K", "fp32 rf_gemm", "resflow bf16",
            "onednn bf16", "bf16 err");
 #ifdef RF_WITH_DNNL
     dnnl_engine_t eng;
@@ -150,11 +151,19 @@ int main(int argc, char **argv)
         const shape *s = &SHAPES[si];
         double flop = 2.0 * s->M * s->N * s->K;
         memcpy(C, C0, big * 4);
-        rf_gemm_bf16(sc, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc);
+        rf_kpart kp = {0};
+        int tn = s->ta && !s->tb;
+#define OWN()                                                                                                     \
+    (tn ? rf_gemm_bf16_tn(sc, &kp, s->M, s->N, s->K, 1.0f, A, s->lda, NULL, B, s->ldb, NULL, s->beta, C, s->ldc)   \
+        : rf_gemm_bf16(sc, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc))
+#define F32()                                                                                                     \
+    (tn ? rf_gemm_tn(&kp, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc)                        \
+        : rf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc))
+        OWN();
         double err = max_rel_err(s, A, B, C0, C);
         fig f32, own, dn = {0, 0};
-        TIME(f32, rf_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc));
-        TIME(own, rf_gemm_bf16(sc, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, s->lda, B, s->ldb, s->beta, C, s->ldc));
+        TIME(f32, F32());
+        TIME(own, OWN());
 #ifdef RF_WITH_DNNL
         dnnl_memory_desc_t amd, bmd, cmd;
         dnnl_dims_t ad = {s->M, s->K}, bd = {s->K, s->N}, cd = {s->M, s->N};
@@ -195,6 +204,9 @@ int main(int argc, char **argv)
 #endif
         printf("%-20s %5d %5d %5d  %7.1f | %7.1f  %7.1f | %7.1f  %7.1f | %7.1f  %9.2e\n", s->name, s->M, s->N, s->K,
                f32.cpu_gf, f32.wall_gf, own.cpu_gf, own.wall_gf, dn.cpu_gf, dn.wall_gf, err);
+        rf_kpart_free(&kp);
+#undef OWN
+#undef F32
     }
     rf_bf16_scratch_free(sc);
     free(A);
