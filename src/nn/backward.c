@@ -322,8 +322,9 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
 /* Embeddings (row-sparse) in groups of EMB_GROUP fields, a group at a time per thread, each
  * field into its own segment of gr (seg_off; seg_n rows). In a group, row by row: a batch row's
  * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead and
- * the dx columns PF_DATA ahead are fetched while this one accumulates (the same sums in the same order as field by field: a
- * field's rows are still visited in batch order). */
+ * the ids and dx columns of the row PF_DATA ahead are fetched while this one accumulates (the
+ * same sums in the same order as field by field: a field's rows are still visited in batch
+ * order). */
 enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
 
 RF_HOT_CLONES /* the row accumulation is element-wise */

@@ -317,9 +317,6 @@ static const kern_fn KERN_TAB[MR][NRV] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5)
 
 /* ---- the GEMM ----------------------------------------------------------------------------- */
 
-/* rf_gemm_bf16, with op(A) already packed when apk is not NULL (an activation's layouts,
- * rf_bf16_act), op(B) when bpk is not NULL (rf_bf16_pack_b or an activation's pairs: B not
- * transposed), and the fused write-back ep on the last K block (NULL: none). */
 /* Row blocks [b0, b1) of C over the pairs [p0, p1) of K: alpha * sum + beta * C on the first K
  * block, + C on the next; the write-back ep (NULL: none) on the block that ends at p1. */
 static void tiles(const uint32_t *a32, size_t ars, size_t aps, const uint32_t *b32, int M, int N, int kpairs, int np,
@@ -345,9 +342,11 @@ static void tiles(const uint32_t *a32, size_t ars, size_t aps, const uint32_t *b
     }
 }
 
-/* With kp (not NULL; then op(A) = A^T and no write-back), K is split between the threads
- * instead of the rows of C where that is worth it: rf_gemm_tn's scheme (ops.h), its partial sums
- * in kp. */
+/* rf_gemm_bf16, with op(A) already packed when apk is not NULL (an activation's layouts,
+ * rf_bf16_act), op(B) when bpk is not NULL (rf_bf16_pack_b or an activation's pairs: B not
+ * transposed), and the fused write-back ep on the last K block (NULL: none). With kp (not NULL;
+ * then op(A) = A^T and no write-back), K is split between the threads instead of the rows of C
+ * where that is worth it: rf_gemm_tn's scheme (ops.h), its partial sums in kp. */
 static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const uint32_t *apk, const float *Bm, int ldb, const uint32_t *bpk, float beta, float *C, int ldc,
                 const rf_epi *ep, rf_kpart *kp)
@@ -361,11 +360,7 @@ static int gemm(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K,
     const uint32_t *b32 = bpk ? bpk : (const uint32_t *)s->b;
     size_t ars = transA ? 1 : (size_t)kpairs, aps = transA ? (size_t)mp : 1;
     int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
-    float *part = NULL;
-    if (kp) {
-        int nk = omp_in_parallel() ? 1 : omp_get_max_threads();
-        if (rf_kpart_worth((double)M * N * K, K, nk) && (part = rf_kpart_room(kp, (size_t)(nk - 1) * M * N))) nt = nk;
-    }
+    float *part = rf_kpart_team(kp, M, N, K, &nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -412,14 +407,23 @@ int rf_gemm_bf16(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K
     return gemm(s, transA, transB, M, N, K, alpha, A, lda, NULL, Bm, ldb, NULL, beta, C, ldc, NULL, NULL);
 }
 
+/* op(A) and op(B) from the activations' layouts ua and ub when they are valid and laid out for
+ * this shape (else NULL: the GEMM packs). */
+static void act_operands(int transA, int transB, int M, int N, int K, const rf_bf16_act *ua, const rf_bf16_act *ub,
+                         const uint32_t **apk, const uint32_t **bpk)
+{
+    *apk = *bpk = NULL;
+    if (ua && ua->valid && transA && ua->W == M && ua->pw == (int)round16((size_t)M)) *apk = ua->pairs;
+    if (ua && ua->valid && !transA && ua->W == K) *apk = (const uint32_t *)ua->rows;
+    if (ub && ub->valid && !transB && ub->W == N && ub->pw == NB) *bpk = ub->pairs;
+}
+
 int rf_gemm_bf16_pk(rf_bf16_scratch *s, int transA, int transB, int M, int N, int K, float alpha, const float *A,
                     int lda, const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta,
                     float *C, int ldc)
 {
-    const uint32_t *apk = NULL, *bpk = NULL;
-    if (ua && ua->valid && transA && ua->W == M && ua->pw == (int)round16((size_t)M)) apk = ua->pairs;
-    if (ua && ua->valid && !transA && ua->W == K) apk = (const uint32_t *)ua->rows;
-    if (ub && ub->valid && !transB && ub->W == N && ub->pw == NB) bpk = ub->pairs;
+    const uint32_t *apk, *bpk;
+    act_operands(transA, transB, M, N, K, ua, ub, &apk, &bpk);
     return gemm(s, transA, transB, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL, NULL);
 }
 
@@ -427,9 +431,8 @@ int rf_gemm_bf16_tn(rf_bf16_scratch *s, rf_kpart *kp, int M, int N, int K, float
                     const rf_bf16_act *ua, const float *Bm, int ldb, const rf_bf16_act *ub, float beta, float *C,
                     int ldc)
 {
-    const uint32_t *apk = NULL, *bpk = NULL;
-    if (ua && ua->valid && ua->W == M && ua->pw == (int)round16((size_t)M)) apk = ua->pairs;
-    if (ub && ub->valid && ub->W == N && ub->pw == NB) bpk = ub->pairs;
+    const uint32_t *apk, *bpk;
+    act_operands(1, 0, M, N, K, ua, ub, &apk, &bpk);
     return gemm(s, 1, 0, M, N, K, alpha, A, lda, apk, Bm, ldb, bpk, beta, C, ldc, NULL, kp);
 }
 

@@ -53,13 +53,21 @@ void rf_kpart_reduce(float *C, int ldc, int M, int N, const float *part, int t, 
     }
 }
 
+float *rf_kpart_team(rf_kpart *kp, int M, int N, int K, int *nt)
+{
+    int n = omp_in_parallel() ? 1 : omp_get_max_threads();
+    float *part = M > 0 && N > 0 && kp && rf_kpart_worth((double)M * N * K, K, n)
+                      ? rf_kpart_room(kp, (size_t)(n - 1) * M * N)
+                      : NULL;
+    if (part) *nt = n;
+    return part;
+}
+
 void rf_gemm_tn(rf_kpart *kp, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm, int ldb,
                 float beta, float *C, int ldc)
 {
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    float *part = M > 0 && N > 0 && kp && rf_kpart_worth((double)M * N * K, K, nt)
-                      ? rf_kpart_room(kp, (size_t)(nt - 1) * M * N)
-                      : NULL;
+    int nt = 1;
+    float *part = rf_kpart_team(kp, M, N, K, &nt);
     if (!part) {
         rf_gemm(1, 0, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
         return;

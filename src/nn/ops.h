@@ -29,6 +29,9 @@ void rf_kpart_reduce(float *C, int ldc, int M, int N, const float *part, int t, 
 /* 1 when a K-split GEMM of this shape is worth a team of nt (> 1): 2^20 multiply-adds and 64
  * pairs of rows per thread. */
 static inline int rf_kpart_worth(double mnk, int K, int nt) { return nt > 1 && mnk >= (1 << 20) && (K + 1) / 2 >= 64 * nt; }
+/* The partials' room for splitting this shape's K over the calling thread's team (*nt set to
+ * the team's size), or NULL when it is not split: inside a team, not worth it, no room. */
+float *rf_kpart_team(rf_kpart *kp, int M, int N, int K, int *nt);
 
 /* A weight gradient, C(M,N) = alpha * A^T B + beta * C with K the batch's rows (A stored K x M,
  * B K x N): each thread of the team sums the products over its own share of the rows
