@@ -321,11 +321,13 @@ rf_status rf_model_backward_dense(const rf_model *m, rf_workspace *ws, const rf_
 
 /* Embeddings (row-sparse) in groups of EMB_GROUP fields, a group at a time per thread, each
  * field into its own segment of gr (seg_off; seg_n rows). In a group, row by row: a batch row's
- * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead and
- * the ids and dx columns of the row PF_DATA ahead are fetched while this one accumulates (the
- * same sums in the same order as field by field: a field's rows are still visited in batch
- * order). */
-enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16 };
+ * data and its dx columns are read once, in order, and the slots of the rows PF_SLOT ahead, the
+ * ids and dx columns (into L2) of the row PF_DATA ahead and its dx columns (into L1) PF_DX ahead
+ * are fetched while this one accumulates (the same sums in the same order as field by field: a
+ * field's rows are still visited in batch order). Its dx lines only into L1, 16 rows ahead,
+ * were 64 misses at once, more than L1 keeps in flight (docs/performance.md, "More misses in
+ * flight"). */
+enum { EMB_GROUP = 4, PF_SLOT = 8, PF_DATA = 16, PF_DX = 4 };
 
 RF_HOT_CLONES /* the row accumulation is element-wise */
 static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch *bt, rf_grads *gr, int f0, int f1)
@@ -335,9 +337,13 @@ static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch 
     size_t n[EMB_GROUP] = {0}; /* the group's row counts (seg_n is shared by the threads) */
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
-        if (b + PF_DATA < B) { /* its ids, and its dx columns: half the rows come from the other core */
+        if (b + PF_DATA < B) { /* its ids, and its dx columns into L2: half the rows come from the other core */
             if (ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
             const float *nx = ws->dx + (size_t)(b + PF_DATA) * In + f0 * E;
+            for (int j = 0; j < (f1 - f0) * E; j += 16) __builtin_prefetch(nx + j, 0, 2);
+        }
+        if (b + PF_DX < B) { /* the dx columns into L1 */
+            const float *nx = ws->dx + (size_t)(b + PF_DX) * In + f0 * E;
             for (int j = 0; j < (f1 - f0) * E; j += 16) __builtin_prefetch(nx + j);
         }
         if (b + PF_SLOT < B) {

@@ -154,6 +154,13 @@ int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
 
 /* x (B, In): each row's embeddings (pooled for multi-valued fields) and dense values, and with
  * xpk (not NULL) its bf16 layouts too, two rows at a time (gemm_bf16.h). */
+/* The gather's embedding rows are random lines, one per field of a batch row: fetched into L2
+ * GATHER_PF_L2 batch rows ahead (prefetcht1: L2 keeps more misses in flight than L1) and into
+ * L1 GATHER_PF_L1 ahead. Only into L1, 8 rows (128 lines) ahead, as before: 0.27-0.30 -> 0.16-0.19
+ * ms per bf16 ResFlow step of the reference setup (docs/performance.md, "More misses in
+ * flight"). */
+enum { GATHER_PF_L1 = 2, GATHER_PF_L2 = 6 };
+
 static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const rf_bf16_act *xpk,
                            rf_error *err)
 {
@@ -173,8 +180,12 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
                 float *xf = x + f * E;
                 if (m->pooling[f] < 0) {
                     uint32_t id = ds->cat[r * ds->F + f];
-                    if (b + 8 < bt->B) { /* the row we will need 8 iterations from now */
-                        uint32_t pid = ds->cat[bt->rows[b + 8] * ds->F + f];
+                    if (b + GATHER_PF_L2 < bt->B) { /* the rows needed a few batch rows on */
+                        uint32_t pid = ds->cat[bt->rows[b + GATHER_PF_L2] * ds->F + f];
+                        if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E, 0, 2);
+                    }
+                    if (b + GATHER_PF_L1 < bt->B) {
+                        uint32_t pid = ds->cat[bt->rows[b + GATHER_PF_L1] * ds->F + f];
                         if (pid < m->vocab[f]) __builtin_prefetch(m->emb + (m->emb_off[f] + pid) * E);
                     }
                     if (id >= m->vocab[f]) {
