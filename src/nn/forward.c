@@ -370,30 +370,7 @@ rf_status rf_model_forward(const rf_model *m, rf_workspace *ws, const rf_batch *
             }
         }
     }
-    /* logits: 8 rows at a time, each row's dot product in the same order as one at a time
-     * (the 8 independent sums overlap instead of waiting on one add chain) */
-    int HL = m->H[m->L - 1], b8 = m->graph ? 0 : B / 8 * 8;
-#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * K * HL, 65536))
-    for (int b = 0; b < b8; b += 8) {
-        const float *o = ws->O[L - 1] + (size_t)b * K * HL;
-        for (int k = 0; k < K; k++) {
-            const float *w = m->Wout + (size_t)k * HL;
-            float s[8];
-            for (int i = 0; i < 8; i++) s[i] = m->bout[k];
-            for (int j = 0; j < HL; j++)
-                for (int i = 0; i < 8; i++) s[i] += o[(size_t)i * K * HL + k * HL + j] * w[j];
-            for (int i = 0; i < 8; i++) ws->S[(size_t)(b + i) * K + k] = s[i];
-        }
-    }
-    for (int b = b8; b < B && !m->graph; b++) {
-        const float *o = ws->O[L - 1] + (size_t)b * K * HL;
-        for (int k = 0; k < K; k++) {
-            const float *w = m->Wout + (size_t)k * HL, *ok = o + k * HL;
-            float s = m->bout[k];
-            for (int j = 0; j < HL; j++) s += ok[j] * w[j];
-            ws->S[(size_t)b * K + k] = s;
-        }
-    }
+    if (!m->graph) rf_logits(ws->O[L - 1], B, K, m->H[m->L - 1], m->Wout, m->bout, ws->S);
     int esmm = is_product(m);
     int logit_link = logit_link_on(m);
     int m3 = logit_link && mc->monotonic == RF_MONO_M3;

@@ -72,6 +72,11 @@ void rf_bias_act_fwd(float *Z, float *A, int B, int N, int ld, const float *bias
  * alias Z. */
 void rf_bias_act_link_fwd(float *Z, float *A, int B, int K, int H, const float *bias, const float *alpha,
                           const int *order, const int *parent, const struct rf_bf16_act *pk, int npk);
+/* The logit layer: S[b * K + k] = bout[k] + sum_j O[b][k * HL + j] * Wout[k * HL + j] for B rows
+ * of K side-by-side blocks of HL columns, the sum over j in order, each product rounded before
+ * it is added (C11: no contraction): the same bits as one row at a time, whatever the thread
+ * count or the CPU. Rows on the threads. */
+void rf_logits(const float *O, int B, int K, int HL, const float *Wout, const float *bout, float *S);
 /* Fused: dZ = dA * act'(Z); dbias += sum_b dZ; dalpha += sum_b dA*Z over Z <= 0 (if alpha).
  * dZ must not alias dA. Rows are split across threads, each with private column sums. dZ also
  * into pk. */
