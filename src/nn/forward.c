@@ -152,8 +152,6 @@ int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* x (B, In): each row's embeddings (pooled for multi-valued fields) and dense values, and with
- * xpk (not NULL) its bf16 layouts too, two rows at a time (gemm_bf16.h). */
 /* The gather's embedding rows are random lines, one per field of a batch row: fetched into L2
  * GATHER_PF_L2 batch rows ahead (prefetcht1: L2 keeps more misses in flight than L1) and into
  * L1 GATHER_PF_L1 ahead. Only into L1, 8 rows (128 lines) ahead, as before: 0.27-0.30 -> 0.16-0.19
@@ -161,6 +159,8 @@ int rf_ws_freeze(rf_workspace *ws, const rf_model *m, int mode)
  * flight"). */
 enum { GATHER_PF_L1 = 2, GATHER_PF_L2 = 6 };
 
+/* x (B, In): each row's embeddings (pooled for multi-valued fields) and dense values, and with
+ * xpk (not NULL) its bf16 layouts too, two rows at a time (gemm_bf16.h). */
 static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *bt, const rf_bf16_act *xpk,
                            rf_error *err)
 {
