@@ -497,8 +497,9 @@ double rf_wbce_logit(float s, float t, float w, float *ds)
     /* loss = (1-t) s + (1 + (w-1) t) (log(1+e^{-|s|}) + max(-s, 0)) */
     double sd = s;
     double lw = 1.0 + (w - 1.0) * t;
-    double loss = (1.0 - t) * sd + lw * (log1p(exp(-fabs(sd))) + (sd < 0 ? -sd : 0.0));
-    double sig = sd >= 0 ? 1.0 / (1.0 + exp(-sd)) : exp(sd) / (1.0 + exp(sd));
+    double e = exp(-fabs(sd)); /* = exp(-sd) for s >= 0, exp(sd) below: one call for all three */
+    double loss = (1.0 - t) * sd + lw * (log1p(e) + (sd < 0 ? -sd : 0.0));
+    double sig = sd >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
     *ds = (float)(sig * (w * t + 1.0 - t) - w * t);
     return loss;
 }
