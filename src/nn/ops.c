@@ -245,20 +245,20 @@ __attribute__((target("avx512f"))) static void logits16(const float *o, size_t l
     for (int i = 0; i < 16; i++) S[(size_t)i * K] = v[i];
 }
 
-/* 8 rows' logits of one block, 8 independent sums (they overlap instead of waiting on one add
- * chain). */
-static void logits8(const float *o, size_t ld, int HL, const float *w, float bias, float *S, int K)
+/* The logits of nr <= 8 rows of one block, nr independent sums (they overlap instead of waiting on
+ * one add chain). */
+static void logits_rows(const float *o, size_t ld, int nr, int HL, const float *w, float bias, float *S, int K)
 {
     float s[8];
-    for (int i = 0; i < 8; i++) s[i] = bias;
+    for (int i = 0; i < nr; i++) s[i] = bias;
     for (int j = 0; j < HL; j++)
-        for (int i = 0; i < 8; i++) s[i] += o[(size_t)i * ld + j] * w[j];
-    for (int i = 0; i < 8; i++) S[(size_t)i * K] = s[i];
+        for (int i = 0; i < nr; i++) s[i] += o[(size_t)i * ld + j] * w[j];
+    for (int i = 0; i < nr; i++) S[(size_t)i * K] = s[i];
 }
 
 /* Blocks of 16 rows on AVX-512 (a bf16 ResFlow step of the reference setup, 2048 rows x 2 tasks
- * x 64: 1.03 -> 0.42 % of its perf samples, ~41 -> ~17 us), else of 8 rows; the last rows one at
- * a time. */
+ * x 64: 1.03 -> 0.42 % of its perf samples, ~41 -> ~17 us), else of 8 rows; the rows left over
+ * 8 at a time. */
 void rf_logits(const float *O, int B, int K, int HL, const float *Wout, const float *bout, float *S)
 {
     size_t ld = (size_t)K * HL;
@@ -268,15 +268,12 @@ void rf_logits(const float *O, int B, int K, int HL, const float *Wout, const fl
         for (int k = 0; k < K; k++) {
             const float *o = O + (size_t)b * ld + (size_t)k * HL, *w = Wout + (size_t)k * HL;
             if (v16) logits16(o, ld, HL, w, bout[k], S + (size_t)b * K + k, K);
-            else logits8(o, ld, HL, w, bout[k], S + (size_t)b * K + k, K);
+            else logits_rows(o, ld, 8, HL, w, bout[k], S + (size_t)b * K + k, K);
         }
-    for (int b = nb; b < B; b++)
-        for (int k = 0; k < K; k++) {
-            const float *ok = O + (size_t)b * ld + (size_t)k * HL, *w = Wout + (size_t)k * HL;
-            float s = bout[k];
-            for (int j = 0; j < HL; j++) s += ok[j] * w[j];
-            S[(size_t)b * K + k] = s;
-        }
+    for (int b = nb; b < B; b += 8)
+        for (int k = 0; k < K; k++)
+            logits_rows(O + (size_t)b * ld + (size_t)k * HL, ld, B - b < 8 ? B - b : 8, HL, Wout + (size_t)k * HL,
+                        bout[k], S + (size_t)b * K + k, K);
 }
 
 /* one row: z += bias, a = act(z) (PReLU with slopes alpha, else ReLU) */
