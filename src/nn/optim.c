@@ -2,6 +2,7 @@
  * with lazy row-sparse Adam over embedding rows (torch.optim.SparseAdam semantics). See
  * include/resflow/optim.h. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,12 +80,26 @@ void rf_adam_dense_(const rf_train_cfg *tc, long t, float *p, float *m, float *v
     float lr = tc->lr, eps = tc->eps, wd = tc->weight_decay;
     float step = (float)(lr / bc1), sq2 = (float)sqrt(bc2);
     float fb1 = (float)b1, fb2 = (float)b2;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] + wd * p[i];
-        m[i] = fb1 * m[i] + (1 - fb1) * gi;
-        v[i] = fb2 * v[i] + (1 - fb2) * gi * gi;
-        p[i] -= step * m[i] / (sqrtf(v[i]) / sq2 + eps);
+#pragma omp parallel if (n > 65536)
+    {
+        int th = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t i0 = n / 16 * th / nt * 16, i1 = th == nt - 1 ? n : n / 16 * (th + 1) / nt * 16;
+        /* The weights were read by every thread in this step's GEMMs, so each of their lines is
+         * shared with the other cores' caches, and the loop's stores waited, a few lines at a
+         * time, for the other copies to be invalidated: a thread's lines are claimed first, one
+         * store of the value already there per line, so that many such requests are in flight
+         * (prefetchw did not help). A ResFlow step of the reference setup (AMD EPYC Zen 4): this
+         * update 295 -> 106-110 us with the two vCPUs far apart (c2c ~330 ns), 75-89 -> 61-67 us
+         * near (docs/performance.md, "Claiming the weights"). */
+        volatile float *own = p;
+        for (size_t i = i0; i < i1; i += 16) own[i] = own[i];
+#pragma omp simd
+        for (size_t i = i0; i < i1; i++) {
+            float gi = g[i] + wd * p[i];
+            m[i] = fb1 * m[i] + (1 - fb1) * gi;
+            v[i] = fb2 * v[i] + (1 - fb2) * gi * gi;
+            p[i] -= step * m[i] / (sqrtf(v[i]) / sq2 + eps);
+        }
     }
 }
 
