@@ -190,7 +190,7 @@ int main(int argc, char **argv)
     long ipass = strcmp(only, "train") ? (steps * 2 * B + rows - 1) / rows : 0;
     float *probs = malloc((size_t)rows * 2 * sizeof *probs);
     rf_predict_opts po = {threads, int8 ? RF_PREC_INT8 : cfg.train.precision}; /* bf16: bf16 inference too */
-    if (!probs || rf_predict_ex(m, ds, &po, probs, NULL, &e)) return 1; /* warm-up */
+    if (!probs || (ipass && rf_predict_ex(m, ds, &po, probs, NULL, &e))) return 1; /* warm-up (not with --only train) */
     double ti = now(), ci = cpu_now();
     for (long s = 0; s < ipass; s++)
         if (rf_predict_ex(m, ds, &po, probs, NULL, &e)) return 1;
