@@ -4,7 +4,9 @@
  * micro-kernel (6 x 64) and its K block (256), alpha and beta (0, 1, other), K = 0: within fp32
  * accumulation's error bound (K * 2^-24 of sum |a b|, with margin); nothing written beyond N in
  * a wider C; on one and two threads and inside a parallel region, with the same bits (a row's
- * sums do not depend on the split). rf_gemm's OpenBLAS path (CPUs without AVX-512F, or
+ * sums do not depend on the split), and the own kernel bit for bit against a scalar model of its
+ * arithmetic (fused multiply-adds in order per K block), narrow weight gradients included.
+ * rf_gemm's OpenBLAS path (CPUs without AVX-512F, or
  * RESFLOW_GEMM=openblas) is checked the same way on its own. */
 #include <omp.h>
 
@@ -79,6 +81,8 @@ static const int SHAPES[][3] = {
     /* M, N, K: around the micro-kernel (6 x 64), the K block (256) and the 16-column vectors */
     {1, 1, 1},     {7, 17, 3},    {13, 65, 33},  {31, 100, 257}, {6, 64, 2},    {64, 16, 255},  {97, 130, 64},
     {300, 70, 513}, {2, 300, 1},  {257, 33, 300}, {48, 200, 20}, {190, 48, 130}, {600, 128, 256}, {12, 64, 600}, {131, 256, 300},
+    /* narrow: a gate's (N = the experts) and a logit layer's (N = 1) weight gradients take their own path */
+    {256, 4, 700}, {97, 3, 300}, {300, 1, 513}, {16, 2, 40}, {113, 4, 256}, {17, 1, 5},
 };
 
 static void shapes(gemm_fn gemm)
@@ -109,6 +113,59 @@ static void test_shapes_openblas(void **state)
     shapes(rf_gemm_openblas);
 }
 
+/* The kernels' arithmetic, element by element: over each K block of 256 from the first k, a sum
+ * from zero with one fused multiply-add per k in order; then alpha * sum (when alpha is not 1),
+ * + C (beta 1, or any block after the first) or + beta * C fused (other betas but 0). */
+static float model_elem(int ta, int tb, int i, int j, int K, float alpha, float beta, const float *A, int lda,
+                        const float *B, int ldb, float c)
+{
+    for (int k0 = 0; k0 < K; k0 += 256) {
+        float s = 0.0f, bt = k0 == 0 ? beta : 1.0f;
+        for (int k = k0; k < K && k < k0 + 256; k++)
+            s = fmaf(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k], tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j], s);
+        if (alpha != 1.0f) s *= alpha;
+        if (bt == 1.0f) s += c;
+        else if (bt != 0.0f) s = fmaf(bt, c, s);
+        c = s;
+    }
+    return c;
+}
+
+/* The own kernel's results are that arithmetic's bit for bit: the 64-column panels and the narrow
+ * weight gradients' path alike (the same bits whichever path a shape takes), on 1 and 2 threads. */
+static void test_exact_arithmetic(void **state)
+{
+    (void)state;
+    if (!rf_gemm_f32_on()) skip();
+    static const int SH[][4] = {/* ta, M, N, K */
+                                {1, 256, 4, 700}, {1, 97, 3, 513}, {1, 300, 1, 260}, {1, 16, 2, 40}, {1, 40, 5, 300},
+                                {1, 64, 20, 257}, {0, 50, 4, 300}, {0, 13, 70, 513}, {1, 33, 64, 100}};
+    uint64_t seed = 101;
+    for (size_t h = 0; h < sizeof SH / sizeof *SH; h++)
+        for (int v = 0; v < 3; v++) {
+            int ta = SH[h][0], M = SH[h][1], N = SH[h][2], K = SH[h][3], lda = (ta ? M : K) + 1, ldb = N + 3, ldc = N + 1;
+            float alpha = v == 2 ? -0.5f : 1.0f, beta = v == 0 ? 0.0f : v == 1 ? 1.0f : 0.75f;
+            float *A = test_randm((size_t)(ta ? K : M) * lda, seed++), *B = test_randm((size_t)K * ldb, seed++);
+            float *C0 = test_randm((size_t)M * ldc, seed++), *C = malloc((size_t)M * ldc * sizeof *C);
+            assert_non_null(C);
+            for (int nt = 1; nt <= 2; nt++) {
+                memcpy(C, C0, (size_t)M * ldc * sizeof *C);
+                omp_set_num_threads(nt);
+                rf_gemm(ta, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        float want = model_elem(ta, 0, i, j, K, alpha, beta, A, lda, B, ldb, C0[(size_t)i * ldc + j]);
+                        float got = C[(size_t)i * ldc + j];
+                        if (memcmp(&got, &want, sizeof got))
+                            fail_msg("gemm ta=%d M=%d N=%d K=%d alpha=%g beta=%g, %d threads: C[%d][%d] = %.9g, the "
+                                     "kernels' arithmetic gives %.9g",
+                                     ta, M, N, K, alpha, beta, nt, i, j, got, want);
+                    }
+            }
+            free(A), free(B), free(C0), free(C);
+        }
+}
+
 /* K = 0: C = beta * C (0 when beta is 0, whatever C held) */
 static void test_k_zero(void **state)
 {
@@ -136,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_shapes_openblas),
+        cmocka_unit_test(test_exact_arithmetic),
         cmocka_unit_test(test_k_zero),
         cmocka_unit_test(test_switch),
     };

@@ -23,6 +23,7 @@
  * on the next, so a row's result depends neither on the thread count nor on the other rows.
  * Rows of C are split over the OpenMP team in whole 6-row blocks, as rf_gemm split them.
  */
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -175,6 +176,71 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
     }
 }
 
+/* A weight gradient with at most SK_N columns (a gate's, N = the experts; a logit layer's, N = 1):
+ * C(M, N) = alpha * A^T B + beta * C, A stored K x M, B K x N, rows [i0, i1) of C. The panel
+ * kernel would fill 1 to 4 of a 64-column panel's lanes; here the vectors run down C's rows, a row
+ * of A being contiguous over them: acc(i..i+15, j) += A(k, i..i+15) * B(k, j), up to SK_V vectors
+ * of rows and the N columns at a time. Per element the same FMAs in the same order as the panel
+ * kernel (K blocks of KC from the first k, each summed from zero; alpha * sum + beta * C after the
+ * first, + C after the next, as rf_wb_ab in scalar form), so the same bits. */
+#define SK_N 4 /* columns at most */
+#define SK_V 6 /* 16-row vectors of C per pass: 6 x 4 accumulators */
+#define SKACC(v) __m512 s##v##0 = _mm512_setzero_ps(), s##v##1 = s##v##0, s##v##2 = s##v##0, s##v##3 = s##v##0;
+#define SKROW(nv, v)                                                                               \
+    if ((nv) > (v)) {                                                                              \
+        __m512 av = (v) == (nv) - 1 ? _mm512_maskz_loadu_ps(last, ak + 16 * (v)) : _mm512_loadu_ps(ak + 16 * (v)); \
+        FMA(s##v##0, av, b0);                                                                      \
+        if (n > 1) FMA(s##v##1, av, b1);                                                           \
+        if (n > 2) FMA(s##v##2, av, b2);                                                           \
+        if (n > 3) FMA(s##v##3, av, b3);                                                           \
+    }
+#define SKPUT(nv, v)                                                                               \
+    if ((nv) > (v)) {                                                                              \
+        _mm512_store_ps(t[0] + 16 * (v), s##v##0), _mm512_store_ps(t[1] + 16 * (v), s##v##1);     \
+        _mm512_store_ps(t[2] + 16 * (v), s##v##2), _mm512_store_ps(t[3] + 16 * (v), s##v##3);     \
+    }
+#define SKERN(nv)                                                                                  \
+    F32_TARGET static void skern_##nv(const float *a, size_t lda, const float *b, size_t ldb, int n, int kn, \
+                                      __mmask16 last, float t[SK_N][16 * SK_V])                     \
+    {                                                                                              \
+        SKACC(0) SKACC(1) SKACC(2) SKACC(3) SKACC(4) SKACC(5)                                      \
+        for (int k = 0; k < kn; k++) {                                                             \
+            const float *ak = a + (size_t)k * lda, *bk = b + (size_t)k * ldb;                      \
+            __m512 b0 = _mm512_set1_ps(bk[0]), b1 = b0, b2 = b0, b3 = b0;                          \
+            if (n > 1) b1 = _mm512_set1_ps(bk[1]);                                                 \
+            if (n > 2) b2 = _mm512_set1_ps(bk[2]);                                                 \
+            if (n > 3) b3 = _mm512_set1_ps(bk[3]);                                                 \
+            SKROW(nv, 0) SKROW(nv, 1) SKROW(nv, 2) SKROW(nv, 3) SKROW(nv, 4) SKROW(nv, 5)          \
+        }                                                                                          \
+        SKPUT(nv, 0) SKPUT(nv, 1) SKPUT(nv, 2) SKPUT(nv, 3) SKPUT(nv, 4) SKPUT(nv, 5)              \
+    }
+SKERN(1) SKERN(2) SKERN(3) SKERN(4) SKERN(5) SKERN(6)
+typedef void (*skern_fn)(const float *, size_t, const float *, size_t, int, int, __mmask16, float[SK_N][16 * SK_V]);
+static const skern_fn SKERN_TAB[SK_V] = {skern_1, skern_2, skern_3, skern_4, skern_5, skern_6};
+
+F32_TARGET static void skinny_tn(int i0, int i1, int N, int K, float alpha, const float *A, int lda, const float *Bm,
+                                 int ldb, float beta, float *C, int ldc)
+{
+    _Alignas(64) float t[SK_N][16 * SK_V];
+    for (int r0 = i0; r0 < i1; r0 += 16 * SK_V) {
+        int m = i1 - r0 < 16 * SK_V ? i1 - r0 : 16 * SK_V, nv = (m + 15) / 16;
+        __mmask16 last = rf_mask16(m - 16 * (nv - 1));
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kn = K - k0 < KC ? K - k0 : KC;
+            float bt = k0 == 0 ? beta : 1.0f;
+            SKERN_TAB[nv - 1](A + (size_t)k0 * lda + r0, (size_t)lda, Bm + (size_t)k0 * ldb, (size_t)ldb, N, kn, last, t);
+            for (int i = 0; i < m; i++) /* rf_wb_ab, one element at a time */
+                for (int j = 0; j < N; j++) {
+                    float *c = C + (size_t)(r0 + i) * ldc + j, v = t[j][i];
+                    if (alpha != 1.0f) v *= alpha;
+                    if (bt == 1.0f) v += *c;
+                    else if (bt != 0.0f) v = fmaf(bt, *c, v);
+                    *c = v;
+                }
+        }
+    }
+}
+
 /* Rows [r0, r1) of C (r0 a multiple of MR). */
 F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K, float alpha, const float *A, int lda,
                             const float *Bm, int ldb, float beta, float *C, int ldc)
@@ -208,6 +274,17 @@ int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const 
     if (K <= 0) { /* C = beta * C */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 0;
+    }
+    if (transA && !transB && N <= SK_N && M >= 16) { /* a narrow weight gradient: rows of 16 on the threads */
+        int nblk = (M + 15) / 16, nt = rf_omp_gemm_threads((double)M * 16 * K, nblk);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int t = omp_get_thread_num(), n = omp_get_num_threads();
+            int r0 = (int)((long)nblk * t / n) * 16, r1 = (int)((long)nblk * (t + 1) / n) * 16;
+            if (r1 > M) r1 = M;
+            if (r0 < r1) skinny_tn(r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        }
         return 0;
     }
     int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
