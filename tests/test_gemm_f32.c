@@ -5,7 +5,7 @@
  * accumulation's error bound (K * 2^-24 of sum |a b|, with margin); nothing written beyond N in
  * a wider C; on one and two threads and inside a parallel region, with the same bits (a row's
  * sums do not depend on the split), and the own kernel bit for bit against a scalar model of its
- * arithmetic (fused multiply-adds in order per K block), narrow weight gradients included.
+ * arithmetic (fused multiply-adds in order per K block), the narrow products' paths included.
  * rf_gemm's OpenBLAS path (CPUs without AVX-512F, or
  * RESFLOW_GEMM=openblas) is checked the same way on its own. */
 #include <omp.h>
@@ -81,7 +81,7 @@ static const int SHAPES[][3] = {
     /* M, N, K: around the micro-kernel (6 x 64), the K block (256) and the 16-column vectors */
     {1, 1, 1},     {7, 17, 3},    {13, 65, 33},  {31, 100, 257}, {6, 64, 2},    {64, 16, 255},  {97, 130, 64},
     {300, 70, 513}, {2, 300, 1},  {257, 33, 300}, {48, 200, 20}, {190, 48, 130}, {600, 128, 256}, {12, 64, 600}, {131, 256, 300},
-    /* narrow: a gate's (N = the experts) and a logit layer's (N = 1) weight gradients take their own path */
+    /* narrow: a gate's (N = the experts) and a logit layer's (N = 1) products and weight gradients take their own paths */
     {256, 4, 700}, {97, 3, 300}, {300, 1, 513}, {16, 2, 40}, {113, 4, 256}, {17, 1, 5},
 };
 
@@ -132,14 +132,15 @@ static float model_elem(int ta, int tb, int i, int j, int K, float alpha, float 
 }
 
 /* The own kernel's results are that arithmetic's bit for bit: the 64-column panels and the narrow
- * weight gradients' path alike (the same bits whichever path a shape takes), on 1 and 2 threads. */
+ * products' paths (N <= 4: a gate's, a logit layer's, and their weight gradients) alike (the same bits whichever path a shape takes), on 1 and 2 threads. */
 static void test_exact_arithmetic(void **state)
 {
     (void)state;
     if (!rf_gemm_f32_on()) skip();
     static const int SH[][4] = {/* ta, M, N, K */
                                 {1, 256, 4, 700}, {1, 97, 3, 513}, {1, 300, 1, 260}, {1, 16, 2, 40}, {1, 40, 5, 300},
-                                {1, 64, 20, 257}, {0, 50, 4, 300}, {0, 13, 70, 513}, {1, 33, 64, 100}};
+                                {1, 64, 20, 257}, {0, 50, 4, 300}, {0, 13, 70, 513}, {1, 33, 64, 100},
+                                {0, 97, 3, 513}, {0, 130, 1, 64}, {0, 17, 2, 17}, {0, 64, 4, 256}, {0, 16, 1, 1}};
     uint64_t seed = 101;
     for (size_t h = 0; h < sizeof SH / sizeof *SH; h++)
         for (int v = 0; v < 3; v++) {

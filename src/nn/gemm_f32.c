@@ -22,6 +22,10 @@
  * order, one FMA per k, from zero, per K block: alpha * sum + beta * C on the first block, + C
  * on the next, so a row's result depends neither on the thread count nor on the other rows.
  * Rows of C are split over the OpenMP team in whole 6-row blocks, as rf_gemm split them.
+ *
+ * Products with at most 4 columns (a gate's, N = the experts; a logit layer's, N = 1; and their
+ * weight gradients) would use 1 to 4 lanes of each panel vector: they take kernels whose vectors
+ * run down C's rows instead (skinny_nn, skinny_tn below), with the same arithmetic per element.
  */
 #include <math.h>
 #include <omp.h>
@@ -34,6 +38,7 @@
 #include "core/omp.h"
 #include "nn/epi.h"
 #include "nn/gemm_f32.h"
+#include "nn/transpose16.h"
 
 #define MR 6    /* rows of C per micro-kernel */
 #define NRV 4   /* 16-column vectors of C per micro-kernel */
@@ -186,13 +191,22 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
 #define SK_N 4 /* columns at most */
 #define SK_V 6 /* 16-row vectors of C per pass: 6 x 4 accumulators */
 #define SKACC(v) __m512 s##v##0 = _mm512_setzero_ps(), s##v##1 = s##v##0, s##v##2 = s##v##0, s##v##3 = s##v##0;
+#define SKB(bk) /* B(k, 0..n) broadcast */                                                    \
+    __m512 b0 = _mm512_set1_ps((bk)[0]), b1 = b0, b2 = b0, b3 = b0;                                \
+    if (n > 1) b1 = _mm512_set1_ps((bk)[1]);                                                       \
+    if (n > 2) b2 = _mm512_set1_ps((bk)[2]);                                                       \
+    if (n > 3) b3 = _mm512_set1_ps((bk)[3]);
+#define SKFMA(v, x) /* vector v's n columns += x * B(k, j) */                                      \
+    {                                                                                              \
+        FMA(s##v##0, x, b0);                                                                       \
+        if (n > 1) FMA(s##v##1, x, b1);                                                            \
+        if (n > 2) FMA(s##v##2, x, b2);                                                            \
+        if (n > 3) FMA(s##v##3, x, b3);                                                            \
+    }
 #define SKROW(nv, v)                                                                               \
     if ((nv) > (v)) {                                                                              \
         __m512 av = (v) == (nv) - 1 ? _mm512_maskz_loadu_ps(last, ak + 16 * (v)) : _mm512_loadu_ps(ak + 16 * (v)); \
-        FMA(s##v##0, av, b0);                                                                      \
-        if (n > 1) FMA(s##v##1, av, b1);                                                           \
-        if (n > 2) FMA(s##v##2, av, b2);                                                           \
-        if (n > 3) FMA(s##v##3, av, b3);                                                           \
+        SKFMA(v, av)                                                                               \
     }
 #define SKPUT(nv, v)                                                                               \
     if ((nv) > (v)) {                                                                              \
@@ -205,11 +219,8 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
     {                                                                                              \
         SKACC(0) SKACC(1) SKACC(2) SKACC(3) SKACC(4) SKACC(5)                                      \
         for (int k = 0; k < kn; k++) {                                                             \
-            const float *ak = a + (size_t)k * lda, *bk = b + (size_t)k * ldb;                      \
-            __m512 b0 = _mm512_set1_ps(bk[0]), b1 = b0, b2 = b0, b3 = b0;                          \
-            if (n > 1) b1 = _mm512_set1_ps(bk[1]);                                                 \
-            if (n > 2) b2 = _mm512_set1_ps(bk[2]);                                                 \
-            if (n > 3) b3 = _mm512_set1_ps(bk[3]);                                                 \
+            const float *ak = a + (size_t)k * lda;                                                 \
+            SKB(b + (size_t)k * ldb)                                                               \
             SKROW(nv, 0) SKROW(nv, 1) SKROW(nv, 2) SKROW(nv, 3) SKROW(nv, 4) SKROW(nv, 5)          \
         }                                                                                          \
         SKPUT(nv, 0) SKPUT(nv, 1) SKPUT(nv, 2) SKPUT(nv, 3) SKPUT(nv, 4) SKPUT(nv, 5)              \
@@ -217,6 +228,19 @@ F32_TARGET static void pack_n(const float *B, int ldb, int N, int j0, int w, int
 SKERN(1) SKERN(2) SKERN(3) SKERN(4) SKERN(5) SKERN(6)
 typedef void (*skern_fn)(const float *, size_t, const float *, size_t, int, int, __mmask16, float[SK_N][16 * SK_V]);
 static const skern_fn SKERN_TAB[SK_V] = {skern_1, skern_2, skern_3, skern_4, skern_5, skern_6};
+
+/* rf_wb_ab, one element at a time: C's rows [r0, r0 + m) x N from t (t[j][i]) */
+static void skinny_put(const float t[SK_N][16 * SK_V], int m, int N, float alpha, float bt, float *C, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < N; j++) {
+            float *c = C + (size_t)i * ldc + j, v = t[j][i];
+            if (alpha != 1.0f) v *= alpha;
+            if (bt == 1.0f) v += *c;
+            else if (bt != 0.0f) v = fmaf(bt, *c, v);
+            *c = v;
+        }
+}
 
 F32_TARGET static void skinny_tn(int i0, int i1, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                                  int ldb, float beta, float *C, int ldc)
@@ -229,14 +253,60 @@ F32_TARGET static void skinny_tn(int i0, int i1, int N, int K, float alpha, cons
             int kn = K - k0 < KC ? K - k0 : KC;
             float bt = k0 == 0 ? beta : 1.0f;
             SKERN_TAB[nv - 1](A + (size_t)k0 * lda + r0, (size_t)lda, Bm + (size_t)k0 * ldb, (size_t)ldb, N, kn, last, t);
-            for (int i = 0; i < m; i++) /* rf_wb_ab, one element at a time */
-                for (int j = 0; j < N; j++) {
-                    float *c = C + (size_t)(r0 + i) * ldc + j, v = t[j][i];
-                    if (alpha != 1.0f) v *= alpha;
-                    if (bt == 1.0f) v += *c;
-                    else if (bt != 0.0f) v = fmaf(bt, *c, v);
-                    *c = v;
-                }
+            skinny_put((const float(*)[16 * SK_V])t, m, N, alpha, bt, C + (size_t)r0 * ldc, ldc);
+        }
+    }
+}
+
+/* A narrow product, C(M, N) = alpha * A B + beta * C with N <= SK_N (a gate's logits, a logit
+ * layer's), A stored M x K, rows [i0, i1) of C: the vectors run down C's rows again, 64 rows at a
+ * time, each 16 x 16 piece of A transposed in registers so that a vector holds 16 rows' A(i, k),
+ * then acc(i..i+15, j) += A(i..i+15, k) * B(k, j) for each k in order: per element the panel
+ * kernel's fused multiply-adds, K blocks and write-back, so the same bits. */
+#define NFMA(ng, g)                                                                                \
+    if ((ng) > (g)) {                                                                              \
+        __m512 col = _mm512_load_ps(T[g][kk]);                                                     \
+        SKFMA(g, col)                                                                              \
+    }
+#define NKERN(ng)                                                                                  \
+    F32_TARGET static void nkern_##ng(const float *a, size_t lda, const float *b, size_t ldb, int n, int kn, int m, \
+                                      float t[SK_N][16 * SK_V])                                    \
+    {                                                                                              \
+        _Alignas(64) float T[4][16][16];                                                           \
+        SKACC(0) SKACC(1) SKACC(2) SKACC(3)                                                        \
+        for (int kc = 0; kc < kn; kc += 16) {                                                      \
+            int kw = kn - kc < 16 ? kn - kc : 16;                                                  \
+            __mmask16 km = rf_mask16(kw);                                                          \
+            for (int g = 0; g < (ng); g++) { /* rows 16g.. of A, columns kc.., as 16 columns */   \
+                __m512 r[16];                                                                      \
+                for (int i = 0; i < 16; i++)                                                       \
+                    r[i] = 16 * g + i < m ? _mm512_maskz_loadu_ps(km, a + (size_t)(16 * g + i) * lda + kc) \
+                                          : _mm512_setzero_ps();                                   \
+                rf_transpose16(r);                                                                 \
+                for (int i = 0; i < 16; i++) _mm512_store_ps(T[g][i], r[i]);                       \
+            }                                                                                      \
+            for (int kk = 0; kk < kw; kk++) {                                                      \
+                SKB(b + (size_t)(kc + kk) * ldb)                                                   \
+                NFMA(ng, 0) NFMA(ng, 1) NFMA(ng, 2) NFMA(ng, 3)                                    \
+            }                                                                                      \
+        }                                                                                          \
+        SKPUT(ng, 0) SKPUT(ng, 1) SKPUT(ng, 2) SKPUT(ng, 3)                                        \
+    }
+NKERN(1) NKERN(2) NKERN(3) NKERN(4)
+typedef void (*nkern_fn)(const float *, size_t, const float *, size_t, int, int, int, float[SK_N][16 * SK_V]);
+static const nkern_fn NKERN_TAB[4] = {nkern_1, nkern_2, nkern_3, nkern_4};
+
+F32_TARGET static void skinny_nn(int i0, int i1, int N, int K, float alpha, const float *A, int lda, const float *Bm,
+                                 int ldb, float beta, float *C, int ldc)
+{
+    _Alignas(64) float t[SK_N][16 * SK_V];
+    for (int r0 = i0; r0 < i1; r0 += 64) {
+        int m = i1 - r0 < 64 ? i1 - r0 : 64;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kn = K - k0 < KC ? K - k0 : KC;
+            NKERN_TAB[(m + 15) / 16 - 1](A + (size_t)r0 * lda + k0, (size_t)lda, Bm + (size_t)k0 * ldb, (size_t)ldb, N, kn,
+                                         m, t);
+            skinny_put((const float(*)[16 * SK_V])t, m, N, alpha, k0 == 0 ? beta : 1.0f, C + (size_t)r0 * ldc, ldc);
         }
     }
 }
@@ -276,14 +346,15 @@ int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const 
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return 0;
     }
-    if (transA && !transB && N <= SK_N && M >= 16) { /* a narrow weight gradient: rows of 16 on the threads */
+    if (!transB && N <= SK_N && M >= 16) { /* narrow: C's rows in blocks of 16 on the threads */
         int nblk = (M + 15) / 16, nt = rf_omp_gemm_threads((double)M * 16 * K, nblk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             int t = omp_get_thread_num(), n = omp_get_num_threads();
             int r0 = (int)((long)nblk * t / n) * 16, r1 = (int)((long)nblk * (t + 1) / n) * 16;
             if (r1 > M) r1 = M;
-            if (r0 < r1) skinny_tn(r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+            if (r0 < r1 && transA) skinny_tn(r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+            else if (r0 < r1) skinny_nn(r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
         }
         return 0;
     }

@@ -13,6 +13,7 @@
 #include "nn/gemm_bf16.h"
 #include "nn/gemm_f32.h"
 #include "nn/ops.h"
+#include "nn/transpose16.h"
 
 #define PAR_MIN 65536 /* elements below which a loop stays single-threaded */
 
@@ -202,31 +203,6 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
     }
 }
 
-/* Rows r[0..16) of a 16 x 16 block into its columns: r[j] = (row 0's j, ..., row 15's j). */
-__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) { /* pairs of rows, interleaved per 128-bit lane */
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) { /* 4 x 4 blocks transposed within each 128-bit lane */
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int h = 0; h < 16; h += 8) /* then the 4 x 4 grid of lanes, in two steps */
-        for (int i = 0; i < 4; i++) {
-            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
-            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
-        }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-}
-
 /* 16 rows' logits of one block (o: row 0's block, rows ld apart; HL a multiple of 16), into S
  * K apart: the 16 sums side by side in a vector, each 16 x 16 piece of the rows transposed so
  * that step j adds column j's 16 products (the scalar loop's mul and add per row). */
@@ -237,7 +213,7 @@ __attribute__((target("avx512f"))) static void logits16(const float *o, size_t l
     for (int j0 = 0; j0 < HL; j0 += 16) {
         __m512 r[16];
         for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(o + (size_t)i * ld + j0);
-        transpose16(r);
+        rf_transpose16(r);
         for (int j = 0; j < 16; j++) s = _mm512_add_ps(s, _mm512_mul_ps(r[j], _mm512_set1_ps(w[j0 + j])));
     }
     float v[16];
