@@ -699,8 +699,8 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
 
 /* ga[e] = sum_j go[j] * xs[e][j], each sum over j in order with each product rounded (C11: no
  * contraction), as one sum at a time would be, but four experts' side by side so that their add
- * chains overlap: one at a time, a 256-long sum waits on its adds (PLE's mixes' backward 3.0-3.5
- * -> 2.4-2.9 ms a step, docs/performance.md). Past the last expert, go itself (the sum unused). */
+ * chains overlap: one at a time, a 256-long sum waits on its adds (PLE's mixes' backward 3.2-3.6
+ * -> 2.6-2.9 ms a step, docs/performance.md). Past the last expert, go itself (the sum unused). */
 static void mix_dots(const float *go, const float *const *xs, int n, int H, float *ga)
 {
     for (int q = 0; q < n; q += 4) {
