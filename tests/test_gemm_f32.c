@@ -143,24 +143,25 @@ static void test_exact_arithmetic(void **state)
                                 {0, 97, 3, 513}, {0, 130, 1, 64}, {0, 17, 2, 17}, {0, 64, 4, 256}, {0, 16, 1, 1}};
     uint64_t seed = 101;
     for (size_t h = 0; h < sizeof SH / sizeof *SH; h++)
-        for (int v = 0; v < 3; v++) {
-            int ta = SH[h][0], M = SH[h][1], N = SH[h][2], K = SH[h][3], lda = (ta ? M : K) + 1, ldb = N + 3, ldc = N + 1;
-            float alpha = v == 2 ? -0.5f : 1.0f, beta = v == 0 ? 0.0f : v == 1 ? 1.0f : 0.75f;
-            float *A = test_randm((size_t)(ta ? K : M) * lda, seed++), *B = test_randm((size_t)K * ldb, seed++);
+        for (int v = 0; v < 6; v++) { /* B as stored (tb 0) or transposed (tb 1: the panel kernel's packed B^T) */
+            int ta = SH[h][0], tb = v / 3, M = SH[h][1], N = SH[h][2], K = SH[h][3];
+            int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 3, ldc = N + 1;
+            float alpha = v % 3 == 2 ? -0.5f : 1.0f, beta = v % 3 == 0 ? 0.0f : v % 3 == 1 ? 1.0f : 0.75f;
+            float *A = test_randm((size_t)(ta ? K : M) * lda, seed++), *B = test_randm((size_t)(tb ? N : K) * ldb, seed++);
             float *C0 = test_randm((size_t)M * ldc, seed++), *C = malloc((size_t)M * ldc * sizeof *C);
             assert_non_null(C);
             for (int nt = 1; nt <= 2; nt++) {
                 memcpy(C, C0, (size_t)M * ldc * sizeof *C);
                 omp_set_num_threads(nt);
-                rf_gemm(ta, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                rf_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < N; j++) {
-                        float want = model_elem(ta, 0, i, j, K, alpha, beta, A, lda, B, ldb, C0[(size_t)i * ldc + j]);
+                        float want = model_elem(ta, tb, i, j, K, alpha, beta, A, lda, B, ldb, C0[(size_t)i * ldc + j]);
                         float got = C[(size_t)i * ldc + j];
                         if (memcmp(&got, &want, sizeof got))
-                            fail_msg("gemm ta=%d M=%d N=%d K=%d alpha=%g beta=%g, %d threads: C[%d][%d] = %.9g, the "
-                                     "kernels' arithmetic gives %.9g",
-                                     ta, M, N, K, alpha, beta, nt, i, j, got, want);
+                            fail_msg("gemm ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g, %d threads: C[%d][%d] = %.9g, "
+                                     "the kernels' arithmetic gives %.9g",
+                                     ta, tb, M, N, K, alpha, beta, nt, i, j, got, want);
                     }
             }
             free(A), free(B), free(C0), free(C);
