@@ -37,11 +37,13 @@ typedef struct {
     int mse0;          /* task 0: the squared-error regression head, labels in [1, 5] */
     int twin_link;     /* twin: rf_twin_link (item side: field f1 and dense d1) */
     int twin_dim;      /* twin: d */
+    int no_dense;      /* the data without dense features (a zoo model's embedding chunks are then
+                        * views of x, not column selections) */
 } gc_case;
 
-static rf_dataset *tiny_data(int K, uint64_t seed)
+static rf_dataset *tiny_data(int K, uint64_t seed, int D)
 {
-    const int n = 7, F = 3, D = 2;
+    const int n = 7, F = 3;
     rf_dataset *ds = rf_dataset_alloc(n, F, D, K);
     rf_rng r;
     rf_rng_seed(&r, seed);
@@ -133,7 +135,7 @@ static int check_model(const gc_case *g, const float *task_scale)
 {
     rf_config cfg;
     make_cfg(&cfg, g);
-    rf_dataset *ds = tiny_data(g->K, 11);
+    rf_dataset *ds = tiny_data(g->K, 11, g->no_dense ? 0 : 2);
     for (size_t i = 0; g->mse0 && i < ds->n; i++) ds->labels[i * g->K] = 1.0f + 0.6f * (float)i; /* a value */
     rf_model *m = NULL;
     rf_error e;
@@ -284,6 +286,13 @@ static const gc_case zoo_cases[] = {
     {RF_MODEL_STEM, 2, P2, 1, {4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 2.0f, 0},
     {RF_MODEL_STEM, 3, CHAIN3, 1, {3}, RF_ACT_PRELU, RF_BN_BATCH, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
     {RF_MODEL_STEM, 4, TREE4, 1, {3}, RF_ACT_RELU, RF_BN_NONE, RF_DENSE_PROJECT, 0, 0, 1.0f, 0},
+    /* without dense features: the embedding chunks as views of x */
+    {.type = RF_MODEL_STEM, .K = 2, .parents = P2, .L = 1, .hidden = {4}, .act = RF_ACT_PRELU, .pos_w = 2.0f,
+     .no_dense = 1},
+    {.type = RF_MODEL_STEM, .K = 3, .parents = CHAIN3, .L = 1, .hidden = {3}, .act = RF_ACT_RELU, .bn = RF_BN_BATCH,
+     .pos_w = 1.0f, .no_dense = 1},
+    {.type = RF_MODEL_SINGLE, .K = 3, .parents = CHAIN3, .L = 2, .hidden = {5, 4}, .act = RF_ACT_PRELU, .pos_w = 2.0f,
+     .no_dense = 1},
     /* twin towers (src/nn/twin.c): NSE twin, then the top link before / after / both the dot
      * product, with and without the hidden-layer links; more in tests/test_twin.c */
     {RF_MODEL_TWIN, 2, P2, 2, {5, 4}, RF_ACT_PRELU, RF_BN_NONE, RF_DENSE_CONCAT, 0, 0, 3.0f, 0, RF_MONO_NONE, 0, 0,
@@ -335,7 +344,7 @@ static void test_per_task_gradients(void **state)
     }
     rf_config cfg;
     make_cfg(&cfg, g);
-    rf_dataset *ds = tiny_data(g->K, 11);
+    rf_dataset *ds = tiny_data(g->K, 11, 2);
     rf_model *m = NULL;
     rf_error e;
     assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);
@@ -372,7 +381,7 @@ static void test_links_matter(void **state)
 {
     (void)state;
     gc_case g = cases[0];
-    rf_dataset *ds = tiny_data(2, 5);
+    rf_dataset *ds = tiny_data(2, 5, 2);
     size_t rows[7] = {0, 1, 2, 3, 4, 5, 6};
     int lc[2] = {0, 1};
     rf_batch b = {ds, rows, 7, lc};
@@ -420,10 +429,10 @@ typedef struct {
     rf_batch b;
 } fixture;
 
-static void fx_open(fixture *f, const rf_config *cfg)
+static void fx_open(fixture *f, const rf_config *cfg, int D)
 {
     rf_error e;
-    f->ds = tiny_data(cfg->K, 11);
+    f->ds = tiny_data(cfg->K, 11, D);
     assert_int_equal(rf_config_create_model(cfg, f->ds->F, f->ds->fields, f->ds->D, &f->m, &e), RF_OK);
     rf_rng r;
     rf_rng_seed(&r, 99);
@@ -480,13 +489,14 @@ static double fx_numeric(fixture *f, const float *ts, float *P, size_t i)
 static void test_stem_stopgrad(void **state)
 {
     (void)state;
-    for (int bn = 0; bn < 2; bn++) {
+    for (int v = 0; v < 4; v++) { /* BatchNorm off / on, dense features (chunks selected) / none (views) */
+        int bn = v & 1, D = v & 2 ? 0 : 2;
         gc_case g = {RF_MODEL_STEM, 3, CHAIN3, 1, {4}, RF_ACT_PRELU, bn ? RF_BN_BATCH : RF_BN_NONE,
                      RF_DENSE_PROJECT, 0, 0, 1.0f, 0};
         rf_config cfg;
         make_cfg(&cfg, &g);
         fixture f;
-        fx_open(&f, &cfg);
+        fx_open(&f, &cfg, D);
         rf_model *m = f.m;
         int K = g.K, E = cfg.model.emb_dim;
         assert_int_equal(m->E, (K + 1) * E);
@@ -514,8 +524,8 @@ static void test_stem_stopgrad(void **state)
                     if (nd > num_other) num_other = nd;
                 }
             if (getenv("RESFLOW_TEST_VERBOSE"))
-                fprintf(stderr, "  stem bn=%d task %d: |own| %.3g |shared| %.3g |other| %.3g, max numeric other %.3g\n",
-                        bn, k, own, shared, other, num_other);
+                fprintf(stderr, "  stem bn=%d D=%d task %d: |own| %.3g |shared| %.3g |other| %.3g, max numeric other %.3g\n",
+                        bn, D, k, own, shared, other, num_other);
             assert_true(own > 0);
             assert_true(shared > 0);
             assert_true(other == 0.0);
@@ -546,7 +556,7 @@ static void test_propensity_stopgrad(void **state)
             cfg.model.global_weight = 1.0f;
             cfg.model.cf_weight = 0.0f;
             fixture f;
-            fx_open(&f, &cfg);
+            fx_open(&f, &cfg, 2);
             rf_model *m = f.m;
             size_t np = m->n_params, ne = m->emb_off[m->F] * m->E;
             float *dpar = malloc(np * sizeof(float)), *dch = malloc(np * sizeof(float)),
@@ -592,7 +602,7 @@ static void test_bad_id(void **state)
     (void)state;
     rf_config cfg;
     make_cfg(&cfg, &cases[0]);
-    rf_dataset *ds = tiny_data(2, 5);
+    rf_dataset *ds = tiny_data(2, 5, 2);
     rf_model *m = NULL;
     rf_error e;
     assert_int_equal(rf_config_create_model(&cfg, ds->F, ds->fields, ds->D, &m, &e), RF_OK);

@@ -126,7 +126,7 @@ static rf_status grads_reserve(rf_grads *g, const rf_workspace *ws, int F, rf_er
  * row is written as 0 + scale*v (the sum from zero, signed zeros included) without reading it:
  * zeroing it first and adding made each new row's load wait on the zeroing stores (most rows
  * of a batch are new). */
-static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t *n, size_t row, const float *v, float scale, int E)
+static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const rf_workspace *ws, int f, size_t *n, size_t row, const float *v, float scale, int E, int Ec, size_t cs)
 {
     int32_t s = gr->slot[row];
     if (s < 0) {
@@ -134,11 +134,13 @@ static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const 
         gr->slot[row] = s;
         gr->rows[s] = (uint32_t)row;
         float *d = gr->g + (size_t)s * E;
-        for (int j = 0; j < E; j++) d[j] = 0.0f + scale * v[j];
+        for (int c = 0; c < E; c += Ec, v += cs)
+            for (int j = 0; j < Ec; j++) d[c + j] = 0.0f + scale * v[j];
         return;
     }
     float *d = gr->g + (size_t)s * E;
-    for (int j = 0; j < E; j++) d[j] += scale * v[j];
+    for (int c = 0; c < E; c += Ec, v += cs)
+        for (int j = 0; j < Ec; j++) d[c + j] += scale * v[j];
 }
 
 rf_status rf_model_backward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g, rf_error *err)
@@ -333,18 +335,21 @@ RF_HOT_CLONES /* the row accumulation is element-wise */
 static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch *bt, rf_grads *gr, int f0, int f1)
 {
     const rf_dataset *ds = bt->ds;
-    int B = ws->B, E = m->E, In = m->In;
+    int B = ws->B, E = m->E, In = m->In, Ec = m->Ec;
+    size_t cs = (size_t)m->F * Ec; /* a field's embedding chunks in dx (rf_model_xcol) */
     size_t n[EMB_GROUP] = {0}; /* the group's row counts (seg_n is shared by the threads) */
     for (int b = 0; b < B; b++) {
         size_t r = bt->rows[b];
         if (b + PF_DATA < B) { /* its ids, and its dx columns into L2: half the rows come from the other core */
             if (ds->cat) __builtin_prefetch(ds->cat + bt->rows[b + PF_DATA] * ds->F + f0);
-            const float *nx = ws->dx + (size_t)(b + PF_DATA) * In + f0 * E;
-            for (int j = 0; j < (f1 - f0) * E; j += 16) __builtin_prefetch(nx + j, 0, 2);
+            const float *nx = ws->dx + (size_t)(b + PF_DATA) * In + f0 * Ec;
+            for (int c = 0; c < E; c += Ec, nx += cs)
+                for (int j = 0; j < (f1 - f0) * Ec; j += 16) __builtin_prefetch(nx + j, 0, 2);
         }
         if (b + PF_DX < B) { /* the dx columns into L1 */
-            const float *nx = ws->dx + (size_t)(b + PF_DX) * In + f0 * E;
-            for (int j = 0; j < (f1 - f0) * E; j += 16) __builtin_prefetch(nx + j);
+            const float *nx = ws->dx + (size_t)(b + PF_DX) * In + f0 * Ec;
+            for (int c = 0; c < E; c += Ec, nx += cs)
+                for (int j = 0; j < (f1 - f0) * Ec; j += 16) __builtin_prefetch(nx + j);
         }
         if (b + PF_SLOT < B) {
             const uint32_t *ca = ds->cat + bt->rows[b + PF_SLOT] * ds->F;
@@ -353,16 +358,16 @@ static void emb_group(const rf_model *m, const rf_workspace *ws, const rf_batch 
                     __builtin_prefetch(gr->slot + m->emb_off[f] + (ca[f] < m->vocab[f] ? ca[f] : 0));
         }
         for (int f = f0; f < f1; f++) {
-            const float *dx = ws->dx + (size_t)b * In + f * E;
+            const float *dx = ws->dx + (size_t)b * In + f * Ec;
             if (m->pooling[f] < 0) {
                 uint32_t id = ds->cat[r * ds->F + f];
-                emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E);
+                emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, 1.0f, E, Ec, cs);
             } else {
                 uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
                 float sc = m->pooling[f] == RF_POOL_MEAN && z - a > 1 ? 1.0f / (float)(z - a) : 1.0f;
                 for (uint64_t i = a; i < z; i++) {
                     uint32_t id = ds->mv_ids[f][i];
-                    emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E);
+                    emb_accum(gr, ws, f, &n[f - f0], m->emb_off[f] + (id < m->vocab[f] ? id : 0), dx, sc, E, Ec, cs);
                 }
             }
         }

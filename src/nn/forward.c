@@ -165,7 +165,8 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
                            rf_error *err)
 {
     const rf_dataset *ds = bt->ds;
-    int F = m->F, E = m->E, In = m->In, D = m->D;
+    int F = m->F, E = m->E, In = m->In, D = m->D, Ec = m->Ec, nc = E / Ec;
+    size_t cs = (size_t)F * Ec; /* from one chunk of x to the next (rf_model_xcol) */
     int bad = -1;
     size_t bad_row = 0;
     uint64_t bad_id = 0;
@@ -177,7 +178,7 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
             if (b + 16 < bt->B && ds->cat)
                 __builtin_prefetch(ds->cat + bt->rows[b + 16] * ds->F); /* its ids, below */
             for (int f = 0; f < F; f++) {
-                float *xf = x + f * E;
+                float *xf = x + f * Ec; /* chunk c of the field at xf + c * cs */
                 if (m->pooling[f] < 0) {
                     uint32_t id = ds->cat[r * ds->F + f];
                     if (b + GATHER_PF_L2 < bt->B) { /* the rows needed a few batch rows on */
@@ -194,10 +195,13 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
                         id = 0;
                     }
                     const float *src = m->emb + (m->emb_off[f] + id) * E;
-                    if (E == 16) memcpy(xf, src, 16 * sizeof(float)); /* one inlined vector move */
-                    else memcpy(xf, src, E * sizeof(float));
+                    if (Ec == 16)
+                        for (int c = 0; c < nc; c++) /* one inlined vector move each */
+                            memcpy(xf + c * cs, src + c * 16, 16 * sizeof(float));
+                    else
+                        for (int c = 0; c < nc; c++) memcpy(xf + c * cs, src + c * Ec, Ec * sizeof(float));
                 } else {
-                    memset(xf, 0, E * sizeof(float));
+                    for (int c = 0; c < nc; c++) memset(xf + c * cs, 0, Ec * sizeof(float));
                     uint64_t a = ds->mv_off[f][r], z = ds->mv_off[f][r + 1];
                     for (uint64_t i = a; i < z; i++) {
                         uint32_t id = ds->mv_ids[f][i];
@@ -207,10 +211,12 @@ static rf_status embed_fwd(const rf_model *m, rf_workspace *ws, const rf_batch *
                             id = 0;
                         }
                         const float *e = m->emb + (m->emb_off[f] + id) * E;
-                        for (int j = 0; j < E; j++) xf[j] += e[j];
+                        for (int c = 0; c < nc; c++)
+                            for (int j = 0; j < Ec; j++) xf[c * cs + j] += e[c * Ec + j];
                     }
                     if (m->pooling[f] == RF_POOL_MEAN && z - a > 1)
-                        for (int j = 0; j < E; j++) xf[j] /= (float)(z - a);
+                        for (int c = 0; c < nc; c++)
+                            for (int j = 0; j < Ec; j++) xf[c * cs + j] /= (float)(z - a);
                 }
             }
             if (D > 0 && !m->Wd) memcpy(x + F * E, ds->dense + r * D, D * sizeof(float));

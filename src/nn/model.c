@@ -62,6 +62,7 @@ rf_status rf_model_create(const rf_model_spec *spec, rf_model **out, rf_error *e
                              cfg->tasks[k].name);
         }
     if (zoo) m->E = mc->emb_dim * rf_zoo_emb_mult(cfg); /* per-task embedding chunks */
+    m->Ec = zoo ? mc->emb_dim : m->E;
     m->In = F * m->E + (D > 0 ? (mc->dense_mode == RF_DENSE_PROJECT ? m->E : D) : 0);
 
     /* task tree: parents and a topological order */
@@ -313,7 +314,7 @@ static int zoo_groups(const rf_model *m, rf_param_group *out, int max)
     rf_graph_param_blocks(gr, bl, nb);
     n = 0;
     for (int f = 0; f < m->F; f++)
-        for (int c = 0; c < m->E; c++) cm[c] |= xm[(size_t)f * m->E + c];
+        for (int c = 0; c < m->E; c++) cm[c] |= xm[rf_model_xcol(m, f, c)];
     n = add_runs(out, n, max, "emb", 0, m->emb_off[m->F], (size_t)m->E, (size_t)m->E, 1, cm);
     size_t maxc = 0;
     for (int i = 0; i < nb; i++) maxc = bl[i].cols > maxc ? bl[i].cols : maxc;

@@ -22,6 +22,8 @@ struct rf_model {
     rf_model_info info; /* derived shape (rf_model_info_of) */
     int K, F, D, E, L;  /* copies of info's, for the kernels' brevity */
     int In;
+    int Ec; /* an embedding row's chunk in x: E (one chunk), or the zoo's per-task chunks of
+             * emb_dim, laid out chunk by chunk (rf_model_xcol) */
     int H[RF_MAX_LAYERS];
     int parent[RF_MAX_TASKS]; /* -1 for a root */
     int order[RF_MAX_TASKS];  /* topological order (parents first) */
@@ -50,6 +52,15 @@ struct rf_model {
     size_t emb_off[RF_MAX_FIELDS + 1]; /* first row of field f; emb_off[F] = total rows */
     float *emb;         /* (emb_off[F], E) */
 };
+
+/* The column of x (the model's input row) that holds column c of field f's embedding row. The
+ * zoo's per-task chunks (STEM's K + 1, Single's K) are laid out chunk by chunk: chunk t of every
+ * field, then chunk t + 1, so that a task's chunk is a plain view of x, not a copy
+ * (docs/performance.md, "The embedding chunks as views"). */
+static inline int rf_model_xcol(const struct rf_model *m, int f, int c)
+{
+    return c / m->Ec * m->F * m->Ec + f * m->Ec + c % m->Ec;
+}
 
 /* Per-batch scratch of forward and backward (forward.c, backward.c). */
 struct rf_workspace {

@@ -138,28 +138,38 @@ static int gate_mix(ctx *c, rf_view in, const rf_view *ex, const int *stopgrad, 
     return rf_g_mix(c->g, gl, ex, stopgrad, n, out);
 }
 
-static int build_single(ctx *c, rf_view x, int F, int dense_w)
+/* Embedding chunk `chunk` (of mult) of every field, then the dense part (projected: the same
+ * chunk of the projection; concatenated: all dense columns), as a view of x: the chunks are laid
+ * out chunk by chunk (rf_model_xcol), so without dense columns a chunk is a plain view, with
+ * them a column selection into a tensor of its own. */
+static int chunk_view(ctx *c, rf_view x, int F, int E, int mult, int chunk, int dense_w, rf_view *out)
 {
-    int K = c->cfg->K, E = c->cfg->model.emb_dim, mult = K;
     int proj = c->cfg->model.dense_mode == RF_DENSE_PROJECT && dense_w > 0;
-    int w = F * E + (dense_w > 0 ? (proj ? E : dense_w) : 0);
+    if (dense_w == 0) {
+        *out = rf_sub(x, chunk * F * E, F * E);
+        return 0;
+    }
+    int w = F * E + (proj ? E : dense_w), n = 0;
     int *idx = malloc((size_t)w * sizeof *idx);
     if (!idx) return -1;
-    for (int k = 0; k < K; k++) {
-        int n = 0;
-        for (int f = 0; f < F; f++)
-            for (int j = 0; j < E; j++) idx[n++] = f * mult * E + k * E + j;
-        if (proj)
-            for (int j = 0; j < E; j++) idx[n++] = F * mult * E + k * E + j;
-        else
-            for (int j = 0; j < dense_w; j++) idx[n++] = F * mult * E + j;
-        rf_view xk = rf_graph_whole(c->g, rf_graph_tensor(c->g, w));
-        if (rf_g_cols(c->g, x, idx, xk) || tower(c, xk, k)) {
-            free(idx);
-            return -1;
-        }
-    }
+    for (int j = 0; j < F * E; j++) idx[n++] = chunk * F * E + j;
+    if (proj)
+        for (int j = 0; j < E; j++) idx[n++] = F * mult * E + chunk * E + j;
+    else
+        for (int j = 0; j < dense_w; j++) idx[n++] = F * mult * E + j;
+    *out = rf_graph_whole(c->g, rf_graph_tensor(c->g, w));
+    int rc = rf_g_cols(c->g, x, idx, *out);
     free(idx);
+    return rc;
+}
+
+static int build_single(ctx *c, rf_view x, int F, int dense_w)
+{
+    int K = c->cfg->K, E = c->cfg->model.emb_dim;
+    for (int k = 0; k < K; k++) {
+        rf_view xk;
+        if (chunk_view(c, x, F, E, K, k, dense_w, &xk) || tower(c, xk, k)) return -1;
+    }
     return 0;
 }
 
@@ -276,20 +286,6 @@ static int build_esmm_towers(ctx *c, rf_view x)
     return 0;
 }
 
-/* Column indices of embedding chunk `chunk` (of mult) of every field, then the dense part
- * (projected: the same chunk of the projection; concatenated: all dense columns). */
-static int chunk_idx(int *idx, int F, int E, int mult, int chunk, int dense_w, int proj)
-{
-    int n = 0;
-    for (int f = 0; f < F; f++)
-        for (int j = 0; j < E; j++) idx[n++] = f * mult * E + chunk * E + j;
-    if (proj)
-        for (int j = 0; j < E; j++) idx[n++] = F * mult * E + chunk * E + j;
-    else
-        for (int j = 0; j < dense_w; j++) idx[n++] = F * mult * E + j;
-    return n;
-}
-
 /* STEM-Net (methods.md §3.2, one STEM layer): x_t = chunk t (t < K), x_s = chunk K. Specific
  * experts E_t = Nsp expert MLPs on x_t, shared experts S = Nsh expert MLPs on x_s. Task gate t:
  * softmax(Linear(x_t + x_s)) over [E_0.., E_1.., ..., E_{K-1}.., S..] where every E_t' with
@@ -302,19 +298,10 @@ static int build_stem(ctx *c, rf_view x, int F, int dense_w)
     if (m->expert_hidden.n < 1) return snprintf(c->why, c->why_n, "model.expert_hidden is empty"), -1;
     if (K * Nsp + Nsh > 64) return snprintf(c->why, c->why_n, "stem: at most 64 experts per gate"), -1;
     int H = m->expert_hidden.w[m->expert_hidden.n - 1];
-    int proj = m->dense_mode == RF_DENSE_PROJECT && dense_w > 0;
-    int w = F * E + (dense_w > 0 ? (proj ? E : dense_w) : 0);
-    int *idx = malloc((size_t)w * sizeof *idx);
-    if (!idx) return -1;
+    int w = F * E + (dense_w > 0 ? (m->dense_mode == RF_DENSE_PROJECT ? E : dense_w) : 0);
     rf_view xt[RF_MAX_TASKS + 1], spec[RF_MAX_TASKS], sh = {0, 0, 0};
-    int rc = 0;
-    for (int t = 0; t <= K && !rc; t++) {
-        chunk_idx(idx, F, E, mult, t, dense_w, proj);
-        xt[t] = rf_graph_whole(c->g, rf_graph_tensor(c->g, w));
-        rc = rf_g_cols(c->g, x, idx, xt[t]);
-    }
-    free(idx);
-    if (rc) return -1;
+    for (int t = 0; t <= K; t++)
+        if (chunk_view(c, x, F, E, mult, t, dense_w, &xt[t])) return -1;
     for (int t = 0; t < K; t++)
         if (experts(c, xt[t], Nsp, &m->expert_hidden, &spec[t])) return -1;
     if (Nsh > 0 && experts(c, xt[K], Nsh, &m->expert_hidden, &sh)) return -1;
