@@ -168,6 +168,66 @@ static void test_exact_arithmetic(void **state)
         }
 }
 
+/* rf_gemm_f32_act: the activation's backward in the write-back. The gradient C bit for bit the
+ * GEMM followed by rf_act_bwd (ReLU, PReLU), on one and two threads, around the tile (6 x 64,
+ * partial vectors), the K block (several of them) and with padded rows; the slopes' gradient on
+ * one thread bit for bit the sum of each row's term in row order added to dalpha, on two threads
+ * within rounding of rf_act_bwd's. Zero, negative and NaN inputs to the activation included. */
+static void test_act_bwd(void **state)
+{
+    (void)state;
+    if (!rf_gemm_f32_on()) skip();
+    static const int SH[][3] = {{50, 70, 130}, {13, 64, 513}, {97, 200, 64}, {128, 5, 300}, {7, 16, 3}, {300, 257, 256}};
+    uint64_t seed = 900;
+    for (size_t h = 0; h < sizeof SH / sizeof *SH; h++)
+        for (int v = 0; v < 4; v++) { /* ReLU / PReLU, B as stored / transposed */
+            int M = SH[h][0], N = SH[h][1], K = SH[h][2], prelu = v & 1, tb = v >> 1;
+            int lda = K + 2, ldb = (tb ? K : N) + 1, ld = N + 3;
+            float *A = test_randm((size_t)M * lda, seed++), *B = test_randm((size_t)(tb ? N : K) * ldb, seed++);
+            float *Z = test_randm((size_t)M * ld, seed++), *al = test_randm((size_t)N, seed++);
+            float *dal0 = test_randm((size_t)N, seed++), *dal = malloc(N * sizeof *dal), *dref = malloc(N * sizeof *dref);
+            float *C = malloc((size_t)M * ld * sizeof *C), *R = malloc((size_t)M * ld * sizeof *R);
+            assert_true(dal && dref && C && R);
+            Z[0] = 0.0f, Z[ld + 1] = -0.0f, Z[2] = NAN; /* not > 0: the slope's side */
+            for (int nt = 1; nt <= 2; nt++) {
+                omp_set_num_threads(nt);
+                for (size_t i = 0; i < (size_t)M * ld; i++) C[i] = R[i] = 7.0f; /* padding must stay */
+                memcpy(dal, dal0, N * sizeof *dal);
+                memcpy(dref, dal0, N * sizeof *dref);
+                rf_gemm_act act = {Z, ld, prelu ? al : NULL, prelu ? dal : NULL};
+                if (N <= 4) { /* the narrow path is not fused */
+                    assert_int_equal(rf_gemm_f32_act(tb, M, N, K, A, lda, B, ldb, C, ld, &act), -1);
+                    continue;
+                }
+                assert_int_equal(rf_gemm_f32_act(tb, M, N, K, A, lda, B, ldb, C, ld, &act), 0);
+                rf_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, R, ld);
+                float *s = calloc(N, sizeof *s);
+                assert_non_null(s);
+                for (int i = 0; i < M; i++) /* one thread's order: the rows in order, then into dalpha */
+                    for (int j = 0; j < N; j++) {
+                        float z = Z[(size_t)i * ld + j];
+                        s[j] += z > 0 ? 0.0f : R[(size_t)i * ld + j] * z;
+                    }
+                rf_act_bwd(Z, R, R, M, N, ld, prelu ? al : NULL, prelu ? dref : NULL);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < ld; j++)
+                        if (memcmp(&C[(size_t)i * ld + j], &R[(size_t)i * ld + j], sizeof(float)))
+                            fail_msg("act bwd M=%d N=%d K=%d prelu=%d tb=%d, %d threads: C[%d][%d] = %.9g, want %.9g", M,
+                                     N, K, prelu, tb, nt, i, j, C[(size_t)i * ld + j], R[(size_t)i * ld + j]);
+                for (int j = 0; prelu && j < N; j++) {
+                    float one = dal0[j] + s[j];
+                    if (nt == 1 && memcmp(&dal[j], &one, sizeof one))
+                        fail_msg("act bwd M=%d N=%d K=%d: dalpha[%d] = %.9g, want %.9g", M, N, K, j, dal[j], one);
+                    if (!(isnan(dal[j]) && isnan(dref[j])) && !(fabsf(dal[j] - dref[j]) <= 1e-5f * (1.0f + fabsf(dref[j]))))
+                        fail_msg("act bwd M=%d N=%d K=%d, %d threads: dalpha[%d] = %.9g, rf_act_bwd %.9g", M, N, K, nt,
+                                 j, dal[j], dref[j]);
+                }
+                free(s);
+            }
+            free(A), free(B), free(Z), free(al), free(dal0), free(dal), free(dref), free(C), free(R);
+        }
+}
+
 /* K = 0: C = beta * C (0 when beta is 0, whatever C held) */
 static void test_k_zero(void **state)
 {
@@ -196,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_shapes_openblas),
         cmocka_unit_test(test_exact_arithmetic),
+        cmocka_unit_test(test_act_bwd),
         cmocka_unit_test(test_k_zero),
         cmocka_unit_test(test_switch),
     };

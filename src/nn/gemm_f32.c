@@ -311,9 +311,31 @@ F32_TARGET static void skinny_nn(int i0, int i1, int N, int K, float alpha, cons
     }
 }
 
-/* Rows [r0, r1) of C (r0 a multiple of MR). */
+/* rf_gemm_f32_act's conversion of one mr x cols tile of C (D in, the activation's input
+ * gradient out), its rows' slope-gradient terms added in row order to sum (NULL: ReLU). */
+F32_TARGET static void tile_act(float *c, int ldc, int mr, int cols, const float *z, int ldz, const float *al,
+                                float *sum)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (int j = 0; j < cols; j += 16) {
+        __mmask16 m = rf_mask16(cols - j < 16 ? cols - j : 16);
+        __m512 a = al ? _mm512_maskz_loadu_ps(m, al + j) : zero, s = sum ? _mm512_maskz_loadu_ps(m, sum + j) : zero;
+        for (int i = 0; i < mr; i++) {
+            __m512 g = _mm512_maskz_loadu_ps(m, c + (size_t)i * ldc + j), v = _mm512_maskz_loadu_ps(m, z + (size_t)i * ldz + j);
+            __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ); /* v > 0: NaN is not */
+            __m512 d = al ? _mm512_mask_blend_ps(pos, _mm512_mul_ps(a, g), g) : _mm512_maskz_mov_ps(pos, g);
+            _mm512_mask_storeu_ps(c + (size_t)i * ldc + j, m, d);
+            if (sum) s = _mm512_add_ps(s, _mm512_maskz_mul_ps((__mmask16)~pos, g, v)); /* v > 0 ? 0 : g v */
+        }
+        if (sum) _mm512_mask_storeu_ps(sum + j, m, s);
+    }
+}
+
+/* Rows [r0, r1) of C (r0 a multiple of MR); with act, each tile converted after its last K block
+ * (rf_gemm_f32_act), its slope terms into sum. */
 F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K, float alpha, const float *A, int lda,
-                            const float *Bm, int ldb, float beta, float *C, int ldc)
+                            const float *Bm, int ldb, float beta, float *C, int ldc, const rf_gemm_act *act,
+                            float *sum)
 {
     _Alignas(64) float bt[KC * NB]; /* op(B)'s slice of the panel and K block */
     size_t ars = transA ? 1 : (size_t)lda, aks = transA ? (size_t)lda : 1;
@@ -331,6 +353,9 @@ F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K
                 float *c = C + (size_t)i0 * ldc + j0;
                 if (mr == MR) KERN6_TAB[transA != 0][nr - 1](a, (size_t)lda, bt, NB, kn, c, ldc, ab, last);
                 else KERN_TAB[transA != 0][mr - 1][nr - 1](a, (size_t)lda, bt, NB, kn, c, ldc, ab, last);
+                if (act && k0 + kn == K)
+                    tile_act(c, ldc, mr, cols, act->Z + (size_t)i0 * act->ldz + j0, act->ldz,
+                             act->alpha ? act->alpha + j0 : NULL, sum ? sum + j0 : NULL);
             }
         }
     }
@@ -364,7 +389,30 @@ int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const 
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
         int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
-        if (r0 < r1) rows(transA, transB, r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
+        if (r0 < r1) rows(transA, transB, r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc, NULL, NULL);
+    }
+    return 0;
+}
+
+int rf_gemm_f32_act(int transB, int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+                    int ldc, const rf_gemm_act *act)
+{
+    if (!rf_gemm_f32_on() || N <= SK_N || M <= 0 || K <= 0) return -1;
+    int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
+    float *sums = act->dalpha ? calloc((size_t)nt * N, sizeof *sums) : NULL; /* per thread */
+    if (act->dalpha && !sums) return -1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
+        int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
+        if (r0 < r1)
+            rows(0, transB, r0, r1, N, K, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc, act, sums ? sums + (size_t)t * N : NULL);
+    }
+    if (sums) {
+        for (int t = 0; t < nt; t++) /* threads without rows added nothing: their sums are 0 */
+            for (int j = 0; j < N; j++) act->dalpha[j] += sums[(size_t)t * N + j];
+        free(sums);
     }
     return 0;
 }

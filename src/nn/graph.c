@@ -42,6 +42,9 @@ typedef struct {
     int *idx;      /* cols */
     int *run, nrun; /* cols: runs of consecutive idx, output columns [run[r], run[r + 1]) */
     int scratch;   /* helper tensor (mix weights, bn mean|rstd, attn internals) */
+    int actin;     /* linear: 1 + the act op whose backward runs in this op's input-gradient GEMM
+                    * in fp32 (rf_gemm_act_bwd), 0: none (set by finalize) */
+    int inlinear;  /* act: its backward runs in its consumer's GEMM in fp32 */
 } op;
 
 struct rf_graph {
@@ -381,6 +384,25 @@ int rf_graph_finalize(rf_graph *g, int out_t)
     for (int t = 0; t < g->nt; t++) free(bl[t]);
     free(bl);
     free(nbl);
+    /* a ReLU / PReLU whose output only a linear op reads, whole, setting its gradient: the
+     * activation's backward in that op's input-gradient GEMM (the gradient at its output is
+     * then never stored) */
+    for (int i = 0; i < g->nops && !rc; i++) {
+        op *o = &g->ops[i];
+        o->actin = o->inlinear = 0;
+        if ((o->k != OP_LINEAR && o->k != OP_GLINEAR) || o->nograd[0] || o->acc[0]) continue;
+        int t = o->in[0].t, a = -1, users = 0;
+        for (int q = 0; q < g->nops; q++) {
+            if (g->ops[q].out.t == t && g->ops[q].k == OP_ACT) a = q;
+            for (int j = 0; j < g->ops[q].nin; j++) users += g->ops[q].in[j].t == t;
+        }
+        if (a < 0 || users != 1 || t == out_t || g->zero_first[t] || o->in[0].c != 0 || o->in[0].w != g->width[t])
+            continue;
+        op *ac = &g->ops[a];
+        if (ac->act < 0 || ac->out.c != 0 || ac->out.w != g->width[t] || ac->acc[0] || ac->nograd[0]) continue;
+        o->actin = a + 1;
+        ac->inlinear = 1;
+    }
     return rc;
 }
 
@@ -749,7 +771,14 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             for (int j = 0; j < G; j++) {
                 rf_gemm_prec_tn(w->bf16, &w->kp, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), NULL, GR(out) + j * ow,
                                 LD(out), NULL, 1.0f, Gp + o->W + (size_t)j * iw * ow, ow);
-                if (!o->nograd[0])
+                if (o->actin && !w->bf16) { /* dZ of the activation before, straight from the product */
+                    const op *a = &g->ops[o->actin - 1];
+                    rf_view z = a->in[0];
+                    rf_gemm_act_bwd(1, B, iw, ow, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
+                                    GR(z) + j * iw, LD(z), V(z) + j * iw,
+                                    a->alpha != NONE ? P + a->alpha + j * iw : NULL,
+                                    a->alpha != NONE ? Gp + a->alpha + j * iw : NULL);
+                } else if (!o->nograd[0])
                     rf_gemm_prec(w->bf16, 0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
                             o->acc[0] ? 1.0f : 0.0f, GR(in) + j * iw, LD(in));
             }
@@ -757,6 +786,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             break;
         }
         case OP_ACT: {
+            if (o->inlinear && !w->bf16) break; /* done in its consumer's GEMM (actin) */
             if (o->act < 0) {
 #pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++)

@@ -25,6 +25,15 @@ void rf_gemm(int transA, int transB, int M, int N, int K, float alpha, const flo
     rf_gemm_openblas(transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
+void rf_gemm_act_bwd(int transB, int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+                     int ld, const float *Z, const float *alpha, float *dalpha)
+{
+    rf_gemm_act act = {Z, ld, alpha, dalpha};
+    if (!rf_gemm_f32_act(transB, M, N, K, A, lda, Bm, ldb, C, ld, &act)) return;
+    rf_gemm(0, transB, M, N, K, 1.0f, A, lda, Bm, ldb, 0.0f, C, ld);
+    rf_act_bwd(Z, C, C, M, N, ld, alpha, dalpha);
+}
+
 float *rf_kpart_room(rf_kpart *kp, size_t n)
 {
     if (n <= kp->cap) return kp->p;

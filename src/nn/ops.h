@@ -58,6 +58,14 @@ void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alp
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha);
 
+/* C (M x N, ld) = the gradient at the input Z (ld) of a ReLU / PReLU (alpha NULL / not) whose
+ * output's gradient is A op(B) (transB: B transposed), dalpha (if not NULL) += the slopes'
+ * gradient: the consumer's input-gradient GEMM and rf_act_bwd in one, the activation's backward
+ * in the GEMM's write-back where the own fp32 kernel runs (gemm_f32.h: its slope sums per thread,
+ * so their last bits differ from rf_act_bwd's), else the two calls. */
+void rf_gemm_act_bwd(int transB, int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+                     int ld, const float *Z, const float *alpha, float *dalpha);
+
 /* The bf16 layouts a pass below also writes its output in (gemm_bf16.h): npk units side by
  * side over each row's columns, two rows at a time; pk NULL: none. */
 struct rf_bf16_act;
