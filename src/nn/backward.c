@@ -134,13 +134,19 @@ static inline __attribute__((always_inline)) void emb_accum(rf_grads *gr, const 
         gr->slot[row] = s;
         gr->rows[s] = (uint32_t)row;
         float *d = gr->g + (size_t)s * E;
-        for (int c = 0; c < E; c += Ec, v += cs)
-            for (int j = 0; j < Ec; j++) d[c + j] = 0.0f + scale * v[j];
+        if (Ec == E) /* one chunk (the tower models): one loop */
+            for (int j = 0; j < E; j++) d[j] = 0.0f + scale * v[j];
+        else
+            for (int c = 0; c < E; c += Ec, v += cs)
+                for (int j = 0; j < Ec; j++) d[c + j] = 0.0f + scale * v[j];
         return;
     }
     float *d = gr->g + (size_t)s * E;
-    for (int c = 0; c < E; c += Ec, v += cs)
-        for (int j = 0; j < Ec; j++) d[c + j] += scale * v[j];
+    if (Ec == E)
+        for (int j = 0; j < E; j++) d[j] += scale * v[j];
+    else
+        for (int c = 0; c < E; c += Ec, v += cs)
+            for (int j = 0; j < Ec; j++) d[c + j] += scale * v[j];
 }
 
 rf_status rf_model_backward(const rf_model *m, rf_workspace *ws, const rf_batch *bt, rf_grads *g, rf_error *err)
