@@ -361,6 +361,25 @@ F32_TARGET static void rows(int transA, int transB, int r0, int r1, int N, int K
     }
 }
 
+/* The panel kernel's team: rows of C in whole MR-row blocks over nt threads (one inside a team),
+ * thread t's slope sums (rf_gemm_f32_act) at sums + t N. */
+static int panel_threads(int M, int N, int K) { return rf_omp_gemm_threads((double)M * N * K, (M + MR - 1) / MR); }
+
+static void panel_team(int nt, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *Bm, int ldb, float beta, float *C, int ldc, const rf_gemm_act *act, float *sums)
+{
+    int nblk = (M + MR - 1) / MR;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
+        int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
+        if (r0 < r1)
+            rows(transA, transB, r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc, act,
+                 sums ? sums + (size_t)t * N : NULL);
+    }
+}
+
 int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *Bm,
                 int ldb, float beta, float *C, int ldc)
 {
@@ -383,14 +402,7 @@ int rf_gemm_f32(int transA, int transB, int M, int N, int K, float alpha, const 
         }
         return 0;
     }
-    int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
-        int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
-        if (r0 < r1) rows(transA, transB, r0, r1, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc, NULL, NULL);
-    }
+    panel_team(panel_threads(M, N, K), transA, transB, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc, NULL, NULL);
     return 0;
 }
 
@@ -398,17 +410,10 @@ int rf_gemm_f32_act(int transB, int M, int N, int K, const float *A, int lda, co
                     int ldc, const rf_gemm_act *act)
 {
     if (!rf_gemm_f32_on() || N <= SK_N || M <= 0 || K <= 0) return -1;
-    int nblk = (M + MR - 1) / MR, nt = rf_omp_gemm_threads((double)M * N * K, nblk);
+    int nt = panel_threads(M, N, K);
     float *sums = act->dalpha ? calloc((size_t)nt * N, sizeof *sums) : NULL; /* per thread */
     if (act->dalpha && !sums) return -1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int b0 = (int)((long)nblk * t / n), b1 = (int)((long)nblk * (t + 1) / n);
-        int r0 = b0 * MR, r1 = b1 * MR < M ? b1 * MR : M;
-        if (r0 < r1)
-            rows(0, transB, r0, r1, N, K, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc, act, sums ? sums + (size_t)t * N : NULL);
-    }
+    panel_team(nt, 0, transB, M, N, K, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc, act, sums);
     if (sums) {
         for (int t = 0; t < nt; t++) /* threads without rows added nothing: their sums are 0 */
             for (int j = 0; j < N; j++) act->dalpha[j] += sums[(size_t)t * N + j];

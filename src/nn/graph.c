@@ -743,6 +743,7 @@ static void mix_dots(const float *go, const float *const *xs, int n, int H, floa
 
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int B)
 {
+    const int fuse_act = !w->bf16; /* actin / inlinear pairs: in fp32 the linear does the act's backward */
     for (int t = 0; t < g->nt; t++)
         if (g->zero_first[t] && t != g->out_t) {
 #pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * g->width[t], 65536))
@@ -771,7 +772,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             for (int j = 0; j < G; j++) {
                 rf_gemm_prec_tn(w->bf16, &w->kp, iw, ow, B, 1.0f, V(in) + j * iw, LD(in), NULL, GR(out) + j * ow,
                                 LD(out), NULL, 1.0f, Gp + o->W + (size_t)j * iw * ow, ow);
-                if (o->actin && !w->bf16) { /* dZ of the activation before, straight from the product */
+                if (o->actin && fuse_act) { /* dZ of the activation before, straight from the product */
                     const op *a = &g->ops[o->actin - 1];
                     rf_view z = a->in[0];
                     rf_gemm_act_bwd(1, B, iw, ow, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
@@ -786,7 +787,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             break;
         }
         case OP_ACT: {
-            if (o->inlinear && !w->bf16) break; /* done in its consumer's GEMM (actin) */
+            if (o->inlinear && fuse_act) break; /* done in its consumer's GEMM (actin) */
             if (o->act < 0) {
 #pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++)

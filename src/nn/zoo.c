@@ -138,12 +138,13 @@ static int gate_mix(ctx *c, rf_view in, const rf_view *ex, const int *stopgrad, 
     return rf_g_mix(c->g, gl, ex, stopgrad, n, out);
 }
 
-/* Embedding chunk `chunk` (of mult) of every field, then the dense part (projected: the same
- * chunk of the projection; concatenated: all dense columns), as a view of x: the chunks are laid
- * out chunk by chunk (rf_model_xcol), so without dense columns a chunk is a plain view, with
- * them a column selection into a tensor of its own. */
-static int chunk_view(ctx *c, rf_view x, int F, int E, int mult, int chunk, int dense_w, rf_view *out)
+/* Embedding chunk `chunk` (of rf_zoo_emb_mult's) of every field, then the dense part (projected:
+ * the same chunk of the projection; concatenated: all dense columns), as a view of x: the chunks
+ * are laid out chunk by chunk (rf_model_xcol), so without dense columns a chunk is a plain view,
+ * with them a column selection into a tensor of its own. */
+static int chunk_view(ctx *c, rf_view x, int F, int chunk, int dense_w, rf_view *out)
 {
+    int E = c->cfg->model.emb_dim, mult = rf_zoo_emb_mult(c->cfg);
     int proj = c->cfg->model.dense_mode == RF_DENSE_PROJECT && dense_w > 0;
     if (dense_w == 0) {
         *out = rf_sub(x, chunk * F * E, F * E);
@@ -165,10 +166,9 @@ static int chunk_view(ctx *c, rf_view x, int F, int E, int mult, int chunk, int 
 
 static int build_single(ctx *c, rf_view x, int F, int dense_w)
 {
-    int K = c->cfg->K, E = c->cfg->model.emb_dim;
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < c->cfg->K; k++) {
         rf_view xk;
-        if (chunk_view(c, x, F, E, K, k, dense_w, &xk) || tower(c, xk, k)) return -1;
+        if (chunk_view(c, x, F, k, dense_w, &xk) || tower(c, xk, k)) return -1;
     }
     return 0;
 }
@@ -294,20 +294,19 @@ static int build_esmm_towers(ctx *c, rf_view x)
 static int build_stem(ctx *c, rf_view x, int F, int dense_w)
 {
     const rf_model_cfg *m = &c->cfg->model;
-    int K = c->cfg->K, E = m->emb_dim, mult = K + 1, Nsp = m->specific_experts, Nsh = m->shared_experts;
+    int K = c->cfg->K, Nsp = m->specific_experts, Nsh = m->shared_experts;
     if (m->expert_hidden.n < 1) return snprintf(c->why, c->why_n, "model.expert_hidden is empty"), -1;
     if (K * Nsp + Nsh > 64) return snprintf(c->why, c->why_n, "stem: at most 64 experts per gate"), -1;
     int H = m->expert_hidden.w[m->expert_hidden.n - 1];
-    int w = F * E + (dense_w > 0 ? (m->dense_mode == RF_DENSE_PROJECT ? E : dense_w) : 0);
     rf_view xt[RF_MAX_TASKS + 1], spec[RF_MAX_TASKS], sh = {0, 0, 0};
     for (int t = 0; t <= K; t++)
-        if (chunk_view(c, x, F, E, mult, t, dense_w, &xt[t])) return -1;
+        if (chunk_view(c, x, F, t, dense_w, &xt[t])) return -1;
     for (int t = 0; t < K; t++)
         if (experts(c, xt[t], Nsp, &m->expert_hidden, &spec[t])) return -1;
     if (Nsh > 0 && experts(c, xt[K], Nsh, &m->expert_hidden, &sh)) return -1;
     rf_view o = rf_graph_whole(c->g, rf_graph_tensor(c->g, K * H));
     for (int t = 0; t < K; t++) {
-        rf_view gin = rf_graph_whole(c->g, rf_graph_tensor(c->g, w));
+        rf_view gin = rf_graph_whole(c->g, rf_graph_tensor(c->g, xt[K].w));
         if (rf_g_add(c->g, xt[t], xt[K], gin)) return -1;
         rf_view ex[64];
         int sg[64], n = 0;
