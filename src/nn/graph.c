@@ -45,6 +45,9 @@ typedef struct {
     int actin;     /* linear: 1 + the act op whose backward runs in this op's input-gradient GEMM
                     * in fp32 (rf_gemm_act_bwd), 0: none (set by finalize) */
     int inlinear;  /* act: its backward runs in its consumer's GEMM in fp32 */
+    int mixact[MAX_IN]; /* mix: 1 + the act op whose output input i views and whose backward
+                         * this op completes (set by finalize), 0: none */
+    int inmix;          /* act: its backward runs in the mix that writes its gradient last */
 } op;
 
 struct rf_graph {
@@ -69,6 +72,8 @@ struct rf_graph_ws {
     rf_bf16_scratch *bf16; /* the model workspace's bf16 packing room (bf16 GEMMs), or NULL */
     float *wcat;           /* attn2: [Wq | Wk | Wv] side by side (H x 3H), or their gradients */
     rf_kpart kp;           /* the weight gradients' partial sums (rf_gemm_tn, ops.h) */
+    float *slope;          /* mixes completing a PReLU's backward: per thread, its slopes' sums */
+    int slope_nt;          /* threads slope has room for */
 };
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -403,6 +408,44 @@ int rf_graph_finalize(rf_graph *g, int out_t)
         o->actin = a + 1;
         ac->inlinear = 1;
     }
+    /* a ReLU / PReLU whose output only mixes read (as experts): its backward in the mix that
+     * writes the output's gradient last (the first reader in forward order, taking every other
+     * reader's part with its own), when that mix's views with gradient cover the output once */
+    for (int a = 0; a < g->nops && !rc; a++) {
+        op *ac = &g->ops[a];
+        ac->inmix = 0;
+        for (int j = 0; j < ac->nin; j++) ac->mixact[j] = 0;
+    }
+    for (int a = 0; a < g->nops && !rc; a++) {
+        op *ac = &g->ops[a];
+        int t = ac->out.t, last = -1;
+        if (ac->k != OP_ACT || ac->act < 0 || ac->inlinear || ac->acc[0] || ac->nograd[0] || t == out_t ||
+            ac->out.c != 0 || ac->out.w != g->width[t])
+            continue;
+        int ok = 1;
+        for (int q = 0; q < g->nops && ok; q++)
+            for (int j = 0; j < g->ops[q].nin; j++) {
+                if (g->ops[q].in[j].t != t) continue;
+                if (g->ops[q].k != OP_MIX || j == 0) ok = 0;
+                else if (!g->ops[q].nograd[j] && last < 0) last = q;
+            }
+        if (!ok || last < 0) continue;
+        op *m = &g->ops[last];
+        int cover = 0;
+        for (int j = 1; j < m->nin && ok; j++) {
+            rf_view v = m->in[j];
+            if (v.t != t || m->nograd[j]) continue;
+            cover += v.w;
+            for (int k = 1; k < j; k++) {
+                rf_view u = m->in[k];
+                if (u.t == t && !m->nograd[k] && v.c < u.c + u.w && u.c < v.c + v.w) ok = 0;
+            }
+        }
+        if (!ok || cover != g->width[t]) continue;
+        for (int j = 1; j < m->nin; j++)
+            if (m->in[j].t == t && !m->nograd[j]) m->mixact[j] = a + 1;
+        ac->inmix = 1;
+    }
     return rc;
 }
 
@@ -459,6 +502,16 @@ rf_graph_ws *rf_graph_ws_create(const rf_graph *g, int maxB)
         if (g->ops[i].k == OP_ATTN2 && (size_t)3 * g->ops[i].out.w * g->ops[i].out.w > wc)
             wc = (size_t)3 * g->ops[i].out.w * g->ops[i].out.w;
     if (wc && !(w->wcat = malloc(wc * sizeof(float)))) goto oom;
+    size_t sl = 0; /* the widest mix completing a PReLU: its n H slope sums per thread */
+    for (int i = 0; i < g->nops; i++) {
+        const op *o = &g->ops[i];
+        for (int j = 1; j < o->nin && o->k == OP_MIX; j++)
+            if (o->mixact[j] && g->ops[o->mixact[j] - 1].alpha != NONE &&
+                (size_t)(o->nin - 1) * o->out.w > sl)
+                sl = (size_t)(o->nin - 1) * o->out.w;
+    }
+    w->slope_nt = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    if (sl && !(w->slope = malloc((size_t)w->slope_nt * sl * sizeof(float)))) goto oom;
     return w;
 oom:
     rf_graph_ws_free(w);
@@ -476,6 +529,7 @@ void rf_graph_ws_free(rf_graph_ws *w)
         for (int i = 0; i < w->nops; i++) free(w->frozen[i]);
     free(w->frozen);
     free(w->wcat);
+    free(w->slope);
     rf_kpart_free(&w->kp);
     free(w->val);
     free(w->grad);
@@ -741,6 +795,27 @@ static void mix_dots(const float *go, const float *const *xs, int n, int H, floa
     }
 }
 
+/* Row b of a mix's expert e whose input is a ReLU's / PReLU's output (o->mixact): the gradient
+ * at that output (the mix's part, ae go, added to what the later readers wrote when the mix
+ * accumulates) goes straight through the activation's backward into the gradient at its input,
+ * as rf_act_bwd computes it; the slopes' terms (PReLU) are added in row order to sl (H). */
+static void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P, const op *o, int e, int b, float ae,
+                        const float *go, float *sl)
+{
+    const op *ac = &g->ops[o->mixact[1 + e] - 1];
+    rf_view v = o->in[1 + e], zv = ac->in[0];
+    int H = v.w, off = v.c - ac->out.c; /* the expert's columns in the act's input */
+    const float *d = GR(v) + (size_t)b * LD(v), *z = V(zv) + (size_t)b * LD(zv) + off;
+    const float *al = ac->alpha != NONE ? P + ac->alpha + off : NULL;
+    float *dz = GR(zv) + (size_t)b * LD(zv) + off;
+    int acc = o->acc[1 + e];
+    for (int j = 0; j < H; j++) {
+        float gv = acc ? d[j] + ae * go[j] : ae * go[j], u = z[j];
+        dz[j] = u > 0 ? gv : (al ? al[j] * gv : 0.0f);
+        if (sl) sl[j] += u > 0 ? 0.0f : gv * u;
+    }
+}
+
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int B)
 {
     const int fuse_act = !w->bf16; /* actin / inlinear pairs: in fp32 the linear does the act's backward */
@@ -787,7 +862,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             break;
         }
         case OP_ACT: {
-            if (o->inlinear && fuse_act) break; /* done in its consumer's GEMM (actin) */
+            if ((o->inlinear && fuse_act) || o->inmix) break; /* done in its consumer's GEMM (actin) or mix (mixact) */
             if (o->act < 0) {
 #pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
                 for (int b = 0; b < B; b++)
@@ -837,34 +912,54 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             }
             break;
         case OP_MIX: {
-            int n = o->nin - 1, H = out.w;
+            int n = o->nin - 1, H = out.w, slopes = 0;
             const float *A = w->val[o->scratch];
             const float *fz = w->freeze == RF_FREEZE_USE ? w->frozen[i] : NULL;
-#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * n * H, 65536))
-            for (int b = 0; b < B; b++) {
-                const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out), *xs[MAX_IN];
-                float ga[MAX_IN], dot = 0;
-                for (int e = 0; e < n; e++)
-                    xs[e] = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
-                                                   : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
-                mix_dots(go, xs, n, H, ga);
-                for (int e = 0; e < n; e++) dot += a[e] * ga[e];
-                if (!o->nograd[0]) {
-                    float *gg = GR(in) + (size_t)b * LD(in);
+            for (int e = 0; e < n; e++) slopes |= o->mixact[1 + e] && g->ops[o->mixact[1 + e] - 1].alpha != NONE;
+            int nth = rf_omp_worth((long)B * n * H, 65536) ? omp_get_max_threads() : 1;
+            if (nth > w->slope_nt) nth = w->slope_nt;
+            if (slopes) memset(w->slope, 0, (size_t)nth * n * H * sizeof(float));
+#pragma omp parallel num_threads(nth) if (nth > 1)
+            {
+                float *sl = slopes ? w->slope + (size_t)omp_get_thread_num() * n * H : NULL; /* this thread's */
+#pragma omp for schedule(static)
+                for (int b = 0; b < B; b++) {
+                    const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out), *xs[MAX_IN];
+                    float ga[MAX_IN], dot = 0;
+                    for (int e = 0; e < n; e++)
+                        xs[e] = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
+                                                       : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+                    mix_dots(go, xs, n, H, ga);
+                    for (int e = 0; e < n; e++) dot += a[e] * ga[e];
+                    if (!o->nograd[0]) {
+                        float *gg = GR(in) + (size_t)b * LD(in);
+                        for (int e = 0; e < n; e++) {
+                            float v = a[e] * (ga[e] - dot);
+                            gg[e] = o->acc[0] ? gg[e] + v : v;
+                        }
+                    }
                     for (int e = 0; e < n; e++) {
-                        float v = a[e] * (ga[e] - dot);
-                        gg[e] = o->acc[0] ? gg[e] + v : v;
+                        if (o->nograd[1 + e]) continue;
+                        float *d = GR(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]), ae = a[e];
+                        if (o->mixact[1 + e]) {
+                            mix_act_row(g, w, P, o, e, b, ae, go, sl ? sl + (size_t)e * H : NULL);
+                            continue;
+                        }
+                        if (o->acc[1 + e])
+                            for (int j = 0; j < H; j++) d[j] += ae * go[j];
+                        else
+                            for (int j = 0; j < H; j++) d[j] = ae * go[j];
                     }
                 }
-                for (int e = 0; e < n; e++) {
-                    if (o->nograd[1 + e]) continue;
-                    float *d = GR(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]), ae = a[e];
-                    if (o->acc[1 + e])
-                        for (int j = 0; j < H; j++) d[j] += ae * go[j];
-                    else
-                        for (int j = 0; j < H; j++) d[j] = ae * go[j];
-                }
             }
+            for (int t = 0; t < nth && slopes; t++) /* the threads' slope sums, in thread order */
+                for (int e = 0; e < n; e++) {
+                    const op *ac = o->mixact[1 + e] ? &g->ops[o->mixact[1 + e] - 1] : NULL;
+                    if (!ac || ac->alpha == NONE) continue;
+                    float *dal = Gp + ac->alpha + (o->in[1 + e].c - ac->out.c);
+                    const float *st = w->slope + ((size_t)t * n + e) * H;
+                    for (int j = 0; j < H; j++) dal[j] += st[j];
+                }
             break;
         }
         case OP_ATTN2: {
