@@ -44,7 +44,11 @@ typedef struct {
     int scratch;   /* helper tensor (mix weights, bn mean|rstd, attn internals) */
     int actin;     /* linear: 1 + the act op whose backward runs in this op's input-gradient GEMM
                     * in fp32 (rf_gemm_act_bwd), 0: none (set by finalize) */
-    int inlinear;  /* act: its backward runs in its consumer's GEMM in fp32 */
+    int addin;     /* linear: 1 + the add op just before it, whose backward runs in this op's
+                    * input-gradient GEMM: the product into each of the add's inputs' gradients
+                    * (set by finalize), 0: none */
+    int inlinear;  /* act: its backward runs in its consumer's GEMM in fp32; add: in its
+                    * consumer's (addin) */
     int mixact[MAX_IN]; /* mix: 1 + the act op whose output input i views and whose backward
                          * this op completes (set by finalize), 0: none */
     int inmix;          /* act: its backward runs in the mix that writes its gradient last */
@@ -407,6 +411,23 @@ int rf_graph_finalize(rf_graph *g, int out_t)
         if (ac->act < 0 || ac->out.c != 0 || ac->out.w != g->width[t] || ac->acc[0] || ac->nograd[0]) continue;
         o->actin = a + 1;
         ac->inlinear = 1;
+    }
+    /* an add whose sum only the linear op just after it reads, whole, setting its gradient (a
+     * STEM gate's x_k + x_s): that op's input-gradient GEMM adds its product into each input's
+     * gradient in turn, as the add's backward would have right after it (the same bits), so the
+     * gradient at the sum is never stored */
+    for (int i = 1; i < g->nops && !rc; i++) {
+        op *o = &g->ops[i], *ad = &g->ops[i - 1];
+        o->addin = 0;
+        if ((o->k != OP_LINEAR && o->k != OP_GLINEAR) || o->nograd[0] || o->acc[0] || o->actin) continue;
+        int t = o->in[0].t, users = 0;
+        for (int q = 0; q < g->nops; q++)
+            for (int j = 0; j < g->ops[q].nin; j++) users += g->ops[q].in[j].t == t;
+        if (ad->k != OP_ADD || ad->out.t != t || users != 1 || t == out_t || g->zero_first[t] ||
+            o->in[0].c != 0 || o->in[0].w != g->width[t] || ad->out.c != 0 || ad->out.w != g->width[t])
+            continue;
+        o->addin = i;
+        ad->inlinear = 1;
     }
     /* a ReLU / PReLU whose output only mixes read (as experts): its backward in the mix that
      * writes the output's gradient last (the first reader in forward order, taking every other
@@ -854,6 +875,13 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
                                     GR(z) + j * iw, LD(z), V(z) + j * iw,
                                     a->alpha != NONE ? P + a->alpha + j * iw : NULL,
                                     a->alpha != NONE ? Gp + a->alpha + j * iw : NULL);
+                } else if (o->addin) { /* the add before: into its inputs' gradients, in its order */
+                    const op *ad = &g->ops[o->addin - 1];
+                    for (int k = 0; k < 2; k++)
+                        if (!ad->nograd[k])
+                            rf_gemm_prec(w->bf16, 0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out),
+                                         P + o->W + (size_t)j * iw * ow, ow, ad->acc[k] ? 1.0f : 0.0f,
+                                         GR(ad->in[k]) + j * iw, LD(ad->in[k]));
                 } else if (!o->nograd[0])
                     rf_gemm_prec(w->bf16, 0, 1, B, iw, ow, 1.0f, GR(out) + j * ow, LD(out), P + o->W + (size_t)j * iw * ow, ow,
                             o->acc[0] ? 1.0f : 0.0f, GR(in) + j * iw, LD(in));
@@ -897,7 +925,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             break;
         }
         case OP_ADD:
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < 2 && !o->inlinear; k++) { /* (inlinear: done in its consumer's GEMM, addin) */
                 rf_view a = o->in[k];
                 if (o->nograd[k]) continue;
 #pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
