@@ -255,7 +255,6 @@ int rf_g_mlp(rf_graph *g, rf_view in, const int *widths, int n, int act, float p
     return 0;
 }
 
-
 size_t rf_graph_n_params(const rf_graph *g) { return g->n_params; }
 size_t rf_graph_n_buffers(const rf_graph *g) { return g->n_buffers; }
 

@@ -10,6 +10,18 @@ typedef struct {
     int c, w;
 } block;
 
+/* The tensor a linear op reads whole as its only reader, setting its gradient (not the graph's
+ * output, not zeroed first), or -1: the pass that wrote it may then run in the op's backward. */
+static int sole_input(const rf_graph *g, const op *o)
+{
+    if ((o->k != OP_LINEAR && o->k != OP_GLINEAR) || o->nograd[0] || o->acc[0]) return -1;
+    int t = o->in[0].t, users = 0;
+    for (int q = 0; q < g->nops; q++)
+        for (int j = 0; j < g->ops[q].nin; j++) users += g->ops[q].in[j].t == t;
+    if (users != 1 || t == g->out_t || g->zero_first[t] || o->in[0].c != 0 || o->in[0].w != g->width[t]) return -1;
+    return t;
+}
+
 int rf_graph_finalize(rf_graph *g, int out_t)
 {
     if (g->err) return -1;
@@ -74,50 +86,35 @@ int rf_graph_finalize(rf_graph *g, int out_t)
     for (int t = 0; t < g->nt; t++) free(bl[t]);
     free(bl);
     free(nbl);
-    /* a ReLU / PReLU whose output only a linear op reads, whole, setting its gradient: the
-     * activation's backward in that op's input-gradient GEMM (the gradient at its output is
-     * then never stored) */
-    for (int i = 0; i < g->nops && !rc; i++) {
+    for (int i = 0; i < g->nops; i++) { /* the fusions below, none yet */
         op *o = &g->ops[i];
-        o->actin = o->inlinear = 0;
-        if ((o->k != OP_LINEAR && o->k != OP_GLINEAR) || o->nograd[0] || o->acc[0]) continue;
-        int t = o->in[0].t, a = -1, users = 0;
-        for (int q = 0; q < g->nops; q++) {
-            if (g->ops[q].out.t == t && g->ops[q].k == OP_ACT) a = q;
-            for (int j = 0; j < g->ops[q].nin; j++) users += g->ops[q].in[j].t == t;
-        }
-        if (a < 0 || users != 1 || t == out_t || g->zero_first[t] || o->in[0].c != 0 || o->in[0].w != g->width[t])
-            continue;
-        op *ac = &g->ops[a];
-        if (ac->act < 0 || ac->out.c != 0 || ac->out.w != g->width[t] || ac->acc[0] || ac->nograd[0]) continue;
-        o->actin = a + 1;
-        ac->inlinear = 1;
+        o->actin = o->addin = o->inlinear = o->inmix = 0;
+        for (int j = 0; j < MAX_IN; j++) o->mixact[j] = 0;
     }
-    /* an add whose sum only the linear op just after it reads, whole, setting its gradient (a
-     * STEM gate's x_k + x_s): that op's input-gradient GEMM adds its product into each input's
-     * gradient in turn, as the add's backward would have right after it (the same bits), so the
-     * gradient at the sum is never stored */
-    for (int i = 1; i < g->nops && !rc; i++) {
-        op *o = &g->ops[i], *ad = &g->ops[i - 1];
-        o->addin = 0;
-        if ((o->k != OP_LINEAR && o->k != OP_GLINEAR) || o->nograd[0] || o->acc[0] || o->actin) continue;
-        int t = o->in[0].t, users = 0;
+    /* the pass that writes a linear op's input, when the op is its only reader (sole_input):
+     * a ReLU's / PReLU's backward in the op's input-gradient GEMM (the gradient at the
+     * activation's output is then never stored); or an add's (a STEM gate's x_k + x_s) just
+     * before it: the GEMM adds its product into each of the add's inputs' gradients in turn, as
+     * the add's backward would have right after it (the same bits), and the gradient at the sum
+     * is never stored */
+    for (int i = 0; i < g->nops && !rc; i++) {
+        op *o = &g->ops[i], *ad = i > 0 ? &g->ops[i - 1] : NULL;
+        int t = sole_input(g, o), a = -1;
+        if (t < 0) continue;
         for (int q = 0; q < g->nops; q++)
-            for (int j = 0; j < g->ops[q].nin; j++) users += g->ops[q].in[j].t == t;
-        if (ad->k != OP_ADD || ad->out.t != t || users != 1 || t == out_t || g->zero_first[t] ||
-            o->in[0].c != 0 || o->in[0].w != g->width[t] || ad->out.c != 0 || ad->out.w != g->width[t])
-            continue;
-        o->addin = i;
-        ad->inlinear = 1;
+            if (g->ops[q].out.t == t && g->ops[q].k == OP_ACT) a = q;
+        op *ac = a >= 0 ? &g->ops[a] : NULL;
+        if (ac && ac->act >= 0 && ac->out.c == 0 && ac->out.w == g->width[t] && !ac->acc[0] && !ac->nograd[0]) {
+            o->actin = a + 1;
+            ac->inlinear = 1;
+        } else if (ad && ad->k == OP_ADD && ad->out.t == t && ad->out.c == 0 && ad->out.w == g->width[t]) {
+            o->addin = i;
+            ad->inlinear = 1;
+        }
     }
     /* a ReLU / PReLU whose output only mixes read (as experts): its backward in the mix that
      * writes the output's gradient last (the first reader in forward order, taking every other
      * reader's part with its own), when that mix's views with gradient cover the output once */
-    for (int a = 0; a < g->nops && !rc; a++) {
-        op *ac = &g->ops[a];
-        ac->inmix = 0;
-        for (int j = 0; j < ac->nin; j++) ac->mixact[j] = 0;
-    }
     for (int a = 0; a < g->nops && !rc; a++) {
         op *ac = &g->ops[a];
         int t = ac->out.t, last = -1;
