@@ -95,11 +95,63 @@ static void test_logits_match_rowwise(void **state)
                 }
 }
 
+/* rf_act_bwd (ReLU, PReLU): dZ bit for bit the definition, also when written over dA, padding
+ * untouched; the slopes' gradient on one thread bit for bit dalpha + each column's terms summed in
+ * row order, on row-split threads (B * N above the parallel threshold) within rounding of it, every
+ * thread's rows counted. Zero, negative zero and NaN inputs on the slope's side. */
+static void test_act_bwd_matches_definition(void **state)
+{
+    (void)state;
+    const int SH[3][2] = {{37, 20}, {700, 130}, {2048, 40}};
+    rf_rng r;
+    rf_rng_seed(&r, 12);
+    for (int h = 0; h < 3; h++)
+        for (int v = 0; v < 4; v++) /* ReLU / PReLU, dZ apart / over dA */
+            for (int nt = 1; nt <= 2; nt++) {
+                int B = SH[h][0], N = SH[h][1], ld = N + 3, prelu = v & 1, alias = v >> 1;
+                size_t n = (size_t)B * ld;
+                float *Z = malloc(n * 4), *dA = malloc(n * 4), *dZ = malloc(n * 4), *want = malloc(n * 4),
+                      *al = malloc(N * 4), *dal = malloc(N * 4), *s = calloc(N, 4), *dal0 = malloc(N * 4);
+                assert_non_null(Z && dA && dZ && want && al && dal && s && dal0);
+                fill(Z, n, &r), fill(dA, n, &r), fill(al, N, &r), fill(dal0, N, &r);
+                Z[0] = 0.0f, Z[ld + 1] = -0.0f, Z[2 * ld + 2] = NAN;
+                for (size_t i = 0; i < n; i++) {
+                    float z = Z[i];
+                    want[i] = i % ld >= (size_t)N ? 7.0f : z > 0 ? dA[i] : prelu ? al[i % ld] * dA[i] : 0.0f;
+                    dZ[i] = 7.0f;
+                }
+                for (int b = 0; b < B; b++)
+                    for (int j = 0; j < N; j++) {
+                        float z = Z[(size_t)b * ld + j];
+                        s[j] += z > 0 ? 0.0f : dA[(size_t)b * ld + j] * z;
+                    }
+                if (alias)
+                    for (int b = 0; b < B; b++)
+                        for (int j = N; j < ld; j++) dA[(size_t)b * ld + j] = 7.0f;
+                memcpy(dal, dal0, N * 4);
+                omp_set_num_threads(nt);
+                rf_act_bwd(Z, dA, alias ? dA : dZ, B, N, ld, prelu ? al : NULL, prelu ? dal : NULL);
+                assert_memory_equal(alias ? dA : dZ, want, n * 4);
+                for (int j = 0; j < N; j++) {
+                    float one = dal0[j] + s[j];
+                    if (!prelu) one = dal0[j];
+                    if (nt == 1 || !prelu) {
+                        if (memcmp(&dal[j], &one, 4))
+                            fail_msg("B=%d N=%d prelu=%d, %d thread: dalpha[%d] = %.9g, want %.9g", B, N, prelu, nt, j,
+                                     dal[j], one);
+                    } else if (!(isnan(one) && isnan(dal[j])) && !(fabsf(dal[j] - one) <= 1e-5f * (1.0f + fabsf(s[j]))))
+                        fail_msg("B=%d N=%d, %d threads: dalpha[%d] = %.9g, want %.9g", B, N, nt, j, dal[j], one);
+                }
+                free(Z), free(dA), free(dZ), free(want), free(al), free(dal), free(s), free(dal0);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bias_act_link_matches_unfused),
         cmocka_unit_test(test_logits_match_rowwise),
+        cmocka_unit_test(test_act_bwd_matches_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,7 +181,12 @@ RF_HOT_CLONES
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha)
 {
-    if (alpha && dalpha) {
+    /* The slopes' terms (PReLU) in the same pass, each thread's rows summed in row order into its
+     * own sums, which are then added in thread order (as rf_gemm_f32_act's write-back does): one
+     * thread gives the row-order sums of before. */
+    int nt = rf_omp_worth((long)B * N, PAR_MIN) ? omp_get_max_threads() : 1, used = 1;
+    float *sums = alpha && dalpha ? calloc((size_t)nt * N, sizeof *sums) : NULL;
+    if (alpha && dalpha && !sums) { /* no room: the sums on one thread, in a pass of their own */
         for (int b = 0; b < B; b++) {
             const float *restrict z = Z + (size_t)b * ld, *restrict da = dA + (size_t)b * ld;
             float *restrict dal = dalpha;
@@ -192,23 +197,40 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
             }
         }
     }
-#pragma omp parallel for schedule(static) if ((long)B * N > PAR_MIN)
-    for (int b = 0; b < B; b++) {
-        const float *z = Z + (size_t)b * ld, *da = dA + (size_t)b * ld;
-        float *dz = dZ + (size_t)b * ld; /* may alias da: element-wise, read before write */
-        if (alpha) {
-            #pragma omp simd
-            for (int j = 0; j < N; j++) {
-                float v = z[j], g = da[j];
-                dz[j] = v > 0 ? g : alpha[j] * g;
-            }
-        } else {
-            #pragma omp simd
-            for (int j = 0; j < N; j++) {
-                float v = z[j], g = da[j];
-                dz[j] = v > 0 ? g : 0.0f;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *restrict sl = sums ? sums + (size_t)omp_get_thread_num() * N : NULL;
+        if (omp_get_thread_num() == 0) used = omp_get_num_threads();
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *z = Z + (size_t)b * ld, *da = dA + (size_t)b * ld;
+            float *dz = dZ + (size_t)b * ld; /* may alias da: element-wise, read before write */
+            if (sl) {
+                #pragma omp simd
+                for (int j = 0; j < N; j++) {
+                    float v = z[j], g = da[j];
+                    sl[j] += v > 0 ? 0.0f : g * v;
+                    dz[j] = v > 0 ? g : alpha[j] * g;
+                }
+            } else if (alpha) {
+                #pragma omp simd
+                for (int j = 0; j < N; j++) {
+                    float v = z[j], g = da[j];
+                    dz[j] = v > 0 ? g : alpha[j] * g;
+                }
+            } else {
+                #pragma omp simd
+                for (int j = 0; j < N; j++) {
+                    float v = z[j], g = da[j];
+                    dz[j] = v > 0 ? g : 0.0f;
+                }
             }
         }
+    }
+    if (sums) {
+        for (int t = 0; t < used; t++)
+            for (int j = 0; j < N; j++) dalpha[j] += sums[(size_t)t * N + j];
+        free(sums);
     }
 }
 

@@ -54,7 +54,8 @@ void rf_bias_bwd(const float *dY, int B, int N, int ld, float *dbias);
 
 /* A = relu(Z) / prelu(Z; alpha per column); alpha NULL means ReLU. A must not alias Z. */
 void rf_act_fwd(const float *Z, float *A, int B, int N, int ld, const float *alpha);
-/* dZ = dA * act'(Z); dalpha[j] += sum_b dA * Z where Z <= 0 (if alpha). dZ may alias dA. */
+/* dZ = dA * act'(Z); dalpha[j] += sum_b dA * Z where Z <= 0 (if alpha: each thread's rows summed in
+ * row order, the threads' sums added in thread order). dZ may alias dA. */
 void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld,
                 const float *alpha, float *dalpha);
 
