@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,23 +153,49 @@ static void run(kern k, long n, int threads, double *cpu_gf, double *wall_gf)
     }
 }
 
-static void brand(char *out)
+/* The core behind a family/model (a VM's brand string often hides it: "AMD EPYC"), where known. */
+static const char *core_name(int vendor_amd, unsigned fam, unsigned model)
 {
-    unsigned r[12] = {0};
-    strcpy(out, "unknown CPU");
-    if (__get_cpuid_max(0x80000000, NULL) < 0x80000004) return;
-    for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
-    char s[49];
-    memcpy(s, r, 48);
-    s[48] = 0;
+    if (vendor_amd && fam == 0x19)
+        return (model >= 0x10 && model <= 0x1f) || (model >= 0x60 && model <= 0x7f) || (model >= 0xa0 && model <= 0xaf)
+                   ? "Zen 4"
+                   : "Zen 3";
+    if (vendor_amd && fam == 0x1a) return "Zen 5";
+    if (!vendor_amd && fam == 6) {
+        if (model == 0x8f) return "Sapphire Rapids";
+        if (model == 0xcf) return "Emerald Rapids";
+        if (model == 0xad || model == 0xae) return "Granite Rapids";
+        if (model == 0x6a || model == 0x6c) return "Ice Lake";
+        if (model == 0x55) return "Skylake/Cascade Lake";
+    }
+    return NULL;
+}
+
+static void brand(char *out, size_t n)
+{
+    unsigned r[12] = {0}, a = 0, b = 0, c = 0, d = 0;
+    char s[49] = "unknown CPU";
+    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+        for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+        memcpy(s, r, 48);
+        s[48] = 0;
+    }
     char *p = s;
     while (*p == ' ') p++;
     size_t l = strlen(p);
     while (l && p[l - 1] == ' ') p[--l] = 0;
-    if (l) {
-        strncpy(out, p, 63);
-        out[63] = 0;
+    if (!l) p = "unknown CPU";
+    if (!__get_cpuid(0, &a, &b, &c, &d)) {
+        snprintf(out, n, "%s", p);
+        return;
     }
+    int amd = b == 0x68747541; /* "Auth"enticAMD */
+    __get_cpuid(1, &a, &b, &c, &d);
+    unsigned fam = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
+    if (fam == 0xf) fam += (a >> 20) & 0xff;
+    if (fam == 0xf || fam == 6 || fam > 0xf) model |= ((a >> 16) & 0xf) << 4;
+    const char *core = core_name(amd, fam, model);
+    snprintf(out, n, "%s (%s%sfamily %u model %u)", p, core ? core : "", core ? ", " : "", fam, model);
 }
 
 double rf_peak_c2c(int threads)
@@ -206,7 +233,7 @@ double rf_peak_c2c(int threads)
 void rf_peak_measure(int threads, rf_peak *out)
 {
     memset(out, 0, sizeof *out);
-    brand(out->cpu);
+    brand(out->cpu, sizeof out->cpu);
     out->threads = threads;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {

@@ -3,7 +3,7 @@
 #define RESFLOW_BENCH_PEAK_H
 
 typedef struct {
-    char cpu[64];        /* cpuid brand string (what lscpu calls "Model name") */
+    char cpu[128];       /* cpuid brand string (what lscpu calls "Model name"), then its core and family/model */
     const char *isa;     /* the fp32 FMA kernel measured: "avx512f", "avx2" or "scalar" */
     int threads;         /* threads measured on, one per core used */
     double fp32_gflops;  /* sum over threads of flops / thread CPU time (load-robust) */

@@ -55,7 +55,7 @@ c2c() { "$BUILD/bench_train" --c2c --threads "$THREADS" >> "$D/x.txt"; }
 c2cspan() { sort -n "$D/x.txt" | awk '{a[NR]=$1} END {printf "%d-%d", a[1], a[NR]}'; }
 field() { $PY -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 peak=$(field fp32_gflops < "$D/peak.txt")
-echo "CPU: $(field cpu < "$D/peak.txt") ($(lscpu | sed -n 's/^Model name: *//p' | head -1)); measured peak on $THREADS threads:" \
+echo "CPU: $(field cpu < "$D/peak.txt"); measured peak on $THREADS threads:" \
     "fp32 $peak GFLOP/s ($(field isa < "$D/peak.txt") FMA), bf16 $(field bf16_gflops < "$D/peak.txt") GFLOP/s" \
     "(vdpbf16ps; 0 = none), int8 $(field int8_gops < "$D/peak.txt") GOP/s (vpdpbusd; 0 = none); per CPU second of each thread"
 printf '%-13s %14s %14s %7s %9s %6s %14s %14s %7s %9s %9s %10s %10s %8s\n' model "resflow tr/s" "torch tr/s" ratio \
