@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/bigmem.h"
+#include "core/simd.h"
 #include "core/omp.h"
 #include "core/rng.h"
 #include "nn/graph_impl.h"
@@ -583,7 +584,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
  * contraction), as one sum at a time would be, but four experts' side by side so that their add
  * chains overlap: one at a time, a 256-long sum waits on its adds (PLE's mixes' backward 3.2-3.6
  * -> 2.6-2.9 ms a step, docs/performance.md). Past the last expert, go itself (the sum unused). */
-static void mix_dots(const float *go, const float *const *xs, int n, int H, float *ga)
+static inline __attribute__((always_inline)) void mix_dots(const float *go, const float *const *xs, int n, int H, float *ga)
 {
     for (int q = 0; q < n; q += 4) {
         const float *x0 = xs[q], *x1 = q + 1 < n ? xs[q + 1] : go, *x2 = q + 2 < n ? xs[q + 2] : go,
@@ -605,7 +606,7 @@ static void mix_dots(const float *go, const float *const *xs, int n, int H, floa
  * at that output (the mix's part, ae go, added to what the later readers wrote when the mix
  * accumulates) goes straight through the activation's backward into the gradient at its input,
  * as rf_act_bwd computes it; the slopes' terms (PReLU) are added in row order to sl (H). */
-static void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P, const op *o, int e, int b, float ae,
+static inline __attribute__((always_inline)) void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P, const op *o, int e, int b, float ae,
                         const float *go, float *sl)
 {
     const op *ac = &g->ops[o->mixact[1 + e] - 1];
@@ -620,6 +621,64 @@ static void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P,
         dz[j] = u > 0 ? gv : (al ? al[j] * gv : 0.0f);
         if (sl) sl[j] += u > 0 ? 0.0f : gv * u;
     }
+}
+
+/* A mix's backward (op i, o): the gradients at its weights and its experts' outputs (or through
+ * their activations, mixact), rows on the threads. Compiled per CPU in a portable build
+ * (RF_HOT_CLONES): its sums in baseline x86-64 code took ~3 % of a MoE step more than the native
+ * build's. */
+RF_HOT_CLONES static void mix_bwd(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int i, int B)
+{
+    const op *o = &g->ops[i];
+    rf_view in = o->in[0], out = o->out;
+    int n = o->nin - 1, H = out.w, slopes = 0;
+    const float *A = w->val[o->scratch];
+    const float *fz = w->freeze == RF_FREEZE_USE ? w->frozen[i] : NULL;
+    for (int e = 0; e < n; e++) slopes |= o->mixact[1 + e] && g->ops[o->mixact[1 + e] - 1].alpha != NONE;
+    int nth = rf_omp_worth((long)B * n * H, 65536) ? omp_get_max_threads() : 1;
+    if (nth > w->slope_nt) nth = w->slope_nt;
+    if (slopes) memset(w->slope, 0, (size_t)nth * n * H * sizeof(float));
+#pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *sl = slopes ? w->slope + (size_t)omp_get_thread_num() * n * H : NULL; /* this thread's */
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out), *xs[MAX_IN];
+            float ga[MAX_IN], dot = 0;
+            for (int e = 0; e < n; e++)
+                xs[e] = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
+                                               : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
+            mix_dots(go, xs, n, H, ga);
+            for (int e = 0; e < n; e++) dot += a[e] * ga[e];
+            if (!o->nograd[0]) {
+                float *gg = GR(in) + (size_t)b * LD(in);
+                for (int e = 0; e < n; e++) {
+                    float v = a[e] * (ga[e] - dot);
+                    gg[e] = o->acc[0] ? gg[e] + v : v;
+                }
+            }
+            for (int e = 0; e < n; e++) {
+                if (o->nograd[1 + e]) continue;
+                float *d = GR(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]), ae = a[e];
+                if (o->mixact[1 + e]) {
+                    mix_act_row(g, w, P, o, e, b, ae, go, sl ? sl + (size_t)e * H : NULL);
+                    continue;
+                }
+                if (o->acc[1 + e])
+                    for (int j = 0; j < H; j++) d[j] += ae * go[j];
+                else
+                    for (int j = 0; j < H; j++) d[j] = ae * go[j];
+            }
+        }
+    }
+    for (int t = 0; t < nth && slopes; t++) /* the threads' slope sums, in thread order */
+        for (int e = 0; e < n; e++) {
+            const op *ac = o->mixact[1 + e] ? &g->ops[o->mixact[1 + e] - 1] : NULL;
+            if (!ac || ac->alpha == NONE) continue;
+            float *dal = Gp + ac->alpha + (o->in[1 + e].c - ac->out.c);
+            const float *st = w->slope + ((size_t)t * n + e) * H;
+            for (int j = 0; j < H; j++) dal[j] += st[j];
+        }
 }
 
 void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float *Gp, int B)
@@ -724,57 +783,9 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
                 }
             }
             break;
-        case OP_MIX: {
-            int n = o->nin - 1, H = out.w, slopes = 0;
-            const float *A = w->val[o->scratch];
-            const float *fz = w->freeze == RF_FREEZE_USE ? w->frozen[i] : NULL;
-            for (int e = 0; e < n; e++) slopes |= o->mixact[1 + e] && g->ops[o->mixact[1 + e] - 1].alpha != NONE;
-            int nth = rf_omp_worth((long)B * n * H, 65536) ? omp_get_max_threads() : 1;
-            if (nth > w->slope_nt) nth = w->slope_nt;
-            if (slopes) memset(w->slope, 0, (size_t)nth * n * H * sizeof(float));
-#pragma omp parallel num_threads(nth) if (nth > 1)
-            {
-                float *sl = slopes ? w->slope + (size_t)omp_get_thread_num() * n * H : NULL; /* this thread's */
-#pragma omp for schedule(static)
-                for (int b = 0; b < B; b++) {
-                    const float *a = A + (size_t)b * n, *go = GR(out) + (size_t)b * LD(out), *xs[MAX_IN];
-                    float ga[MAX_IN], dot = 0;
-                    for (int e = 0; e < n; e++)
-                        xs[e] = fz && o->nograd[1 + e] ? fz + ((size_t)b * n + e) * H
-                                                       : V(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]);
-                    mix_dots(go, xs, n, H, ga);
-                    for (int e = 0; e < n; e++) dot += a[e] * ga[e];
-                    if (!o->nograd[0]) {
-                        float *gg = GR(in) + (size_t)b * LD(in);
-                        for (int e = 0; e < n; e++) {
-                            float v = a[e] * (ga[e] - dot);
-                            gg[e] = o->acc[0] ? gg[e] + v : v;
-                        }
-                    }
-                    for (int e = 0; e < n; e++) {
-                        if (o->nograd[1 + e]) continue;
-                        float *d = GR(o->in[1 + e]) + (size_t)b * LD(o->in[1 + e]), ae = a[e];
-                        if (o->mixact[1 + e]) {
-                            mix_act_row(g, w, P, o, e, b, ae, go, sl ? sl + (size_t)e * H : NULL);
-                            continue;
-                        }
-                        if (o->acc[1 + e])
-                            for (int j = 0; j < H; j++) d[j] += ae * go[j];
-                        else
-                            for (int j = 0; j < H; j++) d[j] = ae * go[j];
-                    }
-                }
-            }
-            for (int t = 0; t < nth && slopes; t++) /* the threads' slope sums, in thread order */
-                for (int e = 0; e < n; e++) {
-                    const op *ac = o->mixact[1 + e] ? &g->ops[o->mixact[1 + e] - 1] : NULL;
-                    if (!ac || ac->alpha == NONE) continue;
-                    float *dal = Gp + ac->alpha + (o->in[1 + e].c - ac->out.c);
-                    const float *st = w->slope + ((size_t)t * n + e) * H;
-                    for (int j = 0; j < H; j++) dal[j] += st[j];
-                }
+        case OP_MIX:
+            mix_bwd(g, w, P, Gp, i, B);
             break;
-        }
         case OP_ATTN2: {
             int H = out.w, S = 6 * H + 2;
             const float *I = w->val[o->scratch];
