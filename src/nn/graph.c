@@ -448,6 +448,18 @@ static void wcat_take(const float *Wc, float *const Wm[3], int H)
         for (int m = 0; m < 3; m++) memcpy(Wm[m] + (size_t)r * H, Wc + (size_t)r * 3 * H + m * H, H * sizeof(float));
 }
 
+/* D = X + Y, B rows of N (each matrix its own row stride); compiled per CPU in a portable build. */
+RF_HOT_CLONES static void add_rows(const float *X, int ldx, const float *Y, int ldy, float *D, int ldd, int B, int N)
+{
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * N, 65536))
+    for (int b = 0; b < B; b++) {
+        const float *x = X + (size_t)b * ldx, *y = Y + (size_t)b * ldy;
+        float *d = D + (size_t)b * ldd;
+#pragma omp simd
+        for (int j = 0; j < N; j++) d[j] = x[j] + y[j];
+    }
+}
+
 void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *buf, int B, int train)
 {
     for (int i = 0; i < g->nops; i++) {
@@ -507,13 +519,7 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
         }
         case OP_ADD: {
             rf_view a = o->in[0], c = o->in[1];
-#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * out.w, 65536))
-            for (int b = 0; b < B; b++) {
-                const float *x = V(a) + (size_t)b * LD(a), *y = V(c) + (size_t)b * LD(c);
-                float *d = V(out) + (size_t)b * LD(out);
-#pragma omp simd
-                for (int j = 0; j < out.w; j++) d[j] = x[j] + y[j];
-            }
+            add_rows(V(a), LD(a), V(c), LD(c), V(out), LD(out), B, out.w);
             break;
         }
         case OP_MIX: {
@@ -620,6 +626,38 @@ static inline __attribute__((always_inline)) void mix_act_row(const rf_graph *g,
         float gv = acc ? d[j] + ae * go[j] : ae * go[j], u = z[j];
         dz[j] = u > 0 ? gv : (al ? al[j] * gv : 0.0f);
         if (sl) sl[j] += u > 0 ? 0.0f : gv * u;
+    }
+}
+
+/* An attention op's backward through its softmax and its weighted sum, row by row: from the
+ * gradient at its output (go, ldo apart) and its internals I (per row: Q_q K_q V_q Q_p K_p V_p and
+ * the two weights; S = 6 H + 2 apart) the gradients of Q, K and V into gI. Compiled per CPU in a
+ * portable build (RF_HOT_CLONES). */
+RF_HOT_CLONES static void attn_rows_bwd(const float *I, float *gI, const float *GO, int ldo, int B, int H)
+{
+    int S = 6 * H + 2;
+    float sc = 1.0f / sqrtf((float)H);
+#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * H, 65536))
+    for (int b = 0; b < B; b++) {
+        const float *r = I + (size_t)b * S, *go = GO + (size_t)b * ldo;
+        float *gr = gI + (size_t)b * S;
+        float wv[2] = {r[6 * H], r[6 * H + 1]}, gw[2];
+        for (int k = 0; k < 2; k++) {
+            float s = 0;
+            for (int j = 0; j < H; j++) {
+                s += go[j] * r[(3 * k + 2) * H + j];
+                gr[(3 * k + 2) * H + j] = wv[k] * go[j];
+            }
+            gw[k] = s;
+        }
+        float dot = wv[0] * gw[0] + wv[1] * gw[1];
+        for (int k = 0; k < 2; k++) {
+            float gs = wv[k] * (gw[k] - dot) * sc;
+            for (int j = 0; j < H; j++) {
+                gr[3 * k * H + j] = gs * r[(3 * k + 1) * H + j];
+                gr[(3 * k + 1) * H + j] = gs * r[3 * k * H + j];
+            }
+        }
     }
 }
 
@@ -790,29 +828,7 @@ void rf_graph_backward(const rf_graph *g, rf_graph_ws *w, const float *P, float 
             int H = out.w, S = 6 * H + 2;
             const float *I = w->val[o->scratch];
             float *gI = w->grad[o->scratch]; /* gradients of Q_q K_q V_q Q_p K_p V_p */
-            float sc = 1.0f / sqrtf((float)H);
-#pragma omp parallel for schedule(static) if (rf_omp_worth((long)B * H, 65536))
-            for (int b = 0; b < B; b++) {
-                const float *r = I + (size_t)b * S, *go = GR(out) + (size_t)b * LD(out);
-                float *gr = gI + (size_t)b * S;
-                float wv[2] = {r[6 * H], r[6 * H + 1]}, gw[2];
-                for (int k = 0; k < 2; k++) {
-                    float s = 0;
-                    for (int j = 0; j < H; j++) {
-                        s += go[j] * r[(3 * k + 2) * H + j];
-                        gr[(3 * k + 2) * H + j] = wv[k] * go[j];
-                    }
-                    gw[k] = s;
-                }
-                float dot = wv[0] * gw[0] + wv[1] * gw[1];
-                for (int k = 0; k < 2; k++) {
-                    float gs = wv[k] * (gw[k] - dot) * sc;
-                    for (int j = 0; j < H; j++) {
-                        gr[3 * k * H + j] = gs * r[(3 * k + 1) * H + j];
-                        gr[(3 * k + 1) * H + j] = gs * r[3 * k * H + j];
-                    }
-                }
-            }
+            attn_rows_bwd(I, gI, GR(out), LD(out), B, H);
             rf_view u[2] = {o->in[0], o->in[1]};
             size_t Wm[3] = {o->W, o->Wk, o->Wv};
             float *const dW[3] = {Gp + o->W, Gp + o->Wk, Gp + o->Wv};
