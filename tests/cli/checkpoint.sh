@@ -10,9 +10,9 @@ expect_exit 0 "$RF" train $C -q -o "$T/full.rf"
 # wait_for FILE PATTERN: until FILE exists (PATTERN "") or contains PATTERN; at most 60 s
 wait_for() {
     i=0
-    while [ $i -lt 3000 ]; do
+    while [ $i -lt 600 ]; do
         if [ -z "$2" ]; then [ -e "$1" ] && return 0; else grep -q -- "$2" "$1" 2>/dev/null && return 0; fi
-        sleep 0.02; i=$((i + 1))
+        sleep 0.1; i=$((i + 1))
     done
     fail "timed out waiting for $1 $2"
 }
@@ -39,20 +39,32 @@ for round in 1 2 3; do
 done
 
 # SIGTERM and SIGINT: stop at a step boundary, checkpoint + best model so far, 143 / 130;
-# the resumed run ends with the same model. A run long enough that the signal sent after "step 10"
-# arrives while it trains: 60 epochs took 0.1 s on an AMD EPYC Zen 5 (1.4M samples/s), and the
-# signal then came after the run had ended (exit 0) in 2 of ~13 runs of the suite under `make -j2`
-# (the polling shell descheduled); 300 epochs take ~0.5 s there, 25 of wait_for's polling intervals
-# (the checkpoint_every runs below keep 60: a checkpoint every 3 steps).
-S="$C --set train.epochs=300 --set train.patience=0"
+# the resumed run ends with the same model. The log goes to a FIFO read line by line (as in
+# balance.sh), so the run can be at most a pipe buffer (64 KB, ~650 of these one-step lines) ahead
+# of the reader when it sends the signal after "step 10": the signal lands long before the 1140
+# steps end, however fast the CPU (a log file polled every 0.1 s missed it on an AMD EPYC Zen 5,
+# where the whole run takes 0.1 s: exit 0, expected 143).
+S="$C --set train.epochs=60 --set train.patience=0 --set train.log_every=1"
 expect_exit 0 "$RF" train $S -q -o "$T/full_s.rf"
+mkfifo "$T/fifo"
+# until_line PATTERN: the run's log lines from the FIFO (open on fd 3) into $T/log until one matches
+until_line() {
+    while read -r line <&3; do
+        echo "$line" >>"$T/log"
+        case "$line" in *"$1"*) return 0 ;; esac
+    done
+    return 1
+}
 for sig in TERM INT; do
     out="$T/s$sig.rf"
-    rm -f "$T/log" # else wait_for may read the last run's "step 10" before this one truncates it
-    "$RF" train $S -o "$out" 2>"$T/log" &
+    : >"$T/log"
+    "$RF" train $S -o "$out" 2>"$T/fifo" &
     pid=$!
-    wait_for "$T/log" "step 10 "
-    kill -$sig $pid; wait $pid; got=$?
+    exec 3<"$T/fifo"
+    until_line "step 10 " || fail "SIG$sig: the run ended before step 10"
+    kill -$sig $pid
+    cat <&3 >>"$T/log"; exec 3<&-
+    wait $pid; got=$?
     want=143; [ $sig = INT ] && want=130
     [ "$got" = $want ] || { cat "$T/log" >&2; fail "SIG$sig: exit $got, expected $want"; }
     grep -q "stopped by SIG$sig" "$T/log" || { cat "$T/log" >&2; fail "SIG$sig: no message"; }
@@ -66,7 +78,7 @@ done
 # resumed run (its configuration is the checkpoint's): a run killed, resumed, killed again after
 # the resumed run wrote a checkpoint of its own (the file replaced: another inode), resumed again,
 # ends with the uninterrupted run's model; --checkpoint-every overrides the key
-K="$C --set train.epochs=60 --set train.patience=0 --set train.checkpoint_every=3" # 60: a checkpoint every 3 steps
+K="$S --set train.checkpoint_every=3"
 expect_exit 0 "$RF" train $K -q -o "$T/full_k.rf"
 "$RF" train $K -q -o "$T/k.rf" 2>/dev/null &
 pid=$!
@@ -88,12 +100,15 @@ expect_exit 0 "$RF" config -m "$T/k.rf"
 expect_out "checkpoint_every: 3"
 for ov in "3:1000h:absent" "1h:3:present"; do # key:flag:checkpoint by step 10
     key=${ov%%:*}; rest=${ov#*:}; flag=${rest%%:*}; want=${rest#*:}
-    rm -f "$T/log" "$T/o.rf.ckpt"
-    "$RF" train $S --set train.checkpoint_every=$key --checkpoint-every $flag -o "$T/o.rf" 2>"$T/log" &
+    rm -f "$T/o.rf.ckpt"; : >"$T/log"
+    "$RF" train $S --set train.checkpoint_every=$key --checkpoint-every $flag -o "$T/o.rf" 2>"$T/fifo" &
     pid=$!
-    wait_for "$T/log" "step 10 "
+    exec 3<"$T/fifo"
+    until_line "step 10 " || fail "key $key, --checkpoint-every $flag: the run ended before step 10"
     got=absent; [ -e "$T/o.rf.ckpt" ] && got=present
-    kill -TERM $pid; wait $pid
+    kill -TERM $pid
+    cat <&3 >/dev/null; exec 3<&-
+    wait $pid
     [ $got = $want ] || fail "key $key, --checkpoint-every $flag: checkpoint $got by step 10, expected $want"
     rm -f "$T/o.rf.ckpt"
 done
