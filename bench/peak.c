@@ -174,7 +174,7 @@ static const char *core_name(int vendor_amd, unsigned fam, unsigned model)
 static void brand(char *out, size_t n)
 {
     unsigned r[12] = {0}, a = 0, b = 0, c = 0, d = 0;
-    char s[49] = "unknown CPU";
+    char s[49] = "";
     if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
         for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
         memcpy(s, r, 48);

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "core/bigmem.h"
-#include "core/simd.h"
 #include "core/omp.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "nn/graph_impl.h"
 #include "resflow/spec.h"
 
@@ -590,7 +590,8 @@ void rf_graph_forward(const rf_graph *g, rf_graph_ws *w, const float *P, float *
  * contraction), as one sum at a time would be, but four experts' side by side so that their add
  * chains overlap: one at a time, a 256-long sum waits on its adds (PLE's mixes' backward 3.2-3.6
  * -> 2.6-2.9 ms a step, docs/performance.md). Past the last expert, go itself (the sum unused). */
-static inline __attribute__((always_inline)) void mix_dots(const float *go, const float *const *xs, int n, int H, float *ga)
+static inline __attribute__((always_inline)) void mix_dots(const float *go, const float *const *xs, int n, int H,
+                                                           float *ga)
 {
     for (int q = 0; q < n; q += 4) {
         const float *x0 = xs[q], *x1 = q + 1 < n ? xs[q + 1] : go, *x2 = q + 2 < n ? xs[q + 2] : go,
@@ -612,8 +613,9 @@ static inline __attribute__((always_inline)) void mix_dots(const float *go, cons
  * at that output (the mix's part, ae go, added to what the later readers wrote when the mix
  * accumulates) goes straight through the activation's backward into the gradient at its input,
  * as rf_act_bwd computes it; the slopes' terms (PReLU) are added in row order to sl (H). */
-static inline __attribute__((always_inline)) void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P, const op *o, int e, int b, float ae,
-                        const float *go, float *sl)
+static inline __attribute__((always_inline)) void mix_act_row(const rf_graph *g, const rf_graph_ws *w, const float *P,
+                                                              const op *o, int e, int b, float ae, const float *go,
+                                                              float *sl)
 {
     const op *ac = &g->ops[o->mixact[1 + e] - 1];
     rf_view v = o->in[1 + e], zv = ac->in[0];

@@ -186,20 +186,10 @@ void rf_act_bwd(const float *Z, const float *dA, float *dZ, int B, int N, int ld
      * thread gives the row-order sums of before. */
     int nt = rf_omp_worth((long)B * N, PAR_MIN) ? omp_get_max_threads() : 1, used = 1;
     float *sums = alpha && dalpha ? calloc((size_t)nt * N, sizeof *sums) : NULL;
-    if (alpha && dalpha && !sums) { /* no room: the sums on one thread, in a pass of their own */
-        for (int b = 0; b < B; b++) {
-            const float *restrict z = Z + (size_t)b * ld, *restrict da = dA + (size_t)b * ld;
-            float *restrict dal = dalpha;
-            #pragma omp simd
-            for (int j = 0; j < N; j++) {
-                float v = z[j];
-                dal[j] += v > 0 ? 0.0f : da[j] * v;
-            }
-        }
-    }
+    if (alpha && dalpha && !sums) nt = 1; /* no room: one thread, its terms straight into dalpha */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        float *restrict sl = sums ? sums + (size_t)omp_get_thread_num() * N : NULL;
+        float *restrict sl = !alpha ? NULL : sums ? sums + (size_t)omp_get_thread_num() * N : dalpha;
         if (omp_get_thread_num() == 0) used = omp_get_num_threads();
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {

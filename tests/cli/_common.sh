@@ -25,6 +25,17 @@ need_mpi() {
     if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
     MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none"
 }
+# until_line PATTERN [LOG]: a run's log lines from fd 3 (a FIFO the run writes its log to) into LOG
+# (default: dropped) until one contains PATTERN; 1 if the run ended first. Reading the log from a
+# FIFO line by line keeps the run at most a pipe buffer (64 KB) ahead of the reader, so a signal
+# sent at a line lands while it runs, however fast the CPU (a polled log file does not).
+until_line() {
+    while read -r _line <&3; do
+        [ -n "${2:-}" ] && echo "$_line" >>"$2"
+        case "$_line" in *"$1"*) return 0 ;; esac
+    done
+    return 1
+}
 # wait_server LOG PID: wait (up to 20 s) for the server PID to print "listening on
 # http://127.0.0.1:PORT" into LOG and set PORT; fail if it exits first or never says so
 wait_server() {

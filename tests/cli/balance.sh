@@ -59,15 +59,18 @@ fi
 
 # checkpoints and resume with every method: SIGTERM after step 20, --resume, cmp. No validation
 # split, so the final model is the last step's (a kept best model could predate the stop). The
-# log goes to a FIFO read line by line: the run can be at most a pipe buffer (64 KB, ~400 of
-# these steps) ahead of the reader, so the signal lands long before its 880 steps end.
+# log goes to a FIFO read line by line (until_line): the run can be at most a pipe buffer (64 KB,
+# ~400 of these steps) ahead of the reader, so the signal lands long before its 880 steps end.
 R="$J --set synth.rows=2000 --set data.valid_frac=0 --set train.epochs=40 --set train.log_every=1"
 mkfifo "$T/fifo"
 for m in pub uncertainty pcgrad mgda cagrad nash_mtl adatask; do
     expect_exit 0 "$RF" train $R --set train.balance=$m -q -o "$T/full_$m.rf"
     "$RF" train $R --set train.balance=$m -o "$T/s_$m.rf" 2>"$T/fifo" >/dev/null &
     pid=$!
-    { while read -r line; do case "$line" in *"step 20 "*) kill -TERM $pid; break ;; esac; done; cat >/dev/null; } <"$T/fifo"
+    exec 3<"$T/fifo"
+    until_line "step 20 " || fail "$m: the run ended before step 20"
+    kill -TERM $pid
+    cat <&3 >/dev/null; exec 3<&-
     wait $pid; got=$?
     [ "$got" = 143 ] || fail "$m: SIGTERM: exit $got, expected 143"
     [ -e "$T/s_$m.rf.ckpt" ] || fail "$m: no checkpoint after SIGTERM"

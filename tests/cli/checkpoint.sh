@@ -39,29 +39,21 @@ for round in 1 2 3; do
 done
 
 # SIGTERM and SIGINT: stop at a step boundary, checkpoint + best model so far, 143 / 130;
-# the resumed run ends with the same model. The log goes to a FIFO read line by line (as in
-# balance.sh), so the run can be at most a pipe buffer (64 KB, ~650 of these one-step lines) ahead
-# of the reader when it sends the signal after "step 10": the signal lands long before the 1140
-# steps end, however fast the CPU (a log file polled every 0.1 s missed it on an AMD EPYC Zen 5,
-# where the whole run takes 0.1 s: exit 0, expected 143).
+# the resumed run ends with the same model. The log goes to a FIFO read line by line (until_line),
+# so the run can be at most a pipe buffer (~650 of these one-step lines) ahead of the reader when
+# it sends the signal after "step 10": the signal lands long before the 1140 steps end, however
+# fast the CPU (a log file polled every 0.1 s missed it on an AMD EPYC Zen 5, where the whole run
+# takes 0.1 s: exit 0, expected 143).
 S="$C --set train.epochs=60 --set train.patience=0 --set train.log_every=1"
 expect_exit 0 "$RF" train $S -q -o "$T/full_s.rf"
 mkfifo "$T/fifo"
-# until_line PATTERN: the run's log lines from the FIFO (open on fd 3) into $T/log until one matches
-until_line() {
-    while read -r line <&3; do
-        echo "$line" >>"$T/log"
-        case "$line" in *"$1"*) return 0 ;; esac
-    done
-    return 1
-}
 for sig in TERM INT; do
     out="$T/s$sig.rf"
     : >"$T/log"
     "$RF" train $S -o "$out" 2>"$T/fifo" &
     pid=$!
     exec 3<"$T/fifo"
-    until_line "step 10 " || fail "SIG$sig: the run ended before step 10"
+    until_line "step 10 " "$T/log" || fail "SIG$sig: the run ended before step 10"
     kill -$sig $pid
     cat <&3 >>"$T/log"; exec 3<&-
     wait $pid; got=$?
@@ -104,7 +96,7 @@ for ov in "3:1000h:absent" "1h:3:present"; do # key:flag:checkpoint by step 10
     "$RF" train $S --set train.checkpoint_every=$key --checkpoint-every $flag -o "$T/o.rf" 2>"$T/fifo" &
     pid=$!
     exec 3<"$T/fifo"
-    until_line "step 10 " || fail "key $key, --checkpoint-every $flag: the run ended before step 10"
+    until_line "step 10 " "$T/log" || fail "key $key, --checkpoint-every $flag: the run ended before step 10"
     got=absent; [ -e "$T/o.rf.ckpt" ] && got=present
     kill -TERM $pid
     cat <&3 >/dev/null; exec 3<&-
